@@ -1,0 +1,8 @@
+"""embrm: embedding-based reward modeling. Embed once, train reward heads in seconds."""
+
+from .data import load_dataset
+from .embed import Encoder
+
+__version__ = "0.1.0"
+
+__all__ = ["Encoder", "__version__", "load_dataset"]

@@ -1,0 +1,135 @@
+"""Built-in data sets by name: where each file lives, where it comes from, how to load it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from ..exceptions import DatasetNotFoundError
+from ._containers import PreferencePairs, ScoredResponses
+
+#: judge_pref is clipped to [EPS, 1 - EPS] before its logit becomes the golden score.
+JUDGE_PREF_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A built-in data set.
+
+    Attributes
+    ----------
+    name : str
+        Name for :func:`load_dataset` and the CLI.
+    filename : str
+        File in the data directory.
+    kind : {"scored", "pairs"}
+        Container it loads into.
+    upstream : str
+        Public source, for users who fetch the data themselves.
+    licence : str
+    description : str
+    """
+
+    name: str
+    filename: str
+    kind: str
+    upstream: str
+    licence: str
+    description: str
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in (
+        DatasetInfo(
+            "alpacaeval",
+            "alpacaeval_multimodel.parquet",
+            "scored",
+            "https://github.com/tatsu-lab/alpaca_eval — results/<model>/"
+            "weighted_alpaca_eval_gpt4_turbo/annotations.json",
+            "code Apache-2.0; instructions CC BY-NC 4.0; answers under their models' terms",
+            "805 prompts x 51 LLM answers; score = logit(GPT-4-turbo judge_pref vs gpt4_1106_preview)",
+        ),
+        DatasetInfo(
+            "alpacaeval-nullmodel",
+            "alpacaeval_nullmodel_attack.parquet",
+            "scored",
+            "https://github.com/tatsu-lab/alpaca_eval — results/NullModel "
+            "(the judge-hacking constant answer)",
+            "code Apache-2.0; instructions CC BY-NC 4.0",
+            "805 prompts x 1 adversarial constant answer that fooled the judge (reward-hacking probe)",
+        ),
+        DatasetInfo(
+            "hh-harmless",
+            "hh_rlhf_harmless_test.parquet",
+            "pairs",
+            "https://github.com/anthropics/hh-rlhf — harmless-base/test.jsonl.gz",
+            "MIT",
+            "2,307 human-labelled pairs (chosen = less harmful), split at the last Assistant turn",
+        ),
+    )
+}
+
+
+def data_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
+    """The data directory: the argument, else ``$EMBRM_DATA_DIR``, else None."""
+    if data_dir is not None:
+        return Path(data_dir).expanduser()
+    env = os.environ.get("EMBRM_DATA_DIR")
+    return Path(env).expanduser() if env else None
+
+
+def dataset_path(name: str, data_dir_: str | os.PathLike | None = None) -> Path:
+    """Where the file of built-in data set ``name`` is; raises if it is not there."""
+    if name not in DATASETS:
+        raise KeyError(
+            f"Unknown data set {name!r}. Built-in data sets: {sorted(DATASETS)}; "
+            "for your own files use embrm.data.read_pairs / read_scored."
+        )
+    info = DATASETS[name]
+    root = data_dir(data_dir_)
+    if root is None:
+        raise DatasetNotFoundError(
+            f"No data directory for {name!r}: pass data_dir= (CLI: --data-dir) or set "
+            f"EMBRM_DATA_DIR to the folder holding {info.filename}. Upstream: {info.upstream}"
+        )
+    path = root / info.filename
+    if not path.is_file():
+        raise DatasetNotFoundError(
+            f"Data set {name!r} not found: looked for {path}. Put {info.filename} there or "
+            f"point EMBRM_DATA_DIR / --data-dir at the folder that has it. It comes from "
+            f"{info.upstream} (licence: {info.licence}); see data/{name}.md."
+        )
+    return path
+
+
+def load_dataset(
+    name: str, data_dir: str | os.PathLike | None = None
+) -> PreferencePairs | ScoredResponses:
+    """Load a built-in data set by name.
+
+    Parameters
+    ----------
+    name : {"alpacaeval", "alpacaeval-nullmodel", "hh-harmless"}
+    data_dir : str or path, optional
+        Folder with the files; default ``$EMBRM_DATA_DIR``.
+
+    Returns
+    -------
+    ScoredResponses or PreferencePairs
+        ``alpacaeval*`` load as scored responses (score = logit of the clipped judge
+        probability; ``response_id`` = the model), ``hh-harmless`` as pairs (group = pair).
+    """
+    path = dataset_path(name, data_dir)
+    frame = pl.read_parquet(path)
+    if DATASETS[name].kind == "pairs":
+        return PreferencePairs(frame.rename({"pair_id": "group"}), name=name)
+    p = np.clip(frame["judge_pref"].to_numpy(), JUDGE_PREF_EPS, 1 - JUDGE_PREF_EPS)
+    frame = frame.with_columns(
+        pl.Series("score", np.log(p) - np.log1p(-p)), pl.col("model").alias("response_id")
+    )
+    return ScoredResponses(frame, name=name)

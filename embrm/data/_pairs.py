@@ -1,0 +1,104 @@
+"""Pairs from scored responses, labelled by the golden score with simulated annotators."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from sklearn.utils import check_random_state
+
+from ..exceptions import DataError
+from ._containers import PreferencePairs, ScoredResponses
+
+
+def _within_prompt_index_pairs(
+    groups: np.ndarray, pairs_per_prompt: int | None, rng: np.random.RandomState
+) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(groups, kind="stable")
+    bounds = np.flatnonzero(np.diff(groups[order])) + 1
+    first, second = [], []
+    for members in np.split(order, bounds):
+        i, j = np.triu_indices(len(members), k=1)
+        if pairs_per_prompt is not None and pairs_per_prompt < len(i):
+            pick = rng.choice(len(i), size=pairs_per_prompt, replace=False)
+            i, j = i[pick], j[pick]
+        first.append(members[i])
+        second.append(members[j])
+    return np.concatenate(first), np.concatenate(second)
+
+
+def within_prompt_pairs(
+    data: ScoredResponses,
+    pairs_per_prompt: int | None = None,
+    beta: float | None = None,
+    scale: float | None = None,
+    random_state: int | np.random.RandomState | None = None,
+) -> PreferencePairs:
+    """Pairs of responses to the same prompt, labelled from their golden scores.
+
+    A simulated annotator prefers ``a`` over ``b`` with probability
+    ``sigmoid(beta * (r_a - r_b) / scale)`` (Bradley-Terry sampling). ``beta=None`` is the
+    noiseless annotator: the higher golden score wins, and pairs with equal scores are
+    dropped.
+
+    Parameters
+    ----------
+    data : ScoredResponses
+    pairs_per_prompt : int, optional
+        Random pairs drawn per prompt without replacement; None takes all K(K-1)/2.
+    beta : float, optional
+        Annotation quality: large is nearly noiseless, 0 is coin flips. None: noiseless.
+    scale : float, optional
+        Divides score differences; default the standard deviation of within-prompt
+        differences among the built pairs.
+    random_state : int, RandomState or None
+        Seeds the pair subset and the simulated labels.
+
+    Returns
+    -------
+    PreferencePairs
+        Columns prompt, chosen, rejected, group (= prompt_id), ``chosen_index`` and
+        ``rejected_index`` (row positions in ``data``), ``chosen_score``,
+        ``rejected_score`` and ``flipped`` (the annotator preferred the lower golden
+        score). The realised label error rate is ``pairs.frame["flipped"].mean()``; the
+        attribute ``label_error_rate`` holds it.
+    """
+    if beta is not None and beta < 0:
+        raise DataError(f"beta must be >= 0 (annotation quality), got {beta}.")
+    if scale is not None and not scale > 0:
+        raise DataError(f"scale must be > 0, got {scale}.")
+    rng = check_random_state(random_state)
+    i, j = _within_prompt_index_pairs(data.groups, pairs_per_prompt, rng)
+    scores = data.scores
+    diff = scores[i] - scores[j]
+    if beta is None:
+        keep = diff != 0
+        i, j, diff = i[keep], j[keep], diff[keep]
+        first_wins = diff > 0
+    else:
+        s = scale if scale is not None else float(np.std(diff))
+        if not s > 0:
+            raise DataError("All score differences are zero: the pairs carry no preference.")
+        first_wins = rng.uniform(size=len(diff)) < 1.0 / (1.0 + np.exp(-beta * diff / s))
+    if len(i) == 0:
+        raise DataError("No pairs could be built: every prompt needs two differently scored responses.")
+    win = np.where(first_wins, i, j)
+    lose = np.where(first_wins, j, i)
+    frame = data.frame
+    pairs = pl.DataFrame(
+        {
+            "prompt": frame["prompt"].gather(win),
+            "chosen": frame["response"].gather(win),
+            "rejected": frame["response"].gather(lose),
+            "group": frame["prompt_id"].gather(win),
+            "chosen_index": win,
+            "rejected_index": lose,
+            "chosen_score": scores[win],
+            "rejected_score": scores[lose],
+            "flipped": scores[win] < scores[lose],
+        }
+    )
+    # Identical texts (e.g. two empty answers) carry no preference for an embedding head.
+    pairs = pairs.filter(pl.col("chosen") != pl.col("rejected"))
+    result = PreferencePairs(pairs, name=data.name)
+    result.label_error_rate = float(pairs["flipped"].mean())
+    return result

@@ -1,0 +1,79 @@
+"""Splits that keep every prompt on one side: no prompt leaks between train and test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from ..exceptions import DataError
+
+
+def _unique_groups(groups: np.ndarray, n_parts: int) -> np.ndarray:
+    groups = np.asarray(groups)
+    if groups.ndim != 1 or len(groups) == 0:
+        raise DataError(f"groups must be a non-empty 1-d array, got shape {groups.shape}.")
+    unique = np.unique(groups)
+    if len(unique) < n_parts:
+        raise DataError(
+            f"Cannot split {len(unique)} distinct prompts into {n_parts} parts: each part "
+            "needs at least one prompt."
+        )
+    return unique
+
+
+def group_kfold(
+    groups: np.ndarray, n_splits: int = 5, random_state: int | np.random.RandomState | None = 0
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """K folds by group: prompts are shuffled (seeded) and dealt into ``n_splits`` folds.
+
+    Parameters
+    ----------
+    groups : array of shape (n,)
+        Group (prompt) id of each row.
+    n_splits : int, default 5
+    random_state : int, RandomState or None, default 0
+
+    Yields
+    ------
+    train_index, test_index : ndarray of int
+        Row positions; no group appears in both.
+    """
+    groups = np.asarray(groups)
+    unique = _unique_groups(groups, n_splits)
+    fold_of_group = np.empty(len(unique), dtype=np.int64)
+    fold_of_group[check_random_state(random_state).permutation(len(unique))] = (
+        np.arange(len(unique)) % n_splits
+    )
+    fold = fold_of_group[np.searchsorted(unique, groups)]
+    for k in range(n_splits):
+        yield np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+
+
+def group_train_test_split(
+    groups: np.ndarray,
+    test_size: float = 0.2,
+    random_state: int | np.random.RandomState | None = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of a train and a test part with disjoint groups.
+
+    Parameters
+    ----------
+    groups : array of shape (n,)
+    test_size : float in (0, 1), default 0.2
+        Share of groups (prompts) in the test part.
+    random_state : int, RandomState or None, default 0
+
+    Returns
+    -------
+    train_index, test_index : ndarray of int
+    """
+    if not 0 < test_size < 1:
+        raise DataError(f"test_size must be in (0, 1), got {test_size}.")
+    groups = np.asarray(groups)
+    unique = _unique_groups(groups, 2)
+    n_test = min(max(1, round(test_size * len(unique))), len(unique) - 1)
+    test_groups = check_random_state(random_state).choice(unique, size=n_test, replace=False)
+    is_test = np.isin(groups, test_groups)
+    return np.flatnonzero(~is_test), np.flatnonzero(is_test)

@@ -1,0 +1,18 @@
+"""Embedding: text rendering, ONNX Runtime encoder, and the on-disk vector cache."""
+
+from ._cache import VectorCache, VerifyReport, cached_identities, default_cache_dir
+from ._encoder import Encoder
+from ._onnx import DEFAULT_MODEL, available_devices
+from ._render import TEXT_FORMAT_VERSION, render_pairs
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "TEXT_FORMAT_VERSION",
+    "Encoder",
+    "VectorCache",
+    "VerifyReport",
+    "available_devices",
+    "cached_identities",
+    "default_cache_dir",
+    "render_pairs",
+]

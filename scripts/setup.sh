@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Create .venv (once) and install embrm with the pinned CPU torch needed for the one-time
+# ONNX export of the default model. Offline-friendly: torch==2.13.0 is a local CPU wheel here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+# torch first and pinned, so nothing else can pull a multi-GB CUDA build.
+.venv/bin/python -m pip install -q "torch==2.13.0"
+.venv/bin/python -m pip install -q -e ".[export,dev]"
