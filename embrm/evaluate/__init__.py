@@ -1,0 +1,32 @@
+"""Evaluate rewards: exact Best-of-N, rank correlation, pairwise accuracy, calibration.
+
+Every function takes rewards as plain arrays (one per response or pair) and prompt ids;
+none needs a model object. Bad input raises :class:`embrm.exceptions.DataError`.
+"""
+
+from embrm.evaluate._bon import best_of_n, bon_curve
+from embrm.evaluate._display import BestOfNDisplay, ReliabilityDisplay
+from embrm.evaluate._metrics import (
+    expected_calibration_error,
+    pair_auc,
+    pairwise_accuracy,
+    rank_correlation,
+    reliability_table,
+    symmetrize_pairs,
+)
+from embrm.evaluate._report import evaluate_pairs, evaluate_rewards
+
+__all__ = [
+    "BestOfNDisplay",
+    "ReliabilityDisplay",
+    "best_of_n",
+    "bon_curve",
+    "evaluate_pairs",
+    "evaluate_rewards",
+    "expected_calibration_error",
+    "pair_auc",
+    "pairwise_accuracy",
+    "rank_correlation",
+    "reliability_table",
+    "symmetrize_pairs",
+]

@@ -1,0 +1,194 @@
+"""Full evaluation reports as tidy tables: metric | value | ci_low | ci_high."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+from numpy.typing import ArrayLike
+
+from embrm.evaluate._bon import NValue, bon_components, check_n, gain_terms
+from embrm.evaluate._bootstrap import bootstrap, check_bootstrap_params, ratio_of_sums
+from embrm.evaluate._groups import Groups, check_scored
+from embrm.evaluate._metrics import (
+    auc_statistic,
+    check_n_bins,
+    check_pairs,
+    check_proba,
+    ece_statistic,
+    pair_auc_inputs,
+    pair_outcomes,
+    symmetrize_pairs,
+    within_group_stats,
+)
+from embrm.exceptions import DataError
+
+
+def _table(
+    names: list[str], point: np.ndarray, low: np.ndarray, high: np.ndarray,
+    counts: dict[str, float],
+) -> pl.DataFrame:
+    """Metric rows with intervals, then count rows (no interval); NaN becomes null."""
+    nan = [np.nan] * len(counts)
+    return pl.DataFrame({
+        "metric": names + list(counts),
+        "value": np.concatenate([point, list(counts.values())]),
+        "ci_low": np.concatenate([low, nan]),
+        "ci_high": np.concatenate([high, nan]),
+    }).fill_nan(None)
+
+
+def _default_ns(smallest: int) -> list[NValue]:
+    """Powers of two up to the smallest group size, then "all"."""
+    return [2**i for i in range(1, smallest.bit_length()) if 2**i <= smallest] + ["all"]
+
+
+def evaluate_rewards(
+    reward: ArrayLike,
+    golden: ArrayLike,
+    groups: ArrayLike,
+    *,
+    n: Sequence[NValue] | None = None,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    random_state: int | np.random.Generator | None = 0,
+) -> pl.DataFrame:
+    """Evaluate rewards on scored response sets against a golden score.
+
+    Parameters
+    ----------
+    reward, golden, groups : array-like of shape (n_rows,)
+        Head reward, golden score and prompt id of each candidate. To report AlpacaEval
+        judge preferences as a win rate in percent (the leaderboard's unit), pass
+        ``golden=100 * judge_pref``.
+    n : sequence of int or "all", optional
+        Best-of-N sizes to report; default: 2, 4, 8, ... up to the smallest group, and
+        "all".
+    n_bootstrap : int, default=1000
+        Bootstrap resamples of the prompts; 0 for no intervals.
+    confidence : float, default=0.95
+        Coverage of the percentile intervals.
+    random_state : int, Generator or None, default=0
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    report : polars.DataFrame
+        Columns ``metric``, ``value``, ``ci_low``, ``ci_high``. Metrics, each averaged over
+        prompts (every prompt weighing the same):
+
+        - ``random``: mean golden score, the pick of a random candidate;
+        - ``bon@N``, ``oracle@N``, ``normalised_gain@N``: as the columns of
+          :func:`bon_curve` (exact expectations over random N-subsets);
+        - ``spearman``, ``kendall``: within-prompt rank correlation of reward and golden
+          score, over prompts where neither is constant;
+        - ``pairwise_accuracy``: among within-prompt pairs with different golden scores,
+          the share the reward orders the same way (reward ties count one half), pooled;
+
+        then counts, without intervals: ``n_groups``, ``n_candidates``,
+        ``n_constant_groups`` (dropped from the rank correlations), ``n_pairs`` (pairs with
+        different golden scores) and ``n_pair_ties`` (those tied in reward).
+    """
+    r, g, grp = check_scored(reward, golden, groups)
+    check_bootstrap_params(n_bootstrap, confidence)
+    ns = _default_ns(grp.smallest()[0]) if n is None else list(n)
+    if not ns:
+        raise DataError("'n' is empty: give at least one Best-of-N size, or None for the "
+                        "default sizes.")
+    bon, oracle, random = bon_components(r, g, grp, tuple(check_n(v, grp) for v in ns))
+    stats = within_group_stats(r, g, grp)
+    kept = (~np.isnan(stats.spearman)).astype(np.float64)
+    one = np.ones((grp.n_groups, 1))
+    # Column blocks, in output order: random | per N: bon, oracle, gain | rank metrics.
+    gain_num, gain_den = gain_terms(bon, oracle, random)
+    per_n_num = np.stack([bon, oracle, gain_num], axis=2).reshape(grp.n_groups, -1)
+    per_n_den = np.stack([np.ones_like(bon), np.ones_like(bon), gain_den], axis=2)
+    numerator = np.hstack([
+        random[:, :1], per_n_num,
+        np.column_stack([np.nan_to_num(stats.spearman), np.nan_to_num(stats.kendall),
+                         stats.correct]),
+    ])
+    denominator = np.hstack([
+        one, per_n_den.reshape(grp.n_groups, -1), np.column_stack([kept, kept, stats.pairs]),
+    ])
+    point, low, high = bootstrap(
+        ratio_of_sums(numerator, denominator), grp.n_groups,
+        n_bootstrap=n_bootstrap, confidence=confidence, random_state=random_state,
+    )
+    names = ["random"]
+    for v in ns:
+        names += [f"bon@{v}", f"oracle@{v}", f"normalised_gain@{v}"]
+    names += ["spearman", "kendall", "pairwise_accuracy"]
+    counts = {
+        "n_groups": grp.n_groups,
+        "n_candidates": r.size,
+        "n_constant_groups": grp.n_groups - kept.sum(),
+        "n_pairs": stats.pairs.sum(),
+        "n_pair_ties": stats.reward_ties.sum(),
+    }
+    return _table(names, point, low, high, counts)
+
+
+def evaluate_pairs(
+    reward_win: ArrayLike,
+    reward_lose: ArrayLike,
+    groups: ArrayLike | None = None,
+    *,
+    proba: ArrayLike | None = None,
+    n_bins: int = 10,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    random_state: int | np.random.Generator | None = 0,
+) -> pl.DataFrame:
+    """Evaluate rewards (and optionally ``predict_proba``) on held-out preference pairs.
+
+    Parameters
+    ----------
+    reward_win, reward_lose : array-like of shape (n_pairs,)
+        Rewards of the preferred and of the rejected response of each pair.
+    groups : array-like of shape (n_pairs,), optional
+        Prompt id of each pair; the bootstrap resamples prompts. Default: each pair is its
+        own group.
+    proba : array-like of shape (n_pairs,), optional
+        Predicted probability that the preferred response wins (``predict_proba(X_win,
+        X_lose)``), for calibration; each pair is shown in both orders (see
+        :func:`symmetrize_pairs`).
+    n_bins : int, default=10
+        Equal-width bins of the expected calibration error.
+    n_bootstrap, confidence, random_state
+        As in :func:`evaluate_rewards`.
+
+    Returns
+    -------
+    report : polars.DataFrame
+        Columns ``metric``, ``value``, ``ci_low``, ``ci_high``. Metrics: ``accuracy``
+        (ties count one half), ``auc`` (of the reward margin, see :func:`pair_auc`),
+        ``ece`` when ``proba`` is given; then counts without intervals: ``n_pairs``,
+        ``n_ties`` (pairs with equal rewards), ``n_groups``.
+    """
+    win, lose = check_pairs(reward_win, reward_lose)
+    check_bootstrap_params(n_bootstrap, confidence)
+    check_n_bins(n_bins)
+    if groups is None:
+        codes, n_groups = np.arange(win.size), win.size
+    else:
+        grp = Groups.from_labels(groups, win.size)
+        codes, n_groups = grp.codes, grp.n_groups
+    outcomes = pair_outcomes(win, lose)
+    accuracy = ratio_of_sums(
+        np.bincount(codes, weights=outcomes, minlength=n_groups)[:, None],
+        np.bincount(codes, minlength=n_groups).astype(np.float64)[:, None],
+    )
+    statistics = [accuracy, auc_statistic(*pair_auc_inputs(win, lose), np.tile(codes, 2))]
+    names = ["accuracy", "auc"]
+    if proba is not None:
+        y_true, y_prob = symmetrize_pairs(check_proba(proba, "proba", win.size))
+        statistics.append(ece_statistic(y_true, y_prob, np.tile(codes, 2), n_groups, n_bins))
+        names.append("ece")
+    point, low, high = bootstrap(
+        lambda w: np.hstack([s(w) for s in statistics]), n_groups,
+        n_bootstrap=n_bootstrap, confidence=confidence, random_state=random_state,
+    )
+    counts = {"n_pairs": win.size, "n_ties": float((win == lose).sum()), "n_groups": n_groups}
+    return _table(names, point, low, high, counts)
