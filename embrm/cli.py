@@ -1,0 +1,159 @@
+"""The ``embrm`` command line: thin commands over the library's functions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .exceptions import EmbrmError
+
+
+def _print_rows(rows: list[tuple[str, str]]) -> None:
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+
+
+def _encoder(args: argparse.Namespace):
+    from .embed import Encoder
+
+    return Encoder(
+        model=getattr(args, "model", None),
+        cache_dir=args.cache_dir,
+        device=getattr(args, "device", None),
+        quantize=getattr(args, "quantize", False),
+    )
+
+
+def _load(name_or_path: str, data_dir: str | None):
+    """A built-in data set by name, or a file (pairs if it has chosen/rejected)."""
+    from .data import DATASETS, load_dataset, read_any
+
+    if name_or_path in DATASETS:
+        return load_dataset(name_or_path, data_dir)
+    if Path(name_or_path).is_file():
+        return read_any(name_or_path)
+    raise EmbrmError(
+        f"{name_or_path!r} is neither a built-in data set ({', '.join(DATASETS)}) nor a file."
+    )
+
+
+def cmd_doctor(args: argparse.Namespace) -> None:
+    from ._doctor import doctor_report
+
+    _print_rows(doctor_report(args.cache_dir, args.data_dir))
+
+
+def cmd_datasets(args: argparse.Namespace) -> None:
+    from .data import DATASETS, data_dir
+
+    root = data_dir(args.data_dir)
+    print(f"data dir: {root or 'not set (EMBRM_DATA_DIR or --data-dir)'}")
+    for name, info in DATASETS.items():
+        path = root / info.filename if root else None
+        where = f"{path} ({path.stat().st_size / 1e6:.1f} MB)" if path and path.is_file() else "MISSING"
+        print(f"\n{name}  [{info.kind}]  {where}\n  {info.description}\n  source: {info.upstream}"
+              f"\n  licence: {info.licence}")
+
+
+def cmd_embed(args: argparse.Namespace) -> None:
+    data = _load(args.data, args.data_dir)
+    if args.limit:
+        data = data.take(range(min(args.limit, len(data))))
+    encoder = _encoder(args)
+    start = time.perf_counter()
+    data.embed(encoder)
+    seconds = time.perf_counter() - start
+    stats = encoder.last_stats
+    total = stats["new"] + stats["cached"]
+    print(f"{args.data}: {total} texts under {encoder.identity}: {stats['new']} new, "
+          f"{stats['cached']} from cache, {seconds:.1f} s"
+          + (f" ({stats['new'] / seconds:.1f} new texts/s)" if stats["new"] else ""))
+
+
+def cmd_cache_info(args: argparse.Namespace) -> None:
+    from .embed import VectorCache, cached_identities, default_cache_dir
+
+    root = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    print(f"cache dir: {root}")
+    identities = cached_identities(root)
+    if not identities:
+        print("no cached vectors yet")
+    for identity in identities:
+        info = VectorCache(root, identity).info()
+        print(f"{identity}: {info['vectors']} vectors of dim {info['dim']} in "
+              f"{info['shards']} shards, {info['bytes'] / 1e6:.1f} MB")
+
+
+def cmd_cache_verify(args: argparse.Namespace) -> int:
+    from .embed import VectorCache, cached_identities, default_cache_dir
+
+    root = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    bad = 0
+    for identity in cached_identities(root):
+        report = VectorCache(root, identity).verify(repair=args.repair)
+        state = "ok" if report.ok else ("repaired" if report.repaired else "PROBLEMS")
+        print(f"{identity}: {report.n_vectors} vectors, {report.n_shards} shards: {state}")
+        for name in report.corrupt:
+            print(f"  corrupt shard: {name}")
+        for name in report.orphans:
+            print(f"  unindexed file: {name}")
+        bad += not report.ok and not report.repaired
+    if bad:
+        print(f"Run `embrm cache verify --repair --cache-dir {root}` to drop the bad shards; "
+              "their texts are re-embedded on next use.")
+    return 1 if bad else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``embrm`` command."""
+    parser = argparse.ArgumentParser(prog="embrm", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"embrm {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        p.add_argument("--cache-dir", help="embedding cache (default $EMBRM_CACHE_DIR or ~/.cache/embrm)")
+        p.add_argument("--data-dir", help="folder of the built-in data sets (default $EMBRM_DATA_DIR)")
+        return p
+
+    add("doctor", cmd_doctor, "Installed packages, devices, real providers, cache and data.")
+    add("datasets", cmd_datasets, "Built-in data sets: where they are, how big, their source.")
+    p = add("embed", cmd_embed, "Embed a data set (or file) into the cache.")
+    p.add_argument("data", help="built-in data set name or a Parquet/JSONL/CSV file")
+    p.add_argument("--model", help="sentence-transformers folder or hub id (default all-MiniLM-L6-v2)")
+    p.add_argument("--quantize", action="store_true", help="use the int8 ONNX variant")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA when usable")
+    p.add_argument("--limit", type=int, help="only the first N rows")
+
+    cache = sub.add_parser("cache", help="Inspect or verify the embedding cache.")
+    cache_sub = cache.add_subparsers(dest="cache_command", required=True)
+    for name, func, help_ in (
+        ("info", cmd_cache_info, "Vectors, shards and size per model identity."),
+        ("verify", cmd_cache_verify, "Check every shard's checksum."),
+    ):
+        p = cache_sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        p.add_argument("--cache-dir", help="embedding cache (default $EMBRM_CACHE_DIR)")
+        if name == "verify":
+            p.add_argument("--repair", action="store_true", help="drop corrupt shards and stray files")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``embrm`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except (EmbrmError, FileNotFoundError, ImportError, KeyError, ValueError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"embrm {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Session-scoped real embeddings from the shipped model, shared by every test module.
+
+The data come from ``$EMBRM_DATA_DIR`` (default: ``../shared/data`` beside the repository)
+and the vectors from the embedding cache (``$EMBRM_CACHE_DIR`` or the per-user default), so
+only the first run on a machine pays for embedding (~3k texts, a minute or two on 2 cores).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("EMBRM_DATA_DIR", REPO.parent / "shared" / "data"))
+N_HH_PAIRS = 400
+N_ALPACA_PROMPTS = 40
+
+
+def _require_data() -> Path:
+    if not (DATA_DIR / "hh_rlhf_harmless_test.parquet").is_file():
+        pytest.skip(f"real data not found in {DATA_DIR}: set EMBRM_DATA_DIR")
+    return DATA_DIR
+
+
+@dataclass
+class EmbeddedPairs:
+    """Real pairs, embedded: chosen/rejected rows aligned, one group per prompt."""
+
+    X_chosen: np.ndarray
+    X_rejected: np.ndarray
+    groups: np.ndarray
+    length_chosen: np.ndarray
+    length_rejected: np.ndarray
+
+
+@dataclass
+class EmbeddedScored:
+    """Real scored responses, embedded: golden score and prompt id per row."""
+
+    X: np.ndarray
+    golden: np.ndarray
+    groups: np.ndarray
+    length: np.ndarray
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real data directory (skips when absent)."""
+    return _require_data()
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    """The default encoder (all-MiniLM-L6-v2 through ONNX Runtime) on the shared cache."""
+    from embrm import Encoder
+
+    return Encoder(show_progress=False)
+
+
+@pytest.fixture(scope="session")
+def alpaca_prompt_ids(data_dir) -> np.ndarray:
+    """A fixed, seeded subset of alpacaeval prompt ids."""
+    return np.sort(np.random.RandomState(0).choice(805, size=N_ALPACA_PROMPTS, replace=False))
+
+
+@pytest.fixture(scope="session")
+def hh_embedded(data_dir, encoder) -> EmbeddedPairs:
+    """The first 400 hh-harmless pairs, embedded."""
+    from embrm import load_dataset
+
+    pairs = load_dataset("hh-harmless", data_dir).take(np.arange(N_HH_PAIRS))
+    X_chosen, X_rejected = pairs.embed(encoder)
+    return EmbeddedPairs(
+        X_chosen,
+        X_rejected,
+        pairs.groups,
+        pairs.frame["chosen"].str.len_chars().to_numpy(),
+        pairs.frame["rejected"].str.len_chars().to_numpy(),
+    )
+
+
+@pytest.fixture(scope="session")
+def alpaca_embedded(data_dir, encoder, alpaca_prompt_ids) -> EmbeddedScored:
+    """40 alpacaeval prompts x 51 answers, embedded, with golden scores."""
+    from embrm import load_dataset
+
+    scored = load_dataset("alpacaeval", data_dir).filter_prompts(alpaca_prompt_ids)
+    return EmbeddedScored(
+        scored.embed(encoder),
+        scored.scores,
+        scored.groups,
+        scored.frame["response"].str.len_chars().to_numpy(),
+    )
+
+
+@pytest.fixture(scope="session")
+def null_embedded(data_dir, encoder, alpaca_prompt_ids) -> EmbeddedScored:
+    """The null-model attack answer for the same 40 prompts, embedded."""
+    from embrm import load_dataset
+
+    scored = load_dataset("alpacaeval-nullmodel", data_dir).filter_prompts(alpaca_prompt_ids)
+    return EmbeddedScored(
+        scored.embed(encoder),
+        scored.scores,
+        scored.groups,
+        scored.frame["response"].str.len_chars().to_numpy(),
+    )

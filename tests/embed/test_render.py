@@ -1,0 +1,48 @@
+"""The pr-v1 text format: the response is never pushed out by a long prompt."""
+
+from __future__ import annotations
+
+import pytest
+from tokenizers import Tokenizer
+
+from embrm.embed import render_pairs
+
+
+@pytest.fixture(scope="module")
+def tokenizer(encoder) -> Tokenizer:
+    return encoder._plain_tokenizer
+
+
+def _n_tokens(tokenizer, text):
+    return len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+def test_short_pair_is_kept_whole(tokenizer):
+    texts, cut = render_pairs(["What is 2+2?"], ["It is 4."], tokenizer, 254)
+    assert texts == ["What is 2+2?\n\nIt is 4."] and cut == [False]
+
+
+def test_long_prompt_keeps_its_end_and_the_whole_response(tokenizer):
+    prompt = " ".join(f"w{i}" for i in range(2000)) + " FINAL QUESTION?"
+    response = "A short answer that must survive."
+    (text,), (cut,) = render_pairs([prompt], [response], tokenizer, 254)
+    assert cut
+    assert text.endswith("FINAL QUESTION?\n\n" + response)
+    assert _n_tokens(tokenizer, text) <= 254
+
+
+def test_long_response_keeps_its_start_and_a_quarter_for_the_prompt(tokenizer):
+    prompt = " ".join(f"q{i}" for i in range(500))
+    response = "START " + " ".join(f"r{i}" for i in range(2000))
+    (text,), _ = render_pairs([prompt], [response], tokenizer, 254)
+    prompt_part, response_part = text.split("\n\n")
+    assert response_part.startswith("START")
+    assert _n_tokens(tokenizer, prompt_part) <= 254 // 4
+    assert _n_tokens(tokenizer, text) <= 254
+
+
+def test_short_response_leaves_room_for_more_prompt(tokenizer):
+    prompt = " ".join(f"q{i}" for i in range(500))
+    (text,), _ = render_pairs([prompt], ["Yes."], tokenizer, 254)
+    prompt_part = text.split("\n\n")[0]
+    assert _n_tokens(tokenizer, prompt_part) > 254 // 2
