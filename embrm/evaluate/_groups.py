@@ -120,7 +120,7 @@ class Groups:
     def smallest(self) -> tuple[int, object]:
         """Return the smallest group size and the label of a group that has it."""
         i = int(np.argmin(self.sizes))
-        return int(self.sizes[i]), self.labels[i]
+        return int(self.sizes[i]), self.labels[i:i + 1].tolist()[0]
 
 
 def check_scored(
