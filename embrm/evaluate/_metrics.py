@@ -215,9 +215,9 @@ def symmetrize_pairs(proba_win: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     Pairs are stored preferred-first, so every label would be 1: every bin of a reliability
     table would observe a frequency of 1, and a wrong answer (a low ``p``) would never meet
     the confident answers it should be binned with. Each pair is shown in both orders
-    instead: ``(p, 1)`` and ``(1 − p, 0)``. This assumes ``predict_proba(b, a) = 1 − predict_proba(a,
-    b)``, true of Bradley-Terry heads; for a head without that symmetry, call
-    ``predict_proba`` on both orders and pass labels and probabilities yourself.
+    instead: ``(p, 1)`` and ``(1 − p, 0)``. This assumes ``predict_proba(b, a) =
+    1 − predict_proba(a, b)``, true of Bradley-Terry heads; for a head without that symmetry,
+    call ``predict_proba`` on both orders and pass labels and probabilities yourself.
 
     Parameters
     ----------

@@ -42,7 +42,7 @@ def test_rank_correlation_matches_scipy_per_group(tied_sets, method, reference):
     table = rank_correlation(reward, golden, groups, method=method)
     assert table["group"].to_list() == list(range(9))
     assert table["size"].to_list() == [2, 3, 5, 9, 9, 4, 6, 7, 5]
-    for label, value in zip(table["group"], table["correlation"]):
+    for label, value in zip(table["group"], table["correlation"], strict=True):
         r, g = reward[groups == label], golden[groups == label]
         if np.ptp(r) == 0 or np.ptp(g) == 0:
             assert value is None

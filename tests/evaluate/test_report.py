@@ -165,5 +165,5 @@ def test_alpacaeval_length_reward_hacks_the_length_biased_judge():
     rows = as_dict(evaluate_rewards(reward, golden, groups, n=[4, "all"], n_bootstrap=200))
     assert rows["n_groups"][0] == 805 and rows["n_candidates"][0] == 41055
     assert rows["bon@4"][1] > rows["random"][2]  # the intervals do not overlap
-    assert rows["spearman"][1] > 0.1
+    assert rows["spearman"][1] > 0.4  # measured: 0.56 [0.55, 0.58]
     assert rows["oracle@all"][0] > rows["bon@all"][0]
