@@ -1,0 +1,282 @@
+"""Validation shared by embrm's estimators: embedding arrays, pairs, weights, parameters.
+
+Every check raises an error that names the argument and the problem, so a user who passes
+the wrong array learns which one and why without reading a traceback.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from embrm.exceptions import DataError, EncoderMismatchError
+
+
+def check_embeddings(
+    X: Any,
+    *,
+    name: str = "X",
+    n_features: int | None = None,
+    encoder_id: str | None = None,
+) -> np.ndarray:
+    """Return ``X`` as a finite 2-D float32 or float64 array of embeddings.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Embeddings, one row per response.
+    name : str, default="X"
+        The argument's name, quoted in error messages.
+    n_features : int, optional
+        The dimension ``X`` must have (a fitted head's ``n_features_in_``).
+    encoder_id : str, optional
+        The encoder the expected dimension comes from, quoted in the mismatch message.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+        float32 input is kept as float32; anything else becomes float64.
+
+    Raises
+    ------
+    DataError
+        ``X`` is not a non-empty 2-D numeric array or holds NaN or infinity.
+    EncoderMismatchError
+        ``X`` has a different number of columns than ``n_features``.
+    """
+    try:
+        arr = np.asarray(X)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{name} could not be converted to a numeric array: {exc}") from exc
+    if arr.dtype.kind not in "fiub":
+        raise DataError(f"{name} must hold numbers; got an array of dtype {arr.dtype}.")
+    if arr.ndim != 2:
+        raise DataError(
+            f"{name} must be a 2-D array of embeddings (n_samples, n_features); "
+            f"got an array with {arr.ndim} dimension(s) and shape {arr.shape}."
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise DataError(f"{name} is empty (shape {arr.shape}).")
+    arr = arr if arr.dtype in (np.float32, np.float64) else arr.astype(np.float64)
+    if n_features is not None and arr.shape[1] != n_features:
+        source = f" from encoder {encoder_id!r}" if encoder_id else ""
+        raise EncoderMismatchError(
+            f"{name} has {arr.shape[1]} features, but this head was trained on "
+            f"{n_features}-d embeddings{source}: embed with the same encoder it was trained on."
+        )
+    finite = np.isfinite(arr).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise DataError(
+            f"{name} contains NaN or infinity in {bad.size} row(s) (first: row {bad[0]}); "
+            "embeddings must be finite."
+        )
+    return arr
+
+
+def check_pairs(
+    X_win: Any,
+    X_lose: Any,
+    sample_weight: Any = None,
+    *,
+    n_features: int | None = None,
+    encoder_id: str | None = None,
+    min_pairs: int = 1,
+    estimator_name: str = "This head",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate row-aligned preference pairs and their weights.
+
+    Parameters
+    ----------
+    X_win, X_lose : array-like of shape (n_pairs, n_features)
+        Embeddings of the preferred and of the other response of each pair.
+    sample_weight : array-like of shape (n_pairs,), optional
+        Non-negative weight of each pair; ``None`` gives every pair weight 1.
+    n_features, encoder_id : optional
+        Passed to :func:`check_embeddings`.
+    min_pairs : int, default=1
+        Fewest pairs accepted.
+    estimator_name : str, default="This head"
+        Who needs ``min_pairs``, quoted in the message.
+
+    Returns
+    -------
+    X_win, X_lose : ndarray of shape (n_pairs, n_features)
+        Both in float64 unless both were float32.
+    sample_weight : ndarray of shape (n_pairs,)
+        float64 weights.
+    """
+    X_win = check_embeddings(X_win, name="X_win", n_features=n_features, encoder_id=encoder_id)
+    X_lose = check_embeddings(
+        X_lose, name="X_lose", n_features=n_features, encoder_id=encoder_id
+    )
+    if X_win.shape != X_lose.shape:
+        raise DataError(
+            f"X_win has shape {X_win.shape} but X_lose has shape {X_lose.shape}: they must "
+            "be row-aligned pairs (row i of each is one pair) of the same dimension."
+        )
+    if X_win.dtype != X_lose.dtype:
+        X_win, X_lose = X_win.astype(np.float64), X_lose.astype(np.float64)
+    n_pairs = X_win.shape[0]
+    if n_pairs < min_pairs:
+        raise DataError(f"{estimator_name} needs at least {min_pairs} pairs; got {n_pairs}.")
+    sample_weight = check_sample_weight(sample_weight, n_pairs)
+    return X_win, X_lose, sample_weight
+
+
+def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
+    """Return non-negative, finite float64 weights of shape (n_samples,), not all zero."""
+    if sample_weight is None:
+        return np.ones(n_samples)
+    sw = np.asarray(sample_weight, dtype=np.float64)
+    if sw.shape != (n_samples,):
+        raise DataError(
+            f"sample_weight must have shape ({n_samples},), one weight per pair; "
+            f"got shape {sw.shape}."
+        )
+    if not np.isfinite(sw).all() or (sw < 0).any():
+        raise DataError("sample_weight must be finite and non-negative.")
+    if not sw.any():
+        raise DataError("sample_weight is zero for every pair: there is nothing to fit.")
+    return sw
+
+
+def check_groups(groups: Any, n_samples: int) -> np.ndarray | None:
+    """Return ``groups`` as an array of shape (n_samples,), or ``None`` when not given."""
+    if groups is None:
+        return None
+    arr = np.asarray(groups)
+    if arr.shape != (n_samples,):
+        raise DataError(
+            f"groups must have shape ({n_samples},), one group id (e.g. prompt id) per pair; "
+            f"got shape {arr.shape}."
+        )
+    return arr
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Numbers of one kind in a range; ``None`` bounds are infinite.
+
+    ``closed`` is one of ``"both"``, ``"left"``, ``"right"``, ``"neither"``.
+    """
+
+    kind: type
+    low: float | None
+    high: float | None
+    closed: str = "both"
+
+    def __contains__(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, self.kind):
+            return False
+        if self.low is not None:
+            if value < self.low or (value == self.low and self.closed in ("right", "neither")):
+                return False
+        if self.high is not None:
+            if value > self.high or (value == self.high and self.closed in ("left", "neither")):
+                return False
+        return True
+
+    def __str__(self) -> str:
+        kind = "an int" if self.kind is numbers.Integral else "a float"
+        left = "[" if self.closed in ("both", "left") and self.low is not None else "("
+        right = "]" if self.closed in ("both", "right") and self.high is not None else ")"
+        low = "-inf" if self.low is None else self.low
+        high = "inf" if self.high is None else self.high
+        return f"{kind} in the range {left}{low}, {high}{right}"
+
+
+@dataclass(frozen=True)
+class Options:
+    """One of a fixed set of strings."""
+
+    values: tuple
+
+    def __contains__(self, value: Any) -> bool:
+        return isinstance(value, str) and value in self.values
+
+    def __str__(self) -> str:
+        return "one of {" + ", ".join(repr(v) for v in self.values) + "}"
+
+
+@dataclass(frozen=True)
+class HasMethods:
+    """An object with the named methods (e.g. an unfitted head to copy)."""
+
+    methods: tuple[str, ...]
+
+    def __contains__(self, value: Any) -> bool:
+        return all(callable(getattr(value, m, None)) for m in self.methods)
+
+    def __str__(self) -> str:
+        return "an object implementing " + ", ".join(repr(m) for m in self.methods)
+
+
+class _RandomState:
+    def __contains__(self, value: Any) -> bool:
+        return value is None or isinstance(value, np.random.RandomState) or (
+            isinstance(value, numbers.Integral)
+            and not isinstance(value, bool)
+            and 0 <= value < 2**32
+        )
+
+    def __str__(self) -> str:
+        return "an int in the range [0, 2**32), a numpy RandomState instance or None"
+
+
+class _IntSequence:
+    def __contains__(self, value: Any) -> bool:
+        return (
+            isinstance(value, tuple | list)
+            and len(value) > 0
+            and all(v in Interval(numbers.Integral, 1, None) for v in value)
+        )
+
+    def __str__(self) -> str:
+        return "a non-empty tuple of positive ints"
+
+
+#: Constraint for ``random_state`` parameters.
+RANDOM_STATE = _RandomState()
+#: Constraint for layer-size tuples such as ``hidden_layer_sizes``.
+POSITIVE_INT_TUPLE = _IntSequence()
+class _Boolean:
+    def __contains__(self, value: Any) -> bool:
+        return isinstance(value, bool | np.bool_)
+
+    def __str__(self) -> str:
+        return "a bool"
+
+
+#: Constraint for booleans.
+BOOLEAN = _Boolean()
+
+
+def validate_params(
+    constraints: Mapping[str, Iterable[Any]], params: Mapping[str, Any], owner: str
+) -> None:
+    """Check each parameter against its allowed constraints (any one may match).
+
+    A constraint is ``None`` (the value ``None`` is allowed) or an object supporting ``in``
+    and ``str`` (:class:`Interval`, :class:`Options`, :class:`HasMethods`, ...). The
+    message follows scikit-learn's: "The 'alpha' parameter of BTLinear must be a float in
+    the range [0.0, inf). Got -1 instead."
+    """
+    for name, allowed in constraints.items():
+        value = params[name]
+        allowed = list(allowed)
+        if any(value is None if c is None else value in c for c in allowed):
+            continue
+        described = [str(c) for c in allowed if c is not None]
+        if None in allowed:
+            described.append("None")
+        text = described[0] if len(described) == 1 else (
+            ", ".join(described[:-1]) + " or " + described[-1]
+        )
+        raise ValueError(
+            f"The {name!r} parameter of {owner} must be {text}. Got {value!r} instead."
+        )

@@ -1,0 +1,161 @@
+"""Order-consistent classification head: preferred response -> 1, other -> 0."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from embrm._validation import POSITIVE_INT_TUPLE, RANDOM_STATE, Interval, Options
+from embrm.heads._base import BaseHead, fit_temperature, grouped_holdout
+from embrm.heads._bt import fit_linear_logistic
+from embrm.heads._mlp import MLPTrainer, mlp_forward
+
+
+def pointwise(
+    X_win: np.ndarray, X_lose: np.ndarray, sample_weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, labels (+1 preferred, -1 other) and weights of the pointwise problem."""
+    n = X_win.shape[0]
+    return (
+        np.concatenate([X_win, X_lose]),
+        np.concatenate([np.ones(n), -np.ones(n)]),
+        np.concatenate([sample_weight, sample_weight]),
+    )
+
+
+class ClassifierHead(BaseHead):
+    """Classify each response on its own (preferred = 1, other = 0); reward = the logit.
+
+    Best-of-N and RL need only the order of rewards. A classifier's logit estimates a
+    response's win-rate against the opponents it met, which is monotone in the true reward
+    when opponents are drawn alike for every response, and is more robust than
+    Bradley-Terry when labels are noisy. The reward is the logit (margin), never the
+    saturating probability. Pairs are split by group into a training part and a held-out
+    slice; the held-out slice fits ``temperature_`` so that ``predict_proba(a, b) =
+    sigmoid((r(a) - r(b)) / temperature_)`` is calibrated (and, for ``kind="mlp"``, picks
+    the early-stopping epoch). The logistic head is then refit on all pairs.
+
+    Parameters
+    ----------
+    kind : {"logistic", "mlp"}, default="logistic"
+        L2-regularised logistic regression, or a ReLU MLP trained like
+        :class:`~embrm.heads.BTMLP` but with the pointwise logistic loss.
+    alpha : float, default=1.0
+        L2 penalty against the summed log-loss over the ``2 * n_pairs`` responses
+        (same meaning as in :class:`~embrm.heads.BTLinear`).
+    hidden_layer_sizes : tuple of int, default=(128,)
+        Hidden layer widths of the ``"mlp"`` kind (ignored by ``"logistic"``).
+    validation_fraction : float, default=0.1
+        Share of groups held out for the temperature (and early stopping).
+    random_state : int, RandomState or None, default=None
+        Seeds the split and, for ``"mlp"``, the initialisation and batch order.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+        Logistic weights (``kind="logistic"``).
+    intercept_ : float
+        Logistic intercept (``kind="logistic"``).
+    coefs_ : list of ndarray
+        MLP weights ``[W1, b1, ..., Wk, bk]`` (``kind="mlp"``).
+    input_mean_, input_scale_ : ndarray of shape (n_features,)
+        Input standardisation (``kind="mlp"``).
+    n_epochs_ : int
+        Restored epoch (``kind="mlp"``).
+    temperature_ : float
+        Fitted on the held-out pairs' reward differences.
+    n_features_in_ : int
+    encoder_id_ : str or None
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "kind": [Options(("logistic", "mlp"))],
+        "alpha": [Interval(numbers.Real, 0.0, None, closed="neither")],
+        "hidden_layer_sizes": [POSITIVE_INT_TUPLE],
+        "validation_fraction": [Interval(numbers.Real, 0.0, 1.0, closed="neither")],
+        "random_state": [RANDOM_STATE],
+    }
+    _min_pairs: ClassVar[int] = 10
+
+    def __init__(
+        self,
+        kind: str = "logistic",
+        alpha: float = 1.0,
+        hidden_layer_sizes: tuple[int, ...] = (128,),
+        validation_fraction: float = 0.1,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
+        self.kind = kind
+        self.alpha = alpha
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+
+    def _fit(
+        self,
+        X_win: np.ndarray,
+        X_lose: np.ndarray,
+        sample_weight: np.ndarray,
+        groups: np.ndarray | None,
+    ) -> None:
+        rng = check_random_state(self.random_state)
+        tr, va = grouped_holdout(
+            groups, X_win.shape[0], self.validation_fraction, rng, self._name
+        )
+        if self.kind == "logistic":
+            self._fit_logistic(X_win[tr], X_lose[tr], sample_weight[tr])
+        else:
+            self._fit_mlp(X_win, X_lose, sample_weight, tr, va, rng)
+        margin = self._reward(X_win[va]) - self._reward(X_lose[va])
+        self.temperature_ = fit_temperature(margin, sample_weight[va])
+        if self.kind == "logistic":
+            self._fit_logistic(X_win, X_lose, sample_weight)
+
+    def _fit_logistic(
+        self, X_win: np.ndarray, X_lose: np.ndarray, sample_weight: np.ndarray
+    ) -> None:
+        X, y, w = pointwise(X_win.astype(np.float64), X_lose, sample_weight)
+        self.coef_, self.intercept_, self.n_iter_ = fit_linear_logistic(
+            X, w, self.alpha, fit_intercept=True, y=y, tol=1e-6, max_iter=1000,
+            owner=self._name,
+        )
+
+    def _fit_mlp(
+        self,
+        X_win: np.ndarray,
+        X_lose: np.ndarray,
+        sample_weight: np.ndarray,
+        tr: np.ndarray,
+        va: np.ndarray,
+        rng: np.random.RandomState,
+    ) -> None:
+        X_tr, y_tr, w_tr = pointwise(X_win[tr], X_lose[tr], sample_weight[tr])
+        self.input_mean_ = X_tr.mean(axis=0).astype(np.float32)
+        self.input_scale_ = (X_tr.std(axis=0) + 1e-6).astype(np.float32)
+        X_va, y_va, w_va = pointwise(X_win[va], X_lose[va], sample_weight[va])
+        trainer = MLPTrainer(
+            hidden_layer_sizes=tuple(self.hidden_layer_sizes),
+            alpha=self.alpha,
+            learning_rate=1e-3,
+            batch_size=512,
+            max_epochs=50,
+            patience=5,
+        )
+        self.coefs_, self.n_epochs_, self.validation_loss_ = trainer.train(
+            trainer.init(X_win.shape[1], rng),
+            (self._standardise(X_tr), y_tr.astype(np.float32), w_tr),
+            (self._standardise(X_va), y_va.astype(np.float32), w_va),
+            pairwise=False,
+            rng=rng,
+        )
+
+    def _standardise(self, X: np.ndarray) -> np.ndarray:
+        return ((X - self.input_mean_) / self.input_scale_).astype(np.float32)
+
+    def _reward(self, X: np.ndarray) -> np.ndarray:
+        if self.kind == "logistic":
+            return X @ self.coef_ + self.intercept_
+        return mlp_forward(self.coefs_, self._standardise(X))[0]

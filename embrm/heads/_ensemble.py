@@ -1,0 +1,176 @@
+"""Ensembles of reward heads, with conservative aggregates and member disagreement."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils import check_random_state
+
+from embrm._validation import RANDOM_STATE, HasMethods, Interval, Options
+from embrm.heads._base import BaseHead
+from embrm.heads._bt import BTLinear
+
+
+class Ensemble(BaseHead):
+    """``n_members`` copies of a head, differing by data resampling and seed.
+
+    Each member is a clone of ``base`` fitted on its own resample of the pairs (bootstrap
+    or an 80% subsample, drawn by pair) with its own ``random_state`` where the base has
+    one. Member rewards live on different scales, so each is standardised by the mean and
+    standard deviation of its rewards on its own training responses. With standardised
+    member rewards ``R_1..R_k`` of a response:
+
+    - ``aggregate="mean"``: the mean ``R``;
+    - ``aggregate="min"``: ``min_i R_i`` (worst-case optimisation);
+    - ``aggregate="uwo"``: ``mean - uwo_penalty * Var_i(R_i)`` (uncertainty-weighted
+      optimisation; the penalty is on the variance, not the standard deviation).
+
+    Parameters
+    ----------
+    base : head, default=None
+        The unfitted head to copy; ``None`` means ``BTLinear()``. Its parameters are
+        reachable as ``base__<name>`` (``GridSearchCV`` and ``set_params`` work).
+    n_members : int, default=5
+    aggregate : {"mean", "min", "uwo"}, default="mean"
+    uwo_penalty : float, default=0.5
+        Weight of the variance in ``aggregate="uwo"``.
+    resample : {"bootstrap", "subsample"}, default="bootstrap"
+        Bootstrap (n pairs drawn with replacement, as pair weights) or a random 80% of the
+        pairs without replacement.
+    random_state : int, RandomState or None, default=None
+        Seeds the resamples and the members' seeds.
+
+    Attributes
+    ----------
+    members_ : list of heads
+        The fitted members.
+    member_mean_, member_scale_ : ndarray of shape (n_members,)
+        Standardisation of each member's reward.
+    n_features_in_ : int
+    encoder_id_ : str or None
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "base": [HasMethods(("fit", "reward", "get_params")), None],
+        "n_members": [Interval(numbers.Integral, 1, None)],
+        "aggregate": [Options(("mean", "min", "uwo"))],
+        "uwo_penalty": [Interval(numbers.Real, 0.0, None)],
+        "resample": [Options(("bootstrap", "subsample"))],
+        "random_state": [RANDOM_STATE],
+    }
+    _min_pairs: ClassVar[int] = 2
+
+    def __init__(
+        self,
+        base: BaseHead | None = None,
+        n_members: int = 5,
+        aggregate: str = "mean",
+        uwo_penalty: float = 0.5,
+        resample: str = "bootstrap",
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
+        self.base = base
+        self.n_members = n_members
+        self.aggregate = aggregate
+        self.uwo_penalty = uwo_penalty
+        self.resample = resample
+        self.random_state = random_state
+
+    def _fit(
+        self,
+        X_win: np.ndarray,
+        X_lose: np.ndarray,
+        sample_weight: np.ndarray,
+        groups: np.ndarray | None,
+    ) -> None:
+        base = BTLinear() if self.base is None else self.base
+        rng = check_random_state(self.random_state)
+        n = X_win.shape[0]
+        self.members_ = []
+        means, scales = [], []
+        for _ in range(self.n_members):
+            member = clone(base)
+            if "random_state" in member.get_params(deep=False):
+                member.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
+            if self.resample == "bootstrap":
+                counts = rng.multinomial(n, np.full(n, 1.0 / n))
+                rows = np.flatnonzero(counts)
+                weight = sample_weight[rows] * counts[rows]
+            else:
+                rows = np.sort(rng.choice(n, size=max(2, round(0.8 * n)), replace=False))
+                weight = sample_weight[rows]
+            member.fit(
+                X_win[rows],
+                X_lose[rows],
+                weight,
+                groups=None if groups is None else groups[rows],
+            )
+            r = np.concatenate([member.reward(X_win[rows]), member.reward(X_lose[rows])])
+            w = np.concatenate([weight, weight])
+            mean = np.average(r, weights=w)
+            means.append(mean)
+            scales.append(np.sqrt(np.average((r - mean) ** 2, weights=w)) or 1.0)
+            self.members_.append(member)
+        self.member_mean_ = np.array(means)
+        self.member_scale_ = np.array(scales)
+
+    def member_rewards(self, X: Any) -> np.ndarray:
+        """Standardised reward of every member.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        rewards : ndarray of shape (n_samples, n_members)
+        """
+        X = self._check_X(X, "member_rewards")
+        return self._member_rewards(X)
+
+    def uncertainty(self, X: Any) -> np.ndarray:
+        """Member disagreement: the variance of the standardised member rewards.
+
+        This is the quantity ``aggregate="uwo"`` penalises. It grows for responses unlike
+        the training data (for example a reward-hacking string).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        variance : ndarray of shape (n_samples,)
+        """
+        X = self._check_X(X, "uncertainty")
+        return self._member_rewards(X).var(axis=1)
+
+    def predict_proba(self, X_a: Any, X_b: Any) -> np.ndarray:
+        """Mean over members of each member's P(a preferred over b).
+
+        Parameters
+        ----------
+        X_a, X_b : array-like of shape (n_pairs, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_pairs,)
+        """
+        self._check_fitted("predict_proba")
+        X_a, X_b, _ = self._check_pairs(X_a, X_b, None, names=("X_a", "X_b"))
+        return np.mean([m.predict_proba(X_a, X_b) for m in self.members_], axis=0)
+
+    def _member_rewards(self, X: np.ndarray) -> np.ndarray:
+        raw = np.column_stack([m.reward(X) for m in self.members_])
+        return (raw - self.member_mean_) / self.member_scale_
+
+    def _reward(self, X: np.ndarray) -> np.ndarray:
+        R = self._member_rewards(X)
+        if self.aggregate == "mean":
+            return R.mean(axis=1)
+        if self.aggregate == "min":
+            return R.min(axis=1)
+        return R.mean(axis=1) - self.uwo_penalty * R.var(axis=1)

@@ -1,0 +1,176 @@
+"""Save and load heads in a portable format: ``.npy`` arrays + JSON metadata in one zip.
+
+The file is a valid ``.npz`` archive (``numpy.load`` reads the arrays) that also holds
+``meta.json``: the format version, embrm version, and for the head (recursively for
+ensemble members) its class, constructor parameters and fitted state. Arrays are
+referenced from the JSON by name; a LightGBM booster is stored as its model text. Nothing
+is pickled, so loading runs no code from the file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+
+from embrm.exceptions import DataError, EncoderMismatchError
+from embrm.heads._base import BaseHead
+
+FORMAT = "embrm-head"
+FORMAT_VERSION = 1
+
+
+def _embrm_version() -> str | None:
+    try:
+        return metadata.version("embrm")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _encode(value: Any, arrays: dict[str, np.ndarray], key: str) -> Any:
+    """JSON form of ``value``; arrays go to ``arrays`` under ``key``."""
+    if isinstance(value, np.ndarray):
+        arrays[key] = value
+        return {"__array__": key}
+    if isinstance(value, BaseHead):
+        return {"__head__": _describe(value, arrays, key + "/")}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v, arrays, f"{key}/{i}") for i, v in enumerate(value)]}
+    if isinstance(value, list):
+        return [_encode(v, arrays, f"{key}/{i}") for i, v in enumerate(value)]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, np.random.RandomState):
+        return None  # a generator's state is not a parameter worth keeping
+    if type(value).__module__.startswith("lightgbm"):
+        return {"__lightgbm__": value.model_to_string()}
+    raise TypeError(f"Cannot save a value of type {type(value).__name__} ({key}).")
+
+
+def _describe(head: BaseHead, arrays: dict[str, np.ndarray], prefix: str) -> dict[str, Any]:
+    params = {
+        name: _encode(value, arrays, f"{prefix}params/{name}")
+        for name, value in head.get_params(deep=False).items()
+    }
+    state = {
+        name: _encode(value, arrays, f"{prefix}{name}")
+        for name, value in vars(head).items()
+        if name.endswith("_") and not name.startswith("_")
+    }
+    return {"class": type(head).__name__, "params": params, "state": state}
+
+
+def save_head(head: BaseHead, path: str | os.PathLike[str]) -> None:
+    """Write ``head`` to ``path`` (atomically: a temporary file, then a rename)."""
+    arrays: dict[str, np.ndarray] = {}
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "embrm_version": _embrm_version(),
+        "encoder_id": head.encoder_id_,
+        "n_features_in": head.n_features_in_,
+        "head": _describe(head, arrays, ""),
+    }
+    path = os.fspath(path)
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+            zf.writestr("meta.json", json.dumps(meta, indent=1))
+            for key, arr in arrays.items():
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+                zf.writestr(key + ".npy", buf.getvalue())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _decode(value: Any, arrays: Any, classes: dict[str, type]) -> Any:
+    if isinstance(value, list):
+        return [_decode(v, arrays, classes) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__array__" in value:
+        return arrays[value["__array__"]]
+    if "__tuple__" in value:
+        return tuple(_decode(v, arrays, classes) for v in value["__tuple__"])
+    if "__head__" in value:
+        return _build(value["__head__"], arrays, classes)
+    if "__lightgbm__" in value:
+        import lightgbm
+
+        return lightgbm.Booster(model_str=value["__lightgbm__"])
+    raise DataError(f"Unknown entry in a saved head: {sorted(value)}.")
+
+
+def _build(desc: dict[str, Any], arrays: Any, classes: dict[str, type]) -> BaseHead:
+    cls = classes.get(desc["class"])
+    if cls is None:
+        raise DataError(f"The file holds an unknown head class {desc['class']!r}.")
+    head = cls(**{k: _decode(v, arrays, classes) for k, v in desc["params"].items()})
+    for name, value in desc["state"].items():
+        setattr(head, name, _decode(value, arrays, classes))
+    return head
+
+
+def load(path: str | os.PathLike[str], expected_encoder_id: str | None = None) -> BaseHead:
+    """Read a head written by ``head.save(path)``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+    expected_encoder_id : str, optional
+        Identity of the encoder whose embeddings the head will score
+        (``Encoder.identity``). If the head recorded a different encoder, loading fails.
+
+    Returns
+    -------
+    head : BaseHead
+        The fitted head, giving the same rewards as the one saved.
+
+    Raises
+    ------
+    EncoderMismatchError
+        The head was trained on embeddings of another encoder than
+        ``expected_encoder_id``.
+    DataError
+        The file is not an embrm head.
+    """
+    from embrm.heads import HEADS
+
+    classes = {cls.__name__: cls for cls in HEADS.values()}
+    try:
+        archive = np.load(os.fspath(path), allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{os.fspath(path)!r} is not a saved embrm head: {exc}") from exc
+    with archive:
+        try:
+            meta = json.loads(archive["meta.json"])
+        except KeyError:
+            raise DataError(f"{os.fspath(path)!r} is not a saved embrm head.") from None
+        if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+            raise DataError(
+                f"{os.fspath(path)!r} has format {meta.get('format')!r} version "
+                f"{meta.get('format_version')!r}; this embrm reads {FORMAT!r} version "
+                f"{FORMAT_VERSION}."
+            )
+        saved_id = meta["encoder_id"]
+        if expected_encoder_id is not None and saved_id is not None and (
+            saved_id != expected_encoder_id
+        ):
+            raise EncoderMismatchError(
+                f"This head was trained on embeddings from encoder {saved_id!r} "
+                f"({meta['n_features_in']}-d), not {expected_encoder_id!r}: its rewards "
+                "on those embeddings would be meaningless. Re-embed with the head's encoder "
+                "or train a new head."
+            )
+        return _build(meta["head"], archive, classes)
