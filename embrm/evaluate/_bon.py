@@ -92,7 +92,7 @@ def _per_group_bon(
     values : ndarray of shape (n_groups, len(ns))
     """
     out = np.empty((groups.n_groups, len(ns)))
-    for k, group_index, rows in groups.by_size():
+    for k, group_index, rows in groups.by_size:
         g = _tie_averaged_sorted_golden(reward[rows], golden[rows])
         out[group_index] = g @ _bon_weights(k, tuple(k if n is None else n for n in ns))
     return out

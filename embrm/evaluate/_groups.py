@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -99,23 +99,24 @@ class Groups:
         """Number of groups."""
         return self.labels.size
 
-    def by_size(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """Yield, per distinct group size ``k``, the groups of that size as a matrix.
+    @cached_property
+    def by_size(self) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """The groups as matrices, one per distinct group size ``k``.
 
-        Yields
-        ------
-        k : int
-            Group size.
-        group_index : ndarray of shape (m,)
-            Which groups (indices into ``labels``) have size ``k``.
-        rows : ndarray of shape (m, k)
-            Row indices of each such group, in their original order.
+        Returns
+        -------
+        blocks : list of (k, group_index, rows)
+            ``k`` the group size; ``group_index`` of shape (m,), which groups (indices into
+            ``labels``) have that size; ``rows`` of shape (m, k), the row indices of each
+            such group, in their original order.
         """
         order = np.argsort(self.codes, kind="stable")
         starts = np.concatenate(([0], np.cumsum(self.sizes)[:-1]))
+        blocks = []
         for k in np.unique(self.sizes):
             group_index = np.flatnonzero(self.sizes == k)
-            yield int(k), group_index, order[starts[group_index, None] + np.arange(k)]
+            blocks.append((int(k), group_index, order[starts[group_index, None] + np.arange(k)]))
+        return blocks
 
     def smallest(self) -> tuple[int, object]:
         """Return the smallest group size and the label of a group that has it."""

@@ -257,7 +257,7 @@ def within_group_stats(reward: np.ndarray, golden: np.ndarray, groups: Groups) -
     g_count = groups.n_groups
     spearman, kendall = np.full(g_count, np.nan), np.full(g_count, np.nan)
     correct, pairs, reward_ties = np.zeros(g_count), np.zeros(g_count), np.zeros(g_count)
-    for k, group_index, rows in groups.by_size():
+    for k, group_index, rows in groups.by_size:
         r, g = reward[rows], golden[rows]
         # Spearman: Pearson correlation of average ranks.
         rr, rg = rankdata(r, axis=1), rankdata(g, axis=1)

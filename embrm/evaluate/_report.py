@@ -41,7 +41,7 @@ def _table(
 
 def _default_ns(smallest: int) -> list[NValue]:
     """Powers of two up to the smallest group size, then "all"."""
-    return [2**i for i in range(1, smallest.bit_length()) if 2**i <= smallest] + ["all"]
+    return [2**i for i in range(1, smallest.bit_length())] + ["all"]
 
 
 def evaluate_rewards(

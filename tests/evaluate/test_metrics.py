@@ -169,3 +169,8 @@ def test_bad_pairs_and_bins():
         reliability_table([1], [0.5], n_bins=0)
     with pytest.raises(DataError, match="'proba_win' must hold probabilities"):
         symmetrize_pairs([0.5, -0.1])
+
+
+def test_singleton_groups_have_no_correlation():
+    table = rank_correlation([1.0, 2.0, 3.0, 5.0], [0.0, 1.0, 3.0, 2.0], ["a", "a", "a", "b"])
+    assert table["correlation"].to_list() == [pytest.approx(1.0), None]
