@@ -49,7 +49,7 @@ def evaluate_rewards(
     golden: ArrayLike,
     groups: ArrayLike,
     *,
-    n: Sequence[NValue] | None = None,
+    n: NValue | Sequence[NValue] | None = None,
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
     random_state: int | np.random.Generator | None = 0,
@@ -62,7 +62,7 @@ def evaluate_rewards(
         Head reward, golden score and prompt id of each candidate. To report AlpacaEval
         judge preferences as a win rate in percent (the leaderboard's unit), pass
         ``golden=100 * judge_pref``.
-    n : sequence of int or "all", optional
+    n : int, "all" or a sequence of them, optional
         Best-of-N sizes to report; default: 2, 4, 8, ... up to the smallest group, and
         "all".
     n_bootstrap : int, default=1000
@@ -92,7 +92,10 @@ def evaluate_rewards(
     """
     r, g, grp = check_scored(reward, golden, groups)
     check_bootstrap_params(n_bootstrap, confidence)
-    ns = _default_ns(grp.smallest()[0]) if n is None else list(n)
+    if n is None:
+        ns = _default_ns(grp.smallest()[0])
+    else:
+        ns = [n] if isinstance(n, str | int) else list(n)
     if not ns:
         raise DataError("'n' is empty: give at least one Best-of-N size, or None for the "
                         "default sizes.")
@@ -102,15 +105,16 @@ def evaluate_rewards(
     one = np.ones((grp.n_groups, 1))
     # Column blocks, in output order: random | per N: bon, oracle, gain | rank metrics.
     gain_num, gain_den = gain_terms(bon, oracle, random)
+    ones = np.ones_like(bon)
     per_n_num = np.stack([bon, oracle, gain_num], axis=2).reshape(grp.n_groups, -1)
-    per_n_den = np.stack([np.ones_like(bon), np.ones_like(bon), gain_den], axis=2)
+    per_n_den = np.stack([ones, ones, gain_den], axis=2).reshape(grp.n_groups, -1)
     numerator = np.hstack([
         random[:, :1], per_n_num,
         np.column_stack([np.nan_to_num(stats.spearman), np.nan_to_num(stats.kendall),
                          stats.correct]),
     ])
     denominator = np.hstack([
-        one, per_n_den.reshape(grp.n_groups, -1), np.column_stack([kept, kept, stats.pairs]),
+        one, per_n_den, np.column_stack([kept, kept, stats.pairs]),
     ])
     point, low, high = bootstrap(
         ratio_of_sums(numerator, denominator), grp.n_groups,

@@ -62,6 +62,9 @@ def test_evaluate_rewards_custom_n_and_errors():
     assert report["metric"].to_list()[:4] == ["random", "bon@3", "oracle@3",
                                               "normalised_gain@3"]
     assert report["ci_low"].null_count() == report.height  # no bootstrap, no intervals
+    single = evaluate_rewards(reward, golden, groups, n="all", n_bootstrap=0)
+    assert single["metric"].to_list()[1] == "bon@all"
+    assert single["value"][1] == pytest.approx(best_of_n(reward, golden, groups, "all"))
     with pytest.raises(DataError, match="n=6 exceeds the size of group 0"):
         evaluate_rewards(reward, golden, groups, n=[6])
     with pytest.raises(DataError, match="'n' is empty"):
