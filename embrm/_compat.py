@@ -36,9 +36,7 @@ def import_optional(name: str, purpose: str) -> ModuleType:
     except ImportError as exc:
         root = name.split(".")[0]
         extra = EXTRA_FOR_MODULE.get(root)
-        hint = (
-            f"pip install 'embrm[{extra}]'" if extra else f"pip install {root}"
-        )
+        hint = f"pip install 'embrm[{extra}]'" if extra else f"pip install {root}"
         if root == "torch":
             hint = "pip install torch==2.13.0 && " + hint
         raise ImportError(

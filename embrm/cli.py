@@ -54,9 +54,13 @@ def cmd_datasets(args: argparse.Namespace) -> None:
     print(f"data dir: {root or 'not set (EMBRM_DATA_DIR or --data-dir)'}")
     for name, info in DATASETS.items():
         path = root / info.filename if root else None
-        where = f"{path} ({path.stat().st_size / 1e6:.1f} MB)" if path and path.is_file() else "MISSING"
-        print(f"\n{name}  [{info.kind}]  {where}\n  {info.description}\n  source: {info.upstream}"
-              f"\n  licence: {info.licence}")
+        where = (
+            f"{path} ({path.stat().st_size / 1e6:.1f} MB)" if path and path.is_file() else "MISSING"
+        )
+        print(
+            f"\n{name}  [{info.kind}]  {where}\n  {info.description}\n  source: {info.upstream}"
+            f"\n  licence: {info.licence}"
+        )
 
 
 def cmd_embed(args: argparse.Namespace) -> None:
@@ -69,9 +73,11 @@ def cmd_embed(args: argparse.Namespace) -> None:
     seconds = time.perf_counter() - start
     stats = encoder.last_stats
     total = stats["new"] + stats["cached"]
-    print(f"{args.data}: {total} texts under {encoder.identity}: {stats['new']} new, "
-          f"{stats['cached']} from cache, {seconds:.1f} s"
-          + (f" ({stats['new'] / seconds:.1f} new texts/s)" if stats["new"] else ""))
+    print(
+        f"{args.data}: {total} texts under {encoder.identity}: {stats['new']} new, "
+        f"{stats['cached']} from cache, {seconds:.1f} s"
+        + (f" ({stats['new'] / seconds:.1f} new texts/s)" if stats["new"] else "")
+    )
 
 
 def cmd_cache_info(args: argparse.Namespace) -> None:
@@ -84,8 +90,10 @@ def cmd_cache_info(args: argparse.Namespace) -> None:
         print("no cached vectors yet")
     for identity in identities:
         info = VectorCache(root, identity).info()
-        print(f"{identity}: {info['vectors']} vectors of dim {info['dim']} in "
-              f"{info['shards']} shards, {info['bytes'] / 1e6:.1f} MB")
+        print(
+            f"{identity}: {info['vectors']} vectors of dim {info['dim']} in "
+            f"{info['shards']} shards, {info['bytes'] / 1e6:.1f} MB"
+        )
 
 
 def cmd_cache_verify(args: argparse.Namespace) -> int:
@@ -103,8 +111,10 @@ def cmd_cache_verify(args: argparse.Namespace) -> int:
             print(f"  unindexed file: {name}")
         bad += not report.ok and not report.repaired
     if bad:
-        print(f"Run `embrm cache verify --repair --cache-dir {root}` to drop the bad shards; "
-              "their texts are re-embedded on next use.")
+        print(
+            f"Run `embrm cache verify --repair --cache-dir {root}` to drop the bad shards; "
+            "their texts are re-embedded on next use."
+        )
     return 1 if bad else 0
 
 
@@ -117,15 +127,21 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, func, help_: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(func=func)
-        p.add_argument("--cache-dir", help="embedding cache (default $EMBRM_CACHE_DIR or ~/.cache/embrm)")
-        p.add_argument("--data-dir", help="folder of the built-in data sets (default $EMBRM_DATA_DIR)")
+        p.add_argument(
+            "--cache-dir", help="embedding cache (default $EMBRM_CACHE_DIR or ~/.cache/embrm)"
+        )
+        p.add_argument(
+            "--data-dir", help="folder of the built-in data sets (default $EMBRM_DATA_DIR)"
+        )
         return p
 
     add("doctor", cmd_doctor, "Installed packages, devices, real providers, cache and data.")
     add("datasets", cmd_datasets, "Built-in data sets: where they are, how big, their source.")
     p = add("embed", cmd_embed, "Embed a data set (or file) into the cache.")
     p.add_argument("data", help="built-in data set name or a Parquet/JSONL/CSV file")
-    p.add_argument("--model", help="sentence-transformers folder or hub id (default all-MiniLM-L6-v2)")
+    p.add_argument(
+        "--model", help="sentence-transformers folder or hub id (default all-MiniLM-L6-v2)"
+    )
     p.add_argument("--quantize", action="store_true", help="use the int8 ONNX variant")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA when usable")
     p.add_argument("--limit", type=int, help="only the first N rows")
@@ -140,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         p.add_argument("--cache-dir", help="embedding cache (default $EMBRM_CACHE_DIR)")
         if name == "verify":
-            p.add_argument("--repair", action="store_true", help="drop corrupt shards and stray files")
+            p.add_argument(
+                "--repair", action="store_true", help="drop corrupt shards and stray files"
+            )
     return parser
 
 

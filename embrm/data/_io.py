@@ -46,8 +46,7 @@ def _read_frame(path: str | os.PathLike) -> pl.DataFrame:
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise DataError(
-            f"Cannot read {path}: unknown file type {path.suffix!r}. Use one of "
-            f"{sorted(_READERS)}."
+            f"Cannot read {path}: unknown file type {path.suffix!r}. Use one of {sorted(_READERS)}."
         )
     if not path.is_file():
         raise FileNotFoundError(f"No such data file: {path}")
@@ -60,8 +59,7 @@ def _rename(frame: pl.DataFrame, columns: Mapping[str, str] | None) -> pl.DataFr
     unknown = [src for src in columns if src not in frame.columns]
     if unknown:
         raise DataError(
-            f"Column mapping names {unknown}, which the data does not have; it has "
-            f"{frame.columns}."
+            f"Column mapping names {unknown}, which the data does not have; it has {frame.columns}."
         )
     return frame.rename(dict(columns))
 
@@ -78,7 +76,7 @@ def _conversation_to_text(frame: pl.DataFrame, column: str) -> pl.DataFrame:
 def _strip_implicit_prompt(frame: pl.DataFrame) -> pl.DataFrame:
     """TRL's implicit-prompt conversational format: the prompt is the shared prefix."""
     prompts, chosen, rejected = [], [], []
-    for c, r in zip(frame["chosen"].to_list(), frame["rejected"].to_list()):
+    for c, r in zip(frame["chosen"].to_list(), frame["rejected"].to_list(), strict=True):
         k = 0
         while k < min(len(c), len(r)) - 1 and c[k] == r[k]:
             k += 1

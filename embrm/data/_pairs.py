@@ -80,7 +80,9 @@ def within_prompt_pairs(
             raise DataError("All score differences are zero: the pairs carry no preference.")
         first_wins = rng.uniform(size=len(diff)) < 1.0 / (1.0 + np.exp(-beta * diff / s))
     if len(i) == 0:
-        raise DataError("No pairs could be built: every prompt needs two differently scored responses.")
+        raise DataError(
+            "No pairs could be built: every prompt needs two differently scored responses."
+        )
     win = np.where(first_wins, i, j)
     lose = np.where(first_wins, j, i)
     frame = data.frame

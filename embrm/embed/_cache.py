@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..exceptions import CacheCorruptError, CacheWriteError
@@ -105,7 +104,9 @@ class VectorCache:
 
     def __init__(self, root: Path, identity: str, storage_dtype: str = "float16"):
         if storage_dtype not in STORAGE_DTYPES:
-            raise ValueError(f"storage_dtype must be one of {STORAGE_DTYPES}, got {storage_dtype!r}.")
+            raise ValueError(
+                f"storage_dtype must be one of {STORAGE_DTYPES}, got {storage_dtype!r}."
+            )
         self.root = Path(root)
         self.identity = identity
         self.storage_dtype = storage_dtype
@@ -121,9 +122,7 @@ class VectorCache:
         try:
             mtime = file.stat().st_mtime_ns
         except FileNotFoundError:
-            empty = pl.DataFrame(
-                schema={"key": pl.Binary, "shard": pl.UInt32, "row": pl.UInt32}
-            )
+            empty = pl.DataFrame(schema={"key": pl.Binary, "shard": pl.UInt32, "row": pl.UInt32})
             return empty, {"dim": None, "shards": []}
         if self._manifest is not None and mtime == self._manifest_mtime:
             return self._manifest, self._meta
@@ -233,7 +232,11 @@ class VectorCache:
                     "dim": int(vectors.shape[1]),
                     "shards": [
                         *meta["shards"],
-                        {"name": name, "rows": int(data.shape[0]), "checksum": _file_checksum(self.path / name)},
+                        {
+                            "name": name,
+                            "rows": int(data.shape[0]),
+                            "checksum": _file_checksum(self.path / name),
+                        },
                     ],
                 }
                 entries = pl.DataFrame(
@@ -282,9 +285,11 @@ class VectorCache:
                 corrupt.append(info["name"])
         indexed = {info["name"] for info in meta["shards"]}
         indexed |= {name.replace(".npy", ".keys.npy") for name in indexed}
-        orphans = sorted(
-            p.name for p in self.path.glob("*shard-*") if p.name not in indexed
-        ) if self.path.is_dir() else []
+        orphans = (
+            sorted(p.name for p in self.path.glob("*shard-*") if p.name not in indexed)
+            if self.path.is_dir()
+            else []
+        )
         if repair and (corrupt or orphans):
             with self._locked():
                 self._drop_shards(set(corrupt), manifest, meta)
@@ -315,20 +320,27 @@ class VectorCache:
                 )
             )
             shards.append({"name": file.name, "rows": rows[0], "checksum": _file_checksum(file)})
-        frame = pl.concat(frames).unique("key", keep="first") if frames else pl.DataFrame(
-            schema={"key": pl.Binary, "shard": pl.UInt32, "row": pl.UInt32}
+        frame = (
+            pl.concat(frames).unique("key", keep="first")
+            if frames
+            else pl.DataFrame(schema={"key": pl.Binary, "shard": pl.UInt32, "row": pl.UInt32})
         )
         self._write_manifest(frame, {"dim": dim, "shards": shards})
 
     def _drop_shards(self, names: set[str], manifest: pl.DataFrame, meta: dict) -> None:
         keep = [i for i, s in enumerate(meta["shards"]) if s["name"] not in names]
         remap = pl.DataFrame(
-            {"shard": pl.Series(keep, dtype=pl.UInt32), "new": pl.Series(range(len(keep)), dtype=pl.UInt32)}
+            {
+                "shard": pl.Series(keep, dtype=pl.UInt32),
+                "new": pl.Series(range(len(keep)), dtype=pl.UInt32),
+            }
         )
         frame = manifest.join(remap, on="shard", how="inner").select(
             "key", pl.col("new").alias("shard"), "row"
         )
-        self._write_manifest(frame, {"dim": meta["dim"], "shards": [meta["shards"][i] for i in keep]})
+        self._write_manifest(
+            frame, {"dim": meta["dim"], "shards": [meta["shards"][i] for i in keep]}
+        )
 
     def info(self) -> dict:
         """Counts and size on disk of this identity's cache."""

@@ -177,7 +177,9 @@ class Encoder:
                 f"prompts and responses must be row-aligned; got {len(prompts)} prompts "
                 f"and {len(responses)} responses."
             )
-        return render_pairs(prompts, responses, self._plain_tokenizer, self.source.max_seq_length - 2)
+        return render_pairs(
+            prompts, responses, self._plain_tokenizer, self.source.max_seq_length - 2
+        )
 
     def encode_responses(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         """Embed each response together with its prompt (cached).
@@ -245,4 +247,3 @@ class Encoder:
             "text_format": TEXT_FORMAT_VERSION,
             "cache_dir": str(self.cache_dir),
         }
-

@@ -77,12 +77,14 @@ def render_pairs(
     enc_r = tokenizer.encode_batch(list(responses), add_special_tokens=False)
     texts: list[str] = []
     truncated: list[bool] = []
-    for prompt, response, ep, er in zip(prompts, responses, enc_p, enc_r):
+    for prompt, response, ep, er in zip(prompts, responses, enc_p, enc_r, strict=True):
         n_p, n_r = len(ep.offsets), len(er.offsets)
         keep_r = min(n_r, budget - min(n_p, prompt_budget))
         keep_p = min(n_p, budget - keep_r)
         texts.append(
-            _cut_tail(prompt, ep.offsets, keep_p) + SEPARATOR + _cut_head(response, er.offsets, keep_r)
+            _cut_tail(prompt, ep.offsets, keep_p)
+            + SEPARATOR
+            + _cut_head(response, er.offsets, keep_r)
         )
         truncated.append(keep_p < n_p or keep_r < n_r)
     return texts, truncated

@@ -37,7 +37,10 @@ def test_pairs_groups_default_to_prompts():
         (PAIRS.head(0), "empty"),
         (PAIRS.with_columns(pl.Series("chosen", ["a", None, "c"])), "1 missing values .*row 1"),
         (PAIRS.with_columns(pl.Series("chosen", [1, 2, 3])), "must hold text"),
-        (PAIRS.with_columns(pl.Series("rejected", ["x", "b", "z"])), "identical chosen and rejected"),
+        (
+            PAIRS.with_columns(pl.Series("rejected", ["x", "b", "z"])),
+            "identical chosen and rejected",
+        ),
         (PAIRS.with_columns(pl.Series("weight", [1.0, -1.0, 2.0])), "non-negative"),
         (PAIRS.with_columns(pl.Series("weight", [1.0, float("nan"), 2.0])), "finite"),
     ],
@@ -76,10 +79,14 @@ def test_scored_bad_input(frame, message):
 @pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".csv"])
 def test_readers_round_trip(tmp_path, suffix):
     path = tmp_path / f"pairs{suffix}"
-    {".parquet": PAIRS.write_parquet, ".jsonl": PAIRS.write_ndjson, ".csv": PAIRS.write_csv}[suffix](path)
+    {".parquet": PAIRS.write_parquet, ".jsonl": PAIRS.write_ndjson, ".csv": PAIRS.write_csv}[
+        suffix
+    ](path)
     assert read_pairs(path).frame.select(PAIRS.columns).equals(PAIRS)
     scored_path = tmp_path / f"scored{suffix}"
-    getattr(SCORED, {".parquet": "write_parquet", ".jsonl": "write_ndjson", ".csv": "write_csv"}[suffix])(scored_path)
+    getattr(
+        SCORED, {".parquet": "write_parquet", ".jsonl": "write_ndjson", ".csv": "write_csv"}[suffix]
+    )(scored_path)
     assert read_scored(scored_path).scores.tolist() == [1.0, 0.0, 2.0]
     assert isinstance(read_any(scored_path), ScoredResponses)
     assert isinstance(read_any(path), PreferencePairs)
@@ -109,7 +116,10 @@ def test_trl_conversational_explicit_prompt(tmp_path):
     path.write_text("\n".join(json.dumps(r) for r in rows))
     frame = read_pairs(path).frame
     assert frame.row(0, named=True) | {"group": 0} == {
-        "prompt": "User: Hi?", "chosen": "Hello!", "rejected": "Go away.", "group": 0,
+        "prompt": "User: Hi?",
+        "chosen": "Hello!",
+        "rejected": "Go away.",
+        "group": 0,
     }
 
 
@@ -122,7 +132,11 @@ def test_trl_conversational_implicit_prompt():
         }
     )
     pairs = pairs_from_frame(frame)
-    assert pairs.frame.select("prompt", "chosen", "rejected").row(0) == ("User: Hi?", "Hello!", "No.")
+    assert pairs.frame.select("prompt", "chosen", "rejected").row(0) == (
+        "User: Hi?",
+        "Hello!",
+        "No.",
+    )
 
 
 def test_load_dataset_missing_says_where_and_how(tmp_path, monkeypatch):
@@ -140,7 +154,9 @@ def test_builtin_datasets(data_dir):
     assert len(alpaca) == 41055 and np.unique(alpaca.groups).size == 805
     # golden score = logit(judge_pref): ranks within a prompt follow judge_pref exactly
     first = alpaca.frame.filter(pl.col("prompt_id") == 0)
-    assert np.array_equal(np.argsort(first["score"].to_numpy()), np.argsort(first["judge_pref"].to_numpy()))
+    assert np.array_equal(
+        np.argsort(first["score"].to_numpy()), np.argsort(first["judge_pref"].to_numpy())
+    )
     assert np.isfinite(alpaca.scores).all()
     hh = load_dataset("hh-harmless", data_dir)
     assert len(hh) == 2307 and np.unique(hh.groups).size == 2307

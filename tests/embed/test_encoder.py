@@ -14,7 +14,9 @@ from embrm.exceptions import DataError
 def real_texts(data_dir) -> list[str]:
     """Real texts of every length: hh prompts and answers, alpacaeval answers (some > 256 tokens)."""
     hh = pl.read_parquet(data_dir / "hh_rlhf_harmless_test.parquet").head(12)
-    alpaca = pl.read_parquet(data_dir / "alpacaeval_multimodel.parquet").filter(pl.col("prompt_id") == 3)
+    alpaca = pl.read_parquet(data_dir / "alpacaeval_multimodel.parquet").filter(
+        pl.col("prompt_id") == 3
+    )
     return hh["prompt"].to_list() + hh["chosen"].to_list() + alpaca["response"].head(16).to_list()
 
 
@@ -27,7 +29,9 @@ def test_same_vectors_as_sentence_transformers(encoder, real_texts):
     )
     ours = encoder.encode(real_texts)
     assert ours.shape == (len(real_texts), 384) and ours.dtype == np.float32
-    cosine = (ours * reference).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(reference, axis=1)
+    cosine = (
+        (ours * reference).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(reference, axis=1)
+    )
     assert cosine.min() >= 0.999, cosine.min()
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=2e-3)
 
@@ -65,7 +69,12 @@ def test_int8_variant_is_close_and_distinct(tmp_path, real_texts):
 
 @pytest.mark.parametrize(
     ("texts", "message"),
-    [([], "empty"), (["ok", None], "position 1"), (["ok", float("nan")], "float"), ("one string", "single string")],
+    [
+        ([], "empty"),
+        (["ok", None], "position 1"),
+        (["ok", float("nan")], "float"),
+        ("one string", "single string"),
+    ],
 )
 def test_bad_texts(encoder, texts, message):
     with pytest.raises(DataError, match=message):
