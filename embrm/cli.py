@@ -36,9 +36,7 @@ def _load(name_or_path: str, data_dir: str | None):
         return load_dataset(name_or_path, data_dir)
     if Path(name_or_path).is_file():
         return read_any(name_or_path)
-    raise EmbrmError(
-        f"{name_or_path!r} is neither a built-in data set ({', '.join(DATASETS)}) nor a file."
-    )
+    raise EmbrmError(f"{name_or_path!r} is neither a built-in data set ({', '.join(DATASETS)}) nor a file.")
 
 
 def cmd_doctor(args: argparse.Namespace) -> None:
@@ -54,9 +52,7 @@ def cmd_datasets(args: argparse.Namespace) -> None:
     print(f"data dir: {root or 'not set (EMBRM_DATA_DIR or --data-dir)'}")
     for name, info in DATASETS.items():
         path = root / info.filename if root else None
-        where = (
-            f"{path} ({path.stat().st_size / 1e6:.1f} MB)" if path and path.is_file() else "MISSING"
-        )
+        where = f"{path} ({path.stat().st_size / 1e6:.1f} MB)" if path and path.is_file() else "MISSING"
         print(
             f"\n{name}  [{info.kind}]  {where}\n  {info.description}\n  source: {info.upstream}"
             f"\n  licence: {info.licence}"
@@ -118,6 +114,92 @@ def cmd_cache_verify(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _print_report(report) -> None:
+    for row in report.iter_rows(named=True):
+        interval = f"  [{row['ci_low']:.4f}, {row['ci_high']:.4f}]" if row["ci_low"] is not None else ""
+        print(f"{row['metric']:<24} {row['value']:10.4f}{interval}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from .heads import HEADS
+    from .workflow import train_held_out
+
+    data = _load(args.data, args.data_dir)
+    head = HEADS[args.head]()
+    if "random_state" in head.get_params(deep=False):
+        head.set_params(random_state=args.random_state)
+    result = train_held_out(
+        head,
+        data,
+        _encoder(args),
+        test_size=args.test_size,
+        pairs_per_prompt=args.pairs_per_prompt,
+        beta=args.beta,
+        random_state=args.random_state,
+    )
+    print(
+        f"{args.head} on {args.data}: fit on {result.n_train_pairs} pairs in {result.fit_seconds:.2f} s; "
+        f"held-out pairwise accuracy {result.accuracy:.4f} on {result.n_test_pairs} pairs "
+        f"({args.test_size:.0%} of prompts held out)"
+    )
+    _print_report(result.report)
+    if args.out:
+        result.head.save(args.out)
+        print(f"saved to {args.out}")
+
+
+def _load_head(args: argparse.Namespace):
+    from .heads import load
+
+    encoder = _encoder(args)
+    return load(args.head, expected_encoder_id=encoder.identity), encoder
+
+
+def cmd_reward(args: argparse.Namespace) -> None:
+    from .workflow import reward_frame
+
+    head, encoder = _load_head(args)
+    frame = reward_frame(head, _load(args.data, args.data_dir), encoder)
+    out = Path(args.out)
+    if out.suffix.lower() == ".csv":
+        frame.write_csv(out)
+    elif out.suffix.lower() == ".parquet":
+        frame.write_parquet(out)
+    else:
+        raise EmbrmError(f"--out must end in .parquet or .csv, got {out.name!r}.")
+    print(f"wrote {frame.height} rows with rewards to {out}")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from .data import ScoredResponses
+    from .evaluate import BestOfNDisplay, evaluate_pairs, evaluate_rewards
+
+    head, encoder = _load_head(args)
+    data = _load(args.data, args.data_dir)
+    if isinstance(data, ScoredResponses):
+        reward = head.reward(data.embed(encoder))
+        _print_report(evaluate_rewards(reward, data.scores, data.groups, random_state=args.random_state))
+        if args.plot:
+            display = BestOfNDisplay.from_predictions(
+                reward, data.scores, data.groups, n_bootstrap=200, name=Path(args.head).stem
+            )
+            display.figure_.savefig(args.plot, dpi=120, bbox_inches="tight")
+            print(f"Best-of-N curve written to {args.plot}")
+        return
+    if args.plot:
+        raise EmbrmError("--plot draws a Best-of-N curve, which needs scored responses, not pairs.")
+    X_win, X_lose = data.embed(encoder)
+    _print_report(
+        evaluate_pairs(
+            head.reward(X_win),
+            head.reward(X_lose),
+            data.groups,
+            proba=head.predict_proba(X_win, X_lose),
+            random_state=args.random_state,
+        )
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``embrm`` command."""
     parser = argparse.ArgumentParser(prog="embrm", description=__doc__)
@@ -127,24 +209,47 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, func, help_: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(func=func)
-        p.add_argument(
-            "--cache-dir", help="embedding cache (default $EMBRM_CACHE_DIR or ~/.cache/embrm)"
-        )
-        p.add_argument(
-            "--data-dir", help="folder of the built-in data sets (default $EMBRM_DATA_DIR)"
-        )
+        p.add_argument("--cache-dir", help="embedding cache (default $EMBRM_CACHE_DIR or ~/.cache/embrm)")
+        p.add_argument("--data-dir", help="folder of the built-in data sets (default $EMBRM_DATA_DIR)")
         return p
 
     add("doctor", cmd_doctor, "Installed packages, devices, real providers, cache and data.")
     add("datasets", cmd_datasets, "Built-in data sets: where they are, how big, their source.")
     p = add("embed", cmd_embed, "Embed a data set (or file) into the cache.")
     p.add_argument("data", help="built-in data set name or a Parquet/JSONL/CSV file")
-    p.add_argument(
-        "--model", help="sentence-transformers folder or hub id (default all-MiniLM-L6-v2)"
-    )
+    p.add_argument("--model", help="sentence-transformers folder or hub id (default all-MiniLM-L6-v2)")
     p.add_argument("--quantize", action="store_true", help="use the int8 ONNX variant")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA when usable")
     p.add_argument("--limit", type=int, help="only the first N rows")
+
+    from .heads import HEADS
+
+    p = add("train", cmd_train, "Train a head with a prompt-grouped held-out split; print its accuracy.")
+    p.add_argument("data", help="built-in data set name or a Parquet/JSONL/CSV file")
+    p.add_argument("--head", choices=sorted(HEADS), default="bt-linear")
+    p.add_argument("--out", help="save the fitted head here (portable .npz + JSON)")
+    p.add_argument("--test-size", type=float, default=0.2, help="share of prompts held out")
+    p.add_argument("--pairs-per-prompt", type=int, default=50, help="for scored data: pairs per prompt")
+    p.add_argument(
+        "--beta", type=float, help="for scored data: simulated annotation quality (default noiseless)"
+    )
+    p.add_argument("--random-state", type=int, default=0)
+    p.add_argument("--model", help="sentence-transformers folder or hub id")
+    p.add_argument("--quantize", action="store_true", help="use the int8 ONNX variant")
+    for name, func, help_ in (
+        ("reward", cmd_reward, "Write a saved head's rewards for a data set to Parquet/CSV."),
+        ("eval", cmd_eval, "Evaluate a saved head on a data set: metrics with bootstrap intervals."),
+    ):
+        p = add(name, func, help_)
+        p.add_argument("head", help="a head saved by `embrm train --out`")
+        p.add_argument("data", help="built-in data set name or a Parquet/JSONL/CSV file")
+        p.add_argument("--model", help="the encoder the head was trained with (default all-MiniLM-L6-v2)")
+        p.add_argument("--quantize", action="store_true", help="the head was trained on int8 vectors")
+        if name == "reward":
+            p.add_argument("--out", required=True, help="output .parquet or .csv")
+        else:
+            p.add_argument("--plot", help="write the Best-of-N curve as PNG (scored data)")
+            p.add_argument("--random-state", type=int, default=0, help="bootstrap seed")
 
     cache = sub.add_parser("cache", help="Inspect or verify the embedding cache.")
     cache_sub = cache.add_subparsers(dest="cache_command", required=True)
@@ -156,9 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         p.add_argument("--cache-dir", help="embedding cache (default $EMBRM_CACHE_DIR)")
         if name == "verify":
-            p.add_argument(
-                "--repair", action="store_true", help="drop corrupt shards and stray files"
-            )
+            p.add_argument("--repair", action="store_true", help="drop corrupt shards and stray files")
     return parser
 
 

@@ -237,6 +237,8 @@ def export_onnx(source: ModelSource, variant: str, out_dir: Path) -> Path:
                 per_channel=True,
                 op_types_to_quantize=["MatMul"],
                 weight_type=QuantType.QInt8,
+                # fused contrib ops defeat shape inference; their outputs are float
+                extra_options={"DefaultTensorType": 1},  # onnx.TensorProto.FLOAT
             )
             optimised = quantised
         staging = out_dir.with_name(out_dir.name + ".staging")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 import pytest
@@ -153,14 +152,13 @@ def test_unequal_groups_all_is_argmax_per_group():
     assert best_of_n(reward, golden, groups, "all") == pytest.approx(np.mean(picks))
 
 
-def test_curve_805_by_51_under_a_second():
+def test_curve_805_by_51_has_a_row_per_n():
+    # Its speed (< 1 s) is measured in benchmarks/bon_curve.py, not here.
     rng = np.random.default_rng(6)
     reward, golden, groups = scored_sets([51] * 805, rng, reward_levels=20)
-    bon_curve(reward[:51], golden[:51], groups[:51])  # warm imports
-    start = time.perf_counter()
     curve = bon_curve(reward, golden, groups)
-    assert time.perf_counter() - start < 1.0
-    assert curve.height == 51
+    assert curve["n"].to_list() == list(range(1, 52))
+    assert (np.diff(curve["oracle"].to_numpy()) >= -1e-12).all()
 
 
 @pytest.mark.parametrize(
