@@ -87,6 +87,7 @@ def check_pairs(
     encoder_id: str | None = None,
     min_pairs: int = 1,
     estimator_name: str = "This head",
+    names: tuple[str, str] = ("X_win", "X_lose"),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validate row-aligned preference pairs and their weights.
 
@@ -102,6 +103,8 @@ def check_pairs(
         Fewest pairs accepted.
     estimator_name : str, default="This head"
         Who needs ``min_pairs``, quoted in the message.
+    names : tuple of str, default=("X_win", "X_lose")
+        The two arguments' names, quoted in messages.
 
     Returns
     -------
@@ -110,14 +113,14 @@ def check_pairs(
     sample_weight : ndarray of shape (n_pairs,)
         float64 weights.
     """
-    X_win = check_embeddings(X_win, name="X_win", n_features=n_features, encoder_id=encoder_id)
+    X_win = check_embeddings(X_win, name=names[0], n_features=n_features, encoder_id=encoder_id)
     X_lose = check_embeddings(
-        X_lose, name="X_lose", n_features=n_features, encoder_id=encoder_id
+        X_lose, name=names[1], n_features=n_features, encoder_id=encoder_id
     )
     if X_win.shape != X_lose.shape:
         raise DataError(
-            f"X_win has shape {X_win.shape} but X_lose has shape {X_lose.shape}: they must "
-            "be row-aligned pairs (row i of each is one pair) of the same dimension."
+            f"{names[0]} has shape {X_win.shape} but {names[1]} has shape {X_lose.shape}: "
+            "they must be row-aligned pairs (row i of each is one pair) of the same dimension."
         )
     if X_win.dtype != X_lose.dtype:
         X_win, X_lose = X_win.astype(np.float64), X_lose.astype(np.float64)

@@ -52,7 +52,7 @@ class BaseHead(BaseEstimator):
     #: Allowed values of each constructor parameter (see ``embrm._validation``).
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
     #: Fewest pairs ``fit`` accepts.
-    _min_pairs: ClassVar[int] = 1
+    _min_pairs: ClassVar[int] = 2
 
     def fit(
         self,
@@ -111,13 +111,15 @@ class BaseHead(BaseEstimator):
 
         Parameters
         ----------
-        pairs : embrm pairs object
+        pairs : embrm.data.PreferencePairs
             Anything with a polars frame at ``pairs.frame`` holding the columns
-            ``prompt``, ``chosen`` and ``rejected``. Pairs sharing a prompt form a group.
+            ``prompt``, ``chosen`` and ``rejected``; an optional ``group`` column gives the
+            groups (default: one per distinct prompt) and an optional ``weight`` column
+            the sample weights.
         encoder : embrm.Encoder
             Provides ``encode_responses(prompts, responses)`` and ``identity``.
         sample_weight : array-like of shape (n_pairs,), optional
-            Passed to :meth:`fit`.
+            Overrides the ``weight`` column.
 
         Returns
         -------
@@ -129,11 +131,18 @@ class BaseHead(BaseEstimator):
         if missing:
             raise DataError(f"pairs.frame lacks the column(s) {sorted(missing)}.")
         prompts = frame["prompt"].to_list()
-        X_win = encoder.encode_responses(prompts, frame["chosen"].to_list())
-        X_lose = encoder.encode_responses(prompts, frame["rejected"].to_list())
-        groups = np.unique(np.asarray(prompts, dtype=object), return_inverse=True)[1]
+        n = len(prompts)
+        both = encoder.encode_responses(
+            prompts + prompts, frame["chosen"].to_list() + frame["rejected"].to_list()
+        )
+        if "group" in frame.columns:
+            groups = frame["group"].to_numpy()
+        else:
+            groups = np.unique(np.asarray(prompts, dtype=object), return_inverse=True)[1]
+        if sample_weight is None and "weight" in frame.columns:
+            sample_weight = frame["weight"].to_numpy()
         return self.fit(
-            X_win, X_lose, sample_weight, groups=groups, encoder_id=encoder.identity
+            both[:n], both[n:], sample_weight, groups=groups, encoder_id=encoder.identity
         )
 
     def reward(self, X: Any) -> np.ndarray:
@@ -248,7 +257,7 @@ class BaseHead(BaseEstimator):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         X_a = self._check_X(X_a, "score", names[0])
         X_b = self._check_X(X_b, "score", names[1])
-        return check_pairs(X_a, X_b, sample_weight)
+        return check_pairs(X_a, X_b, sample_weight, names=names)
 
 
 def grouped_holdout(

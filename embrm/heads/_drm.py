@@ -74,7 +74,6 @@ class DRM(BaseHead):
         "temperature": [Interval(numbers.Real, 0.0, None, closed="neither")],
         "adapt_alpha": [Interval(numbers.Real, 0.0, None, closed="neither")],
     }
-    _min_pairs: ClassVar[int] = 2
 
     def __init__(
         self,

@@ -61,7 +61,6 @@ class Ensemble(BaseHead):
         "resample": [Options(("bootstrap", "subsample"))],
         "random_state": [RANDOM_STATE],
     }
-    _min_pairs: ClassVar[int] = 2
 
     def __init__(
         self,

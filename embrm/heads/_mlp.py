@@ -182,11 +182,11 @@ class BTMLP(BaseHead):
         per batch, scaled by batch size).
     learning_rate : float, default=1e-3
         Adam step size.
-    batch_size : int, default=512
+    batch_size : int, default=256
         Pairs per Adam step.
-    max_epochs : int, default=50
+    max_epochs : int, default=100
         Most passes over the training pairs.
-    patience : int, default=5
+    patience : int, default=10
         Stop after this many epochs without a lower validation loss.
     validation_fraction : float, default=0.1
         Share of groups (or pairs, without groups) held out for early stopping.
@@ -224,9 +224,9 @@ class BTMLP(BaseHead):
         hidden_layer_sizes: tuple[int, ...] = (128,),
         alpha: float = 1e-4,
         learning_rate: float = 1e-3,
-        batch_size: int = 512,
-        max_epochs: int = 50,
-        patience: int = 5,
+        batch_size: int = 256,
+        max_epochs: int = 100,
+        patience: int = 10,
         validation_fraction: float = 0.1,
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
