@@ -1,0 +1,55 @@
+"""Classification heads: logit rewards, a fitted temperature, LightGBM raw margins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embrm.heads import ClassifierHead, LGBMHead
+
+
+def test_logistic_reward_is_the_logit_not_a_probability(pairs):
+    head = ClassifierHead(random_state=0).fit(pairs.X_win, pairs.X_lose)
+    r = head.reward(pairs.X_win)
+    np.testing.assert_allclose(r, pairs.X_win @ head.coef_ + head.intercept_)
+    assert r.min() < 0 < 1 < r.max()
+
+
+def test_logistic_refits_on_all_pairs_after_calibrating(pairs):
+    head = ClassifierHead(random_state=0).fit(pairs.X_win, pairs.X_lose)
+    # The final fit uses every pair: it does not depend on the split seed.
+    other = ClassifierHead(random_state=1).fit(pairs.X_win, pairs.X_lose)
+    np.testing.assert_allclose(head.coef_, other.coef_)
+    assert head.temperature_ != other.temperature_
+
+
+def test_temperature_calibrates_predict_proba(pairs, test_pairs):
+    head = ClassifierHead(random_state=0).fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
+    p = head.predict_proba(test_pairs.X_win, test_pairs.X_lose)
+    # Mean predicted P(preferred) close to the observed accuracy of the preferred side.
+    assert p.mean() == pytest.approx(head.score(test_pairs.X_win, test_pairs.X_lose), abs=0.08)
+    margin = head.reward(test_pairs.X_win) - head.reward(test_pairs.X_lose)
+    np.testing.assert_allclose(p, 1 / (1 + np.exp(-margin / head.temperature_)))
+
+
+def test_mlp_kind_uses_the_validation_slice_for_early_stopping(pairs):
+    head = ClassifierHead(kind="mlp", hidden_layer_sizes=(16,), random_state=0)
+    head.fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
+    assert head.n_epochs_ == int(np.argmin(head.validation_loss_)) + 1
+    assert not hasattr(head, "coef_")
+
+
+@pytest.mark.parametrize("objective", ["binary", "pairwise"])
+def test_lgbm_reward_is_the_raw_margin(pairs, objective):
+    head = LGBMHead(objective=objective, n_estimators=30, random_state=0)
+    head.fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
+    raw = head.booster_.predict(pairs.X_win, raw_score=True)
+    np.testing.assert_array_equal(head.reward(pairs.X_win), raw)
+    assert head.booster_.num_trees() == head.best_iteration_ <= 30
+    # Raw margins do not saturate into ties the way probabilities do.
+    assert np.unique(head.reward(pairs.X_win)).size > 0.5 * len(pairs.X_win)
+
+
+def test_lgbm_threads_are_explicit(pairs):
+    head = LGBMHead(n_estimators=5, n_jobs=1, random_state=0).fit(pairs.X_win, pairs.X_lose)
+    assert "[num_threads: 1]" in head.booster_.model_to_string()

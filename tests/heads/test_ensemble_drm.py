@@ -1,0 +1,177 @@
+"""Ensemble aggregates and disagreement; DRM directions, orientation and adaptation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import expit, softmax
+
+from embrm.exceptions import DataError
+from embrm.heads import DRM, BTLinear, ClassifierHead, Ensemble, load
+
+
+@pytest.fixture(scope="module")
+def ensemble(pairs):
+    return Ensemble(BTLinear(), n_members=4, random_state=0).fit(pairs.X_win, pairs.X_lose)
+
+
+def test_members_are_standardised_on_their_training_responses(ensemble, pairs):
+    R = ensemble.member_rewards(np.concatenate([pairs.X_win, pairs.X_lose]))
+    # Bootstrap members saw ~63% of the pairs: close to, not exactly, mean 0 / std 1.
+    np.testing.assert_allclose(R.mean(axis=0), 0, atol=0.15)
+    np.testing.assert_allclose(R.std(axis=0), 1, atol=0.15)
+    raw = np.column_stack([m.reward(pairs.X_win) for m in ensemble.members_])
+    np.testing.assert_allclose(
+        ensemble.member_rewards(pairs.X_win),
+        (raw - ensemble.member_mean_) / ensemble.member_scale_,
+    )
+
+
+def test_members_differ(ensemble):
+    coefs = np.array([m.coef_ for m in ensemble.members_])
+    assert len({tuple(c) for c in coefs}) == 4
+
+
+@pytest.mark.parametrize(
+    "aggregate, rule",
+    [
+        ("mean", lambda R: R.mean(axis=1)),
+        ("min", lambda R: R.min(axis=1)),
+        ("uwo", lambda R: R.mean(axis=1) - 0.5 * R.var(axis=1)),
+    ],
+)
+def test_aggregates_follow_their_definitions(ensemble, test_pairs, aggregate, rule):
+    head = ensemble.set_params(aggregate=aggregate)
+    R = head.member_rewards(test_pairs.X_win)
+    np.testing.assert_allclose(head.reward(test_pairs.X_win), rule(R))
+    np.testing.assert_allclose(head.uncertainty(test_pairs.X_win), R.var(axis=1))
+    ensemble.set_params(aggregate="mean")
+
+
+def test_score_uses_every_member(ensemble, test_pairs):
+    before = ensemble.reward(test_pairs.X_win)
+    last = ensemble.members_[-1]
+    saved = last.coef_
+    last.coef_ = -saved
+    try:
+        changed = ensemble.reward(test_pairs.X_win)
+        for k in range(len(ensemble.members_) - 1):
+            first = ensemble.members_[k]
+            keep = first.coef_
+            first.coef_ = np.zeros_like(keep)
+            assert not np.allclose(ensemble.reward(test_pairs.X_win), changed)
+            first.coef_ = keep
+    finally:
+        last.coef_ = saved
+    assert not np.allclose(before, changed)
+
+
+def test_predict_proba_averages_member_probabilities(ensemble, test_pairs):
+    expected = np.mean(
+        [m.predict_proba(test_pairs.X_win, test_pairs.X_lose) for m in ensemble.members_],
+        axis=0,
+    )
+    np.testing.assert_allclose(
+        ensemble.predict_proba(test_pairs.X_win, test_pairs.X_lose), expected
+    )
+
+
+def test_nested_params_reach_the_members(pairs):
+    head = Ensemble(ClassifierHead(), n_members=2, random_state=0)
+    head.set_params(base__alpha=7.0)
+    head.fit(pairs.X_win, pairs.X_lose)
+    assert [m.alpha for m in head.members_] == [7.0, 7.0]
+    # Each member gets its own seed.
+    assert len({m.random_state for m in head.members_}) == 2
+
+
+def test_subsample_resampling_uses_80_percent(pairs):
+    head = Ensemble(BTLinear(), n_members=2, resample="subsample", random_state=0)
+    head.fit(pairs.X_win, pairs.X_lose)
+    assert head.score(pairs.X_win, pairs.X_lose) > 0.7
+
+
+def test_drm_directions_are_orthonormal_and_ordered(pairs):
+    head = DRM(n_components=6).fit(pairs.X_win, pairs.X_lose)
+    V = head.directions_[1:]
+    np.testing.assert_allclose(V @ V.T, np.eye(6), atol=1e-10)
+    evr = head.explained_variance_ratio_
+    assert np.all(np.diff(evr) <= 0) and 0 < evr.sum() <= 1
+    delta = pairs.X_win.astype(np.float64) - pairs.X_lose
+    mu = delta.mean(axis=0)
+    np.testing.assert_allclose(head.directions_[0], mu / np.linalg.norm(mu))
+    # Matches a plain SVD of the centred differences, up to sign.
+    _, s, Vt = np.linalg.svd(delta - mu, full_matrices=False)
+    np.testing.assert_allclose(np.abs(V @ Vt[:6].T), np.eye(6), atol=1e-6)
+    np.testing.assert_allclose(evr, s[:6] ** 2 / (s**2).sum(), rtol=1e-8)
+
+
+def test_drm_heads_are_oriented_by_the_training_preferences(pairs):
+    head = DRM(n_components=8, mean_head=False).fit(pairs.X_win, pairs.X_lose)
+    proj = (pairs.X_win - pairs.X_lose) @ head.directions_.T
+    assert np.all((proj > 0).mean(axis=0) >= 0.5)
+
+
+def test_drm_both_signs_doubles_the_components(pairs):
+    head = DRM(n_components=3, both_signs=True).fit(pairs.X_win, pairs.X_lose)
+    assert head.directions_.shape == (7, pairs.X_win.shape[1])
+    np.testing.assert_allclose(head.directions_[4:], -head.directions_[1:4])
+
+
+def test_drm_default_reward_is_the_mean_head(pairs, test_pairs):
+    head = DRM(n_components=4).fit(pairs.X_win, pairs.X_lose)
+    np.testing.assert_array_equal(head.weights_, [1, 0, 0, 0, 0])
+    comps = head.reward_components(test_pairs.X_win)
+    np.testing.assert_allclose(head.reward(test_pairs.X_win), comps[:, 0])
+    w = np.arange(5.0)
+    np.testing.assert_allclose(head.reward(test_pairs.X_win, weights=w), comps @ w)
+    with pytest.raises(DataError, match=r"weights must have shape \(5,\)"):
+        head.reward(test_pairs.X_win, weights=[1.0])
+
+
+def test_drm_softmax_adaptation_is_the_papers_rule(pairs, test_pairs):
+    head = DRM(n_components=4).fit(pairs.X_win, pairs.X_lose)
+    Xa, Xb = test_pairs.X_win[:10], test_pairs.X_lose[:10]
+    head.adapt(Xa, Xb)
+    raw = np.concatenate([Xa, Xb]) @ head.directions_.T
+    z = lambda X: (X @ head.directions_.T - raw.mean(0)) / raw.std(0)  # noqa: E731
+    D = z(Xa) - z(Xb)
+    L = -np.log(expit(D)).sum(axis=0)  # a SUM over the adaptation pairs
+    np.testing.assert_allclose(head.weights_, softmax(-L), rtol=1e-6)
+    np.testing.assert_allclose(head.reward(Xa), z(Xa) @ softmax(-L), rtol=1e-6)
+    # Twice the pairs, twice the loss: the softmax sharpens (a mean would not change).
+    head.adapt(np.concatenate([Xa, Xa]), np.concatenate([Xb, Xb]))
+    np.testing.assert_allclose(head.weights_, softmax(-2 * L), rtol=1e-6)
+
+
+def test_drm_adaptation_finds_a_new_users_direction(pairs):
+    # Train on the population's preference; a new user prefers the second direction.
+    head = DRM(n_components=6).fit(pairs.X_win, pairs.X_lose)
+    user = head.directions_[2]
+    rng = np.random.RandomState(3)
+    A, B = pairs.X_win[rng.permutation(400)], pairs.X_lose[rng.permutation(400)]
+    a_wins = (A - B) @ user > 0
+    Uw, Ul = np.where(a_wins[:, None], A, B), np.where(a_wins[:, None], B, A)
+    before = head.score(Uw[20:], Ul[20:])
+    head.set_params(adaptation="softmax").adapt(Uw[:20], Ul[:20])
+    assert np.argmax(head.weights_) == 2
+    assert head.score(Uw[20:], Ul[20:]) > 0.95 > before + 0.2
+    head.set_params(adaptation="logistic").adapt(Uw[:20], Ul[:20])
+    assert head.score(Uw[20:], Ul[20:]) > before + 0.1
+
+
+def test_drm_adapt_checks_its_input(pairs, tmp_path):
+    head = DRM(n_components=3)
+    with pytest.raises(Exception, match="not fitted yet.*'adapt'"):
+        head.adapt(pairs.X_win, pairs.X_lose)
+    head.fit(pairs.X_win, pairs.X_lose, encoder_id="enc")
+    with pytest.raises(Exception, match="has 5 features.*32-d"):
+        head.adapt(pairs.X_win[:, :5], pairs.X_lose[:, :5])
+    head.adapt(pairs.X_win[:8], pairs.X_lose[:8])
+    head.save(tmp_path / "drm.npz")
+    np.testing.assert_array_equal(load(tmp_path / "drm.npz").weights_, head.weights_)
+
+
+def test_drm_too_many_components_is_a_clear_error(pairs):
+    with pytest.raises(DataError, match="n_components=40 needs at most .* = 32"):
+        DRM(n_components=40).fit(pairs.X_win, pairs.X_lose)

@@ -1,0 +1,132 @@
+"""BTLinear's exact solution, BTMLP's gradients and training procedure, shared helpers."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.optimize import approx_fprime
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+
+from embrm.heads import BTMLP, BTLinear
+from embrm.heads._base import fit_temperature, grouped_holdout
+from embrm.heads._mlp import MLPTrainer, mlp_backward, mlp_forward
+
+
+@pytest.mark.parametrize("alpha", [0.1, 3.0])
+def test_bt_linear_equals_sklearn_logistic_on_symmetrised_differences(pairs, alpha):
+    head = BTLinear(alpha=alpha, tol=1e-10).fit(pairs.X_win, pairs.X_lose)
+    delta = (pairs.X_win - pairs.X_lose).astype(np.float64)
+    ref = LogisticRegression(C=1 / (2 * alpha), fit_intercept=False, tol=1e-12, max_iter=10_000)
+    ref.fit(np.vstack([delta, -delta]), np.r_[np.ones(len(delta)), np.zeros(len(delta))])
+    np.testing.assert_allclose(head.coef_, ref.coef_[0], rtol=1e-4, atol=1e-6)
+
+
+def test_bt_linear_integer_weights_equal_duplicated_pairs(pairs):
+    w = np.arange(len(pairs.X_win)) % 3
+    keep = np.repeat(np.arange(len(w)), w)
+    weighted = BTLinear(tol=1e-10).fit(pairs.X_win, pairs.X_lose, w)
+    duplicated = BTLinear(tol=1e-10).fit(pairs.X_win[keep], pairs.X_lose[keep])
+    np.testing.assert_allclose(weighted.coef_, duplicated.coef_, rtol=1e-6, atol=1e-8)
+
+
+def test_bt_linear_reward_is_linear_and_predict_proba_is_bt(pairs):
+    head = BTLinear().fit(pairs.X_win, pairs.X_lose)
+    np.testing.assert_allclose(head.reward(pairs.X_win), pairs.X_win @ head.coef_)
+    margin = (pairs.X_win - pairs.X_lose) @ head.coef_
+    np.testing.assert_allclose(
+        head.predict_proba(pairs.X_win, pairs.X_lose), 1 / (1 + np.exp(-margin)), rtol=1e-6
+    )
+
+
+def test_bt_linear_recovers_the_planted_direction_from_synthetic_pairs(pairs):
+    head = BTLinear().fit(pairs.X_win, pairs.X_lose)
+    cosine = head.coef_ @ pairs.direction / np.linalg.norm(head.coef_)
+    assert cosine > 0.8
+
+
+def test_bt_linear_warns_when_not_converged(pairs):
+    with pytest.warns(ConvergenceWarning, match="did not converge in 1 L-BFGS"):
+        BTLinear(alpha=1e-4, max_iter=1).fit(pairs.X_win, pairs.X_lose)
+
+
+def test_mlp_backward_matches_finite_differences():
+    rng = np.random.RandomState(0)
+    params = MLPTrainer((5, 4), 0.0, 1e-3, 8, 1, 1).init(3, rng)
+    params = [p.astype(np.float64) + 0.1 * rng.standard_normal(p.shape) for p in params]
+    X = rng.standard_normal((6, 3))
+    g_out = rng.standard_normal(6)
+    out, acts = mlp_forward(params, X)
+    grads = mlp_backward(params, acts, g_out)
+    for k, p in enumerate(params):
+
+        def f(flat, k=k, p=p):
+            trial = list(params)
+            trial[k] = flat.reshape(p.shape)
+            return float(g_out @ mlp_forward(trial, X)[0])
+
+        numeric = approx_fprime(p.ravel(), f, 1e-6).reshape(p.shape)
+        np.testing.assert_allclose(grads[k], numeric, rtol=1e-4, atol=1e-6)
+
+
+def test_bt_mlp_restores_the_best_epoch(pairs):
+    head = BTMLP(
+        hidden_layer_sizes=(32,), batch_size=32, max_epochs=40, patience=3, random_state=0
+    ).fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
+    losses = head.validation_loss_
+    assert head.n_epochs_ == int(np.argmin(losses)) + 1
+    # Stopped by patience, not by max_epochs, and kept the best, not the last, epoch.
+    if len(losses) < 40:
+        assert len(losses) == head.n_epochs_ + 3
+
+
+def test_bt_mlp_reference_config():
+    ref = BTMLP.reference(random_state=1)
+    assert ref.get_params() == {
+        "hidden_layer_sizes": (1024, 512),
+        "alpha": 0.0,
+        "learning_rate": 1e-3,
+        "batch_size": 10240,
+        "max_epochs": 30,
+        "patience": 3,
+        "validation_fraction": 0.2,
+        "random_state": 1,
+    }
+
+
+def test_bt_mlp_learns_a_nonlinear_reward():
+    # r(x) = |x_0|: no linear head can order these pairs, an MLP can.
+    rng = np.random.RandomState(0)
+    A, B = rng.standard_normal((2, 3000, 8)).astype(np.float32)
+    a_wins = np.abs(A[:, 0]) > np.abs(B[:, 0])
+    Xw, Xl = np.where(a_wins[:, None], A, B), np.where(a_wins[:, None], B, A)
+    tr, te = slice(0, 2500), slice(2500, None)
+    mlp = BTMLP(hidden_layer_sizes=(32,), random_state=0).fit(Xw[tr], Xl[tr])
+    lin = BTLinear().fit(Xw[tr], Xl[tr])
+    assert mlp.score(Xw[te], Xl[te]) > 0.9
+    assert lin.score(Xw[te], Xl[te]) < 0.6
+
+
+def test_grouped_holdout_keeps_groups_on_one_side():
+    groups = np.repeat(np.arange(20), 5)
+    tr, va = grouped_holdout(groups, 100, 0.2, np.random.RandomState(0), "X")
+    assert len(va) == 20 and len(tr) == 80
+    assert not set(groups[tr]) & set(groups[va])
+    assert np.array_equal(np.sort(np.r_[tr, va]), np.arange(100))
+
+
+def test_grouped_holdout_needs_two_groups():
+    with pytest.raises(ValueError, match="at least 2 groups"):
+        grouped_holdout(np.zeros(10), 10, 0.2, np.random.RandomState(0), "BTMLP")
+
+
+def test_fit_temperature_recovers_a_known_scale():
+    rng = np.random.RandomState(0)
+    m = rng.standard_normal(20_000) * 3
+    labels = rng.rand(m.size) < 1 / (1 + np.exp(-m / 2.5))
+    margin = np.where(labels, m, -m)  # margin of preferred over other
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fit_temperature(margin, np.ones(m.size)) == pytest.approx(2.5, rel=0.05)
