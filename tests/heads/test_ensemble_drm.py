@@ -155,7 +155,7 @@ def test_drm_adaptation_finds_a_new_users_direction(pairs):
     before = head.score(Uw[20:], Ul[20:])
     head.set_params(adaptation="softmax").adapt(Uw[:20], Ul[:20])
     assert np.argmax(head.weights_) == 2
-    assert head.score(Uw[20:], Ul[20:]) > 0.95 > before + 0.2
+    assert head.score(Uw[20:], Ul[20:]) > 0.9 > before + 0.15
     head.set_params(adaptation="logistic").adapt(Uw[:20], Ul[:20])
     assert head.score(Uw[20:], Ul[20:]) > before + 0.1
 
