@@ -1,0 +1,480 @@
+"""What the experiments share: arguments, data through the embedding cache, cross-fitting by
+prompt, the head menu, evaluation rows, and outputs (CSV, JSON summary, PNG, markdown table).
+
+Every experiment is one command, ``python experiments/<name>.py [--quick] [--seed S]``,
+that prints its table and writes ``results.csv``, ``summary.json`` and PNG figures into
+``--out`` (default ``results/<name>/``). ``--quick`` touches only the embeddings the test
+fixtures cache (40 AlpacaEval prompts x 51 answers, their null-model answers, the first
+400 hh-harmless pairs) and runs in well under a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from sklearn.utils import check_random_state
+
+from embrm import Encoder, load_dataset
+from embrm.data import PreferencePairs, ScoredResponses, group_kfold, within_prompt_pairs
+from embrm.evaluate import evaluate_rewards
+from embrm.heads import DRM, BTLinear, BTMLP, ClassifierHead, Ensemble, LGBMHead
+
+REPO = Path(__file__).resolve().parents[1]
+#: The subsets --quick uses (the test fixtures embed exactly these).
+QUICK_N_PROMPTS = 40
+QUICK_N_HH_PAIRS = 400
+N_ALPACA_PROMPTS = 805
+#: Best-of-N sizes every AlpacaEval table reports (51 answers per prompt).
+BON_NS: tuple[int | str, ...] = (4, 8, 16, "all")
+
+
+def quick_prompt_ids() -> np.ndarray:
+    """The 40 AlpacaEval prompt ids of the test fixtures."""
+    return np.sort(
+        np.random.RandomState(0).choice(N_ALPACA_PROMPTS, size=QUICK_N_PROMPTS, replace=False)
+    )
+
+
+# -- arguments and run context ---------------------------------------------------------------
+@dataclass
+class Context:
+    """One run of an experiment: its arguments, output folder, encoder and clock."""
+
+    name: str
+    args: argparse.Namespace
+    argv: list[str]
+    out: Path
+    encoder: Encoder
+    started: float = field(default_factory=time.perf_counter)
+    new_texts: int = 0
+
+    @property
+    def quick(self) -> bool:
+        return bool(self.args.quick)
+
+    @property
+    def seed(self) -> int:
+        return int(self.args.seed)
+
+    def embed(self, what: Callable[[Encoder], Any]) -> Any:
+        """Run an embedding call and count texts that were not cached (warm-cache check)."""
+        result = what(self.encoder)
+        self.new_texts += int(self.encoder.last_stats.get("new", 0))
+        return result
+
+
+def parse_args(
+    name: str,
+    doc: str | None,
+    argv: Sequence[str] | None,
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> Context:
+    """Parse the shared options (and an experiment's own) and set up the run."""
+    parser = argparse.ArgumentParser(
+        prog=f"experiments/{name}.py",
+        description=(doc or "").strip().splitlines()[0] if doc else None,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true",
+                        help="small real subsets the tests cache; < 1 minute")
+    parser.add_argument("--data-dir", default=os.environ.get("EMBRM_DATA_DIR"),
+                        help="folder with the data files (default $EMBRM_DATA_DIR)")
+    parser.add_argument("--cache-dir", default=None,
+                        help="embedding cache (default $EMBRM_CACHE_DIR or ~/.cache/embrm)")
+    parser.add_argument("--out", default=None, help=f"output folder (default results/{name}/)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds folds, pairs, heads, bootstrap")
+    parser.add_argument("--n-bootstrap", type=int, default=None,
+                        help="bootstrap resamples of prompts for CIs (default 1000; 100 quick)")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="AlpacaEval: keep only prompts whose answers are all cached")
+    if add_arguments is not None:
+        add_arguments(parser)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    if args.n_bootstrap is None:
+        args.n_bootstrap = 100 if args.quick else 1000
+    if args.data_dir is None:
+        default = REPO.parent / "shared" / "data"
+        args.data_dir = str(default) if default.is_dir() else None
+    out = Path(args.out) if args.out else REPO / "results" / name
+    out.mkdir(parents=True, exist_ok=True)
+    encoder = Encoder(cache_dir=args.cache_dir, show_progress=False)
+    return Context(name, args, argv, out, encoder)
+
+
+# -- data ---------------------------------------------------------------------------------
+@dataclass
+class Scored:
+    """A scored set (many answers per prompt) with its embeddings, row-aligned."""
+
+    data: ScoredResponses
+    X: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @property
+    def groups(self) -> np.ndarray:
+        return self.data.groups
+
+    @property
+    def golden(self) -> np.ndarray:
+        """logit(judge_pref): the golden reward."""
+        return self.data.scores
+
+    @property
+    def win_rate(self) -> np.ndarray:
+        """100 * judge_pref: the leaderboard's unit (win rate against the reference)."""
+        return 100 * self.data.frame["judge_pref"].to_numpy()
+
+    @property
+    def length(self) -> np.ndarray:
+        return self.data.frame["response"].str.len_chars().to_numpy().astype(np.float64)
+
+
+def cached_mask(encoder: Encoder, prompts: list[str], responses: list[str]) -> np.ndarray:
+    """Which (prompt, response) rows are already in the encoder's cache (embeds nothing)."""
+    from embrm.embed import TEXT_FORMAT_VERSION
+    from embrm.embed._cache import text_keys  # no public "is it cached?" query yet
+
+    texts, _ = encoder.render_responses(prompts, responses)
+    return encoder.cache.get(text_keys(texts, TEXT_FORMAT_VERSION))[0]
+
+
+def load_alpaca(ctx: Context, name: str = "alpacaeval", prompt_ids: Sequence[int] | None = None
+                ) -> Scored:
+    """AlpacaEval answers (or the null-model attack with ``name``), embedded through the cache.
+
+    ``--quick``: the 40 fixture prompts; ``--cached-only``: prompts whose answers are all cached.
+    """
+    data = load_dataset(name, ctx.args.data_dir)
+    if prompt_ids is None and ctx.quick:
+        prompt_ids = quick_prompt_ids()
+    if prompt_ids is not None:
+        data = data.filter_prompts(prompt_ids)
+    elif ctx.args.cached_only:
+        frame = data.frame
+        found = cached_mask(ctx.encoder, frame["prompt"].to_list(), frame["response"].to_list())
+        ok = pl.DataFrame({"p": data.groups, "f": found}).group_by("p").agg(pl.col("f").all())
+        data = data.filter_prompts(ok.filter(pl.col("f"))["p"].to_list())
+        print(f"--cached-only: {data.frame['prompt_id'].n_unique()} {name} prompts fully cached")
+    return Scored(data, ctx.embed(data.embed))
+
+
+@dataclass
+class Pairs:
+    """Labelled pairs with both answers embedded."""
+
+    data: PreferencePairs
+    X_win: np.ndarray
+    X_lose: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @property
+    def groups(self) -> np.ndarray:
+        return self.data.groups
+
+
+def load_hh(ctx: Context) -> Pairs:
+    """hh-harmless human pairs (chosen = less harmful); ``--quick``: the first 400."""
+    data = load_dataset("hh-harmless", ctx.args.data_dir)
+    if ctx.quick:
+        data = data.take(np.arange(QUICK_N_HH_PAIRS))
+    X_win, X_lose = ctx.embed(data.embed)
+    return Pairs(data, X_win, X_lose)
+
+
+# -- heads ----------------------------------------------------------------------------------
+#: Every single head the experiments train, by name; each factory takes a seed.
+HEADS: dict[str, Callable[[int], Any]] = {
+    "bt-linear": lambda seed: BTLinear(),
+    "bt-mlp": lambda seed: BTMLP(random_state=seed),
+    "classifier": lambda seed: ClassifierHead(random_state=seed),
+    "classifier-mlp": lambda seed: ClassifierHead(kind="mlp", random_state=seed),
+    "lgbm": lambda seed: LGBMHead(random_state=seed),
+    "lgbm-pairwise": lambda seed: LGBMHead(objective="pairwise", random_state=seed),
+    "ensemble-bt-linear": lambda seed: Ensemble(BTLinear(), n_members=5, random_state=seed),
+    "ensemble-bt-mlp": lambda seed: Ensemble(BTMLP(), n_members=5, random_state=seed),
+    "drm": lambda seed: DRM(),
+}
+#: Which loss each head uses: Bradley-Terry (pairwise) or classification (pointwise).
+LOSS = {
+    "bt-linear": "BT", "bt-mlp": "BT", "lgbm-pairwise": "BT",
+    "classifier": "classification", "classifier-mlp": "classification", "lgbm": "classification",
+    "ensemble-bt-linear": "BT", "ensemble-bt-mlp": "BT", "drm": "DRM (mean head)",
+}
+
+
+def heads(names: Sequence[str]) -> dict[str, Callable[[int], Any]]:
+    return {n: HEADS[n] for n in names}
+
+
+# -- cross-fitting on AlpacaEval --------------------------------------------------------------
+PAIR_REGIME = (
+    "within-prompt pairs of the training prompts (embrm.data.within_prompt_pairs), labelled by "
+    "a simulated Bradley-Terry annotator on the golden score logit(judge_pref) with scale = "
+    "std of within-prompt score differences; beta=None is the noiseless annotator (ties dropped)"
+)
+
+
+@dataclass
+class Fit:
+    """One head fitted on one fold's training prompts."""
+
+    fold: int
+    beta: float | None
+    size: int | None
+    n_pairs: int
+    label_error_rate: float
+    name: str
+    head: Any
+    train_rows: np.ndarray
+    test_rows: np.ndarray
+    fit_seconds: float
+
+
+def crossfit(
+    sc: Scored,
+    head_factories: dict[str, Callable[[int], Any]],
+    *,
+    betas: Sequence[float | None],
+    sizes: Sequence[int | None],
+    pairs_per_prompt: int | None,
+    n_splits: int,
+    seed: int,
+) -> Iterator[Fit]:
+    """Prompt-grouped K-fold: per fold, per noise level, per number of pairs, fit each head.
+
+    Pairs are drawn once per fold and noise level (``pairs_per_prompt`` per training prompt;
+    the same pairs at every beta), then nested subsets of ``sizes`` pairs (None = all) are
+    taken from one seeded permutation. The realised label error rate of each subset is in
+    the ``Fit``.
+    """
+    for k, (tr, te) in enumerate(group_kfold(sc.groups, n_splits, random_state=seed)):
+        train = sc.data.take(tr)
+        X_tr = sc.X[tr]
+        for beta in betas:
+            pairs = within_prompt_pairs(train, pairs_per_prompt, beta, random_state=seed + 1000 * k)
+            frame = pairs.frame
+            win, lose = frame["chosen_index"].to_numpy(), frame["rejected_index"].to_numpy()
+            flipped, groups = frame["flipped"].to_numpy(), pairs.groups
+            order = check_random_state(seed + k).permutation(len(pairs))
+            for size in sizes:
+                take = order if size is None else order[:size]
+                for name, make in head_factories.items():
+                    head = make(seed + k)
+                    start = time.perf_counter()
+                    head.fit(X_tr[win[take]], X_tr[lose[take]], groups=groups[take])
+                    yield Fit(k, beta, size, len(take), float(flipped[take].mean()), name, head,
+                              tr, te, time.perf_counter() - start)
+
+
+class OutOfFold:
+    """Per-key arrays filled fold by fold with held-out values (every row predicted once)."""
+
+    def __init__(self, n_rows: int):
+        self.n_rows = n_rows
+        self.values: dict[Any, np.ndarray] = {}
+        self.meta: dict[Any, list[dict]] = {}
+
+    def put(self, key: Any, rows: np.ndarray, values: np.ndarray, **meta: Any) -> None:
+        array = self.values.setdefault(key, np.full(self.n_rows, np.nan))
+        array[rows] = values
+        self.meta.setdefault(key, []).append(meta)
+
+    def mean_meta(self, key: Any) -> dict[str, float]:
+        """Meta values averaged over folds."""
+        rows = self.meta[key]
+        return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+
+    def __iter__(self):
+        for key, values in self.values.items():
+            if np.isnan(values).any():
+                raise RuntimeError(f"{key}: some rows were never predicted out of fold")
+            yield key, values
+
+
+def beta_label(beta: float | None) -> str:
+    return "none" if beta is None else f"{beta:g}"
+
+
+# -- evaluation ------------------------------------------------------------------------------
+def report_dict(report: pl.DataFrame, prefix: str = "", intervals: bool = True) -> dict[str, float]:
+    """A metric | value | ci_low | ci_high table as one flat row."""
+    row: dict[str, float] = {}
+    for metric, value, low, high in report.iter_rows():
+        row[prefix + metric] = value
+        if intervals and low is not None:
+            row[f"{prefix}{metric}_ci_low"] = low
+            row[f"{prefix}{metric}_ci_high"] = high
+    return row
+
+
+def evaluate_scored(reward: np.ndarray, sc: Scored, ctx: Context,
+                    ns: Sequence[int | str] = BON_NS) -> dict[str, float]:
+    """Golden-score metrics with bootstrap CIs over prompts, plus BoN as a win rate (%)."""
+    golden = report_dict(evaluate_rewards(
+        reward, sc.golden, sc.groups, n=list(ns), n_bootstrap=ctx.args.n_bootstrap,
+        random_state=ctx.seed))
+    win = evaluate_rewards(reward, sc.win_rate, sc.groups, n=list(ns), n_bootstrap=0)
+    for metric, value, _, _ in win.iter_rows():
+        if metric.startswith(("bon@", "oracle@")) or metric == "random":
+            golden[f"winrate_{metric}"] = value
+    return golden
+
+
+def baselines(sc: Scored) -> dict[str, np.ndarray]:
+    """Training-free rewards: random pick (constant reward: every tie is averaged, so BoN is
+    exactly the mean), the longest response, and the oracle (the golden score itself)."""
+    return {
+        "random": np.zeros(len(sc)),
+        "longest": sc.length,
+        "oracle": sc.golden.astype(np.float64),
+    }
+
+
+def crossfit_table(ctx: Context, sc: Scored, oof: OutOfFold, with_baselines: bool = True
+                   ) -> pl.DataFrame:
+    """One row per baseline and per (head, size, beta) key of ``oof``: the fold-averaged
+    training facts (pairs, realised label error rate, fit seconds) and the out-of-fold
+    evaluation of :func:`evaluate_scored`."""
+    rows = []
+    if with_baselines:
+        for name, reward in baselines(sc).items():
+            rows.append({"head": name, "loss": "baseline", "beta": "–", "n_train_pairs": 0,
+                         **evaluate_scored(reward, sc, ctx)})
+    for key, reward in oof:
+        name, _, beta = key
+        meta = oof.mean_meta(key)
+        rows.append({"head": name, "loss": LOSS.get(name, "BT"), "beta": beta_label(beta),
+                     "n_train_pairs": round(meta["n_pairs"]),
+                     "label_error_rate": meta["label_error_rate"],
+                     "fit_seconds": meta["fit_seconds"], **evaluate_scored(reward, sc, ctx)})
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+# -- outputs ----------------------------------------------------------------------------------
+def fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float | np.floating):
+        if np.isnan(value):
+            return "–"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def fmt_ci(row: dict, metric: str, digits: int = 3) -> str:
+    """``value [low, high]`` when the row has an interval for ``metric``."""
+    value = fmt(row.get(metric), digits)
+    low, high = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
+    if low is None or high is None or (isinstance(low, float) and np.isnan(low)):
+        return value
+    return f"{value} [{fmt(low, digits)}, {fmt(high, digits)}]"
+
+
+def markdown(frame: pl.DataFrame, digits: int = 3) -> str:
+    """A polars frame as a GitHub markdown table."""
+    cols = frame.columns
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for row in frame.iter_rows():
+        lines.append("| " + " | ".join(fmt(v, digits) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def print_table(title: str, frame: pl.DataFrame, digits: int = 3) -> None:
+    print(f"\n### {title}\n")
+    print(markdown(frame, digits))
+    sys.stdout.flush()
+
+
+def write_csv(ctx: Context, frame: pl.DataFrame, name: str = "results") -> Path:
+    path = ctx.out / f"{name}.csv"
+    frame.write_csv(path)
+    return path
+
+
+def figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (5.5, 4.0)):
+    """A matplotlib figure on the Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
+                             squeeze=False)
+    return fig, axes.ravel()
+
+
+def save_figure(ctx: Context, fig: Any, name: str) -> Path:
+    import matplotlib.pyplot as plt
+
+    path = ctx.out / f"{name}.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def write_summary(
+    ctx: Context,
+    *,
+    title: str,
+    headline: dict[str, Any],
+    findings: list[str],
+    setup: dict[str, Any],
+) -> dict:
+    """Write ``summary.json``: what ran, how long, the headline numbers and what they say.
+
+    ``experiments/make_readme.py`` builds the README table from these files.
+    """
+    command = " ".join(["python", f"experiments/{ctx.name}.py", *map(shlex.quote, ctx.argv)])
+    summary = {
+        "experiment": ctx.name,
+        "title": title,
+        "command": command,
+        "quick": ctx.quick,
+        "seed": ctx.seed,
+        "runtime_s": round(time.perf_counter() - ctx.started, 1),
+        "new_embeddings": ctx.new_texts,
+        "warm_cache": ctx.new_texts == 0,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "finished_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "setup": setup,
+        "headline": headline,
+        "findings": findings,
+        "files": sorted(p.name for p in ctx.out.iterdir() if p.name != "summary.json"),
+    }
+    summary = _json_safe(summary)
+    (ctx.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"\n{title}: {summary['runtime_s']} s; new embeddings: {ctx.new_texts}; "
+          f"outputs in {ctx.out}")
+    for line in findings:
+        print(f"- {line}")
+    return summary

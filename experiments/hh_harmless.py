@@ -1,0 +1,128 @@
+"""HH-RLHF harmless: pairwise accuracy of every head on real human labels, K-fold CV.
+
+2,307 human-labelled pairs (chosen = the less harmful answer); each pair is its own group
+(one prompt per pair). Five folds: each head is trained on four and predicts the fifth, so
+every pair is scored once out of fold. The pooled out-of-fold rewards give accuracy (ties
+count one half), AUC of the reward margin and ECE of ``predict_proba``, with bootstrap CIs
+over pairs; the per-fold accuracies give a mean and standard deviation. Baselines: a coin
+(constant reward) and the longer answer.
+
+    python experiments/hh_harmless.py           # 2,307 pairs
+    python experiments/hh_harmless.py --quick   # the first 400 pairs
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+from embrm.data import group_kfold  # noqa: E402
+from embrm.evaluate import ReliabilityDisplay, evaluate_pairs  # noqa: E402
+
+NAME = "hh_harmless"
+TITLE = "HH-RLHF harmless pairwise accuracy"
+HEAD_NAMES = ("bt-linear", "bt-mlp", "classifier", "classifier-mlp", "lgbm", "lgbm-pairwise",
+              "ensemble-bt-linear", "drm")
+
+
+def run(ctx: C.Context) -> tuple[pl.DataFrame, dict]:
+    hh = C.load_hh(ctx)
+    n = len(hh)
+    win, lose, proba = (C.OutOfFold(n) for _ in range(3))
+    fold_acc: dict[str, list[float]] = {}
+    for k, (tr, te) in enumerate(group_kfold(hh.groups, ctx.args.folds, random_state=ctx.seed)):
+        for name, make in C.heads(HEAD_NAMES).items():
+            start = time.perf_counter()
+            head = make(ctx.seed + k).fit(hh.X_win[tr], hh.X_lose[tr], groups=hh.groups[tr])
+            seconds = time.perf_counter() - start
+            r_win, r_lose = head.reward(hh.X_win[te]), head.reward(hh.X_lose[te])
+            win.put(name, te, r_win, fit_seconds=seconds, n_pairs=len(tr))
+            lose.put(name, te, r_lose)
+            proba.put(name, te, head.predict_proba(hh.X_win[te], hh.X_lose[te]))
+            fold_acc.setdefault(name, []).append(
+                float(np.mean((r_win > r_lose) + 0.5 * (r_win == r_lose))))
+    length_win = hh.data.frame["chosen"].str.len_chars().to_numpy().astype(float)
+    length_lose = hh.data.frame["rejected"].str.len_chars().to_numpy().astype(float)
+    rows = []
+    for name, r_win, r_lose in (("coin", np.zeros(n), np.zeros(n)),
+                                ("longer answer", length_win, length_lose)):
+        rows.append({"head": name, **_evaluate(ctx, hh, r_win, r_lose)})
+    for name, r_win in win:
+        rows.append({
+            "head": name, **_evaluate(ctx, hh, r_win, lose.values[name], proba.values[name]),
+            "fold_accuracy_mean": float(np.mean(fold_acc[name])),
+            "fold_accuracy_sd": float(np.std(fold_acc[name], ddof=1)),
+            "fit_seconds": win.mean_meta(name)["fit_seconds"],
+            "n_train_pairs": round(win.mean_meta(name)["n_pairs"]),
+        })
+    table = pl.DataFrame(rows, infer_schema_length=None)
+    C.write_csv(ctx, table)
+    _plot(ctx, table, proba)
+    return table, {"n_pairs": n}
+
+
+def _evaluate(ctx, hh, r_win, r_lose, proba=None) -> dict:
+    return C.report_dict(evaluate_pairs(r_win, r_lose, hh.groups, proba=proba,
+                                        n_bootstrap=ctx.args.n_bootstrap, random_state=ctx.seed))
+
+
+def _plot(ctx: C.Context, table: pl.DataFrame, proba: C.OutOfFold) -> None:
+    fig, (ax, ax2) = C.figure(ncols=2)
+    t = table.sort("accuracy")
+    y = np.arange(t.height)
+    ax.barh(y, t["accuracy"], xerr=[t["accuracy"] - t["accuracy_ci_low"],
+                                     t["accuracy_ci_high"] - t["accuracy"]], capsize=3)
+    ax.set_yticks(y, t["head"].to_list())
+    ax.axvline(0.5, color="grey", linestyle="--")
+    ax.set(xlim=(0.4, max(0.8, float(t["accuracy_ci_high"].max()) + 0.02)),
+           xlabel="out-of-fold pairwise accuracy (95% CI)", title="hh-harmless, human labels")
+    best = table.filter(pl.col("ece").is_not_null()).sort("accuracy", descending=True)["head"][0]
+    ones = np.ones(proba.n_rows)
+    ReliabilityDisplay.from_predictions(ones, proba.values[best], name=best, ax=ax2)
+    ax2.set_title(f"calibration of {best} (out of fold)")
+    C.save_figure(ctx, fig, "accuracy")
+
+
+def _headline(table: pl.DataFrame) -> tuple[dict, list[str]]:
+    heads = table.filter(pl.col("fit_seconds").is_not_null()).sort("accuracy", descending=True)
+    best, worst = heads.row(0, named=True), heads.row(-1, named=True)
+    longer = table.filter(pl.col("head") == "longer answer").row(0, named=True)
+    headline = {r["head"]: C.fmt_ci(r, "accuracy") for r in heads.iter_rows(named=True)}
+    headline["longer answer"] = C.fmt_ci(longer, "accuracy")
+    findings = [
+        f"Best head {best['head']}: accuracy {C.fmt_ci(best, 'accuracy')} (per fold "
+        f"{best['fold_accuracy_mean']:.3f} ± {best['fold_accuracy_sd']:.3f}), AUC "
+        f"{best['auc']:.3f}, ECE {best['ece']:.3f}; worst {worst['head']} "
+        f"{worst['accuracy']:.3f}; the longer answer wins {longer['accuracy']:.3f}.",
+        f"{sum(r['accuracy_ci_low'] > 0.5 for r in heads.iter_rows(named=True))} of "
+        f"{heads.height} heads are above chance at 95% confidence.",
+    ]
+    return headline, findings
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    ctx = C.parse_args(NAME, __doc__, argv, lambda p: p.add_argument(
+        "--folds", type=int, default=5, help="folds (one group per pair)"))
+    table, facts = run(ctx)
+    show = table.select(
+        "head", pl.struct(pl.all()).map_elements(lambda r: C.fmt_ci(r, "accuracy"),
+                                                 return_dtype=pl.String).alias("accuracy [95% CI]"),
+        "fold_accuracy_mean", "fold_accuracy_sd", "auc", "ece", "fit_seconds")
+    C.print_table(f"{TITLE} ({ctx.args.folds}-fold CV, {facts['n_pairs']} pairs)", show)
+    headline, findings = _headline(table)
+    return C.write_summary(ctx, title=TITLE, headline=headline, findings=findings, setup={
+        "pairs": facts["n_pairs"], "folds": ctx.args.folds, "heads": list(HEAD_NAMES),
+        "pair_regime": "real human pairs (Anthropic HH-RLHF harmless-base test), no simulated noise",
+        "n_bootstrap": ctx.args.n_bootstrap})
+
+
+if __name__ == "__main__":
+    main()
