@@ -51,8 +51,9 @@ class Encoder:
         Use a dynamically quantised int8 model (a distinct identity in the cache).
     batch_size : int, default 32
         Texts per inference call; texts are sorted by length first.
-    storage_dtype : {"float16", "float32"}, default "float16"
-        How vectors are stored on disk; returned vectors are always float32.
+    storage_dtype : {"float32", "float16"}, default "float32"
+        How vectors are stored on disk (float16 halves the disk, reads convert it back);
+        returned vectors are always float32.
     num_threads : int, optional
         ONNX Runtime intra-op threads; default ``$EMBRM_NUM_THREADS`` or all cores.
     show_progress : bool, optional
@@ -78,7 +79,7 @@ class Encoder:
         *,
         quantize: bool = False,
         batch_size: int = 32,
-        storage_dtype: str = "float16",
+        storage_dtype: str = "float32",
         num_threads: int | None = None,
         show_progress: bool | None = None,
     ):
@@ -177,9 +178,7 @@ class Encoder:
                 f"prompts and responses must be row-aligned; got {len(prompts)} prompts "
                 f"and {len(responses)} responses."
             )
-        return render_pairs(
-            prompts, responses, self._plain_tokenizer, self.source.max_seq_length - 2
-        )
+        return render_pairs(prompts, responses, self._plain_tokenizer, self.source.max_seq_length - 2)
 
     def encode_responses(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         """Embed each response together with its prompt (cached).

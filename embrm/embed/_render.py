@@ -82,9 +82,7 @@ def render_pairs(
         keep_r = min(n_r, budget - min(n_p, prompt_budget))
         keep_p = min(n_p, budget - keep_r)
         texts.append(
-            _cut_tail(prompt, ep.offsets, keep_p)
-            + SEPARATOR
-            + _cut_head(response, er.offsets, keep_r)
+            _cut_tail(prompt, ep.offsets, keep_p) + SEPARATOR + _cut_head(response, er.offsets, keep_r)
         )
         truncated.append(keep_p < n_p or keep_r < n_r)
     return texts, truncated

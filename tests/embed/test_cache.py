@@ -89,9 +89,7 @@ def test_lost_manifest_is_rebuilt_from_shards(tmp_path):
 def test_interrupted_write_leaves_earlier_chunks_and_an_orphan(tmp_path, monkeypatch):
     cache, keys, vecs = _filled(tmp_path, n_shards=2)
     # A crash after the shard file is written but before the manifest names it.
-    monkeypatch.setattr(
-        VectorCache, "_write_manifest", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt)
-    )
+    monkeypatch.setattr(VectorCache, "_write_manifest", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
         cache.put(text_keys(["late"], "raw"), _vectors(1))
     monkeypatch.undo()

@@ -14,9 +14,7 @@ from embrm.exceptions import DataError
 def real_texts(data_dir) -> list[str]:
     """Real texts of every length: hh prompts and answers, alpacaeval answers (some > 256 tokens)."""
     hh = pl.read_parquet(data_dir / "hh_rlhf_harmless_test.parquet").head(12)
-    alpaca = pl.read_parquet(data_dir / "alpacaeval_multimodel.parquet").filter(
-        pl.col("prompt_id") == 3
-    )
+    alpaca = pl.read_parquet(data_dir / "alpacaeval_multimodel.parquet").filter(pl.col("prompt_id") == 3)
     return hh["prompt"].to_list() + hh["chosen"].to_list() + alpaca["response"].head(16).to_list()
 
 
@@ -29,9 +27,7 @@ def test_same_vectors_as_sentence_transformers(encoder, real_texts):
     )
     ours = encoder.encode(real_texts)
     assert ours.shape == (len(real_texts), 384) and ours.dtype == np.float32
-    cosine = (
-        (ours * reference).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(reference, axis=1)
-    )
+    cosine = (ours * reference).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(reference, axis=1)
     assert cosine.min() >= 0.999, cosine.min()
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=2e-3)
 
