@@ -3,7 +3,7 @@
 Layout of one model identity's cache, ``{root}/vectors/{identity}/``::
 
     manifest.parquet        key (16-byte blake2b of format + text) -> shard, row;
-                            its metadata holds the shard table (rows, checksum), dim, dtype
+                            its metadata holds the shard table (rows, CRC-32) and dim
     shard-<uuid>.npy        float32 (default) or float16 rows, written once, never changed
     shard-<uuid>.keys.npy   the shard's keys, row-aligned, so a lost manifest can be rebuilt
 
@@ -23,6 +23,7 @@ import json
 import os
 import tempfile
 import uuid
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,12 +54,13 @@ def text_keys(texts: Sequence[str], text_format: str) -> list[bytes]:
     return [hashlib.blake2b(prefix + t.encode(), digest_size=16).digest() for t in texts]
 
 
-def _file_checksum(path: Path) -> str:
-    digest = hashlib.blake2b(digest_size=16)
+def _file_checksum(path: Path) -> int:
+    """CRC-32 of a file: detects truncation and bit rot at ~3x the speed of blake2b."""
+    crc = 0
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
+            crc = zlib.crc32(block, crc)
+    return crc
 
 
 @dataclass
@@ -172,7 +174,7 @@ class VectorCache:
         info = meta["shards"][index]
         file = self.path / info["name"]
         if info["name"] not in self._open:
-            if not file.is_file() or _file_checksum(file) != info["checksum"]:
+            if not file.is_file() or _file_checksum(file) != info["crc32"]:
                 raise CacheCorruptError(
                     f"Cache shard {file} is missing, truncated or altered (checksum "
                     f"mismatch); its {info['rows']} vectors were not returned. Run "
@@ -238,7 +240,7 @@ class VectorCache:
                         {
                             "name": name,
                             "rows": int(data.shape[0]),
-                            "checksum": _file_checksum(self.path / name),
+                            "crc32": _file_checksum(self.path / name),
                         },
                     ],
                 }
@@ -283,7 +285,7 @@ class VectorCache:
         corrupt = []
         for info in meta["shards"]:
             file = self.path / info["name"]
-            if not file.is_file() or _file_checksum(file) != info["checksum"]:
+            if not file.is_file() or _file_checksum(file) != info["crc32"]:
                 corrupt.append(info["name"])
         indexed = {info["name"] for info in meta["shards"]}
         indexed |= {name.replace(".npy", ".keys.npy") for name in indexed}
@@ -321,7 +323,7 @@ class VectorCache:
                     }
                 )
             )
-            shards.append({"name": file.name, "rows": rows[0], "checksum": _file_checksum(file)})
+            shards.append({"name": file.name, "rows": rows[0], "crc32": _file_checksum(file)})
         frame = (
             pl.concat(frames).unique("key", keep="first")
             if frames
