@@ -36,14 +36,14 @@ class ClassifierHead(BaseHead):
     saturating probability. Pairs are split by group into a training part and a held-out
     slice; the held-out slice fits ``temperature_`` so that ``predict_proba(a, b) =
     sigmoid((r(a) - r(b)) / temperature_)`` is calibrated (and, for ``kind="mlp"``, picks
-    the early-stopping epoch). The logistic head is then refit on all pairs.
+    the early-stopping epoch).
 
     Parameters
     ----------
     kind : {"logistic", "mlp"}, default="logistic"
         L2-regularised logistic regression, or a ReLU MLP trained like
         :class:`~embrm.heads.BTMLP` but with the pointwise logistic loss.
-    alpha : float, default=1.0
+    alpha : float, default=10.0
         L2 penalty against the summed log-loss over the ``2 * n_pairs`` responses
         (same meaning as in :class:`~embrm.heads.BTLinear`).
     hidden_layer_sizes : tuple of int, default=(128,)
@@ -83,7 +83,7 @@ class ClassifierHead(BaseHead):
     def __init__(
         self,
         kind: str = "logistic",
-        alpha: float = 1.0,
+        alpha: float = 10.0,
         hidden_layer_sizes: tuple[int, ...] = (128,),
         validation_fraction: float = 0.1,
         random_state: int | np.random.RandomState | None = None,
@@ -111,8 +111,6 @@ class ClassifierHead(BaseHead):
             self._fit_mlp(X_win, X_lose, sample_weight, tr, va, rng)
         margin = self._reward(X_win[va]) - self._reward(X_lose[va])
         self.temperature_ = fit_temperature(margin, sample_weight[va])
-        if self.kind == "logistic":
-            self._fit_logistic(X_win, X_lose, sample_weight)
 
     def _fit_logistic(
         self, X_win: np.ndarray, X_lose: np.ndarray, sample_weight: np.ndarray

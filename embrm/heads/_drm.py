@@ -108,8 +108,8 @@ class DRM(BaseHead):
         Z = X_win.astype(np.float64) - X_lose
         s = sample_weight / sample_weight.sum()
         mu = s @ Z
-        Zc = (Z - mu) * np.sqrt(s)[:, None]
-        eigval, eigvec = np.linalg.eigh(Zc.T @ Zc)
+        Zc = ((Z - mu) * np.sqrt(s)[:, None]).astype(np.float32)
+        eigval, eigvec = np.linalg.eigh((Zc.T @ Zc).astype(np.float64))
         order = np.argsort(eigval)[::-1][: self.n_components]
         V = eigvec[:, order].T
         proj = Z @ V.T
@@ -130,8 +130,7 @@ class DRM(BaseHead):
         self.mean_direction_ = mu
         self.weights_ = np.zeros(len(heads))
         self.weights_[0] = 1.0
-        self._zscore_on(np.concatenate([X_win, X_lose]))
-        D = self._components(X_win) - self._components(X_lose)
+        D = self._standardise_on(X_win, X_lose)
         self.temperature_ = fit_temperature(D @ self.weights_, sample_weight)
 
     def adapt(self, X_win: Any, X_lose: Any, sample_weight: Any = None) -> DRM:
@@ -166,8 +165,7 @@ class DRM(BaseHead):
             estimator_name="DRM.adapt",
         )
         with single_threaded():
-            self._zscore_on(np.concatenate([X_win, X_lose]))
-            D = self._components(X_win) - self._components(X_lose)
+            D = self._standardise_on(X_win, X_lose)
             if self.adaptation == "softmax":
                 loss = -(sample_weight @ log_expit(D))
                 self.weights_ = softmax(-loss / self.temperature)
@@ -219,14 +217,20 @@ class DRM(BaseHead):
         with single_threaded():
             return self._components(X)
 
-    def _zscore_on(self, X: np.ndarray) -> None:
-        raw = X @ self.directions_.T
+    def _standardise_on(self, X_win: np.ndarray, X_lose: np.ndarray) -> np.ndarray:
+        """Set the z-scoring from these responses; return the pairs' score differences."""
+        raw_win, raw_lose = self._project(X_win), self._project(X_lose)
+        raw = np.concatenate([raw_win, raw_lose])
         self.head_mean_ = raw.mean(axis=0)
         scale = raw.std(axis=0)
         self.head_scale_ = np.where(scale > 0, scale, 1.0)
+        return (raw_win - raw_lose) / self.head_scale_
+
+    def _project(self, X: np.ndarray) -> np.ndarray:
+        return (X @ self.directions_.T.astype(X.dtype)).astype(np.float64)
 
     def _components(self, X: np.ndarray) -> np.ndarray:
-        return (X @ self.directions_.T - self.head_mean_) / self.head_scale_
+        return (self._project(X) - self.head_mean_) / self.head_scale_
 
     def _reward(self, X: np.ndarray) -> np.ndarray:
         return self._components(X) @ self.weights_

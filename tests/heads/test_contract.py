@@ -32,7 +32,7 @@ HEAD_CASES = {
     ),
     "classifier": (lambda: ClassifierHead(random_state=0), {"alpha": [0.1, 10.0]}),
     "classifier-mlp": (
-        lambda: ClassifierHead(kind="mlp", hidden_layer_sizes=(16,), random_state=0),
+        lambda: ClassifierHead(kind="mlp", alpha=1.0, hidden_layer_sizes=(16,), random_state=0),
         {"alpha": [1.0, 100.0]},
     ),
     "lgbm": (lambda: LGBMHead(n_estimators=20, random_state=0), {"num_leaves": [4, 8]}),

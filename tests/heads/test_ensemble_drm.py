@@ -102,8 +102,8 @@ def test_drm_directions_are_orthonormal_and_ordered(pairs):
     np.testing.assert_allclose(head.directions_[0], mu / np.linalg.norm(mu))
     # Matches a plain SVD of the centred differences, up to sign.
     _, s, Vt = np.linalg.svd(delta - mu, full_matrices=False)
-    np.testing.assert_allclose(np.abs(V @ Vt[:6].T), np.eye(6), atol=1e-6)
-    np.testing.assert_allclose(evr, s[:6] ** 2 / (s**2).sum(), rtol=1e-8)
+    np.testing.assert_allclose(np.abs(V @ Vt[:6].T), np.eye(6), atol=1e-4)
+    np.testing.assert_allclose(evr, s[:6] ** 2 / (s**2).sum(), rtol=1e-5)
 
 
 def test_drm_heads_are_oriented_by_the_training_preferences(pairs):
@@ -137,11 +137,11 @@ def test_drm_softmax_adaptation_is_the_papers_rule(pairs, test_pairs):
     z = lambda X: (X @ head.directions_.T - raw.mean(0)) / raw.std(0)  # noqa: E731
     D = z(Xa) - z(Xb)
     L = -np.log(expit(D)).sum(axis=0)  # a SUM over the adaptation pairs
-    np.testing.assert_allclose(head.weights_, softmax(-L), rtol=1e-6)
-    np.testing.assert_allclose(head.reward(Xa), z(Xa) @ softmax(-L), rtol=1e-6)
+    np.testing.assert_allclose(head.weights_, softmax(-L), rtol=1e-5)
+    np.testing.assert_allclose(head.reward(Xa), z(Xa) @ softmax(-L), rtol=1e-5, atol=1e-6)
     # Twice the pairs, twice the loss: the softmax sharpens (a mean would not change).
     head.adapt(np.concatenate([Xa, Xa]), np.concatenate([Xb, Xb]))
-    np.testing.assert_allclose(head.weights_, softmax(-2 * L), rtol=1e-6)
+    np.testing.assert_allclose(head.weights_, softmax(-2 * L), rtol=1e-5)
 
 
 def test_drm_adaptation_finds_a_new_users_direction(pairs):

@@ -1,0 +1,201 @@
+"""Benchmark: train every embrm head on ~40k real pairs; compare with a PyTorch reference.
+
+Data: AlpacaEval (51 LLM answers per prompt, judged against a fixed reference). Each answer
+is embedded once with the default encoder (all-MiniLM-L6-v2, 384-d) through the embrm
+cache; pairs are drawn within prompts and labelled by the judge's golden score without
+noise (``embrm.data.within_prompt_pairs``); 20% of the prompts are held out.
+
+For each head: wall time of ``fit`` and held-out pairwise accuracy, beside the issue's
+target time. The baselines on the same held-out pairs: the response-length rule and a
+PyTorch MLP reward trained the usual way (d -> 1024 -> 512 -> 1, Adam lr 1e-3, 30 epochs of
+minibatches of 10,240 pairs drawn with replacement, Bradley-Terry loss, last epoch kept).
+
+    python benchmarks/train_heads.py [--data-dir ../shared/data] [--n-prompts 805]
+    python benchmarks/train_heads.py --synthetic   # Gaussian data of the same shape
+
+``--n-prompts`` takes a fixed seeded subset of prompts (embedding all 41k answers takes
+~1 h on 2 CPU cores the first time; the cache makes later runs instant). embrm heads fit
+single-threaded (BLAS limited to 1 thread, LightGBM ``n_jobs=1``); PyTorch uses
+``--torch-threads`` (default 2, all cores here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable
+
+import numpy as np
+from threadpoolctl import threadpool_info
+
+from embrm.heads import BTMLP, DRM, BTLinear, ClassifierHead, Ensemble, LGBMHead
+
+N_PAIRS = 40_000
+
+#: name -> (factory, target seconds on 2 CPU cores)
+HEADS: dict[str, tuple[Callable[[], object], float | None]] = {
+    "BTLinear": (lambda: BTLinear(), 2.0),
+    "ClassifierHead(logistic)": (lambda: ClassifierHead(random_state=0), 2.0),
+    "DRM": (lambda: DRM(), 2.0),
+    "Ensemble(10 x BTLinear)": (lambda: Ensemble(BTLinear(), 10, random_state=0), 10.0),
+    "BTMLP": (lambda: BTMLP(random_state=0), 30.0),
+    "ClassifierHead(mlp)": (lambda: ClassifierHead(kind="mlp", random_state=0), None),
+    "LGBMHead": (lambda: LGBMHead(random_state=0), 60.0),
+}
+
+
+def real_data(
+    data_dir: str | None, n_prompts: int, n_pairs: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    """Embedded AlpacaEval pairs: X, win/lose row indices, groups, lengths, description."""
+    from embrm import Encoder, load_dataset
+    from embrm.data import within_prompt_pairs
+
+    data = load_dataset("alpacaeval", data_dir)
+    prompt_ids = np.sort(np.random.RandomState(0).permutation(805)[:n_prompts])
+    data = data.filter_prompts(prompt_ids)
+    encoder = Encoder(show_progress=True)
+    t0 = time.perf_counter()
+    X = data.embed(encoder)
+    print(f"embeddings: {X.shape} in {time.perf_counter() - t0:.1f} s ({encoder.last_stats})")
+    per_prompt = int(np.ceil(n_pairs / n_prompts))
+    pairs = within_prompt_pairs(data, pairs_per_prompt=per_prompt, random_state=0)
+    frame = pairs.frame
+    length = data.frame["response"].str.len_chars().to_numpy()
+    return (
+        X,
+        frame["chosen_index"].to_numpy(),
+        frame["rejected_index"].to_numpy(),
+        pairs.groups,
+        length,
+        f"alpacaeval, {n_prompts} prompts, {len(frame)} noiseless within-prompt pairs, "
+        f"encoder {encoder.identity}",
+    )
+
+
+def synthetic_data(
+    n_prompts: int, n_pairs: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, None, str]:
+    """Gaussian unit-norm 384-d 'answers', 51 per prompt, BT-labelled within prompts."""
+    rng = np.random.RandomState(0)
+    d, k = 384, 51
+    mixing = rng.standard_normal((d, d)) / np.arange(1, d + 1) ** 0.7
+    prompt_mean = rng.standard_normal((n_prompts, d)) @ mixing.T
+    Z = np.repeat(prompt_mean, k, axis=0) + 0.5 * rng.standard_normal((n_prompts * k, d)) @ mixing.T
+    X = (Z / np.linalg.norm(Z, axis=1, keepdims=True)).astype(np.float32)
+    u = mixing @ rng.standard_normal(d)
+    reward = X @ u + 0.5 * np.sin(3 * X @ rng.standard_normal(d))
+    groups_rows = np.repeat(np.arange(n_prompts), k)
+    per_prompt = int(np.ceil(n_pairs / n_prompts))
+    i = np.repeat(np.arange(n_prompts) * k, per_prompt) + rng.randint(k, size=n_prompts * per_prompt)
+    j = np.repeat(np.arange(n_prompts) * k, per_prompt) + rng.randint(k, size=n_prompts * per_prompt)
+    keep = i != j
+    i, j = i[keep], j[keep]
+    margin = reward[i] - reward[j]
+    i_wins = rng.rand(i.size) < 1 / (1 + np.exp(-3 * margin / margin.std()))
+    win, lose = np.where(i_wins, i, j), np.where(i_wins, j, i)
+    return X, win, lose, groups_rows[win], None, f"synthetic Gaussian, {win.size} pairs"
+
+
+def torch_reference(
+    X_win: np.ndarray, X_lose: np.ndarray, epochs: int, threads: int, seed: int = 0
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The reference recipe: MLP reward, BT loss, Adam, batches drawn with replacement."""
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    rng = np.random.RandomState(seed)
+    d = X_win.shape[1]
+    model = torch.nn.Sequential(
+        torch.nn.Linear(d, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 512),
+        torch.nn.ReLU(), torch.nn.Linear(512, 1),
+    )
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    # 20% validation split of the pairs (monitored only: the last epoch is kept).
+    n = X_win.shape[0]
+    order = rng.permutation(n)
+    train = order[: int(0.8 * n)]
+    A, B = torch.from_numpy(X_win[train]), torch.from_numpy(X_lose[train])
+    batch = 10240
+    for _ in range(epochs):
+        for _ in range(max(1, len(train) // batch)):
+            idx = torch.from_numpy(rng.randint(len(train), size=batch))
+            loss = -torch.nn.functional.logsigmoid(model(A[idx]) - model(B[idx])).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    def reward(X: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.from_numpy(np.ascontiguousarray(X))).numpy()[:, 0]
+
+    return reward
+
+
+def accuracy(r_win: np.ndarray, r_lose: np.ndarray) -> float:
+    return float(np.mean((r_win > r_lose) + 0.5 * (r_win == r_lose)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", default=os.environ.get("EMBRM_DATA_DIR"))
+    parser.add_argument("--synthetic", action="store_true")
+    parser.add_argument("--n-prompts", type=int, default=805)
+    parser.add_argument("--n-pairs", type=int, default=N_PAIRS)
+    parser.add_argument("--torch-threads", type=int, default=2)
+    parser.add_argument("--reference-epochs", type=int, default=30)
+    parser.add_argument("--no-reference", action="store_true", help="skip the PyTorch run")
+    parser.add_argument("--heads", nargs="*", default=list(HEADS), choices=list(HEADS))
+    args = parser.parse_args()
+
+    if args.synthetic:
+        X, win, lose, groups, length, what = synthetic_data(args.n_prompts, args.n_pairs)
+    else:
+        X, win, lose, groups, length, what = real_data(
+            args.data_dir, args.n_prompts, args.n_pairs
+        )
+    from embrm.data import group_train_test_split
+
+    tr, te = group_train_test_split(groups, test_size=0.2, random_state=0)
+    Xw_tr, Xl_tr, g_tr = X[win[tr]], X[lose[tr]], groups[tr]
+    Xw_te, Xl_te = X[win[te]], X[lose[te]]
+    blas = sorted({f"{i['internal_api']}={i['num_threads']}" for i in threadpool_info()})
+    print(f"data: {what}; train {len(tr)} pairs, held-out {len(te)} pairs (20% of prompts)")
+    print(f"cores: {os.cpu_count()}; default thread pools: {', '.join(blas)}; embrm heads fit "
+          f"with 1 BLAS thread, LightGBM n_jobs=1; PyTorch {args.torch_threads} threads")
+    rows: list[tuple[str, float | None, float, str]] = []
+    if length is not None:
+        rows.append(("length baseline", None, accuracy(length[win[te]], length[lose[te]]), ""))
+    for name in args.heads:
+        factory, target = HEADS[name]
+        head = factory()
+        t0 = time.perf_counter()
+        head.fit(Xw_tr, Xl_tr, groups=g_tr)
+        seconds = time.perf_counter() - t0
+        verdict = "" if target is None else f"<= {target:g} s: {'ok' if seconds <= target else 'MISSED'}"
+        rows.append((name, seconds, head.score(Xw_te, Xl_te), verdict))
+        print(f"  {name}: {seconds:.2f} s", flush=True)
+    if not args.no_reference:
+        t0 = time.perf_counter()
+        ref = torch_reference(Xw_tr, Xl_tr, args.reference_epochs, args.torch_threads)
+        seconds = time.perf_counter() - t0
+        rows.append((
+            f"PyTorch reference MLP ({args.reference_epochs} ep)",
+            seconds,
+            accuracy(ref(Xw_te), ref(Xl_te)),
+            "reference",
+        ))
+    ref_acc = rows[-1][2] if not args.no_reference else None
+    print(f"\n{'head':<34} {'seconds':>8} {'held-out acc':>13}  target")
+    for name, seconds, acc, verdict in rows:
+        sec = "" if seconds is None else f"{seconds:8.2f}"
+        note = verdict
+        if ref_acc is not None and verdict and verdict != "reference":
+            note += f"; acc {'>=' if acc >= ref_acc - 0.005 else '<'} reference"
+        print(f"{name:<34} {sec:>8} {acc:13.3f}  {note}")
+
+
+if __name__ == "__main__":
+    main()
