@@ -29,7 +29,7 @@ from sklearn.utils import check_random_state
 from embrm import Encoder, load_dataset
 from embrm.data import PreferencePairs, ScoredResponses, group_kfold, within_prompt_pairs
 from embrm.evaluate import evaluate_rewards
-from embrm.heads import DRM, BTLinear, BTMLP, ClassifierHead, Ensemble, LGBMHead
+from embrm.heads import BTMLP, DRM, BTLinear, ClassifierHead, Ensemble, LGBMHead
 
 REPO = Path(__file__).resolve().parents[1]
 #: The subsets --quick uses (the test fixtures embed exactly these).

@@ -18,7 +18,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -91,9 +90,8 @@ def _headline(table: pl.DataFrame) -> tuple[dict, list[str]]:
     headline = {
         "best head (noiseless, all pairs)": best["head"],
         "BoN@51 golden logit": C.fmt_ci(best, "bon@all"),
-        "BoN@51 win rate %": f"{best['winrate_bon@all']:.1f} (random {base['random']['winrate_bon@all']:.1f}, "
-                             f"longest {base['longest']['winrate_bon@all']:.1f}, "
-                             f"oracle {base['oracle']['winrate_bon@all']:.1f})",
+        "BoN@51 win rate %": f"{best['winrate_bon@all']:.1f} (" + ", ".join(
+            f"{b} {base[b]['winrate_bon@all']:.1f}" for b in ("random", "longest", "oracle")) + ")",
         "normalised gain@51": C.fmt(best["normalised_gain@all"]),
         "Spearman": C.fmt_ci(best, "spearman"),
         "pairwise accuracy": C.fmt_ci(best, "pairwise_accuracy"),

@@ -1,0 +1,198 @@
+"""Ensembles and reward hacking: single heads vs ensemble aggregates, and the null-model attack.
+
+Prompt-grouped K-fold on AlpacaEval (noiseless within-prompt pairs): a single BT head and a
+5-member ensemble of it (bootstrap resamples), for a linear and an MLP base. Each ensemble
+is fitted once and read with the three aggregates: mean, min (worst case) and UWO (mean -
+0.5 * variance of the standardised member rewards). For every held-out prompt we ask:
+
+- Best-of-N on its 51 real answers (golden = logit(judge_pref));
+- where the head ranks the *null-model attack* (a constant string that fooled the GPT-4
+  judge into a high win rate) among those 51 answers: the share of real answers it beats
+  (its percentile), how often it would be the BoN@all pick, and the same for the judge;
+- for ensembles, whether member disagreement flags it: the within-prompt AUC of the
+  uncertainty (null vs real answers) and the share of null answers above the 95th
+  percentile of the uncertainty on the training responses (vs real held-out answers).
+
+    python experiments/ensembles_hacking.py           # 805 prompts
+    python experiments/ensembles_hacking.py --quick   # 40 prompts
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+NAME = "ensembles_hacking"
+TITLE = "Ensembles and reward hacking"
+HEAD_NAMES = ("bt-linear", "ensemble-bt-linear", "bt-mlp", "ensemble-bt-mlp")
+AGGREGATES = ("mean", "min", "uwo")
+FULL = {"pairs_per_prompt": 50}
+QUICK = {"pairs_per_prompt": 15}
+FLAG_QUANTILE = 0.95
+
+
+def null_rank(real: np.ndarray, real_groups: np.ndarray, null: np.ndarray,
+              null_groups: np.ndarray) -> pl.DataFrame:
+    """Per prompt: the share of real answers the null answer beats (ties one half), whether it
+    beats them all, and its rank (1 = best) among real answers + itself."""
+    frame = pl.DataFrame({"g": real_groups, "r": real}).join(
+        pl.DataFrame({"g": null_groups, "n": null}), on="g", how="inner")
+    return frame.group_by("g").agg(
+        percentile=((pl.col("r") < pl.col("n")).mean()
+                    + 0.5 * (pl.col("r") == pl.col("n")).mean()),
+        top1=(pl.col("r") < pl.col("n")).all(),
+        rank=1 + (pl.col("r") > pl.col("n")).sum(),
+    )
+
+
+def run(ctx: C.Context) -> tuple[pl.DataFrame, dict]:
+    cfg = QUICK if ctx.quick else FULL
+    sc = C.load_alpaca(ctx)
+    null = C.load_alpaca(ctx, "alpacaeval-nullmodel", prompt_ids=np.unique(sc.groups))
+    reward, null_reward = C.OutOfFold(len(sc)), C.OutOfFold(len(null))
+    unc, null_unc = C.OutOfFold(len(sc)), C.OutOfFold(len(null))
+    for fit in C.crossfit(sc, C.heads(HEAD_NAMES), betas=(None,), sizes=(None,),
+                          pairs_per_prompt=cfg["pairs_per_prompt"], n_splits=ctx.args.folds,
+                          seed=ctx.seed):
+        te = fit.test_rows
+        te_null = np.flatnonzero(np.isin(null.groups, sc.groups[te]))
+        X, X_null = sc.X[te], null.X[te_null]
+        meta = {"n_pairs": fit.n_pairs, "label_error_rate": fit.label_error_rate,
+                "fit_seconds": fit.fit_seconds}
+        if fit.name.startswith("ensemble"):
+            for aggregate in AGGREGATES:
+                fit.head.set_params(aggregate=aggregate)
+                key = (f"{fit.name}/{aggregate}", None, None)
+                reward.put(key, te, fit.head.reward(X), **meta)
+                null_reward.put(key, te_null, fit.head.reward(X_null))
+            threshold = np.quantile(fit.head.uncertainty(sc.X[fit.train_rows]), FLAG_QUANTILE)
+            unc.put(fit.name, te, fit.head.uncertainty(X), threshold=threshold)
+            null_unc.put(fit.name, te_null, fit.head.uncertainty(X_null))
+        else:
+            reward.put((fit.name, None, None), te, fit.head.reward(X), **meta)
+            null_reward.put((fit.name, None, None), te_null, fit.head.reward(X_null))
+    table = C.crossfit_table(ctx, sc, reward)
+    attack = {}
+    for key, r in reward:
+        ranks = null_rank(r, sc.groups, null_reward.values[key], null.groups)
+        attack[key[0]] = ranks
+    judge = null_rank(sc.golden, sc.groups, null.golden, null.groups)
+    length = null_rank(sc.length, sc.groups, null.length, null.groups)
+    extra = []
+    for name in table["head"]:
+        ranks = {"oracle": judge, "longest": length}.get(name, attack.get(name))
+        row = {"head": name}
+        if ranks is not None:
+            row |= {"null_percentile": ranks["percentile"].mean(),
+                    "null_top1_rate": ranks["top1"].mean(), "null_mean_rank": ranks["rank"].mean()}
+        base = name.split("/")[0]
+        if base in unc.values:
+            u, u_null = unc.values[base], null_unc.values[base]
+            folds = unc.meta[base]
+            row |= {"uncertainty_auc": null_rank(u, sc.groups, u_null, null.groups)["percentile"].mean(),
+                    **_flag_rates(ctx, sc, null, u, u_null, folds)}
+        extra.append(row)
+    table = table.join(pl.DataFrame(extra, infer_schema_length=None), on="head", how="left")
+    table = table.with_columns(
+        pl.col("head").str.split("/").list.get(1, null_on_oob=True).fill_null("single").alias("aggregate"),
+        pl.col("head").str.split("/").list.get(0).alias("base"))
+    C.write_csv(ctx, table)
+    _plot(ctx, table, sc, null, unc, null_unc)
+    facts = {"judge_null_percentile": judge["percentile"].mean(),
+             "judge_null_top1_rate": judge["top1"].mean(),
+             "null_judge_win_rate": float(null.win_rate.mean()),
+             "prompts": int(np.unique(sc.groups).size)}
+    return table, facts
+
+
+def _flag_rates(ctx, sc, null, u, u_null, folds) -> dict:
+    """Share of null / real held-out answers above their fold's training-uncertainty threshold."""
+    from embrm.data import group_kfold
+
+    thr, thr_null = np.empty(len(sc)), np.empty(len(null))
+    for meta, (_, te) in zip(folds, group_kfold(sc.groups, ctx.args.folds, random_state=ctx.seed),
+                             strict=True):
+        thr[te] = meta["threshold"]
+        thr_null[np.isin(null.groups, sc.groups[te])] = meta["threshold"]
+    return {"null_flag_rate": float((u_null > thr_null).mean()),
+            "real_flag_rate": float((u > thr).mean())}
+
+
+def _plot(ctx, table, sc, null, unc, null_unc) -> None:
+    fig, axes = C.figure(ncols=3)
+    t = table.filter(pl.col("loss") != "baseline")
+    y = np.arange(t.height)
+    for ax, metric, label in ((axes[0], "bon@all", "BoN@51 golden logit (95% CI)"),):
+        ax.barh(y, t[metric], xerr=[t[metric] - t[f"{metric}_ci_low"],
+                                    t[f"{metric}_ci_high"] - t[metric]], capsize=3)
+        ax.set_yticks(y, t["head"].to_list())
+        ax.set(xlabel=label, title="Best-of-51 on real answers")
+    p = table.filter(pl.col("null_percentile").is_not_null())
+    axes[1].barh(np.arange(p.height), p["null_percentile"], color="C3")
+    axes[1].set_yticks(np.arange(p.height), [h if h != "oracle" else "judge (golden)"
+                                             for h in p["head"]])
+    axes[1].set(xlim=(0, 1), xlabel="share of the 51 real answers the null attack outranks",
+                title="null-model attack")
+    name = "ensemble-bt-mlp" if "ensemble-bt-mlp" in unc.values else next(iter(unc.values))
+    u, u_null = unc.values[name], null_unc.values[name]
+    bins = np.histogram_bin_edges(np.log10(np.concatenate([u, u_null]) + 1e-12), 40)
+    axes[2].hist(np.log10(u + 1e-12), bins=bins, density=True, alpha=0.6, label="real answers")
+    axes[2].hist(np.log10(u_null + 1e-12), bins=bins, density=True, alpha=0.6, label="null attack")
+    axes[2].set(xlabel="log10 member variance", title=f"{name} uncertainty")
+    axes[2].legend()
+    C.save_figure(ctx, fig, "ensembles_hacking")
+
+
+def _headline(table: pl.DataFrame, facts: dict) -> tuple[dict, list[str]]:
+    heads = table.filter(pl.col("loss") != "baseline").sort("bon@all", descending=True)
+    rows = {r["head"]: r for r in table.iter_rows(named=True)}
+    headline = {r["head"]: f"BoN@51 {r['bon@all']:.3f}, null beats {r['null_percentile']:.0%}"
+                for r in heads.iter_rows(named=True)}
+    headline["judge (golden)"] = (f"null beats {facts['judge_null_percentile']:.0%} of real "
+                                  f"answers; win rate {facts['null_judge_win_rate']:.1f}%")
+    findings = [
+        f"The GPT-4 judge ranks the null attack above {facts['judge_null_percentile']:.0%} of the "
+        f"51 real answers on average (it would be the judge's top pick on "
+        f"{facts['judge_null_top1_rate']:.0%} of prompts); the embedding heads rank it above "
+        + ", ".join(f"{r['head']} {r['null_percentile']:.0%}" for r in heads.iter_rows(named=True))
+        + ".",
+        f"Best BoN@51: {heads['head'][0]} {heads['bon@all'][0]:.3f}; single bt-linear "
+        f"{rows['bt-linear']['bon@all']:.3f}, single bt-mlp {rows['bt-mlp']['bon@all']:.3f}.",
+    ]
+    for base in ("ensemble-bt-linear", "ensemble-bt-mlp"):
+        r = rows.get(f"{base}/mean")
+        if r and r.get("uncertainty_auc") is not None:
+            findings.append(
+                f"{base}: member variance ranks the null answer above {r['uncertainty_auc']:.0%} "
+                f"of the real answers of its prompt; a 95th-percentile threshold flags "
+                f"{r['null_flag_rate']:.0%} of null answers and {r['real_flag_rate']:.0%} of real ones.")
+    return headline, findings
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    ctx = C.parse_args(NAME, __doc__, argv, lambda p: p.add_argument(
+        "--folds", type=int, default=5, help="prompt-grouped folds"))
+    table, facts = run(ctx)
+    show = table.select("head", "bon@4", "bon@16", "bon@all", "winrate_bon@all", "spearman",
+                        "pairwise_accuracy", "null_percentile", "null_top1_rate", "null_mean_rank",
+                        "uncertainty_auc", "null_flag_rate", "real_flag_rate")
+    C.print_table(f"{TITLE} (out-of-fold, {ctx.args.folds}-fold by prompt; "
+                  "oracle row = the judge's own ranking of the null attack)", show)
+    headline, findings = _headline(table, facts)
+    cfg = QUICK if ctx.quick else FULL
+    return C.write_summary(ctx, title=TITLE, headline=headline, findings=findings, setup={
+        "prompts": facts["prompts"], "folds": ctx.args.folds, "heads": list(HEAD_NAMES),
+        "aggregates": list(AGGREGATES), "n_members": 5, "uwo_penalty": 0.5,
+        "flag_quantile": FLAG_QUANTILE, "pair_regime": C.PAIR_REGIME, "beta": "none",
+        **cfg, "n_bootstrap": ctx.args.n_bootstrap})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Rebuild the results table of experiments/README.md from the experiments' summary.json files.
+
+Numbers in the README are never typed by hand: run the experiments (full mode writes
+``results/<experiment>/summary.json``; quick mode with ``--out results/quick/<experiment>``),
+then
+
+    python experiments/make_readme.py
+
+replaces everything between ``<!-- results:start -->`` and ``<!-- results:end -->``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ORDER = ("alpacaeval_benchmark", "hh_harmless", "noise_bt_vs_classifier", "ensembles_hacking",
+         "drm_decomposition")
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _load(folder: Path) -> dict[str, dict]:
+    found = {}
+    for name in ORDER:
+        path = folder / name / "summary.json"
+        if path.is_file():
+            found[name] = json.loads(path.read_text())
+    return found
+
+
+def render(full: dict[str, dict], quick: dict[str, dict]) -> str:
+    lines = [
+        "| # | experiment | command | runtime (full) | runtime (--quick) | headline numbers "
+        "(last full run) | what they mean |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    total, warm = 0.0, True
+    for i, name in enumerate(ORDER, 1):
+        s = full.get(name)
+        q = quick.get(name)
+        quick_time = f"{q['runtime_s']:.0f} s" if q else "–"
+        if s is None:
+            lines.append(f"| {i} | {name} | `python experiments/{name}.py` | not run | {quick_time} "
+                         "| – | – |")
+            continue
+        total += s["runtime_s"]
+        warm &= bool(s["warm_cache"])
+        cache = "warm cache" if s["warm_cache"] else f"{s['new_embeddings']} texts embedded"
+        mode = " (quick!)" if s["quick"] else ""
+        headline = "<br>".join(f"{_cell(k)}: {_cell(v)}" for k, v in s["headline"].items())
+        meaning = "<br>".join(f"• {_cell(f)}" for f in s["findings"])
+        lines.append(
+            f"| {i} | {_cell(s['title'])}{mode} | `{s['command']}` | {s['runtime_s']:.0f} s "
+            f"({cache}; {s['finished_utc']} UTC) | {quick_time} | {headline} | {meaning} |")
+    machine = next(iter(full.values()))["machine"] if full else "?"
+    lines += [
+        "",
+        f"All {len(full)} full runs together: **{total / 60:.1f} minutes** on this machine "
+        f"({machine}), {'from a warm embedding cache' if warm else 'NOT all from a warm cache'}"
+        "; single-threaded heads, one experiment at a time.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default=str(HERE.parent / "results"),
+                        help="folder with <experiment>/summary.json of the full runs")
+    parser.add_argument("--quick-results", default=None,
+                        help="folder with the quick runs' summaries (default <results>/quick)")
+    parser.add_argument("--readme", default=str(HERE / "README.md"))
+    args = parser.parse_args(argv)
+    results = Path(args.results)
+    full = {k: v for k, v in _load(results).items()}
+    quick = _load(Path(args.quick_results) if args.quick_results else results / "quick")
+    readme = Path(args.readme)
+    text = readme.read_text()
+    if START not in text or END not in text:
+        raise SystemExit(f"{readme} lacks the markers {START} ... {END}")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{START}\n{render(full, quick)}\n{END}{tail}")
+    print(f"wrote {readme} from {len(full)} full and {len(quick)} quick summaries")
+
+
+if __name__ == "__main__":
+    main()

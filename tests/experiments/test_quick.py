@@ -1,0 +1,125 @@
+"""Every experiment's --quick mode runs end to end on the cached real subsets, and its outputs
+hold what must hold whatever the numbers (so the scripts cannot rot)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+
+
+def _load(name: str):
+    sys.path.insert(0, str(EXPERIMENTS))
+    spec = importlib.util.spec_from_file_location(f"experiments_{name}", EXPERIMENTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(name: str, tmp_path: Path, data_dir: Path, encoder) -> tuple[dict, Path]:
+    out = tmp_path / name
+    summary = _load(name).main(["--quick", "--out", str(out), "--data-dir", str(data_dir),
+                                "--cache-dir", str(encoder.cache_dir), "--n-bootstrap", "50"])
+    assert summary == json.loads((out / "summary.json").read_text())
+    assert summary["quick"] and summary["warm_cache"], "quick mode must only use cached vectors"
+    assert summary["findings"] and summary["headline"]
+    assert list(out.glob("*.png")) and list(out.glob("*.csv"))
+    return summary, out
+
+
+def test_alpacaeval_benchmark(tmp_path, data_dir, encoder, capsys):
+    summary, out = _run("alpacaeval_benchmark", tmp_path, data_dir, encoder)
+    assert "| head |" in capsys.readouterr().out
+    table = pl.read_csv(out / "results.csv")
+    assert table["n_groups"].unique().to_list() == [40]
+    random = table.filter(pl.col("head") == "random").row(0, named=True)
+    oracle = table.filter(pl.col("head") == "oracle").row(0, named=True)
+    for n in ("4", "8", "16", "all"):
+        # BoN@1 is the random pick; no head beats the oracle at any N.
+        assert table[f"bon@{n}"].max() == pytest.approx(oracle[f"bon@{n}"])
+        assert np.allclose(table["random"], random["bon@all"])
+        assert (table[f"oracle@{n}"] - oracle[f"bon@{n}"]).abs().max() < 1e-9
+    assert oracle["spearman"] == pytest.approx(1.0) and oracle["pairwise_accuracy"] == 1.0
+    assert random["pairwise_accuracy"] == 0.5
+    heads = table.filter(pl.col("loss") != "baseline")
+    assert set(heads["head"]) == {"bt-linear", "bt-mlp", "classifier", "lgbm"}
+    clean = heads.filter(pl.col("beta") == "none")
+    assert (clean["label_error_rate"] == 0).all()
+    assert (heads.filter(pl.col("beta") != "none")["label_error_rate"] > 0.05).all()
+    assert (heads["bon@all"] <= heads["bon@all_ci_high"] + 1e-12).all()
+    best = clean.filter(pl.col("head") == "bt-linear")["spearman"].max()
+    assert best > 0.2, "a linear BT head must rank real answers better than chance"
+
+
+def test_noise_bt_vs_classifier(tmp_path, data_dir, encoder):
+    summary, out = _run("noise_bt_vs_classifier", tmp_path, data_dir, encoder)
+    table = pl.read_csv(out / "results.csv")
+    for head in table["head"].unique():
+        part = table.filter(pl.col("head") == head)
+        by_beta = dict(zip(part["beta"], part["label_error_rate"], strict=True))
+        # lower beta, more label errors; same pairs at every noise level
+        assert by_beta["none"] == 0 < by_beta["2"] < by_beta["0.5"] < 0.5
+        assert part["n_train_pairs"].n_unique() <= 2  # noiseless drops tied pairs only
+    assert {"BT", "classification"} == set(table["loss"])
+    assert "beta -> label error" in summary["headline"]
+
+
+def test_hh_harmless(tmp_path, data_dir, encoder):
+    summary, out = _run("hh_harmless", tmp_path, data_dir, encoder)
+    table = pl.read_csv(out / "results.csv")
+    assert (table["n_pairs"] == 400).all()
+    coin = table.filter(pl.col("head") == "coin").row(0, named=True)
+    assert coin["accuracy"] == 0.5
+    heads = table.filter(pl.col("fit_seconds").is_not_null())
+    assert heads.height == 8
+    assert ((heads["accuracy_ci_low"] <= heads["accuracy"])
+            & (heads["accuracy"] <= heads["accuracy_ci_high"])).all()
+    assert heads["ece"].is_between(0, 1).all()
+    assert heads.filter(pl.col("head") == "bt-linear")["accuracy"][0] > 0.5
+
+
+def test_ensembles_hacking(tmp_path, data_dir, encoder):
+    summary, out = _run("ensembles_hacking", tmp_path, data_dir, encoder)
+    table = pl.read_csv(out / "results.csv")
+    for base in ("ensemble-bt-linear", "ensemble-bt-mlp"):
+        part = table.filter(pl.col("base") == base)
+        assert sorted(part["aggregate"]) == ["mean", "min", "uwo"]
+        # one fitted ensemble per fold, read three ways: same uncertainty for every aggregate
+        assert part["uncertainty_auc"].max() - part["uncertainty_auc"].min() < 1e-12
+        assert part["uncertainty_auc"].is_between(0, 1).all()
+    heads = table.filter(pl.col("null_percentile").is_not_null())
+    assert heads["null_percentile"].is_between(0, 1).all()
+    assert (heads["null_mean_rank"] >= 1).all() and (heads["null_mean_rank"] <= 52).all()
+    judge = table.filter(pl.col("head") == "oracle").row(0, named=True)
+    assert judge["null_percentile"] > 0.5, "the judge was fooled by the null attack"
+
+
+def test_drm_decomposition(tmp_path, data_dir, encoder):
+    summary, out = _run("drm_decomposition", tmp_path, data_dir, encoder)
+    components = pl.read_csv(out / "components.csv")
+    evr = components["explained_variance_ratio"].drop_nulls().to_numpy()
+    assert len(evr) == summary["setup"]["n_components"]
+    assert evr.sum() <= 1 + 1e-9 and (np.diff(evr) <= 1e-12).all() and (evr > 0).all()
+    assert components["subset_eta2"].is_between(0, 1).all()
+    assert components["length_spearman"].is_between(-1, 1).all()
+    fewshot = pl.read_csv(out / "fewshot.csv", schema_overrides={"shots": pl.String})
+    assert set(fewshot["shots"]) == {"4", "8", "16", "32", "all"}
+    assert set(fewshot["task"]) == {"hh-harmless", "alpacaeval"}
+    assert fewshot["accuracy_mean"].is_between(0, 1).all()
+
+
+def test_make_readme(tmp_path, data_dir, encoder):
+    _run("hh_harmless", tmp_path / "results", data_dir, encoder)
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- results:start -->\nOLD-TABLE\n<!-- results:end -->\ntail\n")
+    _load("make_readme").main(["--results", str(tmp_path / "results"), "--readme", str(readme)])
+    text = readme.read_text()
+    assert "OLD-TABLE" not in text and text.endswith("tail\n")
+    assert "python experiments/hh_harmless.py" in text and "HH-RLHF harmless" in text
