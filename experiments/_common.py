@@ -145,12 +145,19 @@ class Scored:
 
 
 def cached_mask(encoder: Encoder, prompts: list[str], responses: list[str]) -> np.ndarray:
-    """Which (prompt, response) rows are already in the encoder's cache (embeds nothing)."""
-    from embrm.embed import TEXT_FORMAT_VERSION
-    from embrm.embed._cache import text_keys  # no public "is it cached?" query yet
+    """Which (prompt, response) rows are already in the encoder's cache (embeds nothing).
 
-    texts, _ = encoder.render_responses(prompts, responses)
-    return encoder.cache.get(text_keys(texts, TEXT_FORMAT_VERSION))[0]
+    embrm has no public "is it cached?" query yet, so this mirrors how
+    ``Encoder.encode_responses`` keys its cache (pair keys, or rendered-text keys).
+    """
+    from embrm.embed import TEXT_FORMAT_VERSION, _cache
+
+    if hasattr(_cache, "pair_keys"):
+        keys = _cache.pair_keys(prompts, responses, TEXT_FORMAT_VERSION)
+    else:
+        keys = _cache.text_keys(encoder.render_responses(prompts, responses)[0],
+                                TEXT_FORMAT_VERSION)
+    return encoder.cache.get(keys)[0]
 
 
 def load_alpaca(ctx: Context, name: str = "alpacaeval", prompt_ids: Sequence[int] | None = None

@@ -167,8 +167,10 @@ def _plot(ctx, components: pl.DataFrame, fewshot: pl.DataFrame) -> None:
         for (method, acc), style in zip(refs.select("method", "accuracy_mean").iter_rows(),
                                         (":", "-.", "--"), strict=True):
             ax.axhline(acc, color="grey", linestyle=style, label=method)
-        ax.set(xscale="log", xlabel="labelled pairs (shots)", ylabel="held-out accuracy",
+        ax.set_xscale("log", base=2)
+        ax.set(xlabel="labelled pairs (shots)", ylabel="held-out accuracy",
                title=f"few-shot adaptation to {task}")
+        ax.minorticks_off()
         ax.set_xticks(list(SHOTS), [str(s) for s in SHOTS])
         ax.legend(fontsize=6)
     C.save_figure(ctx, fig, "drm")
@@ -178,8 +180,14 @@ def _headline(components: pl.DataFrame, fewshot: pl.DataFrame) -> tuple[dict, li
     pcs = components.filter(pl.col("explained_variance_ratio").is_not_null())
     evr = pcs["explained_variance_ratio"].to_list()
     longest = components.sort(pl.col("length_spearman").abs(), descending=True).row(0, named=True)
-    best_h = components.sort("harmless_accuracy", descending=True).row(0, named=True)
-    best_a = components.sort("helpful_accuracy", descending=True).row(0, named=True)
+    # Each principal direction is kept with both signs, so a component below 0.5 on a task
+    # is a component above 0.5 with the opposite sign.
+    signed = pl.concat([components, components.filter(pl.col("component") != "mean").with_columns(
+        ("-" + pl.col("component")).alias("component"),
+        (1 - pl.col("harmless_accuracy")).alias("harmless_accuracy"),
+        (1 - pl.col("helpful_accuracy")).alias("helpful_accuracy"))])
+    best_h = signed.sort("harmless_accuracy", descending=True).row(0, named=True)
+    best_a = signed.sort("helpful_accuracy", descending=True).row(0, named=True)
     headline = {
         "explained variance, first 3 PCs": ", ".join(f"{v:.3f}" for v in evr[:3]),
         f"explained variance, all {len(evr)} PCs": f"{sum(evr):.3f}",

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 from embrm.data import group_kfold  # noqa: E402
-from embrm.evaluate import ReliabilityDisplay, evaluate_pairs  # noqa: E402
+from embrm.evaluate import ReliabilityDisplay, evaluate_pairs, symmetrize_pairs  # noqa: E402
 
 NAME = "hh_harmless"
 TITLE = "HH-RLHF harmless pairwise accuracy"
@@ -85,8 +85,8 @@ def _plot(ctx: C.Context, table: pl.DataFrame, proba: C.OutOfFold) -> None:
     ax.set(xlim=(0.4, max(0.8, float(t["accuracy_ci_high"].max()) + 0.02)),
            xlabel="out-of-fold pairwise accuracy (95% CI)", title="hh-harmless, human labels")
     best = table.filter(pl.col("ece").is_not_null()).sort("accuracy", descending=True)["head"][0]
-    ones = np.ones(proba.n_rows)
-    ReliabilityDisplay.from_predictions(ones, proba.values[best], name=best, ax=ax2)
+    y_true, y_prob = symmetrize_pairs(proba.values[best])  # each pair in both orders
+    ReliabilityDisplay.from_predictions(y_true, y_prob, name=best, ax=ax2)
     ax2.set_title(f"calibration of {best} (out of fold)")
     C.save_figure(ctx, fig, "accuracy")
 
