@@ -25,13 +25,15 @@ class PlantedPairs:
 
 
 def random_direction(X: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
-    """A unit direction distributed like the data: ``Xc.T @ g`` with Gaussian ``g``.
+    """A unit direction along which the rows of ``X`` really vary: ``Cov(X) @ g``.
 
-    A direction drawn uniformly in R^d would put most of its weight where real embeddings
-    barely vary, and no head could recover it from any number of pairs.
+    With ``g`` standard Gaussian, each principal direction gets weight proportional to its
+    variance. A direction drawn uniformly in R^d would put most of its weight where real
+    embeddings barely vary (MiniLM vectors fill a narrow cone), a reward no response could
+    express and no head could recover from any number of pairs.
     """
     Xc = X - X.mean(axis=0)
-    u = Xc.T @ rng.standard_normal(X.shape[0])
+    u = Xc.T @ (Xc @ rng.standard_normal(X.shape[1]))
     return u / np.linalg.norm(u)
 
 

@@ -1,0 +1,120 @@
+"""Heads on real embeddings from the shipped model (session fixtures of tests/conftest.py).
+
+- planted truth over real embedding rows: BTLinear recovers the reward direction, DRM's
+  first component finds a planted dominant direction;
+- real labels, prompt-grouped held-out splits: heads beat chance on hh-harmless and
+  alpacaeval, and the response-length rule on alpacaeval pairs of similar length;
+- determinism on real data.
+
+Not asserted, because it does not hold here: that the disagreement of an ensemble of linear
+heads trained on 32 alpacaeval prompts is larger on the null-model attack string than on
+held-out answers (its embedding is not far from real answers; see docs/heads.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.model_selection import GroupKFold, cross_val_score
+
+from embrm.heads import DRM, BTLinear, ClassifierHead, Ensemble
+
+from _planted import make_preference_pairs, random_direction
+
+
+def _alpaca_pairs(alpaca):
+    """Every within-prompt pair with different golden scores, preferred first."""
+    win, lose = [], []
+    for p in np.unique(alpaca.groups):
+        idx = np.flatnonzero(alpaca.groups == p)
+        i, j = np.triu_indices(idx.size, k=1)
+        i, j = idx[i], idx[j]
+        keep = alpaca.golden[i] != alpaca.golden[j]
+        i, j = i[keep], j[keep]
+        swap = alpaca.golden[i] < alpaca.golden[j]
+        win.append(np.where(swap, j, i))
+        lose.append(np.where(swap, i, j))
+    return np.concatenate(win), np.concatenate(lose)
+
+
+def _held_out(head, X, win, lose, groups, n_splits=5):
+    """Per held-out pair (5-fold, grouped by prompt): 1, 0.5 or 0 for the head's order."""
+    hits = np.empty(win.size)
+    for tr, te in GroupKFold(n_splits).split(win, groups=groups):
+        head.fit(X[win[tr]], X[lose[tr]], groups=groups[tr])
+        r_w, r_l = head.reward(X[win[te]]), head.reward(X[lose[te]])
+        hits[te] = (r_w > r_l) + 0.5 * (r_w == r_l)
+    return hits
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bt_linear_recovers_a_planted_direction_over_real_embeddings(alpaca_embedded, seed):
+    planted = make_preference_pairs(alpaca_embedded.X, 3000, random_state=seed)
+    assert 0.05 < planted.label_error_rate < 0.15  # a realistic, noisy annotator
+    head = BTLinear().fit(planted.X_win, planted.X_lose)
+    cosine = head.coef_ @ planted.direction / np.linalg.norm(head.coef_)
+    assert cosine > 0.9
+
+
+def test_drm_first_component_finds_a_planted_dominant_direction(alpaca_embedded):
+    X = alpaca_embedded.X.astype(np.float64)
+    rng = np.random.RandomState(0)
+    u = random_direction(X, rng)
+    # Responses that differ along u far more than along any natural direction.
+    natural_sd = np.sqrt(np.linalg.eigvalsh(np.cov(X.T))[-1])
+    shifted = X + (4 * natural_sd * rng.standard_normal(len(X)))[:, None] * u
+    planted = make_preference_pairs(shifted, 2000, random_state=0, direction=u)
+    head = DRM(n_components=5).fit(planted.X_win, planted.X_lose)
+    v1 = head.directions_[1]
+    assert v1 @ u > 0.95  # found, and oriented by the preferences
+    assert head.explained_variance_ratio_[0] > 3 * head.explained_variance_ratio_[1]
+    assert head.directions_[0] @ u > 0.95  # the mean head points the same way
+
+
+@pytest.mark.parametrize(
+    "make_head",
+    [BTLinear, lambda: ClassifierHead(random_state=0), lambda: Ensemble(random_state=0), DRM],
+    ids=["bt-linear", "classifier", "ensemble", "drm"],
+)
+def test_heads_beat_chance_on_hh_harmless(hh_embedded, make_head):
+    hh = hh_embedded
+    scores = cross_val_score(
+        make_head(), hh.X_chosen, hh.X_rejected, groups=hh.groups, cv=GroupKFold(5)
+    )
+    # 400 human-labelled pairs (inter-rater agreement ~0.65-0.7): 0.57 is ~2.8 SE above 0.5.
+    assert scores.mean() > 0.57
+
+
+@pytest.fixture(scope="module")
+def alpaca_held_out(alpaca_embedded):
+    a = alpaca_embedded
+    win, lose = _alpaca_pairs(a)
+    groups = a.groups[win]
+    hits = _held_out(BTLinear(), a.X, win, lose, groups)
+    length_hits = (a.length[win] > a.length[lose]) + 0.5 * (a.length[win] == a.length[lose])
+    ratio = np.maximum(a.length[win], a.length[lose]) / np.maximum(
+        1, np.minimum(a.length[win], a.length[lose])
+    )
+    return hits, length_hits, ratio
+
+
+def test_bt_linear_beats_chance_on_alpacaeval_held_out_prompts(alpaca_held_out):
+    hits, _, _ = alpaca_held_out
+    assert hits.mean() > 0.62
+
+
+def test_bt_linear_beats_length_on_alpacaeval_pairs_of_similar_length(alpaca_held_out):
+    # With only 32 training prompts per fold, the judge's length bias makes "longer wins"
+    # (~0.71 on all pairs) stronger than a head trained on 384-d embeddings of at most
+    # 256 tokens; where length cannot decide, the head orders answers better than length.
+    hits, length_hits, ratio = alpaca_held_out
+    similar = ratio < 1.3
+    assert similar.sum() > 3000
+    assert hits[similar].mean() > length_hits[similar].mean() + 0.015
+
+
+def test_same_random_state_same_rewards_on_real_data(hh_embedded):
+    hh = hh_embedded
+    a = Ensemble(ClassifierHead(), n_members=3, random_state=5).fit(hh.X_chosen, hh.X_rejected)
+    b = Ensemble(ClassifierHead(), n_members=3, random_state=5).fit(hh.X_chosen, hh.X_rejected)
+    np.testing.assert_array_equal(a.reward(hh.X_chosen), b.reward(hh.X_chosen))
