@@ -2,7 +2,8 @@
 
 Layout of one model identity's cache, ``{root}/vectors/{identity}/``::
 
-    manifest.parquet        key (16-byte blake2b of format + text) -> shard, row;
+    manifest.parquet        key (16-byte blake2b of format + text, or of format +
+                            prompt + response) -> shard, row;
                             its metadata holds the shard table (rows, CRC-32) and dim
     shard-<uuid>.npy        float32 (default) or float16 rows, written once, never changed
     shard-<uuid>.keys.npy   the shard's keys, row-aligned, so a lost manifest can be rebuilt
@@ -52,6 +53,18 @@ def text_keys(texts: Sequence[str], text_format: str) -> list[bytes]:
     """16-byte content keys of ``texts`` under ``text_format``."""
     prefix = text_format.encode() + b"\x00"
     return [hashlib.blake2b(prefix + t.encode(), digest_size=16).digest() for t in texts]
+
+
+def pair_keys(prompts: Sequence[str], responses: Sequence[str], text_format: str) -> list[bytes]:
+    """16-byte content keys of (prompt, response) pairs under ``text_format``.
+
+    The prompt's length is part of the key, so no two different pairs share one.
+    """
+    prefix = text_format.encode() + b"\x00"
+    return [
+        hashlib.blake2b(prefix + f"{len(p)}:{p}\x00{r}".encode(), digest_size=16).digest()
+        for p, r in zip(prompts, responses, strict=True)
+    ]
 
 
 def _file_checksum(path: Path) -> int:
@@ -205,7 +218,8 @@ class VectorCache:
         shard_col = hits["shard"].to_numpy()
         rows = hits["row"].to_numpy()
         shards, starts = np.unique(shard_col, return_index=True)
-        for shard, start, stop in zip(shards, starts, [*starts[1:], len(shard_col)], strict=True):
+        bounds = np.append(starts, len(shard_col))
+        for shard, start, stop in zip(shards, bounds[:-1], bounds[1:], strict=True):
             # rows ascend within a shard: a sequential read of the memory map
             vectors[position[start:stop]] = self._shard(int(shard), meta)[rows[start:stop]]
         return found, vectors

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,7 @@ from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
 from ..exceptions import DataError
-from ._cache import VectorCache, default_cache_dir, text_keys
+from ._cache import VectorCache, default_cache_dir, pair_keys, text_keys
 from ._onnx import ModelSource, export_onnx, make_session, pool, resolve_model
 from ._render import TEXT_FORMAT_VERSION, render_pairs
 
@@ -32,6 +32,17 @@ def _check_texts(texts: Sequence[str], name: str) -> list[str]:
             f"{texts[i]!r} ({type(texts[i]).__name__}). Drop or fill missing values first."
         )
     return texts
+
+
+def _check_pairs(prompts: Sequence[str], responses: Sequence[str]) -> tuple[list[str], list[str]]:
+    prompts = _check_texts(prompts, "prompts")
+    responses = _check_texts(responses, "responses")
+    if len(prompts) != len(responses):
+        raise DataError(
+            f"prompts and responses must be row-aligned; got {len(prompts)} prompts "
+            f"and {len(responses)} responses."
+        )
+    return prompts, responses
 
 
 class Encoder:
@@ -162,7 +173,8 @@ class Encoder:
         -------
         ndarray of float32, shape (n, dim)
         """
-        return self._encode(_check_texts(texts, "texts"), RAW_TEXT_FORMAT)
+        texts = _check_texts(texts, "texts")
+        return self._encode(text_keys(texts, RAW_TEXT_FORMAT), lambda rows: [texts[i] for i in rows])
 
     def render_responses(
         self, prompts: Sequence[str], responses: Sequence[str]
@@ -171,17 +183,14 @@ class Encoder:
 
         See :mod:`embrm.embed._render` for the format (``pr-v1``).
         """
-        prompts = _check_texts(prompts, "prompts")
-        responses = _check_texts(responses, "responses")
-        if len(prompts) != len(responses):
-            raise DataError(
-                f"prompts and responses must be row-aligned; got {len(prompts)} prompts "
-                f"and {len(responses)} responses."
-            )
+        prompts, responses = _check_pairs(prompts, responses)
         return render_pairs(prompts, responses, self._plain_tokenizer, self.source.max_seq_length - 2)
 
     def encode_responses(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         """Embed each response together with its prompt (cached).
+
+        The cache key is the (prompt, response) pair under the text format, so cached
+        pairs are found without tokenising them; only new pairs are rendered.
 
         Parameters
         ----------
@@ -192,43 +201,50 @@ class Encoder:
         -------
         ndarray of float32, shape (n, dim)
         """
-        texts, _ = self.render_responses(prompts, responses)
-        return self._encode(texts, TEXT_FORMAT_VERSION)
+        prompts, responses = _check_pairs(prompts, responses)
 
-    def _encode(self, texts: list[str], text_format: str) -> np.ndarray:
-        if not texts:
+        def render(rows: list[int]) -> list[str]:
+            return self.render_responses([prompts[i] for i in rows], [responses[i] for i in rows])[0]
+
+        return self._encode(pair_keys(prompts, responses, TEXT_FORMAT_VERSION), render)
+
+    def _encode(self, keys: list[bytes], texts_of: Callable[[list[int]], list[str]]) -> np.ndarray:
+        """Vectors for ``keys``: cached ones read, the others embedded from ``texts_of(rows)``."""
+        if not keys:
             raise DataError("Nothing to embed: the list of texts is empty.")
-        keys = text_keys(texts, text_format)
         found, cached = self.cache.get(keys)
         if found.all():
-            self.last_stats = {"cached": len(texts), "new": 0}
+            self.last_stats = {"cached": len(keys), "new": 0}
             return cached
-        missing = np.flatnonzero(~found)
-        unique_keys: dict[bytes, int] = {}
-        for i in missing:
-            unique_keys.setdefault(keys[i], i)
-        todo = sorted(unique_keys.values(), key=lambda i: len(texts[i]))
-        n_batches = math.ceil(len(todo) / self.batch_size)
+        first_row: dict[bytes, int] = {}
+        for i in np.flatnonzero(~found):
+            first_row.setdefault(keys[i], int(i))
+        new_texts = texts_of(list(first_row.values()))
+        unique_keys = list(first_row)
+        order = np.argsort([len(t) for t in new_texts], kind="stable")  # length-sorted batches
+        texts = [new_texts[i] for i in order]
+        new_keys = [unique_keys[i] for i in order]
+        n_batches = math.ceil(len(texts) / self.batch_size)
         bar = tqdm(
-            total=len(todo),
+            total=len(texts),
             unit="text",
             desc="embedding",
             disable=self.show_progress is False or n_batches < 4,
         )
         pending_keys: list[bytes] = []
         pending: list[np.ndarray] = []
-        for start in range(0, len(todo), self.batch_size):
-            batch = todo[start : start + self.batch_size]
-            pending.append(self._infer([texts[i] for i in batch]))
-            pending_keys.extend(keys[i] for i in batch)
-            bar.update(len(batch))
+        for start in range(0, len(texts), self.batch_size):
+            stop = start + self.batch_size
+            pending.append(self._infer(texts[start:stop]))
+            pending_keys.extend(new_keys[start:stop])
+            bar.update(len(texts[start:stop]))
             if len(pending_keys) >= _CHUNK:
                 self.cache.put(pending_keys, np.concatenate(pending))
                 pending_keys, pending = [], []
         if pending_keys:
             self.cache.put(pending_keys, np.concatenate(pending))
         bar.close()
-        self.last_stats = {"cached": int(found.sum()), "new": len(todo)}
+        self.last_stats = {"cached": int(found.sum()), "new": len(texts)}
         found_all, vectors = self.cache.get(keys)
         if not found_all.all():  # pragma: no cover - cache write raced with a repair
             raise RuntimeError("Embedded vectors vanished from the cache during the call.")
