@@ -268,7 +268,8 @@ def crossfit(
 
     Pairs are drawn once per fold and noise level (``pairs_per_prompt`` per training prompt;
     the same pairs at every beta), then nested subsets of ``sizes`` pairs (None = all) are
-    taken from one seeded permutation. The realised label error rate of each subset is in
+    taken from one seeded permutation (a size at or above the number of pairs is skipped
+    when None, "all", is also asked for). The realised label error rate of each subset is in
     the ``Fit``.
     """
     for k, (tr, te) in enumerate(group_kfold(sc.groups, n_splits, random_state=seed)):
@@ -281,6 +282,8 @@ def crossfit(
             flipped, groups = frame["flipped"].to_numpy(), pairs.groups
             order = check_random_state(seed + k).permutation(len(pairs))
             for size in sizes:
+                if size is not None and size >= len(pairs) and None in sizes:
+                    continue  # "all" covers it
                 take = order if size is None else order[:size]
                 for name, make in head_factories.items():
                     head = make(seed + k)
@@ -473,6 +476,7 @@ def write_summary(
         "warm_cache": ctx.new_texts == 0,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "finished_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "cached_only": bool(ctx.args.cached_only),
         "setup": setup,
         "headline": headline,
         "findings": findings,

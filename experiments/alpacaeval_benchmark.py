@@ -83,8 +83,9 @@ def _plot(ctx: C.Context, table: pl.DataFrame, sc: C.Scored, oof: C.OutOfFold) -
 def _headline(table: pl.DataFrame) -> tuple[dict, list[str]]:
     base = {r["head"]: r for r in table.filter(pl.col("loss") == "baseline").iter_rows(named=True)}
     heads = table.filter(pl.col("loss") != "baseline")
-    largest = heads["n_train_pairs"].max()
-    clean = heads.filter((pl.col("beta") == "none") & (pl.col("n_train_pairs") == largest))
+    clean = heads.filter(pl.col("beta") == "none")
+    largest = clean["n_train_pairs"].max()  # noiseless labels drop tied pairs: fewer pairs
+    clean = clean.filter(pl.col("n_train_pairs") == largest)
     best = clean.sort("bon@all", descending=True).row(0, named=True)
     noisy_beta = [b for b in heads["beta"].unique().to_list() if b != "none"]
     headline = {
@@ -112,11 +113,13 @@ def _headline(table: pl.DataFrame) -> tuple[dict, list[str]]:
             f"{last['bon@all']:.3f} with {last['n_train_pairs']}; Spearman "
             f"{first['spearman']:.3f} -> {last['spearman']:.3f}.")
     for beta in noisy_beta:
-        part = heads.filter((pl.col("beta") == beta) & (pl.col("n_train_pairs") == largest))
+        part = heads.filter(pl.col("beta") == beta)
+        part = part.filter(pl.col("n_train_pairs") == part["n_train_pairs"].max())
         err = part["label_error_rate"].mean()
         order = part.sort("bon@all", descending=True)
         findings.append(
-            f"At beta={beta} (realised label error {err:.1%}), all pairs: best BoN@51 "
+            f"At beta={beta} (realised label error {err:.1%}), {part['n_train_pairs'][0]} pairs: "
+            f"best BoN@51 "
             f"{order['head'][0]} {order['bon@all'][0]:.3f}, worst {order['head'][-1]} "
             f"{order['bon@all'][-1]:.3f}.")
     return headline, findings
