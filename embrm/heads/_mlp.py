@@ -175,11 +175,13 @@ class BTMLP(BaseHead):
 
     Parameters
     ----------
-    hidden_layer_sizes : tuple of int, default=(128,)
-        Hidden layer widths. The default trains 40k pairs in seconds on 2 CPU cores.
-    alpha : float, default=1e-4
-        L2 penalty on the weights (scikit-learn's MLP convention: ``alpha / 2 * ||W||^2``
-        per batch, scaled by batch size).
+    hidden_layer_sizes : tuple of int, default=(256,)
+        Hidden layer widths. The default trains 40k pairs in under 10 s on one core and
+        matched the reference architecture's held-out accuracy on real alpacaeval pairs.
+    alpha : float, default=100.0
+        L2 penalty ``alpha / 2 * ||W||^2`` on the weights against the *summed* pair
+        log-loss (as in :class:`~embrm.heads.BTLinear`). Embedding MLPs overfit within an
+        epoch or two on real pairs; 100 was best of {1e-4, 10, 100} there.
     learning_rate : float, default=1e-3
         Adam step size.
     batch_size : int, default=256
@@ -221,8 +223,8 @@ class BTMLP(BaseHead):
 
     def __init__(
         self,
-        hidden_layer_sizes: tuple[int, ...] = (128,),
-        alpha: float = 1e-4,
+        hidden_layer_sizes: tuple[int, ...] = (256,),
+        alpha: float = 100.0,
         learning_rate: float = 1e-3,
         batch_size: int = 256,
         max_epochs: int = 100,
