@@ -109,8 +109,11 @@ def torch_reference(
     rng = np.random.RandomState(seed)
     d = X_win.shape[1]
     model = torch.nn.Sequential(
-        torch.nn.Linear(d, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 512),
-        torch.nn.ReLU(), torch.nn.Linear(512, 1),
+        torch.nn.Linear(d, 1024),
+        torch.nn.ReLU(),
+        torch.nn.Linear(1024, 512),
+        torch.nn.ReLU(),
+        torch.nn.Linear(512, 1),
     )
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     # 20% validation split of the pairs (monitored only: the last epoch is kept).
@@ -153,9 +156,7 @@ def main() -> None:
     if args.synthetic:
         X, win, lose, groups, length, what = synthetic_data(args.n_prompts, args.n_pairs)
     else:
-        X, win, lose, groups, length, what = real_data(
-            args.data_dir, args.n_prompts, args.n_pairs
-        )
+        X, win, lose, groups, length, what = real_data(args.data_dir, args.n_prompts, args.n_pairs)
     from embrm.data import group_train_test_split
 
     tr, te = group_train_test_split(groups, test_size=0.2, random_state=0)
@@ -163,8 +164,10 @@ def main() -> None:
     Xw_te, Xl_te = X[win[te]], X[lose[te]]
     blas = sorted({f"{i['internal_api']}={i['num_threads']}" for i in threadpool_info()})
     print(f"data: {what}; train {len(tr)} pairs, held-out {len(te)} pairs (20% of prompts)")
-    print(f"cores: {os.cpu_count()}; default thread pools: {', '.join(blas)}; embrm heads fit "
-          f"with 1 BLAS thread, LightGBM n_jobs=1; PyTorch {args.torch_threads} threads")
+    print(
+        f"cores: {os.cpu_count()}; default thread pools: {', '.join(blas)}; embrm heads fit "
+        f"with 1 BLAS thread, LightGBM n_jobs=1; PyTorch {args.torch_threads} threads"
+    )
     rows: list[tuple[str, float | None, float, str]] = []
     if length is not None:
         rows.append(("length baseline", None, accuracy(length[win[te]], length[lose[te]]), ""))
@@ -181,12 +184,14 @@ def main() -> None:
         t0 = time.perf_counter()
         ref = torch_reference(Xw_tr, Xl_tr, args.reference_epochs, args.torch_threads)
         seconds = time.perf_counter() - t0
-        rows.append((
-            f"PyTorch reference MLP ({args.reference_epochs} ep)",
-            seconds,
-            accuracy(ref(Xw_te), ref(Xl_te)),
-            "reference",
-        ))
+        rows.append(
+            (
+                f"PyTorch reference MLP ({args.reference_epochs} ep)",
+                seconds,
+                accuracy(ref(Xw_te), ref(Xl_te)),
+                "reference",
+            )
+        )
     ref_acc = rows[-1][2] if not args.no_reference else None
     print(f"\n{'head':<34} {'seconds':>8} {'held-out acc':>13}  target")
     for name, seconds, acc, verdict in rows:

@@ -114,9 +114,7 @@ def check_pairs(
         float64 weights.
     """
     X_win = check_embeddings(X_win, name=names[0], n_features=n_features, encoder_id=encoder_id)
-    X_lose = check_embeddings(
-        X_lose, name=names[1], n_features=n_features, encoder_id=encoder_id
-    )
+    X_lose = check_embeddings(X_lose, name=names[1], n_features=n_features, encoder_id=encoder_id)
     if X_win.shape != X_lose.shape:
         raise DataError(
             f"{names[0]} has shape {X_win.shape} but {names[1]} has shape {X_lose.shape}: "
@@ -138,8 +136,7 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
     sw = np.asarray(sample_weight, dtype=np.float64)
     if sw.shape != (n_samples,):
         raise DataError(
-            f"sample_weight must have shape ({n_samples},), one weight per pair; "
-            f"got shape {sw.shape}."
+            f"sample_weight must have shape ({n_samples},), one weight per pair; got shape {sw.shape}."
         )
     if not np.isfinite(sw).all() or (sw < 0).any():
         raise DataError("sample_weight must be finite and non-negative.")
@@ -221,10 +218,10 @@ class HasMethods:
 
 class _RandomState:
     def __contains__(self, value: Any) -> bool:
-        return value is None or isinstance(value, np.random.RandomState) or (
-            isinstance(value, numbers.Integral)
-            and not isinstance(value, bool)
-            and 0 <= value < 2**32
+        return (
+            value is None
+            or isinstance(value, np.random.RandomState)
+            or (isinstance(value, numbers.Integral) and not isinstance(value, bool) and 0 <= value < 2**32)
         )
 
     def __str__(self) -> str:
@@ -247,6 +244,8 @@ class _IntSequence:
 RANDOM_STATE = _RandomState()
 #: Constraint for layer-size tuples such as ``hidden_layer_sizes``.
 POSITIVE_INT_TUPLE = _IntSequence()
+
+
 class _Boolean:
     def __contains__(self, value: Any) -> bool:
         return isinstance(value, bool | np.bool_)
@@ -259,9 +258,7 @@ class _Boolean:
 BOOLEAN = _Boolean()
 
 
-def validate_params(
-    constraints: Mapping[str, Iterable[Any]], params: Mapping[str, Any], owner: str
-) -> None:
+def validate_params(constraints: Mapping[str, Iterable[Any]], params: Mapping[str, Any], owner: str) -> None:
     """Check each parameter against its allowed constraints (any one may match).
 
     A constraint is ``None`` (the value ``None`` is allowed) or an object supporting ``in``
@@ -277,9 +274,5 @@ def validate_params(
         described = [str(c) for c in allowed if c is not None]
         if None in allowed:
             described.append("None")
-        text = described[0] if len(described) == 1 else (
-            ", ".join(described[:-1]) + " or " + described[-1]
-        )
-        raise ValueError(
-            f"The {name!r} parameter of {owner} must be {text}. Got {value!r} instead."
-        )
+        text = described[0] if len(described) == 1 else (", ".join(described[:-1]) + " or " + described[-1])
+        raise ValueError(f"The {name!r} parameter of {owner} must be {text}. Got {value!r} instead.")

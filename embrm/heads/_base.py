@@ -16,7 +16,6 @@ from threadpoolctl import ThreadpoolController
 from embrm._validation import check_embeddings, check_groups, check_pairs, validate_params
 from embrm.exceptions import DataError, NotFittedError
 
-
 _controller: ThreadpoolController | None = None
 
 
@@ -141,9 +140,7 @@ class BaseHead(BaseEstimator):
             groups = np.unique(np.asarray(prompts, dtype=object), return_inverse=True)[1]
         if sample_weight is None and "weight" in frame.columns:
             sample_weight = frame["weight"].to_numpy()
-        return self.fit(
-            both[:n], both[n:], sample_weight, groups=groups, encoder_id=encoder.identity
-        )
+        return self.fit(both[:n], both[n:], sample_weight, groups=groups, encoder_id=encoder.identity)
 
     def reward(self, X: Any) -> np.ndarray:
         """Reward of each embedded response.
@@ -244,9 +241,7 @@ class BaseHead(BaseEstimator):
 
     def _check_X(self, X: Any, method: str, name: str = "X") -> np.ndarray:
         self._check_fitted(method)
-        return check_embeddings(
-            X, name=name, n_features=self.n_features_in_, encoder_id=self.encoder_id_
-        )
+        return check_embeddings(X, name=name, n_features=self.n_features_in_, encoder_id=self.encoder_id_)
 
     def _check_pairs(
         self,

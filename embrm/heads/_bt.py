@@ -80,8 +80,7 @@ def fit_linear_logistic(
     theta = solve_triangular(chol, result.x, lower=True, trans="T")
     if not result.success and result.nit >= max_iter:
         warnings.warn(
-            f"{owner} did not converge in {max_iter} L-BFGS iterations; increase max_iter "
-            "or alpha.",
+            f"{owner} did not converge in {max_iter} L-BFGS iterations; increase max_iter or alpha.",
             ConvergenceWarning,
             stacklevel=3,
         )

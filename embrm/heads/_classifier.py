@@ -102,9 +102,7 @@ class ClassifierHead(BaseHead):
         groups: np.ndarray | None,
     ) -> None:
         rng = check_random_state(self.random_state)
-        tr, va = grouped_holdout(
-            groups, X_win.shape[0], self.validation_fraction, rng, self._name
-        )
+        tr, va = grouped_holdout(groups, X_win.shape[0], self.validation_fraction, rng, self._name)
         if self.kind == "logistic":
             self._fit_logistic(X_win[tr], X_lose[tr], sample_weight[tr])
         else:
@@ -112,12 +110,16 @@ class ClassifierHead(BaseHead):
         margin = self._reward(X_win[va]) - self._reward(X_lose[va])
         self.temperature_ = fit_temperature(margin, sample_weight[va])
 
-    def _fit_logistic(
-        self, X_win: np.ndarray, X_lose: np.ndarray, sample_weight: np.ndarray
-    ) -> None:
+    def _fit_logistic(self, X_win: np.ndarray, X_lose: np.ndarray, sample_weight: np.ndarray) -> None:
         X, y, w = pointwise(X_win.astype(np.float64), X_lose, sample_weight)
         self.coef_, self.intercept_, self.n_iter_ = fit_linear_logistic(
-            X, w, self.alpha, fit_intercept=True, y=y, tol=1e-6, max_iter=1000,
+            X,
+            w,
+            self.alpha,
+            fit_intercept=True,
+            y=y,
+            tol=1e-6,
+            max_iter=1000,
             owner=self._name,
         )
 

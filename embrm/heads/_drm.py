@@ -171,8 +171,13 @@ class DRM(BaseHead):
                 self.weights_ = softmax(-loss / self.temperature)
             else:
                 self.weights_ = fit_linear_logistic(
-                    D, sample_weight, self.adapt_alpha, fit_intercept=False, tol=1e-6,
-                    max_iter=1000, owner="DRM.adapt",
+                    D,
+                    sample_weight,
+                    self.adapt_alpha,
+                    fit_intercept=False,
+                    tol=1e-6,
+                    max_iter=1000,
+                    owner="DRM.adapt",
                 )[0]
             self.temperature_ = fit_temperature(D @ self.weights_, sample_weight)
         return self
@@ -196,8 +201,7 @@ class DRM(BaseHead):
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != self.weights_.shape:
             raise DataError(
-                f"weights must have shape {self.weights_.shape}, one per head; "
-                f"got shape {weights.shape}."
+                f"weights must have shape {self.weights_.shape}, one per head; got shape {weights.shape}."
             )
         with single_threaded():
             return self._components(X) @ weights

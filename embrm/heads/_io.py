@@ -164,9 +164,7 @@ def load(path: str | os.PathLike[str], expected_encoder_id: str | None = None) -
                 f"{FORMAT_VERSION}."
             )
         saved_id = meta["encoder_id"]
-        if expected_encoder_id is not None and saved_id is not None and (
-            saved_id != expected_encoder_id
-        ):
+        if expected_encoder_id is not None and saved_id is not None and (saved_id != expected_encoder_id):
             raise EncoderMismatchError(
                 f"This head was trained on embeddings from encoder {saved_id!r} "
                 f"({meta['n_features_in']}-d), not {expected_encoder_id!r}: its rewards "

@@ -102,8 +102,7 @@ class LGBMHead(BaseHead):
         X = np.empty((2 * n, X_win.shape[1]), dtype=X_win.dtype)
         X[0::2], X[1::2] = X_win, X_lose
         label = np.tile([1.0, 0.0], n)
-        return lgb.Dataset(X, label=label, weight=np.repeat(sample_weight, 2),
-                           group=np.full(n, 2), **kw)
+        return lgb.Dataset(X, label=label, weight=np.repeat(sample_weight, 2), group=np.full(n, 2), **kw)
 
     def _fit(
         self,
@@ -113,9 +112,7 @@ class LGBMHead(BaseHead):
         groups: np.ndarray | None,
     ) -> None:
         rng = check_random_state(self.random_state)
-        tr, va = grouped_holdout(
-            groups, X_win.shape[0], self.validation_fraction, rng, self._name
-        )
+        tr, va = grouped_holdout(groups, X_win.shape[0], self.validation_fraction, rng, self._name)
         params: dict[str, Any] = {
             "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves,
@@ -131,9 +128,7 @@ class LGBMHead(BaseHead):
         else:
             params.update(objective="lambdarank", metric="ndcg", eval_at=[1])
         train = self._dataset(X_win[tr], X_lose[tr], sample_weight[tr], params=params)
-        valid = self._dataset(
-            X_win[va], X_lose[va], sample_weight[va], reference=train, params=params
-        )
+        valid = self._dataset(X_win[va], X_lose[va], sample_weight[va], reference=train, params=params)
         booster = lgb.train(
             params,
             train,
@@ -142,9 +137,7 @@ class LGBMHead(BaseHead):
             callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
         )
         self.best_iteration_ = booster.best_iteration or booster.current_iteration()
-        self.booster_ = lgb.Booster(
-            model_str=booster.model_to_string(num_iteration=self.best_iteration_)
-        )
+        self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=self.best_iteration_))
         margin = self._reward(X_win[va]) - self._reward(X_lose[va])
         self.temperature_ = fit_temperature(margin, sample_weight[va])
 

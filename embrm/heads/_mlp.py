@@ -18,9 +18,7 @@ from embrm._validation import POSITIVE_INT_TUPLE, RANDOM_STATE, Interval
 from embrm.heads._base import BaseHead, grouped_holdout
 
 
-def mlp_forward(
-    params: list[np.ndarray], X: np.ndarray
-) -> tuple[np.ndarray, list[np.ndarray]]:
+def mlp_forward(params: list[np.ndarray], X: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     """Output of the ReLU MLP ``params = [W1, b1, ..., Wk, bk]`` and its activations."""
     activations = [X]
     h = X
@@ -72,12 +70,8 @@ class MLPTrainer:
         """He-initialised float32 weights and zero biases."""
         sizes = [n_features, *self.hidden_layer_sizes, 1]
         params = []
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-            params.append(
-                (rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)).astype(
-                    np.float32
-                )
-            )
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+            params.append((rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)).astype(np.float32))
             params.append(np.zeros(fan_out, dtype=np.float32))
         return params
 
@@ -110,7 +104,7 @@ class MLPTrainer:
                 grads = self._batch_grads(params, A[idx], B[idx], w[idx], pairwise, n)
                 step += 1
                 lr = self.learning_rate * np.sqrt(1 - beta2**step) / (1 - beta1**step)
-                for p, g, a, b in zip(params, grads, m1, m2):
+                for p, g, a, b in zip(params, grads, m1, m2, strict=True):
                     a *= beta1
                     a += (1 - beta1) * g
                     b *= beta2
@@ -275,9 +269,7 @@ class BTMLP(BaseHead):
         groups: np.ndarray | None,
     ) -> None:
         rng = check_random_state(self.random_state)
-        tr, va = grouped_holdout(
-            groups, X_win.shape[0], self.validation_fraction, rng, self._name
-        )
+        tr, va = grouped_holdout(groups, X_win.shape[0], self.validation_fraction, rng, self._name)
         both = np.concatenate([X_win[tr], X_lose[tr]])
         self.input_mean_ = both.mean(axis=0).astype(np.float32)
         self.input_scale_ = (both.std(axis=0) + 1e-6).astype(np.float32)

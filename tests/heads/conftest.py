@@ -18,9 +18,7 @@ class Pairs:
     direction: np.ndarray
 
 
-def gaussian_pairs(
-    n_pairs: int = 400, n_features: int = 32, n_groups: int = 40, seed: int = 0
-) -> Pairs:
+def gaussian_pairs(n_pairs: int = 400, n_features: int = 32, n_groups: int = 40, seed: int = 0) -> Pairs:
     """Unit-norm anisotropic Gaussian "embeddings" labelled by a linear BT reward."""
     rng = np.random.RandomState(seed)
     scales = 1.0 / np.arange(1, n_features + 1) ** 0.5

@@ -27,7 +27,7 @@ from embrm.heads import (
 HEAD_CASES = {
     "bt-linear": (lambda: BTLinear(), {"alpha": [0.1, 10.0]}),
     "bt-mlp": (
-        lambda: BTMLP(hidden_layer_sizes=(16,), batch_size=32, max_epochs=30, random_state=0),
+        lambda: BTMLP(hidden_layer_sizes=(16,), alpha=1.0, batch_size=32, max_epochs=30, random_state=0),
         {"alpha": [1.0, 100.0]},
     ),
     "classifier": (lambda: ClassifierHead(random_state=0), {"alpha": [0.1, 10.0]}),
@@ -46,7 +46,7 @@ HEAD_CASES = {
     ),
     "ensemble-mlp-uwo": (
         lambda: Ensemble(
-            BTMLP(hidden_layer_sizes=(16,), batch_size=32, max_epochs=60),
+            BTMLP(hidden_layer_sizes=(16,), alpha=1.0, batch_size=32, max_epochs=60),
             n_members=3,
             aggregate="uwo",
             random_state=0,
@@ -231,9 +231,7 @@ def test_bad_parameter_values_name_the_parameter(case, pairs):
 
 
 def test_cross_val_score_with_group_kfold(head, pairs):
-    scores = cross_val_score(
-        head, pairs.X_win, pairs.X_lose, groups=pairs.groups, cv=GroupKFold(3)
-    )
+    scores = cross_val_score(head, pairs.X_win, pairs.X_lose, groups=pairs.groups, cv=GroupKFold(3))
     assert scores.shape == (3,)
     assert (scores > 0.6).all()
 
@@ -258,7 +256,7 @@ class _FakeEncoder:
     def encode_responses(self, prompts, responses):
         self.calls.append(len(responses))
         feats = np.array(
-            [[len(p) % 7, len(r), r.count("!"), 1.0] for p, r in zip(prompts, responses)],
+            [[len(p) % 7, len(r), r.count("!"), 1.0] for p, r in zip(prompts, responses, strict=True)],
             dtype=np.float32,
         )
         return feats @ self.direction

@@ -71,9 +71,7 @@ def test_predict_proba_averages_member_probabilities(ensemble, test_pairs):
         [m.predict_proba(test_pairs.X_win, test_pairs.X_lose) for m in ensemble.members_],
         axis=0,
     )
-    np.testing.assert_allclose(
-        ensemble.predict_proba(test_pairs.X_win, test_pairs.X_lose), expected
-    )
+    np.testing.assert_allclose(ensemble.predict_proba(test_pairs.X_win, test_pairs.X_lose), expected)
 
 
 def test_nested_params_reach_the_members(pairs):

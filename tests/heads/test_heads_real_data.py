@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _planted import make_preference_pairs, random_direction
 from sklearn.model_selection import GroupKFold, cross_val_score
 
 from embrm.heads import DRM, BTLinear, ClassifierHead, Ensemble
-
-from _planted import make_preference_pairs, random_direction
 
 
 def _alpaca_pairs(alpaca):
@@ -78,9 +77,7 @@ def test_drm_first_component_finds_a_planted_dominant_direction(alpaca_embedded)
 )
 def test_heads_beat_chance_on_hh_harmless(hh_embedded, make_head):
     hh = hh_embedded
-    scores = cross_val_score(
-        make_head(), hh.X_chosen, hh.X_rejected, groups=hh.groups, cv=GroupKFold(5)
-    )
+    scores = cross_val_score(make_head(), hh.X_chosen, hh.X_rejected, groups=hh.groups, cv=GroupKFold(5))
     # 400 human-labelled pairs (inter-rater agreement ~0.65-0.7): 0.57 is ~2.8 SE above 0.5.
     assert scores.mean() > 0.57
 
