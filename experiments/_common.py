@@ -99,6 +99,9 @@ def parse_args(
                         help="bootstrap resamples of prompts for CIs (default 1000; 100 quick)")
     parser.add_argument("--cached-only", action="store_true",
                         help="AlpacaEval: keep only prompts whose answers are all cached")
+    parser.add_argument("--pairs-per-prompt", type=int, default=None,
+                        help="AlpacaEval: training pairs drawn per prompt (default: the "
+                             "experiment's; raise it with --cached-only to rehearse full-size fits)")
     if add_arguments is not None:
         add_arguments(parser)
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -112,6 +115,14 @@ def parse_args(
     out.mkdir(parents=True, exist_ok=True)
     encoder = Encoder(cache_dir=args.cache_dir, show_progress=False)
     return Context(name, args, argv, out, encoder)
+
+
+def config(ctx: Context, quick: dict, full: dict) -> dict:
+    """The experiment's quick or full settings, with ``--pairs-per-prompt`` applied."""
+    cfg = dict(quick if ctx.quick else full)
+    if getattr(ctx.args, "pairs_per_prompt", None) is not None:
+        cfg["pairs_per_prompt"] = ctx.args.pairs_per_prompt
+    return cfg
 
 
 # -- data ---------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ QUICK = {"sizes": (200, None), "betas": (None, 2.0), "pairs_per_prompt": 20}
 
 
 def run(ctx: C.Context) -> pl.DataFrame:
-    cfg = QUICK if ctx.quick else FULL
+    cfg = C.config(ctx, QUICK, FULL)
     sc = C.load_alpaca(ctx)
     oof = C.OutOfFold(len(sc))
     for fit in C.crossfit(sc, C.heads(HEAD_NAMES), betas=cfg["betas"], sizes=cfg["sizes"],
@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     ctx = C.parse_args(NAME, __doc__, argv, lambda p: p.add_argument(
         "--folds", type=int, default=5, help="prompt-grouped folds"))
     table = run(ctx)
-    cfg = QUICK if ctx.quick else FULL
+    cfg = C.config(ctx, QUICK, FULL)
     show = table.select(
         "head", "beta", "n_train_pairs", "label_error_rate",
         *[pl.col(f"bon@{n}") for n in C.BON_NS], "winrate_bon@all", "spearman",

@@ -67,7 +67,7 @@ def _alpaca_pairs(sc: C.Scored, rows: np.ndarray, per_prompt: int, seed: int):
 
 
 def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
-    cfg = QUICK if ctx.quick else FULL
+    cfg = C.config(ctx, QUICK, FULL)
     seed = ctx.seed
     sc, hh = C.load_alpaca(ctx), C.load_hh(ctx)
     a_tr, a_te = group_train_test_split(sc.groups, 0.5, random_state=seed)
@@ -233,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     C.print_table(f"{TITLE}: few-shot adaptation (held-out pairs; mean and sd over draws)",
                   fewshot)
     headline, findings = _headline(components, fewshot)
-    cfg = QUICK if ctx.quick else FULL
+    cfg = C.config(ctx, QUICK, FULL)
     return C.write_summary(ctx, title=TITLE, headline=headline, findings=findings, setup={
         **facts, **cfg, "shots": list(SHOTS), "mean_head": True, "both_signs": True,
         "pair_regime": "AlpacaEval: " + C.PAIR_REGIME + " (beta=None); HH: real human pairs; "

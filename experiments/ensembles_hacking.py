@@ -53,7 +53,7 @@ def null_rank(real: np.ndarray, real_groups: np.ndarray, null: np.ndarray,
 
 
 def run(ctx: C.Context) -> tuple[pl.DataFrame, dict]:
-    cfg = QUICK if ctx.quick else FULL
+    cfg = C.config(ctx, QUICK, FULL)
     sc = C.load_alpaca(ctx)
     null = C.load_alpaca(ctx, "alpacaeval-nullmodel", prompt_ids=np.unique(sc.groups))
     reward, null_reward = C.OutOfFold(len(sc)), C.OutOfFold(len(null))
@@ -186,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     C.print_table(f"{TITLE} (out-of-fold, {ctx.args.folds}-fold by prompt; "
                   "oracle row = the judge's own ranking of the null attack)", show)
     headline, findings = _headline(table, facts)
-    cfg = QUICK if ctx.quick else FULL
+    cfg = C.config(ctx, QUICK, FULL)
     return C.write_summary(ctx, title=TITLE, headline=headline, findings=findings, setup={
         "prompts": facts["prompts"], "folds": ctx.args.folds, "heads": list(HEAD_NAMES),
         "aggregates": list(AGGREGATES), "n_members": 5, "uwo_penalty": 0.5,

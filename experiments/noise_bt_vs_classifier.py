@@ -32,7 +32,7 @@ QUICK = {"size": None, "betas": (None, 2.0, 0.5), "pairs_per_prompt": 12}
 
 
 def run(ctx: C.Context) -> pl.DataFrame:
-    cfg = QUICK if ctx.quick else FULL
+    cfg = C.config(ctx, QUICK, FULL)
     sc = C.load_alpaca(ctx)
     oof = C.OutOfFold(len(sc))
     for fit in C.crossfit(sc, C.heads(HEAD_NAMES), betas=cfg["betas"], sizes=(cfg["size"],),
@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     ctx = C.parse_args(NAME, __doc__, argv, lambda p: p.add_argument(
         "--folds", type=int, default=5, help="prompt-grouped folds"))
     table = run(ctx)
-    cfg = QUICK if ctx.quick else FULL
+    cfg = C.config(ctx, QUICK, FULL)
     show = table.sort("head", "label_error_rate").select(
         "head", "loss", "beta", "label_error_rate", "n_train_pairs", "bon@16", "bon@all",
         "winrate_bon@all", "spearman", "pairwise_accuracy")
