@@ -14,29 +14,51 @@ from embrm.heads._base import BaseHead, fit_temperature, grouped_holdout
 from embrm.heads._classifier import pointwise
 
 
+def win_rate_rows(
+    X_win: np.ndarray, X_lose: np.ndarray, sample_weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pointwise problem with each distinct response once: rows, win rate, weight.
+
+    A response that appears in k pairs is k pointwise rows with labels 1 (won) or 0 (lost);
+    their summed log-loss equals the cross-entropy of one row with label = its weighted win
+    rate and weight = its summed pair weight. Within-prompt pair sets repeat each response
+    many times, so this shrinks LightGBM's data by that factor at no change in the loss.
+    """
+    X, y, w = pointwise(X_win, X_lose, sample_weight)
+    rows = np.ascontiguousarray(X).view(np.dtype((np.void, X.dtype.itemsize * X.shape[1])))
+    _, first, inverse = np.unique(rows.ravel(), return_index=True, return_inverse=True)
+    weight = np.bincount(inverse, weights=w)
+    wins = np.bincount(inverse, weights=w * (y > 0))
+    return X[first], wins / np.maximum(weight, 1e-300), weight
+
+
 class LGBMHead(BaseHead):
     """LightGBM reward head; reward = the raw margin (``raw_score=True``), never a probability.
 
     ``objective="binary"`` is the order-consistent classification head (preferred = 1,
-    other = 0, each response on its own). ``objective="pairwise"`` ranks the two responses
+    other = 0, each response on its own), fitted as cross-entropy on each distinct
+    response's win rate (the same loss, with repeated responses merged: see
+    :func:`win_rate_rows`). ``objective="pairwise"`` ranks the two responses
     of each pair (LightGBM ``lambdarank`` with one query per pair, a RankNet-style pairwise
-    logistic loss). Boosting stops early on a held-out slice split by group, which also
-    fits ``temperature_`` for ``predict_proba``. Tree hyper-parameters default to
-    LightGBM's own, as in the reference experiments.
+    logistic loss). Boosting stops early on the pairwise accuracy of a held-out slice split
+    by group (log-loss on pointwise labels stops far too early), which also fits
+    ``temperature_`` for ``predict_proba``. Tree defaults differ from LightGBM's own
+    (learning rate 0.1, 31 leaves, early stopping on log-loss): on real AlpacaEval
+    embeddings (140 prompts, 44k pairs) those stopped after ~40 rounds at held-out
+    accuracy 0.638; these reach 0.666 (``benchmarks/train_heads.py`` compares).
 
     Parameters
     ----------
     objective : {"binary", "pairwise"}, default="binary"
         Pointwise classification or pairwise ranking.
-    n_estimators : int, default=100
+    n_estimators : int, default=1000
         Most boosting rounds.
-    learning_rate : float, default=0.1
-    num_leaves : int, default=31
+    learning_rate : float, default=0.05
+    num_leaves : int, default=15
     min_child_samples : int, default=20
         LightGBM's ``min_data_in_leaf``.
-    early_stopping_rounds : int, default=10
-        Stop when the validation metric (log-loss for ``"binary"``, NDCG@1 - which is
-        pairwise accuracy - for ``"pairwise"``) has not improved for this many rounds.
+    early_stopping_rounds : int, default=100
+        Stop when the held-out pairwise accuracy has not improved for this many rounds.
     validation_fraction : float, default=0.1
         Share of groups held out for early stopping and the temperature.
     n_jobs : int, default=1
@@ -73,11 +95,11 @@ class LGBMHead(BaseHead):
     def __init__(
         self,
         objective: str = "binary",
-        n_estimators: int = 100,
-        learning_rate: float = 0.1,
-        num_leaves: int = 31,
+        n_estimators: int = 1000,
+        learning_rate: float = 0.05,
+        num_leaves: int = 15,
         min_child_samples: int = 20,
-        early_stopping_rounds: int = 10,
+        early_stopping_rounds: int = 100,
         validation_fraction: float = 0.1,
         n_jobs: int = 1,
         random_state: int | np.random.RandomState | None = None,
@@ -92,17 +114,19 @@ class LGBMHead(BaseHead):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def _dataset(
-        self, X_win: np.ndarray, X_lose: np.ndarray, sample_weight: np.ndarray, **kw: Any
+    def _train_set(
+        self, X_win: np.ndarray, X_lose: np.ndarray, sample_weight: np.ndarray, params: dict
     ) -> lgb.Dataset:
         if self.objective == "binary":
-            X, y, w = pointwise(X_win, X_lose, sample_weight)
-            return lgb.Dataset(X, label=(y > 0).astype(np.float64), weight=w, **kw)
+            X, win_rate, weight = win_rate_rows(X_win, X_lose, sample_weight)
+            return lgb.Dataset(X, label=win_rate, weight=weight, params=params)
         n = X_win.shape[0]
         X = np.empty((2 * n, X_win.shape[1]), dtype=X_win.dtype)
         X[0::2], X[1::2] = X_win, X_lose
         label = np.tile([1.0, 0.0], n)
-        return lgb.Dataset(X, label=label, weight=np.repeat(sample_weight, 2), group=np.full(n, 2), **kw)
+        return lgb.Dataset(
+            X, label=label, weight=np.repeat(sample_weight, 2), group=np.full(n, 2), params=params
+        )
 
     def _fit(
         self,
@@ -123,17 +147,28 @@ class LGBMHead(BaseHead):
             "force_row_wise": True,
             "verbosity": -1,
         }
-        if self.objective == "binary":
-            params.update(objective="binary", metric="binary_logloss")
-        else:
-            params.update(objective="lambdarank", metric="ndcg", eval_at=[1])
-        train = self._dataset(X_win[tr], X_lose[tr], sample_weight[tr], params=params)
-        valid = self._dataset(X_win[va], X_lose[va], sample_weight[va], reference=train, params=params)
+        params["objective"] = "cross_entropy" if self.objective == "binary" else "lambdarank"
+        params["metric"] = "None"
+        n_va = int(va.size)
+        valid_X = np.concatenate([X_win[va], X_lose[va]])
+        valid_w = sample_weight[va]
+
+        def pair_accuracy(preds: np.ndarray, _: lgb.Dataset) -> tuple[str, float, bool]:
+            margin = preds[:n_va] - preds[n_va:]
+            return (
+                "pair_accuracy",
+                float(np.dot(valid_w, (margin > 0) + 0.5 * (margin == 0)) / valid_w.sum()),
+                True,
+            )
+
+        train = self._train_set(X_win[tr], X_lose[tr], sample_weight[tr], params)
+        valid = lgb.Dataset(valid_X, label=np.zeros(2 * n_va), reference=train, params=params)
         booster = lgb.train(
             params,
             train,
             num_boost_round=self.n_estimators,
             valid_sets=[valid],
+            feval=pair_accuracy,
             callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
         )
         self.best_iteration_ = booster.best_iteration or booster.current_iteration()
