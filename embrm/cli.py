@@ -68,7 +68,7 @@ def cmd_embed(args: argparse.Namespace) -> None:
     data.embed(encoder)
     seconds = time.perf_counter() - start
     stats = encoder.last_stats
-    total = stats["new"] + stats["cached"]
+    total = stats["texts"]
     print(
         f"{args.data}: {total} texts under {encoder.identity}: {stats['new']} new, "
         f"{stats['cached']} from cache, {seconds:.1f} s"

@@ -79,7 +79,8 @@ class Encoder:
     n_inference_calls : int
         ONNX Runtime calls made by this encoder (cached texts make none).
     last_stats : dict
-        ``{"cached": ..., "new": ...}`` texts of the last encode call (new = embedded now).
+        Of the last encode call: ``texts`` asked for, how many were ``cached``, and how many
+        distinct ``new`` texts were embedded (duplicates within a call are embedded once).
     """
 
     def __init__(
@@ -214,7 +215,7 @@ class Encoder:
             raise DataError("Nothing to embed: the list of texts is empty.")
         found, cached = self.cache.get(keys)
         if found.all():
-            self.last_stats = {"cached": len(keys), "new": 0}
+            self.last_stats = {"texts": len(keys), "cached": len(keys), "new": 0}
             return cached
         first_row: dict[bytes, int] = {}
         for i in np.flatnonzero(~found):
@@ -244,7 +245,7 @@ class Encoder:
         if pending_keys:
             self.cache.put(pending_keys, np.concatenate(pending))
         bar.close()
-        self.last_stats = {"cached": int(found.sum()), "new": len(texts)}
+        self.last_stats = {"texts": len(keys), "cached": int(found.sum()), "new": len(texts)}
         found_all, vectors = self.cache.get(keys)
         if not found_all.all():  # pragma: no cover - cache write raced with a repair
             raise RuntimeError("Embedded vectors vanished from the cache during the call.")

@@ -35,15 +35,15 @@ def test_same_vectors_as_sentence_transformers(encoder, real_texts):
 def test_cached_texts_do_no_inference(tmp_path, real_texts):
     enc = Encoder(cache_dir=tmp_path, show_progress=False)
     first = enc.encode(real_texts[:10] + real_texts[:3])  # duplicates embedded once
-    assert enc.last_stats == {"cached": 0, "new": 10}
+    assert enc.last_stats == {"texts": 13, "cached": 0, "new": 10}
     calls = enc.n_inference_calls
     again = Encoder(cache_dir=tmp_path, show_progress=False)  # a new process would start like this
     second = again.encode(real_texts[:10])
     assert again.n_inference_calls == 0 and again._session is None
-    assert again.last_stats == {"cached": 10, "new": 0}
+    assert again.last_stats == {"texts": 10, "cached": 10, "new": 0}
     np.testing.assert_array_equal(first[:10], second)
     enc.encode(real_texts[5:15])
-    assert enc.last_stats == {"cached": 5, "new": 5}
+    assert enc.last_stats == {"texts": 10, "cached": 5, "new": 5}
     assert enc.n_inference_calls == calls + 1
 
 

@@ -42,7 +42,7 @@ def test_killed_job_resumes(tmp_path, encoder):
 
     resumed = Encoder(cache_dir=tmp_path, show_progress=False)
     vectors = resumed.encode(TEXTS)
-    assert resumed.last_stats == {"cached": kept, "new": len(TEXTS) - kept}
+    assert resumed.last_stats == {"texts": len(TEXTS), "cached": kept, "new": len(TEXTS) - kept}
     assert VectorCache(tmp_path, encoder.identity).verify(repair=True).corrupt == []
     reference = Encoder(cache_dir=tmp_path / "clean", show_progress=False)
     shutil.copytree(encoder.model_dir, tmp_path / "clean" / "models" / encoder.identity)
