@@ -28,7 +28,7 @@ TITLE = "Classification vs Bradley-Terry under annotation noise"
 COUPLES = (("bt-linear", "classifier"), ("bt-mlp", "classifier-mlp"), ("lgbm-pairwise", "lgbm"))
 HEAD_NAMES = tuple(h for couple in COUPLES for h in couple)
 FULL = {"size": 8000, "betas": (None, 8.0, 4.0, 2.0, 1.0, 0.5), "pairs_per_prompt": 50}
-QUICK = {"size": None, "betas": (None, 2.0, 0.5), "pairs_per_prompt": 12}
+QUICK = {"size": None, "betas": (None, 2.0, 0.5), "pairs_per_prompt": 8}
 
 
 def run(ctx: C.Context) -> pl.DataFrame:
