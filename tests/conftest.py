@@ -8,6 +8,7 @@ only the first run on a machine pays for embedding (~3k texts, a minute or two o
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +60,14 @@ def encoder():
     from embrm import Encoder
 
     return Encoder(show_progress=False)
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, encoder) -> Path:
+    """An empty vector cache that reuses the already exported ONNX model (no re-export)."""
+    encoder.session  # noqa: B018 - export once per machine, into the shared cache
+    shutil.copytree(encoder.model_dir, tmp_path / "models" / encoder.identity)
+    return tmp_path
 
 
 @pytest.fixture(scope="session")

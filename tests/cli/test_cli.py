@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import polars as pl
 import pytest
@@ -31,13 +29,6 @@ def scored_file(tmp_path_factory, data_dir):
 def cache_dir(encoder):
     """The session's shared cache: its exported model and vectors are reused."""
     return encoder.cache_dir
-
-
-@pytest.fixture
-def fresh_cache(tmp_path, encoder):
-    """An empty vector cache that reuses the already exported ONNX model."""
-    shutil.copytree(encoder.model_dir, tmp_path / "models" / encoder.identity)
-    return tmp_path
 
 
 def test_embed_twice_second_run_is_all_cached(hh_file, fresh_cache, capsys):

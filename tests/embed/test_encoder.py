@@ -32,12 +32,12 @@ def test_same_vectors_as_sentence_transformers(encoder, real_texts):
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=2e-3)
 
 
-def test_cached_texts_do_no_inference(tmp_path, real_texts):
-    enc = Encoder(cache_dir=tmp_path, show_progress=False)
+def test_cached_texts_do_no_inference(fresh_cache, real_texts):
+    enc = Encoder(cache_dir=fresh_cache, show_progress=False)
     first = enc.encode(real_texts[:10] + real_texts[:3])  # duplicates embedded once
     assert enc.last_stats == {"texts": 13, "cached": 0, "new": 10}
     calls = enc.n_inference_calls
-    again = Encoder(cache_dir=tmp_path, show_progress=False)  # a new process would start like this
+    again = Encoder(cache_dir=fresh_cache, show_progress=False)  # a new process would start like this
     second = again.encode(real_texts[:10])
     assert again.n_inference_calls == 0 and again._session is None
     assert again.last_stats == {"texts": 10, "cached": 10, "new": 0}
@@ -47,17 +47,17 @@ def test_cached_texts_do_no_inference(tmp_path, real_texts):
     assert enc.n_inference_calls == calls + 1
 
 
-def test_encode_responses_is_a_separate_identity_from_raw_text(tmp_path):
-    enc = Encoder(cache_dir=tmp_path, show_progress=False)
+def test_encode_responses_is_a_separate_identity_from_raw_text(fresh_cache):
+    enc = Encoder(cache_dir=fresh_cache, show_progress=False)
     paired = enc.encode_responses(["Q?"], ["A."])
     raw = enc.encode(["Q?\n\nA."])
     np.testing.assert_allclose(paired, raw, atol=1e-3)  # same text, same vector
     assert len(enc.cache) == 2  # but two keys: the text format is part of the key
 
 
-def test_int8_variant_is_close_and_distinct(tmp_path, real_texts):
-    fp32 = Encoder(cache_dir=tmp_path, show_progress=False)
-    int8 = Encoder(cache_dir=tmp_path, quantize=True, show_progress=False)
+def test_int8_variant_is_close_and_distinct(encoder, real_texts):
+    fp32 = encoder
+    int8 = Encoder(cache_dir=encoder.cache_dir, quantize=True, show_progress=False)
     assert int8.identity != fp32.identity and int8.identity.endswith("-int8")
     cos = (fp32.encode(real_texts[:8]) * int8.encode(real_texts[:8])).sum(1)
     assert cos.mean() >= 0.99

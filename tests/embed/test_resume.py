@@ -28,8 +28,8 @@ JOB = textwrap.dedent(
 )
 
 
-def test_killed_job_resumes(tmp_path, encoder):
-    shutil.copytree(encoder.model_dir, tmp_path / "models" / encoder.identity)
+def test_killed_job_resumes(fresh_cache, encoder):
+    tmp_path = fresh_cache
     proc = subprocess.Popen([sys.executable, "-c", JOB, str(tmp_path)])
     cache = VectorCache(tmp_path, encoder.identity)
     deadline = time.time() + 120
