@@ -92,29 +92,25 @@ def hh_embedded(data_dir, encoder) -> EmbeddedPairs:
     )
 
 
-@pytest.fixture(scope="session")
-def alpaca_embedded(data_dir, encoder, alpaca_prompt_ids) -> EmbeddedScored:
-    """40 alpacaeval prompts x 51 answers, embedded, with golden scores."""
+def _embed_scored(name: str, data_dir: Path, encoder, prompt_ids: np.ndarray) -> EmbeddedScored:
     from embrm import load_dataset
 
-    scored = load_dataset("alpacaeval", data_dir).filter_prompts(alpaca_prompt_ids)
+    scored = load_dataset(name, data_dir).filter_prompts(prompt_ids)
     return EmbeddedScored(
         scored.embed(encoder),
         scored.scores,
         scored.groups,
         scored.frame["response"].str.len_chars().to_numpy(),
     )
+
+
+@pytest.fixture(scope="session")
+def alpaca_embedded(data_dir, encoder, alpaca_prompt_ids) -> EmbeddedScored:
+    """40 alpacaeval prompts x 51 answers, embedded, with golden scores."""
+    return _embed_scored("alpacaeval", data_dir, encoder, alpaca_prompt_ids)
 
 
 @pytest.fixture(scope="session")
 def null_embedded(data_dir, encoder, alpaca_prompt_ids) -> EmbeddedScored:
     """The null-model attack answer for the same 40 prompts, embedded."""
-    from embrm import load_dataset
-
-    scored = load_dataset("alpacaeval-nullmodel", data_dir).filter_prompts(alpaca_prompt_ids)
-    return EmbeddedScored(
-        scored.embed(encoder),
-        scored.scores,
-        scored.groups,
-        scored.frame["response"].str.len_chars().to_numpy(),
-    )
+    return _embed_scored("alpacaeval-nullmodel", data_dir, encoder, alpaca_prompt_ids)
