@@ -75,12 +75,10 @@ class PreferencePairs:
             )
         if "weight" in frame.columns:
             weight = frame["weight"]
-            if weight.null_count() or weight.is_nan().any() or (weight < 0).any():
+            if weight.null_count() or not weight.is_finite().all() or (weight < 0).any():
                 raise DataError(f"{what}: column 'weight' must be finite and non-negative.")
         if "group" not in frame.columns:
-            frame = frame.with_columns(
-                pl.col("prompt").rank("dense").cast(pl.Int64).alias("group") - 1
-            )
+            frame = frame.with_columns(pl.col("prompt").rank("dense").cast(pl.Int64).alias("group") - 1)
         self.frame = frame
         self.name = name
 
@@ -150,20 +148,14 @@ class ScoredResponses:
             raise DataError(f"{what} is empty: it needs at least one response.")
         _require_text(frame, ("prompt", "response"), what)
         if not frame.schema["prompt_id"].is_integer():
-            raise DataError(
-                f"{what}: 'prompt_id' must be integers, got {frame.schema['prompt_id']}."
-            )
+            raise DataError(f"{what}: 'prompt_id' must be integers, got {frame.schema['prompt_id']}.")
         score = frame["score"].cast(pl.Float64, strict=False)
         if score.null_count() or not np.isfinite(score.to_numpy()).all():
             raise DataError(
                 f"{what}: column 'score' must be finite numbers; found missing, NaN or "
                 "infinite values. Clip probabilities before taking logits."
             )
-        clash = (
-            frame.group_by("prompt_id")
-            .agg(pl.col("prompt").n_unique())
-            .filter(pl.col("prompt") > 1)
-        )
+        clash = frame.group_by("prompt_id").agg(pl.col("prompt").n_unique()).filter(pl.col("prompt") > 1)
         if clash.height:
             raise DataError(
                 f"{what}: prompt_id {clash['prompt_id'][0]} names {clash['prompt'][0]} "
@@ -204,12 +196,8 @@ class ScoredResponses:
 
     def filter_prompts(self, prompt_ids: Sequence[int]) -> ScoredResponses:
         """Only the responses of ``prompt_ids``."""
-        return ScoredResponses(
-            self.frame.filter(pl.col("prompt_id").is_in(list(prompt_ids))), name=self.name
-        )
+        return ScoredResponses(self.frame.filter(pl.col("prompt_id").is_in(list(prompt_ids))), name=self.name)
 
     def embed(self, encoder) -> np.ndarray:
         """Embeddings of every response with its prompt, shape (n_responses, dim)."""
-        return encoder.encode_responses(
-            self.frame["prompt"].to_list(), self.frame["response"].to_list()
-        )
+        return encoder.encode_responses(self.frame["prompt"].to_list(), self.frame["response"].to_list())

@@ -107,9 +107,7 @@ def dataset_path(name: str, data_dir_: str | os.PathLike | None = None) -> Path:
     return path
 
 
-def load_dataset(
-    name: str, data_dir: str | os.PathLike | None = None
-) -> PreferencePairs | ScoredResponses:
+def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> PreferencePairs | ScoredResponses:
     """Load a built-in data set by name.
 
     Parameters

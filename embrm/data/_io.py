@@ -118,16 +118,12 @@ def pairs_from_frame(
     return PreferencePairs(frame, name=name)
 
 
-def read_pairs(
-    path: str | os.PathLike, columns: Mapping[str, str] | None = None
-) -> PreferencePairs:
+def read_pairs(path: str | os.PathLike, columns: Mapping[str, str] | None = None) -> PreferencePairs:
     """Read preference pairs from a Parquet, JSONL or CSV file (see :func:`pairs_from_frame`)."""
     return pairs_from_frame(_read_frame(path), columns, name=Path(path).stem)
 
 
-def read_scored(
-    path: str | os.PathLike, columns: Mapping[str, str] | None = None
-) -> ScoredResponses:
+def read_scored(path: str | os.PathLike, columns: Mapping[str, str] | None = None) -> ScoredResponses:
     """Read scored responses (``prompt_id``, ``prompt``, ``response``, ``score``) from a file."""
     return ScoredResponses(_rename(_read_frame(path), columns), name=Path(path).stem)
 

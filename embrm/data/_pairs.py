@@ -73,16 +73,15 @@ def within_prompt_pairs(
     if beta is None:
         keep = diff != 0
         i, j, diff = i[keep], j[keep], diff[keep]
+    if len(i) == 0:
+        raise DataError("No pairs could be built: every prompt needs two differently scored responses.")
+    if beta is None:
         first_wins = diff > 0
     else:
         s = scale if scale is not None else float(np.std(diff))
         if not s > 0:
             raise DataError("All score differences are zero: the pairs carry no preference.")
         first_wins = rng.uniform(size=len(diff)) < 1.0 / (1.0 + np.exp(-beta * diff / s))
-    if len(i) == 0:
-        raise DataError(
-            "No pairs could be built: every prompt needs two differently scored responses."
-        )
     win = np.where(first_wins, i, j)
     lose = np.where(first_wins, j, i)
     frame = data.frame

@@ -127,14 +127,15 @@ class VectorCache:
         self.path = self.root / "vectors" / identity
         self._manifest: pl.DataFrame | None = None
         self._meta: dict | None = None
-        self._manifest_mtime: int | None = None
+        self._manifest_mtime: tuple[int, int, int] | None = None
         self._open: dict[str, np.ndarray] = {}  # verified shards, memory-mapped
 
     # -- manifest -------------------------------------------------------------------------
     def _load_manifest(self) -> tuple[pl.DataFrame, dict]:
         file = self.path / MANIFEST
         try:
-            mtime = file.stat().st_mtime_ns
+            stat = file.stat()
+            mtime = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         except FileNotFoundError:
             empty = pl.DataFrame(schema={"key": pl.Binary, "shard": pl.UInt32, "row": pl.UInt32})
             return empty, {"dim": None, "shards": []}
@@ -285,31 +286,33 @@ class VectorCache:
     def verify(self, repair: bool = False) -> VerifyReport:
         """Check every shard's checksum; with ``repair``, drop bad shards and orphans.
 
-        An unreadable manifest is rebuilt (with ``repair``) from the shards whose key files
-        and vectors load intact.
+        An unreadable or missing manifest is rebuilt (with ``repair``) from the shards whose
+        key files and vectors load intact. Runs under the cache's lock.
         """
-        try:
-            manifest, meta = self._load_manifest()
-        except CacheCorruptError:
-            if not repair:
-                raise
-            with self._locked():
+        if not self.path.is_dir():
+            return VerifyReport(0, 0, [], [], repair)
+        with self._locked():  # a concurrent put can neither be dropped nor half-seen
+            self._manifest = None
+            lost = not (self.path / MANIFEST).is_file() and any(self.path.glob("shard-*.keys.npy"))
+            try:
+                if lost:
+                    raise CacheCorruptError(f"The cache manifest of {self.path} is missing.")
+                manifest, meta = self._load_manifest()
+            except CacheCorruptError:
+                if not repair:
+                    raise
                 self._rebuild_manifest()
-            manifest, meta = self._load_manifest()
-        corrupt = []
-        for info in meta["shards"]:
-            file = self.path / info["name"]
-            if not file.is_file() or _file_checksum(file) != info["crc32"]:
-                corrupt.append(info["name"])
-        indexed = {info["name"] for info in meta["shards"]}
-        indexed |= {name.replace(".npy", ".keys.npy") for name in indexed}
-        orphans = (
-            sorted(p.name for p in self.path.glob("*shard-*") if p.name not in indexed)
-            if self.path.is_dir()
-            else []
-        )
-        if repair and (corrupt or orphans):
-            with self._locked():
+                manifest, meta = self._load_manifest()
+            corrupt = [
+                info["name"]
+                for info in meta["shards"]
+                if not (self.path / info["name"]).is_file()
+                or _file_checksum(self.path / info["name"]) != info["crc32"]
+            ]
+            indexed = {info["name"] for info in meta["shards"]}
+            indexed |= {name.replace(".npy", ".keys.npy") for name in indexed}
+            orphans = sorted(p.name for p in self.path.glob("*shard-*") if p.name not in indexed)
+            if repair and (corrupt or orphans):
                 self._drop_shards(set(corrupt), manifest, meta)
                 for name in corrupt + orphans:
                     (self.path / name).unlink(missing_ok=True)

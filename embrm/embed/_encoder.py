@@ -182,7 +182,7 @@ class Encoder:
     ) -> tuple[list[str], list[bool]]:
         """The texts :meth:`encode_responses` embeds, and which of them were cut.
 
-        See :mod:`embrm.embed._render` for the format (``pr-v1``).
+        See :mod:`embrm.embed._render` for the format (``pr-v2``).
         """
         prompts, responses = _check_pairs(prompts, responses)
         return render_pairs(prompts, responses, self._plain_tokenizer, self.source.max_seq_length - 2)

@@ -241,9 +241,8 @@ def export_onnx(source: ModelSource, variant: str, out_dir: Path) -> Path:
                 extra_options={"DefaultTensorType": 1},  # onnx.TensorProto.FLOAT
             )
             optimised = quantised
-        staging = out_dir.with_name(out_dir.name + ".staging")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
+        staging = Path(tmp) / "staging"  # unique per export: concurrent exports never collide
+        staging.mkdir()
         shutil.move(str(optimised), staging / "model.onnx")
         shutil.copy(source.path / "tokenizer.json", staging / "tokenizer.json")
         (staging / "embrm_model.json").write_text(
@@ -260,8 +259,13 @@ def export_onnx(source: ModelSource, variant: str, out_dir: Path) -> Path:
                 indent=2,
             )
         )
-        shutil.rmtree(out_dir, ignore_errors=True)
-        os.replace(staging, out_dir)
+        if out_dir.is_dir() and not target.is_file():
+            shutil.rmtree(out_dir)  # a stray folder without a model: never a finished export
+        try:
+            os.replace(staging, out_dir)
+        except OSError:
+            if not target.is_file():  # the folder exists only when another export finished
+                raise
     return target
 
 

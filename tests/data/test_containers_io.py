@@ -19,9 +19,7 @@ from embrm.data import (
 )
 from embrm.exceptions import DataError, DatasetNotFoundError
 
-PAIRS = pl.DataFrame(
-    {"prompt": ["p1", "p1", "p2"], "chosen": ["a", "b", "c"], "rejected": ["x", "y", "z"]}
-)
+PAIRS = pl.DataFrame({"prompt": ["p1", "p1", "p2"], "chosen": ["a", "b", "c"], "rejected": ["x", "y", "z"]})
 
 
 def test_pairs_groups_default_to_prompts():
@@ -43,6 +41,7 @@ def test_pairs_groups_default_to_prompts():
         ),
         (PAIRS.with_columns(pl.Series("weight", [1.0, -1.0, 2.0])), "non-negative"),
         (PAIRS.with_columns(pl.Series("weight", [1.0, float("nan"), 2.0])), "finite"),
+        (PAIRS.with_columns(pl.Series("weight", [1.0, float("inf"), 2.0])), "finite"),
     ],
 )
 def test_pairs_bad_input(frame, message):
@@ -79,14 +78,12 @@ def test_scored_bad_input(frame, message):
 @pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".csv"])
 def test_readers_round_trip(tmp_path, suffix):
     path = tmp_path / f"pairs{suffix}"
-    {".parquet": PAIRS.write_parquet, ".jsonl": PAIRS.write_ndjson, ".csv": PAIRS.write_csv}[
-        suffix
-    ](path)
+    {".parquet": PAIRS.write_parquet, ".jsonl": PAIRS.write_ndjson, ".csv": PAIRS.write_csv}[suffix](path)
     assert read_pairs(path).frame.select(PAIRS.columns).equals(PAIRS)
     scored_path = tmp_path / f"scored{suffix}"
-    getattr(
-        SCORED, {".parquet": "write_parquet", ".jsonl": "write_ndjson", ".csv": "write_csv"}[suffix]
-    )(scored_path)
+    getattr(SCORED, {".parquet": "write_parquet", ".jsonl": "write_ndjson", ".csv": "write_csv"}[suffix])(
+        scored_path
+    )
     assert read_scored(scored_path).scores.tolist() == [1.0, 0.0, 2.0]
     assert isinstance(read_any(scored_path), ScoredResponses)
     assert isinstance(read_any(path), PreferencePairs)
@@ -154,9 +151,7 @@ def test_builtin_datasets(data_dir):
     assert len(alpaca) == 41055 and np.unique(alpaca.groups).size == 805
     # golden score = logit(judge_pref): ranks within a prompt follow judge_pref exactly
     first = alpaca.frame.filter(pl.col("prompt_id") == 0)
-    assert np.array_equal(
-        np.argsort(first["score"].to_numpy()), np.argsort(first["judge_pref"].to_numpy())
-    )
+    assert np.array_equal(np.argsort(first["score"].to_numpy()), np.argsort(first["judge_pref"].to_numpy()))
     assert np.isfinite(alpaca.scores).all()
     hh = load_dataset("hh-harmless", data_dir)
     assert len(hh) == 2307 and np.unique(hh.groups).size == 2307

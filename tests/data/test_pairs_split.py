@@ -33,8 +33,7 @@ def test_noiseless_all_pairs():
     assert (frame["chosen_score"] > frame["rejected_score"]).all()
     assert (frame["group"].to_numpy() == data.groups[frame["chosen_index"].to_numpy()]).all()
     assert (
-        data.groups[frame["chosen_index"].to_numpy()]
-        == data.groups[frame["rejected_index"].to_numpy()]
+        data.groups[frame["chosen_index"].to_numpy()] == data.groups[frame["rejected_index"].to_numpy()]
     ).all()
 
 
@@ -50,8 +49,7 @@ def test_subset_per_prompt_and_determinism():
 def test_annotation_quality_controls_error_rate():
     data = _scored(n_prompts=200)
     rates = [
-        within_prompt_pairs(data, beta=b, random_state=0).label_error_rate
-        for b in (0.0, 1.0, 5.0, 100.0)
+        within_prompt_pairs(data, beta=b, random_state=0).label_error_rate for b in (0.0, 1.0, 5.0, 100.0)
     ]
     assert abs(rates[0] - 0.5) < 0.03  # beta = 0: coin flips
     assert rates[0] > rates[1] > rates[2] > rates[3]
@@ -64,6 +62,8 @@ def test_pair_builder_bad_input():
     single = _scored(k=1)
     with pytest.raises(DataError, match="No pairs could be built"):
         within_prompt_pairs(single)
+    with pytest.raises(DataError, match="No pairs could be built"):
+        within_prompt_pairs(single, beta=1.0)
 
 
 def test_group_splits_never_leak():

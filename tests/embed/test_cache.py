@@ -37,7 +37,7 @@ def test_round_trip_in_query_order(tmp_path, dtype):
 
 
 def test_keys_depend_on_format_and_text():
-    assert text_keys(["a"], "raw") != text_keys(["a"], "pr-v1")
+    assert text_keys(["a"], "raw") != text_keys(["a"], "pr-v2")
     assert text_keys(["a"], "raw") == text_keys(["a"], "raw")
 
 
@@ -119,3 +119,14 @@ def test_dimension_mismatch(tmp_path):
     cache, _, _ = _filled(tmp_path, n_shards=1)
     with pytest.raises(ValueError, match="dimension 4 cannot go into cache"):
         cache.put(text_keys(["z"], "raw"), _vectors(1, dim=4))
+
+
+def test_missing_manifest_is_rebuilt_not_emptied(tmp_path):
+    cache, keys, vecs = _filled(tmp_path)
+    (cache.path / MANIFEST).unlink()
+    fresh = VectorCache(tmp_path, "model-x")
+    report = fresh.verify(repair=True)
+    assert report.orphans == [] and report.n_vectors == 30
+    found, got = fresh.get(keys)
+    assert found.all()
+    np.testing.assert_array_equal(got, vecs)

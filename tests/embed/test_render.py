@@ -1,4 +1,4 @@
-"""The pr-v1 text format: the response is never pushed out by a long prompt."""
+"""The pr-v2 text format: the response is never pushed out by a long prompt."""
 
 from __future__ import annotations
 
@@ -46,3 +46,15 @@ def test_short_response_leaves_room_for_more_prompt(tokenizer):
     (text,), _ = render_pairs([prompt], ["Yes."], tokenizer, 254)
     prompt_part = text.split("\n\n")[0]
     assert _n_tokens(tokenizer, prompt_part) > 254 // 2
+
+
+def test_cuts_never_exceed_the_budget(tokenizer):
+    """Cuts fall on word boundaries, so the rendered text re-tokenises within budget."""
+    rng = __import__("numpy").random.RandomState(0)
+    words = ["unbelievable", "zzqx", "a", "tokenization", "!", "reward", "##", "embrm", "x1y2z3"]
+    for _ in range(200):
+        prompt = " ".join(rng.choice(words, size=rng.randint(1, 40)))
+        response = " ".join(rng.choice(words, size=rng.randint(1, 40)))
+        budget = int(rng.randint(6, 30))
+        (text,), _ = render_pairs([prompt], [response], tokenizer, budget)
+        assert _n_tokens(tokenizer, text) <= budget, (prompt, response, budget, text)
