@@ -23,6 +23,12 @@ def _load(name: str):
     return module
 
 
+@pytest.fixture(autouse=True)
+def _cached_subsets(alpaca_embedded, null_embedded, hh_embedded):
+    """Embed what --quick reads first (session fixtures), so a cold cache in any test order
+    still leaves quick mode nothing new to embed."""
+
+
 def _run(name: str, tmp_path: Path, data_dir: Path, encoder) -> tuple[dict, Path]:
     out = tmp_path / name
     summary = _load(name).main(["--quick", "--out", str(out), "--data-dir", str(data_dir),
