@@ -1,25 +1,15 @@
-"""End-to-end steps the CLI and experiments share: embed a data set, train with a held-out
-split, score a data set with a saved head. Plain functions over the library's parts."""
+"""End-to-end steps the CLI shares: train with a prompt-grouped held-out split, score a data
+set with a saved head. Plain functions over the library's parts."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import polars as pl
 
 from .data import PreferencePairs, ScoredResponses, group_train_test_split, within_prompt_pairs
 from .evaluate import evaluate_pairs, evaluate_rewards
-
-
-def embed_pairs(
-    pairs: PreferencePairs, encoder, X: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Embeddings of chosen and rejected answers; from ``X`` rows when pairs index a scored set."""
-    if X is not None and "chosen_index" in pairs.frame.columns:
-        return X[pairs.frame["chosen_index"].to_numpy()], X[pairs.frame["rejected_index"].to_numpy()]
-    return pairs.embed(encoder)
 
 
 @dataclass
@@ -81,7 +71,9 @@ def train_held_out(
         X = data.embed(encoder)
         train = data.take(train_idx)
         pairs = within_prompt_pairs(train, pairs_per_prompt, beta, random_state=random_state)
-        X_win, X_lose = embed_pairs(pairs, encoder, X[train_idx])
+        X_train = X[train_idx]  # the pairs index rows of the training part
+        X_win = X_train[pairs.frame["chosen_index"].to_numpy()]
+        X_lose = X_train[pairs.frame["rejected_index"].to_numpy()]
         start = time.perf_counter()
         head.fit(X_win, X_lose, groups=pairs.groups, encoder_id=encoder.identity)
         seconds = time.perf_counter() - start
