@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,47 @@ from ._containers import PreferencePairs, ScoredResponses
 
 #: judge_pref is clipped to [EPS, 1 - EPS] before its logit becomes the golden score.
 JUDGE_PREF_EPS = 1e-9
+
+#: Number of models (answers per prompt) in ``alpacaeval-hard``.
+HARD_BAND_SIZE = 10
+
+#: Models never in ``alpacaeval-hard``: the judge's reference (judge_pref 0.5 by
+#: construction) and ``gpt4_gamed`` (answers deliberately truncated).
+HARD_BAND_EXCLUDED = ("gpt4_1106_preview", "gpt4_gamed")
+
+
+def hard_band_models(frame: pl.DataFrame) -> list[str]:
+    """The models of ``alpacaeval-hard``: the closest ``HARD_BAND_SIZE`` in mean judge_pref.
+
+    Models outside ``HARD_BAND_EXCLUDED`` are sorted by their mean ``judge_pref`` over all
+    prompts (ties by name); of every window of ``HARD_BAND_SIZE`` neighbours, the one with
+    the smallest spread (largest mean minus smallest) wins, the lowest-ranked on a tie.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        The ``alpacaeval`` file: columns ``model`` and ``judge_pref``.
+
+    Returns
+    -------
+    list of str
+        The chosen models, by increasing mean judge_pref.
+    """
+    means = (
+        frame.filter(~pl.col("model").is_in(HARD_BAND_EXCLUDED))
+        .group_by("model")
+        .agg(pl.col("judge_pref").mean())
+        .sort("judge_pref", "model")
+    )
+    mean = means["judge_pref"].to_numpy()
+    spread = mean[HARD_BAND_SIZE - 1 :] - mean[: mean.size - HARD_BAND_SIZE + 1]
+    start = int(np.argmin(spread))
+    return means["model"][start : start + HARD_BAND_SIZE].to_list()
+
+
+def _hard_band(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every prompt with the answers of :func:`hard_band_models` only."""
+    return frame.filter(pl.col("model").is_in(hard_band_models(frame)))
 
 
 @dataclass(frozen=True)
@@ -32,6 +74,8 @@ class DatasetInfo:
         Public source, for users who fetch the data themselves.
     licence : str
     description : str
+    select : callable, optional
+        Turns the file's frame into the data set's rows; None keeps every row.
     """
 
     name: str
@@ -40,6 +84,7 @@ class DatasetInfo:
     upstream: str
     licence: str
     description: str
+    select: Callable[[pl.DataFrame], pl.DataFrame] | None = None
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -53,6 +98,17 @@ DATASETS: dict[str, DatasetInfo] = {
             "weighted_alpaca_eval_gpt4_turbo/annotations.json",
             "code Apache-2.0; instructions CC BY-NC 4.0; answers under their models' terms",
             "805 prompts x 51 LLM answers; score = logit(GPT-4-turbo judge_pref vs gpt4_1106_preview)",
+        ),
+        DatasetInfo(
+            "alpacaeval-hard",
+            "alpacaeval_multimodel.parquet",
+            "scored",
+            "https://github.com/tatsu-lab/alpaca_eval — results/<model>/"
+            "weighted_alpaca_eval_gpt4_turbo/annotations.json",
+            "code Apache-2.0; instructions CC BY-NC 4.0; answers under their models' terms",
+            f"alpacaeval restricted to the {HARD_BAND_SIZE} models closest in mean judge_pref: "
+            f"805 prompts x {HARD_BAND_SIZE} answers of similar quality (Best-of-N-like)",
+            _hard_band,
         ),
         DatasetInfo(
             "alpacaeval-nullmodel",
@@ -112,7 +168,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Prefer
 
     Parameters
     ----------
-    name : {"alpacaeval", "alpacaeval-nullmodel", "hh-harmless"}
+    name : {"alpacaeval", "alpacaeval-hard", "alpacaeval-nullmodel", "hh-harmless"}
     data_dir : str or path, optional
         Folder with the files; default ``$EMBRM_DATA_DIR``.
 
@@ -121,9 +177,12 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Prefer
     ScoredResponses or PreferencePairs
         ``alpacaeval*`` load as scored responses (score = logit of the clipped judge
         probability; ``response_id`` = the model), ``hh-harmless`` as pairs (group = pair).
+        ``alpacaeval-hard`` keeps the answers of :func:`hard_band_models` only.
     """
     path = dataset_path(name, data_dir)
     frame = pl.read_parquet(path)
+    if DATASETS[name].select is not None:
+        frame = DATASETS[name].select(frame)
     if DATASETS[name].kind == "pairs":
         return PreferencePairs(frame.rename({"pair_id": "group"}), name=name)
     p = np.clip(frame["judge_pref"].to_numpy(), JUDGE_PREF_EPS, 1 - JUDGE_PREF_EPS)
