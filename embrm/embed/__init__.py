@@ -3,10 +3,13 @@
 from ._cache import VectorCache, VerifyReport, cached_identities, default_cache_dir
 from ._encoder import Encoder
 from ._onnx import DEFAULT_MODEL, available_devices
-from ._render import TEXT_FORMAT_VERSION, render_pairs
+from ._render import TEXT_FORMAT_VERSION, render_pairs, render_windows
+from ._representations import PRESETS, REPRESENTATIONS
 
 __all__ = [
     "DEFAULT_MODEL",
+    "PRESETS",
+    "REPRESENTATIONS",
     "TEXT_FORMAT_VERSION",
     "Encoder",
     "VectorCache",
@@ -15,4 +18,5 @@ __all__ = [
     "cached_identities",
     "default_cache_dir",
     "render_pairs",
+    "render_windows",
 ]

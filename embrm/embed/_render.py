@@ -104,3 +104,70 @@ def render_pairs(
         texts.append(_cut_tail(prompt, ep, keep_p) + SEPARATOR + _cut_head(response, er, keep_r))
         truncated.append(keep_p < n_p or keep_r < n_r)
     return texts, truncated
+
+
+WINDOWS_FORMAT_VERSION = "win-v1"
+
+
+def render_windows(
+    prompts: Sequence[str],
+    responses: Sequence[str],
+    tokenizer: Tokenizer,
+    max_tokens: int,
+) -> tuple[list[str], list[int], list[int]]:
+    """Cut each response into consecutive windows, each with the prompt's end as context.
+
+    Format ``win-v1``: every window is ``"{prompt end}\\n\\n{response piece}"``. The prompt
+    end is the last ``min(prompt_tokens, max_tokens // 4)`` tokens of the prompt; the
+    response is cut into consecutive, non-overlapping pieces that fill the rest of the
+    window, on word boundaries. Nothing of the response is dropped; an empty response gives
+    one window.
+
+    Parameters
+    ----------
+    prompts, responses : sequence of str
+        Row-aligned prompts and responses.
+    tokenizer : tokenizers.Tokenizer
+        The encoder's tokenizer.
+    max_tokens : int
+        Tokens available per window, special tokens excluded.
+
+    Returns
+    -------
+    texts : list of str
+        All windows, pair by pair.
+    owner : list of int
+        The pair each window belongs to.
+    n_tokens : list of int
+        Response tokens in each window (at least 1): the pooling weight.
+    """
+    sep_tokens = len(tokenizer.encode(SEPARATOR, add_special_tokens=False).ids)
+    budget = max_tokens - sep_tokens
+    enc_p = tokenizer.encode_batch(list(prompts), add_special_tokens=False)
+    enc_r = tokenizer.encode_batch(list(responses), add_special_tokens=False)
+    texts: list[str] = []
+    owner: list[int] = []
+    n_tokens: list[int] = []
+    for row, (prompt, response, ep, er) in enumerate(zip(prompts, responses, enc_p, enc_r, strict=True)):
+        context = _cut_tail(prompt, ep, min(len(ep.offsets), budget // 4))
+        piece_budget = budget - min(len(ep.offsets), budget // 4)
+        offsets, word_ids = er.offsets, er.word_ids
+        start = 0
+        while True:
+            stop = min(start + piece_budget, len(offsets))
+            if stop < len(offsets):  # end the piece on a word boundary when one is inside it
+                j = stop
+                while j > start and word_ids[j] is not None and word_ids[j] == word_ids[j - 1]:
+                    j -= 1
+                stop = j if j > start else stop
+            begin_char = offsets[start][0] if start < len(offsets) else len(response)
+            end_char = offsets[stop - 1][1] if stop > start else begin_char
+            if stop >= len(offsets):
+                end_char = len(response)
+            texts.append(context + SEPARATOR + response[begin_char:end_char])
+            owner.append(row)
+            n_tokens.append(max(stop - start, 1))
+            if stop >= len(offsets):
+                break
+            start = stop
+    return texts, owner, n_tokens

@@ -1,0 +1,58 @@
+"""Named representations: which backbone reads a (prompt, response) and how it becomes a vector.
+
+A representation is a set of :class:`~embrm.Encoder` options under a short name, so the
+CLI (``embrm embed --model NAME``), presets and experiment tables can refer to it. Each
+has its own identity in the cache and in saved heads: vectors of two representations are
+never mixed up.
+
+Views of a sentence encoder (all-MiniLM-L6-v2 by default)
+----------------------------------------------------------
+``joint``
+    Prompt and response embedded together in one window (text format ``pr-v2``: the
+    response first, the prompt's end in what is left; a long response keeps its start).
+``windows``
+    The whole response: consecutive windows over it (format ``win-v1``), each with the
+    prompt's end as context, embedded and averaged with weights proportional to the
+    response tokens each holds, then L2-normalised. Nothing past the window is ignored.
+``split``
+    Prompt and response embedded separately (each alone, its start kept) and combined
+    into ``[r, sqrt(d) * (p * r)]``: the response's own vector and the element-wise product
+    that lets a linear head judge how the response fits its prompt (its sum is the
+    cosine of prompt and response); the factor gives both halves a similar norm.
+
+Views of a causal LM (SmolLM2-135M-Instruct by default)
+-------------------------------------------------------
+``mean`` / ``last``
+    Hidden states at a chosen layer of the LM reading the chat-formatted conversation:
+    the mean over the response's tokens, or the state of the turn's closing token (see
+    :mod:`embrm.embed._decoder`), L2-normalised.
+
+Scalar features (opt-in, appended after the vector)
+---------------------------------------------------
+``log_chars``
+    ``log1p`` of the response's length in characters.
+``truncated``
+    1.0 when the backbone's window cut the prompt or the response, else 0.0 (never under
+    ``windows``, which reads everything).
+"""
+
+from __future__ import annotations
+
+SENTENCE_VIEWS = ("joint", "windows", "split")
+SCALAR_FEATURES = ("log_chars", "truncated")
+
+#: Named representations: Encoder keyword options.
+REPRESENTATIONS: dict[str, dict] = {
+    "minilm": {"model": None, "view": "joint"},
+    "minilm-windows": {"model": None, "view": "windows"},
+    "minilm-split": {"model": None, "view": "split"},
+    "minilm+length": {"model": None, "view": "joint", "scalar_features": SCALAR_FEATURES},
+    "smollm2-mean": {"model": "SmolLM2-135M-Instruct", "view": "mean", "layer": 15},
+    "smollm2-last": {"model": "SmolLM2-135M-Instruct", "view": "last", "layer": 15},
+}
+
+#: Presets by cost level, chosen from ``experiments/representations.py`` (see its README).
+PRESETS: dict[str, str] = {
+    "fast": "minilm",
+    "best-offline": "smollm2-mean",
+}
