@@ -1,10 +1,12 @@
-"""Evaluate rewards: exact Best-of-N, rank correlation, pairwise accuracy, calibration.
+"""Evaluate rewards: exact Best-of-N, rank correlation, pairwise accuracy, calibration,
+and paired comparisons of two rewards.
 
 Every function takes rewards as plain arrays (one per response or pair) and prompt ids;
 none needs a model object. Bad input raises :class:`embrm.exceptions.DataError`.
 """
 
 from embrm.evaluate._bon import best_of_n, bon_curve
+from embrm.evaluate._compare import compare_pairs, compare_rewards
 from embrm.evaluate._display import BestOfNDisplay, ReliabilityDisplay
 from embrm.evaluate._metrics import (
     expected_calibration_error,
@@ -21,6 +23,8 @@ __all__ = [
     "ReliabilityDisplay",
     "best_of_n",
     "bon_curve",
+    "compare_pairs",
+    "compare_rewards",
     "evaluate_pairs",
     "evaluate_rewards",
     "expected_calibration_error",

@@ -48,7 +48,9 @@ def _bon_weights(k: int, ns: tuple[int, ...]) -> np.ndarray:
     possible = free >= 0
     free = np.where(possible, free, 0.0)
     log_w = (
-        gammaln(k - j + 1) - gammaln(n) - gammaln(free + 1)
+        gammaln(k - j + 1)
+        - gammaln(n)
+        - gammaln(free + 1)
         - (gammaln(k + 1) - gammaln(n + 1) - gammaln(k - n + 1))
     )
     weights = np.where(possible, np.exp(log_w), 0.0)
@@ -111,10 +113,12 @@ def check_n(n: object, groups: Groups) -> int | None:
         raise DataError(f"'n' must be a positive integer or \"all\"; got {n!r}.")
     smallest, label = groups.smallest()
     if n > smallest:
-        raise DataError(f"n={n} exceeds the size of group {label!r}, which has {smallest} "
-                        f"candidate(s): every group needs at least n candidates. Use n='all' "
-                        f"to pick among all of each group's candidates, or keep only groups "
-                        f"with at least {n} candidates.")
+        raise DataError(
+            f"n={n} exceeds the size of group {label!r}, which has {smallest} "
+            f"candidate(s): every group needs at least n candidates. Use n='all' "
+            f"to pick among all of each group's candidates, or keep only groups "
+            f"with at least {n} candidates."
+        )
     return int(n)
 
 
@@ -167,9 +171,7 @@ def bon_components(
     return bon, oracle, random
 
 
-def gain_terms(
-    bon: np.ndarray, oracle: np.ndarray, random: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def gain_terms(bon: np.ndarray, oracle: np.ndarray, random: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-group numerator (bon − random) and denominator (oracle − random) of the gain.
 
     At N = 1, or in a group with a constant golden score, both are zero in exact arithmetic
@@ -232,25 +234,26 @@ def bon_curve(
     ones = np.ones_like(bon)
     gain_num, gain_den = gain_terms(bon, oracle, random)
     point, low, high = bootstrap(
-        ratio_of_sums(
-            np.hstack([bon, oracle, random, gain_num]), np.hstack([ones, ones, ones, gain_den])
-        ),
-        grp.n_groups, n_bootstrap=n_bootstrap, confidence=confidence, random_state=random_state,
+        ratio_of_sums(np.hstack([bon, oracle, random, gain_num]), np.hstack([ones, ones, ones, gain_den])),
+        grp.n_groups,
+        n_bootstrap=n_bootstrap,
+        confidence=confidence,
+        random_state=random_state,
     )
     n_arr = np.asarray(ns, dtype=np.float64)
     columns = {
         "n": np.asarray(ns, dtype=np.int64),
         "bon": point[:m],
-        "random": point[2 * m:3 * m],
-        "oracle": point[m:2 * m],
-        "normalised_gain": point[3 * m:],
+        "random": point[2 * m : 3 * m],
+        "oracle": point[m : 2 * m],
+        "normalised_gain": point[3 * m :],
         "kl": np.log(n_arr) - (n_arr - 1) / n_arr,
     }
     if n_bootstrap:
         columns |= {
             "bon_ci_low": low[:m],
             "bon_ci_high": high[:m],
-            "normalised_gain_ci_low": low[3 * m:],
-            "normalised_gain_ci_high": high[3 * m:],
+            "normalised_gain_ci_low": low[3 * m :],
+            "normalised_gain_ci_high": high[3 * m :],
         }
     return pl.DataFrame(columns).fill_nan(None)

@@ -25,27 +25,73 @@ Statistic = Callable[[np.ndarray], np.ndarray]
 def check_bootstrap_params(n_bootstrap: int, confidence: float) -> None:
     """Raise DataError for a negative resample count or a confidence outside (0, 1)."""
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, Integral) or n_bootstrap < 0:
-        raise DataError(f"'n_bootstrap' must be an integer >= 0 (0 disables confidence "
-                        f"intervals); got {n_bootstrap!r}.")
-    if isinstance(confidence, bool) or not isinstance(confidence, Real) or not (
-        0 < confidence < 1
-    ):
-        raise DataError(f"'confidence' must be a float in the open range (0, 1), e.g. 0.95; "
-                        f"got {confidence!r}.")
+        raise DataError(
+            f"'n_bootstrap' must be an integer >= 0 (0 disables confidence intervals); got {n_bootstrap!r}."
+        )
+    if isinstance(confidence, bool) or not isinstance(confidence, Real) or not (0 < confidence < 1):
+        raise DataError(
+            f"'confidence' must be a float in the open range (0, 1), e.g. 0.95; got {confidence!r}."
+        )
 
 
-def _resample_counts(
-    n_groups: int, n_bootstrap: int, rng: np.random.Generator
-) -> Iterator[np.ndarray]:
+def _resample_counts(n_groups: int, n_bootstrap: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
     """Yield blocks of shape (b, n_groups): how often each group is drawn per resample."""
     block = max(1, _BLOCK_ENTRIES // n_groups)
     for start in range(0, n_bootstrap, block):
         b = min(block, n_bootstrap - start)
         draws = rng.integers(0, n_groups, size=(b, n_groups))
         draws += np.arange(b)[:, None] * n_groups
-        yield np.bincount(draws.ravel(), minlength=b * n_groups).reshape(b, n_groups).astype(
-            np.float64
-        )
+        yield np.bincount(draws.ravel(), minlength=b * n_groups).reshape(b, n_groups).astype(np.float64)
+
+
+def bootstrap_samples(
+    statistic: Statistic,
+    n_groups: int,
+    *,
+    n_bootstrap: int,
+    random_state: int | np.random.Generator | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A vector of group-weighted statistics on the data and on each bootstrap resample.
+
+    Parameters
+    ----------
+    statistic : callable
+        Maps group weights of shape (b, n_groups) to statistics of shape (b, m).
+    n_groups : int
+        Number of groups (prompts) to resample.
+    n_bootstrap : int
+        Number of resamples; may be 0.
+    random_state : int, Generator or None
+        Seed of the resampling; the same seed gives the same resamples for every statistic
+        over the same number of groups.
+
+    Returns
+    -------
+    point : ndarray of shape (m,)
+        The statistic on the data (all weights one).
+    samples : ndarray of shape (n_bootstrap, m)
+        The statistic on each resample; NaN where it is undefined (e.g. a 0/0 ratio).
+    """
+    point = statistic(np.ones((1, n_groups)))[0]
+    rng = np.random.default_rng(random_state)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        blocks = [statistic(c) for c in _resample_counts(n_groups, n_bootstrap, rng)]
+    return point, np.concatenate(blocks) if blocks else np.empty((0, point.size))
+
+
+def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ends of the percentile interval of each column of ``samples``, NaNs left out.
+
+    Returns NaN ends for a column with no defined resample, and for no resamples at all.
+    """
+    if samples.shape[0] == 0:
+        nan = np.full(samples.shape[1], np.nan)
+        return nan, nan.copy()
+    alpha = (1.0 - confidence) / 2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN ends
+        low, high = np.nanquantile(samples, [alpha, 1.0 - alpha], axis=0)
+    return low, high
 
 
 def bootstrap(
@@ -60,17 +106,10 @@ def bootstrap(
 
     Parameters
     ----------
-    statistic : callable
-        Maps group weights of shape (b, n_groups) to statistics of shape (b, m).
-    n_groups : int
-        Number of groups (prompts) to resample.
-    n_bootstrap : int
-        Number of resamples; 0 gives NaN intervals.
+    statistic, n_groups, n_bootstrap, random_state
+        As in :func:`bootstrap_samples`; ``n_bootstrap=0`` gives NaN intervals.
     confidence : float
         Coverage of the percentile interval, e.g. 0.95.
-    random_state : int, Generator or None
-        Seed of the resampling; the same seed gives the same resamples (and so the same
-        intervals) for every statistic over the same number of groups.
 
     Returns
     -------
@@ -78,20 +117,10 @@ def bootstrap(
         The statistic on the data, and the interval's ends. Resamples on which a
         statistic is undefined (NaN, e.g. a 0/0 ratio) are left out of its interval.
     """
-    point = statistic(np.ones((1, n_groups)))[0]
-    if n_bootstrap == 0:
-        nan = np.full_like(point, np.nan)
-        return point, nan, nan.copy()
-    rng = np.random.default_rng(random_state)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        samples = np.concatenate(
-            [statistic(c) for c in _resample_counts(n_groups, n_bootstrap, rng)]
-        )
-    alpha = (1.0 - confidence) / 2.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN ends
-        low, high = np.nanquantile(samples, [alpha, 1.0 - alpha], axis=0)
-    return point, low, high
+    point, samples = bootstrap_samples(
+        statistic, n_groups, n_bootstrap=n_bootstrap, random_state=random_state
+    )
+    return point, *percentile_interval(samples, confidence)
 
 
 def ratio_of_sums(numerator: np.ndarray, denominator: np.ndarray) -> Statistic:

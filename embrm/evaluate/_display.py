@@ -80,11 +80,16 @@ class BestOfNDisplay:
         ax, figure = _axes(ax)
         c = self.curve
         xs = c[x].to_numpy()
-        (self.line_,) = ax.plot(xs, c["bon"].to_numpy(), marker=".",
-                                label=name or self.name or "head")
+        (self.line_,) = ax.plot(xs, c["bon"].to_numpy(), marker=".", label=name or self.name or "head")
         if "bon_ci_low" in c.columns:
-            ax.fill_between(xs, c["bon_ci_low"].to_numpy(), c["bon_ci_high"].to_numpy(),
-                            color=self.line_.get_color(), alpha=0.2, linewidth=0)
+            ax.fill_between(
+                xs,
+                c["bon_ci_low"].to_numpy(),
+                c["bon_ci_high"].to_numpy(),
+                color=self.line_.get_color(),
+                alpha=0.2,
+                linewidth=0,
+            )
         if baselines:
             ax.plot(xs, c["oracle"].to_numpy(), linestyle=":", color="black", label="oracle")
             ax.plot(xs, c["random"].to_numpy(), linestyle="--", color="grey", label="random")
@@ -100,14 +105,20 @@ class BestOfNDisplay:
 
     @classmethod
     def from_curve(
-        cls, curve: pl.DataFrame, *, name: str | None = None, ax: Any = None,
+        cls,
+        curve: pl.DataFrame,
+        *,
+        name: str | None = None,
+        ax: Any = None,
         x: Literal["n", "kl"] = "n",
     ) -> BestOfNDisplay:
         """Plot a table returned by :func:`~embrm.evaluate.bon_curve`."""
         missing = {"n", "kl", "bon", "random", "oracle"} - set(curve.columns)
         if missing:
-            raise DataError(f"'curve' lacks the column(s) {sorted(missing)}: pass the table "
-                            "returned by embrm.evaluate.bon_curve.")
+            raise DataError(
+                f"'curve' lacks the column(s) {sorted(missing)}: pass the table "
+                "returned by embrm.evaluate.bon_curve."
+            )
         return cls(curve, name=name).plot(ax=ax, x=x)
 
     @classmethod
@@ -139,8 +150,15 @@ class BestOfNDisplay:
         -------
         display : BestOfNDisplay
         """
-        curve = bon_curve(reward, golden, groups, n_max=n_max, n_bootstrap=n_bootstrap,
-                          confidence=confidence, random_state=random_state)
+        curve = bon_curve(
+            reward,
+            golden,
+            groups,
+            n_max=n_max,
+            n_bootstrap=n_bootstrap,
+            confidence=confidence,
+            random_state=random_state,
+        )
         return cls.from_curve(curve, name=name, ax=ax, x=x)
 
 
@@ -180,18 +198,28 @@ class ReliabilityDisplay:
         t = self.table.filter(pl.col("count") > 0)
         ax.plot([0, 1], [0, 1], linestyle=":", color="black", label="perfectly calibrated")
         label = f"{name or self.name or 'head'} (ECE = {self.ece:.3f})"
-        (self.line_,) = ax.plot(t["mean_prob"].to_numpy(), t["frac_positive"].to_numpy(),
-                                marker="s", label=label)
-        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted probability",
-               ylabel="observed frequency of label 1")
+        (self.line_,) = ax.plot(
+            t["mean_prob"].to_numpy(), t["frac_positive"].to_numpy(), marker="s", label=label
+        )
+        ax.set(
+            xlim=(0, 1),
+            ylim=(0, 1),
+            xlabel="mean predicted probability",
+            ylabel="observed frequency of label 1",
+        )
         ax.legend(loc="upper left")
         self.ax_, self.figure_ = ax, figure
         return self
 
     @classmethod
     def from_predictions(
-        cls, y_true: ArrayLike, y_prob: ArrayLike, *, n_bins: int = 10,
-        name: str | None = None, ax: Any = None,
+        cls,
+        y_true: ArrayLike,
+        y_prob: ArrayLike,
+        *,
+        n_bins: int = 10,
+        name: str | None = None,
+        ax: Any = None,
     ) -> ReliabilityDisplay:
         """Bin the predictions and plot them.
 

@@ -30,22 +30,30 @@ def check_scores(values: ArrayLike, name: str, n: int | None = None) -> np.ndarr
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise DataError(f"'{name}' must be an array of numbers; got {type(values).__name__} "
-                        f"that cannot be converted to float ({exc}).") from exc
+        raise DataError(
+            f"'{name}' must be an array of numbers; got {type(values).__name__} "
+            f"that cannot be converted to float ({exc})."
+        ) from exc
     if arr.ndim != 1:
-        raise DataError(f"'{name}' must be one-dimensional (one score per row); got shape "
-                        f"{arr.shape}. Flatten it, e.g. with .ravel(), if it holds one "
-                        "column.")
+        raise DataError(
+            f"'{name}' must be one-dimensional (one score per row); got shape "
+            f"{arr.shape}. Flatten it, e.g. with .ravel(), if it holds one "
+            "column."
+        )
     if arr.size == 0:
         raise DataError(f"'{name}' is empty: evaluation needs at least one row.")
     if n is not None and arr.size != n:
-        raise DataError(f"'{name}' has {arr.size} rows but the first argument has {n}: pass "
-                        "one value per row, in the same row order.")
+        raise DataError(
+            f"'{name}' has {arr.size} rows but the first argument has {n}: pass "
+            "one value per row, in the same row order."
+        )
     bad = ~np.isfinite(arr)
     if bad.any():
         where = np.flatnonzero(bad)
-        raise DataError(f"'{name}' has {where.size} NaN or infinite value(s), first at row "
-                        f"{where[0]}: drop or impute those rows before evaluating.")
+        raise DataError(
+            f"'{name}' has {where.size} NaN or infinite value(s), first at row "
+            f"{where[0]}: drop or impute those rows before evaluating."
+        )
     return arr
 
 
@@ -55,8 +63,7 @@ def check_labels(values: ArrayLike, name: str, n: int) -> np.ndarray:
     bad = (arr != 0) & (arr != 1)
     if bad.any():
         row = np.flatnonzero(bad)[0]
-        raise DataError(f"'{name}' must hold binary labels 0/1 (or booleans); row {row} is "
-                        f"{arr[row]!r}.")
+        raise DataError(f"'{name}' must hold binary labels 0/1 (or booleans); row {row} is {arr[row]!r}.")
     return arr
 
 
@@ -83,14 +90,19 @@ class Groups:
         """Factorise group labels (ints, strings, ...) given one per row."""
         arr = np.asarray(groups)
         if arr.ndim != 1:
-            raise DataError(f"'{name}' must be one-dimensional (one prompt id per row); got "
-                            f"shape {arr.shape}.")
+            raise DataError(
+                f"'{name}' must be one-dimensional (one prompt id per row); got shape {arr.shape}."
+            )
         if arr.size != n:
-            raise DataError(f"'{name}' has {arr.size} rows but the first argument has {n}: "
-                            "pass one prompt id per row, in the same row order.")
+            raise DataError(
+                f"'{name}' has {arr.size} rows but the first argument has {n}: "
+                "pass one prompt id per row, in the same row order."
+            )
         if arr.dtype.kind == "f" and np.isnan(arr).any():
-            raise DataError(f"'{name}' has missing (NaN) prompt ids, first at row "
-                            f"{np.flatnonzero(np.isnan(arr))[0]}: every row needs a prompt id.")
+            raise DataError(
+                f"'{name}' has missing (NaN) prompt ids, first at row "
+                f"{np.flatnonzero(np.isnan(arr))[0]}: every row needs a prompt id."
+            )
         labels, codes = np.unique(arr, return_inverse=True)
         return cls(labels=labels, codes=codes.ravel(), sizes=np.bincount(codes.ravel()))
 
@@ -121,7 +133,7 @@ class Groups:
     def smallest(self) -> tuple[int, object]:
         """Return the smallest group size and the label of a group that has it."""
         i = int(np.argmin(self.sizes))
-        return int(self.sizes[i]), self.labels[i:i + 1].tolist()[0]
+        return int(self.sizes[i]), self.labels[i : i + 1].tolist()[0]
 
 
 def check_scored(

@@ -101,8 +101,7 @@ def pair_auc(reward_win: ArrayLike, reward_lose: ArrayLike) -> float:
     auc : float
     """
     scores, labels = pair_auc_inputs(*check_pairs(reward_win, reward_lose))
-    return float(auc_statistic(scores, labels, np.zeros(scores.size, dtype=np.intp))(
-        np.ones((1, 1)))[0, 0])
+    return float(auc_statistic(scores, labels, np.zeros(scores.size, dtype=np.intp))(np.ones((1, 1)))[0, 0])
 
 
 # --------------------------------------------------------------------------- calibration
@@ -113,8 +112,10 @@ def check_proba(values: ArrayLike, name: str, n: int | None = None) -> np.ndarra
     prob = check_scores(values, name, n)
     if prob.min() < 0 or prob.max() > 1:
         row = int(np.flatnonzero((prob < 0) | (prob > 1))[0])
-        raise DataError(f"'{name}' must hold probabilities in [0, 1]; row {row} is "
-                        f"{prob[row]!r}. Pass predict_proba output, not rewards or logits.")
+        raise DataError(
+            f"'{name}' must hold probabilities in [0, 1]; row {row} is "
+            f"{prob[row]!r}. Pass predict_proba output, not rewards or logits."
+        )
     return prob
 
 
@@ -198,15 +199,17 @@ def reliability_table(y_true: ArrayLike, y_prob: ArrayLike, *, n_bins: int = 10)
         mean_prob = np.bincount(b, weights=p, minlength=n_bins) / count
         frac_positive = np.bincount(b, weights=y, minlength=n_bins) / count
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    return pl.DataFrame({
-        "bin": np.arange(n_bins),
-        "bin_low": edges[:-1],
-        "bin_high": edges[1:],
-        "count": count,
-        "mean_prob": mean_prob,
-        "frac_positive": frac_positive,
-        "gap": frac_positive - mean_prob,
-    }).fill_nan(None)
+    return pl.DataFrame(
+        {
+            "bin": np.arange(n_bins),
+            "bin_low": edges[:-1],
+            "bin_high": edges[1:],
+            "count": count,
+            "mean_prob": mean_prob,
+            "frac_positive": frac_positive,
+            "gap": frac_positive - mean_prob,
+        }
+    ).fill_nan(None)
 
 
 def symmetrize_pairs(proba_win: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -319,8 +322,10 @@ def rank_correlation(
         raise DataError(f"'method' must be 'spearman' or 'kendall'; got {method!r}.")
     r, g, grp = check_scored(reward, golden, groups)
     stats = within_group_stats(r, g, grp)
-    return pl.DataFrame({
-        "group": grp.labels,
-        "size": grp.sizes,
-        "correlation": getattr(stats, method),
-    }).fill_nan(None)
+    return pl.DataFrame(
+        {
+            "group": grp.labels,
+            "size": grp.sizes,
+            "correlation": getattr(stats, method),
+        }
+    ).fill_nan(None)

@@ -26,17 +26,22 @@ from embrm.exceptions import DataError
 
 
 def _table(
-    names: list[str], point: np.ndarray, low: np.ndarray, high: np.ndarray,
+    names: list[str],
+    point: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
     counts: dict[str, float],
 ) -> pl.DataFrame:
-    """Metric rows with intervals, then count rows (no interval); NaN becomes null."""
+    """Metric rows with intervals, then rows without (counts, shares); NaN becomes null."""
     nan = [np.nan] * len(counts)
-    return pl.DataFrame({
-        "metric": names + list(counts),
-        "value": np.concatenate([point, list(counts.values())]),
-        "ci_low": np.concatenate([low, nan]),
-        "ci_high": np.concatenate([high, nan]),
-    }).fill_nan(None)
+    return pl.DataFrame(
+        {
+            "metric": names + list(counts),
+            "value": np.concatenate([point, list(counts.values())]),
+            "ci_low": np.concatenate([low, nan]),
+            "ci_high": np.concatenate([high, nan]),
+        }
+    ).fill_nan(None)
 
 
 def _default_ns(smallest: int) -> list[NValue]:
@@ -97,8 +102,7 @@ def evaluate_rewards(
     else:
         ns = [n] if isinstance(n, str | int) else list(n)
     if not ns:
-        raise DataError("'n' is empty: give at least one Best-of-N size, or None for the "
-                        "default sizes.")
+        raise DataError("'n' is empty: give at least one Best-of-N size, or None for the default sizes.")
     bon, oracle, random = bon_components(r, g, grp, tuple(check_n(v, grp) for v in ns))
     stats = within_group_stats(r, g, grp)
     kept = (~np.isnan(stats.spearman)).astype(np.float64)
@@ -108,17 +112,26 @@ def evaluate_rewards(
     ones = np.ones_like(bon)
     per_n_num = np.stack([bon, oracle, gain_num], axis=2).reshape(grp.n_groups, -1)
     per_n_den = np.stack([ones, ones, gain_den], axis=2).reshape(grp.n_groups, -1)
-    numerator = np.hstack([
-        random[:, :1], per_n_num,
-        np.column_stack([np.nan_to_num(stats.spearman), np.nan_to_num(stats.kendall),
-                         stats.correct]),
-    ])
-    denominator = np.hstack([
-        one, per_n_den, np.column_stack([kept, kept, stats.pairs]),
-    ])
+    numerator = np.hstack(
+        [
+            random[:, :1],
+            per_n_num,
+            np.column_stack([np.nan_to_num(stats.spearman), np.nan_to_num(stats.kendall), stats.correct]),
+        ]
+    )
+    denominator = np.hstack(
+        [
+            one,
+            per_n_den,
+            np.column_stack([kept, kept, stats.pairs]),
+        ]
+    )
     point, low, high = bootstrap(
-        ratio_of_sums(numerator, denominator), grp.n_groups,
-        n_bootstrap=n_bootstrap, confidence=confidence, random_state=random_state,
+        ratio_of_sums(numerator, denominator),
+        grp.n_groups,
+        n_bootstrap=n_bootstrap,
+        confidence=confidence,
+        random_state=random_state,
     )
     names = ["random"]
     for v in ns:
@@ -191,8 +204,11 @@ def evaluate_pairs(
         statistics.append(ece_statistic(y_true, y_prob, np.tile(codes, 2), n_groups, n_bins))
         names.append("ece")
     point, low, high = bootstrap(
-        lambda w: np.hstack([s(w) for s in statistics]), n_groups,
-        n_bootstrap=n_bootstrap, confidence=confidence, random_state=random_state,
+        lambda w: np.hstack([s(w) for s in statistics]),
+        n_groups,
+        n_bootstrap=n_bootstrap,
+        confidence=confidence,
+        random_state=random_state,
     )
     counts = {"n_pairs": win.size, "n_ties": float((win == lose).sum()), "n_groups": n_groups}
     return _table(names, point, low, high, counts)

@@ -73,7 +73,8 @@ def test_exact_equals_brute_force_over_all_subsets(seed, reward_levels):
         assert best_of_n(reward, golden, groups, n) == pytest.approx(expected, abs=1e-12)
         assert curve["bon"][n - 1] == pytest.approx(expected, abs=1e-12)
     assert best_of_n(reward, golden, groups, "all") == pytest.approx(
-        brute_force_bon(reward, golden, groups, "all"), abs=1e-12)
+        brute_force_bon(reward, golden, groups, "all"), abs=1e-12
+    )
 
 
 def test_ties_in_reward_hand_computed():
@@ -177,8 +178,7 @@ def test_curve_805_by_51_has_a_row_per_n():
     ],
 )
 def test_bad_input_raises_data_error(kwargs, match):
-    args = {"reward": [1.0, 2.0, 3.0], "golden": [0.0, 1.0, 2.0], "groups": ["a", "a", "b"],
-            "n": 1} | kwargs
+    args = {"reward": [1.0, 2.0, 3.0], "golden": [0.0, 1.0, 2.0], "groups": ["a", "a", "b"], "n": 1} | kwargs
     with pytest.raises(DataError, match=match):
         best_of_n(**args)
 

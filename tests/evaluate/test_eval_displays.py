@@ -51,8 +51,7 @@ def test_best_of_n_display_writes_png(scored, tmp_path, x):
 def test_best_of_n_display_second_head_on_same_axes(scored):
     reward, golden, groups = scored
     first = BestOfNDisplay.from_predictions(reward, golden, groups, name="a")
-    second = BestOfNDisplay(bon_curve(-reward, golden, groups), name="b").plot(
-        ax=first.ax_, baselines=False)
+    second = BestOfNDisplay(bon_curve(-reward, golden, groups), name="b").plot(ax=first.ax_, baselines=False)
     assert second.ax_ is first.ax_
     labels = [t.get_text() for t in first.ax_.get_legend().get_texts()]
     assert labels == ["a", "oracle", "random", "b"]

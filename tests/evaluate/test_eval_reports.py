@@ -59,8 +59,7 @@ def test_evaluate_rewards_agrees_with_the_single_metrics():
 def test_evaluate_rewards_custom_n_and_errors():
     reward, golden, groups = scored_sets(10, 5, seed=1)
     report = evaluate_rewards(reward, golden, groups, n=[3], n_bootstrap=0)
-    assert report["metric"].to_list()[:4] == ["random", "bon@3", "oracle@3",
-                                              "normalised_gain@3"]
+    assert report["metric"].to_list()[:4] == ["random", "bon@3", "oracle@3", "normalised_gain@3"]
     assert report["ci_low"].null_count() == report.height  # no bootstrap, no intervals
     single = evaluate_rewards(reward, golden, groups, n="all", n_bootstrap=0)
     assert single["metric"].to_list()[1] == "bon@all"
@@ -101,8 +100,12 @@ def test_interval_width_matches_the_standard_error_and_shrinks_with_groups():
 def test_bon_curve_intervals():
     reward, golden, groups = scored_sets(80, 6, seed=4)
     curve = bon_curve(reward, golden, groups, n_bootstrap=300, random_state=0)
-    assert curve.columns[-4:] == ["bon_ci_low", "bon_ci_high", "normalised_gain_ci_low",
-                                  "normalised_gain_ci_high"]
+    assert curve.columns[-4:] == [
+        "bon_ci_low",
+        "bon_ci_high",
+        "normalised_gain_ci_low",
+        "normalised_gain_ci_high",
+    ]
     assert (curve["bon_ci_low"] <= curve["bon"]).all()
     assert (curve["bon"] <= curve["bon_ci_high"]).all()
     assert curve["normalised_gain_ci_low"][0] is None  # undefined at N = 1

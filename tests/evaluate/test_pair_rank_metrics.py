@@ -35,8 +35,7 @@ def tied_sets():
     return reward, golden, groups
 
 
-@pytest.mark.parametrize(("method", "reference"), [("spearman", spearmanr),
-                                                   ("kendall", kendalltau)])
+@pytest.mark.parametrize(("method", "reference"), [("spearman", spearmanr), ("kendall", kendalltau)])
 def test_rank_correlation_matches_scipy_per_group(tied_sets, method, reference):
     reward, golden, groups = tied_sets
     table = rank_correlation(reward, golden, groups, method=method)
@@ -66,8 +65,7 @@ def test_within_group_pair_counts_match_enumeration(tied_sets):
                 correct += 0.5
             else:
                 correct += (r[i] > r[j]) == (g[i] > g[j])
-        assert (stats.correct[label], stats.pairs[label], stats.reward_ties[label]) == (
-            correct, pairs, ties)
+        assert (stats.correct[label], stats.pairs[label], stats.reward_ties[label]) == (correct, pairs, ties)
 
 
 def test_kendall_blocks_bound_memory(monkeypatch):
@@ -89,7 +87,8 @@ def test_rank_correlation_rejects_unknown_method():
 
 def test_pairwise_accuracy_counts_ties_as_half():
     assert pairwise_accuracy([2.0, 1.0, 1.0, 5.0], [1.0, 1.0, 3.0, 4.0]) == pytest.approx(
-        (1 + 0.5 + 0 + 1) / 4)
+        (1 + 0.5 + 0 + 1) / 4
+    )
     assert pairwise_accuracy([0.0] * 5, [0.0] * 5) == 0.5
 
 
@@ -117,8 +116,7 @@ def test_ece_of_calibrated_and_overconfident_predictors():
     assert expected_calibration_error(y, p) < 0.01
     overconfident = np.clip(0.5 + 2.0 * (p - 0.5), 0.0, 1.0)  # same ranking, pushed out
     assert expected_calibration_error(y, overconfident) > 0.1
-    assert expected_calibration_error(y, np.full(p.size, 0.5)) == pytest.approx(
-        abs(y.mean() - 0.5))
+    assert expected_calibration_error(y, np.full(p.size, 0.5)) == pytest.approx(abs(y.mean() - 0.5))
 
 
 def test_reliability_table_hand_example_and_ece_identity():
@@ -144,8 +142,7 @@ def test_symmetrize_pairs():
     table = reliability_table(*symmetrize_pairs([0.99] * 7 + [0.01] * 3))
     assert table["frac_positive"][9] == pytest.approx(0.7)
     assert table["frac_positive"][0] == pytest.approx(0.3)
-    assert expected_calibration_error(*symmetrize_pairs([0.99] * 7 + [0.01] * 3)) == (
-        pytest.approx(0.29))
+    assert expected_calibration_error(*symmetrize_pairs([0.99] * 7 + [0.01] * 3)) == (pytest.approx(0.29))
 
 
 @pytest.mark.parametrize(
