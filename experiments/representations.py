@@ -1,0 +1,393 @@
+"""Representations x heads x data: which embedding carries the reward signal, at what cost.
+
+Every representation of :data:`STUDY` (the default joint MiniLM window, MiniLM with the
+explicit length features, whole-response MiniLM windows, separate prompt/response MiniLM
+features, SmolLM2-135M-Instruct hidden states) is scored with four heads (BT linear,
+logistic classifier, BT MLP, LightGBM) on three data sets, out of fold (prompt-grouped
+K-fold, the same folds for every row):
+
+- ``alpacaeval``: the study prompts x all 51 models' answers (candidates of very different
+  strength);
+- ``alpacaeval-hard``: the same prompts x the 10 models of most similar strength (Best-of-N
+  among answers of similar quality);
+- ``hh-harmless``: the first human-labelled pairs.
+
+AlpacaEval heads train on every within-prompt pair of the training prompts (or
+``pairs_per_prompt`` of them), labelled noiselessly by the golden score
+logit(judge_pref). Reported: Best-of-N (all candidates) as a win rate against the reference
+(%) with a bootstrap CI over prompts, within-prompt Spearman and pairwise accuracy, and three
+paired differences over prompts of the Best-of-N golden reward (logit(judge_pref): the
+per-prompt shift cancels in a paired difference, and unlike the win rate it does not vanish
+among weak answers): against always-longest, against random, and against a
+**length-only head** (BT linear on log response length, same folds and pairs) — a
+representation that only rediscovers length gains nothing there. ``len_spearman`` is the
+within-prompt rank correlation of the reward with response length. Cost: texts per second
+to embed (uncached, a fixed sample) and seconds to fit. A layer sweep of SmolLM2 (every
+probe layer, mean and last-token pooling, BT linear) comes from the same cached pass.
+
+SmolLM2 is not run on the 51-model set (5,100 texts at ~1.5 texts/s here); its rows there
+are missing on purpose.
+
+    python experiments/representations.py           # 100 prompts, 1,000 hh pairs
+    python experiments/representations.py --quick   # 4 prompts, 24 hh pairs
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+from embrm import Encoder, load_dataset  # noqa: E402
+from embrm.data import group_kfold, within_prompt_pairs  # noqa: E402
+from embrm.evaluate import (  # noqa: E402
+    compare_pairs,
+    compare_rewards,
+    evaluate_pairs,
+    evaluate_rewards,
+    rank_correlation,
+)
+from embrm.heads import BTLinear  # noqa: E402
+
+NAME = "representations"
+TITLE = "Representations: reward signal vs embedding cost"
+#: Study representations: Encoder options.
+STUDY: dict[str, dict] = {
+    "minilm": {},
+    "minilm+length": {"scalar_features": ("log_chars", "truncated")},
+    "minilm-windows": {"view": "windows"},
+    "minilm-split": {"view": "split"},
+    "smollm2-L15-mean": {"model": "SmolLM2-135M-Instruct", "quantize": True, "layer": 15},
+    "smollm2-L15-last": {"model": "SmolLM2-135M-Instruct", "quantize": True, "layer": 15, "view": "last"},
+}
+HEAD_NAMES = ("bt-linear", "classifier", "bt-mlp", "lgbm")
+SWEEP = "SmolLM2-135M-Instruct"
+#: ``on_51_models``: representations scored on the 51-model set (quick: those the test fixtures cache).
+QUICK = {"n_prompts": 4, "n_hh": 24, "folds": 3, "pairs_per_prompt": None, "cost_texts": 4,
+         "on_51_models": ("minilm", "minilm+length")}
+FULL = {"n_prompts": 100, "n_hh": 1000, "folds": 5, "pairs_per_prompt": 200, "cost_texts": 16,
+        "on_51_models": ("minilm", "minilm+length", "minilm-windows", "minilm-split")}
+
+
+def study_prompt_ids(n: int) -> np.ndarray:
+    """The first ``n`` of one seeded permutation of the 805 prompts (the quick fixtures' 40
+    prompts are its first 40, so every smaller study is inside every larger one)."""
+    return np.sort(np.random.RandomState(0).permutation(C.N_ALPACA_PROMPTS)[:n])
+
+
+def encoder(ctx: C.Context, options: dict) -> Encoder:
+    return Encoder(cache_dir=ctx.args.cache_dir, show_progress=False, **options)
+
+
+def length_spearman(reward: np.ndarray, length: np.ndarray, groups: np.ndarray) -> float:
+    """Mean within-prompt Spearman correlation of a reward with response length (NaN when the
+    reward is constant in every prompt)."""
+    mean = rank_correlation(reward, length, groups)["correlation"].mean()
+    return float("nan") if mean is None else float(mean)
+
+
+# -- cost ------------------------------------------------------------------------------------
+def embed_rate(ctx: C.Context, options: dict, prompts: list[str], responses: list[str]) -> float:
+    """Texts per second embedding ``responses`` uncached (a scratch cache beside the real
+    models, so nothing is exported twice and the real cache is untouched)."""
+    warm = encoder(ctx, options)
+    warm.encode_responses(prompts[:1], responses[:1])  # export and load before timing
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "models").symlink_to(warm.cache_dir / "models", target_is_directory=True)
+        cold = Encoder(cache_dir=tmp, show_progress=False, **options)
+        cold.encode_responses(["warm-up"], ["warm-up"])
+        start = time.perf_counter()
+        cold.encode_responses(prompts, responses)
+        return len(responses) / (time.perf_counter() - start)
+
+
+# -- scored sets (alpacaeval, alpacaeval-hard) ------------------------------------------------
+def fit_scored(ctx: C.Context, cfg: dict, data, X: np.ndarray, log_len: np.ndarray
+               ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Out-of-fold rewards of every head (and the length-only head) on one representation."""
+    oof = {name: np.full(len(data), np.nan) for name in (*HEAD_NAMES, "length-only")}
+    seconds = dict.fromkeys(oof, 0.0)
+    factories = C.heads(HEAD_NAMES)
+    for k, (tr, te) in enumerate(group_kfold(data.groups, cfg["folds"], random_state=ctx.seed)):
+        pairs = within_prompt_pairs(data.take(tr), cfg["pairs_per_prompt"], None,
+                                    random_state=ctx.seed + 1000 * k)
+        win = tr[pairs.frame["chosen_index"].to_numpy()]
+        lose = tr[pairs.frame["rejected_index"].to_numpy()]
+        for name in oof:
+            head = BTLinear() if name == "length-only" else factories[name](ctx.seed + k)
+            features = log_len[:, None] if name == "length-only" else X
+            start = time.perf_counter()
+            head.fit(features[win], features[lose], groups=pairs.groups)
+            seconds[name] += time.perf_counter() - start
+            oof[name][te] = head.reward(features[te])
+    return oof, seconds
+
+
+def scored_rows(ctx: C.Context, cfg: dict, dataset: str, rep: str, data, oof: dict[str, np.ndarray],
+                seconds: dict[str, float], rate: float) -> list[dict]:
+    golden = data.scores
+    win_rate = 100 * data.frame["judge_pref"].to_numpy()
+    length = data.frame["response"].str.len_chars().to_numpy().astype(float)
+    boot = {"n_bootstrap": ctx.args.n_bootstrap, "random_state": ctx.seed}
+    rows = []
+    for head, reward in oof.items():
+        if head == "length-only" and rep != "minilm":
+            continue  # the same for every representation: reported once
+        quality = C.report_dict(evaluate_rewards(reward, win_rate, data.groups, n="all", **boot))
+        ranks = C.report_dict(evaluate_rewards(reward, golden, data.groups, n="all", **boot))
+        row = {
+            "data": dataset, "representation": "–" if head == "length-only" else rep, "head": head,
+            "bon": quality["bon@all"], "bon_ci_low": quality["bon@all_ci_low"],
+            "bon_ci_high": quality["bon@all_ci_high"],
+            "spearman": ranks["spearman"], "pairwise_accuracy": ranks["pairwise_accuracy"],
+            "len_spearman": length_spearman(reward, length, data.groups),
+            "fit_seconds": seconds[head] / cfg["folds"],
+            "embed_texts_per_s": rate,
+        }
+        for baseline, base in (("longest", length), ("random", np.zeros(len(data))),
+                               ("length_only", oof["length-only"])):
+            diff = C.report_dict(compare_rewards(reward, base, golden, data.groups, n="all", **boot))
+            row[f"vs_{baseline}"] = diff["bon@all"]
+            row[f"vs_{baseline}_ci_low"] = diff["bon@all_ci_low"]
+            row[f"vs_{baseline}_ci_high"] = diff["bon@all_ci_high"]
+        rows.append(row)
+    return rows
+
+
+def baseline_rows(ctx: C.Context, dataset: str, data) -> list[dict]:
+    win_rate = 100 * data.frame["judge_pref"].to_numpy()
+    length = data.frame["response"].str.len_chars().to_numpy().astype(float)
+    rows = []
+    for name, reward in (("random", np.zeros(len(data))), ("longest", length),
+                         ("oracle", data.scores.astype(float))):
+        q = C.report_dict(evaluate_rewards(reward, win_rate, data.groups, n="all",
+                                           n_bootstrap=ctx.args.n_bootstrap, random_state=ctx.seed))
+        rows.append({"data": dataset, "representation": "–", "head": name, "bon": q["bon@all"],
+                     "bon_ci_low": q["bon@all_ci_low"], "bon_ci_high": q["bon@all_ci_high"],
+                     "spearman": q["spearman"], "pairwise_accuracy": q["pairwise_accuracy"]})
+    return rows
+
+
+# -- pairs (hh-harmless) -----------------------------------------------------------------------
+def hh_rows(ctx: C.Context, cfg: dict, rep: str, hh, X_win: np.ndarray, X_lose: np.ndarray,
+            rate: float) -> list[dict]:
+    n = len(hh)
+    len_win = np.log1p(hh.frame["chosen"].str.len_chars().to_numpy().astype(float))[:, None]
+    len_lose = np.log1p(hh.frame["rejected"].str.len_chars().to_numpy().astype(float))[:, None]
+    r_win = {name: np.zeros(n) for name in (*HEAD_NAMES, "length-only")}
+    r_lose = {name: np.zeros(n) for name in r_win}
+    seconds = dict.fromkeys(r_win, 0.0)
+    factories = C.heads(HEAD_NAMES)
+    for k, (tr, te) in enumerate(group_kfold(hh.groups, cfg["folds"], random_state=ctx.seed)):
+        for name in r_win:
+            head = BTLinear() if name == "length-only" else factories[name](ctx.seed + k)
+            A, B = (len_win, len_lose) if name == "length-only" else (X_win, X_lose)
+            start = time.perf_counter()
+            head.fit(A[tr], B[tr], groups=hh.groups[tr])
+            seconds[name] += time.perf_counter() - start
+            r_win[name][te], r_lose[name][te] = head.reward(A[te]), head.reward(B[te])
+    boot = {"n_bootstrap": ctx.args.n_bootstrap, "random_state": ctx.seed}
+    rows = []
+    for name in r_win:
+        if name == "length-only" and rep != "minilm":
+            continue
+        acc = C.report_dict(evaluate_pairs(r_win[name], r_lose[name], hh.groups, **boot))
+        diff = C.report_dict(compare_pairs(r_win[name], r_lose[name], r_win["length-only"],
+                                           r_lose["length-only"], hh.groups, **boot))
+        rows.append({
+            "data": "hh-harmless", "representation": "–" if name == "length-only" else rep,
+            "head": name, "accuracy": acc["accuracy"], "accuracy_ci_low": acc["accuracy_ci_low"],
+            "accuracy_ci_high": acc["accuracy_ci_high"],
+            "vs_length_only": diff["accuracy"],
+            "vs_length_only_ci_low": diff["accuracy_ci_low"],
+            "vs_length_only_ci_high": diff["accuracy_ci_high"],
+            "fit_seconds": seconds[name] / cfg["folds"], "embed_texts_per_s": rate,
+        })
+    return rows
+
+
+# -- the layer sweep ---------------------------------------------------------------------------
+def layer_sweep(ctx: C.Context, cfg: dict, hard, hh) -> pl.DataFrame:
+    """BT linear on every cached SmolLM2 probe layer and pooling (one pass cached them all)."""
+    probe = encoder(ctx, {"model": SWEEP, "quantize": True})
+    length = hard.frame["response"].str.len_chars().to_numpy().astype(float)
+    rows = []
+    for layer in probe.decoder_states.layers:
+        for view in ("mean", "last"):
+            enc = encoder(ctx, {"model": SWEEP, "quantize": True, "layer": layer, "view": view})
+            X = enc.encode_responses(hard.frame["prompt"].to_list(), hard.frame["response"].to_list())
+            reward = np.full(len(hard), np.nan)
+            for k, (tr, te) in enumerate(group_kfold(hard.groups, cfg["folds"], random_state=ctx.seed)):
+                pairs = within_prompt_pairs(hard.take(tr), cfg["pairs_per_prompt"], None,
+                                            random_state=ctx.seed + 1000 * k)
+                win = tr[pairs.frame["chosen_index"].to_numpy()]
+                lose = tr[pairs.frame["rejected_index"].to_numpy()]
+                reward[te] = BTLinear().fit(X[win], X[lose], groups=pairs.groups).reward(X[te])
+            hard_eval = C.report_dict(evaluate_rewards(reward, hard.scores, hard.groups, n="all",
+                                                       n_bootstrap=0))
+            Xw, Xl = hh.embed(enc)
+            hh_reward = np.zeros((len(hh), 2))
+            for tr, te in group_kfold(hh.groups, cfg["folds"], random_state=ctx.seed):
+                head = BTLinear().fit(Xw[tr], Xl[tr], groups=hh.groups[tr])
+                hh_reward[te] = np.column_stack([head.reward(Xw[te]), head.reward(Xl[te])])
+            rows.append({
+                "layer": layer, "pooling": view,
+                "hard_pairwise_accuracy": hard_eval["pairwise_accuracy"],
+                "hard_spearman": hard_eval["spearman"],
+                "hard_len_spearman": length_spearman(reward, length, hard.groups),
+                "hh_accuracy": float(np.mean((hh_reward[:, 0] > hh_reward[:, 1])
+                                             + 0.5 * (hh_reward[:, 0] == hh_reward[:, 1]))),
+            })
+    return pl.DataFrame(rows)
+
+
+# -- the run -----------------------------------------------------------------------------------
+def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict]:
+    cfg = C.config(ctx, QUICK, FULL)
+    ids = study_prompt_ids(cfg["n_prompts"])
+    full = load_dataset("alpacaeval", ctx.args.data_dir).filter_prompts(ids)
+    hard = load_dataset("alpacaeval-hard", ctx.args.data_dir).filter_prompts(ids)
+    hh = load_dataset("hh-harmless", ctx.args.data_dir).take(np.arange(cfg["n_hh"]))
+    sample = np.random.RandomState(ctx.seed).choice(len(hard), cfg["cost_texts"], replace=False)
+    sample_prompts = hard.frame["prompt"].gather(sample).to_list()
+    sample_responses = hard.frame["response"].gather(sample).to_list()
+    scored = baseline_rows(ctx, "alpacaeval-hard", hard) + baseline_rows(ctx, "alpacaeval", full)
+    pairs: list[dict] = []
+    for rep, options in STUDY.items():
+        on_full = rep in cfg["on_51_models"]
+        enc = encoder(ctx, options)
+        rate = embed_rate(ctx, options, sample_prompts, sample_responses)
+        for dataset, data in [("alpacaeval-hard", hard), *([("alpacaeval", full)] if on_full else [])]:
+            X = enc.encode_responses(data.frame["prompt"].to_list(), data.frame["response"].to_list())
+            ctx.new_texts += enc.last_stats["new"]
+            log_len = np.log1p(data.frame["response"].str.len_chars().to_numpy().astype(float))
+            oof, seconds = fit_scored(ctx, cfg, data, X, log_len)
+            scored += scored_rows(ctx, cfg, dataset, rep, data, oof, seconds, rate)
+        X_win, X_lose = hh.embed(enc)
+        ctx.new_texts += enc.last_stats["new"]
+        pairs += hh_rows(ctx, cfg, rep, hh, X_win, X_lose, rate)
+        print(f"{rep}: done ({rate:.1f} texts/s)", flush=True)
+    sweep = layer_sweep(ctx, cfg, hard, hh)
+    scored_table = pl.DataFrame(scored, infer_schema_length=None)
+    pairs_table = pl.DataFrame(pairs, infer_schema_length=None)
+    C.write_csv(ctx, scored_table, "scored")
+    C.write_csv(ctx, pairs_table, "hh")
+    C.write_csv(ctx, sweep, "layer_sweep")
+    facts = {"n_prompts": len(ids), "n_hh_pairs": len(hh), **cfg}
+    return scored_table, pairs_table, sweep, facts
+
+
+def _best(table: pl.DataFrame, dataset: str, metric: str) -> pl.DataFrame:
+    """Each representation's best head on ``dataset`` by ``metric``."""
+    rows = table.filter((pl.col("data") == dataset) & (pl.col("representation") != "–"))
+    return rows.sort(metric, descending=True).group_by("representation", maintain_order=True).first()
+
+
+def _plot(ctx: C.Context, scored: pl.DataFrame, pairs: pl.DataFrame, sweep: pl.DataFrame) -> None:
+    fig, (ax1, ax2, ax3) = C.figure(ncols=3)
+    for ax, table, dataset, metric, label in (
+        (ax1, scored, "alpacaeval-hard", "vs_length_only", "BoN@10 gain over the length-only head\n"
+                                                             "(win-rate points, 95% CI)"),
+        (ax2, pairs, "hh-harmless", "accuracy", "pairwise accuracy (95% CI)"),
+    ):
+        best = _best(table, dataset, metric)
+        x = best["embed_texts_per_s"].to_numpy()
+        y = best[metric].to_numpy()
+        err = [y - best[f"{metric}_ci_low"].to_numpy(), best[f"{metric}_ci_high"].to_numpy() - y]
+        ax.errorbar(x, y, yerr=err, fmt="o", capsize=3)
+        for xi, yi, name, head in zip(x, y, best["representation"], best["head"], strict=True):
+            ax.annotate(f"{name}\n({head})", (xi, yi), fontsize=7, xytext=(4, 4),
+                        textcoords="offset points")
+        ax.set(xscale="log", xlabel="embedding cost: texts / second (log, 2 cores)", ylabel=label,
+               title=f"{dataset}: best head per representation")
+        ax.axhline(0.0 if metric.startswith("vs_") else 0.5, color="grey", linestyle="--")
+    for view, marker in (("mean", "o-"), ("last", "s--")):
+        part = sweep.filter(pl.col("pooling") == view)
+        ax3.plot(part["layer"], part["hard_pairwise_accuracy"], marker, label=f"hard, {view}")
+        ax3.plot(part["layer"], part["hh_accuracy"], marker, alpha=0.5, label=f"hh, {view}")
+    ax3.set(xlabel="SmolLM2 layer", ylabel="pairwise accuracy (BT linear, out of fold)",
+            title="SmolLM2-135M layer sweep")
+    ax3.legend(fontsize=7)
+    C.save_figure(ctx, fig, "quality_vs_cost")
+
+
+def _ci(row: dict, metric: str, digits: int = 2) -> str:
+    return C.fmt_ci(row, metric, digits)
+
+
+def _headline(scored: pl.DataFrame, pairs: pl.DataFrame, sweep: pl.DataFrame) -> tuple[dict, list[str]]:
+    hard = _best(scored, "alpacaeval-hard", "bon").sort("bon", descending=True)
+    top = hard.row(0, named=True)
+    base = {r["head"]: r for r in scored.filter(pl.col("data") == "alpacaeval-hard").iter_rows(named=True)
+            if r["representation"] == "–"}
+    hh = _best(pairs, "hh-harmless", "accuracy").sort("accuracy", descending=True)
+    hh_top = hh.row(0, named=True)
+    best_layer = sweep.sort("hard_pairwise_accuracy", descending=True).row(0, named=True)
+    separated = top["vs_longest_ci_low"] > 0 and top["vs_random_ci_low"] > 0
+    headline = {
+        "hard: best": f"{top['representation']} + {top['head']}",
+        "hard: BoN@10 win rate": _ci(top, "bon"),
+        "hard: random / longest / length-only / oracle": " / ".join(
+            f"{base[h]['bon']:.2f}" for h in ("random", "longest", "length-only", "oracle")),
+        "hard: gain vs longest": _ci(top, "vs_longest"),
+        "hard: gain vs length-only head": _ci(top, "vs_length_only"),
+        "hh: best": f"{hh_top['representation']} + {hh_top['head']}",
+        "hh: accuracy": _ci(hh_top, "accuracy", 3),
+    }
+    findings = [
+        f"alpacaeval-hard: best {top['representation']} + {top['head']} picks answers winning "
+        f"{_ci(top, 'bon')}% (random {base['random']['bon']:.2f}, longest {base['longest']['bon']:.2f}, "
+        f"length-only head {base['length-only']['bon']:.2f}, oracle {base['oracle']['bon']:.2f}); "
+        f"paired gain over longest {_ci(top, 'vs_longest')}, over random {_ci(top, 'vs_random')}, "
+        f"over the length-only head {_ci(top, 'vs_length_only')}: target (CI-separated over random "
+        f"and longest) {'met' if separated else 'NOT met'}.",
+        f"hh-harmless: best {hh_top['representation']} + {hh_top['head']} {_ci(hh_top, 'accuracy', 3)} "
+        f"(gain over length-only {_ci(hh_top, 'vs_length_only', 3)}): target 0.65 "
+        f"{'met' if hh_top['accuracy'] >= 0.65 else 'NOT met'}.",
+        f"SmolLM2 layer sweep: best on hard is layer {best_layer['layer']} ({best_layer['pooling']}), "
+        f"pairwise accuracy {best_layer['hard_pairwise_accuracy']:.3f}; its rewards' within-prompt "
+        f"Spearman with length {best_layer['hard_len_spearman']:.2f}.",
+    ]
+    return headline, findings
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    ctx = C.parse_args(NAME, __doc__, argv)
+    scored, pairs, sweep, facts = run(ctx)
+    scored_cols = ["data", "representation", "head", "bon", "vs_random", "vs_longest", "vs_length_only",
+                   "spearman", "pairwise_accuracy", "len_spearman", "embed_texts_per_s", "fit_seconds"]
+
+    def with_ci(table: pl.DataFrame, metrics: Sequence[str], digits: int) -> pl.DataFrame:
+        return table.with_columns(
+            pl.struct(pl.all()).map_elements(lambda r, m=m: C.fmt_ci(r, m, digits), return_dtype=pl.String)
+            .alias(m) for m in metrics)
+
+    for dataset in ("alpacaeval-hard", "alpacaeval"):
+        part = scored.filter(pl.col("data") == dataset)
+        C.print_table(f"{dataset}: Best-of-all win rate (%) and paired gains, out of fold",
+                      with_ci(part, ["bon", "vs_random", "vs_longest", "vs_length_only"], 2)
+                      .select([c for c in scored_cols if c in part.columns]))
+    C.print_table("hh-harmless: pairwise accuracy, out of fold",
+                  with_ci(pairs, ["accuracy", "vs_length_only"], 3).select(
+                      "representation", "head", "accuracy", "vs_length_only", "embed_texts_per_s",
+                      "fit_seconds"))
+    C.print_table("SmolLM2-135M-Instruct layer sweep (BT linear)", sweep)
+    _plot(ctx, scored, pairs, sweep)
+    headline, findings = _headline(scored, pairs, sweep)
+    return C.write_summary(ctx, title=TITLE, headline=headline, findings=findings, setup={
+        **facts, "representations": STUDY, "heads": list(HEAD_NAMES),
+        "pair_regime": "all (or pairs_per_prompt) within-prompt pairs of the training prompts, "
+                       "labelled noiselessly by logit(judge_pref)",
+        "n_bootstrap": ctx.args.n_bootstrap})
+
+
+if __name__ == "__main__":
+    main()

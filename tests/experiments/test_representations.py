@@ -1,0 +1,61 @@
+"""experiments/representations.py --quick end to end: every representation, head and baseline
+is scored on the same folds, and the closed-form relations between the rows hold."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+from test_quick import _load
+
+pytest.importorskip("gguf", reason="the SmolLM2 rows need embrm[export] (gguf)")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, data_dir, encoder):
+    out = tmp_path_factory.mktemp("representations")
+    module = _load("representations")
+    summary = module.main(["--quick", "--out", str(out), "--data-dir", str(data_dir),
+                           "--cache-dir", str(encoder.cache_dir), "--n-bootstrap", "50"])
+    return module, summary, out
+
+
+def test_outputs_and_summary(run):
+    module, summary, out = run
+    assert summary == json.loads((out / "summary.json").read_text())
+    assert summary["quick"] and summary["findings"] and summary["headline"]
+    assert (out / "quality_vs_cost.png").is_file()
+    assert set(summary["setup"]["representations"]) == set(module.STUDY)
+
+
+def test_every_representation_and_head_is_scored(run):
+    module, _, out = run
+    scored = pl.read_csv(out / "scored.csv")
+    hard = scored.filter(pl.col("data") == "alpacaeval-hard")
+    for rep in module.STUDY:
+        assert set(hard.filter(pl.col("representation") == rep)["head"]) == set(module.HEAD_NAMES)
+    hh = pl.read_csv(out / "hh.csv")
+    assert hh.height == len(module.STUDY) * len(module.HEAD_NAMES) + 1  # + the length-only head
+    assert hh["accuracy"].is_between(0, 1).all()
+
+
+def test_baselines_bound_and_anchor_the_rows(run):
+    _, _, out = run
+    scored = pl.read_csv(out / "scored.csv")
+    for dataset in ("alpacaeval-hard", "alpacaeval"):
+        part = scored.filter(pl.col("data") == dataset)
+        by_head = {r["head"]: r for r in part.filter(pl.col("representation") == "–").iter_rows(named=True)}
+        assert part["bon"].max() == pytest.approx(by_head["oracle"]["bon"])  # nothing beats the oracle
+        assert by_head["oracle"]["pairwise_accuracy"] == 1.0 and by_head["random"]["pairwise_accuracy"] == 0.5
+        # a BT head on log length alone ranks by length: exactly the longest answer, gain 0
+        length_only = by_head["length-only"]
+        assert length_only["bon"] == pytest.approx(by_head["longest"]["bon"])
+        assert length_only["vs_longest"] == 0 and length_only["len_spearman"] == pytest.approx(1.0)
+
+
+def test_layer_sweep_covers_every_probe_layer(run):
+    _, _, out = run
+    sweep = pl.read_csv(out / "layer_sweep.csv")
+    assert sorted(set(sweep["layer"])) == list(range(3, 31, 3))
+    assert sweep.group_by("layer").len()["len"].to_list() == [2] * 10
