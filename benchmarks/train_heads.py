@@ -12,6 +12,7 @@ minibatches of 10,240 pairs drawn with replacement, Bradley-Terry loss, last epo
 
     python benchmarks/train_heads.py [--data-dir ../shared/data] [--n-prompts 805]
     python benchmarks/train_heads.py --synthetic   # Gaussian data of the same shape
+    python benchmarks/train_heads.py --model minilm+length   # + explicit length features
 
 ``--n-prompts`` takes a fixed seeded subset of prompts (embedding all 41k answers takes
 ~1 h on 2 CPU cores the first time; the cache makes later runs instant). embrm heads fit
@@ -46,7 +47,7 @@ HEADS: dict[str, tuple[Callable[[], object], float | None]] = {
 
 
 def real_data(
-    data_dir: str | None, n_prompts: int, n_pairs: int
+    data_dir: str | None, n_prompts: int, n_pairs: int, model: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
     """Embedded AlpacaEval pairs: X, win/lose row indices, groups, lengths, description."""
     from embrm import Encoder, load_dataset
@@ -55,7 +56,7 @@ def real_data(
     data = load_dataset("alpacaeval", data_dir)
     prompt_ids = np.sort(np.random.RandomState(0).permutation(805)[:n_prompts])
     data = data.filter_prompts(prompt_ids)
-    encoder = Encoder(show_progress=True)
+    encoder = Encoder(model, show_progress=True)
     t0 = time.perf_counter()
     X = data.embed(encoder)
     print(f"embeddings: {X.shape} in {time.perf_counter() - t0:.1f} s ({encoder.last_stats})")
@@ -145,6 +146,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("EMBRM_DATA_DIR"))
     parser.add_argument("--synthetic", action="store_true")
+    parser.add_argument(
+        "--model", default="minilm", help="representation (e.g. minilm+length: MiniLM plus log length)"
+    )
     parser.add_argument("--n-prompts", type=int, default=805)
     parser.add_argument("--n-pairs", type=int, default=N_PAIRS)
     parser.add_argument("--torch-threads", type=int, default=2)
@@ -156,7 +160,9 @@ def main() -> None:
     if args.synthetic:
         X, win, lose, groups, length, what = synthetic_data(args.n_prompts, args.n_pairs)
     else:
-        X, win, lose, groups, length, what = real_data(args.data_dir, args.n_prompts, args.n_pairs)
+        X, win, lose, groups, length, what = real_data(
+            args.data_dir, args.n_prompts, args.n_pairs, args.model
+        )
     from embrm.data import group_train_test_split
 
     tr, te = group_train_test_split(groups, test_size=0.2, random_state=0)
