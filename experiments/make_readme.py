@@ -18,7 +18,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORDER = ("alpacaeval_benchmark", "hh_harmless", "noise_bt_vs_classifier", "ensembles_hacking",
-         "drm_decomposition")
+         "drm_decomposition", "representations")
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
