@@ -10,7 +10,7 @@ from embrm.embed import render_pairs
 
 @pytest.fixture(scope="module")
 def tokenizer(encoder) -> Tokenizer:
-    return encoder._plain_tokenizer
+    return encoder.plain_tokenizer
 
 
 def _n_tokens(tokenizer, text):
