@@ -21,7 +21,9 @@ per-prompt shift cancels in a paired difference, and unlike the win rate it does
 among weak answers): against always-longest, against random, and against a
 **length-only head** (BT linear on log response length, same folds and pairs) — a
 representation that only rediscovers length gains nothing there. ``len_spearman`` is the
-within-prompt rank correlation of the reward with response length. Cost: texts per second
+within-prompt rank correlation of the reward with response length; ``null_above`` the share
+of a prompt's real answers the head ranks below the AlpacaEval null-model attack string (a
+judge hack: a reward worth having ranks it low). Cost: texts per second
 to embed (uncached, a fixed sample) and seconds to fit. A layer sweep of SmolLM2 (every
 probe layer, mean and last-token pooling, BT linear) comes from the same cached pass.
 
@@ -38,6 +40,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 from embrm import Encoder, load_dataset  # noqa: E402
-from embrm.data import group_kfold, within_prompt_pairs  # noqa: E402
+from embrm.data import ScoredResponses, group_kfold, within_prompt_pairs  # noqa: E402
 from embrm.evaluate import (  # noqa: E402
     compare_pairs,
     compare_rewards,
@@ -110,10 +113,26 @@ def embed_rate(ctx: C.Context, options: dict, prompts: list[str], responses: lis
 
 
 # -- scored sets (alpacaeval, alpacaeval-hard) ------------------------------------------------
-def fit_scored(ctx: C.Context, cfg: dict, data, X: np.ndarray, log_len: np.ndarray
-               ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Out-of-fold rewards of every head (and the length-only head) on one representation."""
+@dataclass
+class Embedded:
+    """A scored set and its prompts' null-model attack answers, embedded by one representation,
+    with log response lengths (the length-only head's feature)."""
+
+    data: ScoredResponses
+    X: np.ndarray
+    log_len: np.ndarray
+    null: ScoredResponses
+    X_null: np.ndarray
+    log_len_null: np.ndarray
+
+
+def fit_scored(ctx: C.Context, cfg: dict, e: Embedded
+               ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, float]]:
+    """Out-of-fold rewards of every head (and the length-only head) on one representation, for
+    the real answers and for the null-model answer of each held-out prompt."""
+    data = e.data
     oof = {name: np.full(len(data), np.nan) for name in (*HEAD_NAMES, "length-only")}
+    oof_null = {name: np.full(len(e.null), np.nan) for name in oof}
     seconds = dict.fromkeys(oof, 0.0)
     factories = C.heads(HEAD_NAMES)
     for k, (tr, te) in enumerate(group_kfold(data.groups, cfg["folds"], random_state=ctx.seed)):
@@ -121,18 +140,34 @@ def fit_scored(ctx: C.Context, cfg: dict, data, X: np.ndarray, log_len: np.ndarr
                                     random_state=ctx.seed + 1000 * k)
         win = tr[pairs.frame["chosen_index"].to_numpy()]
         lose = tr[pairs.frame["rejected_index"].to_numpy()]
+        held_out_null = np.isin(e.null.groups, data.groups[te])
         for name in oof:
             head = BTLinear() if name == "length-only" else factories[name](ctx.seed + k)
-            features = log_len[:, None] if name == "length-only" else X
+            features, null = (e.log_len[:, None], e.log_len_null[:, None]) if name == "length-only" \
+                else (e.X, e.X_null)
             start = time.perf_counter()
             head.fit(features[win], features[lose], groups=pairs.groups)
             seconds[name] += time.perf_counter() - start
             oof[name][te] = head.reward(features[te])
-    return oof, seconds
+            oof_null[name][held_out_null] = head.reward(null[held_out_null])
+    return oof, oof_null, seconds
 
 
-def scored_rows(ctx: C.Context, cfg: dict, dataset: str, rep: str, data, oof: dict[str, np.ndarray],
-                seconds: dict[str, float], rate: float) -> list[dict]:
+def null_above(reward: np.ndarray, groups: np.ndarray, reward_null: np.ndarray, null_groups: np.ndarray
+               ) -> float:
+    """Mean over prompts of the share of real answers the reward ranks below the null-model
+    attack answer (ties count one half): how far the judge-hacking string gets."""
+    by_prompt = dict(zip(null_groups.tolist(), reward_null, strict=True))
+    r_null = np.array([by_prompt[g] for g in groups.tolist()])
+    below = (reward < r_null) + 0.5 * (reward == r_null)
+    return float(pl.DataFrame({"g": groups, "b": below}).group_by("g").agg(pl.col("b").mean())["b"].mean())
+
+
+def scored_rows(ctx: C.Context, cfg: dict, dataset: str, rep: str, e: Embedded,
+                fitted: tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, float]],
+                rate: float) -> list[dict]:
+    data = e.data
+    oof, oof_null, seconds = fitted
     golden = data.scores
     win_rate = 100 * data.frame["judge_pref"].to_numpy()
     length = data.frame["response"].str.len_chars().to_numpy().astype(float)
@@ -149,6 +184,7 @@ def scored_rows(ctx: C.Context, cfg: dict, dataset: str, rep: str, data, oof: di
             "bon_ci_high": quality["bon@all_ci_high"],
             "spearman": ranks["spearman"], "pairwise_accuracy": ranks["pairwise_accuracy"],
             "len_spearman": length_spearman(reward, length, data.groups),
+            "null_above": null_above(reward, data.groups, oof_null[head], e.null.groups),
             "fit_seconds": seconds[head] / cfg["folds"],
             "embed_texts_per_s": rate,
         }
@@ -162,17 +198,22 @@ def scored_rows(ctx: C.Context, cfg: dict, dataset: str, rep: str, data, oof: di
     return rows
 
 
-def baseline_rows(ctx: C.Context, dataset: str, data) -> list[dict]:
+def baseline_rows(ctx: C.Context, dataset: str, data: ScoredResponses, null: ScoredResponses) -> list[dict]:
     win_rate = 100 * data.frame["judge_pref"].to_numpy()
     length = data.frame["response"].str.len_chars().to_numpy().astype(float)
+    null_length = null.frame["response"].str.len_chars().to_numpy().astype(float)
     rows = []
-    for name, reward in (("random", np.zeros(len(data))), ("longest", length),
-                         ("oracle", data.scores.astype(float))):
+    for name, reward, reward_null in (
+        ("random", np.zeros(len(data)), np.zeros(len(null))),
+        ("longest", length, null_length),
+        ("oracle", data.scores.astype(float), null.scores.astype(float)),  # the (hacked) judge
+    ):
         q = C.report_dict(evaluate_rewards(reward, win_rate, data.groups, n="all",
                                            n_bootstrap=ctx.args.n_bootstrap, random_state=ctx.seed))
         rows.append({"data": dataset, "representation": "–", "head": name, "bon": q["bon@all"],
                      "bon_ci_low": q["bon@all_ci_low"], "bon_ci_high": q["bon@all_ci_high"],
-                     "spearman": q["spearman"], "pairwise_accuracy": q["pairwise_accuracy"]})
+                     "spearman": q["spearman"], "pairwise_accuracy": q["pairwise_accuracy"],
+                     "null_above": null_above(reward, data.groups, reward_null, null.groups)})
     return rows
 
 
@@ -249,28 +290,37 @@ def layer_sweep(ctx: C.Context, cfg: dict, hard, hh) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
+def embed(ctx: C.Context, enc: Encoder, data: ScoredResponses) -> np.ndarray:
+    X = data.embed(enc)
+    ctx.new_texts += enc.last_stats["new"]
+    return X
+
+
+def log_length(data: ScoredResponses) -> np.ndarray:
+    return np.log1p(data.frame["response"].str.len_chars().to_numpy().astype(float))
+
+
 # -- the run -----------------------------------------------------------------------------------
 def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict]:
     cfg = C.config(ctx, QUICK, FULL)
     ids = study_prompt_ids(cfg["n_prompts"])
     full = load_dataset("alpacaeval", ctx.args.data_dir).filter_prompts(ids)
     hard = load_dataset("alpacaeval-hard", ctx.args.data_dir).filter_prompts(ids)
+    null = load_dataset("alpacaeval-nullmodel", ctx.args.data_dir).filter_prompts(ids)
     hh = load_dataset("hh-harmless", ctx.args.data_dir).take(np.arange(cfg["n_hh"]))
     sample = np.random.RandomState(ctx.seed).choice(len(hard), cfg["cost_texts"], replace=False)
     sample_prompts = hard.frame["prompt"].gather(sample).to_list()
     sample_responses = hard.frame["response"].gather(sample).to_list()
-    scored = baseline_rows(ctx, "alpacaeval-hard", hard) + baseline_rows(ctx, "alpacaeval", full)
+    scored = baseline_rows(ctx, "alpacaeval-hard", hard, null) + baseline_rows(ctx, "alpacaeval", full, null)
     pairs: list[dict] = []
     for rep, options in STUDY.items():
         on_full = rep in cfg["on_51_models"]
         enc = encoder(ctx, options)
         rate = embed_rate(ctx, options, sample_prompts, sample_responses)
+        X_null = embed(ctx, enc, null)
         for dataset, data in [("alpacaeval-hard", hard), *([("alpacaeval", full)] if on_full else [])]:
-            X = enc.encode_responses(data.frame["prompt"].to_list(), data.frame["response"].to_list())
-            ctx.new_texts += enc.last_stats["new"]
-            log_len = np.log1p(data.frame["response"].str.len_chars().to_numpy().astype(float))
-            oof, seconds = fit_scored(ctx, cfg, data, X, log_len)
-            scored += scored_rows(ctx, cfg, dataset, rep, data, oof, seconds, rate)
+            e = Embedded(data, embed(ctx, enc, data), log_length(data), null, X_null, log_length(null))
+            scored += scored_rows(ctx, cfg, dataset, rep, e, fit_scored(ctx, cfg, e), rate)
         X_win, X_lose = hh.embed(enc)
         ctx.new_texts += enc.last_stats["new"]
         pairs += hh_rows(ctx, cfg, rep, hh, X_win, X_lose, rate)
@@ -363,7 +413,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     ctx = C.parse_args(NAME, __doc__, argv)
     scored, pairs, sweep, facts = run(ctx)
     scored_cols = ["data", "representation", "head", "bon", "vs_random", "vs_longest", "vs_length_only",
-                   "spearman", "pairwise_accuracy", "len_spearman", "embed_texts_per_s", "fit_seconds"]
+                   "spearman", "pairwise_accuracy", "len_spearman", "null_above", "embed_texts_per_s",
+                   "fit_seconds"]
 
     def with_ci(table: pl.DataFrame, metrics: Sequence[str], digits: int) -> pl.DataFrame:
         return table.with_columns(

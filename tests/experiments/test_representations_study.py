@@ -48,6 +48,9 @@ def test_baselines_bound_and_anchor_the_rows(run):
         by_head = {r["head"]: r for r in part.filter(pl.col("representation") == "–").iter_rows(named=True)}
         assert part["bon"].max() == pytest.approx(by_head["oracle"]["bon"])  # nothing beats the oracle
         assert by_head["oracle"]["pairwise_accuracy"] == 1.0 and by_head["random"]["pairwise_accuracy"] == 0.5
+        assert by_head["random"]["null_above"] == 0.5  # every tie counts one half
+        assert by_head["oracle"]["null_above"] > 0.5  # the judge is hacked by the null-model string
+        assert part["null_above"].is_between(0, 1).all()
         # a BT head on log length alone ranks by length: exactly the longest answer, gain 0
         length_only = by_head["length-only"]
         assert length_only["bon"] == pytest.approx(by_head["longest"]["bon"])
