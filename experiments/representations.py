@@ -15,17 +15,18 @@ K-fold, the same folds for every row):
 AlpacaEval heads train on every within-prompt pair of the training prompts (or
 ``pairs_per_prompt`` of them), labelled noiselessly by the golden score
 logit(judge_pref). Reported: Best-of-N (all candidates) as a win rate against the reference
-(%) with a bootstrap CI over prompts, within-prompt Spearman and pairwise accuracy, and three
-paired differences over prompts of the Best-of-N golden reward (logit(judge_pref): the
-per-prompt shift cancels in a paired difference, and unlike the win rate it does not vanish
-among weak answers): against always-longest, against random, and against a
-**length-only head** (BT linear on log response length, same folds and pairs) — a
-representation that only rediscovers length gains nothing there. ``len_spearman`` is the
-within-prompt rank correlation of the reward with response length; ``null_above`` the share
-of a prompt's real answers the head ranks below the AlpacaEval null-model attack string (a
-judge hack: a reward worth having ranks it low). Cost: texts per second
-to embed (uncached, a fixed sample) and seconds to fit. A layer sweep of SmolLM2 (every
-probe layer, mean and last-token pooling, BT linear) comes from the same cached pass.
+(%, the leaderboard's unit) with a bootstrap CI over prompts, within-prompt Spearman and
+pairwise accuracy, and three paired differences over prompts of the Best-of-N pick, in
+win-rate points (``vs_*``) and in the golden logit (``vs_*_logit``, which weighs the many
+small log-odds differences among weak answers that the win rate hardly sees): against
+always-longest, against random, and against a **length-only head** (BT linear on log
+response length, same folds and pairs) — a representation that only rediscovers length
+gains nothing there. ``len_spearman`` is the within-prompt rank correlation of the reward
+with response length; ``null_above`` the share of a prompt's real answers the head ranks
+below the AlpacaEval null-model attack string (a judge hack: a reward worth having ranks it
+low). Cost: texts per second to embed (uncached, a fixed sample) and seconds to fit. A
+layer sweep of SmolLM2 (every probe layer, mean and last-token pooling, BT linear) comes
+from the same cached pass.
 
 SmolLM2 is not run on the 51-model set (5,100 texts at ~1.5 texts/s here); its rows there
 are missing on purpose.
@@ -190,10 +191,10 @@ def scored_rows(ctx: C.Context, cfg: dict, dataset: str, rep: str, e: Embedded,
         }
         for baseline, base in (("longest", length), ("random", np.zeros(len(data))),
                                ("length_only", oof["length-only"])):
-            diff = C.report_dict(compare_rewards(reward, base, golden, data.groups, n="all", **boot))
-            row[f"vs_{baseline}"] = diff["bon@all"]
-            row[f"vs_{baseline}_ci_low"] = diff["bon@all_ci_low"]
-            row[f"vs_{baseline}_ci_high"] = diff["bon@all_ci_high"]
+            for unit, gold in (("", win_rate), ("_logit", golden)):
+                diff = C.report_dict(compare_rewards(reward, base, gold, data.groups, n="all", **boot))
+                for end in ("", "_ci_low", "_ci_high"):
+                    row[f"vs_{baseline}{unit}{end}"] = diff[f"bon@all{end}"]
         rows.append(row)
     return rows
 
@@ -381,6 +382,14 @@ def _headline(scored: pl.DataFrame, pairs: pl.DataFrame, sweep: pl.DataFrame) ->
     hh = _best(pairs, "hh-harmless", "accuracy").sort("accuracy", descending=True)
     hh_top = hh.row(0, named=True)
     best_layer = sweep.sort("hard_pairwise_accuracy", descending=True).row(0, named=True)
+    full = _best(scored, "alpacaeval", "bon").sort("bon", descending=True)
+    full_top = full.row(0, named=True)
+    full_base = {r["head"]: r for r in scored.filter(pl.col("data") == "alpacaeval").iter_rows(named=True)
+                 if r["representation"] == "–"}
+    hard_heads = scored.filter((pl.col("data") == "alpacaeval-hard") & (pl.col("representation") != "–"))
+    least_hacked = hard_heads.sort("null_above").row(0, named=True)
+    joint = hard_heads.filter((pl.col("representation") == "minilm") & (pl.col("head") == "bt-linear")).row(
+        0, named=True)
     separated = top["vs_longest_ci_low"] > 0 and top["vs_random_ci_low"] > 0
     headline = {
         "hard: best": f"{top['representation']} + {top['head']}",
@@ -396,9 +405,17 @@ def _headline(scored: pl.DataFrame, pairs: pl.DataFrame, sweep: pl.DataFrame) ->
         f"alpacaeval-hard: best {top['representation']} + {top['head']} picks answers winning "
         f"{_ci(top, 'bon')}% (random {base['random']['bon']:.2f}, longest {base['longest']['bon']:.2f}, "
         f"length-only head {base['length-only']['bon']:.2f}, oracle {base['oracle']['bon']:.2f}); "
-        f"paired gain over longest {_ci(top, 'vs_longest')}, over random {_ci(top, 'vs_random')}, "
-        f"over the length-only head {_ci(top, 'vs_length_only')}: target (CI-separated over random "
-        f"and longest) {'met' if separated else 'NOT met'}.",
+        f"paired gain in win-rate points over longest {_ci(top, 'vs_longest')}, over random "
+        f"{_ci(top, 'vs_random')}, over the length-only head {_ci(top, 'vs_length_only')} (golden "
+        f"logit over longest {_ci(top, 'vs_longest_logit')}): target (CI-separated over random and "
+        f"longest) {'met' if separated else 'NOT met'}.",
+        f"alpacaeval (51 models): best {full_top['representation']} + {full_top['head']} "
+        f"{_ci(full_top, 'bon')}% (longest {full_base['longest']['bon']:.2f}); paired gain over the "
+        f"length-only head {_ci(full_top, 'vs_length_only')} points, {_ci(full_top, 'vs_length_only_logit')} "
+        f"logit.",
+        f"Null-model judge hack on alpacaeval-hard: ranked above {least_hacked['null_above']:.0%} of real "
+        f"answers by {least_hacked['representation']} + {least_hacked['head']} (the least fooled), "
+        f"{joint['null_above']:.0%} by minilm + bt-linear, {base['oracle']['null_above']:.0%} by the judge.",
         f"hh-harmless: best {hh_top['representation']} + {hh_top['head']} {_ci(hh_top, 'accuracy', 3)} "
         f"(gain over length-only {_ci(hh_top, 'vs_length_only', 3)}): target 0.65 "
         f"{'met' if hh_top['accuracy'] >= 0.65 else 'NOT met'}.",
@@ -412,9 +429,9 @@ def _headline(scored: pl.DataFrame, pairs: pl.DataFrame, sweep: pl.DataFrame) ->
 def main(argv: Sequence[str] | None = None) -> dict:
     ctx = C.parse_args(NAME, __doc__, argv)
     scored, pairs, sweep, facts = run(ctx)
-    scored_cols = ["data", "representation", "head", "bon", "vs_random", "vs_longest", "vs_length_only",
-                   "spearman", "pairwise_accuracy", "len_spearman", "null_above", "embed_texts_per_s",
-                   "fit_seconds"]
+    gains = ["bon", "vs_random", "vs_longest", "vs_length_only", "vs_longest_logit"]
+    scored_cols = ["data", "representation", "head", *gains, "spearman", "pairwise_accuracy",
+                   "len_spearman", "null_above", "embed_texts_per_s", "fit_seconds"]
 
     def with_ci(table: pl.DataFrame, metrics: Sequence[str], digits: int) -> pl.DataFrame:
         return table.with_columns(
@@ -424,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     for dataset in ("alpacaeval-hard", "alpacaeval"):
         part = scored.filter(pl.col("data") == dataset)
         C.print_table(f"{dataset}: Best-of-all win rate (%) and paired gains, out of fold",
-                      with_ci(part, ["bon", "vs_random", "vs_longest", "vs_length_only"], 2)
+                      with_ci(part, gains, 2)
                       .select([c for c in scored_cols if c in part.columns]))
     C.print_table("hh-harmless: pairwise accuracy, out of fold",
                   with_ci(pairs, ["accuracy", "vs_length_only"], 3).select(
