@@ -208,7 +208,7 @@ class Encoder:
         """The representation's identity: the backbone's, plus view, layer and features."""
         parts = [self.source.identity(self.variant)]
         if self.is_causal_lm:
-            parts.append(f"L{self.layer_}-{self.view}")
+            parts.append(f"L{self.pooled_layer}-{self.view}")
         elif self.view != "joint":
             parts.append(WINDOWS_FORMAT_VERSION if self.view == "windows" else _SPLIT_FORMAT_VERSION)
         parts.extend(self.scalar_features)
@@ -243,7 +243,7 @@ class Encoder:
         return self._states
 
     @property
-    def layer_(self) -> int:
+    def pooled_layer(self) -> int:
         """The causal LM layer this encoder pools (the probe layer nearest the middle by default)."""
         meta_file = self.model_dir / "embrm_model.json"
         if not meta_file.is_file():
@@ -386,7 +386,7 @@ class Encoder:
         layers = self.decoder_states.layers
         hidden = self.decoder_states.hidden_size
         grid = stored.reshape(len(keys), len(layers), len(POOLINGS), hidden)
-        vectors = np.ascontiguousarray(grid[:, layers.index(self.layer_), POOLINGS.index(self.view)])
+        vectors = np.ascontiguousarray(grid[:, layers.index(self.pooled_layer), POOLINGS.index(self.view)])
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return vectors
 
@@ -395,11 +395,9 @@ class Encoder:
             prompts, responses, self.plain_tokenizer, self.source.max_seq_length - 2
         )
         windows = self.encode(texts)
-        stats = self.last_stats
         pooled = np.zeros((len(prompts), windows.shape[1]))
         np.add.at(pooled, np.asarray(owner), windows * np.asarray(weight, dtype=np.float64)[:, None])
         pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        self.last_stats = stats
         return pooled.astype(np.float32)
 
     def _encode_split(self, prompts: list[str], responses: list[str]) -> np.ndarray:
@@ -493,7 +491,7 @@ class Encoder:
         if self.is_causal_lm:
             info.update(
                 model_path=str(self.source.path / (self.source.gguf_file or "")),
-                layer=self.layer_,
+                layer=self.pooled_layer,
                 text_format=CHAT_FORMAT_VERSION,
             )
         else:

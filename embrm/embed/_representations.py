@@ -54,5 +54,5 @@ REPRESENTATIONS: dict[str, dict] = {
 #: Presets by cost level, chosen from ``experiments/representations.py`` (see its README).
 PRESETS: dict[str, str] = {
     "fast": "minilm",
-    "best-offline": "smollm2-mean",
+    "best-offline": "minilm-windows",
 }
