@@ -69,8 +69,8 @@ STUDY: dict[str, dict] = {
     "minilm+length": {"scalar_features": ("log_chars", "truncated")},
     "minilm-windows": {"view": "windows"},
     "minilm-split": {"view": "split"},
-    "smollm2-L15-mean": {"model": "SmolLM2-135M-Instruct", "quantize": True, "layer": 15},
-    "smollm2-L15-last": {"model": "SmolLM2-135M-Instruct", "quantize": True, "layer": 15, "view": "last"},
+    "smollm2-L15-mean": {"model": "SmolLM2-135M-Instruct", "layer": 15},
+    "smollm2-L15-last": {"model": "SmolLM2-135M-Instruct", "layer": 15, "view": "last"},
 }
 HEAD_NAMES = ("bt-linear", "classifier", "bt-mlp", "lgbm")
 SWEEP = "SmolLM2-135M-Instruct"
@@ -259,12 +259,12 @@ def hh_rows(ctx: C.Context, cfg: dict, rep: str, hh, X_win: np.ndarray, X_lose: 
 # -- the layer sweep ---------------------------------------------------------------------------
 def layer_sweep(ctx: C.Context, cfg: dict, hard, hh) -> pl.DataFrame:
     """BT linear on every cached SmolLM2 probe layer and pooling (one pass cached them all)."""
-    probe = encoder(ctx, {"model": SWEEP, "quantize": True})
+    probe = encoder(ctx, {"model": SWEEP})
     length = hard.frame["response"].str.len_chars().to_numpy().astype(float)
     rows = []
     for layer in probe.decoder_states.layers:
         for view in ("mean", "last"):
-            enc = encoder(ctx, {"model": SWEEP, "quantize": True, "layer": layer, "view": view})
+            enc = encoder(ctx, {"model": SWEEP, "layer": layer, "view": view})
             X = enc.encode_responses(hard.frame["prompt"].to_list(), hard.frame["response"].to_list())
             reward = np.full(len(hard), np.nan)
             for k, (tr, te) in enumerate(group_kfold(hard.groups, cfg["folds"], random_state=ctx.seed)):

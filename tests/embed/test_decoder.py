@@ -11,6 +11,9 @@ from embrm import Encoder
 
 pytest.importorskip("gguf", reason="the decoder export needs embrm[export] (gguf)")
 
+# The fast int8 graph exercises every code path; its vectors are distorted (see the warning test).
+pytestmark = pytest.mark.filterwarnings("ignore:int8 dynamic quantisation")
+
 PROMPT = "Name a primary colour."
 ANSWERS = ["Red.", "Blue is a primary colour, together with red and yellow.", ""]
 
@@ -81,3 +84,8 @@ def test_decoder_rejects_sentence_only_calls(decoder, tmp_path):
         Encoder("SmolLM2-135M-Instruct", cache_dir=tmp_path, view="windows")
     with pytest.raises(ValueError, match="cached probe layers"):
         Encoder("SmolLM2-135M-Instruct", quantize=True, layer=14).encode_responses([PROMPT], ["Red."])
+
+
+def test_int8_causal_lm_warns_that_its_states_are_distorted(tmp_path):
+    with pytest.warns(UserWarning, match="int8 dynamic quantisation distorts"):
+        Encoder("SmolLM2-135M-Instruct", cache_dir=tmp_path, quantize=True)
