@@ -37,7 +37,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from .._compat import import_optional
-from ._onnx import _hash_weights, _hub_snapshot, make_session
+from ._onnx import _hash_weights, _hub_snapshot, install_export, make_session
 
 DEFAULT_DECODER = "SmolLM2-135M-Instruct"
 CHAT_FORMAT_VERSION = "chat-v1"
@@ -233,13 +233,7 @@ def export_decoder_onnx(source: DecoderSource, variant: str, out_dir: Path) -> P
                 indent=2,
             )
         )
-        if out_dir.is_dir() and not target.is_file():
-            shutil.rmtree(out_dir)
-        try:
-            os.replace(staging, out_dir)
-        except OSError:
-            if not target.is_file():
-                raise
+        install_export(staging, out_dir)
     return target
 
 

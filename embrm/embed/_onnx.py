@@ -259,14 +259,23 @@ def export_onnx(source: ModelSource, variant: str, out_dir: Path) -> Path:
                 indent=2,
             )
         )
-        if out_dir.is_dir() and not target.is_file():
-            shutil.rmtree(out_dir)  # a stray folder without a model: never a finished export
-        try:
-            os.replace(staging, out_dir)
-        except OSError:
-            if not target.is_file():  # the folder exists only when another export finished
-                raise
+        install_export(staging, out_dir)
     return target
+
+
+def install_export(staging: Path, out_dir: Path) -> None:
+    """Move a finished export folder into place in one step.
+
+    A folder at ``out_dir`` without ``model.onnx`` is a stray (never a finished export) and is
+    replaced; if another process finished the same export first, its folder is kept.
+    """
+    if out_dir.is_dir() and not (out_dir / "model.onnx").is_file():
+        shutil.rmtree(out_dir)
+    try:
+        os.replace(staging, out_dir)
+    except OSError:
+        if not (out_dir / "model.onnx").is_file():
+            raise
 
 
 def available_devices() -> list[str]:
