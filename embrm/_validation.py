@@ -145,14 +145,17 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
     return sw
 
 
-def check_groups(groups: Any, n_samples: int) -> np.ndarray | None:
-    """Return ``groups`` as an array of shape (n_samples,), or ``None`` when not given."""
+def check_groups(groups: Any, n_samples: int, per: str = "pair") -> np.ndarray | None:
+    """Return ``groups`` as an array of shape (n_samples,), or ``None`` when not given.
+
+    ``per`` names what a row is (``"pair"``, ``"response"``) in the error message.
+    """
     if groups is None:
         return None
     arr = np.asarray(groups)
     if arr.shape != (n_samples,):
         raise DataError(
-            f"groups must have shape ({n_samples},), one group id (e.g. prompt id) per pair; "
+            f"groups must have shape ({n_samples},), one group id (e.g. prompt id) per {per}; "
             f"got shape {arr.shape}."
         )
     return arr

@@ -9,9 +9,12 @@ is fitted once and read with the three aggregates: mean, min (worst case) and UW
 - where the head ranks the *null-model attack* (a constant string that fooled the GPT-4
   judge into a high win rate) among those 51 answers: the share of real answers it beats
   (its percentile), how often it would be the BoN@all pick, and the same for the judge;
-- for ensembles, whether member disagreement flags it: the within-prompt AUC of the
-  uncertainty (null vs real answers) and the share of null answers above the 95th
-  percentile of the uncertainty on the training responses (vs real held-out answers).
+- for ensembles, whether member disagreement flags it. The uncertainty is read within each
+  prompt (``Ensemble.uncertainty(X, groups=prompt)``: member rewards centred per prompt, so
+  the members' disagreement about a prompt's unidentified offset drops out): the
+  within-prompt AUC of the uncertainty (null vs real answers), and the share of null
+  answers above the 95th percentile of the uncertainty on the training responses (vs real
+  held-out answers). ``uncertainty_auc_raw`` is the same AUC for the ungrouped variance.
 
     python experiments/ensembles_hacking.py           # 805 prompts
     python experiments/ensembles_hacking.py --quick   # 40 prompts
@@ -58,6 +61,7 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, dict]:
     null = C.load_alpaca(ctx, "alpacaeval-nullmodel", prompt_ids=np.unique(sc.groups))
     reward, null_reward = C.OutOfFold(len(sc)), C.OutOfFold(len(null))
     unc, null_unc = C.OutOfFold(len(sc)), C.OutOfFold(len(null))
+    raw_unc, raw_null_unc = C.OutOfFold(len(sc)), C.OutOfFold(len(null))
     for fit in C.crossfit(sc, C.heads(HEAD_NAMES), betas=(None,), sizes=(None,),
                           pairs_per_prompt=cfg["pairs_per_prompt"], n_splits=ctx.args.folds,
                           seed=ctx.seed):
@@ -72,9 +76,15 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, dict]:
                 key = (f"{fit.name}/{aggregate}", None, None)
                 reward.put(key, te, fit.head.reward(X), **meta)
                 null_reward.put(key, te_null, fit.head.reward(X_null))
-            threshold = np.quantile(fit.head.uncertainty(sc.X[fit.train_rows]), FLAG_QUANTILE)
-            unc.put(fit.name, te, fit.head.uncertainty(X), threshold=threshold)
-            null_unc.put(fit.name, te_null, fit.head.uncertainty(X_null))
+            train = fit.train_rows
+            threshold = np.quantile(fit.head.uncertainty(sc.X[train], groups=sc.groups[train]),
+                                    FLAG_QUANTILE)
+            u = fit.head.uncertainty(np.concatenate([X, X_null]),
+                                     groups=np.concatenate([sc.groups[te], null.groups[te_null]]))
+            unc.put(fit.name, te, u[:te.size], threshold=threshold)
+            null_unc.put(fit.name, te_null, u[te.size:])
+            raw_unc.put(fit.name, te, fit.head.uncertainty(X))
+            raw_null_unc.put(fit.name, te_null, fit.head.uncertainty(X_null))
         else:
             reward.put((fit.name, None, None), te, fit.head.reward(X), **meta)
             null_reward.put((fit.name, None, None), te_null, fit.head.reward(X_null))
@@ -96,7 +106,9 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, dict]:
         if base in unc.values:
             u, u_null = unc.values[base], null_unc.values[base]
             folds = unc.meta[base]
+            raw = null_rank(raw_unc.values[base], sc.groups, raw_null_unc.values[base], null.groups)
             row |= {"uncertainty_auc": null_rank(u, sc.groups, u_null, null.groups)["percentile"].mean(),
+                    "uncertainty_auc_raw": raw["percentile"].mean(),
                     **_flag_rates(ctx, sc, null, u, u_null, folds)}
         extra.append(row)
     table = table.join(pl.DataFrame(extra, infer_schema_length=None), on="head", how="left")
@@ -145,7 +157,7 @@ def _plot(ctx, table, sc, null, unc, null_unc) -> None:
     bins = np.histogram_bin_edges(np.log10(np.concatenate([u, u_null]) + 1e-12), 40)
     axes[2].hist(np.log10(u + 1e-12), bins=bins, density=True, alpha=0.6, label="real answers")
     axes[2].hist(np.log10(u_null + 1e-12), bins=bins, density=True, alpha=0.6, label="null attack")
-    axes[2].set(xlabel="log10 member variance", title=f"{name} uncertainty")
+    axes[2].set(xlabel="log10 member variance, within prompt", title=f"{name} uncertainty")
     axes[2].legend()
     C.save_figure(ctx, fig, "ensembles_hacking")
 
@@ -170,8 +182,9 @@ def _headline(table: pl.DataFrame, facts: dict) -> tuple[dict, list[str]]:
         r = rows.get(f"{base}/mean")
         if r and r.get("uncertainty_auc") is not None:
             findings.append(
-                f"{base}: member variance ranks the null answer above {r['uncertainty_auc']:.0%} "
-                f"of the real answers of its prompt; a 95th-percentile threshold flags "
+                f"{base}: member variance read within each prompt ranks the null answer above "
+                f"{r['uncertainty_auc']:.0%} of the real answers of its prompt "
+                f"({r['uncertainty_auc_raw']:.0%} ungrouped); a 95th-percentile threshold flags "
                 f"{r['null_flag_rate']:.0%} of null answers and {r['real_flag_rate']:.0%} of real ones.")
     return headline, findings
 
@@ -182,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     table, facts = run(ctx)
     show = table.select("head", "bon@4", "bon@16", "bon@all", "winrate_bon@all", "spearman",
                         "pairwise_accuracy", "null_percentile", "null_top1_rate", "null_mean_rank",
-                        "uncertainty_auc", "null_flag_rate", "real_flag_rate")
+                        "uncertainty_auc", "uncertainty_auc_raw", "null_flag_rate", "real_flag_rate")
     C.print_table(f"{TITLE} (out-of-fold, {ctx.args.folds}-fold by prompt; "
                   "oracle row = the judge's own ranking of the null attack)", show)
     headline, findings = _headline(table, facts)

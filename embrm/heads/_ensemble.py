@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
-from embrm._validation import RANDOM_STATE, HasMethods, Interval, Options
+from embrm._validation import RANDOM_STATE, HasMethods, Interval, Options, check_groups
 from embrm.heads._base import BaseHead
 from embrm.heads._bt import BTLinear
 
@@ -130,22 +130,39 @@ class Ensemble(BaseHead):
         X = self._check_X(X, "member_rewards")
         return self._member_rewards(X)
 
-    def uncertainty(self, X: Any) -> np.ndarray:
+    def uncertainty(self, X: Any, groups: Any = None) -> np.ndarray:
         """Member disagreement: the variance of the standardised member rewards.
 
-        This is the quantity ``aggregate="uwo"`` penalises. It grows for responses unlike
-        the training data (for example a reward-hacking string).
+        Without ``groups`` this is the quantity ``aggregate="uwo"`` penalises. With
+        ``groups`` (the prompt of each response), each member's rewards are first centred
+        within each group. A Bradley-Terry reward is identified only up to a constant per
+        prompt, and members trained on within-prompt pairs disagree freely about that
+        constant on a prompt unlike their training prompts, for every answer alike; centring
+        removes that part and leaves the disagreement about how a response ranks against the
+        other responses to its prompt, which is what Best-of-N and RLHF act on. That is the
+        reading that flags a response unlike its prompt's other answers (for example a
+        reward-hacking string); pass all candidate responses of a prompt in one call. A
+        response alone in its group has uncertainty 0.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+        groups : array-like of shape (n_samples,), optional
+            Group id (prompt id) of each response.
 
         Returns
         -------
         variance : ndarray of shape (n_samples,)
         """
         X = self._check_X(X, "uncertainty")
-        return self._member_rewards(X).var(axis=1)
+        groups = check_groups(groups, X.shape[0], per="response")
+        R = self._member_rewards(X)
+        if groups is not None:
+            inverse = np.unique(groups, return_inverse=True)[1].ravel()
+            sums = np.zeros((inverse.max() + 1, R.shape[1]))
+            np.add.at(sums, inverse, R)
+            R = R - (sums / np.bincount(inverse)[:, None])[inverse]
+        return R.var(axis=1)
 
     def predict_proba(self, X_a: Any, X_b: Any) -> np.ndarray:
         """Mean over members of each member's P(a preferred over b).

@@ -101,6 +101,8 @@ def test_ensembles_hacking(tmp_path, data_dir, encoder):
         # one fitted ensemble per fold, read three ways: same uncertainty for every aggregate
         assert part["uncertainty_auc"].max() - part["uncertainty_auc"].min() < 1e-12
         assert part["uncertainty_auc"].is_between(0, 1).all()
+        # read within each prompt, disagreement flags the attack (quick run: 0.90 / 0.96)
+        assert part["uncertainty_auc"].min() > 0.8
     heads = table.filter(pl.col("null_percentile").is_not_null())
     assert heads["null_percentile"].is_between(0, 1).all()
     assert (heads["null_mean_rank"] >= 1).all() and (heads["null_mean_rank"] <= 52).all()

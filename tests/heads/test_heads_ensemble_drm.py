@@ -48,6 +48,28 @@ def test_aggregates_follow_their_definitions(ensemble, test_pairs, aggregate, ru
     ensemble.set_params(aggregate="mean")
 
 
+def test_grouped_uncertainty_is_the_variance_of_within_group_centred_member_rewards(ensemble, test_pairs):
+    X = test_pairs.X_win[:9]
+    groups = np.array(["a", "a", "a", "b", "b", "c", "c", "c", "alone"])
+    R = ensemble.member_rewards(X)
+    expected = np.empty(len(X))
+    for g in ("a", "b", "c", "alone"):
+        rows = np.flatnonzero(groups == g)
+        expected[rows] = (R[rows] - R[rows].mean(axis=0)).var(axis=1)
+    got = ensemble.uncertainty(X, groups=groups)
+    np.testing.assert_allclose(got, expected)
+    assert got[-1] == 0.0  # alone in its group
+    assert got[:8].min() > 0
+    # Other groups do not change a group's values.
+    shifted = ensemble.uncertainty(X[[3, 4]], groups=[1, 1])
+    np.testing.assert_allclose(shifted, got[[3, 4]])
+
+
+def test_grouped_uncertainty_rejects_misaligned_groups(ensemble, test_pairs):
+    with pytest.raises(DataError, match=r"groups must have shape \(3,\), one group id .* per response"):
+        ensemble.uncertainty(test_pairs.X_win[:3], groups=[0, 1])
+
+
 def test_score_uses_every_member(ensemble, test_pairs):
     before = ensemble.reward(test_pairs.X_win)
     last = ensemble.members_[-1]

@@ -4,11 +4,9 @@
   first component finds a planted dominant direction;
 - real labels, prompt-grouped held-out splits: heads beat chance on hh-harmless and
   alpacaeval, and the response-length rule on alpacaeval pairs of similar length;
+- ensemble disagreement, read within each prompt, is larger on the null-model attack
+  string than on the real held-out answers to the same prompts;
 - determinism on real data.
-
-Not asserted, because it does not hold here: that the disagreement of an ensemble of linear
-heads trained on 32 alpacaeval prompts is larger on the null-model attack string than on
-held-out answers (its embedding is not far from real answers; see docs/heads.md).
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _planted import make_preference_pairs, random_direction
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold, cross_val_score
 
 from embrm.heads import DRM, BTLinear, ClassifierHead, Ensemble
@@ -108,6 +107,24 @@ def test_bt_linear_beats_length_on_alpacaeval_pairs_of_similar_length(alpaca_hel
     similar = ratio < 1.3
     assert similar.sum() > 3000
     assert hits[similar].mean() > length_hits[similar].mean() + 0.015
+
+
+def test_ensemble_disagreement_flags_the_null_model_attack_within_prompts(alpaca_embedded, null_embedded):
+    a, null = alpaca_embedded, null_embedded
+    win, lose = _alpaca_pairs(a)
+    groups = a.groups[win]
+    u_real, u_null = np.empty(len(a.X)), np.empty(len(null.X))
+    for tr, te in GroupKFold(5).split(win, groups=groups):
+        head = Ensemble(BTLinear(), n_members=10, random_state=0).fit(a.X[win[tr]], a.X[lose[tr]])
+        held_out = np.unique(groups[te])
+        real, attack = np.isin(a.groups, held_out), np.isin(null.groups, held_out)
+        X = np.concatenate([a.X[real], null.X[attack]])
+        u = head.uncertainty(X, groups=np.concatenate([a.groups[real], null.groups[attack]]))
+        u_real[real], u_null[attack] = u[: real.sum()], u[real.sum() :]
+    # 40 attack answers among 2,040 real held-out answers: 0.97-0.998 over member seeds 0-3
+    # (without groups, 0.33-0.54: disagreement about each prompt's unidentified offset swamps it).
+    auc = roc_auc_score(np.r_[np.zeros(len(u_real)), np.ones(len(u_null))], np.r_[u_real, u_null])
+    assert auc > 0.85
 
 
 def test_same_random_state_same_rewards_on_real_data(hh_embedded):
