@@ -33,10 +33,18 @@ are missing on purpose.
 
     python experiments/representations.py           # 100 prompts, 1,000 hh pairs
     python experiments/representations.py --quick   # 4 prompts, 24 hh pairs
+    # the sentence representations on the hard set, all 805 prompts:
+    python experiments/representations.py --n-prompts 805 --data alpacaeval-hard \
+        --representations minilm minilm+length minilm-windows minilm-split
+
+``--representations`` and ``--data`` pick a part of the grid (the baselines and the
+length-only head always come along); the SmolLM2 layer sweep runs when a SmolLM2
+representation, alpacaeval-hard and hh-harmless are all picked.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 import time
@@ -73,6 +81,7 @@ STUDY: dict[str, dict] = {
     "smollm2-L15-last": {"model": "SmolLM2-135M-Instruct", "layer": 15, "view": "last"},
 }
 HEAD_NAMES = ("bt-linear", "classifier", "bt-mlp", "lgbm")
+DATASETS = ("alpacaeval", "alpacaeval-hard", "hh-harmless")
 SWEEP = "SmolLM2-135M-Instruct"
 #: ``on_51_models``: representations scored on the 51-model set (quick: those the test fixtures cache).
 QUICK = {"n_prompts": 4, "n_hh": 24, "folds": 3, "pairs_per_prompt": None, "cost_texts": 4,
@@ -166,7 +175,7 @@ def null_above(reward: np.ndarray, groups: np.ndarray, reward_null: np.ndarray, 
 
 def scored_rows(ctx: C.Context, cfg: dict, dataset: str, rep: str, e: Embedded,
                 fitted: tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, float]],
-                rate: float) -> list[dict]:
+                rate: float, with_length_only: bool) -> list[dict]:
     data = e.data
     oof, oof_null, seconds = fitted
     golden = data.scores
@@ -175,7 +184,7 @@ def scored_rows(ctx: C.Context, cfg: dict, dataset: str, rep: str, e: Embedded,
     boot = {"n_bootstrap": ctx.args.n_bootstrap, "random_state": ctx.seed}
     rows = []
     for head, reward in oof.items():
-        if head == "length-only" and rep != "minilm":
+        if head == "length-only" and not with_length_only:
             continue  # the same for every representation: reported once
         quality = C.report_dict(evaluate_rewards(reward, win_rate, data.groups, n="all", **boot))
         ranks = C.report_dict(evaluate_rewards(reward, golden, data.groups, n="all", **boot))
@@ -220,7 +229,7 @@ def baseline_rows(ctx: C.Context, dataset: str, data: ScoredResponses, null: Sco
 
 # -- pairs (hh-harmless) -----------------------------------------------------------------------
 def hh_rows(ctx: C.Context, cfg: dict, rep: str, hh, X_win: np.ndarray, X_lose: np.ndarray,
-            rate: float) -> list[dict]:
+            rate: float, with_length_only: bool) -> list[dict]:
     n = len(hh)
     len_win = np.log1p(hh.frame["chosen"].str.len_chars().to_numpy().astype(float))[:, None]
     len_lose = np.log1p(hh.frame["rejected"].str.len_chars().to_numpy().astype(float))[:, None]
@@ -239,7 +248,7 @@ def hh_rows(ctx: C.Context, cfg: dict, rep: str, hh, X_win: np.ndarray, X_lose: 
     boot = {"n_bootstrap": ctx.args.n_bootstrap, "random_state": ctx.seed}
     rows = []
     for name in r_win:
-        if name == "length-only" and rep != "minilm":
+        if name == "length-only" and not with_length_only:
             continue
         acc = C.report_dict(evaluate_pairs(r_win[name], r_lose[name], hh.groups, **boot))
         diff = C.report_dict(compare_pairs(r_win[name], r_lose[name], r_win["length-only"],
@@ -304,35 +313,51 @@ def log_length(data: ScoredResponses) -> np.ndarray:
 # -- the run -----------------------------------------------------------------------------------
 def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict]:
     cfg = C.config(ctx, QUICK, FULL)
-    ids = study_prompt_ids(cfg["n_prompts"])
+    n_prompts = ctx.args.n_prompts or cfg["n_prompts"]
+    n_hh = ctx.args.n_hh or cfg["n_hh"]
+    reps = ctx.args.representations or list(STUDY)
+    datasets = ctx.args.data or list(DATASETS)
+    ids = study_prompt_ids(n_prompts)
     full = load_dataset("alpacaeval", ctx.args.data_dir).filter_prompts(ids)
     hard = load_dataset("alpacaeval-hard", ctx.args.data_dir).filter_prompts(ids)
     null = load_dataset("alpacaeval-nullmodel", ctx.args.data_dir).filter_prompts(ids)
-    hh = load_dataset("hh-harmless", ctx.args.data_dir).take(np.arange(cfg["n_hh"]))
+    hh = load_dataset("hh-harmless", ctx.args.data_dir)
+    if n_hh > len(hh):
+        raise SystemExit(f"--n-hh {n_hh}: hh-harmless has {len(hh)} pairs; pass at most that.")
+    hh = hh.take(np.arange(n_hh))
     sample = np.random.RandomState(ctx.seed).choice(len(hard), cfg["cost_texts"], replace=False)
     sample_prompts = hard.frame["prompt"].gather(sample).to_list()
     sample_responses = hard.frame["response"].gather(sample).to_list()
-    scored = baseline_rows(ctx, "alpacaeval-hard", hard, null) + baseline_rows(ctx, "alpacaeval", full, null)
+    scored_sets = [(d, {"alpacaeval-hard": hard, "alpacaeval": full}[d]) for d in DATASETS[1::-1]
+                   if d in datasets]
+    scored = [row for dataset, data in scored_sets for row in baseline_rows(ctx, dataset, data, null)]
     pairs: list[dict] = []
-    for rep, options in STUDY.items():
-        on_full = rep in cfg["on_51_models"]
+    for rep in reps:
+        options = STUDY[rep]
+        first = rep == reps[0]
         enc = encoder(ctx, options)
         rate = embed_rate(ctx, options, sample_prompts, sample_responses)
-        X_null = embed(ctx, enc, null)
-        for dataset, data in [("alpacaeval-hard", hard), *([("alpacaeval", full)] if on_full else [])]:
+        X_null = embed(ctx, enc, null) if scored_sets else None
+        for dataset, data in scored_sets:
+            if dataset == "alpacaeval" and rep not in cfg["on_51_models"]:
+                continue
             e = Embedded(data, embed(ctx, enc, data), log_length(data), null, X_null, log_length(null))
-            scored += scored_rows(ctx, cfg, dataset, rep, e, fit_scored(ctx, cfg, e), rate)
-        X_win, X_lose = hh.embed(enc)
-        ctx.new_texts += enc.last_stats["new"]
-        pairs += hh_rows(ctx, cfg, rep, hh, X_win, X_lose, rate)
+            scored += scored_rows(ctx, cfg, dataset, rep, e, fit_scored(ctx, cfg, e), rate, first)
+        if "hh-harmless" in datasets:
+            X_win, X_lose = hh.embed(enc)
+            ctx.new_texts += enc.last_stats["new"]
+            pairs += hh_rows(ctx, cfg, rep, hh, X_win, X_lose, rate, first)
         print(f"{rep}: done ({rate:.1f} texts/s)", flush=True)
-    sweep = layer_sweep(ctx, cfg, hard, hh)
+    with_sweep = ({"alpacaeval-hard", "hh-harmless"} <= set(datasets)
+                  and any(STUDY[r].get("model") == SWEEP for r in reps))
+    sweep = layer_sweep(ctx, cfg, hard, hh) if with_sweep else pl.DataFrame()
     scored_table = pl.DataFrame(scored, infer_schema_length=None)
     pairs_table = pl.DataFrame(pairs, infer_schema_length=None)
-    C.write_csv(ctx, scored_table, "scored")
-    C.write_csv(ctx, pairs_table, "hh")
-    C.write_csv(ctx, sweep, "layer_sweep")
-    facts = {"n_prompts": len(ids), "n_hh_pairs": len(hh), **cfg}
+    for table, name in ((scored_table, "scored"), (pairs_table, "hh"), (sweep, "layer_sweep")):
+        if table.height:
+            C.write_csv(ctx, table, name)
+    facts = {**cfg, "n_prompts": len(ids), "n_hh_pairs": len(hh) if pairs else 0, "data": datasets,
+             "representations": {r: STUDY[r] for r in reps}}
     return scored_table, pairs_table, sweep, facts
 
 
@@ -343,12 +368,15 @@ def _best(table: pl.DataFrame, dataset: str, metric: str) -> pl.DataFrame:
 
 
 def _plot(ctx: C.Context, scored: pl.DataFrame, pairs: pl.DataFrame, sweep: pl.DataFrame) -> None:
-    fig, (ax1, ax2, ax3) = C.figure(ncols=3)
-    for ax, table, dataset, metric, label in (
-        (ax1, scored, "alpacaeval-hard", "vs_length_only", "BoN@10 gain over the length-only head\n"
-                                                             "(win-rate points, 95% CI)"),
-        (ax2, pairs, "hh-harmless", "accuracy", "pairwise accuracy (95% CI)"),
-    ):
+    panels = [(scored, "alpacaeval-hard", "vs_length_only",
+               "BoN gain over the length-only head\n(win-rate points, 95% CI)"),
+              (pairs, "hh-harmless", "accuracy", "pairwise accuracy (95% CI)")]
+    panels = [p for p in panels if p[0].height and (p[0]["data"] == p[1]).any()]
+    if not panels and not sweep.height:
+        return
+    fig, axes = C.figure(ncols=len(panels) + bool(sweep.height))
+    axes = np.atleast_1d(axes)
+    for ax, (table, dataset, metric, label) in zip(axes, panels, strict=False):
         best = _best(table, dataset, metric)
         x = best["embed_texts_per_s"].to_numpy()
         y = best[metric].to_numpy()
@@ -360,13 +388,15 @@ def _plot(ctx: C.Context, scored: pl.DataFrame, pairs: pl.DataFrame, sweep: pl.D
         ax.set(xscale="log", xlabel="embedding cost: texts / second (log, 2 cores)", ylabel=label,
                title=f"{dataset}: best head per representation")
         ax.axhline(0.0 if metric.startswith("vs_") else 0.5, color="grey", linestyle="--")
-    for view, marker in (("mean", "o-"), ("last", "s--")):
-        part = sweep.filter(pl.col("pooling") == view)
-        ax3.plot(part["layer"], part["hard_pairwise_accuracy"], marker, label=f"hard, {view}")
-        ax3.plot(part["layer"], part["hh_accuracy"], marker, alpha=0.5, label=f"hh, {view}")
-    ax3.set(xlabel="SmolLM2 layer", ylabel="pairwise accuracy (BT linear, out of fold)",
-            title="SmolLM2-135M layer sweep")
-    ax3.legend(fontsize=7)
+    if sweep.height:
+        ax3 = axes[-1]
+        for view, marker in (("mean", "o-"), ("last", "s--")):
+            part = sweep.filter(pl.col("pooling") == view)
+            ax3.plot(part["layer"], part["hard_pairwise_accuracy"], marker, label=f"hard, {view}")
+            ax3.plot(part["layer"], part["hh_accuracy"], marker, alpha=0.5, label=f"hh, {view}")
+        ax3.set(xlabel="SmolLM2 layer", ylabel="pairwise accuracy (BT linear, out of fold)",
+                title="SmolLM2-135M layer sweep")
+        ax3.legend(fontsize=7)
     C.save_figure(ctx, fig, "quality_vs_cost")
 
 
@@ -374,60 +404,83 @@ def _ci(row: dict, metric: str, digits: int = 2) -> str:
     return C.fmt_ci(row, metric, digits)
 
 
-def _headline(scored: pl.DataFrame, pairs: pl.DataFrame, sweep: pl.DataFrame) -> tuple[dict, list[str]]:
-    hard = _best(scored, "alpacaeval-hard", "bon").sort("bon", descending=True)
-    top = hard.row(0, named=True)
-    base = {r["head"]: r for r in scored.filter(pl.col("data") == "alpacaeval-hard").iter_rows(named=True)
+def _baselines(scored: pl.DataFrame, dataset: str) -> dict[str, dict]:
+    return {r["head"]: r for r in scored.filter(pl.col("data") == dataset).iter_rows(named=True)
             if r["representation"] == "–"}
-    hh = _best(pairs, "hh-harmless", "accuracy").sort("accuracy", descending=True)
-    hh_top = hh.row(0, named=True)
-    best_layer = sweep.sort("hard_pairwise_accuracy", descending=True).row(0, named=True)
-    full = _best(scored, "alpacaeval", "bon").sort("bon", descending=True)
-    full_top = full.row(0, named=True)
-    full_base = {r["head"]: r for r in scored.filter(pl.col("data") == "alpacaeval").iter_rows(named=True)
-                 if r["representation"] == "–"}
-    hard_heads = scored.filter((pl.col("data") == "alpacaeval-hard") & (pl.col("representation") != "–"))
-    least_hacked = hard_heads.sort("null_above").row(0, named=True)
-    joint = hard_heads.filter((pl.col("representation") == "minilm") & (pl.col("head") == "bt-linear")).row(
-        0, named=True)
-    separated = top["vs_longest_ci_low"] > 0 and top["vs_random_ci_low"] > 0
-    headline = {
-        "hard: best": f"{top['representation']} + {top['head']}",
-        "hard: BoN@10 win rate": _ci(top, "bon"),
-        "hard: random / longest / length-only / oracle": " / ".join(
-            f"{base[h]['bon']:.2f}" for h in ("random", "longest", "length-only", "oracle")),
-        "hard: gain vs longest": _ci(top, "vs_longest"),
-        "hard: gain vs length-only head": _ci(top, "vs_length_only"),
-        "hh: best": f"{hh_top['representation']} + {hh_top['head']}",
-        "hh: accuracy": _ci(hh_top, "accuracy", 3),
-    }
-    findings = [
-        f"alpacaeval-hard: best {top['representation']} + {top['head']} picks answers winning "
-        f"{_ci(top, 'bon')}% (random {base['random']['bon']:.2f}, longest {base['longest']['bon']:.2f}, "
-        f"length-only head {base['length-only']['bon']:.2f}, oracle {base['oracle']['bon']:.2f}); "
-        f"paired gain in win-rate points over longest {_ci(top, 'vs_longest')}, over random "
-        f"{_ci(top, 'vs_random')}, over the length-only head {_ci(top, 'vs_length_only')} (golden "
-        f"logit over longest {_ci(top, 'vs_longest_logit')}): target (CI-separated over random and "
-        f"longest) {'met' if separated else 'NOT met'}.",
-        f"alpacaeval (51 models): best {full_top['representation']} + {full_top['head']} "
-        f"{_ci(full_top, 'bon')}% (longest {full_base['longest']['bon']:.2f}); paired gain over the "
-        f"length-only head {_ci(full_top, 'vs_length_only')} points, {_ci(full_top, 'vs_length_only_logit')} "
-        f"logit.",
-        f"Null-model judge hack on alpacaeval-hard: ranked above {least_hacked['null_above']:.0%} of real "
-        f"answers by {least_hacked['representation']} + {least_hacked['head']} (the least fooled), "
-        f"{joint['null_above']:.0%} by minilm + bt-linear, {base['oracle']['null_above']:.0%} by the judge.",
-        f"hh-harmless: best {hh_top['representation']} + {hh_top['head']} {_ci(hh_top, 'accuracy', 3)} "
-        f"(gain over length-only {_ci(hh_top, 'vs_length_only', 3)}): target 0.65 "
-        f"{'met' if hh_top['accuracy'] >= 0.65 else 'NOT met'}.",
-        f"SmolLM2 layer sweep: best on hard is layer {best_layer['layer']} ({best_layer['pooling']}), "
-        f"pairwise accuracy {best_layer['hard_pairwise_accuracy']:.3f}; its rewards' within-prompt "
-        f"Spearman with length {best_layer['hard_len_spearman']:.2f}.",
-    ]
+
+
+def _headline(scored: pl.DataFrame, pairs: pl.DataFrame, sweep: pl.DataFrame) -> tuple[dict, list[str]]:
+    headline: dict[str, str] = {}
+    findings: list[str] = []
+    datasets = set(scored["data"]) if scored.height else set()
+    if "alpacaeval-hard" in datasets:
+        top = _best(scored, "alpacaeval-hard", "bon").sort("bon", descending=True).row(0, named=True)
+        base = _baselines(scored, "alpacaeval-hard")
+        hard_heads = scored.filter((pl.col("data") == "alpacaeval-hard") & (pl.col("representation") != "–"))
+        least_hacked = hard_heads.sort("null_above").row(0, named=True)
+        separated = top["vs_longest_ci_low"] > 0 and top["vs_random_ci_low"] > 0
+        joint_rows = hard_heads.filter((pl.col("representation") == "minilm")
+                                       & (pl.col("head") == "bt-linear"))
+        joint = f", {joint_rows['null_above'][0]:.0%} by minilm + bt-linear" if joint_rows.height else ""
+        headline |= {
+            "hard: best": f"{top['representation']} + {top['head']}",
+            "hard: BoN win rate": _ci(top, "bon"),
+            "hard: random / longest / length-only / oracle": " / ".join(
+                f"{base[h]['bon']:.2f}" for h in ("random", "longest", "length-only", "oracle")),
+            "hard: gain vs longest": _ci(top, "vs_longest"),
+            "hard: gain vs length-only head": _ci(top, "vs_length_only"),
+        }
+        findings += [
+            f"alpacaeval-hard: best {top['representation']} + {top['head']} picks answers winning "
+            f"{_ci(top, 'bon')}% (random {base['random']['bon']:.2f}, longest {base['longest']['bon']:.2f}, "
+            f"length-only head {base['length-only']['bon']:.2f}, oracle {base['oracle']['bon']:.2f}); "
+            f"paired gain in win-rate points over longest {_ci(top, 'vs_longest')}, over random "
+            f"{_ci(top, 'vs_random')}, over the length-only head {_ci(top, 'vs_length_only')} (golden "
+            f"logit over longest {_ci(top, 'vs_longest_logit')}): target (CI-separated over random and "
+            f"longest) {'met' if separated else 'NOT met'}.",
+            f"Null-model judge hack on alpacaeval-hard: ranked above {least_hacked['null_above']:.0%} of "
+            f"real answers by {least_hacked['representation']} + {least_hacked['head']} (the least "
+            f"fooled){joint}, {base['oracle']['null_above']:.0%} by the judge.",
+        ]
+    if "alpacaeval" in datasets:
+        full_top = _best(scored, "alpacaeval", "bon").sort("bon", descending=True).row(0, named=True)
+        full_base = _baselines(scored, "alpacaeval")
+        findings.append(
+            f"alpacaeval (51 models): best {full_top['representation']} + {full_top['head']} "
+            f"{_ci(full_top, 'bon')}% (longest {full_base['longest']['bon']:.2f}); paired gain over the "
+            f"length-only head {_ci(full_top, 'vs_length_only')} points, "
+            f"{_ci(full_top, 'vs_length_only_logit')} logit.")
+    if pairs.height:
+        hh_top = _best(pairs, "hh-harmless", "accuracy").sort("accuracy", descending=True).row(0, named=True)
+        headline |= {"hh: best": f"{hh_top['representation']} + {hh_top['head']}",
+                     "hh: accuracy": _ci(hh_top, "accuracy", 3)}
+        findings.append(
+            f"hh-harmless: best {hh_top['representation']} + {hh_top['head']} "
+            f"{_ci(hh_top, 'accuracy', 3)} (gain over length-only {_ci(hh_top, 'vs_length_only', 3)}): "
+            f"target 0.65 {'met' if hh_top['accuracy'] >= 0.65 else 'NOT met'}.")
+    if sweep.height:
+        best_layer = sweep.sort("hard_pairwise_accuracy", descending=True).row(0, named=True)
+        best_hh = sweep.sort("hh_accuracy", descending=True).row(0, named=True)
+        findings.append(
+            f"SmolLM2 layer sweep (BT linear): best on hard is layer {best_layer['layer']} "
+            f"({best_layer['pooling']}), pairwise accuracy {best_layer['hard_pairwise_accuracy']:.3f}, its "
+            f"rewards' within-prompt Spearman with length {best_layer['hard_len_spearman']:.2f}; best on "
+            f"hh is layer {best_hh['layer']} ({best_hh['pooling']}), accuracy {best_hh['hh_accuracy']:.3f}.")
     return headline, findings
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    ctx = C.parse_args(NAME, __doc__, argv)
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--n-prompts", type=int, default=None,
+                            help="AlpacaEval prompts, a seeded subset (default 100; quick 4)")
+        parser.add_argument("--n-hh", type=int, default=None,
+                            help="the first N hh-harmless pairs (default 1000; quick 24; all: 2307)")
+        parser.add_argument("--representations", nargs="+", choices=list(STUDY), default=None,
+                            help="representations to score (default all)")
+        parser.add_argument("--data", nargs="+", choices=list(DATASETS), default=None,
+                            help="data sets to score (default all)")
+
+    ctx = C.parse_args(NAME, __doc__, argv, add_arguments)
     scored, pairs, sweep, facts = run(ctx)
     gains = ["bon", "vs_random", "vs_longest", "vs_length_only", "vs_longest_logit"]
     scored_cols = ["data", "representation", "head", *gains, "spearman", "pairwise_accuracy",
@@ -439,19 +492,21 @@ def main(argv: Sequence[str] | None = None) -> dict:
             .alias(m) for m in metrics)
 
     for dataset in ("alpacaeval-hard", "alpacaeval"):
-        part = scored.filter(pl.col("data") == dataset)
-        C.print_table(f"{dataset}: Best-of-all win rate (%) and paired gains, out of fold",
-                      with_ci(part, gains, 2)
-                      .select([c for c in scored_cols if c in part.columns]))
-    C.print_table("hh-harmless: pairwise accuracy, out of fold",
-                  with_ci(pairs, ["accuracy", "vs_length_only"], 3).select(
-                      "representation", "head", "accuracy", "vs_length_only", "embed_texts_per_s",
-                      "fit_seconds"))
-    C.print_table("SmolLM2-135M-Instruct layer sweep (BT linear)", sweep)
+        part = scored.filter(pl.col("data") == dataset) if scored.height else scored
+        if part.height:
+            C.print_table(f"{dataset}: Best-of-all win rate (%) and paired gains, out of fold",
+                          with_ci(part, gains, 2).select([c for c in scored_cols if c in part.columns]))
+    if pairs.height:
+        C.print_table("hh-harmless: pairwise accuracy, out of fold",
+                      with_ci(pairs, ["accuracy", "vs_length_only"], 3).select(
+                          "representation", "head", "accuracy", "vs_length_only", "embed_texts_per_s",
+                          "fit_seconds"))
+    if sweep.height:
+        C.print_table("SmolLM2-135M-Instruct layer sweep (BT linear)", sweep)
     _plot(ctx, scored, pairs, sweep)
     headline, findings = _headline(scored, pairs, sweep)
     return C.write_summary(ctx, title=TITLE, headline=headline, findings=findings, setup={
-        **facts, "representations": STUDY, "heads": list(HEAD_NAMES),
+        **facts, "heads": list(HEAD_NAMES),
         "pair_regime": "all (or pairs_per_prompt) within-prompt pairs of the training prompts, "
                        "labelled noiselessly by logit(judge_pref)",
         "n_bootstrap": ctx.args.n_bootstrap})

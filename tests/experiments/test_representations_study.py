@@ -62,3 +62,19 @@ def test_layer_sweep_covers_every_probe_layer(run):
     sweep = pl.read_csv(out / "layer_sweep.csv")
     assert sorted(set(sweep["layer"])) == list(range(3, 31, 3))
     assert sweep.group_by("layer").len()["len"].to_list() == [2] * 10
+
+
+def test_a_part_of_the_grid(tmp_path, data_dir, encoder):
+    module = _load("representations")
+    summary = module.main(["--quick", "--out", str(tmp_path), "--data-dir", str(data_dir),
+                           "--cache-dir", str(encoder.cache_dir), "--n-bootstrap", "20",
+                           "--data", "alpacaeval-hard", "--representations", "minilm+length",
+                           "--n-prompts", "3"])
+    scored = pl.read_csv(tmp_path / "scored.csv")
+    assert set(scored["data"]) == {"alpacaeval-hard"}
+    assert set(scored["representation"]) == {"–", "minilm+length"}
+    assert set(scored.filter(pl.col("representation") == "–")["head"]) == {
+        "random", "longest", "oracle", "length-only"}
+    assert not (tmp_path / "hh.csv").exists() and not (tmp_path / "layer_sweep.csv").exists()
+    assert summary["setup"]["n_prompts"] == 3 and summary["setup"]["n_hh_pairs"] == 0
+    assert list(summary["setup"]["representations"]) == ["minilm+length"]
