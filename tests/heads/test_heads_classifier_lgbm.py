@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -45,3 +47,22 @@ def test_lgbm_reward_is_the_raw_margin(pairs, objective):
 def test_lgbm_threads_are_explicit(pairs):
     head = LGBMHead(n_estimators=5, n_jobs=1, random_state=0).fit(pairs.X_win, pairs.X_lose)
     assert "[num_threads: 1]" in head.booster_.model_to_string()
+
+
+def test_lgbm_min_child_samples_is_a_count_or_a_share_of_the_rows(pairs):
+    head = LGBMHead(min_child_samples=0.2, n_estimators=5, random_state=0)
+    head.fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
+    leaves = _leaf_counts(head.booster_.dump_model()["tree_info"][0]["tree_structure"])
+    n_rows = sum(leaves)  # the distinct training responses
+    assert f"[min_data_in_leaf: {math.ceil(0.2 * n_rows)}]" in head.booster_.model_to_string()
+    assert min(leaves) >= 0.2 * n_rows
+    head = LGBMHead(min_child_samples=7, n_estimators=5, random_state=0).fit(pairs.X_win, pairs.X_lose)
+    assert "[min_data_in_leaf: 7]" in head.booster_.model_to_string()
+    with pytest.raises(ValueError, match="'min_child_samples' parameter of LGBMHead must be an int"):
+        LGBMHead(min_child_samples=1.5).fit(pairs.X_win, pairs.X_lose)
+
+
+def _leaf_counts(node):
+    if "leaf_count" in node:
+        return [node["leaf_count"]]
+    return _leaf_counts(node["left_child"]) + _leaf_counts(node["right_child"])

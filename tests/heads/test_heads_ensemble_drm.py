@@ -112,7 +112,9 @@ def test_subsample_resampling_uses_80_percent(pairs):
 
 
 def test_drm_directions_are_orthonormal_and_ordered(pairs):
-    head = DRM(n_components=6).fit(pairs.X_win, pairs.X_lose)
+    # standardize=False: the paper's PCA of the raw differences.
+    head = DRM(n_components=6, standardize=False).fit(pairs.X_win, pairs.X_lose)
+    np.testing.assert_array_equal(head.feature_scale_, 1.0)
     V = head.directions_[1:]
     np.testing.assert_allclose(V @ V.T, np.eye(6), atol=1e-10)
     evr = head.explained_variance_ratio_
@@ -128,7 +130,7 @@ def test_drm_directions_are_orthonormal_and_ordered(pairs):
 
 def test_drm_heads_are_oriented_by_the_training_preferences(pairs):
     head = DRM(n_components=8, mean_head=False).fit(pairs.X_win, pairs.X_lose)
-    proj = (pairs.X_win - pairs.X_lose) @ head.directions_.T
+    proj = (pairs.X_win - pairs.X_lose) / head.feature_scale_ @ head.directions_.T
     assert np.all((proj > 0).mean(axis=0) >= 0.5)
 
 
@@ -138,11 +140,40 @@ def test_drm_both_signs_doubles_the_components(pairs):
     np.testing.assert_allclose(head.directions_[4:], -head.directions_[1:4])
 
 
-def test_drm_default_reward_is_the_mean_head(pairs, test_pairs):
+def test_drm_standardize_is_the_pca_of_standardised_features(pairs, test_pairs):
+    scaled = np.concatenate([pairs.X_win, pairs.X_lose]).std(axis=0)
+    # A feature in other units (like an appended log length) must not change the heads.
+    units = np.ones(pairs.X_win.shape[1])
+    units[0] = 300.0
+    head = DRM(n_components=4).fit(pairs.X_win * units, pairs.X_lose * units)
+    np.testing.assert_allclose(head.feature_scale_, scaled * units, rtol=1e-5)
+    plain = DRM(n_components=4, standardize=False).fit(pairs.X_win / scaled, pairs.X_lose / scaled)
+    np.testing.assert_allclose(np.sum(head.directions_ * plain.directions_, axis=1), 1.0, atol=1e-4)
+    np.testing.assert_allclose(
+        head.reward(test_pairs.X_win * units), plain.reward(test_pairs.X_win / scaled), rtol=1e-4, atol=1e-5
+    )
+
+
+def test_drm_leaves_rounding_residue_unscaled(pairs, test_pairs):
+    # Standardising a feature of pure rounding residue would make it count like any other.
+    rng = np.random.RandomState(0)
+    add = lambda X: np.column_stack([X, 1e-30 * rng.standard_normal(len(X))]).astype(np.float32)  # noqa: E731
+    head = DRM(n_components=4).fit(add(pairs.X_win), add(pairs.X_lose))
+    assert head.feature_scale_[-1] == 1.0
+    plain = DRM(n_components=4).fit(pairs.X_win, pairs.X_lose)
+    np.testing.assert_allclose(
+        head.reward(add(test_pairs.X_win)), plain.reward(test_pairs.X_win), rtol=1e-4, atol=1e-5
+    )
+
+
+def test_drm_default_weights_are_a_bt_fit_on_its_heads(pairs, test_pairs):
     head = DRM(n_components=4).fit(pairs.X_win, pairs.X_lose)
-    np.testing.assert_array_equal(head.weights_, [1, 0, 0, 0, 0])
     comps = head.reward_components(test_pairs.X_win)
-    np.testing.assert_allclose(head.reward(test_pairs.X_win), comps[:, 0])
+    restricted = BTLinear(alpha=head.alpha).fit(
+        head.reward_components(pairs.X_win), head.reward_components(pairs.X_lose)
+    )
+    np.testing.assert_allclose(head.weights_, restricted.coef_, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(head.reward(test_pairs.X_win), comps @ head.weights_)
     w = np.arange(5.0)
     np.testing.assert_allclose(head.reward(test_pairs.X_win, weights=w), comps @ w)
     with pytest.raises(DataError, match=r"weights must have shape \(5,\)"):
@@ -153,8 +184,9 @@ def test_drm_softmax_adaptation_is_the_papers_rule(pairs, test_pairs):
     head = DRM(n_components=4).fit(pairs.X_win, pairs.X_lose)
     Xa, Xb = test_pairs.X_win[:10], test_pairs.X_lose[:10]
     head.adapt(Xa, Xb)
-    raw = np.concatenate([Xa, Xb]) @ head.directions_.T
-    z = lambda X: (X @ head.directions_.T - raw.mean(0)) / raw.std(0)  # noqa: E731
+    directions = head.directions_ / head.feature_scale_
+    raw = np.concatenate([Xa, Xb]) @ directions.T
+    z = lambda X: (X @ directions.T - raw.mean(0)) / raw.std(0)  # noqa: E731
     D = z(Xa) - z(Xb)
     L = -np.log(expit(D)).sum(axis=0)  # a SUM over the adaptation pairs
     np.testing.assert_allclose(head.weights_, softmax(-L), rtol=1e-5)
@@ -167,7 +199,7 @@ def test_drm_softmax_adaptation_is_the_papers_rule(pairs, test_pairs):
 def test_drm_adaptation_finds_a_new_users_direction(pairs):
     # Train on the population's preference; a new user prefers the second direction.
     head = DRM(n_components=6).fit(pairs.X_win, pairs.X_lose)
-    user = head.directions_[2]
+    user = head.directions_[2] / head.feature_scale_
     rng = np.random.RandomState(3)
     A, B = pairs.X_win[rng.permutation(400)], pairs.X_lose[rng.permutation(400)]
     a_wins = (A - B) @ user > 0
