@@ -233,7 +233,7 @@ HEADS: dict[str, Callable[[int], Any]] = {
 LOSS = {
     "bt-linear": "BT", "bt-mlp": "BT", "lgbm-pairwise": "BT",
     "classifier": "classification", "classifier-mlp": "classification", "lgbm": "classification",
-    "ensemble-bt-linear": "BT", "ensemble-bt-mlp": "BT", "drm": "DRM (mean head)",
+    "ensemble-bt-linear": "BT", "ensemble-bt-mlp": "BT", "drm": "DRM (fitted head weights)",
 }
 
 

@@ -17,7 +17,8 @@ Few-shot adaptation: from k = 4, 8, 16, 32 labelled pairs of one task (drawn fro
 training half, repeated with different draws), learn the head weights (training-free
 softmax rule, and the logistic variant) and compare with a single BT linear head trained
 on the same k pairs; evaluate on the task's held-out pairs. References: the unadapted DRM
-(mean head), BT on all the mixed training pairs, BT on all of the task's training pairs.
+(its default weights, fitted on the mixed training pairs), BT on all the mixed training
+pairs, BT on all of the task's training pairs.
 
     python experiments/drm_decomposition.py           # 805 prompts, 2,307 HH pairs
     python experiments/drm_decomposition.py --quick
@@ -86,7 +87,7 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
     rows = []
     rng = np.random.RandomState(seed)
     for task in (harmless, alpaca):
-        for method, reward in (("DRM, not adapted (mean head)", drm.reward),
+        for method, reward in (("DRM, not adapted (fitted weights)", drm.reward),
                                ("BT linear, all mixed training pairs", bt_mixed.reward),
                                ("BT linear, all of this task's training pairs",
                                 BTLinear().fit(task.train_win, task.train_lose).reward)):
@@ -220,7 +221,7 @@ def _headline(components: pl.DataFrame, fewshot: pl.DataFrame) -> tuple[dict, li
         findings.append(
             f"{task}, {top} labelled pairs: adapted DRM {soft:.3f} (softmax, sd "
             f"{sd['DRM adapted (softmax)']:.3f}) and {logi:.3f} (logistic) vs BT on the same "
-            f"pairs {bt:.3f}; unadapted DRM {ref['DRM, not adapted (mean head)']:.3f}, BT on all "
+            f"pairs {bt:.3f}; unadapted DRM {ref['DRM, not adapted (fitted weights)']:.3f}, BT on all "
             f"mixed pairs {ref['BT linear, all mixed training pairs']:.3f}, BT on all of the task "
             f"{ref['BT linear, all of this task' + chr(39) + 's training pairs']:.3f}.")
     return headline, findings

@@ -220,6 +220,12 @@ class BaseHead(BaseEstimator):
     def _name(self) -> str:
         return type(self).__name__
 
+    @classmethod
+    def _upgrade_saved(cls, params: dict[str, Any], state: dict[str, Any]) -> tuple[dict, dict]:
+        """Parameters and fitted state of a head saved by an older embrm, completed so the
+        loaded head gives the rewards it gave then (unchanged by default)."""
+        return params, state
+
     def _fit(
         self,
         X_win: np.ndarray,

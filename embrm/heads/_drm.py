@@ -133,6 +133,14 @@ class DRM(BaseHead):
         self.temperature = temperature
         self.adapt_alpha = adapt_alpha
 
+    @classmethod
+    def _upgrade_saved(cls, params: dict[str, Any], state: dict[str, Any]) -> tuple[dict, dict]:
+        """A DRM saved before features were standardised: raw features, saved weights."""
+        if "feature_scale_" not in state:
+            params = {**params, "standardize": False}
+            state = {**state, "feature_scale_": np.ones(state["n_features_in_"])}
+        return params, state
+
     def _fit(
         self,
         X_win: np.ndarray,

@@ -115,9 +115,12 @@ def _build(desc: dict[str, Any], arrays: Any, classes: dict[str, type]) -> BaseH
     cls = classes.get(desc["class"])
     if cls is None:
         raise DataError(f"The file holds an unknown head class {desc['class']!r}.")
-    head = cls(**{k: _decode(v, arrays, classes) for k, v in desc["params"].items()})
-    for name, value in desc["state"].items():
-        setattr(head, name, _decode(value, arrays, classes))
+    params = {k: _decode(v, arrays, classes) for k, v in desc["params"].items()}
+    state = {k: _decode(v, arrays, classes) for k, v in desc["state"].items()}
+    params, state = cls._upgrade_saved(params, state)
+    head = cls(**params)
+    for name, value in state.items():
+        setattr(head, name, value)
     return head
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from embrm.exceptions import DataError
-from embrm.heads import BTLinear, Ensemble, load
+from embrm.heads import DRM, BTLinear, Ensemble, load
 
 
 def test_saved_head_without_encoder_loads_with_any_expectation(pairs, tmp_path):
@@ -63,3 +63,26 @@ def test_save_overwrites_atomically(pairs, tmp_path):
     BTLinear(alpha=5.0).fit(pairs.X_win, pairs.X_lose).save(path)
     assert load(path).alpha == 5.0
     assert [p.name for p in tmp_path.iterdir()] == ["h.npz"]
+
+
+def test_a_drm_saved_before_feature_standardisation_loads_with_its_rewards(pairs, test_pairs, tmp_path):
+    # What an older embrm wrote: no `standardize` / `alpha` parameters, no `feature_scale_`,
+    # directions in raw feature units and the weights it had then.
+    head = DRM(n_components=3, standardize=False).fit(pairs.X_win, pairs.X_lose)
+    path = tmp_path / "drm.npz"
+    head.save(path)
+    with zipfile.ZipFile(path) as zf:
+        files = {name: zf.read(name) for name in zf.namelist()}
+    meta = json.loads(files["meta.json"])
+    for name in ("standardize", "alpha"):
+        del meta["head"]["params"][name]
+    del meta["head"]["state"]["feature_scale_"]
+    files["meta.json"] = json.dumps(meta).encode()
+    files = {name: data for name, data in files.items() if "feature_scale_" not in name}
+    old = tmp_path / "old.npz"
+    with zipfile.ZipFile(old, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    loaded = load(old)
+    assert loaded.standardize is False
+    np.testing.assert_array_equal(loaded.reward(test_pairs.X_win), head.reward(test_pairs.X_win))
