@@ -313,17 +313,19 @@ def log_length(data: ScoredResponses) -> np.ndarray:
 # -- the run -----------------------------------------------------------------------------------
 def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict]:
     cfg = C.config(ctx, QUICK, FULL)
-    n_prompts = ctx.args.n_prompts or cfg["n_prompts"]
-    n_hh = ctx.args.n_hh or cfg["n_hh"]
-    reps = ctx.args.representations or list(STUDY)
-    datasets = ctx.args.data or list(DATASETS)
+    n_prompts = cfg["n_prompts"] if ctx.args.n_prompts is None else ctx.args.n_prompts
+    n_hh = cfg["n_hh"] if ctx.args.n_hh is None else ctx.args.n_hh
+    reps = list(dict.fromkeys(ctx.args.representations or STUDY))
+    datasets = list(dict.fromkeys(ctx.args.data or DATASETS))
+    if not 1 <= n_prompts <= C.N_ALPACA_PROMPTS:
+        raise SystemExit(f"--n-prompts {n_prompts}: pass 1 to {C.N_ALPACA_PROMPTS} (AlpacaEval's prompts).")
     ids = study_prompt_ids(n_prompts)
     full = load_dataset("alpacaeval", ctx.args.data_dir).filter_prompts(ids)
     hard = load_dataset("alpacaeval-hard", ctx.args.data_dir).filter_prompts(ids)
     null = load_dataset("alpacaeval-nullmodel", ctx.args.data_dir).filter_prompts(ids)
     hh = load_dataset("hh-harmless", ctx.args.data_dir)
-    if n_hh > len(hh):
-        raise SystemExit(f"--n-hh {n_hh}: hh-harmless has {len(hh)} pairs; pass at most that.")
+    if not 1 <= n_hh <= len(hh):
+        raise SystemExit(f"--n-hh {n_hh}: hh-harmless has {len(hh)} pairs; pass 1 to {len(hh)}.")
     hh = hh.take(np.arange(n_hh))
     sample = np.random.RandomState(ctx.seed).choice(len(hard), cfg["cost_texts"], replace=False)
     sample_prompts = hard.frame["prompt"].gather(sample).to_list()

@@ -78,3 +78,11 @@ def test_a_part_of_the_grid(tmp_path, data_dir, encoder):
     assert not (tmp_path / "hh.csv").exists() and not (tmp_path / "layer_sweep.csv").exists()
     assert summary["setup"]["n_prompts"] == 3 and summary["setup"]["n_hh_pairs"] == 0
     assert list(summary["setup"]["representations"]) == ["minilm+length"]
+
+
+@pytest.mark.parametrize("option, value, message", [("--n-prompts", "806", "pass 1 to 805"),
+                                                     ("--n-hh", "0", "pass 1 to 2307")])
+def test_sizes_out_of_range_are_refused(tmp_path, data_dir, option, value, message):
+    module = _load("representations")
+    with pytest.raises(SystemExit, match=message):
+        module.main(["--quick", "--out", str(tmp_path), "--data-dir", str(data_dir), option, value])
