@@ -177,8 +177,8 @@ class BTMLP(BaseHead):
         log-loss (as in :class:`~embrm.heads.BTLinear`). Embedding MLPs overfit within an
         epoch or two on real pairs; 100 was best of {1e-4, 10, 100} there. 300 did
         better on AlpacaEval's 32k training pairs (validation 0.701 vs 0.696) but worse on
-        the 2,307 HH pairs (5-fold 0.585 vs 0.615): with the penalty against the summed
-        loss, the same alpha weighs more on small data sets.
+        the 2,307 HH pairs (5-fold 0.585 vs 0.614, ``experiments/hh_harmless.py``): with
+        the penalty against the summed loss, the same alpha weighs more on small data sets.
     learning_rate : float, default=1e-3
         Adam step size.
     batch_size : int, default=256

@@ -143,7 +143,7 @@ def test_ensemble_disagreement_flags_the_null_model_attack_within_prompts(alpaca
         X = np.concatenate([a.X[real], null.X[attack]])
         u = head.uncertainty(X, groups=np.concatenate([a.groups[real], null.groups[attack]]))
         u_real[real], u_null[attack] = u[: real.sum()], u[real.sum() :]
-    # 40 attack answers among 2,040 real held-out answers: 0.97-0.998 over member seeds 0-3
+    # 40 attack answers among 2,040 real held-out answers: 0.97-0.998 over member seeds 0-3 (ad hoc)
     # (without groups, 0.33-0.54: disagreement about each prompt's unidentified offset swamps it).
     auc = roc_auc_score(np.r_[np.zeros(len(u_real)), np.ones(len(u_null))], np.r_[u_real, u_null])
     assert auc > 0.85
