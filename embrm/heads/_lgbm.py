@@ -12,7 +12,11 @@ from sklearn.utils import check_random_state
 
 from embrm._validation import BOOLEAN, RANDOM_STATE, Interval, Options
 from embrm.heads._base import BaseHead, fit_temperature, grouped_holdout
+from embrm.heads._bt import fit_linear_logistic
 from embrm.heads._classifier import pointwise
+
+#: L2 penalty of the linear base model (``BTLinear``'s and ``ClassifierHead``'s default).
+LINEAR_BASE_ALPHA = 10.0
 
 
 def win_rate_rows(
@@ -53,8 +57,15 @@ class LGBMHead(BaseHead):
     features per tree and random split thresholds (``extra_trees``) each helped in 3-fold
     grouped CV on the training prompts of AlpacaEval (805 prompts, 32k pairs, MiniLM);
     together 0.659 -> 0.680 (0.697 -> 0.710 with length features), where more of each
-    (~6 % of the rows, 30 % of the features, 31 leaves) gained nothing. Trees stay below a
-    linear head on these embeddings (``benchmarks/train_heads.py`` compares).
+    (~6 % of the rows, 30 % of the features, 31 leaves) gained nothing.
+
+    Trees alone stay below a linear head on these embeddings, so by default
+    (``linear_base=True``) boosting starts from the margin of an L2-regularised linear
+    model fitted first on the same training pairs (logistic on the responses for
+    ``"binary"``, Bradley-Terry on the differences for ``"pairwise"``; ``alpha=10``), and
+    the trees fit what it leaves: reward = linear margin + trees. On AlpacaEval (5-fold by
+    prompt, 32k pairs, MiniLM) that took the head from 0.683 to 0.701, and early stopping
+    ends sooner (17 s instead of 45 s).
 
     Parameters
     ----------
@@ -77,6 +88,8 @@ class LGBMHead(BaseHead):
     extra_trees : bool, default=True
         Split each feature at one random threshold instead of the best one (LightGBM's
         ``extra_trees``).
+    linear_base : bool, default=True
+        Boost from the margin of a linear model fitted first (see above) instead of zero.
     early_stopping_rounds : int, default=200
         Stop when the held-out pairwise accuracy has not improved for this many rounds.
     validation_fraction : float, default=0.1
@@ -91,6 +104,10 @@ class LGBMHead(BaseHead):
     ----------
     booster_ : lightgbm.Booster
         The trees up to the best iteration.
+    linear_coef_ : ndarray of shape (n_features,)
+        Weights of the linear base (zeros with ``linear_base=False``).
+    linear_intercept_ : float
+        Its intercept (0 for ``"pairwise"`` and with ``linear_base=False``).
     best_iteration_ : int
         Boosting rounds kept.
     temperature_ : float
@@ -111,6 +128,7 @@ class LGBMHead(BaseHead):
         "colsample_bytree": [Interval(numbers.Real, 0.0, 1.0, closed="right")],
         "reg_lambda": [Interval(numbers.Real, 0.0, None, closed="left")],
         "extra_trees": [BOOLEAN],
+        "linear_base": [BOOLEAN],
         "early_stopping_rounds": [Interval(numbers.Integral, 1, None)],
         "validation_fraction": [Interval(numbers.Real, 0.0, 1.0, closed="neither")],
         "n_jobs": [Interval(numbers.Integral, 1, None)],
@@ -128,6 +146,7 @@ class LGBMHead(BaseHead):
         colsample_bytree: float = 0.5,
         reg_lambda: float = 10.0,
         extra_trees: bool = True,
+        linear_base: bool = True,
         early_stopping_rounds: int = 200,
         validation_fraction: float = 0.1,
         n_jobs: int = 1,
@@ -141,10 +160,44 @@ class LGBMHead(BaseHead):
         self.colsample_bytree = colsample_bytree
         self.reg_lambda = reg_lambda
         self.extra_trees = extra_trees
+        self.linear_base = linear_base
         self.early_stopping_rounds = early_stopping_rounds
         self.validation_fraction = validation_fraction
         self.n_jobs = n_jobs
         self.random_state = random_state
+
+    @classmethod
+    def _upgrade_saved(cls, params: dict[str, Any], state: dict[str, Any]) -> tuple[dict, dict]:
+        """An LGBMHead saved before the linear base: trees only."""
+        if "linear_coef_" not in state:
+            params = {**params, "linear_base": False}
+            state = {**state, "linear_coef_": np.zeros(state["n_features_in_"]), "linear_intercept_": 0.0}
+        return params, state
+
+    def _fit_linear_base(self, X_win: np.ndarray, X_lose: np.ndarray, sample_weight: np.ndarray) -> None:
+        """``linear_coef_`` and ``linear_intercept_``: the margin boosting starts from."""
+        self.linear_coef_, self.linear_intercept_ = np.zeros(X_win.shape[1]), 0.0
+        if not self.linear_base:
+            return
+        if self.objective == "binary":
+            X, y, w = pointwise(X_win.astype(np.float64), X_lose, sample_weight)
+            fit_intercept = True
+        else:
+            X, y, w = X_win.astype(np.float64) - X_lose, None, sample_weight
+            fit_intercept = False
+        self.linear_coef_, self.linear_intercept_, _ = fit_linear_logistic(
+            X,
+            w,
+            LINEAR_BASE_ALPHA,
+            fit_intercept=fit_intercept,
+            y=y,
+            tol=1e-6,
+            max_iter=1000,
+            owner=self._name,
+        )
+
+    def _linear_margin(self, X: np.ndarray) -> np.ndarray:
+        return X @ self.linear_coef_ + self.linear_intercept_
 
     def _train_rows(
         self, X_win: np.ndarray, X_lose: np.ndarray, sample_weight: np.ndarray
@@ -193,13 +246,22 @@ class LGBMHead(BaseHead):
                 True,
             )
 
+        self._fit_linear_base(X_win[tr], X_lose[tr], sample_weight[tr])
         X, label, weight, query = self._train_rows(X_win[tr], X_lose[tr], sample_weight[tr])
         min_rows = self.min_child_samples
         if not isinstance(min_rows, numbers.Integral):
             min_rows = max(1, math.ceil(min_rows * X.shape[0]))
         params["min_data_in_leaf"] = int(min_rows)
-        train = lgb.Dataset(X, label=label, weight=weight, group=query, params=params)
-        valid = lgb.Dataset(valid_X, label=np.zeros(2 * n_va), reference=train, params=params)
+        train = lgb.Dataset(
+            X, label=label, weight=weight, group=query, init_score=self._linear_margin(X), params=params
+        )
+        valid = lgb.Dataset(
+            valid_X,
+            label=np.zeros(2 * n_va),
+            init_score=self._linear_margin(valid_X),
+            reference=train,
+            params=params,
+        )
         booster = lgb.train(
             params,
             train,
@@ -214,4 +276,4 @@ class LGBMHead(BaseHead):
         self.temperature_ = fit_temperature(margin, sample_weight[va])
 
     def _reward(self, X: np.ndarray) -> np.ndarray:
-        return self.booster_.predict(X, raw_score=True, num_threads=self.n_jobs)
+        return self._linear_margin(X) + self.booster_.predict(X, raw_score=True, num_threads=self.n_jobs)

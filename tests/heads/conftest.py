@@ -53,3 +53,10 @@ def pairs() -> Pairs:
 def test_pairs() -> Pairs:
     """300 held-out pairs from the same distribution and reward as ``pairs``."""
     return _rows(gaussian_pairs(n_pairs=700), slice(400, 700))
+
+
+@pytest.fixture(scope="session", params=[0, 1], ids=["seed0", "seed1"])
+def wide_split(request) -> tuple[Pairs, Pairs]:
+    """1,200 training and 800 held-out pairs, 64-d, from two seeds."""
+    data = gaussian_pairs(n_pairs=2000, n_features=64, seed=request.param)
+    return _rows(data, slice(0, 1200)), _rows(data, slice(1200, 2000))

@@ -27,8 +27,15 @@ from embrm.heads import (
 HEAD_CASES = {
     "bt-linear": (lambda: BTLinear(), {"alpha": [0.1, 10.0]}),
     "bt-mlp": (
-        lambda: BTMLP(hidden_layer_sizes=(16,), alpha=1.0, batch_size=32, max_epochs=30, random_state=0),
-        {"alpha": [1.0, 100.0]},
+        lambda: BTMLP(
+            hidden_layer_sizes=(16,),
+            weight_decay=0.01,
+            learning_rate=1e-3,
+            batch_size=32,
+            max_epochs=30,
+            random_state=0,
+        ),
+        {"weight_decay": [0.01, 0.3]},
     ),
     "classifier": (lambda: ClassifierHead(random_state=0), {"alpha": [0.1, 10.0]}),
     "classifier-mlp": (
@@ -46,12 +53,14 @@ HEAD_CASES = {
     ),
     "ensemble-mlp-uwo": (
         lambda: Ensemble(
-            BTMLP(hidden_layer_sizes=(16,), alpha=1.0, batch_size=32, max_epochs=60),
+            BTMLP(
+                hidden_layer_sizes=(16,), weight_decay=0.01, learning_rate=1e-3, batch_size=32, max_epochs=60
+            ),
             n_members=3,
             aggregate="uwo",
             random_state=0,
         ),
-        {"base__alpha": [1.0, 100.0]},
+        {"base__weight_decay": [0.01, 0.3]},
     ),
     "drm": (lambda: DRM(n_components=5), {"n_components": [2, 4]}),
 }

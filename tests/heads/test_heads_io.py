@@ -9,7 +9,22 @@ import numpy as np
 import pytest
 
 from embrm.exceptions import DataError
-from embrm.heads import DRM, BTLinear, Ensemble, load
+from embrm.heads import BTMLP, DRM, BTLinear, Ensemble, load
+
+
+def _as_older_embrm_wrote(path, edit, drop=()):
+    """A copy of a saved head with ``edit(meta)`` applied and the array files in ``drop`` removed."""
+    with zipfile.ZipFile(path) as zf:
+        files = {name: zf.read(name) for name in zf.namelist()}
+    meta = json.loads(files["meta.json"])
+    edit(meta)
+    files["meta.json"] = json.dumps(meta).encode()
+    old = path.with_name("old-" + path.name)
+    with zipfile.ZipFile(old, "w") as zf:
+        for name, data in files.items():
+            if not any(d in name for d in drop):
+                zf.writestr(name, data)
+    return old
 
 
 def test_saved_head_without_encoder_loads_with_any_expectation(pairs, tmp_path):
@@ -71,18 +86,27 @@ def test_a_drm_saved_before_feature_standardisation_loads_with_its_rewards(pairs
     head = DRM(n_components=3, standardize=False).fit(pairs.X_win, pairs.X_lose)
     path = tmp_path / "drm.npz"
     head.save(path)
-    with zipfile.ZipFile(path) as zf:
-        files = {name: zf.read(name) for name in zf.namelist()}
-    meta = json.loads(files["meta.json"])
-    for name in ("standardize", "alpha"):
-        del meta["head"]["params"][name]
-    del meta["head"]["state"]["feature_scale_"]
-    files["meta.json"] = json.dumps(meta).encode()
-    files = {name: data for name, data in files.items() if "feature_scale_" not in name}
-    old = tmp_path / "old.npz"
-    with zipfile.ZipFile(old, "w") as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    loaded = load(old)
+
+    def edit(meta):
+        for name in ("standardize", "alpha"):
+            del meta["head"]["params"][name]
+        del meta["head"]["state"]["feature_scale_"]
+
+    loaded = load(_as_older_embrm_wrote(path, edit, drop=("feature_scale_",)))
     assert loaded.standardize is False
+    np.testing.assert_array_equal(loaded.reward(test_pairs.X_win), head.reward(test_pairs.X_win))
+
+
+def test_a_bt_mlp_saved_with_alpha_loads_with_its_rewards(pairs, test_pairs, tmp_path):
+    # What an older embrm wrote: the penalty as `alpha` against the summed loss.
+    head = BTMLP(hidden_layer_sizes=(8,), max_epochs=3, random_state=0).fit(pairs.X_win, pairs.X_lose)
+    path = tmp_path / "mlp.npz"
+    head.save(path)
+
+    def edit(meta):
+        meta["head"]["params"]["alpha"] = 100.0
+        del meta["head"]["params"]["weight_decay"]
+
+    loaded = load(_as_older_embrm_wrote(path, edit))
+    assert loaded.get_params()["weight_decay"] == BTMLP().weight_decay
     np.testing.assert_array_equal(loaded.reward(test_pairs.X_win), head.reward(test_pairs.X_win))

@@ -86,7 +86,7 @@ def test_bt_mlp_reference_config():
     ref = BTMLP.reference(random_state=1)
     assert ref.get_params() == {
         "hidden_layer_sizes": (1024, 512),
-        "alpha": 0.0,
+        "weight_decay": 0.0,
         "learning_rate": 1e-3,
         "batch_size": 10240,
         "max_epochs": 30,
