@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from embrm.exceptions import DataError
-from embrm.heads import BTMLP, DRM, BTLinear, Ensemble, load
+from embrm.heads import BTMLP, DRM, BTLinear, Ensemble, LGBMHead, load
 
 
 def _as_older_embrm_wrote(path, edit, drop=()):
@@ -109,4 +109,19 @@ def test_a_bt_mlp_saved_with_alpha_loads_with_its_rewards(pairs, test_pairs, tmp
 
     loaded = load(_as_older_embrm_wrote(path, edit))
     assert loaded.get_params()["weight_decay"] == BTMLP().weight_decay
+    np.testing.assert_array_equal(loaded.reward(test_pairs.X_win), head.reward(test_pairs.X_win))
+
+
+def test_an_lgbm_head_saved_before_the_linear_base_loads_with_its_rewards(pairs, test_pairs, tmp_path):
+    head = LGBMHead(n_estimators=10, linear_base=False, random_state=0).fit(pairs.X_win, pairs.X_lose)
+    path = tmp_path / "lgbm.npz"
+    head.save(path)
+
+    def edit(meta):
+        del meta["head"]["params"]["linear_base"]
+        for name in ("linear_coef_", "linear_intercept_"):
+            del meta["head"]["state"][name]
+
+    loaded = load(_as_older_embrm_wrote(path, edit, drop=("linear_coef_",)))
+    assert loaded.linear_base is False
     np.testing.assert_array_equal(loaded.reward(test_pairs.X_win), head.reward(test_pairs.X_win))
