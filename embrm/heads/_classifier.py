@@ -44,8 +44,12 @@ class ClassifierHead(BaseHead):
         L2-regularised logistic regression, or a ReLU MLP trained like
         :class:`~embrm.heads.BTMLP` but with the pointwise logistic loss.
     alpha : float, default=10.0
-        L2 penalty against the summed log-loss over the ``2 * n_pairs`` responses
-        (same meaning as in :class:`~embrm.heads.BTLinear`).
+        L2 penalty of the ``"logistic"`` kind against the summed log-loss over the
+        ``2 * n_pairs`` responses (same meaning as in :class:`~embrm.heads.BTLinear`).
+    weight_decay : float, default=0.03
+        L2 penalty of the ``"mlp"`` kind's weights against the *mean* log-loss per
+        response, trained with :class:`~embrm.heads.BTMLP`'s optimiser settings (Adam lr
+        3e-4, batch 256, patience 10); see ``BTMLP``'s ``weight_decay``.
     hidden_layer_sizes : tuple of int, default=(128,)
         Hidden layer widths of the ``"mlp"`` kind (ignored by ``"logistic"``).
     validation_fraction : float, default=0.1
@@ -74,6 +78,7 @@ class ClassifierHead(BaseHead):
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "kind": [Options(("logistic", "mlp"))],
         "alpha": [Interval(numbers.Real, 0.0, None, closed="neither")],
+        "weight_decay": [Interval(numbers.Real, 0.0, None)],
         "hidden_layer_sizes": [POSITIVE_INT_TUPLE],
         "validation_fraction": [Interval(numbers.Real, 0.0, 1.0, closed="neither")],
         "random_state": [RANDOM_STATE],
@@ -84,12 +89,14 @@ class ClassifierHead(BaseHead):
         self,
         kind: str = "logistic",
         alpha: float = 10.0,
+        weight_decay: float = 0.03,
         hidden_layer_sizes: tuple[int, ...] = (128,),
         validation_fraction: float = 0.1,
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
         self.kind = kind
         self.alpha = alpha
+        self.weight_decay = weight_decay
         self.hidden_layer_sizes = hidden_layer_sizes
         self.validation_fraction = validation_fraction
         self.random_state = random_state
@@ -138,11 +145,11 @@ class ClassifierHead(BaseHead):
         X_va, y_va, w_va = pointwise(X_win[va], X_lose[va], sample_weight[va])
         trainer = MLPTrainer(
             hidden_layer_sizes=tuple(self.hidden_layer_sizes),
-            alpha=self.alpha,
-            learning_rate=1e-3,
-            batch_size=512,
-            max_epochs=50,
-            patience=5,
+            alpha=self.weight_decay * X_tr.shape[0],
+            learning_rate=3e-4,
+            batch_size=256,
+            max_epochs=1000,
+            patience=10,
         )
         self.coefs_, self.n_epochs_, self.validation_loss_ = trainer.train(
             trainer.init(X_win.shape[1], rng),
