@@ -39,8 +39,8 @@ HEAD_CASES = {
     ),
     "classifier": (lambda: ClassifierHead(random_state=0), {"alpha": [0.1, 10.0]}),
     "classifier-mlp": (
-        lambda: ClassifierHead(kind="mlp", alpha=1.0, hidden_layer_sizes=(16,), random_state=0),
-        {"alpha": [1.0, 100.0]},
+        lambda: ClassifierHead(kind="mlp", weight_decay=0.01, hidden_layer_sizes=(16,), random_state=0),
+        {"weight_decay": [0.01, 0.3]},
     ),
     "lgbm": (lambda: LGBMHead(n_estimators=20, random_state=0), {"num_leaves": [4, 8]}),
     "lgbm-pairwise": (

@@ -10,7 +10,7 @@ from scipy.optimize import approx_fprime
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from embrm.heads import BTMLP, BTLinear
+from embrm.heads import BTMLP, BTLinear, ClassifierHead
 from embrm.heads._base import fit_temperature, grouped_holdout
 from embrm.heads._mlp import MLPTrainer, mlp_backward, mlp_forward
 
@@ -130,3 +130,16 @@ def test_fit_temperature_recovers_a_known_scale():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert fit_temperature(margin, np.ones(m.size)) == pytest.approx(2.5, rel=0.05)
+
+
+@pytest.mark.parametrize(
+    "make_head", [BTMLP, lambda **kw: ClassifierHead(kind="mlp", **kw)], ids=["bt", "clf"]
+)
+def test_mlp_weight_decay_shrinks_the_weights(pairs, make_head):
+    def weight_norm(weight_decay):
+        head = make_head(weight_decay=weight_decay, hidden_layer_sizes=(16,), random_state=0)
+        head.fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
+        return sum(float(np.sum(W**2)) for W in head.coefs_[0::2])
+
+    # 41 -> 7 (BT) and 36 -> 7 (classifier) on these pairs.
+    assert weight_norm(1.0) < 0.5 * weight_norm(0.0)
