@@ -3,8 +3,8 @@
 Data: AlpacaEval (51 LLM answers per prompt, judged against a fixed reference). Each answer
 is embedded once with the default encoder (all-MiniLM-L6-v2, 384-d) through the embrm
 cache; pairs are drawn within prompts and labelled by the judge's golden score without
-noise (``embrm.data.within_prompt_pairs``). Five folds by prompt: every head (and the
-reference) is fitted on four and scores the fifth, so every pair is held out once.
+noise (``embrm.data.within_prompt_pairs``). Five folds by prompt (``--folds``): every head
+(and the reference) is fitted on four and scores the fifth, so every pair is held out once.
 
 For each head: mean wall time of ``fit`` (on 80% of the pairs) beside the issue's target
 time, pooled held-out pairwise accuracy, and its difference from the reference's on the same
@@ -17,6 +17,7 @@ Bradley-Terry loss, last epoch kept).
     python benchmarks/train_heads.py [--data-dir ../shared/data] [--n-prompts 805]
     python benchmarks/train_heads.py --synthetic   # Gaussian data of the same shape
     python benchmarks/train_heads.py --model minilm+length   # + explicit length features
+    python benchmarks/train_heads.py --heads BTMLP --no-reference --folds 3   # a quick subset
 
 ``--n-prompts`` takes a fixed seeded subset of prompts (embedding all 41k answers takes
 ~1 h on 2 CPU cores the first time; the cache makes later runs instant). embrm heads fit
