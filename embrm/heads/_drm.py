@@ -135,10 +135,12 @@ class DRM(BaseHead):
 
     @classmethod
     def _upgrade_saved(cls, params: dict[str, Any], state: dict[str, Any]) -> tuple[dict, dict]:
-        """A DRM saved before features were standardised: raw features, saved weights."""
-        if "feature_scale_" not in state:
+        """A DRM saved before features were standardised: raw features, saved weights
+        (fitted or not, e.g. an ensemble's unfitted ``base``)."""
+        if "standardize" not in params:
             params = {**params, "standardize": False}
-            state = {**state, "feature_scale_": np.ones(state["n_features_in_"])}
+            if "directions_" in state:
+                state = {**state, "feature_scale_": np.ones(state["n_features_in_"])}
         return params, state
 
     def _fit(

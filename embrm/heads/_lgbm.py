@@ -168,10 +168,12 @@ class LGBMHead(BaseHead):
 
     @classmethod
     def _upgrade_saved(cls, params: dict[str, Any], state: dict[str, Any]) -> tuple[dict, dict]:
-        """An LGBMHead saved before the linear base: trees only."""
-        if "linear_coef_" not in state:
+        """An LGBMHead saved before the linear base: trees only (fitted or not, e.g. an
+        ensemble's unfitted ``base``)."""
+        if "linear_base" not in params:
             params = {**params, "linear_base": False}
-            state = {**state, "linear_coef_": np.zeros(state["n_features_in_"]), "linear_intercept_": 0.0}
+            if "booster_" in state:
+                state = {**state, "linear_coef_": np.zeros(state["n_features_in_"]), "linear_intercept_": 0.0}
         return params, state
 
     def _fit_linear_base(self, X_win: np.ndarray, X_lose: np.ndarray, sample_weight: np.ndarray) -> None:

@@ -125,3 +125,16 @@ def test_an_lgbm_head_saved_before_the_linear_base_loads_with_its_rewards(pairs,
     loaded = load(_as_older_embrm_wrote(path, edit, drop=("linear_coef_",)))
     assert loaded.linear_base is False
     np.testing.assert_array_equal(loaded.reward(test_pairs.X_win), head.reward(test_pairs.X_win))
+
+
+@pytest.mark.parametrize(
+    "base",
+    [lambda: LGBMHead(n_estimators=5), lambda: DRM(n_components=2), lambda: BTMLP(max_epochs=2)],
+    ids=["lgbm", "drm", "bt-mlp"],
+)
+def test_an_ensemble_of_any_base_round_trips(pairs, test_pairs, tmp_path, base):
+    # The unfitted `base` is saved too: upgrade hooks must not assume fitted state.
+    head = Ensemble(base(), n_members=2, random_state=0).fit(pairs.X_win, pairs.X_lose)
+    head.save(tmp_path / "e.npz")
+    loaded = load(tmp_path / "e.npz")
+    np.testing.assert_array_equal(loaded.reward(test_pairs.X_win), head.reward(test_pairs.X_win))
