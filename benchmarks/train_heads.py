@@ -230,7 +230,8 @@ def print_table(
 
     if length is not None:
         names = ["length baseline", *names]
-        r_win["length baseline"], r_lose["length baseline"] = length[win], length[lose]
+        r_win = {"length baseline": length[win], **r_win}
+        r_lose = {"length baseline": length[lose], **r_lose}
     print(f"\n{'head':<34} {'fit s':>7} {'accuracy':>9}  {'vs reference [95% CI]':<26} verdict")
     for name in names:
         acc = accuracy(r_win[name], r_lose[name])

@@ -88,6 +88,14 @@ def fit_linear_logistic(
     return theta[:d].copy(), intercept, int(result.nit)
 
 
+def fit_bt_weights(delta: np.ndarray, sample_weight: np.ndarray, alpha: float, owner: str) -> np.ndarray:
+    """Bradley-Terry weights on preferred-minus-other differences ``delta``: L2 logistic
+    regression without intercept (tolerance 1e-6, at most 1,000 iterations)."""
+    return fit_linear_logistic(
+        delta, sample_weight, alpha, fit_intercept=False, tol=1e-6, max_iter=1000, owner=owner
+    )[0]
+
+
 class BTLinear(BaseHead):
     """L2-regularised linear Bradley-Terry reward: ``r(x) = coef_ @ x``.
 

@@ -26,6 +26,15 @@ def pointwise(
     )
 
 
+def fit_response_logistic(
+    X_win: np.ndarray, X_lose: np.ndarray, sample_weight: np.ndarray, alpha: float, owner: str
+) -> tuple[np.ndarray, float, int]:
+    """L2 logistic regression of each response on its own (preferred 1, other 0), with
+    intercept: coef, intercept and iterations (tolerance 1e-6, at most 1,000 iterations)."""
+    X, y, w = pointwise(X_win.astype(np.float64), X_lose, sample_weight)
+    return fit_linear_logistic(X, w, alpha, fit_intercept=True, y=y, tol=1e-6, max_iter=1000, owner=owner)
+
+
 class ClassifierHead(BaseHead):
     """Classify each response on its own (preferred = 1, other = 0); reward = the logit.
 
@@ -118,16 +127,8 @@ class ClassifierHead(BaseHead):
         self.temperature_ = fit_temperature(margin, sample_weight[va])
 
     def _fit_logistic(self, X_win: np.ndarray, X_lose: np.ndarray, sample_weight: np.ndarray) -> None:
-        X, y, w = pointwise(X_win.astype(np.float64), X_lose, sample_weight)
-        self.coef_, self.intercept_, self.n_iter_ = fit_linear_logistic(
-            X,
-            w,
-            self.alpha,
-            fit_intercept=True,
-            y=y,
-            tol=1e-6,
-            max_iter=1000,
-            owner=self._name,
+        self.coef_, self.intercept_, self.n_iter_ = fit_response_logistic(
+            X_win, X_lose, sample_weight, self.alpha, self._name
         )
 
     def _fit_mlp(

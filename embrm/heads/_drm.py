@@ -11,14 +11,7 @@ from scipy.special import log_expit, softmax
 from embrm._validation import BOOLEAN, Interval, Options, check_pairs
 from embrm.exceptions import DataError
 from embrm.heads._base import BaseHead, fit_temperature, single_threaded
-from embrm.heads._bt import fit_linear_logistic
-
-
-def _bt_weights(D: np.ndarray, sample_weight: np.ndarray, alpha: float, owner: str) -> np.ndarray:
-    """Bradley-Terry weights of the heads: L2 logistic regression on head-score differences."""
-    return fit_linear_logistic(
-        D, sample_weight, alpha, fit_intercept=False, tol=1e-6, max_iter=1000, owner=owner
-    )[0]
+from embrm.heads._bt import fit_bt_weights
 
 
 class DRM(BaseHead):
@@ -191,7 +184,7 @@ class DRM(BaseHead):
         self.explained_variance_ratio_ = np.clip(eigval[order], 0, None) / eigval.clip(0).sum()
         self.mean_direction_ = mu
         D = self._standardise_on(X_win, X_lose)
-        self.weights_ = _bt_weights(D, sample_weight, self.alpha, "DRM.fit")
+        self.weights_ = fit_bt_weights(D, sample_weight, self.alpha, "DRM.fit")
         self.temperature_ = fit_temperature(D @ self.weights_, sample_weight)
 
     def adapt(self, X_win: Any, X_lose: Any, sample_weight: Any = None) -> DRM:
@@ -231,7 +224,7 @@ class DRM(BaseHead):
                 loss = -(sample_weight @ log_expit(D))
                 self.weights_ = softmax(-loss / self.temperature)
             else:
-                self.weights_ = _bt_weights(D, sample_weight, self.adapt_alpha, "DRM.adapt")
+                self.weights_ = fit_bt_weights(D, sample_weight, self.adapt_alpha, "DRM.adapt")
             self.temperature_ = fit_temperature(D @ self.weights_, sample_weight)
         return self
 

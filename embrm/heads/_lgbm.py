@@ -12,8 +12,8 @@ from sklearn.utils import check_random_state
 
 from embrm._validation import BOOLEAN, RANDOM_STATE, Interval, Options
 from embrm.heads._base import BaseHead, fit_temperature, grouped_holdout
-from embrm.heads._bt import fit_linear_logistic
-from embrm.heads._classifier import pointwise
+from embrm.heads._bt import fit_bt_weights
+from embrm.heads._classifier import fit_response_logistic, pointwise
 
 #: L2 penalty of the linear base model (``BTLinear``'s and ``ClassifierHead``'s default).
 LINEAR_BASE_ALPHA = 10.0
@@ -182,21 +182,12 @@ class LGBMHead(BaseHead):
         if not self.linear_base:
             return
         if self.objective == "binary":
-            X, y, w = pointwise(X_win.astype(np.float64), X_lose, sample_weight)
-            fit_intercept = True
+            self.linear_coef_, self.linear_intercept_, _ = fit_response_logistic(
+                X_win, X_lose, sample_weight, LINEAR_BASE_ALPHA, self._name
+            )
         else:
-            X, y, w = X_win.astype(np.float64) - X_lose, None, sample_weight
-            fit_intercept = False
-        self.linear_coef_, self.linear_intercept_, _ = fit_linear_logistic(
-            X,
-            w,
-            LINEAR_BASE_ALPHA,
-            fit_intercept=fit_intercept,
-            y=y,
-            tol=1e-6,
-            max_iter=1000,
-            owner=self._name,
-        )
+            delta = X_win.astype(np.float64) - X_lose
+            self.linear_coef_ = fit_bt_weights(delta, sample_weight, LINEAR_BASE_ALPHA, self._name)
 
     def _linear_margin(self, X: np.ndarray) -> np.ndarray:
         return X @ self.linear_coef_ + self.linear_intercept_
