@@ -261,6 +261,21 @@ class BaseHead(BaseEstimator):
         return check_pairs(X_a, X_b, sample_weight, names=names)
 
 
+def feature_scale(X_win: np.ndarray, X_lose: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Standard deviation of each feature over the responses of the pairs (weights ``s``,
+    summing to 1), with 1.0 where the spread is rounding residue.
+
+    A feature whose spread is below the input's precision relative to the whole vector's is
+    rounding residue (three of MiniLM's 384 coordinates, 1e-33 to 1e-8): dividing by its
+    spread would blow the residue up to a full feature.
+    """
+    mean = 0.5 * (s @ X_win + s @ X_lose)
+    var = 0.5 * (s @ np.square(X_win - mean) + s @ np.square(X_lose - mean))
+    scale = np.sqrt(var)
+    residue = scale <= np.finfo(X_win.dtype).eps * np.sqrt(var.sum())
+    return np.where(residue, 1.0, scale)
+
+
 def grouped_holdout(
     groups: np.ndarray | None,
     n_pairs: int,

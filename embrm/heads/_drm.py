@@ -10,7 +10,7 @@ from scipy.special import log_expit, softmax
 
 from embrm._validation import BOOLEAN, Interval, Options, check_pairs
 from embrm.exceptions import DataError
-from embrm.heads._base import BaseHead, fit_temperature, single_threaded
+from embrm.heads._base import BaseHead, feature_scale, fit_temperature, single_threaded
 from embrm.heads._bt import fit_bt_weights
 
 
@@ -153,14 +153,7 @@ class DRM(BaseHead):
         s = sample_weight / sample_weight.sum()
         self.feature_scale_ = np.ones(d)
         if self.standardize:
-            mean = 0.5 * (s @ X_win + s @ X_lose)
-            var = 0.5 * (s @ np.square(X_win - mean) + s @ np.square(X_lose - mean))
-            scale = np.sqrt(var)
-            # A feature whose spread is below the input's precision relative to the whole
-            # vector's is rounding residue (three of MiniLM's 384 coordinates, 1e-33 to
-            # 1e-8): dividing by its spread would blow the residue up to a full feature.
-            residue = scale <= np.finfo(X_win.dtype).eps * np.sqrt(var.sum())
-            self.feature_scale_ = np.where(residue, 1.0, scale)
+            self.feature_scale_ = feature_scale(X_win, X_lose, s)
         Z = (X_win.astype(np.float64) - X_lose) / self.feature_scale_
         mu = s @ Z
         Zc = ((Z - mu) * np.sqrt(s)[:, None]).astype(np.float32)

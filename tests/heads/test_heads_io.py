@@ -97,6 +97,21 @@ def test_a_drm_saved_before_feature_standardisation_loads_with_its_rewards(pairs
     np.testing.assert_array_equal(loaded.reward(test_pairs.X_win), head.reward(test_pairs.X_win))
 
 
+def test_a_bt_linear_saved_before_standardisation_loads_with_its_rewards(pairs, test_pairs, tmp_path):
+    # What an older embrm wrote: no `standardize` parameter, no `feature_scale_`, a raw `coef_`.
+    head = BTLinear(alpha=10.0, standardize=False).fit(pairs.X_win, pairs.X_lose)
+    path = tmp_path / "bt.npz"
+    head.save(path)
+
+    def edit(meta):
+        del meta["head"]["params"]["standardize"]
+        del meta["head"]["state"]["feature_scale_"]
+
+    loaded = load(_as_older_embrm_wrote(path, edit, drop=("feature_scale_",)))
+    assert loaded.standardize is False
+    np.testing.assert_array_equal(loaded.reward(test_pairs.X_win), head.reward(test_pairs.X_win))
+
+
 def test_a_bt_mlp_saved_with_alpha_loads_with_its_rewards(pairs, test_pairs, tmp_path):
     # What an older embrm wrote: the penalty as `alpha` against the summed loss.
     head = BTMLP(hidden_layer_sizes=(8,), max_epochs=3, random_state=0).fit(pairs.X_win, pairs.X_lose)
@@ -129,8 +144,13 @@ def test_an_lgbm_head_saved_before_the_linear_base_loads_with_its_rewards(pairs,
 
 @pytest.mark.parametrize(
     "base",
-    [lambda: LGBMHead(n_estimators=5), lambda: DRM(n_components=2), lambda: BTMLP(max_epochs=2)],
-    ids=["lgbm", "drm", "bt-mlp"],
+    [
+        lambda: LGBMHead(n_estimators=5),
+        lambda: DRM(n_components=2),
+        lambda: BTMLP(max_epochs=2),
+        lambda: BTLinear(),
+    ],
+    ids=["lgbm", "drm", "bt-mlp", "bt-linear"],
 )
 def test_an_ensemble_of_any_base_round_trips(pairs, test_pairs, tmp_path, base):
     # The unfitted `base` is saved too: upgrade hooks must not assume fitted state.

@@ -15,13 +15,28 @@ from embrm.heads._base import fit_temperature, grouped_holdout
 from embrm.heads._mlp import MLPTrainer, mlp_backward, mlp_forward
 
 
-@pytest.mark.parametrize("alpha", [0.1, 3.0])
-def test_bt_linear_equals_sklearn_logistic_on_symmetrised_differences(pairs, alpha):
-    head = BTLinear(alpha=alpha, tol=1e-10).fit(pairs.X_win, pairs.X_lose)
-    delta = (pairs.X_win - pairs.X_lose).astype(np.float64)
+def _sklearn_bt(delta: np.ndarray, alpha: float) -> np.ndarray:
     ref = LogisticRegression(C=1 / (2 * alpha), fit_intercept=False, tol=1e-12, max_iter=10_000)
     ref.fit(np.vstack([delta, -delta]), np.r_[np.ones(len(delta)), np.zeros(len(delta))])
-    np.testing.assert_allclose(head.coef_, ref.coef_[0], rtol=1e-4, atol=1e-6)
+    return ref.coef_[0]
+
+
+@pytest.mark.parametrize("alpha", [0.1, 3.0])
+def test_bt_linear_equals_sklearn_logistic_on_symmetrised_differences(pairs, alpha):
+    head = BTLinear(alpha=alpha, standardize=False, tol=1e-10).fit(pairs.X_win, pairs.X_lose)
+    delta = (pairs.X_win - pairs.X_lose).astype(np.float64)
+    np.testing.assert_allclose(head.feature_scale_, 1.0)
+    np.testing.assert_allclose(head.coef_, _sklearn_bt(delta, alpha), rtol=1e-4, atol=1e-6)
+
+
+def test_bt_linear_standardised_equals_sklearn_on_features_divided_by_their_spread(pairs):
+    X_win = pairs.X_win * np.linspace(0.01, 100.0, pairs.X_win.shape[1])
+    X_lose = pairs.X_lose * np.linspace(0.01, 100.0, pairs.X_win.shape[1])
+    head = BTLinear(alpha=3.0, tol=1e-10).fit(X_win, X_lose)
+    responses = np.vstack([X_win, X_lose])
+    np.testing.assert_allclose(head.feature_scale_, responses.std(axis=0), rtol=1e-10)
+    w = _sklearn_bt((X_win - X_lose) / responses.std(axis=0), 3.0)
+    np.testing.assert_allclose(head.coef_, w / responses.std(axis=0), rtol=1e-4, atol=1e-8)
 
 
 def test_bt_linear_integer_weights_equal_duplicated_pairs(pairs):
