@@ -48,6 +48,7 @@ HEADS: dict[str, tuple[Callable[[], object], float | None]] = {
     "BTMLP": (lambda: BTMLP(random_state=0), 30.0),
     "ClassifierHead(mlp)": (lambda: ClassifierHead(kind="mlp", random_state=0), None),
     "LGBMHead": (lambda: LGBMHead(random_state=0), 60.0),
+    "LGBMHead(pairwise)": (lambda: LGBMHead(objective="pairwise", random_state=0), 60.0),
 }
 
 
