@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.utils import check_random_state
 
-from embrm._validation import POSITIVE_INT_TUPLE, RANDOM_STATE, Interval, Options
-from embrm.heads._base import BaseHead, fit_temperature, grouped_holdout
+from embrm._validation import BOOLEAN, POSITIVE_INT_TUPLE, RANDOM_STATE, Interval, Options
+from embrm.heads._base import BaseHead, feature_scale, fit_temperature, grouped_holdout
 from embrm.heads._bt import fit_linear_logistic
 from embrm.heads._mlp import MLPTrainer, mlp_forward
 
@@ -52,9 +52,19 @@ class ClassifierHead(BaseHead):
     kind : {"logistic", "mlp"}, default="logistic"
         L2-regularised logistic regression, or a ReLU MLP trained like
         :class:`~embrm.heads.BTMLP` but with the pointwise logistic loss.
-    alpha : float, default=10.0
+    alpha : float, default=1000.0
         L2 penalty of the ``"logistic"`` kind against the summed log-loss over the
-        ``2 * n_pairs`` responses (same meaning as in :class:`~embrm.heads.BTLinear`).
+        ``2 * n_pairs`` responses, on standardised features (same meaning and default as
+        in :class:`~embrm.heads.BTLinear`). 5-fold grouped CV of {100, 300, 1000, 3000}:
+        1000 was best or within 0.005 of best on hh-harmless (2,307 pairs; 0.614, and
+        0.612 with length features) and on AlpacaEval (benchmark folds, 32k pairs; 0.6945).
+    standardize : bool, default=True
+        Divide each feature of the ``"logistic"`` kind by its standard deviation over the
+        training responses before the penalty applies, as in
+        :class:`~embrm.heads.BTLinear` (the ``"mlp"`` kind always standardises its
+        inputs). Against raw features at ``alpha=10`` (the old default): 0.611 -> 0.614
+        on hh-harmless, 0.569 -> 0.612 there with length features, 0.6935 -> 0.6945 on
+        AlpacaEval.
     weight_decay : float, default=0.03
         L2 penalty of the ``"mlp"`` kind's weights against the *mean* log-loss per
         response, trained with :class:`~embrm.heads.BTMLP`'s optimiser settings (Adam lr
@@ -69,7 +79,10 @@ class ClassifierHead(BaseHead):
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,)
-        Logistic weights (``kind="logistic"``).
+        Logistic weights in the input's units (``kind="logistic"``).
+    feature_scale_ : ndarray of shape (n_features,)
+        The standard deviations the features were divided by (``kind="logistic"``; ones
+        with ``standardize=False``).
     intercept_ : float
         Logistic intercept (``kind="logistic"``).
     coefs_ : list of ndarray
@@ -87,6 +100,7 @@ class ClassifierHead(BaseHead):
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "kind": [Options(("logistic", "mlp"))],
         "alpha": [Interval(numbers.Real, 0.0, None, closed="neither")],
+        "standardize": [BOOLEAN],
         "weight_decay": [Interval(numbers.Real, 0.0, None)],
         "hidden_layer_sizes": [POSITIVE_INT_TUPLE],
         "validation_fraction": [Interval(numbers.Real, 0.0, 1.0, closed="neither")],
@@ -97,7 +111,8 @@ class ClassifierHead(BaseHead):
     def __init__(
         self,
         kind: str = "logistic",
-        alpha: float = 10.0,
+        alpha: float = 1000.0,
+        standardize: bool = True,
         weight_decay: float = 0.03,
         hidden_layer_sizes: tuple[int, ...] = (128,),
         validation_fraction: float = 0.1,
@@ -105,6 +120,7 @@ class ClassifierHead(BaseHead):
     ) -> None:
         self.kind = kind
         self.alpha = alpha
+        self.standardize = standardize
         self.weight_decay = weight_decay
         self.hidden_layer_sizes = hidden_layer_sizes
         self.validation_fraction = validation_fraction
@@ -126,10 +142,24 @@ class ClassifierHead(BaseHead):
         margin = self._reward(X_win[va]) - self._reward(X_lose[va])
         self.temperature_ = fit_temperature(margin, sample_weight[va])
 
+    @classmethod
+    def _upgrade_saved(cls, params: dict[str, Any], state: dict[str, Any]) -> tuple[dict, dict]:
+        """A ClassifierHead saved before standardisation: raw features, its ``coef_`` kept
+        (fitted or not, e.g. an ensemble's unfitted ``base``)."""
+        if "standardize" not in params:
+            params = {**params, "standardize": False}
+            if "coef_" in state:
+                state = {**state, "feature_scale_": np.ones(state["n_features_in_"])}
+        return params, state
+
     def _fit_logistic(self, X_win: np.ndarray, X_lose: np.ndarray, sample_weight: np.ndarray) -> None:
-        self.coef_, self.intercept_, self.n_iter_ = fit_response_logistic(
-            X_win, X_lose, sample_weight, self.alpha, self._name
+        self.feature_scale_ = np.ones(X_win.shape[1])
+        if self.standardize:
+            self.feature_scale_ = feature_scale(X_win, X_lose, sample_weight / sample_weight.sum())
+        w, self.intercept_, self.n_iter_ = fit_response_logistic(
+            X_win / self.feature_scale_, X_lose / self.feature_scale_, sample_weight, self.alpha, self._name
         )
+        self.coef_ = w / self.feature_scale_
 
     def _fit_mlp(
         self,

@@ -11,12 +11,13 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from embrm._validation import BOOLEAN, RANDOM_STATE, Interval, Options
-from embrm.heads._base import BaseHead, fit_temperature, grouped_holdout
-from embrm.heads._bt import BTLinear
+from embrm.heads._base import BaseHead, feature_scale, fit_temperature, grouped_holdout
+from embrm.heads._bt import fit_bt_weights
 from embrm.heads._classifier import fit_response_logistic, pointwise
 
-#: L2 penalty of the binary objective's logistic base (``ClassifierHead``'s default).
-LOGISTIC_BASE_ALPHA = 10.0
+#: L2 penalty of the linear base on standardised features (``BTLinear``'s and
+#: ``ClassifierHead``'s default).
+LINEAR_BASE_ALPHA = 1000.0
 
 
 def win_rate_rows(
@@ -62,13 +63,13 @@ class LGBMHead(BaseHead):
     Trees alone stay below a linear head on these embeddings, so by default
     (``linear_base=True``) boosting starts from the margin of an L2-regularised linear
     model fitted first on the same training pairs, and the trees fit what it leaves:
-    reward = linear margin + trees. For ``"binary"`` the base is a logistic regression of
-    the responses (``alpha=10``; standardising its features gained nothing there), for
-    ``"pairwise"`` the default :class:`~embrm.heads.BTLinear`. On AlpacaEval
-    (``benchmarks/train_heads.py``: 5-fold by prompt, 32k training pairs, MiniLM) the
-    binary head went from 0.680 to 0.696, and early stopping ends sooner (a fit takes
-    14-18 s); the pairwise head scored 0.6999 on a raw BT base (``alpha=10``) and 0.7032 on
-    BTLinear's.
+    reward = linear margin + trees. The base is the default linear head of the same loss
+    (standardised features, ``alpha=1000``): the logistic
+    :class:`~embrm.heads.ClassifierHead` for ``"binary"``, :class:`~embrm.heads.BTLinear`
+    for ``"pairwise"``. On AlpacaEval (``benchmarks/train_heads.py``: 5-fold by prompt, 32k
+    training pairs, MiniLM) a raw logistic base (``alpha=10``) took the binary head from
+    0.680 to 0.696, and early stopping ends sooner (a fit takes 14-18 s); the pairwise head
+    scored 0.6999 on a raw BT base and 0.7032 on the standardised one.
 
     Parameters
     ----------
@@ -184,12 +185,16 @@ class LGBMHead(BaseHead):
         self.linear_coef_, self.linear_intercept_ = np.zeros(X_win.shape[1]), 0.0
         if not self.linear_base:
             return
+        scale = feature_scale(X_win, X_lose, sample_weight / sample_weight.sum())
         if self.objective == "binary":
-            self.linear_coef_, self.linear_intercept_, _ = fit_response_logistic(
-                X_win, X_lose, sample_weight, LOGISTIC_BASE_ALPHA, self._name
+            w, self.linear_intercept_, _ = fit_response_logistic(
+                X_win / scale, X_lose / scale, sample_weight, LINEAR_BASE_ALPHA, self._name
             )
         else:
-            self.linear_coef_ = BTLinear().fit(X_win, X_lose, sample_weight).coef_
+            w = fit_bt_weights(
+                (X_win.astype(np.float64) - X_lose) / scale, sample_weight, LINEAR_BASE_ALPHA, self._name
+            )
+        self.linear_coef_ = w / scale
 
     def _linear_margin(self, X: np.ndarray) -> np.ndarray:
         return X @ self.linear_coef_ + self.linear_intercept_

@@ -11,7 +11,8 @@ from embrm.heads import ClassifierHead, LGBMHead
 
 
 def test_logistic_reward_is_the_logit_not_a_probability(pairs):
-    head = ClassifierHead(random_state=0).fit(pairs.X_win, pairs.X_lose)
+    # A light penalty for 400 pairs: the default (tuned on thousands) keeps logits near 0.
+    head = ClassifierHead(alpha=10.0, random_state=0).fit(pairs.X_win, pairs.X_lose)
     r = head.reward(pairs.X_win)
     np.testing.assert_allclose(r, pairs.X_win @ head.coef_ + head.intercept_)
     assert r.min() < 0 < 1 < r.max()
@@ -87,3 +88,16 @@ def _leaf_counts(node):
     if "leaf_count" in node:
         return [node["leaf_count"]]
     return _leaf_counts(node["left_child"]) + _leaf_counts(node["right_child"])
+
+
+def test_logistic_standardised_equals_the_raw_fit_on_features_divided_by_their_spread(pairs):
+    scale = np.linspace(0.01, 100.0, pairs.X_win.shape[1])
+    X_win, X_lose = pairs.X_win * scale, pairs.X_lose * scale
+    head = ClassifierHead(alpha=3.0, random_state=0).fit(X_win, X_lose)
+    # The spread over the training part's responses (the held-out slice fits the temperature).
+    np.testing.assert_allclose(head.feature_scale_, np.vstack([X_win, X_lose]).std(axis=0), rtol=0.05)
+    spread = head.feature_scale_
+    raw = ClassifierHead(alpha=3.0, standardize=False, random_state=0).fit(X_win / spread, X_lose / spread)
+    np.testing.assert_allclose(raw.feature_scale_, 1.0)
+    np.testing.assert_allclose(head.coef_, raw.coef_ / spread, rtol=1e-5, atol=1e-8)
+    assert head.intercept_ == pytest.approx(raw.intercept_, rel=1e-5)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from embrm.exceptions import DataError
-from embrm.heads import BTMLP, DRM, BTLinear, Ensemble, LGBMHead, load
+from embrm.heads import BTMLP, DRM, BTLinear, ClassifierHead, Ensemble, LGBMHead, load
 
 
 def _as_older_embrm_wrote(path, edit, drop=()):
@@ -97,10 +97,18 @@ def test_a_drm_saved_before_feature_standardisation_loads_with_its_rewards(pairs
     np.testing.assert_array_equal(loaded.reward(test_pairs.X_win), head.reward(test_pairs.X_win))
 
 
-def test_a_bt_linear_saved_before_standardisation_loads_with_its_rewards(pairs, test_pairs, tmp_path):
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: BTLinear(alpha=10.0, standardize=False),
+        lambda: ClassifierHead(alpha=10.0, standardize=False, random_state=0),
+    ],
+    ids=["bt-linear", "classifier"],
+)
+def test_a_linear_head_saved_before_standardisation_loads_with_its_rewards(make, pairs, test_pairs, tmp_path):
     # What an older embrm wrote: no `standardize` parameter, no `feature_scale_`, a raw `coef_`.
-    head = BTLinear(alpha=10.0, standardize=False).fit(pairs.X_win, pairs.X_lose)
-    path = tmp_path / "bt.npz"
+    head = make().fit(pairs.X_win, pairs.X_lose)
+    path = tmp_path / "linear.npz"
     head.save(path)
 
     def edit(meta):
@@ -149,8 +157,9 @@ def test_an_lgbm_head_saved_before_the_linear_base_loads_with_its_rewards(pairs,
         lambda: DRM(n_components=2),
         lambda: BTMLP(max_epochs=2),
         lambda: BTLinear(),
+        lambda: ClassifierHead(random_state=0),
     ],
-    ids=["lgbm", "drm", "bt-mlp", "bt-linear"],
+    ids=["lgbm", "drm", "bt-mlp", "bt-linear", "classifier"],
 )
 def test_an_ensemble_of_any_base_round_trips(pairs, test_pairs, tmp_path, base):
     # The unfitted `base` is saved too: upgrade hooks must not assume fitted state.
