@@ -261,6 +261,17 @@ class BaseHead(BaseEstimator):
         return check_pairs(X_a, X_b, sample_weight, names=names)
 
 
+def upgrade_unstandardised(params: dict[str, Any], state: dict[str, Any], fitted: str) -> tuple[dict, dict]:
+    """A head saved before it standardised its features: ``standardize=False`` and, if it
+    was fitted (``fitted`` is one of its saved attributes), unit ``feature_scale_``. An
+    ensemble's ``base`` is saved unfitted, so fitted state may be absent."""
+    if "standardize" not in params:
+        params = {**params, "standardize": False}
+        if fitted in state:
+            state = {**state, "feature_scale_": np.ones(state["n_features_in_"])}
+    return params, state
+
+
 def feature_scale(X_win: np.ndarray, X_lose: np.ndarray, s: np.ndarray) -> np.ndarray:
     """Standard deviation of each feature over the responses of the pairs (weights ``s``,
     summing to 1), with 1.0 where the spread is rounding residue.

@@ -13,7 +13,7 @@ from scipy.special import expit, log_expit
 from sklearn.exceptions import ConvergenceWarning
 
 from embrm._validation import BOOLEAN, Interval
-from embrm.heads._base import BaseHead, feature_scale
+from embrm.heads._base import BaseHead, feature_scale, upgrade_unstandardised
 
 
 def fit_linear_logistic(
@@ -168,11 +168,7 @@ class BTLinear(BaseHead):
     def _upgrade_saved(cls, params: dict[str, Any], state: dict[str, Any]) -> tuple[dict, dict]:
         """A BTLinear saved before standardisation: raw features, its ``coef_`` kept (fitted
         or not, e.g. an ensemble's unfitted ``base``)."""
-        if "standardize" not in params:
-            params = {**params, "standardize": False}
-            if "coef_" in state:
-                state = {**state, "feature_scale_": np.ones(state["n_features_in_"])}
-        return params, state
+        return upgrade_unstandardised(params, state, "coef_")
 
     def _fit(
         self,

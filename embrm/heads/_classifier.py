@@ -9,7 +9,13 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from embrm._validation import BOOLEAN, POSITIVE_INT_TUPLE, RANDOM_STATE, Interval, Options
-from embrm.heads._base import BaseHead, feature_scale, fit_temperature, grouped_holdout
+from embrm.heads._base import (
+    BaseHead,
+    feature_scale,
+    fit_temperature,
+    grouped_holdout,
+    upgrade_unstandardised,
+)
 from embrm.heads._bt import fit_linear_logistic
 from embrm.heads._mlp import MLPTrainer, mlp_forward
 
@@ -146,11 +152,7 @@ class ClassifierHead(BaseHead):
     def _upgrade_saved(cls, params: dict[str, Any], state: dict[str, Any]) -> tuple[dict, dict]:
         """A ClassifierHead saved before standardisation: raw features, its ``coef_`` kept
         (fitted or not, e.g. an ensemble's unfitted ``base``)."""
-        if "standardize" not in params:
-            params = {**params, "standardize": False}
-            if "coef_" in state:
-                state = {**state, "feature_scale_": np.ones(state["n_features_in_"])}
-        return params, state
+        return upgrade_unstandardised(params, state, "coef_")
 
     def _fit_logistic(self, X_win: np.ndarray, X_lose: np.ndarray, sample_weight: np.ndarray) -> None:
         self.feature_scale_ = np.ones(X_win.shape[1])

@@ -10,7 +10,13 @@ from scipy.special import log_expit, softmax
 
 from embrm._validation import BOOLEAN, Interval, Options, check_pairs
 from embrm.exceptions import DataError
-from embrm.heads._base import BaseHead, feature_scale, fit_temperature, single_threaded
+from embrm.heads._base import (
+    BaseHead,
+    feature_scale,
+    fit_temperature,
+    single_threaded,
+    upgrade_unstandardised,
+)
 from embrm.heads._bt import fit_bt_weights
 
 
@@ -130,11 +136,7 @@ class DRM(BaseHead):
     def _upgrade_saved(cls, params: dict[str, Any], state: dict[str, Any]) -> tuple[dict, dict]:
         """A DRM saved before features were standardised: raw features, saved weights
         (fitted or not, e.g. an ensemble's unfitted ``base``)."""
-        if "standardize" not in params:
-            params = {**params, "standardize": False}
-            if "directions_" in state:
-                state = {**state, "feature_scale_": np.ones(state["n_features_in_"])}
-        return params, state
+        return upgrade_unstandardised(params, state, "directions_")
 
     def _fit(
         self,
