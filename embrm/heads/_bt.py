@@ -111,13 +111,15 @@ class BTLinear(BaseHead):
     alpha : float, default=1000.0
         L2 penalty on ``w``, against the *summed* (not averaged) pair log-likelihood, so
         the same ``alpha`` regularises relatively less as pairs are added. Chosen by 5-fold
-        grouped cross-validation over {10, 30, 100, 300, 1000, 3000} on standardised
-        all-MiniLM-L6-v2 embeddings: 300 scored best on hh-harmless (2,307 pairs; 0.616,
-        and 0.626 with length features) and on AlpacaEval (805 prompts, 32k pairs; 0.702),
-        1000 within noise of it (0.607, 0.616 and 0.701). We take 1000 because it also
-        recovers a planted reward direction over real embeddings better (cosine 0.93-0.95
-        at 3,000 pairs, against 0.89 at 300): a weaker penalty lets weights on low-spread
-        features grow, which barely changes any reward but turns the direction. Tune it
+        grouped cross-validation on standardised all-MiniLM-L6-v2 embeddings
+        (``benchmarks/linear_penalty.py``): 300 scored best on hh-harmless (2,307 pairs;
+        0.616, and 0.626 with length features) and on AlpacaEval (805 prompts, 32k pairs;
+        0.702), 1000 within noise of it (0.607, 0.616 and 0.701), and 1000 was within 0.001
+        of the best of {10, ..., 3000} from 500 to 32k AlpacaEval pairs. We take 1000
+        because it also recovers a planted reward direction over real embeddings better
+        (cosine 0.93-0.94 at 3,000 pairs, against 0.89-0.90 at 300): a weaker penalty lets
+        weights on low-spread features grow, which barely changes any reward but turns the
+        direction. Tune it
         per task with ``GridSearchCV(BTLinear(), {"alpha": ...}, cv=GroupKFold())`` and
         ``groups=prompt_ids`` (see ``docs/heads.md``).
     standardize : bool, default=True

@@ -61,16 +61,18 @@ class ClassifierHead(BaseHead):
     alpha : float, default=1000.0
         L2 penalty of the ``"logistic"`` kind against the summed log-loss over the
         ``2 * n_pairs`` responses, on standardised features (same meaning and default as
-        in :class:`~embrm.heads.BTLinear`). 5-fold grouped CV of {100, 300, 1000, 3000}:
-        1000 was best or within 0.005 of best on hh-harmless (2,307 pairs; 0.614, and
-        0.612 with length features) and on AlpacaEval (benchmark folds, 32k pairs; 0.6945).
+        in :class:`~embrm.heads.BTLinear`). In 5-fold grouped CV
+        (``benchmarks/linear_penalty.py``) 1000 scored above 300 on hh-harmless (2,307
+        pairs; 0.615, and 0.612 with length features) and on AlpacaEval (benchmark folds,
+        32k pairs; 0.693, and 0.717 with length features).
     standardize : bool, default=True
         Divide each feature of the ``"logistic"`` kind by its standard deviation over the
         training responses before the penalty applies, as in
         :class:`~embrm.heads.BTLinear` (the ``"mlp"`` kind always standardises its
-        inputs). Against raw features at ``alpha=10`` (the old default): 0.611 -> 0.614
-        on hh-harmless, 0.569 -> 0.612 there with length features, 0.6935 -> 0.6945 on
-        AlpacaEval.
+        inputs). Against raw features at ``alpha=10`` (the old default): 0.611 -> 0.615
+        on hh-harmless, 0.569 -> 0.612 there with length features; on AlpacaEval no gain
+        (0.6935 -> 0.6931) and a loss with length features (0.7208 -> 0.7174), where the
+        judge favours length and the raw column had escaped the penalty.
     weight_decay : float, default=0.03
         L2 penalty of the ``"mlp"`` kind's weights against the *mean* log-loss per
         response, trained with :class:`~embrm.heads.BTMLP`'s optimiser settings (Adam lr

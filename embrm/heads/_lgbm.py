@@ -68,9 +68,8 @@ class LGBMHead(BaseHead):
     :class:`~embrm.heads.ClassifierHead` for ``"binary"``, :class:`~embrm.heads.BTLinear`
     for ``"pairwise"``. On AlpacaEval (``benchmarks/train_heads.py``: 5-fold by prompt, 32k
     training pairs, MiniLM) a raw logistic base (``alpha=10``) took the binary head from
-    0.680 to 0.696, and early stopping ends sooner (a fit takes 14-20 s); the standardised
-    base scored 0.695. The pairwise head scored 0.6999 on a raw BT base and 0.7032 on the
-    standardised one.
+    0.680 to 0.696, and early stopping ends sooner (a fit takes 14-20 s); on the
+    standardised bases the binary head scored 0.695 and the pairwise head 0.703.
 
     Parameters
     ----------

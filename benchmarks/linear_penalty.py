@@ -1,0 +1,116 @@
+"""Tuning record: the linear heads' penalty, standardised features against raw ones.
+
+Reproduces the numbers behind the defaults of ``BTLinear`` and ``ClassifierHead(logistic)``
+(``standardize=True, alpha=1000``; before: raw features, ``alpha=10``), quoted in their
+docstrings and in ``docs/heads.md``. Three tables:
+
+1. held-out accuracy, raw ``alpha=10`` against standardised ``alpha`` 300 and 1000, for
+   both heads on AlpacaEval (the folds of ``train_heads.py``) and hh-harmless (all 2,307
+   pairs, 5-fold by prompt), each with plain MiniLM and ``minilm+length``;
+2. standardised BTLinear's ``alpha`` across training sizes (AlpacaEval folds, training
+   part subsampled to 500 / 2,000 / 8,000 pairs or kept whole);
+3. the planted-direction test of ``tests/heads/test_heads_real_data.py``: cosine of
+   ``coef_`` with a planted reward direction over the 40 test prompts, 3,000 pairs, and the
+   correlation of the head's rewards with the planted ones over those answers.
+
+Accuracy is pooled over the held-out pairs of all folds. Every number is seeded.
+
+    python benchmarks/linear_penalty.py [--data-dir ../shared/data]   # ~2 min, warm cache
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+from train_heads import N_PAIRS, accuracy, real_data
+
+from embrm import Encoder, load_dataset
+from embrm.data import group_kfold
+from embrm.heads import BTLinear, ClassifierHead
+
+SETTINGS: dict[str, dict] = {
+    "raw, alpha 10": {"standardize": False, "alpha": 10.0},
+    "standardised, alpha 300": {"alpha": 300.0},
+    "standardised, alpha 1000": {"alpha": 1000.0},
+}
+HEADS: dict[str, Callable[..., object]] = {
+    "BTLinear": BTLinear,
+    "ClassifierHead(logistic)": lambda **kw: ClassifierHead(random_state=0, **kw),
+}
+SIZES = (500, 2000, 8000, None)
+ALPHAS = (10.0, 100.0, 300.0, 1000.0, 3000.0)
+
+
+def held_out(make, X_win, X_lose, groups, folds, n_train=None) -> float:
+    """Pooled held-out pairwise accuracy over ``folds`` (training part subsampled to ``n_train``)."""
+    r_win, r_lose = np.empty(len(groups)), np.empty(len(groups))
+    for tr, te in folds:
+        if n_train is not None and n_train < tr.size:
+            tr = np.random.RandomState(1).choice(tr, n_train, replace=False)
+        head = make().fit(X_win[tr], X_lose[tr], groups=groups[tr])
+        r_win[te], r_lose[te] = head.reward(X_win[te]), head.reward(X_lose[te])
+    return accuracy(r_win, r_lose)
+
+
+def pair_sets(data_dir: str | None):
+    """(name, X_win, X_lose, groups, folds) for each data set and representation."""
+    for model in ("minilm", "minilm+length"):
+        X, win, lose, groups, _, _ = real_data(data_dir, 805, N_PAIRS, model)
+        yield f"alpacaeval, {model}", X[win], X[lose], groups, list(group_kfold(groups, 5, random_state=0))
+    hh = load_dataset("hh-harmless", data_dir)
+    for model in ("minilm", "minilm+length"):
+        X_win, X_lose = hh.embed(Encoder(model, show_progress=False))
+        folds = list(group_kfold(hh.groups, 5, random_state=0))
+        yield f"hh-harmless, {model}", X_win, X_lose, hh.groups, folds
+
+
+def planted_cosines(data_dir: str | None) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "heads"))
+    from _planted import make_preference_pairs
+
+    prompt_ids = np.sort(np.random.RandomState(0).choice(805, size=40, replace=False))
+    X = load_dataset("alpacaeval", data_dir).filter_prompts(prompt_ids).embed(Encoder(show_progress=False))
+    print("\n| seed | " + " | ".join(SETTINGS) + " |\n|---|" + "---|" * len(SETTINGS))
+    for seed in (0, 1, 2):
+        planted = make_preference_pairs(X, 3000, random_state=seed)
+        cells = []
+        for kw in SETTINGS.values():
+            coef = BTLinear(**kw).fit(planted.X_win, planted.X_lose).coef_
+            cosine = coef @ planted.direction / np.linalg.norm(coef)
+            correlation = np.corrcoef(X @ coef, X @ planted.direction)[0, 1]
+            cells.append(f"cosine {cosine:.3f}, rewards r {correlation:.3f}")
+        print(f"| {seed} | " + " | ".join(cells) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", default=os.environ.get("EMBRM_DATA_DIR"))
+    args = parser.parse_args()
+    with threadpool_limits(1):
+        print("| data | head | " + " | ".join(SETTINGS) + " |\n|---|---|" + "---|" * len(SETTINGS))
+        by_size = None
+        for name, X_win, X_lose, groups, folds in pair_sets(args.data_dir):
+            for head, make in HEADS.items():
+                accs = [
+                    held_out(lambda make=make, kw=kw: make(**kw), X_win, X_lose, groups, folds)
+                    for kw in SETTINGS.values()
+                ]
+                print(f"| {name} | {head} | " + " | ".join(f"{a:.4f}" for a in accs) + " |", flush=True)
+            if name == "alpacaeval, minilm":
+                by_size = (X_win, X_lose, groups, folds)
+        print("\n| training pairs | " + " | ".join(f"alpha {a:g}" for a in ALPHAS) + " |")
+        print("|---|" + "---|" * len(ALPHAS))
+        for n in SIZES:
+            accs = [held_out(lambda a=a: BTLinear(alpha=a), *by_size, n_train=n) for a in ALPHAS]
+            print(f"| {n or 'all'} | " + " | ".join(f"{a:.4f}" for a in accs) + " |", flush=True)
+        planted_cosines(args.data_dir)
+
+
+if __name__ == "__main__":
+    main()
