@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import numpy as np
+from scipy import sparse
 from scipy.optimize import minimize_scalar
 from scipy.special import expit, log_expit
 from sklearn.base import BaseEstimator
@@ -285,6 +286,17 @@ def feature_scale(X_win: np.ndarray, X_lose: np.ndarray, s: np.ndarray) -> np.nd
     scale = np.sqrt(var)
     residue = scale <= np.finfo(X_win.dtype).eps * np.sqrt(var.sum())
     return np.where(residue, 1.0, scale)
+
+
+def center_within_groups(X: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Each row of ``X`` (shape (n, k)) minus the mean of the rows of its group."""
+    unique, inverse = np.unique(groups, return_inverse=True)
+    inverse, n_groups = inverse.ravel(), unique.size
+    indicator = sparse.csr_matrix(
+        (np.ones(inverse.size), (inverse, np.arange(inverse.size))), shape=(n_groups, inverse.size)
+    )
+    means = (indicator @ X) / np.bincount(inverse, minlength=n_groups)[:, None]
+    return X - means[inverse].astype(X.dtype)
 
 
 def grouped_holdout(

@@ -10,7 +10,7 @@ from sklearn.base import clone
 from sklearn.utils import check_random_state
 
 from embrm._validation import RANDOM_STATE, HasMethods, Interval, Options, check_groups
-from embrm.heads._base import BaseHead
+from embrm.heads._base import BaseHead, center_within_groups
 from embrm.heads._bt import BTLinear
 
 
@@ -158,10 +158,7 @@ class Ensemble(BaseHead):
         groups = check_groups(groups, X.shape[0], per="response")
         R = self._member_rewards(X)
         if groups is not None:
-            inverse = np.unique(groups, return_inverse=True)[1].ravel()
-            sums = np.zeros((inverse.max() + 1, R.shape[1]))
-            np.add.at(sums, inverse, R)
-            R = R - (sums / np.bincount(inverse)[:, None])[inverse]
+            R = center_within_groups(R, groups)
         return R.var(axis=1)
 
     def predict_proba(self, X_a: Any, X_b: Any) -> np.ndarray:

@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 from embrm._validation import BOOLEAN, RANDOM_STATE, Interval, Options
 from embrm.heads._base import BaseHead, feature_scale, fit_temperature, grouped_holdout
 from embrm.heads._bt import fit_bt_weights
-from embrm.heads._classifier import fit_response_logistic, pointwise
+from embrm.heads._classifier import fit_response_logistic, pointwise, within_group_offsets
 
 #: L2 penalty of the linear base on standardised features (``BTLinear``'s and
 #: ``ClassifierHead``'s default).
@@ -23,7 +23,8 @@ LINEAR_BASE_ALPHA = 1000.0
 def win_rate_rows(
     X_win: np.ndarray, X_lose: np.ndarray, sample_weight: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The pointwise problem with each distinct response once: rows, win rate, weight.
+    """The pointwise problem with each distinct response once: the index of its first row in
+    ``concatenate([X_win, X_lose])``, its win rate and its weight.
 
     A response that appears in k pairs is k pointwise rows with labels 1 (won) or 0 (lost);
     their summed log-loss equals the cross-entropy of one row with label = its weighted win
@@ -35,7 +36,7 @@ def win_rate_rows(
     _, first, inverse = np.unique(rows.ravel(), return_index=True, return_inverse=True)
     weight = np.bincount(inverse, weights=w)
     wins = np.bincount(inverse, weights=w * (y > 0))
-    return X[first], wins / np.maximum(weight, 1e-300), weight
+    return first, wins / np.maximum(weight, 1e-300), weight
 
 
 class LGBMHead(BaseHead):
@@ -200,16 +201,24 @@ class LGBMHead(BaseHead):
         return X @ self.linear_coef_ + self.linear_intercept_
 
     def _train_rows(
-        self, X_win: np.ndarray, X_lose: np.ndarray, sample_weight: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-        """LightGBM's training rows: features, label, weight and query sizes (or None)."""
+        self,
+        X_win: np.ndarray,
+        X_lose: np.ndarray,
+        sample_weight: np.ndarray,
+        base_win: np.ndarray,
+        base_lose: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+        """LightGBM's training rows: features, label, weight, query sizes (or None) and the
+        margin boosting starts from, the linear base's on the rows it was fitted on
+        (``base_win``, ``base_lose``)."""
         if self.objective == "binary":
-            X, win_rate, weight = win_rate_rows(X_win, X_lose, sample_weight)
-            return X, win_rate, weight, None
+            rows, win_rate, weight = win_rate_rows(X_win, X_lose, sample_weight)
+            margin = self._linear_margin(np.concatenate([base_win, base_lose]))[rows]
+            return np.concatenate([X_win, X_lose])[rows], win_rate, weight, None, margin
         n = X_win.shape[0]
         X = np.empty((2 * n, X_win.shape[1]), dtype=X_win.dtype)
         X[0::2], X[1::2] = X_win, X_lose
-        return X, np.tile([1.0, 0.0], n), np.repeat(sample_weight, 2), np.full(n, 2)
+        return X, np.tile([1.0, 0.0], n), np.repeat(sample_weight, 2), np.full(n, 2), self._linear_margin(X)
 
     def _fit(
         self,
@@ -246,14 +255,22 @@ class LGBMHead(BaseHead):
                 True,
             )
 
-        self._fit_linear_base(X_win[tr], X_lose[tr], sample_weight[tr])
-        X, label, weight, query = self._train_rows(X_win[tr], X_lose[tr], sample_weight[tr])
+        # The binary base is the default logistic ClassifierHead: fitted on each response's
+        # offset from its prompt's mean; at prediction its margin on the raw rows differs by a
+        # constant per prompt, which leaves the order within a prompt as it is.
+        base_win, base_lose = X_win[tr], X_lose[tr]
+        if self.objective == "binary" and groups is not None:
+            base_win, base_lose = within_group_offsets(base_win, base_lose, groups[tr])
+        self._fit_linear_base(base_win, base_lose, sample_weight[tr])
+        X, label, weight, query, init_score = self._train_rows(
+            X_win[tr], X_lose[tr], sample_weight[tr], base_win, base_lose
+        )
         min_rows = self.min_child_samples
         if not isinstance(min_rows, numbers.Integral):
             min_rows = max(1, math.ceil(min_rows * X.shape[0]))
         params["min_data_in_leaf"] = int(min_rows)
         train = lgb.Dataset(
-            X, label=label, weight=weight, group=query, init_score=self._linear_margin(X), params=params
+            X, label=label, weight=weight, group=query, init_score=init_score, params=params
         )
         valid = lgb.Dataset(
             valid_X,

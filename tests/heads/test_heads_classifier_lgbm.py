@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from embrm.heads import ClassifierHead, LGBMHead
+from embrm.heads import BTLinear, ClassifierHead, LGBMHead
 
 
 def test_logistic_reward_is_the_logit_not_a_probability(pairs):
@@ -101,3 +101,67 @@ def test_logistic_standardised_equals_the_raw_fit_on_features_divided_by_their_s
     np.testing.assert_allclose(raw.feature_scale_, 1.0)
     np.testing.assert_allclose(head.coef_, raw.coef_ / spread, rtol=1e-5, atol=1e-8)
     assert head.intercept_ == pytest.approx(raw.intercept_, rel=1e-5)
+
+
+def _prompt_shifted_pairs(n_groups, seed):
+    """16-d responses, 8 per prompt; each prompt shifts its responses, 4x as far along the
+    reward direction u = e_0 as along the others; 10 Bradley-Terry pairs per prompt."""
+    rng = np.random.RandomState(seed)
+    d, k = 16, 8
+    u = np.eye(d)[0]
+    shift = rng.standard_normal((n_groups, d))
+    shift[:, 0] *= 4.0
+    X = np.repeat(shift, k, axis=0) + rng.standard_normal((n_groups * k, d))
+    first = np.repeat(np.arange(n_groups) * k, 10)
+    a, b = first + rng.randint(k, size=first.size), first + rng.randint(k, size=first.size)
+    a, b = a[a != b], b[a != b]
+    a_wins = rng.rand(a.size) < 1 / (1 + np.exp(-2 * (X[a] - X[b]) @ u))
+    win, lose = np.where(a_wins, a, b), np.where(a_wins, b, a)
+    return X[win], X[lose], win // k, u
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_logistic_centred_by_group_ranks_within_prompts_like_bradley_terry(seed):
+    # Responses of a prompt share a shift that carries the reward direction, and every
+    # prompt has as many wins as losses: on raw rows the classifier must explain the shifts
+    # away (seeds 0-3: cosine with u 0.42-0.59, accuracy 0.59-0.67). On each response's
+    # offset from its prompt's mean it recovers u (0.99) and ranks like BTLinear (+-0.003).
+    X_win, X_lose, groups, u = _prompt_shifted_pairs(200, seed)
+    T_win, T_lose, _, _ = _prompt_shifted_pairs(200, seed + 100)
+    centred = ClassifierHead(alpha=1.0, random_state=0).fit(X_win, X_lose, groups=groups)
+    raw = ClassifierHead(alpha=1.0, center_by_group=False, random_state=0).fit(X_win, X_lose, groups=groups)
+    bt = BTLinear(alpha=1.0).fit(X_win, X_lose)
+    assert centred.coef_ @ u / np.linalg.norm(centred.coef_) > 0.97
+    assert raw.coef_ @ u / np.linalg.norm(raw.coef_) < 0.8
+    assert centred.score(T_win, T_lose) > raw.score(T_win, T_lose) + 0.1
+    assert centred.score(T_win, T_lose) == pytest.approx(bt.score(T_win, T_lose), abs=0.01)
+
+
+def test_logistic_centred_by_group_equals_the_raw_fit_on_offsets_from_group_means(pairs):
+    # Validation takes whole groups, so the training part's group means are the full data's.
+    both = np.vstack([pairs.X_win, pairs.X_lose])
+    both_groups = np.concatenate([pairs.groups, pairs.groups])
+    means = np.array([both[both_groups == g].mean(axis=0) for g in range(both_groups.max() + 1)])
+    head = ClassifierHead(alpha=3.0, random_state=0).fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
+    by_hand = ClassifierHead(alpha=3.0, center_by_group=False, random_state=0).fit(
+        pairs.X_win - means[pairs.groups], pairs.X_lose - means[pairs.groups], groups=pairs.groups
+    )
+    np.testing.assert_allclose(head.coef_, by_hand.coef_, rtol=1e-5, atol=1e-8)
+    assert head.temperature_ == pytest.approx(by_hand.temperature_, rel=1e-5)
+
+
+def test_lgbm_binary_base_is_the_default_logistic_classifier(pairs):
+    lgbm = LGBMHead(n_estimators=5, random_state=0).fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
+    logistic = ClassifierHead(random_state=0).fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
+    np.testing.assert_allclose(lgbm.linear_coef_, logistic.coef_, rtol=1e-6, atol=1e-10)
+    assert lgbm.linear_intercept_ == pytest.approx(logistic.intercept_, rel=1e-6)
+
+
+def test_logistic_leaves_groups_of_one_pair_uncentred(pairs):
+    # Offsets within a single pair are +-half its difference, on which the classifier would
+    # be Bradley-Terry: one pair per prompt (hh-harmless) fits as without centring.
+    singletons = np.arange(pairs.X_win.shape[0])
+    head = ClassifierHead(alpha=3.0, random_state=0).fit(pairs.X_win, pairs.X_lose, groups=singletons)
+    raw = ClassifierHead(alpha=3.0, center_by_group=False, random_state=0)
+    raw.fit(pairs.X_win, pairs.X_lose, groups=singletons)
+    np.testing.assert_array_equal(head.coef_, raw.coef_)

@@ -113,10 +113,12 @@ def test_a_linear_head_saved_before_standardisation_loads_with_its_rewards(make,
 
     def edit(meta):
         del meta["head"]["params"]["standardize"]
+        meta["head"]["params"].pop("center_by_group", None)
         del meta["head"]["state"]["feature_scale_"]
 
     loaded = load(_as_older_embrm_wrote(path, edit, drop=("feature_scale_",)))
     assert loaded.standardize is False
+    assert getattr(loaded, "center_by_group", False) is False
     np.testing.assert_array_equal(loaded.reward(test_pairs.X_win), head.reward(test_pairs.X_win))
 
 
