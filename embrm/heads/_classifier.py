@@ -71,10 +71,10 @@ class ClassifierHead(BaseHead):
     Bradley-Terry when labels are noisy. The reward is the logit (margin), never the
     saturating probability. The win-rate reading holds across prompts only when every
     prompt's opponents are alike; with ``groups`` the logistic kind compares each response
-    with the others of its prompt (``center_by_group``). Pairs are split by group into a training part and a held-out
-    slice; the held-out slice fits ``temperature_`` so that ``predict_proba(a, b) =
-    sigmoid((r(a) - r(b)) / temperature_)`` is calibrated (and, for ``kind="mlp"``, picks
-    the early-stopping epoch).
+    with the others of its prompt (``center_by_group``). Pairs are split by group into a
+    training part and a held-out slice; the held-out slice fits ``temperature_`` so that
+    ``predict_proba(a, b) = sigmoid((r(a) - r(b)) / temperature_)`` is calibrated (and, for
+    ``kind="mlp"``, picks the early-stopping epoch).
 
     Parameters
     ----------
@@ -183,7 +183,8 @@ class ClassifierHead(BaseHead):
         rng = check_random_state(self.random_state)
         tr, va = grouped_holdout(groups, X_win.shape[0], self.validation_fraction, rng, self._name)
         if self.kind == "logistic":
-            self._fit_logistic(X_win[tr], X_lose[tr], sample_weight[tr], None if groups is None else groups[tr])
+            groups_tr = None if groups is None else groups[tr]
+            self._fit_logistic(X_win[tr], X_lose[tr], sample_weight[tr], groups_tr)
         else:
             self._fit_mlp(X_win, X_lose, sample_weight, tr, va, rng)
         margin = self._reward(X_win[va]) - self._reward(X_lose[va])

@@ -269,9 +269,7 @@ class LGBMHead(BaseHead):
         if not isinstance(min_rows, numbers.Integral):
             min_rows = max(1, math.ceil(min_rows * X.shape[0]))
         params["min_data_in_leaf"] = int(min_rows)
-        train = lgb.Dataset(
-            X, label=label, weight=weight, group=query, init_score=init_score, params=params
-        )
+        train = lgb.Dataset(X, label=label, weight=weight, group=query, init_score=init_score, params=params)
         valid = lgb.Dataset(
             valid_X,
             label=np.zeros(2 * n_va),
