@@ -2,9 +2,10 @@
 
 A DRM is fitted on the training halves of two tasks at once: AlpacaEval helpfulness
 (noiseless within-prompt pairs labelled by the golden score) and HH-RLHF harmlessness
-(human pairs), weighted so each task carries half the weight. Heads: the mean preference
-direction (head 0) and the top principal directions of the preference differences (both
-signs, as the reference code). On the held-out halves we report, per component:
+(human pairs), weighted so each task carries half the weight. Heads: the Bradley-Terry
+direction of the mixed training pairs (head 0, "bt") and the top principal directions of
+the preference differences (both signs, as the reference code). On the held-out halves
+we report, per component:
 
 - its share of explained variance;
 - its within-prompt Spearman correlation with response length (AlpacaEval answers);
@@ -120,7 +121,7 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
 
 def _components(drm, sc, a_te, hh, h_te, alpaca, harmless) -> pl.DataFrame:
     k = drm.n_components
-    n_heads = 1 + k  # mean head + v_1..v_k (the -v_j copies are their negatives)
+    n_heads = 1 + k  # head 0 + v_1..v_k (the -v_j copies are their negatives)
     S = drm.reward_components(sc.X[a_te])[:, :n_heads]
     groups, length = sc.groups[a_te], sc.length[a_te]
     subset = sc.data.frame["subset"].to_numpy()[a_te]
@@ -134,7 +135,7 @@ def _components(drm, sc, a_te, hh, h_te, alpaca, harmless) -> pl.DataFrame:
         eta2 = float((means["n"] * (means["m"] - s.mean()) ** 2).sum() / ((s - s.mean()) ** 2).sum())
         reward = lambda X, j=j: drm.reward_components(X)[:, j]  # noqa: E731
         rows.append({
-            "component": "mean" if j == 0 else f"pc{j}",
+            "component": drm.first_head if j == 0 else f"pc{j}",
             "explained_variance_ratio": None if j == 0 else float(drm.explained_variance_ratio_[j - 1]),
             "length_spearman": rank_correlation(s, length, groups)["correlation"].mean(),
             "subset_eta2": eta2,
@@ -183,7 +184,7 @@ def _headline(components: pl.DataFrame, fewshot: pl.DataFrame) -> tuple[dict, li
     longest = components.sort(pl.col("length_spearman").abs(), descending=True).row(0, named=True)
     # Each principal direction is kept with both signs, so a component below 0.5 on a task
     # is a component above 0.5 with the opposite sign.
-    signed = pl.concat([components, components.filter(pl.col("component") != "mean").with_columns(
+    signed = pl.concat([components, pcs.with_columns(
         ("-" + pl.col("component")).alias("component"),
         (1 - pl.col("harmless_accuracy")).alias("harmless_accuracy"),
         (1 - pl.col("helpful_accuracy")).alias("helpful_accuracy"))])
@@ -236,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     headline, findings = _headline(components, fewshot)
     cfg = C.config(ctx, QUICK, FULL)
     return C.write_summary(ctx, title=TITLE, headline=headline, findings=findings, setup={
-        **facts, **cfg, "shots": list(SHOTS), "mean_head": True, "both_signs": True,
+        **facts, **cfg, "shots": list(SHOTS), "first_head": "bt", "both_signs": True,
         "pair_regime": "AlpacaEval: " + C.PAIR_REGIME + " (beta=None); HH: real human pairs; "
                        "train/test = 50/50 split by prompt (by pair for HH)"})
 

@@ -88,6 +88,11 @@ def fit_linear_logistic(
     return theta[:d].copy(), intercept, int(result.nit)
 
 
+#: Default L2 penalty of the linear fits on standardised features: BTLinear, the logistic
+#: ClassifierHead, LightGBM's linear base and DRM's Bradley-Terry head.
+LINEAR_ALPHA = 1000.0
+
+
 def fit_bt_weights(delta: np.ndarray, sample_weight: np.ndarray, alpha: float, owner: str) -> np.ndarray:
     """Bradley-Terry weights on preferred-minus-other differences ``delta``: L2 logistic
     regression without intercept (tolerance 1e-6, at most 1,000 iterations)."""
@@ -161,7 +166,7 @@ class BTLinear(BaseHead):
     }
 
     def __init__(
-        self, alpha: float = 1000.0, standardize: bool = True, tol: float = 1e-6, max_iter: int = 1000
+        self, alpha: float = LINEAR_ALPHA, standardize: bool = True, tol: float = 1e-6, max_iter: int = 1000
     ) -> None:
         self.alpha = alpha
         self.standardize = standardize

@@ -17,7 +17,7 @@ from embrm.heads._base import (
     grouped_holdout,
     upgrade_unstandardised,
 )
-from embrm.heads._bt import fit_linear_logistic
+from embrm.heads._bt import LINEAR_ALPHA, fit_linear_logistic
 from embrm.heads._mlp import MLPTrainer, mlp_forward
 
 
@@ -156,7 +156,7 @@ class ClassifierHead(BaseHead):
     def __init__(
         self,
         kind: str = "logistic",
-        alpha: float = 1000.0,
+        alpha: float = LINEAR_ALPHA,
         standardize: bool = True,
         center_by_group: bool = True,
         weight_decay: float = 0.03,

@@ -17,7 +17,7 @@ from embrm.heads._base import (
     single_threaded,
     upgrade_unstandardised,
 )
-from embrm.heads._bt import fit_bt_weights
+from embrm.heads._bt import LINEAR_ALPHA, fit_bt_weights
 
 
 class DRM(BaseHead):
@@ -34,16 +34,19 @@ class DRM(BaseHead):
     ordered by explained variance, and each is a bias-free head
     ``r_j(x) = v_j @ (x / feature_scale_)``. Each sign is oriented so the head orders most
     training pairs correctly. Centring removes the mean preference direction, which is most
-    of what a Bradley-Terry head learns, so head 0 is ``mu / ||mu||`` (``mean_head=True``).
+    of what a Bradley-Terry head learns, so a head 0 puts it back (``first_head``): by
+    default the Bradley-Terry direction itself (:class:`~embrm.heads.BTLinear`'s default
+    fit on the same standardised pairs, unit norm), or ``mu / ||mu||``. A Bradley-Terry
+    direction is closer to ``Cov(Z)^-1 mu`` than to ``mu``: it leans on directions of low
+    variance, which the principal directions leave out, so no weighting of ``mu`` and
+    ``v_1..v_k`` recovers it.
 
     Head scores are z-scored (on the training responses after ``fit``, on the adaptation
     responses after :meth:`adapt`) and combined with ``weights_``. After ``fit`` the
     weights are an L2-regularised Bradley-Terry fit on the training pairs restricted to the
     heads (penalty ``alpha``): the best combination of its own directions the training data
-    support. Head 0 alone is ``mu``, while a Bradley-Terry direction is closer to
-    ``Cov(Z)^-1 mu``; the fitted weights take the high-variance directions back out of
-    ``mu`` (negative weights on ``v_1``, ``v_2`` on AlpacaEval). ``reward(X, weights=w)``
-    scores with any other weights (``w = [1, 0, ...]``: the mean head alone).
+    support. ``reward(X, weights=w)`` scores with any other weights (``w = [1, 0, ...]``:
+    head 0 alone).
 
     :meth:`adapt` replaces the weights for a new user or task from a few labelled pairs,
     training-free by default (``softmax(-L_m / temperature)`` of each head's summed
@@ -63,8 +66,13 @@ class DRM(BaseHead):
         grouped CV on real MiniLM embeddings of hh-harmless (400 and 2,307 human-labelled
         pairs) and alpacaeval (21k pairs per fold, with and without length features); 1
         overfitted the 400 hh pairs (0.568 against 0.593).
-    mean_head : bool, default=True
-        Add ``mu / ||mu||`` as head 0.
+    first_head : {"bt", "mean"} or None, default="bt"
+        Head 0: the unit Bradley-Terry direction (L2 penalty 1000 on the standardised
+        differences, as :class:`~embrm.heads.BTLinear`), the mean difference
+        ``mu / ||mu||`` (ALGORITHMS.md's head 0), or none. With ``"mean"`` the fitted
+        reward stays below a Bradley-Terry head: 5-fold by prompt, 0.6974 against 0.6999
+        for ``"bt"`` on AlpacaEval (``benchmarks/train_heads.py``, 32k pairs; BTLinear
+        0.7014) and 0.610 against 0.620 on hh-harmless (2,307 pairs; BTLinear 0.607).
     both_signs : bool, default=False
         Also keep ``-v_j`` as a separate head (the reference code's "2k heads", which lets
         the softmax adaptation pick either sign).
@@ -84,7 +92,7 @@ class DRM(BaseHead):
         ``standardize=False``.
     directions_ : ndarray of shape (n_heads, n_features)
         Unit-norm head directions in the standardised features ``x / feature_scale_``:
-        ``[mu / ||mu||,] v_1..v_k[, -v_1..-v_k]``.
+        ``[head 0,] v_1..v_k[, -v_1..-v_k]``.
     explained_variance_ratio_ : ndarray of shape (n_components,)
         Share of the centred (standardised) differences' variance along each ``v_j``.
     mean_direction_ : ndarray of shape (n_features,)
@@ -105,7 +113,7 @@ class DRM(BaseHead):
         "n_components": [Interval(numbers.Integral, 1, None)],
         "standardize": [BOOLEAN],
         "alpha": [Interval(numbers.Real, 0.0, None, closed="neither")],
-        "mean_head": [BOOLEAN],
+        "first_head": [Options(("bt", "mean")), None],
         "both_signs": [BOOLEAN],
         "adaptation": [Options(("softmax", "logistic"))],
         "temperature": [Interval(numbers.Real, 0.0, None, closed="neither")],
@@ -117,7 +125,7 @@ class DRM(BaseHead):
         n_components: int = 10,
         standardize: bool = True,
         alpha: float = 10.0,
-        mean_head: bool = True,
+        first_head: str | None = "bt",
         both_signs: bool = False,
         adaptation: str = "softmax",
         temperature: float = 1.0,
@@ -126,7 +134,7 @@ class DRM(BaseHead):
         self.n_components = n_components
         self.standardize = standardize
         self.alpha = alpha
-        self.mean_head = mean_head
+        self.first_head = first_head
         self.both_signs = both_signs
         self.adaptation = adaptation
         self.temperature = temperature
@@ -134,8 +142,12 @@ class DRM(BaseHead):
 
     @classmethod
     def _upgrade_saved(cls, params: dict[str, Any], state: dict[str, Any]) -> tuple[dict, dict]:
-        """A DRM saved before features were standardised: raw features, saved weights
-        (fitted or not, e.g. an ensemble's unfitted ``base``)."""
+        """A DRM saved before features were standardised (raw features) or with
+        ``mean_head`` (head 0 was ``mu`` or none): refits as it was fitted, its directions and
+        weights kept (fitted or not, e.g. an ensemble's unfitted ``base``)."""
+        if "first_head" not in params:
+            params = dict(params)
+            params["first_head"] = "mean" if params.pop("mean_head", True) else None
         return upgrade_unstandardised(params, state, "directions_")
 
     def _fit(
@@ -167,11 +179,17 @@ class DRM(BaseHead):
         flip = (agree < 0.5) | ((agree == 0.5) & (V @ mu < 0))
         V[flip] *= -1.0
         heads = []
-        if self.mean_head:
-            norm = np.linalg.norm(mu)
+        if self.first_head is not None:
+            first = (
+                mu if self.first_head == "mean" else fit_bt_weights(Z, sample_weight, LINEAR_ALPHA, "DRM.fit")
+            )
+            norm = np.linalg.norm(first)
             if norm == 0:
-                raise DataError("The mean preference difference is zero: no mean head.")
-            heads.append(mu / norm)
+                raise DataError(
+                    f"DRM's first_head={self.first_head!r} is zero on these pairs (their preferred "
+                    "and other responses do not differ on average); use first_head=None."
+                )
+            heads.append(first / norm)
         heads.extend(V)
         if self.both_signs:
             heads.extend(-V)

@@ -12,12 +12,8 @@ from sklearn.utils import check_random_state
 
 from embrm._validation import BOOLEAN, RANDOM_STATE, Interval, Options
 from embrm.heads._base import BaseHead, feature_scale, fit_temperature, grouped_holdout
-from embrm.heads._bt import fit_bt_weights
+from embrm.heads._bt import LINEAR_ALPHA, fit_bt_weights
 from embrm.heads._classifier import fit_response_logistic, pointwise, within_group_offsets
-
-#: L2 penalty of the linear base on standardised features (``BTLinear``'s and
-#: ``ClassifierHead``'s default).
-LINEAR_BASE_ALPHA = 1000.0
 
 
 def win_rate_rows(
@@ -189,11 +185,11 @@ class LGBMHead(BaseHead):
         scale = feature_scale(X_win, X_lose, sample_weight / sample_weight.sum())
         if self.objective == "binary":
             w, self.linear_intercept_, _ = fit_response_logistic(
-                X_win / scale, X_lose / scale, sample_weight, LINEAR_BASE_ALPHA, self._name
+                X_win / scale, X_lose / scale, sample_weight, LINEAR_ALPHA, self._name
             )
         else:
             w = fit_bt_weights(
-                (X_win.astype(np.float64) - X_lose) / scale, sample_weight, LINEAR_BASE_ALPHA, self._name
+                (X_win.astype(np.float64) - X_lose) / scale, sample_weight, LINEAR_ALPHA, self._name
             )
         self.linear_coef_ = w / scale
 

@@ -113,7 +113,7 @@ def test_subsample_resampling_uses_80_percent(pairs):
 
 def test_drm_directions_are_orthonormal_and_ordered(pairs):
     # standardize=False: the paper's PCA of the raw differences.
-    head = DRM(n_components=6, standardize=False).fit(pairs.X_win, pairs.X_lose)
+    head = DRM(n_components=6, standardize=False, first_head="mean").fit(pairs.X_win, pairs.X_lose)
     np.testing.assert_array_equal(head.feature_scale_, 1.0)
     V = head.directions_[1:]
     np.testing.assert_allclose(V @ V.T, np.eye(6), atol=1e-10)
@@ -128,8 +128,18 @@ def test_drm_directions_are_orthonormal_and_ordered(pairs):
     np.testing.assert_allclose(evr, s[:6] ** 2 / (s**2).sum(), rtol=1e-5)
 
 
+def test_drm_first_head_is_the_unit_bradley_terry_direction(pairs):
+    # In the standardised features the PCA works in: BTLinear's default fit, unit norm.
+    head = DRM(n_components=4).fit(pairs.X_win, pairs.X_lose)
+    bt = BTLinear().fit(pairs.X_win, pairs.X_lose)
+    np.testing.assert_allclose(head.feature_scale_, bt.feature_scale_)
+    w = bt.coef_ * bt.feature_scale_
+    np.testing.assert_allclose(head.directions_[0], w / np.linalg.norm(w), rtol=1e-6, atol=1e-9)
+    assert head.directions_.shape == (5, pairs.X_win.shape[1])
+
+
 def test_drm_heads_are_oriented_by_the_training_preferences(pairs):
-    head = DRM(n_components=8, mean_head=False).fit(pairs.X_win, pairs.X_lose)
+    head = DRM(n_components=8, first_head=None).fit(pairs.X_win, pairs.X_lose)
     proj = (pairs.X_win - pairs.X_lose) / head.feature_scale_ @ head.directions_.T
     assert np.all((proj > 0).mean(axis=0) >= 0.5)
 

@@ -83,18 +83,35 @@ def test_save_overwrites_atomically(pairs, tmp_path):
 def test_a_drm_saved_before_feature_standardisation_loads_with_its_rewards(pairs, test_pairs, tmp_path):
     # What an older embrm wrote: no `standardize` / `alpha` parameters, no `feature_scale_`,
     # directions in raw feature units and the weights it had then.
-    head = DRM(n_components=3, standardize=False).fit(pairs.X_win, pairs.X_lose)
+    head = DRM(n_components=3, standardize=False, first_head="mean").fit(pairs.X_win, pairs.X_lose)
     path = tmp_path / "drm.npz"
     head.save(path)
 
     def edit(meta):
-        for name in ("standardize", "alpha"):
+        for name in ("standardize", "alpha", "first_head"):
             del meta["head"]["params"][name]
+        meta["head"]["params"]["mean_head"] = True
         del meta["head"]["state"]["feature_scale_"]
 
     loaded = load(_as_older_embrm_wrote(path, edit, drop=("feature_scale_",)))
     assert loaded.standardize is False
+    assert loaded.first_head == "mean"
     np.testing.assert_array_equal(loaded.reward(test_pairs.X_win), head.reward(test_pairs.X_win))
+
+
+@pytest.mark.parametrize("mean_head, first_head", [(True, "mean"), (False, None)])
+def test_a_drm_saved_with_mean_head_refits_as_it_was_fitted(pairs, tmp_path, mean_head, first_head):
+    head = DRM(n_components=3, first_head=first_head).fit(pairs.X_win, pairs.X_lose)
+    path = tmp_path / "drm.npz"
+    head.save(path)
+
+    def edit(meta):
+        del meta["head"]["params"]["first_head"]
+        meta["head"]["params"]["mean_head"] = mean_head
+
+    loaded = load(_as_older_embrm_wrote(path, edit))
+    assert loaded.first_head == first_head
+    np.testing.assert_array_equal(loaded.directions_, head.directions_)
 
 
 @pytest.mark.parametrize(
