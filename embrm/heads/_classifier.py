@@ -82,22 +82,23 @@ class ClassifierHead(BaseHead):
         L2-regularised logistic regression, or a ReLU MLP trained like
         :class:`~embrm.heads.BTMLP` but with the pointwise logistic loss.
     alpha : float, default=1000.0
-        L2 penalty of the ``"logistic"`` kind against the summed log-loss over the
+        L2 penalty of the logistic fit (the ``"logistic"`` kind, and the ``"mlp"`` kind's
+        linear base) against the summed log-loss over the
         ``2 * n_pairs`` responses, on standardised features (same meaning and default as
         in :class:`~embrm.heads.BTLinear`). In 5-fold grouped CV
         (``benchmarks/linear_penalty.py``) 1000 scored above 300 on hh-harmless (2,307
         pairs; 0.615, and 0.612 with length features) and on AlpacaEval (benchmark folds,
         32k pairs; 0.693, and 0.717 with length features).
     standardize : bool, default=True
-        Divide each feature of the ``"logistic"`` kind by its standard deviation over the
+        Divide each feature of the logistic fit by its standard deviation over the
         training responses before the penalty applies, as in
-        :class:`~embrm.heads.BTLinear` (the ``"mlp"`` kind always standardises its
-        inputs). Against raw features at ``alpha=10`` (the old default): 0.611 -> 0.615
-        on hh-harmless, 0.569 -> 0.612 there with length features; on AlpacaEval no gain
-        (0.6935 -> 0.6931) and a loss with length features (0.7208 -> 0.7174), where the
-        judge favours length and the raw column had escaped the penalty.
+        :class:`~embrm.heads.BTLinear` (the MLP always standardises its inputs). Against
+        raw features at ``alpha=10`` (the old default): 0.611 -> 0.615 on hh-harmless,
+        0.569 -> 0.612 there with length features; on AlpacaEval no gain (0.6935 ->
+        0.6931) and a loss with length features (0.7208 -> 0.7174), where the judge
+        favours length and the raw column had escaped the penalty.
     center_by_group : bool, default=True
-        Fit the ``"logistic"`` kind on each response's offset from the mean of its group's
+        Fit the logistic model on each response's offset from the mean of its group's
         responses (with ``groups`` given to :meth:`fit`; groups of a single pair keep their
         raw rows, see below). Labels are balanced within every prompt, so on raw rows the
         classifier must also explain away how the prompts' responses differ from each
@@ -109,6 +110,12 @@ class ClassifierHead(BaseHead):
         Within a single pair the offsets are plus and minus half the difference, on which
         the classifier would be Bradley-Terry, so hh-harmless (one pair per prompt) fits as
         without centring.
+    linear_base : bool, default=True
+        For the ``"mlp"`` kind: first fit the logistic kind, then train the MLP on what it
+        leaves (reward = linear margin + MLP output), as :class:`~embrm.heads.LGBMHead`
+        boosts from a linear base. The MLP alone cannot use the centring, which needs the
+        prompt's other responses at scoring time. On AlpacaEval
+        (``benchmarks/train_heads.py``): 0.6976 without, PLACEHOLDER with.
     weight_decay : float, default=0.03
         L2 penalty of the ``"mlp"`` kind's weights against the *mean* log-loss per
         response, trained with :class:`~embrm.heads.BTMLP`'s optimiser settings (Adam lr
@@ -123,12 +130,13 @@ class ClassifierHead(BaseHead):
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,)
-        Logistic weights in the input's units (``kind="logistic"``).
+        Logistic weights in the input's units (the ``"mlp"`` kind's linear base; zeros
+        with ``linear_base=False``).
     feature_scale_ : ndarray of shape (n_features,)
-        The standard deviations the features were divided by (``kind="logistic"``; ones
-        with ``standardize=False``).
+        The standard deviations the features were divided by (ones with
+        ``standardize=False`` or no linear fit).
     intercept_ : float
-        Logistic intercept (``kind="logistic"``).
+        Logistic intercept.
     coefs_ : list of ndarray
         MLP weights ``[W1, b1, ..., Wk, bk]`` (``kind="mlp"``).
     input_mean_, input_scale_ : ndarray of shape (n_features,)
@@ -146,6 +154,7 @@ class ClassifierHead(BaseHead):
         "alpha": [Interval(numbers.Real, 0.0, None, closed="neither")],
         "standardize": [BOOLEAN],
         "center_by_group": [BOOLEAN],
+        "linear_base": [BOOLEAN],
         "weight_decay": [Interval(numbers.Real, 0.0, None)],
         "hidden_layer_sizes": [POSITIVE_INT_TUPLE],
         "validation_fraction": [Interval(numbers.Real, 0.0, 1.0, closed="neither")],
@@ -159,6 +168,7 @@ class ClassifierHead(BaseHead):
         alpha: float = LINEAR_ALPHA,
         standardize: bool = True,
         center_by_group: bool = True,
+        linear_base: bool = True,
         weight_decay: float = 0.03,
         hidden_layer_sizes: tuple[int, ...] = (128,),
         validation_fraction: float = 0.1,
@@ -168,6 +178,7 @@ class ClassifierHead(BaseHead):
         self.alpha = alpha
         self.standardize = standardize
         self.center_by_group = center_by_group
+        self.linear_base = linear_base
         self.weight_decay = weight_decay
         self.hidden_layer_sizes = hidden_layer_sizes
         self.validation_fraction = validation_fraction
@@ -182,28 +193,39 @@ class ClassifierHead(BaseHead):
     ) -> None:
         rng = check_random_state(self.random_state)
         tr, va = grouped_holdout(groups, X_win.shape[0], self.validation_fraction, rng, self._name)
-        if self.kind == "logistic":
-            groups_tr = None if groups is None else groups[tr]
-            self._fit_logistic(X_win[tr], X_lose[tr], sample_weight[tr], groups_tr)
+        linear_tr = self._linear_rows(X_win[tr], X_lose[tr], None if groups is None else groups[tr])
+        if self.kind == "logistic" or self.linear_base:
+            self._fit_logistic(*linear_tr, sample_weight[tr])
         else:
-            self._fit_mlp(X_win, X_lose, sample_weight, tr, va, rng)
+            self.coef_, self.intercept_ = np.zeros(X_win.shape[1]), 0.0
+            self.feature_scale_ = np.ones(X_win.shape[1])
+        if self.kind == "mlp":
+            linear_va = self._linear_rows(X_win[va], X_lose[va], None if groups is None else groups[va])
+            self._fit_mlp(X_win, X_lose, sample_weight, tr, va, (linear_tr, linear_va), rng)
         margin = self._reward(X_win[va]) - self._reward(X_lose[va])
         self.temperature_ = fit_temperature(margin, sample_weight[va])
 
     @classmethod
     def _upgrade_saved(cls, params: dict[str, Any], state: dict[str, Any]) -> tuple[dict, dict]:
-        """A ClassifierHead saved before standardisation (raw features) or before centring by
-        group: refits as it was fitted, its ``coef_`` kept (fitted or not, e.g. an ensemble's
-        unfitted ``base``)."""
-        if "center_by_group" not in params:
-            params = {**params, "center_by_group": False}
+        """A ClassifierHead saved before standardisation (raw features), before centring by
+        group or before the MLP's linear base: refits as it was fitted, its rewards kept
+        (fitted or not, e.g. an ensemble's unfitted ``base``)."""
+        params = {"center_by_group": False, "linear_base": False, **params}
+        if "coefs_" in state and "coef_" not in state:
+            d = state["n_features_in_"]
+            state = {**state, "coef_": np.zeros(d), "intercept_": 0.0, "feature_scale_": np.ones(d)}
         return upgrade_unstandardised(params, state, "coef_")
 
-    def _fit_logistic(
-        self, X_win: np.ndarray, X_lose: np.ndarray, sample_weight: np.ndarray, groups: np.ndarray | None
-    ) -> None:
+    def _linear_rows(
+        self, X_win: np.ndarray, X_lose: np.ndarray, groups: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The rows the logistic fit sees: offsets from the group means with
+        ``center_by_group`` and groups, else the rows as they are."""
         if self.center_by_group and groups is not None:
-            X_win, X_lose = within_group_offsets(X_win, X_lose, groups)
+            return within_group_offsets(X_win, X_lose, groups)
+        return X_win, X_lose
+
+    def _fit_logistic(self, X_win: np.ndarray, X_lose: np.ndarray, sample_weight: np.ndarray) -> None:
         self.feature_scale_ = np.ones(X_win.shape[1])
         if self.standardize:
             self.feature_scale_ = feature_scale(X_win, X_lose, sample_weight / sample_weight.sum())
@@ -219,8 +241,12 @@ class ClassifierHead(BaseHead):
         sample_weight: np.ndarray,
         tr: np.ndarray,
         va: np.ndarray,
+        linear_rows: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
         rng: np.random.RandomState,
     ) -> None:
+        """Train the MLP on top of the linear margin (zero without ``linear_base``), taken on
+        the rows the linear fit saw (``linear_rows`` of the training and validation pairs)."""
+        offset_tr, offset_va = (np.concatenate(rows) @ self.coef_ + self.intercept_ for rows in linear_rows)
         X_tr, y_tr, w_tr = pointwise(X_win[tr], X_lose[tr], sample_weight[tr])
         self.input_mean_ = X_tr.mean(axis=0).astype(np.float32)
         self.input_scale_ = (X_tr.std(axis=0) + 1e-6).astype(np.float32)
@@ -239,12 +265,14 @@ class ClassifierHead(BaseHead):
             (self._standardise(X_va), y_va.astype(np.float32), w_va),
             pairwise=False,
             rng=rng,
+            offsets=(offset_tr, offset_va),
         )
 
     def _standardise(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.input_mean_) / self.input_scale_).astype(np.float32)
 
     def _reward(self, X: np.ndarray) -> np.ndarray:
+        linear = X @ self.coef_ + self.intercept_
         if self.kind == "logistic":
-            return X @ self.coef_ + self.intercept_
-        return mlp_forward(self.coefs_, self._standardise(X))[0]
+            return linear
+        return linear + mlp_forward(self.coefs_, self._standardise(X))[0]

@@ -55,8 +55,9 @@ class MLPTrainer:
     against the *summed* log-loss, as in :class:`~embrm.heads.BTLinear`.
 
     The model is pairwise (margin ``f(a) - f(b)``, the Bradley-Terry loss) when fed two
-    row-aligned arrays, or pointwise (margin ``t * f(x)`` with ``t = +-1``, the logistic
-    loss) when fed rows and signs. Either way the loss is ``softplus(-margin)``.
+    row-aligned arrays, or pointwise (margin ``t * (f(x) + o)`` with ``t = +-1`` and a fixed
+    offset ``o`` per row, 0 by default: the logistic loss) when fed rows and signs. Either
+    way the loss is ``softplus(-margin)``.
     """
 
     hidden_layer_sizes: tuple[int, ...]
@@ -82,14 +83,17 @@ class MLPTrainer:
         val: tuple[np.ndarray, np.ndarray, np.ndarray],
         pairwise: bool,
         rng: np.random.RandomState,
+        offsets: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[list[np.ndarray], int, list[float]]:
         """Train in place from ``params``; return the best epoch's params and the history.
 
         ``train`` and ``val`` are ``(A, B, weight)``: for pairwise data ``A``/``B`` are the
         preferred/other rows, for pointwise data ``A`` are rows and ``B`` their signs.
+        ``offsets`` are the pointwise rows' fixed offsets in ``train`` and ``val``.
         """
         A, B, w = train
         n = A.shape[0]
+        offset, val_offset = offsets if offsets is not None else (np.zeros(n), None)
         w = (w / w.mean()).astype(np.float32)
         m1 = [np.zeros_like(p) for p in params]
         m2 = [np.zeros_like(p) for p in params]
@@ -101,7 +105,7 @@ class MLPTrainer:
             order = rng.permutation(n)
             for start in range(0, n, self.batch_size):
                 idx = order[start : start + self.batch_size]
-                grads = self._batch_grads(params, A[idx], B[idx], w[idx], pairwise, n)
+                grads = self._batch_grads(params, A[idx], B[idx], w[idx], offset[idx], pairwise, n)
                 step += 1
                 lr = self.learning_rate * np.sqrt(1 - beta2**step) / (1 - beta1**step)
                 for p, g, a, b in zip(params, grads, m1, m2, strict=True):
@@ -110,7 +114,7 @@ class MLPTrainer:
                     b *= beta2
                     b += (1 - beta2) * g * g
                     p -= (lr * a / (np.sqrt(b) + eps)).astype(p.dtype)
-            val_loss = self.loss(params, val, pairwise)
+            val_loss = self.loss(params, val, pairwise, val_offset)
             history.append(val_loss)
             if val_loss < best[0]:
                 best = (val_loss, [p.copy() for p in params], epoch)
@@ -124,6 +128,7 @@ class MLPTrainer:
         A: np.ndarray,
         B: np.ndarray,
         w: np.ndarray,
+        offset: np.ndarray,
         pairwise: bool,
         n_total: int,
     ) -> list[np.ndarray]:
@@ -135,7 +140,7 @@ class MLPTrainer:
             grad_out = np.concatenate([g, -g])
         else:
             out, acts = mlp_forward(params, A)
-            g = -w * B * expit(-B * out) / n
+            g = -w * B * expit(-B * (out + offset)) / n
             grad_out = g
         grads = mlp_backward(params, acts, grad_out)
         for i in range(0, len(params), 2):
@@ -147,13 +152,16 @@ class MLPTrainer:
         params: list[np.ndarray],
         data: tuple[np.ndarray, np.ndarray, np.ndarray],
         pairwise: bool,
+        offset: np.ndarray | None = None,
     ) -> float:
-        """Weighted mean log-loss of ``data`` (same layout as in :meth:`train`)."""
+        """Weighted mean log-loss of ``data`` (same layout as in :meth:`train`; ``offset``
+        of its pointwise rows, 0 if not given)."""
         A, B, w = data
         if pairwise:
             margin = mlp_forward(params, A)[0] - mlp_forward(params, B)[0]
         else:
-            margin = B * mlp_forward(params, A)[0]
+            out = mlp_forward(params, A)[0]
+            margin = B * (out if offset is None else out + offset)
         return float(-np.average(log_expit(margin.astype(np.float64)), weights=w))
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from embrm.heads import BTLinear, ClassifierHead, LGBMHead
+from embrm.heads._mlp import mlp_forward
 
 
 def test_logistic_reward_is_the_logit_not_a_probability(pairs):
@@ -31,7 +32,22 @@ def test_mlp_kind_uses_the_validation_slice_for_early_stopping(pairs):
     head = ClassifierHead(kind="mlp", hidden_layer_sizes=(16,), random_state=0)
     head.fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
     assert head.n_epochs_ == int(np.argmin(head.validation_loss_)) + 1
-    assert not hasattr(head, "coef_")
+
+
+@pytest.mark.parametrize("linear_base", [True, False])
+def test_mlp_kind_trains_on_top_of_the_logistic_kind(pairs, linear_base):
+    head = ClassifierHead(kind="mlp", hidden_layer_sizes=(16,), linear_base=linear_base, random_state=0)
+    head.fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
+    logistic = ClassifierHead(random_state=0).fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
+    if linear_base:  # the same split, so the same fit
+        np.testing.assert_allclose(head.coef_, logistic.coef_, rtol=1e-6, atol=1e-10)
+        assert head.intercept_ == pytest.approx(logistic.intercept_, rel=1e-6)
+    else:
+        np.testing.assert_array_equal(head.coef_, 0.0)
+    mlp = mlp_forward(head.coefs_, head._standardise(pairs.X_win))[0]
+    np.testing.assert_allclose(
+        head.reward(pairs.X_win), pairs.X_win @ head.coef_ + head.intercept_ + mlp, rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("linear_base", [True, False])

@@ -139,6 +139,23 @@ def test_a_linear_head_saved_before_standardisation_loads_with_its_rewards(make,
     np.testing.assert_array_equal(loaded.reward(test_pairs.X_win), head.reward(test_pairs.X_win))
 
 
+def test_a_classifier_mlp_saved_before_the_linear_base_loads_with_its_rewards(pairs, test_pairs, tmp_path):
+    head = ClassifierHead(kind="mlp", hidden_layer_sizes=(8,), linear_base=False, random_state=0)
+    head.fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
+    path = tmp_path / "mlp.npz"
+    head.save(path)
+
+    def edit(meta):
+        for name in ("standardize", "center_by_group", "linear_base"):
+            del meta["head"]["params"][name]
+        for name in ("coef_", "intercept_", "feature_scale_"):
+            del meta["head"]["state"][name]
+
+    loaded = load(_as_older_embrm_wrote(path, edit, drop=("coef_.", "feature_scale_")))
+    assert loaded.linear_base is False
+    np.testing.assert_array_equal(loaded.reward(test_pairs.X_win), head.reward(test_pairs.X_win))
+
+
 def test_a_bt_mlp_saved_with_alpha_loads_with_its_rewards(pairs, test_pairs, tmp_path):
     # What an older embrm wrote: the penalty as `alpha` against the summed loss.
     head = BTMLP(hidden_layer_sizes=(8,), max_epochs=3, random_state=0).fit(pairs.X_win, pairs.X_lose)
