@@ -288,15 +288,15 @@ def feature_scale(X_win: np.ndarray, X_lose: np.ndarray, s: np.ndarray) -> np.nd
     return np.where(residue, 1.0, scale)
 
 
-def center_within_groups(X: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Each row of ``X`` (shape (n, k)) minus the mean of the rows of its group."""
+def group_means(X: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of the rows of ``X`` (shape (n, k)) in each group, and each row's index
+    into those means."""
     unique, inverse = np.unique(groups, return_inverse=True)
-    inverse, n_groups = inverse.ravel(), unique.size
+    inverse = inverse.ravel()
     indicator = sparse.csr_matrix(
-        (np.ones(inverse.size), (inverse, np.arange(inverse.size))), shape=(n_groups, inverse.size)
+        (np.ones(inverse.size), (inverse, np.arange(inverse.size))), shape=(unique.size, inverse.size)
     )
-    means = (indicator @ X) / np.bincount(inverse, minlength=n_groups)[:, None]
-    return X - means[inverse].astype(X.dtype)
+    return (indicator @ X) / np.bincount(inverse, minlength=unique.size)[:, None], inverse
 
 
 def grouped_holdout(

@@ -11,9 +11,9 @@ from sklearn.utils import check_random_state
 from embrm._validation import BOOLEAN, POSITIVE_INT_TUPLE, RANDOM_STATE, Interval, Options
 from embrm.heads._base import (
     BaseHead,
-    center_within_groups,
     feature_scale,
     fit_temperature,
+    group_means,
     grouped_holdout,
     upgrade_unstandardised,
 )
@@ -45,12 +45,11 @@ def within_group_offsets(
     offsets are plus and minus half its difference, on which the classifier would be
     Bradley-Terry: such groups (every pair of hh-harmless) keep their raw rows.
     """
-    n = X_win.shape[0]
-    inverse = np.unique(groups, return_inverse=True)[1].ravel()
-    shared = np.tile(np.bincount(inverse)[inverse] > 1, 2)
     both = np.concatenate([X_win, X_lose])
-    both[shared] = center_within_groups(both[shared], np.tile(groups, 2)[shared])
-    return both[:n], both[n:]
+    means, inverse = group_means(both, np.tile(groups, 2))
+    means[np.bincount(inverse) == 2] = 0.0  # a single pair's two rows
+    both -= means[inverse].astype(both.dtype)
+    return both[: X_win.shape[0]], both[X_win.shape[0] :]
 
 
 def fit_response_logistic(

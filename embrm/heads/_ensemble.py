@@ -10,7 +10,7 @@ from sklearn.base import clone
 from sklearn.utils import check_random_state
 
 from embrm._validation import RANDOM_STATE, HasMethods, Interval, Options, check_groups
-from embrm.heads._base import BaseHead, center_within_groups
+from embrm.heads._base import BaseHead, group_means
 from embrm.heads._bt import BTLinear
 
 
@@ -158,7 +158,8 @@ class Ensemble(BaseHead):
         groups = check_groups(groups, X.shape[0], per="response")
         R = self._member_rewards(X)
         if groups is not None:
-            R = center_within_groups(R, groups)
+            means, inverse = group_means(R, groups)
+            R = R - means[inverse]
         return R.var(axis=1)
 
     def predict_proba(self, X_a: Any, X_b: Any) -> np.ndarray:
