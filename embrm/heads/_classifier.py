@@ -192,15 +192,13 @@ class ClassifierHead(BaseHead):
     ) -> None:
         rng = check_random_state(self.random_state)
         tr, va = grouped_holdout(groups, X_win.shape[0], self.validation_fraction, rng, self._name)
-        linear_tr = self._linear_rows(X_win[tr], X_lose[tr], None if groups is None else groups[tr])
         if self.kind == "logistic" or self.linear_base:
-            self._fit_logistic(*linear_tr, sample_weight[tr])
+            self._fit_logistic(*self._linear_rows(X_win, X_lose, groups, tr), sample_weight[tr])
         else:
             self.coef_, self.intercept_ = np.zeros(X_win.shape[1]), 0.0
             self.feature_scale_ = np.ones(X_win.shape[1])
         if self.kind == "mlp":
-            linear_va = self._linear_rows(X_win[va], X_lose[va], None if groups is None else groups[va])
-            self._fit_mlp(X_win, X_lose, sample_weight, tr, va, (linear_tr, linear_va), rng)
+            self._fit_mlp(X_win, X_lose, sample_weight, groups, tr, va, rng)
         margin = self._reward(X_win[va]) - self._reward(X_lose[va])
         self.temperature_ = fit_temperature(margin, sample_weight[va])
 
@@ -216,13 +214,13 @@ class ClassifierHead(BaseHead):
         return upgrade_unstandardised(params, state, "coef_")
 
     def _linear_rows(
-        self, X_win: np.ndarray, X_lose: np.ndarray, groups: np.ndarray | None
+        self, X_win: np.ndarray, X_lose: np.ndarray, groups: np.ndarray | None, pairs: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The rows the logistic fit sees: offsets from the group means with
+        """The rows of ``pairs`` the logistic fit sees: offsets from their group means with
         ``center_by_group`` and groups, else the rows as they are."""
         if self.center_by_group and groups is not None:
-            return within_group_offsets(X_win, X_lose, groups)
-        return X_win, X_lose
+            return within_group_offsets(X_win[pairs], X_lose[pairs], groups[pairs])
+        return X_win[pairs], X_lose[pairs]
 
     def _fit_logistic(self, X_win: np.ndarray, X_lose: np.ndarray, sample_weight: np.ndarray) -> None:
         self.feature_scale_ = np.ones(X_win.shape[1])
@@ -238,14 +236,17 @@ class ClassifierHead(BaseHead):
         X_win: np.ndarray,
         X_lose: np.ndarray,
         sample_weight: np.ndarray,
+        groups: np.ndarray | None,
         tr: np.ndarray,
         va: np.ndarray,
-        linear_rows: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
         rng: np.random.RandomState,
     ) -> None:
         """Train the MLP on top of the linear margin (zero without ``linear_base``), taken on
-        the rows the linear fit saw (``linear_rows`` of the training and validation pairs)."""
-        offset_tr, offset_va = (np.concatenate(rows) @ self.coef_ + self.intercept_ for rows in linear_rows)
+        the rows the linear fit sees."""
+        offset_tr, offset_va = (
+            np.concatenate(self._linear_rows(X_win, X_lose, groups, pairs)) @ self.coef_ + self.intercept_
+            for pairs in (tr, va)
+        )
         X_tr, y_tr, w_tr = pointwise(X_win[tr], X_lose[tr], sample_weight[tr])
         self.input_mean_ = X_tr.mean(axis=0).astype(np.float32)
         self.input_scale_ = (X_tr.std(axis=0) + 1e-6).astype(np.float32)
