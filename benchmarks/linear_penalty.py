@@ -1,8 +1,9 @@
-"""Tuning record: the linear heads' penalty, standardised features against raw ones.
+"""Tuning record: the penalties of the linear fits, and the classifier's centring.
 
 Reproduces the numbers behind the defaults of ``BTLinear`` and ``ClassifierHead(logistic)``
-(``standardize=True, alpha=1000``; before: raw features, ``alpha=10``), quoted in their
-docstrings and in ``docs/heads.md``. Three tables:
+(``standardize=True, alpha=1000``; before: raw features, ``alpha=10``), of the
+classifier's ``center_by_group`` and of ``DRM``'s ``weight_decay``, quoted in their
+docstrings and in ``docs/heads.md``. Five tables:
 
 1. held-out accuracy, raw ``alpha=10`` against standardised ``alpha`` 300 and 1000, for
    both heads on AlpacaEval (the folds of ``train_heads.py``) and hh-harmless (all 2,307
@@ -11,11 +12,14 @@ docstrings and in ``docs/heads.md``. Three tables:
    part subsampled to 500 / 2,000 / 8,000 pairs or kept whole);
 3. the planted-direction test of ``tests/heads/test_heads_real_data.py``: cosine of
    ``coef_`` with a planted reward direction over the 40 test prompts, 3,000 pairs, and the
-   correlation of the head's rewards with the planted ones over those answers.
+   correlation of the head's rewards with the planted ones over those answers;
+4. the logistic classifier with and without ``center_by_group`` (AlpacaEval; hh-harmless
+   has one pair per prompt, which is never centred);
+5. DRM's per-pair ``weight_decay`` on the head weights, AlpacaEval and hh-harmless (MiniLM).
 
 Accuracy is pooled over the held-out pairs of all folds. Every number is seeded.
 
-    python benchmarks/linear_penalty.py [--data-dir ../shared/data]   # ~2 min, warm cache
+    python benchmarks/linear_penalty.py [--data-dir ../shared/data]   # ~4 min, warm cache
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from train_heads import N_PAIRS, accuracy, real_data
 
 from embrm import Encoder, load_dataset
 from embrm.data import group_kfold
-from embrm.heads import BTLinear, ClassifierHead
+from embrm.heads import DRM, BTLinear, ClassifierHead
 
 SETTINGS: dict[str, dict] = {
     "raw, alpha 10": {"standardize": False, "alpha": 10.0},
@@ -45,6 +49,7 @@ HEADS: dict[str, Callable[..., object]] = {
 }
 SIZES = (500, 2000, 8000, None)
 ALPHAS = (10.0, 100.0, 300.0, 1000.0, 3000.0)
+DRM_WEIGHT_DECAYS = (0.0005, 0.002, 0.005, 0.01, 0.02)
 
 
 def held_out(make, X_win, X_lose, groups, folds, n_train=None) -> float:
@@ -110,6 +115,23 @@ def main() -> None:
             accs = [held_out(lambda a=a: BTLinear(alpha=a), *by_size, n_train=n) for a in ALPHAS]
             print(f"| {n or 'all'} | " + " | ".join(f"{a:.4f}" for a in accs) + " |", flush=True)
         planted_cosines(args.data_dir)
+        sets = {name: data for name, *data in pair_sets(args.data_dir)}
+        print("\n| data | ClassifierHead(logistic), not centred | centred by prompt |\n|---|---|---|")
+        for name in ("alpacaeval, minilm", "alpacaeval, minilm+length"):
+            accs = [
+                held_out(lambda c=c: ClassifierHead(center_by_group=c, random_state=0), *sets[name])
+                for c in (False, True)
+            ]
+            print(f"| {name} | " + " | ".join(f"{a:.4f}" for a in accs) + " |", flush=True)
+        print(
+            "\n| data (training pairs per fold) | "
+            + " | ".join(f"DRM weight_decay {w:g}" for w in DRM_WEIGHT_DECAYS)
+        )
+        print("|---|" + "---|" * len(DRM_WEIGHT_DECAYS))
+        for name in ("alpacaeval, minilm", "hh-harmless, minilm"):
+            n_train = round(np.mean([tr.size for tr, _ in sets[name][3]]))
+            accs = [held_out(lambda w=w: DRM(weight_decay=w), *sets[name]) for w in DRM_WEIGHT_DECAYS]
+            print(f"| {name} ({n_train}) | " + " | ".join(f"{a:.4f}" for a in accs) + " |", flush=True)
 
 
 if __name__ == "__main__":

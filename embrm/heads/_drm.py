@@ -44,7 +44,7 @@ class DRM(BaseHead):
     Head scores are z-scored (on the training responses after ``fit``, on the adaptation
     responses after :meth:`adapt`) and combined with ``weights_``. After ``fit`` the
     weights are an L2-regularised Bradley-Terry fit on the training pairs restricted to the
-    heads (penalty ``alpha``): the best combination of its own directions the training data
+    heads (penalty ``weight_decay``): the best combination of its own directions the training data
     support. ``reward(X, weights=w)`` scores with any other weights (``w = [1, 0, ...]``:
     head 0 alone).
 
@@ -60,12 +60,14 @@ class DRM(BaseHead):
     standardize : bool, default=True
         Divide each feature by its standard deviation over the training responses before
         the PCA. ``False`` is the paper's PCA of the raw differences.
-    alpha : float, default=10.0
-        L2 penalty (against the summed log-loss) of the head weights ``fit`` learns, on the
-        z-scored head scores. 10 was best or within 0.015 of best of {1, 10, 100, 1000} in
-        grouped CV on real MiniLM embeddings of hh-harmless (400 and 2,307 human-labelled
-        pairs) and alpacaeval (21k pairs per fold, with and without length features); 1
-        overfitted the 400 hh pairs (0.568 against 0.593).
+    weight_decay : float, default=0.005
+        L2 penalty ``weight_decay / 2 * ||w||^2`` of the head weights ``fit`` learns (on
+        the z-scored head scores) added to the weighted *mean* pair log-loss, i.e.
+        ``weight_decay * n_pairs`` against the summed loss. With the Bradley-Terry head 0,
+        the best summed penalty grows with the training set: 10 on hh-harmless (1.8k
+        training pairs), 100-300 on AlpacaEval (32k), about 0.005 per pair on both
+        (``benchmarks/linear_penalty.py``). The previous default, a summed 10, was chosen
+        with the mean head.
     first_head : {"bt", "mean"} or None, default="bt"
         Head 0: the unit Bradley-Terry direction (L2 penalty 1000 on the standardised
         differences, as :class:`~embrm.heads.BTLinear`), the mean difference
@@ -112,7 +114,7 @@ class DRM(BaseHead):
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_components": [Interval(numbers.Integral, 1, None)],
         "standardize": [BOOLEAN],
-        "alpha": [Interval(numbers.Real, 0.0, None, closed="neither")],
+        "weight_decay": [Interval(numbers.Real, 0.0, None, closed="neither")],
         "first_head": [Options(("bt", "mean")), None],
         "both_signs": [BOOLEAN],
         "adaptation": [Options(("softmax", "logistic"))],
@@ -124,7 +126,7 @@ class DRM(BaseHead):
         self,
         n_components: int = 10,
         standardize: bool = True,
-        alpha: float = 10.0,
+        weight_decay: float = 0.005,
         first_head: str | None = "bt",
         both_signs: bool = False,
         adaptation: str = "softmax",
@@ -133,7 +135,7 @@ class DRM(BaseHead):
     ) -> None:
         self.n_components = n_components
         self.standardize = standardize
-        self.alpha = alpha
+        self.weight_decay = weight_decay
         self.first_head = first_head
         self.both_signs = both_signs
         self.adaptation = adaptation
@@ -143,10 +145,12 @@ class DRM(BaseHead):
     @classmethod
     def _upgrade_saved(cls, params: dict[str, Any], state: dict[str, Any]) -> tuple[dict, dict]:
         """A DRM saved before features were standardised (raw features) or with
-        ``mean_head`` (head 0 was ``mu`` or none): refits as it was fitted, its directions and
-        weights kept (fitted or not, e.g. an ensemble's unfitted ``base``)."""
+        ``mean_head`` (head 0 was ``mu`` or none): refits with the same heads, its directions
+        and weights kept (fitted or not, e.g. an ensemble's unfitted ``base``). A summed
+        ``alpha`` is dropped (the training-set size that would turn it into
+        ``weight_decay`` was not saved): a refit uses the default ``weight_decay``."""
+        params = {key: value for key, value in params.items() if key != "alpha"}
         if "first_head" not in params:
-            params = dict(params)
             params["first_head"] = "mean" if params.pop("mean_head", True) else None
         return upgrade_unstandardised(params, state, "directions_")
 
@@ -197,7 +201,8 @@ class DRM(BaseHead):
         self.explained_variance_ratio_ = np.clip(eigval[order], 0, None) / eigval.clip(0).sum()
         self.mean_direction_ = mu
         D = self._standardise_on(X_win, X_lose)
-        self.weights_ = fit_bt_weights(D, sample_weight, self.alpha, "DRM.fit")
+        alpha = self.weight_decay * sample_weight.sum()
+        self.weights_ = fit_bt_weights(D, sample_weight, alpha, "DRM.fit")
         self.temperature_ = fit_temperature(D @ self.weights_, sample_weight)
 
     def adapt(self, X_win: Any, X_lose: Any, sample_weight: Any = None) -> DRM:

@@ -81,21 +81,22 @@ def test_save_overwrites_atomically(pairs, tmp_path):
 
 
 def test_a_drm_saved_before_feature_standardisation_loads_with_its_rewards(pairs, test_pairs, tmp_path):
-    # What an older embrm wrote: no `standardize` / `alpha` parameters, no `feature_scale_`,
-    # directions in raw feature units and the weights it had then.
+    # What an older embrm wrote: no `standardize` parameter, a summed `alpha`, `mean_head`,
+    # no `feature_scale_`, directions in raw feature units and the weights it had then.
     head = DRM(n_components=3, standardize=False, first_head="mean").fit(pairs.X_win, pairs.X_lose)
     path = tmp_path / "drm.npz"
     head.save(path)
 
     def edit(meta):
-        for name in ("standardize", "alpha", "first_head"):
+        for name in ("standardize", "weight_decay", "first_head"):
             del meta["head"]["params"][name]
-        meta["head"]["params"]["mean_head"] = True
+        meta["head"]["params"].update(alpha=10.0, mean_head=True)
         del meta["head"]["state"]["feature_scale_"]
 
     loaded = load(_as_older_embrm_wrote(path, edit, drop=("feature_scale_",)))
     assert loaded.standardize is False
     assert loaded.first_head == "mean"
+    assert loaded.weight_decay == DRM().weight_decay
     np.testing.assert_array_equal(loaded.reward(test_pairs.X_win), head.reward(test_pairs.X_win))
 
 
