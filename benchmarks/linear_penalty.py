@@ -126,6 +126,7 @@ def main() -> None:
         print(
             "\n| data (training pairs per fold) | "
             + " | ".join(f"DRM weight_decay {w:g}" for w in DRM_WEIGHT_DECAYS)
+            + " |"
         )
         print("|---|" + "---|" * len(DRM_WEIGHT_DECAYS))
         for name in ("alpacaeval, minilm", "hh-harmless, minilm"):
