@@ -64,17 +64,19 @@ class DRM(BaseHead):
         L2 penalty ``weight_decay / 2 * ||w||^2`` of the head weights ``fit`` learns (on
         the z-scored head scores) added to the weighted *mean* pair log-loss, i.e.
         ``weight_decay * n_pairs`` against the summed loss. With the Bradley-Terry head 0,
-        the best summed penalty grows with the training set: 10 on hh-harmless (1.8k
-        training pairs), 100-300 on AlpacaEval (32k), about 0.005 per pair on both
-        (``benchmarks/linear_penalty.py``). The previous default, a summed 10, was chosen
-        with the mean head.
+        the best summed penalty grows with the training set; per pair, 0.005 was the best
+        of {0.0005, 0.002, 0.005, 0.01, 0.02} on both hh-harmless (1.8k training pairs per
+        fold, 0.620) and AlpacaEval (32k, 0.7016) in 5-fold CV
+        (``benchmarks/linear_penalty.py``). The previous default, a summed 10 (0.0003 per
+        pair on AlpacaEval), was chosen with the mean head.
     first_head : {"bt", "mean"} or None, default="bt"
         Head 0: the unit Bradley-Terry direction (L2 penalty 1000 on the standardised
         differences, as :class:`~embrm.heads.BTLinear`), the mean difference
         ``mu / ||mu||`` (ALGORITHMS.md's head 0), or none. With ``"mean"`` the fitted
-        reward stays below a Bradley-Terry head: 5-fold by prompt, 0.6974 against 0.6999
-        for ``"bt"`` on AlpacaEval (``benchmarks/train_heads.py``, 32k pairs; BTLinear
-        0.7014) and 0.610 against 0.620 on hh-harmless (2,307 pairs; BTLinear 0.607).
+        reward stays below a Bradley-Terry head: 5-fold by prompt, 0.6974 (with the
+        previous summed penalty 10) against DRM_ACC for ``"bt"`` on AlpacaEval
+        (``benchmarks/train_heads.py``, 32k pairs; BTLinear 0.7014) and 0.610 against 0.620
+        on hh-harmless (``experiments/hh_harmless.py``, 2,307 pairs; BTLinear 0.607).
     both_signs : bool, default=False
         Also keep ``-v_j`` as a separate head (the reference code's "2k heads", which lets
         the softmax adaptation pick either sign).
