@@ -32,19 +32,8 @@ def _cached_subsets(alpaca_embedded, null_embedded, hh_embedded):
 
 def _run(name: str, tmp_path: Path, data_dir: Path, encoder) -> tuple[dict, Path]:
     out = tmp_path / name
-    summary = _load(name).main(
-        [
-            "--quick",
-            "--out",
-            str(out),
-            "--data-dir",
-            str(data_dir),
-            "--cache-dir",
-            str(encoder.cache_dir),
-            "--n-bootstrap",
-            "50",
-        ]
-    )
+    summary = _load(name).main(["--quick", "--out", str(out), "--data-dir", str(data_dir),
+                                "--cache-dir", str(encoder.cache_dir), "--n-bootstrap", "50"])
     assert summary == json.loads((out / "summary.json").read_text())
     assert summary["quick"] and summary["warm_cache"], "quick mode must only use cached vectors"
     assert summary["findings"] and summary["headline"]
@@ -97,9 +86,8 @@ def test_hh_harmless(tmp_path, data_dir, encoder):
     assert coin["accuracy"] == 0.5
     heads = table.filter(pl.col("fit_seconds").is_not_null())
     assert heads.height == 8
-    assert (
-        (heads["accuracy_ci_low"] <= heads["accuracy"]) & (heads["accuracy"] <= heads["accuracy_ci_high"])
-    ).all()
+    assert ((heads["accuracy_ci_low"] <= heads["accuracy"])
+            & (heads["accuracy"] <= heads["accuracy_ci_high"])).all()
     assert heads["ece"].is_between(0, 1).all()
     assert heads.filter(pl.col("head") == "bt-linear")["accuracy"][0] > 0.5
 

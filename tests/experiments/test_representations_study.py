@@ -16,19 +16,8 @@ pytest.importorskip("gguf", reason="the SmolLM2 rows need embrm[export] (gguf)")
 def run(tmp_path_factory, data_dir, encoder):
     out = tmp_path_factory.mktemp("representations")
     module = _load("representations")
-    summary = module.main(
-        [
-            "--quick",
-            "--out",
-            str(out),
-            "--data-dir",
-            str(data_dir),
-            "--cache-dir",
-            str(encoder.cache_dir),
-            "--n-bootstrap",
-            "50",
-        ]
-    )
+    summary = module.main(["--quick", "--out", str(out), "--data-dir", str(data_dir),
+                           "--cache-dir", str(encoder.cache_dir), "--n-bootstrap", "50"])
     return module, summary, out
 
 
@@ -77,42 +66,22 @@ def test_layer_sweep_covers_every_probe_layer(run):
 
 def test_a_part_of_the_grid(tmp_path, data_dir, encoder):
     module = _load("representations")
-    summary = module.main(
-        [
-            "--quick",
-            "--out",
-            str(tmp_path),
-            "--data-dir",
-            str(data_dir),
-            "--cache-dir",
-            str(encoder.cache_dir),
-            "--n-bootstrap",
-            "20",
-            "--data",
-            "alpacaeval-hard",
-            "--representations",
-            "minilm+length",
-            "--n-prompts",
-            "3",
-        ]
-    )
+    summary = module.main(["--quick", "--out", str(tmp_path), "--data-dir", str(data_dir),
+                           "--cache-dir", str(encoder.cache_dir), "--n-bootstrap", "20",
+                           "--data", "alpacaeval-hard", "--representations", "minilm+length",
+                           "--n-prompts", "3"])
     scored = pl.read_csv(tmp_path / "scored.csv")
     assert set(scored["data"]) == {"alpacaeval-hard"}
     assert set(scored["representation"]) == {"–", "minilm+length"}
     assert set(scored.filter(pl.col("representation") == "–")["head"]) == {
-        "random",
-        "longest",
-        "oracle",
-        "length-only",
-    }
+        "random", "longest", "oracle", "length-only"}
     assert not (tmp_path / "hh.csv").exists() and not (tmp_path / "layer_sweep.csv").exists()
     assert summary["setup"]["n_prompts"] == 3 and summary["setup"]["n_hh_pairs"] == 0
     assert list(summary["setup"]["representations"]) == ["minilm+length"]
 
 
-@pytest.mark.parametrize(
-    "option, value, message", [("--n-prompts", "806", "pass 1 to 805"), ("--n-hh", "0", "pass 1 to 2307")]
-)
+@pytest.mark.parametrize("option, value, message", [("--n-prompts", "806", "pass 1 to 805"),
+                                                     ("--n-hh", "0", "pass 1 to 2307")])
 def test_sizes_out_of_range_are_refused(tmp_path, data_dir, option, value, message):
     module = _load("representations")
     with pytest.raises(SystemExit, match=message):
