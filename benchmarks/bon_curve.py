@@ -98,26 +98,22 @@ def main() -> None:
 
     reward, golden, groups, source = load(args.data_dir, args.synthetic)
     n_groups = np.unique(groups).size
-    print(
-        f"data: {source}; {n_groups} prompts, {reward.size} candidates; "
-        f"{os.cpu_count()} CPUs, default BLAS threads"
-    )
+    print(f"data: {source}; {n_groups} prompts, {reward.size} candidates; "
+          f"{os.cpu_count()} CPUs, default BLAS threads")
     bon_curve(reward[:51], golden[:51], groups[:51])  # import and cache warm-up
-    exact, t_exact = timed(lambda: bon_curve(reward, golden, groups)["bon"].to_numpy(), args.repeat)
+    exact, t_exact = timed(lambda: bon_curve(reward, golden, groups)["bon"].to_numpy(),
+                           args.repeat)
     with_ci, t_boot = timed(lambda: bon_curve(reward, golden, groups, n_bootstrap=1000), 1)
-    rows = [
-        ("exact (embrm bon_curve)", t_exact, 0.0),
-        ("exact + 1000 bootstrap intervals", t_boot, float(np.abs(with_ci["bon"].to_numpy() - exact).max())),
-    ]
-    for name, fn in [
-        ("monte_carlo_loop", monte_carlo_loop),
-        ("monte_carlo_vectorised", monte_carlo_vectorised),
-    ]:
+    rows = [("exact (embrm bon_curve)", t_exact, 0.0),
+            ("exact + 1000 bootstrap intervals", t_boot,
+             float(np.abs(with_ci["bon"].to_numpy() - exact).max()))]
+    for name, fn in [("monte_carlo_loop", monte_carlo_loop),
+                     ("monte_carlo_vectorised", monte_carlo_vectorised)]:
         rng = np.random.default_rng(0)
-        estimate, seconds = timed(
-            lambda fn=fn, rng=rng: fn(reward, golden, groups, args.permutations, rng), 1
-        )
-        rows.append((f"{name} ({args.permutations} perm.)", seconds, float(np.abs(estimate - exact).max())))
+        estimate, seconds = timed(lambda fn=fn, rng=rng: fn(reward, golden, groups,
+                                                           args.permutations, rng), 1)
+        rows.append((f"{name} ({args.permutations} perm.)", seconds,
+                     float(np.abs(estimate - exact).max())))
     print(f"N = 1..{exact.size}; golden in [{golden.min():.3g}, {golden.max():.3g}]")
     print(f"{'method':<36}{'seconds':>10}{'speed-up':>10}{'max |diff| vs exact':>22}")
     for name, seconds, diff in rows:

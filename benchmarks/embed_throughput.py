@@ -43,7 +43,9 @@ def _head_accuracy(encoder, n_pairs: int) -> float:
 
     pairs = load_dataset("hh-harmless").take(np.arange(n_pairs))
     X_win, X_lose = pairs.embed(encoder)
-    return float(cross_val_score(BTLinear(), X_win, X_lose, groups=pairs.groups, cv=GroupKFold(5)).mean())
+    return float(
+        cross_val_score(BTLinear(), X_win, X_lose, groups=pairs.groups, cv=GroupKFold(5)).mean()
+    )
 
 
 def main() -> None:
@@ -51,7 +53,9 @@ def main() -> None:
     parser.add_argument("--n-texts", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--head-pairs", type=int, default=1000, help="hh pairs for the int8 head check")
+    parser.add_argument(
+        "--head-pairs", type=int, default=1000, help="hh pairs for the int8 head check"
+    )
     args = parser.parse_args()
 
     import torch
@@ -115,7 +119,9 @@ def main() -> None:
         acc32 = _head_accuracy(fp32, args.head_pairs)
         acc8 = _head_accuracy(int8, args.head_pairs)
 
-    print(f"\n{n} real texts, batch {args.batch_size}, {args.threads} threads (ORT intra-op and torch)\n")
+    print(
+        f"\n{n} real texts, batch {args.batch_size}, {args.threads} threads (ORT intra-op and torch)\n"
+    )
     print(f"| {'path':<42} | {'seconds':>8} | {'texts/s':>8} | {'× ST':>6} | cosine |")
     print(f"|{'-' * 44}|{'-' * 10}|{'-' * 10}|{'-' * 8}|--------|")
     for name, s, tps, ratio, note in rows:
@@ -124,7 +130,9 @@ def main() -> None:
         f"\nBT-linear on hh-harmless ({args.head_pairs} pairs, 5-fold accuracy): "
         f"fp32 {acc32:.3f}, int8 {acc8:.3f} (difference {acc8 - acc32:+.3f})"
     )
-    print("Targets: fp32 >= 1.8x ST; int8 >= 2.5x ST at mean cosine >= 0.99; cached >= 50x first run.")
+    print(
+        "Targets: fp32 >= 1.8x ST; int8 >= 2.5x ST at mean cosine >= 0.99; cached >= 50x first run."
+    )
 
 
 if __name__ == "__main__":

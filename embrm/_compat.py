@@ -42,5 +42,6 @@ def import_optional(name: str, purpose: str) -> ModuleType:
         if root == "torch":
             hint = "pip install torch==2.13.0 && " + hint
         raise ImportError(
-            f"{purpose} needs the optional package '{root}', which is not installed. Install it with: {hint}"
+            f"{purpose} needs the optional package '{root}', which is not installed. "
+            f"Install it with: {hint}"
         ) from exc
