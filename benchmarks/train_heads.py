@@ -49,6 +49,13 @@ HEADS: dict[str, tuple[Callable[[], object], float | None]] = {
     "ClassifierHead(mlp)": (lambda: ClassifierHead(kind="mlp", random_state=0), None),
     "LGBMHead": (lambda: LGBMHead(random_state=0), 60.0),
     "LGBMHead(pairwise)": (lambda: LGBMHead(objective="pairwise", random_state=0), 60.0),
+    # The classification heads centred within prompts (clean labels, many pairs per prompt).
+    "ClassifierHead(logistic, centred)": (lambda: ClassifierHead(center_by_group=True, random_state=0), 2.0),
+    "ClassifierHead(mlp, centred base)": (
+        lambda: ClassifierHead(kind="mlp", center_by_group=True, linear_base=True, random_state=0),
+        None,
+    ),
+    "LGBMHead(centred base)": (lambda: LGBMHead(center_by_group=True, random_state=0), 60.0),
 }
 
 

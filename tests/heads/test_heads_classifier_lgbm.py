@@ -36,9 +36,12 @@ def test_mlp_kind_uses_the_validation_slice_for_early_stopping(pairs):
 
 @pytest.mark.parametrize("linear_base", [True, False])
 def test_mlp_kind_trains_on_top_of_the_logistic_kind(pairs, linear_base):
-    head = ClassifierHead(kind="mlp", hidden_layer_sizes=(16,), linear_base=linear_base, random_state=0)
+    head = ClassifierHead(
+        kind="mlp", hidden_layer_sizes=(16,), center_by_group=True, linear_base=linear_base, random_state=0
+    )
     head.fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
-    logistic = ClassifierHead(random_state=0).fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
+    logistic = ClassifierHead(center_by_group=True, random_state=0)
+    logistic.fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
     if linear_base:  # the same split, so the same fit
         np.testing.assert_allclose(head.coef_, logistic.coef_, rtol=1e-6, atol=1e-10)
         assert head.intercept_ == pytest.approx(logistic.intercept_, rel=1e-6)
@@ -144,7 +147,9 @@ def test_logistic_centred_by_group_ranks_within_prompts_like_bradley_terry(seed)
     # offset from its prompt's mean it recovers u (0.99) and ranks like BTLinear (+-0.003).
     X_win, X_lose, groups, u = _prompt_shifted_pairs(200, seed)
     T_win, T_lose, _, _ = _prompt_shifted_pairs(200, seed + 100)
-    centred = ClassifierHead(alpha=1.0, random_state=0).fit(X_win, X_lose, groups=groups)
+    centred = ClassifierHead(alpha=1.0, center_by_group=True, random_state=0).fit(
+        X_win, X_lose, groups=groups
+    )
     raw = ClassifierHead(alpha=1.0, center_by_group=False, random_state=0).fit(X_win, X_lose, groups=groups)
     bt = BTLinear(alpha=1.0).fit(X_win, X_lose)
     assert centred.coef_ @ u / np.linalg.norm(centred.coef_) > 0.97
@@ -158,7 +163,8 @@ def test_logistic_centred_by_group_equals_the_raw_fit_on_offsets_from_group_mean
     both = np.vstack([pairs.X_win, pairs.X_lose])
     both_groups = np.concatenate([pairs.groups, pairs.groups])
     means = np.array([both[both_groups == g].mean(axis=0) for g in range(both_groups.max() + 1)])
-    head = ClassifierHead(alpha=3.0, random_state=0).fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
+    head = ClassifierHead(alpha=3.0, center_by_group=True, random_state=0)
+    head.fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
     by_hand = ClassifierHead(alpha=3.0, center_by_group=False, random_state=0).fit(
         pairs.X_win - means[pairs.groups], pairs.X_lose - means[pairs.groups], groups=pairs.groups
     )
@@ -166,9 +172,12 @@ def test_logistic_centred_by_group_equals_the_raw_fit_on_offsets_from_group_mean
     assert head.temperature_ == pytest.approx(by_hand.temperature_, rel=1e-5)
 
 
-def test_lgbm_binary_base_is_the_default_logistic_classifier(pairs):
-    lgbm = LGBMHead(n_estimators=5, random_state=0).fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
-    logistic = ClassifierHead(random_state=0).fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
+@pytest.mark.parametrize("centred", [False, True])
+def test_lgbm_binary_base_is_the_logistic_classifier(pairs, centred):
+    lgbm = LGBMHead(n_estimators=5, center_by_group=centred, random_state=0)
+    lgbm.fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
+    logistic = ClassifierHead(center_by_group=centred, random_state=0)
+    logistic.fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
     np.testing.assert_allclose(lgbm.linear_coef_, logistic.coef_, rtol=1e-6, atol=1e-10)
     assert lgbm.linear_intercept_ == pytest.approx(logistic.intercept_, rel=1e-6)
 
@@ -177,7 +186,8 @@ def test_logistic_leaves_groups_of_one_pair_uncentred(pairs):
     # Offsets within a single pair are +-half its difference, on which the classifier would
     # be Bradley-Terry: one pair per prompt (hh-harmless) fits as without centring.
     singletons = np.arange(pairs.X_win.shape[0])
-    head = ClassifierHead(alpha=3.0, random_state=0).fit(pairs.X_win, pairs.X_lose, groups=singletons)
+    head = ClassifierHead(alpha=3.0, center_by_group=True, random_state=0)
+    head.fit(pairs.X_win, pairs.X_lose, groups=singletons)
     raw = ClassifierHead(alpha=3.0, center_by_group=False, random_state=0)
     raw.fit(pairs.X_win, pairs.X_lose, groups=singletons)
     np.testing.assert_array_equal(head.coef_, raw.coef_)
