@@ -87,15 +87,15 @@ class ClassifierHead(BaseHead):
         in :class:`~embrm.heads.BTLinear`). In 5-fold grouped CV
         (``benchmarks/linear_penalty.py``) 1000 scored above 300 on hh-harmless (2,307
         pairs; 0.615, and 0.612 with length features) and on AlpacaEval (benchmark folds,
-        32k pairs, centred; 0.7007, and 0.7238 with length features).
+        32k pairs; 0.693, and 0.717 with length features).
     standardize : bool, default=True
         Divide each feature of the logistic fit by its standard deviation over the
         training responses before the penalty applies, as in
         :class:`~embrm.heads.BTLinear` (the MLP always standardises its inputs). Against
         raw features at ``alpha=10`` (the old default): 0.611 -> 0.615 on hh-harmless,
-        0.569 -> 0.612 there with length features; on AlpacaEval 0.6965 -> 0.7007, and a
-        loss with length features (0.7290 -> 0.7238), where the judge favours length and
-        the raw column had escaped the penalty.
+        0.569 -> 0.612 there with length features; on AlpacaEval no gain (0.6935 ->
+        0.6931) and a loss with length features (0.7208 -> 0.7174), where the judge
+        favours length and the raw column had escaped the penalty.
     center_by_group : bool, default=False
         Fit the logistic model on each response's offset from the mean of its group's
         responses (with ``groups`` given to :meth:`fit`; groups of a single pair keep their
