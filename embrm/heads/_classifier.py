@@ -248,12 +248,14 @@ class ClassifierHead(BaseHead):
         va: np.ndarray,
         rng: np.random.RandomState,
     ) -> None:
-        """Train the MLP on top of the linear margin (zero without ``linear_base``), taken on
-        the rows the linear fit sees."""
-        offset_tr, offset_va = (
-            np.concatenate(self._linear_rows(X_win, X_lose, groups, pairs)) @ self.coef_ + self.intercept_
-            for pairs in (tr, va)
-        )
+        """Train the MLP, with ``linear_base`` on top of the linear margin taken on the rows
+        the linear fit sees."""
+        offsets = None
+        if self.linear_base:
+            offsets = tuple(
+                np.concatenate(self._linear_rows(X_win, X_lose, groups, pairs)) @ self.coef_ + self.intercept_
+                for pairs in (tr, va)
+            )
         X_tr, y_tr, w_tr = pointwise(X_win[tr], X_lose[tr], sample_weight[tr])
         self.input_mean_ = X_tr.mean(axis=0).astype(np.float32)
         self.input_scale_ = (X_tr.std(axis=0) + 1e-6).astype(np.float32)
@@ -272,7 +274,7 @@ class ClassifierHead(BaseHead):
             (self._standardise(X_va), y_va.astype(np.float32), w_va),
             pairwise=False,
             rng=rng,
-            offsets=(offset_tr, offset_va),
+            offsets=offsets,
         )
 
     def _standardise(self, X: np.ndarray) -> np.ndarray:

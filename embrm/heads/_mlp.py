@@ -89,11 +89,12 @@ class MLPTrainer:
 
         ``train`` and ``val`` are ``(A, B, weight)``: for pairwise data ``A``/``B`` are the
         preferred/other rows, for pointwise data ``A`` are rows and ``B`` their signs.
-        ``offsets`` are the pointwise rows' fixed offsets in ``train`` and ``val``.
+        ``offsets`` are the pointwise rows' fixed offsets in ``train`` and ``val`` (none if
+        not given).
         """
         A, B, w = train
         n = A.shape[0]
-        offset, val_offset = offsets if offsets is not None else (np.zeros(n), None)
+        offset, val_offset = offsets if offsets is not None else (None, None)
         w = (w / w.mean()).astype(np.float32)
         m1 = [np.zeros_like(p) for p in params]
         m2 = [np.zeros_like(p) for p in params]
@@ -105,7 +106,8 @@ class MLPTrainer:
             order = rng.permutation(n)
             for start in range(0, n, self.batch_size):
                 idx = order[start : start + self.batch_size]
-                grads = self._batch_grads(params, A[idx], B[idx], w[idx], offset[idx], pairwise, n)
+                batch_offset = None if offset is None else offset[idx]
+                grads = self._batch_grads(params, A[idx], B[idx], w[idx], batch_offset, pairwise, n)
                 step += 1
                 lr = self.learning_rate * np.sqrt(1 - beta2**step) / (1 - beta1**step)
                 for p, g, a, b in zip(params, grads, m1, m2, strict=True):
@@ -128,7 +130,7 @@ class MLPTrainer:
         A: np.ndarray,
         B: np.ndarray,
         w: np.ndarray,
-        offset: np.ndarray,
+        offset: np.ndarray | None,
         pairwise: bool,
         n_total: int,
     ) -> list[np.ndarray]:
@@ -140,7 +142,9 @@ class MLPTrainer:
             grad_out = np.concatenate([g, -g])
         else:
             out, acts = mlp_forward(params, A)
-            g = -w * B * expit(-B * (out + offset)) / n
+            if offset is not None:
+                out = out + offset
+            g = -w * B * expit(-B * out) / n
             grad_out = g
         grads = mlp_backward(params, acts, grad_out)
         for i in range(0, len(params), 2):
