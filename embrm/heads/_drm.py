@@ -74,7 +74,7 @@ class DRM(BaseHead):
         differences, as :class:`~embrm.heads.BTLinear`), the mean difference
         ``mu / ||mu||`` (ALGORITHMS.md's head 0), or none. With ``"mean"`` the fitted
         reward stays below a Bradley-Terry head: 5-fold by prompt, 0.6974 (with the
-        previous summed penalty 10) against DRM_ACC for ``"bt"`` on AlpacaEval
+        previous summed penalty 10) against 0.7016 for ``"bt"`` on AlpacaEval
         (``benchmarks/train_heads.py``, 32k pairs; BTLinear 0.7014) and 0.610 against 0.620
         on hh-harmless (``experiments/hh_harmless.py``, 2,307 pairs; BTLinear 0.607).
     both_signs : bool, default=False
