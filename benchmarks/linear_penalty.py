@@ -50,17 +50,21 @@ SETTINGS: dict[str, dict] = {
 }
 HEADS: dict[str, Callable[..., object]] = {
     "BTLinear": BTLinear,
-    "ClassifierHead(logistic)": lambda **kw: ClassifierHead(random_state=0, **kw),
+    "ClassifierHead(logistic, uncentred)": lambda **kw: ClassifierHead(
+        center_by_group=False, random_state=0, **kw
+    ),
 }
 SIZES = (500, 2000, 8000, None)
 ALPHAS = (10.0, 100.0, 300.0, 1000.0, 3000.0)
 DRM_WEIGHT_DECAYS = (0.0005, 0.002, 0.005, 0.01, 0.02)
-NOISE_BETAS = (1.0, 0.5)
+NOISE_BETAS = (None, 1.0, 0.5)
 NOISE_ALPHAS = (1000.0, 3000.0, 10000.0, 30000.0)
 NOISE_HEADS: dict[str, Callable[..., object]] = {
     "BTLinear": BTLinear,
-    "ClassifierHead(logistic)": lambda **kw: ClassifierHead(random_state=0, **kw),
-    "ClassifierHead(logistic, centred)": lambda **kw: ClassifierHead(center_by_group=True, random_state=0, **kw),
+    "ClassifierHead(logistic, uncentred)": lambda **kw: ClassifierHead(
+        center_by_group=False, random_state=0, **kw
+    ),
+    "ClassifierHead(logistic, centred)": lambda **kw: ClassifierHead(random_state=0, **kw),
 }
 
 
@@ -96,7 +100,11 @@ def noise_table(data_dir: str | None, clean) -> None:
     X = data.embed(Encoder(show_progress=False))
     per_prompt = int(np.ceil(N_PAIRS / data.frame["prompt_id"].n_unique()))
     X_win, X_lose, groups, folds = clean
-    print("\n| training pairs per fold | label error | head | " + " | ".join(f"alpha {a:g}" for a in NOISE_ALPHAS) + " |")
+    print(
+        "\n| training pairs per fold | label error | head | "
+        + " | ".join(f"alpha {a:g}" for a in NOISE_ALPHAS)
+        + " |"
+    )
     print("|---|---|---|" + "---|" * len(NOISE_ALPHAS))
     for beta in NOISE_BETAS:
         pairs = within_prompt_pairs(data, per_prompt, beta, random_state=0)
@@ -107,11 +115,13 @@ def noise_table(data_dir: str | None, clean) -> None:
         for n_train in (8000, None):
             for name, make in NOISE_HEADS.items():
                 accs = [
-                    noisy_held_out(lambda a=a: make(alpha=a), noisy, (X_win, X_lose, groups), folds, n_train)
+                    noisy_held_out(
+                        lambda a=a, make=make: make(alpha=a), noisy, (X_win, X_lose, groups), folds, n_train
+                    )
                     for a in NOISE_ALPHAS
                 ]
                 print(
-                    f"| {n_train or 'all'} | {error:.1%} (beta {beta:g}) | {name} | "
+                    f"| {n_train or 'all'} | {error:.1%} (beta {beta}) | {name} | "
                     + " | ".join(f"{a:.4f}" for a in accs)
                     + " |",
                     flush=True,

@@ -12,7 +12,8 @@ pairs with a 95% CI (paired bootstrap over prompts): a single 80/20 split was to
 compare heads that differ by half a point. The baselines on the same pairs: the
 response-length rule and a PyTorch MLP reward trained the usual way (d -> 1024 -> 512 -> 1,
 Adam lr 1e-3, 30 epochs of minibatches of 10,240 pairs drawn with replacement,
-Bradley-Terry loss, last epoch kept).
+Bradley-Terry loss, last epoch kept), the reference every difference is taken from; and
+the same recipe with the classification heads' pointwise loss (preferred 1, other 0).
 
     python benchmarks/train_heads.py [--data-dir ../shared/data] [--n-prompts 805]
     python benchmarks/train_heads.py --synthetic   # Gaussian data of the same shape
@@ -49,13 +50,16 @@ HEADS: dict[str, tuple[Callable[[], object], float | None]] = {
     "ClassifierHead(mlp)": (lambda: ClassifierHead(kind="mlp", random_state=0), None),
     "LGBMHead": (lambda: LGBMHead(random_state=0), 60.0),
     "LGBMHead(pairwise)": (lambda: LGBMHead(objective="pairwise", random_state=0), 60.0),
-    # The classification heads centred within prompts (clean labels, many pairs per prompt).
-    "ClassifierHead(logistic, centred)": (lambda: ClassifierHead(center_by_group=True, random_state=0), 2.0),
-    "ClassifierHead(mlp, centred base)": (
-        lambda: ClassifierHead(kind="mlp", center_by_group=True, linear_base=True, random_state=0),
+    # The classification heads uncentred (the classification papers' form).
+    "ClassifierHead(logistic, uncentred)": (
+        lambda: ClassifierHead(center_by_group=False, random_state=0),
+        2.0,
+    ),
+    "ClassifierHead(mlp, uncentred)": (
+        lambda: ClassifierHead(kind="mlp", center_by_group=False, linear_base=False, random_state=0),
         None,
     ),
-    "LGBMHead(centred base)": (lambda: LGBMHead(center_by_group=True, random_state=0), 60.0),
+    "LGBMHead(uncentred base)": (lambda: LGBMHead(center_by_group=False, random_state=0), 60.0),
 }
 
 
@@ -113,9 +117,11 @@ def synthetic_data(
 
 
 def torch_reference(
-    X_win: np.ndarray, X_lose: np.ndarray, epochs: int, threads: int, seed: int = 0
+    X_win: np.ndarray, X_lose: np.ndarray, epochs: int, threads: int, pointwise: bool = False, seed: int = 0
 ) -> Callable[[np.ndarray], np.ndarray]:
-    """The reference recipe: MLP reward, BT loss, Adam, batches drawn with replacement."""
+    """The reference recipe: MLP reward, Adam, batches drawn with replacement; the BT loss,
+    or with ``pointwise`` the classification loss (each response on its own: preferred 1,
+    other 0)."""
     import torch
 
     torch.set_num_threads(threads)
@@ -139,7 +145,11 @@ def torch_reference(
     for _ in range(epochs):
         for _ in range(max(1, len(train) // batch)):
             idx = torch.from_numpy(rng.randint(len(train), size=batch))
-            loss = -torch.nn.functional.logsigmoid(model(A[idx]) - model(B[idx])).mean()
+            if pointwise:
+                logsig = torch.nn.functional.logsigmoid
+                loss = -(logsig(model(A[idx])).mean() + logsig(-model(B[idx])).mean()) / 2
+            else:
+                loss = -torch.nn.functional.logsigmoid(model(A[idx]) - model(B[idx])).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -189,8 +199,9 @@ def main() -> None:
     )
     names = list(args.heads)
     reference = f"PyTorch reference MLP ({args.reference_epochs} ep)"
+    pointwise_reference = f"PyTorch reference MLP, pointwise ({args.reference_epochs} ep)"
     if not args.no_reference:
-        names.append(reference)
+        names += [reference, pointwise_reference]
     r_win = {name: np.empty(win.size) for name in names}
     r_lose = {name: np.empty(win.size) for name in names}
     seconds: dict[str, list[float]] = {name: [] for name in names}
@@ -198,8 +209,14 @@ def main() -> None:
         Xw_tr, Xl_tr, g_tr = X[win[tr]], X[lose[tr]], groups[tr]
         for name in names:
             t0 = time.perf_counter()
-            if name == reference:
-                reward = torch_reference(Xw_tr, Xl_tr, args.reference_epochs, args.torch_threads)
+            if name in (reference, pointwise_reference):
+                reward = torch_reference(
+                    Xw_tr,
+                    Xl_tr,
+                    args.reference_epochs,
+                    args.torch_threads,
+                    pointwise=name == pointwise_reference,
+                )
             else:
                 reward = HEADS[name][0]().fit(Xw_tr, Xl_tr, groups=g_tr).reward
             seconds[name].append(time.perf_counter() - t0)

@@ -224,6 +224,11 @@ HEADS: dict[str, Callable[[int], Any]] = {
     "classifier": lambda seed: ClassifierHead(random_state=seed),
     "classifier-mlp": lambda seed: ClassifierHead(kind="mlp", random_state=seed),
     "lgbm": lambda seed: LGBMHead(random_state=seed),
+    "classifier-uncentred": lambda seed: ClassifierHead(center_by_group=False, random_state=seed),
+    "classifier-mlp-uncentred": lambda seed: ClassifierHead(
+        kind="mlp", center_by_group=False, linear_base=False, random_state=seed
+    ),
+    "lgbm-uncentred": lambda seed: LGBMHead(center_by_group=False, random_state=seed),
     "lgbm-pairwise": lambda seed: LGBMHead(objective="pairwise", random_state=seed),
     "ensemble-bt-linear": lambda seed: Ensemble(BTLinear(), n_members=5, random_state=seed),
     "ensemble-bt-mlp": lambda seed: Ensemble(BTMLP(), n_members=5, random_state=seed),
@@ -233,6 +238,8 @@ HEADS: dict[str, Callable[[int], Any]] = {
 LOSS = {
     "bt-linear": "BT", "bt-mlp": "BT", "lgbm-pairwise": "BT",
     "classifier": "classification", "classifier-mlp": "classification", "lgbm": "classification",
+    "classifier-uncentred": "classification", "classifier-mlp-uncentred": "classification",
+    "lgbm-uncentred": "classification",
     "ensemble-bt-linear": "BT", "ensemble-bt-mlp": "BT", "drm": "DRM (fitted head weights)",
 }
 

@@ -5,8 +5,10 @@ modeling": as the simulated annotator gets noisier (lower beta, higher realised 
 rate), how does each head's Best-of-N and pairwise accuracy degrade? Three matched couples,
 same features and capacity, differing only by the loss: BT linear vs logistic classifier,
 BT-MLP vs classifier-MLP, LightGBM pairwise (lambdarank on each pair) vs LightGBM binary.
-Same within-prompt pairs at every noise level (only the labels change), prompt-grouped
-K-fold, out-of-fold rewards evaluated against the golden score.
+Each classifier runs twice: as embrm's default (centred within prompts) and uncentred, the
+papers' form (``center_by_group=False``). Same within-prompt pairs at every noise level
+(only the labels change), prompt-grouped K-fold, out-of-fold rewards evaluated against the
+golden score.
 
     python experiments/noise_bt_vs_classifier.py           # 805 prompts, 8,000 pairs/fold
     python experiments/noise_bt_vs_classifier.py --quick
@@ -26,7 +28,9 @@ import _common as C  # noqa: E402
 NAME = "noise_bt_vs_classifier"
 TITLE = "Classification vs Bradley-Terry under annotation noise"
 COUPLES = (("bt-linear", "classifier"), ("bt-mlp", "classifier-mlp"), ("lgbm-pairwise", "lgbm"))
-HEAD_NAMES = tuple(h for couple in COUPLES for h in couple)
+#: Each default (centred) classifier's uncentred form.
+UNCENTRED = {cls: f"{cls}-uncentred" for _, cls in COUPLES}
+HEAD_NAMES = tuple(h for bt, cls in COUPLES for h in (bt, cls, UNCENTRED[cls]))
 FULL = {"size": 8000, "betas": (None, 8.0, 4.0, 2.0, 1.0, 0.5), "pairs_per_prompt": 50}
 QUICK = {"size": None, "betas": (None, 2.0, 0.5), "pairs_per_prompt": 8}
 
@@ -51,8 +55,8 @@ def _plot(ctx: C.Context, table: pl.DataFrame) -> None:
     fig, axes = C.figure(ncols=3)
     colors = ("C0", "C1", "C2")
     for ax, metric in zip(axes, ("bon@all", "bon@16", "pairwise_accuracy"), strict=True):
-        for color, couple in zip(colors, COUPLES, strict=True):
-            for name, style in zip(couple, ("-", "--"), strict=True):
+        for color, (bt, cls) in zip(colors, COUPLES, strict=True):
+            for name, style in zip((bt, cls, UNCENTRED[cls]), ("-", "--", ":"), strict=True):
                 h = table.filter(pl.col("head") == name).sort("label_error_rate")
                 ax.plot(h["label_error_rate"], h[metric], linestyle=style, marker="o",
                         color=color, label=f"{name} ({C.LOSS[name]})")
@@ -69,7 +73,8 @@ def _headline(table: pl.DataFrame) -> tuple[dict, list[str]]:
     headline = {"beta -> label error": ", ".join(
         f"{b}: {e:.1%}" for b, e in rates.iter_rows())}
     findings = []
-    for bt, cls in COUPLES:
+    compared = [(bt, c) for bt, cls in COUPLES for c in (cls, UNCENTRED[cls])]
+    for bt, cls in compared:
         a = table.filter(pl.col("head") == bt).sort("label_error_rate")
         b = table.filter(pl.col("head") == cls).sort("label_error_rate")
         diff = (b["bon@all"] - a["bon@all"]).to_list()
@@ -100,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     headline, findings = _headline(table)
     return C.write_summary(ctx, title=TITLE, headline=headline, findings=findings, setup={
         "prompts": int(table["n_groups"][0]), "folds": ctx.args.folds, "couples": COUPLES,
+        "uncentred": UNCENTRED,
         "pair_regime": C.PAIR_REGIME, "training_pairs": cfg["size"] or "all",
         "betas": [C.beta_label(b) for b in cfg["betas"]],
         "pairs_per_prompt": cfg["pairs_per_prompt"], "n_bootstrap": ctx.args.n_bootstrap})

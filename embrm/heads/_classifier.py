@@ -66,14 +66,13 @@ class ClassifierHead(BaseHead):
 
     Best-of-N and RL need only the order of rewards. A classifier's logit estimates a
     response's win-rate against the opponents it met, which is monotone in the true reward
-    when opponents are drawn alike for every response, and is more robust than
-    Bradley-Terry when labels are noisy. The reward is the logit (margin), never the
-    saturating probability. The win-rate reading holds across prompts only when every
-    prompt's opponents are alike; ``center_by_group=True`` makes the logistic fit compare
-    each response with the others of its prompt instead. Pairs are split by group into a
-    training part and a held-out slice; the held-out slice fits ``temperature_`` so that
-    ``predict_proba(a, b) = sigmoid((r(a) - r(b)) / temperature_)`` is calibrated (and, for
-    ``kind="mlp"``, picks the early-stopping epoch).
+    when opponents are drawn alike for every response. The reward is the logit (margin),
+    never the saturating probability. Within-prompt pairs draw each response's opponents
+    from its own prompt only, so by default (``center_by_group=True``, with ``groups``)
+    the logistic fit compares each response with the others of its prompt. Pairs are split
+    by group into a training part and a held-out slice; the held-out slice fits
+    ``temperature_`` so that ``predict_proba(a, b) = sigmoid((r(a) - r(b)) / temperature_)``
+    is calibrated (and, for ``kind="mlp"``, picks the early-stopping epoch).
 
     Parameters
     ----------
@@ -82,47 +81,47 @@ class ClassifierHead(BaseHead):
         :class:`~embrm.heads.BTMLP` but with the pointwise logistic loss.
     alpha : float, default=1000.0
         L2 penalty of the logistic fit (the ``"logistic"`` kind, and the ``"mlp"`` kind's
-        linear base) against the summed log-loss over the
-        ``2 * n_pairs`` responses, on standardised features (same meaning and default as
-        in :class:`~embrm.heads.BTLinear`). In 5-fold grouped CV
-        (``benchmarks/linear_penalty.py``) 1000 scored above 300 on hh-harmless (2,307
-        pairs; 0.615, and 0.612 with length features) and on AlpacaEval (benchmark folds,
-        32k pairs; 0.693, and 0.717 with length features).
+        linear base) against the summed log-loss over the ``2 * n_pairs`` responses, on
+        standardised features (same meaning and default as in
+        :class:`~embrm.heads.BTLinear`). Raise it for noisy labels: with 34-41 % label
+        error the best of 1000-30000 was 10000 or 30000 for this head, BTLinear and the
+        uncentred classifier alike, and there the three were within 0.009 of each other
+        (``benchmarks/linear_penalty.py``, table 6; ``docs/heads.md``).
     standardize : bool, default=True
         Divide each feature of the logistic fit by its standard deviation over the
-        training responses before the penalty applies, as in
-        :class:`~embrm.heads.BTLinear` (the MLP always standardises its inputs). Against
-        raw features at ``alpha=10`` (the old default): 0.611 -> 0.615 on hh-harmless,
-        0.569 -> 0.612 there with length features; on AlpacaEval no gain (0.6935 ->
-        0.6931) and a loss with length features (0.7208 -> 0.7174), where the judge
-        favours length and the raw column had escaped the penalty.
-    center_by_group : bool, default=False
+        training rows before the penalty applies, as in :class:`~embrm.heads.BTLinear`
+        (the MLP always standardises its inputs). Uncentred, against raw features at
+        ``alpha=10`` (the old default): 0.611 -> 0.615 on hh-harmless, 0.569 -> 0.612
+        there with length features; on AlpacaEval no gain (0.6935 -> 0.6931) and a loss
+        with length features (0.7208 -> 0.7174), where the judge favours length and the
+        raw column had escaped the penalty.
+    center_by_group : bool, default=True
         Fit the logistic model on each response's offset from the mean of its group's
-        responses (with ``groups`` given to :meth:`fit`; groups of a single pair keep their
-        raw rows, see below). Labels are balanced within every prompt, so on raw rows the
-        classifier must also explain away how the prompts' responses differ from each
-        other; on the offsets it compares each response with its prompt's others only.
-        ``coef_`` applies to raw embeddings: the prompt's mean shifts the rewards of its
-        responses alike. For clean labels with many pairs per prompt: on AlpacaEval
-        (``benchmarks/linear_penalty.py``, 5-fold by prompt, ~50 noiseless pairs per
-        prompt) 0.6931 -> 0.7007, level with :class:`~embrm.heads.BTLinear` (0.7014) and
-        the PyTorch reference (0.7046), and 0.7174 -> 0.7238 with length features. Not the
-        default because it gives up the robustness to label noise that is the reason to
-        pick a classifier: with 8,000 pairs (~12 per prompt) it scored 0.691 on clean labels
-        (uncentred 0.693, BT linear 0.695) and 0.619 at 41% label error (uncentred 0.664,
-        BT linear 0.651) in experiment 3 (see ``docs/heads.md``). Within a single pair the
+        responses (with ``groups`` given to :meth:`fit`; without them, and for groups of a
+        single pair, the rows stay as they are). Labels are balanced within every prompt,
+        so on raw rows the classifier must also explain away how the prompts' responses
+        differ from each other, which pulls its weights off the preference direction; on
+        the offsets it compares each response with its prompt's others only. ``coef_``
+        applies to raw embeddings: a prompt's mean shifts the rewards of its responses
+        alike, so :meth:`reward` needs no groups. On AlpacaEval's noiseless pairs
+        (``benchmarks/train_heads.py``, 5-fold by prompt, ~50 pairs per prompt) 0.6931
+        uncentred -> 0.7007, level with :class:`~embrm.heads.BTLinear` (0.7014) and the
+        PyTorch references (0.7046 with the Bradley-Terry loss, 0.7007 with this
+        pointwise loss). ``False`` is the uncentred classifier of the classification
+        papers: prompt variation shrinks its weights as a stronger penalty would, which
+        costs it on clean labels and helps it on noisy ones at the default ``alpha`` (at
+        41 % label error 0.677 against 0.651 centred and 0.668 for BTLinear; with
+        ``alpha`` raised to 30000, 0.687, 0.681 and 0.687). Within a single pair the
         offsets are plus and minus half the difference, on which the classifier would be
-        Bradley-Terry, so hh-harmless (one pair per prompt) fits as without centring
-        either way.
-    linear_base : bool, default=False
+        Bradley-Terry, so hh-harmless (one pair per prompt) fits the same either way.
+    linear_base : bool, default=True
         For the ``"mlp"`` kind: first fit the logistic kind (with ``alpha``,
         ``standardize``, ``center_by_group``), then train the MLP on what it leaves (reward
         = linear margin + MLP output), as :class:`~embrm.heads.LGBMHead` boosts from a
-        linear base. Together with ``center_by_group=True`` (the MLP alone cannot use the
-        centring: a nonlinear reward of centred rows would need the prompt's other
-        responses at scoring time) it lifts the MLP classifier on AlpacaEval's clean pairs
-        from 0.6976 to 0.7014 (``benchmarks/train_heads.py``), level with the reference,
-        with the same loss of noise robustness as above.
+        linear base. The MLP alone cannot use the centring (a nonlinear reward of centred
+        rows would need the prompt's other responses at scoring time); on its centred base
+        it scores 0.7014 on AlpacaEval's clean pairs (``benchmarks/train_heads.py``),
+        against 0.6976 with neither.
     weight_decay : float, default=0.03
         L2 penalty of the ``"mlp"`` kind's weights against the *mean* log-loss per
         response, trained with :class:`~embrm.heads.BTMLP`'s optimiser settings (Adam lr
@@ -174,8 +173,8 @@ class ClassifierHead(BaseHead):
         kind: str = "logistic",
         alpha: float = LINEAR_ALPHA,
         standardize: bool = True,
-        center_by_group: bool = False,
-        linear_base: bool = False,
+        center_by_group: bool = True,
+        linear_base: bool = True,
         weight_decay: float = 0.03,
         hidden_layer_sizes: tuple[int, ...] = (128,),
         validation_fraction: float = 0.1,
@@ -213,8 +212,9 @@ class ClassifierHead(BaseHead):
     @classmethod
     def _upgrade_saved(cls, params: dict[str, Any], state: dict[str, Any]) -> tuple[dict, dict]:
         """A ClassifierHead saved before standardisation (raw features), before centring by
-        group or before the MLP's linear base: refits as it was fitted, its rewards kept
-        (fitted or not, e.g. an ensemble's unfitted ``base``)."""
+        group or before the MLP's linear base (all three off then): refits as it was
+        fitted, its rewards kept (fitted or not, e.g. an ensemble's unfitted ``base``)."""
+        params = {"center_by_group": False, "linear_base": False, **params}
         if "coefs_" in state and "coef_" not in state:
             d = state["n_features_in_"]
             state = {**state, "coef_": np.zeros(d), "intercept_": 0.0, "feature_scale_": np.ones(d)}

@@ -91,13 +91,13 @@ class LGBMHead(BaseHead):
         ``extra_trees``).
     linear_base : bool, default=True
         Boost from the margin of a linear model fitted first (see above) instead of zero.
-    center_by_group : bool, default=False
+    center_by_group : bool, default=True
         Fit the ``"binary"`` base on each response's offset from its prompt's mean, as
         :class:`~embrm.heads.ClassifierHead`'s ``center_by_group`` (with ``groups``); the
-        trees start from its margins on those offsets. Its trade-off is the classifier's:
-        on AlpacaEval's 32k noiseless pairs (~50 per prompt) 0.6947 -> 0.7013, level with
-        the PyTorch reference, but with 8,000 pairs and noisy labels the binary head loses
-        its edge over the pairwise one (experiment 3; see ``docs/heads.md``).
+        trees start from its margins on those offsets. On AlpacaEval's 32k noiseless pairs
+        (~50 per prompt) 0.6947 uncentred -> 0.7013, level with the PyTorch reference.
+        Its trade-off is the classifier's: uncentred, the base is more robust to label
+        noise at the default penalty (experiment 3; see ``docs/heads.md``).
     early_stopping_rounds : int, default=200
         Stop when the held-out pairwise accuracy has not improved for this many rounds.
     validation_fraction : float, default=0.1
@@ -156,7 +156,7 @@ class LGBMHead(BaseHead):
         reg_lambda: float = 10.0,
         extra_trees: bool = True,
         linear_base: bool = True,
-        center_by_group: bool = False,
+        center_by_group: bool = True,
         early_stopping_rounds: int = 200,
         validation_fraction: float = 0.1,
         n_jobs: int = 1,
@@ -179,8 +179,10 @@ class LGBMHead(BaseHead):
 
     @classmethod
     def _upgrade_saved(cls, params: dict[str, Any], state: dict[str, Any]) -> tuple[dict, dict]:
-        """An LGBMHead saved before the linear base: trees only (fitted or not, e.g. an
+        """An LGBMHead saved before the linear base (trees only) or before centring by group
+        (uncentred): refits as it was fitted, its rewards kept (fitted or not, e.g. an
         ensemble's unfitted ``base``)."""
+        params = {"center_by_group": False, **params}
         if "linear_base" not in params:
             params = {**params, "linear_base": False}
             if "booster_" in state:
