@@ -76,7 +76,8 @@ class BaseHead(BaseEstimator):
         groups : array-like of shape (n_pairs,), optional
             Group (prompt) id of each pair. Heads that hold out a validation slice (early
             stopping, temperature) split by group, so no prompt is on both sides; without
-            groups every pair is its own group. Other heads ignore it.
+            groups every pair is its own group. The classification heads also compare each
+            response with its group's others (``center_by_group``). Other heads ignore it.
         encoder_id : str, optional
             Identity of the encoder that produced the embeddings (``Encoder.identity``);
             recorded, saved with the head, and checked by :func:`embrm.heads.load`.
