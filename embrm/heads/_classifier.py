@@ -109,9 +109,10 @@ class ClassifierHead(BaseHead):
         PyTorch references (0.7046 with the Bradley-Terry loss, 0.7007 with this
         pointwise loss). ``False`` is the uncentred classifier of the classification
         papers: prompt variation shrinks its weights as a stronger penalty would, which
-        costs it on clean labels and helps it on noisy ones at the default ``alpha`` (at
-        41 % label error 0.677 against 0.651 centred and 0.668 for BTLinear; with
-        ``alpha`` raised to 30000, 0.687, 0.681 and 0.687). Within a single pair the
+        costs it on clean labels and helps it on noisy ones at the default ``alpha``
+        (``benchmarks/linear_penalty.py`` table 6, 32k pairs at 41 % label error: 0.677
+        against 0.651 centred and 0.668 for BTLinear; with ``alpha`` raised to 30000,
+        0.687, 0.681 and 0.687). Within a single pair the
         offsets are plus and minus half the difference, on which the classifier would be
         Bradley-Terry, so hh-harmless (one pair per prompt) fits the same either way.
     linear_base : bool, default=True
