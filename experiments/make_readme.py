@@ -6,13 +6,17 @@ then
 
     python experiments/make_readme.py
 
-replaces everything between ``<!-- results:start -->`` and ``<!-- results:end -->``.
+replaces everything between ``<!-- results:start -->`` and ``<!-- results:end -->``. An
+experiment with no summary in ``results/`` keeps its row from the README as it stands (and its
+runtime counts in the total), so rerunning one experiment on a fresh clone leaves the others'
+last full runs in place.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,17 +39,41 @@ def _load(folder: Path) -> dict[str, dict]:
     return found
 
 
-def render(full: dict[str, dict], quick: dict[str, dict]) -> str:
+def _rows(table: str) -> dict[str, str]:
+    """The README's current row of each experiment, by name."""
+    rows = {}
+    for line in table.splitlines():
+        found = re.search(r"`python experiments/(\w+)\.py`", line)
+        if found and found.group(1) in ORDER:
+            rows[found.group(1)] = line
+    return rows
+
+
+def _kept_runtime(row: str) -> float | None:
+    """Seconds of a kept row's full run, or None where it was not run."""
+    found = re.search(r"\| (\d+) s \(", row)
+    return float(found.group(1)) if found else None
+
+
+def render(full: dict[str, dict], quick: dict[str, dict], kept: dict[str, str] | None = None) -> str:
+    """The results table: a row from each full summary, else the kept row, else 'not run'."""
+    kept = kept or {}
     lines = [
         "| # | experiment | command | runtime (full) | runtime (--quick) | headline numbers "
         "(last full run) | what they mean |",
         "|---|---|---|---|---|---|---|",
     ]
-    total, warm = 0.0, True
+    total, warm, n_runs = 0.0, True, len(full)
     for i, name in enumerate(ORDER, 1):
         s = full.get(name)
         q = quick.get(name)
         quick_time = f"{q['runtime_s']:.0f} s" if q else "–"
+        if s is None and _kept_runtime(kept.get(name, "")) is not None:
+            lines.append(kept[name])
+            total += _kept_runtime(kept[name])
+            warm &= "warm cache" in kept[name]
+            n_runs += 1
+            continue
         if s is None:
             lines.append(f"| {i} | {name} | `python experiments/{name}.py` | not run | {quick_time} "
                          "| – | – |")
@@ -64,7 +92,7 @@ def render(full: dict[str, dict], quick: dict[str, dict]) -> str:
     machine = next(iter(full.values()))["machine"] if full else "?"
     lines += [
         "",
-        f"All {len(full)} full runs together: **{total / 60:.1f} minutes** on this machine "
+        f"All {n_runs} full runs together: **{total / 60:.1f} minutes** on this machine "
         f"({machine}), {'from a warm embedding cache' if warm else 'NOT all from a warm cache'}"
         "; single-threaded heads, one experiment at a time.",
     ]
@@ -87,8 +115,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if START not in text or END not in text:
         raise SystemExit(f"{readme} lacks the markers {START} ... {END}")
     head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{render(full, quick)}\n{END}{tail}")
+    table, tail = rest.split(END, 1)
+    kept = {name: row for name, row in _rows(table).items() if name not in full}
+    readme.write_text(f"{head}{START}\n{render(full, quick, kept)}\n{END}{tail}")
     print(f"wrote {readme} from {len(full)} full and {len(quick)} quick summaries")
 
 

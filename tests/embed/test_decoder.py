@@ -40,18 +40,21 @@ def test_render_applies_the_chat_template_and_cuts_the_prompt_first(decoder):
     assert len(ids[0]) - starts[0] > 0.7 * states.max_tokens  # the response keeps most of the window
 
 
-def test_vectors_do_not_depend_on_padding(decoder):
+def test_vectors_do_not_depend_on_padding():
     """Right padding, the response mask and the last-token index are right.
 
-    int8 quantises activations per batch, so padding shifts them slightly (cosine ~0.999);
-    a wrong mask or last-token index would move them far more.
+    On the fp32 graph padding changes nothing. The int8 graph cannot show it: dynamic
+    quantisation scales activations per batch, padding included, and how far that moves
+    the vectors depends on the CPU's int8 kernels (cosine 0.999 on AVX2, down to 0.92 in
+    the last layers with AVX-512 VNNI).
     """
-    together = decoder.decoder_states([PROMPT] * 3, ANSWERS)
-    alone = np.vstack([decoder.decoder_states([PROMPT], [a]) for a in ANSWERS])
-    width = decoder.decoder_states.hidden_size
+    fp32 = Encoder("SmolLM2-135M-Instruct", show_progress=False)
+    together = fp32.decoder_states([PROMPT] * 3, ANSWERS)
+    alone = np.vstack([fp32.decoder_states([PROMPT], [a]) for a in ANSWERS])
+    width = fp32.decoder_states.hidden_size
     a, b = together.reshape(-1, width), alone.reshape(-1, width)
     cosine = (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-    assert cosine.min() > 0.99
+    assert cosine.min() > 0.9999
 
 
 def test_one_pass_caches_every_probe_layer(decoder, tmp_path):
