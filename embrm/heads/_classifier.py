@@ -106,7 +106,7 @@ class ClassifierHead(BaseHead):
         alike, so :meth:`reward` needs no groups. On AlpacaEval's noiseless pairs
         (``benchmarks/train_heads.py``, 5-fold by prompt, ~50 pairs per prompt) 0.6931
         uncentred -> 0.7007, level with :class:`~embrm.heads.BTLinear` (0.7014) and the
-        PyTorch references (0.7046 with the Bradley-Terry loss, 0.7007 with this
+        PyTorch references (0.7043 with the Bradley-Terry loss, 0.7010 with this
         pointwise loss). ``False`` is the uncentred classifier of the classification
         papers: prompt variation shrinks its weights as a stronger penalty would, which
         costs it on clean labels and helps it on noisy ones at the default ``alpha``
@@ -121,8 +121,8 @@ class ClassifierHead(BaseHead):
         = linear margin + MLP output), as :class:`~embrm.heads.LGBMHead` boosts from a
         linear base. The MLP alone cannot use the centring (a nonlinear reward of centred
         rows would need the prompt's other responses at scoring time); on its centred base
-        it scores 0.7014 on AlpacaEval's clean pairs (``benchmarks/train_heads.py``),
-        against 0.6976 with neither.
+        it scores 0.7010 on AlpacaEval's clean pairs (``benchmarks/train_heads.py``),
+        against 0.6981 with neither.
     weight_decay : float, default=0.03
         L2 penalty of the ``"mlp"`` kind's weights against the *mean* log-loss per
         response, trained with :class:`~embrm.heads.BTMLP`'s optimiser settings (Adam lr

@@ -95,7 +95,7 @@ class LGBMHead(BaseHead):
         Fit the ``"binary"`` base on each response's offset from its prompt's mean, as
         :class:`~embrm.heads.ClassifierHead`'s ``center_by_group`` (with ``groups``); the
         trees start from its margins on those offsets. On AlpacaEval's 32k noiseless pairs
-        (~50 per prompt) 0.6947 uncentred -> 0.7013, level with the PyTorch reference.
+        (~50 per prompt) 0.7006 uncentred -> 0.7035, level with the PyTorch reference.
         Its trade-off is the classifier's: uncentred, the base is more robust to label
         noise at the default penalty (experiment 3; see ``docs/heads.md``).
     early_stopping_rounds : int, default=200
