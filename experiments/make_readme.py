@@ -63,7 +63,7 @@ def render(full: dict[str, dict], quick: dict[str, dict], kept: dict[str, str] |
         "(last full run) | what they mean |",
         "|---|---|---|---|---|---|---|",
     ]
-    total, warm, n_runs = 0.0, True, len(full)
+    total, warm, n_kept = 0.0, True, 0
     for i, name in enumerate(ORDER, 1):
         s = full.get(name)
         q = quick.get(name)
@@ -72,7 +72,7 @@ def render(full: dict[str, dict], quick: dict[str, dict], kept: dict[str, str] |
             lines.append(kept[name])
             total += _kept_runtime(kept[name])
             warm &= "warm cache" in kept[name]
-            n_runs += 1
+            n_kept += 1
             continue
         if s is None:
             lines.append(f"| {i} | {name} | `python experiments/{name}.py` | not run | {quick_time} "
@@ -92,8 +92,9 @@ def render(full: dict[str, dict], quick: dict[str, dict], kept: dict[str, str] |
     machine = next(iter(full.values()))["machine"] if full else "?"
     lines += [
         "",
-        f"All {n_runs} full runs together: **{total / 60:.1f} minutes** on this machine "
-        f"({machine}), {'from a warm embedding cache' if warm else 'NOT all from a warm cache'}"
+        f"All {len(full) + n_kept} full runs together: **{total / 60:.1f} minutes** on this machine "
+        f"({machine}{f'; {n_kept} kept from earlier runs, see their dates' if n_kept else ''}), "
+        f"{'from a warm embedding cache' if warm else 'NOT all from a warm cache'}"
         "; single-threaded heads, one experiment at a time.",
     ]
     return "\n".join(lines)

@@ -143,3 +143,4 @@ def test_make_readme(tmp_path, data_dir, encoder):
     assert "| 1 | alpacaeval_benchmark | `python experiments/alpacaeval_benchmark.py` | not run |" in text
     total = (14 + summary["runtime_s"]) / 60
     assert f"All 2 full runs together: **{total:.1f} minutes**" in text
+    assert "1 kept from earlier runs" in text
