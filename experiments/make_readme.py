@@ -68,9 +68,10 @@ def render(full: dict[str, dict], quick: dict[str, dict], kept: dict[str, str] |
         s = full.get(name)
         q = quick.get(name)
         quick_time = f"{q['runtime_s']:.0f} s" if q else "–"
-        if s is None and _kept_runtime(kept.get(name, "")) is not None:
+        kept_runtime = _kept_runtime(kept.get(name, ""))
+        if s is None and kept_runtime is not None:
             lines.append(kept[name])
-            total += _kept_runtime(kept[name])
+            total += kept_runtime
             warm &= "warm cache" in kept[name]
             n_kept += 1
             continue

@@ -45,7 +45,7 @@ def test_vectors_do_not_depend_on_padding():
 
     On the fp32 graph padding changes nothing. The int8 graph cannot show it: dynamic
     quantisation scales activations per batch, padding included, and how far that moves
-    the vectors depends on the CPU's int8 kernels (cosine 0.999 on AVX2, down to 0.92 in
+    the vectors depends on the CPU's int8 kernels (cosine about 0.999 on AVX2, far lower in
     the last layers with AVX-512 VNNI).
     """
     fp32 = Encoder("SmolLM2-135M-Instruct", show_progress=False)
