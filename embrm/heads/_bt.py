@@ -12,8 +12,9 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 from sklearn.exceptions import ConvergenceWarning
 
-from embrm._validation import BOOLEAN, Interval
-from embrm.heads._base import BaseHead, feature_scale, upgrade_unstandardised
+from embrm._validation import BOOLEAN, Interval, validate_params
+from embrm.heads._base import BaseHead, feature_scale, single_threaded, upgrade_unstandardised
+from embrm.heads._streaming import DEFAULT_CHUNK_SIZE, PairDifferences, check_indexed_pairs, fit_streamed_logistic
 
 
 def fit_linear_logistic(
@@ -200,6 +201,76 @@ class BTLinear(BaseHead):
             owner=self._name,
         )
         self.coef_ = w / self.feature_scale_
+
+    def fit_indexed(
+        self,
+        vectors: Any,
+        win_index: Any,
+        lose_index: Any,
+        sample_weight: Any = None,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        encoder_id: str | None = None,
+    ) -> BTLinear:
+        """Fit on pairs given as row numbers into vectors that may not fit in memory.
+
+        Solves the same problem as :meth:`fit` (same objective, penalty, standardisation and
+        solver) with pair ``i`` being ``vectors[win_index[i]]`` preferred over
+        ``vectors[lose_index[i]]``. The vectors are read chunk by chunk, two sequential
+        passes per L-BFGS evaluation; no matrix of pairs is ever built, so memory is about
+        ``chunk_size * n_features * 8`` bytes plus a few numbers per pair and per vector.
+
+        Parameters
+        ----------
+        vectors : array-like of shape (n_vectors, n_features), or a sequence of them
+            Typically a ``numpy.memmap`` (float16 or float32) or the memory-mapped shards
+            of the embedding cache (read as stacked in order).
+        win_index, lose_index : array-like of int, shape (n_pairs,)
+            Row of the preferred and of the other response of each pair.
+        sample_weight : array-like of shape (n_pairs,), optional
+            Non-negative weight of each pair.
+        chunk_size : int, default=16384
+            Rows of ``vectors`` read at a time.
+        encoder_id : str, optional
+            Identity of the encoder that produced the vectors.
+
+        Returns
+        -------
+        self : BTLinear
+            Fitted as by :meth:`fit`, with ``n_passes_`` (passes over ``vectors``) set.
+
+        Example
+        -------
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> vectors = rng.normal(size=(50, 4)).astype(np.float32)
+        >>> reward = vectors @ np.array([1.0, -1.0, 0.0, 0.5])
+        >>> a, b = rng.integers(0, 50, size=(2, 400))
+        >>> win, lose = np.where(reward[a] > reward[b], a, b), np.where(reward[a] > reward[b], b, a)
+        >>> head = BTLinear(alpha=1.0).fit_indexed(vectors, win, lose, chunk_size=16)
+        >>> head.score(vectors[win], vectors[lose]) > 0.9
+        True
+        """
+        validate_params(self._parameter_constraints, self.get_params(deep=False), self._name)
+        stream, win, lose, sample_weight, _ = check_indexed_pairs(
+            vectors, win_index, lose_index, sample_weight, None,
+            chunk_size=chunk_size, min_pairs=self._min_pairs, owner=self._name,
+        )  # fmt: skip
+        with single_threaded():
+            self.coef_, _, self.n_iter_, self.feature_scale_ = fit_streamed_logistic(
+                stream,
+                PairDifferences(win, lose, sample_weight, stream.n_rows),
+                self.alpha,
+                standardize=self.standardize,
+                fit_intercept=False,
+                tol=self.tol,
+                max_iter=self.max_iter,
+                owner=self._name,
+            )
+        self.n_passes_ = stream.n_passes
+        self.n_features_in_ = stream.n_features
+        self.encoder_id_ = encoder_id
+        return self
 
     def _reward(self, X: np.ndarray) -> np.ndarray:
         return X @ self.coef_

@@ -8,15 +8,17 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.utils import check_random_state
 
-from embrm._validation import BOOLEAN, POSITIVE_INT_TUPLE, RANDOM_STATE, Interval, Options
+from embrm._validation import BOOLEAN, POSITIVE_INT_TUPLE, RANDOM_STATE, Interval, Options, validate_params
 from embrm.heads._base import (
     BaseHead,
     feature_scale,
     fit_temperature,
     group_means,
     grouped_holdout,
+    single_threaded,
     upgrade_unstandardised,
 )
+from embrm.heads._streaming import DEFAULT_CHUNK_SIZE, ResponseRows, check_indexed_pairs, fit_streamed_logistic
 from embrm.heads._bt import LINEAR_ALPHA, fit_linear_logistic
 from embrm.heads._mlp import MLPTrainer, mlp_forward
 
@@ -277,6 +279,91 @@ class ClassifierHead(BaseHead):
             rng=rng,
             offsets=offsets,
         )
+
+    def fit_indexed(
+        self,
+        vectors: Any,
+        win_index: Any,
+        lose_index: Any,
+        sample_weight: Any = None,
+        *,
+        groups: Any = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        encoder_id: str | None = None,
+    ) -> ClassifierHead:
+        """Fit the ``"logistic"`` kind on pairs given as row numbers into vectors that may
+        not fit in memory.
+
+        Solves the same problem as :meth:`fit` (same held-out split, centring by group,
+        standardisation, objective and solver; then ``temperature_`` on the held-out pairs)
+        with pair ``i`` being ``vectors[win_index[i]]`` preferred over
+        ``vectors[lose_index[i]]``. Each L-BFGS evaluation is two sequential passes over
+        ``vectors``, chunk by chunk; standardising centred rows adds one pass that reads
+        the rows of whole groups together. Memory is about ``chunk_size * n_features * 8``
+        bytes plus a few numbers per pair and per vector.
+
+        Parameters
+        ----------
+        vectors : array-like of shape (n_vectors, n_features), or a sequence of them
+            Typically a ``numpy.memmap`` (float16 or float32) or the memory-mapped shards
+            of the embedding cache (read as stacked in order).
+        win_index, lose_index : array-like of int, shape (n_pairs,)
+            Row of the preferred and of the other response of each pair.
+        sample_weight : array-like of shape (n_pairs,), optional
+            Non-negative weight of each pair.
+        groups : array-like of shape (n_pairs,), optional
+            Group (prompt) id of each pair, as in :meth:`fit`.
+        chunk_size : int, default=16384
+            Rows of ``vectors`` read at a time.
+        encoder_id : str, optional
+            Identity of the encoder that produced the vectors.
+
+        Returns
+        -------
+        self : ClassifierHead
+            Fitted as by :meth:`fit`, with ``n_passes_`` (passes over ``vectors``) set.
+
+        Example
+        -------
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> vectors = rng.normal(size=(60, 4)).astype(np.float32)
+        >>> reward = vectors @ np.array([1.0, -1.0, 0.0, 0.5])
+        >>> a = rng.integers(0, 60, 600)
+        >>> b = 10 * (a // 10) + rng.integers(0, 10, 600)  # the same prompt's responses
+        >>> win, lose = np.where(reward[a] > reward[b], a, b), np.where(reward[a] > reward[b], b, a)
+        >>> head = ClassifierHead(alpha=1.0, random_state=0)
+        >>> head = head.fit_indexed(vectors, win, lose, groups=a // 10, chunk_size=16)
+        >>> head.score(vectors[win], vectors[lose]) > 0.9
+        True
+        """
+        validate_params(self._parameter_constraints, self.get_params(deep=False), self._name)
+        if self.kind != "logistic":
+            raise ValueError(f"fit_indexed fits kind='logistic' only; this head has kind={self.kind!r}.")
+        stream, win, lose, sample_weight, groups = check_indexed_pairs(
+            vectors, win_index, lose_index, sample_weight, groups,
+            chunk_size=chunk_size, min_pairs=self._min_pairs, owner=self._name,
+        )  # fmt: skip
+        rng = check_random_state(self.random_state)
+        tr, va = grouped_holdout(groups, win.size, self.validation_fraction, rng, self._name)
+        centre_groups = groups[tr] if self.center_by_group and groups is not None else None
+        with single_threaded():
+            self.coef_, self.intercept_, self.n_iter_, self.feature_scale_ = fit_streamed_logistic(
+                stream,
+                ResponseRows(win[tr], lose[tr], sample_weight[tr], centre_groups, stream.n_rows),
+                self.alpha,
+                standardize=self.standardize,
+                fit_intercept=True,
+                tol=1e-6,
+                max_iter=1000,
+                owner=self._name,
+            )
+            reward = stream.matvec(self.coef_)
+        self.temperature_ = fit_temperature(reward[win[va]] - reward[lose[va]], sample_weight[va])
+        self.n_passes_ = stream.n_passes
+        self.n_features_in_ = stream.n_features
+        self.encoder_id_ = encoder_id
+        return self
 
     def _standardise(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.input_mean_) / self.input_scale_).astype(np.float32)

@@ -1,0 +1,397 @@
+"""Linear logistic fits on vectors that stay on disk: pairs are index arrays, the data is streamed.
+
+The in-memory fits (:func:`embrm.heads._bt.fit_linear_logistic`) hold every pair's rows in
+memory. Here the vectors stay where they are (a ``numpy.memmap``, the cache's memory-mapped
+shards) and a pair is two row numbers. Every model the linear heads fit is
+
+    margin_i = t_i * ((A Z w)_i + b),
+
+where ``Z`` holds the (standardised) vectors and ``A`` is a sparse map from vectors to
+training rows: ``z_win - z_lose`` for Bradley-Terry, a response minus the mean of its
+group's responses for the centred classifier. So one objective-and-gradient evaluation
+is two sequential passes over the vectors, chunk by chunk: ``r = Z u`` and ``Z' c``, where
+``c = A' q`` is gathered from the per-row gradient ``q`` with ``numpy.bincount``. Memory is
+the chunk plus a few numbers per pair and per vector, never a matrix of pairs.
+
+The objective, penalty, preconditioner and L-BFGS settings are those of the in-memory
+fit, so on data that fits in memory both give the same weights to solver tolerance.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+from scipy.linalg import cholesky, solve_triangular
+from scipy.optimize import minimize
+from scipy.special import expit, log_expit
+from sklearn.exceptions import ConvergenceWarning
+
+from embrm._validation import check_groups, check_sample_weight
+from embrm.exceptions import DataError
+
+#: Rows of the vectors read (and converted to float64) at a time.
+DEFAULT_CHUNK_SIZE = 16384
+#: Most training rows whose outer products form the preconditioner (all of them below it).
+PRECONDITIONER_ROWS = 200_000
+
+
+class VectorStream:
+    """Read-only rows of one 2-D array, or of several stacked (the cache's shards), in chunks.
+
+    Parameters
+    ----------
+    vectors : array-like of shape (n_vectors, n_features), or a sequence of such arrays
+        Anything that slices like a NumPy array, typically a ``numpy.memmap`` (float16 or
+        float32). A sequence is read as its arrays stacked in order, without copying.
+    chunk_size : int
+        Rows read at a time; peak memory of a pass is about ``chunk_size * n_features * 8``
+        bytes.
+
+    Attributes
+    ----------
+    n_passes : int
+        Full sequential passes made so far.
+    """
+
+    def __init__(self, vectors: Any, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+        parts = [vectors] if getattr(vectors, "ndim", None) == 2 else list(vectors)
+        if not parts:
+            raise DataError("vectors is empty: give a 2-D array or a sequence of 2-D arrays.")
+        for i, part in enumerate(parts):
+            if getattr(part, "ndim", None) != 2 or np.dtype(part.dtype).kind != "f":
+                raise DataError(
+                    f"vectors part {i} must be a 2-D floating-point array (e.g. a numpy.memmap of "
+                    f"float16 or float32); got {type(part).__name__} "
+                    f"with shape {getattr(part, 'shape', None)}."
+                )
+        dims = {part.shape[1] for part in parts}
+        if len(dims) != 1:
+            raise DataError(f"vectors parts have different dimensions {sorted(dims)}.")
+        if int(chunk_size) < 1:
+            raise DataError(f"chunk_size must be a positive number of rows; got {chunk_size}.")
+        self.parts = parts
+        self.starts = np.cumsum([0] + [part.shape[0] for part in parts])
+        self.n_rows = int(self.starts[-1])
+        self.n_features = int(dims.pop())
+        self.dtype = np.result_type(*[part.dtype for part in parts])
+        self.chunk_size = int(chunk_size)
+        self.n_passes = 0
+        if self.n_rows == 0:
+            raise DataError("vectors has no rows.")
+
+    def chunks(self) -> Iterator[tuple[int, np.ndarray]]:
+        """``(first row, float64 block)`` over all rows in order: one pass."""
+        self.n_passes += 1
+        for part, offset in zip(self.parts, self.starts[:-1], strict=True):
+            for start in range(0, part.shape[0], self.chunk_size):
+                yield int(offset) + start, np.asarray(part[start : start + self.chunk_size], dtype=np.float64)
+
+    def matvec(self, u: np.ndarray) -> np.ndarray:
+        """``Z @ u`` for every row, shape (n_vectors,)."""
+        out = np.empty(self.n_rows)
+        for start, block in self.chunks():
+            out[start : start + block.shape[0]] = block @ u
+        return out
+
+    def rmatvec(self, c: np.ndarray) -> np.ndarray:
+        """``Z' @ c``, shape (n_features,)."""
+        out = np.zeros(self.n_features)
+        for start, block in self.chunks():
+            out += c[start : start + block.shape[0]] @ block
+        return out
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """The given rows (any order, repeats allowed) as float64, shape (len(rows), n_features)."""
+        rows = np.asarray(rows)
+        unique, inverse = np.unique(rows, return_inverse=True)  # sorted: sequential reads
+        out = np.empty((unique.size, self.n_features))
+        part_of = np.searchsorted(self.starts, unique, side="right") - 1
+        for p in np.unique(part_of):
+            mine = part_of == p
+            out[mine] = self.parts[p][unique[mine] - self.starts[p]]
+        return out[inverse.ravel()]
+
+
+class RowMap(Protocol):
+    """The sparse map ``A`` from vectors to the rows of a linear logistic fit."""
+
+    n_rows: int
+    weight: np.ndarray  # (n_rows,) raw sample weight of each row
+    sign: np.ndarray  # (n_rows,) +1 or -1: the label of each row
+
+    def forward(self, r: np.ndarray) -> np.ndarray:
+        """``A @ r`` for per-vector values ``r``."""
+
+    def adjoint(self, q: np.ndarray) -> np.ndarray:
+        """``A' @ q`` for per-row values ``q``: one value per vector."""
+
+    def moments(self, stream: VectorStream) -> tuple[np.ndarray, np.ndarray]:
+        """Weighted mean and variance of each feature over the responses the rows are built
+        from (the statistics the in-memory fit standardises with)."""
+
+    def sample_rows(self, stream: VectorStream, max_rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """Up to about ``max_rows`` training rows ``A Z`` (all when there are fewer) and their weights."""
+
+
+class PairDifferences:
+    """Bradley-Terry rows ``z[win_i] - z[lose_i]``, label +1, weight ``sample_weight[i]``."""
+
+    def __init__(self, win: np.ndarray, lose: np.ndarray, sample_weight: np.ndarray, n_vectors: int) -> None:
+        self.win, self.lose, self.n_vectors = win, lose, n_vectors
+        self.n_rows = win.size
+        self.weight = sample_weight
+        self.sign = np.ones(1)  # broadcasts
+
+    def forward(self, r: np.ndarray) -> np.ndarray:
+        return r[self.win] - r[self.lose]
+
+    def adjoint(self, q: np.ndarray) -> np.ndarray:
+        return np.bincount(self.win, q, self.n_vectors) - np.bincount(self.lose, q, self.n_vectors)
+
+    def moments(self, stream: VectorStream) -> tuple[np.ndarray, np.ndarray]:
+        # Both responses of pair i weigh s_i / 2: gathered per vector, two passes.
+        s = self.weight / self.weight.sum()
+        c = 0.5 * (np.bincount(self.win, s, self.n_vectors) + np.bincount(self.lose, s, self.n_vectors))
+        mean = stream.rmatvec(c)
+        var = np.zeros(stream.n_features)
+        for start, block in stream.chunks():
+            var += c[start : start + block.shape[0]] @ np.square(block - mean)
+        return mean, var
+
+    def sample_rows(self, stream: VectorStream, max_rows: int) -> tuple[np.ndarray, np.ndarray]:
+        pick = _evenly_spaced(self.n_rows, max_rows)
+        return stream.take(self.win[pick]) - stream.take(self.lose[pick]), self.weight[pick]
+
+
+class ResponseRows:
+    """Pointwise rows: each pair's preferred response (label +1) and other (label -1), both
+    weighing the pair's weight; with ``groups``, each response minus the mean of its group's
+    responses (groups of a single pair stay as they are).
+
+    Rows ``0..n-1`` are the preferred responses, ``n..2n-1`` the others, as in the in-memory
+    classifier.
+    """
+
+    def __init__(
+        self,
+        win: np.ndarray,
+        lose: np.ndarray,
+        sample_weight: np.ndarray,
+        groups: np.ndarray | None,
+        n_vectors: int,
+    ) -> None:
+        n = win.size
+        self.vector = np.concatenate([win, lose])
+        self.n_vectors = n_vectors
+        self.n_rows = 2 * n
+        self.weight = np.concatenate([sample_weight, sample_weight])
+        self.sign = np.concatenate([np.ones(n), -np.ones(n)])
+        self.group = None
+        if groups is not None:
+            _, inverse = np.unique(np.tile(groups, 2), return_inverse=True)
+            self.group = inverse.ravel()
+            self.group_size = np.bincount(self.group).astype(np.float64)
+            self.centred = self.group_size > 2  # a single pair's two rows stay raw
+
+    def _centre(self, x: np.ndarray) -> np.ndarray:
+        if self.group is None:
+            return x
+        mean = np.bincount(self.group, x, self.group_size.size) / self.group_size
+        return x - np.where(self.centred, mean, 0.0)[self.group]
+
+    def forward(self, r: np.ndarray) -> np.ndarray:
+        return self._centre(r[self.vector])
+
+    def adjoint(self, q: np.ndarray) -> np.ndarray:
+        # The centring is a symmetric projection within each group: its adjoint is itself.
+        return np.bincount(self.vector, self._centre(q), self.n_vectors)
+
+    def _blocks(self, stream: VectorStream, rows: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(row numbers, centred rows)`` over ``rows``, whole groups at a time."""
+        if self.group is not None:
+            rows = rows[np.argsort(self.group[rows], kind="stable")]
+            groups = self.group[rows]
+            cuts = np.flatnonzero(np.diff(groups)) + 1  # group boundaries
+        else:
+            cuts = np.arange(1, rows.size)
+        # Cut at the first group boundary past every chunk_size rows.
+        after = np.searchsorted(cuts, np.arange(stream.chunk_size, rows.size, stream.chunk_size))
+        bounds = np.unique(np.concatenate([[0], cuts[after[after < cuts.size]], [rows.size]]))
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            mine = rows[a:b]
+            block = stream.take(self.vector[mine])
+            if self.group is not None:
+                local, inverse = np.unique(self.group[mine], return_inverse=True)
+                inverse = inverse.ravel()
+                sums = np.zeros((local.size, block.shape[1]))
+                np.add.at(sums, inverse, block)
+                means = sums / self.group_size[local][:, None]
+                means[~self.centred[local]] = 0.0
+                block -= means[inverse]
+            yield mine, block
+
+    def moments(self, stream: VectorStream) -> tuple[np.ndarray, np.ndarray]:
+        # Every row weighs s_i / 2 (s normalised over pairs); one gathering pass.
+        s = self.weight / self.weight.sum()
+        first, second = np.zeros(stream.n_features), np.zeros(stream.n_features)
+        for mine, block in self._blocks(stream, np.arange(self.n_rows)):
+            first += s[mine] @ block
+            second += s[mine] @ np.square(block)
+        return first, np.maximum(second - np.square(first), 0.0)
+
+    def sample_rows(self, stream: VectorStream, max_rows: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.group is None:
+            pick = _evenly_spaced(self.n_rows, max_rows)
+        else:  # whole groups, so their means are exact
+            groups = _evenly_spaced(self.group_size.size, max(1, int(max_rows * self.group_size.size / self.n_rows)))
+            pick = np.flatnonzero(np.isin(self.group, groups))
+        blocks = list(self._blocks(stream, pick))
+        mine = np.concatenate([m for m, _ in blocks])
+        return np.concatenate([b for _, b in blocks]), self.weight[mine]
+
+
+def _evenly_spaced(n: int, k: int) -> np.ndarray:
+    """All of ``range(n)`` when ``k >= n``, else ``k`` evenly spaced members of it."""
+    return np.arange(n) if k >= n else np.unique(np.linspace(0, n - 1, k).astype(np.int64))
+
+
+def stream_scale(var: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Standard deviations from streamed variances, 1.0 where the spread is rounding residue
+    (the rule of :func:`embrm.heads._base.feature_scale`; float16 input counts as float32)."""
+    scale = np.sqrt(var)
+    eps = np.finfo(np.float32 if np.dtype(dtype).itemsize <= 4 else np.float64).eps
+    residue = scale <= eps * np.sqrt(var.sum())
+    return np.where(residue, 1.0, scale)
+
+
+def fit_streamed_logistic(
+    stream: VectorStream,
+    rows: RowMap,
+    alpha: float,
+    *,
+    standardize: bool,
+    fit_intercept: bool,
+    tol: float,
+    max_iter: int,
+    owner: str,
+    preconditioner_rows: int = PRECONDITIONER_ROWS,
+) -> tuple[np.ndarray, float, int, np.ndarray]:
+    """L2 logistic regression on the rows ``A Z`` without building them.
+
+    Minimises ``(sum_i s_i softplus(-t_i (w @ z_i + b)) + alpha / 2 ||w||^2) / sum(s)`` over
+    features divided by their spread (with ``standardize``), as the in-memory fit does, in
+    the coordinates where the Hessian at zero (estimated from up to ``preconditioner_rows``
+    rows) is the identity.
+
+    Returns
+    -------
+    coef : ndarray of shape (n_features,)
+        Weights in the input's units (divided by the feature scale).
+    intercept : float
+    n_iter : int
+        L-BFGS iterations.
+    feature_scale : ndarray of shape (n_features,)
+    """
+    d = stream.n_features
+    scale = np.ones(d)
+    if standardize:
+        scale = stream_scale(rows.moments(stream)[1], stream.dtype)
+    total = rows.weight.sum()
+    s = rows.weight / total
+    a = alpha / total
+    k = d + int(fit_intercept)
+
+    sample, sample_weight = rows.sample_rows(stream, preconditioner_rows)
+    sample_s = sample_weight / sample_weight.sum()
+    Zs = (sample / scale).astype(np.float32) * np.sqrt(sample_s).astype(np.float32)[:, None]
+    hessian0 = np.empty((k, k))
+    hessian0[:d, :d] = Zs.T @ Zs / 4.0 + a * np.eye(d)
+    if fit_intercept:
+        hessian0[:d, d] = hessian0[d, :d] = (sample / scale).T @ sample_s / 4.0
+        hessian0[d, d] = 0.25
+    del Zs, sample
+    chol = cholesky(hessian0 + 1e-12 * np.eye(k), lower=True)
+
+    def objective(v: np.ndarray) -> tuple[float, np.ndarray]:
+        theta = solve_triangular(chol, v, lower=True, trans="T")
+        w = theta[:d]
+        m = rows.sign * (rows.forward(stream.matvec(w / scale)) + (theta[d] if fit_intercept else 0.0))
+        loss = -np.dot(s, log_expit(m)) + 0.5 * a * np.dot(w, w)
+        q = -s * rows.sign * expit(-m)
+        grad = np.empty(k)
+        grad[:d] = stream.rmatvec(rows.adjoint(q)) / scale + a * w
+        if fit_intercept:
+            grad[d] = q.sum()
+        return loss, solve_triangular(chol, grad, lower=True)
+
+    result = minimize(
+        objective,
+        np.zeros(k),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": max_iter, "gtol": tol, "ftol": 0.0},
+    )
+    theta = solve_triangular(chol, result.x, lower=True, trans="T")
+    if not result.success and result.nit >= max_iter:
+        warnings.warn(
+            f"{owner} did not converge in {max_iter} L-BFGS iterations; increase max_iter or alpha.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    intercept = float(theta[d]) if fit_intercept else 0.0
+    return theta[:d] / scale, intercept, int(result.nit), scale
+
+
+def check_indexed_pairs(
+    vectors: Any,
+    win_index: Any,
+    lose_index: Any,
+    sample_weight: Any,
+    groups: Any,
+    *,
+    chunk_size: int,
+    min_pairs: int,
+    owner: str,
+) -> tuple[VectorStream, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Validate the input of ``fit_indexed``: the vectors, two row-index arrays, weights, groups."""
+    stream = VectorStream(vectors, chunk_size)
+    indices = []
+    for name, index in (("win_index", win_index), ("lose_index", lose_index)):
+        arr = np.asarray(index)
+        if arr.ndim != 1 or arr.dtype.kind not in "iu":
+            raise DataError(
+                f"{name} must be a 1-D array of integer row numbers into vectors; got dtype "
+                f"{arr.dtype} and shape {arr.shape}."
+            )
+        if arr.size and (arr.min() < 0 or arr.max() >= stream.n_rows):
+            raise DataError(
+                f"{name} holds row numbers outside 0..{stream.n_rows - 1} (vectors has "
+                f"{stream.n_rows} rows); got {arr.min()}..{arr.max()}."
+            )
+        indices.append(arr.astype(np.intp, copy=False))
+    win, lose = indices
+    if win.size != lose.size:
+        raise DataError(
+            f"win_index has {win.size} entries but lose_index has {lose.size}: entry i of each is pair i."
+        )
+    if win.size < min_pairs:
+        raise DataError(f"{owner} needs at least {min_pairs} pairs; got {win.size}.")
+    if np.array_equal(win, lose):
+        raise DataError(
+            "Every pair indexes the same vector for both responses: there is a single class "
+            "and no preference to learn."
+        )
+    return stream, win, lose, check_sample_weight(sample_weight, win.size), check_groups(groups, win.size)
+
+
+__all__: Sequence[str] = (
+    "DEFAULT_CHUNK_SIZE",
+    "PairDifferences",
+    "ResponseRows",
+    "VectorStream",
+    "check_indexed_pairs",
+    "fit_streamed_logistic",
+)
