@@ -70,7 +70,21 @@ def cmd_embed(args: argparse.Namespace) -> None:
     data = _load(args.data, args.data_dir)
     if args.limit:
         data = data.take(range(min(args.limit, len(data))))
-    encoder = _encoder(args)
+    if args.engine == "ray":
+        from .embed import RayEncoder
+
+        encoder = RayEncoder(
+            model=args.model,
+            cache_dir=args.cache_dir,
+            device=args.device,
+            quantize=args.quantize,
+            address=args.address,
+            num_workers=args.workers,
+        )
+    else:
+        if args.address or args.workers:
+            raise EmbrmError("--address and --workers apply to --engine ray only.")
+        encoder = _encoder(args)
     start = time.perf_counter()
     data.embed(encoder)
     seconds = time.perf_counter() - start
@@ -80,6 +94,7 @@ def cmd_embed(args: argparse.Namespace) -> None:
         f"{args.data}: {total} texts under {encoder.identity}: {stats['new']} new, "
         f"{stats['cached']} from cache, {seconds:.1f} s"
         + (f" ({stats['new'] / seconds:.1f} new texts/s)" if stats["new"] else "")
+        + (f" on {run['workers']} Ray {run['device']} workers" if (run := getattr(encoder, "last_run", None)) else "")
     )
 
 
@@ -228,6 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantize", action="store_true", help="use the int8 ONNX variant")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA when usable")
     p.add_argument("--limit", type=int, help="only the first N rows")
+    p.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local: this process (default); ray: a pool of encoder actors on a Ray cluster "
+        "(needs `pip install 'embrm[dist]'`; see docs/scaling.md)",
+    )
+    p.add_argument("--address", help="--engine ray: the cluster's address (default: start a local Ray)")
+    p.add_argument("--workers", type=int, help="--engine ray: actors (default: one per GPU, else per CPU)")
 
     from .heads import HEADS
 

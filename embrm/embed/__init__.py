@@ -1,6 +1,7 @@
 """Embedding: text rendering, ONNX Runtime encoder, and the on-disk vector cache."""
 
 from ._cache import VectorCache, VerifyReport, cached_identities, default_cache_dir
+from ._distributed import RayEncoder
 from ._encoder import Encoder
 from ._onnx import DEFAULT_MODEL, available_devices
 from ._render import TEXT_FORMAT_VERSION, render_pairs, render_windows
@@ -12,6 +13,7 @@ __all__ = [
     "REPRESENTATIONS",
     "TEXT_FORMAT_VERSION",
     "Encoder",
+    "RayEncoder",
     "VectorCache",
     "VerifyReport",
     "available_devices",

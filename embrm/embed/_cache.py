@@ -225,6 +225,11 @@ class VectorCache:
             vectors[position[start:stop]] = self._shard(int(shard), meta)[rows[start:stop]]
         return found, vectors
 
+    def contains(self, keys: Sequence[bytes]) -> np.ndarray:
+        """Whether each key is cached (bool array, shape (n,)), reading no vector."""
+        manifest, _ = self._load_manifest()
+        return pl.Series(list(keys), dtype=pl.Binary).is_in(manifest["key"]).to_numpy()
+
     # -- writes ---------------------------------------------------------------------------
     def put(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
         """Append new vectors as one shard; keys already present are skipped."""
