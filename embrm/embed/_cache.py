@@ -228,7 +228,7 @@ class VectorCache:
     def contains(self, keys: Sequence[bytes]) -> np.ndarray:
         """Whether each key is cached (bool array, shape (n,)), reading no vector."""
         manifest, _ = self._load_manifest()
-        return pl.Series(list(keys), dtype=pl.Binary).is_in(manifest["key"]).to_numpy()
+        return pl.Series(list(keys), dtype=pl.Binary).is_in(manifest["key"].implode()).to_numpy()
 
     # -- writes ---------------------------------------------------------------------------
     def put(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:

@@ -6,6 +6,7 @@ Run with ``bash scripts/test.sh -m slow tests/embed/test_distributed.py`` (needs
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -152,14 +153,14 @@ def test_killed_actor_is_restarted_and_the_result_is_complete(cluster, texts, re
 
 def test_killed_driver_rerun_embeds_only_what_is_missing(cluster, texts, reference, encoder, tmp_path):
     root = _scratch(tmp_path, encoder)
-    (tmp_path / "texts.txt").write_text("\n".join(texts))
+    (tmp_path / "texts.json").write_text(json.dumps(texts))
     driver = (
-        "import sys\nfrom embrm.embed import RayEncoder\n"
-        f"texts = open({str(tmp_path / 'texts.txt')!r}).read().split('\\n')\n"
+        "import json\nfrom embrm.embed import RayEncoder\n"
+        f"texts = json.load(open({str(tmp_path / 'texts.json')!r}))\n"
         f"RayEncoder(cache_dir={str(root)!r}, address={cluster!r}, num_workers=2, batch_size=4, "
         "shard_size=8).encode(texts)\n"
     )
-    process = subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_for_first_shard(root, encoder)
     finally:
