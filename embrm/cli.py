@@ -94,7 +94,11 @@ def cmd_embed(args: argparse.Namespace) -> None:
         f"{args.data}: {total} texts under {encoder.identity}: {stats['new']} new, "
         f"{stats['cached']} from cache, {seconds:.1f} s"
         + (f" ({stats['new'] / seconds:.1f} new texts/s)" if stats["new"] else "")
-        + (f" on {run['workers']} Ray {run['device']} workers" if (run := getattr(encoder, "last_run", None)) else "")
+        + (
+            f" on {run['workers']} Ray {run['device']} workers"
+            if (run := getattr(encoder, "last_run", None))
+            else ""
+        )
     )
 
 

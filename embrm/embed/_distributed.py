@@ -77,7 +77,9 @@ class EmbedActor:
         keys: list[bytes] = []
         vectors = []
         for row in batch.to_pylist():
-            items = row["texts"] if "texts" in row else list(zip(row["prompts"], row["responses"], strict=True))
+            items = (
+                row["texts"] if "texts" in row else list(zip(row["prompts"], row["responses"], strict=True))
+            )
             vectors.append(self.infer(items))
             keys.extend(row["keys"])
         return {

@@ -14,7 +14,12 @@ from sklearn.exceptions import ConvergenceWarning
 
 from embrm._validation import BOOLEAN, Interval, validate_params
 from embrm.heads._base import BaseHead, feature_scale, single_threaded, upgrade_unstandardised
-from embrm.heads._streaming import DEFAULT_CHUNK_SIZE, PairDifferences, check_indexed_pairs, fit_streamed_logistic
+from embrm.heads._streaming import (
+    DEFAULT_CHUNK_SIZE,
+    PairDifferences,
+    check_indexed_pairs,
+    fit_streamed_logistic,
+)
 
 
 def fit_linear_logistic(

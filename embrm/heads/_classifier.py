@@ -18,9 +18,14 @@ from embrm.heads._base import (
     single_threaded,
     upgrade_unstandardised,
 )
-from embrm.heads._streaming import DEFAULT_CHUNK_SIZE, ResponseRows, check_indexed_pairs, fit_streamed_logistic
 from embrm.heads._bt import LINEAR_ALPHA, fit_linear_logistic
 from embrm.heads._mlp import MLPTrainer, mlp_forward
+from embrm.heads._streaming import (
+    DEFAULT_CHUNK_SIZE,
+    ResponseRows,
+    check_indexed_pairs,
+    fit_streamed_logistic,
+)
 
 
 def pointwise(

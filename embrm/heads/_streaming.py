@@ -246,7 +246,9 @@ class ResponseRows:
         if self.group is None:
             pick = _evenly_spaced(self.n_rows, max_rows)
         else:  # whole groups, so their means are exact
-            groups = _evenly_spaced(self.group_size.size, max(1, int(max_rows * self.group_size.size / self.n_rows)))
+            groups = _evenly_spaced(
+                self.group_size.size, max(1, int(max_rows * self.group_size.size / self.n_rows))
+            )
             pick = np.flatnonzero(np.isin(self.group, groups))
         blocks = list(self._blocks(stream, pick))
         mine = np.concatenate([m for m, _ in blocks])

@@ -103,7 +103,9 @@ def _actor_pids() -> list[int]:
     return found
 
 
-def test_same_vectors_as_in_process_and_only_missing_work_is_sent(cluster, texts, reference, encoder, tmp_path):
+def test_same_vectors_as_in_process_and_only_missing_work_is_sent(
+    cluster, texts, reference, encoder, tmp_path
+):
     root = _scratch(tmp_path, encoder)
     ray_encoder = RayEncoder(cache_dir=root, address=cluster, num_workers=2)
     first = ray_encoder.encode(texts[:200])
@@ -120,7 +122,9 @@ def test_same_vectors_as_in_process_and_only_missing_work_is_sent(cluster, texts
 def test_cli_engine_ray_embeds_pairs_like_the_local_engine(cluster, data_dir, encoder, tmp_path, capsys):
     frame = pl.read_parquet(data_dir / "alpacaeval_multimodel.parquet").head(30)
     path = tmp_path / "pairs.parquet"
-    frame.select("prompt", chosen=pl.col("response").str.head(300), rejected=pl.lit("No.")).write_parquet(path)
+    frame.select("prompt", chosen=pl.col("response").str.head(300), rejected=pl.lit("No.")).write_parquet(
+        path
+    )
     root = _scratch(tmp_path / "cache", encoder)
     argv = ["embed", str(path), "--cache-dir", str(root), "--engine", "ray", "--address", cluster]
     assert main([*argv, "--workers", "2"]) == 0
@@ -160,7 +164,9 @@ def test_killed_driver_rerun_embeds_only_what_is_missing(cluster, texts, referen
         f"RayEncoder(cache_dir={str(root)!r}, address={cluster!r}, num_workers=2, batch_size=4, "
         "shard_size=8).encode(texts)\n"
     )
-    process = subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-c", driver], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         _wait_for_first_shard(root, encoder)
     finally:

@@ -62,7 +62,9 @@ def test_classifier_streamed_equals_in_memory(on_disk, center_by_group):
     reference = ClassifierHead(**params).fit(X[win], X[lose], weight, groups=groups)
     streamed = ClassifierHead(**params).fit_indexed(shards, win, lose, weight, groups=groups, chunk_size=300)
     assert _close(streamed.coef_, reference.coef_) < 1e-4
-    assert streamed.intercept_ == pytest.approx(reference.intercept_, abs=1e-4 * np.abs(reference.coef_).max())
+    assert streamed.intercept_ == pytest.approx(
+        reference.intercept_, abs=1e-4 * np.abs(reference.coef_).max()
+    )
     assert streamed.temperature_ == pytest.approx(reference.temperature_, rel=1e-3)
 
 
