@@ -120,7 +120,7 @@ class RowMap(Protocol):
 
     n_rows: int
     weight: np.ndarray  # (n_rows,) raw sample weight of each row
-    sign: np.ndarray  # (n_rows,) +1 or -1: the label of each row
+    sign: np.ndarray  # (n_rows,) or (1,): +1 or -1, the label of each row
 
     def forward(self, r: np.ndarray) -> np.ndarray:
         """``A @ r`` for per-vector values ``r``."""
@@ -132,8 +132,9 @@ class RowMap(Protocol):
         """Weighted mean and variance of each feature over the responses the rows are built
         from (the statistics the in-memory fit standardises with)."""
 
-    def sample_rows(self, stream: VectorStream, max_rows: int) -> tuple[np.ndarray, np.ndarray]:
-        """Up to about ``max_rows`` training rows ``A Z`` (all when there are fewer) and their weights."""
+    def sample_rows(self, stream: VectorStream, max_rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Up to about ``max_rows`` training rows ``A Z`` (all when there are fewer) with their
+        weights, in blocks of about ``stream.chunk_size`` rows."""
 
 
 class PairDifferences:
@@ -143,7 +144,7 @@ class PairDifferences:
         self.win, self.lose, self.n_vectors = win, lose, n_vectors
         self.n_rows = win.size
         self.weight = sample_weight
-        self.sign = np.ones(1)  # broadcasts
+        self.sign = np.ones(1, dtype=np.int8)  # broadcasts
 
     def forward(self, r: np.ndarray) -> np.ndarray:
         return r[self.win] - r[self.lose]
@@ -161,9 +162,11 @@ class PairDifferences:
             var += c[start : start + block.shape[0]] @ np.square(block - mean)
         return mean, var
 
-    def sample_rows(self, stream: VectorStream, max_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    def sample_rows(self, stream: VectorStream, max_rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         pick = _evenly_spaced(self.n_rows, max_rows)
-        return stream.take(self.win[pick]) - stream.take(self.lose[pick]), self.weight[pick]
+        for start in range(0, pick.size, stream.chunk_size):
+            mine = pick[start : start + stream.chunk_size]
+            yield stream.take(self.win[mine]) - stream.take(self.lose[mine]), self.weight[mine]
 
 
 class ResponseRows:
@@ -188,7 +191,7 @@ class ResponseRows:
         self.n_vectors = n_vectors
         self.n_rows = 2 * n
         self.weight = np.concatenate([sample_weight, sample_weight])
-        self.sign = np.concatenate([np.ones(n), -np.ones(n)])
+        self.sign = np.concatenate([np.ones(n, dtype=np.int8), -np.ones(n, dtype=np.int8)])
         self.group = None
         if groups is not None:
             _, inverse = np.unique(np.tile(groups, 2), return_inverse=True)
@@ -242,17 +245,15 @@ class ResponseRows:
             second += s[mine] @ np.square(block)
         return first, np.maximum(second - np.square(first), 0.0)
 
-    def sample_rows(self, stream: VectorStream, max_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    def sample_rows(self, stream: VectorStream, max_rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         if self.group is None:
             pick = _evenly_spaced(self.n_rows, max_rows)
         else:  # whole groups, so their means are exact
-            groups = _evenly_spaced(
-                self.group_size.size, max(1, int(max_rows * self.group_size.size / self.n_rows))
-            )
-            pick = np.flatnonzero(np.isin(self.group, groups))
-        blocks = list(self._blocks(stream, pick))
-        mine = np.concatenate([m for m, _ in blocks])
-        return np.concatenate([b for _, b in blocks]), self.weight[mine]
+            n_groups = self.group_size.size
+            chosen = _evenly_spaced(n_groups, max(1, max_rows * n_groups // self.n_rows))
+            pick = np.flatnonzero(np.isin(self.group, chosen))
+        for mine, block in self._blocks(stream, pick):
+            yield block, self.weight[mine]
 
 
 def _evenly_spaced(n: int, k: int) -> np.ndarray:
@@ -306,23 +307,34 @@ def fit_streamed_logistic(
     a = alpha / total
     k = d + int(fit_intercept)
 
-    sample, sample_weight = rows.sample_rows(stream, preconditioner_rows)
-    sample_s = sample_weight / sample_weight.sum()
-    Zs = (sample / scale).astype(np.float32) * np.sqrt(sample_s).astype(np.float32)[:, None]
+    # The Hessian at zero, Z' S Z / 4 + a I, from the sampled rows, block by block.
+    gram, column, sample_total = np.zeros((d, d)), np.zeros(d), 0.0
+    for block, weight in rows.sample_rows(stream, preconditioner_rows):
+        block /= scale
+        # Precision is moot in a preconditioner: float32 halves the cost of the Gram matrix.
+        Zs = block.astype(np.float32) * np.sqrt(weight).astype(np.float32)[:, None]
+        gram += Zs.T @ Zs
+        column += weight @ block
+        sample_total += weight.sum()
     hessian0 = np.empty((k, k))
-    hessian0[:d, :d] = Zs.T @ Zs / 4.0 + a * np.eye(d)
+    hessian0[:d, :d] = gram / (4.0 * sample_total) + a * np.eye(d)
     if fit_intercept:
-        hessian0[:d, d] = hessian0[d, :d] = (sample / scale).T @ sample_s / 4.0
+        hessian0[:d, d] = hessian0[d, :d] = column / (4.0 * sample_total)
         hessian0[d, d] = 0.25
-    del Zs, sample
     chol = cholesky(hessian0 + 1e-12 * np.eye(k), lower=True)
 
     def objective(v: np.ndarray) -> tuple[float, np.ndarray]:
         theta = solve_triangular(chol, v, lower=True, trans="T")
         w = theta[:d]
-        m = rows.sign * (rows.forward(stream.matvec(w / scale)) + (theta[d] if fit_intercept else 0.0))
+        m = rows.forward(stream.matvec(w / scale))  # in-place from here: pair-sized arrays are large
+        if fit_intercept:
+            m += theta[d]
+        m *= rows.sign
         loss = -np.dot(s, log_expit(m)) + 0.5 * a * np.dot(w, w)
-        q = -s * rows.sign * expit(-m)
+        q = expit(np.negative(m, out=m), out=m)
+        q *= s
+        q *= rows.sign
+        q = np.negative(q, out=q)
         grad = np.empty(k)
         grad[:d] = stream.rmatvec(rows.adjoint(q)) / scale + a * w
         if fit_intercept:
