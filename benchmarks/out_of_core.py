@@ -118,7 +118,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=10_000_000)
-    parser.add_argument("--prompts", type=int, default=150_000)
+    parser.add_argument("--prompts", type=int, default=50_000)
     parser.add_argument("--responses", type=int, default=20)
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--baseline-pairs", type=int, default=200_000)

@@ -230,6 +230,28 @@ class VectorCache:
         manifest, _ = self._load_manifest()
         return pl.Series(list(keys), dtype=pl.Binary).is_in(manifest["key"].implode()).to_numpy()
 
+    def locate(self, keys: Sequence[bytes]) -> tuple[list[np.ndarray], np.ndarray]:
+        """Where ``keys``' vectors lie on disk, for fitting without loading them.
+
+        Returns the shards holding them (memory-mapped, checksummed on first use; rows as
+        stored, float16 or float32) and each key's row in those shards read as stacked in
+        order, so ``shards`` and row numbers go straight to ``head.fit_indexed``. These are
+        the stored vectors: the representation itself only for the ``joint`` view of a
+        sentence encoder and raw texts. Raises ``KeyError`` if any key is not cached.
+        """
+        manifest, meta = self._load_manifest()
+        query = pl.DataFrame({"key": pl.Series(list(keys), dtype=pl.Binary)}).with_row_index("i")
+        hits = query.join(manifest, on="key", how="left").sort("i")
+        if hits["shard"].null_count():
+            raise KeyError(
+                f"{hits['shard'].null_count()} of {len(keys)} keys are not in the cache {self.path}."
+            )
+        shard = hits["shard"].to_numpy()
+        used = np.unique(shard)
+        shards = [self._shard(int(s), meta) for s in used]
+        starts = np.cumsum([0] + [s.shape[0] for s in shards])
+        return shards, starts[np.searchsorted(used, shard)] + hits["row"].to_numpy().astype(np.int64)
+
     # -- writes ---------------------------------------------------------------------------
     def put(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
         """Append new vectors as one shard; keys already present are skipped."""

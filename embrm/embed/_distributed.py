@@ -102,8 +102,8 @@ class RayEncoder(Encoder):
         As for :class:`~embrm.Encoder`. Vectors land in this process's cache; workers
         keep their exported model under ``cache_dir`` on their own node.
     device : {"cpu", "cuda"}, optional
-        Where the actors run: None picks GPU actors (one GPU each) when the cluster has
-        GPUs, else CPU actors.
+        Where the actors run: None picks GPU actors (one GPU each, onnxruntime-gpu on the
+        workers) when the cluster has GPUs, else CPU actors. This process runs on CPU.
     address : str, optional
         The cluster to connect to (``"auto"``, ``"ray://head:10001"``, ...). None starts a
         local Ray instance with ``object_store_memory`` bytes of object store (or uses the
@@ -153,8 +153,8 @@ class RayEncoder(Encoder):
                 raise ValueError(f"{name} must be a positive integer; got {value}.")
         if int(shard_size) < 1:
             raise ValueError(f"shard_size must be a positive integer; got {shard_size}.")
-        super().__init__(model, cache_dir, device="cpu", **options)
-        self.device = device
+        super().__init__(model, cache_dir, device="cpu", **options)  # this process only renders and reads
+        self.worker_device = device
         self.address = address
         self.num_workers = num_workers
         self.cpus_per_worker = int(cpus_per_worker)
@@ -186,7 +186,7 @@ class RayEncoder(Encoder):
         """Actors, their device and the resources each asks for."""
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
-        device = self.device or ("cuda" if gpus else "cpu")
+        device = self.worker_device or ("cuda" if gpus else "cpu")
         if device == "cuda":
             if not gpus:
                 raise DataError("device='cuda' but the Ray cluster has no GPU; use device='cpu' or None.")

@@ -115,3 +115,24 @@ def test_fit_indexed_rejects_bad_indices():
         BTLinear().fit_indexed(X, np.array([0, 1]), np.array([0, 1]))
     with pytest.raises(ValueError, match="kind='logistic' only"):
         ClassifierHead(kind="mlp").fit_indexed(X, np.arange(10), np.arange(10, 20))
+
+
+def test_fit_indexed_from_cache_shards_equals_fit(hh_embedded, tmp_path):
+    """Pairs as row numbers into the cache's own memory-mapped shards."""
+    from embrm.embed import VectorCache
+
+    X = np.concatenate([hh_embedded.X_chosen, hh_embedded.X_rejected])
+    keys = [i.to_bytes(16, "little") for i in range(X.shape[0])]
+    cache = VectorCache(tmp_path, "toy", storage_dtype="float16")
+    order = np.random.RandomState(0).permutation(X.shape[0])  # shards hold the rows shuffled
+    for part in np.array_split(order, 4):
+        cache.put([keys[i] for i in part], X[part])
+    n = hh_embedded.X_chosen.shape[0]
+    shards, rows = cache.locate(keys)
+    assert len(shards) == 4 and shards[0].dtype == np.float16
+    stored = np.concatenate(shards).astype(np.float32)
+    reference = BTLinear().fit(stored[rows[:n]], stored[rows[n:]])
+    streamed = BTLinear().fit_indexed(shards, rows[:n], rows[n:], chunk_size=100)
+    assert _close(streamed.coef_, reference.coef_) < 1e-4
+    with pytest.raises(KeyError, match="1 of 2 keys"):
+        cache.locate([keys[0], b"\x01" * 16])
