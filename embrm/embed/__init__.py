@@ -1,6 +1,6 @@
 """Embedding: text rendering, ONNX Runtime encoder, and the on-disk vector cache."""
 
-from ._cache import VectorCache, VerifyReport, cached_identities, default_cache_dir
+from ._cache import VectorCache, VerifyReport, cached_identities, default_cache_dir, pair_keys, text_keys
 from ._distributed import RayEncoder
 from ._encoder import Encoder
 from ._onnx import DEFAULT_MODEL, available_devices
@@ -19,6 +19,8 @@ __all__ = [
     "available_devices",
     "cached_identities",
     "default_cache_dir",
+    "pair_keys",
     "render_pairs",
     "render_windows",
+    "text_keys",
 ]
