@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import numbers
-import warnings
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.linalg import cholesky, solve_triangular
-from scipy.optimize import minimize
 from scipy.special import expit, log_expit
-from sklearn.exceptions import ConvergenceWarning
 
 from embrm._validation import BOOLEAN, Interval, validate_params
 from embrm.heads._base import BaseHead, feature_scale, single_threaded, upgrade_unstandardised
+from embrm.heads._lbfgs import minimize_preconditioned
 from embrm.heads._streaming import (
     DEFAULT_CHUNK_SIZE,
     PairDifferences,
@@ -62,10 +59,8 @@ def fit_linear_logistic(
         hessian0[:d, d] = hessian0[d, :d] = Z.T @ s / 4.0
         hessian0[d, d] = 0.25
     del Zs
-    chol = cholesky(hessian0 + 1e-12 * np.eye(k), lower=True)
 
-    def objective(v: np.ndarray) -> tuple[float, np.ndarray]:
-        theta = solve_triangular(chol, v, lower=True, trans="T")
+    def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
         w = theta[:d]
         m = sign * (Z @ w + (theta[d] if fit_intercept else 0.0))
         loss = -np.dot(s, log_expit(m)) + 0.5 * a * np.dot(w, w)
@@ -74,24 +69,13 @@ def fit_linear_logistic(
         grad[:d] = Z.T @ g + a * w
         if fit_intercept:
             grad[d] = g.sum()
-        return loss, solve_triangular(chol, grad, lower=True)
+        return loss, grad
 
-    result = minimize(
-        objective,
-        np.zeros(k),
-        jac=True,
-        method="L-BFGS-B",
-        options={"maxiter": max_iter, "gtol": tol, "ftol": 0.0},
+    theta, n_iter = minimize_preconditioned(
+        loss_and_gradient, hessian0, tol=tol, max_iter=max_iter, owner=owner
     )
-    theta = solve_triangular(chol, result.x, lower=True, trans="T")
-    if not result.success and result.nit >= max_iter:
-        warnings.warn(
-            f"{owner} did not converge in {max_iter} L-BFGS iterations; increase max_iter or alpha.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
     intercept = float(theta[d]) if fit_intercept else 0.0
-    return theta[:d].copy(), intercept, int(result.nit)
+    return theta[:d].copy(), intercept, n_iter
 
 
 #: Default L2 penalty of the linear fits on standardised features: BTLinear, the logistic

@@ -19,18 +19,15 @@ fit, so on data that fits in memory both give the same weights to solver toleran
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
-from scipy.linalg import cholesky, solve_triangular
-from scipy.optimize import minimize
 from scipy.special import expit, log_expit
-from sklearn.exceptions import ConvergenceWarning
 
 from embrm._validation import check_groups, check_sample_weight
 from embrm.exceptions import DataError
+from embrm.heads._lbfgs import minimize_preconditioned
 
 #: Rows of the vectors read (and converted to float64) at a time.
 DEFAULT_CHUNK_SIZE = 16384
@@ -321,10 +318,8 @@ def fit_streamed_logistic(
     if fit_intercept:
         hessian0[:d, d] = hessian0[d, :d] = column / (4.0 * sample_total)
         hessian0[d, d] = 0.25
-    chol = cholesky(hessian0 + 1e-12 * np.eye(k), lower=True)
 
-    def objective(v: np.ndarray) -> tuple[float, np.ndarray]:
-        theta = solve_triangular(chol, v, lower=True, trans="T")
+    def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
         w = theta[:d]
         m = rows.forward(stream.matvec(w / scale))  # in-place from here: pair-sized arrays are large
         if fit_intercept:
@@ -339,24 +334,13 @@ def fit_streamed_logistic(
         grad[:d] = stream.rmatvec(rows.adjoint(q)) / scale + a * w
         if fit_intercept:
             grad[d] = q.sum()
-        return loss, solve_triangular(chol, grad, lower=True)
+        return loss, grad
 
-    result = minimize(
-        objective,
-        np.zeros(k),
-        jac=True,
-        method="L-BFGS-B",
-        options={"maxiter": max_iter, "gtol": tol, "ftol": 0.0},
+    theta, n_iter = minimize_preconditioned(
+        loss_and_gradient, hessian0, tol=tol, max_iter=max_iter, owner=owner
     )
-    theta = solve_triangular(chol, result.x, lower=True, trans="T")
-    if not result.success and result.nit >= max_iter:
-        warnings.warn(
-            f"{owner} did not converge in {max_iter} L-BFGS iterations; increase max_iter or alpha.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
     intercept = float(theta[d]) if fit_intercept else 0.0
-    return theta[:d] / scale, intercept, int(result.nit), scale
+    return theta[:d] / scale, intercept, n_iter, scale
 
 
 def check_indexed_pairs(
