@@ -257,8 +257,15 @@ def cross_val_rewards(
     result = CrossValRewards(None, np.full(len(data), np.nan), np.full(len(data), np.nan), groups=data.groups)
     for k, (tr, te) in enumerate(_splits(data.groups, cv, seed)):
         fit = _fit_fold(
-            head, k, tr, te, X_win[tr], X_lose[tr], None if weight is None else weight[tr],
-            data.groups[tr], fit_params,
+            head,
+            k,
+            tr,
+            te,
+            X_win[tr],
+            X_lose[tr],
+            None if weight is None else weight[tr],
+            data.groups[tr],
+            fit_params,
         )
         result.reward_win[te] = fit.head.reward(X_win[te])
         result.reward_lose[te] = fit.head.reward(X_lose[te])
@@ -391,8 +398,9 @@ def attack_rank(
     if np.any(attack.sizes > 1):
         raise DataError("groups_attack must hold one attack answer per prompt; a prompt id repeats.")
     position = np.searchsorted(attack.labels, real.labels)
-    found = (position < attack.labels.size) & (attack.labels[np.minimum(position, attack.labels.size - 1)]
-                                              == real.labels)
+    found = (position < attack.labels.size) & (
+        attack.labels[np.minimum(position, attack.labels.size - 1)] == real.labels
+    )
     if not found.all():
         missing = real.labels[~found][0]
         raise DataError(f"Prompt {missing!r} has real answers but no attack answer in groups_attack.")

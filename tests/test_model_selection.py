@@ -85,10 +85,18 @@ def test_one_explicit_split_scores_only_its_test_rows(scored):
 
 def test_pairs_are_cross_fitted_by_their_groups():
     planted = make_preference_pairs(600, 16, n_groups=60, beta=None, random_state=0)
-    frame = pl.DataFrame({"prompt": [f"p{g}" for g in planted.groups], "chosen": ["a"] * 600,
-                          "rejected": ["b"] * 600, "group": planted.groups})
+    frame = pl.DataFrame(
+        {
+            "prompt": [f"p{g}" for g in planted.groups],
+            "chosen": ["a"] * 600,
+            "rejected": ["b"] * 600,
+            "group": planted.groups,
+        }
+    )
     pairs = PreferencePairs(frame)
-    result = cross_val_rewards(BTLinear(alpha=1.0), pairs, (planted.X_win, planted.X_lose), cv=4, random_state=0)
+    result = cross_val_rewards(
+        BTLinear(alpha=1.0), pairs, (planted.X_win, planted.X_lose), cv=4, random_state=0
+    )
     assert result.reward is None
     assert pairwise_accuracy(result.reward_win, result.reward_lose) > 0.9
     assert result.label_error_rate is None
@@ -119,10 +127,16 @@ def test_bad_input_is_a_clear_error(scored):
 
 
 def _two_prompts() -> ScoredResponses:
-    return ScoredResponses(pl.DataFrame({
-        "prompt_id": [0, 0, 0, 1, 1], "prompt": ["a"] * 3 + ["b"] * 2,
-        "response": ["", "xy", "xyz", "x" * 9, "x"], "score": [0.0, 2.0, 1.0, 5.0, 6.0],
-    }))
+    return ScoredResponses(
+        pl.DataFrame(
+            {
+                "prompt_id": [0, 0, 0, 1, 1],
+                "prompt": ["a"] * 3 + ["b"] * 2,
+                "response": ["", "xy", "xyz", "x" * 9, "x"],
+                "score": [0.0, 2.0, 1.0, 5.0, 6.0],
+            }
+        )
+    )
 
 
 def test_baselines_and_length_features():
