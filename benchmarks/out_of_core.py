@@ -39,6 +39,7 @@ class PeakMemory:
     """Peak ``RssAnon`` of this process while the block runs (sampled in a thread), in bytes."""
 
     def __enter__(self) -> PeakMemory:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM, the peak resident size
         self.base = self.peak = _status("RssAnon")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -53,6 +54,7 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, _status("RssAnon"))
+        self.hwm = _status("VmHWM")
 
 
 def _status(field: str) -> int:
@@ -62,7 +64,9 @@ def _status(field: str) -> int:
     raise KeyError(field)
 
 
-def write_vectors(path: Path, n_prompts: int, n_responses: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def write_vectors(
+    path: Path, n_prompts: int, n_responses: int, dim: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Write the float16 vectors in prompt order; return the planted direction and each row's reward."""
     rng = np.random.default_rng(seed)
     n = n_prompts * n_responses
@@ -151,25 +155,35 @@ def main() -> None:
             "bt": (BTLinear, {}, {}),
             "classifier": (ClassifierHead, {"random_state": 0}, {"groups": groups}),
         }
-        rows = []
+        print(
+            "| fit | pairs | seconds | anchor passes' time | passes | L-BFGS iterations | "
+            "peak RssAnon over start (MiB) | peak VmHWM (GiB) | cosine to planted | "
+            "max coef gap, fit_indexed vs fit |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|", flush=True)
+
+        def row(label, n, seconds, passes, iters, memory, cos, gap="-") -> None:
+            print(
+                f"| {label} | {n:,} | {seconds:.1f} | {seconds / anchor:.1f} | {passes} | {iters} | "
+                f"{(memory.peak - memory.base) / 2**20:.0f} | {memory.hwm / 2**30:.2f} | {cos:.4f} | {gap} |",
+                flush=True,
+            )
+
         for name in args.heads.split(","):
             cls, params, extra = heads[name]
             with PeakMemory() as memory:
                 start = time.perf_counter()
                 head = cls(**params).fit_indexed(X, win, lose, chunk_size=CHUNK, **extra)
                 seconds = time.perf_counter() - start
-            rows.append(
-                (
-                    f"{cls.__name__}.fit_indexed",
-                    args.pairs,
-                    seconds,
-                    seconds / anchor,
-                    head.n_passes_,
-                    head.n_iter_,
-                    memory.peak - memory.base,
-                    cosine(head.coef_, direction),
-                    "",
-                )
+            label = f"{cls.__name__}.fit_indexed"
+            row(
+                label,
+                args.pairs,
+                seconds,
+                head.n_passes_,
+                head.n_iter_,
+                memory,
+                cosine(head.coef_, direction),
             )
             # Baseline: the in-memory fit on the first pairs, and fit_indexed on the same pairs.
             k = args.baseline_pairs
@@ -181,33 +195,14 @@ def main() -> None:
                 reference = cls(**params).fit(X_win, X_lose, **sub)
                 seconds = time.perf_counter() - start
             del X_win, X_lose
-            small = cls(**params).fit_indexed(X, win[:k], lose[:k], chunk_size=CHUNK, **sub)
+            with PeakMemory() as small_memory:
+                start = time.perf_counter()
+                small = cls(**params).fit_indexed(X, win[:k], lose[:k], chunk_size=CHUNK, **sub)
+                small_seconds = time.perf_counter() - start
             gap = np.abs(small.coef_ - reference.coef_).max() / np.abs(reference.coef_).max()
-            rows.append(
-                (
-                    f"{cls.__name__}.fit (in memory)",
-                    k,
-                    seconds,
-                    seconds / anchor,
-                    0,
-                    reference.n_iter_,
-                    memory.peak - memory.base,
-                    cosine(reference.coef_, direction),
-                    f"{gap:.1e}",
-                )
-            )
-
-        print(
-            "| fit | pairs | seconds | anchor passes' time | passes | L-BFGS iterations | "
-            "peak memory (RssAnon, MiB) | cosine to planted | max coef gap, fit_indexed vs fit |"
-        )
-        print("|---|---|---|---|---|---|---|---|---|")
-        for label, n, seconds, passes_time, passes, iters, peak, cos, gap in rows:
-            print(
-                f"| {label} | {n:,} | {seconds:.1f} | {passes_time:.1f} | {passes or '-'} | {iters} | "
-                f"{peak / 2**20:.0f} | {cos:.4f} | {gap or '-'} |"
-            )
-        print(f"\nVmHWM (peak resident incl. mapped file pages): {_status('VmHWM') / 2**30:.2f} GiB")
+            cos = cosine(reference.coef_, direction)
+            row(f"{cls.__name__}.fit (in memory)", k, seconds, "-", reference.n_iter_, memory, cos)
+            row(label, k, small_seconds, small.n_passes_, small.n_iter_, small_memory, cos, f"{gap:.1e}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
