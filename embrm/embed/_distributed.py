@@ -32,7 +32,7 @@ from ..exceptions import DataError
 from ._encoder import Encoder
 
 INSTALL_HINT = "pip install 'embrm[dist]'"
-_BATCHES_PER_BLOCK = 4  # inference batches per Ray block (the unit of scheduling and retry)
+_BATCHES_PER_BLOCK = 4  # inference batches per Ray block (the unit of scheduling, retry and import)
 
 
 def _require_ray():
@@ -240,7 +240,8 @@ class RayEncoder(Encoder):
         else:
             rows["texts"] = [items[i : i + bs] for i in range(0, len(items), bs)]
         table = pa.table(rows)
-        n_blocks = max(workers, math.ceil(table.num_rows / _BATCHES_PER_BLOCK))
+        # Small blocks balance the pool and bound what a retry redoes; at most 64 per actor.
+        n_blocks = min(max(workers, math.ceil(table.num_rows / _BATCHES_PER_BLOCK)), 64 * workers)
         bounds = np.linspace(0, table.num_rows, n_blocks + 1).astype(int)
         blocks = [table.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
         dataset = ray.data.from_arrow(blocks).map_batches(
