@@ -224,11 +224,10 @@ class ResponseRows:
             mine = rows[a:b]
             block = stream.take(self.vector[mine])
             if self.group is not None:
-                local, inverse = np.unique(self.group[mine], return_inverse=True)
+                # rows are sorted by group, so each group's rows are contiguous
+                local, first, inverse = np.unique(self.group[mine], return_index=True, return_inverse=True)
                 inverse = inverse.ravel()
-                sums = np.zeros((local.size, block.shape[1]))
-                np.add.at(sums, inverse, block)
-                means = sums / self.group_size[local][:, None]
+                means = np.add.reduceat(block, first, axis=0) / self.group_size[local][:, None]
                 means[~self.centred[local]] = 0.0
                 block -= means[inverse]
             yield mine, block
