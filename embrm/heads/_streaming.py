@@ -153,11 +153,7 @@ class PairDifferences:
         # Both responses of pair i weigh s_i / 2: gathered per vector, two passes.
         s = self.weight / self.weight.sum()
         c = 0.5 * (np.bincount(self.win, s, self.n_vectors) + np.bincount(self.lose, s, self.n_vectors))
-        mean = stream.rmatvec(c)
-        var = np.zeros(stream.n_features)
-        for start, block in stream.chunks():
-            var += c[start : start + block.shape[0]] @ np.square(block - mean)
-        return mean, var
+        return vector_moments(stream, c)
 
     def sample_rows(self, stream: VectorStream, max_rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         pick = _evenly_spaced(self.n_rows, max_rows)
@@ -209,36 +205,43 @@ class ResponseRows:
         # The centring is a symmetric projection within each group: its adjoint is itself.
         return np.bincount(self.vector, self._centre(q), self.n_vectors)
 
-    def _blocks(self, stream: VectorStream, rows: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """``(row numbers, centred rows)`` over ``rows``, whole groups at a time."""
-        if self.group is not None:
-            rows = rows[np.argsort(self.group[rows], kind="stable")]
-            groups = self.group[rows]
-            cuts = np.flatnonzero(np.diff(groups)) + 1  # group boundaries
-        else:
-            cuts = np.arange(1, rows.size)
-        # Cut at the first group boundary past every chunk_size rows.
-        after = np.searchsorted(cuts, np.arange(stream.chunk_size, rows.size, stream.chunk_size))
-        bounds = np.unique(np.concatenate([[0], cuts[after[after < cuts.size]], [rows.size]]))
+    def _blocks(
+        self, stream: VectorStream, group: np.ndarray, vector: np.ndarray, count: np.ndarray
+    ) -> Iterator[tuple[slice, np.ndarray]]:
+        """``(slice, centred rows)`` over entries sorted by ``group``, whole groups at a time.
+
+        Entry ``i`` is vector ``vector[i]`` standing ``count[i]`` times in group ``group[i]``;
+        every row of a group is among the entries, so each block's group means are exact.
+        """
+        cuts = np.flatnonzero(np.diff(group)) + 1  # group boundaries
+        # Cut at the first group boundary past every chunk_size entries.
+        after = np.searchsorted(cuts, np.arange(stream.chunk_size, group.size, stream.chunk_size))
+        bounds = np.unique(np.concatenate([[0], cuts[after[after < cuts.size]], [group.size]]))
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            mine = rows[a:b]
-            block = stream.take(self.vector[mine])
-            if self.group is not None:
-                # rows are sorted by group, so each group's rows are contiguous
-                local, first, inverse = np.unique(self.group[mine], return_index=True, return_inverse=True)
-                inverse = inverse.ravel()
-                means = np.add.reduceat(block, first, axis=0) / self.group_size[local][:, None]
-                means[~self.centred[local]] = 0.0
-                block -= means[inverse]
-            yield mine, block
+            block = stream.take(vector[a:b])
+            local, first, inverse = np.unique(group[a:b], return_index=True, return_inverse=True)
+            sums = np.add.reduceat(block * count[a:b, None], first, axis=0)
+            means = sums / self.group_size[local][:, None]
+            means[~self.centred[local]] = 0.0
+            block -= means[inverse.ravel()]
+            yield slice(a, b), block
 
     def moments(self, stream: VectorStream) -> tuple[np.ndarray, np.ndarray]:
-        # Every row weighs s_i / 2 (s normalised over pairs); one gathering pass.
+        # Every row weighs s_i / 2 (s normalised over pairs).
         s = self.weight / self.weight.sum()
+        if self.group is None:
+            return vector_moments(stream, np.bincount(self.vector, s, self.n_vectors))
+        # Rows with the same (group, vector) have the same offset: gather each such entry once.
+        entry, inverse = np.unique(
+            self.group.astype(np.int64) * self.n_vectors + self.vector, return_inverse=True
+        )
+        inverse = inverse.ravel()
+        weight, count = np.bincount(inverse, s), np.bincount(inverse).astype(np.float64)
+        group, vector = entry // self.n_vectors, entry % self.n_vectors
         first, second = np.zeros(stream.n_features), np.zeros(stream.n_features)
-        for mine, block in self._blocks(stream, np.arange(self.n_rows)):
-            first += s[mine] @ block
-            second += s[mine] @ np.square(block)
+        for mine, block in self._blocks(stream, group, vector, count):
+            first += weight[mine] @ block
+            second += weight[mine] @ np.square(block)
         return first, np.maximum(second - np.square(first), 0.0)
 
     def sample_rows(self, stream: VectorStream, max_rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -248,8 +251,25 @@ class ResponseRows:
             n_groups = self.group_size.size
             chosen = _evenly_spaced(n_groups, max(1, max_rows * n_groups // self.n_rows))
             pick = np.flatnonzero(np.isin(self.group, chosen))
-        for mine, block in self._blocks(stream, pick):
-            yield block, self.weight[mine]
+        if self.group is None:
+            for start in range(0, pick.size, stream.chunk_size):
+                mine = pick[start : start + stream.chunk_size]
+                yield stream.take(self.vector[mine]), self.weight[mine]
+            return
+        pick = pick[np.argsort(self.group[pick], kind="stable")]
+        ones = np.ones(pick.size)
+        for mine, block in self._blocks(stream, self.group[pick], self.vector[pick], ones):
+            yield block, self.weight[pick[mine]]
+
+
+def vector_moments(stream: VectorStream, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of each feature over the vectors weighted by ``c`` (summing to 1):
+    two passes."""
+    mean = stream.rmatvec(c)
+    var = np.zeros(stream.n_features)
+    for start, block in stream.chunks():
+        var += c[start : start + block.shape[0]] @ np.square(block - mean)
+    return mean, var
 
 
 def _evenly_spaced(n: int, k: int) -> np.ndarray:
