@@ -26,6 +26,31 @@ def _within_prompt_index_pairs(
     return np.concatenate(first), np.concatenate(second)
 
 
+def simulated_labels(
+    diff: np.ndarray,
+    beta: float | None,
+    scale: float | None,
+    rng: np.random.RandomState | None = None,
+    uniform: np.ndarray | None = None,
+) -> np.ndarray:
+    """Whether a simulated annotator prefers the first answer of each pair.
+
+    ``diff`` holds golden score differences (first minus second). The annotator prefers the
+    first answer with probability ``sigmoid(beta * diff / scale)``; ``beta=None`` is
+    noiseless (the higher score wins; ties go to the second answer). ``scale=None`` takes
+    the standard deviation of ``diff``. The draws are ``uniform`` when given (one per pair),
+    else ``rng.uniform``.
+    """
+    if beta is None:
+        return diff > 0
+    s = scale if scale is not None else float(np.std(diff))
+    if not s > 0:
+        raise DataError("All score differences are zero: the pairs carry no preference.")
+    if uniform is None:
+        uniform = rng.uniform(size=len(diff))
+    return uniform < 1.0 / (1.0 + np.exp(-beta * diff / s))
+
+
 def within_prompt_pairs(
     data: ScoredResponses,
     pairs_per_prompt: int | None = None,
@@ -75,13 +100,7 @@ def within_prompt_pairs(
         i, j, diff = i[keep], j[keep], diff[keep]
     if len(i) == 0:
         raise DataError("No pairs could be built: every prompt needs two differently scored responses.")
-    if beta is None:
-        first_wins = diff > 0
-    else:
-        s = scale if scale is not None else float(np.std(diff))
-        if not s > 0:
-            raise DataError("All score differences are zero: the pairs carry no preference.")
-        first_wins = rng.uniform(size=len(diff)) < 1.0 / (1.0 + np.exp(-beta * diff / s))
+    first_wins = simulated_labels(diff, beta, scale, rng)
     win = np.where(first_wins, i, j)
     lose = np.where(first_wins, j, i)
     frame = data.frame
