@@ -41,6 +41,10 @@ def _load(name_or_path: str, data_dir: str | None):
 
     if name_or_path in DATASETS:
         return load_dataset(name_or_path, data_dir)
+    from .active import is_labels_file, labelled_pairs, read_labels
+
+    if is_labels_file(name_or_path):  # a filled query file of `embrm select`
+        return labelled_pairs(read_labels(name_or_path), name=Path(name_or_path).stem)
     if Path(name_or_path).is_file():
         return read_any(name_or_path)
     raise EmbrmError(f"{name_or_path!r} is neither a built-in data set ({', '.join(DATASETS)}) nor a file.")
@@ -207,6 +211,90 @@ def cmd_eval(args: argparse.Namespace) -> None:
     )
 
 
+# -- active annotation: `embrm select` and `embrm merge-labels` ---------------------------------
+def _pool_responses(args: argparse.Namespace, encoder):
+    """The response table of a pool source and its embeddings: scored responses, pairs (their
+    answers, labels ignored) or a file of unlabelled responses (prompt, response)."""
+    import numpy as np
+
+    from .active import responses_from_pairs
+    from .data import DATASETS, PreferencePairs, ScoredResponses
+    from .data._io import _read_frame
+
+    if args.pool not in DATASETS and Path(args.pool).is_file():
+        frame = _read_frame(args.pool)
+        if "score" not in frame.columns and not {"chosen", "rejected"} <= set(frame.columns):
+            return frame, encoder.encode_responses(frame["prompt"].to_list(), frame["response"].to_list())
+    data = _load(args.pool, args.data_dir)
+    if isinstance(data, PreferencePairs):
+        return responses_from_pairs(data), np.vstack(data.embed(encoder))
+    assert isinstance(data, ScoredResponses)
+    return data, data.embed(encoder)
+
+
+def cmd_select(args: argparse.Namespace) -> None:
+    from .active import STRATEGIES, cross_prompt_pool, merge_labels, read_labels, select_queries
+    from .active import within_prompt_pool, write_queries
+
+    out = Path(args.out)
+    if any(out.resolve() == Path(p).resolve() for p in args.labelled):
+        raise EmbrmError(f"--out {out} is one of the --labelled files; write the new queries elsewhere.")
+    labels = merge_labels(*(read_labels(p) for p in args.labelled))
+    encoder = _encoder(args)
+    responses, X = _pool_responses(args, encoder)
+    if args.pool_type == "within":
+        pool = within_prompt_pool(responses, args.pairs_per_prompt, random_state=args.pool_seed)
+    else:
+        pool = cross_prompt_pool(responses, args.cross_pairs, random_state=args.pool_seed)
+    head = None
+    if args.head:
+        from .heads import load
+
+        head = load(args.head, expected_encoder_id=encoder.identity)
+    strategy = STRATEGIES[args.strategy]()
+    if args.strategy == "dopt" and args.prior_strength is not None:
+        strategy.set_params(prior_strength=args.prior_strength)
+    queries = select_queries(
+        pool, X, args.budget, strategy=strategy, labels=labels, head=head, random_state=args.random_state
+    )
+    write_queries(queries, out)
+    print(
+        f"{args.strategy}: {queries.height} pairs to annotate from a pool of {len(pool)} "
+        f"({labels.height} already labelled) written to {out}; fill 'label' with a or b."
+    )
+
+
+def cmd_merge_labels(args: argparse.Namespace) -> None:
+    from .active import merge_labels, read_labels, write_labels
+
+    merged = write_labels(merge_labels(*(read_labels(p) for p in args.files)), args.out)
+    print(f"{merged.height} labelled pairs in {args.out}")
+
+
+def _add_active_commands(add) -> None:
+    from .active import STRATEGIES
+
+    p = add("select", cmd_select, "Choose the next pairs to annotate (active annotation).")
+    p.add_argument("pool", help="built-in data set or file: scored responses, pairs, or prompt/response rows")
+    p.add_argument("--labelled", nargs="*", default=[], help="filled query files of earlier rounds")
+    p.add_argument("--budget", type=int, required=True, help="pairs to propose")
+    p.add_argument("--strategy", choices=sorted(STRATEGIES), default="dopt")
+    p.add_argument("--out", required=True, help="query file to write (.csv, .jsonl or .parquet)")
+    p.add_argument("--head", help="a saved head for p (default: BTLinear fitted on the labels)")
+    p.add_argument("--prior-strength", type=float, help="dopt: prior precision lambda (default 1)")
+    p.add_argument("--pool-type", choices=["within", "cross"], default="within",
+                   help="pairs within one prompt (default) or across prompts")
+    p.add_argument("--pairs-per-prompt", type=int, help="within: random pairs per prompt (default all)")
+    p.add_argument("--cross-pairs", type=int, default=100_000, help="cross: pairs to draw")
+    p.add_argument("--pool-seed", type=int, default=0, help="seeds the pool; keep it across rounds")
+    p.add_argument("--random-state", type=int, default=0, help="seeds the selection")
+    p.add_argument("--model", help=MODEL_HELP)
+    p.add_argument("--quantize", action="store_true", help="use the int8 ONNX variant")
+    p = add("merge-labels", cmd_merge_labels, "Merge filled query files by pair id into one labels file.")
+    p.add_argument("files", nargs="+", help="filled query files")
+    p.add_argument("--out", required=True, help="labels file (merged into if it exists)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``embrm`` command."""
     parser = argparse.ArgumentParser(prog="embrm", description=__doc__)
@@ -257,6 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--plot", help="write the Best-of-N curve as PNG (scored data)")
             p.add_argument("--random-state", type=int, default=0, help="bootstrap seed")
+
+    _add_active_commands(add)
 
     cache = sub.add_parser("cache", help="Inspect or verify the embedding cache.")
     cache_sub = cache.add_subparsers(dest="cache_command", required=True)

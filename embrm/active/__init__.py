@@ -15,6 +15,16 @@ from embrm.active._pools import (
     responses_from_pairs,
     within_prompt_pool,
 )
+from embrm.active._rounds import (
+    QUERY_COLUMNS,
+    is_labels_file,
+    labelled_pairs,
+    merge_labels,
+    read_labels,
+    select_queries,
+    write_labels,
+    write_queries,
+)
 from embrm.active._simulate import GoldenAnnotator, held_out_metrics, simulate_active
 from embrm.active._strategies import (
     STRATEGIES,
@@ -29,6 +39,14 @@ from embrm.active._strategies import (
 )
 
 __all__ = [
+    "QUERY_COLUMNS",
+    "is_labels_file",
+    "labelled_pairs",
+    "merge_labels",
+    "read_labels",
+    "select_queries",
+    "write_labels",
+    "write_queries",
     "CandidatePool",
     "GoldenAnnotator",
     "cross_prompt_pool",

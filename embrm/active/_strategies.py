@@ -55,9 +55,10 @@ def _row_keys(A: np.ndarray) -> np.ndarray:
         bits = A.view(np.uint64) & np.uint64(0x7FFFFFFFFFFFFFFF)
     mult = _HASH_MULTIPLIERS[: A.shape[1]].view(np.uint64)
     keys = np.empty(A.shape[0], dtype=np.uint64)
-    for start in range(0, A.shape[0], CHUNK):
-        part = bits[start : start + CHUNK].astype(np.uint64)
-        keys[start : start + CHUNK] = (part * mult).sum(axis=1)
+    step = 4096
+    for start in range(0, A.shape[0], step):
+        part = bits[start : start + step].astype(np.uint64)
+        keys[start : start + step] = (part * mult).sum(axis=1)
     return keys
 
 
