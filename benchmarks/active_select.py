@@ -123,10 +123,11 @@ def main() -> None:
     def every_candidate():
         from embrm.active._strategies import _sherman_morrison
 
+        prior = DOptimal().prior_strength
         v = np.full(len(small), 0.25)
-        gain = v * np.einsum("ij,ij->i", small, small).astype(np.float64)
+        gain = v * np.einsum("ij,ij->i", small, small).astype(np.float64) / prior
         gain *= 1.0 + 1e-12 * np.random.RandomState(0).uniform(size=len(gain))
-        A_inv = np.eye(args.dim)
+        A_inv = np.eye(args.dim) / prior
         proj = np.empty(len(small), dtype=np.float32)
         chosen = []
         with threadpool_limits(1):

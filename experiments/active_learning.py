@@ -64,7 +64,7 @@ class Setting:
     pairs_per_prompt: int | None = 20
     pool_type: str = "within"
     beta: float | None = None
-    prior_strength: float = 1.0
+    prior_strength: float = 0.1
 
 
 def settings(ctx: C.Context) -> list[Setting]:
@@ -74,17 +74,17 @@ def settings(ctx: C.Context) -> list[Setting]:
                          pairs_per_prompt=30)
         return [hh, alpaca]
     hh = Setting("main", "hh-harmless", STRATEGY_ORDER, n_seed=25, batch_size=25, budget=500)
-    alpaca = Setting("main", "alpacaeval", STRATEGY_ORDER, n_seed=50, batch_size=50, budget=1500)
+    alpaca = Setting("main", "alpacaeval", STRATEGY_ORDER, n_seed=25, batch_size=25, budget=600)
     pair = ("random", "dopt")
     return [
         hh,
         alpaca,
-        replace(hh, name="prior=0.1", strategies=("dopt",), prior_strength=0.1),
-        replace(hh, name="prior=10", strategies=("dopt",), prior_strength=10.0),
+        replace(hh, name="prior=1", strategies=("dopt",), prior_strength=1.0),
         replace(hh, name="seed=100", strategies=pair, n_seed=100),
-        replace(alpaca, name="prior=0.1", strategies=("dopt",), prior_strength=0.1),
+        replace(alpaca, name="prior=0.01", strategies=("dopt",), prior_strength=0.01),
+        replace(alpaca, name="prior=1", strategies=("dopt",), prior_strength=1.0),
         replace(alpaca, name="prior=10", strategies=("dopt",), prior_strength=10.0),
-        replace(alpaca, name="seed=10", strategies=pair, n_seed=10),
+        replace(alpaca, name="seed=100", strategies=pair, n_seed=100),
         replace(alpaca, name="beta=1", strategies=pair, beta=1.0),
         replace(alpaca, name="cross-prompt", strategies=pair, pool_type="cross"),
     ]
@@ -203,9 +203,18 @@ def ratio_table(reach: pl.DataFrame, budget: dict, n_bootstrap: int, seed: int) 
                             & (pl.col("strategy") == "random")).sort("seed")
         part = part.sort("seed")
         row = {"dataset": dataset, "setting": setting, "strategy": strategy, "n_seeds": part.height,
-               "random_from": base_setting,
-               "curve_mean_accuracy": part["curve_mean_accuracy"].mean(),
-               "curve_gain_vs_random": part["curve_mean_accuracy"].mean() - base["curve_mean_accuracy"].mean()}
+               "random_from": base_setting}
+        idx = rng.randint(0, part.height, size=(n_bootstrap, part.height))
+        for metric in ("accuracy", "bon"):
+            col = f"curve_mean_{metric}"
+            if col not in part.columns or part[col].null_count() == part.height:
+                continue
+            # mean over the learning curve, paired with random's on the same seeds
+            gain = part[col].to_numpy() - base[col].to_numpy()
+            boot = gain[idx].mean(axis=1)
+            row.update({col: part[col].mean(), f"curve_gain_{metric}": float(gain.mean()),
+                        f"curve_gain_{metric}_ci_low": float(np.percentile(boot, 2.5)),
+                        f"curve_gain_{metric}_ci_high": float(np.percentile(boot, 97.5))})
         for metric in ("accuracy", "bon"):
             col = f"labels_{metric}"
             if col not in part.columns or part[col].null_count() == part.height:
@@ -214,7 +223,6 @@ def ratio_table(reach: pl.DataFrame, budget: dict, n_bootstrap: int, seed: int) 
             mine = np.nan_to_num(part[col].to_numpy(), nan=cap)
             theirs = np.nan_to_num(base[col].to_numpy(), nan=budget[(dataset, base_setting)])
             reached = int(np.isfinite(part[col].to_numpy()).sum())
-            idx = rng.randint(0, len(mine), size=(n_bootstrap, len(mine)))
             ratios = mine[idx].mean(axis=1) / theirs[idx].mean(axis=1)
             row.update({
                 f"labels_{metric}": float(mine.mean()),
@@ -284,7 +292,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
             f"{dataset}: D-optimal needs {dopt['ratio_accuracy']:.2f}x random's labels to reach 95% of "
             f"full-data accuracy [{dopt['ratio_accuracy_ci_low']:.2f}, {dopt['ratio_accuracy_ci_high']:.2f}]; "
             f"lowest: {best['strategy']} at {best['ratio_accuracy']:.2f}x; D-optimal's mean accuracy over "
-            f"the curve is {dopt['curve_gain_vs_random']:+.3f} against random."
+            f"the curve is {dopt['curve_gain_accuracy']:+.4f} "
+            f"[{dopt['curve_gain_accuracy_ci_low']:+.4f}, {dopt['curve_gain_accuracy_ci_high']:+.4f}] against random."
         )
     setup = {"target": TARGET, "bon_metric": BON_METRIC, "head": "BTLinear()",
              "held_out_share_of_prompts": 0.3,

@@ -41,33 +41,41 @@ def _check_matrix(values: Any, name: str, allow_empty: bool = False) -> np.ndarr
             f"{name} is empty: there are no candidate pairs to choose from. Build a pool with "
             "embrm.active.within_prompt_pool (at least two different answers to one prompt)."
         )
-    for start in range(0, array.shape[0], CHUNK):
-        if not np.isfinite(array[start : start + CHUNK]).all():
-            raise DataError(f"{name} holds NaN or infinite values; embed the responses again.")
     return array
+
+
+def squared_norms(D: np.ndarray, name: str = "D_pool") -> np.ndarray:
+    """``||d_i||^2`` of every row (float64), in chunks; also the check that every value is
+    finite (a NaN or infinite entry makes its row's norm non-finite)."""
+    sq = np.empty(len(D))
+    for start in range(0, len(D), CHUNK):
+        part = D[start : start + CHUNK]
+        sq[start : start + CHUNK] = np.einsum("ij,ij->i", part, part, dtype=np.float64)
+    if not np.isfinite(sq).all():
+        raise DataError(f"{name} holds NaN or infinite values; embed the responses again.")
+    return sq
 
 
 def _row_keys(A: np.ndarray) -> np.ndarray:
     """An integer key per row that is equal for ``a`` and ``-a`` (sign bits masked), exact."""
     if A.dtype == np.float32:
-        bits = A.view(np.uint32) & np.uint32(0x7FFFFFFF)
+        bits, mask = A.view(np.uint32), np.uint64(0x7FFFFFFF)
     else:
-        bits = A.view(np.uint64) & np.uint64(0x7FFFFFFFFFFFFFFF)
+        bits, mask = A.view(np.uint64), np.uint64(0x7FFFFFFFFFFFFFFF)
     mult = _HASH_MULTIPLIERS[: A.shape[1]].view(np.uint64)
     keys = np.empty(A.shape[0], dtype=np.uint64)
     step = 4096
     for start in range(0, A.shape[0], step):
-        part = bits[start : start + step].astype(np.uint64)
+        part = bits[start : start + step].astype(np.uint64) & mask
         keys[start : start + step] = (part * mult).sum(axis=1)
     return keys
 
 
-def eligible_mask(D_pool: np.ndarray, labelled: np.ndarray | None) -> np.ndarray:
+def eligible_mask(D_pool: np.ndarray, labelled: np.ndarray | None, sq: np.ndarray | None = None) -> np.ndarray:
     """Which candidates may be chosen: not a self pair (zero difference) and not a pair
-    already labelled (a row equal to ``labelled[j]`` or ``-labelled[j]``)."""
-    eligible = np.empty(D_pool.shape[0], dtype=bool)
-    for start in range(0, D_pool.shape[0], CHUNK):
-        eligible[start : start + CHUNK] = np.any(D_pool[start : start + CHUNK] != 0, axis=1)
+    already labelled (a row equal to ``labelled[j]`` or ``-labelled[j]``). ``sq``: the
+    rows' squared norms when already computed."""
+    eligible = (squared_norms(D_pool) if sq is None else sq) > 0
     if labelled is None or len(labelled) == 0:
         return eligible
     lab = labelled.astype(D_pool.dtype)
@@ -235,7 +243,8 @@ class BaseStrategy(BaseEstimator):
                 L = None
         if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
             raise DataError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        eligible = eligible_mask(D, L)
+        sq = squared_norms(D)
+        eligible = eligible_mask(D, L, sq)
         n_eligible = int(eligible.sum())
         if batch_size > n_eligible:
             raise DataError(
@@ -246,7 +255,7 @@ class BaseStrategy(BaseEstimator):
         margin_pool, margin_lab = linear_margins(head, D, L) if self._uses_head else (None, None)
         rng = check_random_state(random_state)
         with single_threaded():
-            chosen = self._select(D, L, eligible, margin_pool, margin_lab, batch_size, rng)
+            chosen = self._select(D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng)
         return np.asarray(chosen, dtype=np.int64)
 
     def _select(
@@ -254,6 +263,7 @@ class BaseStrategy(BaseEstimator):
         D: np.ndarray,
         L: np.ndarray | None,
         eligible: np.ndarray,
+        sq: np.ndarray,
         margin_pool: np.ndarray | None,
         margin_lab: np.ndarray | None,
         batch_size: int,
@@ -284,7 +294,7 @@ class DOptimal(BaseStrategy):
 
     Parameters
     ----------
-    prior_strength : float, default 1.0
+    prior_strength : float, default 0.1
         ``lambda``: the precision of a Gaussian prior ``w ~ N(0, I / lambda)`` on the linear
         reward direction, in the units of the embedding differences. It is the information
         the design starts from: small values favour covering every direction (exploration);
@@ -304,12 +314,12 @@ class DOptimal(BaseStrategy):
         "prior_strength": [Interval(numbers.Real, 0.0, None, closed="neither")],
     }
 
-    def __init__(self, prior_strength: float = 1.0) -> None:
+    def __init__(self, prior_strength: float = 0.1) -> None:
         self.prior_strength = prior_strength
 
-    def _select(self, D, L, eligible, margin_pool, margin_lab, batch_size, rng):
+    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng):
         v = outcome_variance(margin_pool, len(D))
-        gain, A_inv = _initial_gains(D, L, margin_lab, self.prior_strength)
+        gain, A_inv = _initial_gains(D, sq, L, margin_lab, self.prior_strength)
         gain *= v
         gain[~eligible] = -np.inf
         # Break exact ties at random, reproducibly: a tiny relative jitter.
@@ -318,7 +328,7 @@ class DOptimal(BaseStrategy):
 
 
 def _initial_gains(
-    D: np.ndarray, L: np.ndarray | None, margin_lab: np.ndarray | None, prior_strength: float
+    D: np.ndarray, sq: np.ndarray, L: np.ndarray | None, margin_lab: np.ndarray | None, prior_strength: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """``d_i^T A^{-1} d_i`` for every candidate and ``A^{-1}``, with ``A = prior_strength * I +
     sum_labelled v_j l_j l_j^T``.
@@ -329,9 +339,6 @@ def _initial_gains(
     otherwise one O(M d^2) pass.
     """
     d = D.shape[1]
-    sq = np.concatenate(
-        [np.einsum("ij,ij->i", D[s : s + CHUNK], D[s : s + CHUNK]) for s in range(0, len(D), CHUNK)]
-    ).astype(np.float64)
     if L is None:
         return sq / prior_strength, np.eye(d) / prior_strength
     B = L.astype(np.float64) * np.sqrt(outcome_variance(margin_lab, len(L)))[:, None]
@@ -442,7 +449,7 @@ class PoolLeverage(BaseStrategy):
         self.past_aware = past_aware
         self.ridge = ridge
 
-    def _select(self, D, L, eligible, margin_pool, margin_lab, batch_size, rng):
+    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng):
         v = outcome_variance(margin_pool, len(D))
         base = None
         if self.past_aware and L is not None:
@@ -465,7 +472,7 @@ class Random(BaseStrategy):
 
     _uses_head = False
 
-    def _select(self, D, L, eligible, margin_pool, margin_lab, batch_size, rng):
+    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng):
         return rng.choice(np.flatnonzero(eligible), size=batch_size, replace=False)
 
 
@@ -484,7 +491,7 @@ class Uncertainty(BaseStrategy):
     [1]
     """
 
-    def _select(self, D, L, eligible, margin_pool, margin_lab, batch_size, rng):
+    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng):
         gap = np.zeros(len(D)) if margin_pool is None else np.abs(margin_pool)
         return _top(-gap, eligible, batch_size, rng)
 
@@ -503,7 +510,7 @@ class MaxDifference(BaseStrategy):
     [0]
     """
 
-    def _select(self, D, L, eligible, margin_pool, margin_lab, batch_size, rng):
+    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng):
         gap = np.zeros(len(D)) if margin_pool is None else np.abs(margin_pool)
         return _top(gap, eligible, batch_size, rng)
 
@@ -526,10 +533,7 @@ class KCenter(BaseStrategy):
 
     _uses_head = False
 
-    def _select(self, D, L, eligible, margin_pool, margin_lab, batch_size, rng):
-        sq = np.concatenate(
-            [np.einsum("ij,ij->i", D[s : s + CHUNK], D[s : s + CHUNK]) for s in range(0, len(D), CHUNK)]
-        ).astype(np.float64)
+    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng):
         nearest = np.full(len(D), np.inf)
 
         def absorb(centres: np.ndarray) -> None:

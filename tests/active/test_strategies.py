@@ -79,16 +79,16 @@ def test_sherman_morrison_and_downdates_equal_direct_recomputation():
     D = _anisotropic_pool(200, 8, 4)
     v = rng.uniform(0.05, 0.25, size=200)
     labelled = D[:3]  # fewer labels than features: the Woodbury path
-    gain, A_inv = _initial_gains(D, labelled, None, 0.7)
+    gain, A_inv = _initial_gains(D, np.einsum('ij,ij->i', D, D), labelled, None, 0.7)
     A = 0.7 * np.eye(8) + 0.25 * labelled.T @ labelled
     np.testing.assert_allclose(gain, np.einsum("ij,jk,ik->i", D, np.linalg.inv(A), D), rtol=1e-9)
-    gain_full, A_inv_full = _initial_gains(D, _anisotropic_pool(20, 8, 5), None, 0.7)  # dense path
+    gain_full, A_inv_full = _initial_gains(D, np.einsum('ij,ij->i', D, D), _anisotropic_pool(20, 8, 5), None, 0.7)  # dense path
     A2 = 0.7 * np.eye(8) + 0.25 * _anisotropic_pool(20, 8, 5).T @ _anisotropic_pool(20, 8, 5)
     np.testing.assert_allclose(A_inv_full, np.linalg.inv(A2), rtol=1e-9, atol=1e-12)
     u, c = _sherman_morrison(A_inv, D[7], v[7])
     np.testing.assert_allclose(A_inv, np.linalg.inv(A + v[7] * np.outer(D[7], D[7])), rtol=1e-9, atol=1e-12)
     # the greedy's running gains after 5 picks equal v_i d_i^T A_5^{-1} d_i
-    gain, A_inv = _initial_gains(D, None, None, 0.7)
+    gain, A_inv = _initial_gains(D, np.einsum('ij,ij->i', D, D), None, None, 0.7)
     gain *= v
     picks = _greedy(D, v, gain.copy(), A_inv, 5)
     A5 = 0.7 * np.eye(8) + (D[picks] * v[picks, None]).T @ D[picks]
@@ -98,7 +98,7 @@ def test_sherman_morrison_and_downdates_equal_direct_recomputation():
 def test_shortlist_path_matches_the_full_downdate():
     """Pools larger than the shortlist pick exactly what downdating everyone would."""
     D = _anisotropic_pool(9000, 12, 6).astype(np.float32)
-    picks = DOptimal().select(D, batch_size=40, random_state=0)
+    picks = DOptimal(prior_strength=1.0).select(D, batch_size=40, random_state=0)
     v = np.full(9000, 0.25)
     chosen, A = [], np.eye(12)
     for _ in range(40):  # naive greedy: recompute every gain from the current inverse
@@ -119,7 +119,7 @@ def test_dopt_log_det_beats_pool_leverage_and_random():
     D = np.vstack([D, 0.3 * rng.standard_normal((50, 6))])
     value = {
         name: log_det_information(D[s.select(D, batch_size=6, random_state=0)])
-        for name, s in {"dopt": DOptimal(), "leverage": PoolLeverage(), "random": Random()}.items()
+        for name, s in {"dopt": DOptimal(prior_strength=1.0), "leverage": PoolLeverage(), "random": Random()}.items()
     }
     assert value["dopt"] > value["leverage"] + 1.0
     assert value["dopt"] > value["random"] + 0.3

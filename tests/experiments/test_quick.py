@@ -144,3 +144,26 @@ def test_make_readme(tmp_path, data_dir, encoder):
     total = (14 + summary["runtime_s"]) / 60
     assert f"All 2 full runs together: **{total:.1f} minutes**" in text
     assert "1 kept from earlier runs" in text
+
+
+def test_active_learning(tmp_path, data_dir, encoder):
+    summary, out = _run("active_learning", tmp_path, data_dir, encoder)
+    curves = pl.read_csv(out / "results.csv")
+    strategies = {"random", "dopt", "pool-leverage", "uncertainty", "max-difference", "k-center"}
+    for dataset in ("hh-harmless", "alpacaeval"):
+        part = curves.filter(pl.col("dataset") == dataset)
+        assert set(part["strategy"]) == strategies
+        assert sorted(part["n_labels"].unique()) == list(range(20, 141, 20))
+        # every strategy starts from the same seed set: identical first-round heads
+        first = part.filter(pl.col("round") == 0).group_by("seed").agg(pl.col("pairwise_accuracy").n_unique())
+        assert (first["pairwise_accuracy"] == 1).all()
+        assert (part["pairwise_accuracy"] > 0.4).all() and (part["full_pairwise_accuracy"] > 0.5).all()
+    alpaca = curves.filter(pl.col("dataset") == "alpacaeval")
+    assert (curves.filter(pl.col("dataset") == "hh-harmless")["label_error_rate"] == 0).all()
+    ratios = pl.read_csv(out / "ratios.csv")
+    random = ratios.filter(pl.col("strategy") == "random")
+    assert (random["ratio_accuracy"] == 1).all() and (random["curve_gain_accuracy"] == 0).all()
+    assert (ratios["ratio_accuracy_ci_low"] <= ratios["ratio_accuracy"] + 1e-9).all()
+    reach = pl.read_csv(out / "labels_to_target.csv")
+    assert reach["labels_accuracy"].drop_nans().drop_nulls().is_between(20, 140).all()
+    assert "alpacaeval dopt accuracy" in summary["headline"]
