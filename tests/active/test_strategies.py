@@ -214,7 +214,7 @@ def test_dopt_recovers_a_planted_reward_with_fewer_labels():
 
     cosine = {"dopt": [], "random": []}
     for seed in range(3):
-        planted = make_preference_pairs(3000, 16, beta=4.0, random_state=seed)
+        planted = make_preference_pairs(1000, 16, beta=4.0, random_state=seed)
         D = planted.X_win - planted.X_lose  # labelled orientation
         flip = np.where(np.random.RandomState(seed).rand(len(D)) < 0.5, 1.0, -1.0)
         for name, strategy in (("dopt", DOptimal()), ("random", Random())):
