@@ -41,7 +41,7 @@ def embedding_like_pool(n_candidates: int, dim: int, seed: int) -> tuple[np.ndar
     """Differences of random pairs of unit vectors with a 1/k spectrum; also the vectors."""
     rng = np.random.default_rng(seed)
     n = 50_000
-    X = (rng.standard_normal((n, dim), dtype=np.float32) / np.sqrt(np.arange(1, dim + 1, dtype=np.float32)))
+    X = rng.standard_normal((n, dim), dtype=np.float32) / np.sqrt(np.arange(1, dim + 1, dtype=np.float32))
     X += 0.5 * rng.standard_normal(dim).astype(np.float32) / np.sqrt(dim)  # a shared mean direction
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     a = rng.integers(0, n, n_candidates)
@@ -97,8 +97,16 @@ def main() -> None:
     rows = []
 
     def row(name, pool_size, seconds, peak, picks, D_used):
-        rows.append((name, pool_size, seconds, seconds / pool_size * 1e6, peak / 1e6,
-                     log_det_information(D_used[picks].astype(np.float64))))
+        rows.append(
+            (
+                name,
+                pool_size,
+                seconds,
+                seconds / pool_size * 1e6,
+                peak / 1e6,
+                log_det_information(D_used[picks].astype(np.float64)),
+            )
+        )
 
     picks, s, peak = timed(lambda: DOptimal().select(D, batch_size=args.batch, random_state=0))
     row("DOptimal, cold start", len(D), s, peak, picks, D)
@@ -109,8 +117,9 @@ def main() -> None:
     w_true = rng.standard_normal(args.dim).astype(np.float32)
     labelled = D[lab] * np.sign(D[lab] @ w_true)[:, None]
     head = BTLinear().fit(labelled, np.zeros_like(labelled))
-    picks, s, peak = timed(lambda: DOptimal().select(D, labelled=labelled, head=head, batch_size=args.batch,
-                                                     random_state=0))
+    picks, s, peak = timed(
+        lambda: DOptimal().select(D, labelled=labelled, head=head, batch_size=args.batch, random_state=0)
+    )
     row("DOptimal, head + 1,000 labelled", len(D), s, peak, picks, D)
 
     picks, s, peak = timed(lambda: PoolLeverage().select(D, batch_size=args.batch, random_state=0))
@@ -156,24 +165,38 @@ def main() -> None:
         ref_picks = reference_dopt(ref_pool, v, args.batch)
         ref_s = time.perf_counter() - start
     tensor_mb = len(ref_pool) * args.dim**2 * 4 / 1e6
-    rows.append(("reference per-candidate rule", len(ref_pool), ref_s, ref_s / len(ref_pool) * 1e6,
-                 tensor_mb, log_det_information(ref_pool[ref_picks].astype(np.float64))))
+    rows.append(
+        (
+            "reference per-candidate rule",
+            len(ref_pool),
+            ref_s,
+            ref_s / len(ref_pool) * 1e6,
+            tensor_mb,
+            log_det_information(ref_pool[ref_picks].astype(np.float64)),
+        )
+    )
     ours_small = DOptimal().select(ref_pool, batch_size=args.batch, random_state=0)
     lev_small = PoolLeverage().select(ref_pool, batch_size=args.batch, random_state=0)
 
     print(f"\n{'method':<36} {'pool':>9} {'seconds':>8} {'us/cand':>8} {'peak MB':>8} {'logdet':>8}")
     for name, n, sec, per, mb, ld in rows:
         print(f"{name:<36} {n:>9,} {sec:>8.2f} {per:>8.2f} {mb:>8.0f} {ld:>8.1f}")
-    print(f"\npool itself: {D.nbytes / 1e6:.0f} MB ({len(D):,} x {args.dim} float32); peak MB is "
-          "traced NumPy memory beyond it (the reference row: its (N, d, d) tensor alone)")
-    print(f"reference time per candidate / DOptimal's (1M pool, cold start): "
-          f"{ref_s / len(ref_pool) / ours_per_candidate:.0f}x")
+    print(
+        f"\npool itself: {D.nbytes / 1e6:.0f} MB ({len(D):,} x {args.dim} float32); peak MB is "
+        "traced NumPy memory beyond it (the reference row: its (N, d, d) tensor alone)"
+    )
+    print(
+        f"reference time per candidate / DOptimal's (1M pool, cold start): "
+        f"{ref_s / len(ref_pool) / ours_per_candidate:.0f}x"
+    )
     print(f"shortlist picks == every-candidate downdate picks: {same}")
-    print(f"on the reference's {len(ref_pool):,}-candidate pool: logdet of DOptimal's batch "
-          f"{log_det_information(ref_pool[ours_small].astype(np.float64)):.1f}, reference rule "
-          f"{log_det_information(ref_pool[ref_picks].astype(np.float64)):.1f}, PoolLeverage "
-          f"{log_det_information(ref_pool[lev_small].astype(np.float64)):.1f} (same picks as the "
-          f"reference: {sorted(lev_small.tolist()) == sorted(ref_picks.tolist())})")
+    print(
+        f"on the reference's {len(ref_pool):,}-candidate pool: logdet of DOptimal's batch "
+        f"{log_det_information(ref_pool[ours_small].astype(np.float64)):.1f}, reference rule "
+        f"{log_det_information(ref_pool[ref_picks].astype(np.float64)):.1f}, PoolLeverage "
+        f"{log_det_information(ref_pool[lev_small].astype(np.float64)):.1f} (same picks as the "
+        f"reference: {sorted(lev_small.tolist()) == sorted(ref_picks.tolist())})"
+    )
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

@@ -233,8 +233,15 @@ def _pool_responses(args: argparse.Namespace, encoder):
 
 
 def cmd_select(args: argparse.Namespace) -> None:
-    from .active import STRATEGIES, cross_prompt_pool, merge_labels, read_labels, select_queries
-    from .active import within_prompt_pool, write_queries
+    from .active import (
+        STRATEGIES,
+        cross_prompt_pool,
+        merge_labels,
+        read_labels,
+        select_queries,
+        within_prompt_pool,
+        write_queries,
+    )
 
     out = Path(args.out)
     if any(out.resolve() == Path(p).resolve() for p in args.labelled):

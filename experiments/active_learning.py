@@ -13,8 +13,9 @@ the same head fitted on every pool pair, labelled by the same annotator.
 Headline: labels each strategy needs to reach 95% of the full-data accuracy and of the
 full-data Best-of-16 win rate (and stay there for the rest of the curve), as a ratio to
 random's, with a 95% bootstrap interval over seeds; and the mean of each learning curve
-against random's on the same seeds (paired, with a bootstrap interval). Variants (full runs) probe why: D-optimal's prior strength, the seed-set size,
-annotator noise, and a cross-prompt pool.
+against random's on the same seeds (paired, with a bootstrap interval). Variants (full
+runs) probe why: D-optimal's prior strength, the seed-set size, annotator noise, and a
+cross-prompt pool.
 
     python experiments/active_learning.py           # 5 seeds, both data sets, variants
     python experiments/active_learning.py --quick   # the quick subsets, 2 seeds
@@ -71,12 +72,20 @@ class Setting:
 def settings(ctx: C.Context) -> list[Setting]:
     if ctx.quick:
         hh = Setting("main", "hh-harmless", STRATEGY_ORDER, n_seed=20, batch_size=20, budget=140)
-        alpaca = Setting("main", "alpacaeval", STRATEGY_ORDER, n_seed=20, batch_size=20, budget=140,
-                         pairs_per_prompt=30)
+        alpaca = Setting(
+            "main", "alpacaeval", STRATEGY_ORDER, n_seed=20, batch_size=20, budget=140, pairs_per_prompt=30
+        )
         return [hh, alpaca]
     hh = Setting("main", "hh-harmless", STRATEGY_ORDER, n_seed=25, batch_size=25, budget=500)
-    alpaca = Setting("main", "alpacaeval", STRATEGY_ORDER, n_seed=25, batch_size=25, budget=400,
-                     pairs_per_prompt=ctx.args.pairs_per_prompt or 20)
+    alpaca = Setting(
+        "main",
+        "alpacaeval",
+        STRATEGY_ORDER,
+        n_seed=25,
+        batch_size=25,
+        budget=400,
+        pairs_per_prompt=ctx.args.pairs_per_prompt or 20,
+    )
     pair = ("random", "dopt")
     return [
         hh,
@@ -120,8 +129,7 @@ def _campaign(ctx: C.Context, data: dict, setting: Setting, seed: int) -> Campai
         tr, te = group_train_test_split(sc.groups, 0.3, random_state=seed)
         responses = sc.data.take(tr)
         X = sc.X[tr]
-        evaluate = held_out_metrics(sc.data.take(te), sc.X[te], ns=(4, 16, "all"),
-                                    win_rate=sc.win_rate[te])
+        evaluate = held_out_metrics(sc.data.take(te), sc.X[te], ns=(4, 16, "all"), win_rate=sc.win_rate[te])
         scores = responses.scores
     if setting.pool_type == "cross":
         n_within = len(within_prompt_pool(responses, setting.pairs_per_prompt, random_state=seed))
@@ -165,28 +173,43 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame]:
                 if name == "dopt":
                     strategy.set_params(prior_strength=setting.prior_strength)
                 curve = simulate_active(
-                    strategy, camp.pool, camp.X, camp.annotator, camp.evaluate,
-                    n_seed=setting.n_seed, batch_size=setting.batch_size,
-                    budget=min(setting.budget, len(camp.pool)), random_state=seed,
+                    strategy,
+                    camp.pool,
+                    camp.X,
+                    camp.annotator,
+                    camp.evaluate,
+                    n_seed=setting.n_seed,
+                    batch_size=setting.batch_size,
+                    budget=min(setting.budget, len(camp.pool)),
+                    random_state=seed,
                 )
                 key = {"dataset": setting.dataset, "setting": setting.name, "strategy": name, "seed": seed}
-                curves.append(curve.with_columns(
-                    *(pl.lit(v).alias(k) for k, v in key.items()),
-                    pl.lit(len(camp.pool)).alias("pool_size"),
-                    *(pl.lit(v).alias(f"full_{k}") for k, v in camp.full.items() if k != "n_labels"),
-                ))
-                row = {**key, "pool_size": len(camp.pool),
-                       "full_accuracy": camp.full["pairwise_accuracy"],
-                       "labels_accuracy": labels_to_reach(
-                           curve, "pairwise_accuracy", TARGET * camp.full["pairwise_accuracy"]),
-                       "curve_mean_accuracy": float(curve["pairwise_accuracy"].mean())}
+                curves.append(
+                    curve.with_columns(
+                        *(pl.lit(v).alias(k) for k, v in key.items()),
+                        pl.lit(len(camp.pool)).alias("pool_size"),
+                        *(pl.lit(v).alias(f"full_{k}") for k, v in camp.full.items() if k != "n_labels"),
+                    )
+                )
+                row = {
+                    **key,
+                    "pool_size": len(camp.pool),
+                    "full_accuracy": camp.full["pairwise_accuracy"],
+                    "labels_accuracy": labels_to_reach(
+                        curve, "pairwise_accuracy", TARGET * camp.full["pairwise_accuracy"]
+                    ),
+                    "curve_mean_accuracy": float(curve["pairwise_accuracy"].mean()),
+                }
                 if BON_METRIC in camp.full:
                     row["full_bon"] = camp.full[BON_METRIC]
                     row["labels_bon"] = labels_to_reach(curve, BON_METRIC, TARGET * camp.full[BON_METRIC])
                     row["curve_mean_bon"] = float(curve[BON_METRIC].mean())
                 reach.append(row)
-            print(f"{setting.dataset} {setting.name} seed {seed}: pool {len(camp.pool)}, full accuracy "
-                  f"{camp.full['pairwise_accuracy']:.3f}", flush=True)
+            print(
+                f"{setting.dataset} {setting.name} seed {seed}: pool {len(camp.pool)}, full accuracy "
+                f"{camp.full['pairwise_accuracy']:.3f}",
+                flush=True,
+            )
     results = pl.concat(curves, how="diagonal_relaxed")
     return results, pl.DataFrame(reach, infer_schema_length=None)
 
@@ -197,18 +220,31 @@ def ratio_table(reach: pl.DataFrame, budget: dict, n_bootstrap: int, seed: int) 
     with a percentile bootstrap interval over seeds."""
     rng = np.random.RandomState(seed)
     rows = []
-    random = reach.filter((pl.col("strategy") == "random") & (pl.col("setting") == "main"))
     for (dataset, setting, strategy), part in reach.group_by(
         ["dataset", "setting", "strategy"], maintain_order=True
     ):
-        base_setting = setting if reach.filter(
-            (pl.col("dataset") == dataset) & (pl.col("setting") == setting)
-            & (pl.col("strategy") == "random")).height else "main"
-        base = reach.filter((pl.col("dataset") == dataset) & (pl.col("setting") == base_setting)
-                            & (pl.col("strategy") == "random")).sort("seed")
+        base_setting = (
+            setting
+            if reach.filter(
+                (pl.col("dataset") == dataset)
+                & (pl.col("setting") == setting)
+                & (pl.col("strategy") == "random")
+            ).height
+            else "main"
+        )
+        base = reach.filter(
+            (pl.col("dataset") == dataset)
+            & (pl.col("setting") == base_setting)
+            & (pl.col("strategy") == "random")
+        ).sort("seed")
         part = part.sort("seed")
-        row = {"dataset": dataset, "setting": setting, "strategy": strategy, "n_seeds": part.height,
-               "random_from": base_setting}
+        row = {
+            "dataset": dataset,
+            "setting": setting,
+            "strategy": strategy,
+            "n_seeds": part.height,
+            "random_from": base_setting,
+        }
         idx = rng.randint(0, part.height, size=(n_bootstrap, part.height))
         for metric in ("accuracy", "bon"):
             col = f"curve_mean_{metric}"
@@ -217,9 +253,14 @@ def ratio_table(reach: pl.DataFrame, budget: dict, n_bootstrap: int, seed: int) 
             # mean over the learning curve, paired with random's on the same seeds
             gain = part[col].to_numpy() - base[col].to_numpy()
             boot = gain[idx].mean(axis=1)
-            row.update({col: part[col].mean(), f"curve_gain_{metric}": float(gain.mean()),
-                        f"curve_gain_{metric}_ci_low": float(np.percentile(boot, 2.5)),
-                        f"curve_gain_{metric}_ci_high": float(np.percentile(boot, 97.5))})
+            row.update(
+                {
+                    col: part[col].mean(),
+                    f"curve_gain_{metric}": float(gain.mean()),
+                    f"curve_gain_{metric}_ci_low": float(np.percentile(boot, 2.5)),
+                    f"curve_gain_{metric}_ci_high": float(np.percentile(boot, 97.5)),
+                }
+            )
         for metric in ("accuracy", "bon"):
             col = f"labels_{metric}"
             if col not in part.columns or part[col].null_count() == part.height:
@@ -229,21 +270,26 @@ def ratio_table(reach: pl.DataFrame, budget: dict, n_bootstrap: int, seed: int) 
             theirs = np.nan_to_num(base[col].to_numpy(), nan=budget[(dataset, base_setting)])
             reached = int(np.isfinite(part[col].to_numpy()).sum())
             ratios = mine[idx].mean(axis=1) / theirs[idx].mean(axis=1)
-            row.update({
-                f"labels_{metric}": float(mine.mean()),
-                f"reached_{metric}": f"{reached}/{part.height}",
-                f"ratio_{metric}": float(mine.mean() / theirs.mean()),
-                f"ratio_{metric}_ci_low": float(np.percentile(ratios, 2.5)),
-                f"ratio_{metric}_ci_high": float(np.percentile(ratios, 97.5)),
-            })
+            row.update(
+                {
+                    f"labels_{metric}": float(mine.mean()),
+                    f"reached_{metric}": f"{reached}/{part.height}",
+                    f"ratio_{metric}": float(mine.mean() / theirs.mean()),
+                    f"ratio_{metric}_ci_low": float(np.percentile(ratios, 2.5)),
+                    f"ratio_{metric}_ci_high": float(np.percentile(ratios, 97.5)),
+                }
+            )
         rows.append(row)
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
 def plot(ctx: C.Context, results: pl.DataFrame) -> None:
     main = results.filter(pl.col("setting") == "main")
-    panels = [("hh-harmless", "pairwise_accuracy"), ("alpacaeval", "pairwise_accuracy"),
-              ("alpacaeval", BON_METRIC)]
+    panels = [
+        ("hh-harmless", "pairwise_accuracy"),
+        ("alpacaeval", "pairwise_accuracy"),
+        ("alpacaeval", BON_METRIC),
+    ]
     panels = [(d, m) for d, m in panels if main.filter(pl.col("dataset") == d).height]
     fig, axes = C.figure(ncols=len(panels), size=(5.5, 4.2))
     for ax, (dataset, metric) in zip(axes, panels, strict=False):
@@ -252,9 +298,11 @@ def plot(ctx: C.Context, results: pl.DataFrame) -> None:
             s = part.filter(pl.col("strategy") == strategy)
             if not s.height:
                 continue
-            g = s.group_by("n_labels").agg(
-                pl.col(metric).mean().alias("m"), pl.col(metric).std().alias("sd"), pl.len().alias("n")
-            ).sort("n_labels")
+            g = (
+                s.group_by("n_labels")
+                .agg(pl.col(metric).mean().alias("m"), pl.col(metric).std().alias("sd"), pl.len().alias("n"))
+                .sort("n_labels")
+            )
             half = 1.96 * g["sd"].fill_null(0).to_numpy() / np.sqrt(g["n"].to_numpy())
             ax.plot(g["n_labels"], g["m"], label=strategy, lw=2 if strategy in ("dopt", "random") else 1)
             ax.fill_between(g["n_labels"], g["m"] - half, g["m"] + half, alpha=0.15)
@@ -287,23 +335,31 @@ def main(argv: Sequence[str] | None = None) -> dict:
             if row.get(f"ratio_{metric}") is None:
                 continue
             key = f"{row['dataset']} {row['strategy']} {metric}"
-            headline[key] = (f"{row[f'ratio_{metric}']:.2f} "
-                             f"[{row[f'ratio_{metric}_ci_low']:.2f}, {row[f'ratio_{metric}_ci_high']:.2f}]")
+            headline[key] = (
+                f"{row[f'ratio_{metric}']:.2f} "
+                f"[{row[f'ratio_{metric}_ci_low']:.2f}, {row[f'ratio_{metric}_ci_high']:.2f}]"
+            )
     for dataset in table["dataset"].unique(maintain_order=True):
         part = table.filter((pl.col("dataset") == dataset) & (pl.col("setting") == "main"))
         best = part.sort("ratio_accuracy").row(0, named=True)
         dopt = part.filter(pl.col("strategy") == "dopt").row(0, named=True)
         findings.append(
-            f"{dataset}: D-optimal needs {dopt['ratio_accuracy']:.2f}x random's labels to reach 95% of "
-            f"full-data accuracy [{dopt['ratio_accuracy_ci_low']:.2f}, {dopt['ratio_accuracy_ci_high']:.2f}]; "
+            f"{dataset}: D-optimal needs {dopt['ratio_accuracy']:.2f}x random's labels to reach 95% "
+            f"of full-data accuracy [{dopt['ratio_accuracy_ci_low']:.2f}, "
+            f"{dopt['ratio_accuracy_ci_high']:.2f}]; "
             f"lowest: {best['strategy']} at {best['ratio_accuracy']:.2f}x; D-optimal's mean accuracy over "
             f"the curve is {dopt['curve_gain_accuracy']:+.4f} "
-            f"[{dopt['curve_gain_accuracy_ci_low']:+.4f}, {dopt['curve_gain_accuracy_ci_high']:+.4f}] against random."
+            f"[{dopt['curve_gain_accuracy_ci_low']:+.4f}, {dopt['curve_gain_accuracy_ci_high']:+.4f}] "
+            "against random."
         )
-    setup = {"target": TARGET, "bon_metric": BON_METRIC, "head": "BTLinear()",
-             "held_out_share_of_prompts": 0.3,
-             "seeds": ctx.args.seeds or (2 if ctx.quick else 5),
-             "settings": [s.__dict__ for s in settings(ctx)]}
+    setup = {
+        "target": TARGET,
+        "bon_metric": BON_METRIC,
+        "head": "BTLinear()",
+        "held_out_share_of_prompts": 0.3,
+        "seeds": ctx.args.seeds or (2 if ctx.quick else 5),
+        "settings": [s.__dict__ for s in settings(ctx)],
+    }
     return C.write_summary(ctx, title=TITLE, headline=headline, findings=findings, setup=setup)
 
 

@@ -118,7 +118,9 @@ def _pool_from_indices(frame: pl.DataFrame, i: np.ndarray, j: np.ndarray) -> Can
     i, j = i[keep], j[keep]
     swap = keys[i] > keys[j]
     a, b = np.where(swap, j, i), np.where(swap, i, j)
-    pair_ids = [hashlib.sha1(f"{x}|{y}".encode()).hexdigest()[:16] for x, y in zip(keys[a], keys[b], strict=True)]
+    pair_ids = [
+        hashlib.sha1(f"{x}|{y}".encode()).hexdigest()[:16] for x, y in zip(keys[a], keys[b], strict=True)
+    ]
     pool = pl.DataFrame(
         {
             "pair_id": pair_ids,

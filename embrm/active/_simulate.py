@@ -42,7 +42,9 @@ class GoldenAnnotator:
     beta: float | None = None
     scale: float | None = None
 
-    def fit(self, pool: CandidatePool, random_state: int | np.random.RandomState | None = None) -> GoldenAnnotator:
+    def fit(
+        self, pool: CandidatePool, random_state: int | np.random.RandomState | None = None
+    ) -> GoldenAnnotator:
         """Fix the default scale on the pool's score differences and draw the annotator's
         noise once per pool pair (a pair gets the same label whoever asks for it)."""
         if self.scale is None and self.beta is not None:
@@ -174,7 +176,10 @@ def simulate_active(
         labelled = np.where(a_wins[:, None], D[rows], -D[rows])
         start = time.perf_counter()
         new = strategy.select(
-            D, labelled=labelled, head=fitted, batch_size=min(batch_size, budget - len(rows)),
+            D,
+            labelled=labelled,
+            head=fitted,
+            batch_size=min(batch_size, budget - len(rows)),
             random_state=rng,
         )
         select_seconds = time.perf_counter() - start

@@ -35,7 +35,9 @@ def _check_matrix(values: Any, name: str, allow_empty: bool = False) -> np.ndarr
     if array.dtype not in (np.float32, np.float64):
         array = array.astype(np.float64)
     if array.ndim != 2:
-        raise DataError(f"{name} must be a 2-d array of shape (n_pairs, n_features), got shape {array.shape}.")
+        raise DataError(
+            f"{name} must be a 2-d array of shape (n_pairs, n_features), got shape {array.shape}."
+        )
     if array.shape[0] == 0 and not allow_empty:
         raise DataError(
             f"{name} is empty: there are no candidate pairs to choose from. Build a pool with "
@@ -71,7 +73,9 @@ def _row_keys(A: np.ndarray) -> np.ndarray:
     return keys
 
 
-def eligible_mask(D_pool: np.ndarray, labelled: np.ndarray | None, sq: np.ndarray | None = None) -> np.ndarray:
+def eligible_mask(
+    D_pool: np.ndarray, labelled: np.ndarray | None, sq: np.ndarray | None = None
+) -> np.ndarray:
     """Which candidates may be chosen: not a self pair (zero difference) and not a pair
     already labelled (a row equal to ``labelled[j]`` or ``-labelled[j]``). ``sq``: the
     rows' squared norms when already computed."""
@@ -349,7 +353,9 @@ def _initial_gains(
         gain = np.empty(len(D))
         for s in range(0, len(D), CHUNK):
             proj = (D[s : s + CHUNK] @ Bt).astype(np.float64)
-            gain[s : s + CHUNK] = (sq[s : s + CHUNK] - np.einsum("ij,ij->i", proj, cho_solve(K, proj.T).T)) / prior_strength
+            gain[s : s + CHUNK] = (
+                sq[s : s + CHUNK] - np.einsum("ij,ij->i", proj, cho_solve(K, proj.T).T)
+            ) / prior_strength
         return gain, A_inv
     A_inv = cho_solve(cho_factor(prior_strength * np.eye(d) + B.T @ B), np.eye(d))
     return _quadratic_form(D, A_inv), A_inv

@@ -65,7 +65,9 @@ def _fill(queries: pl.DataFrame, golden: dict[tuple[str, str], float]) -> pl.Dat
     return queries.with_columns(pl.Series("label", labels))
 
 
-def test_two_annotation_rounds_through_the_cli(tmp_path, data_dir, encoder, alpaca_prompt_ids, alpaca_embedded, capsys):
+def test_two_annotation_rounds_through_the_cli(
+    tmp_path, data_dir, encoder, alpaca_prompt_ids, alpaca_embedded, capsys
+):
     data = load_dataset("alpacaeval", data_dir).filter_prompts(alpaca_prompt_ids[:10])
     pool_file = tmp_path / "pool.parquet"
     data.frame.write_parquet(pool_file)
@@ -77,16 +79,47 @@ def test_two_annotation_rounds_through_the_cli(tmp_path, data_dir, encoder, alpa
     assert r1.columns == ["pair_id", "prompt_id", "prompt", "response_a", "response_b", "label"]
     assert r1.height == 40 and r1["label"].null_count() == 40 and r1["pair_id"].n_unique() == 40
     # same inputs and seed: the same queries
-    assert main(["select", str(pool_file), "--budget", "40", "--out", str(tmp_path / "again.jsonl"), *common]) == 0
+    assert (
+        main(["select", str(pool_file), "--budget", "40", "--out", str(tmp_path / "again.jsonl"), *common])
+        == 0
+    )
     assert pl.read_ndjson(tmp_path / "again.jsonl")["pair_id"].to_list() == r1["pair_id"].to_list()
 
     _fill(r1, golden).write_csv(tmp_path / "r1.csv")
     assert main(["merge-labels", str(tmp_path / "r1.csv"), "--out", str(tmp_path / "labels.csv")]) == 0
-    assert main(["train", str(tmp_path / "labels.csv"), "--out", str(tmp_path / "head.npz"), "--test-size",
-                 "0.25", *common]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(tmp_path / "labels.csv"),
+                "--out",
+                str(tmp_path / "head.npz"),
+                "--test-size",
+                "0.25",
+                *common,
+            ]
+        )
+        == 0
+    )
     assert "held-out pairwise accuracy" in capsys.readouterr().out
-    assert main(["select", str(pool_file), "--labelled", str(tmp_path / "labels.csv"), "--head",
-                 str(tmp_path / "head.npz"), "--budget", "40", "--out", str(tmp_path / "r2.csv"), *common]) == 0
+    assert (
+        main(
+            [
+                "select",
+                str(pool_file),
+                "--labelled",
+                str(tmp_path / "labels.csv"),
+                "--head",
+                str(tmp_path / "head.npz"),
+                "--budget",
+                "40",
+                "--out",
+                str(tmp_path / "r2.csv"),
+                *common,
+            ]
+        )
+        == 0
+    )
     r2 = pl.read_csv(tmp_path / "r2.csv", schema_overrides={"label": pl.String})
     assert not set(r2["pair_id"]) & set(r1["pair_id"])  # round 2 proposes none of round 1's pairs
     _fill(r2, golden).write_csv(tmp_path / "r2.csv")
@@ -94,32 +127,73 @@ def test_two_annotation_rounds_through_the_cli(tmp_path, data_dir, encoder, alpa
     merged = read_labels(tmp_path / "labels.csv")
     assert merged.height == 80  # round 1's labels kept, round 2's added
     pairs = labelled_pairs(merged)
-    assert all(golden[(p, c)] > golden[(p, r)] for p, c, r in pairs.frame.select("prompt", "chosen", "rejected").iter_rows())
+    assert all(
+        golden[(p, c)] > golden[(p, r)]
+        for p, c, r in pairs.frame.select("prompt", "chosen", "rejected").iter_rows()
+    )
 
     # bad input: clear errors, nothing labelled lost
     before = (tmp_path / "labels.csv").read_text()
-    assert main(["select", str(pool_file), "--budget", "100000", "--out", str(tmp_path / "x.csv"), *common]) == 2
+    assert (
+        main(["select", str(pool_file), "--budget", "100000", "--out", str(tmp_path / "x.csv"), *common]) == 2
+    )
     assert "larger than the pool" in capsys.readouterr().err
     conflict = _fill(r1, golden).with_columns(
-        pl.when(pl.col("label") == "a").then(pl.lit("b")).otherwise(pl.lit("a")).alias("label"))
+        pl.when(pl.col("label") == "a").then(pl.lit("b")).otherwise(pl.lit("a")).alias("label")
+    )
     conflict.write_csv(tmp_path / "conflict.csv")
     assert main(["merge-labels", str(tmp_path / "conflict.csv"), "--out", str(tmp_path / "labels.csv")]) == 2
     assert "conflicting labels" in capsys.readouterr().err
     assert (tmp_path / "labels.csv").read_text() == before
     unknown = _fill(r1, golden).with_columns(pl.lit("feedface00000000").alias("pair_id")).head(1)
     unknown.write_csv(tmp_path / "unknown.csv")
-    assert main(["select", str(pool_file), "--labelled", str(tmp_path / "unknown.csv"), "--budget", "5",
-                 "--out", str(tmp_path / "y.csv"), *common]) == 2
+    assert (
+        main(
+            [
+                "select",
+                str(pool_file),
+                "--labelled",
+                str(tmp_path / "unknown.csv"),
+                "--budget",
+                "5",
+                "--out",
+                str(tmp_path / "y.csv"),
+                *common,
+            ]
+        )
+        == 2
+    )
     assert "not in this candidate pool" in capsys.readouterr().err
-    assert main(["select", str(pool_file), "--labelled", str(tmp_path / "labels.csv"), "--budget", "5",
-                 "--out", str(tmp_path / "labels.csv"), *common]) == 2
+    assert (
+        main(
+            [
+                "select",
+                str(pool_file),
+                "--labelled",
+                str(tmp_path / "labels.csv"),
+                "--budget",
+                "5",
+                "--out",
+                str(tmp_path / "labels.csv"),
+                *common,
+            ]
+        )
+        == 2
+    )
     assert (tmp_path / "labels.csv").read_text() == before
 
 
 def test_label_files_bad_input(tmp_path):
-    base = pl.DataFrame({"pair_id": ["1", "2", "3"], "prompt_id": [0, 0, 1], "prompt": ["p", "p", "q"],
-                         "response_a": ["x", "y", "u"], "response_b": ["z", "z", "v"],
-                         "label": ["A ", None, "b"]})
+    base = pl.DataFrame(
+        {
+            "pair_id": ["1", "2", "3"],
+            "prompt_id": [0, 0, 1],
+            "prompt": ["p", "p", "q"],
+            "response_a": ["x", "y", "u"],
+            "response_b": ["z", "z", "v"],
+            "label": ["A ", None, "b"],
+        }
+    )
     write_queries(base, tmp_path / "q.jsonl")
     labels = read_labels(tmp_path / "q.jsonl")
     assert labels["pair_id"].to_list() == ["1", "3"] and labels["label"].to_list() == ["a", "b"]

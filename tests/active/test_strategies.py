@@ -12,7 +12,6 @@ from sklearn.base import clone
 from embrm.active import (
     STRATEGIES,
     DOptimal,
-    KCenter,
     MaxDifference,
     PoolLeverage,
     Random,
@@ -21,7 +20,7 @@ from embrm.active import (
 )
 from embrm.active._strategies import _greedy, _initial_gains, _sherman_morrison
 from embrm.exceptions import DataError, EncoderMismatchError
-from embrm.heads import BTLinear, BTMLP
+from embrm.heads import BTMLP, BTLinear
 
 
 def _anisotropic_pool(n: int, d: int, seed: int) -> np.ndarray:
@@ -54,8 +53,10 @@ def test_dopt_batch_of_one_is_the_brute_force_best(seed):
     values = [log_det_information(D[[j]], prior_strength=0.5) for j in range(len(D))]
     assert i == int(np.argmax(values))
     # and greedy k=3 is within (1 - 1/e) of the best triple (here it is usually optimal)
-    best = max(log_det_information(D[list(c)], prior_strength=0.5) - 5 * np.log(0.5)
-               for c in itertools.combinations(range(len(D)), 3))
+    best = max(
+        log_det_information(D[list(c)], prior_strength=0.5) - 5 * np.log(0.5)
+        for c in itertools.combinations(range(len(D)), 3)
+    )
     picks = DOptimal(prior_strength=0.5).select(D, batch_size=3, random_state=0)
     assert log_det_information(D[picks], prior_strength=0.5) - 5 * np.log(0.5) >= (1 - 1 / np.e) * best
 
@@ -79,16 +80,18 @@ def test_sherman_morrison_and_downdates_equal_direct_recomputation():
     D = _anisotropic_pool(200, 8, 4)
     v = rng.uniform(0.05, 0.25, size=200)
     labelled = D[:3]  # fewer labels than features: the Woodbury path
-    gain, A_inv = _initial_gains(D, np.einsum('ij,ij->i', D, D), labelled, None, 0.7)
+    gain, A_inv = _initial_gains(D, np.einsum("ij,ij->i", D, D), labelled, None, 0.7)
     A = 0.7 * np.eye(8) + 0.25 * labelled.T @ labelled
     np.testing.assert_allclose(gain, np.einsum("ij,jk,ik->i", D, np.linalg.inv(A), D), rtol=1e-9)
-    gain_full, A_inv_full = _initial_gains(D, np.einsum('ij,ij->i', D, D), _anisotropic_pool(20, 8, 5), None, 0.7)  # dense path
+    gain_full, A_inv_full = _initial_gains(
+        D, np.einsum("ij,ij->i", D, D), _anisotropic_pool(20, 8, 5), None, 0.7
+    )  # dense path
     A2 = 0.7 * np.eye(8) + 0.25 * _anisotropic_pool(20, 8, 5).T @ _anisotropic_pool(20, 8, 5)
     np.testing.assert_allclose(A_inv_full, np.linalg.inv(A2), rtol=1e-9, atol=1e-12)
     u, c = _sherman_morrison(A_inv, D[7], v[7])
     np.testing.assert_allclose(A_inv, np.linalg.inv(A + v[7] * np.outer(D[7], D[7])), rtol=1e-9, atol=1e-12)
     # the greedy's running gains after 5 picks equal v_i d_i^T A_5^{-1} d_i
-    gain, A_inv = _initial_gains(D, np.einsum('ij,ij->i', D, D), None, None, 0.7)
+    gain, A_inv = _initial_gains(D, np.einsum("ij,ij->i", D, D), None, None, 0.7)
     gain *= v
     picks = _greedy(D, v, gain.copy(), A_inv, 5)
     A5 = 0.7 * np.eye(8) + (D[picks] * v[picks, None]).T @ D[picks]
@@ -119,7 +122,11 @@ def test_dopt_log_det_beats_pool_leverage_and_random():
     D = np.vstack([D, 0.3 * rng.standard_normal((50, 6))])
     value = {
         name: log_det_information(D[s.select(D, batch_size=6, random_state=0)])
-        for name, s in {"dopt": DOptimal(prior_strength=1.0), "leverage": PoolLeverage(), "random": Random()}.items()
+        for name, s in {
+            "dopt": DOptimal(prior_strength=1.0),
+            "leverage": PoolLeverage(),
+            "random": Random(),
+        }.items()
     }
     assert value["dopt"] > value["leverage"] + 1.0
     assert value["dopt"] > value["random"] + 0.3
@@ -135,12 +142,13 @@ def test_pool_leverage_is_the_gradient_of_the_reference_log_det():
     for past_aware in (False, True):
         base = 0.25 * past.T @ past if past_aware else 0.0
 
-        def logdet(w):
+        def logdet(w, base=base):
             return np.linalg.slogdet((D * (0.25 * w)[:, None]).T @ D + 1e-6 * np.eye(4) + base)[1]
 
         eps = 1e-6
-        grad = np.array([(logdet(np.ones(40) + eps * e) - logdet(np.ones(40) - eps * e)) / (2 * eps)
-                         for e in np.eye(40)])
+        grad = np.array(
+            [(logdet(np.ones(40) + eps * e) - logdet(np.ones(40) - eps * e)) / (2 * eps) for e in np.eye(40)]
+        )
         picks = PoolLeverage(past_aware=past_aware).select(D, labelled=past, batch_size=5, random_state=0)
         assert picks.tolist() == np.argsort(-grad)[:5].tolist()
 
@@ -149,7 +157,9 @@ def test_uncertainty_and_max_difference_read_the_head():
     rng = np.random.RandomState(0)
     w = np.array([2.0, -1.0, 0.5])
     D = rng.standard_normal((100, 3))
-    head = BTLinear(standardize=False, alpha=1e-3).fit(D[:50] * np.sign(D[:50] @ w)[:, None], np.zeros((50, 3)))
+    head = BTLinear(standardize=False, alpha=1e-3).fit(
+        D[:50] * np.sign(D[:50] @ w)[:, None], np.zeros((50, 3))
+    )
     gap = np.abs(D @ head.coef_)
     assert set(Uncertainty().select(D, head=head, batch_size=5)) == set(np.argsort(gap)[:5])
     assert set(MaxDifference().select(D, head=head, batch_size=5)) == set(np.argsort(-gap)[:5])
@@ -221,8 +231,11 @@ def test_dopt_recovers_a_planted_reward_with_fewer_labels():
             rows = list(np.random.RandomState(seed).choice(len(D), 10, replace=False))
             for _ in range(5):
                 head = BTLinear(alpha=1.0).fit(D[rows], np.zeros((len(rows), 16)))
-                rows += list(strategy.select(D * flip[:, None], labelled=D[rows], head=head, batch_size=10,
-                                             random_state=seed))
+                rows += list(
+                    strategy.select(
+                        D * flip[:, None], labelled=D[rows], head=head, batch_size=10, random_state=seed
+                    )
+                )
             coef = BTLinear(alpha=1.0).fit(D[rows], np.zeros((len(rows), 16))).coef_
             cosine[name].append(coef @ planted.coef / np.linalg.norm(coef))
     assert all(d > r for d, r in zip(cosine["dopt"], cosine["random"], strict=True))

@@ -159,6 +159,7 @@ def test_active_learning(tmp_path, data_dir, encoder):
         assert (first["pairwise_accuracy"] == 1).all()
         assert (part["pairwise_accuracy"] > 0.4).all() and (part["full_pairwise_accuracy"] > 0.5).all()
     alpaca = curves.filter(pl.col("dataset") == "alpacaeval")
+    assert alpaca["winrate_bon@16"].is_between(0, 100).all()
     assert (curves.filter(pl.col("dataset") == "hh-harmless")["label_error_rate"] == 0).all()
     ratios = pl.read_csv(out / "ratios.csv")
     random = ratios.filter(pl.col("strategy") == "random")
