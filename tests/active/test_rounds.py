@@ -74,112 +74,52 @@ def test_two_annotation_rounds_through_the_cli(
     golden = {(p, r): s for p, r, s in data.frame.select("prompt", "response", "score").iter_rows()}
     common = ["--cache-dir", str(encoder.cache_dir), "--data-dir", str(data_dir)]
 
-    assert main(["select", str(pool_file), "--budget", "40", "--out", str(tmp_path / "r1.csv"), *common]) == 0
+    def select(out: str, *extra: str) -> int:
+        return main(["select", str(pool_file), "--out", str(tmp_path / out), *extra, *common])
+
+    def merge(filled: str) -> int:
+        return main(["merge-labels", str(tmp_path / filled), "--out", str(tmp_path / "labels.csv")])
+
+    assert select("r1.csv", "--budget", "40") == 0
     r1 = pl.read_csv(tmp_path / "r1.csv", schema_overrides={"label": pl.String})
     assert r1.columns == ["pair_id", "prompt_id", "prompt", "response_a", "response_b", "label"]
     assert r1.height == 40 and r1["label"].null_count() == 40 and r1["pair_id"].n_unique() == 40
     # same inputs and seed: the same queries
-    assert (
-        main(["select", str(pool_file), "--budget", "40", "--out", str(tmp_path / "again.jsonl"), *common])
-        == 0
-    )
+    assert select("again.jsonl", "--budget", "40") == 0
     assert pl.read_ndjson(tmp_path / "again.jsonl")["pair_id"].to_list() == r1["pair_id"].to_list()
 
     _fill(r1, golden).write_csv(tmp_path / "r1.csv")
-    assert main(["merge-labels", str(tmp_path / "r1.csv"), "--out", str(tmp_path / "labels.csv")]) == 0
-    assert (
-        main(
-            [
-                "train",
-                str(tmp_path / "labels.csv"),
-                "--out",
-                str(tmp_path / "head.npz"),
-                "--test-size",
-                "0.25",
-                *common,
-            ]
-        )
-        == 0
-    )
+    assert merge("r1.csv") == 0
+    head = str(tmp_path / "head.npz")
+    train = ["train", str(tmp_path / "labels.csv"), "--out", head, "--test-size", "0.25"]
+    assert main([*train, *common]) == 0
     assert "held-out pairwise accuracy" in capsys.readouterr().out
-    assert (
-        main(
-            [
-                "select",
-                str(pool_file),
-                "--labelled",
-                str(tmp_path / "labels.csv"),
-                "--head",
-                str(tmp_path / "head.npz"),
-                "--budget",
-                "40",
-                "--out",
-                str(tmp_path / "r2.csv"),
-                *common,
-            ]
-        )
-        == 0
-    )
+    labelled = ["--labelled", str(tmp_path / "labels.csv")]
+    assert select("r2.csv", *labelled, "--head", head, "--budget", "40") == 0
     r2 = pl.read_csv(tmp_path / "r2.csv", schema_overrides={"label": pl.String})
     assert not set(r2["pair_id"]) & set(r1["pair_id"])  # round 2 proposes none of round 1's pairs
     _fill(r2, golden).write_csv(tmp_path / "r2.csv")
-    assert main(["merge-labels", str(tmp_path / "r2.csv"), "--out", str(tmp_path / "labels.csv")]) == 0
+    assert merge("r2.csv") == 0
     merged = read_labels(tmp_path / "labels.csv")
     assert merged.height == 80  # round 1's labels kept, round 2's added
     pairs = labelled_pairs(merged)
-    assert all(
-        golden[(p, c)] > golden[(p, r)]
-        for p, c, r in pairs.frame.select("prompt", "chosen", "rejected").iter_rows()
-    )
+    chosen = pairs.frame.select("prompt", "chosen", "rejected").iter_rows()
+    assert all(golden[(p, c)] > golden[(p, r)] for p, c, r in chosen)
 
     # bad input: clear errors, nothing labelled lost
     before = (tmp_path / "labels.csv").read_text()
-    assert (
-        main(["select", str(pool_file), "--budget", "100000", "--out", str(tmp_path / "x.csv"), *common]) == 2
-    )
+    assert select("x.csv", "--budget", "100000") == 2
     assert "larger than the pool" in capsys.readouterr().err
-    conflict = _fill(r1, golden).with_columns(
-        pl.when(pl.col("label") == "a").then(pl.lit("b")).otherwise(pl.lit("a")).alias("label")
-    )
-    conflict.write_csv(tmp_path / "conflict.csv")
-    assert main(["merge-labels", str(tmp_path / "conflict.csv"), "--out", str(tmp_path / "labels.csv")]) == 2
+    flipped = pl.when(pl.col("label") == "a").then(pl.lit("b")).otherwise(pl.lit("a"))
+    _fill(r1, golden).with_columns(flipped.alias("label")).write_csv(tmp_path / "conflict.csv")
+    assert merge("conflict.csv") == 2
     assert "conflicting labels" in capsys.readouterr().err
     assert (tmp_path / "labels.csv").read_text() == before
     unknown = _fill(r1, golden).with_columns(pl.lit("feedface00000000").alias("pair_id")).head(1)
     unknown.write_csv(tmp_path / "unknown.csv")
-    assert (
-        main(
-            [
-                "select",
-                str(pool_file),
-                "--labelled",
-                str(tmp_path / "unknown.csv"),
-                "--budget",
-                "5",
-                "--out",
-                str(tmp_path / "y.csv"),
-                *common,
-            ]
-        )
-        == 2
-    )
+    assert select("y.csv", "--labelled", str(tmp_path / "unknown.csv"), "--budget", "5") == 2
     assert "not in this candidate pool" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "select",
-                str(pool_file),
-                "--labelled",
-                str(tmp_path / "labels.csv"),
-                "--budget",
-                "5",
-                "--out",
-                str(tmp_path / "labels.csv"),
-                *common,
-            ]
-        )
-        == 2
-    )
+    assert select("labels.csv", *labelled, "--budget", "5") == 2  # would overwrite the labels
     assert (tmp_path / "labels.csv").read_text() == before
 
 
