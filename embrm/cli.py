@@ -218,7 +218,7 @@ def _pool_responses(args: argparse.Namespace, encoder):
     import numpy as np
 
     from .active import responses_from_pairs
-    from .data import DATASETS, PreferencePairs, ScoredResponses
+    from .data import DATASETS, PreferencePairs
     from .data._io import _read_frame
 
     if args.pool not in DATASETS and Path(args.pool).is_file():
@@ -228,7 +228,6 @@ def _pool_responses(args: argparse.Namespace, encoder):
     data = _load(args.pool, args.data_dir)
     if isinstance(data, PreferencePairs):
         return responses_from_pairs(data), np.vstack(data.embed(encoder))
-    assert isinstance(data, ScoredResponses)
     return data, data.embed(encoder)
 
 
