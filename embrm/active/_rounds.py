@@ -183,7 +183,16 @@ def select_queries(
 def is_labels_file(path: str | os.PathLike) -> bool:
     """Whether a file is a query/labels file written by :func:`write_queries`."""
     path = Path(path)
-    return path.suffix.lower() in _FORMATS and path.is_file() and is_labels_frame(_read(path).head(0))
+    suffix = path.suffix.lower()
+    if suffix not in _FORMATS or not path.is_file():
+        return False
+    if suffix == ".parquet":
+        columns = list(pl.read_parquet_schema(path))
+    elif suffix == ".csv":
+        columns = pl.read_csv(path, n_rows=1, infer_schema_length=0).columns
+    else:
+        columns = pl.read_ndjson(path, n_rows=1).columns
+    return is_labels_frame(pl.DataFrame(schema={c: pl.String for c in columns}))
 
 
 def write_queries(queries: pl.DataFrame, path: str | os.PathLike) -> Path:
