@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -14,6 +16,7 @@ from sklearn.base import BaseEstimator
 from threadpoolctl import ThreadpoolController
 
 from embrm._validation import check_embeddings, check_groups, check_pairs, validate_params
+from embrm.evaluate._metrics import pair_outcomes
 from embrm.exceptions import DataError, NotFittedError
 
 _controller: ThreadpoolController | None = None
@@ -32,6 +35,23 @@ def single_threaded() -> Iterator[None]:
         _controller = ThreadpoolController()
     with _controller.limit(limits=1):
         yield
+
+
+def _refuse_pipeline(owner: str) -> None:
+    """Raise when called from a scikit-learn Pipeline: it would transform ``X_win`` only,
+    while ``X_lose`` (in the ``y`` slot) reaches the head untransformed."""
+    frame = sys._getframe(2)
+    for _ in range(8):
+        if frame is None:
+            return
+        if frame.f_globals.get("__name__") == "sklearn.pipeline":
+            raise DataError(
+                f"{owner} cannot be the last step of a scikit-learn Pipeline: the pipeline "
+                "transforms X_win only, and X_lose (passed as y) would reach the head "
+                "untransformed. Transform both arrays yourself before fit and score (heads "
+                "standardise their features themselves with standardize=True)."
+            )
+        frame = frame.f_back
 
 
 class BaseHead(BaseEstimator):
@@ -87,6 +107,7 @@ class BaseHead(BaseEstimator):
             The fitted head.
         """
         validate_params(self._parameter_constraints, self.get_params(deep=False), self._name)
+        _refuse_pipeline(self._name)
         X_win, X_lose, sample_weight = check_pairs(
             X_win,
             X_lose,
@@ -100,6 +121,14 @@ class BaseHead(BaseEstimator):
                 "class and no preference to learn."
             )
         groups = check_groups(groups, X_win.shape[0])
+        if getattr(self, "center_by_group", False) and groups is None:
+            warnings.warn(
+                f"{self._name}(center_by_group=True) centres each response within its prompt, "
+                "but fit got no groups, so nothing is centred. Pass groups= (the prompt id of "
+                "each pair), or set center_by_group=False.",
+                UserWarning,
+                stacklevel=2,
+            )
         with single_threaded():
             self._fit(X_win, X_lose, sample_weight, groups)
         self.n_features_in_ = X_win.shape[1]
@@ -179,9 +208,9 @@ class BaseHead(BaseEstimator):
             In [0, 1].
         """
         self._check_fitted("score")
+        _refuse_pipeline(self._name)
         X_win, X_lose, sample_weight = self._check_pairs(X_win, X_lose, sample_weight)
-        r_win, r_lose = self.reward(X_win), self.reward(X_lose)
-        hits = (r_win > r_lose) + 0.5 * (r_win == r_lose)
+        hits = pair_outcomes(self.reward(X_win), self.reward(X_lose))
         return float(np.average(hits, weights=sample_weight))
 
     def predict_proba(self, X_a: Any, X_b: Any) -> np.ndarray:

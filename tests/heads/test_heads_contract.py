@@ -294,3 +294,26 @@ def test_fit_pairs_embeds_with_the_encoder_and_records_its_identity():
     assert head.score(X_w, X_l) > 0.9
     with pytest.raises(DataError, match=r"lacks the column\(s\) \['rejected'\]"):
         BTLinear().fit_pairs(_FakePairs(frame.drop("rejected")), encoder)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [ClassifierHead(random_state=0), LGBMHead(n_estimators=5, random_state=0)],
+    ids=["classifier", "lgbm"],
+)
+def test_centring_without_groups_warns_and_centres_nothing(head, pairs):
+    with pytest.warns(UserWarning, match="got no groups, so nothing is centred"):
+        centred = clone(head).fit(pairs.X_win, pairs.X_lose)
+    plain = clone(head).set_params(center_by_group=False).fit(pairs.X_win, pairs.X_lose)
+    np.testing.assert_array_equal(centred.reward(pairs.X_win), plain.reward(pairs.X_win))
+
+
+def test_a_pipeline_that_would_transform_only_the_winners_is_refused(pairs):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pipe = make_pipeline(StandardScaler(), BTLinear())
+    with pytest.raises(DataError, match="transforms X_win only"):
+        pipe.fit(pairs.X_win, pairs.X_lose)
+    fitted = BTLinear().fit(pairs.X_win, pairs.X_lose)  # outside a pipeline: fine
+    assert fitted.score(pairs.X_win, pairs.X_lose) > 0.5
