@@ -174,8 +174,8 @@ class VerifyReport:
         ``"ok"``, ``"missing"``, ``"unreadable"`` or ``"inconsistent"`` (entries that point
         at rows holding other keys, or at shards it does not list), as found.
     repaired : bool
-        Whether the repair ran: bad shards and stray files were removed and the manifest
-        rewritten from the verified shards.
+        Whether a repair ran: bad shards and stray files were removed, missing record files
+        written and the manifest rewritten from the verified shards (only where needed).
     """
 
     n_shards: int
@@ -564,7 +564,10 @@ class VectorCache:
             unrecorded=unrecorded,
             manifest=state,
         )
-        if not repair or (report.ok and not unrecorded):
+        if not repair:
+            return report
+        report.repaired = True
+        if report.ok and not unrecorded:
             return report
         for name in unrecorded:
             info = intact[name]
@@ -578,7 +581,7 @@ class VectorCache:
             for name in orphans:
                 (self.path / name).unlink(missing_ok=True)
         manifest, meta = self._load_manifest(locked=True)
-        report.n_shards, report.n_vectors, report.repaired = len(meta["shards"]), manifest.height, True
+        report.n_shards, report.n_vectors = len(meta["shards"]), manifest.height
         return report
 
     def _write_rebuilt_manifest(self, names: list[str], records: dict[str, dict]) -> None:
