@@ -83,6 +83,15 @@ def check_cache_root(root: Path) -> Path:
     return root
 
 
+def cache_write_error(folder: Path, exc: OSError) -> CacheWriteError:
+    """The :class:`CacheWriteError` for a failed write into ``folder``."""
+    return CacheWriteError(
+        f"Cannot write to the embedding cache {folder} ({exc.strerror or exc}). "
+        "Nothing already cached was changed. Free disk space, fix the folder's "
+        "permissions, or point EMBRM_CACHE_DIR / --cache-dir at a writable folder."
+    )
+
+
 def text_keys(texts: Sequence[str], text_format: str) -> list[bytes]:
     """16-byte content keys of ``texts`` under ``text_format``."""
     prefix = text_format.encode() + b"\x00"
@@ -407,11 +416,7 @@ class VectorCache:
 
     # -- writes ---------------------------------------------------------------------------
     def _write_error(self, exc: OSError) -> CacheWriteError:
-        return CacheWriteError(
-            f"Cannot write to the embedding cache {self.path} ({exc.strerror or exc}). "
-            "Nothing already cached was changed. Free disk space, fix the folder's "
-            "permissions, or point EMBRM_CACHE_DIR / --cache-dir at a writable folder."
-        )
+        return cache_write_error(self.path, exc)
 
     def put(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
         """Append new vectors as one shard; keys already present are skipped.
