@@ -34,7 +34,8 @@ def check_embeddings(
     n_features : int, optional
         The dimension ``X`` must have (a fitted head's ``n_features_in_``).
     encoder_id : str, optional
-        The encoder the expected dimension comes from, quoted in the mismatch message.
+        The encoder the head was trained on: quoted in the dimension message, and ``X``
+        carrying another identity (an ``EmbeddingArray``) is refused.
 
     Returns
     -------
@@ -46,7 +47,8 @@ def check_embeddings(
     DataError
         ``X`` is not a non-empty 2-D numeric array or holds NaN or infinity.
     EncoderMismatchError
-        ``X`` has a different number of columns than ``n_features``.
+        ``X`` has a different number of columns than ``n_features``, or carries another
+        encoder identity than ``encoder_id``.
     """
     try:
         arr = np.asarray(X)
@@ -61,6 +63,12 @@ def check_embeddings(
         )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise DataError(f"{name} is empty (shape {arr.shape}).")
+    carried = encoder_id_of(X)
+    if encoder_id is not None and carried is not None and carried != encoder_id:
+        raise EncoderMismatchError(
+            f"{name} holds embeddings from encoder {carried!r}, but this head was trained on "
+            f"embeddings from {encoder_id!r}: embed with the encoder it was trained on."
+        )
     arr = arr if arr.dtype in (np.float32, np.float64) else arr.astype(np.float64)
     if n_features is not None and arr.shape[1] != n_features:
         source = f" from encoder {encoder_id!r}" if encoder_id else ""
@@ -76,6 +84,44 @@ def check_embeddings(
             "embeddings must be finite."
         )
     return arr
+
+
+def encoder_id_of(X: Any) -> str | None:
+    """The ``encoder_id`` an array carries (an ``EmbeddingArray`` from an ``Encoder``), else None."""
+    value = getattr(X, "encoder_id", None)
+    return value if isinstance(value, str) else None
+
+
+def check_encoder_id(arrays: Iterable[Any], given: str | None, names: Iterable[str]) -> str | None:
+    """The identity of the representation row-aligned ``arrays`` live in.
+
+    ``given`` (an explicit ``encoder_id``) wins if the arrays carry none; otherwise the
+    identity they all carry. None when unknown: no ``given`` and some array carries none.
+
+    Raises
+    ------
+    DataError
+        The arrays carry different identities (e.g. winners from one encoder, losers from
+        another).
+    EncoderMismatchError
+        ``given`` differs from the identity the arrays carry.
+    """
+    carried = {name: encoder_id_of(X) for X, name in zip(arrays, names, strict=True)}
+    known = {v for v in carried.values() if v is not None}
+    if len(known) > 1:
+        detail = ", ".join(f"{name} from {value!r}" for name, value in carried.items())
+        raise DataError(
+            f"The arrays come from different encoders ({detail}): embed every response with "
+            "the same encoder."
+        )
+    if given is not None and known and given not in known:
+        raise EncoderMismatchError(
+            f"encoder_id={given!r} was passed, but the embeddings were made by {known.pop()!r}. "
+            "Drop the encoder_id argument (the arrays carry it) or embed with that encoder."
+        )
+    if given is not None:
+        return given
+    return known.pop() if known and None not in carried.values() else None
 
 
 def check_pairs(

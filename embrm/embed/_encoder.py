@@ -16,6 +16,7 @@ from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
 from ..exceptions import DataError
+from ._arrays import EmbeddingArray
 from ._cache import (
     WRITE_ERRNOS,
     VectorCache,
@@ -359,7 +360,8 @@ class Encoder:
 
         Returns
         -------
-        ndarray of float32, shape (n, backbone dim)
+        EmbeddingArray of float32, shape (n, backbone dim)
+            A numpy array whose ``encoder_id`` is the backbone's identity.
         """
         if self.is_causal_lm:
             raise ValueError(
@@ -367,9 +369,10 @@ class Encoder:
                 "(prompt, response) conversations: use encode_responses()."
             )
         texts = _check_texts(texts, "texts")
-        return self._encode(
+        vectors = self._encode(
             text_keys(texts, RAW_TEXT_FORMAT), lambda rows: [texts[i] for i in rows], len, self._infer
         )
+        return EmbeddingArray(vectors, self.source.identity(self.variant))
 
     def render_responses(
         self, prompts: Sequence[str], responses: Sequence[str]
@@ -396,7 +399,9 @@ class Encoder:
 
         Returns
         -------
-        ndarray of float32, shape (n, dim)
+        EmbeddingArray of float32, shape (n, dim)
+            A numpy array whose ``encoder_id`` is :attr:`identity`; heads fitted on it
+            record that identity (see :mod:`embrm.embed._arrays` for what keeps it).
         """
         prompts, responses = _check_pairs(prompts, responses)
         if self.is_causal_lm:
@@ -412,9 +417,9 @@ class Encoder:
             vectors = self._encode_windows(prompts, responses)
         else:
             vectors = self._encode_split(prompts, responses)
-        if not self.scalar_features:
-            return vectors
-        return np.hstack([vectors, self._scalars(prompts, responses)])
+        if self.scalar_features:
+            vectors = np.hstack([vectors, self._scalars(prompts, responses)])
+        return EmbeddingArray(vectors, self.identity)
 
     def _encode_states(self, prompts: list[str], responses: list[str]) -> np.ndarray:
         keys = pair_keys(prompts, responses, CHAT_FORMAT_VERSION)
