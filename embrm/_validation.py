@@ -7,8 +7,10 @@ the wrong array learns which one and why without reading a traceback.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -84,6 +86,32 @@ def check_embeddings(
             "embeddings must be finite."
         )
     return arr
+
+
+def check_output_file(path: Any, what: str, suffixes: tuple[str, ...] = ()) -> Path:
+    """``path`` as a Path, once it is clear a file can be written there.
+
+    Checked before any work is done, so a long job never fails at its last step: the
+    folder must exist and be writable, the path must not be a folder, and its suffix must
+    be one of ``suffixes`` (when given).
+
+    Raises
+    ------
+    DataError
+        With what is wrong and how to fix it.
+    """
+    path = Path(os.fspath(path)).expanduser()
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise DataError(f"{what} must end in {' or '.join(suffixes)}, got {path.name!r}.")
+    if path.is_dir():
+        raise DataError(f"{what} {str(path)!r} is a folder; give a file name inside it.")
+    folder = path.parent
+    if not folder.is_dir():
+        state = "is a file" if folder.exists() else "does not exist"
+        raise DataError(f"Cannot write {what} {str(path)!r}: the folder {str(folder)!r} {state}. Create it first.")
+    if not os.access(folder, os.W_OK):
+        raise DataError(f"Cannot write {what} {str(path)!r}: the folder {str(folder)!r} is not writable.")
+    return path
 
 
 def encoder_id_of(X: Any) -> str | None:

@@ -136,9 +136,12 @@ def _print_report(report) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from ._validation import check_output_file
     from .heads import HEADS
     from .workflow import train_held_out
 
+    if args.out:
+        check_output_file(args.out, "--out")  # before training, not after
     data = _load(args.data, args.data_dir)
     head = HEADS[args.head]()
     if "random_state" in head.get_params(deep=False):
@@ -171,24 +174,26 @@ def _load_head(args: argparse.Namespace):
 
 
 def cmd_reward(args: argparse.Namespace) -> None:
+    from ._validation import check_output_file
     from .workflow import reward_frame
 
+    out = check_output_file(args.out, "--out", (".parquet", ".csv"))
     head, encoder = _load_head(args)
     frame = reward_frame(head, _load(args.data, args.data_dir), encoder)
-    out = Path(args.out)
     if out.suffix.lower() == ".csv":
         frame.write_csv(out)
-    elif out.suffix.lower() == ".parquet":
-        frame.write_parquet(out)
     else:
-        raise EmbrmError(f"--out must end in .parquet or .csv, got {out.name!r}.")
+        frame.write_parquet(out)
     print(f"wrote {frame.height} rows with rewards to {out}")
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
+    from ._validation import check_output_file
     from .data import ScoredResponses
     from .evaluate import BestOfNDisplay, evaluate_pairs, evaluate_rewards
 
+    if args.plot:
+        check_output_file(args.plot, "--plot", (".png",))
     head, encoder = _load_head(args)
     data = _load(args.data, args.data_dir)
     if isinstance(data, ScoredResponses):

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from embrm._validation import check_output_file
 from embrm.exceptions import DataError, EncoderMismatchError
 from embrm.heads._base import BaseHead
 
@@ -79,7 +80,7 @@ def save_head(head: BaseHead, path: str | os.PathLike[str]) -> None:
         "n_features_in": head.n_features_in_,
         "head": _describe(head, arrays, ""),
     }
-    path = os.fspath(path)
+    path = os.fspath(check_output_file(path, "the head file"))
     tmp = f"{path}.tmp{os.getpid()}"
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
