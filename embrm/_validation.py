@@ -110,7 +110,9 @@ def check_output_file(path: Any, what: str, suffixes: tuple[str, ...] = ()) -> P
     folder = path.parent
     if not folder.is_dir():
         state = "is a file" if folder.exists() else "does not exist"
-        raise DataError(f"Cannot write {what} {str(path)!r}: the folder {str(folder)!r} {state}. Create it first.")
+        raise DataError(
+            f"Cannot write {what} {str(path)!r}: the folder {str(folder)!r} {state}. Create it first."
+        )
     if not os.access(folder, os.W_OK):
         raise DataError(f"Cannot write {what} {str(path)!r}: the folder {str(folder)!r} is not writable.")
     return path
@@ -141,8 +143,7 @@ def check_encoder_id(arrays: Iterable[Any], given: str | None, names: Iterable[s
     if len(known) > 1:
         detail = ", ".join(f"{name} from {value!r}" for name, value in carried.items())
         raise DataError(
-            f"The arrays come from different encoders ({detail}): embed every response with "
-            "the same encoder."
+            f"The arrays come from different encoders ({detail}): embed every response with the same encoder."
         )
     if given is not None and known and given not in known:
         raise EncoderMismatchError(

@@ -109,7 +109,10 @@ def cmd_cache_verify(args: argparse.Namespace) -> int:
         state = "ok" if report.ok else ("repaired" if report.repaired else "PROBLEMS")
         print(f"{identity}: {report.n_vectors} vectors, {report.n_shards} shards: {state}")
         if report.manifest != "ok":
-            print(f"  manifest: {report.manifest}" + (" (rebuilt from verified shards)" if report.repaired else ""))
+            print(
+                f"  manifest: {report.manifest}"
+                + (" (rebuilt from verified shards)" if report.repaired else "")
+            )
         for label, names in (
             ("corrupt shard", report.corrupt),
             ("unverifiable shard (no intact commit record)", report.unverifiable),

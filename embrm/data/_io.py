@@ -95,7 +95,10 @@ def _is_messages(value: Any) -> bool:
     return (
         isinstance(value, list)
         and len(value) > 0
-        and all(isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in value)
+        and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+            for m in value
+        )
     )
 
 
@@ -107,7 +110,9 @@ def _check_value(source: _Source, i: int, column: str, value: Any, kind: str) ->
                 value.encode("utf-8")
             except UnicodeEncodeError:
                 raise source.error(
-                    i, column, "holds a lone surrogate (\\ud800-\\udfff), which is not valid Unicode; fix the text."
+                    i,
+                    column,
+                    "holds a lone surrogate (\\ud800-\\udfff), which is not valid Unicode; fix the text.",
                 ) from None
             return
         if kind == "pairs" and column in _CONVERSATIONAL and _is_messages(value):
@@ -178,7 +183,9 @@ def _apply_renames(path: Path, names: list[str], renames: Mapping[str, str]) -> 
     """The new name of each column; the mapping must name columns the file has."""
     unknown = [src for src in renames if src not in names]
     if unknown:
-        raise DataError(f"{path}: the column mapping names {unknown}, which the file does not have; it has {names}.")
+        raise DataError(
+            f"{path}: the column mapping names {unknown}, which the file does not have; it has {names}."
+        )
     return {n: renames.get(n, n) for n in names}
 
 
@@ -193,13 +200,17 @@ def _read_jsonl(
         try:
             record = json.loads(line, parse_constant=_reject_constant)
         except ValueError as exc:
-            detail = f"{exc.msg} at character {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+            detail = (
+                f"{exc.msg} at character {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+            )
             raise DataError(
                 f"{path}, line {number}: not valid JSON ({detail}). Each line must be one JSON "
                 "object; fix or remove that line."
             ) from None
         if not isinstance(record, dict):
-            raise DataError(f"{path}, line {number}: expected a JSON object ({{...}}), got {_describe(record)}.")
+            raise DataError(
+                f"{path}, line {number}: expected a JSON object ({{...}}), got {_describe(record)}."
+            )
         records.append(record)
         source.lines.append(number)
     if not records:
@@ -261,7 +272,9 @@ def _parse_number(source: _Source, i: int, column: str, text: str) -> int | floa
         kind = "an integer id" if column in _INT else "a number"
         raise source.error(i, column, f"expected {kind}, got {_describe(text)}; fix the value.") from None
     if column in _FLOAT and not math.isfinite(value):
-        raise source.error(i, column, f"expected a finite number, got {text!r}; fix the value or drop the line.")
+        raise source.error(
+            i, column, f"expected a finite number, got {text!r}; fix the value or drop the line."
+        )
     return value
 
 
@@ -272,7 +285,9 @@ def _read_parquet(
     try:
         frame = pl.read_parquet(path)
     except Exception as exc:  # noqa: BLE001 - polars and pyarrow raise many error types
-        raise DataError(f"{path} cannot be read as Parquet ({exc}); is it damaged or another format?") from exc
+        raise DataError(
+            f"{path} cannot be read as Parquet ({exc}); is it damaged or another format?"
+        ) from exc
     if frame.height == 0:
         raise DataError(f"{path} is empty: it holds no rows.")
     frame = frame.rename(_apply_renames(path, frame.columns, renames))
@@ -283,13 +298,17 @@ def _read_parquet(
             continue
         nulls = frame[column].is_null()
         if nulls.any():
-            raise source.error(int(nulls.arg_true()[0]), column, "the value is missing; drop or fill that row.")
+            raise source.error(
+                int(nulls.arg_true()[0]), column, "the value is missing; drop or fill that row."
+            )
         if column in _TEXT:
             messages = isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct)
             if dtype == pl.String or (chosen == "pairs" and column in _CONVERSATIONAL and messages):
                 continue
             raise source.error(
-                None, column, f"expected text, got {dtype}; cast it to strings yourself if that is really the text."
+                None,
+                column,
+                f"expected text, got {dtype}; cast it to strings yourself if that is really the text.",
             )
         if column in _INT and not dtype.is_integer():
             raise source.error(None, column, f"expected integer ids, got {dtype}.")
@@ -300,7 +319,9 @@ def _read_parquet(
             if bad.any():
                 value = frame[column][int(bad.arg_true()[0])]
                 raise source.error(
-                    int(bad.arg_true()[0]), column, f"expected a finite number, got {value}; fix or drop the row."
+                    int(bad.arg_true()[0]),
+                    column,
+                    f"expected a finite number, got {value}; fix or drop the row.",
                 )
     return frame, source, chosen
 
@@ -311,7 +332,9 @@ _FORMATS = {".parquet": _read_parquet, ".jsonl": _read_jsonl, ".ndjson": _read_j
 def _kind_of(columns: list[str]) -> str:
     """``pairs`` when the columns look like pairs (even misspelt), else ``scored``."""
     for name in columns:
-        if name in ("chosen", "rejected") or difflib.get_close_matches(name, ["chosen", "rejected"], n=1, cutoff=0.75):
+        if name in ("chosen", "rejected") or difflib.get_close_matches(
+            name, ["chosen", "rejected"], n=1, cutoff=0.75
+        ):
             return "pairs"
     return "scored"
 
@@ -331,24 +354,27 @@ def _check_columns(source: _Source, frame: pl.DataFrame, kind: str) -> None:
     """Missing required columns (with a likely misspelling named) and unused ones."""
     required = PreferencePairs.REQUIRED if kind == "pairs" else ScoredResponses.REQUIRED
     known = KNOWN_COLUMNS[kind]
-    if kind == "pairs" and "prompt" not in frame.columns and all(
-        isinstance(frame.schema.get(c), pl.List) for c in ("chosen", "rejected")
+    if (
+        kind == "pairs"
+        and "prompt" not in frame.columns
+        and all(isinstance(frame.schema.get(c), pl.List) for c in ("chosen", "rejected"))
     ):
         required = tuple(c for c in required if c != "prompt")  # TRL's implicit prompt
     missing = [c for c in required if c not in frame.columns]
     unused = [c for c in frame.columns if c not in known]
     if missing:
-        hints = []
+        guesses = {}
         for column in missing:
             close = difflib.get_close_matches(column, unused, n=1, cutoff=0.6)
             if close:
-                hints.append(f"{close[0]!r} looks like a misspelling of {column!r}")
+                guesses[close[0]] = column
         what = "preference pairs" if kind == "pairs" else "scored responses"
-        fix = "; ".join(hints) or f"the file has {frame.columns}"
-        mapping = ", ".join(f"{h.split()[0]}: {h.split()[-1]}" for h in hints) or "'your_name': 'prompt'"
+        found = "; ".join(f"{g!r} looks like a misspelling of {c!r}" for g, c in guesses.items())
+        mapping = ", ".join(f"{g!r}: {c!r}" for g, c in guesses.items()) or "'your_name': 'prompt'"
         raise DataError(
-            f"{source.path}: {what} need the columns {list(required)}; missing {missing} ({fix}). "
-            f"Rename the column(s) in the file or pass columns={{{mapping}}} to the reader."
+            f"{source.path}: {what} need the columns {list(required)}; missing {missing} "
+            f"({found or f'the file has {frame.columns}'}). Rename the column(s) in the file or "
+            f"pass columns={{{mapping}}} to the reader."
         )
     if unused:
         warnings.warn(
@@ -386,13 +412,18 @@ def _check_rows(source: _Source, frame: pl.DataFrame, kind: str) -> None:
         negative = indexed.filter(pl.col("weight") < 0)["__i"]
         if negative.len():
             raise source.error(int(negative[0]), "weight", "a weight must be non-negative; fix the value.")
-    identity = [c for c in (("prompt", "chosen", "rejected") if kind == "pairs" else ("prompt_id", "response")) if c in frame.columns]
+    identity = [
+        c
+        for c in (("prompt", "chosen", "rejected") if kind == "pairs" else ("prompt_id", "response"))
+        if c in frame.columns
+    ]
     if len(identity) >= 2 and all(frame.schema[c] != pl.Object for c in identity):
         duplicated = indexed.filter(pl.struct(identity).is_duplicated())
         if duplicated.height:
             first = duplicated.filter(pl.struct(identity).is_first_distinct().not_())["__i"]
+            n_extra = duplicated.height - duplicated.select(pl.struct(identity).n_unique()).item()
             warnings.warn(
-                f"{source.path}: {duplicated.height - duplicated.select(pl.struct(identity).n_unique()).item()} "
+                f"{source.path}: {n_extra} "
                 f"duplicate row(s) (same {', '.join(identity)}), first at "
                 f"{source.where(int(first[0]))}; each copy counts again in training. Drop "
                 "duplicates unless that weighting is intended.",
@@ -401,12 +432,16 @@ def _check_rows(source: _Source, frame: pl.DataFrame, kind: str) -> None:
             )
 
 
-def _read(path: str | os.PathLike, kind: str | None, columns: Mapping[str, str] | None) -> tuple[pl.DataFrame, str]:
+def _read(
+    path: str | os.PathLike, kind: str | None, columns: Mapping[str, str] | None
+) -> tuple[pl.DataFrame, str]:
     """Read and check ``path``; the frame (columns renamed) and its kind."""
     path = Path(path)
     reader = _FORMATS.get(path.suffix.lower())
     if reader is None:
-        raise DataError(f"Cannot read {path}: unknown file type {path.suffix!r}. Use one of {list(SUFFIXES)}.")
+        raise DataError(
+            f"Cannot read {path}: unknown file type {path.suffix!r}. Use one of {list(SUFFIXES)}."
+        )
     if path.is_dir():
         raise DataError(f"{path} is a folder; give a data file.")
     if not path.is_file():

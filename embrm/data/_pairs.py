@@ -63,7 +63,9 @@ def within_prompt_pairs(
         attribute ``label_error_rate`` holds it.
     """
     if pairs_per_prompt is not None and (
-        isinstance(pairs_per_prompt, bool) or not isinstance(pairs_per_prompt, int | np.integer) or pairs_per_prompt < 1
+        isinstance(pairs_per_prompt, bool)
+        or not isinstance(pairs_per_prompt, int | np.integer)
+        or pairs_per_prompt < 1
     ):
         raise DataError(
             f"pairs_per_prompt must be a positive integer (pairs drawn per prompt) or None for "

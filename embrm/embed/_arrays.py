@@ -33,12 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from embrm._validation import encoder_id_of
 
 #: Functions that join arrays: the identity survives only joining rows of one identity.
 _JOINS = {np.concatenate, np.vstack, np.stack, np.hstack, np.column_stack, np.dstack, np.block, np.append}
-
-
-from embrm._validation import encoder_id_of
 
 
 def _ids(values: Any) -> set[str | None]:
@@ -82,7 +80,9 @@ class EmbeddingArray(np.ndarray):
         ids = {encoder_id_of(x) for x in inputs if isinstance(x, EmbeddingArray)}
         plain = [x.view(np.ndarray) if isinstance(x, EmbeddingArray) else x for x in inputs]
         if "out" in kwargs:
-            kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, EmbeddingArray) else o for o in kwargs["out"])
+            kwargs["out"] = tuple(
+                o.view(np.ndarray) if isinstance(o, EmbeddingArray) else o for o in kwargs["out"]
+            )
         result = getattr(ufunc, method)(*plain, **kwargs)
         keep = ids.pop() if len(ids) == 1 else None
         return _wrap(result, keep)
@@ -92,7 +92,10 @@ class EmbeddingArray(np.ndarray):
         if func not in _JOINS:
             return result
         if func is np.append:
-            arrays = [args[0] if args else kwargs.get("arr"), args[1] if len(args) > 1 else kwargs.get("values")]
+            arrays = [
+                args[0] if args else kwargs.get("arr"),
+                args[1] if len(args) > 1 else kwargs.get("values"),
+            ]
             axis = kwargs.get("axis", args[2] if len(args) > 2 else None)
         else:
             arrays = args[0] if args else kwargs.get("arrays", kwargs.get("tup"))

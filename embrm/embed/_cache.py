@@ -402,9 +402,7 @@ class VectorCache:
         for shard, start, stop in zip(shards, bounds[:-1], bounds[1:], strict=True):
             opened = self._shard(int(shard), meta)
             part = rows[start:stop]
-            if part[-1] >= opened.keys.shape[0] or not np.array_equal(
-                opened.keys[part], wanted[start:stop]
-            ):
+            if part[-1] >= opened.keys.shape[0] or not np.array_equal(opened.keys[part], wanted[start:stop]):
                 raise CacheCorruptError(
                     f"The cache manifest of {self.path} points keys at rows of "
                     f"{meta['shards'][int(shard)]['name']} that hold other keys (or do not "
@@ -606,7 +604,11 @@ class VectorCache:
             )
             shards.append({k: record[k] for k in ("name", "rows", "crc32", "keys_crc32") if k in record})
             shards[-1]["name"] = name
-        frame = pl.concat(frames).unique("key", keep="first", maintain_order=True) if frames else _empty_manifest()
+        frame = (
+            pl.concat(frames).unique("key", keep="first", maintain_order=True)
+            if frames
+            else _empty_manifest()
+        )
         self._write_manifest(frame, {"dim": dim, "shards": shards})
 
     def info(self) -> dict:
@@ -654,7 +656,15 @@ def _read_record(folder: Path, name: str) -> dict | None:
         record = json.loads((folder / _record_name(name)).read_bytes())
     except (OSError, ValueError):
         return None
-    fields = {"rows": int, "dim": int, "dtype": str, "size": int, "crc32": int, "keys_size": int, "keys_crc32": int}
+    fields = {
+        "rows": int,
+        "dim": int,
+        "dtype": str,
+        "size": int,
+        "crc32": int,
+        "keys_size": int,
+        "keys_crc32": int,
+    }
     if (
         not isinstance(record, dict)
         or record.get("format") != RECORD_FORMAT

@@ -39,16 +39,29 @@ def _rows(*rows):
             _rows(GOOD | {"weight": 1.0}, GOOD | {"rejected": "c", "weight": "high"}),
             "line 2, column 'weight': expected a finite number, got the text 'high'",
         ),
-        (_rows(GOOD, GOOD | {"chosen": 5}), "line 2, column 'chosen': expected text, got the number 5; write it as a JSON string"),
+        (
+            _rows(GOOD, GOOD | {"chosen": 5}),
+            "line 2, column 'chosen': expected text, got the number 5; write it as a JSON string",
+        ),
         (_rows(GOOD | {"chosen": ["a", "b"]}), "line 1, column 'chosen': expected text, got a list of 2"),
         (_rows(GOOD, GOOD | {"prompt": None}), "line 2, column 'prompt': expected text, got null"),
-        (_rows(GOOD | {"weight": 1}, GOOD | {"rejected": "c"}), "line 2, column 'weight': the value is missing"),
-        (_rows(GOOD, GOOD | {"rejected": "a"}), "line 2, column 'rejected': chosen and rejected are identical"),
+        (
+            _rows(GOOD | {"weight": 1}, GOOD | {"rejected": "c"}),
+            "line 2, column 'weight': the value is missing",
+        ),
+        (
+            _rows(GOOD, GOOD | {"rejected": "a"}),
+            "line 2, column 'rejected': chosen and rejected are identical",
+        ),
         (_rows(GOOD | {"weight": -1.0}), "line 1, column 'weight': a weight must be non-negative"),
-        (['{"prompt": "\\ud800", "chosen": "a", "rejected": "b"}'], "line 1, column 'prompt': holds a lone surrogate"),
+        (
+            ['{"prompt": "\\ud800", "chosen": "a", "rejected": "b"}'],
+            "line 1, column 'prompt': holds a lone surrogate",
+        ),
         (
             _rows({"prompt": "p", "chosen": "a", "rejectd": "b"}),
-            "missing \\['rejected'\\] \\('rejectd' looks like a misspelling of 'rejected'\\).*columns=\\{'rejectd': 'rejected'\\}",
+            "missing \\['rejected'\\] \\('rejectd' looks like a misspelling of 'rejected'\\)"
+            ".*columns=\\{'rejectd': 'rejected'\\}",
         ),
     ],
 )
@@ -69,7 +82,9 @@ def test_blank_lines_keep_line_numbers_right(tmp_path):
 
 def test_invalid_utf8(tmp_path):
     path = tmp_path / "d.jsonl"
-    path.write_bytes(json.dumps(GOOD).encode() + b"\n" + b'{"prompt": "\xff", "chosen": "a", "rejected": "b"}\n')
+    path.write_bytes(
+        json.dumps(GOOD).encode() + b"\n" + b'{"prompt": "\xff", "chosen": "a", "rejected": "b"}\n'
+    )
     with pytest.raises(DataError, match="line 2: not valid UTF-8"):
         read_pairs(path)
 
@@ -80,10 +95,19 @@ def test_invalid_utf8(tmp_path):
         ("", "is empty"),
         ("prompt,chosen,rejected\n", "no data lines"),
         ("prompt,chosen,rejected\np,a,b\np,a,b,extra\n", "line 3: 4 fields, but the header has 3"),
-        ("prompt,chosen,rejected,weight\np,a,b,1\np,a,c,heavy\n", "line 3, column 'weight': expected a number, got the text 'heavy'"),
-        ("prompt,chosen,rejected,weight\np,a,b,nan\n", "line 2, column 'weight': expected a finite number, got 'nan'"),
+        (
+            "prompt,chosen,rejected,weight\np,a,b,1\np,a,c,heavy\n",
+            "line 3, column 'weight': expected a number, got the text 'heavy'",
+        ),
+        (
+            "prompt,chosen,rejected,weight\np,a,b,nan\n",
+            "line 2, column 'weight': expected a finite number, got 'nan'",
+        ),
         ('prompt,chosen,rejected\n"multi\nline",a,b\np,a,"unterminated\n', "line 4: malformed CSV"),
-        ("prompt_id,prompt,response,score\n1.5,p,a,1\n", "line 2, column 'prompt_id': expected an integer id"),
+        (
+            "prompt_id,prompt,response,score\n1.5,p,a,1\n",
+            "line 2, column 'prompt_id': expected an integer id",
+        ),
         ("prompt,prompt,rejected\np,a,b\n", "line 1: the header names \\['prompt'\\] more than once"),
     ],
 )
@@ -105,21 +129,35 @@ def test_csv_text_stays_text(tmp_path):
     ("frame", "message"),
     [
         (pl.DataFrame(schema={"prompt": pl.String, "chosen": pl.String, "rejected": pl.String}), "is empty"),
-        (pl.DataFrame({"prompt": [1, 2], "chosen": ["a", "b"], "rejected": ["c", "d"]}), "column 'prompt': expected text, got Int64"),
+        (
+            pl.DataFrame({"prompt": [1, 2], "chosen": ["a", "b"], "rejected": ["c", "d"]}),
+            "column 'prompt': expected text, got Int64",
+        ),
         (
             pl.DataFrame({"prompt": ["p", "q"], "chosen": [["a"], ["b"]], "rejected": ["c", "d"]}),
             "column 'chosen': expected text, got List\\(String\\)",
         ),
         (
-            pl.DataFrame({"prompt_id": [0, 0], "prompt": ["p", "p"], "response": ["a", "b"], "score": [1.0, float("nan")]}),
+            pl.DataFrame(
+                {
+                    "prompt_id": [0, 0],
+                    "prompt": ["p", "p"],
+                    "response": ["a", "b"],
+                    "score": [1.0, float("nan")],
+                }
+            ),
             "row 1 \\(counting from 0\\), column 'score': expected a finite number, got nan",
         ),
         (
-            pl.DataFrame({"prompt_id": [0, 0], "prompt": ["p", None], "response": ["a", "b"], "score": [1.0, 2.0]}),
+            pl.DataFrame(
+                {"prompt_id": [0, 0], "prompt": ["p", None], "response": ["a", "b"], "score": [1.0, 2.0]}
+            ),
             "row 1 \\(counting from 0\\), column 'prompt': the value is missing",
         ),
         (
-            pl.DataFrame({"prompt_id": [0, 0], "prompt": ["p", "p"], "response": ["a", "b"], "score": ["1", "2"]}),
+            pl.DataFrame(
+                {"prompt_id": [0, 0], "prompt": ["p", "p"], "response": ["a", "b"], "score": ["1", "2"]}
+            ),
             "column 'score': expected numbers, got String",
         ),
     ],
@@ -140,7 +178,9 @@ def test_damaged_parquet(tmp_path):
 
 
 def test_warnings_for_duplicates_empty_texts_and_unused_columns(tmp_path):
-    path = _jsonl(tmp_path, _rows(GOOD, GOOD | {"rejected": " "}, GOOD, GOOD | {"rejected": "c", "note": "x"}))
+    path = _jsonl(
+        tmp_path, _rows(GOOD, GOOD | {"rejected": " "}, GOOD, GOOD | {"rejected": "c", "note": "x"})
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         pairs = read_pairs(path)

@@ -32,20 +32,21 @@ class Crash(BaseException):
 
 
 def _shard_names(path):
-    return sorted(
-        p.name for p in path.glob("shard-*.npy") if not p.name.endswith(".keys.npy")
-    )
+    return sorted(p.name for p in path.glob("shard-*.npy") if not p.name.endswith(".keys.npy"))
 
 
 def _file_of(path, kind, shard=1):
     name = _shard_names(path)[shard]
-    return path / {
-        "vectors": name,
-        "keys": _keys_name(name),
-        "record": _record_name(name),
-        "manifest": MANIFEST,
-        "lock": LOCK,
-    }[kind]
+    return (
+        path
+        / {
+            "vectors": name,
+            "keys": _keys_name(name),
+            "record": _record_name(name),
+            "manifest": MANIFEST,
+            "lock": LOCK,
+        }[kind]
+    )
 
 
 def damage(file, how, rng=None):

@@ -95,7 +95,14 @@ def test_cache_dir_that_is_a_file(tmp_path, capsys):
 
 def test_pairs_per_prompt_zero_and_ensemble_with_two_pairs():
     scored = ScoredResponses(
-        pl.DataFrame({"prompt_id": [0, 0, 0], "prompt": ["p"] * 3, "response": ["a", "b", "c"], "score": [1.0, 2.0, 3.0]})
+        pl.DataFrame(
+            {
+                "prompt_id": [0, 0, 0],
+                "prompt": ["p"] * 3,
+                "response": ["a", "b", "c"],
+                "score": [1.0, 2.0, 3.0],
+            }
+        )
     )
     with pytest.raises(DataError, match="pairs_per_prompt must be a positive integer.*got 0"):
         within_prompt_pairs(scored, pairs_per_prompt=0)

@@ -56,7 +56,7 @@ CHECKS = textwrap.dedent(
 
 
 def _read_only(path):
-    for dirpath, dirnames, filenames in os.walk(path):
+    for dirpath, _, filenames in os.walk(path):
         for name in filenames:
             os.chmod(os.path.join(dirpath, name), stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
         os.chmod(dirpath, 0o555)
