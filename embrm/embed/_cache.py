@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..exceptions import CacheCorruptError, CacheWriteError
@@ -153,11 +154,18 @@ def _empty_manifest() -> pl.DataFrame:
     return pl.DataFrame(schema={"key": pl.Binary, "shard": pl.UInt32, "row": pl.UInt32})
 
 
-def _keys_matrix(keys: Sequence[bytes]) -> np.ndarray:
+def _keys_matrix(keys: Sequence[bytes] | pl.Series) -> np.ndarray:
     """Keys as an (n, 16) uint8 array."""
-    if any(len(k) != KEY_BYTES for k in keys):
-        raise ValueError(f"Cache keys are {KEY_BYTES}-byte digests (text_keys / pair_keys).")
-    return np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, KEY_BYTES)
+    column = keys if isinstance(keys, pl.Series) else pl.Series(keys, dtype=pl.Binary)
+    try:
+        fixed = column.to_arrow().cast(pa.binary(KEY_BYTES))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise ValueError(f"Cache keys are {KEY_BYTES}-byte digests (text_keys / pair_keys).") from None
+    if isinstance(fixed, pa.ChunkedArray):
+        fixed = fixed.combine_chunks()
+    data = np.frombuffer(fixed.buffers()[1], dtype=np.uint8) if len(fixed) else np.empty(0, np.uint8)
+    start = fixed.offset * KEY_BYTES
+    return data[start : start + len(fixed) * KEY_BYTES].reshape(-1, KEY_BYTES)
 
 
 @dataclass
@@ -394,7 +402,7 @@ class VectorCache:
         vectors = np.empty((hits.height, meta["dim"] or 0), dtype=np.float32)
         if not hits.height:
             return found, vectors
-        wanted = _keys_matrix(keys)[target]
+        wanted = _keys_matrix(hits["key"])
         shard_col = hits["shard"].to_numpy()
         rows = hits["row"].to_numpy().astype(np.int64)
         shards, starts = np.unique(shard_col, return_index=True)
