@@ -91,6 +91,8 @@ def test_cache_dir_that_is_a_file(tmp_path, capsys):
     data.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n')
     assert main(["embed", str(data), "--cache-dir", str(blocker)]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err
+    assert main(["doctor", "--cache-dir", str(blocker)]) == 0
+    assert "PROBLEM" in capsys.readouterr().out
 
 
 def test_pairs_per_prompt_zero_and_ensemble_with_two_pairs():
