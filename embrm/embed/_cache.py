@@ -365,14 +365,16 @@ class VectorCache:
         if opened is not None and signature == opened.signature:
             return opened
         self._open.pop(name, None)
-        problem = _check_shard_files(self.path, name, info, meta["dim"]) if signature else "missing"
+        problem, vectors, keys = (
+            _open_shard_files(self.path, name, info, meta["dim"]) if signature else ("missing", None, None)
+        )
         if problem:
             raise CacheCorruptError(
                 f"Cache shard {file} is {problem}; its {info.get('rows')} vectors were not "
                 f"returned. {self._repair_hint()} to drop it; those texts are re-embedded on "
                 "next use and nothing else is lost."
             )
-        opened = _OpenShard(np.load(file, mmap_mode="r"), np.load(keys_file), signature)
+        opened = _OpenShard(vectors, keys, signature)
         self._open[name] = opened
         return opened
 
@@ -686,21 +688,29 @@ def _read_record(folder: Path, name: str) -> dict | None:
 def _check_shard_files(folder: Path, name: str, record: dict, dim: int | None) -> str | None:
     """What is wrong with shard ``name``'s files measured against ``record`` (a manifest
     entry or a record file), or None when they match it."""
+    return _open_shard_files(folder, name, record, dim)[0]
+
+
+def _open_shard_files(
+    folder: Path, name: str, record: dict, dim: int | None
+) -> tuple[str | None, np.ndarray | None, np.ndarray | None]:
+    """Shard ``name``'s vectors (memory-mapped) and keys once they match ``record``; else
+    what is wrong with them, and no arrays."""
     file, keys_file = folder / name, folder / _keys_name(name)
     if not file.is_file() or not keys_file.is_file():
-        return "missing"
+        return "missing", None, None
     for path, size_key, crc_key in ((file, "size", "crc32"), (keys_file, "keys_size", "keys_crc32")):
         if size_key in record and path.stat().st_size != record[size_key]:
-            return "truncated or extended (size differs from its commit record)"
+            return "truncated or extended (size differs from its commit record)", None, None
         if crc_key in record and _file_checksum(path) != record[crc_key]:
-            return "altered (checksum differs from its commit record)"
+            return "altered (checksum differs from its commit record)", None, None
     if "crc32" not in record:
-        return "without a checksum in its commit record"
+        return "without a checksum in its commit record", None, None
     try:
         vectors = np.load(file, mmap_mode="r")
-        keys = np.load(keys_file, mmap_mode="r")
+        keys = np.load(keys_file)
     except (OSError, ValueError) as exc:
-        return f"unreadable ({exc})"
+        return f"unreadable ({exc})", None, None
     expected_dtype = record.get("dtype")
     if (
         vectors.ndim != 2
@@ -711,8 +721,8 @@ def _check_shard_files(folder: Path, name: str, record: dict, dim: int | None) -
         or keys.shape != (vectors.shape[0], KEY_BYTES)
         or keys.dtype != np.uint8
     ):
-        return "of another shape or type than its commit record"
-    return None
+        return "of another shape or type than its commit record", None, None
+    return None, vectors, keys
 
 
 def _keys_agree(folder: Path, name: str, entries: pl.DataFrame) -> bool:
