@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from embrm import Encoder
 from embrm.cli import main
 from embrm.embed import VectorCache
 from embrm.embed._cache import MANIFEST, text_keys
@@ -31,3 +32,7 @@ def test_repair_after_flip_and_lost_manifest_never_returns_wrong_vectors(pristin
     found, vectors = VectorCache(root, pristine_cache.identity).get(keys)
     assert found.sum() == len(keys) - 12  # the damaged shard's 12 vectors are dropped
     np.testing.assert_array_equal(vectors, pristine_cache.vectors[found])
+    encoder = Encoder(cache_dir=root, num_threads=1, show_progress=False)
+    again = encoder.encode(pristine_cache.texts)  # the dropped texts are embedded again
+    assert encoder.last_stats == {"texts": 60, "cached": 48, "new": 12}
+    np.testing.assert_allclose(again, pristine_cache.vectors, atol=1e-5)
