@@ -62,6 +62,15 @@ def within_prompt_pairs(
         score). The realised label error rate is ``pairs.frame["flipped"].mean()``; the
         attribute ``label_error_rate`` holds it.
     """
+    if pairs_per_prompt is not None and (
+        isinstance(pairs_per_prompt, bool)
+        or not isinstance(pairs_per_prompt, int | np.integer)
+        or pairs_per_prompt < 1
+    ):
+        raise DataError(
+            f"pairs_per_prompt must be a positive integer (pairs drawn per prompt) or None for "
+            f"all pairs of each prompt; got {pairs_per_prompt!r}."
+        )
     if beta is not None and beta < 0:
         raise DataError(f"beta must be >= 0 (annotation quality), got {beta}.")
     if scale is not None and not scale > 0:

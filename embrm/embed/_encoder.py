@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,16 @@ from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
 from ..exceptions import DataError
-from ._cache import VectorCache, default_cache_dir, pair_keys, text_keys
+from ._arrays import EmbeddingArray
+from ._cache import (
+    WRITE_ERRNOS,
+    VectorCache,
+    cache_write_error,
+    check_cache_root,
+    default_cache_dir,
+    pair_keys,
+    text_keys,
+)
 from ._decoder import (
     CHAT_FORMAT_VERSION,
     DEFAULT_DECODER,
@@ -158,7 +169,7 @@ class Encoder:
             model = named["model"]
             view, layer = named.get("view"), named.get("layer", layer)
             scalar_features = named.get("scalar_features", scalar_features)
-        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+        self.cache_dir = check_cache_root(Path(cache_dir).expanduser() if cache_dir else default_cache_dir())
         self.device = device
         self.show_progress = show_progress
         env_threads = os.environ.get("EMBRM_NUM_THREADS")
@@ -230,13 +241,29 @@ class Encoder:
         return f"Encoder(identity={self.identity!r}, cache_dir={str(self.cache_dir)!r})"
 
     # -- backbones ------------------------------------------------------------------------
+    @contextmanager
+    def _exporting(self) -> Iterator[None]:
+        """Turn a failed write of the exported model into a CacheWriteError naming the folder
+        (checked before the export starts, and again for any write error during it)."""
+        folder = self.model_dir.parent
+        try:
+            if not (self.model_dir / "model.onnx").is_file():
+                folder.mkdir(parents=True, exist_ok=True)
+                tempfile.TemporaryFile(dir=folder).close()
+            yield
+        except OSError as exc:
+            if exc.errno not in WRITE_ERRNOS:
+                raise
+            raise cache_write_error(folder, exc) from exc
+
     @property
     def session(self):
         """The ONNX Runtime session, exporting the model first if needed."""
         if self.is_causal_lm:
             return self.decoder_states.session
         if self._session is None:
-            onnx_path = export_onnx(self.source, self.variant, self.model_dir)
+            with self._exporting():
+                onnx_path = export_onnx(self.source, self.variant, self.model_dir)
             self._session = make_session(onnx_path, self.device, self.num_threads)
             self._tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
             self._tokenizer.no_padding()
@@ -250,7 +277,8 @@ class Encoder:
         if not self.is_causal_lm:
             raise ValueError(f"{self.source.name} is a sentence encoder, not a causal LM.")
         if self._states is None:
-            export_decoder_onnx(self.source, self.variant, self.model_dir)
+            with self._exporting():
+                export_decoder_onnx(self.source, self.variant, self.model_dir)
             self._states = DecoderStates(self.model_dir, self.device, self.num_threads)
         return self._states
 
@@ -332,7 +360,8 @@ class Encoder:
 
         Returns
         -------
-        ndarray of float32, shape (n, backbone dim)
+        EmbeddingArray of float32, shape (n, backbone dim)
+            A numpy array whose ``encoder_id`` is the backbone's identity.
         """
         if self.is_causal_lm:
             raise ValueError(
@@ -340,9 +369,10 @@ class Encoder:
                 "(prompt, response) conversations: use encode_responses()."
             )
         texts = _check_texts(texts, "texts")
-        return self._encode(
+        vectors = self._encode(
             text_keys(texts, RAW_TEXT_FORMAT), lambda rows: [texts[i] for i in rows], len, self._infer
         )
+        return EmbeddingArray(vectors, self.source.identity(self.variant))
 
     def render_responses(
         self, prompts: Sequence[str], responses: Sequence[str]
@@ -369,7 +399,9 @@ class Encoder:
 
         Returns
         -------
-        ndarray of float32, shape (n, dim)
+        EmbeddingArray of float32, shape (n, dim)
+            A numpy array whose ``encoder_id`` is :attr:`identity`; heads fitted on it
+            record that identity (see :mod:`embrm.embed._arrays` for what keeps it).
         """
         prompts, responses = _check_pairs(prompts, responses)
         if self.is_causal_lm:
@@ -385,9 +417,9 @@ class Encoder:
             vectors = self._encode_windows(prompts, responses)
         else:
             vectors = self._encode_split(prompts, responses)
-        if not self.scalar_features:
-            return vectors
-        return np.hstack([vectors, self._scalars(prompts, responses)])
+        if self.scalar_features:
+            vectors = np.hstack([vectors, self._scalars(prompts, responses)])
+        return EmbeddingArray(vectors, self.identity)
 
     def cached_mask(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         """Which (prompt, response) rows :meth:`encode_responses` would read from the cache.

@@ -15,7 +15,13 @@ from scipy.special import expit, log_expit
 from sklearn.base import BaseEstimator
 from threadpoolctl import ThreadpoolController
 
-from embrm._validation import check_embeddings, check_groups, check_pairs, validate_params
+from embrm._validation import (
+    check_embeddings,
+    check_encoder_id,
+    check_groups,
+    check_pairs,
+    validate_params,
+)
 from embrm.evaluate._metrics import pair_outcomes
 from embrm.exceptions import DataError, NotFittedError
 
@@ -99,7 +105,9 @@ class BaseHead(BaseEstimator):
             response with its group's others (``center_by_group``). Other heads ignore it.
         encoder_id : str, optional
             Identity of the encoder that produced the embeddings (``Encoder.identity``);
-            recorded, saved with the head, and checked by :func:`embrm.heads.load`.
+            recorded, saved with the head, and checked by :func:`embrm.heads.load`. Arrays
+            returned by an ``Encoder`` carry it (``X.encoder_id``), so it is needed only
+            for plain arrays; given together, the two must agree.
 
         Returns
         -------
@@ -108,6 +116,7 @@ class BaseHead(BaseEstimator):
         """
         validate_params(self._parameter_constraints, self.get_params(deep=False), self._name)
         _refuse_pipeline(self._name)
+        encoder_id = check_encoder_id((X_win, X_lose), encoder_id, ("X_win", "X_lose"))
         X_win, X_lose, sample_weight = check_pairs(
             X_win,
             X_lose,

@@ -54,6 +54,8 @@ class Ensemble(BaseHead):
     encoder_id_ : str or None
     """
 
+    #: Each member is fitted on a resample of the pairs, which must hold at least 2 distinct ones.
+    _min_pairs: ClassVar[int] = 4
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "base": [HasMethods(("fit", "reward", "get_params")), None],
         "n_members": [Interval(numbers.Integral, 1, None)],
@@ -96,8 +98,10 @@ class Ensemble(BaseHead):
             if "random_state" in member.get_params(deep=False):
                 member.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
             if self.resample == "bootstrap":
-                counts = rng.multinomial(n, np.full(n, 1.0 / n))
-                rows = np.flatnonzero(counts)
+                rows = np.empty(0, dtype=int)
+                while rows.size < 2:  # a member needs two distinct pairs
+                    counts = rng.multinomial(n, np.full(n, 1.0 / n))
+                    rows = np.flatnonzero(counts)
                 weight = sample_weight[rows] * counts[rows]
             else:
                 rows = np.sort(rng.choice(n, size=max(2, round(0.8 * n)), replace=False))
