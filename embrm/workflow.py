@@ -98,7 +98,7 @@ def train_held_out(
         data.groups[test_idx],
         proba=head.predict_proba(X_win[test_idx], X_lose[test_idx]),
     )
-    accuracy = report.filter(pl.col("metric") == "accuracy")["value"][0]
+    accuracy = report.filter(pl.col("metric") == "pairwise_accuracy")["value"][0]
     return HeldOutResult(head, len(train_idx), len(test_idx), seconds, accuracy, report)
 
 

@@ -222,11 +222,11 @@ HEADS: dict[str, Callable[[int], Any]] = {
     "bt-linear": lambda seed: BTLinear(),
     "bt-mlp": lambda seed: BTMLP(random_state=seed),
     "classifier": lambda seed: ClassifierHead(random_state=seed),
-    "classifier-mlp": lambda seed: ClassifierHead(kind="mlp", random_state=seed),
+    "classifier-mlp": lambda seed: ClassifierHead(model="mlp", random_state=seed),
     "lgbm": lambda seed: LGBMHead(random_state=seed),
     "classifier-uncentred": lambda seed: ClassifierHead(center_by_group=False, random_state=seed),
     "classifier-mlp-uncentred": lambda seed: ClassifierHead(
-        kind="mlp", center_by_group=False, linear_base=False, random_state=seed
+        model="mlp", center_by_group=False, linear_base=False, random_state=seed
     ),
     "lgbm-uncentred": lambda seed: LGBMHead(center_by_group=False, random_state=seed),
     "lgbm-pairwise": lambda seed: LGBMHead(objective="pairwise", random_state=seed),

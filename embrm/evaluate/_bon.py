@@ -193,7 +193,7 @@ def bon_curve(
     n_max: int | None = None,
     n_bootstrap: int = 0,
     confidence: float = 0.95,
-    random_state: int | np.random.Generator | None = 0,
+    random_state: int | np.random.RandomState | None = None,
 ) -> pl.DataFrame:
     """Exact Best-of-N curve for N = 1 .. ``n_max``, one sort per group.
 
@@ -207,8 +207,8 @@ def bon_curve(
         Bootstrap resamples of the groups for confidence intervals; 0 for none.
     confidence : float, default=0.95
         Coverage of the percentile intervals.
-    random_state : int, Generator or None, default=0
-        Seed of the bootstrap.
+    random_state : int, RandomState or None, default=None
+        Seeds the bootstrap resampling over prompts; an int gives reproducible intervals.
 
     Returns
     -------

@@ -51,7 +51,7 @@ def _paired_table(
     *,
     n_bootstrap: int,
     confidence: float,
-    random_state: int | np.random.Generator | None,
+    random_state: int | np.random.RandomState | None,
 ) -> pl.DataFrame:
     """Differences with percentile intervals, then ``p_better`` of the first difference."""
     point, samples = bootstrap_samples(
@@ -71,7 +71,7 @@ def compare_rewards(
     n: NValue = "all",
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
-    random_state: int | np.random.Generator | None = 0,
+    random_state: int | np.random.RandomState | None = None,
 ) -> pl.DataFrame:
     """Compare two rewards on the same scored response sets, paired over prompts.
 
@@ -90,8 +90,8 @@ def compare_rewards(
         intervals.
     confidence : float, default=0.95
         Coverage of the percentile intervals.
-    random_state : int, Generator or None, default=0
-        Seed of the bootstrap.
+    random_state : int, RandomState or None, default=None
+        Seeds the bootstrap resampling over prompts; an int gives reproducible intervals.
 
     Returns
     -------
@@ -144,7 +144,7 @@ def compare_pairs(
     *,
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
-    random_state: int | np.random.Generator | None = 0,
+    random_state: int | np.random.RandomState | None = None,
 ) -> pl.DataFrame:
     """Compare the pairwise accuracy of two rewards on the same pairs, paired over prompts.
 
@@ -163,7 +163,7 @@ def compare_pairs(
     Returns
     -------
     report : polars.DataFrame
-        Columns ``metric``, ``value``, ``ci_low``, ``ci_high``. Rows: ``accuracy``, the
+        Columns ``metric``, ``value``, ``ci_low``, ``ci_high``. Rows: ``pairwise_accuracy``, the
         accuracy of ``reward`` minus that of ``baseline`` (ties count one half, as in
         :func:`evaluate_pairs`), with the interval of the difference; then ``p_better``
         without interval: the share of resamples in which that difference is above zero
@@ -186,7 +186,7 @@ def compare_pairs(
 
     count = grp.sizes.astype(np.float64)[:, None]
     return _paired_table(
-        ["accuracy"],
+        ["pairwise_accuracy"],
         _difference(correct(win, lose), count, correct(base_win, base_lose), count),
         grp.n_groups,
         n_bootstrap=n_bootstrap,

@@ -131,7 +131,7 @@ class BestOfNDisplay:
         n_max: int | None = None,
         n_bootstrap: int = 0,
         confidence: float = 0.95,
-        random_state: int | np.random.Generator | None = 0,
+        random_state: int | np.random.RandomState | None = None,
         name: str | None = None,
         ax: Any = None,
         x: Literal["n", "kl"] = "n",

@@ -57,7 +57,7 @@ def evaluate_rewards(
     n: NValue | Sequence[NValue] | None = None,
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
-    random_state: int | np.random.Generator | None = 0,
+    random_state: int | np.random.RandomState | None = None,
 ) -> pl.DataFrame:
     """Evaluate rewards on scored response sets against a golden score.
 
@@ -74,8 +74,8 @@ def evaluate_rewards(
         Bootstrap resamples of the prompts; 0 for no intervals.
     confidence : float, default=0.95
         Coverage of the percentile intervals.
-    random_state : int, Generator or None, default=0
-        Seed of the bootstrap.
+    random_state : int, RandomState or None, default=None
+        Seeds the bootstrap resampling over prompts; an int gives reproducible intervals.
 
     Returns
     -------
@@ -156,7 +156,7 @@ def evaluate_pairs(
     n_bins: int = 10,
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
-    random_state: int | np.random.Generator | None = 0,
+    random_state: int | np.random.RandomState | None = None,
 ) -> pl.DataFrame:
     """Evaluate rewards (and optionally ``predict_proba``) on held-out preference pairs.
 
@@ -179,7 +179,7 @@ def evaluate_pairs(
     Returns
     -------
     report : polars.DataFrame
-        Columns ``metric``, ``value``, ``ci_low``, ``ci_high``. Metrics: ``accuracy``
+        Columns ``metric``, ``value``, ``ci_low``, ``ci_high``. Metrics: ``pairwise_accuracy``
         (ties count one half), ``auc`` (of the reward margin, see :func:`pair_auc`),
         ``ece`` when ``proba`` is given; then counts without intervals: ``n_pairs``,
         ``n_ties`` (pairs with equal rewards), ``n_groups``.
@@ -198,7 +198,7 @@ def evaluate_pairs(
         np.bincount(codes, minlength=n_groups).astype(np.float64)[:, None],
     )
     statistics = [accuracy, auc_statistic(*pair_auc_inputs(win, lose), np.tile(codes, 2))]
-    names = ["accuracy", "auc"]
+    names = ["pairwise_accuracy", "auc"]
     if proba is not None:
         y_true, y_prob = symmetrize_pairs(check_proba(proba, "proba", win.size))
         statistics.append(ece_statistic(y_true, y_prob, np.tile(codes, 2), n_groups, n_bins))

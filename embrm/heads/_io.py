@@ -117,7 +117,6 @@ def _build(desc: dict[str, Any], arrays: Any, classes: dict[str, type]) -> BaseH
         raise DataError(f"The file holds an unknown head class {desc['class']!r}.")
     params = {k: _decode(v, arrays, classes) for k, v in desc["params"].items()}
     state = {k: _decode(v, arrays, classes) for k, v in desc["state"].items()}
-    params, state = cls._upgrade_saved(params, state)
     head = cls(**params)
     for name, value in state.items():
         setattr(head, name, value)

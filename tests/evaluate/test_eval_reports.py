@@ -120,16 +120,16 @@ def test_evaluate_pairs_agrees_with_the_single_metrics():
     proba = 1 / (1 + np.exp(-(win - lose)))
     groups = np.repeat(np.arange(100), 4)
     rows = as_dict(evaluate_pairs(win, lose, groups, proba=proba, n_bootstrap=300))
-    assert list(rows) == ["accuracy", "auc", "ece", "n_pairs", "n_ties", "n_groups"]
-    assert rows["accuracy"][0] == pytest.approx(pairwise_accuracy(win, lose))
+    assert list(rows) == ["pairwise_accuracy", "auc", "ece", "n_pairs", "n_ties", "n_groups"]
+    assert rows["pairwise_accuracy"][0] == pytest.approx(pairwise_accuracy(win, lose))
     assert rows["auc"][0] == pytest.approx(pair_auc(win, lose))
     assert rows["ece"][0] == pytest.approx(expected_calibration_error(*symmetrize_pairs(proba)))
     assert (rows["n_pairs"][0], rows["n_ties"][0], rows["n_groups"][0]) == (400, 10, 100)
-    for name in ("accuracy", "auc", "ece"):
+    for name in ("pairwise_accuracy", "auc", "ece"):
         value, low, high = rows[name]
         assert low <= value <= high
     no_proba = evaluate_pairs(win, lose, n_bootstrap=0)
-    assert no_proba["metric"].to_list() == ["accuracy", "auc", "n_pairs", "n_ties", "n_groups"]
+    assert no_proba["metric"].to_list() == ["pairwise_accuracy", "auc", "n_pairs", "n_ties", "n_groups"]
     assert no_proba["value"][-1] == 400  # each pair its own group
 
 
@@ -137,8 +137,8 @@ def test_pair_intervals_resample_prompts_not_pairs():
     # Pairs of a prompt share their outcome: resampling prompts must see 50 units, not 400.
     outcome = np.repeat(np.random.default_rng(6).integers(0, 2, 50), 8).astype(float)
     groups = np.repeat(np.arange(50), 8)
-    by_prompt = as_dict(evaluate_pairs(outcome, 0.5 * np.ones(400), groups))["accuracy"]
-    by_pair = as_dict(evaluate_pairs(outcome, 0.5 * np.ones(400)))["accuracy"]
+    by_prompt = as_dict(evaluate_pairs(outcome, 0.5 * np.ones(400), groups))["pairwise_accuracy"]
+    by_pair = as_dict(evaluate_pairs(outcome, 0.5 * np.ones(400)))["pairwise_accuracy"]
     assert by_prompt[2] - by_prompt[1] > 2 * (by_pair[2] - by_pair[1])
 
 

@@ -83,13 +83,13 @@ def test_hh_harmless(tmp_path, data_dir, encoder):
     table = pl.read_csv(out / "results.csv")
     assert (table["n_pairs"] == 400).all()
     coin = table.filter(pl.col("head") == "coin").row(0, named=True)
-    assert coin["accuracy"] == 0.5
+    assert coin["pairwise_accuracy"] == 0.5
     heads = table.filter(pl.col("fit_seconds").is_not_null())
     assert heads.height == 8
-    assert ((heads["accuracy_ci_low"] <= heads["accuracy"])
-            & (heads["accuracy"] <= heads["accuracy_ci_high"])).all()
+    assert ((heads["pairwise_accuracy_ci_low"] <= heads["pairwise_accuracy"])
+            & (heads["pairwise_accuracy"] <= heads["pairwise_accuracy_ci_high"])).all()
     assert heads["ece"].is_between(0, 1).all()
-    assert heads.filter(pl.col("head") == "bt-linear")["accuracy"][0] > 0.5
+    assert heads.filter(pl.col("head") == "bt-linear")["pairwise_accuracy"][0] > 0.5
 
 
 def test_ensembles_hacking(tmp_path, data_dir, encoder):

@@ -179,8 +179,9 @@ def test_drm_leaves_rounding_residue_unscaled(pairs, test_pairs):
 def test_drm_default_weights_are_a_bt_fit_on_its_heads(pairs, test_pairs):
     head = DRM(n_components=4).fit(pairs.X_win, pairs.X_lose)
     comps = head.reward_components(test_pairs.X_win)
-    # weight_decay is per pair: the summed penalty is weight_decay * n_pairs.
-    restricted = BTLinear(alpha=head.weight_decay * len(pairs.X_win)).fit(
+    # The default penalty is 0.005 per pair against the summed loss.
+    assert head.alpha_ == 0.005 * len(pairs.X_win)
+    restricted = BTLinear(alpha=head.alpha_).fit(
         head.reward_components(pairs.X_win), head.reward_components(pairs.X_lose)
     )
     np.testing.assert_allclose(head.weights_, restricted.coef_, rtol=1e-4, atol=1e-6)
