@@ -21,9 +21,18 @@ N_HH_PAIRS = 400
 N_ALPACA_PROMPTS = 40
 
 
+def missing_data_action(ci: str | None) -> str:
+    """What a test needing the real data does without it: "fail" under CI (``CI`` set to a
+    true value, as CI services do), else "skip"."""
+    return "fail" if (ci or "").strip().lower() in {"1", "true", "yes"} else "skip"
+
+
 def _require_data() -> Path:
     if not (DATA_DIR / "hh_rlhf_harmless_test.parquet").is_file():
-        pytest.skip(f"real data not found in {DATA_DIR}: set EMBRM_DATA_DIR")
+        message = f"real data not found in {DATA_DIR}: set EMBRM_DATA_DIR"
+        if missing_data_action(os.environ.get("CI")) == "fail":
+            pytest.fail(f"{message} (CI=true: missing data fails the run instead of skipping)")
+        pytest.skip(message)
     return DATA_DIR
 
 

@@ -97,7 +97,15 @@ def test_paired_interval_is_narrower_than_the_unpaired_one():
         # Independent intervals of each reward: the difference's width adds in quadrature.
         unpaired = np.hypot(a[name][2] - a[name][1], b[name][2] - b[name][1])
         assert high - low < unpaired / 3
-    assert 0.0 <= paired["p_better"][0] <= 1.0
+    # p_better is the share of resamples with a positive first difference (bon@4): it sits
+    # on the same side of one half as that difference's percentile interval.
+    p_better, (_, low, high) = paired["p_better"][0], paired["bon@4"]
+    if low > 0:
+        assert p_better >= 0.975
+    elif high < 0:
+        assert p_better <= 0.025
+    else:
+        assert 0.02 <= p_better <= 0.98
 
 
 def test_p_better_follows_a_clearly_better_head_and_is_seeded():
