@@ -281,4 +281,7 @@ def print_table(
 
 
 if __name__ == "__main__":
-    main()
+    from _record import recorded
+
+    with recorded(__file__):
+        main()

@@ -480,7 +480,7 @@ def write_summary(
 ) -> dict:
     """Write ``summary.json``: what ran, how long, the headline numbers and what they say.
 
-    ``experiments/make_readme.py`` builds the README table from these files.
+    ``scripts/make_results.py --collect results`` records them and builds docs/results.md.
     """
     command = " ".join(["python", f"experiments/{ctx.name}.py", *map(shlex.quote, ctx.argv)])
     summary = {

@@ -122,25 +122,3 @@ def test_drm_decomposition(tmp_path, data_dir, encoder):
     assert set(fewshot["shots"]) == {"4", "8", "16", "32", "all"}
     assert set(fewshot["task"]) == {"hh-harmless", "alpacaeval"}
     assert fewshot["accuracy_mean"].is_between(0, 1).all()
-
-
-def test_make_readme(tmp_path, data_dir, encoder):
-    summary, _ = _run("hh_harmless", tmp_path / "results", data_dir, encoder)
-    readme = tmp_path / "README.md"
-    kept = (
-        "| 5 | DRM | `python experiments/drm_decomposition.py` | 14 s (warm cache; 2026-11-25 15:20 UTC) "
-        "| 2 s | KEPT-HEADLINE | KEPT-MEANING |"
-    )
-    stale = "| 2 | HH | `python experiments/hh_harmless.py` | 63 s (warm cache; x) | 19 s | STALE | STALE |"
-    table = f"OLD-TABLE\n{stale}\n{kept}"
-    readme.write_text(f"# x\n\n<!-- results:start -->\n{table}\n<!-- results:end -->\ntail\n")
-    _load("make_readme").main(["--results", str(tmp_path / "results"), "--readme", str(readme)])
-    text = readme.read_text()
-    assert "OLD-TABLE" not in text and "STALE" not in text and text.endswith("tail\n")
-    assert "python experiments/hh_harmless.py" in text and "HH-RLHF harmless" in text
-    # An experiment without a summary keeps its last full run's row; its time counts.
-    assert kept in text.splitlines()
-    assert "| 1 | alpacaeval_benchmark | `python experiments/alpacaeval_benchmark.py` | not run |" in text
-    total = (14 + summary["runtime_s"]) / 60
-    assert f"All 2 full runs together: **{total:.1f} minutes**" in text
-    assert "1 kept from earlier runs" in text
