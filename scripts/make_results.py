@@ -150,7 +150,8 @@ def render_page(records: dict[str, dict[str, dict]]) -> str:
     for i, name in enumerate(EXPERIMENTS, 1):
         notes = records["experiments"].get(name, {}).get("notes")
         if notes:
-            out += ["", f"### {i}. {records['experiments'][name]['title']}: notes on this run", "", notes.strip()]
+            title = records["experiments"][name]["title"]
+            out += ["", f"### {i}. {title}: notes on this run", "", notes.strip()]
     out += ["", "## Benchmarks", ""]
     for name in BENCHMARKS:
         b = records["benchmarks"].get(name)
