@@ -111,6 +111,15 @@ def compare_rewards(
     DataError
         On mismatched lengths, empty input, NaN or infinite scores, a bad ``n``, or a
         bootstrap over a single prompt.
+
+    Examples
+    --------
+    >>> from embrm.evaluate import compare_rewards
+    >>> golden = [1.0, 0.0, 0.5, 0.2, 0.1, 0.0]
+    >>> report = compare_rewards([3.0, 1.0, 2.0, 0.0, 1.0, 2.0], golden, golden, [0, 0, 0, 1, 1, 1],
+    ...                          n_bootstrap=100, random_state=0)
+    >>> report["metric"].to_list()
+    ['bon@all', 'pairwise_accuracy', 'spearman', 'p_better']
     """
     r, g, grp = check_scored(reward, golden, groups)
     b = check_scores(baseline, "baseline", r.size)
@@ -175,6 +184,14 @@ def compare_pairs(
     DataError
         On mismatched lengths, empty input, NaN or infinite rewards, or a bootstrap over a
         single prompt.
+
+    Examples
+    --------
+    >>> from embrm.evaluate import compare_pairs
+    >>> report = compare_pairs([2.0, 1.0, 0.5], [1.0, 1.0, 0.7], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0],
+    ...                        [0, 1, 2], n_bootstrap=0)
+    >>> round(report["value"][0], 4)  # 0.5 - 2/3
+    -0.1667
     """
     win, lose = check_reward_pairs(reward_win, reward_lose)
     base_win = check_scores(baseline_win, "baseline_win", win.size)

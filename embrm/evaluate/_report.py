@@ -95,6 +95,15 @@ def evaluate_rewards(
         then counts, without intervals: ``n_groups``, ``n_candidates``,
         ``n_constant_groups`` (dropped from the rank correlations), ``n_pairs`` (pairs with
         different golden scores) and ``n_pair_ties`` (those tied in reward).
+
+    Examples
+    --------
+    >>> from embrm.evaluate import evaluate_rewards
+    >>> reward = [3.0, 1.0, 2.0, 0.0, 1.0, 2.0]
+    >>> golden = [1.0, 0.0, 0.5, 0.2, 0.1, 0.0]
+    >>> report = evaluate_rewards(reward, golden, [0, 0, 0, 1, 1, 1], n_bootstrap=0)
+    >>> report["metric"].to_list()[:5]
+    ['random', 'bon@2', 'oracle@2', 'normalised_gain@2', 'bon@all']
     """
     r, g, grp = check_scored(reward, golden, groups)
     check_bootstrap_params(n_bootstrap, confidence)
@@ -184,6 +193,13 @@ def evaluate_pairs(
         (ties count one half), ``auc`` (of the reward margin, see :func:`pair_auc`),
         ``ece`` when ``proba`` is given; then counts without intervals: ``n_pairs``,
         ``n_ties`` (pairs with equal rewards), ``n_groups``.
+
+    Examples
+    --------
+    >>> from embrm.evaluate import evaluate_pairs
+    >>> report = evaluate_pairs([2.0, 1.0, 0.5], [1.0, 1.0, 0.7], n_bootstrap=0)
+    >>> dict(zip(report["metric"], report["value"].round(4)))  # doctest: +NORMALIZE_WHITESPACE
+    {'pairwise_accuracy': 0.5, 'auc': 0.6111, 'n_pairs': 3.0, 'n_ties': 1.0, 'n_groups': 3.0}
     """
     win, lose = check_reward_pairs(reward_win, reward_lose)
     check_bootstrap_params(n_bootstrap, confidence)
