@@ -12,15 +12,25 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = sorted([ROOT / "README.md", ROOT / "CHANGELOG.md", *(ROOT / "docs").glob("*.md"),
-                ROOT / "experiments" / "README.md", ROOT / "benchmarks" / "README.md"])
+PAGES = sorted(
+    [
+        ROOT / "README.md",
+        ROOT / "CHANGELOG.md",
+        *(ROOT / "docs").glob("*.md"),
+        ROOT / "experiments" / "README.md",
+        ROOT / "benchmarks" / "README.md",
+    ]
+)
 
 
 def test_mkdocs_build_strict(tmp_path):
     pytest.importorskip("mkdocstrings")
     run = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
-        cwd=ROOT, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"}, capture_output=True, text=True,
+        cwd=ROOT,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        capture_output=True,
+        text=True,
         timeout=300,
     )
     assert run.returncode == 0, run.stdout + run.stderr

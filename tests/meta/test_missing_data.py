@@ -16,9 +16,20 @@ REPO = Path(__file__).resolve().parents[2]
 def test_a_data_test_without_data_skips_or_fails_under_ci(tmp_path, ci, outcome):
     env = {**os.environ, "CI": ci, "EMBRM_DATA_DIR": str(tmp_path / "nowhere")}
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "tests/data/test_alpacaeval_hard.py::test_band_is_the_narrowest_window"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/data/test_alpacaeval_hard.py::test_band_is_the_narrowest_window",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert outcome in run.stdout, run.stdout + run.stderr
     assert run.returncode == (1 if ci == "true" else 0)

@@ -60,10 +60,17 @@ def test_a_benchmark_run_is_recorded_collected_and_rendered(tmp_path, capsys):
     # An experiment's full run is collected; a --quick run is not.
     for name, quick in (("hh_harmless", False), ("drm_decomposition", True)):
         (results / name).mkdir(parents=True)
-        summary = {"title": name.upper(), "command": f"python experiments/{name}.py", "quick": quick,
-                   "runtime_s": 12.0, "warm_cache": True, "machine": "m, 2 cores",
-                   "finished_utc": "2026-12-01 10:00", "headline": {"bt-linear": "0.600"},
-                   "findings": ["F"]}
+        summary = {
+            "title": name.upper(),
+            "command": f"python experiments/{name}.py",
+            "quick": quick,
+            "runtime_s": 12.0,
+            "warm_cache": True,
+            "machine": "m, 2 cores",
+            "finished_utc": "2026-12-01 10:00",
+            "headline": {"bt-linear": "0.600"},
+            "findings": ["F"],
+        }
         (results / name / "summary.json").write_text(json.dumps(summary))
     assert make_results.collect(results, records_dir) == ["hh_harmless", "embed_throughput"]
     records = make_results.load_records(records_dir)
