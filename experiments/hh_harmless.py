@@ -88,7 +88,7 @@ def _plot(ctx: C.Context, table: pl.DataFrame, proba: C.OutOfFold) -> None:
     y_true, y_prob = symmetrize_pairs(proba.values[best])  # each pair in both orders
     ReliabilityDisplay.from_predictions(y_true, y_prob, name=best, ax=ax2)
     ax2.set_title(f"calibration of {best} (out of fold)")
-    C.save_figure(ctx, fig, "pairwise_accuracy")
+    C.save_figure(ctx, fig, "accuracy")
 
 
 def _headline(table: pl.DataFrame) -> tuple[dict, list[str]]:
@@ -102,7 +102,7 @@ def _headline(table: pl.DataFrame) -> tuple[dict, list[str]]:
         f"{best['fold_accuracy_mean']:.3f} ± {best['fold_accuracy_sd']:.3f}), AUC "
         f"{best['auc']:.3f}, ECE {best['ece']:.3f}; worst {worst['head']} "
         f"{worst['pairwise_accuracy']:.3f}; the longer answer wins {longer['pairwise_accuracy']:.3f}.",
-        f"{sum(r['accuracy_ci_low'] > 0.5 for r in heads.iter_rows(named=True))} of "
+        f"{sum(r['pairwise_accuracy_ci_low'] > 0.5 for r in heads.iter_rows(named=True))} of "
         f"{heads.height} heads are above chance at 95% confidence.",
     ]
     return headline, findings

@@ -88,7 +88,8 @@ def test_hh_harmless(tmp_path, data_dir, encoder):
     assert heads.height == 8
     assert ((heads["pairwise_accuracy_ci_low"] <= heads["pairwise_accuracy"])
             & (heads["pairwise_accuracy"] <= heads["pairwise_accuracy_ci_high"])).all()
-    assert heads["ece"].is_between(0, 1).all()
+    # Calibrated by a held-out temperature (or the BT loss): no head far off (quick run: <= 0.19).
+    assert heads["ece"].max() < 0.3
     assert heads.filter(pl.col("head") == "bt-linear")["pairwise_accuracy"][0] > 0.5
 
 
@@ -100,14 +101,16 @@ def test_ensembles_hacking(tmp_path, data_dir, encoder):
         assert sorted(part["aggregate"]) == ["mean", "min", "uwo"]
         # one fitted ensemble per fold, read three ways: same uncertainty for every aggregate
         assert part["uncertainty_auc"].max() - part["uncertainty_auc"].min() < 1e-12
-        assert part["uncertainty_auc"].is_between(0, 1).all()
         # read within each prompt, disagreement flags the attack (quick run: 0.90 / 0.96)
         assert part["uncertainty_auc"].min() > 0.8
     heads = table.filter(pl.col("null_percentile").is_not_null())
-    assert heads["null_percentile"].is_between(0, 1).all()
-    assert (heads["null_mean_rank"] >= 1).all() and (heads["null_mean_rank"] <= 52).all()
+    # The attack's mean rank among the 52 answers is 1 + 51 * (share of real answers above it).
+    np.testing.assert_allclose(heads["null_mean_rank"], 1 + 51 * (1 - heads["null_percentile"]), atol=1e-9)
     judge = table.filter(pl.col("head") == "oracle").row(0, named=True)
     assert judge["null_percentile"] > 0.5, "the judge was fooled by the null attack"
+    # ... and every embedding head less (quick run: at most 0.49 against the judge's 0.91).
+    others = heads.filter(~pl.col("head").is_in(["oracle", "longest"]))
+    assert others["null_percentile"].max() < judge["null_percentile"] - 0.2
 
 
 def test_drm_decomposition(tmp_path, data_dir, encoder):
@@ -116,9 +119,16 @@ def test_drm_decomposition(tmp_path, data_dir, encoder):
     evr = components["explained_variance_ratio"].drop_nulls().to_numpy()
     assert len(evr) == summary["setup"]["n_components"]
     assert evr.sum() <= 1 + 1e-9 and (np.diff(evr) <= 1e-12).all() and (evr > 0).all()
-    assert components["subset_eta2"].is_between(0, 1).all()
-    assert components["length_spearman"].is_between(-1, 1).all()
+    # The components differ: not every one tracks length the same way (quick run: -0.16 to +0.43).
+    assert components["length_spearman"].max() - components["length_spearman"].min() > 0.2
     fewshot = pl.read_csv(out / "fewshot.csv", schema_overrides={"shots": pl.String})
     assert set(fewshot["shots"]) == {"4", "8", "16", "32", "all"}
     assert set(fewshot["task"]) == {"hh-harmless", "alpacaeval"}
-    assert fewshot["accuracy_mean"].is_between(0, 1).all()
+    full = fewshot.filter(pl.col("shots") == "all")
+    for task in ("hh-harmless", "alpacaeval"):
+        acc = dict(full.filter(pl.col("task") == task).select("method", "accuracy_mean").iter_rows())
+        on_task = next(v for k, v in acc.items() if k.startswith("BT linear, all of this task"))
+        mixed = next(v for k, v in acc.items() if k.startswith("BT linear, all mixed"))
+        # BT on the task's own pairs beats chance and BT on the mixed pairs (quick: 0.63 / 0.51
+        # on HH, 0.69 / 0.64 on AlpacaEval).
+        assert on_task > max(0.55, mixed)
