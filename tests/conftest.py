@@ -41,8 +41,8 @@ class EmbeddedPairs:
     """Real pairs, embedded: chosen/rejected rows aligned, one group per prompt."""
 
     data: object  # embrm.data.PreferencePairs
-    X_chosen: np.ndarray
-    X_rejected: np.ndarray
+    X_win: np.ndarray
+    X_lose: np.ndarray
     groups: np.ndarray
     length_chosen: np.ndarray
     length_rejected: np.ndarray
@@ -93,11 +93,11 @@ def hh_embedded(data_dir, encoder) -> EmbeddedPairs:
     from embrm import load_dataset
 
     pairs = load_dataset("hh-harmless", data_dir).take(np.arange(N_HH_PAIRS))
-    X_chosen, X_rejected = pairs.embed(encoder)
+    X_win, X_lose = pairs.embed(encoder)
     return EmbeddedPairs(
         pairs,
-        X_chosen,
-        X_rejected,
+        X_win,
+        X_lose,
         pairs.groups,
         pairs.frame["chosen"].str.len_chars().to_numpy(),
         pairs.frame["rejected"].str.len_chars().to_numpy(),
