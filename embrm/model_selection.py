@@ -112,6 +112,25 @@ class CrossValRewards:
         rates = [f.label_error_rate for f in self.folds]
         return None if any(r is None for r in rates) else float(np.mean(rates))
 
+    def fold_of(self, groups: ArrayLike) -> np.ndarray:
+        """The fold that held each prompt out (-1 where none did).
+
+        Parameters
+        ----------
+        groups : array-like of shape (m,)
+            Prompt ids, in the id space of the cross-fitted data (for example the prompts of
+            another answer set).
+
+        Returns
+        -------
+        ndarray of int, shape (m,)
+        """
+        groups = np.asarray(groups)
+        fold = np.full(len(groups), -1)
+        for k, fit in enumerate(self.folds):
+            fold[np.isin(groups, self.groups[fit.test_index])] = k
+        return fold
+
     def reward_held_out(self, X: ArrayLike, groups: ArrayLike) -> np.ndarray:
         """Score rows of another set with the head of the fold that held their prompt out.
 
@@ -130,14 +149,15 @@ class CrossValRewards:
         reward : ndarray of shape (m,)
             NaN for rows whose prompt no fold held out.
         """
-        groups = np.asarray(groups)
-        if len(groups) != len(X):
-            raise DataError(f"X has {len(X)} rows but groups has {len(groups)}: pass one prompt id per row.")
-        reward = np.full(len(groups), np.nan)
-        for fit in self.folds:
-            rows = np.flatnonzero(np.isin(groups, self.groups[fit.test_index]))
-            if rows.size:
-                reward[rows] = fit.head.reward(np.asarray(X)[rows])
+        X = np.asarray(X)
+        fold = self.fold_of(groups)
+        if len(fold) != len(X):
+            raise DataError(f"X has {len(X)} rows but groups has {len(fold)}: pass one prompt id per row.")
+        reward = np.full(len(fold), np.nan)
+        for k, fit in enumerate(self.folds):
+            rows = fold == k
+            if rows.any():
+                reward[rows] = fit.head.reward(X[rows])
         return reward
 
 
