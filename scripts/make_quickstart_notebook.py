@@ -97,7 +97,7 @@ rewards.update(baseline_rewards(scored))  # random, longest, oracle
 rows = []
 for name, r in rewards.items():
     report = evaluate_rewards(r, scored.scores, scored.groups, n_bootstrap=0)
-    values = dict(zip(report["metric"], report["value"]))
+    values = dict(zip(report["metric"], report["value"], strict=True))
     rows.append({"reward": name, **{m: values[m] for m in ("bon@all", "spearman", "pairwise_accuracy")}})
 pl.DataFrame(rows)  # spearman is null for the constant (random) reward""",
     ),
