@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import polars as pl
 import pytest
@@ -151,24 +148,17 @@ def test_evaluate_pairs_bad_input():
         evaluate_pairs([1.0, 2.0], [0.0, 1.0], groups=[0, 1, 2])
 
 
-def _alpacaeval() -> Path:
-    root = os.environ.get("EMBRM_DATA_DIR") or Path(__file__).parents[3] / "shared" / "data"
-    path = Path(root) / "alpacaeval_multimodel.parquet"
-    if not path.exists():
-        pytest.skip(f"real data not found at {path}; set EMBRM_DATA_DIR")
-    return path
-
-
-def test_alpacaeval_length_reward_hacks_the_length_biased_judge():
+def test_alpacaeval_length_reward_hacks_the_length_biased_judge(data_dir):
     """On the real 805 x 51 AlpacaEval set, response length as reward beats random.
 
     The judge is known to favour length, so length is a positive (hackable) reward.
     """
-    frame = pl.read_parquet(_alpacaeval(), columns=["prompt_id", "response", "judge_pref"])
+    columns = ["prompt_id", "response", "judge_pref"]
+    frame = pl.read_parquet(data_dir / "alpacaeval_multimodel.parquet", columns=columns)
     reward = frame["response"].str.len_chars().cast(pl.Float64).to_numpy()
     golden = 100 * frame["judge_pref"].to_numpy()  # win rate against the reference, in %
     groups = frame["prompt_id"].to_numpy()
-    rows = as_dict(evaluate_rewards(reward, golden, groups, n=[4, "all"], n_bootstrap=200))
+    rows = as_dict(evaluate_rewards(reward, golden, groups, n=[4, "all"], n_bootstrap=200, random_state=0))
     assert rows["n_groups"][0] == 805 and rows["n_candidates"][0] == 41055
     assert rows["bon@4"][1] > rows["random"][2]  # the intervals do not overlap
     assert rows["spearman"][1] > 0.4  # measured: 0.56 [0.55, 0.58]
