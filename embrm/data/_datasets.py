@@ -178,6 +178,12 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Prefer
         ``alpacaeval*`` load as scored responses (score = logit of the clipped judge
         probability; ``response_id`` = the model), ``hh-harmless`` as pairs (group = pair).
         ``alpacaeval-hard`` keeps the answers of :func:`_hard_band_models` only.
+
+    Examples
+    --------
+    >>> import embrm
+    >>> pairs = embrm.load_dataset("hh-harmless")  # doctest: +SKIP
+    >>> X_win, X_lose = pairs.embed(embrm.Encoder())  # doctest: +SKIP
     """
     path = _dataset_path(name, data_dir)
     frame = pl.read_parquet(path)

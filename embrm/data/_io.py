@@ -106,6 +106,15 @@ def pairs_from_frame(
     Returns
     -------
     PreferencePairs
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from embrm.data import pairs_from_frame
+    >>> frame = pl.DataFrame({"question": ["2+2?"], "chosen": ["4"], "rejected": ["5"]})
+    >>> pairs = pairs_from_frame(frame, columns={"question": "prompt"})
+    >>> len(pairs), pairs.frame["chosen"].to_list()
+    (1, ['4'])
     """
     frame = _rename(frame, columns)
     if "prompt" not in frame.columns and all(
@@ -119,7 +128,17 @@ def pairs_from_frame(
 
 
 def read_pairs(path: str | os.PathLike, columns: Mapping[str, str] | None = None) -> PreferencePairs:
-    """Read preference pairs from a Parquet, JSONL or CSV file (see :func:`pairs_from_frame`)."""
+    """Read preference pairs from a Parquet, JSONL or CSV file (see :func:`pairs_from_frame`).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, polars as pl
+    >>> from embrm.data import read_pairs
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "pairs.jsonl"
+    >>> pl.DataFrame({"prompt": ["hi"], "chosen": ["hello"], "rejected": ["go away"]}).write_ndjson(path)
+    >>> read_pairs(path).frame["rejected"].to_list()
+    ['go away']
+    """
     return pairs_from_frame(_read_frame(path), columns, name=Path(path).stem)
 
 

@@ -130,6 +130,14 @@ class Encoder:
     last_stats : dict
         Of the last call that embedded: ``texts`` asked for, how many were ``cached``, and
         how many distinct ``new`` texts were embedded (duplicates are embedded once).
+
+    Examples
+    --------
+    >>> from embrm import Encoder
+    >>> encoder = Encoder()  # all-MiniLM-L6-v2 from its PyPI package, exported to ONNX once
+    >>> X = encoder.encode_responses(["What is 2+2?"], ["4"])  # doctest: +SKIP
+    >>> X.shape  # doctest: +SKIP
+    (1, 384)
     """
 
     def __init__(
