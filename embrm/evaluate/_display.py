@@ -49,7 +49,7 @@ class BestOfNDisplay:
     >>> from embrm.evaluate import BestOfNDisplay
     >>> display = BestOfNDisplay.from_predictions(
     ...     [3.0, 1.0, 2.0, 0.0, 1.0, 2.0], [1.0, 0.0, 0.5, 0.2, 0.1, 0.0], [0, 0, 0, 1, 1, 1], name="head")
-    >>> [round(v, 4) for v in display.line_.get_ydata()]  # expected golden score of the pick, N = 1..3
+    >>> display.line_.get_ydata().round(4).tolist()  # expected golden score of the pick, N = 1..3
     [0.3, 0.4333, 0.5]
     """
 
