@@ -82,3 +82,20 @@ def test_an_ensemble_of_any_base_round_trips(pairs, test_pairs, tmp_path, base):
     head.save(tmp_path / "e.npz")
     loaded = load(tmp_path / "e.npz")
     np.testing.assert_array_equal(loaded.reward(test_pairs.X_win), head.reward(test_pairs.X_win))
+
+
+def test_a_file_with_unknown_parameters_is_a_clear_error(pairs, tmp_path):
+    # e.g. a BTMLP written by a development version, with its penalty as `weight_decay`.
+    BTMLP(hidden_layer_sizes=(4,), max_epochs=2, random_state=0).fit(pairs.X_win, pairs.X_lose).save(
+        tmp_path / "h.npz"
+    )
+    with zipfile.ZipFile(tmp_path / "h.npz") as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    meta = json.loads(members["meta.json"])
+    meta["head"]["params"]["weight_decay"] = meta["head"]["params"].pop("alpha")
+    members["meta.json"] = json.dumps(meta).encode()
+    with zipfile.ZipFile(tmp_path / "old.npz", "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    with pytest.raises(DataError, match=r"BTMLP has parameters this embrm does not know: \['weight_decay'\]"):
+        load(tmp_path / "old.npz")
