@@ -89,7 +89,7 @@ class CrossValRewards:
     groups: np.ndarray | None = None
 
     @property
-    def held_out(self) -> np.ndarray:
+    def held_out_mask(self) -> np.ndarray:
         """Boolean mask of the rows that some fold held out."""
         mask = np.zeros(len(self.groups), dtype=bool)
         for fit in self.folds:
@@ -111,6 +111,30 @@ class CrossValRewards:
         """Mean realised label error rate of the training pairs (None for given pairs)."""
         rates = [f.label_error_rate for f in self.folds]
         return None if any(r is None for r in rates) else float(np.mean(rates))
+
+    def held_out(self, method: str, *arrays: ArrayLike) -> np.ndarray:
+        """Call a method of each fold's head on that fold's held-out rows.
+
+        Parameters
+        ----------
+        method : str
+            A method of the head, e.g. ``"predict_proba"`` or an ensemble's
+            ``"uncertainty"``.
+        *arrays : array-like, each of n rows
+            Row-aligned with the cross-fitted data (responses, or pairs); each fold's head
+            gets the rows it held out.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+            NaN where no fold held the row out.
+        """
+        arrays = tuple(np.asarray(a) for a in arrays)
+        out = np.full(len(self.groups), np.nan)
+        for fit in self.folds:
+            te = fit.test_index
+            out[te] = getattr(fit.head, method)(*(a[te] for a in arrays))
+        return out
 
     def fold_of(self, groups: ArrayLike) -> np.ndarray:
         """The fold that held each prompt out (-1 where none did).
