@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _require import require
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted(
@@ -24,7 +25,7 @@ PAGES = sorted(
 
 
 def test_mkdocs_build_strict(tmp_path):
-    pytest.importorskip("mkdocstrings")
+    require("mkdocstrings")
     run = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
         cwd=ROOT,

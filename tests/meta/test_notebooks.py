@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _require import require
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "docs" / "notebooks").glob("*.ipynb"))
@@ -17,7 +18,7 @@ def test_there_is_a_quickstart():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_committed_without_outputs(path):
-    nbformat = pytest.importorskip("nbformat")
+    nbformat = require("nbformat")
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -27,8 +28,8 @@ def test_committed_without_outputs(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_runs_on_the_quick_subsets(path, data_dir, alpaca_embedded, hh_embedded, monkeypatch):
     # The session fixtures embed the quick subsets first, so the notebook only reads the cache.
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    nbformat = require("nbformat")
+    nbclient = require("nbclient")
     monkeypatch.setenv("EMBRM_DATA_DIR", str(data_dir))
     monkeypatch.delenv("EMBRM_NOTEBOOK_FULL", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
