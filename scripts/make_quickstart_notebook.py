@@ -91,7 +91,7 @@ print(len(scored), "responses to", len(np.unique(scored.groups)), "prompts")""",
     (
         "code",
         """heads = {"bt-linear": BTLinear(), "classifier": ClassifierHead(random_state=0)}
-rewards = {name: cross_val_rewards(head, scored, X, cv=5, random_state=0).reward
+rewards = {name: cross_val_rewards(head, scored, X, cv=3, random_state=0).reward
            for name, head in heads.items()}
 rewards.update(baseline_rewards(scored))  # random, longest, oracle
 rows = []
