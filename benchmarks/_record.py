@@ -48,6 +48,7 @@ def build_record(name: str, argv: Sequence[str], output: str, runtime_s: float) 
         "command": " ".join(["python", f"benchmarks/{name}.py", *map(shlex.quote, argv)]),
         "finished_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "machine": machine(),
+        "load_average": round(os.getloadavg()[0], 1),
         "runtime_s": round(runtime_s, 1),
         "output": output,
     }

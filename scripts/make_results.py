@@ -196,10 +196,13 @@ def render_page(records: dict[str, dict[str, dict]]) -> str:
             out += [f"Not run: `python benchmarks/{name}.py`.", ""]
             continue
         runtime = f", {b['runtime_s']:.0f} s" if b.get("runtime_s") else ""
-        out += [f"`{b['command']}` ({_when(b)}{runtime})", ""]
+        load = f", load average {b['load_average']}" if b.get("load_average") is not None else ""
+        out += [f"`{b['command']}` ({_when(b)}{runtime}{load})", ""]
         if b.get("source"):
-            out += [f"*{b['source']}.*", ""]
-        out += [b["output"].strip(), ""]
+            # Imported from a hand-written page: already markdown.
+            out += [f"*{b['source']}.*", "", b["output"].strip(), ""]
+        else:
+            out += ["```text", b["output"].strip(), "```", ""]
         if b.get("notes"):
             out += [b["notes"].strip(), ""]
     return "\n".join(out).rstrip() + "\n"
