@@ -2,7 +2,7 @@
 
 Reproduces the numbers behind the defaults of ``BTLinear`` and ``ClassifierHead(logistic)``
 (``standardize=True, alpha=1000``; before: raw features, ``alpha=10``), of the
-classifier's ``center_by_group`` and of ``DRM``'s ``weight_decay``, quoted in their
+classifier's ``center_by_group`` and of ``DRM``'s ``alpha`` per pair, quoted in their
 docstrings and in ``docs/heads.md``. Six tables:
 
 1. held-out accuracy, raw ``alpha=10`` against standardised ``alpha`` 300 and 1000, for
@@ -15,7 +15,7 @@ docstrings and in ``docs/heads.md``. Six tables:
    correlation of the head's rewards with the planted ones over those answers;
 4. the logistic classifier with and without ``center_by_group`` (AlpacaEval; hh-harmless
    has one pair per prompt, which is never centred);
-5. DRM's per-pair ``weight_decay`` on the head weights, AlpacaEval and hh-harmless (MiniLM);
+5. DRM's ``alpha`` per pair on the head weights, AlpacaEval and hh-harmless (MiniLM);
 6. label noise against the penalty: BTLinear and the logistic classifier (raw and centred)
    at ``alpha`` 1000 to 30000, trained on the same AlpacaEval pairs labelled by a simulated
    Bradley-Terry annotator (``within_prompt_pairs(beta=...)``, as in experiment 3), all of
@@ -194,16 +194,19 @@ def main() -> None:
             print(f"| {name} | " + " | ".join(f"{a:.4f}" for a in accs) + " |", flush=True)
         print(
             "\n| data (training pairs per fold) | "
-            + " | ".join(f"DRM weight_decay {w:g}" for w in DRM_WEIGHT_DECAYS)
+            + " | ".join(f"DRM alpha per pair {w:g}" for w in DRM_WEIGHT_DECAYS)
             + " |"
         )
         print("|---|" + "---|" * len(DRM_WEIGHT_DECAYS))
         for name in ("alpacaeval, minilm", "hh-harmless, minilm"):
             n_train = round(0.8 * len(sets[name][0]))
-            accs = [held_out(DRM(weight_decay=w), *sets[name]) for w in DRM_WEIGHT_DECAYS]
+            accs = [held_out(DRM(alpha=w * n_train), *sets[name]) for w in DRM_WEIGHT_DECAYS]
             print(f"| {name} ({n_train}) | " + " | ".join(f"{a:.4f}" for a in accs) + " |", flush=True)
         noise_table(args.data_dir, sets["alpacaeval, minilm"])
 
 
 if __name__ == "__main__":
-    main()
+    from _record import recorded
+
+    with recorded(__file__):
+        main()

@@ -7,7 +7,8 @@ import platform
 import sys
 from pathlib import Path
 
-from .data import DATASETS, data_dir
+from .data import DATASETS
+from .data._datasets import data_dir
 from .embed import available_devices, cached_identities, default_cache_dir
 from .exceptions import CacheWriteError
 

@@ -53,7 +53,8 @@ def cmd_doctor(args: argparse.Namespace) -> None:
 
 
 def cmd_datasets(args: argparse.Namespace) -> None:
-    from .data import DATASETS, data_dir
+    from .data import DATASETS
+    from .data._datasets import data_dir
 
     root = data_dir(args.data_dir)
     print(f"data dir: {root or 'not set (EMBRM_DATA_DIR or --data-dir)'}")

@@ -90,7 +90,7 @@ def train_held_out(
             data.groups[test_idx],
             proba=fitted.predict_proba(X_win[test_idx], X_lose[test_idx]),
         )
-        accuracy = report.filter(pl.col("metric") == "accuracy")["value"][0]
+        accuracy = report.filter(pl.col("metric") == "pairwise_accuracy")["value"][0]
         n_test = len(test_idx)
     (fold,) = result.folds
     return HeldOutResult(fold.head, fold.n_train_pairs, n_test, fold.fit_seconds, accuracy, report)

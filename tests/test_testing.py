@@ -12,11 +12,9 @@ from embrm.testing import check_head, make_preference_pairs, make_scored_respons
 # Small settings (400 pairs): each head with its default family and fast options.
 SMALL_HEADS = {
     "bt-linear": BTLinear(alpha=10.0),
-    "bt-mlp": BTMLP(
-        hidden_layer_sizes=(16,), weight_decay=0.01, batch_size=32, max_epochs=30, random_state=0
-    ),
+    "bt-mlp": BTMLP(hidden_layer_sizes=(16,), alpha=4.0, batch_size=32, max_epochs=30, random_state=0),
     "classifier": ClassifierHead(random_state=0),
-    "classifier-mlp": ClassifierHead(kind="mlp", weight_decay=0.01, hidden_layer_sizes=(16,), random_state=0),
+    "classifier-mlp": ClassifierHead(model="mlp", mlp_alpha=8.0, hidden_layer_sizes=(16,), random_state=0),
     "lgbm": LGBMHead(n_estimators=20, random_state=0),
     "lgbm-pairwise": LGBMHead(objective="pairwise", n_estimators=20, random_state=0),
     "ensemble": Ensemble(BTLinear(alpha=10.0), n_members=3, random_state=0),

@@ -499,6 +499,15 @@ def pairs_from_frame(
     Returns
     -------
     PreferencePairs
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from embrm.data import pairs_from_frame
+    >>> frame = pl.DataFrame({"question": ["2+2?"], "chosen": ["4"], "rejected": ["5"]})
+    >>> pairs = pairs_from_frame(frame, columns={"question": "prompt"})
+    >>> len(pairs), pairs.frame["chosen"].to_list()
+    (1, ['4'])
     """
     frame = _rename(frame, columns)
     if "prompt" not in frame.columns and all(
@@ -536,9 +545,14 @@ def read_pairs(path: str | os.PathLike, columns: Mapping[str, str] | None = None
     DataError
         Malformed input, named by file, line or row, and column (see the module's docstring).
 
-    Example
-    -------
-    >>> pairs = read_pairs("prefs.jsonl", columns={"question": "prompt"})  # doctest: +SKIP
+    Examples
+    --------
+    >>> import tempfile, pathlib, polars as pl
+    >>> from embrm.data import read_pairs
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "pairs.jsonl"
+    >>> pl.DataFrame({"prompt": ["hi"], "chosen": ["hello"], "rejected": ["go away"]}).write_ndjson(path)
+    >>> read_pairs(path).frame["rejected"].to_list()
+    ['go away']
     """
     frame, _ = _read(path, "pairs", columns)
     return _in_file(path, lambda: pairs_from_frame(frame, name=Path(path).stem))

@@ -114,7 +114,8 @@ class Encoder:
         Appended after the vector, in this order: any of ``"log_chars"``, ``"truncated"``.
     quantize : bool, default False
         Use a dynamically quantised int8 model (a distinct identity in the cache). Safe for
-        sentence encoders (cosine 0.995 to fp32); for causal LMs it warns: their hidden
+        sentence encoders (their int8 vectors stay close to fp32, as
+        ``benchmarks/embed_throughput.py`` measures); for causal LMs it warns: their hidden
         states come out badly distorted.
     batch_size : int, optional
         Texts per inference call (default 32; 8 for causal LMs); sorted by length first.
@@ -140,6 +141,14 @@ class Encoder:
     last_stats : dict
         Of the last call that embedded: ``texts`` asked for, how many were ``cached``, and
         how many distinct ``new`` texts were embedded (duplicates are embedded once).
+
+    Examples
+    --------
+    >>> from embrm import Encoder
+    >>> encoder = Encoder()  # all-MiniLM-L6-v2 from its PyPI package, exported to ONNX once
+    >>> X = encoder.encode_responses(["What is 2+2?"], ["4"])  # doctest: +SKIP
+    >>> X.shape  # doctest: +SKIP
+    (1, 384)
     """
 
     def __init__(
@@ -189,10 +198,9 @@ class Encoder:
             self.batch_size = batch_size or 8
             if quantize:
                 warnings.warn(
-                    "int8 dynamic quantisation distorts a causal LM's hidden states: for "
-                    "SmolLM2-135M the layer-15 mean vectors have cosine ~0.34 to fp32 "
-                    "(benchmarks/decoder_throughput.py), because a few activation channels are "
-                    "huge. Use quantize=False unless you have checked the int8 vectors.",
+                    "int8 dynamic quantisation distorts a causal LM's hidden states, because a "
+                    "few activation channels are huge (benchmarks/decoder_throughput.py compares "
+                    "them with fp32). Use quantize=False unless you have checked the int8 vectors.",
                     UserWarning,
                     stacklevel=2,
                 )

@@ -259,12 +259,6 @@ class BaseHead(BaseEstimator):
     def _name(self) -> str:
         return type(self).__name__
 
-    @classmethod
-    def _upgrade_saved(cls, params: dict[str, Any], state: dict[str, Any]) -> tuple[dict, dict]:
-        """Parameters and fitted state of a head saved by an older embrm, completed so the
-        loaded head gives the rewards it gave then (unchanged by default)."""
-        return params, state
-
     def _fit(
         self,
         X_win: np.ndarray,
@@ -300,23 +294,12 @@ class BaseHead(BaseEstimator):
         return check_pairs(X_a, X_b, sample_weight, names=names)
 
 
-def upgrade_unstandardised(params: dict[str, Any], state: dict[str, Any], fitted: str) -> tuple[dict, dict]:
-    """A head saved before it standardised its features: ``standardize=False`` and, if it
-    was fitted (``fitted`` is one of its saved attributes), unit ``feature_scale_``. An
-    ensemble's ``base`` is saved unfitted, so fitted state may be absent."""
-    if "standardize" not in params:
-        params = {**params, "standardize": False}
-        if fitted in state:
-            state = {**state, "feature_scale_": np.ones(state["n_features_in_"])}
-    return params, state
-
-
 def feature_scale(X_win: np.ndarray, X_lose: np.ndarray, s: np.ndarray) -> np.ndarray:
     """Standard deviation of each feature over the responses of the pairs (weights ``s``,
     summing to 1), with 1.0 where the spread is rounding residue.
 
     A feature whose spread is below the input's precision relative to the whole vector's is
-    rounding residue (three of MiniLM's 384 coordinates, 1e-33 to 1e-8): dividing by its
+    rounding residue (a few coordinates of real embeddings are): dividing by its
     spread would blow the residue up to a full feature.
     """
     mean = 0.5 * (s @ X_win + s @ X_lose)

@@ -35,7 +35,9 @@ class Ensemble(BaseHead):
         The unfitted head to copy; ``None`` means ``BTLinear()``. Its parameters are
         reachable as ``base__<name>`` (``GridSearchCV`` and ``set_params`` work).
     n_members : int, default=5
+        Number of members.
     aggregate : {"mean", "min", "uwo"}, default="mean"
+        How the standardised member rewards are combined (see above).
     uwo_penalty : float, default=0.5
         Weight of the variance in ``aggregate="uwo"``.
     resample : {"bootstrap", "subsample"}, default="bootstrap"
@@ -51,7 +53,21 @@ class Ensemble(BaseHead):
     member_mean_, member_scale_ : ndarray of shape (n_members,)
         Standardisation of each member's reward.
     n_features_in_ : int
+        Embedding dimension seen in ``fit``.
     encoder_id_ : str or None
+        Encoder identity given to ``fit``.
+
+    Examples
+    --------
+    >>> from embrm.heads import BTLinear, Ensemble
+    >>> from embrm.testing import make_preference_pairs
+    >>> data = make_preference_pairs(n_pairs=300, n_features=8, random_state=0)
+    >>> head = Ensemble(BTLinear(alpha=1.0), n_members=3, random_state=0)
+    >>> head = head.fit(data.X_win, data.X_lose)
+    >>> head.member_rewards(data.X_win[:2]).shape
+    (2, 3)
+    >>> head.uncertainty(data.X_win[:2]).shape
+    (2,)
     """
 
     #: Each member is fitted on a resample of the pairs, which must hold at least 2 distinct ones.

@@ -139,7 +139,12 @@ def _build(desc: dict[str, Any], arrays: Any, classes: dict[str, type]) -> BaseH
         raise DataError(f"The file holds an unknown head class {desc['class']!r}.")
     params = {k: _decode(v, arrays, classes) for k, v in desc["params"].items()}
     state = {k: _decode(v, arrays, classes) for k, v in desc["state"].items()}
-    params, state = cls._upgrade_saved(params, state)
+    unknown = sorted(set(params) - set(cls().get_params(deep=False)))
+    if unknown:
+        raise DataError(
+            f"The file's {desc['class']} has parameters this embrm does not know: {unknown}. It was "
+            "written by another version of embrm: load it with that version, or refit the head."
+        )
     head = cls(**params)
     for name, value in state.items():
         setattr(head, name, value)

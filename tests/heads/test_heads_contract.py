@@ -31,18 +31,18 @@ HEAD_CASES = {
     "bt-mlp": (
         lambda: BTMLP(
             hidden_layer_sizes=(16,),
-            weight_decay=0.01,
+            alpha=4.0,
             learning_rate=1e-3,
             batch_size=32,
             max_epochs=30,
             random_state=0,
         ),
-        {"weight_decay": [0.01, 0.3]},
+        {"alpha": [4.0, 100.0]},
     ),
     "classifier": (lambda: ClassifierHead(random_state=0), {"alpha": [0.1, 10.0]}),
     "classifier-mlp": (
-        lambda: ClassifierHead(kind="mlp", weight_decay=0.01, hidden_layer_sizes=(16,), random_state=0),
-        {"weight_decay": [0.01, 0.3]},
+        lambda: ClassifierHead(model="mlp", mlp_alpha=8.0, hidden_layer_sizes=(16,), random_state=0),
+        {"mlp_alpha": [8.0, 200.0]},
     ),
     "lgbm": (lambda: LGBMHead(n_estimators=20, random_state=0), {"num_leaves": [4, 8]}),
     "lgbm-pairwise": (
@@ -55,14 +55,12 @@ HEAD_CASES = {
     ),
     "ensemble-mlp-uwo": (
         lambda: Ensemble(
-            BTMLP(
-                hidden_layer_sizes=(16,), weight_decay=0.01, learning_rate=1e-3, batch_size=32, max_epochs=60
-            ),
+            BTMLP(hidden_layer_sizes=(16,), alpha=4.0, learning_rate=1e-3, batch_size=32, max_epochs=60),
             n_members=3,
             aggregate="uwo",
             random_state=0,
         ),
-        {"base__weight_decay": [0.01, 0.3]},
+        {"base__alpha": [4.0, 100.0]},
     ),
     "drm": (lambda: DRM(n_components=5), {"n_components": [2, 4]}),
 }
