@@ -77,8 +77,8 @@ def test_fit_records_the_identity_the_arrays_carry(X, tmp_path):
 
 
 def test_encoder_arrays_carry_its_identity(encoder, hh_embedded):
-    assert hh_embedded.X_chosen.encoder_id == encoder.identity
-    head = BTLinear().fit(hh_embedded.X_chosen, hh_embedded.X_rejected)  # the README quickstart
+    assert hh_embedded.X_win.encoder_id == encoder.identity
+    head = BTLinear().fit(hh_embedded.X_win, hh_embedded.X_lose)  # the README quickstart
     assert head.encoder_id_ == encoder.identity
     raw = encoder.encode(["a raw text"])
     assert raw.encoder_id == encoder.cache.identity
@@ -86,13 +86,13 @@ def test_encoder_arrays_carry_its_identity(encoder, hh_embedded):
 
 def test_cli_refuses_a_head_from_another_representation(hh_embedded, data_dir, encoder, tmp_path, capsys):
     head_file = tmp_path / "head.npz"
-    BTLinear().fit(hh_embedded.X_chosen, hh_embedded.X_rejected).save(head_file)
+    BTLinear().fit(hh_embedded.X_win, hh_embedded.X_lose).save(head_file)
     data = tmp_path / "pairs.parquet"
     pl.read_parquet(data_dir / "hh_rlhf_harmless_test.parquet").head(4).write_parquet(data)
     cache = ["--cache-dir", str(encoder.cache_dir)]
     assert main(["eval", str(head_file), str(data), "--model", "minilm-windows", *cache]) == 2
     assert "trained on embeddings from encoder" in capsys.readouterr().err
     plain = tmp_path / "plain.npz"
-    BTLinear().fit(np.asarray(hh_embedded.X_chosen), np.asarray(hh_embedded.X_rejected)).save(plain)
+    BTLinear().fit(np.asarray(hh_embedded.X_win), np.asarray(hh_embedded.X_lose)).save(plain)
     with pytest.warns(UserWarning, match="records no encoder identity"):
         assert main(["eval", str(plain), str(data), *cache]) == 0
