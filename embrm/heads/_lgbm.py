@@ -12,6 +12,7 @@ from sklearn.utils import check_random_state
 
 from embrm._groups import grouped_holdout
 from embrm._validation import BOOLEAN, RANDOM_STATE, Interval, Options
+from embrm.evaluate._metrics import pair_outcomes
 from embrm.heads._base import BaseHead, feature_scale, fit_temperature
 from embrm.heads._bt import LINEAR_ALPHA, fit_bt_weights
 from embrm.heads._classifier import fit_response_logistic, pointwise, within_group_offsets
@@ -247,7 +248,7 @@ class LGBMHead(BaseHead):
             margin = preds[:n_va] - preds[n_va:]
             return (
                 "pair_accuracy",
-                float(np.dot(valid_w, (margin > 0) + 0.5 * (margin == 0)) / valid_w.sum()),
+                float(np.dot(valid_w, pair_outcomes(margin, 0.0)) / valid_w.sum()),
                 True,
             )
 

@@ -20,6 +20,7 @@ from sklearn.metrics import roc_auc_score
 
 from embrm.data import within_prompt_pairs
 from embrm.evaluate import pairwise_accuracy
+from embrm.evaluate._metrics import pair_outcomes
 from embrm.heads import DRM, BTLinear, ClassifierHead, Ensemble
 from embrm.model_selection import cross_val_rewards
 from embrm.testing import _direction_of_variation, make_preference_pairs
@@ -27,8 +28,7 @@ from embrm.testing import _direction_of_variation, make_preference_pairs
 
 def _held_out_hits(reward, pairs):
     """Per pair: 1, 0.5 or 0 for the order the out-of-fold rewards give it."""
-    r_win, r_lose = pairs.gather(reward)
-    return (r_win > r_lose) + 0.5 * (r_win == r_lose)
+    return pair_outcomes(*pairs.gather(reward))
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -96,7 +96,7 @@ def alpaca_held_out(alpaca_embedded):
     oof = cross_val_rewards(BTLinear(), a.data, a.X, cv=5, pairs=noiseless, random_state=0)
     pairs = noiseless(a.data)
     length_win, length_lose = pairs.gather(a.length)
-    length_hits = (length_win > length_lose) + 0.5 * (length_win == length_lose)
+    length_hits = pair_outcomes(length_win, length_lose)
     ratio = np.maximum(length_win, length_lose) / np.maximum(1, np.minimum(length_win, length_lose))
     return _held_out_hits(oof.reward, pairs), length_hits, ratio
 
