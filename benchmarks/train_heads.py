@@ -53,7 +53,7 @@ HEADS: dict[str, tuple[Callable[[], object], float | None]] = {
     "DRM": (lambda: DRM(), 2.0),
     "Ensemble(10 x BTLinear)": (lambda: Ensemble(BTLinear(), 10, random_state=0), 10.0),
     "BTMLP": (lambda: BTMLP(random_state=0), 30.0),
-    "ClassifierHead(mlp)": (lambda: ClassifierHead(kind="mlp", random_state=0), None),
+    "ClassifierHead(mlp)": (lambda: ClassifierHead(model="mlp", random_state=0), None),
     "LGBMHead": (lambda: LGBMHead(random_state=0), 60.0),
     "LGBMHead(pairwise)": (lambda: LGBMHead(objective="pairwise", random_state=0), 60.0),
     # The classification heads uncentred (the classification papers' form).
@@ -62,7 +62,7 @@ HEADS: dict[str, tuple[Callable[[], object], float | None]] = {
         2.0,
     ),
     "ClassifierHead(mlp, uncentred)": (
-        lambda: ClassifierHead(kind="mlp", center_by_group=False, linear_base=False, random_state=0),
+        lambda: ClassifierHead(model="mlp", center_by_group=False, linear_base=False, random_state=0),
         None,
     ),
     "LGBMHead(uncentred base)": (lambda: LGBMHead(center_by_group=False, random_state=0), 60.0),
@@ -282,4 +282,7 @@ def print_table(
 
 
 if __name__ == "__main__":
-    main()
+    from _record import recorded
+
+    with recorded(__file__):
+        main()

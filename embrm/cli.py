@@ -57,7 +57,8 @@ def cmd_doctor(args: argparse.Namespace) -> None:
 
 
 def cmd_datasets(args: argparse.Namespace) -> None:
-    from .data import DATASETS, data_dir
+    from .data import DATASETS
+    from .data._datasets import data_dir
 
     root = data_dir(args.data_dir)
     print(f"data dir: {root or 'not set (EMBRM_DATA_DIR or --data-dir)'}")
@@ -112,15 +113,26 @@ def cmd_cache_verify(args: argparse.Namespace) -> int:
         report = VectorCache(root, identity).verify(repair=args.repair)
         state = "ok" if report.ok else ("repaired" if report.repaired else "PROBLEMS")
         print(f"{identity}: {report.n_vectors} vectors, {report.n_shards} shards: {state}")
-        for name in report.corrupt:
-            print(f"  corrupt shard: {name}")
-        for name in report.orphans:
-            print(f"  unindexed file: {name}")
+        if report.manifest != "ok":
+            print(
+                f"  manifest: {report.manifest}"
+                + (" (rebuilt from verified shards)" if report.repaired else "")
+            )
+        for label, names in (
+            ("corrupt shard", report.corrupt),
+            ("unverifiable shard (no intact commit record)", report.unverifiable),
+            ("unindexed file", report.orphans),
+        ):
+            for name in names:
+                print(f"  {label}: {name}")
+        if report.unrecorded:
+            done = "written" if report.repaired else "missing; `--repair` writes them"
+            print(f"  {len(report.unrecorded)} intact shards without a record file ({done})")
         bad += not report.ok and not report.repaired
     if bad:
         print(
-            f"Run `embrm cache verify --repair --cache-dir {root}` to drop the bad shards; "
-            "their texts are re-embedded on next use."
+            f"Run `embrm cache verify --repair --cache-dir {root}` to drop what does not match "
+            "its commit record; those texts are re-embedded on next use."
         )
     return 1 if bad else 0
 
@@ -132,9 +144,12 @@ def _print_report(report) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from ._validation import check_output_file
     from .heads import HEADS
     from .workflow import train_held_out
 
+    if args.out:
+        check_output_file(args.out, "--out")  # before training, not after
     data = _load(args.data, args.data_dir)
     head = HEADS[args.head]()
     if "random_state" in head.get_params(deep=False):
@@ -167,24 +182,26 @@ def _load_head(args: argparse.Namespace):
 
 
 def cmd_reward(args: argparse.Namespace) -> None:
+    from ._validation import check_output_file
     from .workflow import reward_frame
 
+    out = check_output_file(args.out, "--out", (".parquet", ".csv"))
     head, encoder = _load_head(args)
     frame = reward_frame(head, _load(args.data, args.data_dir), encoder)
-    out = Path(args.out)
     if out.suffix.lower() == ".csv":
         frame.write_csv(out)
-    elif out.suffix.lower() == ".parquet":
-        frame.write_parquet(out)
     else:
-        raise EmbrmError(f"--out must end in .parquet or .csv, got {out.name!r}.")
+        frame.write_parquet(out)
     print(f"wrote {frame.height} rows with rewards to {out}")
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
+    from ._validation import check_output_file
     from .data import ScoredResponses
     from .evaluate import BestOfNDisplay, evaluate_pairs, evaluate_rewards
 
+    if args.plot:
+        check_output_file(args.plot, "--plot", (".png",))
     head, encoder = _load_head(args)
     data = _load(args.data, args.data_dir)
     if isinstance(data, ScoredResponses):
@@ -358,13 +375,17 @@ def build_parser() -> argparse.ArgumentParser:
     cache_sub = cache.add_subparsers(dest="cache_command", required=True)
     for name, func, help_ in (
         ("info", cmd_cache_info, "Vectors, shards and size per model identity."),
-        ("verify", cmd_cache_verify, "Check every shard's checksum."),
+        ("verify", cmd_cache_verify, "Check every shard against its commit record (read-only)."),
     ):
         p = cache_sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(func=func)
         p.add_argument("--cache-dir", help="embedding cache (default $EMBRM_CACHE_DIR)")
         if name == "verify":
-            p.add_argument("--repair", action="store_true", help="drop corrupt shards and stray files")
+            p.add_argument(
+                "--repair",
+                action="store_true",
+                help="drop shards that fail or cannot be verified, remove stray files, rebuild the manifest",
+            )
     return parser
 
 

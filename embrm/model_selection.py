@@ -129,7 +129,7 @@ class CrossValRewards:
         ndarray of shape (n,)
             NaN where no fold held the row out.
         """
-        arrays = tuple(np.asarray(a) for a in arrays)
+        arrays = tuple(np.asanyarray(a) for a in arrays)
         out = np.full(len(self.groups), np.nan)
         for fit in self.folds:
             te = fit.test_index
@@ -173,7 +173,7 @@ class CrossValRewards:
         reward : ndarray of shape (m,)
             NaN for rows whose prompt no fold held out.
         """
-        X = np.asarray(X)
+        X = np.asanyarray(X)
         fold = self.fold_of(groups)
         if len(fold) != len(X):
             raise DataError(f"X has {len(X)} rows but groups has {len(fold)}: pass one prompt id per row.")
@@ -267,7 +267,7 @@ def cross_val_rewards(
     seed = _fold_seeds(random_state)
     fit_params = dict(fit_params or {})
     if isinstance(data, ScoredResponses):
-        X = np.asarray(X)
+        X = np.asanyarray(X)
         if X.ndim != 2 or len(X) != len(data):
             raise DataError(
                 f"X must have one row per response of the scored set ({len(data)}), got shape "
@@ -292,7 +292,7 @@ def cross_val_rewards(
         raise DataError("pairs= builds pairs from a scored set; data is already PreferencePairs.")
     if not (isinstance(X, tuple) and len(X) == 2):
         raise DataError("For PreferencePairs, X must be the tuple (X_win, X_lose) of data.embed(encoder).")
-    X_win, X_lose = (np.asarray(a) for a in X)
+    X_win, X_lose = (np.asanyarray(a) for a in X)
     if len(X_win) != len(data) or len(X_lose) != len(data):
         raise DataError(
             f"X_win and X_lose must have one row per pair ({len(data)}); got {len(X_win)} and {len(X_lose)}."

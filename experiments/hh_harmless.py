@@ -73,15 +73,15 @@ def _evaluate(ctx, hh, r_win, r_lose, proba=None) -> dict:
 
 def _plot(ctx: C.Context, table: pl.DataFrame, proba: dict[str, np.ndarray]) -> None:
     fig, (ax, ax2) = C.figure(ncols=2)
-    t = table.sort("accuracy")
+    t = table.sort("pairwise_accuracy")
     y = np.arange(t.height)
-    ax.barh(y, t["accuracy"], xerr=[t["accuracy"] - t["accuracy_ci_low"],
-                                     t["accuracy_ci_high"] - t["accuracy"]], capsize=3)
+    ax.barh(y, t["pairwise_accuracy"], xerr=[t["pairwise_accuracy"] - t["pairwise_accuracy_ci_low"],
+                                     t["pairwise_accuracy_ci_high"] - t["pairwise_accuracy"]], capsize=3)
     ax.set_yticks(y, t["head"].to_list())
     ax.axvline(0.5, color="grey", linestyle="--")
-    ax.set(xlim=(0.4, max(0.8, float(t["accuracy_ci_high"].max()) + 0.02)),
+    ax.set(xlim=(0.4, max(0.8, float(t["pairwise_accuracy_ci_high"].max()) + 0.02)),
            xlabel="out-of-fold pairwise accuracy (95% CI)", title="hh-harmless, human labels")
-    best = table.filter(pl.col("ece").is_not_null()).sort("accuracy", descending=True)["head"][0]
+    best = table.filter(pl.col("ece").is_not_null()).sort("pairwise_accuracy", descending=True)["head"][0]
     y_true, y_prob = symmetrize_pairs(proba[best])  # each pair in both orders
     ReliabilityDisplay.from_predictions(y_true, y_prob, name=best, ax=ax2)
     ax2.set_title(f"calibration of {best} (out of fold)")
@@ -89,17 +89,17 @@ def _plot(ctx: C.Context, table: pl.DataFrame, proba: dict[str, np.ndarray]) -> 
 
 
 def _headline(table: pl.DataFrame) -> tuple[dict, list[str]]:
-    heads = table.filter(pl.col("fit_seconds").is_not_null()).sort("accuracy", descending=True)
+    heads = table.filter(pl.col("fit_seconds").is_not_null()).sort("pairwise_accuracy", descending=True)
     best, worst = heads.row(0, named=True), heads.row(-1, named=True)
     longer = table.filter(pl.col("head") == "longer answer").row(0, named=True)
-    headline = {r["head"]: C.fmt_ci(r, "accuracy") for r in heads.iter_rows(named=True)}
-    headline["longer answer"] = C.fmt_ci(longer, "accuracy")
+    headline = {r["head"]: C.fmt_ci(r, "pairwise_accuracy") for r in heads.iter_rows(named=True)}
+    headline["longer answer"] = C.fmt_ci(longer, "pairwise_accuracy")
     findings = [
-        f"Best head {best['head']}: accuracy {C.fmt_ci(best, 'accuracy')} (per fold "
+        f"Best head {best['head']}: accuracy {C.fmt_ci(best, 'pairwise_accuracy')} (per fold "
         f"{best['fold_accuracy_mean']:.3f} ± {best['fold_accuracy_sd']:.3f}), AUC "
         f"{best['auc']:.3f}, ECE {best['ece']:.3f}; worst {worst['head']} "
-        f"{worst['accuracy']:.3f}; the longer answer wins {longer['accuracy']:.3f}.",
-        f"{sum(r['accuracy_ci_low'] > 0.5 for r in heads.iter_rows(named=True))} of "
+        f"{worst['pairwise_accuracy']:.3f}; the longer answer wins {longer['pairwise_accuracy']:.3f}.",
+        f"{sum(r['pairwise_accuracy_ci_low'] > 0.5 for r in heads.iter_rows(named=True))} of "
         f"{heads.height} heads are above chance at 95% confidence.",
     ]
     return headline, findings
@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "--folds", type=int, default=5, help="folds (one group per pair)"))
     table, facts = run(ctx)
     show = table.select(
-        "head", pl.struct(pl.all()).map_elements(lambda r: C.fmt_ci(r, "accuracy"),
+        "head", pl.struct(pl.all()).map_elements(lambda r: C.fmt_ci(r, "pairwise_accuracy"),
                                                  return_dtype=pl.String).alias("accuracy [95% CI]"),
         "fold_accuracy_mean", "fold_accuracy_sd", "auc", "ece", "fit_seconds")
     C.print_table(f"{TITLE} ({ctx.args.folds}-fold CV, {facts['n_pairs']} pairs)", show)

@@ -229,11 +229,12 @@ def hh_rows(ctx: C.Context, cfg: dict, rep: str, hh, X_win: np.ndarray, X_lose: 
                                            r_lose["length-only"], hh.groups, **boot))
         rows.append({
             "data": "hh-harmless", "representation": "–" if name == "length-only" else rep,
-            "head": name, "accuracy": acc["accuracy"], "accuracy_ci_low": acc["accuracy_ci_low"],
-            "accuracy_ci_high": acc["accuracy_ci_high"],
-            "vs_length_only": diff["accuracy"],
-            "vs_length_only_ci_low": diff["accuracy_ci_low"],
-            "vs_length_only_ci_high": diff["accuracy_ci_high"],
+            "head": name, "accuracy": acc["pairwise_accuracy"],
+            "accuracy_ci_low": acc["pairwise_accuracy_ci_low"],
+            "accuracy_ci_high": acc["pairwise_accuracy_ci_high"],
+            "vs_length_only": diff["pairwise_accuracy"],
+            "vs_length_only_ci_low": diff["pairwise_accuracy_ci_low"],
+            "vs_length_only_ci_high": diff["pairwise_accuracy_ci_high"],
             "fit_seconds": seconds[name], "embed_texts_per_s": rate,
         })
     return rows

@@ -164,3 +164,11 @@ def test_attack_rank_counts_real_answers_below_the_attack_per_prompt():
         attack_rank(reward, groups, [1.0], [0])
     with pytest.raises(DataError, match="one attack answer per prompt"):
         attack_rank(reward, groups, [1.0, 2.0, 3.0], [0, 1, 1])
+
+
+def test_heads_fitted_by_cross_fitting_record_the_encoder_of_their_arrays(scored):
+    from embrm.embed._arrays import EmbeddingArray
+
+    data, X = scored
+    result = cross_val_rewards(BTLinear(), data, EmbeddingArray(X, "enc-x"), cv=3, random_state=0)
+    assert {f.head.encoder_id_ for f in result.folds} == {"enc-x"}

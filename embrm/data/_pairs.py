@@ -86,7 +86,25 @@ def within_prompt_pairs(
         ``rejected_score`` and ``flipped`` (the annotator preferred the lower golden
         score). The realised label error rate is ``pairs.frame["flipped"].mean()``; the
         attribute ``label_error_rate`` holds it.
+
+    Examples
+    --------
+    >>> from embrm.testing import make_scored_responses
+    >>> data, X = make_scored_responses(n_prompts=5, n_responses=4, random_state=0)
+    >>> pairs = within_prompt_pairs(data, pairs_per_prompt=3, beta=None, random_state=0)
+    >>> len(pairs), pairs.label_error_rate
+    (15, 0.0)
+    >>> X_win, X_lose = pairs.gather(X)
     """
+    if pairs_per_prompt is not None and (
+        isinstance(pairs_per_prompt, bool)
+        or not isinstance(pairs_per_prompt, int | np.integer)
+        or pairs_per_prompt < 1
+    ):
+        raise DataError(
+            f"pairs_per_prompt must be a positive integer (pairs drawn per prompt) or None for "
+            f"all pairs of each prompt; got {pairs_per_prompt!r}."
+        )
     if beta is not None and beta < 0:
         raise DataError(f"beta must be >= 0 (annotation quality), got {beta}.")
     if scale is not None and not scale > 0:

@@ -1,5 +1,6 @@
 """Embedding: text rendering, ONNX Runtime encoder, and the on-disk vector cache."""
 
+from ._arrays import EmbeddingArray
 from ._cache import VectorCache, VerifyReport, cached_identities, default_cache_dir
 from ._encoder import Encoder
 from ._onnx import DEFAULT_MODEL, available_devices
@@ -11,6 +12,7 @@ __all__ = [
     "PRESETS",
     "REPRESENTATIONS",
     "TEXT_FORMAT_VERSION",
+    "EmbeddingArray",
     "Encoder",
     "VectorCache",
     "VerifyReport",
