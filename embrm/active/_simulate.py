@@ -91,7 +91,7 @@ def held_out_metrics(
             return out
         X_win, X_lose = X_test
         report = evaluate_pairs(head.reward(X_win), head.reward(X_lose), test.groups, n_bootstrap=0)
-        return {"pairwise_accuracy": report.filter(pl.col("metric") == "accuracy")["value"][0]}
+        return {"pairwise_accuracy": report.filter(pl.col("metric") == "pairwise_accuracy")["value"][0]}
 
     return metrics
 
