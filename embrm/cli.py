@@ -233,14 +233,21 @@ def _pool_responses(args: argparse.Namespace, encoder):
     """The response table of a pool source and its embeddings: scored responses, pairs (their
     answers, labels ignored) or a file of unlabelled responses (prompt, response)."""
     import numpy as np
+    import polars as pl
 
     from .active import responses_from_pairs
     from .data import DATASETS, PreferencePairs
-    from .data._io import _read_frame
 
-    if args.pool not in DATASETS and Path(args.pool).is_file():
-        frame = _read_frame(args.pool)
+    path = Path(args.pool)
+    readers = {".parquet": pl.read_parquet, ".csv": pl.read_csv, ".jsonl": pl.read_ndjson}
+    if args.pool not in DATASETS and path.is_file() and path.suffix.lower() in readers:
+        frame = readers[path.suffix.lower()](path)
         if "score" not in frame.columns and not {"chosen", "rejected"} <= set(frame.columns):
+            if not {"prompt", "response"} <= set(frame.columns):
+                raise EmbrmError(
+                    f"{path.name}: a pool file needs 'prompt' and 'response' columns (scored responses "
+                    f"or pairs work too); found {frame.columns}."
+                )
             return frame, encoder.encode_responses(frame["prompt"].to_list(), frame["response"].to_list())
     data = _load(args.pool, args.data_dir)
     if isinstance(data, PreferencePairs):

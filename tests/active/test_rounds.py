@@ -122,6 +122,13 @@ def test_two_annotation_rounds_through_the_cli(
     assert select("labels.csv", *labelled, "--budget", "5") == 2  # would overwrite the labels
     assert (tmp_path / "labels.csv").read_text() == before
 
+    # a pool of unlabelled responses (prompt, response only) works the same way
+    data.frame.select("prompt", "response").write_csv(tmp_path / "unlabelled.csv")
+    out = tmp_path / "u.jsonl"
+    unlabelled = str(tmp_path / "unlabelled.csv")
+    assert main(["select", unlabelled, "--budget", "40", "--out", str(out), *common]) == 0
+    assert pl.read_ndjson(out)["pair_id"].to_list() == r1["pair_id"].to_list()  # same ids, same picks
+
 
 def test_label_files_bad_input(tmp_path):
     base = pl.DataFrame(
