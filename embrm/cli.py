@@ -311,9 +311,13 @@ def _add_active_commands(add) -> None:
     p.add_argument("--strategy", choices=sorted(STRATEGIES), default="dopt")
     p.add_argument("--out", required=True, help="query file to write (.csv, .jsonl or .parquet)")
     p.add_argument("--head", help="a saved head for p (default: BTLinear fitted on the labels)")
-    p.add_argument("--prior-strength", type=float, help="dopt: prior precision lambda (default 1)")
-    p.add_argument("--pool-type", choices=["within", "cross"], default="within",
-                   help="pairs within one prompt (default) or across prompts")
+    p.add_argument("--prior-strength", type=float, help="dopt: prior precision lambda (default 0.1)")
+    p.add_argument(
+        "--pool-type",
+        choices=["within", "cross"],
+        default="within",
+        help="pairs within one prompt (default) or across prompts",
+    )
     p.add_argument("--pairs-per-prompt", type=int, help="within: random pairs per prompt (default all)")
     p.add_argument("--cross-pairs", type=int, default=100_000, help="cross: pairs to draw")
     p.add_argument("--pool-seed", type=int, default=0, help="seeds the pool; keep it across rounds")
