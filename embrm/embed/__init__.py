@@ -1,5 +1,6 @@
 """Embedding: text rendering, ONNX Runtime encoder, and the on-disk vector cache."""
 
+from ._arrays import EmbeddingArray
 from ._cache import VectorCache, VerifyReport, cached_identities, default_cache_dir, pair_keys, text_keys
 from ._distributed import RayEncoder
 from ._encoder import Encoder
@@ -12,6 +13,7 @@ __all__ = [
     "PRESETS",
     "REPRESENTATIONS",
     "TEXT_FORMAT_VERSION",
+    "EmbeddingArray",
     "Encoder",
     "RayEncoder",
     "VectorCache",
