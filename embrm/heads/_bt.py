@@ -9,7 +9,7 @@ import numpy as np
 from scipy.special import expit, log_expit
 
 from embrm._validation import BOOLEAN, Interval, validate_params
-from embrm.heads._base import BaseHead, feature_scale, single_threaded, upgrade_unstandardised
+from embrm.heads._base import BaseHead, feature_scale, single_threaded
 from embrm.heads._lbfgs import minimize_preconditioned
 from embrm.heads._streaming import (
     DEFAULT_CHUNK_SIZE,

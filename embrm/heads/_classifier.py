@@ -15,7 +15,6 @@ from embrm.heads._base import (
     feature_scale,
     fit_temperature,
     single_threaded,
-    upgrade_unstandardised,
 )
 from embrm.heads._bt import LINEAR_ALPHA, fit_linear_logistic
 from embrm.heads._mlp import MLPTrainer, mlp_alpha, mlp_forward
