@@ -445,7 +445,7 @@ class VectorCache:
             )
         shard = hits["shard"].to_numpy()
         used = np.unique(shard)
-        shards = [self._shard(int(s), meta) for s in used]
+        shards = [self._shard(int(s), meta).vectors for s in used]
         starts = np.cumsum([0] + [s.shape[0] for s in shards])
         return shards, starts[np.searchsorted(used, shard)] + hits["row"].to_numpy().astype(np.int64)
 

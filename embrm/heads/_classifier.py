@@ -280,7 +280,7 @@ class ClassifierHead(BaseHead):
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         encoder_id: str | None = None,
     ) -> ClassifierHead:
-        """Fit the ``"logistic"`` kind on pairs given as row numbers into vectors that may
+        """Fit the ``"linear"`` model on pairs given as row numbers into vectors that may
         not fit in memory.
 
         Solves the same problem as :meth:`fit` (same held-out split, centring by group,
@@ -327,8 +327,8 @@ class ClassifierHead(BaseHead):
         True
         """
         validate_params(self._parameter_constraints, self.get_params(deep=False), self._name)
-        if self.kind != "logistic":
-            raise ValueError(f"fit_indexed fits kind='logistic' only; this head has kind={self.kind!r}.")
+        if self.model != "linear":
+            raise ValueError(f"fit_indexed fits model='linear' only; this head has model={self.model!r}.")
         stream, win, lose, sample_weight, groups = check_indexed_pairs(
             vectors, win_index, lose_index, sample_weight, groups,
             chunk_size=chunk_size, min_pairs=self._min_pairs, owner=self._name,

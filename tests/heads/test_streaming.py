@@ -113,21 +113,21 @@ def test_fit_indexed_rejects_bad_indices():
         BTLinear().fit_indexed(X, np.array([0, 1, 2]), np.array([1, 2]))
     with pytest.raises(DataError, match="same vector for both"):
         BTLinear().fit_indexed(X, np.array([0, 1]), np.array([0, 1]))
-    with pytest.raises(ValueError, match="kind='logistic' only"):
-        ClassifierHead(kind="mlp").fit_indexed(X, np.arange(10), np.arange(10, 20))
+    with pytest.raises(ValueError, match="model='linear' only"):
+        ClassifierHead(model="mlp").fit_indexed(X, np.arange(10), np.arange(10, 20))
 
 
 def test_fit_indexed_from_cache_shards_equals_fit(hh_embedded, tmp_path):
     """Pairs as row numbers into the cache's own memory-mapped shards."""
     from embrm.embed import VectorCache
 
-    X = np.concatenate([hh_embedded.X_chosen, hh_embedded.X_rejected])
+    X = np.concatenate([hh_embedded.X_win, hh_embedded.X_lose])
     keys = [i.to_bytes(16, "little") for i in range(X.shape[0])]
     cache = VectorCache(tmp_path, "toy", storage_dtype="float16")
     order = np.random.RandomState(0).permutation(X.shape[0])  # shards hold the rows shuffled
     for part in np.array_split(order, 4):
         cache.put([keys[i] for i in part], X[part])
-    n = hh_embedded.X_chosen.shape[0]
+    n = hh_embedded.X_win.shape[0]
     shards, rows = cache.locate(keys)
     assert len(shards) == 4 and shards[0].dtype == np.float16
     stored = np.concatenate(shards).astype(np.float32)
