@@ -448,16 +448,16 @@ class Encoder:
         prompts, responses = _check_pairs(prompts, responses)
         n = len(prompts)
         if self.is_causal_lm:
-            return self.cache.get(pair_keys(prompts, responses, CHAT_FORMAT_VERSION))[0]
+            return self.cache.contains(pair_keys(prompts, responses, CHAT_FORMAT_VERSION))
         if self.view == "joint":
-            return self.cache.get(pair_keys(prompts, responses, TEXT_FORMAT_VERSION))[0]
+            return self.cache.contains(pair_keys(prompts, responses, TEXT_FORMAT_VERSION))
         if self.view == "windows":
             texts, owner, _ = render_windows(
                 prompts, responses, self.plain_tokenizer, self.source.max_seq_length - 2
             )
-            found = self.cache.get(text_keys(texts, RAW_TEXT_FORMAT))[0]
+            found = self.cache.contains(text_keys(texts, RAW_TEXT_FORMAT))
             return np.bincount(np.asarray(owner), weights=~found, minlength=n) == 0
-        found = self.cache.get(text_keys([*prompts, *responses], RAW_TEXT_FORMAT))[0]
+        found = self.cache.contains(text_keys([*prompts, *responses], RAW_TEXT_FORMAT))
         return found[:n] & found[n:]
 
     def _encode_states(self, prompts: list[str], responses: list[str]) -> np.ndarray:
