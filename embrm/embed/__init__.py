@@ -1,16 +1,20 @@
-"""Embedding: text rendering, ONNX Runtime encoder, and the on-disk vector cache."""
+"""Embedding: text rendering, ONNX Runtime and static encoders, and the on-disk vector cache."""
 
 from ._cache import VectorCache, VerifyReport, cached_identities, default_cache_dir
 from ._encoder import Encoder
 from ._onnx import DEFAULT_MODEL, available_devices
 from ._render import TEXT_FORMAT_VERSION, render_pairs, render_windows
 from ._representations import PRESETS, REPRESENTATIONS
+from ._static import STATIC_MODEL
+from ._token_rewards import TokenRewards, token_rewards
 
 __all__ = [
     "DEFAULT_MODEL",
     "PRESETS",
     "REPRESENTATIONS",
+    "STATIC_MODEL",
     "TEXT_FORMAT_VERSION",
+    "TokenRewards",
     "Encoder",
     "VectorCache",
     "VerifyReport",
@@ -19,4 +23,5 @@ __all__ = [
     "default_cache_dir",
     "render_pairs",
     "render_windows",
+    "token_rewards",
 ]
