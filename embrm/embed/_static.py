@@ -68,7 +68,8 @@ class StaticSource:
     def identity(self, variant: str) -> str:
         """Cache identity: source model and weights, dimensions, vocabulary, ``variant``."""
         safe = self.name.replace("/", "__")
-        return f"{safe}-{self.weights_sha256[:12]}-m2v{self.pca_dims}-vocab{self.vocabulary_sha256[:8]}-{variant}"
+        vocabulary = self.vocabulary_sha256[:8]
+        return f"{safe}-{self.weights_sha256[:12]}-m2v{self.pca_dims}-vocab{vocabulary}-{variant}"
 
 
 def is_static(model: str | os.PathLike | None) -> bool:
