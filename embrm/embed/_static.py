@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -196,10 +197,15 @@ def load_static(model_dir: Path):
                 f"The static model's {name} in {model_dir} is missing or differs from its recorded "
                 f"checksum (a partial or altered copy). {fix}"
             )
+    quiet = logging.getLogger("model2vec")  # it warns that max_length=None overrides the config's 512
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     try:
         model = m2v.StaticModel.from_pretrained(model_dir, max_length=None, force_download=False)
     except ValueError as exc:  # model2vec: vectors and vocabulary of different sizes
         raise CacheCorruptError(f"The static model in {model_dir} is inconsistent: {exc} {fix}") from exc
+    finally:
+        quiet.setLevel(level)
     n_vocab = model.tokenizer.get_vocab_size()
     if model.embedding.shape != (n_vocab, meta["dim"]) or model.token_mapping is not None:
         raise CacheCorruptError(
