@@ -22,7 +22,7 @@ from embrm import Encoder  # noqa: E402
 from embrm.embed import token_rewards  # noqa: E402
 from embrm.embed._static import save_static  # noqa: E402
 from embrm.exceptions import CacheCorruptError, DataError  # noqa: E402
-from embrm.heads import BTMLP, BTLinear  # noqa: E402
+from embrm.heads import BTMLP, DRM, BTLinear, ClassifierHead  # noqa: E402
 
 DIM = 16
 PROMPTS = ["What is the capital of France?", "What is the capital of France?", "Name a prime number."]
@@ -155,18 +155,19 @@ def test_combined_is_static_then_minilm(static_cache):
         both.encode(["x"])
 
 
-def _fitted_head(enc: Encoder, seed: int = 0) -> BTLinear:
+def _fitted_head(enc: Encoder, head, seed: int = 0):
     rng = np.random.default_rng(seed)
     prompts = [f"question {i % 5}" for i in range(60)]
     a = enc.encode_responses(prompts, [f"good answer {rng.integers(100)} thanks" for _ in range(60)])
     b = enc.encode_responses(prompts, [f"bad reply {rng.integers(100)} no" for _ in range(60)])
-    return BTLinear().fit(a, b)
+    return head.fit(a, b, groups=np.arange(60) % 5)
 
 
+@pytest.mark.parametrize("head", [BTLinear(), ClassifierHead(), DRM()], ids=lambda h: type(h).__name__)
 @pytest.mark.parametrize("name", ["static", "static-split"])
-def test_token_contributions_sum_to_the_reward(static_cache, name):
+def test_token_contributions_sum_to_the_reward(static_cache, name, head):
     enc = _static(static_cache, name)
-    head = _fitted_head(enc)
+    head = _fitted_head(enc, head)
     parts = token_rewards(head, enc, PROMPTS, RESPONSES)
     reward = head.reward(enc.encode_responses(PROMPTS, RESPONSES))
     np.testing.assert_allclose([t.reward for t in parts], reward, rtol=1e-6, atol=1e-9)
