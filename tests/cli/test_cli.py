@@ -43,7 +43,7 @@ def test_embed_picks_a_named_representation(hh_file, fresh_cache, capsys):
     args = ["embed", str(hh_file), "--cache-dir", str(fresh_cache), "--limit", "4", "--model", "minilm-split"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "+split-v1" in out and "16 texts" in out  # 8 answers and their 8 prompts, each alone
+    assert "+split-v1" in out and "12 texts" in out  # 8 answers and their 4 distinct prompts, each once
     assert main([*args[:-1], "no-such-representation"]) == 2
     assert "no-such-representation" in capsys.readouterr().err
 
