@@ -19,7 +19,8 @@ def _print_rows(rows: list[tuple[str, str]]) -> None:
 
 MODEL_HELP = (
     "a named representation (see `embrm doctor`: minilm, minilm-windows, minilm-split, "
-    "minilm+length, smollm2-mean, smollm2-last), a sentence-transformers or causal-LM folder, "
+    "minilm+length, static, static-split, static+minilm, smollm2-mean, smollm2-last), "
+    "a sentence-transformers or causal-LM folder, "
     "a .gguf file, or a hub id (default: minilm)"
 )
 
