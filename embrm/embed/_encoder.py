@@ -502,8 +502,12 @@ class Encoder:
         """
         prompts, responses = _check_pairs(prompts, responses)
         n = len(prompts)
+        if self.parts:
+            return np.logical_and.reduce([p.cached_mask(prompts, responses) for p in self.parts])
         if self.is_causal_lm:
             return self.cache.get(pair_keys(prompts, responses, CHAT_FORMAT_VERSION))[0]
+        if self.is_static and self.view == "joint":
+            return self.cache.get(pair_keys(prompts, responses, STATIC_TEXT_FORMAT))[0]
         if self.view == "joint":
             return self.cache.get(pair_keys(prompts, responses, TEXT_FORMAT_VERSION))[0]
         if self.view == "windows":

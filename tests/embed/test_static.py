@@ -62,6 +62,7 @@ def test_joint_view_reads_the_whole_text_as_model2vec_does(static_cache):
     assert not np.allclose(a, b)  # the last word still moves the vector
     assert enc.encode_responses(PROMPTS, RESPONSES).tobytes() == X.tobytes()
     assert enc.last_stats == {"texts": 3, "cached": 3, "new": 0}
+    assert enc.cached_mask(PROMPTS + ["new"], RESPONSES + ["pair"]).tolist() == [True] * 3 + [False]
 
 
 def test_split_view_encodes_each_distinct_prompt_once(static_cache):
@@ -150,6 +151,7 @@ def test_combined_is_static_then_minilm(static_cache):
     assert both.last_stats == {"texts": 6, "cached": 0, "new": 6}
     both.encode_responses(PROMPTS, RESPONSES)
     assert both.dim == DIM + 384 and both.last_stats == {"texts": 6, "cached": 6, "new": 0}
+    assert both.cached_mask(PROMPTS + ["new"], RESPONSES + ["pair"]).tolist() == [True] * 3 + [False]
     assert both.identity.startswith("concat(") and _static(static_cache).identity in both.identity
     with pytest.raises(ValueError, match="encode_responses"):
         both.encode(["x"])
