@@ -7,8 +7,10 @@ import platform
 import sys
 from pathlib import Path
 
-from .data import DATASETS, data_dir
+from .data import DATASETS
+from .data._datasets import data_dir
 from .embed import available_devices, cached_identities, default_cache_dir
+from .exceptions import CacheWriteError
 
 PACKAGES = (
     "embrm",
@@ -107,9 +109,15 @@ def doctor_report(cache_dir: Path | None = None, data_dir_: Path | None = None) 
         state = "available offline" if not missing else "needs " + " and ".join(hints[n] for n in missing)
         rows.append((f"  representation {name}", state))
     rows.append(("cache dir", str(cache_dir)))
-    for identity in cached_identities(cache_dir):
+    try:
+        identities = cached_identities(cache_dir)
+    except CacheWriteError as exc:
+        rows.append(("  PROBLEM", str(exc)))
+        identities = []
+    for identity in identities:
         rows.append(("  cached vectors", identity))
-    exported = sorted(p.name for p in (cache_dir / "models").glob("*") if p.is_dir())
+    models = cache_dir / "models"
+    exported = sorted(p.name for p in models.glob("*") if p.is_dir()) if models.is_dir() else []
     rows.append(("exported ONNX models", ", ".join(exported) or "none yet"))
     root = data_dir(data_dir_)
     rows.append(("data dir", f"{root}" if root else "not set (EMBRM_DATA_DIR or --data-dir)"))

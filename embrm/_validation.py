@@ -7,8 +7,10 @@ the wrong array learns which one and why without reading a traceback.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,7 +38,8 @@ def check_embeddings(
     n_features : int, optional
         The dimension ``X`` must have (a fitted head's ``n_features_in_``).
     encoder_id : str, optional
-        The encoder the expected dimension comes from, quoted in the mismatch message.
+        The encoder the head was trained on: quoted in the dimension message, and ``X``
+        carrying another identity (an ``EmbeddingArray``) is refused.
 
     Returns
     -------
@@ -48,7 +51,8 @@ def check_embeddings(
     DataError
         ``X`` is not a non-empty 2-D numeric array or holds NaN or infinity.
     EncoderMismatchError
-        ``X`` has a different number of columns than ``n_features``.
+        ``X`` has a different number of columns than ``n_features``, or carries another
+        encoder identity than ``encoder_id``.
     """
     try:
         arr = np.asarray(X)
@@ -63,6 +67,12 @@ def check_embeddings(
         )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise DataError(f"{name} is empty (shape {arr.shape}).")
+    carried = encoder_id_of(X)
+    if encoder_id is not None and carried is not None and carried != encoder_id:
+        raise EncoderMismatchError(
+            f"{name} holds embeddings from encoder {carried!r}, but this head was trained on "
+            f"embeddings from {encoder_id!r}: embed with the encoder it was trained on."
+        )
     arr = arr if arr.dtype in (np.float32, np.float64) else arr.astype(np.float64)
     if n_features is not None and arr.shape[1] != n_features:
         source = f" from encoder {encoder_id!r}" if encoder_id else ""
@@ -78,6 +88,71 @@ def check_embeddings(
             "embeddings must be finite."
         )
     return arr
+
+
+def check_output_file(path: Any, what: str, suffixes: tuple[str, ...] = ()) -> Path:
+    """``path`` as a Path, once it is clear a file can be written there.
+
+    Checked before any work is done, so a long job never fails at its last step: the
+    folder must exist and be writable, the path must not be a folder, and its suffix must
+    be one of ``suffixes`` (when given).
+
+    Raises
+    ------
+    DataError
+        With what is wrong and how to fix it.
+    """
+    path = Path(os.fspath(path)).expanduser()
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise DataError(f"{what} must end in {' or '.join(suffixes)}, got {path.name!r}.")
+    if path.is_dir():
+        raise DataError(f"{what} {str(path)!r} is a folder; give a file name inside it.")
+    folder = path.parent
+    if not folder.is_dir():
+        state = "is a file" if folder.exists() else "does not exist"
+        raise DataError(
+            f"Cannot write {what} {str(path)!r}: the folder {str(folder)!r} {state}. Create it first."
+        )
+    if not os.access(folder, os.W_OK):
+        raise DataError(f"Cannot write {what} {str(path)!r}: the folder {str(folder)!r} is not writable.")
+    return path
+
+
+def encoder_id_of(X: Any) -> str | None:
+    """The ``encoder_id`` an array carries (an ``EmbeddingArray`` from an ``Encoder``), else None."""
+    value = getattr(X, "encoder_id", None)
+    return value if isinstance(value, str) else None
+
+
+def check_encoder_id(arrays: Iterable[Any], given: str | None, names: Iterable[str]) -> str | None:
+    """The identity of the representation row-aligned ``arrays`` live in.
+
+    ``given`` (an explicit ``encoder_id``) wins if the arrays carry none; otherwise the
+    identity they all carry. None when unknown: no ``given`` and some array carries none.
+
+    Raises
+    ------
+    DataError
+        The arrays carry different identities (e.g. winners from one encoder, losers from
+        another).
+    EncoderMismatchError
+        ``given`` differs from the identity the arrays carry.
+    """
+    carried = {name: encoder_id_of(X) for X, name in zip(arrays, names, strict=True)}
+    known = {v for v in carried.values() if v is not None}
+    if len(known) > 1:
+        detail = ", ".join(f"{name} from {value!r}" for name, value in carried.items())
+        raise DataError(
+            f"The arrays come from different encoders ({detail}): embed every response with the same encoder."
+        )
+    if given is not None and known and given not in known:
+        raise EncoderMismatchError(
+            f"encoder_id={given!r} was passed, but the embeddings were made by {known.pop()!r}. "
+            "Drop the encoder_id argument (the arrays carry it) or embed with that encoder."
+        )
+    if given is not None:
+        return given
+    return known.pop() if known and None not in carried.values() else None
 
 
 def check_pairs(

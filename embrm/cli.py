@@ -49,6 +49,10 @@ def _load(name_or_path: str, data_dir: str | None):
 
     if name_or_path in DATASETS:
         return load_dataset(name_or_path, data_dir)
+    from .active import is_labels_file, labelled_pairs, read_labels
+
+    if is_labels_file(name_or_path):  # a filled query file of `embrm select`
+        return labelled_pairs(read_labels(name_or_path), name=Path(name_or_path).stem)
     if Path(name_or_path).is_file():
         return read_any(name_or_path)
     raise EmbrmError(f"{name_or_path!r} is neither a built-in data set ({', '.join(DATASETS)}) nor a file.")
@@ -61,7 +65,8 @@ def cmd_doctor(args: argparse.Namespace) -> None:
 
 
 def cmd_datasets(args: argparse.Namespace) -> None:
-    from .data import DATASETS, data_dir
+    from .data import DATASETS
+    from .data._datasets import data_dir
 
     root = data_dir(args.data_dir)
     print(f"data dir: {root or 'not set (EMBRM_DATA_DIR or --data-dir)'}")
@@ -116,15 +121,26 @@ def cmd_cache_verify(args: argparse.Namespace) -> int:
         report = VectorCache(root, identity).verify(repair=args.repair)
         state = "ok" if report.ok else ("repaired" if report.repaired else "PROBLEMS")
         print(f"{identity}: {report.n_vectors} vectors, {report.n_shards} shards: {state}")
-        for name in report.corrupt:
-            print(f"  corrupt shard: {name}")
-        for name in report.orphans:
-            print(f"  unindexed file: {name}")
+        if report.manifest != "ok":
+            print(
+                f"  manifest: {report.manifest}"
+                + (" (rebuilt from verified shards)" if report.repaired else "")
+            )
+        for label, names in (
+            ("corrupt shard", report.corrupt),
+            ("unverifiable shard (no intact commit record)", report.unverifiable),
+            ("unindexed file", report.orphans),
+        ):
+            for name in names:
+                print(f"  {label}: {name}")
+        if report.unrecorded:
+            done = "written" if report.repaired else "missing; `--repair` writes them"
+            print(f"  {len(report.unrecorded)} intact shards without a record file ({done})")
         bad += not report.ok and not report.repaired
     if bad:
         print(
-            f"Run `embrm cache verify --repair --cache-dir {root}` to drop the bad shards; "
-            "their texts are re-embedded on next use."
+            f"Run `embrm cache verify --repair --cache-dir {root}` to drop what does not match "
+            "its commit record; those texts are re-embedded on next use."
         )
     return 1 if bad else 0
 
@@ -136,9 +152,12 @@ def _print_report(report) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from ._validation import check_output_file
     from .heads import HEADS
     from .workflow import train_held_out
 
+    if args.out:
+        check_output_file(args.out, "--out")  # before training, not after
     data = _load(args.data, args.data_dir)
     head = HEADS[args.head]()
     if "random_state" in head.get_params(deep=False):
@@ -171,24 +190,26 @@ def _load_head(args: argparse.Namespace):
 
 
 def cmd_reward(args: argparse.Namespace) -> None:
+    from ._validation import check_output_file
     from .workflow import reward_frame
 
+    out = check_output_file(args.out, "--out", (".parquet", ".csv"))
     head, encoder = _load_head(args)
     frame = reward_frame(head, _load(args.data, args.data_dir), encoder)
-    out = Path(args.out)
     if out.suffix.lower() == ".csv":
         frame.write_csv(out)
-    elif out.suffix.lower() == ".parquet":
-        frame.write_parquet(out)
     else:
-        raise EmbrmError(f"--out must end in .parquet or .csv, got {out.name!r}.")
+        frame.write_parquet(out)
     print(f"wrote {frame.height} rows with rewards to {out}")
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
+    from ._validation import check_output_file
     from .data import ScoredResponses
     from .evaluate import BestOfNDisplay, evaluate_pairs, evaluate_rewards
 
+    if args.plot:
+        check_output_file(args.plot, "--plot", (".png",))
     head, encoder = _load_head(args)
     data = _load(args.data, args.data_dir)
     if isinstance(data, ScoredResponses):
@@ -213,6 +234,107 @@ def cmd_eval(args: argparse.Namespace) -> None:
             random_state=args.random_state,
         )
     )
+
+
+# -- active annotation: `embrm select` and `embrm merge-labels` ---------------------------------
+def _pool_responses(args: argparse.Namespace, encoder):
+    """The response table of a pool source and its embeddings: scored responses, pairs (their
+    answers, labels ignored) or a file of unlabelled responses (prompt, response)."""
+    import numpy as np
+    import polars as pl
+
+    from .active import responses_from_pairs
+    from .data import DATASETS, PreferencePairs
+
+    path = Path(args.pool)
+    readers = {".parquet": pl.read_parquet, ".csv": pl.read_csv, ".jsonl": pl.read_ndjson}
+    if args.pool not in DATASETS and path.is_file() and path.suffix.lower() in readers:
+        frame = readers[path.suffix.lower()](path)
+        if "score" not in frame.columns and not {"chosen", "rejected"} <= set(frame.columns):
+            if not {"prompt", "response"} <= set(frame.columns):
+                raise EmbrmError(
+                    f"{path.name}: a pool file needs 'prompt' and 'response' columns (scored responses "
+                    f"or pairs work too); found {frame.columns}."
+                )
+            return frame, encoder.encode_responses(frame["prompt"].to_list(), frame["response"].to_list())
+    data = _load(args.pool, args.data_dir)
+    if isinstance(data, PreferencePairs):
+        return responses_from_pairs(data), np.vstack(data.embed(encoder))
+    return data, data.embed(encoder)
+
+
+def cmd_select(args: argparse.Namespace) -> None:
+    from .active import (
+        STRATEGIES,
+        cross_prompt_pool,
+        merge_labels,
+        read_labels,
+        select_queries,
+        within_prompt_pool,
+        write_queries,
+    )
+
+    out = Path(args.out)
+    if any(out.resolve() == Path(p).resolve() for p in args.labelled):
+        raise EmbrmError(f"--out {out} is one of the --labelled files; write the new queries elsewhere.")
+    labels = merge_labels(*(read_labels(p) for p in args.labelled))
+    encoder = _encoder(args)
+    responses, X = _pool_responses(args, encoder)
+    if args.pool_type == "within":
+        pool = within_prompt_pool(responses, args.pairs_per_prompt, random_state=args.pool_seed)
+    else:
+        pool = cross_prompt_pool(responses, args.cross_pairs, random_state=args.pool_seed)
+    head = None
+    if args.head:
+        from .heads import load
+
+        head = load(args.head, expected_encoder_id=encoder.identity)
+    strategy = STRATEGIES[args.strategy]()
+    if args.strategy == "dopt" and args.prior_strength is not None:
+        strategy.set_params(prior_strength=args.prior_strength)
+    queries = select_queries(
+        pool, X, args.budget, strategy=strategy, labels=labels, head=head, random_state=args.random_state
+    )
+    write_queries(queries, out)
+    print(
+        f"{args.strategy}: {queries.height} pairs to annotate from a pool of {len(pool)} "
+        f"({labels.height} already labelled) written to {out}; fill 'label' with a or b."
+    )
+
+
+def cmd_merge_labels(args: argparse.Namespace) -> None:
+    from .active import merge_labels, read_labels, write_labels
+
+    merged = write_labels(merge_labels(*(read_labels(p) for p in args.files)), args.out)
+    print(f"{merged.height} labelled pairs in {args.out}")
+
+
+def _add_active_commands(add) -> None:
+    from .active import STRATEGIES
+
+    p = add("select", cmd_select, "Choose the next pairs to annotate (active annotation).")
+    p.add_argument("pool", help="built-in data set or file: scored responses, pairs, or prompt/response rows")
+    p.add_argument("--labelled", nargs="*", default=[], help="filled query files of earlier rounds")
+    p.add_argument("--budget", type=int, required=True, help="pairs to propose")
+    p.add_argument("--strategy", choices=sorted(STRATEGIES), default="dopt")
+    p.add_argument("--out", required=True, help="query file to write (.csv, .jsonl or .parquet)")
+    p.add_argument("--head", help="a saved head for p (default: BTLinear fitted on the labels)")
+    p.add_argument("--prior-strength", type=float, help="dopt: prior precision lambda (default 0.1)")
+    p.add_argument(
+        "--pool-type",
+        choices=["within", "cross"],
+        default="within",
+        help="pairs within one prompt (default) or across prompts",
+    )
+    p.add_argument("--pairs-per-prompt", type=int, help="within: random pairs per prompt (default all)")
+    p.add_argument("--cross-pairs", type=int, default=100_000, help="cross: pairs to draw")
+    p.add_argument("--pool-seed", type=int, default=0, help="seeds the pool; keep it across rounds")
+    p.add_argument("--random-state", type=int, default=0, help="seeds the selection")
+    p.add_argument("--model", help=MODEL_HELP)
+    p.add_argument("--quantize", action="store_true", help="use the int8 ONNX variant")
+    p = add("merge-labels", cmd_merge_labels, "Merge filled query files by pair id into one labels file.")
+    p.add_argument("files", nargs="+", help="filled query files")
+    p.add_argument("--out", required=True, help="labels file (merged into if it exists)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -271,17 +393,23 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--plot", help="write the Best-of-N curve as PNG (scored data)")
             p.add_argument("--random-state", type=int, default=0, help="bootstrap seed")
 
+    _add_active_commands(add)
+
     cache = sub.add_parser("cache", help="Inspect or verify the embedding cache.")
     cache_sub = cache.add_subparsers(dest="cache_command", required=True)
     for name, func, help_ in (
         ("info", cmd_cache_info, "Vectors, shards and size per model identity."),
-        ("verify", cmd_cache_verify, "Check every shard's checksum."),
+        ("verify", cmd_cache_verify, "Check every shard against its commit record (read-only)."),
     ):
         p = cache_sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(func=func)
         p.add_argument("--cache-dir", help="embedding cache (default $EMBRM_CACHE_DIR)")
         if name == "verify":
-            p.add_argument("--repair", action="store_true", help="drop corrupt shards and stray files")
+            p.add_argument(
+                "--repair",
+                action="store_true",
+                help="drop shards that fail or cannot be verified, remove stray files, rebuild the manifest",
+            )
     return parser
 
 

@@ -31,3 +31,7 @@ class NotFittedError(EmbrmError, _SklearnNotFittedError):
 
 class CacheWriteError(EmbrmError, OSError):
     """The cache directory cannot be written (read-only, full); nothing cached was lost."""
+
+
+class DataWarning(UserWarning):
+    """Input that is probably a mistake but not an error: duplicates, empty texts, unused columns."""

@@ -89,7 +89,7 @@ class CrossValRewards:
     groups: np.ndarray | None = None
 
     @property
-    def held_out(self) -> np.ndarray:
+    def held_out_mask(self) -> np.ndarray:
         """Boolean mask of the rows that some fold held out."""
         mask = np.zeros(len(self.groups), dtype=bool)
         for fit in self.folds:
@@ -111,6 +111,30 @@ class CrossValRewards:
         """Mean realised label error rate of the training pairs (None for given pairs)."""
         rates = [f.label_error_rate for f in self.folds]
         return None if any(r is None for r in rates) else float(np.mean(rates))
+
+    def held_out(self, method: str, *arrays: ArrayLike) -> np.ndarray:
+        """Call a method of each fold's head on that fold's held-out rows.
+
+        Parameters
+        ----------
+        method : str
+            A method of the head, e.g. ``"predict_proba"`` or an ensemble's
+            ``"uncertainty"``.
+        *arrays : array-like, each of n rows
+            Row-aligned with the cross-fitted data (responses, or pairs); each fold's head
+            gets the rows it held out.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+            NaN where no fold held the row out.
+        """
+        arrays = tuple(np.asanyarray(a) for a in arrays)
+        out = np.full(len(self.groups), np.nan)
+        for fit in self.folds:
+            te = fit.test_index
+            out[te] = getattr(fit.head, method)(*(a[te] for a in arrays))
+        return out
 
     def fold_of(self, groups: ArrayLike) -> np.ndarray:
         """The fold that held each prompt out (-1 where none did).
@@ -149,7 +173,7 @@ class CrossValRewards:
         reward : ndarray of shape (m,)
             NaN for rows whose prompt no fold held out.
         """
-        X = np.asarray(X)
+        X = np.asanyarray(X)
         fold = self.fold_of(groups)
         if len(fold) != len(X):
             raise DataError(f"X has {len(X)} rows but groups has {len(fold)}: pass one prompt id per row.")
@@ -243,7 +267,7 @@ def cross_val_rewards(
     seed = _fold_seeds(random_state)
     fit_params = dict(fit_params or {})
     if isinstance(data, ScoredResponses):
-        X = np.asarray(X)
+        X = np.asanyarray(X)
         if X.ndim != 2 or len(X) != len(data):
             raise DataError(
                 f"X must have one row per response of the scored set ({len(data)}), got shape "
@@ -268,7 +292,7 @@ def cross_val_rewards(
         raise DataError("pairs= builds pairs from a scored set; data is already PreferencePairs.")
     if not (isinstance(X, tuple) and len(X) == 2):
         raise DataError("For PreferencePairs, X must be the tuple (X_win, X_lose) of data.embed(encoder).")
-    X_win, X_lose = (np.asarray(a) for a in X)
+    X_win, X_lose = (np.asanyarray(a) for a in X)
     if len(X_win) != len(data) or len(X_lose) != len(data):
         raise DataError(
             f"X_win and X_lose must have one row per pair ({len(data)}); got {len(X_win)} and {len(X_lose)}."

@@ -54,6 +54,7 @@ class PlantedPairs:
 
 
 def _anisotropic_embeddings(n: int, n_features: int, rng: np.random.RandomState) -> np.ndarray:
+    """Unit-norm Gaussian vectors around one shared offset, variance decaying by coordinate."""
     scales = 1.0 / np.arange(1, n_features + 1) ** 0.5
     offset = 0.5 * rng.standard_normal(n_features) / np.sqrt(n_features)
     Z = rng.standard_normal((n, n_features)) * scales + offset
@@ -83,8 +84,9 @@ def make_preference_pairs(
 ) -> PlantedPairs:
     """Pairs labelled by a Bradley-Terry annotator on a planted linear reward.
 
-    The reward ``r = coef @ x`` is standardised over the pairs' responses; a pair (a, b) is
-    labelled a-preferred with probability ``sigmoid(beta * (r_a - r_b))``.
+    A pair (a, b) is labelled a-preferred with probability ``sigmoid(beta * (r_a - r_b) / s)``
+    for the planted reward ``r = coef @ x``, with ``s`` the standard deviation of the pairs'
+    reward differences (the scale :func:`embrm.data.within_prompt_pairs` uses by default).
 
     Parameters
     ----------
@@ -117,8 +119,7 @@ def make_preference_pairs(
     """
     rng = check_random_state(random_state)
     if X is None:
-        A = _anisotropic_embeddings(n_pairs, n_features, rng)
-        B = _anisotropic_embeddings(n_pairs, n_features, rng)
+        A, B = np.split(_anisotropic_embeddings(2 * n_pairs, n_features, rng), 2)
         if coef is None:
             coef = rng.standard_normal(n_features) / np.arange(1, n_features + 1) ** 0.5
     else:
@@ -129,9 +130,9 @@ def make_preference_pairs(
         j = (i + 1 + rng.randint(X.shape[0] - 1, size=n_pairs)) % X.shape[0]
         A, B = X[i], X[j]
     coef = np.asarray(coef, dtype=np.float64) / np.linalg.norm(coef)
-    r_a, r_b = A @ coef, B @ coef
-    spread = np.concatenate([r_a, r_b]).std()
-    margin = (r_a - r_b) / (spread if spread > 0 else 1.0)
+    difference = A @ coef - B @ coef
+    spread = difference.std()
+    margin = difference / (spread if spread > 0 else 1.0)
     a_wins = margin > 0 if beta is None else rng.uniform(size=n_pairs) < expit(beta * margin)
     X_win = np.where(a_wins[:, None], A, B)
     X_lose = np.where(a_wins[:, None], B, A)

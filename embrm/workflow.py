@@ -3,13 +3,14 @@ set with a saved head. Plain functions over the library's parts."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
+from functools import partial
 
 import polars as pl
 
 from .data import PreferencePairs, ScoredResponses, group_train_test_split, within_prompt_pairs
 from .evaluate import evaluate_pairs, evaluate_rewards
+from .model_selection import cross_val_rewards
 
 
 @dataclass
@@ -66,40 +67,33 @@ def train_held_out(
     -------
     HeldOutResult
     """
-    train_idx, test_idx = group_train_test_split(data.groups, test_size, random_state)
+    split = group_train_test_split(data.groups, test_size, random_state)
+    test_idx = split[1]
+    fit_params = {"encoder_id": encoder.identity}
     if isinstance(data, ScoredResponses):
         X = data.embed(encoder)
-        train = data.take(train_idx)
-        pairs = within_prompt_pairs(train, pairs_per_prompt, beta, random_state=random_state)
-        X_train = X[train_idx]  # the pairs index rows of the training part
-        X_win = X_train[pairs.frame["chosen_index"].to_numpy()]
-        X_lose = X_train[pairs.frame["rejected_index"].to_numpy()]
-        start = time.perf_counter()
-        head.fit(X_win, X_lose, groups=pairs.groups, encoder_id=encoder.identity)
-        seconds = time.perf_counter() - start
+        build = partial(within_prompt_pairs, pairs_per_prompt=pairs_per_prompt, beta=beta)
+        result = cross_val_rewards(
+            head, data, X, cv=[split], pairs=build, fit_params=fit_params, random_state=random_state
+        )
         test = data.take(test_idx)
-        report = evaluate_rewards(head.reward(X[test_idx]), test.scores, test.groups)
+        report = evaluate_rewards(result.reward[test_idx], test.scores, test.groups)
         accuracy = report.filter(pl.col("metric") == "pairwise_accuracy")["value"][0]
         n_test = int(report.filter(pl.col("metric") == "n_pairs")["value"][0])
-        return HeldOutResult(head, len(pairs), n_test, seconds, accuracy, report)
-    X_win, X_lose = data.embed(encoder)
-    start = time.perf_counter()
-    head.fit(
-        X_win[train_idx],
-        X_lose[train_idx],
-        data.sample_weight[train_idx] if data.sample_weight is not None else None,
-        groups=data.groups[train_idx],
-        encoder_id=encoder.identity,
-    )
-    seconds = time.perf_counter() - start
-    report = evaluate_pairs(
-        head.reward(X_win[test_idx]),
-        head.reward(X_lose[test_idx]),
-        data.groups[test_idx],
-        proba=head.predict_proba(X_win[test_idx], X_lose[test_idx]),
-    )
-    accuracy = report.filter(pl.col("metric") == "accuracy")["value"][0]
-    return HeldOutResult(head, len(train_idx), len(test_idx), seconds, accuracy, report)
+    else:
+        X_win, X_lose = data.embed(encoder)
+        result = cross_val_rewards(head, data, (X_win, X_lose), cv=[split], fit_params=fit_params)
+        fitted = result.folds[0].head
+        report = evaluate_pairs(
+            result.reward_win[test_idx],
+            result.reward_lose[test_idx],
+            data.groups[test_idx],
+            proba=fitted.predict_proba(X_win[test_idx], X_lose[test_idx]),
+        )
+        accuracy = report.filter(pl.col("metric") == "pairwise_accuracy")["value"][0]
+        n_test = len(test_idx)
+    (fold,) = result.folds
+    return HeldOutResult(fold.head, fold.n_train_pairs, n_test, fold.fit_seconds, accuracy, report)
 
 
 def reward_frame(head, data: PreferencePairs | ScoredResponses, encoder) -> pl.DataFrame:

@@ -208,11 +208,11 @@ HEADS: dict[str, Callable[[int], Any]] = {
     "bt-linear": lambda seed: BTLinear(),
     "bt-mlp": lambda seed: BTMLP(random_state=seed),
     "classifier": lambda seed: ClassifierHead(random_state=seed),
-    "classifier-mlp": lambda seed: ClassifierHead(kind="mlp", random_state=seed),
+    "classifier-mlp": lambda seed: ClassifierHead(model="mlp", random_state=seed),
     "lgbm": lambda seed: LGBMHead(random_state=seed),
     "classifier-uncentred": lambda seed: ClassifierHead(center_by_group=False, random_state=seed),
     "classifier-mlp-uncentred": lambda seed: ClassifierHead(
-        kind="mlp", center_by_group=False, linear_base=False, random_state=seed
+        model="mlp", center_by_group=False, linear_base=False, random_state=seed
     ),
     "lgbm-uncentred": lambda seed: LGBMHead(center_by_group=False, random_state=seed),
     "lgbm-pairwise": lambda seed: LGBMHead(objective="pairwise", random_state=seed),
@@ -423,7 +423,7 @@ def write_summary(
 ) -> dict:
     """Write ``summary.json``: what ran, how long, the headline numbers and what they say.
 
-    ``experiments/make_readme.py`` builds the README table from these files.
+    ``scripts/make_results.py --collect results`` records them and builds docs/results.md.
     """
     command = " ".join(["python", f"experiments/{ctx.name}.py", *map(shlex.quote, ctx.argv)])
     summary = {

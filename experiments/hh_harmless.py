@@ -14,7 +14,6 @@ over pairs; the per-fold accuracies give a mean and standard deviation. Baseline
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,8 +23,13 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-from embrm.data import group_kfold  # noqa: E402
-from embrm.evaluate import ReliabilityDisplay, evaluate_pairs, symmetrize_pairs  # noqa: E402
+from embrm.evaluate import (  # noqa: E402
+    ReliabilityDisplay,
+    evaluate_pairs,
+    pairwise_accuracy,
+    symmetrize_pairs,
+)
+from embrm.model_selection import cross_val_rewards  # noqa: E402
 
 NAME = "hh_harmless"
 TITLE = "HH-RLHF harmless pairwise accuracy"
@@ -36,32 +40,25 @@ HEAD_NAMES = ("bt-linear", "bt-mlp", "classifier", "classifier-mlp", "lgbm", "lg
 def run(ctx: C.Context) -> tuple[pl.DataFrame, dict]:
     hh = C.load_hh(ctx)
     n = len(hh)
-    win, lose, proba = (C.OutOfFold(n) for _ in range(3))
-    fold_acc: dict[str, list[float]] = {}
-    for k, (tr, te) in enumerate(group_kfold(hh.groups, ctx.args.folds, random_state=ctx.seed)):
-        for name, make in C.heads(HEAD_NAMES).items():
-            start = time.perf_counter()
-            head = make(ctx.seed + k).fit(hh.X_win[tr], hh.X_lose[tr], groups=hh.groups[tr])
-            seconds = time.perf_counter() - start
-            r_win, r_lose = head.reward(hh.X_win[te]), head.reward(hh.X_lose[te])
-            win.put(name, te, r_win, fit_seconds=seconds, n_pairs=len(tr))
-            lose.put(name, te, r_lose)
-            proba.put(name, te, head.predict_proba(hh.X_win[te], hh.X_lose[te]))
-            fold_acc.setdefault(name, []).append(
-                float(np.mean((r_win > r_lose) + 0.5 * (r_win == r_lose))))
+    results = {name: cross_val_rewards(make(ctx.seed), hh.data, (hh.X_win, hh.X_lose), cv=ctx.args.folds,
+                                       random_state=ctx.seed)
+               for name, make in C.heads(HEAD_NAMES).items()}
+    proba = {name: r.held_out("predict_proba", hh.X_win, hh.X_lose) for name, r in results.items()}
     length_win = hh.data.frame["chosen"].str.len_chars().to_numpy().astype(float)
     length_lose = hh.data.frame["rejected"].str.len_chars().to_numpy().astype(float)
     rows = []
     for name, r_win, r_lose in (("coin", np.zeros(n), np.zeros(n)),
                                 ("longer answer", length_win, length_lose)):
         rows.append({"head": name, **_evaluate(ctx, hh, r_win, r_lose)})
-    for name, r_win in win:
+    for name, result in results.items():
+        fold_acc = [pairwise_accuracy(result.reward_win[f.test_index], result.reward_lose[f.test_index])
+                    for f in result.folds]
         rows.append({
-            "head": name, **_evaluate(ctx, hh, r_win, lose.values[name], proba.values[name]),
-            "fold_accuracy_mean": float(np.mean(fold_acc[name])),
-            "fold_accuracy_sd": float(np.std(fold_acc[name], ddof=1)),
-            "fit_seconds": win.mean_meta(name)["fit_seconds"],
-            "n_train_pairs": round(win.mean_meta(name)["n_pairs"]),
+            "head": name, **_evaluate(ctx, hh, result.reward_win, result.reward_lose, proba[name]),
+            "fold_accuracy_mean": float(np.mean(fold_acc)),
+            "fold_accuracy_sd": float(np.std(fold_acc, ddof=1)),
+            "fit_seconds": result.fit_seconds,
+            "n_train_pairs": round(result.n_train_pairs),
         })
     table = pl.DataFrame(rows, infer_schema_length=None)
     C.write_csv(ctx, table)
@@ -74,35 +71,35 @@ def _evaluate(ctx, hh, r_win, r_lose, proba=None) -> dict:
                                         n_bootstrap=ctx.args.n_bootstrap, random_state=ctx.seed))
 
 
-def _plot(ctx: C.Context, table: pl.DataFrame, proba: C.OutOfFold) -> None:
+def _plot(ctx: C.Context, table: pl.DataFrame, proba: dict[str, np.ndarray]) -> None:
     fig, (ax, ax2) = C.figure(ncols=2)
-    t = table.sort("accuracy")
+    t = table.sort("pairwise_accuracy")
     y = np.arange(t.height)
-    ax.barh(y, t["accuracy"], xerr=[t["accuracy"] - t["accuracy_ci_low"],
-                                     t["accuracy_ci_high"] - t["accuracy"]], capsize=3)
+    ax.barh(y, t["pairwise_accuracy"], xerr=[t["pairwise_accuracy"] - t["pairwise_accuracy_ci_low"],
+                                     t["pairwise_accuracy_ci_high"] - t["pairwise_accuracy"]], capsize=3)
     ax.set_yticks(y, t["head"].to_list())
     ax.axvline(0.5, color="grey", linestyle="--")
-    ax.set(xlim=(0.4, max(0.8, float(t["accuracy_ci_high"].max()) + 0.02)),
+    ax.set(xlim=(0.4, max(0.8, float(t["pairwise_accuracy_ci_high"].max()) + 0.02)),
            xlabel="out-of-fold pairwise accuracy (95% CI)", title="hh-harmless, human labels")
-    best = table.filter(pl.col("ece").is_not_null()).sort("accuracy", descending=True)["head"][0]
-    y_true, y_prob = symmetrize_pairs(proba.values[best])  # each pair in both orders
+    best = table.filter(pl.col("ece").is_not_null()).sort("pairwise_accuracy", descending=True)["head"][0]
+    y_true, y_prob = symmetrize_pairs(proba[best])  # each pair in both orders
     ReliabilityDisplay.from_predictions(y_true, y_prob, name=best, ax=ax2)
     ax2.set_title(f"calibration of {best} (out of fold)")
     C.save_figure(ctx, fig, "accuracy")
 
 
 def _headline(table: pl.DataFrame) -> tuple[dict, list[str]]:
-    heads = table.filter(pl.col("fit_seconds").is_not_null()).sort("accuracy", descending=True)
+    heads = table.filter(pl.col("fit_seconds").is_not_null()).sort("pairwise_accuracy", descending=True)
     best, worst = heads.row(0, named=True), heads.row(-1, named=True)
     longer = table.filter(pl.col("head") == "longer answer").row(0, named=True)
-    headline = {r["head"]: C.fmt_ci(r, "accuracy") for r in heads.iter_rows(named=True)}
-    headline["longer answer"] = C.fmt_ci(longer, "accuracy")
+    headline = {r["head"]: C.fmt_ci(r, "pairwise_accuracy") for r in heads.iter_rows(named=True)}
+    headline["longer answer"] = C.fmt_ci(longer, "pairwise_accuracy")
     findings = [
-        f"Best head {best['head']}: accuracy {C.fmt_ci(best, 'accuracy')} (per fold "
+        f"Best head {best['head']}: accuracy {C.fmt_ci(best, 'pairwise_accuracy')} (per fold "
         f"{best['fold_accuracy_mean']:.3f} ± {best['fold_accuracy_sd']:.3f}), AUC "
         f"{best['auc']:.3f}, ECE {best['ece']:.3f}; worst {worst['head']} "
-        f"{worst['accuracy']:.3f}; the longer answer wins {longer['accuracy']:.3f}.",
-        f"{sum(r['accuracy_ci_low'] > 0.5 for r in heads.iter_rows(named=True))} of "
+        f"{worst['pairwise_accuracy']:.3f}; the longer answer wins {longer['pairwise_accuracy']:.3f}.",
+        f"{sum(r['pairwise_accuracy_ci_low'] > 0.5 for r in heads.iter_rows(named=True))} of "
         f"{heads.height} heads are above chance at 95% confidence.",
     ]
     return headline, findings
@@ -113,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "--folds", type=int, default=5, help="folds (one group per pair)"))
     table, facts = run(ctx)
     show = table.select(
-        "head", pl.struct(pl.all()).map_elements(lambda r: C.fmt_ci(r, "accuracy"),
+        "head", pl.struct(pl.all()).map_elements(lambda r: C.fmt_ci(r, "pairwise_accuracy"),
                                                  return_dtype=pl.String).alias("accuracy [95% CI]"),
         "fold_accuracy_mean", "fold_accuracy_sd", "auc", "ece", "fit_seconds")
     C.print_table(f"{TITLE} ({ctx.args.folds}-fold CV, {facts['n_pairs']} pairs)", show)

@@ -21,9 +21,18 @@ N_HH_PAIRS = 400
 N_ALPACA_PROMPTS = 40
 
 
+def missing_data_action(ci: str | None) -> str:
+    """What a test needing the real data does without it: "fail" under CI (``CI`` set to a
+    true value, as CI services do), else "skip"."""
+    return "fail" if (ci or "").strip().lower() in {"1", "true", "yes"} else "skip"
+
+
 def _require_data() -> Path:
     if not (DATA_DIR / "hh_rlhf_harmless_test.parquet").is_file():
-        pytest.skip(f"real data not found in {DATA_DIR}: set EMBRM_DATA_DIR")
+        message = f"real data not found in {DATA_DIR}: set EMBRM_DATA_DIR"
+        if missing_data_action(os.environ.get("CI")) == "fail":
+            pytest.fail(f"{message} (CI=true: missing data fails the run instead of skipping)")
+        pytest.skip(message)
     return DATA_DIR
 
 
@@ -32,8 +41,8 @@ class EmbeddedPairs:
     """Real pairs, embedded: chosen/rejected rows aligned, one group per prompt."""
 
     data: object  # embrm.data.PreferencePairs
-    X_chosen: np.ndarray
-    X_rejected: np.ndarray
+    X_win: np.ndarray
+    X_lose: np.ndarray
     groups: np.ndarray
     length_chosen: np.ndarray
     length_rejected: np.ndarray
@@ -84,11 +93,11 @@ def hh_embedded(data_dir, encoder) -> EmbeddedPairs:
     from embrm import load_dataset
 
     pairs = load_dataset("hh-harmless", data_dir).take(np.arange(N_HH_PAIRS))
-    X_chosen, X_rejected = pairs.embed(encoder)
+    X_win, X_lose = pairs.embed(encoder)
     return EmbeddedPairs(
         pairs,
-        X_chosen,
-        X_rejected,
+        X_win,
+        X_lose,
         pairs.groups,
         pairs.frame["chosen"].str.len_chars().to_numpy(),
         pairs.frame["rejected"].str.len_chars().to_numpy(),

@@ -80,7 +80,7 @@ def test_one_explicit_split_scores_only_its_test_rows(scored):
     result = cross_val_rewards(BTLinear(), data, X, cv=[split])
     assert np.isnan(result.reward[split[0]]).all()
     assert not np.isnan(result.reward[split[1]]).any()
-    np.testing.assert_array_equal(result.held_out, np.isin(np.arange(len(data)), split[1]))
+    np.testing.assert_array_equal(result.held_out_mask, np.isin(np.arange(len(data)), split[1]))
 
 
 def test_pairs_are_cross_fitted_by_their_groups():
@@ -101,6 +101,13 @@ def test_pairs_are_cross_fitted_by_their_groups():
     assert pairwise_accuracy(result.reward_win, result.reward_lose) > 0.9
     assert result.label_error_rate is None
     assert result.n_train_pairs == pytest.approx(450, abs=40)
+
+
+def test_held_out_calls_each_folds_head_on_its_held_out_rows(scored):
+    data, X = scored
+    result = cross_val_rewards(BTLinear(), data, X, cv=5, random_state=0)
+    np.testing.assert_array_equal(result.held_out("reward", X), result.reward)
+    np.testing.assert_array_equal(result.fold_of(data.groups[result.folds[2].test_index]), 2)
 
 
 def test_reward_held_out_uses_the_fold_that_held_the_prompt_out(scored):
@@ -157,3 +164,11 @@ def test_attack_rank_counts_real_answers_below_the_attack_per_prompt():
         attack_rank(reward, groups, [1.0], [0])
     with pytest.raises(DataError, match="one attack answer per prompt"):
         attack_rank(reward, groups, [1.0, 2.0, 3.0], [0, 1, 1])
+
+
+def test_heads_fitted_by_cross_fitting_record_the_encoder_of_their_arrays(scored):
+    from embrm.embed._arrays import EmbeddingArray
+
+    data, X = scored
+    result = cross_val_rewards(BTLinear(), data, EmbeddingArray(X, "enc-x"), cv=3, random_state=0)
+    assert {f.head.encoder_id_ for f in result.folds} == {"enc-x"}

@@ -153,7 +153,7 @@ class PreferencePairs:
 
         Returns
         -------
-        X_chosen, X_rejected : ndarray of shape (n_pairs, dim)
+        X_win, X_lose : ndarray of shape (n_pairs, dim)
         """
         prompts = self.frame["prompt"].to_list()
         both = encoder.encode_responses(

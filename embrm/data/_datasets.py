@@ -17,18 +17,18 @@ from ._containers import PreferencePairs, ScoredResponses
 JUDGE_PREF_EPS = 1e-9
 
 #: Number of models (answers per prompt) in ``alpacaeval-hard``.
-HARD_BAND_SIZE = 10
+_HARD_BAND_SIZE = 10
 
 #: Models never in ``alpacaeval-hard``: the judge's reference (judge_pref 0.5 by
 #: construction) and ``gpt4_gamed`` (answers deliberately truncated).
-HARD_BAND_EXCLUDED = ("gpt4_1106_preview", "gpt4_gamed")
+_HARD_BAND_EXCLUDED = ("gpt4_1106_preview", "gpt4_gamed")
 
 
-def hard_band_models(frame: pl.DataFrame) -> list[str]:
-    """The models of ``alpacaeval-hard``: the closest ``HARD_BAND_SIZE`` in mean judge_pref.
+def _hard_band_models(frame: pl.DataFrame) -> list[str]:
+    """The models of ``alpacaeval-hard``: the closest ``_HARD_BAND_SIZE`` in mean judge_pref.
 
-    Models outside ``HARD_BAND_EXCLUDED`` are sorted by their mean ``judge_pref`` over all
-    prompts (ties by name); of every window of ``HARD_BAND_SIZE`` neighbours, the one with
+    Models outside ``_HARD_BAND_EXCLUDED`` are sorted by their mean ``judge_pref`` over all
+    prompts (ties by name); of every window of ``_HARD_BAND_SIZE`` neighbours, the one with
     the smallest spread (largest mean minus smallest) wins, the lowest-ranked on a tie.
 
     Parameters
@@ -42,20 +42,20 @@ def hard_band_models(frame: pl.DataFrame) -> list[str]:
         The chosen models, by increasing mean judge_pref.
     """
     means = (
-        frame.filter(~pl.col("model").is_in(HARD_BAND_EXCLUDED))
+        frame.filter(~pl.col("model").is_in(_HARD_BAND_EXCLUDED))
         .group_by("model")
         .agg(pl.col("judge_pref").mean())
         .sort("judge_pref", "model")
     )
     mean = means["judge_pref"].to_numpy()
-    spread = mean[HARD_BAND_SIZE - 1 :] - mean[: mean.size - HARD_BAND_SIZE + 1]
+    spread = mean[_HARD_BAND_SIZE - 1 :] - mean[: mean.size - _HARD_BAND_SIZE + 1]
     start = int(np.argmin(spread))
-    return means["model"][start : start + HARD_BAND_SIZE].to_list()
+    return means["model"][start : start + _HARD_BAND_SIZE].to_list()
 
 
 def _hard_band(frame: pl.DataFrame) -> pl.DataFrame:
-    """Every prompt with the answers of :func:`hard_band_models` only."""
-    return frame.filter(pl.col("model").is_in(hard_band_models(frame)))
+    """Every prompt with the answers of :func:`_hard_band_models` only."""
+    return frame.filter(pl.col("model").is_in(_hard_band_models(frame)))
 
 
 @dataclass(frozen=True)
@@ -106,8 +106,8 @@ DATASETS: dict[str, DatasetInfo] = {
             "https://github.com/tatsu-lab/alpaca_eval — results/<model>/"
             "weighted_alpaca_eval_gpt4_turbo/annotations.json",
             "code Apache-2.0; instructions CC BY-NC 4.0; answers under their models' terms",
-            f"alpacaeval restricted to the {HARD_BAND_SIZE} models closest in mean judge_pref: "
-            f"805 prompts x {HARD_BAND_SIZE} answers of similar quality (Best-of-N-like)",
+            f"alpacaeval restricted to the {_HARD_BAND_SIZE} models closest in mean judge_pref: "
+            f"805 prompts x {_HARD_BAND_SIZE} answers of similar quality (Best-of-N-like)",
             _hard_band,
         ),
         DatasetInfo(
@@ -139,7 +139,7 @@ def data_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
     return Path(env).expanduser() if env else None
 
 
-def dataset_path(name: str, data_dir_: str | os.PathLike | None = None) -> Path:
+def _dataset_path(name: str, data_dir_: str | os.PathLike | None = None) -> Path:
     """Where the file of built-in data set ``name`` is; raises if it is not there."""
     if name not in DATASETS:
         raise KeyError(
@@ -177,9 +177,15 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Prefer
     ScoredResponses or PreferencePairs
         ``alpacaeval*`` load as scored responses (score = logit of the clipped judge
         probability; ``response_id`` = the model), ``hh-harmless`` as pairs (group = pair).
-        ``alpacaeval-hard`` keeps the answers of :func:`hard_band_models` only.
+        ``alpacaeval-hard`` keeps the answers of :func:`_hard_band_models` only.
+
+    Examples
+    --------
+    >>> import embrm
+    >>> pairs = embrm.load_dataset("hh-harmless")  # doctest: +SKIP
+    >>> X_win, X_lose = pairs.embed(embrm.Encoder())  # doctest: +SKIP
     """
-    path = dataset_path(name, data_dir)
+    path = _dataset_path(name, data_dir)
     frame = pl.read_parquet(path)
     if DATASETS[name].select is not None:
         frame = DATASETS[name].select(frame)

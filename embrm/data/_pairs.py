@@ -26,6 +26,31 @@ def _within_prompt_index_pairs(
     return np.concatenate(first), np.concatenate(second)
 
 
+def simulated_labels(
+    diff: np.ndarray,
+    beta: float | None,
+    scale: float | None,
+    rng: np.random.RandomState | None = None,
+    uniform: np.ndarray | None = None,
+) -> np.ndarray:
+    """Whether a simulated annotator prefers the first answer of each pair.
+
+    ``diff`` holds golden score differences (first minus second). The annotator prefers the
+    first answer with probability ``sigmoid(beta * diff / scale)``; ``beta=None`` is
+    noiseless (the higher score wins; ties go to the second answer). ``scale=None`` takes
+    the standard deviation of ``diff``. The draws are ``uniform`` when given (one per pair),
+    else ``rng.uniform``.
+    """
+    if beta is None:
+        return diff > 0
+    s = scale if scale is not None else float(np.std(diff))
+    if not s > 0:
+        raise DataError("All score differences are zero: the pairs carry no preference.")
+    if uniform is None:
+        uniform = rng.uniform(size=len(diff))
+    return uniform < 1.0 / (1.0 + np.exp(-beta * diff / s))
+
+
 def within_prompt_pairs(
     data: ScoredResponses,
     pairs_per_prompt: int | None = None,
@@ -61,7 +86,25 @@ def within_prompt_pairs(
         ``rejected_score`` and ``flipped`` (the annotator preferred the lower golden
         score). The realised label error rate is ``pairs.frame["flipped"].mean()``; the
         attribute ``label_error_rate`` holds it.
+
+    Examples
+    --------
+    >>> from embrm.testing import make_scored_responses
+    >>> data, X = make_scored_responses(n_prompts=5, n_responses=4, random_state=0)
+    >>> pairs = within_prompt_pairs(data, pairs_per_prompt=3, beta=None, random_state=0)
+    >>> len(pairs), pairs.label_error_rate
+    (15, 0.0)
+    >>> X_win, X_lose = pairs.gather(X)
     """
+    if pairs_per_prompt is not None and (
+        isinstance(pairs_per_prompt, bool)
+        or not isinstance(pairs_per_prompt, int | np.integer)
+        or pairs_per_prompt < 1
+    ):
+        raise DataError(
+            f"pairs_per_prompt must be a positive integer (pairs drawn per prompt) or None for "
+            f"all pairs of each prompt; got {pairs_per_prompt!r}."
+        )
     if beta is not None and beta < 0:
         raise DataError(f"beta must be >= 0 (annotation quality), got {beta}.")
     if scale is not None and not scale > 0:
@@ -75,13 +118,7 @@ def within_prompt_pairs(
         i, j, diff = i[keep], j[keep], diff[keep]
     if len(i) == 0:
         raise DataError("No pairs could be built: every prompt needs two differently scored responses.")
-    if beta is None:
-        first_wins = diff > 0
-    else:
-        s = scale if scale is not None else float(np.std(diff))
-        if not s > 0:
-            raise DataError("All score differences are zero: the pairs carry no preference.")
-        first_wins = rng.uniform(size=len(diff)) < 1.0 / (1.0 + np.exp(-beta * diff / s))
+    first_wins = simulated_labels(diff, beta, scale, rng)
     win = np.where(first_wins, i, j)
     lose = np.where(first_wins, j, i)
     frame = data.frame

@@ -12,7 +12,7 @@ from ..exceptions import DataError
 
 
 def group_kfold(
-    groups: np.ndarray, n_splits: int = 5, random_state: int | np.random.RandomState | None = 0
+    groups: np.ndarray, n_splits: int = 5, random_state: int | np.random.RandomState | None = None
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """K folds by group: prompts are shuffled (seeded) and dealt into ``n_splits`` folds.
 
@@ -21,12 +21,20 @@ def group_kfold(
     groups : array of shape (n,)
         Group (prompt) id of each row.
     n_splits : int, default 5
-    random_state : int, RandomState or None, default 0
+    random_state : int, RandomState or None
+        Seeds the shuffle of the prompts; None draws a fresh one.
 
     Yields
     ------
     train_index, test_index : ndarray of int
         Row positions; no group appears in both.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> groups = np.array([0, 0, 1, 1, 2, 2])
+    >>> [groups[test].tolist() for _, test in group_kfold(groups, n_splits=3, random_state=0)]
+    [[2, 2], [1, 1], [0, 0]]
     """
     groups = np.asarray(groups)
     unique = unique_groups(groups, n_splits)
@@ -42,7 +50,7 @@ def group_kfold(
 def group_train_test_split(
     groups: np.ndarray,
     test_size: float = 0.2,
-    random_state: int | np.random.RandomState | None = 0,
+    random_state: int | np.random.RandomState | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Row positions of a train and a test part with disjoint groups.
 
@@ -51,11 +59,19 @@ def group_train_test_split(
     groups : array of shape (n,)
     test_size : float in (0, 1), default 0.2
         Share of groups (prompts) in the test part.
-    random_state : int, RandomState or None, default 0
+    random_state : int, RandomState or None
+        Seeds the choice of test prompts; None draws a fresh one.
 
     Returns
     -------
     train_index, test_index : ndarray of int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> train, test = group_train_test_split(np.repeat(np.arange(10), 3), test_size=0.2, random_state=0)
+    >>> len(train), len(test)
+    (24, 6)
     """
     if not 0 < test_size < 1:
         raise DataError(f"test_size must be in (0, 1), got {test_size}.")

@@ -1,5 +1,6 @@
 """Embedding: text rendering, ONNX Runtime and static encoders, and the on-disk vector cache."""
 
+from ._arrays import EmbeddingArray
 from ._cache import VectorCache, VerifyReport, cached_identities, default_cache_dir
 from ._encoder import Encoder
 from ._onnx import DEFAULT_MODEL, available_devices
@@ -15,6 +16,7 @@ __all__ = [
     "STATIC_MODEL",
     "TEXT_FORMAT_VERSION",
     "TokenRewards",
+    "EmbeddingArray",
     "Encoder",
     "VectorCache",
     "VerifyReport",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,16 @@ from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
 from ..exceptions import DataError
-from ._cache import VectorCache, default_cache_dir, pair_keys, text_keys
+from ._arrays import EmbeddingArray
+from ._cache import (
+    WRITE_ERRNOS,
+    VectorCache,
+    cache_write_error,
+    check_cache_root,
+    default_cache_dir,
+    pair_keys,
+    text_keys,
+)
 from ._decoder import (
     CHAT_FORMAT_VERSION,
     DEFAULT_DECODER,
@@ -113,7 +124,8 @@ class Encoder:
         Appended after the vector, in this order: any of ``"log_chars"``, ``"truncated"``.
     quantize : bool, default False
         Use a dynamically quantised int8 model (a distinct identity in the cache). Safe for
-        sentence encoders (cosine 0.995 to fp32); for causal LMs it warns: their hidden
+        sentence encoders (their int8 vectors stay close to fp32, as
+        ``benchmarks/embed_throughput.py`` measures); for causal LMs it warns: their hidden
         states come out badly distorted.
     batch_size : int, optional
         Texts per inference call (default 32; 8 for causal LMs); sorted by length first.
@@ -139,6 +151,14 @@ class Encoder:
     last_stats : dict
         Of the last call that embedded: ``texts`` asked for, how many were ``cached``, and
         how many distinct ``new`` texts were embedded (duplicates are embedded once).
+
+    Examples
+    --------
+    >>> from embrm import Encoder
+    >>> encoder = Encoder()  # all-MiniLM-L6-v2 from its PyPI package, exported to ONNX once
+    >>> X = encoder.encode_responses(["What is 2+2?"], ["4"])  # doctest: +SKIP
+    >>> X.shape  # doctest: +SKIP
+    (1, 384)
     """
 
     def __init__(
@@ -185,7 +205,7 @@ class Encoder:
             model = named["model"]
             view, layer = named.get("view"), named.get("layer", layer)
             scalar_features = named.get("scalar_features", scalar_features)
-        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+        self.cache_dir = check_cache_root(Path(cache_dir).expanduser() if cache_dir else default_cache_dir())
         self.device = device
         self.show_progress = show_progress
         env_threads = os.environ.get("EMBRM_NUM_THREADS")
@@ -217,10 +237,9 @@ class Encoder:
             self.batch_size = batch_size or 8
             if quantize:
                 warnings.warn(
-                    "int8 dynamic quantisation distorts a causal LM's hidden states: for "
-                    "SmolLM2-135M the layer-15 mean vectors have cosine ~0.34 to fp32 "
-                    "(benchmarks/decoder_throughput.py), because a few activation channels are "
-                    "huge. Use quantize=False unless you have checked the int8 vectors.",
+                    "int8 dynamic quantisation distorts a causal LM's hidden states, because a "
+                    "few activation channels are huge (benchmarks/decoder_throughput.py compares "
+                    "them with fp32). Use quantize=False unless you have checked the int8 vectors.",
                     UserWarning,
                     stacklevel=2,
                 )
@@ -293,6 +312,21 @@ class Encoder:
         return f"Encoder(identity={self.identity!r}, cache_dir={str(self.cache_dir)!r})"
 
     # -- backbones ------------------------------------------------------------------------
+    @contextmanager
+    def _exporting(self) -> Iterator[None]:
+        """Turn a failed write of the exported model into a CacheWriteError naming the folder
+        (checked before the export starts, and again for any write error during it)."""
+        folder = self.model_dir.parent
+        try:
+            if not (self.model_dir / "model.onnx").is_file():
+                folder.mkdir(parents=True, exist_ok=True)
+                tempfile.TemporaryFile(dir=folder).close()
+            yield
+        except OSError as exc:
+            if exc.errno not in WRITE_ERRNOS:
+                raise
+            raise cache_write_error(folder, exc) from exc
+
     @property
     def session(self):
         """The ONNX Runtime session, exporting the model first if needed."""
@@ -301,7 +335,8 @@ class Encoder:
         if self.is_static:
             raise ValueError("The static model has no ONNX session: see static_model.")
         if self._session is None:
-            onnx_path = export_onnx(self.source, self.variant, self.model_dir)
+            with self._exporting():
+                onnx_path = export_onnx(self.source, self.variant, self.model_dir)
             self._session = make_session(onnx_path, self.device, self.num_threads)
             self._tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
             self._tokenizer.no_padding()
@@ -315,7 +350,8 @@ class Encoder:
         if not self.is_causal_lm:
             raise ValueError(f"{self.source.name} is a sentence encoder, not a causal LM.")
         if self._states is None:
-            export_decoder_onnx(self.source, self.variant, self.model_dir)
+            with self._exporting():
+                export_decoder_onnx(self.source, self.variant, self.model_dir)
             self._states = DecoderStates(self.model_dir, self.device, self.num_threads)
         return self._states
 
@@ -412,7 +448,8 @@ class Encoder:
 
         Returns
         -------
-        ndarray of float32, shape (n, backbone dim)
+        EmbeddingArray of float32, shape (n, backbone dim)
+            A numpy array whose ``encoder_id`` is the backbone's identity.
         """
         if self.is_causal_lm or self.parts:
             raise ValueError(
@@ -420,9 +457,10 @@ class Encoder:
                 "or a combined representation reads (prompt, response) pairs: use encode_responses()."
             )
         texts = _check_texts(texts, "texts")
-        return self._encode(
+        vectors = self._encode(
             text_keys(texts, RAW_TEXT_FORMAT), lambda rows: [texts[i] for i in rows], len, self._infer
         )
+        return EmbeddingArray(vectors, self.source.identity(self.variant))
 
     def render_responses(
         self, prompts: Sequence[str], responses: Sequence[str]
@@ -452,7 +490,9 @@ class Encoder:
 
         Returns
         -------
-        ndarray of float32, shape (n, dim)
+        EmbeddingArray of float32, shape (n, dim)
+            A numpy array whose ``encoder_id`` is :attr:`identity`; heads fitted on it
+            record that identity (see :mod:`embrm.embed._arrays` for what keeps it).
         """
         prompts, responses = _check_pairs(prompts, responses)
         if self.parts:
@@ -480,9 +520,9 @@ class Encoder:
             vectors = self._encode_windows(prompts, responses)
         else:
             vectors = self._encode_split(prompts, responses)
-        if not self.scalar_features:
-            return vectors
-        return np.hstack([vectors, self._scalars(prompts, responses)])
+        if self.scalar_features:
+            vectors = np.hstack([vectors, self._scalars(prompts, responses)])
+        return EmbeddingArray(vectors, self.identity)
 
     def cached_mask(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         """Which (prompt, response) rows :meth:`encode_responses` would read from the cache.

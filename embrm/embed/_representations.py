@@ -72,7 +72,7 @@ REPRESENTATIONS: dict[str, dict] = {
     "smollm2-last": {"model": "SmolLM2-135M-Instruct", "view": "last", "layer": 15},
 }
 
-#: Presets by cost level, chosen from ``experiments/representations.py`` (see its README).
+#: Presets by cost level, chosen from ``experiments/representations.py`` (docs/representations.md).
 PRESETS: dict[str, str] = {
     "fast": "minilm",
     "best-offline": "minilm-windows",

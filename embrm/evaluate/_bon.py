@@ -148,6 +148,17 @@ def best_of_n(reward: ArrayLike, golden: ArrayLike, groups: ArrayLike, n: NValue
     DataError
         On mismatched lengths, empty input, NaN or infinite scores, or an ``n`` that is not
         a positive integer or exceeds a group's size.
+
+    Examples
+    --------
+    >>> from embrm.evaluate import best_of_n
+    >>> reward = [3.0, 1.0, 2.0, 0.0, 1.0, 2.0]
+    >>> golden = [1.0, 0.0, 0.5, 0.2, 0.1, 0.0]
+    >>> groups = [0, 0, 0, 1, 1, 1]
+    >>> round(best_of_n(reward, golden, groups, n=1), 6)  # a random pick
+    0.3
+    >>> best_of_n(reward, golden, groups, n=3)  # the highest reward of each prompt
+    0.5
     """
     r, g, grp = check_scored(reward, golden, groups)
     return float(_per_group_bon(r, g, grp, (check_n(n, grp),)).mean())
@@ -189,7 +200,7 @@ def bon_curve(
     n_max: int | None = None,
     n_bootstrap: int = 0,
     confidence: float = 0.95,
-    random_state: int | np.random.Generator | None = 0,
+    random_state: int | np.random.RandomState | None = None,
 ) -> pl.DataFrame:
     """Exact Best-of-N curve for N = 1 .. ``n_max``, one sort per group.
 
@@ -203,8 +214,8 @@ def bon_curve(
         Bootstrap resamples of the groups for confidence intervals; 0 for none.
     confidence : float, default=0.95
         Coverage of the percentile intervals.
-    random_state : int, Generator or None, default=0
-        Seed of the bootstrap.
+    random_state : int, RandomState or None, default=None
+        Seeds the bootstrap resampling over prompts; an int gives reproducible intervals.
 
     Returns
     -------
@@ -217,6 +228,13 @@ def bon_curve(
         log N − (N − 1)/N, the usual Best-of-N KL bound for plotting against. With
         ``n_bootstrap > 0`` also ``bon_ci_low``, ``bon_ci_high``,
         ``normalised_gain_ci_low``, ``normalised_gain_ci_high``.
+
+    Examples
+    --------
+    >>> from embrm.evaluate import bon_curve
+    >>> curve = bon_curve([3.0, 1.0, 2.0, 0.0, 1.0, 2.0], [1.0, 0.0, 0.5, 0.2, 0.1, 0.0], [0, 0, 0, 1, 1, 1])
+    >>> curve["n"].to_list(), curve.columns
+    ([1, 2, 3], ['n', 'bon', 'random', 'oracle', 'normalised_gain', 'kl'])
     """
     r, g, grp = check_scored(reward, golden, groups)
     check_bootstrap_params(n_bootstrap, confidence)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn.utils import check_random_state
 
 from embrm.exceptions import DataError
 
@@ -34,12 +35,12 @@ def check_bootstrap_params(n_bootstrap: int, confidence: float) -> None:
         )
 
 
-def _resample_counts(n_groups: int, n_bootstrap: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+def _resample_counts(n_groups: int, n_bootstrap: int, rng: np.random.RandomState) -> Iterator[np.ndarray]:
     """Yield blocks of shape (b, n_groups): how often each group is drawn per resample."""
     block = max(1, _BLOCK_ENTRIES // n_groups)
     for start in range(0, n_bootstrap, block):
         b = min(block, n_bootstrap - start)
-        draws = rng.integers(0, n_groups, size=(b, n_groups))
+        draws = rng.randint(0, n_groups, size=(b, n_groups))
         draws += np.arange(b)[:, None] * n_groups
         yield np.bincount(draws.ravel(), minlength=b * n_groups).reshape(b, n_groups).astype(np.float64)
 
@@ -49,7 +50,7 @@ def bootstrap_samples(
     n_groups: int,
     *,
     n_bootstrap: int,
-    random_state: int | np.random.Generator | None,
+    random_state: int | np.random.RandomState | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A vector of group-weighted statistics on the data and on each bootstrap resample.
 
@@ -61,7 +62,7 @@ def bootstrap_samples(
         Number of groups (prompts) to resample.
     n_bootstrap : int
         Number of resamples; may be 0.
-    random_state : int, Generator or None
+    random_state : int, RandomState or None
         Seed of the resampling; the same seed gives the same resamples for every statistic
         over the same number of groups.
 
@@ -73,7 +74,7 @@ def bootstrap_samples(
         The statistic on each resample; NaN where it is undefined (e.g. a 0/0 ratio).
     """
     point = statistic(np.ones((1, n_groups)))[0]
-    rng = np.random.default_rng(random_state)
+    rng = check_random_state(random_state)
     with np.errstate(divide="ignore", invalid="ignore"):
         blocks = [statistic(c) for c in _resample_counts(n_groups, n_bootstrap, rng)]
     return point, np.concatenate(blocks) if blocks else np.empty((0, point.size))
@@ -100,7 +101,7 @@ def bootstrap(
     *,
     n_bootstrap: int,
     confidence: float,
-    random_state: int | np.random.Generator | None,
+    random_state: int | np.random.RandomState | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Point estimates and percentile intervals of a vector of group-weighted statistics.
 

@@ -52,7 +52,7 @@ def _paired_table(
     *,
     n_bootstrap: int,
     confidence: float,
-    random_state: int | np.random.Generator | None,
+    random_state: int | np.random.RandomState | None,
 ) -> pl.DataFrame:
     """Differences with percentile intervals, then ``p_better`` of the first difference."""
     point, samples = bootstrap_samples(
@@ -72,7 +72,7 @@ def compare_rewards(
     n: NValue = "all",
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
-    random_state: int | np.random.Generator | None = 0,
+    random_state: int | np.random.RandomState | None = None,
 ) -> pl.DataFrame:
     """Compare two rewards on the same scored response sets, paired over prompts.
 
@@ -91,8 +91,8 @@ def compare_rewards(
         intervals.
     confidence : float, default=0.95
         Coverage of the percentile intervals.
-    random_state : int, Generator or None, default=0
-        Seed of the bootstrap.
+    random_state : int, RandomState or None, default=None
+        Seeds the bootstrap resampling over prompts; an int gives reproducible intervals.
 
     Returns
     -------
@@ -111,6 +111,15 @@ def compare_rewards(
     DataError
         On mismatched lengths, empty input, NaN or infinite scores, a bad ``n``, or a
         bootstrap over a single prompt.
+
+    Examples
+    --------
+    >>> from embrm.evaluate import compare_rewards
+    >>> golden = [1.0, 0.0, 0.5, 0.2, 0.1, 0.0]
+    >>> report = compare_rewards([3.0, 1.0, 2.0, 0.0, 1.0, 2.0], golden, golden, [0, 0, 0, 1, 1, 1],
+    ...                          n_bootstrap=100, random_state=0)
+    >>> report["metric"].to_list()
+    ['bon@all', 'pairwise_accuracy', 'spearman', 'p_better']
     """
     r, g, grp = check_scored(reward, golden, groups)
     b = check_scores(baseline, "baseline", r.size)
@@ -145,7 +154,7 @@ def compare_pairs(
     *,
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
-    random_state: int | np.random.Generator | None = 0,
+    random_state: int | np.random.RandomState | None = None,
 ) -> pl.DataFrame:
     """Compare the pairwise accuracy of two rewards on the same pairs, paired over prompts.
 
@@ -164,7 +173,7 @@ def compare_pairs(
     Returns
     -------
     report : polars.DataFrame
-        Columns ``metric``, ``value``, ``ci_low``, ``ci_high``. Rows: ``accuracy``, the
+        Columns ``metric``, ``value``, ``ci_low``, ``ci_high``. Rows: ``pairwise_accuracy``, the
         accuracy of ``reward`` minus that of ``baseline`` (ties count one half, as in
         :func:`evaluate_pairs`), with the interval of the difference; then ``p_better``
         without interval: the share of resamples in which that difference is above zero
@@ -175,6 +184,14 @@ def compare_pairs(
     DataError
         On mismatched lengths, empty input, NaN or infinite rewards, or a bootstrap over a
         single prompt.
+
+    Examples
+    --------
+    >>> from embrm.evaluate import compare_pairs
+    >>> report = compare_pairs([2.0, 1.0, 0.5], [1.0, 1.0, 0.7], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0],
+    ...                        [0, 1, 2], n_bootstrap=0)
+    >>> round(report["value"][0], 4)  # 0.5 - 2/3
+    -0.1667
     """
     win, lose = check_reward_pairs(reward_win, reward_lose)
     base_win = check_scores(baseline_win, "baseline_win", win.size)
@@ -187,7 +204,7 @@ def compare_pairs(
 
     count = grp.sizes.astype(np.float64)[:, None]
     return _paired_table(
-        ["accuracy"],
+        ["pairwise_accuracy"],
         _difference(correct(win, lose), count, correct(base_win, base_lose), count),
         grp.n_groups,
         n_bootstrap=n_bootstrap,

@@ -41,6 +41,16 @@ class BestOfNDisplay:
         The head's curve.
     ax_ : matplotlib Axes
     figure_ : matplotlib Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from embrm.evaluate import BestOfNDisplay
+    >>> display = BestOfNDisplay.from_predictions(
+    ...     [3.0, 1.0, 2.0, 0.0, 1.0, 2.0], [1.0, 0.0, 0.5, 0.2, 0.1, 0.0], [0, 0, 0, 1, 1, 1], name="head")
+    >>> display.line_.get_ydata().round(4).tolist()  # expected golden score of the pick, N = 1..3
+    [0.3, 0.4333, 0.5]
     """
 
     def __init__(self, curve: pl.DataFrame, *, name: str | None = None) -> None:
@@ -131,7 +141,7 @@ class BestOfNDisplay:
         n_max: int | None = None,
         n_bootstrap: int = 0,
         confidence: float = 0.95,
-        random_state: int | np.random.Generator | None = 0,
+        random_state: int | np.random.RandomState | None = None,
         name: str | None = None,
         ax: Any = None,
         x: Literal["n", "kl"] = "n",

@@ -45,6 +45,12 @@ def pairwise_accuracy(reward_win: ArrayLike, reward_lose: ArrayLike) -> float:
     accuracy : float
         ``mean(1[win > lose] + 0.5 * 1[win == lose])``. :func:`evaluate_pairs` reports the
         number of ties beside it.
+
+    Examples
+    --------
+    >>> from embrm.evaluate import pairwise_accuracy
+    >>> pairwise_accuracy([2.0, 1.0, 0.5], [1.0, 1.0, 0.7])  # right, tie, wrong
+    0.5
     """
     return float(pair_outcomes(*check_reward_pairs(reward_win, reward_lose)).mean())
 
@@ -94,6 +100,12 @@ def pair_auc(reward_win: ArrayLike, reward_lose: ArrayLike) -> float:
     Returns
     -------
     auc : float
+
+    Examples
+    --------
+    >>> from embrm.evaluate import pair_auc
+    >>> round(pair_auc([2.0, 1.0, 0.5], [1.0, 1.0, 0.7]), 4)
+    0.6111
     """
     scores, labels = pair_auc_inputs(*check_reward_pairs(reward_win, reward_lose))
     return float(auc_statistic(scores, labels, np.zeros(scores.size, dtype=np.intp))(np.ones((1, 1)))[0, 0])
@@ -164,6 +176,12 @@ def expected_calibration_error(y_true: ArrayLike, y_prob: ArrayLike, *, n_bins: 
     Returns
     -------
     ece : float
+
+    Examples
+    --------
+    >>> from embrm.evaluate import expected_calibration_error
+    >>> expected_calibration_error([1, 0, 1, 1], [0.9, 0.2, 0.7, 0.6], n_bins=5)
+    0.25
     """
     check_n_bins(n_bins)
     y, p = check_probabilities(y_true, y_prob)
@@ -185,6 +203,12 @@ def reliability_table(y_true: ArrayLike, y_prob: ArrayLike, *, n_bins: int = 10)
         One row per bin with columns ``bin``, ``bin_low``, ``bin_high``, ``count``,
         ``mean_prob``, ``frac_positive`` and ``gap`` = frac_positive − mean_prob (the last
         three null for empty bins). The ECE is ``sum(count * |gap|) / sum(count)``.
+
+    Examples
+    --------
+    >>> from embrm.evaluate import reliability_table
+    >>> reliability_table([1, 0, 1, 1], [0.9, 0.2, 0.7, 0.6], n_bins=5).columns
+    ['bin', 'bin_low', 'bin_high', 'count', 'mean_prob', 'frac_positive', 'gap']
     """
     check_n_bins(n_bins)
     y, p = check_probabilities(y_true, y_prob)
@@ -225,6 +249,13 @@ def symmetrize_pairs(proba_win: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     Returns
     -------
     y_true, y_prob : ndarray of shape (2 * n_pairs,)
+
+    Examples
+    --------
+    >>> from embrm.evaluate import symmetrize_pairs
+    >>> y_true, y_prob = symmetrize_pairs([0.8, 0.3])
+    >>> y_true.tolist(), y_prob.tolist()
+    ([1.0, 1.0, 0.0, 0.0], [0.8, 0.3, 0.2, 0.7])
     """
     p = check_proba(proba_win, "proba_win")
     return np.repeat([1.0, 0.0], p.size), np.concatenate([p, 1.0 - p])
@@ -312,6 +343,14 @@ def rank_correlation(
         the golden score is constant in the group (undefined). The usual summary is
         ``table["correlation"].mean()`` (nulls dropped) and
         ``table["correlation"].null_count()`` (groups dropped).
+
+    Examples
+    --------
+    >>> from embrm.evaluate import rank_correlation
+    >>> reward = [3.0, 1.0, 2.0, 0.0, 1.0, 2.0]
+    >>> golden = [1.0, 0.0, 0.5, 0.2, 0.1, 0.0]
+    >>> rank_correlation(reward, golden, [0, 0, 0, 1, 1, 1])["correlation"].to_list()
+    [1.0, -1.0]
     """
     if method not in ("spearman", "kendall"):
         raise DataError(f"'method' must be 'spearman' or 'kendall'; got {method!r}.")

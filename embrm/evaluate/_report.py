@@ -58,7 +58,7 @@ def evaluate_rewards(
     n: NValue | Sequence[NValue] | None = None,
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
-    random_state: int | np.random.Generator | None = 0,
+    random_state: int | np.random.RandomState | None = None,
 ) -> pl.DataFrame:
     """Evaluate rewards on scored response sets against a golden score.
 
@@ -75,8 +75,8 @@ def evaluate_rewards(
         Bootstrap resamples of the prompts; 0 for no intervals.
     confidence : float, default=0.95
         Coverage of the percentile intervals.
-    random_state : int, Generator or None, default=0
-        Seed of the bootstrap.
+    random_state : int, RandomState or None, default=None
+        Seeds the bootstrap resampling over prompts; an int gives reproducible intervals.
 
     Returns
     -------
@@ -95,6 +95,15 @@ def evaluate_rewards(
         then counts, without intervals: ``n_groups``, ``n_candidates``,
         ``n_constant_groups`` (dropped from the rank correlations), ``n_pairs`` (pairs with
         different golden scores) and ``n_pair_ties`` (those tied in reward).
+
+    Examples
+    --------
+    >>> from embrm.evaluate import evaluate_rewards
+    >>> reward = [3.0, 1.0, 2.0, 0.0, 1.0, 2.0]
+    >>> golden = [1.0, 0.0, 0.5, 0.2, 0.1, 0.0]
+    >>> report = evaluate_rewards(reward, golden, [0, 0, 0, 1, 1, 1], n_bootstrap=0)
+    >>> report["metric"].to_list()[:5]
+    ['random', 'bon@2', 'oracle@2', 'normalised_gain@2', 'bon@all']
     """
     r, g, grp = check_scored(reward, golden, groups)
     check_bootstrap_params(n_bootstrap, confidence)
@@ -157,7 +166,7 @@ def evaluate_pairs(
     n_bins: int = 10,
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
-    random_state: int | np.random.Generator | None = 0,
+    random_state: int | np.random.RandomState | None = None,
 ) -> pl.DataFrame:
     """Evaluate rewards (and optionally ``predict_proba``) on held-out preference pairs.
 
@@ -180,10 +189,17 @@ def evaluate_pairs(
     Returns
     -------
     report : polars.DataFrame
-        Columns ``metric``, ``value``, ``ci_low``, ``ci_high``. Metrics: ``accuracy``
+        Columns ``metric``, ``value``, ``ci_low``, ``ci_high``. Metrics: ``pairwise_accuracy``
         (ties count one half), ``auc`` (of the reward margin, see :func:`pair_auc`),
         ``ece`` when ``proba`` is given; then counts without intervals: ``n_pairs``,
         ``n_ties`` (pairs with equal rewards), ``n_groups``.
+
+    Examples
+    --------
+    >>> from embrm.evaluate import evaluate_pairs
+    >>> report = evaluate_pairs([2.0, 1.0, 0.5], [1.0, 1.0, 0.7], n_bootstrap=0)
+    >>> dict(zip(report["metric"], report["value"].round(4)))  # doctest: +NORMALIZE_WHITESPACE
+    {'pairwise_accuracy': 0.5, 'auc': 0.6111, 'n_pairs': 3.0, 'n_ties': 1.0, 'n_groups': 3.0}
     """
     win, lose = check_reward_pairs(reward_win, reward_lose)
     check_bootstrap_params(n_bootstrap, confidence)
@@ -199,7 +215,7 @@ def evaluate_pairs(
         np.bincount(codes, minlength=n_groups).astype(np.float64)[:, None],
     )
     statistics = [accuracy, auc_statistic(*pair_auc_inputs(win, lose), np.tile(codes, 2))]
-    names = ["accuracy", "auc"]
+    names = ["pairwise_accuracy", "auc"]
     if proba is not None:
         y_true, y_prob = symmetrize_pairs(check_proba(proba, "proba", win.size))
         statistics.append(ece_statistic(y_true, y_prob, np.tile(codes, 2), n_groups, n_bins))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -13,7 +15,14 @@ from scipy.special import expit, log_expit
 from sklearn.base import BaseEstimator
 from threadpoolctl import ThreadpoolController
 
-from embrm._validation import check_embeddings, check_groups, check_pairs, validate_params
+from embrm._validation import (
+    check_embeddings,
+    check_encoder_id,
+    check_groups,
+    check_pairs,
+    validate_params,
+)
+from embrm.evaluate._metrics import pair_outcomes
 from embrm.exceptions import DataError, NotFittedError
 
 _controller: ThreadpoolController | None = None
@@ -32,6 +41,23 @@ def single_threaded() -> Iterator[None]:
         _controller = ThreadpoolController()
     with _controller.limit(limits=1):
         yield
+
+
+def _refuse_pipeline(owner: str) -> None:
+    """Raise when called from a scikit-learn Pipeline: it would transform ``X_win`` only,
+    while ``X_lose`` (in the ``y`` slot) reaches the head untransformed."""
+    frame = sys._getframe(2)
+    for _ in range(8):
+        if frame is None:
+            return
+        if frame.f_globals.get("__name__") == "sklearn.pipeline":
+            raise DataError(
+                f"{owner} cannot be the last step of a scikit-learn Pipeline: the pipeline "
+                "transforms X_win only, and X_lose (passed as y) would reach the head "
+                "untransformed. Transform both arrays yourself before fit and score (heads "
+                "standardise their features themselves with standardize=True)."
+            )
+        frame = frame.f_back
 
 
 class BaseHead(BaseEstimator):
@@ -79,7 +105,9 @@ class BaseHead(BaseEstimator):
             response with its group's others (``center_by_group``). Other heads ignore it.
         encoder_id : str, optional
             Identity of the encoder that produced the embeddings (``Encoder.identity``);
-            recorded, saved with the head, and checked by :func:`embrm.heads.load`.
+            recorded, saved with the head, and checked by :func:`embrm.heads.load`. Arrays
+            returned by an ``Encoder`` carry it (``X.encoder_id``), so it is needed only
+            for plain arrays; given together, the two must agree.
 
         Returns
         -------
@@ -87,6 +115,8 @@ class BaseHead(BaseEstimator):
             The fitted head.
         """
         validate_params(self._parameter_constraints, self.get_params(deep=False), self._name)
+        _refuse_pipeline(self._name)
+        encoder_id = check_encoder_id((X_win, X_lose), encoder_id, ("X_win", "X_lose"))
         X_win, X_lose, sample_weight = check_pairs(
             X_win,
             X_lose,
@@ -100,6 +130,14 @@ class BaseHead(BaseEstimator):
                 "class and no preference to learn."
             )
         groups = check_groups(groups, X_win.shape[0])
+        if getattr(self, "center_by_group", False) and groups is None:
+            warnings.warn(
+                f"{self._name}(center_by_group=True) centres each response within its prompt, "
+                "but fit got no groups, so nothing is centred. Pass groups= (the prompt id of "
+                "each pair), or set center_by_group=False.",
+                UserWarning,
+                stacklevel=2,
+            )
         with single_threaded():
             self._fit(X_win, X_lose, sample_weight, groups)
         self.n_features_in_ = X_win.shape[1]
@@ -179,9 +217,9 @@ class BaseHead(BaseEstimator):
             In [0, 1].
         """
         self._check_fitted("score")
+        _refuse_pipeline(self._name)
         X_win, X_lose, sample_weight = self._check_pairs(X_win, X_lose, sample_weight)
-        r_win, r_lose = self.reward(X_win), self.reward(X_lose)
-        hits = (r_win > r_lose) + 0.5 * (r_win == r_lose)
+        hits = pair_outcomes(self.reward(X_win), self.reward(X_lose))
         return float(np.average(hits, weights=sample_weight))
 
     def predict_proba(self, X_a: Any, X_b: Any) -> np.ndarray:
@@ -221,12 +259,6 @@ class BaseHead(BaseEstimator):
     def _name(self) -> str:
         return type(self).__name__
 
-    @classmethod
-    def _upgrade_saved(cls, params: dict[str, Any], state: dict[str, Any]) -> tuple[dict, dict]:
-        """Parameters and fitted state of a head saved by an older embrm, completed so the
-        loaded head gives the rewards it gave then (unchanged by default)."""
-        return params, state
-
     def _fit(
         self,
         X_win: np.ndarray,
@@ -262,23 +294,12 @@ class BaseHead(BaseEstimator):
         return check_pairs(X_a, X_b, sample_weight, names=names)
 
 
-def upgrade_unstandardised(params: dict[str, Any], state: dict[str, Any], fitted: str) -> tuple[dict, dict]:
-    """A head saved before it standardised its features: ``standardize=False`` and, if it
-    was fitted (``fitted`` is one of its saved attributes), unit ``feature_scale_``. An
-    ensemble's ``base`` is saved unfitted, so fitted state may be absent."""
-    if "standardize" not in params:
-        params = {**params, "standardize": False}
-        if fitted in state:
-            state = {**state, "feature_scale_": np.ones(state["n_features_in_"])}
-    return params, state
-
-
 def feature_scale(X_win: np.ndarray, X_lose: np.ndarray, s: np.ndarray) -> np.ndarray:
     """Standard deviation of each feature over the responses of the pairs (weights ``s``,
     summing to 1), with 1.0 where the spread is rounding residue.
 
     A feature whose spread is below the input's precision relative to the whole vector's is
-    rounding residue (three of MiniLM's 384 coordinates, 1e-33 to 1e-8): dividing by its
+    rounding residue (a few coordinates of real embeddings are): dividing by its
     spread would blow the residue up to a full feature.
     """
     mean = 0.5 * (s @ X_win + s @ X_lose)

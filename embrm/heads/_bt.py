@@ -13,7 +13,7 @@ from scipy.special import expit, log_expit
 from sklearn.exceptions import ConvergenceWarning
 
 from embrm._validation import BOOLEAN, Interval
-from embrm.heads._base import BaseHead, feature_scale, upgrade_unstandardised
+from embrm.heads._base import BaseHead, feature_scale
 
 
 def fit_linear_logistic(
@@ -114,28 +114,14 @@ class BTLinear(BaseHead):
     Parameters
     ----------
     alpha : float, default=1000.0
-        L2 penalty on ``w``, against the *summed* (not averaged) pair log-likelihood, so
-        the same ``alpha`` regularises relatively less as pairs are added. Chosen by 5-fold
-        grouped cross-validation on standardised all-MiniLM-L6-v2 embeddings
-        (``benchmarks/linear_penalty.py``): 300 scored best on hh-harmless (2,307 pairs;
-        0.616, and 0.626 with length features) and on AlpacaEval (805 prompts, 32k pairs;
-        0.702), 1000 within noise of it (0.607, 0.616 and 0.701), and 1000 was within 0.001
-        of the best of {10, ..., 3000} from 500 to 32k AlpacaEval pairs. We take 1000
-        because it also recovers a planted reward direction over real embeddings better
-        (cosine 0.93-0.94 at 3,000 pairs, against 0.89-0.90 at 300): a weaker penalty lets
-        weights on low-spread features grow, which barely changes any reward but turns the
-        direction. Tune it
-        per task with ``GridSearchCV(BTLinear(), {"alpha": ...}, cv=GroupKFold())`` and
-        ``groups=prompt_ids`` (see ``docs/heads.md``).
+        L2 penalty on ``w`` against the summed pair log-loss (embrm's penalty convention,
+        see ``docs/glossary.md``): the same ``alpha`` regularises relatively less as pairs
+        are added. Tune it per task with grouped cross-validation (``docs/heads.md``).
     standardize : bool, default=True
         Divide each feature by its standard deviation over the training responses before
         the penalty applies (features whose spread is rounding residue are left as they
-        are). One L2 penalty then treats every feature alike: a raw scalar feature such as
-        log length (about 5-8, against embedding coordinates of about 0.05) no longer
-        escapes it. Against raw features at their best alpha (10) it gained 0.006 on
-        hh-harmless, 0.037 there with length features, and 0.004 on AlpacaEval; it cost
-        0.003 on AlpacaEval with length features, where the judge favours length and the
-        raw column had escaped the penalty.
+        are), so one penalty treats every feature alike, including appended scalar
+        features such as log length.
     tol : float, default=1e-6
         L-BFGS stops when the largest gradient entry of the weight-normalised objective
         falls below ``tol``.
@@ -156,6 +142,17 @@ class BTLinear(BaseHead):
         Embedding dimension seen in ``fit``.
     encoder_id_ : str or None
         Encoder identity given to ``fit``.
+
+    Examples
+    --------
+    >>> from embrm.heads import BTLinear
+    >>> from embrm.testing import make_preference_pairs
+    >>> data = make_preference_pairs(n_pairs=300, n_features=8, random_state=0)
+    >>> head = BTLinear(alpha=1.0).fit(data.X_win, data.X_lose)
+    >>> head.reward(data.X_win[:3]).shape
+    (3,)
+    >>> head.score(data.X_win, data.X_lose) > 0.8
+    True
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
@@ -172,12 +169,6 @@ class BTLinear(BaseHead):
         self.standardize = standardize
         self.tol = tol
         self.max_iter = max_iter
-
-    @classmethod
-    def _upgrade_saved(cls, params: dict[str, Any], state: dict[str, Any]) -> tuple[dict, dict]:
-        """A BTLinear saved before standardisation: raw features, its ``coef_`` kept (fitted
-        or not, e.g. an ensemble's unfitted ``base``)."""
-        return upgrade_unstandardised(params, state, "coef_")
 
     def _fit(
         self,

@@ -15,9 +15,12 @@ from embrm.heads._base import (
     feature_scale,
     fit_temperature,
     single_threaded,
-    upgrade_unstandardised,
 )
 from embrm.heads._bt import LINEAR_ALPHA, fit_bt_weights
+
+#: With ``alpha=None`` DRM's penalty on its head weights is this times the summed pair
+#: weight (the number of pairs when unweighted).
+DRM_ALPHA_PER_PAIR = 0.005
 
 
 class DRM(BaseHead):
@@ -25,9 +28,7 @@ class DRM(BaseHead):
 
     Features are first divided by their standard deviation over the training responses
     (``standardize=True``): PCA is not scale-invariant, and a feature in other units than
-    the embedding's coordinates would otherwise dominate it (on AlpacaEval an appended
-    ``log_chars``, ~25x the spread of a MiniLM coordinate, was 76 % of the differences'
-    variance and 94 % of the mean head).
+    the embedding's coordinates (an appended log length, say) would otherwise dominate it.
 
     With ``Z`` the rows ``x_win - x_lose`` of the (standardised) training pairs and ``mu``
     their mean, the principal directions ``v_1..v_k`` of the centred ``Z`` are orthonormal,
@@ -38,20 +39,18 @@ class DRM(BaseHead):
     default the Bradley-Terry direction itself (:class:`~embrm.heads.BTLinear`'s default
     fit on the same standardised pairs, unit norm), or ``mu / ||mu||``. A Bradley-Terry
     direction is closer to ``Cov(Z)^-1 mu`` than to ``mu``: it leans on directions of low
-    variance, which the principal directions leave out, so no weighting of ``mu`` and
-    ``v_1..v_k`` recovers it.
+    variance, which the principal directions leave out.
 
     Head scores are z-scored (on the training responses after ``fit``, on the adaptation
     responses after :meth:`adapt`) and combined with ``weights_``. After ``fit`` the
     weights are an L2-regularised Bradley-Terry fit on the training pairs restricted to the
-    heads (penalty ``weight_decay``): the best combination of its own directions the training data
-    support. ``reward(X, weights=w)`` scores with any other weights (``w = [1, 0, ...]``:
-    head 0 alone).
+    heads (penalty ``alpha``). ``reward(X, weights=w)`` scores with any other weights
+    (``w = [1, 0, ...]``: head 0 alone).
 
     :meth:`adapt` replaces the weights for a new user or task from a few labelled pairs,
-    training-free by default (``softmax(-L_m / temperature)`` of each head's summed
-    log-loss ``L_m`` on the adaptation pairs, as in the paper) or by L2-regularised logistic
-    regression on head-score differences (penalty ``adapt_alpha``).
+    training-free by default (``softmax(-L_m / adapt_temperature)`` of each head's summed
+    log-loss ``L_m`` on the adaptation pairs) or by L2-regularised logistic regression on
+    head-score differences (penalty ``adapt_alpha``).
 
     Parameters
     ----------
@@ -60,30 +59,21 @@ class DRM(BaseHead):
     standardize : bool, default=True
         Divide each feature by its standard deviation over the training responses before
         the PCA. ``False`` is the paper's PCA of the raw differences.
-    weight_decay : float, default=0.005
-        L2 penalty ``weight_decay / 2 * ||w||^2`` of the head weights ``fit`` learns (on
-        the z-scored head scores) added to the weighted *mean* pair log-loss, i.e.
-        ``weight_decay * n_pairs`` against the summed loss. With the Bradley-Terry head 0,
-        the best summed penalty grows with the training set; per pair, 0.005 was the best
-        of {0.0005, 0.002, 0.005, 0.01, 0.02} on both hh-harmless (1.8k training pairs per
-        fold, 0.620) and AlpacaEval (32k, 0.7016) in 5-fold CV
-        (``benchmarks/linear_penalty.py``). The previous default, a summed 10 (0.0003 per
-        pair on AlpacaEval), was chosen with the mean head.
+    alpha : float or None, default=None
+        L2 penalty ``alpha / 2 * ||w||^2`` of the head weights ``fit`` learns (on the
+        z-scored head scores) against the summed pair log-loss. None means 0.005 per unit
+        of pair weight (``0.005 * n_pairs`` for unweighted pairs).
     first_head : {"bt", "mean"} or None, default="bt"
-        Head 0: the unit Bradley-Terry direction (L2 penalty 1000 on the standardised
-        differences, as :class:`~embrm.heads.BTLinear`), the mean difference
-        ``mu / ||mu||`` (ALGORITHMS.md's head 0), or none. With ``"mean"`` the fitted
-        reward stays below a Bradley-Terry head: 5-fold by prompt, 0.6974 (with the
-        previous summed penalty 10) against 0.7016 for ``"bt"`` on AlpacaEval
-        (``benchmarks/train_heads.py``, 32k pairs; BTLinear 0.7014) and 0.610 against 0.620
-        on hh-harmless (``experiments/hh_harmless.py``, 2,307 pairs; BTLinear 0.607).
+        Head 0: the unit Bradley-Terry direction (``BTLinear``'s default penalty on the
+        standardised differences), the mean difference ``mu / ||mu||``, or none.
     both_signs : bool, default=False
         Also keep ``-v_j`` as a separate head (the reference code's "2k heads", which lets
         the softmax adaptation pick either sign).
     adaptation : {"softmax", "logistic"}, default="softmax"
         How :meth:`adapt` learns the weights.
-    temperature : float, default=1.0
-        ``T`` of the softmax adaptation.
+    adapt_temperature : float, default=1.0
+        ``T`` of the softmax adaptation (unrelated to the fitted ``temperature_``, which
+        calibrates ``predict_proba``).
     adapt_alpha : float, default=1.0
         L2 penalty of the logistic adaptation (against the summed log-loss).
 
@@ -104,23 +94,41 @@ class DRM(BaseHead):
     weights_ : ndarray of shape (n_heads,)
         The head weights :meth:`reward` uses by default: the Bradley-Terry fit on the
         training pairs after ``fit``, the adapted weights after :meth:`adapt`.
+    alpha_ : float
+        The penalty ``fit`` used (``alpha``, or its default for the pairs' total weight).
     head_mean_, head_scale_ : ndarray of shape (n_heads,)
         z-scoring of the head scores.
     temperature_ : float
         Fitted so ``predict_proba`` is calibrated (training pairs after ``fit``, adaptation
         pairs after ``adapt``).
     n_features_in_ : int
+        Embedding dimension seen in ``fit``.
     encoder_id_ : str or None
+        Encoder identity given to ``fit``.
+
+    Examples
+    --------
+    >>> from embrm.heads import DRM
+    >>> from embrm.testing import make_preference_pairs
+    >>> data = make_preference_pairs(n_pairs=300, n_features=8, random_state=0)
+    >>> head = DRM(n_components=3).fit(data.X_win, data.X_lose)
+    >>> head.directions_.shape
+    (4, 8)
+    >>> head.reward_components(data.X_win[:2]).shape
+    (2, 4)
+    >>> head = head.adapt(data.X_win[:20], data.X_lose[:20])
+    >>> round(float(head.weights_.sum()), 6)
+    1.0
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_components": [Interval(numbers.Integral, 1, None)],
         "standardize": [BOOLEAN],
-        "weight_decay": [Interval(numbers.Real, 0.0, None, closed="neither")],
+        "alpha": [Interval(numbers.Real, 0.0, None, closed="neither"), None],
         "first_head": [Options(("bt", "mean")), None],
         "both_signs": [BOOLEAN],
         "adaptation": [Options(("softmax", "logistic"))],
-        "temperature": [Interval(numbers.Real, 0.0, None, closed="neither")],
+        "adapt_temperature": [Interval(numbers.Real, 0.0, None, closed="neither")],
         "adapt_alpha": [Interval(numbers.Real, 0.0, None, closed="neither")],
     }
 
@@ -128,33 +136,21 @@ class DRM(BaseHead):
         self,
         n_components: int = 10,
         standardize: bool = True,
-        weight_decay: float = 0.005,
+        alpha: float | None = None,
         first_head: str | None = "bt",
         both_signs: bool = False,
         adaptation: str = "softmax",
-        temperature: float = 1.0,
+        adapt_temperature: float = 1.0,
         adapt_alpha: float = 1.0,
     ) -> None:
         self.n_components = n_components
         self.standardize = standardize
-        self.weight_decay = weight_decay
+        self.alpha = alpha
         self.first_head = first_head
         self.both_signs = both_signs
         self.adaptation = adaptation
-        self.temperature = temperature
+        self.adapt_temperature = adapt_temperature
         self.adapt_alpha = adapt_alpha
-
-    @classmethod
-    def _upgrade_saved(cls, params: dict[str, Any], state: dict[str, Any]) -> tuple[dict, dict]:
-        """A DRM saved before features were standardised (raw features) or with
-        ``mean_head`` (head 0 was ``mu`` or none): refits with the same heads, its directions
-        and weights kept (fitted or not, e.g. an ensemble's unfitted ``base``). A summed
-        ``alpha`` is dropped (the training-set size that would turn it into
-        ``weight_decay`` was not saved): a refit uses the default ``weight_decay``."""
-        params = {key: value for key, value in params.items() if key != "alpha"}
-        if "first_head" not in params:
-            params["first_head"] = "mean" if params.pop("mean_head", True) else None
-        return upgrade_unstandardised(params, state, "directions_")
 
     def _fit(
         self,
@@ -203,8 +199,8 @@ class DRM(BaseHead):
         self.explained_variance_ratio_ = np.clip(eigval[order], 0, None) / eigval.clip(0).sum()
         self.mean_direction_ = mu
         D = self._standardise_on(X_win, X_lose)
-        alpha = self.weight_decay * sample_weight.sum()
-        self.weights_ = fit_bt_weights(D, sample_weight, alpha, "DRM.fit")
+        self.alpha_ = DRM_ALPHA_PER_PAIR * sample_weight.sum() if self.alpha is None else float(self.alpha)
+        self.weights_ = fit_bt_weights(D, sample_weight, self.alpha_, "DRM.fit")
         self.temperature_ = fit_temperature(D @ self.weights_, sample_weight)
 
     def adapt(self, X_win: Any, X_lose: Any, sample_weight: Any = None) -> DRM:
@@ -213,7 +209,7 @@ class DRM(BaseHead):
         Head scores are z-scored on the ``2 * n`` adaptation responses. With
         ``adaptation="softmax"`` (training-free, the paper's rule) each head's loss is the
         *sum* ``L_m = sum_i -log sigmoid(s_m(a_i) - s_m(b_i))`` and the weights are
-        ``softmax(-L / temperature)``; with ``"logistic"`` they are an L2-regularised
+        ``softmax(-L / adapt_temperature)``; with ``"logistic"`` they are an L2-regularised
         logistic regression on the head-score differences. Evaluate on pairs other than
         these.
 
@@ -242,7 +238,7 @@ class DRM(BaseHead):
             D = self._standardise_on(X_win, X_lose)
             if self.adaptation == "softmax":
                 loss = -(sample_weight @ log_expit(D))
-                self.weights_ = softmax(-loss / self.temperature)
+                self.weights_ = softmax(-loss / self.adapt_temperature)
             else:
                 self.weights_ = fit_bt_weights(D, sample_weight, self.adapt_alpha, "DRM.adapt")
             self.temperature_ = fit_temperature(D @ self.weights_, sample_weight)

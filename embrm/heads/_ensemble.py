@@ -35,7 +35,9 @@ class Ensemble(BaseHead):
         The unfitted head to copy; ``None`` means ``BTLinear()``. Its parameters are
         reachable as ``base__<name>`` (``GridSearchCV`` and ``set_params`` work).
     n_members : int, default=5
+        Number of members.
     aggregate : {"mean", "min", "uwo"}, default="mean"
+        How the standardised member rewards are combined (see above).
     uwo_penalty : float, default=0.5
         Weight of the variance in ``aggregate="uwo"``.
     resample : {"bootstrap", "subsample"}, default="bootstrap"
@@ -51,9 +53,25 @@ class Ensemble(BaseHead):
     member_mean_, member_scale_ : ndarray of shape (n_members,)
         Standardisation of each member's reward.
     n_features_in_ : int
+        Embedding dimension seen in ``fit``.
     encoder_id_ : str or None
+        Encoder identity given to ``fit``.
+
+    Examples
+    --------
+    >>> from embrm.heads import BTLinear, Ensemble
+    >>> from embrm.testing import make_preference_pairs
+    >>> data = make_preference_pairs(n_pairs=300, n_features=8, random_state=0)
+    >>> head = Ensemble(BTLinear(alpha=1.0), n_members=3, random_state=0)
+    >>> head = head.fit(data.X_win, data.X_lose)
+    >>> head.member_rewards(data.X_win[:2]).shape
+    (2, 3)
+    >>> head.uncertainty(data.X_win[:2]).shape
+    (2,)
     """
 
+    #: Each member is fitted on a resample of the pairs, which must hold at least 2 distinct ones.
+    _min_pairs: ClassVar[int] = 4
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "base": [HasMethods(("fit", "reward", "get_params")), None],
         "n_members": [Interval(numbers.Integral, 1, None)],
@@ -96,8 +114,10 @@ class Ensemble(BaseHead):
             if "random_state" in member.get_params(deep=False):
                 member.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
             if self.resample == "bootstrap":
-                counts = rng.multinomial(n, np.full(n, 1.0 / n))
-                rows = np.flatnonzero(counts)
+                rows = np.empty(0, dtype=int)
+                while rows.size < 2:  # a member needs two distinct pairs
+                    counts = rng.multinomial(n, np.full(n, 1.0 / n))
+                    rows = np.flatnonzero(counts)
                 weight = sample_weight[rows] * counts[rows]
             else:
                 rows = np.sort(rng.choice(n, size=max(2, round(0.8 * n)), replace=False))

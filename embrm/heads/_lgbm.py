@@ -12,6 +12,7 @@ from sklearn.utils import check_random_state
 
 from embrm._groups import grouped_holdout
 from embrm._validation import BOOLEAN, RANDOM_STATE, Interval, Options
+from embrm.evaluate._metrics import pair_outcomes
 from embrm.heads._base import BaseHead, feature_scale, fit_temperature
 from embrm.heads._bt import LINEAR_ALPHA, fit_bt_weights
 from embrm.heads._classifier import fit_response_logistic, pointwise, within_group_offsets
@@ -45,29 +46,19 @@ class LGBMHead(BaseHead):
     :func:`win_rate_rows`). ``objective="pairwise"`` ranks the two responses
     of each pair (LightGBM ``lambdarank`` with one query per pair, a RankNet-style pairwise
     logistic loss). Boosting stops early on the pairwise accuracy of a held-out slice split
-    by group (log-loss on pointwise labels stops far too early), which also fits
-    ``temperature_`` for ``predict_proba``.
+    by group, which also fits ``temperature_`` for ``predict_proba``.
 
     Defaults are strongly regularised, unlike LightGBM's own (learning rate 0.1, 31
     leaves, 20 rows per leaf, all features, no penalty): each response meets only a few
     others, so its win rate is a noisy target, and the preference signal is spread over
-    hundreds of dense coordinates that one axis-aligned split captures little of. Slow
-    learning (0.02), leaves of at least 1 % of the rows, an L2 leaf penalty (10), half the
-    features per tree and random split thresholds (``extra_trees``) each helped in 3-fold
-    grouped CV on the training prompts of AlpacaEval (805 prompts, 32k pairs, MiniLM);
-    together 0.659 -> 0.680 (0.697 -> 0.710 with length features), where more of each
-    (~6 % of the rows, 30 % of the features, 31 leaves) gained nothing.
+    hundreds of dense coordinates that one axis-aligned split captures little of.
 
-    Trees alone stay below a linear head on these embeddings, so by default
-    (``linear_base=True``) boosting starts from the margin of an L2-regularised linear
-    model fitted first on the same training pairs, and the trees fit what it leaves:
+    By default (``linear_base=True``) boosting starts from the margin of an L2-regularised
+    linear model fitted first on the same training pairs, and the trees fit what it leaves:
     reward = linear margin + trees. The base is the default linear head of the same loss
-    (standardised features, ``alpha=1000``): the logistic
+    (standardised features, ``alpha=1000``): the linear
     :class:`~embrm.heads.ClassifierHead` for ``"binary"``, :class:`~embrm.heads.BTLinear`
-    for ``"pairwise"``. On AlpacaEval (``benchmarks/train_heads.py``: 5-fold by prompt, 32k
-    training pairs, MiniLM) a raw logistic base (``alpha=10``) took the binary head from
-    0.680 to 0.696, and early stopping ends sooner (a fit takes 14-20 s); on the
-    standardised bases the binary head scored 0.695 and the pairwise head 0.703.
+    for ``"pairwise"``.
 
     Parameters
     ----------
@@ -95,17 +86,14 @@ class LGBMHead(BaseHead):
     center_by_group : bool, default=True
         Fit the ``"binary"`` base on each response's offset from its prompt's mean, as
         :class:`~embrm.heads.ClassifierHead`'s ``center_by_group`` (with ``groups``); the
-        trees start from its margins on those offsets. On AlpacaEval's 32k noiseless pairs
-        (~50 per prompt) 0.7006 uncentred -> 0.7035, level with the PyTorch reference.
-        Its trade-off is the classifier's: uncentred, the base is more robust to label
-        noise at the default penalty (experiment 3; see ``docs/heads.md``).
+        trees start from its margins on those offsets.
     early_stopping_rounds : int, default=200
         Stop when the held-out pairwise accuracy has not improved for this many rounds.
     validation_fraction : float, default=0.1
         Share of groups held out for early stopping and the temperature.
     n_jobs : int, default=1
-        LightGBM threads (``num_threads``), always passed explicitly: on a 2-core machine
-        a second thread gains little and oversubscription is catastrophic.
+        LightGBM threads (``num_threads``), always passed explicitly (LightGBM's own
+        default takes every core, which oversubscribes when fits run in parallel).
     random_state : int, RandomState or None, default=None
         Seeds the validation split and LightGBM.
 
@@ -122,7 +110,19 @@ class LGBMHead(BaseHead):
     temperature_ : float
         Fitted on the held-out pairs' margin differences.
     n_features_in_ : int
+        Embedding dimension seen in ``fit``.
     encoder_id_ : str or None
+        Encoder identity given to ``fit``.
+
+    Examples
+    --------
+    >>> from embrm.heads import LGBMHead
+    >>> from embrm.testing import make_preference_pairs
+    >>> data = make_preference_pairs(n_pairs=300, n_features=8, random_state=0)
+    >>> head = LGBMHead(n_estimators=20, random_state=0)
+    >>> head = head.fit(data.X_win, data.X_lose, groups=data.groups)
+    >>> head.score(data.X_win, data.X_lose) > 0.8
+    True
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
@@ -177,18 +177,6 @@ class LGBMHead(BaseHead):
         self.validation_fraction = validation_fraction
         self.n_jobs = n_jobs
         self.random_state = random_state
-
-    @classmethod
-    def _upgrade_saved(cls, params: dict[str, Any], state: dict[str, Any]) -> tuple[dict, dict]:
-        """An LGBMHead saved before the linear base (trees only) or before centring by group
-        (uncentred): refits as it was fitted, its rewards kept (fitted or not, e.g. an
-        ensemble's unfitted ``base``)."""
-        params = {"center_by_group": False, **params}
-        if "linear_base" not in params:
-            params = {**params, "linear_base": False}
-            if "booster_" in state:
-                state = {**state, "linear_coef_": np.zeros(state["n_features_in_"]), "linear_intercept_": 0.0}
-        return params, state
 
     def _fit_linear_base(self, X_win: np.ndarray, X_lose: np.ndarray, sample_weight: np.ndarray) -> None:
         """``linear_coef_`` and ``linear_intercept_``: the margin boosting starts from."""
@@ -260,7 +248,7 @@ class LGBMHead(BaseHead):
             margin = preds[:n_va] - preds[n_va:]
             return (
                 "pair_accuracy",
-                float(np.dot(valid_w, (margin > 0) + 0.5 * (margin == 0)) / valid_w.sum()),
+                float(np.dot(valid_w, pair_outcomes(margin, 0.0)) / valid_w.sum()),
                 True,
             )
 

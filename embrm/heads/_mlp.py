@@ -170,6 +170,18 @@ class MLPTrainer:
         return float(-np.average(log_expit(margin.astype(np.float64)), weights=w))
 
 
+#: Default L2 penalty of the MLP heads per training row (pair for BTMLP, response for the
+#: MLP ClassifierHead): with ``alpha=None`` the penalty against the summed loss is this
+#: times the number of training rows.
+MLP_ALPHA_PER_ROW = 0.03
+
+
+def mlp_alpha(alpha: float | None, n_rows: int) -> float:
+    """The L2 penalty against the summed loss: ``alpha``, or ``MLP_ALPHA_PER_ROW * n_rows``
+    when it is None."""
+    return MLP_ALPHA_PER_ROW * n_rows if alpha is None else float(alpha)
+
+
 class BTMLP(BaseHead):
     """A small MLP reward ``r(x) = f(x)`` trained with the Bradley-Terry loss.
 
@@ -183,29 +195,18 @@ class BTMLP(BaseHead):
     Parameters
     ----------
     hidden_layer_sizes : tuple of int, default=(256,)
-        Hidden layer widths. The default trains 32k pairs in 10-20 s on one core and
-        matched the reference architecture's held-out accuracy on real alpacaeval pairs.
-    weight_decay : float, default=0.03
-        L2 penalty ``weight_decay / 2 * ||W||^2`` on the weights (not the biases) added to
-        the weighted *mean* pair log-loss: the same as PyTorch's ``Adam(weight_decay=...)``,
-        and unlike ``alpha`` of :class:`~embrm.heads.BTLinear`, which is set against the
-        summed loss. For an early-stopped MLP the penalty per pair is what carries over
-        between data sets: against the summed loss the best value was 100 on HH (1.7k
-        training pairs) and 1,000 on AlpacaEval (29k), which is 0.06 and 0.03 per pair.
-        0.03 with ``learning_rate=3e-4`` matches the PyTorch reference on AlpacaEval
-        (``benchmarks/train_heads.py``, 5-fold by prompt: 0.7035 against 0.7043, difference
-        CI [-0.005, +0.004]) and gave 0.608 on HH (5-fold). The earlier default, summed
-        ``alpha=100`` at ``learning_rate=1e-3``, was 0.006 below the reference on
-        AlpacaEval (0.6993 against 0.7055 in another 5-fold split) and gave 0.614 on HH.
+        Hidden layer widths.
+    alpha : float or None, default=None
+        L2 penalty ``alpha / 2 * ||W||^2`` on the weights (not the biases) against the
+        summed pair log-loss, as in :class:`~embrm.heads.BTLinear` and scikit-learn's
+        ``MLPClassifier``. None means 0.03 per training pair (``0.03 * n_train_pairs``),
+        which is PyTorch's ``Adam(weight_decay=0.03)`` on the mean loss.
     learning_rate : float, default=3e-4
-        Adam step size. At 1e-3 the validation loss bottoms out after one or two epochs on
-        AlpacaEval, so early stopping picks among too few, noisy candidates.
+        Adam step size.
     batch_size : int, default=256
         Pairs per Adam step.
     max_epochs : int, default=1000
-        Most passes over the training pairs. Large sets stop by ``patience`` first (tens of
-        epochs on AlpacaEval's 29k pairs); a few thousand pairs need hundreds of epochs at
-        this learning rate, as each epoch is only a few Adam steps.
+        Most passes over the training pairs (large sets stop by ``patience`` first).
     patience : int, default=10
         Stop after this many epochs without a lower validation loss.
     validation_fraction : float, default=0.1
@@ -219,17 +220,31 @@ class BTMLP(BaseHead):
         ``[W1, b1, ..., Wk, bk]`` (float32).
     input_mean_, input_scale_ : ndarray of shape (n_features,)
         Standardisation of the inputs (from the training responses).
+    alpha_ : float
+        The penalty used (``alpha``, or its default for the training set's size).
     n_epochs_ : int
         The restored (best) epoch.
     validation_loss_ : list of float
         Validation log-loss after each epoch run.
     n_features_in_ : int
+        Embedding dimension seen in ``fit``.
     encoder_id_ : str or None
+        Encoder identity given to ``fit``.
+
+    Examples
+    --------
+    >>> from embrm.heads import BTMLP
+    >>> from embrm.testing import make_preference_pairs
+    >>> data = make_preference_pairs(n_pairs=300, n_features=8, random_state=0)
+    >>> head = BTMLP(hidden_layer_sizes=(16,), learning_rate=3e-3, max_epochs=100, random_state=0)
+    >>> head = head.fit(data.X_win, data.X_lose, groups=data.groups)
+    >>> head.score(data.X_win, data.X_lose) > 0.85
+    True
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "hidden_layer_sizes": [POSITIVE_INT_TUPLE],
-        "weight_decay": [Interval(numbers.Real, 0.0, None)],
+        "alpha": [Interval(numbers.Real, 0.0, None), None],
         "learning_rate": [Interval(numbers.Real, 0.0, None, closed="neither")],
         "batch_size": [Interval(numbers.Integral, 1, None)],
         "max_epochs": [Interval(numbers.Integral, 1, None)],
@@ -242,7 +257,7 @@ class BTMLP(BaseHead):
     def __init__(
         self,
         hidden_layer_sizes: tuple[int, ...] = (256,),
-        weight_decay: float = 0.03,
+        alpha: float | None = None,
         learning_rate: float = 3e-4,
         batch_size: int = 256,
         max_epochs: int = 1000,
@@ -251,7 +266,7 @@ class BTMLP(BaseHead):
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
-        self.weight_decay = weight_decay
+        self.alpha = alpha
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.max_epochs = max_epochs
@@ -266,7 +281,7 @@ class BTMLP(BaseHead):
         corrected procedure (epoch partition, grouped split, best epoch restored)."""
         return cls(
             hidden_layer_sizes=(1024, 512),
-            weight_decay=0.0,
+            alpha=0.0,
             learning_rate=1e-3,
             batch_size=10240,
             max_epochs=30,
@@ -275,19 +290,10 @@ class BTMLP(BaseHead):
             random_state=random_state,
         )
 
-    @classmethod
-    def _upgrade_saved(cls, params: dict[str, Any], state: dict[str, Any]) -> tuple[dict, dict]:
-        """A BTMLP saved with ``alpha`` (against the summed loss): its weights, and so its
-        rewards, are kept; the training-set size that would translate ``alpha`` into
-        ``weight_decay`` was not saved, so a refit uses the default ``weight_decay``."""
-        if "alpha" in params:
-            params = {key: value for key, value in params.items() if key != "alpha"}
-        return params, state
-
-    def _trainer(self, n_pairs: int) -> MLPTrainer:
+    def _trainer(self) -> MLPTrainer:
         return MLPTrainer(
             hidden_layer_sizes=tuple(self.hidden_layer_sizes),
-            alpha=self.weight_decay * n_pairs,
+            alpha=self.alpha_,
             learning_rate=self.learning_rate,
             batch_size=self.batch_size,
             max_epochs=self.max_epochs,
@@ -307,7 +313,8 @@ class BTMLP(BaseHead):
         self.input_mean_ = both.mean(axis=0).astype(np.float32)
         self.input_scale_ = (both.std(axis=0) + 1e-6).astype(np.float32)
         Zw, Zl = self._standardise(X_win), self._standardise(X_lose)
-        trainer = self._trainer(tr.size)
+        self.alpha_ = mlp_alpha(self.alpha, tr.size)
+        trainer = self._trainer()
         params = trainer.init(X_win.shape[1], rng)
         self.coefs_, self.n_epochs_, self.validation_loss_ = trainer.train(
             params,

@@ -6,7 +6,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from embrm.data import DATASETS, HARD_BAND_EXCLUDED, HARD_BAND_SIZE, ScoredResponses, load_dataset
+from embrm.data import DATASETS, ScoredResponses, load_dataset
+from embrm.data._datasets import _HARD_BAND_EXCLUDED as HARD_BAND_EXCLUDED
+from embrm.data._datasets import _HARD_BAND_SIZE as HARD_BAND_SIZE
 
 
 @pytest.fixture(scope="module")

@@ -96,7 +96,7 @@ def test_interrupted_write_leaves_earlier_chunks_and_an_orphan(tmp_path, monkeyp
     fresh = VectorCache(tmp_path, "model-x")
     assert fresh.get(keys)[0].all()
     report = fresh.verify(repair=True)
-    assert len(report.orphans) == 2  # the vectors and their key file
+    assert len(report.orphans) == 3  # the vectors, their key file and their record
     assert fresh.verify().ok and len(fresh) == 20
 
 

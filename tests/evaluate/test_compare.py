@@ -54,7 +54,7 @@ def test_hand_computed_pair_difference():
     report = compare_pairs(
         [1.0, 1, 0, 2], [0.0, 1, 1, 1], [0.0, 0, 0, 0], [1.0, 1, 1, 0], [0, 0, 1, 1], n_bootstrap=0
     )
-    assert report["metric"].to_list() == ["accuracy", "p_better"]
+    assert report["metric"].to_list() == ["pairwise_accuracy", "p_better"]
     assert report["value"][0] == pytest.approx((2.5 - 0.5) / 4)
 
 
@@ -66,7 +66,7 @@ def test_a_reward_against_itself_is_exactly_zero():
     assert rows["p_better"] == (0.0, None, None)  # never strictly better
     win, lose = reward[:100], reward[100:]
     pairs = as_dict(compare_pairs(win, lose, win, lose, groups[:100], n_bootstrap=200))
-    assert pairs["accuracy"] == (0.0, 0.0, 0.0)
+    assert pairs["pairwise_accuracy"] == (0.0, 0.0, 0.0)
 
 
 def test_difference_equals_the_difference_of_the_reports():
@@ -81,9 +81,9 @@ def test_difference_equals_the_difference_of_the_reports():
     win, lose, base_win, base_lose = reward[:150], reward[150:], baseline[:150], baseline[150:]
     pair_groups = groups[:150] // 2
     diff = as_dict(compare_pairs(win, lose, base_win, base_lose, pair_groups, n_bootstrap=0))
-    a = as_dict(evaluate_pairs(win, lose, pair_groups, n_bootstrap=0))["accuracy"][0]
-    b = as_dict(evaluate_pairs(base_win, base_lose, pair_groups, n_bootstrap=0))["accuracy"][0]
-    assert diff["accuracy"][0] == pytest.approx(a - b, abs=1e-12)
+    a = as_dict(evaluate_pairs(win, lose, pair_groups, n_bootstrap=0))["pairwise_accuracy"][0]
+    b = as_dict(evaluate_pairs(base_win, base_lose, pair_groups, n_bootstrap=0))["pairwise_accuracy"][0]
+    assert diff["pairwise_accuracy"][0] == pytest.approx(a - b, abs=1e-12)
 
 
 def test_paired_interval_is_narrower_than_the_unpaired_one():
@@ -97,7 +97,15 @@ def test_paired_interval_is_narrower_than_the_unpaired_one():
         # Independent intervals of each reward: the difference's width adds in quadrature.
         unpaired = np.hypot(a[name][2] - a[name][1], b[name][2] - b[name][1])
         assert high - low < unpaired / 3
-    assert 0.0 <= paired["p_better"][0] <= 1.0
+    # p_better is the share of resamples with a positive first difference (bon@4): it sits
+    # on the same side of one half as that difference's percentile interval.
+    p_better, (_, low, high) = paired["p_better"][0], paired["bon@4"]
+    if low > 0:
+        assert p_better >= 0.975
+    elif high < 0:
+        assert p_better <= 0.025
+    else:
+        assert 0.02 <= p_better <= 0.98
 
 
 def test_p_better_follows_a_clearly_better_head_and_is_seeded():

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import polars as pl
 import pytest
@@ -120,16 +117,16 @@ def test_evaluate_pairs_agrees_with_the_single_metrics():
     proba = 1 / (1 + np.exp(-(win - lose)))
     groups = np.repeat(np.arange(100), 4)
     rows = as_dict(evaluate_pairs(win, lose, groups, proba=proba, n_bootstrap=300))
-    assert list(rows) == ["accuracy", "auc", "ece", "n_pairs", "n_ties", "n_groups"]
-    assert rows["accuracy"][0] == pytest.approx(pairwise_accuracy(win, lose))
+    assert list(rows) == ["pairwise_accuracy", "auc", "ece", "n_pairs", "n_ties", "n_groups"]
+    assert rows["pairwise_accuracy"][0] == pytest.approx(pairwise_accuracy(win, lose))
     assert rows["auc"][0] == pytest.approx(pair_auc(win, lose))
     assert rows["ece"][0] == pytest.approx(expected_calibration_error(*symmetrize_pairs(proba)))
     assert (rows["n_pairs"][0], rows["n_ties"][0], rows["n_groups"][0]) == (400, 10, 100)
-    for name in ("accuracy", "auc", "ece"):
+    for name in ("pairwise_accuracy", "auc", "ece"):
         value, low, high = rows[name]
         assert low <= value <= high
     no_proba = evaluate_pairs(win, lose, n_bootstrap=0)
-    assert no_proba["metric"].to_list() == ["accuracy", "auc", "n_pairs", "n_ties", "n_groups"]
+    assert no_proba["metric"].to_list() == ["pairwise_accuracy", "auc", "n_pairs", "n_ties", "n_groups"]
     assert no_proba["value"][-1] == 400  # each pair its own group
 
 
@@ -137,8 +134,8 @@ def test_pair_intervals_resample_prompts_not_pairs():
     # Pairs of a prompt share their outcome: resampling prompts must see 50 units, not 400.
     outcome = np.repeat(np.random.default_rng(6).integers(0, 2, 50), 8).astype(float)
     groups = np.repeat(np.arange(50), 8)
-    by_prompt = as_dict(evaluate_pairs(outcome, 0.5 * np.ones(400), groups))["accuracy"]
-    by_pair = as_dict(evaluate_pairs(outcome, 0.5 * np.ones(400)))["accuracy"]
+    by_prompt = as_dict(evaluate_pairs(outcome, 0.5 * np.ones(400), groups))["pairwise_accuracy"]
+    by_pair = as_dict(evaluate_pairs(outcome, 0.5 * np.ones(400)))["pairwise_accuracy"]
     assert by_prompt[2] - by_prompt[1] > 2 * (by_pair[2] - by_pair[1])
 
 
@@ -151,24 +148,17 @@ def test_evaluate_pairs_bad_input():
         evaluate_pairs([1.0, 2.0], [0.0, 1.0], groups=[0, 1, 2])
 
 
-def _alpacaeval() -> Path:
-    root = os.environ.get("EMBRM_DATA_DIR") or Path(__file__).parents[3] / "shared" / "data"
-    path = Path(root) / "alpacaeval_multimodel.parquet"
-    if not path.exists():
-        pytest.skip(f"real data not found at {path}; set EMBRM_DATA_DIR")
-    return path
-
-
-def test_alpacaeval_length_reward_hacks_the_length_biased_judge():
+def test_alpacaeval_length_reward_hacks_the_length_biased_judge(data_dir):
     """On the real 805 x 51 AlpacaEval set, response length as reward beats random.
 
     The judge is known to favour length, so length is a positive (hackable) reward.
     """
-    frame = pl.read_parquet(_alpacaeval(), columns=["prompt_id", "response", "judge_pref"])
+    columns = ["prompt_id", "response", "judge_pref"]
+    frame = pl.read_parquet(data_dir / "alpacaeval_multimodel.parquet", columns=columns)
     reward = frame["response"].str.len_chars().cast(pl.Float64).to_numpy()
     golden = 100 * frame["judge_pref"].to_numpy()  # win rate against the reference, in %
     groups = frame["prompt_id"].to_numpy()
-    rows = as_dict(evaluate_rewards(reward, golden, groups, n=[4, "all"], n_bootstrap=200))
+    rows = as_dict(evaluate_rewards(reward, golden, groups, n=[4, "all"], n_bootstrap=200, random_state=0))
     assert rows["n_groups"][0] == 805 and rows["n_candidates"][0] == 41055
     assert rows["bon@4"][1] > rows["random"][2]  # the intervals do not overlap
     assert rows["spearman"][1] > 0.4  # measured: 0.56 [0.55, 0.58]

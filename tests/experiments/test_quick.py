@@ -83,13 +83,14 @@ def test_hh_harmless(tmp_path, data_dir, encoder):
     table = pl.read_csv(out / "results.csv")
     assert (table["n_pairs"] == 400).all()
     coin = table.filter(pl.col("head") == "coin").row(0, named=True)
-    assert coin["accuracy"] == 0.5
+    assert coin["pairwise_accuracy"] == 0.5
     heads = table.filter(pl.col("fit_seconds").is_not_null())
     assert heads.height == 8
-    assert ((heads["accuracy_ci_low"] <= heads["accuracy"])
-            & (heads["accuracy"] <= heads["accuracy_ci_high"])).all()
-    assert heads["ece"].is_between(0, 1).all()
-    assert heads.filter(pl.col("head") == "bt-linear")["accuracy"][0] > 0.5
+    assert ((heads["pairwise_accuracy_ci_low"] <= heads["pairwise_accuracy"])
+            & (heads["pairwise_accuracy"] <= heads["pairwise_accuracy_ci_high"])).all()
+    # Calibrated by a held-out temperature (or the BT loss): no head far off (quick run: <= 0.19).
+    assert heads["ece"].max() < 0.3
+    assert heads.filter(pl.col("head") == "bt-linear")["pairwise_accuracy"][0] > 0.5
 
 
 def test_ensembles_hacking(tmp_path, data_dir, encoder):
@@ -100,14 +101,18 @@ def test_ensembles_hacking(tmp_path, data_dir, encoder):
         assert sorted(part["aggregate"]) == ["mean", "min", "uwo"]
         # one fitted ensemble per fold, read three ways: same uncertainty for every aggregate
         assert part["uncertainty_auc"].max() - part["uncertainty_auc"].min() < 1e-12
-        assert part["uncertainty_auc"].is_between(0, 1).all()
         # read within each prompt, disagreement flags the attack (quick run: 0.90 / 0.96)
         assert part["uncertainty_auc"].min() > 0.8
     heads = table.filter(pl.col("null_percentile").is_not_null())
-    assert heads["null_percentile"].is_between(0, 1).all()
-    assert (heads["null_mean_rank"] >= 1).all() and (heads["null_mean_rank"] <= 52).all()
+    # Without ties, the attack's mean rank among the 52 answers is 1 + 51 * (share of real
+    # answers above it); "longest" can tie the attack's length, which the two count apart.
+    untied = heads.filter(pl.col("head") != "longest")
+    np.testing.assert_allclose(untied["null_mean_rank"], 1 + 51 * (1 - untied["null_percentile"]), atol=1e-9)
     judge = table.filter(pl.col("head") == "oracle").row(0, named=True)
     assert judge["null_percentile"] > 0.5, "the judge was fooled by the null attack"
+    # ... and every embedding head less (quick run: at most 0.49 against the judge's 0.91).
+    others = heads.filter(~pl.col("head").is_in(["oracle", "longest"]))
+    assert others["null_percentile"].max() < judge["null_percentile"] - 0.2
 
 
 def test_drm_decomposition(tmp_path, data_dir, encoder):
@@ -116,31 +121,40 @@ def test_drm_decomposition(tmp_path, data_dir, encoder):
     evr = components["explained_variance_ratio"].drop_nulls().to_numpy()
     assert len(evr) == summary["setup"]["n_components"]
     assert evr.sum() <= 1 + 1e-9 and (np.diff(evr) <= 1e-12).all() and (evr > 0).all()
-    assert components["subset_eta2"].is_between(0, 1).all()
-    assert components["length_spearman"].is_between(-1, 1).all()
+    # The components differ: not every one tracks length the same way (quick run: -0.16 to +0.43).
+    assert components["length_spearman"].max() - components["length_spearman"].min() > 0.2
     fewshot = pl.read_csv(out / "fewshot.csv", schema_overrides={"shots": pl.String})
     assert set(fewshot["shots"]) == {"4", "8", "16", "32", "all"}
     assert set(fewshot["task"]) == {"hh-harmless", "alpacaeval"}
-    assert fewshot["accuracy_mean"].is_between(0, 1).all()
+    full = fewshot.filter(pl.col("shots") == "all")
+    for task in ("hh-harmless", "alpacaeval"):
+        acc = dict(full.filter(pl.col("task") == task).select("method", "accuracy_mean").iter_rows())
+        on_task = next(v for k, v in acc.items() if k.startswith("BT linear, all of this task"))
+        mixed = next(v for k, v in acc.items() if k.startswith("BT linear, all mixed"))
+        # BT on the task's own pairs beats chance and BT on the mixed pairs (quick: 0.63 / 0.51
+        # on HH, 0.69 / 0.64 on AlpacaEval).
+        assert on_task > max(0.55, mixed)
 
 
-def test_make_readme(tmp_path, data_dir, encoder):
-    summary, _ = _run("hh_harmless", tmp_path / "results", data_dir, encoder)
-    readme = tmp_path / "README.md"
-    kept = (
-        "| 5 | DRM | `python experiments/drm_decomposition.py` | 14 s (warm cache; 2026-11-25 15:20 UTC) "
-        "| 2 s | KEPT-HEADLINE | KEPT-MEANING |"
-    )
-    stale = "| 2 | HH | `python experiments/hh_harmless.py` | 63 s (warm cache; x) | 19 s | STALE | STALE |"
-    table = f"OLD-TABLE\n{stale}\n{kept}"
-    readme.write_text(f"# x\n\n<!-- results:start -->\n{table}\n<!-- results:end -->\ntail\n")
-    _load("make_readme").main(["--results", str(tmp_path / "results"), "--readme", str(readme)])
-    text = readme.read_text()
-    assert "OLD-TABLE" not in text and "STALE" not in text and text.endswith("tail\n")
-    assert "python experiments/hh_harmless.py" in text and "HH-RLHF harmless" in text
-    # An experiment without a summary keeps its last full run's row; its time counts.
-    assert kept in text.splitlines()
-    assert "| 1 | alpacaeval_benchmark | `python experiments/alpacaeval_benchmark.py` | not run |" in text
-    total = (14 + summary["runtime_s"]) / 60
-    assert f"All 2 full runs together: **{total:.1f} minutes**" in text
-    assert "1 kept from earlier runs" in text
+def test_active_learning(tmp_path, data_dir, encoder):
+    summary, out = _run("active_learning", tmp_path, data_dir, encoder)
+    curves = pl.read_csv(out / "results.csv")
+    strategies = {"random", "dopt", "pool-leverage", "uncertainty", "max-difference", "k-center"}
+    for dataset in ("hh-harmless", "alpacaeval"):
+        part = curves.filter(pl.col("dataset") == dataset)
+        assert set(part["strategy"]) == strategies
+        assert sorted(part["n_labels"].unique()) == list(range(20, 141, 20))
+        # every strategy starts from the same seed set: identical first-round heads
+        first = part.filter(pl.col("round") == 0).group_by("seed").agg(pl.col("pairwise_accuracy").n_unique())
+        assert (first["pairwise_accuracy"] == 1).all()
+        assert (part["pairwise_accuracy"] > 0.4).all() and (part["full_pairwise_accuracy"] > 0.5).all()
+    alpaca = curves.filter(pl.col("dataset") == "alpacaeval")
+    assert alpaca["winrate_bon@16"].is_between(0, 100).all()
+    assert (curves.filter(pl.col("dataset") == "hh-harmless")["label_error_rate"] == 0).all()
+    ratios = pl.read_csv(out / "ratios.csv")
+    random = ratios.filter(pl.col("strategy") == "random")
+    assert (random["ratio_accuracy"] == 1).all() and (random["curve_gain_accuracy"] == 0).all()
+    assert (ratios["ratio_accuracy_ci_low"] <= ratios["ratio_accuracy"] + 1e-9).all()
+    reach = pl.read_csv(out / "labels_to_target.csv")
+    assert reach["labels_accuracy"].drop_nans().drop_nulls().is_between(20, 140).all()
+    assert "alpacaeval dopt accuracy" in summary["headline"]

@@ -37,7 +37,6 @@ def test_every_representation_and_head_is_scored(run):
         assert set(hard.filter(pl.col("representation") == rep)["head"]) == set(module.HEAD_NAMES)
     hh = pl.read_csv(out / "hh.csv")
     assert hh.height == len(module.STUDY) * len(module.HEAD_NAMES) + 1  # + the length-only head
-    assert hh["accuracy"].is_between(0, 1).all()
 
 
 def test_baselines_bound_and_anchor_the_rows(run):
@@ -50,7 +49,6 @@ def test_baselines_bound_and_anchor_the_rows(run):
         assert by_head["oracle"]["pairwise_accuracy"] == 1.0 and by_head["random"]["pairwise_accuracy"] == 0.5
         assert by_head["random"]["null_above"] == 0.5  # every tie counts one half
         assert by_head["oracle"]["null_above"] > 0.5  # the judge is hacked by the null-model string
-        assert part["null_above"].is_between(0, 1).all()
         # a BT head on log length alone ranks by length: exactly the longest answer, gain 0
         length_only = by_head["length-only"]
         assert length_only["bon"] == pytest.approx(by_head["longest"]["bon"])

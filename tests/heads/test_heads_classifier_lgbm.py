@@ -29,15 +29,15 @@ def test_temperature_calibrates_predict_proba(pairs, test_pairs):
 
 
 def test_mlp_kind_uses_the_validation_slice_for_early_stopping(pairs):
-    head = ClassifierHead(kind="mlp", hidden_layer_sizes=(16,), random_state=0)
+    head = ClassifierHead(model="mlp", hidden_layer_sizes=(16,), random_state=0)
     head.fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
     assert head.n_epochs_ == int(np.argmin(head.validation_loss_)) + 1
 
 
 @pytest.mark.parametrize("linear_base", [True, False])
-def test_mlp_kind_trains_on_top_of_the_logistic_kind(pairs, linear_base):
+def test_mlp_model_trains_on_top_of_the_linear_model(pairs, linear_base):
     head = ClassifierHead(
-        kind="mlp", hidden_layer_sizes=(16,), center_by_group=True, linear_base=linear_base, random_state=0
+        model="mlp", hidden_layer_sizes=(16,), center_by_group=True, linear_base=linear_base, random_state=0
     )
     head.fit(pairs.X_win, pairs.X_lose, groups=pairs.groups)
     logistic = ClassifierHead(center_by_group=True, random_state=0)
@@ -163,9 +163,13 @@ def test_logistic_centred_by_group_ranks_within_prompts_like_bradley_terry(seed)
     [
         (ClassifierHead(random_state=0), ClassifierHead(center_by_group=False, random_state=0)),
         (
-            ClassifierHead(kind="mlp", hidden_layer_sizes=(16,), random_state=0),
+            ClassifierHead(model="mlp", hidden_layer_sizes=(16,), random_state=0),
             ClassifierHead(
-                kind="mlp", hidden_layer_sizes=(16,), center_by_group=False, linear_base=False, random_state=0
+                model="mlp",
+                hidden_layer_sizes=(16,),
+                center_by_group=False,
+                linear_base=False,
+                random_state=0,
             ),
         ),
         (
@@ -173,7 +177,7 @@ def test_logistic_centred_by_group_ranks_within_prompts_like_bradley_terry(seed)
             LGBMHead(n_estimators=200, center_by_group=False, random_state=0),
         ),
     ],
-    ids=["logistic", "mlp", "lgbm"],
+    ids=["linear", "mlp", "lgbm"],
 )
 def test_classification_heads_compare_within_prompts_by_default(default, uncentred):
     # Given groups, every classification head's default fit is centred within prompts

@@ -31,18 +31,18 @@ HEAD_CASES = {
     "bt-mlp": (
         lambda: BTMLP(
             hidden_layer_sizes=(16,),
-            weight_decay=0.01,
+            alpha=4.0,
             learning_rate=1e-3,
             batch_size=32,
             max_epochs=30,
             random_state=0,
         ),
-        {"weight_decay": [0.01, 0.3]},
+        {"alpha": [4.0, 100.0]},
     ),
     "classifier": (lambda: ClassifierHead(random_state=0), {"alpha": [0.1, 10.0]}),
     "classifier-mlp": (
-        lambda: ClassifierHead(kind="mlp", weight_decay=0.01, hidden_layer_sizes=(16,), random_state=0),
-        {"weight_decay": [0.01, 0.3]},
+        lambda: ClassifierHead(model="mlp", mlp_alpha=8.0, hidden_layer_sizes=(16,), random_state=0),
+        {"mlp_alpha": [8.0, 200.0]},
     ),
     "lgbm": (lambda: LGBMHead(n_estimators=20, random_state=0), {"num_leaves": [4, 8]}),
     "lgbm-pairwise": (
@@ -55,14 +55,12 @@ HEAD_CASES = {
     ),
     "ensemble-mlp-uwo": (
         lambda: Ensemble(
-            BTMLP(
-                hidden_layer_sizes=(16,), weight_decay=0.01, learning_rate=1e-3, batch_size=32, max_epochs=60
-            ),
+            BTMLP(hidden_layer_sizes=(16,), alpha=4.0, learning_rate=1e-3, batch_size=32, max_epochs=60),
             n_members=3,
             aggregate="uwo",
             random_state=0,
         ),
-        {"base__weight_decay": [0.01, 0.3]},
+        {"base__alpha": [4.0, 100.0]},
     ),
     "drm": (lambda: DRM(n_components=5), {"n_components": [2, 4]}),
 }
@@ -294,3 +292,26 @@ def test_fit_pairs_embeds_with_the_encoder_and_records_its_identity():
     assert head.score(X_w, X_l) > 0.9
     with pytest.raises(DataError, match=r"lacks the column\(s\) \['rejected'\]"):
         BTLinear().fit_pairs(_FakePairs(frame.drop("rejected")), encoder)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [ClassifierHead(random_state=0), LGBMHead(n_estimators=5, random_state=0)],
+    ids=["classifier", "lgbm"],
+)
+def test_centring_without_groups_warns_and_centres_nothing(head, pairs):
+    with pytest.warns(UserWarning, match="got no groups, so nothing is centred"):
+        centred = clone(head).fit(pairs.X_win, pairs.X_lose)
+    plain = clone(head).set_params(center_by_group=False).fit(pairs.X_win, pairs.X_lose)
+    np.testing.assert_array_equal(centred.reward(pairs.X_win), plain.reward(pairs.X_win))
+
+
+def test_a_pipeline_that_would_transform_only_the_winners_is_refused(pairs):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pipe = make_pipeline(StandardScaler(), BTLinear())
+    with pytest.raises(DataError, match="transforms X_win only"):
+        pipe.fit(pairs.X_win, pairs.X_lose)
+    fitted = BTLinear().fit(pairs.X_win, pairs.X_lose)  # outside a pipeline: fine
+    assert fitted.score(pairs.X_win, pairs.X_lose) > 0.5

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 from scipy.special import expit, softmax
 
-from embrm.exceptions import DataError
+from embrm.exceptions import DataError, EncoderMismatchError, NotFittedError
 from embrm.heads import DRM, BTLinear, ClassifierHead, Ensemble, load
 
 
@@ -41,11 +43,10 @@ def test_members_differ(ensemble):
     ],
 )
 def test_aggregates_follow_their_definitions(ensemble, test_pairs, aggregate, rule):
-    head = ensemble.set_params(aggregate=aggregate)
+    head = copy.deepcopy(ensemble).set_params(aggregate=aggregate)  # the fixture stays as it is
     R = head.member_rewards(test_pairs.X_win)
     np.testing.assert_allclose(head.reward(test_pairs.X_win), rule(R))
     np.testing.assert_allclose(head.uncertainty(test_pairs.X_win), R.var(axis=1))
-    ensemble.set_params(aggregate="mean")
 
 
 def test_grouped_uncertainty_is_the_variance_of_within_group_centred_member_rewards(ensemble, test_pairs):
@@ -72,20 +73,11 @@ def test_grouped_uncertainty_rejects_misaligned_groups(ensemble, test_pairs):
 
 def test_score_uses_every_member(ensemble, test_pairs):
     before = ensemble.reward(test_pairs.X_win)
-    last = ensemble.members_[-1]
-    saved = last.coef_
-    last.coef_ = -saved
-    try:
-        changed = ensemble.reward(test_pairs.X_win)
-        for k in range(len(ensemble.members_) - 1):
-            first = ensemble.members_[k]
-            keep = first.coef_
-            first.coef_ = np.zeros_like(keep)
-            assert not np.allclose(ensemble.reward(test_pairs.X_win), changed)
-            first.coef_ = keep
-    finally:
-        last.coef_ = saved
-    assert not np.allclose(before, changed)
+    for k in range(len(ensemble.members_)):
+        edited = copy.deepcopy(ensemble)  # the fixture stays as it is
+        edited.members_[k].coef_ = -edited.members_[k].coef_
+        assert not np.allclose(edited.reward(test_pairs.X_win), before)
+    np.testing.assert_array_equal(ensemble.reward(test_pairs.X_win), before)
 
 
 def test_predict_proba_averages_member_probabilities(ensemble, test_pairs):
@@ -105,10 +97,42 @@ def test_nested_params_reach_the_members(pairs):
     assert len({m.random_state for m in head.members_}) == 2
 
 
+class _RecordingBTLinear(BTLinear):
+    """BTLinear that records the pairs and weights it was fitted on."""
+
+    def _fit(self, X_win, X_lose, sample_weight, groups):
+        self.fitted_rows_ = X_win.copy()
+        self.fitted_weight_ = sample_weight.copy()
+        super()._fit(X_win, X_lose, sample_weight, groups)
+
+
+def _row_ids(pairs, rows):
+    """Index in ``pairs.X_win`` of each of ``rows``."""
+    lookup = {row.tobytes(): i for i, row in enumerate(pairs.X_win)}
+    return np.array([lookup[row.tobytes()] for row in rows])
+
+
 def test_subsample_resampling_uses_80_percent(pairs):
-    head = Ensemble(BTLinear(), n_members=2, resample="subsample", random_state=0)
+    head = Ensemble(_RecordingBTLinear(), n_members=2, resample="subsample", random_state=0)
     head.fit(pairs.X_win, pairs.X_lose)
-    assert head.score(pairs.X_win, pairs.X_lose) > 0.7
+    n = len(pairs.X_win)
+    ids = [_row_ids(pairs, m.fitted_rows_) for m in head.members_]
+    for member, rows in zip(head.members_, ids, strict=True):
+        # 320 of the 400 pairs, each once, with its own weight (1).
+        assert rows.size == round(0.8 * n) == np.unique(rows).size
+        np.testing.assert_array_equal(member.fitted_weight_, 1.0)
+    assert not np.array_equal(ids[0], ids[1])  # each member draws its own subsample
+
+
+def test_bootstrap_resampling_draws_n_pairs_with_replacement(pairs):
+    head = Ensemble(_RecordingBTLinear(), n_members=2, resample="bootstrap", random_state=0)
+    head.fit(pairs.X_win, pairs.X_lose)
+    n = len(pairs.X_win)
+    for member in head.members_:
+        # n draws as counts on the distinct pairs drawn (about 1 - 1/e = 63 % of them).
+        assert member.fitted_weight_.sum() == n
+        assert member.fitted_weight_.max() > 1
+        assert 0.55 * n < member.fitted_rows_.shape[0] < 0.7 * n
 
 
 def test_drm_directions_are_orthonormal_and_ordered(pairs):
@@ -179,8 +203,9 @@ def test_drm_leaves_rounding_residue_unscaled(pairs, test_pairs):
 def test_drm_default_weights_are_a_bt_fit_on_its_heads(pairs, test_pairs):
     head = DRM(n_components=4).fit(pairs.X_win, pairs.X_lose)
     comps = head.reward_components(test_pairs.X_win)
-    # weight_decay is per pair: the summed penalty is weight_decay * n_pairs.
-    restricted = BTLinear(alpha=head.weight_decay * len(pairs.X_win)).fit(
+    # The default penalty is 0.005 per pair against the summed loss.
+    assert head.alpha_ == 0.005 * len(pairs.X_win)
+    restricted = BTLinear(alpha=head.alpha_).fit(
         head.reward_components(pairs.X_win), head.reward_components(pairs.X_lose)
     )
     np.testing.assert_allclose(head.weights_, restricted.coef_, rtol=1e-4, atol=1e-6)
@@ -225,10 +250,10 @@ def test_drm_adaptation_finds_a_new_users_direction(pairs):
 
 def test_drm_adapt_checks_its_input(pairs, tmp_path):
     head = DRM(n_components=3)
-    with pytest.raises(Exception, match="not fitted yet.*'adapt'"):
+    with pytest.raises(NotFittedError, match="not fitted yet.*'adapt'"):
         head.adapt(pairs.X_win, pairs.X_lose)
     head.fit(pairs.X_win, pairs.X_lose, encoder_id="enc")
-    with pytest.raises(Exception, match="has 5 features.*32-d"):
+    with pytest.raises(EncoderMismatchError, match="has 5 features.*32-d"):
         head.adapt(pairs.X_win[:, :5], pairs.X_lose[:, :5])
     head.adapt(pairs.X_win[:8], pairs.X_lose[:8])
     head.save(tmp_path / "drm.npz")

@@ -20,6 +20,7 @@ from sklearn.metrics import roc_auc_score
 
 from embrm.data import within_prompt_pairs
 from embrm.evaluate import pairwise_accuracy
+from embrm.evaluate._metrics import pair_outcomes
 from embrm.heads import DRM, BTLinear, ClassifierHead, Ensemble
 from embrm.model_selection import cross_val_rewards
 from embrm.testing import _direction_of_variation, make_preference_pairs
@@ -27,8 +28,7 @@ from embrm.testing import _direction_of_variation, make_preference_pairs
 
 def _held_out_hits(reward, pairs):
     """Per pair: 1, 0.5 or 0 for the order the out-of-fold rewards give it."""
-    r_win, r_lose = pairs.gather(reward)
-    return (r_win > r_lose) + 0.5 * (r_win == r_lose)
+    return pair_outcomes(*pairs.gather(reward))
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -83,7 +83,7 @@ def test_drm_default_reward_beats_its_mean_head_on_a_planted_direction(alpaca_em
 )
 def test_heads_beat_chance_on_hh_harmless(hh_embedded, make_head):
     hh = hh_embedded
-    oof = cross_val_rewards(make_head(), hh.data, (hh.X_chosen, hh.X_rejected), cv=5, random_state=0)
+    oof = cross_val_rewards(make_head(), hh.data, (hh.X_win, hh.X_lose), cv=5, random_state=0)
     # 400 human-labelled pairs (inter-rater agreement ~0.65-0.7), pooled out-of-fold
     # accuracy: 0.56 is 2.4 standard errors above chance (DRM, the weakest, gives 0.5675).
     assert pairwise_accuracy(oof.reward_win, oof.reward_lose) > 0.56
@@ -96,7 +96,7 @@ def alpaca_held_out(alpaca_embedded):
     oof = cross_val_rewards(BTLinear(), a.data, a.X, cv=5, pairs=noiseless, random_state=0)
     pairs = noiseless(a.data)
     length_win, length_lose = pairs.gather(a.length)
-    length_hits = (length_win > length_lose) + 0.5 * (length_win == length_lose)
+    length_hits = pair_outcomes(length_win, length_lose)
     ratio = np.maximum(length_win, length_lose) / np.maximum(1, np.minimum(length_win, length_lose))
     return _held_out_hits(oof.reward, pairs), length_hits, ratio
 
@@ -136,6 +136,6 @@ def test_ensemble_disagreement_flags_the_null_model_attack_within_prompts(alpaca
 
 def test_same_random_state_same_rewards_on_real_data(hh_embedded):
     hh = hh_embedded
-    a = Ensemble(ClassifierHead(), n_members=3, random_state=5).fit(hh.X_chosen, hh.X_rejected)
-    b = Ensemble(ClassifierHead(), n_members=3, random_state=5).fit(hh.X_chosen, hh.X_rejected)
-    np.testing.assert_array_equal(a.reward(hh.X_chosen), b.reward(hh.X_chosen))
+    a = Ensemble(ClassifierHead(), n_members=3, random_state=5).fit(hh.X_win, hh.X_lose)
+    b = Ensemble(ClassifierHead(), n_members=3, random_state=5).fit(hh.X_win, hh.X_lose)
+    np.testing.assert_array_equal(a.reward(hh.X_win), b.reward(hh.X_win))

@@ -6,13 +6,15 @@ serves them in under a second), so this runs only with ``bash scripts/test.sh -m
 
 from __future__ import annotations
 
-import numpy as np
+from functools import partial
+
 import pytest
 
 from embrm import Encoder, load_dataset
-from embrm.data import group_kfold, within_prompt_pairs
+from embrm.data import within_prompt_pairs
 from embrm.evaluate import compare_pairs, evaluate_rewards
 from embrm.heads import BTMLP, BTLinear
+from embrm.model_selection import baseline_rewards, cross_val_rewards
 
 pytestmark = pytest.mark.slow
 
@@ -26,18 +28,11 @@ def test_bt_head_picks_better_answers_than_the_longest(data_dir, encoder):
     """5-fold by prompt: the head's Best-of-51 pick beats always-longest, CIs apart."""
     data = load_dataset("alpacaeval", data_dir)
     X = data.embed(encoder)
-    reward = np.empty(len(data))
-    for k, (train, test) in enumerate(group_kfold(data.groups, 5, random_state=0)):
-        pairs = within_prompt_pairs(data.take(train), pairs_per_prompt=50, random_state=k)
-        X_train = X[train]
-        head = BTLinear().fit(
-            X_train[pairs.frame["chosen_index"].to_numpy()],
-            X_train[pairs.frame["rejected_index"].to_numpy()],
-        )
-        reward[test] = head.reward(X[test])
-    length = data.frame["response"].str.len_chars().to_numpy().astype(float)
+    build = partial(within_prompt_pairs, pairs_per_prompt=50)
+    reward = cross_val_rewards(BTLinear(), data, X, cv=5, pairs=build, random_state=0).reward
+    longest = baseline_rewards(data)["longest"]
     ours = evaluate_rewards(reward, data.scores, data.groups, n="all", n_bootstrap=500)
-    longest = evaluate_rewards(length, data.scores, data.groups, n="all", n_bootstrap=500)
+    longest = evaluate_rewards(longest, data.scores, data.groups, n="all", n_bootstrap=500)
     gain, gain_low, _ = _metric(ours, "normalised_gain@all")
     base, _, base_high = _metric(longest, "normalised_gain@all")
     assert gain_low > base_high, (gain, base)
@@ -47,12 +42,8 @@ def test_bt_head_picks_better_answers_than_the_longest(data_dir, encoder):
 def _held_out_pairs(data, X, make_head):
     """5-fold by prompt over 50 within-prompt pairs per prompt: each pair's held-out rewards."""
     pairs = within_prompt_pairs(data, pairs_per_prompt=50, random_state=0)
-    win, lose = pairs.frame["chosen_index"].to_numpy(), pairs.frame["rejected_index"].to_numpy()
-    r_win, r_lose = np.empty(win.size), np.empty(win.size)
-    for train, test in group_kfold(pairs.groups, 5, random_state=0):
-        head = make_head().fit(X[win[train]], X[lose[train]], groups=pairs.groups[train])
-        r_win[test], r_lose[test] = head.reward(X[win[test]]), head.reward(X[lose[test]])
-    return win, lose, r_win, r_lose, pairs.groups
+    result = cross_val_rewards(make_head(), pairs, pairs.gather(X), cv=5, random_state=0)
+    return pairs, result.reward_win, result.reward_lose
 
 
 @pytest.mark.parametrize("make_head", [BTLinear, lambda: BTMLP(random_state=0)], ids=["bt-linear", "bt-mlp"])
@@ -60,10 +51,12 @@ def test_heads_on_minilm_plus_length_beat_the_length_rule_on_all_pairs(data_dir,
     """The judge favours long answers; with length as a feature a head beats "longer wins"."""
     data = load_dataset("alpacaeval", data_dir)
     X = data.embed(Encoder("minilm+length", show_progress=False))
-    win, lose, r_win, r_lose, groups = _held_out_pairs(data, X, make_head)
-    length = data.frame["response"].str.len_chars().to_numpy().astype(float)
+    pairs, r_win, r_lose = _held_out_pairs(data, X, make_head)
+    length_win, length_lose = pairs.gather(baseline_rewards(data)["longest"])
     # benchmarks/train_heads.py (same folds, 40k pairs): 0.726 / 0.728 against length's 0.713.
-    diff = compare_pairs(r_win, r_lose, length[win], length[lose], groups, n_bootstrap=500).row(0, named=True)
+    diff = compare_pairs(r_win, r_lose, length_win, length_lose, pairs.groups, n_bootstrap=500).row(
+        0, named=True
+    )
     assert diff["ci_low"] > 0, diff
 
 
@@ -74,7 +67,9 @@ def test_bt_mlp_ranks_at_least_as_well_as_bt_linear_on_plain_minilm(data_dir, en
     test asks for the gain itself and rules out a loss beyond 0.002."""
     data = load_dataset("alpacaeval", data_dir)
     X = data.embed(encoder)
-    win, lose, mlp_win, mlp_lose, groups = _held_out_pairs(data, X, lambda: BTMLP(random_state=0))
-    *_, lin_win, lin_lose, _ = _held_out_pairs(data, X, BTLinear)
-    diff = compare_pairs(mlp_win, mlp_lose, lin_win, lin_lose, groups, n_bootstrap=500).row(0, named=True)
+    pairs, mlp_win, mlp_lose = _held_out_pairs(data, X, lambda: BTMLP(random_state=0))
+    _, lin_win, lin_lose = _held_out_pairs(data, X, BTLinear)
+    diff = compare_pairs(mlp_win, mlp_lose, lin_win, lin_lose, pairs.groups, n_bootstrap=500).row(
+        0, named=True
+    )
     assert diff["value"] > 0.001 and diff["ci_low"] > -0.002, diff

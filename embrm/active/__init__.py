@@ -1,0 +1,66 @@
+"""Active annotation: choose which pairs to send to annotators next.
+
+Strategies (:class:`DOptimal`, :class:`PoolLeverage`, :class:`Random`,
+:class:`Uncertainty`, :class:`MaxDifference`, :class:`KCenter`) share one method,
+``select(D_pool, labelled=None, head=None, batch_size=..., random_state=None)``, over
+embedding differences. Candidate pools with stable pair ids come from
+:func:`within_prompt_pool`, :func:`cross_prompt_pool` and :func:`pairs_pool`;
+:func:`simulate_active` replays annotation rounds against a golden annotator, and
+:func:`select_queries` / :func:`merge_labels` run real rounds.
+"""
+
+from embrm.active._pools import (
+    CandidatePool,
+    cross_prompt_pool,
+    responses_from_pairs,
+    within_prompt_pool,
+)
+from embrm.active._rounds import (
+    QUERY_COLUMNS,
+    is_labels_file,
+    labelled_pairs,
+    merge_labels,
+    read_labels,
+    select_queries,
+    write_labels,
+    write_queries,
+)
+from embrm.active._simulate import GoldenAnnotator, held_out_metrics, simulate_active
+from embrm.active._strategies import (
+    STRATEGIES,
+    BaseStrategy,
+    DOptimal,
+    KCenter,
+    MaxDifference,
+    PoolLeverage,
+    Random,
+    Uncertainty,
+    log_det_information,
+)
+
+__all__ = [
+    "QUERY_COLUMNS",
+    "is_labels_file",
+    "labelled_pairs",
+    "merge_labels",
+    "read_labels",
+    "select_queries",
+    "write_labels",
+    "write_queries",
+    "CandidatePool",
+    "GoldenAnnotator",
+    "cross_prompt_pool",
+    "held_out_metrics",
+    "responses_from_pairs",
+    "simulate_active",
+    "within_prompt_pool",
+    "STRATEGIES",
+    "BaseStrategy",
+    "DOptimal",
+    "KCenter",
+    "MaxDifference",
+    "PoolLeverage",
+    "Random",
+    "Uncertainty",
+    "log_det_information",
+]

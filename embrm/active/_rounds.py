@@ -1,0 +1,235 @@
+"""Real annotation rounds: write the pairs to annotate, read the filled files back, merge
+labels by pair id, and turn them into training pairs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from embrm.active._pools import CandidatePool
+from embrm.active._strategies import STRATEGIES, BaseStrategy
+from embrm.data import PreferencePairs
+from embrm.exceptions import DataError
+
+#: Columns of a query file; annotators fill ``label`` with ``a`` or ``b`` (the better response).
+QUERY_COLUMNS = ("pair_id", "prompt_id", "prompt", "response_a", "response_b", "label")
+LABELS = ("a", "b")
+_FORMATS = (".csv", ".jsonl", ".parquet")
+
+
+def _check_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in _FORMATS:
+        raise DataError(f"{path.name}: a query or labels file must end in .csv, .jsonl or .parquet.")
+    return suffix
+
+
+def _read(path: str | os.PathLike) -> pl.DataFrame:
+    path = Path(path)
+    suffix = _check_format(path)
+    if not path.is_file():
+        raise DataError(f"Labels file {str(path)!r} does not exist.")
+    text_columns = {"pair_id": pl.String, "label": pl.String}
+    if suffix == ".csv":
+        return pl.read_csv(path, schema_overrides=text_columns, infer_schema_length=None)
+    frame = pl.read_ndjson(path, infer_schema_length=None) if suffix == ".jsonl" else pl.read_parquet(path)
+    return frame.with_columns(pl.col(c).cast(pl.String) for c in text_columns if c in frame.columns)
+
+
+def is_labels_frame(frame: pl.DataFrame) -> bool:
+    """Whether a frame is a query/labels file (columns pair_id, response_a, response_b, label)."""
+    return {"pair_id", "response_a", "response_b", "label"} <= set(frame.columns)
+
+
+def _check_labels(frame: pl.DataFrame, what: str) -> pl.DataFrame:
+    if not {"pair_id", "label"} <= set(frame.columns):
+        raise DataError(f"{what} needs columns 'pair_id' and 'label'; found {frame.columns}.")
+    frame = frame.with_columns(pl.col("label").str.strip_chars().str.to_lowercase())
+    frame = frame.filter(pl.col("label").is_not_null() & (pl.col("label") != ""))
+    bad = frame.filter(~pl.col("label").is_in(LABELS))
+    if bad.height:
+        raise DataError(
+            f"{what}: {bad.height} labels are not 'a' or 'b' (first: pair {bad['pair_id'][0]!r} "
+            f"labelled {bad['label'][0]!r}). Write 'a' when response_a is better, 'b' when "
+            "response_b is, and leave the cell empty to skip a pair."
+        )
+    conflict = frame.group_by("pair_id").agg(pl.col("label").n_unique().alias("n")).filter(pl.col("n") > 1)
+    if conflict.height:
+        raise DataError(
+            f"{what}: {conflict.height} pairs have conflicting labels (first: "
+            f"{conflict['pair_id'][0]!r}). Keep one label per pair id and try again; nothing "
+            "was written."
+        )
+    return frame.unique("pair_id", keep="first", maintain_order=True)
+
+
+def read_labels(path: str | os.PathLike) -> pl.DataFrame:
+    """The labelled rows of a filled query file (CSV, JSONL or Parquet).
+
+    Rows with an empty ``label`` are skipped (not annotated yet); labels are ``a`` or ``b``
+    (case and spaces ignored). Raises a :class:`~embrm.exceptions.DataError` on other
+    values or on one pair id with two different labels.
+    """
+    return _check_labels(_read(path), Path(path).name)
+
+
+def merge_labels(*labels: pl.DataFrame) -> pl.DataFrame:
+    """Union of labels frames by ``pair_id`` (the first occurrence's columns are kept).
+
+    A pair id labelled differently in two frames is an error, so no label is ever silently
+    overwritten.
+    """
+    frames = [f for f in labels if f is not None and f.height]
+    if not frames:
+        return pl.DataFrame(schema={c: pl.String for c in QUERY_COLUMNS})
+    return _check_labels(pl.concat(frames, how="diagonal_relaxed"), "The merged labels")
+
+
+def labelled_pairs(labels: pl.DataFrame, name: str | None = None) -> PreferencePairs:
+    """Labels (a filled query file) as preference pairs for training: ``chosen`` is the
+    response the annotator preferred; ``group`` is the prompt id."""
+    labels = _check_labels(labels, name or "labels")
+    if labels.height == 0:
+        raise DataError("No labelled pairs: fill the 'label' column with 'a' or 'b' first.")
+    a = pl.col("label") == "a"
+    frame = labels.select(
+        pl.col("prompt"),
+        pl.when(a).then(pl.col("response_a")).otherwise(pl.col("response_b")).alias("chosen"),
+        pl.when(a).then(pl.col("response_b")).otherwise(pl.col("response_a")).alias("rejected"),
+        pl.col("prompt_id").alias("group") if "prompt_id" in labels.columns else pl.lit(None).alias("_"),
+        pl.col("pair_id"),
+    )
+    return PreferencePairs(frame.drop("_", strict=False), name=name)
+
+
+def select_queries(
+    pool: CandidatePool,
+    X: np.ndarray,
+    budget: int,
+    *,
+    strategy: BaseStrategy | str = "dopt",
+    labels: pl.DataFrame | None = None,
+    head: Any = None,
+    random_state: int | np.random.RandomState | None = 0,
+) -> pl.DataFrame:
+    """The next ``budget`` pairs to annotate, as a query frame with an empty ``label`` column.
+
+    Parameters
+    ----------
+    pool : CandidatePool
+    X : ndarray of shape (pool.n_responses, d)
+        Embeddings of the pool's response table.
+    budget : int
+        Pairs to propose.
+    strategy : BaseStrategy or str, default "dopt"
+        A strategy or its name in :data:`STRATEGIES`.
+    labels : polars.DataFrame, optional
+        Labels so far (:func:`read_labels` / :func:`merge_labels`); these pairs are never
+        proposed again. Every id must be in the pool.
+    head : fitted head, optional
+        Gives ``p``; default a :class:`~embrm.heads.BTLinear` fitted on ``labels`` (none
+        without labels: uniform outcome variance).
+    random_state : int, RandomState or None, default 0
+        Same pool, labels and seed give the same queries.
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns ``pair_id``, ``prompt_id``, ``prompt``, ``response_a``, ``response_b``,
+        ``label`` (empty), plus ``prompt_id_b`` and ``prompt_b`` for cross-prompt pairs.
+    """
+    if isinstance(strategy, str):
+        if strategy not in STRATEGIES:
+            raise DataError(f"Unknown strategy {strategy!r}; choose one of {sorted(STRATEGIES)}.")
+        strategy = STRATEGIES[strategy]()
+    if not isinstance(budget, int | np.integer) or budget < 1:
+        raise DataError(f"budget must be a positive integer, got {budget!r}.")
+    D = pool.differences(X)
+    labelled = None
+    if labels is not None and labels.height:
+        labels = _check_labels(labels, "labels")
+        rows = pool.positions(labels["pair_id"].to_numpy())
+        a_wins = (labels["label"] == "a").to_numpy()
+        labelled = np.where(a_wins[:, None], D[rows], -D[rows])
+        if head is None and len(rows) >= 2:
+            from embrm.heads import BTLinear
+
+            win = np.where(a_wins, pool.index_a[rows], pool.index_b[rows])
+            lose = np.where(a_wins, pool.index_b[rows], pool.index_a[rows])
+            head = BTLinear().fit(X[win], X[lose])
+    if budget > len(pool):
+        raise DataError(
+            f"budget={budget} is larger than the pool ({len(pool)} candidate pairs): lower the "
+            "budget or build a larger pool (more responses, more pairs per prompt)."
+        )
+    chosen = strategy.select(D, labelled=labelled, head=head, batch_size=budget, random_state=random_state)
+    picked = pool.frame[chosen]
+    columns = [
+        pl.col("pair_id"),
+        pl.col("prompt_id_a").alias("prompt_id"),
+        pl.col("prompt_a").alias("prompt"),
+        pl.col("response_a"),
+        pl.col("response_b"),
+    ]
+    if (picked["prompt_id_a"] != picked["prompt_id_b"]).any():
+        columns += [pl.col("prompt_id_b"), pl.col("prompt_b")]
+    return picked.select(columns).with_columns(pl.lit(None, dtype=pl.String).alias("label"))
+
+
+def is_labels_file(path: str | os.PathLike) -> bool:
+    """Whether a file is a query/labels file written by :func:`write_queries`."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _FORMATS or not path.is_file():
+        return False
+    if suffix == ".parquet":
+        columns = list(pl.read_parquet_schema(path))
+    elif suffix == ".csv":
+        columns = pl.read_csv(path, n_rows=1, infer_schema_length=0).columns
+    else:
+        columns = pl.read_ndjson(path, n_rows=1).columns
+    return is_labels_frame(pl.DataFrame(schema={c: pl.String for c in columns}))
+
+
+def write_queries(queries: pl.DataFrame, path: str | os.PathLike) -> Path:
+    """Write a query frame to CSV, JSONL or Parquet (by suffix).
+
+    Refuses to replace a file that already holds labels (write elsewhere, or merge with
+    :func:`write_labels`).
+    """
+    path = Path(path)
+    _check_format(path)
+    if path.exists():
+        existing = _read(path)
+        if "label" in existing.columns and _check_labels(existing, path.name).height:
+            raise DataError(
+                f"{path} already holds labels; write the new queries to another file (labels "
+                "are never overwritten)."
+            )
+    return _write(queries, path)
+
+
+def write_labels(labels: pl.DataFrame, path: str | os.PathLike) -> pl.DataFrame:
+    """Merge ``labels`` into the labels file at ``path`` (created if absent) and return the
+    union: labels already in the file are kept, and a conflicting label is an error (the
+    file is then left as it was)."""
+    path = Path(path)
+    _check_format(path)
+    merged = merge_labels(read_labels(path), labels) if path.exists() else merge_labels(labels)
+    _write(merged, path)
+    return merged
+
+
+def _write(frame: pl.DataFrame, path: Path) -> Path:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        frame.write_csv(path)
+    elif suffix == ".jsonl":
+        frame.write_ndjson(path)
+    else:
+        frame.write_parquet(path)
+    return path

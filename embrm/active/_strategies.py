@@ -1,0 +1,575 @@
+"""Strategies that choose which candidate pairs to send to annotators next.
+
+Every strategy has one method, :meth:`BaseStrategy.select`, over embedding *differences*:
+``D_pool[i] = x(a_i) - x(b_i)`` for candidate pair ``i`` and ``labelled[j] = x(winner_j) -
+x(loser_j)`` for the pairs already labelled. For a linear Bradley-Terry reward
+``r(x) = w @ x`` a labelled pair with difference ``d`` and ``p = sigmoid(w @ d)`` adds
+``p (1 - p) d d^T`` to the Fisher information of ``w``; the information-based strategies
+(:class:`DOptimal`, :class:`PoolLeverage`) choose pairs that make it large.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve
+from scipy.special import expit
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+
+from embrm._validation import BOOLEAN, Interval, validate_params
+from embrm.exceptions import DataError, EncoderMismatchError
+from embrm.heads._base import single_threaded
+
+#: Rows processed at a time in passes over the pool (bounds temporary memory to CHUNK x d).
+CHUNK = 32768
+_HASH_MULTIPLIERS = np.random.RandomState(20261202).randint(1, 2**62, size=8192, dtype=np.int64)
+
+
+def _check_matrix(values: Any, name: str, allow_empty: bool = False) -> np.ndarray:
+    array = np.asarray(values)
+    if array.dtype.kind not in "fiu":
+        raise DataError(f"{name} must be numbers (one row per pair), got dtype {array.dtype}.")
+    if array.dtype not in (np.float32, np.float64):
+        array = array.astype(np.float64)
+    if array.ndim != 2:
+        raise DataError(
+            f"{name} must be a 2-d array of shape (n_pairs, n_features), got shape {array.shape}."
+        )
+    if array.shape[0] == 0 and not allow_empty:
+        raise DataError(
+            f"{name} is empty: there are no candidate pairs to choose from. Build a pool with "
+            "embrm.active.within_prompt_pool (at least two different answers to one prompt)."
+        )
+    return array
+
+
+def squared_norms(D: np.ndarray, name: str = "D_pool") -> np.ndarray:
+    """``||d_i||^2`` of every row (float64), in chunks; also the check that every value is
+    finite (a NaN or infinite entry makes its row's norm non-finite)."""
+    sq = np.empty(len(D))
+    for start in range(0, len(D), CHUNK):
+        part = D[start : start + CHUNK]
+        sq[start : start + CHUNK] = np.einsum("ij,ij->i", part, part, dtype=np.float64)
+    if not np.isfinite(sq).all():
+        raise DataError(f"{name} holds NaN or infinite values; embed the responses again.")
+    return sq
+
+
+def _row_keys(A: np.ndarray) -> np.ndarray:
+    """An integer key per row that is equal for ``a`` and ``-a`` (sign bits masked), exact."""
+    if A.dtype == np.float32:
+        bits, mask = A.view(np.uint32), np.uint64(0x7FFFFFFF)
+    else:
+        bits, mask = A.view(np.uint64), np.uint64(0x7FFFFFFFFFFFFFFF)
+    mult = _HASH_MULTIPLIERS[: A.shape[1]].view(np.uint64)
+    keys = np.empty(A.shape[0], dtype=np.uint64)
+    step = 4096
+    for start in range(0, A.shape[0], step):
+        part = bits[start : start + step].astype(np.uint64) & mask
+        keys[start : start + step] = (part * mult).sum(axis=1)
+    return keys
+
+
+def eligible_mask(
+    D_pool: np.ndarray, labelled: np.ndarray | None, sq: np.ndarray | None = None
+) -> np.ndarray:
+    """Which candidates may be chosen: not a self pair (zero difference) and not a pair
+    already labelled (a row equal to ``labelled[j]`` or ``-labelled[j]``). ``sq``: the
+    rows' squared norms when already computed."""
+    eligible = (squared_norms(D_pool) if sq is None else sq) > 0
+    if labelled is None or len(labelled) == 0:
+        return eligible
+    lab = labelled.astype(D_pool.dtype)
+    pool_keys, lab_keys = _row_keys(D_pool), _row_keys(lab)
+    for i in np.flatnonzero(np.isin(pool_keys, lab_keys)):
+        same = lab[lab_keys == pool_keys[i]]
+        if np.any(np.all(same == D_pool[i], axis=1) | np.all(same == -D_pool[i], axis=1)):
+            eligible[i] = False
+    return eligible
+
+
+def linear_margins(
+    head: Any, D_pool: np.ndarray, labelled: np.ndarray | None
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The predicted reward gap ``r(a) - r(b)`` of each candidate and labelled pair under a
+    linear reward, or ``(None, None)`` without a head.
+
+    A head with a 1-d ``coef_`` whose ``reward`` is ``coef_ @ x`` (:class:`~embrm.heads.BTLinear`)
+    is used as it is. Any other head (MLP, classifier, tree, ensemble) is replaced by a
+    :class:`~embrm.heads.BTLinear` with default settings fitted on ``labelled`` (rows are
+    preferred-minus-other differences): the Fisher information is that of a linear
+    Bradley-Terry head over the same features.
+    """
+    if head is None:
+        return None, None
+    d = D_pool.shape[1]
+    n_features = getattr(head, "n_features_in_", None)
+    if n_features is None:
+        raise DataError(f"The head {type(head).__name__} is not fitted; fit it on the labelled pairs first.")
+    if n_features != d:
+        raise EncoderMismatchError(
+            f"The pool has {d}-dimensional differences but the head was fitted on {n_features} "
+            "features: embed the pool with the encoder the head was trained with."
+        )
+    coef = getattr(head, "coef_", None)
+    probe = D_pool[:8].astype(np.float64)
+    if not (
+        isinstance(coef, np.ndarray)
+        and coef.shape == (d,)
+        and np.allclose(head.reward(probe) - head.reward(np.zeros_like(probe)), probe @ coef)
+    ):
+        if labelled is None or len(labelled) < 2:
+            raise DataError(
+                f"{type(head).__name__} is not linear: its Fisher information is taken on a linear "
+                "Bradley-Terry head fitted on the labelled pairs, so pass at least two labelled "
+                "differences (preferred minus other), or pass a BTLinear head."
+            )
+        from embrm.heads import BTLinear
+
+        coef = BTLinear().fit(labelled, np.zeros_like(labelled)).coef_
+    coef = coef.astype(D_pool.dtype)
+    margin_pool = np.concatenate([D_pool[s : s + CHUNK] @ coef for s in range(0, len(D_pool), CHUNK)])
+    margin_lab = None if labelled is None else labelled.astype(D_pool.dtype) @ coef
+    return margin_pool.astype(np.float64), margin_lab
+
+
+def outcome_variance(margin: np.ndarray | None, n: int) -> np.ndarray:
+    """``p (1 - p)`` with ``p = sigmoid(margin)``; 1/4 everywhere (the uniform prior) when
+    there is no head."""
+    if margin is None:
+        return np.full(n, 0.25)
+    p = expit(margin)
+    return p * (1.0 - p)
+
+
+def information_matrix(
+    D: np.ndarray, weight: np.ndarray, ridge: float, base: np.ndarray | None = None
+) -> np.ndarray:
+    """``ridge * I + base + sum_i weight_i d_i d_i^T`` in float64, accumulated in chunks
+    (never a per-candidate d x d tensor)."""
+    d = D.shape[1]
+    M = ridge * np.eye(d) if base is None else base + ridge * np.eye(d)
+    for start in range(0, len(D), CHUNK):
+        part = D[start : start + CHUNK].astype(np.float64)
+        M += (part * weight[start : start + CHUNK, None]).T @ part
+    return M
+
+
+def log_det_information(
+    D: np.ndarray, weight: np.ndarray | None = None, prior_strength: float = 1.0
+) -> float:
+    """``log det(prior_strength * I + sum_i weight_i d_i d_i^T)``: the D-optimality criterion
+    of a set of pairs (``weight`` default 1/4, the uniform prior's outcome variance)."""
+    D = np.atleast_2d(np.asarray(D, dtype=np.float64))
+    weight = np.full(len(D), 0.25) if weight is None else np.asarray(weight, dtype=np.float64)
+    return float(np.linalg.slogdet(information_matrix(D, weight, prior_strength))[1])
+
+
+def _quadratic_form(D: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """``d_i^T A d_i`` for every row, in chunks."""
+    A = A.astype(D.dtype)
+    out = np.empty(len(D))
+    for start in range(0, len(D), CHUNK):
+        part = D[start : start + CHUNK]
+        out[start : start + CHUNK] = np.einsum("ij,ij->i", part @ A, part)
+    return out
+
+
+def _top(score: np.ndarray, eligible: np.ndarray, k: int, rng: np.random.RandomState) -> np.ndarray:
+    """The ``k`` eligible candidates with the highest score, ties broken at random."""
+    candidates = np.flatnonzero(eligible)
+    candidates = candidates[rng.permutation(len(candidates))]
+    s = score[candidates]
+    if k < len(candidates):
+        part = np.argpartition(-s, k - 1)[:k]
+        candidates, s = candidates[part], s[part]
+    return candidates[np.argsort(-s, kind="stable")]
+
+
+class BaseStrategy(BaseEstimator):
+    """Base class of the selection strategies (not used directly).
+
+    Subclasses implement ``_select``; :meth:`select` validates the input, excludes self
+    pairs and pairs already labelled, and computes the head's predicted gaps.
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
+    #: Whether the strategy reads the head's predicted gaps.
+    _uses_head: ClassVar[bool] = True
+
+    def select(
+        self,
+        D_pool: Any,
+        labelled: Any = None,
+        head: Any = None,
+        batch_size: int = 10,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> np.ndarray:
+        """Choose ``batch_size`` candidate pairs to label next.
+
+        Parameters
+        ----------
+        D_pool : array-like of shape (M, d)
+            Embedding difference ``x(a) - x(b)`` of each candidate pair (float32 keeps a
+            large pool at half the memory).
+        labelled : array-like of shape (L, d), optional
+            Differences of the pairs already labelled, preferred minus other. Candidates
+            equal to one of them (either sign) are never chosen.
+        head : fitted reward head, optional
+            Supplies ``p = P(a preferred over b)``. A linear head (``coef_``) is used as it
+            is; for any other head a :class:`~embrm.heads.BTLinear` is fitted on
+            ``labelled``. None: no model yet (uniform outcome variance 1/4).
+        batch_size : int, default 10
+            Number of pairs to return.
+        random_state : int, RandomState or None
+            Breaks ties and drives the random choices.
+
+        Returns
+        -------
+        indices : ndarray of int, shape (batch_size,)
+            Distinct rows of ``D_pool``, in the order chosen; never a self pair (zero
+            difference) or an already-labelled pair.
+        """
+        validate_params(self._parameter_constraints, self.get_params(deep=False), type(self).__name__)
+        D = _check_matrix(D_pool, "D_pool")
+        L = None
+        if labelled is not None:
+            L = _check_matrix(labelled, "labelled", allow_empty=True)
+            if L.shape[1] != D.shape[1]:
+                raise DataError(
+                    f"labelled has {L.shape[1]} features but D_pool has {D.shape[1]}: both must be "
+                    "differences of embeddings from the same encoder."
+                )
+            if len(L) == 0:
+                L = None
+        if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+            raise DataError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        sq = squared_norms(D)
+        eligible = eligible_mask(D, L, sq)
+        n_eligible = int(eligible.sum())
+        if batch_size > n_eligible:
+            raise DataError(
+                f"batch_size={batch_size} is larger than the {n_eligible} candidates that can still "
+                f"be chosen ({len(D) - n_eligible} of {len(D)} are self pairs or already labelled): "
+                "lower the budget or build a larger pool."
+            )
+        margin_pool, margin_lab = linear_margins(head, D, L) if self._uses_head else (None, None)
+        rng = check_random_state(random_state)
+        with single_threaded():
+            chosen = self._select(D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng)
+        return np.asarray(chosen, dtype=np.int64)
+
+    def _select(
+        self,
+        D: np.ndarray,
+        L: np.ndarray | None,
+        eligible: np.ndarray,
+        sq: np.ndarray,
+        margin_pool: np.ndarray | None,
+        margin_lab: np.ndarray | None,
+        batch_size: int,
+        rng: np.random.RandomState,
+    ) -> np.ndarray:
+        raise NotImplementedError
+
+
+class DOptimal(BaseStrategy):
+    """Greedy batch D-optimal design: maximise the log-determinant of the head's information.
+
+    Chooses the batch ``S`` one pair at a time to maximise
+
+        ``log det(prior_strength * I + sum_{labelled} v_j l_j l_j^T + sum_{i in S} v_i d_i d_i^T)``
+
+    with ``v = p (1 - p)`` the outcome variance under the current head (``p`` the predicted
+    probability that ``a`` wins; 1/4 without a head). Adding candidate ``i`` raises the log
+    determinant by ``log(1 + v_i d_i^T A^{-1} d_i)``: outcome uncertainty (``v_i``) times
+    leverage (directions the labelled set has not covered). After each pick the inverse is
+    updated by Sherman-Morrison, ``A^{-1} <- A^{-1} - v u u^T / (1 + v d^T u)`` with
+    ``u = A^{-1} d``, and every candidate's gain is downdated by ``v_i v (d_i^T u)^2 / (1 + v
+    d^T u)``: O(M d) per pick after one O(M d^2) pass, and O(M d) memory. A chosen pair's
+    own direction loses its leverage, so a batch holds no near-duplicates.
+
+    The log determinant is monotone submodular in the chosen set, so the greedy batch is
+    within a factor ``1 - 1/e`` of the best batch of the same size (Nemhauser, Wolsey and
+    Fisher, 1978).
+
+    Parameters
+    ----------
+    prior_strength : float, default 0.1
+        ``lambda``: the precision of a Gaussian prior ``w ~ N(0, I / lambda)`` on the linear
+        reward direction, in the units of the embedding differences. It is the information
+        the design starts from: small values favour covering every direction (exploration);
+        large values make the first labels count less and the choice follow ``v_i`` and the
+        length of ``d_i``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from embrm.active import DOptimal
+    >>> D = np.array([[1.0, 0.0], [0.99, 0.01], [0.0, 1.0], [0.0, 0.0]])
+    >>> sorted(DOptimal().select(D, batch_size=2, random_state=0).tolist())
+    [0, 2]
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "prior_strength": [Interval(numbers.Real, 0.0, None, closed="neither")],
+    }
+
+    def __init__(self, prior_strength: float = 0.1) -> None:
+        self.prior_strength = prior_strength
+
+    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng):
+        v = outcome_variance(margin_pool, len(D))
+        gain, A_inv = _initial_gains(D, sq, L, margin_lab, self.prior_strength)
+        gain *= v
+        gain[~eligible] = -np.inf
+        # Break exact ties at random, reproducibly: a tiny relative jitter.
+        gain *= 1.0 + 1e-12 * rng.uniform(size=len(gain))
+        return np.array(_greedy(D, v, gain, A_inv, batch_size))
+
+
+def _initial_gains(
+    D: np.ndarray, sq: np.ndarray, L: np.ndarray | None, margin_lab: np.ndarray | None, prior_strength: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``d_i^T A^{-1} d_i`` for every candidate and ``A^{-1}``, with ``A = prior_strength * I +
+    sum_labelled v_j l_j l_j^T``.
+
+    ``A`` is the identity plus a rank-``L`` term, so with fewer labelled pairs than features
+    the quadratic forms cost O(M d L) by the Woodbury identity
+    ``A^{-1} = (I - B^T (lambda I + B B^T)^{-1} B) / lambda`` (rows of ``B``: ``sqrt(v_j) l_j``);
+    otherwise one O(M d^2) pass.
+    """
+    d = D.shape[1]
+    if L is None:
+        return sq / prior_strength, np.eye(d) / prior_strength
+    B = L.astype(np.float64) * np.sqrt(outcome_variance(margin_lab, len(L)))[:, None]
+    if len(L) < d:
+        K = cho_factor(prior_strength * np.eye(len(L)) + B @ B.T)
+        A_inv = (np.eye(d) - B.T @ cho_solve(K, B)) / prior_strength
+        Bt = B.T.astype(D.dtype)
+        gain = np.empty(len(D))
+        for s in range(0, len(D), CHUNK):
+            proj = (D[s : s + CHUNK] @ Bt).astype(np.float64)
+            gain[s : s + CHUNK] = (
+                sq[s : s + CHUNK] - np.einsum("ij,ij->i", proj, cho_solve(K, proj.T).T)
+            ) / prior_strength
+        return gain, A_inv
+    A_inv = cho_solve(cho_factor(prior_strength * np.eye(d) + B.T @ B), np.eye(d))
+    return _quadratic_form(D, A_inv), A_inv
+
+
+def _sherman_morrison(A_inv: np.ndarray, d: np.ndarray, v: float) -> tuple[np.ndarray, float]:
+    """Update ``A_inv`` in place to ``(A + v d d^T)^{-1}``; return ``u = A^{-1} d`` and
+    ``c = v / (1 + v d^T u)`` (so the update is ``A_inv -= c u u^T``)."""
+    u = A_inv @ d.astype(np.float64)
+    c = v / (1.0 + v * float(d @ u))
+    A_inv -= c * np.outer(u, u)
+    return u, c
+
+
+def _greedy(D: np.ndarray, v: np.ndarray, gain: np.ndarray, A_inv: np.ndarray, batch_size: int) -> list[int]:
+    """Greedy picks: the largest gain ``v_i d_i^T A^{-1} d_i``, then a Sherman-Morrison
+    update of ``A_inv`` and a downdate of the gains by ``v_i c (d_i^T u)^2``.
+
+    Gains only decrease, so the downdate runs every pick on a shortlist of the candidates
+    with the largest gains (a copy of their rows) and is applied to the rest of the pool
+    in one pass only when the best shortlisted gain falls below the largest gain outside
+    the shortlist: the same picks as downdating every candidate every time (O(M d) per
+    pick), reading the pool far fewer times. ``gain`` and ``A_inv`` are updated in place.
+    """
+    M = len(D)
+    size = min(M, max(16 * batch_size, 4096, M // 32))
+    chosen: list[int] = []
+    pending_u: list[np.ndarray] = []
+    pending_c: list[float] = []
+    while len(chosen) < batch_size:
+        if pending_u:  # bring every gain up to date in one pass over the pool
+            U = np.array(pending_u, dtype=D.dtype).T
+            c = np.array(pending_c)
+            for s in range(0, M, CHUNK):
+                proj = (D[s : s + CHUNK] @ U).astype(np.float64)
+                gain[s : s + CHUNK] -= v[s : s + CHUNK] * (proj**2 @ c)
+            gain[chosen] = -np.inf
+            pending_u, pending_c = [], []
+        if size < M:
+            short = np.argpartition(-gain, size)[: size + 1]
+            short = short[np.argsort(-gain[short], kind="stable")]
+            threshold, short = gain[short[-1]], short[:-1]
+        else:
+            short, threshold = np.arange(M), -np.inf
+        D_short, v_short, g_short = D[short], v[short], gain[short]
+        proj = np.empty(len(short), dtype=D.dtype)
+        while len(chosen) < batch_size:
+            j = int(np.argmax(g_short))
+            if not g_short[j] >= threshold or not np.isfinite(g_short[j]):
+                break
+            i = int(short[j])
+            chosen.append(i)
+            u, c = _sherman_morrison(A_inv, D[i], v[i])
+            pending_u.append(u)
+            pending_c.append(c)
+            np.matmul(D_short, u.astype(D.dtype), out=proj)
+            g_short -= (c * v_short) * np.square(proj, dtype=np.float64)
+            g_short[j] = -np.inf
+        else:
+            break
+        if size >= M:
+            raise RuntimeError("greedy selection ran out of finite gains")  # excluded by select
+    return chosen
+
+
+class PoolLeverage(BaseStrategy):
+    """One-shot leverage rule of the active reward modeling reference: the top ``batch_size``
+    candidates by ``v_i d_i^T M^{-1} d_i``.
+
+    ``M = sum_{pool} v_i d_i d_i^T + ridge * I`` is the information of the *whole candidate
+    pool* (plus, with ``past_aware=True``, that of the labelled pairs). The score is the
+    derivative of ``log det M`` with respect to candidate ``i``'s weight, all scored once:
+    nothing inside a batch stops near-duplicates. Kept to measure what greedy updating adds.
+
+    Parameters
+    ----------
+    past_aware : bool, default False
+        Add the labelled pairs' information to ``M``.
+    ridge : float, default 1e-6
+        Added to the diagonal of ``M`` (the reference's value).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from embrm.active import PoolLeverage
+    >>> D = np.array([[1.0, 0.0], [0.99, 0.01], [0.0, 1.0]])
+    >>> PoolLeverage().select(D, batch_size=1, random_state=0).tolist()
+    [2]
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "past_aware": [BOOLEAN],
+        "ridge": [Interval(numbers.Real, 0.0, None, closed="neither")],
+    }
+
+    def __init__(self, past_aware: bool = False, ridge: float = 1e-6) -> None:
+        self.past_aware = past_aware
+        self.ridge = ridge
+
+    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng):
+        v = outcome_variance(margin_pool, len(D))
+        base = None
+        if self.past_aware and L is not None:
+            base = information_matrix(L, outcome_variance(margin_lab, len(L)), 0.0)
+        M = information_matrix(D, v, self.ridge, base)
+        score = v * _quadratic_form(D, cho_solve(cho_factor(M), np.eye(len(M))))
+        return _top(score, eligible, batch_size, rng)
+
+
+class Random(BaseStrategy):
+    """Uniformly random candidates (the baseline every other strategy must beat).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from embrm.active import Random
+    >>> len(Random().select(np.eye(5), batch_size=3, random_state=0))
+    3
+    """
+
+    _uses_head = False
+
+    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng):
+        return rng.choice(np.flatnonzero(eligible), size=batch_size, replace=False)
+
+
+class Uncertainty(BaseStrategy):
+    """The candidates whose predicted outcome is closest to a coin flip: smallest
+    ``|r(a) - r(b)|`` (p closest to 1/2). Without a head every pair is equally uncertain
+    and the batch is random.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from embrm.active import Uncertainty
+    >>> from embrm.heads import BTLinear
+    >>> head = BTLinear(standardize=False).fit(np.array([[1.0, 0.0], [0.9, 0.1]]), np.zeros((2, 2)))
+    >>> Uncertainty().select(np.array([[1.0, 0.0], [0.0, 1.0]]), head=head, batch_size=1).tolist()
+    [1]
+    """
+
+    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng):
+        gap = np.zeros(len(D)) if margin_pool is None else np.abs(margin_pool)
+        return _top(-gap, eligible, batch_size, rng)
+
+
+class MaxDifference(BaseStrategy):
+    """The candidates with the largest predicted reward gap ``|r(a) - r(b)|`` (the most
+    confident comparisons). Without a head the batch is random.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from embrm.active import MaxDifference
+    >>> from embrm.heads import BTLinear
+    >>> head = BTLinear(standardize=False).fit(np.array([[1.0, 0.0], [0.9, 0.1]]), np.zeros((2, 2)))
+    >>> MaxDifference().select(np.array([[1.0, 0.0], [0.0, 1.0]]), head=head, batch_size=1).tolist()
+    [0]
+    """
+
+    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng):
+        gap = np.zeros(len(D)) if margin_pool is None else np.abs(margin_pool)
+        return _top(gap, eligible, batch_size, rng)
+
+
+class KCenter(BaseStrategy):
+    """Diversity baseline: greedy k-center (coreset) in difference space.
+
+    Each pick is the candidate farthest from its nearest already labelled or chosen pair,
+    with the sign-free distance ``min(||d_i - c||, ||d_i + c||)`` (``d`` and ``-d`` are the
+    same pair). The first pick without labelled pairs is random. Ignores the head.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from embrm.active import KCenter
+    >>> D = np.array([[1.0, 0.0], [0.99, 0.01], [0.0, 1.0]])
+    >>> sorted(KCenter().select(D, labelled=D[:1], batch_size=1, random_state=0).tolist())
+    [2]
+    """
+
+    _uses_head = False
+
+    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng):
+        nearest = np.full(len(D), np.inf)
+
+        def absorb(centres: np.ndarray) -> None:
+            c_sq = np.einsum("ij,ij->i", centres, centres).astype(np.float64)
+            for s in range(0, len(D), CHUNK):
+                dots = np.abs(D[s : s + CHUNK] @ centres.T.astype(D.dtype)).astype(np.float64)
+                dist = sq[s : s + CHUNK, None] + c_sq[None, :] - 2.0 * dots
+                np.minimum(nearest[s : s + CHUNK], dist.min(axis=1), out=nearest[s : s + CHUNK])
+
+        if L is not None:
+            for s in range(0, len(L), 1024):
+                absorb(L[s : s + 1024])
+        score = np.where(eligible, nearest, -np.inf)
+        score *= 1.0 + 1e-12 * rng.uniform(size=len(score))  # random tie-breaks
+        chosen = []
+        for k in range(batch_size):
+            i = int(rng.choice(np.flatnonzero(eligible))) if k == 0 and L is None else int(np.argmax(score))
+            chosen.append(i)
+            absorb(D[i : i + 1])
+            score = np.where(eligible, nearest, -np.inf)
+            score[chosen] = -np.inf
+        return np.array(chosen)
+
+
+#: Strategy class per CLI name.
+STRATEGIES: dict[str, type[BaseStrategy]] = {
+    "dopt": DOptimal,
+    "pool-leverage": PoolLeverage,
+    "random": Random,
+    "uncertainty": Uncertainty,
+    "max-difference": MaxDifference,
+    "k-center": KCenter,
+}

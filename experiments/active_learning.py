@@ -1,0 +1,367 @@
+"""Active annotation: how many labels each selection strategy needs, on real data.
+
+For each seed, prompts are split into a pool part and a held-out part (30% of prompts,
+seeded). The pool holds candidate pairs of the pool prompts (AlpacaEval: random
+within-prompt pairs, labelled on request by a simulated annotator on the golden score
+logit(judge_pref), the noise model of ``within_prompt_pairs``; hh-harmless: the pool is the
+labelled pairs and the human label is revealed when a pair is asked). Every strategy starts
+from the same random seed set and adds a batch per round up to the budget; a linear
+Bradley-Terry head (``BTLinear``) is refitted after each round and measured on the held-out
+prompts: pairwise accuracy, and exact Best-of-N on AlpacaEval. The full-data reference is
+the same head fitted on every pool pair, labelled by the same annotator.
+
+Headline: labels each strategy needs to reach 95% of the full-data accuracy and of the
+full-data Best-of-16 win rate (and stay there for the rest of the curve), as a ratio to
+random's, with a 95% bootstrap interval over seeds; and the mean of each learning curve
+against random's on the same seeds (paired, with a bootstrap interval). Variants (full
+runs) probe why: D-optimal's prior strength, the seed-set size, annotator noise, and a
+cross-prompt pool.
+
+    python experiments/active_learning.py           # 5 seeds, both data sets, variants
+    python experiments/active_learning.py --quick   # the quick subsets, 2 seeds
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+from embrm.active import (  # noqa: E402
+    STRATEGIES,
+    GoldenAnnotator,
+    cross_prompt_pool,
+    held_out_metrics,
+    responses_from_pairs,
+    simulate_active,
+    within_prompt_pool,
+)
+from embrm.data import group_train_test_split  # noqa: E402
+from embrm.heads import BTLinear  # noqa: E402
+
+NAME = "active_learning"
+TITLE = "Active annotation: labels to reach 95% of full-data quality"
+TARGET = 0.95
+BON_METRIC = "winrate_bon@16"
+STRATEGY_ORDER = ("random", "dopt", "pool-leverage", "uncertainty", "max-difference", "k-center")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One simulated annotation campaign (a row group of the results)."""
+
+    name: str
+    dataset: str
+    strategies: tuple[str, ...]
+    n_seed: int
+    batch_size: int
+    budget: int
+    pairs_per_prompt: int | None = 20
+    pool_type: str = "within"
+    beta: float | None = None
+    prior_strength: float = 0.1
+
+
+def settings(ctx: C.Context) -> list[Setting]:
+    if ctx.quick:
+        hh = Setting("main", "hh-harmless", STRATEGY_ORDER, n_seed=20, batch_size=20, budget=140)
+        alpaca = Setting(
+            "main", "alpacaeval", STRATEGY_ORDER, n_seed=20, batch_size=20, budget=140, pairs_per_prompt=30
+        )
+        return [hh, alpaca]
+    hh = Setting("main", "hh-harmless", STRATEGY_ORDER, n_seed=25, batch_size=25, budget=500)
+    alpaca = Setting(
+        "main",
+        "alpacaeval",
+        STRATEGY_ORDER,
+        n_seed=25,
+        batch_size=25,
+        budget=400,
+        pairs_per_prompt=ctx.args.pairs_per_prompt or 20,
+    )
+    pair = ("random", "dopt")
+    return [
+        hh,
+        alpaca,
+        replace(hh, name="prior=1", strategies=("dopt",), prior_strength=1.0),
+        replace(hh, name="seed=100", strategies=pair, n_seed=100),
+        replace(alpaca, name="prior=0.01", strategies=("dopt",), prior_strength=0.01),
+        replace(alpaca, name="prior=1", strategies=("dopt",), prior_strength=1.0),
+        replace(alpaca, name="prior=10", strategies=("dopt",), prior_strength=10.0),
+        replace(alpaca, name="beta=1", strategies=pair, beta=1.0),
+        replace(alpaca, name="cross-prompt", strategies=pair, pool_type="cross"),
+    ]
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per setting (default 5; quick 2)")
+    parser.add_argument("--only", default=None, help="run only settings of this data set")
+
+
+@dataclass
+class Campaign:
+    """What one seed of one data set shares across strategies."""
+
+    pool: object
+    X: np.ndarray
+    annotator: GoldenAnnotator
+    evaluate: object
+    full: dict
+
+
+def _campaign(ctx: C.Context, data: dict, setting: Setting, seed: int) -> Campaign:
+    if setting.dataset == "hh-harmless":
+        hh: C.Pairs = data["hh"]
+        tr, te = group_train_test_split(hh.groups, 0.3, random_state=seed)
+        responses = responses_from_pairs(hh.data.take(tr))
+        X = np.vstack([hh.X_win[tr], hh.X_lose[tr]])
+        evaluate = held_out_metrics(hh.data.take(te), (hh.X_win[te], hh.X_lose[te]))
+        scores = responses.scores
+    else:
+        sc: C.Scored = data["alpaca"]
+        tr, te = group_train_test_split(sc.groups, 0.3, random_state=seed)
+        responses = sc.data.take(tr)
+        X = sc.X[tr]
+        evaluate = held_out_metrics(sc.data.take(te), sc.X[te], ns=(4, 16, "all"), win_rate=sc.win_rate[te])
+        scores = responses.scores
+    if setting.pool_type == "cross":
+        n_within = len(within_prompt_pool(responses, setting.pairs_per_prompt, random_state=seed))
+        pool = cross_prompt_pool(responses, n_within, random_state=seed)
+    else:
+        pool = within_prompt_pool(responses, setting.pairs_per_prompt, random_state=seed)
+    annotator = GoldenAnnotator(scores, beta=setting.beta).fit(pool, seed)
+    a_wins = annotator.label(pool, np.arange(len(pool)))
+    win = np.where(a_wins, pool.index_a, pool.index_b)
+    lose = np.where(a_wins, pool.index_b, pool.index_a)
+    full_head = BTLinear().fit(X[win], X[lose], groups=pool.frame["prompt_id_a"].to_numpy())
+    full = {"n_labels": len(pool), **evaluate(full_head)}
+    return Campaign(pool, X, annotator, evaluate, full)
+
+
+def labels_to_reach(curve: pl.DataFrame, metric: str, target: float) -> float:
+    """The fewest labels from which on ``metric`` stays at or above ``target`` for the rest
+    of the curve (a single lucky round does not count); NaN if the last round is below."""
+    below = np.flatnonzero(curve[metric].to_numpy() < target)
+    n_labels = curve["n_labels"].to_numpy()
+    if not len(below):
+        return float(n_labels[0])
+    return float(n_labels[below[-1] + 1]) if below[-1] + 1 < len(n_labels) else float("nan")
+
+
+def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame]:
+    n_seeds = ctx.args.seeds or (2 if ctx.quick else 5)
+    data: dict = {}
+    todo = [s for s in settings(ctx) if ctx.args.only in (None, s.dataset)]
+    if any(s.dataset == "hh-harmless" for s in todo):
+        data["hh"] = C.load_hh(ctx)
+    if any(s.dataset == "alpacaeval" for s in todo):
+        data["alpaca"] = C.load_alpaca(ctx)
+    curves, reach = [], []
+    for setting in todo:
+        for s in range(n_seeds):
+            seed = ctx.seed + s
+            camp = _campaign(ctx, data, setting, seed)
+            for name in setting.strategies:
+                strategy = STRATEGIES[name]()
+                if name == "dopt":
+                    strategy.set_params(prior_strength=setting.prior_strength)
+                curve = simulate_active(
+                    strategy,
+                    camp.pool,
+                    camp.X,
+                    camp.annotator,
+                    camp.evaluate,
+                    n_seed=setting.n_seed,
+                    batch_size=setting.batch_size,
+                    budget=min(setting.budget, len(camp.pool)),
+                    random_state=seed,
+                )
+                key = {"dataset": setting.dataset, "setting": setting.name, "strategy": name, "seed": seed}
+                curves.append(
+                    curve.with_columns(
+                        *(pl.lit(v).alias(k) for k, v in key.items()),
+                        pl.lit(len(camp.pool)).alias("pool_size"),
+                        *(pl.lit(v).alias(f"full_{k}") for k, v in camp.full.items() if k != "n_labels"),
+                    )
+                )
+                row = {
+                    **key,
+                    "pool_size": len(camp.pool),
+                    "full_accuracy": camp.full["pairwise_accuracy"],
+                    "labels_accuracy": labels_to_reach(
+                        curve, "pairwise_accuracy", TARGET * camp.full["pairwise_accuracy"]
+                    ),
+                    "curve_mean_accuracy": float(curve["pairwise_accuracy"].mean()),
+                }
+                if BON_METRIC in camp.full:
+                    row["full_bon"] = camp.full[BON_METRIC]
+                    row["labels_bon"] = labels_to_reach(curve, BON_METRIC, TARGET * camp.full[BON_METRIC])
+                    row["curve_mean_bon"] = float(curve[BON_METRIC].mean())
+                reach.append(row)
+            print(
+                f"{setting.dataset} {setting.name} seed {seed}: pool {len(camp.pool)}, full accuracy "
+                f"{camp.full['pairwise_accuracy']:.3f}",
+                flush=True,
+            )
+    results = pl.concat(curves, how="diagonal_relaxed")
+    return results, pl.DataFrame(reach, infer_schema_length=None)
+
+
+def ratio_table(reach: pl.DataFrame, budget: dict, n_bootstrap: int, seed: int) -> pl.DataFrame:
+    """Per data set, setting and strategy: mean labels to the target and the ratio to
+    random's (same seeds; a seed that never reached it counts as the budget, a lower bound)
+    with a percentile bootstrap interval over seeds."""
+    rng = np.random.RandomState(seed)
+    rows = []
+    for (dataset, setting, strategy), part in reach.group_by(
+        ["dataset", "setting", "strategy"], maintain_order=True
+    ):
+        base_setting = (
+            setting
+            if reach.filter(
+                (pl.col("dataset") == dataset)
+                & (pl.col("setting") == setting)
+                & (pl.col("strategy") == "random")
+            ).height
+            else "main"
+        )
+        base = reach.filter(
+            (pl.col("dataset") == dataset)
+            & (pl.col("setting") == base_setting)
+            & (pl.col("strategy") == "random")
+        ).sort("seed")
+        part = part.sort("seed")
+        row = {
+            "dataset": dataset,
+            "setting": setting,
+            "strategy": strategy,
+            "n_seeds": part.height,
+            "random_from": base_setting,
+        }
+        idx = rng.randint(0, part.height, size=(n_bootstrap, part.height))
+        for metric in ("accuracy", "bon"):
+            col = f"curve_mean_{metric}"
+            if col not in part.columns or part[col].null_count() == part.height:
+                continue
+            # mean over the learning curve, paired with random's on the same seeds
+            gain = part[col].to_numpy() - base[col].to_numpy()
+            boot = gain[idx].mean(axis=1)
+            row.update(
+                {
+                    col: part[col].mean(),
+                    f"curve_gain_{metric}": float(gain.mean()),
+                    f"curve_gain_{metric}_ci_low": float(np.percentile(boot, 2.5)),
+                    f"curve_gain_{metric}_ci_high": float(np.percentile(boot, 97.5)),
+                }
+            )
+        for metric in ("accuracy", "bon"):
+            col = f"labels_{metric}"
+            if col not in part.columns or part[col].null_count() == part.height:
+                continue
+            cap = budget[(dataset, setting)]
+            mine = np.nan_to_num(part[col].to_numpy(), nan=cap)
+            theirs = np.nan_to_num(base[col].to_numpy(), nan=budget[(dataset, base_setting)])
+            reached = int(np.isfinite(part[col].to_numpy()).sum())
+            ratios = mine[idx].mean(axis=1) / theirs[idx].mean(axis=1)
+            row.update(
+                {
+                    f"labels_{metric}": float(mine.mean()),
+                    f"reached_{metric}": f"{reached}/{part.height}",
+                    f"ratio_{metric}": float(mine.mean() / theirs.mean()),
+                    f"ratio_{metric}_ci_low": float(np.percentile(ratios, 2.5)),
+                    f"ratio_{metric}_ci_high": float(np.percentile(ratios, 97.5)),
+                }
+            )
+        rows.append(row)
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def plot(ctx: C.Context, results: pl.DataFrame) -> None:
+    main = results.filter(pl.col("setting") == "main")
+    panels = [
+        ("hh-harmless", "pairwise_accuracy"),
+        ("alpacaeval", "pairwise_accuracy"),
+        ("alpacaeval", BON_METRIC),
+    ]
+    panels = [(d, m) for d, m in panels if main.filter(pl.col("dataset") == d).height]
+    fig, axes = C.figure(ncols=len(panels), size=(5.5, 4.2))
+    for ax, (dataset, metric) in zip(axes, panels, strict=False):
+        part = main.filter(pl.col("dataset") == dataset)
+        for strategy in STRATEGY_ORDER:
+            s = part.filter(pl.col("strategy") == strategy)
+            if not s.height:
+                continue
+            g = (
+                s.group_by("n_labels")
+                .agg(pl.col(metric).mean().alias("m"), pl.col(metric).std().alias("sd"), pl.len().alias("n"))
+                .sort("n_labels")
+            )
+            half = 1.96 * g["sd"].fill_null(0).to_numpy() / np.sqrt(g["n"].to_numpy())
+            ax.plot(g["n_labels"], g["m"], label=strategy, lw=2 if strategy in ("dopt", "random") else 1)
+            ax.fill_between(g["n_labels"], g["m"] - half, g["m"] + half, alpha=0.15)
+        full = part[f"full_{metric}"].mean()
+        ax.axhline(full, color="k", ls=":", lw=1, label="all pool labels")
+        ax.axhline(TARGET * full, color="grey", ls="--", lw=1, label="95% of it")
+        ax.set_title(f"{dataset}: {metric}")
+        ax.set_xlabel("labels")
+        ax.legend(fontsize=7)
+    C.save_figure(ctx, fig, "learning_curves")
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    ctx = C.parse_args(NAME, __doc__, argv, add_arguments)
+    results, reach = run(ctx)
+    C.write_csv(ctx, results)
+    C.write_csv(ctx, reach, "labels_to_target")
+    budget = {}
+    for s in settings(ctx):
+        part = reach.filter((pl.col("dataset") == s.dataset) & (pl.col("setting") == s.name))
+        if part.height:
+            budget[(s.dataset, s.name)] = min(s.budget, int(part["pool_size"].min()))
+    table = ratio_table(reach, budget, ctx.args.n_bootstrap, ctx.seed)
+    C.write_csv(ctx, table, "ratios")
+    C.print_table("labels to 95% of full-data quality, ratio to random (95% CI over seeds)", table)
+    plot(ctx, results)
+    headline, findings = {}, []
+    for row in table.filter(pl.col("setting") == "main").iter_rows(named=True):
+        for metric in ("accuracy", "bon"):
+            if row.get(f"ratio_{metric}") is None:
+                continue
+            key = f"{row['dataset']} {row['strategy']} {metric}"
+            headline[key] = (
+                f"{row[f'ratio_{metric}']:.2f} "
+                f"[{row[f'ratio_{metric}_ci_low']:.2f}, {row[f'ratio_{metric}_ci_high']:.2f}]"
+            )
+    for dataset in table["dataset"].unique(maintain_order=True):
+        part = table.filter((pl.col("dataset") == dataset) & (pl.col("setting") == "main"))
+        best = part.sort("ratio_accuracy").row(0, named=True)
+        dopt = part.filter(pl.col("strategy") == "dopt").row(0, named=True)
+        findings.append(
+            f"{dataset}: D-optimal needs {dopt['ratio_accuracy']:.2f}x random's labels to reach 95% "
+            f"of full-data accuracy [{dopt['ratio_accuracy_ci_low']:.2f}, "
+            f"{dopt['ratio_accuracy_ci_high']:.2f}]; "
+            f"lowest: {best['strategy']} at {best['ratio_accuracy']:.2f}x; D-optimal's mean accuracy over "
+            f"the curve is {dopt['curve_gain_accuracy']:+.4f} "
+            f"[{dopt['curve_gain_accuracy_ci_low']:+.4f}, {dopt['curve_gain_accuracy_ci_high']:+.4f}] "
+            "against random."
+        )
+    setup = {
+        "target": TARGET,
+        "bon_metric": BON_METRIC,
+        "head": "BTLinear()",
+        "held_out_share_of_prompts": 0.3,
+        "seeds": ctx.args.seeds or (2 if ctx.quick else 5),
+        "settings": [s.__dict__ for s in settings(ctx)],
+    }
+    return C.write_summary(ctx, title=TITLE, headline=headline, findings=findings, setup=setup)
+
+
+if __name__ == "__main__":
+    main()
