@@ -194,7 +194,7 @@ def test_token_rewards_refuses_what_does_not_split(static_cache, hh_embedded):
     with pytest.raises(ValueError, match="linear"):
         token_rewards(mlp, enc, PROMPTS, RESPONSES)
     minilm = Encoder(cache_dir=static_cache, show_progress=False)
-    head = BTLinear().fit(hh_embedded.X_chosen[:50], hh_embedded.X_rejected[:50])
+    head = BTLinear().fit(hh_embedded.X_win[:50], hh_embedded.X_lose[:50])
     with pytest.raises(ValueError, match="static"):
         token_rewards(head, minilm, PROMPTS, RESPONSES)
 
