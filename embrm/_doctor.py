@@ -91,9 +91,22 @@ def doctor_report(cache_dir: Path | None = None, data_dir_: Path | None = None) 
     }
     for name, present in offline.items():
         rows.append((f"model {name}", "installed (offline)" if present else f"NOT installed: {hints[name]}"))
+    offline["model2vec"] = importlib.util.find_spec("model2vec") is not None
+    hints["model2vec"] = "pip install 'embrm[static]'"
+    rows.append(("static model (model2vec)", "installed" if offline["model2vec"] else
+                 f"NOT installed: {hints['model2vec']}"))
+
+    def needs(options: dict) -> list[str]:
+        if "parts" in options:
+            return sorted({n for part in options["parts"] for n in needs(REPRESENTATIONS[part])})
+        model = options.get("model")
+        if model == "SmolLM2-135M-Instruct":
+            return [model]
+        return ["all-MiniLM-L6-v2", "model2vec"] if model else ["all-MiniLM-L6-v2"]
+
     for name, options in REPRESENTATIONS.items():
-        backbone = "SmolLM2-135M-Instruct" if options.get("model") else "all-MiniLM-L6-v2"
-        state = "available offline" if offline[backbone] else f"needs {backbone}"
+        missing = [n for n in needs(options) if not offline[n]]
+        state = "available offline" if not missing else "needs " + " and ".join(hints[n] for n in missing)
         rows.append((f"  representation {name}", state))
     rows.append(("cache dir", str(cache_dir)))
     try:

@@ -17,21 +17,29 @@ def _print_rows(rows: list[tuple[str, str]]) -> None:
         print(f"{key:<{width}}  {value}")
 
 
+#: The representation the commands use unless ``--model`` names another: the static model
+#: distilled from MiniLM (see docs/representations.md for why); ``--model minilm`` for the transformer.
+DEFAULT_REPRESENTATION = "static"
+QUANTIZE_HELP = "the int8 variant of an ONNX model; the default model then is minilm"
 MODEL_HELP = (
     "a named representation (see `embrm doctor`: minilm, minilm-windows, minilm-split, "
-    "minilm+length, smollm2-mean, smollm2-last), a sentence-transformers or causal-LM folder, "
-    "a .gguf file, or a hub id (default: minilm)"
+    "minilm+length, static, static-split, static+minilm, smollm2-mean, smollm2-last), "
+    "a sentence-transformers or causal-LM folder, "
+    f"a .gguf file, or a hub id (default: {DEFAULT_REPRESENTATION}; minilm for the transformer)"
 )
 
 
 def _encoder(args: argparse.Namespace):
     from .embed import Encoder
 
+    quantize = getattr(args, "quantize", False)
+    # --quantize is the ONNX transformer's int8 variant: without --model it means minilm
+    default = "minilm" if quantize else DEFAULT_REPRESENTATION
     return Encoder(
-        model=getattr(args, "model", None),
+        model=getattr(args, "model", None) or default,
         cache_dir=args.cache_dir,
         device=getattr(args, "device", None),
-        quantize=getattr(args, "quantize", False),
+        quantize=quantize,
     )
 
 
@@ -366,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("embed", cmd_embed, "Embed a data set (or file) into the cache.")
     p.add_argument("data", help="built-in data set name or a Parquet/JSONL/CSV file")
     p.add_argument("--model", help=MODEL_HELP)
-    p.add_argument("--quantize", action="store_true", help="use the int8 ONNX variant")
+    p.add_argument("--quantize", action="store_true", help=QUANTIZE_HELP)
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA when usable")
     p.add_argument("--limit", type=int, help="only the first N rows")
     p.add_argument(
@@ -392,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--random-state", type=int, default=0)
     p.add_argument("--model", help=MODEL_HELP)
-    p.add_argument("--quantize", action="store_true", help="use the int8 ONNX variant")
+    p.add_argument("--quantize", action="store_true", help=QUANTIZE_HELP)
     for name, func, help_ in (
         ("reward", cmd_reward, "Write a saved head's rewards for a data set to Parquet/CSV."),
         ("eval", cmd_eval, "Evaluate a saved head on a data set: metrics with bootstrap intervals."),
@@ -400,8 +408,13 @@ def build_parser() -> argparse.ArgumentParser:
         p = add(name, func, help_)
         p.add_argument("head", help="a head saved by `embrm train --out`")
         p.add_argument("data", help="built-in data set name or a Parquet/JSONL/CSV file")
-        p.add_argument("--model", help="the representation the head was trained with (default minilm)")
-        p.add_argument("--quantize", action="store_true", help="the head was trained on int8 vectors")
+        p.add_argument(
+            "--model",
+            help=f"the representation the head was trained with (default {DEFAULT_REPRESENTATION})",
+        )
+        p.add_argument(
+            "--quantize", action="store_true", help=f"the head was trained on int8 vectors ({QUANTIZE_HELP})"
+        )
         if name == "reward":
             p.add_argument("--out", required=True, help="output .parquet or .csv")
         else:

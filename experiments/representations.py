@@ -2,7 +2,8 @@
 
 Every representation of :data:`STUDY` (the default joint MiniLM window, MiniLM with the
 explicit length features, whole-response MiniLM windows, separate prompt/response MiniLM
-features, SmolLM2-135M-Instruct hidden states) is scored with four heads (BT linear,
+features, the static model distilled from MiniLM with model2vec (whole text, joint and split),
+static and MiniLM concatenated, SmolLM2-135M-Instruct hidden states) is scored with four heads (BT linear,
 logistic classifier, BT MLP, LightGBM) on three data sets, out of fold (prompt-grouped
 K-fold, the same folds for every row):
 
@@ -80,6 +81,9 @@ STUDY: dict[str, dict] = {
     "minilm+length": {"scalar_features": ("log_chars", "truncated")},
     "minilm-windows": {"view": "windows"},
     "minilm-split": {"view": "split"},
+    "static": {"model": "static"},
+    "static-split": {"model": "static-split"},
+    "static+minilm": {"model": "static+minilm"},
     "smollm2-L15-mean": {"model": "SmolLM2-135M-Instruct", "layer": 15},
     "smollm2-L15-last": {"model": "SmolLM2-135M-Instruct", "layer": 15, "view": "last"},
 }
@@ -87,10 +91,15 @@ HEAD_NAMES = ("bt-linear", "classifier", "bt-mlp", "lgbm")
 DATASETS = ("alpacaeval", "alpacaeval-hard", "hh-harmless")
 SWEEP = "SmolLM2-135M-Instruct"
 #: ``on_51_models``: representations scored on the 51-model set (quick: those the test fixtures cache).
+#: ``cost_texts_static``: the static model embeds ~1,000 texts/s, so its cost is timed on more texts
+#: (a seeded sample of all alpacaeval-hard answers) than the transformers' ``cost_texts``.
 QUICK = {"n_prompts": 4, "n_hh": 24, "folds": 3, "pairs_per_prompt": None, "cost_texts": 4,
-         "on_51_models": ("minilm", "minilm+length")}
+         "cost_texts_static": 40,
+         "on_51_models": ("minilm", "minilm+length", "static")}
 FULL = {"n_prompts": 100, "n_hh": 1000, "folds": 5, "pairs_per_prompt": 200, "cost_texts": 16,
-        "on_51_models": ("minilm", "minilm+length", "minilm-windows", "minilm-split")}
+        "cost_texts_static": 2000,
+        "on_51_models": ("minilm", "minilm+length", "minilm-windows", "minilm-split", "static",
+                         "static-split", "static+minilm")}
 
 
 def study_prompt_ids(n: int) -> np.ndarray:
@@ -293,6 +302,11 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict]
     sample = np.random.RandomState(ctx.seed).choice(len(hard), cfg["cost_texts"], replace=False)
     sample_prompts = hard.frame["prompt"].gather(sample).to_list()
     sample_responses = hard.frame["response"].gather(sample).to_list()
+    all_hard = load_dataset("alpacaeval-hard", ctx.args.data_dir).frame
+    static_sample = np.random.RandomState(ctx.seed).choice(len(all_hard), cfg["cost_texts_static"],
+                                                           replace=False)
+    static_prompts = all_hard["prompt"].gather(static_sample).to_list()
+    static_responses = all_hard["response"].gather(static_sample).to_list()
     scored_sets = [(d, {"alpacaeval-hard": hard, "alpacaeval": full}[d]) for d in DATASETS[1::-1]
                    if d in datasets]
     scored = [row for dataset, data in scored_sets for row in baseline_rows(ctx, dataset, data, null)]
@@ -301,7 +315,9 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict]
         options = STUDY[rep]
         first = rep == reps[0]
         enc = encoder(ctx, options)
-        rate = embed_rate(ctx, options, sample_prompts, sample_responses)
+        no_transformer = options.get("model") in ("static", "static-split")
+        rate = embed_rate(ctx, options, *((static_prompts, static_responses) if no_transformer
+                                          else (sample_prompts, sample_responses)))
         X_null = embed(ctx, enc, null) if scored_sets else None
         for dataset, data in scored_sets:
             if dataset == "alpacaeval" and rep not in cfg["on_51_models"]:

@@ -1,4 +1,4 @@
-"""Embedding: text rendering, ONNX Runtime encoder, and the on-disk vector cache."""
+"""Embedding: text rendering, ONNX Runtime and static encoders, and the on-disk vector cache."""
 
 from ._arrays import EmbeddingArray
 from ._cache import VectorCache, VerifyReport, cached_identities, default_cache_dir, pair_keys, text_keys
@@ -7,12 +7,16 @@ from ._encoder import Encoder
 from ._onnx import DEFAULT_MODEL, available_devices
 from ._render import TEXT_FORMAT_VERSION, render_pairs, render_windows
 from ._representations import PRESETS, REPRESENTATIONS
+from ._static import STATIC_MODEL
+from ._token_rewards import TokenRewards, token_rewards
 
 __all__ = [
     "DEFAULT_MODEL",
     "PRESETS",
     "REPRESENTATIONS",
+    "STATIC_MODEL",
     "TEXT_FORMAT_VERSION",
+    "TokenRewards",
     "EmbeddingArray",
     "Encoder",
     "RayEncoder",
@@ -25,4 +29,5 @@ __all__ = [
     "render_pairs",
     "render_windows",
     "text_keys",
+    "token_rewards",
 ]

@@ -36,8 +36,18 @@ from ._decoder import (
     resolve_decoder,
 )
 from ._onnx import ModelSource, export_onnx, make_session, pool, resolve_model
-from ._render import TEXT_FORMAT_VERSION, WINDOWS_FORMAT_VERSION, render_pairs, render_windows
+from ._render import SEPARATOR, TEXT_FORMAT_VERSION, WINDOWS_FORMAT_VERSION, render_pairs, render_windows
 from ._representations import PRESETS, REPRESENTATIONS, SCALAR_FEATURES, SENTENCE_VIEWS
+from ._static import (
+    STATIC_TEXT_FORMAT,
+    STATIC_VIEWS,
+    StaticSource,
+    distill_static,
+    encode_static,
+    is_static,
+    load_static,
+    resolve_static,
+)
 
 RAW_TEXT_FORMAT = "raw"
 _CHUNK = 1024  # vectors per cache shard while embedding: the resume granularity
@@ -166,6 +176,23 @@ class Encoder:
         num_threads: int | None = None,
         show_progress: bool | None = None,
     ):
+        self.parts: tuple[Encoder, ...] = ()
+        if model is not None and "parts" in REPRESENTATIONS.get(str(model), {}):
+            if view is not None or layer is not None or scalar_features or quantize:
+                raise ValueError(
+                    f"Representation {model!r} combines fixed representations; it takes no view, "
+                    "layer, scalar_features or quantize."
+                )
+            shared = dict(
+                cache_dir=cache_dir,
+                device=device,
+                batch_size=batch_size,
+                storage_dtype=storage_dtype,
+                num_threads=num_threads,
+                show_progress=show_progress,
+            )
+            self._init_combined(str(model), shared)
+            return
         if model is not None and str(model) in REPRESENTATIONS:
             named = REPRESENTATIONS[str(model)]
             given = {"view": view, "layer": layer, "scalar_features": tuple(scalar_features) or None}
@@ -189,8 +216,20 @@ class Encoder:
         if unknown:
             raise ValueError(f"Unknown scalar features {unknown}; choose from {SCALAR_FEATURES}.")
         self.is_causal_lm = _is_causal_lm(model)
-        self.source: ModelSource | DecoderSource
-        if self.is_causal_lm:
+        self.is_static = is_static(model)
+        self.source: ModelSource | DecoderSource | StaticSource
+        if self.is_static:
+            self.view = view or "joint"
+            if self.view not in STATIC_VIEWS:
+                raise ValueError(
+                    f"The static model's view is one of {STATIC_VIEWS}, got {self.view!r} (it reads the "
+                    "whole text: no windows needed)."
+                )
+            if layer is not None or quantize:
+                raise ValueError("layer and quantize do not apply to the static model (a token lookup).")
+            self.source = resolve_static(self.cache_dir)
+            self.batch_size = batch_size or _CHUNK
+        elif self.is_causal_lm:
             self.view = view or "mean"
             if self.view not in POOLINGS:
                 raise ValueError(f"A causal LM's view is one of {POOLINGS}, got {self.view!r}.")
@@ -222,6 +261,26 @@ class Encoder:
         self._states: DecoderStates | None = None
         self._plain_tokenizer: Tokenizer | None = None
         self._dim: int | None = None
+        self._static_model = None
+
+    def _init_combined(self, name: str, shared: dict) -> None:
+        """A concatenation of named representations (e.g. ``static+minilm``)."""
+        self.parts = tuple(Encoder(part, **shared) for part in REPRESENTATIONS[name]["parts"])
+        self.name = name
+        self.cache_dir = self.parts[0].cache_dir
+        self.is_causal_lm = self.is_static = False
+        self.view, self.layer, self.scalar_features, self.variant = "joint", None, (), "fp32"
+        self.last_stats = {}
+        self._dim = None
+
+    @property
+    def n_inference_calls(self) -> int:
+        """Inference calls made by this encoder (its parts', for a combined representation)."""
+        return sum(p.n_inference_calls for p in self.parts) if self.parts else self._n_calls
+
+    @n_inference_calls.setter
+    def n_inference_calls(self, value: int) -> None:
+        self._n_calls = value
 
     @classmethod
     def preset(cls, name: str, **kwargs) -> Encoder:
@@ -237,11 +296,15 @@ class Encoder:
     @property
     def identity(self) -> str:
         """The representation's identity: the backbone's, plus view, layer and features."""
+        if self.parts:
+            return "concat(" + ";".join(p.identity for p in self.parts) + ")"
         parts = [self.source.identity(self.variant)]
         if self.is_causal_lm:
             parts.append(f"L{self.pooled_layer}-{self.view}")
         elif self.view != "joint":
             parts.append(WINDOWS_FORMAT_VERSION if self.view == "windows" else _SPLIT_FORMAT_VERSION)
+        elif self.is_static:
+            parts.append(STATIC_TEXT_FORMAT)
         parts.extend(self.scalar_features)
         return "+".join(parts)
 
@@ -269,6 +332,8 @@ class Encoder:
         """The ONNX Runtime session, exporting the model first if needed."""
         if self.is_causal_lm:
             return self.decoder_states.session
+        if self.is_static:
+            raise ValueError("The static model has no ONNX session: see static_model.")
         if self._session is None:
             with self._exporting():
                 onnx_path = export_onnx(self.source, self.variant, self.model_dir)
@@ -289,6 +354,16 @@ class Encoder:
                 export_decoder_onnx(self.source, self.variant, self.model_dir)
             self._states = DecoderStates(self.model_dir, self.device, self.num_threads)
         return self._states
+
+    @property
+    def static_model(self):
+        """The distilled ``model2vec.StaticModel``, distilling it into the cache first if needed."""
+        if not self.is_static:
+            raise ValueError(f"{self.identity} is not the static model.")
+        if self._static_model is None:
+            distill_static(self.source, self.model_dir)
+            self._static_model = load_static(self.model_dir)
+        return self._static_model
 
     @property
     def pooled_layer(self) -> int:
@@ -324,6 +399,8 @@ class Encoder:
     @property
     def dim(self) -> int:
         """Dimension of the vectors :meth:`encode_responses` returns."""
+        if self._dim is None and self.parts:
+            self._dim = sum(p.dim for p in self.parts)
         if self._dim is None:
             if self.is_causal_lm:
                 base = self.decoder_states.hidden_size
@@ -334,6 +411,9 @@ class Encoder:
         return self._dim
 
     def _infer(self, texts: list[str]) -> np.ndarray:
+        if self.is_static:
+            self.n_inference_calls += 1
+            return encode_static(self.static_model, texts)
         session = self.session
         encodings = self._tokenizer.encode_batch_fast(texts)
         length = max(len(e.ids) for e in encodings)
@@ -371,10 +451,10 @@ class Encoder:
         EmbeddingArray of float32, shape (n, backbone dim)
             A numpy array whose ``encoder_id`` is the backbone's identity.
         """
-        if self.is_causal_lm:
+        if self.is_causal_lm or self.parts:
             raise ValueError(
-                "encode() embeds raw texts with a sentence encoder; a causal LM reads "
-                "(prompt, response) conversations: use encode_responses()."
+                "encode() embeds raw texts with a sentence encoder or the static model; a causal LM "
+                "or a combined representation reads (prompt, response) pairs: use encode_responses()."
             )
         texts = _check_texts(texts, "texts")
         vectors = self._encode(
@@ -389,9 +469,12 @@ class Encoder:
 
         See :mod:`embrm.embed._render` for the format (``pr-v2``).
         """
-        if self.is_causal_lm:
+        if self.is_causal_lm or self.parts:
             raise ValueError("render_responses() is the sentence encoder's joint text format.")
         prompts, responses = _check_pairs(prompts, responses)
+        if self.is_static:
+            texts = [p + SEPARATOR + r for p, r in zip(prompts, responses, strict=True)]
+            return texts, [False] * len(prompts)
         return render_pairs(prompts, responses, self.plain_tokenizer, self.source.max_seq_length - 2)
 
     def encode_responses(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
@@ -412,8 +495,20 @@ class Encoder:
             record that identity (see :mod:`embrm.embed._arrays` for what keeps it).
         """
         prompts, responses = _check_pairs(prompts, responses)
+        if self.parts:
+            vectors = np.hstack([p.encode_responses(prompts, responses) for p in self.parts])
+            stats = ("texts", "cached", "new")
+            self.last_stats = {k: sum(p.last_stats[k] for p in self.parts) for k in stats}
+            return vectors
         if self.is_causal_lm:
             vectors = self._encode_states(prompts, responses)
+        elif self.is_static and self.view == "joint":
+
+            def render_whole(rows: list[int]) -> list[str]:
+                return self.render_responses([prompts[i] for i in rows], [responses[i] for i in rows])[0]
+
+            keys = pair_keys(prompts, responses, STATIC_TEXT_FORMAT)
+            vectors = self._encode(keys, render_whole, len, self._infer)
         elif self.view == "joint":
 
             def render(rows: list[int]) -> list[str]:
@@ -447,8 +542,12 @@ class Encoder:
         """
         prompts, responses = _check_pairs(prompts, responses)
         n = len(prompts)
+        if self.parts:
+            return np.logical_and.reduce([p.cached_mask(prompts, responses) for p in self.parts])
         if self.is_causal_lm:
             return self.cache.contains(pair_keys(prompts, responses, CHAT_FORMAT_VERSION))
+        if self.is_static and self.view == "joint":
+            return self.cache.contains(pair_keys(prompts, responses, STATIC_TEXT_FORMAT))
         if self.view == "joint":
             return self.cache.contains(pair_keys(prompts, responses, TEXT_FORMAT_VERSION))
         if self.view == "windows":
@@ -484,8 +583,9 @@ class Encoder:
         return pooled.astype(np.float32)
 
     def _encode_split(self, prompts: list[str], responses: list[str]) -> np.ndarray:
-        both = self.encode([*prompts, *responses])
-        p, r = both[: len(prompts)], both[len(prompts) :]
+        row_of = {p: i for i, p in enumerate(dict.fromkeys(prompts))}  # each distinct prompt once
+        both = self.encode([*row_of, *responses])
+        p, r = both[[row_of[q] for q in prompts]], both[len(row_of) :]
         return np.hstack([r, np.sqrt(r.shape[1]) * p * r]).astype(np.float32)
 
     def _scalars(self, prompts: list[str], responses: list[str]) -> np.ndarray:
@@ -500,6 +600,8 @@ class Encoder:
     def _truncated(self, prompts: list[str], responses: list[str]) -> list[bool]:
         if self.is_causal_lm:
             return self.decoder_states.render(prompts, responses)[2]
+        if self.is_static:
+            return [False] * len(prompts)
         if self.view == "joint":
             return self.render_responses(prompts, responses)[1]
         if self.view == "windows":
@@ -562,6 +664,9 @@ class Encoder:
 
     def describe(self) -> dict:
         """Identity, model source, view and cache location, as JSON-able data."""
+        if self.parts:
+            parts = [p.describe() for p in self.parts]
+            return {"identity": self.identity, "model": self.name, "parts": parts}
         info = {
             "identity": self.identity,
             "model": self.source.name,
@@ -571,7 +676,14 @@ class Encoder:
             "cache_identity": self.cache.identity,
             "cache_dir": str(self.cache_dir),
         }
-        if self.is_causal_lm:
+        if self.is_static:
+            info.update(
+                model_path=str(self.model_dir),
+                source_path=str(self.source.path),
+                dims=self.source.pca_dims,
+                text_format=STATIC_TEXT_FORMAT if self.view == "joint" else RAW_TEXT_FORMAT,
+            )
+        elif self.is_causal_lm:
             info.update(
                 model_path=str(self.source.path / (self.source.gguf_file or "")),
                 layer=self.pooled_layer,

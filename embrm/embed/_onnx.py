@@ -263,18 +263,18 @@ def export_onnx(source: ModelSource, variant: str, out_dir: Path) -> Path:
     return target
 
 
-def install_export(staging: Path, out_dir: Path) -> None:
+def install_export(staging: Path, out_dir: Path, marker: str = "model.onnx") -> None:
     """Move a finished export folder into place in one step.
 
-    A folder at ``out_dir`` without ``model.onnx`` is a stray (never a finished export) and is
-    replaced; if another process finished the same export first, its folder is kept.
+    A folder at ``out_dir`` without its ``marker`` file is a stray (never a finished export) and
+    is replaced; if another process finished the same export first, its folder is kept.
     """
-    if out_dir.is_dir() and not (out_dir / "model.onnx").is_file():
+    if out_dir.is_dir() and not (out_dir / marker).is_file():
         shutil.rmtree(out_dir)
     try:
         os.replace(staging, out_dir)
     except OSError:
-        if not (out_dir / "model.onnx").is_file():
+        if not (out_dir / marker).is_file():
             raise
 
 

