@@ -52,12 +52,8 @@ def _ids(values: Any) -> set[str | None]:
 class EmbeddingArray(np.ndarray):
     """A numpy array of embeddings carrying the identity of the encoder that produced it.
 
-    Parameters
-    ----------
-    array : array-like
-        The embeddings (shape (n, dim)).
-    encoder_id : str or None
-        ``Encoder.identity`` of the representation.
+    Build one with ``EmbeddingArray(array, encoder_id)``: ``array`` the embeddings (shape
+    (n, dim)), ``encoder_id`` the ``Encoder.identity`` of their representation, or None.
 
     Attributes
     ----------
