@@ -31,3 +31,7 @@ class NotFittedError(EmbrmError, _SklearnNotFittedError):
 
 class CacheWriteError(EmbrmError, OSError):
     """The cache directory cannot be written (read-only, full); nothing cached was lost."""
+
+
+class ModelLoadError(EmbrmError, OSError):
+    """A model (e.g. a policy LM) cannot be found or loaded."""
