@@ -160,7 +160,13 @@ class Policy:
 
     def load(self) -> Policy:
         if self.model is None:
+            import torch
+
             from embrm.policy import load_policy_model
+
+            # One torch thread unless told otherwise: on a shared 2-core machine two
+            # spinning OpenMP threads make small matmuls several times slower.
+            torch.set_num_threads(int(os.environ.get("EMBRM_TORCH_THREADS", "1")))
 
             self.model, self.tokenizer = load_policy_model()
         return self

@@ -81,7 +81,18 @@ def load_policy_model(
         raise ModelLoadError(_cannot_load(model, exc)) from exc
     except Exception as exc:  # transformers and the hub raise many kinds
         raise ModelLoadError(_cannot_load(model, exc)) from exc
+    _forget_dequantized_gguf(lm)
     return lm.to(device).eval(), tokenizer
+
+
+def _forget_dequantized_gguf(lm: Any) -> None:
+    """A GGUF file loads through transformers' GGUF quantizer; once every weight is
+    dequantized to a float tensor the model is a plain one, but the quantizer left behind
+    makes ``Trainer`` (hence TRL) refuse to train it ("purely quantized models"). Drop it."""
+    quantizer = getattr(lm, "hf_quantizer", None)
+    method = str(getattr(getattr(quantizer, "quantization_config", None), "quant_method", ""))
+    if quantizer is not None and "gguf" in method.lower() and all(p.is_floating_point() for p in lm.parameters()):
+        quantizer.remove_quantization_config(lm)  # what transformers does when it dequantizes
 
 
 def _cannot_load(model: Any, exc: Exception) -> str:
