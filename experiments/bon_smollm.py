@@ -44,7 +44,7 @@ from embrm.evaluate import evaluate_rewards
 
 NAME = "bon_smollm"
 QUICK = {"n_held_out": None, "n_proxy": 12, "k": 8, "ns": (1, 2, 4, 8),
-         "proxy_pairs_per_prompt": 20, "gold_pairs_per_prompt": None}
+         "proxy_pairs_per_prompt": 20, "gold_pairs_per_prompt": 50}
 FULL = {"n_held_out": 8, "n_proxy": 10, "k": 32, "ns": (1, 2, 4, 8, 16, 32),
         "proxy_pairs_per_prompt": 20, "gold_pairs_per_prompt": 50}
 PROXY_BETA = 2.0
@@ -97,8 +97,6 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
             cfg[key] = getattr(ctx.args, key)
     ns = tuple(n for n in cfg["ns"] if n <= cfg["k"])
     split = split_prompts(ctx, cfg["n_held_out"] or 0, cfg["n_proxy"])
-    heads = train_heads(ctx, split, proxy_pairs_per_prompt=cfg["proxy_pairs_per_prompt"],
-                        proxy_beta=PROXY_BETA, gold_pairs_per_prompt=cfg["gold_pairs_per_prompt"])
     if ctx.quick:
         rows = read_candidate_file()
         prompts = [r["prompt"] for r in rows]
@@ -111,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
         s = Sampling(cfg["k"], max_new_tokens=ctx.args.max_new_tokens)
         candidates = generate_cached(ctx, Policy(), frame["prompt_id"].to_numpy(), prompts, s)
         sampling = s.__dict__
+    heads = train_heads(ctx, split, proxy_pairs_per_prompt=cfg["proxy_pairs_per_prompt"],
+                        proxy_beta=PROXY_BETA, gold_pairs_per_prompt=cfg["gold_pairs_per_prompt"])
     proxy, gold = score(heads, prompts, candidates, ctx)
 
     curves = {

@@ -44,7 +44,7 @@ from embrm.evaluate._bootstrap import bootstrap, ratio_of_sums
 
 NAME = "dpo_smollm"
 QUICK = {"n_held_out": None, "n_proxy": 12, "n_policy_train": 0, "k": 8, "m": 2, "max_new_tokens": 16,
-         "max_steps": 2, "batch_size": 2, "proxy_pairs_per_prompt": 20, "gold_pairs_per_prompt": None}
+         "max_steps": 2, "batch_size": 2, "proxy_pairs_per_prompt": 20, "gold_pairs_per_prompt": 50}
 FULL = {"n_held_out": BON_FULL["n_held_out"], "n_proxy": BON_FULL["n_proxy"], "n_policy_train": 16,
         "k": 8, "m": 8, "max_new_tokens": Sampling(1).max_new_tokens, "max_steps": 16, "batch_size": 4,
         "proxy_pairs_per_prompt": BON_FULL["proxy_pairs_per_prompt"],
@@ -83,8 +83,6 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if ctx.args.max_steps is not None:
         cfg["max_steps"] = ctx.args.max_steps
     split = split_prompts(ctx, cfg["n_held_out"] or 0, cfg["n_proxy"], cfg["n_policy_train"])
-    heads = train_heads(ctx, split, proxy_pairs_per_prompt=cfg["proxy_pairs_per_prompt"],
-                        proxy_beta=PROXY_BETA, gold_pairs_per_prompt=cfg["gold_pairs_per_prompt"])
     policy = Policy().load()
     chat = lambda texts: [[{"role": "user", "content": t}] for t in texts]  # noqa: E731
 
@@ -103,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         base_answers = generate_cached(ctx, policy, held_ids, held_prompts,
                                        Sampling(BON_FULL["k"], max_new_tokens=cfg["max_new_tokens"]))
     base_answers = [a[: cfg["m"]] if not ctx.quick else a for a in base_answers]
+    heads = train_heads(ctx, split, proxy_pairs_per_prompt=cfg["proxy_pairs_per_prompt"],
+                        proxy_beta=PROXY_BETA, gold_pairs_per_prompt=cfg["gold_pairs_per_prompt"])
 
     # 2. score with the proxy, pair best vs worst
     proxy_train, _ = score(heads, train_prompts, train_answers, ctx)
