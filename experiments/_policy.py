@@ -28,20 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from _common import N_ALPACA_PROMPTS, REPO, Context, quick_prompt_ids
+
 from embrm import Encoder, load_dataset
 from embrm.data import within_prompt_pairs
 from embrm.heads import BTMLP, BTLinear
 
 CANDIDATES_FILE = REPO / "docs" / "notebooks" / "policy_candidates.json"
 PROXY_REPRESENTATION, GOLD_REPRESENTATION = "minilm", "minilm+length"
-
-
-def kl_bound(n: np.ndarray | int) -> np.ndarray:
-    """The Best-of-N KL bound ``log N - (N - 1) / N`` (nats) of the picks from the policy."""
-    n = np.asarray(n, dtype=np.float64)
-    return np.log(n) - (n - 1) / n
 
 
 @dataclass

@@ -21,6 +21,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -33,14 +34,17 @@ from _policy import (
     Policy,
     Sampling,
     generate_cached,
-    kl_bound,
     read_candidate_file,
     score,
     split_prompts,
     train_heads,
 )
+
 from embrm import load_dataset
-from embrm.evaluate import evaluate_rewards
+from embrm.evaluate import bon_curve
+from embrm.evaluate._bon import bon_components
+from embrm.evaluate._bootstrap import bootstrap, ratio_of_sums
+from embrm.evaluate._groups import check_scored
 
 NAME = "bon_smollm"
 QUICK = {"n_held_out": None, "n_proxy": 12, "k": 8, "ns": (1, 2, 4, 8),
@@ -60,14 +64,27 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"generate and write {CANDIDATES_FILE.name} (quick mode's answers), then stop")
 
 
-def bon_curve(reward: np.ndarray, golden: np.ndarray, ns: Sequence[int], ctx) -> dict[int, tuple]:
-    """Exact expected ``golden`` of the pick by ``reward`` among N, with a bootstrap CI over
-    prompts: {N: (value, low, high)}."""
-    groups = np.repeat(np.arange(reward.shape[0]), reward.shape[1])
-    table = evaluate_rewards(reward.ravel(), golden.ravel(), groups, n=list(ns),
-                             n_bootstrap=ctx.args.n_bootstrap, random_state=ctx.seed)
-    rows = {m: (v, lo, hi) for m, v, lo, hi in table.iter_rows()}
-    return {n: rows[f"bon@{n}"] for n in ns}
+def curves(proxy: np.ndarray, gold: np.ndarray, ns: Sequence[int], ctx) -> pl.DataFrame:
+    """Per N: exact expected proxy and gold reward of the proxy's pick among N (and of the
+    gold head's own pick), their gains over N=1 (the random pick) paired within prompts,
+    with bootstrap CIs over prompts, and the KL bound."""
+    groups = np.repeat(np.arange(proxy.shape[0]), proxy.shape[1])
+    r, g, grp = check_scored(proxy.ravel(), gold.ravel(), groups)
+    n_tuple = tuple(ns)
+    proxy_pick_proxy, _, _ = bon_components(r, r, grp, n_tuple)
+    proxy_pick_gold, gold_pick_gold, _ = bon_components(r, g, grp, n_tuple)
+    values = {"proxy": proxy_pick_proxy, "gold": proxy_pick_gold, "gold_oracle": gold_pick_gold}
+    values |= {f"{k}_gain": v - v[:, :1] for k, v in list(values.items())}
+    stacked = np.hstack(list(values.values()))
+    point, low, high = bootstrap(ratio_of_sums(stacked, np.ones_like(stacked)), grp.n_groups,
+                                 n_bootstrap=ctx.args.n_bootstrap, confidence=0.95, random_state=ctx.seed)
+    kl = bon_curve(r, g, groups, n_max=max(ns))["kl"].to_numpy()[np.asarray(ns) - 1]
+    m = len(ns)
+    columns: dict[str, Any] = {"n": list(ns), "kl_bound": kl}
+    for i, key in enumerate(values):
+        columns |= {key: point[i * m:(i + 1) * m], f"{key}_ci_low": low[i * m:(i + 1) * m],
+                    f"{key}_ci_high": high[i * m:(i + 1) * m]}
+    return pl.DataFrame(columns)
 
 
 def write_candidates(ctx) -> None:
@@ -113,24 +130,13 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
                         proxy_beta=PROXY_BETA, gold_pairs_per_prompt=cfg["gold_pairs_per_prompt"])
     proxy, gold = score(heads, prompts, candidates, ctx)
 
-    curves = {
-        "proxy picks, proxy reward": bon_curve(proxy, proxy, ns, ctx),
-        "proxy picks, gold reward": bon_curve(proxy, gold, ns, ctx),
-        "gold picks, gold reward": bon_curve(gold, gold, ns, ctx),
-    }
-    rows = []
-    for n in ns:
-        row = {"n": n, "kl_bound": float(kl_bound(n))}
-        for label, key in (("proxy picks, proxy reward", "proxy"), ("proxy picks, gold reward", "gold"),
-                           ("gold picks, gold reward", "gold_oracle")):
-            value, low, high = curves[label][n]
-            row.update({key: value, f"{key}_ci_low": low, f"{key}_ci_high": high})
-        rows.append(row)
-    table = pl.DataFrame(rows)
+    table = curves(proxy, gold, ns, ctx)
+    rows = table.to_dicts()
     write_csv(ctx, table)
     shown = pl.DataFrame([{
         "N": r["n"], "KL bound (nats)": f"{r['kl_bound']:.2f}",
         "proxy reward of pick": fmt_ci(r, "proxy"), "gold reward of pick": fmt_ci(r, "gold"),
+        "gold gain over N=1": fmt_ci(r, "gold_gain"), "proxy gain over N=1": fmt_ci(r, "proxy_gain"),
         "gold picks (ceiling)": fmt_ci(r, "gold_oracle")} for r in rows])
     print_table("Best-of-N with SmolLM2-135M-Instruct: proxy picks, gold scores", shown)
 
@@ -140,12 +146,11 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
         for key, label, colour in (("proxy", "proxy reward (proxy picks)", "tab:orange"),
                                    ("gold", "gold reward (proxy picks)", "tab:blue"),
                                    ("gold_oracle", "gold reward (gold picks)", "tab:gray")):
-            base = table[key][0]
-            ax.plot(x, table[key] - base, "o-", color=colour, label=label)
-            ax.fill_between(x, table[f"{key}_ci_low"] - base, table[f"{key}_ci_high"] - base,
+            ax.plot(x, table[f"{key}_gain"], "o-", color=colour, label=label)
+            ax.fill_between(x, table[f"{key}_gain_ci_low"], table[f"{key}_gain_ci_high"],
                             color=colour, alpha=0.15)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel("reward of the pick minus N=1")
+        ax.set_ylabel("reward of the pick minus N=1 (95% CI)")
         ax.axhline(0, color="black", lw=0.5)
     axes[1].set_xscale("log", base=2)
     axes[0].legend(fontsize=8)
@@ -156,13 +161,16 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
     peak = max(rows, key=lambda r: r["gold"])
     findings = [
         f"From N=1 to N={last['n']} (KL bound {last['kl_bound']:.2f} nats) the proxy reward of the pick "
-        f"rises by {last['proxy'] - first['proxy']:+.3f} and the gold reward by {last['gold'] - first['gold']:+.3f} "
+        f"rises by {last['proxy_gain']:+.3f} and the gold reward by {last['gold_gain']:+.3f} "
         f"(gold picking for itself: {last['gold_oracle'] - first['gold_oracle']:+.3f}).",
-        f"Gold reward of the proxy's pick peaks at N={peak['n']} ({peak['gold'] - first['gold']:+.3f} over N=1)"
+        f"Gold reward of the proxy's pick peaks at N={peak['n']} ({peak['gold_gain']:+.3f} over N=1)"
         + (f" and falls by {peak['gold'] - last['gold']:.3f} by N={last['n']}: over-optimisation."
            if peak["n"] != last["n"] else ": no over-optimisation within this N."),
     ]
-    headline = {f"N={r['n']}": f"proxy {fmt_ci(r, 'proxy')}, gold {fmt_ci(r, 'gold')}" for r in rows}
+    headline = {
+        f"N={r['n']}": f"gain over N=1: proxy {fmt_ci(r, 'proxy_gain')}, gold {fmt_ci(r, 'gold_gain')}"
+        for r in rows
+    }
     setup = {**heads.info, "sampling": sampling, "answers_per_prompt": cfg["k"], "ns": list(ns),
              "n_prompts": len(prompts),
              "rewards": "head rewards (differences meaningful; each head on its own scale)"}

@@ -39,6 +39,7 @@ from _policy import (
 )
 from bon_smollm import FULL as BON_FULL
 from bon_smollm import PROXY_BETA
+
 from embrm import load_dataset
 from embrm.evaluate._bootstrap import bootstrap, ratio_of_sums
 
@@ -46,7 +47,7 @@ NAME = "dpo_smollm"
 QUICK = {"n_held_out": None, "n_proxy": 12, "n_policy_train": 0, "k": 8, "m": 2, "max_new_tokens": 16,
          "max_steps": 2, "batch_size": 2, "proxy_pairs_per_prompt": 20, "gold_pairs_per_prompt": 50}
 FULL = {"n_held_out": BON_FULL["n_held_out"], "n_proxy": BON_FULL["n_proxy"], "n_policy_train": 16,
-        "k": 8, "m": 8, "max_new_tokens": Sampling(1).max_new_tokens, "max_steps": 16, "batch_size": 4,
+        "k": 8, "m": 4, "max_new_tokens": Sampling(1).max_new_tokens, "max_steps": 16, "batch_size": 4,
         "proxy_pairs_per_prompt": BON_FULL["proxy_pairs_per_prompt"],
         "gold_pairs_per_prompt": BON_FULL["gold_pairs_per_prompt"]}
 DPO = {"beta": 0.1, "learning_rate": 5e-6, "max_length": 384, "seed": 0}
@@ -168,7 +169,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         f"One DPO round ({len(train_pairs)} proxy-labelled pairs, {cfg['max_steps']} steps): held-out gold "
         f"reward {gold['before']:.3f} -> {gold['after']:.3f} (change {fmt_ci(gold, 'change')}), proxy "
         f"{proxy['before']:.3f} -> {proxy['after']:.3f} (change {fmt_ci(proxy, 'change')}).",
-        f"DPO loss {losses[0]:.3f} -> {losses[-1]:.3f}; held-out implicit reward margin 0 -> {margin_after:.3f}.",
+        f"DPO loss {losses[0]:.3f} -> {losses[-1]:.3f}; "
+        f"held-out implicit reward margin 0 -> {margin_after:.3f}.",
     ]
     headline = {"gold change": fmt_ci(gold, "change"), "proxy change": fmt_ci(proxy, "change"),
                 "dpo loss first/last": f"{losses[0]:.3f} / {losses[-1]:.3f}",

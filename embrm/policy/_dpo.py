@@ -68,11 +68,14 @@ def preference_pairs(
         raise DataError(f"margin must be a finite number >= 0; got {margin!r}.")
     _check_candidates(prompts, candidates)
     if len(rewards) != len(prompts):
-        raise DataError(f"rewards must hold one array per prompt; got {len(rewards)} for {len(prompts)} prompts.")
+        raise DataError(
+            f"rewards must hold one array per prompt; got {len(rewards)} for {len(prompts)} prompts."
+        )
     conversational = is_conversational(prompts[0])
     if any(is_conversational(p) != conversational for p in prompts):
         raise DataError("Mix of plain-text and conversational prompts: give all prompts in one form.")
-    rows: dict[str, list] = {k: [] for k in ("prompt", "chosen", "rejected", "score_chosen", "score_rejected")}
+    columns = ("prompt", "chosen", "rejected", "score_chosen", "score_rejected")
+    rows: dict[str, list] = {k: [] for k in columns}
     for i, (prompt, answers, reward) in enumerate(zip(prompts, candidates, rewards, strict=True)):
         reward = np.asarray(reward, dtype=np.float64).reshape(-1)
         if reward.shape[0] != len(answers):
@@ -182,9 +185,13 @@ def train_dpo(
             raise DataError("Pass output_dir (where TRL writes its logs) or a ready DPOConfig as config.")
         config = dpo_config(output_dir, **config_kwargs)
     elif config_kwargs:
-        raise DataError(f"Pass DPOConfig fields either in config or as keywords, not both: {sorted(config_kwargs)}.")
+        raise DataError(
+            f"Pass DPOConfig fields either in config or as keywords, not both: {sorted(config_kwargs)}."
+        )
     if len(train_dataset) == 0:
-        raise DataError("No preference pairs to train on: lower the margin or give more candidates per prompt.")
+        raise DataError(
+            "No preference pairs to train on: lower the margin or give more candidates per prompt."
+        )
     if ref_model is None:
         ref_model = copy.deepcopy(model).eval().requires_grad_(False)
     trainer = trl.DPOTrainer(

@@ -91,7 +91,8 @@ def _forget_dequantized_gguf(lm: Any) -> None:
     makes ``Trainer`` (hence TRL) refuse to train it ("purely quantized models"). Drop it."""
     quantizer = getattr(lm, "hf_quantizer", None)
     method = str(getattr(getattr(quantizer, "quantization_config", None), "quant_method", ""))
-    if quantizer is not None and "gguf" in method.lower() and all(p.is_floating_point() for p in lm.parameters()):
+    dequantized = all(p.is_floating_point() for p in lm.parameters())
+    if quantizer is not None and "gguf" in method.lower() and dequantized:
         quantizer.remove_quantization_config(lm)  # what transformers does when it dequantizes
 
 
@@ -110,7 +111,8 @@ def as_conversation(prompt: Text) -> list[dict[str, str]]:
     if is_conversational(prompt):
         return [dict(m) for m in prompt]
     raise DataError(
-        f"A prompt must be a string or a list of {{'role': ..., 'content': ...}} messages; got {prompt!r:.80}."
+        "A prompt must be a string or a list of {'role': ..., 'content': ...} messages; "
+        f"got {prompt!r:.80}."
     )
 
 
@@ -181,9 +183,13 @@ def generate_candidates(
     if model is None or isinstance(model, str | os.PathLike):
         model, tokenizer = load_policy_model(model)
     if tokenizer is None:
-        raise DataError("A loaded model needs its tokenizer: pass tokenizer=... (load_policy_model returns both).")
+        raise DataError(
+            "A loaded model needs its tokenizer: pass tokenizer=... (load_policy_model returns both)."
+        )
     if not getattr(tokenizer, "chat_template", None):
-        raise DataError("The tokenizer has no chat template; generate_candidates applies one to every prompt.")
+        raise DataError(
+            "The tokenizer has no chat template; generate_candidates applies one to every prompt."
+        )
     texts = [
         tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in conversations
     ]

@@ -8,7 +8,6 @@ import json
 import numpy as np
 import polars as pl
 import pytest
-
 from test_quick import EXPERIMENTS, _load
 
 
@@ -20,11 +19,6 @@ def committed_answers_embedded(encoder):
     return rows
 
 
-def test_kl_bound():
-    policy = _load("_policy")
-    np.testing.assert_allclose(policy.kl_bound([1, 2, 32]), [0.0, np.log(2) - 0.5, np.log(32) - 31 / 32])
-
-
 def test_bon_smollm_quick(tmp_path, data_dir, encoder, alpaca_embedded, committed_answers_embedded):
     out = tmp_path / "bon_smollm"
     summary = _load("bon_smollm").main(["--quick", "--out", str(out), "--data-dir", str(data_dir),
@@ -34,6 +28,12 @@ def test_bon_smollm_quick(tmp_path, data_dir, encoder, alpaca_embedded, committe
     assert (out / "bon_curve.png").is_file()
     table = pl.read_csv(out / "results.csv")
     assert table["n"].to_list() == [1, 2, 4, 8]
+    n = np.array([1, 2, 4, 8])
+    np.testing.assert_allclose(table["kl_bound"], np.log(n) - (n - 1) / n)
+    # gains are paired within prompts: zero at N=1, and the value minus the N=1 value
+    for key in ("proxy", "gold", "gold_oracle"):
+        assert table[f"{key}_gain"][0] == pytest.approx(0.0, abs=1e-12)
+        np.testing.assert_allclose(table[f"{key}_gain"], table[key] - table[key][0], atol=1e-9)
     # exact expected maximum over random N-subsets never falls as N grows
     assert (np.diff(table["proxy"].to_numpy()) >= -1e-9).all()
     assert (np.diff(table["gold_oracle"].to_numpy()) >= -1e-9).all()
@@ -41,8 +41,9 @@ def test_bon_smollm_quick(tmp_path, data_dir, encoder, alpaca_embedded, committe
     assert table["gold"][0] == pytest.approx(table["gold_oracle"][0])
     assert (table["gold"] <= table["gold_oracle"] + 1e-9).all()
     for key in ("proxy", "gold"):
-        assert ((table[f"{key}_ci_low"] <= table[key] + 1e-9) & (table[key] <= table[f"{key}_ci_high"] + 1e-9)).all()
+        low, high = table[f"{key}_ci_low"], table[f"{key}_ci_high"]
+        assert ((low <= table[key] + 1e-9) & (table[key] <= high + 1e-9)).all()
     setup = summary["setup"]
-    assert setup["proxy"]["n_prompts"] + setup["gold"]["n_prompts"] + 0 <= 40
+    assert setup["proxy"]["n_prompts"] + setup["gold"]["n_prompts"] <= 40
     assert setup["proxy"]["label_error_rate"] > 0 and setup["gold"]["label_error_rate"] == 0
     assert setup["n_prompts"] == len(committed_answers_embedded["prompts"])

@@ -8,7 +8,7 @@ import pytest
 
 from embrm.exceptions import DataError, EncoderMismatchError
 from embrm.heads import BTLinear
-from embrm.policy import best_of_n, prompt_text, response_text, score_candidates
+from embrm.policy import best_of_n, prompt_text, response_text
 
 
 def test_picks_the_highest_reward_with_rewards_alongside(value_head, value_encoder):
