@@ -32,11 +32,17 @@ import argparse
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
+import polars as pl
+from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_info
 
+from embrm.data import PreferencePairs
+from embrm.evaluate import compare_pairs, pairwise_accuracy
 from embrm.heads import BTMLP, DRM, BTLinear, ClassifierHead, Ensemble, LGBMHead
+from embrm.model_selection import CrossValRewards, cross_val_rewards
 
 N_PAIRS = 40_000
 
@@ -65,8 +71,9 @@ HEADS: dict[str, tuple[Callable[[], object], float | None]] = {
 
 def real_data(
     data_dir: str | None, n_prompts: int, n_pairs: int, model: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
-    """Embedded AlpacaEval pairs: X, win/lose row indices, groups, lengths, description."""
+) -> tuple[PreferencePairs, np.ndarray, np.ndarray, np.ndarray | None, str]:
+    """Embedded AlpacaEval pairs: the pairs, their two embedding arrays, the response lengths
+    (as a (chosen, rejected) column pair), a description."""
     from embrm import Encoder, load_dataset
     from embrm.data import within_prompt_pairs
 
@@ -79,22 +86,19 @@ def real_data(
     print(f"embeddings: {X.shape} in {time.perf_counter() - t0:.1f} s ({encoder.last_stats})")
     per_prompt = int(np.ceil(n_pairs / n_prompts))
     pairs = within_prompt_pairs(data, pairs_per_prompt=per_prompt, random_state=0)
-    frame = pairs.frame
-    length = data.frame["response"].str.len_chars().to_numpy()
+    length = np.column_stack(pairs.gather(data.frame["response"].str.len_chars().to_numpy()))
+    X_win, X_lose = pairs.gather(X)
     return (
-        X,
-        frame["chosen_index"].to_numpy(),
-        frame["rejected_index"].to_numpy(),
-        pairs.groups,
+        pairs,
+        X_win,
+        X_lose,
         length,
-        f"alpacaeval, {n_prompts} prompts, {len(frame)} noiseless within-prompt pairs, "
+        f"alpacaeval, {n_prompts} prompts, {len(pairs)} noiseless within-prompt pairs, "
         f"encoder {encoder.identity}",
     )
 
 
-def synthetic_data(
-    n_prompts: int, n_pairs: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, None, str]:
+def synthetic_data(n_prompts: int, n_pairs: int) -> tuple[PreferencePairs, np.ndarray, np.ndarray, None, str]:
     """Gaussian unit-norm 384-d 'answers', 51 per prompt, BT-labelled within prompts."""
     rng = np.random.RandomState(0)
     d, k = 384, 51
@@ -113,7 +117,15 @@ def synthetic_data(
     margin = reward[i] - reward[j]
     i_wins = rng.rand(i.size) < 1 / (1 + np.exp(-3 * margin / margin.std()))
     win, lose = np.where(i_wins, i, j), np.where(i_wins, j, i)
-    return X, win, lose, groups_rows[win], None, f"synthetic Gaussian, {win.size} pairs"
+    frame = pl.DataFrame(
+        {
+            "prompt": [f"prompt {g}" for g in groups_rows[win]],
+            "chosen": [f"answer {r}" for r in win],
+            "rejected": [f"answer {r}" for r in lose],
+            "group": groups_rows[win],
+        }
+    )
+    return PreferencePairs(frame), X[win], X[lose], None, f"synthetic Gaussian, {win.size} pairs"
 
 
 def torch_reference(
@@ -161,8 +173,22 @@ def torch_reference(
     return reward
 
 
-def accuracy(r_win: np.ndarray, r_lose: np.ndarray) -> float:
-    return float(np.mean((r_win > r_lose) + 0.5 * (r_win == r_lose)))
+class TorchReference(BaseEstimator):
+    """The PyTorch reference recipe as a head (``fit`` / ``reward``), so it is cross-fitted
+    on the same folds as embrm's heads."""
+
+    def __init__(self, epochs: int = 30, threads: int = 2, pointwise: bool = False, seed: int = 0):
+        self.epochs = epochs
+        self.threads = threads
+        self.pointwise = pointwise
+        self.seed = seed
+
+    def fit(self, X_win, X_lose, sample_weight=None, groups=None):
+        self.reward_ = torch_reference(X_win, X_lose, self.epochs, self.threads, self.pointwise, self.seed)
+        return self
+
+    def reward(self, X: np.ndarray) -> np.ndarray:
+        return self.reward_(X)
 
 
 def main() -> None:
@@ -184,50 +210,28 @@ def main() -> None:
         parser.error(f"--folds must be at least 2, got {args.folds}")
 
     if args.synthetic:
-        X, win, lose, groups, length, what = synthetic_data(args.n_prompts, args.n_pairs)
+        pairs, X_win, X_lose, length, what = synthetic_data(args.n_prompts, args.n_pairs)
     else:
-        X, win, lose, groups, length, what = real_data(
+        pairs, X_win, X_lose, length, what = real_data(
             args.data_dir, args.n_prompts, args.n_pairs, args.model
         )
-    from embrm.data import group_kfold
-
     blas = sorted({f"{i['internal_api']}={i['num_threads']}" for i in threadpool_info()})
     print(f"data: {what}; {args.folds}-fold split by prompt, each pair held out once")
     print(
         f"cores: {os.cpu_count()}; default thread pools: {', '.join(blas)}; embrm heads fit "
         f"with 1 BLAS thread, LightGBM n_jobs=1; PyTorch {args.torch_threads} threads"
     )
-    names = list(args.heads)
+    factories = {name: HEADS[name][0] for name in args.heads}
     reference = f"PyTorch reference MLP ({args.reference_epochs} ep)"
     pointwise_reference = f"PyTorch reference MLP, pointwise ({args.reference_epochs} ep)"
     if not args.no_reference:
-        names += [reference, pointwise_reference]
-    r_win = {name: np.empty(win.size) for name in names}
-    r_lose = {name: np.empty(win.size) for name in names}
-    seconds: dict[str, list[float]] = {name: [] for name in names}
-    for k, (tr, te) in enumerate(group_kfold(groups, args.folds, random_state=0)):
-        Xw_tr, Xl_tr, g_tr = X[win[tr]], X[lose[tr]], groups[tr]
-        for name in names:
-            t0 = time.perf_counter()
-            if name in (reference, pointwise_reference):
-                reward = torch_reference(
-                    Xw_tr,
-                    Xl_tr,
-                    args.reference_epochs,
-                    args.torch_threads,
-                    pointwise=name == pointwise_reference,
-                )
-            else:
-                reward = HEADS[name][0]().fit(Xw_tr, Xl_tr, groups=g_tr).reward
-            seconds[name].append(time.perf_counter() - t0)
-            r_win[name][te], r_lose[name][te] = reward(X[win[te]]), reward(X[lose[te]])
-            print(
-                f"  fold {k + 1}/{args.folds} ({tr.size} training pairs) {name}: {seconds[name][-1]:.2f} s",
-                flush=True,
-            )
-    print_table(
-        names, reference if not args.no_reference else None, r_win, r_lose, seconds, groups, length, win, lose
-    )
+        for name, pointwise in ((reference, False), (pointwise_reference, True)):
+            factories[name] = partial(TorchReference, args.reference_epochs, args.torch_threads, pointwise)
+    results = {}
+    for name, make in factories.items():
+        results[name] = cross_val_rewards(make(), pairs, (X_win, X_lose), cv=args.folds, random_state=0)
+        print(f"  {name}: {results[name].fit_seconds:.2f} s a fold ({args.folds} folds)", flush=True)
+    print_table(results, reference if not args.no_reference else None, pairs.groups, length)
 
 
 def accuracy_verdict(ci_low: float, ci_high: float) -> str:
@@ -240,27 +244,24 @@ def accuracy_verdict(ci_low: float, ci_high: float) -> str:
 
 
 def print_table(
-    names: list[str],
+    results: dict[str, CrossValRewards],
     reference: str | None,
-    r_win: dict[str, np.ndarray],
-    r_lose: dict[str, np.ndarray],
-    seconds: dict[str, list[float]],
     groups: np.ndarray,
     length: np.ndarray | None,
-    win: np.ndarray,
-    lose: np.ndarray,
 ) -> None:
     """One row a head: mean fit time, pooled held-out accuracy, difference from the reference."""
-    from embrm.evaluate import compare_pairs
-
+    names = list(results)
+    r_win = {name: r.reward_win for name, r in results.items()}
+    r_lose = {name: r.reward_lose for name, r in results.items()}
+    seconds = {name: r.fit_seconds for name, r in results.items()}
     if length is not None:
         names = ["length baseline", *names]
-        r_win = {"length baseline": length[win], **r_win}
-        r_lose = {"length baseline": length[lose], **r_lose}
+        r_win = {"length baseline": length[:, 0], **r_win}
+        r_lose = {"length baseline": length[:, 1], **r_lose}
     print(f"\n{'head':<34} {'fit s':>7} {'accuracy':>9}  {'vs reference [95% CI]':<26} verdict")
     for name in names:
-        acc = accuracy(r_win[name], r_lose[name])
-        fit = f"{np.mean(seconds[name]):7.2f}" if name in seconds else " " * 7
+        acc = pairwise_accuracy(r_win[name], r_lose[name])
+        fit = f"{seconds[name]:7.2f}" if name in seconds else " " * 7
         versus, verdict = "", []
         if reference is not None and name != reference:
             diff = compare_pairs(
@@ -271,7 +272,7 @@ def print_table(
                 verdict.append(accuracy_verdict(diff["ci_low"], diff["ci_high"]))
         target = HEADS[name][1] if name in HEADS else None
         if target is not None:
-            verdict.insert(0, f"<= {target:g} s {'ok' if np.mean(seconds[name]) <= target else 'MISSED'}")
+            verdict.insert(0, f"<= {target:g} s {'ok' if seconds[name] <= target else 'MISSED'}")
         print(f"{name:<34} {fit} {acc:9.4f}  {versus:<26} {'; '.join(verdict)}")
     if reference is not None:
         print(

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from embrm._groups import Groups
 from embrm.exceptions import DataError, EncoderMismatchError
 
 
@@ -279,3 +281,74 @@ def validate_params(constraints: Mapping[str, Iterable[Any]], params: Mapping[st
             described.append("None")
         text = described[0] if len(described) == 1 else (", ".join(described[:-1]) + " or " + described[-1])
         raise ValueError(f"The {name!r} parameter of {owner} must be {text}. Got {value!r} instead.")
+
+
+# -- rewards and scores (evaluation) ---------------------------------------------------------
+def check_scores(values: ArrayLike, name: str, n: int | None = None) -> np.ndarray:
+    """Return ``values`` as a finite, non-empty 1-D float array, or raise DataError.
+
+    Parameters
+    ----------
+    values : array-like
+        Scores (rewards, golden scores, probabilities), one per row.
+    name : str
+        Argument name, quoted in error messages.
+    n : int, optional
+        Required length (the length of the first argument of the call).
+
+    Returns
+    -------
+    values : ndarray of shape (n,), dtype float64
+    """
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(
+            f"'{name}' must be an array of numbers; got {type(values).__name__} "
+            f"that cannot be converted to float ({exc})."
+        ) from exc
+    if arr.ndim != 1:
+        raise DataError(
+            f"'{name}' must be one-dimensional (one score per row); got shape "
+            f"{arr.shape}. Flatten it, e.g. with .ravel(), if it holds one "
+            "column."
+        )
+    if arr.size == 0:
+        raise DataError(f"'{name}' is empty: evaluation needs at least one row.")
+    if n is not None and arr.size != n:
+        raise DataError(
+            f"'{name}' has {arr.size} rows but the first argument has {n}: pass "
+            "one value per row, in the same row order."
+        )
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        where = np.flatnonzero(bad)
+        raise DataError(
+            f"'{name}' has {where.size} NaN or infinite value(s), first at row "
+            f"{where[0]}: drop or impute those rows before evaluating."
+        )
+    return arr
+
+
+def check_labels(values: ArrayLike, name: str, n: int) -> np.ndarray:
+    """Return binary labels as a float array of 0.0/1.0, or raise DataError."""
+    arr = check_scores(values, name, n)
+    bad = (arr != 0) & (arr != 1)
+    if bad.any():
+        row = np.flatnonzero(bad)[0]
+        raise DataError(f"'{name}' must hold binary labels 0/1 (or booleans); row {row} is {arr[row]!r}.")
+    return arr
+
+
+def check_reward_pairs(reward_win: ArrayLike, reward_lose: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Validate the rewards of the preferred and of the other response, one pair per row."""
+    win = check_scores(reward_win, "reward_win")
+    return win, check_scores(reward_lose, "reward_lose", win.size)
+
+
+def check_scored(
+    reward: ArrayLike, golden: ArrayLike, groups: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, Groups]:
+    """Validate a scored response set: reward, golden score and prompt id per candidate."""
+    r = check_scores(reward, "reward")
+    return r, check_scores(golden, "golden", r.size), Groups.from_labels(groups, r.size)

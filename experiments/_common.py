@@ -17,8 +17,9 @@ import platform
 import shlex
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,10 @@ import polars as pl
 from sklearn.utils import check_random_state
 
 from embrm import Encoder, load_dataset
-from embrm.data import PreferencePairs, ScoredResponses, group_kfold, within_prompt_pairs
+from embrm.data import PreferencePairs, ScoredResponses, within_prompt_pairs
 from embrm.evaluate import evaluate_rewards
 from embrm.heads import BTMLP, DRM, BTLinear, ClassifierHead, Ensemble, LGBMHead
+from embrm.model_selection import CrossValRewards, baseline_rewards, cross_val_rewards
 
 REPO = Path(__file__).resolve().parents[1]
 #: The subsets --quick uses (the test fixtures embed exactly these).
@@ -155,22 +157,6 @@ class Scored:
         return self.data.frame["response"].str.len_chars().to_numpy().astype(np.float64)
 
 
-def cached_mask(encoder: Encoder, prompts: list[str], responses: list[str]) -> np.ndarray:
-    """Which (prompt, response) rows are already in the encoder's cache (embeds nothing).
-
-    embrm has no public "is it cached?" query yet, so this mirrors how
-    ``Encoder.encode_responses`` keys its cache (pair keys, or rendered-text keys).
-    """
-    from embrm.embed import TEXT_FORMAT_VERSION, _cache
-
-    if hasattr(_cache, "pair_keys"):
-        keys = _cache.pair_keys(prompts, responses, TEXT_FORMAT_VERSION)
-    else:
-        keys = _cache.text_keys(encoder.render_responses(prompts, responses)[0],
-                                TEXT_FORMAT_VERSION)
-    return encoder.cache.get(keys)[0]
-
-
 def load_alpaca(ctx: Context, name: str = "alpacaeval", prompt_ids: Sequence[int] | None = None
                 ) -> Scored:
     """AlpacaEval answers (or the null-model attack with ``name``), embedded through the cache.
@@ -184,7 +170,7 @@ def load_alpaca(ctx: Context, name: str = "alpacaeval", prompt_ids: Sequence[int
         data = data.filter_prompts(prompt_ids)
     elif ctx.args.cached_only:
         frame = data.frame
-        found = cached_mask(ctx.encoder, frame["prompt"].to_list(), frame["response"].to_list())
+        found = ctx.encoder.cached_mask(frame["prompt"].to_list(), frame["response"].to_list())
         ok = pl.DataFrame({"p": data.groups, "f": found}).group_by("p").agg(pl.col("f").all())
         data = data.filter_prompts(ok.filter(pl.col("f"))["p"].to_list())
         print(f"--cached-only: {data.frame['prompt_id'].n_unique()} {name} prompts fully cached")
@@ -256,20 +242,22 @@ PAIR_REGIME = (
 )
 
 
-@dataclass
-class Fit:
-    """One head fitted on one fold's training prompts."""
-
-    fold: int
-    beta: float | None
-    size: int | None
-    n_pairs: int
-    label_error_rate: float
-    name: str
-    head: Any
-    train_rows: np.ndarray
-    test_rows: np.ndarray
-    fit_seconds: float
+def training_pairs(
+    train: ScoredResponses,
+    random_state: int,
+    *,
+    pairs_per_prompt: int | None,
+    beta: float | None,
+    size: int | None = None,
+) -> PreferencePairs:
+    """A fold's training pairs: ``pairs_per_prompt`` within-prompt pairs per training prompt
+    (the same pairs at every beta), then the first ``size`` of one seeded permutation (so
+    smaller sizes are nested in larger ones). ``label_error_rate`` is that of the subset."""
+    pairs = within_prompt_pairs(train, pairs_per_prompt, beta, random_state=random_state)
+    if size is not None and size < len(pairs):
+        pairs = pairs.take(check_random_state(random_state).permutation(len(pairs))[:size])
+        pairs.label_error_rate = float(pairs.frame["flipped"].mean())
+    return pairs
 
 
 def crossfit(
@@ -281,59 +269,26 @@ def crossfit(
     pairs_per_prompt: int | None,
     n_splits: int,
     seed: int,
-) -> Iterator[Fit]:
-    """Prompt-grouped K-fold: per fold, per noise level, per number of pairs, fit each head.
-
-    Pairs are drawn once per fold and noise level (``pairs_per_prompt`` per training prompt;
-    the same pairs at every beta), then nested subsets of ``sizes`` pairs (None = all) are
-    taken from one seeded permutation (a size at or above the number of pairs is skipped
-    when None, "all", is also asked for). The realised label error rate of each subset is in
-    the ``Fit``.
-    """
-    for k, (tr, te) in enumerate(group_kfold(sc.groups, n_splits, random_state=seed)):
-        train = sc.data.take(tr)
-        X_tr = sc.X[tr]
-        for beta in betas:
-            pairs = within_prompt_pairs(train, pairs_per_prompt, beta, random_state=seed + 1000 * k)
-            frame = pairs.frame
-            win, lose = frame["chosen_index"].to_numpy(), frame["rejected_index"].to_numpy()
-            flipped, groups = frame["flipped"].to_numpy(), pairs.groups
-            order = check_random_state(seed + k).permutation(len(pairs))
-            for size in sizes:
-                if size is not None and size >= len(pairs) and None in sizes:
-                    continue  # "all" covers it
-                take = order if size is None else order[:size]
-                for name, make in head_factories.items():
-                    head = make(seed + k)
-                    start = time.perf_counter()
-                    head.fit(X_tr[win[take]], X_tr[lose[take]], groups=groups[take])
-                    yield Fit(k, beta, size, len(take), float(flipped[take].mean()), name, head,
-                              tr, te, time.perf_counter() - start)
-
-
-class OutOfFold:
-    """Per-key arrays filled fold by fold with held-out values (every row predicted once)."""
-
-    def __init__(self, n_rows: int):
-        self.n_rows = n_rows
-        self.values: dict[Any, np.ndarray] = {}
-        self.meta: dict[Any, list[dict]] = {}
-
-    def put(self, key: Any, rows: np.ndarray, values: np.ndarray, **meta: Any) -> None:
-        array = self.values.setdefault(key, np.full(self.n_rows, np.nan))
-        array[rows] = values
-        self.meta.setdefault(key, []).append(meta)
-
-    def mean_meta(self, key: Any) -> dict[str, float]:
-        """Meta values averaged over folds."""
-        rows = self.meta[key]
-        return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-
-    def __iter__(self):
-        for key, values in self.values.items():
-            if np.isnan(values).any():
-                raise RuntimeError(f"{key}: some rows were never predicted out of fold")
-            yield key, values
+) -> dict[tuple[str, int | None, float | None], CrossValRewards]:
+    """Out-of-fold rewards of every head, noise level and number of pairs, keyed
+    ``(head, size, beta)``, each from :func:`embrm.model_selection.cross_val_rewards` (pairs
+    built inside each fold by :func:`training_pairs`). A size at or above a fold's number of
+    pairs is skipped when None ("all") is also asked for."""
+    results: dict[tuple[str, int | None, float | None], CrossValRewards] = {}
+    ordered = sorted(sizes, key=lambda s: -1 if s is None else s)
+    for beta in betas:
+        n_all = None
+        for size in ordered:
+            if size is not None and n_all is not None and size >= n_all:
+                continue  # "all" covers it
+            build = partial(training_pairs, pairs_per_prompt=pairs_per_prompt, beta=beta, size=size)
+            for name, make in head_factories.items():
+                result = cross_val_rewards(make(seed), sc.data, sc.X, cv=n_splits, pairs=build,
+                                           random_state=seed)
+                results[(name, size, beta)] = result
+                if size is None:
+                    n_all = min(f.n_train_pairs for f in result.folds)
+    return results
 
 
 def beta_label(beta: float | None) -> str:
@@ -365,33 +320,21 @@ def evaluate_scored(reward: np.ndarray, sc: Scored, ctx: Context,
     return golden
 
 
-def baselines(sc: Scored) -> dict[str, np.ndarray]:
-    """Training-free rewards: random pick (constant reward: every tie is averaged, so BoN is
-    exactly the mean), the longest response, and the oracle (the golden score itself)."""
-    return {
-        "random": np.zeros(len(sc)),
-        "longest": sc.length,
-        "oracle": sc.golden.astype(np.float64),
-    }
-
-
-def crossfit_table(ctx: Context, sc: Scored, oof: OutOfFold, with_baselines: bool = True
-                   ) -> pl.DataFrame:
-    """One row per baseline and per (head, size, beta) key of ``oof``: the fold-averaged
+def crossfit_table(ctx: Context, sc: Scored, results: dict[tuple, CrossValRewards],
+                   with_baselines: bool = True) -> pl.DataFrame:
+    """One row per baseline and per (head, size, beta) key of ``results``: the fold-averaged
     training facts (pairs, realised label error rate, fit seconds) and the out-of-fold
     evaluation of :func:`evaluate_scored`."""
     rows = []
     if with_baselines:
-        for name, reward in baselines(sc).items():
+        for name, reward in baseline_rewards(sc.data).items():
             rows.append({"head": name, "loss": "baseline", "beta": "–", "n_train_pairs": 0,
                          **evaluate_scored(reward, sc, ctx)})
-    for key, reward in oof:
-        name, _, beta = key
-        meta = oof.mean_meta(key)
+    for (name, _, beta), result in results.items():
         rows.append({"head": name, "loss": LOSS.get(name, "BT"), "beta": beta_label(beta),
-                     "n_train_pairs": round(meta["n_pairs"]),
-                     "label_error_rate": meta["label_error_rate"],
-                     "fit_seconds": meta["fit_seconds"], **evaluate_scored(reward, sc, ctx)})
+                     "n_train_pairs": round(result.n_train_pairs),
+                     "label_error_rate": result.label_error_rate,
+                     "fit_seconds": result.fit_seconds, **evaluate_scored(result.reward, sc, ctx)})
     return pl.DataFrame(rows, infer_schema_length=None)
 
 

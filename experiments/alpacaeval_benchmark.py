@@ -33,20 +33,15 @@ QUICK = {"sizes": (200, None), "betas": (None, 2.0), "pairs_per_prompt": 20}
 def run(ctx: C.Context) -> pl.DataFrame:
     cfg = C.config(ctx, QUICK, FULL)
     sc = C.load_alpaca(ctx)
-    oof = C.OutOfFold(len(sc))
-    for fit in C.crossfit(sc, C.heads(HEAD_NAMES), betas=cfg["betas"], sizes=cfg["sizes"],
-                          pairs_per_prompt=cfg["pairs_per_prompt"], n_splits=ctx.args.folds,
-                          seed=ctx.seed):
-        key = (fit.name, fit.size, fit.beta)
-        oof.put(key, fit.test_rows, fit.head.reward(sc.X[fit.test_rows]), n_pairs=fit.n_pairs,
-                label_error_rate=fit.label_error_rate, fit_seconds=fit.fit_seconds)
+    oof = C.crossfit(sc, C.heads(HEAD_NAMES), betas=cfg["betas"], sizes=cfg["sizes"],
+                     pairs_per_prompt=cfg["pairs_per_prompt"], n_splits=ctx.args.folds, seed=ctx.seed)
     table = C.crossfit_table(ctx, sc, oof)
     C.write_csv(ctx, table)
     _plot(ctx, table, sc, oof)
     return table
 
 
-def _plot(ctx: C.Context, table: pl.DataFrame, sc: C.Scored, oof: C.OutOfFold) -> None:
+def _plot(ctx: C.Context, table: pl.DataFrame, sc: C.Scored, oof: dict) -> None:
     from embrm.evaluate import BestOfNDisplay, bon_curve
 
     heads = table.filter(pl.col("loss") != "baseline")
@@ -70,9 +65,8 @@ def _plot(ctx: C.Context, table: pl.DataFrame, sc: C.Scored, oof: C.OutOfFold) -
     # Full exact BoN curves N = 1..51: noiseless labels, all pairs, plus the longest answer.
     fig, (ax,) = C.figure()
     for i, name in enumerate(HEAD_NAMES):
-        key = max((k for k in oof.values if k[0] == name and k[2] is None),
-                  key=lambda k: oof.mean_meta(k)["n_pairs"])
-        curve = bon_curve(oof.values[key], sc.golden, sc.groups)
+        key = max((k for k in oof if k[0] == name and k[2] is None), key=lambda k: oof[k].n_train_pairs)
+        curve = bon_curve(oof[key].reward, sc.golden, sc.groups)
         BestOfNDisplay(curve, name=name).plot(ax=ax, baselines=i == 0)
     curve = bon_curve(sc.length, sc.golden, sc.groups)
     BestOfNDisplay(curve, name="longest").plot(ax=ax, baselines=False)

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 from embrm.data import group_train_test_split, within_prompt_pairs  # noqa: E402
-from embrm.evaluate import rank_correlation  # noqa: E402
+from embrm.evaluate import pairwise_accuracy, rank_correlation  # noqa: E402
 from embrm.heads import DRM, BTLinear  # noqa: E402
 
 NAME = "drm_decomposition"
@@ -58,14 +58,11 @@ class Task:
         self.test_win, self.test_lose = test_win, test_lose
 
     def accuracy(self, reward) -> float:
-        r_win, r_lose = reward(self.test_win), reward(self.test_lose)
-        return float(np.mean((r_win > r_lose) + 0.5 * (r_win == r_lose)))
+        return pairwise_accuracy(reward(self.test_win), reward(self.test_lose))
 
 
 def _alpaca_pairs(sc: C.Scored, rows: np.ndarray, per_prompt: int, seed: int):
-    pairs = within_prompt_pairs(sc.data.take(rows), per_prompt, None, random_state=seed)
-    X = sc.X[rows]
-    return X[pairs.frame["chosen_index"].to_numpy()], X[pairs.frame["rejected_index"].to_numpy()]
+    return within_prompt_pairs(sc.data.take(rows), per_prompt, None, random_state=seed).gather(sc.X[rows])
 
 
 def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, dict]:

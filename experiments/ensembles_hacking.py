@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,8 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
+
+from embrm.model_selection import CrossValRewards, attack_rank  # noqa: E402
 
 NAME = "ensembles_hacking"
 TITLE = "Ensembles and reward hacking"
@@ -42,57 +45,59 @@ FLAG_QUANTILE = 0.95
 
 
 def null_rank(real: np.ndarray, real_groups: np.ndarray, null: np.ndarray,
-              null_groups: np.ndarray) -> pl.DataFrame:
-    """Per prompt: the share of real answers the null answer beats (ties one half), whether it
-    beats them all, and its rank (1 = best) among real answers + itself."""
+              null_groups: np.ndarray) -> dict[str, float]:
+    """Averaged over prompts: the share of real answers the null answer beats
+    (``attack_rank``), how often it beats them all (``top1``), and its rank (1 = best) among
+    the real answers and itself."""
     frame = pl.DataFrame({"g": real_groups, "r": real}).join(
         pl.DataFrame({"g": null_groups, "n": null}), on="g", how="inner")
-    return frame.group_by("g").agg(
-        percentile=((pl.col("r") < pl.col("n")).mean()
-                    + 0.5 * (pl.col("r") == pl.col("n")).mean()),
+    per_prompt = frame.group_by("g").agg(
         top1=(pl.col("r") < pl.col("n")).all(),
         rank=1 + (pl.col("r") > pl.col("n")).sum(),
     )
+    return {"attack_rank": attack_rank(real, real_groups, null, null_groups),
+            "top1": float(per_prompt["top1"].mean()), "rank": float(per_prompt["rank"].mean())}
 
 
 def run(ctx: C.Context) -> tuple[pl.DataFrame, dict]:
     cfg = C.config(ctx, QUICK, FULL)
     sc = C.load_alpaca(ctx)
     null = C.load_alpaca(ctx, "alpacaeval-nullmodel", prompt_ids=np.unique(sc.groups))
-    reward, null_reward = C.OutOfFold(len(sc)), C.OutOfFold(len(null))
-    unc, null_unc = C.OutOfFold(len(sc)), C.OutOfFold(len(null))
-    raw_unc, raw_null_unc = C.OutOfFold(len(sc)), C.OutOfFold(len(null))
-    for fit in C.crossfit(sc, C.heads(HEAD_NAMES), betas=(None,), sizes=(None,),
-                          pairs_per_prompt=cfg["pairs_per_prompt"], n_splits=ctx.args.folds,
-                          seed=ctx.seed):
-        te = fit.test_rows
-        te_null = np.flatnonzero(np.isin(null.groups, sc.groups[te]))
-        X, X_null = sc.X[te], null.X[te_null]
-        meta = {"n_pairs": fit.n_pairs, "label_error_rate": fit.label_error_rate,
-                "fit_seconds": fit.fit_seconds}
-        if fit.name.startswith("ensemble"):
-            for aggregate in AGGREGATES:
+    results = C.crossfit(sc, C.heads(HEAD_NAMES), betas=(None,), sizes=(None,),
+                         pairs_per_prompt=cfg["pairs_per_prompt"], n_splits=ctx.args.folds, seed=ctx.seed)
+    reward: dict[tuple, CrossValRewards] = {}
+    null_reward: dict[str, np.ndarray] = {}
+    unc, null_unc, raw_unc, raw_null_unc, thresholds = {}, {}, {}, {}, {}
+    for (name, _, _), result in results.items():
+        if not name.startswith("ensemble"):
+            reward[(name, None, None)] = result
+            null_reward[name] = result.reward_held_out(null.X, null.groups)
+            continue
+        fold, fold_null = result.fold_of(sc.groups), result.fold_of(null.groups)
+        for aggregate in AGGREGATES:
+            for fit in result.folds:
                 fit.head.set_params(aggregate=aggregate)
-                key = (f"{fit.name}/{aggregate}", None, None)
-                reward.put(key, te, fit.head.reward(X), **meta)
-                null_reward.put(key, te_null, fit.head.reward(X_null))
-            train = fit.train_rows
-            threshold = np.quantile(fit.head.uncertainty(sc.X[train], groups=sc.groups[train]),
-                                    FLAG_QUANTILE)
-            u = fit.head.uncertainty(np.concatenate([X, X_null]),
-                                     groups=np.concatenate([sc.groups[te], null.groups[te_null]]))
-            unc.put(fit.name, te, u[:te.size], threshold=threshold)
-            null_unc.put(fit.name, te_null, u[te.size:])
-            raw_unc.put(fit.name, te, fit.head.uncertainty(X))
-            raw_null_unc.put(fit.name, te_null, fit.head.uncertainty(X_null))
-        else:
-            reward.put((fit.name, None, None), te, fit.head.reward(X), **meta)
-            null_reward.put((fit.name, None, None), te_null, fit.head.reward(X_null))
+            key = f"{name}/{aggregate}"
+            reward[(key, None, None)] = replace(result, reward=result.reward_held_out(sc.X, sc.groups))
+            null_reward[key] = result.reward_held_out(null.X, null.groups)
+        u, u_null, u_raw, u_raw_null = (np.empty(n) for n in (len(sc), len(null), len(sc), len(null)))
+        thr, thr_null = np.empty(len(sc)), np.empty(len(null))
+        for k, fit in enumerate(result.folds):
+            real, attack = fold == k, fold_null == k
+            train = fit.train_index
+            thr[real] = thr_null[attack] = np.quantile(
+                fit.head.uncertainty(sc.X[train], groups=sc.groups[train]), FLAG_QUANTILE)
+            both = fit.head.uncertainty(np.concatenate([sc.X[real], null.X[attack]]),
+                                        groups=np.concatenate([sc.groups[real], null.groups[attack]]))
+            u[real], u_null[attack] = both[: real.sum()], both[real.sum():]
+            u_raw[real] = fit.head.uncertainty(sc.X[real])
+            u_raw_null[attack] = fit.head.uncertainty(null.X[attack])
+        unc[name], null_unc[name], raw_unc[name], raw_null_unc[name] = u, u_null, u_raw, u_raw_null
+        thresholds[name] = (thr, thr_null)
     table = C.crossfit_table(ctx, sc, reward)
     attack = {}
-    for key, r in reward:
-        ranks = null_rank(r, sc.groups, null_reward.values[key], null.groups)
-        attack[key[0]] = ranks
+    for (name, _, _), result in reward.items():
+        attack[name] = null_rank(result.reward, sc.groups, null_reward[name], null.groups)
     judge = null_rank(sc.golden, sc.groups, null.golden, null.groups)
     length = null_rank(sc.length, sc.groups, null.length, null.groups)
     extra = []
@@ -100,16 +105,17 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, dict]:
         ranks = {"oracle": judge, "longest": length}.get(name, attack.get(name))
         row = {"head": name}
         if ranks is not None:
-            row |= {"null_percentile": ranks["percentile"].mean(),
-                    "null_top1_rate": ranks["top1"].mean(), "null_mean_rank": ranks["rank"].mean()}
+            row |= {"null_percentile": ranks["attack_rank"],
+                    "null_top1_rate": ranks["top1"], "null_mean_rank": ranks["rank"]}
         base = name.split("/")[0]
-        if base in unc.values:
-            u, u_null = unc.values[base], null_unc.values[base]
-            folds = unc.meta[base]
-            raw = null_rank(raw_unc.values[base], sc.groups, raw_null_unc.values[base], null.groups)
-            row |= {"uncertainty_auc": null_rank(u, sc.groups, u_null, null.groups)["percentile"].mean(),
-                    "uncertainty_auc_raw": raw["percentile"].mean(),
-                    **_flag_rates(ctx, sc, null, u, u_null, folds)}
+        if base in unc:
+            u, u_null = unc[base], null_unc[base]
+            thr, thr_null = thresholds[base]
+            row |= {"uncertainty_auc": attack_rank(u, sc.groups, u_null, null.groups),
+                    "uncertainty_auc_raw": attack_rank(raw_unc[base], sc.groups, raw_null_unc[base],
+                                                       null.groups),
+                    "null_flag_rate": float((u_null > thr_null).mean()),
+                    "real_flag_rate": float((u > thr).mean())}
         extra.append(row)
     table = table.join(pl.DataFrame(extra, infer_schema_length=None), on="head", how="left")
     table = table.with_columns(
@@ -117,24 +123,11 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, dict]:
         pl.col("head").str.split("/").list.get(0).alias("base"))
     C.write_csv(ctx, table)
     _plot(ctx, table, sc, null, unc, null_unc)
-    facts = {"judge_null_percentile": judge["percentile"].mean(),
-             "judge_null_top1_rate": judge["top1"].mean(),
+    facts = {"judge_null_percentile": judge["attack_rank"],
+             "judge_null_top1_rate": judge["top1"],
              "null_judge_win_rate": float(null.win_rate.mean()),
              "prompts": int(np.unique(sc.groups).size)}
     return table, facts
-
-
-def _flag_rates(ctx, sc, null, u, u_null, folds) -> dict:
-    """Share of null / real held-out answers above their fold's training-uncertainty threshold."""
-    from embrm.data import group_kfold
-
-    thr, thr_null = np.empty(len(sc)), np.empty(len(null))
-    for meta, (_, te) in zip(folds, group_kfold(sc.groups, ctx.args.folds, random_state=ctx.seed),
-                             strict=True):
-        thr[te] = meta["threshold"]
-        thr_null[np.isin(null.groups, sc.groups[te])] = meta["threshold"]
-    return {"null_flag_rate": float((u_null > thr_null).mean()),
-            "real_flag_rate": float((u > thr).mean())}
 
 
 def _plot(ctx, table, sc, null, unc, null_unc) -> None:
@@ -152,8 +145,8 @@ def _plot(ctx, table, sc, null, unc, null_unc) -> None:
                                              for h in p["head"]])
     axes[1].set(xlim=(0, 1), xlabel="share of the 51 real answers the null attack outranks",
                 title="null-model attack")
-    name = "ensemble-bt-mlp" if "ensemble-bt-mlp" in unc.values else next(iter(unc.values))
-    u, u_null = unc.values[name], null_unc.values[name]
+    name = "ensemble-bt-mlp" if "ensemble-bt-mlp" in unc else next(iter(unc))
+    u, u_null = unc[name], null_unc[name]
     bins = np.histogram_bin_edges(np.log10(np.concatenate([u, u_null]) + 1e-12), 40)
     axes[2].hist(np.log10(u + 1e-12), bins=bins, density=True, alpha=0.6, label="real answers")
     axes[2].hist(np.log10(u_null + 1e-12), bins=bins, density=True, alpha=0.6, label="null attack")

@@ -14,7 +14,6 @@ over pairs; the per-fold accuracies give a mean and standard deviation. Baseline
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,8 +23,13 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-from embrm.data import group_kfold  # noqa: E402
-from embrm.evaluate import ReliabilityDisplay, evaluate_pairs, symmetrize_pairs  # noqa: E402
+from embrm.evaluate import (  # noqa: E402
+    ReliabilityDisplay,
+    evaluate_pairs,
+    pairwise_accuracy,
+    symmetrize_pairs,
+)
+from embrm.model_selection import cross_val_rewards  # noqa: E402
 
 NAME = "hh_harmless"
 TITLE = "HH-RLHF harmless pairwise accuracy"
@@ -36,32 +40,25 @@ HEAD_NAMES = ("bt-linear", "bt-mlp", "classifier", "classifier-mlp", "lgbm", "lg
 def run(ctx: C.Context) -> tuple[pl.DataFrame, dict]:
     hh = C.load_hh(ctx)
     n = len(hh)
-    win, lose, proba = (C.OutOfFold(n) for _ in range(3))
-    fold_acc: dict[str, list[float]] = {}
-    for k, (tr, te) in enumerate(group_kfold(hh.groups, ctx.args.folds, random_state=ctx.seed)):
-        for name, make in C.heads(HEAD_NAMES).items():
-            start = time.perf_counter()
-            head = make(ctx.seed + k).fit(hh.X_win[tr], hh.X_lose[tr], groups=hh.groups[tr])
-            seconds = time.perf_counter() - start
-            r_win, r_lose = head.reward(hh.X_win[te]), head.reward(hh.X_lose[te])
-            win.put(name, te, r_win, fit_seconds=seconds, n_pairs=len(tr))
-            lose.put(name, te, r_lose)
-            proba.put(name, te, head.predict_proba(hh.X_win[te], hh.X_lose[te]))
-            fold_acc.setdefault(name, []).append(
-                float(np.mean((r_win > r_lose) + 0.5 * (r_win == r_lose))))
+    results = {name: cross_val_rewards(make(ctx.seed), hh.data, (hh.X_win, hh.X_lose), cv=ctx.args.folds,
+                                       random_state=ctx.seed)
+               for name, make in C.heads(HEAD_NAMES).items()}
+    proba = {name: r.held_out("predict_proba", hh.X_win, hh.X_lose) for name, r in results.items()}
     length_win = hh.data.frame["chosen"].str.len_chars().to_numpy().astype(float)
     length_lose = hh.data.frame["rejected"].str.len_chars().to_numpy().astype(float)
     rows = []
     for name, r_win, r_lose in (("coin", np.zeros(n), np.zeros(n)),
                                 ("longer answer", length_win, length_lose)):
         rows.append({"head": name, **_evaluate(ctx, hh, r_win, r_lose)})
-    for name, r_win in win:
+    for name, result in results.items():
+        fold_acc = [pairwise_accuracy(result.reward_win[f.test_index], result.reward_lose[f.test_index])
+                    for f in result.folds]
         rows.append({
-            "head": name, **_evaluate(ctx, hh, r_win, lose.values[name], proba.values[name]),
-            "fold_accuracy_mean": float(np.mean(fold_acc[name])),
-            "fold_accuracy_sd": float(np.std(fold_acc[name], ddof=1)),
-            "fit_seconds": win.mean_meta(name)["fit_seconds"],
-            "n_train_pairs": round(win.mean_meta(name)["n_pairs"]),
+            "head": name, **_evaluate(ctx, hh, result.reward_win, result.reward_lose, proba[name]),
+            "fold_accuracy_mean": float(np.mean(fold_acc)),
+            "fold_accuracy_sd": float(np.std(fold_acc, ddof=1)),
+            "fit_seconds": result.fit_seconds,
+            "n_train_pairs": round(result.n_train_pairs),
         })
     table = pl.DataFrame(rows, infer_schema_length=None)
     C.write_csv(ctx, table)
@@ -74,7 +71,7 @@ def _evaluate(ctx, hh, r_win, r_lose, proba=None) -> dict:
                                         n_bootstrap=ctx.args.n_bootstrap, random_state=ctx.seed))
 
 
-def _plot(ctx: C.Context, table: pl.DataFrame, proba: C.OutOfFold) -> None:
+def _plot(ctx: C.Context, table: pl.DataFrame, proba: dict[str, np.ndarray]) -> None:
     fig, (ax, ax2) = C.figure(ncols=2)
     t = table.sort("accuracy")
     y = np.arange(t.height)
@@ -85,7 +82,7 @@ def _plot(ctx: C.Context, table: pl.DataFrame, proba: C.OutOfFold) -> None:
     ax.set(xlim=(0.4, max(0.8, float(t["accuracy_ci_high"].max()) + 0.02)),
            xlabel="out-of-fold pairwise accuracy (95% CI)", title="hh-harmless, human labels")
     best = table.filter(pl.col("ece").is_not_null()).sort("accuracy", descending=True)["head"][0]
-    y_true, y_prob = symmetrize_pairs(proba.values[best])  # each pair in both orders
+    y_true, y_prob = symmetrize_pairs(proba[best])  # each pair in both orders
     ReliabilityDisplay.from_predictions(y_true, y_prob, name=best, ax=ax2)
     ax2.set_title(f"calibration of {best} (out of fold)")
     C.save_figure(ctx, fig, "accuracy")

@@ -38,13 +38,8 @@ QUICK = {"size": None, "betas": (None, 2.0, 0.5), "pairs_per_prompt": 8}
 def run(ctx: C.Context) -> pl.DataFrame:
     cfg = C.config(ctx, QUICK, FULL)
     sc = C.load_alpaca(ctx)
-    oof = C.OutOfFold(len(sc))
-    for fit in C.crossfit(sc, C.heads(HEAD_NAMES), betas=cfg["betas"], sizes=(cfg["size"],),
-                          pairs_per_prompt=cfg["pairs_per_prompt"], n_splits=ctx.args.folds,
-                          seed=ctx.seed):
-        oof.put((fit.name, fit.size, fit.beta), fit.test_rows, fit.head.reward(sc.X[fit.test_rows]),
-                n_pairs=fit.n_pairs, label_error_rate=fit.label_error_rate,
-                fit_seconds=fit.fit_seconds)
+    oof = C.crossfit(sc, C.heads(HEAD_NAMES), betas=cfg["betas"], sizes=(cfg["size"],),
+                     pairs_per_prompt=cfg["pairs_per_prompt"], n_splits=ctx.args.folds, seed=ctx.seed)
     table = C.crossfit_table(ctx, sc, oof, with_baselines=False)
     C.write_csv(ctx, table)
     _plot(ctx, table)

@@ -50,6 +50,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -59,15 +60,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 from embrm import Encoder, load_dataset  # noqa: E402
-from embrm.data import ScoredResponses, group_kfold, within_prompt_pairs  # noqa: E402
+from embrm.data import ScoredResponses, within_prompt_pairs  # noqa: E402
 from embrm.evaluate import (  # noqa: E402
     compare_pairs,
     compare_rewards,
     evaluate_pairs,
     evaluate_rewards,
+    pairwise_accuracy,
     rank_correlation,
 )
 from embrm.heads import BTLinear  # noqa: E402
+from embrm.model_selection import attack_rank, cross_val_rewards, length_features  # noqa: E402
 
 NAME = "representations"
 TITLE = "Representations: reward signal vs embedding cost"
@@ -130,7 +133,7 @@ class Embedded:
 
     data: ScoredResponses
     X: np.ndarray
-    log_len: np.ndarray
+    log_len: np.ndarray  # (n, 1): the length-only head's feature
     null: ScoredResponses
     X_null: np.ndarray
     log_len_null: np.ndarray
@@ -140,37 +143,17 @@ def fit_scored(ctx: C.Context, cfg: dict, e: Embedded
                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, float]]:
     """Out-of-fold rewards of every head (and the length-only head) on one representation, for
     the real answers and for the null-model answer of each held-out prompt."""
-    data = e.data
-    oof = {name: np.full(len(data), np.nan) for name in (*HEAD_NAMES, "length-only")}
-    oof_null = {name: np.full(len(e.null), np.nan) for name in oof}
-    seconds = dict.fromkeys(oof, 0.0)
-    factories = C.heads(HEAD_NAMES)
-    for k, (tr, te) in enumerate(group_kfold(data.groups, cfg["folds"], random_state=ctx.seed)):
-        pairs = within_prompt_pairs(data.take(tr), cfg["pairs_per_prompt"], None,
-                                    random_state=ctx.seed + 1000 * k)
-        win = tr[pairs.frame["chosen_index"].to_numpy()]
-        lose = tr[pairs.frame["rejected_index"].to_numpy()]
-        held_out_null = np.isin(e.null.groups, data.groups[te])
-        for name in oof:
-            head = BTLinear() if name == "length-only" else factories[name](ctx.seed + k)
-            features, null = (e.log_len[:, None], e.log_len_null[:, None]) if name == "length-only" \
-                else (e.X, e.X_null)
-            start = time.perf_counter()
-            head.fit(features[win], features[lose], groups=pairs.groups)
-            seconds[name] += time.perf_counter() - start
-            oof[name][te] = head.reward(features[te])
-            oof_null[name][held_out_null] = head.reward(null[held_out_null])
+    build = partial(within_prompt_pairs, pairs_per_prompt=cfg["pairs_per_prompt"], beta=None)
+    oof, oof_null, seconds = {}, {}, {}
+    factories = {**C.heads(HEAD_NAMES), "length-only": lambda seed: BTLinear()}
+    for name, make in factories.items():
+        X, X_null = (e.log_len, e.log_len_null) if name == "length-only" else (e.X, e.X_null)
+        result = cross_val_rewards(make(ctx.seed), e.data, X, cv=cfg["folds"], pairs=build,
+                                   random_state=ctx.seed)
+        oof[name] = result.reward
+        oof_null[name] = result.reward_held_out(X_null, e.null.groups)
+        seconds[name] = result.fit_seconds
     return oof, oof_null, seconds
-
-
-def null_above(reward: np.ndarray, groups: np.ndarray, reward_null: np.ndarray, null_groups: np.ndarray
-               ) -> float:
-    """Mean over prompts of the share of real answers the reward ranks below the null-model
-    attack answer (ties count one half): how far the judge-hacking string gets."""
-    by_prompt = dict(zip(null_groups.tolist(), reward_null, strict=True))
-    r_null = np.array([by_prompt[g] for g in groups.tolist()])
-    below = (reward < r_null) + 0.5 * (reward == r_null)
-    return float(pl.DataFrame({"g": groups, "b": below}).group_by("g").agg(pl.col("b").mean())["b"].mean())
 
 
 def scored_rows(ctx: C.Context, cfg: dict, dataset: str, rep: str, e: Embedded,
@@ -194,8 +177,8 @@ def scored_rows(ctx: C.Context, cfg: dict, dataset: str, rep: str, e: Embedded,
             "bon_ci_high": quality["bon@all_ci_high"],
             "spearman": ranks["spearman"], "pairwise_accuracy": ranks["pairwise_accuracy"],
             "len_spearman": length_spearman(reward, length, data.groups),
-            "null_above": null_above(reward, data.groups, oof_null[head], e.null.groups),
-            "fit_seconds": seconds[head] / cfg["folds"],
+            "null_above": attack_rank(reward, data.groups, oof_null[head], e.null.groups),
+            "fit_seconds": seconds[head],
             "embed_texts_per_s": rate,
         }
         for baseline, base in (("longest", length), ("random", np.zeros(len(data))),
@@ -223,28 +206,19 @@ def baseline_rows(ctx: C.Context, dataset: str, data: ScoredResponses, null: Sco
         rows.append({"data": dataset, "representation": "–", "head": name, "bon": q["bon@all"],
                      "bon_ci_low": q["bon@all_ci_low"], "bon_ci_high": q["bon@all_ci_high"],
                      "spearman": q["spearman"], "pairwise_accuracy": q["pairwise_accuracy"],
-                     "null_above": null_above(reward, data.groups, reward_null, null.groups)})
+                     "null_above": attack_rank(reward, data.groups, reward_null, null.groups)})
     return rows
 
 
 # -- pairs (hh-harmless) -----------------------------------------------------------------------
 def hh_rows(ctx: C.Context, cfg: dict, rep: str, hh, X_win: np.ndarray, X_lose: np.ndarray,
             rate: float, with_length_only: bool) -> list[dict]:
-    n = len(hh)
-    len_win = np.log1p(hh.frame["chosen"].str.len_chars().to_numpy().astype(float))[:, None]
-    len_lose = np.log1p(hh.frame["rejected"].str.len_chars().to_numpy().astype(float))[:, None]
-    r_win = {name: np.zeros(n) for name in (*HEAD_NAMES, "length-only")}
-    r_lose = {name: np.zeros(n) for name in r_win}
-    seconds = dict.fromkeys(r_win, 0.0)
-    factories = C.heads(HEAD_NAMES)
-    for k, (tr, te) in enumerate(group_kfold(hh.groups, cfg["folds"], random_state=ctx.seed)):
-        for name in r_win:
-            head = BTLinear() if name == "length-only" else factories[name](ctx.seed + k)
-            A, B = (len_win, len_lose) if name == "length-only" else (X_win, X_lose)
-            start = time.perf_counter()
-            head.fit(A[tr], B[tr], groups=hh.groups[tr])
-            seconds[name] += time.perf_counter() - start
-            r_win[name][te], r_lose[name][te] = head.reward(A[te]), head.reward(B[te])
+    r_win, r_lose, seconds = {}, {}, {}
+    factories = {**C.heads(HEAD_NAMES), "length-only": lambda seed: BTLinear()}
+    for name, make in factories.items():
+        X = length_features(hh) if name == "length-only" else (X_win, X_lose)
+        result = cross_val_rewards(make(ctx.seed), hh, X, cv=cfg["folds"], random_state=ctx.seed)
+        r_win[name], r_lose[name], seconds[name] = result.reward_win, result.reward_lose, result.fit_seconds
     boot = {"n_bootstrap": ctx.args.n_bootstrap, "random_state": ctx.seed}
     rows = []
     for name in r_win:
@@ -260,7 +234,7 @@ def hh_rows(ctx: C.Context, cfg: dict, rep: str, hh, X_win: np.ndarray, X_lose: 
             "vs_length_only": diff["accuracy"],
             "vs_length_only_ci_low": diff["accuracy_ci_low"],
             "vs_length_only_ci_high": diff["accuracy_ci_high"],
-            "fit_seconds": seconds[name] / cfg["folds"], "embed_texts_per_s": rate,
+            "fit_seconds": seconds[name], "embed_texts_per_s": rate,
         })
     return rows
 
@@ -275,27 +249,19 @@ def layer_sweep(ctx: C.Context, cfg: dict, hard, hh) -> pl.DataFrame:
         for view in ("mean", "last"):
             enc = encoder(ctx, {"model": SWEEP, "layer": layer, "view": view})
             X = enc.encode_responses(hard.frame["prompt"].to_list(), hard.frame["response"].to_list())
-            reward = np.full(len(hard), np.nan)
-            for k, (tr, te) in enumerate(group_kfold(hard.groups, cfg["folds"], random_state=ctx.seed)):
-                pairs = within_prompt_pairs(hard.take(tr), cfg["pairs_per_prompt"], None,
-                                            random_state=ctx.seed + 1000 * k)
-                win = tr[pairs.frame["chosen_index"].to_numpy()]
-                lose = tr[pairs.frame["rejected_index"].to_numpy()]
-                reward[te] = BTLinear().fit(X[win], X[lose], groups=pairs.groups).reward(X[te])
+            build = partial(within_prompt_pairs, pairs_per_prompt=cfg["pairs_per_prompt"], beta=None)
+            reward = cross_val_rewards(BTLinear(), hard, X, cv=cfg["folds"], pairs=build,
+                                       random_state=ctx.seed).reward
             hard_eval = C.report_dict(evaluate_rewards(reward, hard.scores, hard.groups, n="all",
                                                        n_bootstrap=0))
             Xw, Xl = hh.embed(enc)
-            hh_reward = np.zeros((len(hh), 2))
-            for tr, te in group_kfold(hh.groups, cfg["folds"], random_state=ctx.seed):
-                head = BTLinear().fit(Xw[tr], Xl[tr], groups=hh.groups[tr])
-                hh_reward[te] = np.column_stack([head.reward(Xw[te]), head.reward(Xl[te])])
+            hh_oof = cross_val_rewards(BTLinear(), hh, (Xw, Xl), cv=cfg["folds"], random_state=ctx.seed)
             rows.append({
                 "layer": layer, "pooling": view,
                 "hard_pairwise_accuracy": hard_eval["pairwise_accuracy"],
                 "hard_spearman": hard_eval["spearman"],
                 "hard_len_spearman": length_spearman(reward, length, hard.groups),
-                "hh_accuracy": float(np.mean((hh_reward[:, 0] > hh_reward[:, 1])
-                                             + 0.5 * (hh_reward[:, 0] == hh_reward[:, 1]))),
+                "hh_accuracy": pairwise_accuracy(hh_oof.reward_win, hh_oof.reward_lose),
             })
     return pl.DataFrame(rows)
 
@@ -304,10 +270,6 @@ def embed(ctx: C.Context, enc: Encoder, data: ScoredResponses) -> np.ndarray:
     X = data.embed(enc)
     ctx.new_texts += enc.last_stats["new"]
     return X
-
-
-def log_length(data: ScoredResponses) -> np.ndarray:
-    return np.log1p(data.frame["response"].str.len_chars().to_numpy().astype(float))
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -343,7 +305,8 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict]
         for dataset, data in scored_sets:
             if dataset == "alpacaeval" and rep not in cfg["on_51_models"]:
                 continue
-            e = Embedded(data, embed(ctx, enc, data), log_length(data), null, X_null, log_length(null))
+            e = Embedded(data, embed(ctx, enc, data), length_features(data), null, X_null,
+                         length_features(null))
             scored += scored_rows(ctx, cfg, dataset, rep, e, fit_scored(ctx, cfg, e), rate, first)
         if "hh-harmless" in datasets:
             X_win, X_lose = hh.embed(enc)

@@ -31,6 +31,7 @@ def _require_data() -> Path:
 class EmbeddedPairs:
     """Real pairs, embedded: chosen/rejected rows aligned, one group per prompt."""
 
+    data: object  # embrm.data.PreferencePairs
     X_chosen: np.ndarray
     X_rejected: np.ndarray
     groups: np.ndarray
@@ -42,6 +43,7 @@ class EmbeddedPairs:
 class EmbeddedScored:
     """Real scored responses, embedded: golden score and prompt id per row."""
 
+    data: object  # embrm.data.ScoredResponses
     X: np.ndarray
     golden: np.ndarray
     groups: np.ndarray
@@ -84,6 +86,7 @@ def hh_embedded(data_dir, encoder) -> EmbeddedPairs:
     pairs = load_dataset("hh-harmless", data_dir).take(np.arange(N_HH_PAIRS))
     X_chosen, X_rejected = pairs.embed(encoder)
     return EmbeddedPairs(
+        pairs,
         X_chosen,
         X_rejected,
         pairs.groups,
@@ -97,6 +100,7 @@ def _embed_scored(name: str, data_dir: Path, encoder, prompt_ids: np.ndarray) ->
 
     scored = load_dataset(name, data_dir).filter_prompts(prompt_ids)
     return EmbeddedScored(
+        scored,
         scored.embed(encoder),
         scored.scores,
         scored.groups,

@@ -103,6 +103,47 @@ class PreferencePairs:
         """The pairs at ``indices`` (integer positions), as a new container."""
         return PreferencePairs(self.frame[np.asarray(indices)], name=self.name)
 
+    def gather(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of ``X`` for the chosen and for the rejected response of each pair.
+
+        For pairs built from a scored set (:func:`embrm.data.within_prompt_pairs`), which
+        record each response's row in that set as ``chosen_index`` and ``rejected_index``.
+
+        Parameters
+        ----------
+        X : array of shape (n_responses, n_features)
+            Embeddings row-aligned with the scored set the pairs were built from.
+
+        Returns
+        -------
+        X_win, X_lose : ndarray of shape (n_pairs, n_features)
+
+        Examples
+        --------
+        >>> import numpy as np, polars as pl
+        >>> from embrm.data import ScoredResponses, within_prompt_pairs
+        >>> scored = ScoredResponses(pl.DataFrame({"prompt_id": [0, 0], "prompt": ["q", "q"],
+        ...                                        "response": ["a", "b"], "score": [0.0, 1.0]}))
+        >>> X_win, X_lose = within_prompt_pairs(scored).gather(np.array([[10.0], [20.0]]))
+        >>> X_win.tolist(), X_lose.tolist()
+        ([[20.0]], [[10.0]])
+        """
+        missing = {"chosen_index", "rejected_index"} - set(self.frame.columns)
+        if missing:
+            raise DataError(
+                "gather needs pairs built from a scored set (columns chosen_index and "
+                "rejected_index); these pairs hold texts only: embed them with pairs.embed(encoder)."
+            )
+        win = self.frame["chosen_index"].to_numpy()
+        lose = self.frame["rejected_index"].to_numpy()
+        n_rows = len(X)
+        if len(win) and max(win.max(), lose.max()) >= n_rows:
+            raise DataError(
+                f"The pairs index rows up to {max(win.max(), lose.max())} but X has {n_rows} rows: "
+                "pass the embeddings of the scored set the pairs were built from."
+            )
+        return X[win], X[lose]
+
     def embed(self, encoder) -> tuple[np.ndarray, np.ndarray]:
         """Embeddings of the chosen and of the rejected answers, row-aligned.
 

@@ -7,20 +7,8 @@ from collections.abc import Iterator
 import numpy as np
 from sklearn.utils import check_random_state
 
+from .._groups import unique_groups
 from ..exceptions import DataError
-
-
-def _unique_groups(groups: np.ndarray, n_parts: int) -> np.ndarray:
-    groups = np.asarray(groups)
-    if groups.ndim != 1 or len(groups) == 0:
-        raise DataError(f"groups must be a non-empty 1-d array, got shape {groups.shape}.")
-    unique = np.unique(groups)
-    if len(unique) < n_parts:
-        raise DataError(
-            f"Cannot split {len(unique)} distinct prompts into {n_parts} parts: each part "
-            "needs at least one prompt."
-        )
-    return unique
 
 
 def group_kfold(
@@ -41,7 +29,7 @@ def group_kfold(
         Row positions; no group appears in both.
     """
     groups = np.asarray(groups)
-    unique = _unique_groups(groups, n_splits)
+    unique = unique_groups(groups, n_splits)
     fold_of_group = np.empty(len(unique), dtype=np.int64)
     fold_of_group[check_random_state(random_state).permutation(len(unique))] = (
         np.arange(len(unique)) % n_splits
@@ -72,7 +60,7 @@ def group_train_test_split(
     if not 0 < test_size < 1:
         raise DataError(f"test_size must be in (0, 1), got {test_size}.")
     groups = np.asarray(groups)
-    unique = _unique_groups(groups, 2)
+    unique = unique_groups(groups, 2)
     n_test = min(max(1, round(test_size * len(unique))), len(unique) - 1)
     test_groups = check_random_state(random_state).choice(unique, size=n_test, replace=False)
     is_test = np.isin(groups, test_groups)

@@ -389,6 +389,37 @@ class Encoder:
             return vectors
         return np.hstack([vectors, self._scalars(prompts, responses)])
 
+    def cached_mask(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        """Which (prompt, response) rows :meth:`encode_responses` would read from the cache.
+
+        Runs no model: useful to restrict an analysis to what is already embedded, or to see
+        how much of a data set is left to embed.
+
+        Parameters
+        ----------
+        prompts, responses : sequence of str
+            Row-aligned, as for :meth:`encode_responses`.
+
+        Returns
+        -------
+        ndarray of bool, shape (n,)
+            True where every vector the row needs is cached.
+        """
+        prompts, responses = _check_pairs(prompts, responses)
+        n = len(prompts)
+        if self.is_causal_lm:
+            return self.cache.get(pair_keys(prompts, responses, CHAT_FORMAT_VERSION))[0]
+        if self.view == "joint":
+            return self.cache.get(pair_keys(prompts, responses, TEXT_FORMAT_VERSION))[0]
+        if self.view == "windows":
+            texts, owner, _ = render_windows(
+                prompts, responses, self.plain_tokenizer, self.source.max_seq_length - 2
+            )
+            found = self.cache.get(text_keys(texts, RAW_TEXT_FORMAT))[0]
+            return np.bincount(np.asarray(owner), weights=~found, minlength=n) == 0
+        found = self.cache.get(text_keys([*prompts, *responses], RAW_TEXT_FORMAT))[0]
+        return found[:n] & found[n:]
+
     def _encode_states(self, prompts: list[str], responses: list[str]) -> np.ndarray:
         keys = pair_keys(prompts, responses, CHAT_FORMAT_VERSION)
         pairs = list(zip(prompts, responses, strict=True))

@@ -25,8 +25,9 @@ import polars as pl
 from numpy.typing import ArrayLike
 from scipy.special import gammaln
 
+from embrm._groups import Groups
+from embrm._validation import check_scored
 from embrm.evaluate._bootstrap import bootstrap, check_bootstrap_params, ratio_of_sums
-from embrm.evaluate._groups import Groups, check_scored
 from embrm.exceptions import DataError
 
 NValue = int | Literal["all"]
@@ -100,11 +101,6 @@ def _per_group_bon(
     return out
 
 
-def _group_means(values: np.ndarray, groups: Groups) -> np.ndarray:
-    """Mean of ``values`` within each group, shape (n_groups,)."""
-    return np.bincount(groups.codes, weights=values) / groups.sizes
-
-
 def check_n(n: object, groups: Groups) -> int | None:
     """Validate a Best-of-N size against the groups; return it, or None for "all"."""
     if isinstance(n, str) and n == "all":
@@ -167,7 +163,7 @@ def bon_components(
     """
     bon = _per_group_bon(reward, golden, groups, ns)
     oracle = _per_group_bon(golden, golden, groups, ns)
-    random = np.broadcast_to(_group_means(golden, groups)[:, None], bon.shape)
+    random = np.broadcast_to(groups.mean(golden)[:, None], bon.shape)
     return bon, oracle, random
 
 

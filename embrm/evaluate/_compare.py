@@ -13,6 +13,8 @@ import numpy as np
 import polars as pl
 from numpy.typing import ArrayLike
 
+from embrm._groups import Groups
+from embrm._validation import check_scored, check_scores
 from embrm.evaluate._bon import NValue, _per_group_bon, check_n
 from embrm.evaluate._bootstrap import (
     Statistic,
@@ -21,8 +23,7 @@ from embrm.evaluate._bootstrap import (
     percentile_interval,
     ratio_of_sums,
 )
-from embrm.evaluate._groups import Groups, check_scored, check_scores
-from embrm.evaluate._metrics import check_pairs, pair_outcomes, within_group_stats
+from embrm.evaluate._metrics import check_reward_pairs, pair_outcomes, within_group_stats
 from embrm.evaluate._report import _table
 from embrm.exceptions import DataError
 
@@ -175,7 +176,7 @@ def compare_pairs(
         On mismatched lengths, empty input, NaN or infinite rewards, or a bootstrap over a
         single prompt.
     """
-    win, lose = check_pairs(reward_win, reward_lose)
+    win, lose = check_reward_pairs(reward_win, reward_lose)
     base_win = check_scores(baseline_win, "baseline_win", win.size)
     base_lose = check_scores(baseline_lose, "baseline_lose", win.size)
     grp = Groups.from_labels(groups, win.size)

@@ -15,8 +15,9 @@ import polars as pl
 from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 
+from embrm._groups import Groups
+from embrm._validation import check_labels, check_reward_pairs, check_scored, check_scores
 from embrm.evaluate._bootstrap import Statistic
-from embrm.evaluate._groups import Groups, check_labels, check_scored, check_scores
 from embrm.exceptions import DataError
 
 #: Upper bound on the entries of the (groups × k × k) pair blocks of Kendall's tau.
@@ -24,12 +25,6 @@ _PAIR_BLOCK_ENTRIES = 1 << 20
 
 
 # --------------------------------------------------------------------------- pairs
-
-
-def check_pairs(reward_win: ArrayLike, reward_lose: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Validate the rewards of preferred and rejected responses, one pair per row."""
-    win = check_scores(reward_win, "reward_win")
-    return win, check_scores(reward_lose, "reward_lose", win.size)
 
 
 def pair_outcomes(win: np.ndarray, lose: np.ndarray) -> np.ndarray:
@@ -51,7 +46,7 @@ def pairwise_accuracy(reward_win: ArrayLike, reward_lose: ArrayLike) -> float:
         ``mean(1[win > lose] + 0.5 * 1[win == lose])``. :func:`evaluate_pairs` reports the
         number of ties beside it.
     """
-    return float(pair_outcomes(*check_pairs(reward_win, reward_lose)).mean())
+    return float(pair_outcomes(*check_reward_pairs(reward_win, reward_lose)).mean())
 
 
 def auc_statistic(scores: np.ndarray, labels: np.ndarray, codes: np.ndarray) -> Statistic:
@@ -100,7 +95,7 @@ def pair_auc(reward_win: ArrayLike, reward_lose: ArrayLike) -> float:
     -------
     auc : float
     """
-    scores, labels = pair_auc_inputs(*check_pairs(reward_win, reward_lose))
+    scores, labels = pair_auc_inputs(*check_reward_pairs(reward_win, reward_lose))
     return float(auc_statistic(scores, labels, np.zeros(scores.size, dtype=np.intp))(np.ones((1, 1)))[0, 0])
 
 

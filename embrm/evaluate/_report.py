@@ -8,14 +8,15 @@ import numpy as np
 import polars as pl
 from numpy.typing import ArrayLike
 
+from embrm._groups import Groups
+from embrm._validation import check_scored
 from embrm.evaluate._bon import NValue, bon_components, check_n, gain_terms
 from embrm.evaluate._bootstrap import bootstrap, check_bootstrap_params, ratio_of_sums
-from embrm.evaluate._groups import Groups, check_scored
 from embrm.evaluate._metrics import (
     auc_statistic,
     check_n_bins,
-    check_pairs,
     check_proba,
+    check_reward_pairs,
     ece_statistic,
     pair_auc_inputs,
     pair_outcomes,
@@ -184,7 +185,7 @@ def evaluate_pairs(
         ``ece`` when ``proba`` is given; then counts without intervals: ``n_pairs``,
         ``n_ties`` (pairs with equal rewards), ``n_groups``.
     """
-    win, lose = check_pairs(reward_win, reward_lose)
+    win, lose = check_reward_pairs(reward_win, reward_lose)
     check_bootstrap_params(n_bootstrap, confidence)
     check_n_bins(n_bins)
     if groups is None:

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import sparse
 from scipy.optimize import minimize_scalar
 from scipy.special import expit, log_expit
 from sklearn.base import BaseEstimator
@@ -287,44 +286,6 @@ def feature_scale(X_win: np.ndarray, X_lose: np.ndarray, s: np.ndarray) -> np.nd
     scale = np.sqrt(var)
     residue = scale <= np.finfo(X_win.dtype).eps * np.sqrt(var.sum())
     return np.where(residue, 1.0, scale)
-
-
-def group_means(X: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The mean of the rows of ``X`` (shape (n, k)) in each group, and each row's index
-    into those means."""
-    unique, inverse = np.unique(groups, return_inverse=True)
-    inverse = inverse.ravel()
-    indicator = sparse.csr_matrix(
-        (np.ones(inverse.size), (inverse, np.arange(inverse.size))), shape=(unique.size, inverse.size)
-    )
-    return (indicator @ X) / np.bincount(inverse, minlength=unique.size)[:, None], inverse
-
-
-def grouped_holdout(
-    groups: np.ndarray | None,
-    n_pairs: int,
-    fraction: float,
-    rng: np.random.RandomState,
-    owner: str,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Split pair indices into train and validation so that no group is on both sides.
-
-    About ``fraction`` of the groups (at least one) go to validation; without ``groups``
-    every pair is its own group.
-    """
-    if groups is None:
-        groups = np.arange(n_pairs)
-    unique, inverse = np.unique(groups, return_inverse=True)
-    if unique.size < 2:
-        raise DataError(
-            f"{owner} holds out a validation slice by group and needs pairs from at least "
-            f"2 groups (prompts); got {unique.size}."
-        )
-    n_val = min(max(1, round(fraction * unique.size)), unique.size - 1)
-    is_val = np.zeros(unique.size, dtype=bool)
-    is_val[rng.permutation(unique.size)[:n_val]] = True
-    val = is_val[inverse]
-    return np.flatnonzero(~val), np.flatnonzero(val)
 
 
 def fit_temperature(margin: np.ndarray, sample_weight: np.ndarray) -> float:

@@ -8,13 +8,12 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.utils import check_random_state
 
+from embrm._groups import group_means, grouped_holdout
 from embrm._validation import BOOLEAN, POSITIVE_INT_TUPLE, RANDOM_STATE, Interval, Options
 from embrm.heads._base import (
     BaseHead,
     feature_scale,
     fit_temperature,
-    group_means,
-    grouped_holdout,
     upgrade_unstandardised,
 )
 from embrm.heads._bt import LINEAR_ALPHA, fit_linear_logistic

@@ -10,8 +10,9 @@ import lightgbm as lgb
 import numpy as np
 from sklearn.utils import check_random_state
 
+from embrm._groups import grouped_holdout
 from embrm._validation import BOOLEAN, RANDOM_STATE, Interval, Options
-from embrm.heads._base import BaseHead, feature_scale, fit_temperature, grouped_holdout
+from embrm.heads._base import BaseHead, feature_scale, fit_temperature
 from embrm.heads._bt import LINEAR_ALPHA, fit_bt_weights
 from embrm.heads._classifier import fit_response_logistic, pointwise, within_group_offsets
 

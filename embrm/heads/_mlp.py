@@ -14,8 +14,9 @@ import numpy as np
 from scipy.special import expit, log_expit
 from sklearn.utils import check_random_state
 
+from embrm._groups import grouped_holdout
 from embrm._validation import POSITIVE_INT_TUPLE, RANDOM_STATE, Interval
-from embrm.heads._base import BaseHead, grouped_holdout
+from embrm.heads._base import BaseHead
 
 
 def mlp_forward(params: list[np.ndarray], X: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -9,6 +9,7 @@ import pytest
 from scipy.stats import kendalltau, spearmanr
 from sklearn.metrics import roc_auc_score
 
+from embrm._groups import Groups
 from embrm.evaluate import (
     expected_calibration_error,
     pair_auc,
@@ -17,7 +18,6 @@ from embrm.evaluate import (
     reliability_table,
     symmetrize_pairs,
 )
-from embrm.evaluate._groups import Groups
 from embrm.evaluate._metrics import within_group_stats
 from embrm.exceptions import DataError
 

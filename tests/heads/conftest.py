@@ -1,62 +1,37 @@
-"""Synthetic pairs for the head tests (fast, no model needed); real-data tests use the
-session fixtures of ``tests/conftest.py``."""
+"""Synthetic pairs for the head tests (fast, no model needed), from the public
+:func:`embrm.testing.make_preference_pairs`; real-data tests use the session fixtures of
+``tests/conftest.py``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 import pytest
-from scipy.special import expit
+
+from embrm.testing import PlantedPairs, make_preference_pairs
+
+Pairs = PlantedPairs
 
 
-@dataclass(frozen=True)
-class Pairs:
-    X_win: np.ndarray
-    X_lose: np.ndarray
-    groups: np.ndarray
-    direction: np.ndarray
-
-
-def gaussian_pairs(n_pairs: int = 400, n_features: int = 32, n_groups: int = 40, seed: int = 0) -> Pairs:
+def gaussian_pairs(
+    n_pairs: int = 400, n_features: int = 32, n_groups: int = 40, seed: int = 0
+) -> PlantedPairs:
     """Unit-norm anisotropic Gaussian "embeddings" labelled by a linear BT reward."""
-    rng = np.random.RandomState(seed)
-    scales = 1.0 / np.arange(1, n_features + 1) ** 0.5
-    offset = 0.5 * rng.standard_normal(n_features) / np.sqrt(n_features)
-
-    def embed(n: int) -> np.ndarray:
-        Z = rng.standard_normal((n, n_features)) * scales + offset
-        return (Z / np.linalg.norm(Z, axis=1, keepdims=True)).astype(np.float32)
-
-    A, B = embed(n_pairs), embed(n_pairs)
-    direction = rng.standard_normal(n_features) * scales
-    direction /= np.linalg.norm(direction)
-    margin = (A - B) @ direction
-    a_wins = rng.rand(n_pairs) < expit(4.0 * margin / margin.std())
-    X_win = np.where(a_wins[:, None], A, B)
-    X_lose = np.where(a_wins[:, None], B, A)
-    groups = rng.randint(n_groups, size=n_pairs)
-    return Pairs(X_win, X_lose, groups, direction)
-
-
-def _rows(p: Pairs, rows: slice) -> Pairs:
-    return Pairs(p.X_win[rows], p.X_lose[rows], p.groups[rows], p.direction)
+    return make_preference_pairs(n_pairs, n_features, n_groups=n_groups, random_state=seed)
 
 
 @pytest.fixture(scope="session")
-def pairs() -> Pairs:
+def pairs() -> PlantedPairs:
     """400 training pairs, 32-d, 40 groups."""
-    return _rows(gaussian_pairs(n_pairs=700), slice(0, 400))
+    return gaussian_pairs(n_pairs=700).take(slice(0, 400))
 
 
 @pytest.fixture(scope="session")
-def test_pairs() -> Pairs:
+def test_pairs() -> PlantedPairs:
     """300 held-out pairs from the same distribution and reward as ``pairs``."""
-    return _rows(gaussian_pairs(n_pairs=700), slice(400, 700))
+    return gaussian_pairs(n_pairs=700).take(slice(400, 700))
 
 
 @pytest.fixture(scope="session", params=[0, 1], ids=["seed0", "seed1"])
-def wide_split(request) -> tuple[Pairs, Pairs]:
+def wide_split(request) -> tuple[PlantedPairs, PlantedPairs]:
     """1,200 training and 800 held-out pairs, 64-d, from two seeds."""
     data = gaussian_pairs(n_pairs=2000, n_features=64, seed=request.param)
-    return _rows(data, slice(0, 1200)), _rows(data, slice(1200, 2000))
+    return data.take(slice(0, 1200)), data.take(slice(1200, 2000))

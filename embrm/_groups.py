@@ -1,4 +1,8 @@
-"""Input checks and the grouping of rows into prompts, shared by every evaluation metric."""
+"""Rows grouped by prompt: the one module for factorising, averaging and splitting by group.
+
+Evaluation (per-prompt metrics), heads (centring within prompts, grouped validation
+slices), splits and pair builders all group rows by prompt id through these helpers.
+"""
 
 from __future__ import annotations
 
@@ -7,64 +11,9 @@ from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy import sparse
 
 from embrm.exceptions import DataError
-
-
-def check_scores(values: ArrayLike, name: str, n: int | None = None) -> np.ndarray:
-    """Return ``values`` as a finite, non-empty 1-D float array, or raise DataError.
-
-    Parameters
-    ----------
-    values : array-like
-        Scores (rewards, golden scores, probabilities), one per row.
-    name : str
-        Argument name, quoted in error messages.
-    n : int, optional
-        Required length (the length of the first argument of the call).
-
-    Returns
-    -------
-    values : ndarray of shape (n,), dtype float64
-    """
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DataError(
-            f"'{name}' must be an array of numbers; got {type(values).__name__} "
-            f"that cannot be converted to float ({exc})."
-        ) from exc
-    if arr.ndim != 1:
-        raise DataError(
-            f"'{name}' must be one-dimensional (one score per row); got shape "
-            f"{arr.shape}. Flatten it, e.g. with .ravel(), if it holds one "
-            "column."
-        )
-    if arr.size == 0:
-        raise DataError(f"'{name}' is empty: evaluation needs at least one row.")
-    if n is not None and arr.size != n:
-        raise DataError(
-            f"'{name}' has {arr.size} rows but the first argument has {n}: pass "
-            "one value per row, in the same row order."
-        )
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        where = np.flatnonzero(bad)
-        raise DataError(
-            f"'{name}' has {where.size} NaN or infinite value(s), first at row "
-            f"{where[0]}: drop or impute those rows before evaluating."
-        )
-    return arr
-
-
-def check_labels(values: ArrayLike, name: str, n: int) -> np.ndarray:
-    """Return binary labels as a float array of 0.0/1.0, or raise DataError."""
-    arr = check_scores(values, name, n)
-    bad = (arr != 0) & (arr != 1)
-    if bad.any():
-        row = np.flatnonzero(bad)[0]
-        raise DataError(f"'{name}' must hold binary labels 0/1 (or booleans); row {row} is {arr[row]!r}.")
-    return arr
 
 
 @dataclass(frozen=True)
@@ -130,15 +79,62 @@ class Groups:
             blocks.append((int(k), group_index, order[starts[group_index, None] + np.arange(k)]))
         return blocks
 
+    def mean(self, values: np.ndarray) -> np.ndarray:
+        """Mean of ``values`` (one per row) within each group, shape (n_groups,)."""
+        return np.bincount(self.codes, weights=values) / self.sizes
+
     def smallest(self) -> tuple[int, object]:
         """Return the smallest group size and the label of a group that has it."""
         i = int(np.argmin(self.sizes))
         return int(self.sizes[i]), self.labels[i : i + 1].tolist()[0]
 
 
-def check_scored(
-    reward: ArrayLike, golden: ArrayLike, groups: ArrayLike
-) -> tuple[np.ndarray, np.ndarray, Groups]:
-    """Validate a scored response set: reward, golden score and prompt id per candidate."""
-    r = check_scores(reward, "reward")
-    return r, check_scores(golden, "golden", r.size), Groups.from_labels(groups, r.size)
+def unique_groups(groups: np.ndarray, n_parts: int) -> np.ndarray:
+    groups = np.asarray(groups)
+    if groups.ndim != 1 or len(groups) == 0:
+        raise DataError(f"groups must be a non-empty 1-d array, got shape {groups.shape}.")
+    unique = np.unique(groups)
+    if len(unique) < n_parts:
+        raise DataError(
+            f"Cannot split {len(unique)} distinct prompts into {n_parts} parts: each part "
+            "needs at least one prompt."
+        )
+    return unique
+
+
+def group_means(X: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of the rows of ``X`` (shape (n, k)) in each group, and each row's index
+    into those means."""
+    unique, inverse = np.unique(groups, return_inverse=True)
+    inverse = inverse.ravel()
+    indicator = sparse.csr_matrix(
+        (np.ones(inverse.size), (inverse, np.arange(inverse.size))), shape=(unique.size, inverse.size)
+    )
+    return (indicator @ X) / np.bincount(inverse, minlength=unique.size)[:, None], inverse
+
+
+def grouped_holdout(
+    groups: np.ndarray | None,
+    n_pairs: int,
+    fraction: float,
+    rng: np.random.RandomState,
+    owner: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split pair indices into train and validation so that no group is on both sides.
+
+    About ``fraction`` of the groups (at least one) go to validation; without ``groups``
+    every pair is its own group.
+    """
+    if groups is None:
+        groups = np.arange(n_pairs)
+    unique, inverse = np.unique(groups, return_inverse=True)
+    if unique.size < 2:
+        raise DataError(
+            f"{owner} holds out a validation slice by group and needs pairs from at least "
+            f"2 groups (prompts); got {unique.size}."
+        )
+    n_val = min(max(1, round(fraction * unique.size)), unique.size - 1)
+    is_val = np.zeros(unique.size, dtype=bool)
+    is_val[rng.permutation(unique.size)[:n_val]] = True
+    val = is_val[inverse]
+    return np.flatnonzero(~val), np.flatnonzero(val)

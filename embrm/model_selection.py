@@ -1,0 +1,454 @@
+"""Cross-fitting by prompt, and the baselines every reward report needs.
+
+The one place that joins data, heads and evaluation: training pairs are built inside each
+fold from that fold's training prompts only, the fitted head scores the held-out prompts, and
+the out-of-fold rewards of every fold are evaluated together. Experiments, benchmarks, active
+annotation and the policy side all call :func:`cross_val_rewards` instead of writing their own
+fold loops.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from sklearn.base import clone
+from sklearn.utils import check_random_state
+
+from embrm._groups import Groups
+from embrm.data import PreferencePairs, ScoredResponses, group_kfold, within_prompt_pairs
+from embrm.exceptions import DataError
+
+PairBuilder = Callable[..., PreferencePairs]
+Splits = int | Iterable[tuple[np.ndarray, np.ndarray]]
+
+__all__ = [
+    "CrossValRewards",
+    "FoldFit",
+    "attack_rank",
+    "baseline_rewards",
+    "cross_val_rewards",
+    "length_features",
+]
+
+
+@dataclass
+class FoldFit:
+    """One head fitted on one fold's training part.
+
+    Attributes
+    ----------
+    fold : int
+        Position of the fold.
+    train_index, test_index : ndarray of int
+        Rows of the data (responses of a scored set, or pairs) on each side.
+    head : fitted head
+        A clone of the head passed to :func:`cross_val_rewards`, fitted on this fold.
+    n_train_pairs : int
+        Pairs the head was fitted on.
+    label_error_rate : float or None
+        Share of training pairs whose label disagrees with the golden score (pairs built from
+        a scored set); None for given pairs.
+    fit_seconds : float
+        Wall time of ``fit`` alone.
+    """
+
+    fold: int
+    train_index: np.ndarray
+    test_index: np.ndarray
+    head: Any
+    n_train_pairs: int
+    label_error_rate: float | None
+    fit_seconds: float
+
+
+@dataclass
+class CrossValRewards:
+    """Out-of-fold rewards: every row scored by a head that never saw its prompt.
+
+    Attributes
+    ----------
+    reward : ndarray of shape (n,) or None
+        For a scored set: the reward of each response. NaN for rows that no fold held out
+        (only when ``cv`` gives splits that do not cover every prompt).
+    reward_win, reward_lose : ndarray of shape (n_pairs,) or None
+        For pairs: the reward of the preferred and of the other response of each pair.
+    folds : list of FoldFit
+    groups : ndarray
+        The group (prompt) id of each row of the data.
+    """
+
+    reward: np.ndarray | None
+    reward_win: np.ndarray | None
+    reward_lose: np.ndarray | None
+    folds: list[FoldFit] = field(default_factory=list)
+    groups: np.ndarray | None = None
+
+    @property
+    def held_out_mask(self) -> np.ndarray:
+        """Boolean mask of the rows that some fold held out."""
+        mask = np.zeros(len(self.groups), dtype=bool)
+        for fit in self.folds:
+            mask[fit.test_index] = True
+        return mask
+
+    @property
+    def fit_seconds(self) -> float:
+        """Mean wall time of one fold's ``fit``."""
+        return float(np.mean([f.fit_seconds for f in self.folds]))
+
+    @property
+    def n_train_pairs(self) -> float:
+        """Mean number of training pairs per fold."""
+        return float(np.mean([f.n_train_pairs for f in self.folds]))
+
+    @property
+    def label_error_rate(self) -> float | None:
+        """Mean realised label error rate of the training pairs (None for given pairs)."""
+        rates = [f.label_error_rate for f in self.folds]
+        return None if any(r is None for r in rates) else float(np.mean(rates))
+
+    def held_out(self, method: str, *arrays: ArrayLike) -> np.ndarray:
+        """Call a method of each fold's head on that fold's held-out rows.
+
+        Parameters
+        ----------
+        method : str
+            A method of the head, e.g. ``"predict_proba"`` or an ensemble's
+            ``"uncertainty"``.
+        *arrays : array-like, each of n rows
+            Row-aligned with the cross-fitted data (responses, or pairs); each fold's head
+            gets the rows it held out.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+            NaN where no fold held the row out.
+        """
+        arrays = tuple(np.asarray(a) for a in arrays)
+        out = np.full(len(self.groups), np.nan)
+        for fit in self.folds:
+            te = fit.test_index
+            out[te] = getattr(fit.head, method)(*(a[te] for a in arrays))
+        return out
+
+    def fold_of(self, groups: ArrayLike) -> np.ndarray:
+        """The fold that held each prompt out (-1 where none did).
+
+        Parameters
+        ----------
+        groups : array-like of shape (m,)
+            Prompt ids, in the id space of the cross-fitted data (for example the prompts of
+            another answer set).
+
+        Returns
+        -------
+        ndarray of int, shape (m,)
+        """
+        groups = np.asarray(groups)
+        fold = np.full(len(groups), -1)
+        for k, fit in enumerate(self.folds):
+            fold[np.isin(groups, self.groups[fit.test_index])] = k
+        return fold
+
+    def reward_held_out(self, X: ArrayLike, groups: ArrayLike) -> np.ndarray:
+        """Score rows of another set with the head of the fold that held their prompt out.
+
+        For example the judge-hacking answer of each prompt: it is scored by the head that
+        never saw that prompt, like the prompt's real answers.
+
+        Parameters
+        ----------
+        X : array-like of shape (m, n_features)
+            Embeddings of the other set, from the same encoder.
+        groups : array-like of shape (m,)
+            Their prompt ids, in the id space of the cross-fitted data.
+
+        Returns
+        -------
+        reward : ndarray of shape (m,)
+            NaN for rows whose prompt no fold held out.
+        """
+        X = np.asarray(X)
+        fold = self.fold_of(groups)
+        if len(fold) != len(X):
+            raise DataError(f"X has {len(X)} rows but groups has {len(fold)}: pass one prompt id per row.")
+        reward = np.full(len(fold), np.nan)
+        for k, fit in enumerate(self.folds):
+            rows = fold == k
+            if rows.any():
+                reward[rows] = fit.head.reward(X[rows])
+        return reward
+
+
+def _fold_seeds(random_state: int | np.random.RandomState | None) -> int:
+    if isinstance(random_state, (int, np.integer)):
+        return int(random_state)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max // 2))
+
+
+def _splits(groups: np.ndarray, cv: Splits, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    if isinstance(cv, (int, np.integer)):
+        if cv < 2:
+            raise DataError(f"cv must be at least 2 folds, got {cv}.")
+        return list(group_kfold(groups, int(cv), random_state=seed))
+    splits = [(np.asarray(tr), np.asarray(te)) for tr, te in cv]
+    for tr, te in splits:
+        shared = np.intersect1d(groups[tr], groups[te])
+        if shared.size:
+            raise DataError(
+                f"A split puts {shared.size} prompt(s) on both sides (e.g. {shared[0]!r}): "
+                "out-of-fold rewards would leak. Split by prompt, e.g. with embrm.data.group_kfold."
+            )
+    return splits
+
+
+def cross_val_rewards(
+    head: Any,
+    data: ScoredResponses | PreferencePairs,
+    X: ArrayLike | tuple[ArrayLike, ArrayLike],
+    *,
+    cv: Splits = 5,
+    pairs: PairBuilder | None = None,
+    fit_params: dict[str, Any] | None = None,
+    random_state: int | np.random.RandomState | None = None,
+) -> CrossValRewards:
+    """Out-of-fold rewards by prompt-grouped cross-fitting.
+
+    The prompts are dealt into folds; for each fold a clone of ``head`` is fitted on the
+    other folds and rewards the held-out prompts. For a scored set, the training pairs are
+    built inside each fold from that fold's training prompts only (so no label of a held-out
+    prompt reaches the head); the out-of-fold rewards can then be evaluated together, e.g.
+    with :func:`embrm.evaluate.evaluate_rewards`.
+
+    Parameters
+    ----------
+    head : embrm head
+        Cloned for every fold (``sklearn.base.clone``); the original stays unfitted.
+    data : ScoredResponses or PreferencePairs
+        Responses with golden scores (pairs are built per fold), or labelled pairs.
+    X : array-like of shape (n, n_features), or a tuple (X_win, X_lose)
+        Embeddings row-aligned with ``data``: one row per response of a scored set, or the
+        two arrays of ``PreferencePairs.embed`` for pairs.
+    cv : int or iterable of (train_index, test_index), default 5
+        Number of folds by prompt (:func:`embrm.data.group_kfold`), or explicit splits (one
+        split, e.g. from :func:`embrm.data.group_train_test_split`, scores only its test
+        rows). Splits that share a prompt between sides are refused.
+    pairs : callable, optional
+        Scored sets only: ``pairs(train_part, random_state=...)`` returns the training
+        :class:`~embrm.data.PreferencePairs` of a fold (with ``chosen_index`` and
+        ``rejected_index`` into ``train_part``). Default :func:`embrm.data.within_prompt_pairs`
+        with its defaults; pass e.g. ``functools.partial(within_prompt_pairs,
+        pairs_per_prompt=50, beta=1.0)``.
+    fit_params : dict, optional
+        Extra keyword arguments of every ``fit`` (for example ``encoder_id``).
+    random_state : int, RandomState or None
+        Seeds the fold assignment (:func:`~embrm.data.group_kfold`) and the pair builder:
+        with an int ``s``, fold ``k`` builds its pairs with ``random_state=s + 1000 * k``.
+        The head's own ``random_state`` is left as given.
+
+    Returns
+    -------
+    CrossValRewards
+
+    Examples
+    --------
+    >>> from embrm.heads import BTLinear
+    >>> from embrm.testing import make_scored_responses
+    >>> data, X = make_scored_responses(n_prompts=20, n_responses=6, random_state=0)
+    >>> result = cross_val_rewards(BTLinear(), data, X, cv=4, random_state=0)
+    >>> result.reward.shape, len(result.folds)
+    ((120,), 4)
+    """
+    seed = _fold_seeds(random_state)
+    fit_params = dict(fit_params or {})
+    if isinstance(data, ScoredResponses):
+        X = np.asarray(X)
+        if X.ndim != 2 or len(X) != len(data):
+            raise DataError(
+                f"X must have one row per response of the scored set ({len(data)}), got shape "
+                f"{X.shape}: embed it with data.embed(encoder)."
+            )
+        build = pairs if pairs is not None else within_prompt_pairs
+        result = CrossValRewards(np.full(len(data), np.nan), None, None, groups=data.groups)
+        for k, (tr, te) in enumerate(_splits(data.groups, cv, seed)):
+            train = build(data.take(tr), random_state=seed + 1000 * k)
+            X_win, X_lose = train.gather(X[tr])
+            fit = _fit_fold(head, k, tr, te, X_win, X_lose, train.sample_weight, train.groups, fit_params)
+            fit.label_error_rate = getattr(train, "label_error_rate", None)
+            result.reward[te] = fit.head.reward(X[te])
+            result.folds.append(fit)
+        return result
+    if not isinstance(data, PreferencePairs):
+        raise DataError(
+            f"data must be ScoredResponses or PreferencePairs, got {type(data).__name__}: build one "
+            "with embrm.load_dataset or embrm.data.read_pairs / read_scored."
+        )
+    if pairs is not None:
+        raise DataError("pairs= builds pairs from a scored set; data is already PreferencePairs.")
+    if not (isinstance(X, tuple) and len(X) == 2):
+        raise DataError("For PreferencePairs, X must be the tuple (X_win, X_lose) of data.embed(encoder).")
+    X_win, X_lose = (np.asarray(a) for a in X)
+    if len(X_win) != len(data) or len(X_lose) != len(data):
+        raise DataError(
+            f"X_win and X_lose must have one row per pair ({len(data)}); got {len(X_win)} and {len(X_lose)}."
+        )
+    weight = data.sample_weight
+    result = CrossValRewards(None, np.full(len(data), np.nan), np.full(len(data), np.nan), groups=data.groups)
+    for k, (tr, te) in enumerate(_splits(data.groups, cv, seed)):
+        fit = _fit_fold(
+            head,
+            k,
+            tr,
+            te,
+            X_win[tr],
+            X_lose[tr],
+            None if weight is None else weight[tr],
+            data.groups[tr],
+            fit_params,
+        )
+        result.reward_win[te] = fit.head.reward(X_win[te])
+        result.reward_lose[te] = fit.head.reward(X_lose[te])
+        result.folds.append(fit)
+    return result
+
+
+def _fit_fold(
+    head: Any,
+    k: int,
+    train_index: np.ndarray,
+    test_index: np.ndarray,
+    X_win: np.ndarray,
+    X_lose: np.ndarray,
+    sample_weight: np.ndarray | None,
+    groups: np.ndarray,
+    fit_params: dict[str, Any],
+) -> FoldFit:
+    fitted = clone(head)
+    start = time.perf_counter()
+    fitted.fit(X_win, X_lose, sample_weight, groups=groups, **fit_params)
+    seconds = time.perf_counter() - start
+    return FoldFit(k, train_index, test_index, fitted, len(X_win), None, seconds)
+
+
+# -- baselines --------------------------------------------------------------------------------
+def response_length(data: ScoredResponses) -> np.ndarray:
+    """Length of each response in characters, as floats."""
+    return data.frame["response"].str.len_chars().to_numpy().astype(np.float64)
+
+
+def length_features(data: ScoredResponses | PreferencePairs) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """The feature of a length-only head: ``log(1 + characters)`` of each response.
+
+    A head fitted on these features (``cross_val_rewards(BTLinear(), data,
+    length_features(data))``) is the baseline that tells whether a representation sees more
+    than length.
+
+    Parameters
+    ----------
+    data : ScoredResponses or PreferencePairs
+
+    Returns
+    -------
+    ndarray of shape (n, 1), or the tuple (for the chosen, for the rejected) for pairs.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from embrm.data import ScoredResponses
+    >>> data = ScoredResponses(pl.DataFrame({"prompt_id": [0, 0], "prompt": ["q", "q"],
+    ...                                      "response": ["", "abc"], "score": [0.0, 1.0]}))
+    >>> length_features(data).ravel().round(3).tolist()
+    [0.0, 1.386]
+    """
+    if isinstance(data, PreferencePairs):
+        frame = data.frame
+        return tuple(
+            np.log1p(frame[c].str.len_chars().to_numpy().astype(np.float64))[:, None]
+            for c in ("chosen", "rejected")
+        )
+    return np.log1p(response_length(data))[:, None]
+
+
+def baseline_rewards(data: ScoredResponses) -> dict[str, np.ndarray]:
+    """Training-free rewards every report sets a head against.
+
+    ``random``: a constant (every tie averaged, so Best-of-N is exactly the mean score);
+    ``longest``: the response length in characters; ``oracle``: the golden score itself.
+    The length-only *head* needs training: see :func:`length_features`.
+
+    Parameters
+    ----------
+    data : ScoredResponses
+
+    Returns
+    -------
+    dict of str to ndarray of shape (n,)
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from embrm.data import ScoredResponses
+    >>> data = ScoredResponses(pl.DataFrame({"prompt_id": [0, 0], "prompt": ["q", "q"],
+    ...                                      "response": ["a", "bcd"], "score": [1.0, 0.0]}))
+    >>> {k: v.tolist() for k, v in baseline_rewards(data).items()}
+    {'random': [0.0, 0.0], 'longest': [1.0, 3.0], 'oracle': [1.0, 0.0]}
+    """
+    return {
+        "random": np.zeros(len(data)),
+        "longest": response_length(data),
+        "oracle": data.scores.astype(np.float64),
+    }
+
+
+def attack_rank(
+    reward: ArrayLike, groups: ArrayLike, reward_attack: ArrayLike, groups_attack: ArrayLike
+) -> float:
+    """How far an attack answer gets: the share of real answers ranked below it.
+
+    For each prompt with an attack answer (for example the judge-hacking null-model string),
+    the share of the prompt's real answers whose reward is below the attack's (ties count one
+    half), averaged over prompts. 0 means the reward ranks the attack last everywhere; 1
+    means first.
+
+    Parameters
+    ----------
+    reward : array-like of shape (n,)
+        Rewards of the real answers.
+    groups : array-like of shape (n,)
+        Their prompt ids.
+    reward_attack : array-like of shape (m,)
+        Reward of the attack answer of each prompt.
+    groups_attack : array-like of shape (m,)
+        Its prompt id: one attack answer per prompt.
+
+    Returns
+    -------
+    float in [0, 1]
+
+    Examples
+    --------
+    >>> attack_rank([1.0, 2.0, 3.0, 5.0], [0, 0, 1, 1], [2.5, 0.0], [0, 1])
+    0.5
+    """
+    reward = np.asarray(reward, dtype=np.float64)
+    groups_attack = np.asarray(groups_attack)
+    real = Groups.from_labels(groups, reward.size)
+    attack = Groups.from_labels(groups_attack, groups_attack.size, "groups_attack")
+    if np.any(attack.sizes > 1):
+        raise DataError("groups_attack must hold one attack answer per prompt; a prompt id repeats.")
+    position = np.searchsorted(attack.labels, real.labels)
+    found = (position < attack.labels.size) & (
+        attack.labels[np.minimum(position, attack.labels.size - 1)] == real.labels
+    )
+    if not found.all():
+        missing = real.labels[~found][0]
+        raise DataError(f"Prompt {missing!r} has real answers but no attack answer in groups_attack.")
+    r_attack = np.asarray(reward_attack, dtype=np.float64)[np.argsort(groups_attack, kind="stable")]
+    r_attack_per_row = r_attack[position[real.codes]]
+    below = (reward < r_attack_per_row) + 0.5 * (reward == r_attack_per_row)
+    return float(np.mean(np.bincount(real.codes, weights=below) / real.sizes))
