@@ -84,10 +84,8 @@ def train_heads(ctx: Context, split: Split, *, proxy_pairs_per_prompt: int, prox
     gold_encoder = Encoder(GOLD_REPRESENTATION, cache_dir=ctx.args.cache_dir, show_progress=False)
     gold_ids = split.gold
     if ctx.args.cached_only and not ctx.quick:
-        from _common import cached_mask
-
         frame = data.filter_prompts(gold_ids).frame
-        found = cached_mask(proxy_encoder, frame["prompt"].to_list(), frame["response"].to_list())
+        found = proxy_encoder.cached_mask(frame["prompt"].to_list(), frame["response"].to_list())
         complete = [p for p in gold_ids if found[frame["prompt_id"].to_numpy() == p].all()]
         print(f"--cached-only: {len(complete)} of {len(gold_ids)} gold prompts fully cached")
         gold_ids = np.array(complete)

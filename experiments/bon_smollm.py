@@ -41,10 +41,10 @@ from _policy import (
 )
 
 from embrm import load_dataset
+from embrm._validation import check_scored
 from embrm.evaluate import bon_curve
 from embrm.evaluate._bon import bon_components
 from embrm.evaluate._bootstrap import bootstrap, ratio_of_sums
-from embrm.evaluate._groups import check_scored
 
 NAME = "bon_smollm"
 QUICK = {"n_held_out": None, "n_proxy": 12, "k": 8, "ns": (1, 2, 4, 8),
