@@ -22,7 +22,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORDER = ("alpacaeval_benchmark", "hh_harmless", "noise_bt_vs_classifier", "ensembles_hacking",
-         "drm_decomposition", "representations")
+         "drm_decomposition", "representations", "bon_smollm", "dpo_smollm")
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
