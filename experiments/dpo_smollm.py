@@ -2,15 +2,16 @@
 
 generate -> score -> pair -> DPO -> generate again: SmolLM2-135M-Instruct samples K answers
 to each policy-training prompt (AlpacaEval prompts that are not held out); the proxy head
-(see ``_policy.py``) scores them; the best and worst answer of each prompt make a DPO pair
-(``embrm.policy.preference_pairs``); TRL's DPOTrainer trains the policy on them
+(see ``_policy.py``) scores them; pairs of its answers make DPO pairs
+(``embrm.policy.preference_pairs``; every pair whose proxy rewards differ by more than the
+mean within-prompt standard deviation); TRL's DPOTrainer trains the policy on them
 (``embrm.policy.train_dpo``); the trained policy answers the held-out prompts again. The
 mean gold-head and proxy-head reward of the answers, before and after, are compared per
 prompt (paired bootstrap CI over prompts), so a gain only the proxy sees shows. Held-out
 pairs (best vs worst of the base policy's answers to the held-out prompts, by the proxy)
 give DPO's implicit reward margin before and after training.
 
-    python experiments/dpo_smollm.py            # 16 training prompts, 8 held out (answers cached)
+    python experiments/dpo_smollm.py            # 8 training prompts, 8 held out (answers cached)
     python experiments/dpo_smollm.py --quick    # committed answers, 2 DPO steps, tiny generations
 """
 
@@ -46,11 +47,11 @@ from embrm.evaluate._bootstrap import bootstrap, ratio_of_sums
 NAME = "dpo_smollm"
 QUICK = {"n_held_out": None, "n_proxy": 12, "n_policy_train": 0, "k": 8, "m": 2, "max_new_tokens": 16,
          "max_steps": 2, "batch_size": 2, "proxy_pairs_per_prompt": 20, "gold_pairs_per_prompt": 50}
-FULL = {"n_held_out": BON_FULL["n_held_out"], "n_proxy": BON_FULL["n_proxy"], "n_policy_train": 16,
-        "k": 8, "m": 4, "max_new_tokens": Sampling(1).max_new_tokens, "max_steps": 16, "batch_size": 4,
+FULL = {"n_held_out": BON_FULL["n_held_out"], "n_proxy": BON_FULL["n_proxy"], "n_policy_train": 8,
+        "k": 8, "m": 4, "max_new_tokens": Sampling(1).max_new_tokens, "max_steps": 8, "batch_size": 4,
         "proxy_pairs_per_prompt": BON_FULL["proxy_pairs_per_prompt"],
         "gold_pairs_per_prompt": BON_FULL["gold_pairs_per_prompt"]}
-DPO = {"beta": 0.1, "learning_rate": 5e-6, "max_length": 384, "seed": 0}
+DPO = {"beta": 0.1, "learning_rate": 2e-5, "max_length": 384, "seed": 0}
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,7 +108,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     # 2. score with the proxy, pair best vs worst
     proxy_train, _ = score(heads, train_prompts, train_answers, ctx)
-    train_pairs = preference_pairs(chat(train_prompts), train_answers, list(proxy_train))
+    # every pair of a prompt's answers whose proxy rewards differ by more than one
+    # within-prompt standard deviation (more distinct pairs than best-vs-worst alone)
+    margin = float(np.mean(proxy_train.std(axis=1)))
+    train_pairs = preference_pairs(chat(train_prompts), train_answers, list(proxy_train),
+                                   strategy="all", margin=margin)
     proxy_held, _ = score(heads, held_prompts, base_answers, ctx)
     held_pairs = preference_pairs(chat(held_prompts), base_answers, list(proxy_held))
     print(f"{len(train_pairs)} training pairs, {len(held_pairs)} held-out pairs")
@@ -177,7 +182,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 "held-out margin after": round(float(margin_after), 4)}
     setup = {**heads.info, "dpo": {**DPO, "beta": ctx.args.beta, "learning_rate": ctx.args.learning_rate,
                                    "max_steps": cfg["max_steps"], "batch_size": cfg["batch_size"],
-                                   "pairs": "best vs worst of each prompt's answers, by the proxy"},
+                                   "pairs": "all pairs of a prompt's answers whose proxy rewards differ by "
+                                            "more than the mean within-prompt std (margin)",
+                                   "margin": margin},
              "n_train_prompts": len(train_prompts), "answers_per_train_prompt": cfg["k"],
              "n_held_out_prompts": len(held_prompts), "answers_per_held_out_prompt": cfg["m"],
              "max_new_tokens": cfg["max_new_tokens"], "n_train_pairs": len(train_pairs),

@@ -150,7 +150,8 @@ def generate_candidates(
         Required with a loaded model; must have a chat template.
     temperature, top_p : float
         Sampling parameters (``temperature=0`` is greedy decoding; then the ``n`` answers
-        are equal).
+        are equal). Other settings (top-k, repetition penalty) are the model's
+        ``generation_config``.
     max_new_tokens : int, default 128
         Longest answer in tokens; longer ones are cut.
     batch_size : int, default 32
@@ -219,7 +220,6 @@ def generate_candidates(
                     do_sample=temperature > 0,
                     temperature=temperature if temperature > 0 else None,
                     top_p=top_p if temperature > 0 else None,
-                    top_k=None,
                     max_new_tokens=max_new_tokens,
                     pad_token_id=pad_id,
                     eos_token_id=eos,

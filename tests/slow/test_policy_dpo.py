@@ -1,4 +1,4 @@
-"""DPO on the real SmolLM2-135M-Instruct, a few steps on the CPU (`-m slow`).
+"""SmolLM2-135M-Instruct for real on the CPU (`-m slow`): seeded sampling, then a few DPO steps.
 
 Pairs: for 12 AlpacaEval prompts, the best and the worst short answer by the judge's score
 (``preference_pairs`` over the scores), 8 prompts to train on and 4 held out. After a few
@@ -12,9 +12,29 @@ import numpy as np
 import pytest
 
 from embrm import load_dataset
-from embrm.policy import load_policy_model, preference_pairs, train_dpo
+from embrm.policy import generate_candidates, load_policy_model, preference_pairs, train_dpo
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    import torch
+
+    torch.set_num_threads(1)  # a shared CPU: spinning OpenMP threads cost more than they give
+    return load_policy_model()
+
+
+def test_generation_is_seeded_and_chat_formatted(smollm2):
+    model, tokenizer = smollm2
+    prompts = ["Name a colour.", [{"role": "user", "content": "Say hello."}]]
+    kwargs = {"tokenizer": tokenizer, "temperature": 1.0, "max_new_tokens": 8, "batch_size": 3}
+    first = generate_candidates(model, prompts, 3, random_state=0, **kwargs)
+    assert [len(a) for a in first] == [3, 3] and all(isinstance(t, str) and t for a in first for t in a)
+    assert generate_candidates(model, prompts, 3, random_state=0, **kwargs) == first
+    assert generate_candidates(model, prompts, 3, random_state=1, **kwargs) != first
+    # the chat template's end-of-turn token ends an answer and is not in the text
+    assert not any("<|im_end|>" in t or "<|im_start|>" in t for a in first for t in a)
 
 
 def _pairs(data_dir, prompt_ids):
@@ -29,12 +49,12 @@ def _pairs(data_dir, prompt_ids):
     return preference_pairs(prompts, candidates, rewards)
 
 
-def test_smollm2_dpo_loss_falls_and_held_out_margin_grows(data_dir, tmp_path):
+def test_smollm2_dpo_loss_falls_and_held_out_margin_grows(smollm2, data_dir, tmp_path):
     ids = np.random.RandomState(1).choice(805, size=40, replace=False)
     pairs = _pairs(data_dir, ids)
     assert len(pairs) >= 12
     train, held_out = pairs.select(range(8)), pairs.select(range(8, 12))
-    model, tokenizer = load_policy_model()
+    model, tokenizer = smollm2  # trained in place: this test runs last
     trainer = train_dpo(model, train, tokenizer=tokenizer, eval_dataset=held_out, output_dir=tmp_path,
                         max_steps=6, per_device_train_batch_size=4, learning_rate=2e-5, beta=0.1,
                         max_length=256, logging_steps=1, seed=0, disable_tqdm=True)
