@@ -21,7 +21,7 @@ def test_core_import_stays_light():
 
 def test_unloadable_models(tmp_path):
     missing = tmp_path / "missing-model"  # a path-like name the hub rejects without a request
-    with pytest.raises(ModelLoadError, match=r"(?s)Cannot load .*missing-model.* as a causal LM.*a .gguf file"):
+    with pytest.raises(ModelLoadError, match=r"(?s)Cannot load .*missing-model.*causal LM.*a .gguf file"):
         load_policy_model(missing, cache_dir=tmp_path)
     broken = tmp_path / "broken"
     broken.mkdir()
