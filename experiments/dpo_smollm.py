@@ -88,47 +88,49 @@ def main(argv: Sequence[str] | None = None) -> dict:
     policy = Policy().load()
     chat = lambda texts: [[{"role": "user", "content": t}] for t in texts]  # noqa: E731
 
-    # 1. generate (or read) answers: training prompts, and the base policy on held-out prompts
+    # 1. generate (or read) answers to the training prompts
     if ctx.quick:
         rows = read_candidate_file()
         train_prompts, train_answers = [r["prompt"] for r in rows[:4]], [r["answers"] for r in rows[:4]]
-        held_prompts = [r["prompt"] for r in rows[4:]]
-        base_answers = [r["answers"] for r in rows[4:]]
     else:
         train_ids, train_prompts = _prompts(ctx, split.policy_train)
         train_answers = generate_cached(ctx, policy, train_ids, train_prompts,
                                         Sampling(cfg["k"], max_new_tokens=cfg["max_new_tokens"]))
-        held_ids, held_prompts = _prompts(ctx, split.held_out)
-        # the base policy's answers: the first m of the Best-of-N experiment's cached samples
-        base_answers = generate_cached(ctx, policy, held_ids, held_prompts,
-                                       Sampling(BON_FULL["k"], max_new_tokens=cfg["max_new_tokens"]))
-    base_answers = [a[: cfg["m"]] if not ctx.quick else a for a in base_answers]
     heads = train_heads(ctx, split, proxy_pairs_per_prompt=cfg["proxy_pairs_per_prompt"],
                         proxy_beta=PROXY_BETA, gold_pairs_per_prompt=cfg["gold_pairs_per_prompt"])
 
-    # 2. score with the proxy, pair best vs worst
+    # 2. score with the proxy; every pair of a prompt's answers whose proxy rewards differ by
+    # more than one within-prompt standard deviation (more distinct pairs than best vs worst)
     proxy_train, _ = score(heads, train_prompts, train_answers, ctx)
-    # every pair of a prompt's answers whose proxy rewards differ by more than one
-    # within-prompt standard deviation (more distinct pairs than best-vs-worst alone)
     margin = float(np.mean(proxy_train.std(axis=1)))
     train_pairs = preference_pairs(chat(train_prompts), train_answers, list(proxy_train),
                                    strategy="all", margin=margin)
-    proxy_held, _ = score(heads, held_prompts, base_answers, ctx)
-    held_pairs = preference_pairs(chat(held_prompts), base_answers, list(proxy_held))
-    print(f"{len(train_pairs)} training pairs, {len(held_pairs)} held-out pairs")
 
-    # 3. DPO through TRL
+    # 3. DPO through TRL; then DPO's implicit reward margin on held-out pairs: best vs worst
+    # (by the proxy) of the base policy's answers to the held-out prompts, the first m of the
+    # Best-of-N experiment's cached samples (the margin is 0 before training: policy = reference)
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         trainer = train_dpo(
-            policy.model, train_pairs, tokenizer=policy.tokenizer, eval_dataset=held_pairs,
+            policy.model, train_pairs, tokenizer=policy.tokenizer,
             output_dir=tmp, max_steps=cfg["max_steps"], per_device_train_batch_size=cfg["batch_size"],
             learning_rate=ctx.args.learning_rate, beta=ctx.args.beta, max_length=DPO["max_length"],
             logging_steps=1, seed=ctx.seed, disable_tqdm=True)
         train_seconds = time.perf_counter() - start
-        after_eval = trainer.evaluate()
+        if ctx.quick:
+            held_prompts = [r["prompt"] for r in rows[4:]]
+            base_answers = [r["answers"] for r in rows[4:]]
+        else:
+            held_ids, held_prompts = _prompts(ctx, split.held_out)
+            base_answers = generate_cached(ctx, policy, held_ids, held_prompts,
+                                           Sampling(BON_FULL["k"], max_new_tokens=cfg["max_new_tokens"]))
+            base_answers = [a[: cfg["m"]] for a in base_answers]
+        proxy_held, _ = score(heads, held_prompts, base_answers, ctx)
+        held_pairs = preference_pairs(chat(held_prompts), base_answers, list(proxy_held))
+        print(f"{len(train_pairs)} training pairs, {len(held_pairs)} held-out pairs")
+        after_eval = trainer.evaluate(held_pairs)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
 
     # 4. generate again on the held-out prompts with the trained policy
