@@ -42,7 +42,7 @@ from _policy import (
 
 from embrm import load_dataset
 from embrm._validation import check_scored
-from embrm.evaluate import bon_curve
+from embrm.evaluate import bon_curve, evaluate_rewards
 from embrm.evaluate._bon import bon_components
 from embrm.evaluate._bootstrap import bootstrap, ratio_of_sums
 
@@ -87,6 +87,27 @@ def curves(proxy: np.ndarray, gold: np.ndarray, ns: Sequence[int], ctx) -> pl.Da
     return pl.DataFrame(columns)
 
 
+def judge_agreement(ctx, heads, prompt_ids: np.ndarray) -> dict[str, dict[str, float]]:
+    """How well each head ranks the 51 AlpacaEval answers of the held-out prompts against
+    the judge (within-prompt Spearman and pairwise accuracy, CIs over prompts): the gold
+    head should be the better judge."""
+    data = load_dataset("alpacaeval", ctx.args.data_dir).filter_prompts(prompt_ids)
+    out = {}
+    for name, head, encoder in (("proxy", heads.proxy, heads.proxy_encoder),
+                                ("gold", heads.gold, heads.gold_encoder)):
+        reward = head.reward(data.embed(encoder))
+        ctx.new_texts += int(encoder.last_stats.get("new", 0))
+        report = evaluate_rewards(reward, data.scores, data.groups, n=["all"],
+                                  n_bootstrap=ctx.args.n_bootstrap, random_state=ctx.seed)
+        rows = {m: (v, lo, hi) for m, v, lo, hi in report.iter_rows()}
+        out[name] = {f"{m}{suffix}": rows[m][i] for m in ("spearman", "pairwise_accuracy")
+                     for i, suffix in enumerate(("", "_ci_low", "_ci_high"))}
+        print(f"{name} head on the held-out prompts' AlpacaEval answers: "
+              f"Spearman {fmt_ci(out[name], 'spearman')}, "
+              f"pairwise accuracy {fmt_ci(out[name], 'pairwise_accuracy')}")
+    return out
+
+
 def write_candidates(ctx) -> None:
     split = split_prompts(ctx, N_FILE_PROMPTS, 0)
     data = load_dataset("alpacaeval", ctx.args.data_dir).filter_prompts(split.held_out)
@@ -129,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
     heads = train_heads(ctx, split, proxy_pairs_per_prompt=cfg["proxy_pairs_per_prompt"],
                         proxy_beta=PROXY_BETA, gold_pairs_per_prompt=cfg["gold_pairs_per_prompt"])
     proxy, gold = score(heads, prompts, candidates, ctx)
+    if not ctx.quick:
+        heads.info["judge_agreement_held_out"] = judge_agreement(ctx, heads, split.held_out)
 
     table = curves(proxy, gold, ns, ctx)
     rows = table.to_dicts()
@@ -167,6 +190,11 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
         + (f" and falls by {peak['gold'] - last['gold']:.3f} by N={last['n']}: over-optimisation."
            if peak["n"] != last["n"] else ": no over-optimisation within this N."),
     ]
+    agreement = heads.info.get("judge_agreement_held_out")
+    if agreement:
+        findings.append(
+            "Against the judge on the held-out prompts' 51 AlpacaEval answers, within-prompt Spearman: "
+            f"gold {fmt_ci(agreement['gold'], 'spearman')}, proxy {fmt_ci(agreement['proxy'], 'spearman')}.")
     headline = {
         f"N={r['n']}": f"gain over N=1: proxy {fmt_ci(r, 'proxy_gain')}, gold {fmt_ci(r, 'gold_gain')}"
         for r in rows
