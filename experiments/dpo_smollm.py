@@ -48,7 +48,7 @@ NAME = "dpo_smollm"
 QUICK = {"n_held_out": None, "n_proxy": 12, "n_policy_train": 0, "k": 8, "m": 2, "max_new_tokens": 16,
          "max_steps": 2, "batch_size": 2, "proxy_pairs_per_prompt": 20, "gold_pairs_per_prompt": 50}
 FULL = {"n_held_out": BON_FULL["n_held_out"], "n_proxy": BON_FULL["n_proxy"], "n_policy_train": 8,
-        "k": 8, "m": 4, "max_new_tokens": Sampling(1).max_new_tokens, "max_steps": 8, "batch_size": 4,
+        "k": 8, "m": 4, "max_new_tokens": Sampling(1).max_new_tokens, "max_steps": 24, "batch_size": 4,
         "proxy_pairs_per_prompt": BON_FULL["proxy_pairs_per_prompt"],
         "gold_pairs_per_prompt": BON_FULL["gold_pairs_per_prompt"]}
 DPO = {"beta": 0.1, "learning_rate": 2e-5, "max_length": 384, "seed": 0}
