@@ -13,13 +13,12 @@ missing one raises an ImportError naming ``pip install 'embrm[policy]'``.
 """
 
 from embrm.policy._dpo import PAIR_STRATEGIES, dpo_config, preference_pairs, train_dpo
-from embrm.policy._generate import POLICY_INSTALL, generate_candidates, load_policy_model
+from embrm.policy._generate import generate_candidates, load_policy_model
 from embrm.policy._reward_func import as_trl_reward_func
 from embrm.policy._scoring import BestOfN, best_of_n, prompt_text, response_text, score_candidates
 
 __all__ = [
     "PAIR_STRATEGIES",
-    "POLICY_INSTALL",
     "BestOfN",
     "as_trl_reward_func",
     "best_of_n",

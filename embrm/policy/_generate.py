@@ -16,7 +16,6 @@ from embrm.embed._decoder import DEFAULT_DECODER, load_causal_lm, resolve_decode
 from embrm.exceptions import DataError, ModelLoadError
 from embrm.policy._scoring import Text, is_conversational
 
-POLICY_INSTALL = "pip install 'embrm[policy]'"
 
 
 def require_policy_extra(module: str, purpose: str) -> Any:
