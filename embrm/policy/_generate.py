@@ -17,7 +17,6 @@ from embrm.exceptions import DataError, ModelLoadError
 from embrm.policy._scoring import Text, is_conversational
 
 
-
 def require_policy_extra(module: str, purpose: str) -> Any:
     """Import a module of the ``policy`` extra, or raise an ImportError naming its install."""
     return import_optional(module, purpose, extra="policy")
