@@ -12,7 +12,7 @@ pairs (best vs worst of the base policy's answers to the held-out prompts, by th
 give DPO's implicit reward margin before and after training.
 
     python experiments/dpo_smollm.py            # 8 training prompts, 8 held out (answers cached)
-    python experiments/dpo_smollm.py --quick    # committed answers, 2 DPO steps, tiny generations
+    python experiments/dpo_smollm.py --quick    # committed answers, 2 DPO steps, 2 x 2 new answers
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ from embrm import load_dataset
 from embrm.evaluate._bootstrap import bootstrap, ratio_of_sums
 
 NAME = "dpo_smollm"
-QUICK = {"n_held_out": None, "n_proxy": 12, "n_policy_train": 0, "k": 8, "m": 2, "max_new_tokens": 16,
+QUICK = {"n_held_out": None, "n_proxy": 12, "n_policy_train": 0, "k": 8, "m": 2,
+         "max_new_tokens": Sampling(1).max_new_tokens,
          "max_steps": 2, "batch_size": 2, "proxy_pairs_per_prompt": 20, "gold_pairs_per_prompt": 50}
 FULL = {"n_held_out": BON_FULL["n_held_out"], "n_proxy": BON_FULL["n_proxy"], "n_policy_train": 8,
         "k": 8, "m": 4, "max_new_tokens": Sampling(1).max_new_tokens, "max_steps": 24, "batch_size": 4,
@@ -121,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         train_seconds = time.perf_counter() - start
         if ctx.quick:
             held_prompts = [r["prompt"] for r in rows[4:]]
-            base_answers = [r["answers"] for r in rows[4:]]
+            base_answers = [r["answers"][: cfg["m"]] for r in rows[4:]]
         else:
             held_ids, held_prompts = _prompts(ctx, split.held_out)
             base_answers = generate_cached(ctx, policy, held_ids, held_prompts,
@@ -138,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     after_answers = []
     for k, text in enumerate(held_prompts):
         after_answers += generate_candidates(
-            policy.model, [text], cfg["m"] if not ctx.quick else len(base_answers[k]),
+            policy.model, [text], cfg["m"],
             tokenizer=policy.tokenizer, temperature=Sampling(1).temperature, top_p=Sampling(1).top_p,
             max_new_tokens=cfg["max_new_tokens"], random_state=ctx.seed * 7 + k)
     proxy_before, gold_before = score(heads, held_prompts, base_answers, ctx)
