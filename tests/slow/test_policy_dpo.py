@@ -63,3 +63,22 @@ def test_smollm2_dpo_loss_falls_and_held_out_margin_grows(smollm2, data_dir, tmp
     assert np.mean(losses[-2:]) < losses[0] - 0.05
     after = trainer.evaluate()
     assert after["eval_rewards/margins"] > 0.0
+
+
+def test_dpo_experiment_quick(data_dir, encoder, tmp_path):
+    """experiments/dpo_smollm.py --quick end to end: committed answers, 2 DPO steps, new answers."""
+    import sys
+    from pathlib import Path
+
+    import polars as pl
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+    from test_quick import _load
+
+    out = tmp_path / "dpo"
+    summary = _load("dpo_smollm").main(["--quick", "--out", str(out), "--data-dir", str(data_dir),
+                                        "--cache-dir", str(encoder.cache_dir), "--n-bootstrap", "50"])
+    table = pl.read_csv(out / "results.csv")
+    assert table["metric"].to_list() == ["gold reward", "proxy reward", "answer length (chars)"]
+    assert summary["setup"]["losses"][0] == pytest.approx(np.log(2), abs=1e-3)
+    assert summary["setup"]["n_train_pairs"] > 0 and (out / "dpo_round.png").is_file()
