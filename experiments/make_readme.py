@@ -84,7 +84,9 @@ def render(full: dict[str, dict], quick: dict[str, dict], kept: dict[str, str] |
         cache = "warm cache" if s["warm_cache"] else f"{s['new_embeddings']} texts embedded"
         mode = " (quick!)" if s["quick"] else ""
         if s.get("cached_only"):
-            mode += f" (only the {s['setup'].get('prompts', '?')} fully cached prompts)"
+            # the policy experiments: the gold head's prompts are the ones that must be cached
+            prompts = s["setup"].get("prompts", s["setup"].get("gold", {}).get("n_prompts", "?"))
+            mode += f" (only the {prompts} fully cached prompts)"
         headline = "<br>".join(f"{_cell(k)}: {_cell(v)}" for k, v in s["headline"].items())
         meaning = "<br>".join(f"• {_cell(f)}" for f in s["findings"])
         lines.append(
