@@ -15,7 +15,7 @@ prompt, hence no pair.
 
 ``--quick`` trains both on the 40 fixture prompts (split between them) and reads SmolLM2
 answers from ``docs/notebooks/policy_candidates.json`` (generated once by
-``experiments/bon_smollm.py --write-candidates``), so it needs no LM.
+``experiments/bon_smollm.py --write-candidates``): ``bon_smollm.py --quick`` needs no LM.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from _common import N_ALPACA_PROMPTS, REPO, Context, quick_prompt_ids
 
 from embrm import Encoder, load_dataset
 from embrm.data import within_prompt_pairs
+from embrm.embed import default_cache_dir
 from embrm.heads import BTMLP, BTLinear
 
 CANDIDATES_FILE = REPO / "docs" / "notebooks" / "policy_candidates.json"
@@ -139,9 +140,7 @@ class Sampling:
 
 
 def generation_dir(ctx: Context) -> Path:
-    root = Path(ctx.args.cache_dir) if ctx.args.cache_dir else Path(
-        os.environ.get("EMBRM_CACHE_DIR", Path.home() / ".cache" / "embrm"))
-    return root / "generations"
+    return (Path(ctx.args.cache_dir) if ctx.args.cache_dir else default_cache_dir()) / "generations"
 
 
 class Policy:
