@@ -17,10 +17,12 @@ EXTRA_FOR_MODULE: dict[str, str] = {
     "skeletoken": "export",
     "model2vec": "static",
     "matplotlib": "plot",
+    "trl": "policy",
+    "datasets": "policy",
 }
 
 
-def import_optional(name: str, purpose: str) -> ModuleType:
+def import_optional(name: str, purpose: str, extra: str | None = None) -> ModuleType:
     """Import an optional dependency or raise an ImportError naming the extra.
 
     Parameters
@@ -29,6 +31,9 @@ def import_optional(name: str, purpose: str) -> ModuleType:
         Module to import, e.g. ``"torch"`` or ``"matplotlib.pyplot"``.
     purpose : str
         What the caller needs it for, quoted in the error message.
+    extra : str, optional
+        The extra to name in the error (default: the one that provides ``name``), e.g.
+        ``"policy"`` for everything the policy side needs, torch included.
 
     Returns
     -------
@@ -39,7 +44,7 @@ def import_optional(name: str, purpose: str) -> ModuleType:
         return importlib.import_module(name)
     except ImportError as exc:
         root = name.split(".")[0]
-        extra = EXTRA_FOR_MODULE.get(root)
+        extra = extra or EXTRA_FOR_MODULE.get(root)
         hint = f"pip install 'embrm[{extra}]'" if extra else f"pip install {root}"
         if root == "torch":
             hint = "pip install torch==2.13.0 && " + hint

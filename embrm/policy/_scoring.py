@@ -1,0 +1,227 @@
+"""Scoring a policy's candidate answers with a reward head, and Best-of-N picks among them.
+
+Prompts and answers come either as plain text or in the conversational form TRL and chat
+templates use (a list of ``{"role": ..., "content": ...}`` messages). The encoder reads a
+(prompt, response) pair of strings, so a conversation is flattened first: a single user
+turn is its content; a longer dialogue becomes ``Human: ... / Assistant: ...`` turns (the
+layout of the HH-RLHF prompts), ending with ``Assistant:``; an answer given as messages is
+the content of its assistant turn(s).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from embrm.exceptions import DataError, EncoderMismatchError
+
+Message = dict[str, str]
+#: A prompt or an answer: a string, or a conversation (list of role/content messages).
+Text = str | Sequence[Message]
+_SPEAKER = {"user": "Human", "assistant": "Assistant", "system": "System"}
+
+
+def is_conversational(text: Any) -> bool:
+    """Whether ``text`` is a conversation: a list of messages with ``role`` and ``content``."""
+    return (
+        not isinstance(text, str)
+        and isinstance(text, Sequence)
+        and len(text) > 0
+        and all(isinstance(m, dict) and "role" in m and "content" in m for m in text)
+    )
+
+
+def _check_text(text: Any, what: str) -> None:
+    if not (isinstance(text, str) or is_conversational(text)):
+        raise DataError(
+            f"{what} must be a string or a list of {{'role': ..., 'content': ...}} messages; "
+            f"got {type(text).__name__}: {text!r:.80}."
+        )
+
+
+def prompt_text(prompt: Text) -> str:
+    """The prompt as the string the encoder reads.
+
+    Example
+    -------
+    >>> prompt_text([{"role": "user", "content": "Hi"}])
+    'Hi'
+    """
+    _check_text(prompt, "A prompt")
+    if isinstance(prompt, str):
+        return prompt
+    if len(prompt) == 1 and prompt[0]["role"] == "user":
+        return str(prompt[0]["content"])
+    turns = [f"{_SPEAKER.get(m['role'], m['role'].title())}: {m['content']}" for m in prompt]
+    return "\n\n".join([*turns, "Assistant:"])
+
+
+def response_text(response: Text) -> str:
+    """The answer as the string the encoder reads (assistant turns joined by a blank line)."""
+    _check_text(response, "An answer")
+    if isinstance(response, str):
+        return response
+    return "\n\n".join(str(m["content"]) for m in response if m["role"] == "assistant")
+
+
+def check_head_encoder(head: Any, encoder: Any) -> None:
+    """Raise when ``head`` was trained on another encoder's embeddings than ``encoder``'s.
+
+    A head fitted on raw arrays records no encoder; then only the dimension is checked
+    (when the head scores).
+    """
+    if not hasattr(head, "reward") or not hasattr(encoder, "encode_responses"):
+        raise TypeError(
+            "Pass a fitted embrm reward head (embrm.heads) and the embrm.Encoder it was "
+            f"trained with; got {type(head).__name__} and {type(encoder).__name__}."
+        )
+    trained_on = getattr(head, "encoder_id_", None)
+    if trained_on is not None and trained_on != encoder.identity:
+        raise EncoderMismatchError(
+            f"This head was trained on embeddings from encoder {trained_on!r}, but the encoder "
+            f"given is {encoder.identity!r}: its rewards would be meaningless. Pass the "
+            "encoder the head was trained with (embrm.Encoder(<same model and options>)) or "
+            "train the head on this encoder's embeddings."
+        )
+
+
+def _check_candidates(prompts: Sequence[Text], candidates: Sequence[Sequence[Text]]) -> None:
+    if isinstance(prompts, str) or isinstance(candidates, str):
+        raise DataError("prompts and candidates must be sequences (one entry per prompt), not a string.")
+    if len(prompts) != len(candidates):
+        raise DataError(
+            f"prompts and candidates must be aligned, one list of candidate answers per prompt; "
+            f"got {len(prompts)} prompts and {len(candidates)} candidate lists."
+        )
+    if len(prompts) == 0:
+        raise DataError("No prompts given: pass at least one prompt with its candidates.")
+    for i, (prompt, answers) in enumerate(zip(prompts, candidates, strict=True)):
+        _check_text(prompt, f"Prompt {i}")
+        if isinstance(answers, str) or is_conversational(answers):
+            raise DataError(
+                f"candidates[{i}] must be a list of answers to prompt {i}, got a single answer; "
+                "wrap it in a list."
+            )
+        if len(answers) == 0:
+            raise DataError(
+                f"Prompt {i} has an empty candidate list: every prompt needs at least one "
+                "candidate answer. Drop the prompt or generate answers for it."
+            )
+
+
+def score_candidates(
+    head: Any, encoder: Any, prompts: Sequence[Text], candidates: Sequence[Sequence[Text]]
+) -> list[np.ndarray]:
+    """Reward of every candidate answer of every prompt.
+
+    All answers are embedded in one call (through the encoder's cache, so scoring the same
+    answers again embeds nothing) and scored by ``head``.
+
+    Parameters
+    ----------
+    head : embrm.heads.BaseHead
+        A fitted reward head.
+    encoder : embrm.Encoder
+        The encoder the head was trained on.
+    prompts : sequence of str or conversations
+        One per prompt.
+    candidates : sequence of sequences of str or conversations
+        ``candidates[i]`` holds the answers to ``prompts[i]`` (at least one).
+
+    Returns
+    -------
+    rewards : list of ndarray
+        ``rewards[i][j]`` is the reward of ``candidates[i][j]``.
+
+    Example
+    -------
+    >>> rewards = score_candidates(head, encoder, ["Name a colour."], [["Blue.", "No."]])
+    """
+    check_head_encoder(head, encoder)
+    _check_candidates(prompts, candidates)
+    flat_prompts, flat_answers, sizes = [], [], []
+    for prompt, answers in zip(prompts, candidates, strict=True):
+        text = prompt_text(prompt)
+        for j, answer in enumerate(answers):
+            _check_text(answer, f"Candidate {j} of prompt {text!r:.40}")
+            flat_answers.append(response_text(answer))
+        flat_prompts.extend([text] * len(answers))
+        sizes.append(len(answers))
+    reward = head.reward(encoder.encode_responses(flat_prompts, flat_answers))
+    return np.split(reward, np.cumsum(sizes)[:-1])
+
+
+@dataclass(frozen=True)
+class BestOfN:
+    """Best-of-N picks: per prompt, the candidate with the highest reward.
+
+    Attributes
+    ----------
+    index : ndarray of shape (n_prompts,)
+        Position of the pick in its prompt's candidate list.
+    response : list
+        The picked answers, as given.
+    reward : ndarray of shape (n_prompts,)
+        Reward of each pick.
+    rewards : list of ndarray
+        Reward of every candidate, per prompt (``rewards[i][index[i]] == reward[i]``).
+    """
+
+    index: np.ndarray
+    response: list
+    reward: np.ndarray
+    rewards: list[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+def best_of_n(
+    head: Any, encoder: Any, prompts: Sequence[Text], candidates: Sequence[Sequence[Text]]
+) -> BestOfN:
+    """Pick, for each prompt, the candidate answer a reward head scores highest.
+
+    Works from the core install: the candidates are any answers you already have (from
+    an LM, a log, several systems). Ties are broken deterministically: among candidates
+    sharing the highest reward, the earliest in the list wins.
+
+    Parameters
+    ----------
+    head : embrm.heads.BaseHead
+        A fitted reward head.
+    encoder : embrm.Encoder
+        The encoder the head was trained on (checked against ``head.encoder_id_``).
+    prompts : sequence of str or conversations
+        One per prompt.
+    candidates : sequence of sequences of str or conversations
+        ``candidates[i]`` holds the N answers to ``prompts[i]``; N may differ per prompt
+        but must be at least one.
+
+    Returns
+    -------
+    picks : BestOfN
+        Pick index, picked answer and its reward per prompt, plus every candidate's reward.
+
+    Raises
+    ------
+    EncoderMismatchError
+        The head was trained on another encoder's embeddings.
+    DataError
+        prompts and candidates differ in length, or a prompt has no candidates.
+
+    Example
+    -------
+    >>> picks = best_of_n(head, encoder, ["Name a colour."], [["Blue.", "I won't."]])
+    >>> picks.response[0], picks.reward[0]
+    """
+    rewards = score_candidates(head, encoder, prompts, candidates)
+    index = np.array([int(np.argmax(r)) for r in rewards], dtype=np.int64)
+    return BestOfN(
+        index=index,
+        response=[answers[i] for answers, i in zip(candidates, index, strict=True)],
+        reward=np.array([r[i] for r, i in zip(rewards, index, strict=True)], dtype=np.float64),
+        rewards=rewards,
+    )

@@ -1,0 +1,79 @@
+"""best_of_n / score_candidates: picks against a head whose order is known, ties, bad input,
+and on real MiniLM embeddings the picks agree with the head's pairwise accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embrm.exceptions import DataError, EncoderMismatchError
+from embrm.heads import BTLinear
+from embrm.policy import best_of_n, prompt_text, response_text
+
+
+def test_picks_the_highest_reward_with_rewards_alongside(value_head, value_encoder):
+    prompts = ["Count.", "Count again."]
+    candidates = [["2 a", "7 b", "5 c"], ["9 x", "1 y"]]
+    picks = best_of_n(value_head, value_encoder, prompts, candidates)
+    assert picks.index.tolist() == [1, 0]
+    assert picks.response == ["7 b", "9 x"]
+    assert len(picks) == 2 and [len(r) for r in picks.rewards] == [3, 2]
+    # rewards are the head's on the encoder's vectors, and the pick's is the row maximum
+    X = value_encoder.encode_responses(["Count."] * 3, candidates[0])
+    np.testing.assert_allclose(picks.rewards[0], value_head.reward(X))
+    assert picks.reward.tolist() == [r.max() for r in picks.rewards]
+    # everything is embedded in one call
+    assert len(value_encoder.calls) == 2  # best_of_n's call + the check above
+
+
+def test_ties_go_to_the_earliest_candidate(value_head, value_encoder):
+    picks = best_of_n(value_head, value_encoder, ["p"], [["1 low", "8 first", "8 second", "8 third"]])
+    assert picks.rewards[0][1] == picks.rewards[0][2] == picks.rewards[0][3]
+    assert picks.index.tolist() == [1] and picks.response == ["8 first"]
+
+
+def test_conversational_prompts_and_answers_are_flattened(value_head, value_encoder):
+    chat = [{"role": "user", "content": "Count."}]
+    answers = [[{"role": "assistant", "content": "3 x"}], [{"role": "assistant", "content": "6 y"}]]
+    picks = best_of_n(value_head, value_encoder, [chat], [answers])
+    assert picks.index.tolist() == [1] and picks.response == [answers[1]]
+    assert value_encoder.calls[-1] == (["Count.", "Count."], ["3 x", "6 y"])
+    dialogue = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": "Count."},
+    ]
+    assert prompt_text(dialogue) == "Human: Hi\n\nAssistant: Hello\n\nHuman: Count.\n\nAssistant:"
+    assert response_text(answers[0]) == "3 x"
+
+
+def test_bad_input_names_the_fix(value_head, value_encoder):
+    with pytest.raises(EncoderMismatchError, match="trained on embeddings from encoder 'other'"):
+        other = BTLinear().fit([[1.0, 0.0], [2.0, 0.0]], [[0.0, 0.0], [1.0, 0.0]], encoder_id="other")
+        best_of_n(other, value_encoder, ["p"], [["1 a"]])
+    with pytest.raises(DataError, match="Prompt 1 has an empty candidate list"):
+        best_of_n(value_head, value_encoder, ["p", "q"], [["1 a"], []])
+    with pytest.raises(DataError, match="2 prompts and 1 candidate lists"):
+        best_of_n(value_head, value_encoder, ["p", "q"], [["1 a"]])
+    with pytest.raises(DataError, match="got a single answer; wrap it in a list"):
+        best_of_n(value_head, value_encoder, ["p"], ["1 a"])
+    with pytest.raises(DataError, match="must be a string or a list of"):
+        best_of_n(value_head, value_encoder, [3], [["1 a"]])
+    with pytest.raises(TypeError, match="fitted embrm reward head"):
+        best_of_n(value_head, object(), ["p"], [["1 a"]])
+
+
+def test_real_minilm_picks_agree_with_pairwise_accuracy(hh_embedded, encoder, data_dir):
+    """On HH pairs offered as two candidates, the share of human-chosen picks is the head's
+    pairwise accuracy (no ties), and a head trained on half beats a coin on the other half."""
+    from embrm import load_dataset
+
+    pairs = load_dataset("hh-harmless", data_dir).take(np.arange(400)).frame
+    head = BTLinear().fit(hh_embedded.X_chosen[:200], hh_embedded.X_rejected[:200],
+                          encoder_id=encoder.identity)
+    test = pairs[200:]
+    candidates = [[c, r] for c, r in zip(test["chosen"], test["rejected"], strict=True)]
+    picks = best_of_n(head, encoder, test["prompt"].to_list(), candidates)
+    accuracy = head.score(hh_embedded.X_chosen[200:], hh_embedded.X_rejected[200:])
+    assert np.mean(picks.index == 0) == pytest.approx(accuracy)
+    assert accuracy > 0.55

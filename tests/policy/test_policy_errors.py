@@ -1,0 +1,52 @@
+"""What goes wrong on the policy side says what to do: an unloadable model, a missing
+``policy`` extra, bad generation arguments. No real LM is loaded here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from embrm.exceptions import DataError, ModelLoadError
+from embrm.policy import dpo_config, generate_candidates, load_policy_model, preference_pairs
+
+
+def test_core_import_stays_light():
+    code = ("import sys, embrm.policy; "
+            "print(sorted(m for m in ('torch', 'transformers', 'trl', 'datasets') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_unloadable_models(tmp_path):
+    missing = tmp_path / "missing-model"  # a path-like name the hub rejects without a request
+    with pytest.raises(ModelLoadError, match=r"(?s)Cannot load .*missing-model.*causal LM.*a .gguf file"):
+        load_policy_model(missing, cache_dir=tmp_path)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"architectures": ["LlamaForCausalLM"], "model_type": "llama"}')
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ModelLoadError, match="folder holding a transformers causal LM"):
+        load_policy_model(broken, cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize("module", ["trl", "datasets", "torch"])
+def test_missing_policy_extra_names_the_install(monkeypatch, tmp_path, module):
+    monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
+    with pytest.raises(ImportError, match=r"pip install .*'embrm\[policy\]'"):
+        if module == "trl":
+            dpo_config(tmp_path)
+        elif module == "datasets":
+            preference_pairs(["p"], [["a", "b"]], [[1.0, 0.0]])
+        else:
+            generate_candidates(object(), ["p"], 2)
+
+
+def test_generation_arguments_are_checked():
+    with pytest.raises(DataError, match="n must be a positive integer"):
+        generate_candidates(object(), ["p"], 0)
+    with pytest.raises(DataError, match="not a single string"):
+        generate_candidates(object(), "p", 2)
+    with pytest.raises(DataError, match="needs its tokenizer"):
+        generate_candidates(object(), ["p"], 2)
