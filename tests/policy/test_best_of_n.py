@@ -69,11 +69,11 @@ def test_real_minilm_picks_agree_with_pairwise_accuracy(hh_embedded, encoder, da
     from embrm import load_dataset
 
     pairs = load_dataset("hh-harmless", data_dir).take(np.arange(400)).frame
-    head = BTLinear().fit(hh_embedded.X_chosen[:200], hh_embedded.X_rejected[:200],
+    head = BTLinear().fit(hh_embedded.X_win[:200], hh_embedded.X_lose[:200],
                           encoder_id=encoder.identity)
     test = pairs[200:]
     candidates = [[c, r] for c, r in zip(test["chosen"], test["rejected"], strict=True)]
     picks = best_of_n(head, encoder, test["prompt"].to_list(), candidates)
-    accuracy = head.score(hh_embedded.X_chosen[200:], hh_embedded.X_rejected[200:])
+    accuracy = head.score(hh_embedded.X_win[200:], hh_embedded.X_lose[200:])
     assert np.mean(picks.index == 0) == pytest.approx(accuracy)
     assert accuracy > 0.55
