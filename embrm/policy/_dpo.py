@@ -57,9 +57,9 @@ def preference_pairs(
 
     Example
     -------
-    >>> rewards = score_candidates(head, encoder, prompts, candidates)
-    >>> pairs = preference_pairs(prompts, candidates, rewards, strategy="all", margin=0.5)
-    >>> pairs.to_json("pairs.jsonl")
+    >>> rewards = score_candidates(head, encoder, prompts, candidates)  # doctest: +SKIP
+    >>> pairs = preference_pairs(prompts, candidates, rewards, strategy="all", margin=0.5)  # doctest: +SKIP
+    >>> pairs.to_json("pairs.jsonl")  # doctest: +SKIP
     """
     datasets = require_policy_extra("datasets", "Building DPO preference pairs")
     if strategy not in PAIR_STRATEGIES:
@@ -175,9 +175,9 @@ def train_dpo(
 
     Example
     -------
-    >>> trainer = train_dpo(model, pairs, tokenizer=tokenizer, output_dir="runs/dpo",
+    >>> trainer = train_dpo(model, pairs, tokenizer=tokenizer, output_dir="runs/dpo",  # doctest: +SKIP
     ...                     max_steps=20, learning_rate=5e-6, beta=0.1)
-    >>> trainer.evaluate(held_out_pairs)["eval_rewards/margins"]
+    >>> trainer.evaluate(held_out_pairs)["eval_rewards/margins"]  # doctest: +SKIP
     """
     trl = require_policy_extra("trl", "DPO training")
     if config is None:

@@ -37,9 +37,11 @@ def as_trl_reward_func(head: Any, encoder: Any, *, name: str | None = None) -> C
 
     Example
     -------
-    >>> from trl import GRPOConfig, GRPOTrainer
-    >>> reward = as_trl_reward_func(head, encoder)
-    >>> trainer = GRPOTrainer(model=model, reward_funcs=reward, args=GRPOConfig(...), train_dataset=ds)
+    >>> from trl import GRPOConfig, GRPOTrainer  # doctest: +SKIP
+    >>> reward = as_trl_reward_func(head, encoder)  # doctest: +SKIP
+    >>> trainer = GRPOTrainer(  # doctest: +SKIP
+    ...     model=model, reward_funcs=reward, args=GRPOConfig(...), train_dataset=ds
+    ... )
     """
     check_head_encoder(head, encoder)
     if name is None:

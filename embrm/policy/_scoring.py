@@ -138,7 +138,7 @@ def score_candidates(
 
     Example
     -------
-    >>> rewards = score_candidates(head, encoder, ["Name a colour."], [["Blue.", "No."]])
+    >>> rewards = score_candidates(head, encoder, ["Name a colour."], [["Blue.", "No."]])  # doctest: +SKIP
     """
     check_head_encoder(head, encoder)
     _check_candidates(prompts, candidates)
@@ -214,8 +214,8 @@ def best_of_n(
 
     Example
     -------
-    >>> picks = best_of_n(head, encoder, ["Name a colour."], [["Blue.", "I won't."]])
-    >>> picks.response[0], picks.reward[0]
+    >>> picks = best_of_n(head, encoder, ["Name a colour."], [["Blue.", "I won't."]])  # doctest: +SKIP
+    >>> picks.response[0], picks.reward[0]  # doctest: +SKIP
     """
     rewards = score_candidates(head, encoder, prompts, candidates)
     index = np.array([int(np.argmax(r)) for r in rewards], dtype=np.int64)
