@@ -172,7 +172,9 @@ def test_token_contributions_sum_to_the_reward(static_cache, name, head):
     head = _fitted_head(enc, head)
     parts = token_rewards(head, enc, PROMPTS, RESPONSES)
     reward = head.reward(enc.encode_responses(PROMPTS, RESPONSES))
-    np.testing.assert_allclose([t.reward for t in parts], reward, rtol=1e-6, atol=1e-9)
+    # The head rewards float32 vectors; the split is exact up to that rounding, so the
+    # tolerance is relative to the rewards' scale (a reward near 0 has no relative precision).
+    np.testing.assert_allclose([t.reward for t in parts], reward, rtol=0, atol=1e-6 * np.abs(reward).max())
     assert parts[0].tokens[:3] == ["paris", "is", "the"] or parts[0].tokens[:3] == ["Paris", "is", "the"]
     assert all(len(t.tokens) == len(t.contributions) for t in parts)
     assert parts[0].constant == pytest.approx(float(head.reward(np.zeros((1, enc.dim)))[0]))
