@@ -185,7 +185,7 @@ class CrossValRewards:
         return reward
 
 
-def _fold_seeds(random_state: int | np.random.RandomState | None) -> int:
+def _base_seed(random_state: int | np.random.RandomState | None) -> int:
     if isinstance(random_state, (int, np.integer)):
         return int(random_state)
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max // 2))
@@ -264,7 +264,7 @@ def cross_val_rewards(
     >>> result.reward.shape, len(result.folds)
     ((120,), 4)
     """
-    seed = _fold_seeds(random_state)
+    seed = _base_seed(random_state)
     fit_params = dict(fit_params or {})
     if isinstance(data, ScoredResponses):
         X = np.asanyarray(X)
