@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import DataError
-from ._encoder import Encoder
+from ._encoder import Encoder, _missing_by_length
 
 INSTALL_HINT = "pip install 'embrm[dist]'"
 _BATCHES_PER_BLOCK = 4  # inference batches per Ray block (the unit of scheduling, retry and import)
@@ -206,21 +206,18 @@ class RayEncoder(Encoder):
         if not keys:
             raise DataError("Nothing to embed: the list of texts is empty.")
         found = self.cache.contains(keys)
-        first_row: dict[bytes, int] = {}
-        for i in np.flatnonzero(~found):
-            first_row.setdefault(keys[i], int(i))
-        if first_row:
-            new_items = items_of(list(first_row.values()))
-            order = np.argsort([size(t) for t in new_items], kind="stable")  # as the Encoder batches
-            self._run([list(first_row)[i] for i in order], [new_items[i] for i in order])
-            still = ~self.cache.contains(list(first_row))
+        new_keys: list[bytes] = []
+        if not found.all():
+            new_keys, new_items = _missing_by_length(keys, found, items_of, size)  # as the Encoder batches
+            self._run(new_keys, new_items)
+            still = ~self.cache.contains(new_keys)
             if still.any():
                 raise RuntimeError(
                     f"{int(still.sum())} vectors are missing from the cache after the Ray run "
                     "(a concurrent `cache verify --repair`?); run again to embed them."
                 )
         vectors = super()._encode(keys, items_of, size, infer)  # every key cached: a plain read
-        self.last_stats = {"texts": len(keys), "cached": int(found.sum()), "new": len(first_row)}
+        self.last_stats = {"texts": len(keys), "cached": int(found.sum()), "new": len(new_keys)}
         return vectors
 
     def _run(self, keys: list[bytes], items: list) -> None:

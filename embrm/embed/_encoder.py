@@ -93,6 +93,22 @@ def _is_causal_lm(model: str | os.PathLike | None) -> bool:
     return False
 
 
+def _missing_by_length(
+    keys: list[bytes],
+    found: np.ndarray,
+    items_of: Callable[[list[int]], list],
+    size: Callable[[object], int],
+) -> tuple[list[bytes], list]:
+    """The distinct keys not ``found`` and their items, shortest first (so batches pad little)."""
+    first_row: dict[bytes, int] = {}
+    for i in np.flatnonzero(~found):
+        first_row.setdefault(keys[i], int(i))
+    unique_keys = list(first_row)
+    new_items = items_of(list(first_row.values()))
+    order = np.argsort([size(t) for t in new_items], kind="stable")
+    return [unique_keys[i] for i in order], [new_items[i] for i in order]
+
+
 class Encoder:
     """Embed (prompt, response) pairs through ONNX Runtime into cached float32 vectors.
 
@@ -628,14 +644,7 @@ class Encoder:
         if found.all():
             self.last_stats = {"texts": len(keys), "cached": len(keys), "new": 0}
             return cached
-        first_row: dict[bytes, int] = {}
-        for i in np.flatnonzero(~found):
-            first_row.setdefault(keys[i], int(i))
-        new_items = items_of(list(first_row.values()))
-        unique_keys = list(first_row)
-        order = np.argsort([size(t) for t in new_items], kind="stable")  # length-sorted batches
-        items = [new_items[i] for i in order]
-        new_keys = [unique_keys[i] for i in order]
+        new_keys, items = _missing_by_length(keys, found, items_of, size)
         n_batches = math.ceil(len(items) / self.batch_size)
         bar = tqdm(
             total=len(items),
