@@ -9,7 +9,7 @@ reward of the pick are exact over random N-subsets of the K answers (order stati
 bound ``log N - (N - 1)/N`` (Gao et al., 2022). The gold head picking for itself gives the
 ceiling each N allows.
 
-    python experiments/bon_smollm.py                  # 8 prompts x 32 answers (cached after)
+    python experiments/bon_smollm.py                  # 32 prompts x 32 answers (cached after)
     python experiments/bon_smollm.py --quick          # committed answers, no LM, < 1 minute
     python experiments/bon_smollm.py --write-candidates  # regenerate the committed answers
 """
@@ -49,7 +49,7 @@ from embrm.evaluate._bootstrap import bootstrap, ratio_of_sums
 NAME = "bon_smollm"
 QUICK = {"n_held_out": None, "n_proxy": 12, "k": 8, "ns": (1, 2, 4, 8),
          "proxy_pairs_per_prompt": 20, "gold_pairs_per_prompt": 50}
-FULL = {"n_held_out": 8, "n_proxy": 10, "k": 32, "ns": (1, 2, 4, 8, 16, 32),
+FULL = {"n_held_out": 32, "n_proxy": 10, "k": 32, "ns": (1, 2, 4, 8, 16, 32),
         "proxy_pairs_per_prompt": 20, "gold_pairs_per_prompt": 50}
 PROXY_BETA = 2.0
 #: The committed answers for --quick and the notebook: a few held-out prompts, 8 answers each.

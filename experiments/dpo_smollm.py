@@ -11,7 +11,7 @@ prompt (paired bootstrap CI over prompts), so a gain only the proxy sees shows. 
 pairs (best vs worst of the base policy's answers to the held-out prompts, by the proxy)
 give DPO's implicit reward margin before and after training.
 
-    python experiments/dpo_smollm.py            # 8 training prompts, 8 held out (answers cached)
+    python experiments/dpo_smollm.py            # 8 training prompts, 16 held out (answers cached)
     python experiments/dpo_smollm.py --quick    # committed answers, 2 DPO steps, 2 x 2 new answers
 """
 
@@ -48,7 +48,7 @@ NAME = "dpo_smollm"
 QUICK = {"n_held_out": None, "n_proxy": 12, "n_policy_train": 0, "k": 8, "m": 2,
          "max_new_tokens": Sampling(1).max_new_tokens,
          "max_steps": 2, "batch_size": 2, "proxy_pairs_per_prompt": 20, "gold_pairs_per_prompt": 50}
-FULL = {"n_held_out": BON_FULL["n_held_out"], "n_proxy": BON_FULL["n_proxy"], "n_policy_train": 8,
+FULL = {"n_held_out": 16, "n_proxy": BON_FULL["n_proxy"], "n_policy_train": 8,
         "k": 8, "m": 4, "max_new_tokens": Sampling(1).max_new_tokens, "max_steps": 24, "batch_size": 4,
         "proxy_pairs_per_prompt": BON_FULL["proxy_pairs_per_prompt"],
         "gold_pairs_per_prompt": BON_FULL["gold_pairs_per_prompt"]}
