@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 from scipy.special import expit, log_expit
 
+from embrm._groups import group_codes
 from embrm._validation import check_groups, check_sample_weight
 from embrm.exceptions import DataError
 from embrm.heads._lbfgs import minimize_preconditioned
@@ -233,10 +234,10 @@ class ResponseRows:
         self.pair_block = int(pair_block)
         self.group: np.ndarray | None = None
         if groups is not None:
-            labels, inverse = np.unique(groups, return_inverse=True)
-            self.group = compact_index(inverse.ravel(), labels.size)
-            del inverse
-            self.group_pairs = np.bincount(self.group, minlength=labels.size)
+            codes, n_groups = group_codes(groups)
+            self.group = compact_index(codes, n_groups)
+            del codes
+            self.group_pairs = np.bincount(self.group, minlength=n_groups)
             self.group_size = 2.0 * self.group_pairs  # rows
             self.centred = self.group_pairs > 1  # a single pair's two rows stay raw
         self.win = compact_index(win, n_vectors)
