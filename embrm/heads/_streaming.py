@@ -10,8 +10,11 @@ where ``Z`` holds the (standardised) vectors and ``A`` is a sparse map from vect
 training rows: ``z_win - z_lose`` for Bradley-Terry, a response minus the mean of its
 group's responses for the centred classifier. So one objective-and-gradient evaluation
 is two sequential passes over the vectors, chunk by chunk: ``r = Z u`` and ``Z' c``, where
-``c = A' q`` is gathered from the per-row gradient ``q`` with ``numpy.bincount``. Memory is
-the chunk plus a few numbers per pair and per vector, never a matrix of pairs.
+``c = A' q`` is gathered from the per-row gradient ``q`` with ``numpy.bincount``. A pair is
+stored as two row numbers (the caller's, or int32 copies where a subset is taken), a weight
+(none when all weigh 1) and, for the centred classifier, a group code; the per-pair
+arithmetic runs a block of pairs at a time. Memory is the chunk, those few numbers per
+pair and one per vector, never a matrix of pairs.
 
 The objective, penalty, preconditioner and L-BFGS settings are those of the in-memory
 fit, so on data that fits in memory both give the same weights to solver tolerance.
@@ -139,9 +142,9 @@ class RowMap(Protocol):
         weights, in blocks of about ``stream.chunk_size`` rows."""
 
 
-def compact_index(index: np.ndarray, n_vectors: int) -> np.ndarray:
-    """``index`` (row numbers below ``n_vectors``) as int32 when they fit, else as intp."""
-    return index.astype(np.int32 if n_vectors <= np.iinfo(np.int32).max else np.intp, copy=False)
+def compact_index(index: np.ndarray, bound: int) -> np.ndarray:
+    """``index`` (non-negative integers below ``bound``) as int32 when they fit, else as intp."""
+    return index.astype(np.int32 if bound <= np.iinfo(np.int32).max else np.intp, copy=False)
 
 
 def _logistic_terms(margin: np.ndarray, s: np.ndarray | float) -> tuple[float, np.ndarray]:
