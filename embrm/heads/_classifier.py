@@ -22,6 +22,7 @@ from embrm.heads._streaming import (
     DEFAULT_CHUNK_SIZE,
     ResponseRows,
     check_indexed_pairs,
+    compact_index,
     fit_streamed_logistic,
 )
 
@@ -336,8 +337,8 @@ class ClassifierHead(BaseHead):
         rng = check_random_state(self.random_state)
         tr, va = grouped_holdout(groups, win.size, self.validation_fraction, rng, self._name)
         rows = ResponseRows(
-            win[tr],
-            lose[tr],
+            compact_index(win, stream.n_rows)[tr],  # the subset taken in the compact type
+            compact_index(lose, stream.n_rows)[tr],
             None if sample_weight is None else sample_weight[tr],
             groups[tr] if self.center_by_group and groups is not None else None,
             stream.n_rows,

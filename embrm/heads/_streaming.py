@@ -298,7 +298,7 @@ class ResponseRows:
 
     def _whole_groups(self) -> Iterator[np.ndarray]:
         """The pairs sorted by group, in blocks of whole groups of about ``pair_block`` pairs."""
-        order = np.argsort(self.group, kind="stable")
+        order = compact_index(np.argsort(self.group, kind="stable"), self.n_pairs)
         ends = np.cumsum(self.group_pairs)  # where each group's pairs end in ``order``
         after = np.searchsorted(ends, np.arange(self.pair_block, self.n_pairs, self.pair_block))
         bounds = np.unique(np.concatenate([[0], ends[after], [self.n_pairs]]))
@@ -345,7 +345,7 @@ class ResponseRows:
             entry_group, entry_vector = np.divmod(entry, self.n_vectors)
             for mine, block in self._blocks(stream, entry_group, entry_vector, count.astype(np.float64)):
                 first += weight[mine] @ block
-                second += weight[mine] @ np.square(block)
+                second += np.einsum("i,ij,ij->j", weight[mine], block, block)  # no squared copy
         return first, np.maximum(second - np.square(first), 0.0)
 
     def sample_rows(self, stream: VectorStream, max_rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
