@@ -22,6 +22,7 @@ from embrm.heads._streaming import (
     DEFAULT_CHUNK_SIZE,
     ResponseRows,
     check_indexed_pairs,
+    compact_index,
     fit_streamed_logistic,
 )
 
@@ -335,11 +336,18 @@ class ClassifierHead(BaseHead):
         )  # fmt: skip
         rng = check_random_state(self.random_state)
         tr, va = grouped_holdout(groups, win.size, self.validation_fraction, rng, self._name)
-        centre_groups = groups[tr] if self.center_by_group and groups is not None else None
+        rows = ResponseRows(
+            compact_index(win, stream.n_rows)[tr],  # the subset taken in the compact type
+            compact_index(lose, stream.n_rows)[tr],
+            None if sample_weight is None else sample_weight[tr],
+            groups[tr] if self.center_by_group and groups is not None else None,
+            stream.n_rows,
+        )
+        del tr  # as large as the pairs; the rows keep what they need
         with single_threaded():
             self.coef_, self.intercept_, self.n_iter_, self.feature_scale_ = fit_streamed_logistic(
                 stream,
-                ResponseRows(win[tr], lose[tr], sample_weight[tr], centre_groups, stream.n_rows),
+                rows,
                 self.alpha,
                 standardize=self.standardize,
                 fit_intercept=True,
@@ -348,7 +356,8 @@ class ClassifierHead(BaseHead):
                 owner=self._name,
             )
             reward = stream.matvec(self.coef_)
-        self.temperature_ = fit_temperature(reward[win[va]] - reward[lose[va]], sample_weight[va])
+        weight_va = np.ones(va.size) if sample_weight is None else sample_weight[va]
+        self.temperature_ = fit_temperature(reward[win[va]] - reward[lose[va]], weight_va)
         self.n_passes_ = stream.n_passes
         self.n_features_in_ = stream.n_features
         self.encoder_id_ = encoder_id

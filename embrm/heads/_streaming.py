@@ -10,8 +10,11 @@ where ``Z`` holds the (standardised) vectors and ``A`` is a sparse map from vect
 training rows: ``z_win - z_lose`` for Bradley-Terry, a response minus the mean of its
 group's responses for the centred classifier. So one objective-and-gradient evaluation
 is two sequential passes over the vectors, chunk by chunk: ``r = Z u`` and ``Z' c``, where
-``c = A' q`` is gathered from the per-row gradient ``q`` with ``numpy.bincount``. Memory is
-the chunk plus a few numbers per pair and per vector, never a matrix of pairs.
+``c = A' q`` is gathered from the per-row gradient ``q`` with ``numpy.bincount``. A pair is
+stored as two row numbers (the caller's, or int32 copies where a subset is taken), a weight
+(none when all weigh 1) and, for the centred classifier, a group code; the per-pair
+arithmetic runs a block of pairs at a time. Memory is the chunk, those few numbers per
+pair and one per vector, never a matrix of pairs.
 
 The objective, penalty, preconditioner and L-BFGS settings are those of the in-memory
 fit, so on data that fits in memory both give the same weights to solver tolerance.
@@ -25,6 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 from scipy.special import expit, log_expit
 
+from embrm._groups import group_codes
 from embrm._validation import check_groups, check_sample_weight
 from embrm.exceptions import DataError
 from embrm.heads._lbfgs import minimize_preconditioned
@@ -33,6 +37,8 @@ from embrm.heads._lbfgs import minimize_preconditioned
 DEFAULT_CHUNK_SIZE = 16384
 #: Most training rows whose outer products form the preconditioner (all of them below it).
 PRECONDITIONER_ROWS = 200_000
+#: Pairs whose per-pair arithmetic (margins, loss terms, gathers) runs at a time.
+PAIR_BLOCK = 1 << 19
 
 
 class VectorStream:
@@ -113,17 +119,19 @@ class VectorStream:
 
 
 class RowMap(Protocol):
-    """The sparse map ``A`` from vectors to the rows of a linear logistic fit."""
+    """The training rows ``A Z`` of a linear logistic fit, each with a label ``t_i`` (+1 or -1)
+    and a sample weight: ``A`` is a sparse map from vectors to rows."""
 
     n_rows: int
-    weight: np.ndarray  # (n_rows,) raw sample weight of each row
-    sign: np.ndarray  # (n_rows,) or (1,): +1 or -1, the label of each row
+    total_weight: float  # sum of the rows' sample weights
 
-    def forward(self, r: np.ndarray) -> np.ndarray:
-        """``A @ r`` for per-vector values ``r``."""
+    def logistic(self, r: np.ndarray, intercept: float) -> tuple[float, np.ndarray, float]:
+        """The loss, ``A' q`` and ``sum(q)`` at the margins ``m = A r + intercept``.
 
-    def adjoint(self, q: np.ndarray) -> np.ndarray:
-        """``A' @ q`` for per-row values ``q``: one value per vector."""
+        ``r`` holds one value per vector (``Z u``). The loss is
+        ``sum_i s_i softplus(-t_i m_i)`` with ``s = weight / total_weight``, and ``q_i`` its
+        derivative in ``m_i``; ``A' q`` has one value per vector.
+        """
 
     def moments(self, stream: VectorStream) -> tuple[np.ndarray, np.ndarray]:
         """Weighted mean and variance of each feature over the responses the rows are built
@@ -134,76 +142,168 @@ class RowMap(Protocol):
         weights, in blocks of about ``stream.chunk_size`` rows."""
 
 
+def compact_index(index: np.ndarray, bound: int) -> np.ndarray:
+    """``index`` (non-negative integers below ``bound``) as int32 when they fit, else as intp."""
+    return index.astype(np.int32 if bound <= np.iinfo(np.int32).max else np.intp, copy=False)
+
+
+def _logistic_terms(margin: np.ndarray, s: np.ndarray | float) -> tuple[float, np.ndarray]:
+    """``sum_i s_i softplus(-margin_i)`` and its derivative in each ``margin_i``,
+    ``-s_i expit(-margin_i)``."""
+    loss = -float(np.sum(s * log_expit(margin)))
+    return loss, np.negative(s * expit(np.negative(margin)))
+
+
 class PairDifferences:
-    """Bradley-Terry rows ``z[win_i] - z[lose_i]``, label +1, weight ``sample_weight[i]``."""
+    """Bradley-Terry rows ``z[win_i] - z[lose_i]``, label +1, weight ``sample_weight[i]``
+    (1 for every pair when ``None``).
 
-    def __init__(self, win: np.ndarray, lose: np.ndarray, sample_weight: np.ndarray, n_vectors: int) -> None:
-        self.win, self.lose, self.n_vectors = win, lose, n_vectors
-        self.n_rows = win.size
-        self.weight = sample_weight
-        self.sign = np.ones(1, dtype=np.int8)  # broadcasts
-
-    def forward(self, r: np.ndarray) -> np.ndarray:
-        return r[self.win] - r[self.lose]
-
-    def adjoint(self, q: np.ndarray) -> np.ndarray:
-        return np.bincount(self.win, q, self.n_vectors) - np.bincount(self.lose, q, self.n_vectors)
-
-    def moments(self, stream: VectorStream) -> tuple[np.ndarray, np.ndarray]:
-        # Both responses of pair i weigh s_i / 2: gathered per vector, two passes.
-        s = self.weight / self.weight.sum()
-        c = 0.5 * (np.bincount(self.win, s, self.n_vectors) + np.bincount(self.lose, s, self.n_vectors))
-        return vector_moments(stream, c)
-
-    def sample_rows(self, stream: VectorStream, max_rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        pick = _evenly_spaced(self.n_rows, max_rows)
-        for start in range(0, pick.size, stream.chunk_size):
-            mine = pick[start : start + stream.chunk_size]
-            yield stream.take(self.win[mine]) - stream.take(self.lose[mine]), self.weight[mine]
-
-
-class ResponseRows:
-    """Pointwise rows: each pair's preferred response (label +1) and other (label -1), both
-    weighing the pair's weight; with ``groups``, each response minus the mean of its group's
-    responses (groups of a single pair stay as they are).
-
-    Rows ``0..n-1`` are the preferred responses, ``n..2n-1`` the others, as in the in-memory
-    classifier.
+    The per-pair arithmetic runs ``pair_block`` pairs at a time, so its temporaries stay
+    a few arrays of that length.
     """
 
     def __init__(
         self,
         win: np.ndarray,
         lose: np.ndarray,
-        sample_weight: np.ndarray,
+        sample_weight: np.ndarray | None,
+        n_vectors: int,
+        *,
+        pair_block: int = PAIR_BLOCK,
+    ) -> None:
+        self.win, self.lose, self.n_vectors = win, lose, n_vectors
+        self.n_rows = win.size
+        self.weight = sample_weight
+        self.total_weight = float(win.size if sample_weight is None else sample_weight.sum())
+        self.pair_block = int(pair_block)
+
+    def _weight(self, pairs: slice | np.ndarray) -> np.ndarray:
+        """Raw weight of the given pairs."""
+        return np.ones(self.win[pairs].size) if self.weight is None else self.weight[pairs]
+
+    def logistic(self, r: np.ndarray, intercept: float) -> tuple[float, np.ndarray, float]:
+        loss, q_sum, c = 0.0, 0.0, np.zeros(self.n_vectors)
+        for pairs in _slices(self.n_rows, self.pair_block):
+            win, lose = self.win[pairs], self.lose[pairs]
+            margin = r[win] - r[lose]
+            margin += intercept
+            part, q = _logistic_terms(margin, self._weight(pairs) / self.total_weight)
+            loss += part
+            q_sum += float(q.sum())
+            c += np.bincount(win, q, self.n_vectors)
+            c -= np.bincount(lose, q, self.n_vectors)
+        return loss, c, q_sum
+
+    def moments(self, stream: VectorStream) -> tuple[np.ndarray, np.ndarray]:
+        # Both responses of pair i weigh s_i / 2: gathered per vector, two passes.
+        c = np.zeros(self.n_vectors)
+        for pairs in _slices(self.n_rows, self.pair_block):
+            s = 0.5 * self._weight(pairs) / self.total_weight
+            c += np.bincount(self.win[pairs], s, self.n_vectors)
+            c += np.bincount(self.lose[pairs], s, self.n_vectors)
+        return vector_moments(stream, c)
+
+    def sample_rows(self, stream: VectorStream, max_rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        pick = _evenly_spaced(self.n_rows, max_rows)
+        for start in range(0, pick.size, stream.chunk_size):
+            mine = pick[start : start + stream.chunk_size]
+            yield stream.take(self.win[mine]) - stream.take(self.lose[mine]), self._weight(mine)
+
+
+class ResponseRows:
+    """Pointwise rows: each pair's preferred response (label +1) and other (label -1), both
+    weighing the pair's weight (1 when ``sample_weight`` is ``None``); with ``groups``, each
+    response minus the mean of its group's responses (groups of a single pair stay as they
+    are).
+
+    Rows ``0..n-1`` are the preferred responses, ``n..2n-1`` the others, as in the in-memory
+    classifier. Only the pairs are stored (two row numbers, a weight and a group code each);
+    the rows, their labels and the centring follow from them, ``pair_block`` pairs at a time.
+    """
+
+    def __init__(
+        self,
+        win: np.ndarray,
+        lose: np.ndarray,
+        sample_weight: np.ndarray | None,
         groups: np.ndarray | None,
         n_vectors: int,
+        *,
+        pair_block: int = PAIR_BLOCK,
     ) -> None:
-        n = win.size
-        self.vector = np.concatenate([win, lose])
+        self.n_pairs = win.size
+        self.n_rows = 2 * win.size
         self.n_vectors = n_vectors
-        self.n_rows = 2 * n
-        self.weight = np.concatenate([sample_weight, sample_weight])
-        self.sign = np.concatenate([np.ones(n, dtype=np.int8), -np.ones(n, dtype=np.int8)])
-        self.group = None
+        self.pair_block = int(pair_block)
+        self.group: np.ndarray | None = None
         if groups is not None:
-            _, inverse = np.unique(np.tile(groups, 2), return_inverse=True)
-            self.group = inverse.ravel()
-            self.group_size = np.bincount(self.group).astype(np.float64)
-            self.centred = self.group_size > 2  # a single pair's two rows stay raw
+            codes, n_groups = group_codes(groups)
+            self.group = compact_index(codes, n_groups)
+            del codes
+            self.group_pairs = np.bincount(self.group, minlength=n_groups)
+            self.group_size = 2.0 * self.group_pairs  # rows
+            self.centred = self.group_pairs > 1  # a single pair's two rows stay raw
+        self.win = compact_index(win, n_vectors)
+        self.lose = compact_index(lose, n_vectors)
+        self.weight = sample_weight
+        self.total_weight = 2.0 * float(self.n_pairs if sample_weight is None else sample_weight.sum())
 
-    def _centre(self, x: np.ndarray) -> np.ndarray:
-        if self.group is None:
-            return x
-        mean = np.bincount(self.group, x, self.group_size.size) / self.group_size
-        return x - np.where(self.centred, mean, 0.0)[self.group]
+    def _weight(self, pairs: slice | np.ndarray) -> np.ndarray:
+        """Raw weight of the given pairs (each of a pair's two rows weighs it)."""
+        return np.ones(self.win[pairs].size) if self.weight is None else self.weight[pairs]
 
-    def forward(self, r: np.ndarray) -> np.ndarray:
-        return self._centre(r[self.vector])
+    def _group_offsets(self, r: np.ndarray) -> np.ndarray:
+        """Per group, the mean of ``r`` over its rows where the group is centred, else 0."""
+        sums = np.zeros(self.group_size.size)
+        for pairs in _slices(self.n_pairs, self.pair_block):
+            group = self.group[pairs]
+            sums += np.bincount(group, r[self.win[pairs]], sums.size)
+            sums += np.bincount(group, r[self.lose[pairs]], sums.size)
+        return np.where(self.centred, sums / self.group_size, 0.0)
 
-    def adjoint(self, q: np.ndarray) -> np.ndarray:
-        # The centring is a symmetric projection within each group: its adjoint is itself.
-        return np.bincount(self.vector, self._centre(q), self.n_vectors)
+    def logistic(self, r: np.ndarray, intercept: float) -> tuple[float, np.ndarray, float]:
+        offset = None if self.group is None else self._group_offsets(r)
+        q_group = None if self.group is None else np.zeros(self.group_size.size)
+        loss, q_sum, c = 0.0, 0.0, np.zeros(self.n_vectors)
+        for pairs in _slices(self.n_pairs, self.pair_block):
+            s = self._weight(pairs) / self.total_weight
+            group = None if self.group is None else self.group[pairs]
+            for vector, label in ((self.win[pairs], 1.0), (self.lose[pairs], -1.0)):
+                margin = r[vector]
+                if group is not None:
+                    margin -= offset[group]
+                margin += intercept
+                part, q = _logistic_terms(label * margin, s)
+                q *= label  # the derivative in the margin itself
+                loss += part
+                q_sum += float(q.sum())
+                c += np.bincount(vector, q, self.n_vectors)
+                if group is not None:
+                    q_group += np.bincount(group, q, q_group.size)
+        if q_group is not None:
+            # The centring is a symmetric projection within each group, so its adjoint is
+            # itself: each row of a centred group also takes away its group's mean of q.
+            q_offset = np.where(self.centred, q_group / self.group_size, 0.0)
+            for pairs in _slices(self.n_pairs, self.pair_block):
+                back = q_offset[self.group[pairs]]
+                c -= np.bincount(self.win[pairs], back, self.n_vectors)
+                c -= np.bincount(self.lose[pairs], back, self.n_vectors)
+        return loss, c, q_sum
+
+    def _group_rows(self, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(group, vector, weight)`` of the rows of the given pairs (sorted by group), each
+        pair's two rows together, so the rows stay sorted by group."""
+        vector = np.stack([self.win[pairs], self.lose[pairs]], axis=1).ravel()
+        return np.repeat(self.group[pairs], 2), vector, np.repeat(self._weight(pairs), 2)
+
+    def _whole_groups(self) -> Iterator[np.ndarray]:
+        """The pairs sorted by group, in blocks of whole groups of about ``pair_block`` pairs."""
+        order = compact_index(np.argsort(self.group, kind="stable"), self.n_pairs)
+        ends = np.cumsum(self.group_pairs)  # where each group's pairs end in ``order``
+        after = np.searchsorted(ends, np.arange(self.pair_block, self.n_pairs, self.pair_block))
+        bounds = np.unique(np.concatenate([[0], ends[after], [self.n_pairs]]))
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            yield order[a:b]
 
     def _blocks(
         self, stream: VectorStream, group: np.ndarray, vector: np.ndarray, count: np.ndarray
@@ -228,38 +328,42 @@ class ResponseRows:
 
     def moments(self, stream: VectorStream) -> tuple[np.ndarray, np.ndarray]:
         # Every row weighs s_i / 2 (s normalised over pairs).
-        s = self.weight / self.weight.sum()
         if self.group is None:
-            return vector_moments(stream, np.bincount(self.vector, s, self.n_vectors))
-        # Rows with the same (group, vector) have the same offset: gather each such entry once.
-        entry, inverse = np.unique(
-            self.group.astype(np.int64) * self.n_vectors + self.vector, return_inverse=True
-        )
-        inverse = inverse.ravel()
-        weight, count = np.bincount(inverse, s), np.bincount(inverse).astype(np.float64)
-        group, vector = entry // self.n_vectors, entry % self.n_vectors
+            c = np.zeros(self.n_vectors)
+            for pairs in _slices(self.n_pairs, self.pair_block):
+                s = self._weight(pairs) / self.total_weight
+                c += np.bincount(self.win[pairs], s, self.n_vectors)
+                c += np.bincount(self.lose[pairs], s, self.n_vectors)
+            return vector_moments(stream, c)
         first, second = np.zeros(stream.n_features), np.zeros(stream.n_features)
-        for mine, block in self._blocks(stream, group, vector, count):
-            first += weight[mine] @ block
-            second += weight[mine] @ np.square(block)
+        for pairs in self._whole_groups():
+            group, vector, weight = self._group_rows(pairs)
+            # Rows with the same (group, vector) have the same offset: gather each such entry once.
+            entry, inverse = np.unique(group.astype(np.int64) * self.n_vectors + vector, return_inverse=True)
+            inverse = inverse.ravel()
+            weight, count = np.bincount(inverse, weight / self.total_weight), np.bincount(inverse)
+            entry_group, entry_vector = np.divmod(entry, self.n_vectors)
+            for mine, block in self._blocks(stream, entry_group, entry_vector, count.astype(np.float64)):
+                first += weight[mine] @ block
+                second += np.einsum("i,ij,ij->j", weight[mine], block, block)  # no squared copy
         return first, np.maximum(second - np.square(first), 0.0)
 
     def sample_rows(self, stream: VectorStream, max_rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         if self.group is None:
             pick = _evenly_spaced(self.n_rows, max_rows)
-        else:  # whole groups, so their means are exact
-            n_groups = self.group_size.size
-            chosen = _evenly_spaced(n_groups, max(1, max_rows * n_groups // self.n_rows))
-            pick = np.flatnonzero(np.isin(self.group, chosen))
-        if self.group is None:
             for start in range(0, pick.size, stream.chunk_size):
                 mine = pick[start : start + stream.chunk_size]
-                yield stream.take(self.vector[mine]), self.weight[mine]
+                pair = mine % self.n_pairs
+                vector = np.where(mine >= self.n_pairs, self.lose[pair], self.win[pair])
+                yield stream.take(vector), self._weight(pair)
             return
-        pick = pick[np.argsort(self.group[pick], kind="stable")]
-        ones = np.ones(pick.size)
-        for mine, block in self._blocks(stream, self.group[pick], self.vector[pick], ones):
-            yield block, self.weight[pick[mine]]
+        # Whole groups, so their means are exact.
+        n_groups = self.group_size.size
+        chosen = _evenly_spaced(n_groups, max(1, max_rows * n_groups // self.n_rows))
+        pick = np.flatnonzero(np.isin(self.group, chosen))
+        group, vector, weight = self._group_rows(pick[np.argsort(self.group[pick], kind="stable")])
+        for mine, block in self._blocks(stream, group, vector, np.ones(group.size)):
+            yield block, weight[mine]
 
 
 def vector_moments(stream: VectorStream, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -270,6 +374,12 @@ def vector_moments(stream: VectorStream, c: np.ndarray) -> tuple[np.ndarray, np.
     for start, block in stream.chunks():
         var += c[start : start + block.shape[0]] @ np.square(block - mean)
     return mean, var
+
+
+def _slices(n: int, size: int) -> Iterator[slice]:
+    """Consecutive slices of ``range(n)`` of ``size`` items (the last may be shorter)."""
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
 
 
 def _evenly_spaced(n: int, k: int) -> np.ndarray:
@@ -318,9 +428,7 @@ def fit_streamed_logistic(
     scale = np.ones(d)
     if standardize:
         scale = stream_scale(rows.moments(stream)[1], stream.dtype)
-    total = rows.weight.sum()
-    s = rows.weight / total
-    a = alpha / total
+    a = alpha / rows.total_weight
     k = d + int(fit_intercept)
 
     # The Hessian at zero, Z' S Z / 4 + a I, from the sampled rows, block by block.
@@ -340,20 +448,12 @@ def fit_streamed_logistic(
 
     def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
         w = theta[:d]
-        m = rows.forward(stream.matvec(w / scale))  # in-place from here: pair-sized arrays are large
-        if fit_intercept:
-            m += theta[d]
-        m *= rows.sign
-        loss = -np.dot(s, log_expit(m)) + 0.5 * a * np.dot(w, w)
-        q = expit(np.negative(m, out=m), out=m)
-        q *= s
-        q *= rows.sign
-        q = np.negative(q, out=q)
+        loss, c, q_sum = rows.logistic(stream.matvec(w / scale), theta[d] if fit_intercept else 0.0)
         grad = np.empty(k)
-        grad[:d] = stream.rmatvec(rows.adjoint(q)) / scale + a * w
+        grad[:d] = stream.rmatvec(c) / scale + a * w
         if fit_intercept:
-            grad[d] = q.sum()
-        return loss, grad
+            grad[d] = q_sum
+        return loss + 0.5 * a * np.dot(w, w), grad
 
     theta, n_iter = minimize_preconditioned(
         loss_and_gradient, hessian0, tol=tol, max_iter=max_iter, owner=owner
@@ -372,8 +472,11 @@ def check_indexed_pairs(
     chunk_size: int,
     min_pairs: int,
     owner: str,
-) -> tuple[VectorStream, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """Validate the input of ``fit_indexed``: the vectors, two row-index arrays, weights, groups."""
+) -> tuple[VectorStream, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Validate the input of ``fit_indexed``: the vectors, two row-index arrays, weights, groups.
+
+    ``sample_weight`` stays ``None`` when not given (every pair weighs 1).
+    """
     stream = VectorStream(vectors, chunk_size)
     indices = []
     for name, index in (("win_index", win_index), ("lose_index", lose_index)):
@@ -388,7 +491,8 @@ def check_indexed_pairs(
                 f"{name} holds row numbers outside 0..{stream.n_rows - 1} (vectors has "
                 f"{stream.n_rows} rows); got {arr.min()}..{arr.max()}."
             )
-        indices.append(arr.astype(np.intp, copy=False))
+        # Indices stay as given (no copy) when they index directly: int32 stays int32.
+        indices.append(arr if np.can_cast(arr.dtype, np.intp) else arr.astype(np.intp))
     win, lose = indices
     if win.size != lose.size:
         raise DataError(
@@ -401,7 +505,8 @@ def check_indexed_pairs(
             "Every pair indexes the same vector for both responses: there is a single class "
             "and no preference to learn."
         )
-    return stream, win, lose, check_sample_weight(sample_weight, win.size), check_groups(groups, win.size)
+    weight = None if sample_weight is None else check_sample_weight(sample_weight, win.size)
+    return stream, win, lose, weight, check_groups(groups, win.size)
 
 
 __all__: Sequence[str] = (

@@ -136,3 +136,132 @@ def test_fit_indexed_from_cache_shards_equals_fit(hh_embedded, tmp_path):
     assert _close(streamed.coef_, reference.coef_) < 1e-4
     with pytest.raises(KeyError, match="1 of 2 keys"):
         cache.locate([keys[0], b"\x01" * 16])
+
+
+def _uneven_pairs(labels: list, seed: int = 0):
+    """Pairs over 40 vectors in groups of 1, 2, 5, 1, 9 and 3 pairs (shuffled), a group's pairs
+    sharing a few responses; non-uniform weights."""
+    rng = np.random.RandomState(seed)
+    win, lose, groups = [], [], []
+    for g, (label, size) in enumerate(zip(labels, [1, 2, 5, 1, 9, 3], strict=True)):
+        pool = 6 * g + rng.choice(6, size=4, replace=False)  # 4 of this group's 6 responses
+        a, b = rng.choice(4, size=(2, size))
+        b = np.where(a == b, (b + 1) % 4, b)
+        win.append(pool[a]), lose.append(pool[b]), groups.append(np.full(size, label))
+    order = rng.permutation(sum(map(len, win)))
+    win, lose, groups = (np.concatenate(x)[order] for x in (win, lose, groups))
+    return win, lose, groups, rng.uniform(0.2, 3.0, win.size)
+
+
+def _dense_response_rows(win, lose, weight, groups, n_vectors):
+    """The classifier's rows as an explicit matrix A (rows = A Z), labels and weights."""
+    n = win.size
+    A = np.zeros((2 * n, n_vectors))
+    A[np.arange(n), win] = 1.0
+    A[n + np.arange(n), lose] = 1.0
+    if groups is not None:
+        row_groups = np.tile(groups, 2)
+        for label in np.unique(groups):
+            rows = np.flatnonzero(row_groups == label)
+            if rows.size > 2:
+                A[rows] -= A[rows].mean(axis=0)
+    return A, np.r_[np.ones(n), -np.ones(n)], np.r_[weight, weight]
+
+
+@pytest.mark.parametrize("labels", [None, [7, 3, 100, 0, 42, 5], ["e", "b", "f", "a", "d", "c"]])
+@pytest.mark.parametrize("uniform", [True, False])
+@pytest.mark.parametrize("pair_block", [4, 1 << 19])
+def test_response_rows_equal_the_dense_rows(labels, uniform, pair_block):
+    """The pair-stored rows (blocks of pairs, int32 indices) compute what the explicit rows
+    do: loss, gradient, standardisation moments and the preconditioner's sample."""
+    from embrm.heads._streaming import ResponseRows
+
+    win, lose, groups, weight = _uneven_pairs(labels or list(range(6)))
+    groups = None if labels is None else groups
+    weight = np.ones(win.size) if uniform else weight
+    rng = np.random.RandomState(1)
+    Z = rng.standard_normal((40, 4))
+    stream = VectorStream(Z, chunk_size=5)
+    rows = ResponseRows(win, lose, None if uniform else weight, groups, 40, pair_block=pair_block)
+    assert rows.win.dtype == rows.lose.dtype == np.int32
+    assert groups is None or rows.group.dtype == np.int32
+
+    A, t, w = _dense_response_rows(win, lose, weight, groups, 40)
+    s = w / w.sum()
+    r, intercept = rng.standard_normal(40), 0.3
+    m = A @ r + intercept
+    q = -s * t / (1.0 + np.exp(t * m))
+    loss, c, q_sum = rows.logistic(r, intercept)
+    assert rows.total_weight == pytest.approx(w.sum(), rel=1e-15)
+    assert loss == pytest.approx(np.sum(s * np.logaddexp(0.0, -t * m)), rel=1e-12)
+    np.testing.assert_allclose(c, A.T @ q, rtol=1e-12, atol=1e-15)
+    assert q_sum == pytest.approx(q.sum(), rel=1e-12)
+
+    X = A @ Z
+    mean, var = rows.moments(stream)
+    np.testing.assert_allclose(mean, s @ X, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(var, s @ np.square(X - s @ X), rtol=1e-10)
+
+    blocks = list(rows.sample_rows(stream, max_rows=1000))  # every row
+    sampled = np.concatenate([block for block, _ in blocks])
+    sampled_weight = np.concatenate([weight for _, weight in blocks])
+    gram = (sampled * sampled_weight[:, None]).T @ sampled
+    np.testing.assert_allclose(gram, (X * w[:, None]).T @ X, atol=1e-12)
+
+
+def test_pair_differences_equal_the_dense_rows():
+    from embrm.heads._streaming import PairDifferences
+
+    win, lose, _, weight = _uneven_pairs(list(range(6)))
+    rng = np.random.RandomState(2)
+    Z = rng.standard_normal((40, 4))
+    A = np.zeros((win.size, 40))
+    A[np.arange(win.size), win] += 1.0
+    A[np.arange(win.size), lose] -= 1.0
+    s = weight / weight.sum()
+    rows = PairDifferences(win.astype(np.int32), lose.astype(np.int32), weight, 40, pair_block=4)
+    r = rng.standard_normal(40)
+    m = A @ r
+    loss, c, q_sum = rows.logistic(r, 0.0)
+    q = -s / (1.0 + np.exp(m))
+    assert loss == pytest.approx(np.sum(s * np.logaddexp(0.0, -m)), rel=1e-12)
+    np.testing.assert_allclose(c, A.T @ q, rtol=1e-12, atol=1e-15)
+    assert q_sum == pytest.approx(q.sum(), rel=1e-12)
+    # Standardisation: both responses of each pair, each weighing half the pair.
+    responses, halves = np.r_[win, lose], np.r_[s, s] / 2
+    mean, var = rows.moments(VectorStream(Z, chunk_size=7))
+    np.testing.assert_allclose(mean, halves @ Z[responses], rtol=1e-12)
+    np.testing.assert_allclose(var, halves @ np.square(Z[responses] - mean), rtol=1e-10)
+
+
+def test_check_indexed_pairs_keeps_int32_row_numbers():
+    from embrm.heads._streaming import check_indexed_pairs
+
+    win, lose = np.arange(10, dtype=np.int32), np.arange(10, 20, dtype=np.int32)
+    _, w, l_, weight, _ = check_indexed_pairs(
+        np.zeros((20, 3)), win, lose, None, None, chunk_size=4, min_pairs=2, owner="test"
+    )
+    assert w is win and l_ is lose and weight is None
+    _, w, _, _, _ = check_indexed_pairs(
+        np.zeros((20, 3)), win.astype(np.uint64), lose, None, None, chunk_size=4, min_pairs=2, owner="test"
+    )
+    assert w.dtype == np.intp
+
+
+@pytest.mark.parametrize(
+    "groups",
+    [
+        np.array([3, 0, 3, 7, 1, 0]),  # small non-negative ints: counted
+        np.array([3, 0, 3, 700, 1, 0]),  # beyond twice the rows: sorted
+        np.array([-2, 0, 5, -2]),
+        np.array(["b", "a", "b", "c"]),
+        np.array([0.5, 0.25, 0.5]),
+    ],
+)
+def test_group_codes_are_the_inverse_of_unique(groups):
+    from embrm._groups import group_codes
+
+    codes, n_groups = group_codes(groups)
+    labels, inverse = np.unique(groups, return_inverse=True)
+    np.testing.assert_array_equal(codes, inverse)
+    assert n_groups == labels.size
