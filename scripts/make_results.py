@@ -41,6 +41,7 @@ BENCHMARKS = (
     "train_heads",
     "linear_penalty",
     "bon_curve",
+    "active_select",
 )
 START, END = "<!-- headline:start -->", "<!-- headline:end -->"
 
@@ -59,6 +60,12 @@ HEADLINES = (
         "benchmarks",
         "embed_throughput",
         ("cell", "sentence-transformers encode", "texts/s"),
+    ),
+    (
+        "embedding, static model distilled from MiniLM (texts/s)",
+        "benchmarks",
+        "embed_throughput",
+        ("cell", "static (model2vec", "texts/s"),
     ),
     (
         "BTLinear on ~32k AlpacaEval pairs: fit seconds",
