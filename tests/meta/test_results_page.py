@@ -53,10 +53,11 @@ def test_a_benchmark_run_is_recorded_collected_and_rendered(tmp_path, capsys):
     with record.recorded("benchmarks/embed_throughput.py", ["--n-texts", "8"], results / "benchmarks"):
         print("| path | texts/s |\n|---|---|\n| sentence-transformers encode | 3.0 |")
         print("| embrm fp32 (ONNX, fused) | 4.5 |")
+        print("| static (model2vec, whole pair) | 300.0 |")
     assert "| embrm fp32 (ONNX, fused) | 4.5 |" in capsys.readouterr().out  # still printed
     saved = json.loads((results / "benchmarks" / "embed_throughput.json").read_text())
     assert saved["command"] == "python benchmarks/embed_throughput.py --n-texts 8"
-    assert saved["output"].count("\n") == 4
+    assert saved["output"].count("\n") == 5
     # An experiment's full run is collected; a --quick run is not.
     for name, quick in (("hh_harmless", False), ("drm_decomposition", True)):
         (results / name).mkdir(parents=True)
@@ -81,6 +82,7 @@ def test_a_benchmark_run_is_recorded_collected_and_rendered(tmp_path, capsys):
     readme = make_results.render_readme(f"a\n{make_results.START}\nold\n{make_results.END}\nz\n", records)
     assert "old" not in readme and readme.endswith("z\n")
     assert "| embedding, embrm fp32 (texts/s) | 4.5 |" in readme
+    assert "| embedding, static model distilled from MiniLM (texts/s) | 300.0 |" in readme
     assert "| HH-RLHF harmless, BTLinear pairwise accuracy | 0.600 |" in readme
 
 
