@@ -14,8 +14,9 @@ Headline: labels each strategy needs to reach 95% of the full-data accuracy and 
 full-data Best-of-16 win rate (and stay there for the rest of the curve), as a ratio to
 random's, with a 95% bootstrap interval over seeds; and the mean of each learning curve
 against random's on the same seeds (paired, with a bootstrap interval). Variants (full
-runs) probe why: D-optimal's prior strength, the seed-set size, annotator noise, and a
-cross-prompt pool.
+runs) probe why: D-optimal's prior strength, the seed-set size, annotator noise, a
+cross-prompt pool, and embeddings projected on 32 principal components (more labels than
+dimensions).
 
     python experiments/active_learning.py           # 5 seeds, both data sets, variants
     python experiments/active_learning.py --quick   # the quick subsets, 2 seeds
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from sklearn.decomposition import PCA
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
@@ -50,7 +52,7 @@ NAME = "active_learning"
 TITLE = "Active annotation: labels to reach 95% of full-data quality"
 TARGET = 0.95
 BON_METRIC = "winrate_bon@16"
-STRATEGY_ORDER = ("random", "dopt", "pool-leverage", "uncertainty", "max-difference", "k-center")
+STRATEGY_ORDER = ("random", "dopt", "vopt", "pool-leverage", "uncertainty", "max-difference", "k-center")
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,9 @@ class Setting:
     pool_type: str = "within"
     beta: float | None = None
     prior_strength: float = 0.1
+    #: Project the embeddings on this many principal components of the pool's responses
+    #: (fitted without labels) before designing and fitting: more labels than dimensions.
+    n_components: int | None = None
 
 
 def settings(ctx: C.Context) -> list[Setting]:
@@ -86,7 +91,7 @@ def settings(ctx: C.Context) -> list[Setting]:
         budget=400,
         pairs_per_prompt=ctx.args.pairs_per_prompt or 20,
     )
-    pair = ("random", "dopt")
+    pair = ("random", "dopt", "vopt")
     return [
         hh,
         alpaca,
@@ -97,6 +102,7 @@ def settings(ctx: C.Context) -> list[Setting]:
         replace(alpaca, name="prior=10", strategies=("dopt",), prior_strength=10.0),
         replace(alpaca, name="beta=1", strategies=pair, beta=1.0),
         replace(alpaca, name="cross-prompt", strategies=pair, pool_type="cross"),
+        replace(alpaca, name="pca=32", strategies=pair, n_components=32),
     ]
 
 
@@ -128,8 +134,11 @@ def _campaign(ctx: C.Context, data: dict, setting: Setting, seed: int) -> Campai
         sc: C.Scored = data["alpaca"]
         tr, te = group_train_test_split(sc.groups, 0.3, random_state=seed)
         responses = sc.data.take(tr)
-        X = sc.X[tr]
-        evaluate = held_out_metrics(sc.data.take(te), sc.X[te], ns=(4, 16, "all"), win_rate=sc.win_rate[te])
+        X, X_test = sc.X[tr], sc.X[te]
+        if setting.n_components:
+            pca = PCA(setting.n_components, random_state=seed).fit(X)
+            X, X_test = pca.transform(X), pca.transform(X_test)
+        evaluate = held_out_metrics(sc.data.take(te), X_test, ns=(4, 16, "all"), win_rate=sc.win_rate[te])
         scores = responses.scores
     if setting.pool_type == "cross":
         n_within = len(within_prompt_pool(responses, setting.pairs_per_prompt, random_state=seed))
@@ -170,7 +179,7 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame]:
             camp = _campaign(ctx, data, setting, seed)
             for name in setting.strategies:
                 strategy = STRATEGIES[name]()
-                if name == "dopt":
+                if name in ("dopt", "vopt"):
                     strategy.set_params(prior_strength=setting.prior_strength)
                 curve = simulate_active(
                     strategy,

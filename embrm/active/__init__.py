@@ -1,6 +1,6 @@
 """Active annotation: choose which pairs to send to annotators next.
 
-Strategies (:class:`DOptimal`, :class:`PoolLeverage`, :class:`Random`,
+Strategies (:class:`DOptimal`, :class:`VOptimal`, :class:`PoolLeverage`, :class:`Random`,
 :class:`Uncertainty`, :class:`MaxDifference`, :class:`KCenter`) share one method,
 ``select(D_pool, labelled=None, head=None, batch_size=..., random_state=None)``, over
 embedding differences. Candidate pools with stable pair ids come from
@@ -35,6 +35,7 @@ from embrm.active._strategies import (
     PoolLeverage,
     Random,
     Uncertainty,
+    VOptimal,
     log_det_information,
 )
 
@@ -57,6 +58,7 @@ __all__ = [
     "STRATEGIES",
     "BaseStrategy",
     "DOptimal",
+    "VOptimal",
     "KCenter",
     "MaxDifference",
     "PoolLeverage",

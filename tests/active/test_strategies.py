@@ -16,6 +16,7 @@ from embrm.active import (
     PoolLeverage,
     Random,
     Uncertainty,
+    VOptimal,
     log_det_information,
 )
 from embrm.active._strategies import _greedy, _initial_gains, _sherman_morrison
@@ -111,6 +112,43 @@ def test_shortlist_path_matches_the_full_downdate():
         chosen.append(i)
         A += 0.25 * np.outer(D[i], D[i])
     assert picks.tolist() == chosen
+
+
+def test_vopt_equals_brute_force_greedy_on_pool_variance():
+    """Each V-optimal pick is the candidate that most lowers the summed predictive variance
+    tr(A^-1 P) over the pool, recomputed from scratch (with labels and a head)."""
+    D = _anisotropic_pool(80, 6, 7)
+    labelled = D[:3] * np.array([1, -1, 1])[:, None]
+    head = BTLinear(standardize=False, alpha=1.0).fit(D[3:10], np.zeros((7, 6)))
+    picks = VOptimal(prior_strength=0.5).select(D, labelled=labelled, head=head, batch_size=5, random_state=0)
+    v = 1 / (1 + np.exp(-D @ head.coef_))
+    v *= 1 - v
+    p_lab = 1 / (1 + np.exp(-labelled @ head.coef_))
+    A = 0.5 * np.eye(6) + (labelled * (p_lab * (1 - p_lab))[:, None]).T @ labelled
+    P = D.T @ D / len(D)
+    chosen = []
+    for _ in range(5):
+        values = [
+            np.inf if i < 3 or i in chosen else np.trace(np.linalg.solve(A + v[i] * np.outer(D[i], D[i]), P))
+            for i in range(len(D))
+        ]
+        i = int(np.argmin(values))
+        chosen.append(i)
+        A += v[i] * np.outer(D[i], D[i])
+    assert picks.tolist() == chosen
+
+
+def test_vopt_prefers_common_directions_to_a_rare_extreme():
+    """Planted: 200 differences along one axis, 3 longer ones along another. D-optimal
+    starts with a rare long one; V-optimal starts on the axis the pool lives on."""
+    rng = np.random.RandomState(0)
+    common = np.c_[rng.normal(1.0, 0.1, 200), rng.normal(0.0, 0.05, 200), np.zeros(200)]
+    rare = np.c_[np.zeros(3), np.zeros(3), rng.normal(2.5, 0.1, 3)]
+    D = np.vstack([common, rare])
+    dopt = DOptimal().select(D, batch_size=3, random_state=0)
+    vopt = VOptimal().select(D, batch_size=3, random_state=0)
+    assert dopt[0] >= 200 and max(vopt[:2]) < 200
+    assert np.sum(dopt >= 200) > np.sum(vopt >= 200)
 
 
 def test_dopt_log_det_beats_pool_leverage_and_random():

@@ -139,7 +139,7 @@ def test_drm_decomposition(tmp_path, data_dir, encoder):
 def test_active_learning(tmp_path, data_dir, encoder):
     summary, out = _run("active_learning", tmp_path, data_dir, encoder)
     curves = pl.read_csv(out / "results.csv")
-    strategies = {"random", "dopt", "pool-leverage", "uncertainty", "max-difference", "k-center"}
+    strategies = {"random", "dopt", "vopt", "pool-leverage", "uncertainty", "max-difference", "k-center"}
     for dataset in ("hh-harmless", "alpacaeval"):
         part = curves.filter(pl.col("dataset") == dataset)
         assert set(part["strategy"]) == strategies
