@@ -15,8 +15,9 @@ full-data Best-of-16 win rate (and stay there for the rest of the curve), as a r
 random's, with a 95% bootstrap interval over seeds; and the mean of each learning curve
 against random's on the same seeds (paired, with a bootstrap interval). Variants (full
 runs) probe why: D-optimal's prior strength, the seed-set size, annotator noise, a
-cross-prompt pool, and embeddings projected on 32 principal components (more labels than
-dimensions).
+cross-prompt pool, embeddings projected on 32 principal components (more labels than
+dimensions), and a linear truth (the judge replaced by a linear reward over the same
+embeddings, so the designs' model is right).
 
     python experiments/active_learning.py           # 5 seeds, both data sets, variants
     python experiments/active_learning.py --quick   # the quick subsets, 2 seeds
@@ -45,7 +46,7 @@ from embrm.active import (  # noqa: E402
     simulate_active,
     within_prompt_pool,
 )
-from embrm.data import group_train_test_split  # noqa: E402
+from embrm.data import ScoredResponses, group_train_test_split  # noqa: E402
 from embrm.heads import BTLinear  # noqa: E402
 
 NAME = "active_learning"
@@ -72,6 +73,9 @@ class Setting:
     #: Project the embeddings on this many principal components of the pool's responses
     #: (fitted without labels) before designing and fitting: more labels than dimensions.
     n_components: int | None = None
+    #: Replace the judge by a linear reward over the same embeddings (the judge-trained
+    #: full-pool head's): the model the designs assume is then the true one.
+    planted: bool = False
 
 
 def settings(ctx: C.Context) -> list[Setting]:
@@ -103,6 +107,7 @@ def settings(ctx: C.Context) -> list[Setting]:
         replace(alpaca, name="beta=1", strategies=pair, beta=1.0),
         replace(alpaca, name="cross-prompt", strategies=pair, pool_type="cross"),
         replace(alpaca, name="pca=32", strategies=pair, n_components=32),
+        replace(alpaca, name="linear truth", strategies=pair, planted=True),
     ]
 
 
@@ -145,13 +150,23 @@ def _campaign(ctx: C.Context, data: dict, setting: Setting, seed: int) -> Campai
         pool = cross_prompt_pool(responses, n_within, random_state=seed)
     else:
         pool = within_prompt_pool(responses, setting.pairs_per_prompt, random_state=seed)
-    annotator = GoldenAnnotator(scores, beta=setting.beta).fit(pool, seed)
+    annotator, full_head = _annotate(pool, X, scores, setting.beta, seed)
+    if setting.planted:
+        test = sc.data.take(te)
+        planted = test.frame.with_columns(pl.Series("score", full_head.reward(X_test)))
+        evaluate = held_out_metrics(ScoredResponses(planted, "planted"), X_test, ns=(4, 16, "all"))
+        annotator, full_head = _annotate(pool, X, full_head.reward(X), setting.beta, seed)
+    full = {"n_labels": len(pool), **evaluate(full_head)}
+    return Campaign(pool, X, annotator, evaluate, full)
+
+
+def _annotate(pool, X: np.ndarray, scores: np.ndarray, beta: float | None, seed: int):
+    """The golden annotator on ``scores`` and the head fitted on all of its pool labels."""
+    annotator = GoldenAnnotator(scores, beta=beta).fit(pool, seed)
     a_wins = annotator.label(pool, np.arange(len(pool)))
     win = np.where(a_wins, pool.index_a, pool.index_b)
     lose = np.where(a_wins, pool.index_b, pool.index_a)
-    full_head = BTLinear().fit(X[win], X[lose], groups=pool.frame["prompt_id_a"].to_numpy())
-    full = {"n_labels": len(pool), **evaluate(full_head)}
-    return Campaign(pool, X, annotator, evaluate, full)
+    return annotator, BTLinear().fit(X[win], X[lose], groups=pool.frame["prompt_id_a"].to_numpy())
 
 
 def labels_to_reach(curve: pl.DataFrame, metric: str, target: float) -> float:
