@@ -17,7 +17,8 @@ against random's on the same seeds (paired, with a bootstrap interval). Variants
 runs) probe why: D-optimal's prior strength, the seed-set size, annotator noise, a
 cross-prompt pool, embeddings projected on 32 principal components (more labels than
 dimensions), and a linear truth (the judge replaced by a linear reward over the same
-embeddings, so the designs' model is right).
+embeddings, so the designs' model is right), and the head's own prior (features
+standardised as ``BTLinear`` does, ``prior_strength`` = its ``alpha``).
 
     python experiments/active_learning.py           # 5 seeds, both data sets, variants
     python experiments/active_learning.py --quick   # the quick subsets, 2 seeds
@@ -76,6 +77,10 @@ class Setting:
     #: Replace the judge by a linear reward over the same embeddings (the judge-trained
     #: full-pool head's): the model the designs assume is then the true one.
     planted: bool = False
+    #: Divide every feature by its spread over the pool's responses, as ``BTLinear`` does
+    #: before its penalty: with ``prior_strength`` equal to the head's ``alpha`` the designs'
+    #: prior is then the head's own.
+    standardize: bool = False
 
 
 def settings(ctx: C.Context) -> list[Setting]:
@@ -108,6 +113,9 @@ def settings(ctx: C.Context) -> list[Setting]:
         replace(alpaca, name="cross-prompt", strategies=pair, pool_type="cross"),
         replace(alpaca, name="pca=32", strategies=pair, n_components=32),
         replace(alpaca, name="linear truth", strategies=pair, planted=True),
+        replace(
+            alpaca, name="head's prior", strategies=pair, standardize=True, prior_strength=BTLinear().alpha
+        ),
     ]
 
 
@@ -143,6 +151,11 @@ def _campaign(ctx: C.Context, data: dict, setting: Setting, seed: int) -> Campai
         if setting.n_components:
             pca = PCA(setting.n_components, random_state=seed).fit(X)
             X, X_test = pca.transform(X), pca.transform(X_test)
+        if setting.standardize:
+            spread = np.asarray(X).std(axis=0)
+            # Constant coordinates (rounding residue) stay as they are, as in the head.
+            scale = np.where(spread <= np.finfo(np.float32).eps * np.linalg.norm(spread), 1.0, spread)
+            X, X_test = X / scale, X_test / scale
         evaluate = held_out_metrics(sc.data.take(te), X_test, ns=(4, 16, "all"), win_rate=sc.win_rate[te])
         scores = responses.scores
     if setting.pool_type == "cross":

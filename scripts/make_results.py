@@ -33,6 +33,9 @@ EXPERIMENTS = (
     "ensembles_hacking",
     "drm_decomposition",
     "representations",
+    "active_learning",
+    "bon_smollm",
+    "dpo_smollm",
 )
 BENCHMARKS = (
     "embed_throughput",
