@@ -16,8 +16,8 @@ random's, with a 95% bootstrap interval over seeds; and the mean of each learnin
 against random's on the same seeds (paired, with a bootstrap interval). Variants (full
 runs) probe why: D-optimal's prior strength, the seed-set size, annotator noise, a
 cross-prompt pool, embeddings projected on 32 principal components (more labels than
-dimensions), and a linear truth (the judge replaced by a linear reward over the same
-embeddings, so the designs' model is right), and the head's own prior (features
+dimensions), a linear truth (the judge replaced by a linear reward over the same
+embeddings, so the designs' model is right) and the head's own prior (features
 standardised as ``BTLinear`` does, ``prior_strength`` = its ``alpha``).
 
     python experiments/active_learning.py           # 5 seeds, both data sets, variants

@@ -276,7 +276,19 @@ class BaseStrategy(BaseEstimator):
         raise NotImplementedError
 
 
-class DOptimal(BaseStrategy):
+class BayesianDesign(BaseStrategy):
+    """Base class of the designs over a Gaussian prior on the linear reward direction
+    (:class:`DOptimal`, :class:`VOptimal`): both hold ``prior_strength``."""
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "prior_strength": [Interval(numbers.Real, 0.0, None, closed="neither")],
+    }
+
+    def __init__(self, prior_strength: float = 0.1) -> None:
+        self.prior_strength = prior_strength
+
+
+class DOptimal(BayesianDesign):
     """Greedy batch D-optimal design: maximise the log-determinant of the head's information.
 
     Chooses the batch ``S`` one pair at a time to maximise
@@ -313,13 +325,6 @@ class DOptimal(BaseStrategy):
     >>> sorted(DOptimal().select(D, batch_size=2, random_state=0).tolist())
     [0, 2]
     """
-
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        "prior_strength": [Interval(numbers.Real, 0.0, None, closed="neither")],
-    }
-
-    def __init__(self, prior_strength: float = 0.1) -> None:
-        self.prior_strength = prior_strength
 
     def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng):
         v = outcome_variance(margin_pool, len(D))
@@ -421,7 +426,7 @@ def _greedy(D: np.ndarray, v: np.ndarray, gain: np.ndarray, A_inv: np.ndarray, b
     return chosen
 
 
-class VOptimal(BaseStrategy):
+class VOptimal(BayesianDesign):
     """Greedy batch V-optimal (transductive) design: minimise the head's predictive variance
     over the candidate pool.
 
@@ -457,13 +462,6 @@ class VOptimal(BaseStrategy):
     >>> DOptimal().select(D, batch_size=1, random_state=0).tolist()  # the longest difference
     [4]
     """
-
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        "prior_strength": [Interval(numbers.Real, 0.0, None, closed="neither")],
-    }
-
-    def __init__(self, prior_strength: float = 0.1) -> None:
-        self.prior_strength = prior_strength
 
     def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng):
         v = outcome_variance(margin_pool, len(D))
