@@ -49,6 +49,7 @@ from embrm.active import (  # noqa: E402
 )
 from embrm.data import ScoredResponses, group_train_test_split  # noqa: E402
 from embrm.heads import BTLinear  # noqa: E402
+from embrm.heads._base import feature_scale  # noqa: E402
 
 NAME = "active_learning"
 TITLE = "Active annotation: labels to reach 95% of full-data quality"
@@ -152,9 +153,8 @@ def _campaign(ctx: C.Context, data: dict, setting: Setting, seed: int) -> Campai
             pca = PCA(setting.n_components, random_state=seed).fit(X)
             X, X_test = pca.transform(X), pca.transform(X_test)
         if setting.standardize:
-            spread = np.asarray(X).std(axis=0)
-            # Constant coordinates (rounding residue) stay as they are, as in the head.
-            scale = np.where(spread <= np.finfo(np.float32).eps * np.linalg.norm(spread), 1.0, spread)
+            X = np.asarray(X)
+            scale = feature_scale(X, X, np.full(len(X), 1.0 / len(X)))  # the head's own rule
             X, X_test = X / scale, X_test / scale
         evaluate = held_out_metrics(sc.data.take(te), X_test, ns=(4, 16, "all"), win_rate=sc.win_rate[te])
         scores = responses.scores
