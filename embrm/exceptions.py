@@ -33,6 +33,10 @@ class CacheWriteError(EmbrmError, OSError):
     """The cache directory cannot be written (read-only, full); nothing cached was lost."""
 
 
+class OutputWriteError(EmbrmError, OSError):
+    """An output file cannot be written (disk full, no permission); the old file, if any, is intact."""
+
+
 class DataWarning(UserWarning):
     """Input that is probably a mistake but not an error: duplicates, empty texts, unused columns."""
 
