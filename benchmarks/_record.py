@@ -69,5 +69,7 @@ def recorded(script: str, argv: Sequence[str] | None = None, out_dir: Path | Non
     record = build_record(name, argv, buffer.getvalue(), time.perf_counter() - started)
     out_dir = Path(out_dir) if out_dir is not None else ROOT / "results" / "benchmarks"
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+    from embrm._files import atomic_write_text
+
+    atomic_write_text(out_dir / f"{name}.json", json.dumps(record, indent=2) + "\n")
     print(f"\nrecorded in {out_dir / (name + '.json')}")

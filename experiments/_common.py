@@ -28,6 +28,7 @@ import polars as pl
 from sklearn.utils import check_random_state
 
 from embrm import Encoder, load_dataset
+from embrm._files import atomic_write, atomic_write_text
 from embrm.data import PreferencePairs, ScoredResponses, within_prompt_pairs
 from embrm.evaluate import evaluate_rewards
 from embrm.heads import BTMLP, DRM, BTLinear, ClassifierHead, Ensemble, LGBMHead
@@ -375,7 +376,8 @@ def print_table(title: str, frame: pl.DataFrame, digits: int = 3) -> None:
 
 def write_csv(ctx: Context, frame: pl.DataFrame, name: str = "results") -> Path:
     path = ctx.out / f"{name}.csv"
-    frame.write_csv(path)
+    with atomic_write(path) as fh:
+        frame.write_csv(fh)
     return path
 
 
@@ -396,7 +398,8 @@ def save_figure(ctx: Context, fig: Any, name: str) -> Path:
 
     path = ctx.out / f"{name}.png"
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_write(path) as fh:
+        fig.savefig(fh, dpi=110, format="png")
     plt.close(fig)
     return path
 
@@ -444,7 +447,7 @@ def write_summary(
         "files": sorted(p.name for p in ctx.out.iterdir() if p.name != "summary.json"),
     }
     summary = _json_safe(summary)
-    (ctx.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(ctx.out / "summary.json", json.dumps(summary, indent=2) + "\n")
     print(f"\n{title}: {summary['runtime_s']} s; new embeddings: {ctx.new_texts}; "
           f"outputs in {ctx.out}")
     for line in findings:

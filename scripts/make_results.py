@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
+
+from embrm._files import atomic_write_bytes, atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "docs" / "results"
@@ -114,13 +115,13 @@ def collect(results: Path, root: Path = RECORDS) -> list[str]:
         src = results / name / "summary.json"
         if src.is_file() and not json.loads(src.read_text()).get("quick"):
             (root / "experiments").mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, root / "experiments" / f"{name}.json")
+            atomic_write_bytes(root / "experiments" / f"{name}.json", src.read_bytes())
             copied.append(name)
     for name in BENCHMARKS:
         src = results / "benchmarks" / f"{name}.json"
         if src.is_file():
             (root / "benchmarks").mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, root / "benchmarks" / f"{name}.json")
+            atomic_write_bytes(root / "benchmarks" / f"{name}.json", src.read_bytes())
             copied.append(name)
     return copied
 
@@ -242,9 +243,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.collect:
         print("collected:", ", ".join(collect(Path(args.collect), records_dir)) or "nothing")
     records = load_records(records_dir)
-    Path(args.page).write_text(render_page(records))
+    atomic_write_text(args.page, render_page(records))
     readme = Path(args.readme)
-    readme.write_text(render_readme(readme.read_text(), records))
+    atomic_write_text(readme, render_readme(readme.read_text(), records))
     n = sum(len(v) for v in records.values())
     print(f"wrote {args.page} and the headline of {readme} from {n} records")
 
