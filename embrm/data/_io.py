@@ -26,7 +26,6 @@ from typing import Any
 
 import polars as pl
 
-from .._text import check_unicode
 from ..exceptions import DataError, DataWarning
 from ._containers import PreferencePairs, ScoredResponses
 from ._conversation import is_conversation, render_prompt, render_response
