@@ -417,9 +417,13 @@ def _check_rows(source: _Source, frame: pl.DataFrame, kind: str) -> None:
 
 
 def _read(
-    path: str | os.PathLike, kind: str | None, columns: Mapping[str, str] | None
+    path: str | os.PathLike,
+    kind: str | None,
+    columns: Mapping[str, str] | None,
+    choose: Callable[[list[str]], str] = _kind_of,
 ) -> tuple[pl.DataFrame, str]:
-    """Read and check ``path``; the frame (columns renamed) and its kind."""
+    """Read and check ``path``; the frame (columns renamed) and its kind (``kind``, else
+    ``choose`` of the column names)."""
     path = Path(path)
     reader = _FORMATS.get(path.suffix.lower())
     if reader is None:
@@ -430,7 +434,7 @@ def _read(
         raise DataError(f"{path} is a folder; give a data file.")
     if not path.is_file():
         raise FileNotFoundError(f"No such data file: {path}")
-    frame, source, kind = reader(path, lambda names: kind or _kind_of(names), dict(columns or {}))
+    frame, source, kind = reader(path, lambda names: kind or choose(names), dict(columns or {}))
     _check_columns(source, frame, kind)
     _check_rows(source, frame, kind)
     return frame, kind
@@ -597,10 +601,28 @@ def read_responses(path: str | os.PathLike, columns: Mapping[str, str] | None = 
     return _in_file(path, lambda: _render_texts(frame))
 
 
-def read_any(path: str | os.PathLike) -> PreferencePairs | ScoredResponses:
+def _kind_or_responses(columns: list[str]) -> str:
+    """``pairs`` or ``scored`` as :func:`_kind_of` says, ``responses`` for a table without scores."""
+    kind = _kind_of(columns)
+    return "responses" if kind == "scored" and "score" not in columns else kind
+
+
+def read_any(
+    path: str | os.PathLike, unscored: bool = False
+) -> PreferencePairs | ScoredResponses | pl.DataFrame:
     """Read a file as pairs if it has ``chosen``/``rejected`` (or near misspellings, which
-    then get a message naming them), else as scored responses."""
-    frame, kind = _read(path, None, None)
+    then get a message naming them), else as scored responses.
+
+    Parameters
+    ----------
+    path : str or path-like
+    unscored : bool, default False
+        Also accept a table of responses without scores (``prompt``, ``response``), which is
+        then returned as :func:`read_responses` returns it (a candidate pool, say).
+    """
+    frame, kind = _read(path, None, None, _kind_or_responses if unscored else _kind_of)
+    if kind == "responses":
+        return _in_file(path, lambda: _render_texts(frame))
     if kind == "pairs":
         return _in_file(path, lambda: pairs_from_frame(frame, name=Path(path).stem))
     return _in_file(path, lambda: ScoredResponses(_render_texts(frame), name=Path(path).stem))
