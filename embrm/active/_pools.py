@@ -52,8 +52,9 @@ class CandidatePool:
     ``index_a[i]``, ``index_b[i]`` of the response table the pool was built from (and of its
     embedding matrix ``X``). The pair id hashes the content keys of both (prompt, response)
     texts (:func:`embrm.data.content_key`, so no two different pairs share an id), and
-    ``a`` is the one with the smaller text hash, so the same pair gets the same id and
-    orientation whatever the row order, seed or round. Self pairs (identical texts) are
+    ``a`` is the one with the smaller text hash (SHA-1 of ``prompt U+001F response``, ties
+    broken by the content key), so the same pair gets the same id and orientation whatever
+    the row order, seed or round. Self pairs (identical texts) are
     never built. Pair ids of 16 characters, written by earlier releases, are recognised by
     :meth:`positions`.
 
