@@ -88,7 +88,7 @@ def _render(value: Any, column: str, name: str) -> str:
     return render_response(value, name)
 
 
-def _check_value(source: _Source, i: int, column: str, value: Any, kind: str) -> None:
+def _check_value(source: _Source, i: int, column: str, value: Any) -> None:
     """One cell of a JSONL or CSV file against what ``column`` must hold."""
     if column in _TEXT:
         if isinstance(value, str) or (column in _CONVERSATIONAL and is_conversation(value)):
@@ -130,7 +130,7 @@ def _columns_from_records(source: _Source, records: list[dict], kind: str) -> pl
                 continue
             value = record[name]
             if name in known and name not in ("group", "response_id"):
-                _check_value(source, i, name, value, kind)
+                _check_value(source, i, name, value)
                 if name in _FLOAT:
                     value = float(value)  # 1 and 1.5 in one column: both numbers
             values.append(value)
