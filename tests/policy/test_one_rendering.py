@@ -89,7 +89,8 @@ def files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(files, static_encoder):
-    """Head fitted on the vectors of both files as read: (head, {(case, answer): reward})."""
+    """Head fitted on the vectors of both files as read: (head, rewards), the training reward
+    of each answer keyed by (case, answer) and by (prompt text as read, answer)."""
     conversational = read_pairs(files["conversational"])
     plain = read_any(files["plain"])
     frames = [conversational.frame, plain.frame]
@@ -100,10 +101,12 @@ def trained(files, static_encoder):
     prompts = [p for f in frames for p in f["prompt"].to_list()]
     chosen = [c for f in frames for c in f["chosen"].to_list()]
     rejected = [r for f in frames for r in f["rejected"].to_list()]
+    cases = [c for c in PROMPTS if c != "plain string"] + ["plain string"]  # the files' row order
     rewards = {}
     for k, (prompt, c, r) in enumerate(zip(prompts, chosen, rejected, strict=True)):
-        rewards[(prompt, c)] = win[k]
-        rewards[(prompt, r)] = lose[k]
+        case = cases[k // len(ANSWERS)]
+        rewards[(case, c)] = rewards[(prompt, c)] = win[k]
+        rewards[(case, r)] = rewards[(prompt, r)] = lose[k]
     return head, rewards
 
 
@@ -119,9 +122,9 @@ def test_the_readers_render_as_the_policy_does(files, case):
 @pytest.mark.parametrize("case", list(PROMPTS))
 def test_every_path_gives_the_training_reward_bit_for_bit(trained, static_encoder, case):
     head, reward_of = trained
-    prompt, text = PROMPTS[case]
+    prompt, _ = PROMPTS[case]
     answers = [a for pair in ANSWERS for a in pair]
-    expected = np.array([reward_of[(text, a)] for a in answers])
+    expected = np.array([reward_of[(case, a)] for a in answers])
     as_messages = [[assistant(a)] for a in answers]
     conversational = not isinstance(prompt, str)
 
