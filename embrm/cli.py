@@ -263,20 +263,15 @@ def _pool_responses(args: argparse.Namespace, encoder):
     import polars as pl
 
     from .active import responses_from_pairs
-    from .data import DATASETS, PreferencePairs
+    from .data import DATASETS, PreferencePairs, read_any
 
     path = Path(args.pool)
-    readers = {".parquet": pl.read_parquet, ".csv": pl.read_csv, ".jsonl": pl.read_ndjson}
-    if args.pool not in DATASETS and path.is_file() and path.suffix.lower() in readers:
-        frame = readers[path.suffix.lower()](path)
-        if "score" not in frame.columns and not {"chosen", "rejected"} <= set(frame.columns):
-            if not {"prompt", "response"} <= set(frame.columns):
-                raise EmbrmError(
-                    f"{path.name}: a pool file needs 'prompt' and 'response' columns (scored responses "
-                    f"or pairs work too); found {frame.columns}."
-                )
-            return frame, encoder.encode_responses(frame["prompt"].to_list(), frame["response"].to_list())
-    data = _load(args.pool, args.data_dir)
+    if args.pool not in DATASETS and path.is_file():
+        data = read_any(path, unscored=True)  # checked; conversations rendered as everywhere
+        if isinstance(data, pl.DataFrame):  # unlabelled responses (prompt, response)
+            return data, encoder.encode_responses(data["prompt"].to_list(), data["response"].to_list())
+    else:
+        data = _load(args.pool, args.data_dir)
     if isinstance(data, PreferencePairs):
         return responses_from_pairs(data), np.vstack(data.embed(encoder))
     return data, data.embed(encoder)

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 from sklearn.utils import check_random_state
 
-from embrm.data import PreferencePairs, ScoredResponses
+from embrm.data import PreferencePairs, ScoredResponses, content_key, render_prompt, render_response
 from embrm.data._pairs import _within_prompt_index_pairs
 from embrm.exceptions import DataError
 
@@ -19,10 +19,30 @@ POOL_COLUMNS = (
 )  # fmt: skip
 
 
-def _text_keys(prompts: list[str], responses: list[str]) -> np.ndarray:
+#: Hex characters of a pair id (ids of 16 characters name pairs by the earlier text hash).
+PAIR_ID_LENGTH = 20
+_EARLIER_ID_LENGTH = 16
+
+
+def _content_keys(prompts: list[str], responses: list[str]) -> np.ndarray:
+    """embrm's content key of each (prompt, response): what identifies a response."""
+    return np.array([content_key(p, r) for p, r in zip(prompts, responses, strict=True)])
+
+
+def _earlier_keys(prompts: list[str], responses: list[str]) -> np.ndarray:
+    """The text hash pools of earlier releases ordered pairs by (``prompt U+001F response``).
+
+    It orients every pair (``a`` has the smaller one), so query and label files written by
+    earlier rounds keep their ``a``/``b`` meaning, and it recognises their pair ids. It
+    never identifies a response: two texts around a U+001F can share it.
+    """
     return np.array(
         [hashlib.sha1(f"{p}\x1f{r}".encode()).hexdigest() for p, r in zip(prompts, responses, strict=True)]
     )
+
+
+def _pair_ids(key_a: np.ndarray, key_b: np.ndarray, length: int) -> list[str]:
+    return [hashlib.sha1(f"{x}|{y}".encode()).hexdigest()[:length] for x, y in zip(key_a, key_b, strict=True)]
 
 
 class CandidatePool:
@@ -30,9 +50,13 @@ class CandidatePool:
 
     Row ``i`` asks "is ``response_a`` better than ``response_b``?", where both are rows
     ``index_a[i]``, ``index_b[i]`` of the response table the pool was built from (and of its
-    embedding matrix ``X``). The pair id hashes both (prompt, response) texts, and ``a`` is
-    the one with the smaller text hash, so the same pair gets the same id and orientation
-    whatever the row order, seed or round. Self pairs (identical texts) are never built.
+    embedding matrix ``X``). The pair id hashes the content keys of both (prompt, response)
+    texts (:func:`embrm.data.content_key`, so no two different pairs share an id), and
+    ``a`` is the one with the smaller text hash (SHA-1 of ``prompt U+001F response``, ties
+    broken by the content key), so the same pair gets the same id and orientation whatever
+    the row order, seed or round. Self pairs (identical texts) are
+    never built. Pair ids of 16 characters, written by earlier releases, are recognised by
+    :meth:`positions`.
 
     Attributes
     ----------
@@ -75,22 +99,51 @@ class CandidatePool:
             )
         return X[self.index_a].astype(dtype) - X[self.index_b].astype(dtype)
 
+    def _earlier_pair_ids(self) -> np.ndarray:
+        """Each pair's id as earlier releases wrote it (same orientation, 16 characters)."""
+        f = self.frame
+        key_a = _earlier_keys(f["prompt_a"].to_list(), f["response_a"].to_list())
+        key_b = _earlier_keys(f["prompt_b"].to_list(), f["response_b"].to_list())
+        return np.array(_pair_ids(key_a, key_b, _EARLIER_ID_LENGTH))
+
     def positions(self, pair_ids) -> np.ndarray:
-        """Row positions of ``pair_ids``; a clear error names ids that are not in the pool."""
+        """Row positions of ``pair_ids``; a clear error names ids that are not in the pool.
+
+        Ids written by earlier releases (16 characters) are found too, through the pair's
+        earlier id, with the same ``a``/``b`` orientation.
+        """
         ids = np.asarray(pair_ids, dtype=str)
-        order = np.argsort(self.pair_ids)
-        sorted_ids = self.pair_ids[order]
-        at = np.searchsorted(sorted_ids, ids)
-        at = np.minimum(at, len(sorted_ids) - 1)
-        found = sorted_ids[at] == ids
-        if not found.all():
-            missing = ids[~found]
+        rows = _lookup(self.pair_ids, ids)
+        earlier = (rows < 0) & (np.char.str_len(ids) == _EARLIER_ID_LENGTH)
+        if earlier.any():
+            rows[earlier] = _lookup(self._earlier_pair_ids(), ids[earlier])
+        if (rows < 0).any():
+            missing = ids[rows < 0]
             raise DataError(
                 f"{len(missing)} labelled pair ids are not in this candidate pool (first: "
                 f"{missing[0]!r}). Build the pool from the same responses with the same pool "
                 "options (pool type, pairs per prompt, pool seed) as the round that wrote them."
             )
-        return order[at]
+        return rows
+
+
+def _lookup(known: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Position of each of ``ids`` in ``known`` (the first, if repeated); -1 when absent."""
+    if len(known) == 0:
+        return np.full(len(ids), -1)
+    order = np.argsort(known, kind="stable")
+    sorted_ids = known[order]
+    at = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+    return np.where(sorted_ids[at] == ids, order[at], -1)
+
+
+def _render_column(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """A column of chat messages as text, by embrm's one rendering; text columns are kept."""
+    if not isinstance(frame.schema[column], pl.List):
+        return frame
+    render = render_prompt if column == "prompt" else render_response
+    texts = [render(m, f"{column}[{i}]") for i, m in enumerate(frame[column].to_list())]
+    return frame.with_columns(pl.Series(column, texts, dtype=pl.String))
 
 
 def _responses_frame(responses: ScoredResponses | pl.DataFrame) -> pl.DataFrame:
@@ -107,20 +160,21 @@ def _responses_frame(responses: ScoredResponses | pl.DataFrame) -> pl.DataFrame:
         )
     if frame.height == 0:
         raise DataError("The response table is empty: there are no candidate pairs to build.")
+    frame = _render_column(_render_column(frame, "prompt"), "response")
     if "prompt_id" not in frame.columns:
         frame = frame.with_columns((pl.col("prompt").rank("dense").cast(pl.Int64) - 1).alias("prompt_id"))
     return frame
 
 
 def _pool_from_indices(frame: pl.DataFrame, i: np.ndarray, j: np.ndarray) -> CandidatePool:
-    keys = _text_keys(frame["prompt"].to_list(), frame["response"].to_list())
+    prompts, responses = frame["prompt"].to_list(), frame["response"].to_list()
+    keys = _content_keys(prompts, responses)
     keep = keys[i] != keys[j]  # identical (prompt, response): a self pair
     i, j = i[keep], j[keep]
-    swap = keys[i] > keys[j]
+    order = _earlier_keys(prompts, responses)
+    swap = (order[i] > order[j]) | ((order[i] == order[j]) & (keys[i] > keys[j]))
     a, b = np.where(swap, j, i), np.where(swap, i, j)
-    pair_ids = [
-        hashlib.sha1(f"{x}|{y}".encode()).hexdigest()[:16] for x, y in zip(keys[a], keys[b], strict=True)
-    ]
+    pair_ids = _pair_ids(keys[a], keys[b], PAIR_ID_LENGTH)
     pool = pl.DataFrame(
         {
             "pair_id": pair_ids,

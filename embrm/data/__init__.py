@@ -1,8 +1,16 @@
-"""Preference data: validated containers, readers, built-in data sets, pair builders, splits."""
+"""Preference data: validated containers, readers, built-in data sets, pair builders, splits,
+and the one conversation -> text rendering every reader and scorer uses."""
 
 from ._containers import PreferencePairs, ScoredResponses
+from ._conversation import (
+    content_key,
+    is_conversation,
+    render_conversation,
+    render_prompt,
+    render_response,
+)
 from ._datasets import DATASETS, DatasetInfo, load_dataset
-from ._io import pairs_from_frame, read_any, read_pairs, read_scored, render_conversation
+from ._io import pairs_from_frame, read_any, read_pairs, read_responses, read_scored
 from ._pairs import within_prompt_pairs
 from ._split import group_kfold, group_train_test_split
 
@@ -11,13 +19,18 @@ __all__ = [
     "DatasetInfo",
     "PreferencePairs",
     "ScoredResponses",
+    "content_key",
     "group_kfold",
     "group_train_test_split",
+    "is_conversation",
     "load_dataset",
     "pairs_from_frame",
     "read_any",
     "read_pairs",
+    "read_responses",
     "read_scored",
     "render_conversation",
+    "render_prompt",
+    "render_response",
     "within_prompt_pairs",
 ]

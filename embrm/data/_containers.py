@@ -26,7 +26,8 @@ def _require_text(frame: pl.DataFrame, columns: Sequence[str], what: str) -> pl.
         if dtype != pl.String:
             raise DataError(
                 f"{what}: column '{col}' must hold text, got {dtype}. Render conversations "
-                "with embrm.data.render_conversation or cast the column to strings."
+                "with embrm.data.render_prompt / render_response (or read the file with "
+                "embrm.data.read_pairs, which does), or cast the column to strings."
             )
         n_null = frame[col].null_count()
         if n_null:

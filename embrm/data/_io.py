@@ -1,5 +1,9 @@
 """Readers for Parquet, JSONL and CSV preference files, including TRL's preference format.
 
+Text columns may hold chat messages (lists of ``{"role": ..., "content": ...}``, TRL's
+conversational format); they are rendered to text by :func:`~embrm.data.render_prompt` and
+:func:`~embrm.data.render_response`, the rendering every scorer in embrm uses.
+
 Every reader checks the file before building a container: a malformed line, a value of the
 wrong type, a missing or non-finite number, text that is not valid Unicode, each raises one
 :class:`~embrm.exceptions.DataError` naming the file, the line (JSONL, CSV; counting from 1)
@@ -24,39 +28,25 @@ import polars as pl
 
 from ..exceptions import DataError, DataWarning
 from ._containers import PreferencePairs, ScoredResponses
+from ._conversation import is_conversation, render_prompt, render_response
 
 SUFFIXES = (".parquet", ".jsonl", ".ndjson", ".csv")
 #: Columns each kind of data uses; anything else is kept but reported.
 KNOWN_COLUMNS = {
     "pairs": ("prompt", "chosen", "rejected", "group", "weight"),
     "scored": ("prompt_id", "prompt", "response", "score", "response_id"),
+    "responses": ("prompt_id", "prompt", "response", "score", "response_id"),
+}
+#: Columns each kind of data needs (``responses``: an unlabelled table, e.g. a pool).
+REQUIRED_COLUMNS = {
+    "pairs": PreferencePairs.REQUIRED,
+    "scored": ScoredResponses.REQUIRED,
+    "responses": ("prompt", "response"),
 }
 _TEXT = ("prompt", "chosen", "rejected", "response")
-_CONVERSATIONAL = ("prompt", "chosen", "rejected")  # may be lists of chat messages (pairs only)
+_CONVERSATIONAL = _TEXT  # each may be a list of chat messages, rendered to text
 _FLOAT = ("score", "weight")
 _INT = ("prompt_id",)
-
-
-def render_conversation(messages: list[dict]) -> str:
-    """Render a list of chat messages as text, the one way embrm does it.
-
-    Each message becomes ``"{Role}: {content}"`` (role capitalised, so ``user`` reads
-    ``User``) and messages are joined by a blank line. A single assistant message renders
-    as its bare content, so a TRL completion ``[{"role": "assistant", "content": "Hi"}]``
-    is the response text ``"Hi"``.
-
-    Parameters
-    ----------
-    messages : list of dict
-        Each with ``role`` and ``content``.
-
-    Returns
-    -------
-    str
-    """
-    if len(messages) == 1 and messages[0].get("role") == "assistant":
-        return str(messages[0]["content"])
-    return "\n\n".join(f"{str(m['role']).capitalize()}: {m['content']}" for m in messages)
 
 
 class _Source:
@@ -91,31 +81,21 @@ def _describe(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def _is_messages(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and len(value) > 0
-        and all(
-            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
-            for m in value
-        )
-    )
+def _render(value: Any, column: str, name: str) -> str:
+    """A text cell as the encoder reads it: a prompt or an answer, string or messages."""
+    if column == "prompt":
+        return render_prompt(value, name)
+    return render_response(value, name)
 
 
-def _check_value(source: _Source, i: int, column: str, value: Any, kind: str) -> None:
+def _check_value(source: _Source, i: int, column: str, value: Any) -> None:
     """One cell of a JSONL or CSV file against what ``column`` must hold."""
     if column in _TEXT:
-        if isinstance(value, str):
+        if isinstance(value, str) or (column in _CONVERSATIONAL and is_conversation(value)):
             try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise source.error(
-                    i,
-                    column,
-                    "holds a lone surrogate (\\ud800-\\udfff), which is not valid Unicode; fix the text.",
-                ) from None
-            return
-        if kind == "pairs" and column in _CONVERSATIONAL and _is_messages(value):
+                _render(value, column, "the text" if isinstance(value, str) else "the conversation")
+            except DataError as exc:
+                raise source.error(i, column, str(exc)) from None
             return
         fix = (
             f'write it as a JSON string ("{value}") if it is text'
@@ -150,7 +130,7 @@ def _columns_from_records(source: _Source, records: list[dict], kind: str) -> pl
                 continue
             value = record[name]
             if name in known and name not in ("group", "response_id"):
-                _check_value(source, i, name, value, kind)
+                _check_value(source, i, name, value)
                 if name in _FLOAT:
                     value = float(value)  # 1 and 1.5 in one column: both numbers
             values.append(value)
@@ -303,7 +283,7 @@ def _read_parquet(
             )
         if column in _TEXT:
             messages = isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct)
-            if dtype == pl.String or (chosen == "pairs" and column in _CONVERSATIONAL and messages):
+            if dtype == pl.String or (column in _CONVERSATIONAL and messages):
                 continue
             raise source.error(
                 None,
@@ -352,7 +332,7 @@ def _rename(frame: pl.DataFrame, columns: Mapping[str, str] | None) -> pl.DataFr
 
 def _check_columns(source: _Source, frame: pl.DataFrame, kind: str) -> None:
     """Missing required columns (with a likely misspelling named) and unused ones."""
-    required = PreferencePairs.REQUIRED if kind == "pairs" else ScoredResponses.REQUIRED
+    required = REQUIRED_COLUMNS[kind]
     known = KNOWN_COLUMNS[kind]
     if (
         kind == "pairs"
@@ -368,7 +348,7 @@ def _check_columns(source: _Source, frame: pl.DataFrame, kind: str) -> None:
             close = difflib.get_close_matches(column, unused, n=1, cutoff=0.6)
             if close:
                 guesses[close[0]] = column
-        what = "preference pairs" if kind == "pairs" else "scored responses"
+        what = {"pairs": "preference pairs", "scored": "scored responses", "responses": "responses"}[kind]
         found = "; ".join(f"{g!r} looks like a misspelling of {c!r}" for g, c in guesses.items())
         mapping = ", ".join(f"{g!r}: {c!r}" for g, c in guesses.items()) or "'your_name': 'prompt'"
         raise DataError(
@@ -414,7 +394,11 @@ def _check_rows(source: _Source, frame: pl.DataFrame, kind: str) -> None:
             raise source.error(int(negative[0]), "weight", "a weight must be non-negative; fix the value.")
     identity = [
         c
-        for c in (("prompt", "chosen", "rejected") if kind == "pairs" else ("prompt_id", "response"))
+        for c in {
+            "pairs": ("prompt", "chosen", "rejected"),
+            "scored": ("prompt_id", "response"),
+            "responses": ("prompt", "response"),
+        }[kind]
         if c in frame.columns
     ]
     if len(identity) >= 2 and all(frame.schema[c] != pl.Object for c in identity):
@@ -433,9 +417,13 @@ def _check_rows(source: _Source, frame: pl.DataFrame, kind: str) -> None:
 
 
 def _read(
-    path: str | os.PathLike, kind: str | None, columns: Mapping[str, str] | None
+    path: str | os.PathLike,
+    kind: str | None,
+    columns: Mapping[str, str] | None,
+    choose: Callable[[list[str]], str] = _kind_of,
 ) -> tuple[pl.DataFrame, str]:
-    """Read and check ``path``; the frame (columns renamed) and its kind."""
+    """Read and check ``path``; the frame (columns renamed) and its kind (``kind``, else
+    ``choose`` of the column names)."""
     path = Path(path)
     reader = _FORMATS.get(path.suffix.lower())
     if reader is None:
@@ -446,39 +434,57 @@ def _read(
         raise DataError(f"{path} is a folder; give a data file.")
     if not path.is_file():
         raise FileNotFoundError(f"No such data file: {path}")
-    frame, source, kind = reader(path, lambda names: kind or _kind_of(names), dict(columns or {}))
+    frame, source, kind = reader(path, lambda names: kind or choose(names), dict(columns or {}))
     _check_columns(source, frame, kind)
     _check_rows(source, frame, kind)
     return frame, kind
 
 
 def _conversation_to_text(frame: pl.DataFrame, column: str) -> pl.DataFrame:
-    dtype = frame.schema[column]
-    if isinstance(dtype, pl.List):
-        messages = frame[column].to_list()
-        bad = next((i for i, m in enumerate(messages) if not _is_messages(m)), None)
-        if bad is not None:
-            raise DataError(
-                f"Column {column!r}, row {bad}: a list that is not chat messages "
-                "({role, content} with text); give the text as a string."
-            )
-        return frame.with_columns(pl.Series(column, [render_conversation(m) for m in messages]))
-    return frame
+    """A column of chat messages rendered to text (prompt or answer); strings are kept."""
+    if not isinstance(frame.schema[column], pl.List):
+        return frame
+    texts = [_render(m, column, f"Column {column!r}, row {i}") for i, m in enumerate(frame[column].to_list())]
+    return frame.with_columns(pl.Series(column, texts, dtype=pl.String))
 
 
 def _strip_implicit_prompt(frame: pl.DataFrame) -> pl.DataFrame:
     """TRL's implicit-prompt conversational format: the prompt is the shared prefix."""
     prompts, chosen, rejected = [], [], []
-    for c, r in zip(frame["chosen"].to_list(), frame["rejected"].to_list(), strict=True):
+    for i, (c, r) in enumerate(zip(frame["chosen"].to_list(), frame["rejected"].to_list(), strict=True)):
         k = 0
         while k < min(len(c), len(r)) - 1 and c[k] == r[k]:
             k += 1
-        prompts.append(render_conversation(c[:k]))
-        chosen.append(render_conversation(c[k:]))
-        rejected.append(render_conversation(r[k:]))
+        where = f"Row {i}"
+        if k == 0:
+            raise DataError(
+                f"{where}: chosen and rejected share no leading messages, so there is no prompt to "
+                "split off (TRL's implicit-prompt format). Add a 'prompt' column."
+            )
+        for column, rest in (("chosen", c[k:]), ("rejected", r[k:])):
+            roles = [m.get("role") if isinstance(m, Mapping) else None for m in rest]
+            if any(role != "assistant" for role in roles):
+                raise DataError(
+                    f"{where}, column {column!r}: after the shared prompt it holds messages of roles "
+                    f"{roles}, not only the answer's assistant turns (chosen and rejected differ "
+                    "before their last answer). Add a 'prompt' column with the shared dialogue."
+                )
+        prompts.append(render_prompt(c[:k], f"{where}, the shared prompt of 'chosen' and 'rejected'"))
+        chosen.append(render_response(c[k:], f"{where}, column 'chosen'"))
+        rejected.append(render_response(r[k:], f"{where}, column 'rejected'"))
     return frame.with_columns(
-        pl.Series("prompt", prompts), pl.Series("chosen", chosen), pl.Series("rejected", rejected)
+        pl.Series("prompt", prompts, dtype=pl.String),
+        pl.Series("chosen", chosen, dtype=pl.String),
+        pl.Series("rejected", rejected, dtype=pl.String),
     )
+
+
+def _render_texts(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every text column holding chat messages rendered to text."""
+    for column in _TEXT:
+        if column in frame.columns:
+            frame = _conversation_to_text(frame, column)
+    return frame
 
 
 def pairs_from_frame(
@@ -514,10 +520,7 @@ def pairs_from_frame(
         isinstance(frame.schema.get(c), pl.List) for c in ("chosen", "rejected")
     ):
         frame = _strip_implicit_prompt(frame)
-    for col in ("prompt", "chosen", "rejected"):
-        if col in frame.columns:
-            frame = _conversation_to_text(frame, col)
-    return PreferencePairs(frame, name=name)
+    return PreferencePairs(_render_texts(frame), name=name)
 
 
 def _in_file(path: str | os.PathLike, build: Callable[[], Any]) -> Any:
@@ -564,13 +567,62 @@ def read_scored(path: str | os.PathLike, columns: Mapping[str, str] | None = Non
     Checked like :func:`read_pairs`.
     """
     frame, _ = _read(path, "scored", columns)
-    return _in_file(path, lambda: ScoredResponses(frame, name=Path(path).stem))
+    return _in_file(path, lambda: ScoredResponses(_render_texts(frame), name=Path(path).stem))
 
 
-def read_any(path: str | os.PathLike) -> PreferencePairs | ScoredResponses:
+def read_responses(path: str | os.PathLike, columns: Mapping[str, str] | None = None) -> pl.DataFrame:
+    """Read a table of responses (``prompt``, ``response``; ``prompt_id``, ``score`` optional).
+
+    For unlabelled responses, such as a candidate pool to annotate. Checked like
+    :func:`read_pairs`; chat messages are rendered to text.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.parquet``, ``.jsonl`` / ``.ndjson`` or ``.csv``.
+    columns : mapping, optional
+        Renames applied after reading, e.g. ``{"answer": "response"}``.
+
+    Returns
+    -------
+    polars.DataFrame
+        The file's columns, ``prompt`` and ``response`` as text.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, polars as pl
+    >>> from embrm.data import read_responses
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "pool.jsonl"
+    >>> pl.DataFrame({"prompt": ["hi", "hi"], "response": ["hello", "go away"]}).write_ndjson(path)
+    >>> read_responses(path)["response"].to_list()
+    ['hello', 'go away']
+    """
+    frame, _ = _read(path, "responses", columns)
+    return _in_file(path, lambda: _render_texts(frame))
+
+
+def _kind_or_responses(columns: list[str]) -> str:
+    """``pairs`` or ``scored`` as :func:`_kind_of` says, ``responses`` for a table without scores."""
+    kind = _kind_of(columns)
+    return "responses" if kind == "scored" and "score" not in columns else kind
+
+
+def read_any(
+    path: str | os.PathLike, unscored: bool = False
+) -> PreferencePairs | ScoredResponses | pl.DataFrame:
     """Read a file as pairs if it has ``chosen``/``rejected`` (or near misspellings, which
-    then get a message naming them), else as scored responses."""
-    frame, kind = _read(path, None, None)
+    then get a message naming them), else as scored responses.
+
+    Parameters
+    ----------
+    path : str or path-like
+    unscored : bool, default False
+        Also accept a table of responses without scores (``prompt``, ``response``), which is
+        then returned as :func:`read_responses` returns it (a candidate pool, say).
+    """
+    frame, kind = _read(path, None, None, _kind_or_responses if unscored else _kind_of)
+    if kind == "responses":
+        return _in_file(path, lambda: _render_texts(frame))
     if kind == "pairs":
         return _in_file(path, lambda: pairs_from_frame(frame, name=Path(path).stem))
-    return _in_file(path, lambda: ScoredResponses(frame, name=Path(path).stem))
+    return _in_file(path, lambda: ScoredResponses(_render_texts(frame), name=Path(path).stem))

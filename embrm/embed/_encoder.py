@@ -15,6 +15,7 @@ import numpy as np
 from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
+from .._text import check_unicode
 from ..exceptions import DataError
 from ._arrays import EmbeddingArray
 from ._cache import (
@@ -65,6 +66,7 @@ def _check_texts(texts: Sequence[str], name: str) -> list[str]:
             f"{name} must all be strings; {len(bad)} are not, first at position {i}: "
             f"{texts[i]!r} ({type(texts[i]).__name__}). Drop or fill missing values first."
         )
+    check_unicode(texts, name)
     return texts
 
 

@@ -7,6 +7,9 @@
 - :func:`preference_pairs`: head-scored answers as DPO pairs in TRL's preference format
   (a ``datasets.Dataset``); :func:`dpo_config` / :func:`train_dpo`: TRL's DPOTrainer.
 - :func:`as_trl_reward_func`: a head as a reward function for GRPOTrainer and friends.
+- :func:`prompt_text` / :func:`response_text`: the text a prompt or answer (string or chat
+  messages) is embedded as; the same functions as :func:`embrm.data.render_prompt` and
+  :func:`embrm.data.render_response`, which the readers use for training data.
 
 Everything that needs torch, transformers, TRL or datasets imports them when called; a
 missing one raises an ImportError naming ``pip install 'embrm[policy]'``.

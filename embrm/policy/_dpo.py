@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from embrm.data import is_conversation, render_response
 from embrm.exceptions import DataError
 from embrm.policy._generate import best_device, require_policy_extra
-from embrm.policy._scoring import Text, _check_candidates, is_conversational, response_text
+from embrm.policy._scoring import Text, _check_candidates
 
 PAIR_STRATEGIES = ("best-worst", "all")
 
@@ -71,8 +72,8 @@ def preference_pairs(
         raise DataError(
             f"rewards must hold one array per prompt; got {len(rewards)} for {len(prompts)} prompts."
         )
-    conversational = is_conversational(prompts[0])
-    if any(is_conversational(p) != conversational for p in prompts):
+    conversational = is_conversation(prompts[0])
+    if any(is_conversation(p) != conversational for p in prompts):
         raise DataError("Mix of plain-text and conversational prompts: give all prompts in one form.")
     columns = ("prompt", "chosen", "rejected", "score_chosen", "score_rejected")
     rows: dict[str, list] = {k: [] for k in columns}
@@ -91,7 +92,7 @@ def preference_pairs(
             if reward[a] - reward[b] > margin:
                 rows["prompt"].append(list(prompt) if conversational else prompt)
                 for key, j in (("chosen", a), ("rejected", b)):
-                    text = response_text(answers[j])
+                    text = render_response(answers[j], f"candidates[{i}][{j}]")
                     rows[key].append([{"role": "assistant", "content": text}] if conversational else text)
                     rows[f"score_{key}"].append(float(reward[j]))
     return datasets.Dataset.from_dict(rows)

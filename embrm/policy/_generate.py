@@ -11,10 +11,11 @@ from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 
 from embrm._compat import import_optional
+from embrm.data import is_conversation, render_prompt
 from embrm.embed._cache import default_cache_dir
 from embrm.embed._decoder import DEFAULT_DECODER, load_causal_lm, resolve_decoder
 from embrm.exceptions import DataError, ModelLoadError
-from embrm.policy._scoring import Text, is_conversational
+from embrm.policy._scoring import Text
 
 
 def require_policy_extra(module: str, purpose: str) -> Any:
@@ -104,9 +105,10 @@ def _cannot_load(model: Any, exc: Exception) -> str:
 
 def as_conversation(prompt: Text) -> list[dict[str, str]]:
     """A prompt as chat messages: a string becomes one user turn."""
+    render_prompt(prompt)  # the checks every prompt gets: messages well formed, valid Unicode
     if isinstance(prompt, str):
         return [{"role": "user", "content": prompt}]
-    if is_conversational(prompt):
+    if is_conversation(prompt):
         return [dict(m) for m in prompt]
     raise DataError(
         "A prompt must be a string or a list of {'role': ..., 'content': ...} messages; "

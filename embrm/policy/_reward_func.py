@@ -6,8 +6,9 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from embrm.data import render_prompt, render_response
 from embrm.exceptions import DataError
-from embrm.policy._scoring import Text, check_head_encoder, score_candidates
+from embrm.policy._scoring import Text, check_head_encoder, rewards_of_texts
 
 
 def as_trl_reward_func(head: Any, encoder: Any, *, name: str | None = None) -> Callable[..., list[float]]:
@@ -16,9 +17,11 @@ def as_trl_reward_func(head: Any, encoder: Any, *, name: str | None = None) -> C
     TRL calls a reward function as ``func(prompts=..., completions=..., completion_ids=...,
     **kwargs)`` (the other dataset columns and the trainer state arrive in ``kwargs``) and
     expects one float per completion. Prompts and completions may be plain text or
-    conversational (lists of role/content messages); both are embedded with ``encoder``
-    (through its cache) and scored by ``head``. TRL logs the rewards under the function's
-    ``__name__``.
+    conversational (lists of role/content messages), rendered to text as the readers render
+    training data (:func:`embrm.data.render_prompt`, :func:`embrm.data.render_response`),
+    so a head trained on a TRL conversational file gets the same text; both are embedded
+    with ``encoder`` (through its cache) and scored by ``head``. TRL logs the rewards under
+    the function's ``__name__``.
 
     Parameters
     ----------
@@ -54,13 +57,16 @@ def as_trl_reward_func(head: Any, encoder: Any, *, name: str | None = None) -> C
         completion_ids: Sequence[Sequence[int]] | None = None,
         **kwargs: Any,
     ) -> list[float]:
+        if isinstance(prompts, str) or isinstance(completions, str):
+            raise DataError("prompts and completions must be lists (one per completion), not a string.")
         if len(prompts) != len(completions):
             raise DataError(
                 f"The reward function got {len(prompts)} prompts and {len(completions)} "
                 "completions; TRL passes one prompt per completion."
             )
-        rewards = score_candidates(head, encoder, prompts, [[c] for c in completions])
-        return [float(r[0]) for r in rewards]
+        prompt_texts = [render_prompt(p, f"prompts[{i}]") for i, p in enumerate(prompts)]
+        answer_texts = [render_response(c, f"completions[{i}]") for i, c in enumerate(completions)]
+        return [float(r) for r in rewards_of_texts(head, encoder, prompt_texts, answer_texts)]
 
     reward_func.__name__ = reward_func.__qualname__ = name
     reward_func.__doc__ = f"Reward of each completion under {type(head).__name__} on {encoder.identity}."

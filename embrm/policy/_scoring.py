@@ -2,10 +2,13 @@
 
 Prompts and answers come either as plain text or in the conversational form TRL and chat
 templates use (a list of ``{"role": ..., "content": ...}`` messages). The encoder reads a
-(prompt, response) pair of strings, so a conversation is flattened first: a single user
-turn is its content; a longer dialogue becomes ``Human: ... / Assistant: ...`` turns (the
-layout of the HH-RLHF prompts), ending with ``Assistant:``; an answer given as messages is
-the content of its assistant turn(s).
+(prompt, response) pair of strings, so a conversation becomes text by embrm's one rendering
+(:func:`embrm.data.render_prompt`, :func:`embrm.data.render_response`), the one the
+readers use for training data: a single user turn is its content; a longer dialogue, or
+one with a system message, becomes ``Human: ... / Assistant: ...`` turns (the layout of the
+HH-RLHF prompts) ending with ``Assistant:``; an answer given as messages is the content of
+its assistant turn(s), and one with no assistant turn is an error. So a head trained on a
+conversational file scores the same text here.
 """
 
 from __future__ import annotations
@@ -16,55 +19,17 @@ from typing import Any
 
 import numpy as np
 
+from embrm.data import is_conversation, render_prompt, render_response
 from embrm.exceptions import DataError, EncoderMismatchError
 
 Message = dict[str, str]
 #: A prompt or an answer: a string, or a conversation (list of role/content messages).
 Text = str | Sequence[Message]
-_SPEAKER = {"user": "Human", "assistant": "Assistant", "system": "System"}
 
-
-def is_conversational(text: Any) -> bool:
-    """Whether ``text`` is a conversation: a list of messages with ``role`` and ``content``."""
-    return (
-        not isinstance(text, str)
-        and isinstance(text, Sequence)
-        and len(text) > 0
-        and all(isinstance(m, dict) and "role" in m and "content" in m for m in text)
-    )
-
-
-def _check_text(text: Any, what: str) -> None:
-    if not (isinstance(text, str) or is_conversational(text)):
-        raise DataError(
-            f"{what} must be a string or a list of {{'role': ..., 'content': ...}} messages; "
-            f"got {type(text).__name__}: {text!r:.80}."
-        )
-
-
-def prompt_text(prompt: Text) -> str:
-    """The prompt as the string the encoder reads.
-
-    Example
-    -------
-    >>> prompt_text([{"role": "user", "content": "Hi"}])
-    'Hi'
-    """
-    _check_text(prompt, "A prompt")
-    if isinstance(prompt, str):
-        return prompt
-    if len(prompt) == 1 and prompt[0]["role"] == "user":
-        return str(prompt[0]["content"])
-    turns = [f"{_SPEAKER.get(m['role'], m['role'].title())}: {m['content']}" for m in prompt]
-    return "\n\n".join([*turns, "Assistant:"])
-
-
-def response_text(response: Text) -> str:
-    """The answer as the string the encoder reads (assistant turns joined by a blank line)."""
-    _check_text(response, "An answer")
-    if isinstance(response, str):
-        return response
-    return "\n\n".join(str(m["content"]) for m in response if m["role"] == "assistant")
+#: The names this module has always had for embrm.data's rendering (same functions).
+is_conversational = is_conversation
+prompt_text = render_prompt
+response_text = render_response
 
 
 def check_head_encoder(head: Any, encoder: Any) -> None:
@@ -99,8 +64,8 @@ def _check_candidates(prompts: Sequence[Text], candidates: Sequence[Sequence[Tex
     if len(prompts) == 0:
         raise DataError("No prompts given: pass at least one prompt with its candidates.")
     for i, (prompt, answers) in enumerate(zip(prompts, candidates, strict=True)):
-        _check_text(prompt, f"Prompt {i}")
-        if isinstance(answers, str) or is_conversational(answers):
+        render_prompt(prompt, f"prompts[{i}]")
+        if isinstance(answers, str) or is_conversation(answers):
             raise DataError(
                 f"candidates[{i}] must be a list of answers to prompt {i}, got a single answer; "
                 "wrap it in a list."
@@ -143,15 +108,17 @@ def score_candidates(
     check_head_encoder(head, encoder)
     _check_candidates(prompts, candidates)
     flat_prompts, flat_answers, sizes = [], [], []
-    for prompt, answers in zip(prompts, candidates, strict=True):
-        text = prompt_text(prompt)
-        for j, answer in enumerate(answers):
-            _check_text(answer, f"Candidate {j} of prompt {text!r:.40}")
-            flat_answers.append(response_text(answer))
+    for i, (prompt, answers) in enumerate(zip(prompts, candidates, strict=True)):
+        text = render_prompt(prompt, f"prompts[{i}]")
+        flat_answers.extend(render_response(a, f"candidates[{i}][{j}]") for j, a in enumerate(answers))
         flat_prompts.extend([text] * len(answers))
         sizes.append(len(answers))
-    reward = head.reward(encoder.encode_responses(flat_prompts, flat_answers))
-    return np.split(reward, np.cumsum(sizes)[:-1])
+    return np.split(rewards_of_texts(head, encoder, flat_prompts, flat_answers), np.cumsum(sizes)[:-1])
+
+
+def rewards_of_texts(head: Any, encoder: Any, prompts: list[str], responses: list[str]) -> np.ndarray:
+    """``head``'s reward of each rendered (prompt, response) pair, embedded in one call."""
+    return head.reward(encoder.encode_responses(prompts, responses))
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,7 @@ def test_trl_conversational_explicit_prompt(tmp_path):
     path.write_text("\n".join(json.dumps(r) for r in rows))
     frame = read_pairs(path).frame
     assert frame.row(0, named=True) | {"group": 0} == {
-        "prompt": "User: Hi?",
+        "prompt": "Hi?",  # a single user turn is its content
         "chosen": "Hello!",
         "rejected": "Go away.",
         "group": 0,
@@ -130,7 +130,7 @@ def test_trl_conversational_implicit_prompt():
     )
     pairs = pairs_from_frame(frame)
     assert pairs.frame.select("prompt", "chosen", "rejected").row(0) == (
-        "User: Hi?",
+        "Hi?",
         "Hello!",
         "No.",
     )

@@ -56,7 +56,7 @@ def _rows(*rows):
         (_rows(GOOD | {"weight": -1.0}), "line 1, column 'weight': a weight must be non-negative"),
         (
             ['{"prompt": "\\ud800", "chosen": "a", "rejected": "b"}'],
-            "line 1, column 'prompt': holds a lone surrogate",
+            "line 1, column 'prompt': the text holds a lone surrogate",
         ),
         (
             _rows({"prompt": "p", "chosen": "a", "rejectd": "b"}),

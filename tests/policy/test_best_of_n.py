@@ -57,7 +57,7 @@ def test_bad_input_names_the_fix(value_head, value_encoder):
         best_of_n(value_head, value_encoder, ["p", "q"], [["1 a"]])
     with pytest.raises(DataError, match="got a single answer; wrap it in a list"):
         best_of_n(value_head, value_encoder, ["p"], ["1 a"])
-    with pytest.raises(DataError, match="must be a string or a list of"):
+    with pytest.raises(DataError, match=r"prompts\[0\] must be a string or a non-empty list of"):
         best_of_n(value_head, value_encoder, [3], [["1 a"]])
     with pytest.raises(TypeError, match="fitted embrm reward head"):
         best_of_n(value_head, object(), ["p"], [["1 a"]])
