@@ -203,13 +203,15 @@ class _Loader:
         name, params, state = desc["class"], desc["params"], desc["state"]
         cls = self.classes.get(name) if isinstance(name, str) else None
         if cls is None:
-            raise DataError(f"The file holds an unknown head class {name!r}.")
+            raise _bad_head(
+                self.path, f"it holds an unknown head class {name!r} (embrm's: {sorted(self.classes)})"
+            )
         if not isinstance(params, dict) or not isinstance(state, dict):
             raise _bad_head(self.path, f"the {name}'s params and state must be JSON objects")
         unknown = sorted(set(params) - set(cls().get_params(deep=False)))
         if unknown:
             raise DataError(
-                f"The file's {name} has parameters this embrm does not know: {unknown}. It was "
+                f"{self.path!r}: its {name} has parameters this embrm does not know: {unknown}. It was "
                 "written by another version of embrm: load it with that version, or refit the head."
             )
         odd = sorted(k for k in state if not (k.isidentifier() and k.endswith("_") and not k.startswith("_")))
