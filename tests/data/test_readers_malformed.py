@@ -103,7 +103,10 @@ def test_invalid_utf8(tmp_path):
             "prompt,chosen,rejected,weight\np,a,b,nan\n",
             "line 2, column 'weight': expected a finite number, got 'nan'",
         ),
-        ('prompt,chosen,rejected\n"multi\nline",a,b\np,a,"unterminated\n', "line 4, column 'rejected': a quoted field is never closed"),
+        (
+            'prompt,chosen,rejected\n"multi\nline",a,b\np,a,"unterminated\n',
+            "line 4, column 'rejected': a quoted field is never closed",
+        ),
         (
             "prompt_id,prompt,response,score\n1.5,p,a,1\n",
             "line 2, column 'prompt_id': expected an integer id",
