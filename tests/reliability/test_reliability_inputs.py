@@ -190,6 +190,10 @@ def test_a_bad_input_file_is_one_clear_error(command, defect, inputs_dir, tmp_pa
         assert re.search(rf"{place}\b", err), err
     if column is not None:
         assert f"column {column!r}" in err, err
+    if defect.startswith("empty"):
+        assert "is empty (0 bytes)" in err, err
+    if defect == "folder":
+        assert "is a folder" in err, err
 
 
 def test_a_good_labels_file_still_reads(inputs_dir, tmp_path, capsys):
@@ -342,11 +346,11 @@ def _huge_header(saved: Path, dest: Path) -> Path:
     return _with_array(saved, dest, "coef_.npy", header.getvalue() + b"\0" * 128)
 
 
-def _nested(saved: Path, dest: Path) -> Path:
+def _nested(saved: Path, dest: Path, depth: int) -> Path:
     members = _members(saved)
     meta = members["meta.json"].decode()
-    deep = '{"__tuple__": [' * 5000 + "1" + "]}" * 5000
-    members["meta.json"] = meta.replace('"alpha": ', f'"alpha": {deep}, "_": ', 1).encode()
+    deep = '{"__tuple__": [' * depth + "1" + "]}" * depth
+    members["meta.json"] = re.sub(r'"alpha": [0-9.e+-]+', f'"alpha": {deep}', meta, count=1).encode()
     return _rezip(dest, members)
 
 
@@ -378,7 +382,8 @@ HEAD_CASES = {
         lambda s, d: _with_array(s, d, "extra_.npy", _npy(np.zeros(3))),
         "arrays its meta.json never names: ['extra_.npy']",
     ),
-    "deep-nesting": (_nested, "is not a valid saved head"),
+    "deep-nesting": (lambda s, d: _nested(s, d, 40), "meta.json nests values more than 32 deep"),
+    "deeper-than-json": (lambda s, d: _nested(s, d, 5000), "its meta.json nests values too deeply"),
     "unknown-class": (
         lambda s, d: _edit_meta(s, d, lambda m: m["head"].update({"class": "os.system"})),
         "unknown head class 'os.system'",
