@@ -45,6 +45,8 @@ LABEL_COLUMN_RULES = {
 def _read(path: str | os.PathLike) -> pl.DataFrame:
     """A query or labels file, read and checked by the data readers (``pair_id`` as text)."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; give a query or labels file (.csv, .jsonl or .parquet).")
     _check_format(path)
     if not path.exists():
         raise DataError(f"Labels file {str(path)!r} does not exist.")

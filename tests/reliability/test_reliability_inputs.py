@@ -89,8 +89,8 @@ def _craft(defect: str, shape: str, folder: Path) -> tuple[Path, str, str | None
     if defect == "ragged-csv":
         data = _csv(columns, [rows[0], [*rows[1], "extra"]])
         return _write(folder / "d.csv", data), "line 3", None
-    if defect == "folder":
-        path = folder / "d.csv"
+    if defect in ("folder", "folder-plain"):
+        path = folder / ("d.csv" if defect == "folder" else "d")
         path.mkdir()
         return path, "", None
     raise AssertionError(defect)
@@ -114,6 +114,7 @@ DEFECTS = [
     "unbalanced-quote",
     "ragged-csv",
     "folder",
+    "folder-plain",
 ]
 PAIRS_ONLY = ["nan-csv", "nan-parquet"]
 
@@ -192,7 +193,7 @@ def test_a_bad_input_file_is_one_clear_error(command, defect, inputs_dir, tmp_pa
         assert f"column {column!r}" in err, err
     if defect.startswith("empty"):
         assert "is empty (0 bytes)" in err, err
-    if defect == "folder":
+    if defect.startswith("folder"):
         assert "is a folder" in err, err
 
 
