@@ -512,12 +512,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _input_errors() -> tuple[type[BaseException], ...]:
     """The exceptions that mean bad input or a file system problem, shown as one line: embrm's
-    own, files that cannot be read or written (``OSError``), bad values, and polars' errors
-    where a library reads a file itself."""
+    own, files that cannot be read or written (``OSError``), bad values, and the errors polars
+    raises for a file it cannot parse (``ComputeError``, ``NoDataError``), should one reach
+    here past the checked readers. Other errors are bugs and keep their traceback."""
     errors: tuple[type[BaseException], ...] = (EmbrmError, OSError, ImportError, KeyError, ValueError)
     polars = sys.modules.get("polars")
     if polars is not None:
-        errors += (polars.exceptions.PolarsError,)
+        errors += (polars.exceptions.ComputeError, polars.exceptions.NoDataError)
     return errors
 
 
