@@ -187,6 +187,8 @@ def _bad_byte_place(text: str, suffix: str) -> tuple[int, str | None] | None:
             header = next(reader, [])
             if any(_has_escape(h) for h in header):
                 return 1, None
+            if _separator(header) is not None:
+                header = []  # one column named like all of them: name none
             start = reader.line_num + 1
             for row in reader:
                 for i, field in enumerate(row):
@@ -221,9 +223,16 @@ def _decode(path: Path, raw: bytes) -> str:
         where = f"line {line}" + (f", column {column!r}" if column is not None else "")
         fix = "Save the file as UTF-8."
         if path.suffix.lower() == ".csv":
+            first = next(csv.reader(raw.decode("utf-8", "surrogateescape").splitlines()[:1]), [])
+            separator = _separator(first)
+            also = (
+                f" It is also {_SEPARATORS[separator]}-separated: save it comma-separated."
+                if separator
+                else ""
+            )
             fix = (
                 "Is it in Windows' 'ANSI' (cp1252) encoding, as Excel saves CSV? Save it as UTF-8 "
-                "(in Excel: Save As, 'CSV UTF-8')."
+                f"(in Excel: Save As, 'CSV UTF-8 (Comma delimited)').{also}"
             )
         raise DataError(f"{path}, {where}: not valid UTF-8 (byte {byte:#04x}). {fix}") from None
 
@@ -345,6 +354,13 @@ def _quote_column(text: str) -> int:
 _SEPARATORS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
+def _separator(header: list[str]) -> str | None:
+    """The separator a one-column CSV header holds (``;`` from Excel in many languages), if any."""
+    if len(header) != 1:
+        return None
+    return next((s for s in _SEPARATORS if s in header[0]), None)
+
+
 def _csv_rows(path: Path) -> tuple[list[str], list[dict[str, str]], _Source]:
     """The header and the records (field text by column) of a CSV file."""
     source = _Source(path, [])
@@ -360,15 +376,14 @@ def _csv_rows(path: Path) -> tuple[list[str], list[dict[str, str]], _Source]:
         header = next(reader, None) or []
         if not any(h.strip() for h in header):
             raise DataError(f"{path} is empty: a CSV file needs a header line naming its columns.")
-        if len(header) == 1:
-            separator = next((s for s in _SEPARATORS if s in header[0]), None)
-            if separator is not None:
-                raise DataError(
-                    f"{path}, line 1: the header {header[0][:60]!r} is one column with "
-                    f"{_SEPARATORS[separator]}s in it: the file is {_SEPARATORS[separator]}-separated "
-                    "(Excel does that in many languages). Save it comma-separated (in Excel: Save As, "
-                    "'CSV UTF-8 (Comma delimited)')."
-                )
+        separator = _separator(header)
+        if separator is not None:
+            raise DataError(
+                f"{path}, line 1: the header {header[0][:60]!r} is one column with "
+                f"{_SEPARATORS[separator]}s in it: the file is {_SEPARATORS[separator]}-separated "
+                "(Excel does that in many languages). Save it comma-separated (in Excel: Save As, "
+                "'CSV UTF-8 (Comma delimited)')."
+            )
         duplicated = sorted({h for h in header if header.count(h) > 1})
         if duplicated:
             raise DataError(f"{path}, line 1: the header names {duplicated} more than once; rename them.")

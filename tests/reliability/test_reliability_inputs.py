@@ -82,6 +82,9 @@ def _craft(defect: str, shape: str, folder: Path) -> tuple[Path, str, str | None
     if defect == "semicolon-csv":  # Excel in many languages
         data = _csv([";".join(columns)], [[";".join(r)] for r in rows])
         return _write(folder / "d.csv", data), "line 1", None
+    if defect == "semicolon-cp1252-csv":  # Excel in French, German, ...: both at once
+        data = _csv([";".join(columns)], [[";".join(r)] for r in marked]).replace(b"@@", b"caf\xe9")
+        return _write(folder / "d.csv", data), "line 3", None
     if defect == "unbalanced-quote":
         text = _csv(columns, rows).decode().splitlines()
         text[2] = text[2].replace(rows[1][1], '"' + rows[1][1], 1)
@@ -111,6 +114,7 @@ DEFECTS = [
     "empty-jsonl",
     "empty-parquet",
     "semicolon-csv",
+    "semicolon-cp1252-csv",
     "unbalanced-quote",
     "ragged-csv",
     "folder",
@@ -191,6 +195,8 @@ def test_a_bad_input_file_is_one_clear_error(command, defect, inputs_dir, tmp_pa
         assert re.search(rf"{place}\b", err), err
     if column is not None:
         assert f"column {column!r}" in err, err
+    if defect.startswith("semicolon"):
+        assert "semicolon-separated" in err, err
     if defect.startswith("empty"):
         assert "is empty (0 bytes)" in err, err
     if defect.startswith("folder"):
