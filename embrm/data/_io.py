@@ -10,6 +10,7 @@ and columns embrm does not use are reported with a :class:`~embrm.exceptions.Dat
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
 import json
@@ -17,7 +18,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -218,7 +219,8 @@ def _decode(path: Path, raw: bytes) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         byte = raw[exc.start]
-        place = _bad_byte_place(raw.decode("utf-8", "surrogateescape"), path.suffix.lower())
+        with _field_limit(len(raw)):
+            place = _bad_byte_place(raw.decode("utf-8", "surrogateescape"), path.suffix.lower())
         line, column = place or (raw[: exc.start].count(b"\n") + 1, None)
         where = f"line {line}" + (f", column {column!r}" if column is not None else "")
         fix = "Save the file as UTF-8."
@@ -361,12 +363,29 @@ def _separator(header: list[str]) -> str | None:
     return next((s for s in _SEPARATORS if s in header[0]), None)
 
 
+@contextlib.contextmanager
+def _field_limit(size: int) -> Iterator[None]:
+    """Let the csv module read fields of up to ``size`` characters (its default is 131,072:
+    a long answer is not a malformed file)."""
+    old = csv.field_size_limit()
+    csv.field_size_limit(max(old, size))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
 def _csv_rows(path: Path) -> tuple[list[str], list[dict[str, str]], _Source]:
     """The header and the records (field text by column) of a CSV file."""
-    source = _Source(path, [])
     text = _decode(path, _read_bytes(path))
     if text.startswith("\ufeff"):
         text = text[1:]
+    with _field_limit(len(text)):
+        return _parse_csv(path, text)
+
+
+def _parse_csv(path: Path, text: str) -> tuple[list[str], list[dict[str, str]], _Source]:
+    source = _Source(path, [])
     lines = text.splitlines(keepends=True)
     reader = csv.reader(lines, strict=True)
     header: list[str] = []

@@ -540,3 +540,14 @@ def test_prior_strength_changes_the_choice(cls):
     D = np.random.RandomState(1).standard_normal((40, 6)) * np.linspace(0.2, 3, 40)[:, None]
     picks = {tuple(cls(prior_strength=p).select(D, batch_size=6, random_state=0)) for p in (1e-3, 1e3)}
     assert len(picks) == 2
+
+
+def test_a_csv_field_longer_than_the_csv_modules_limit_reads(tmp_path):
+    import csv
+
+    from embrm.data import read_any
+
+    long = "x" * 200_000  # the csv module refuses fields over 131,072 characters by default
+    path = _write(tmp_path / "d.csv", _csv(["prompt", "chosen", "rejected"], [["p", long, "no"]]))
+    assert read_any(path).frame["chosen"].to_list() == [long]
+    assert csv.field_size_limit() == 131_072  # restored
