@@ -6,6 +6,7 @@ the wrong array learns which one and why without reading a traceback.
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 from collections.abc import Iterable, Mapping
@@ -240,9 +241,17 @@ def check_groups(groups: Any, n_samples: int, per: str = "pair") -> np.ndarray |
 
 @dataclass(frozen=True)
 class Interval:
-    """Numbers of one kind in a range; ``None`` bounds are infinite.
+    """Numbers of one kind in a range; ``None`` bounds are infinite and open, and NaN is in no
+    range.
 
     ``closed`` is one of ``"both"``, ``"left"``, ``"right"``, ``"neither"``.
+
+    Examples
+    --------
+    >>> import numbers
+    >>> positive = Interval(numbers.Real, 0.0, None, closed="neither")
+    >>> 0.1 in positive, 0.0 in positive, float("inf") in positive, float("nan") in positive
+    (True, False, False, False)
     """
 
     kind: type
@@ -253,6 +262,10 @@ class Interval:
     def __contains__(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, self.kind):
             return False
+        if not isinstance(value, numbers.Integral) and not math.isfinite(value):
+            # NaN is in no range; an infinite end is open, as __str__ writes it
+            if math.isnan(value) or (value > 0 and self.high is None) or (value < 0 and self.low is None):
+                return False
         if self.low is not None:
             if value < self.low or (value == self.low and self.closed in ("right", "neither")):
                 return False

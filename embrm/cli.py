@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from . import __version__
@@ -29,33 +31,75 @@ MODEL_HELP = (
 )
 
 
+def _number(kind: Callable[[str], float], check: Callable[[float], bool], wanted: str):
+    """An argparse ``type`` that parses with ``kind`` and refuses values failing ``check``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+        if not check(value):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text}")
+        return value
+
+    parse.__name__ = wanted  # argparse names the type in some messages
+    return parse
+
+
+#: argparse types: the message names what the option needs.
+POSITIVE_INT = _number(int, lambda v: v >= 1, "a positive integer (1 or more)")
+SEED = _number(int, lambda v: 0 <= v < 2**32, "an integer seed in [0, 2**32)")
+SHARE = _number(float, lambda v: 0.0 < v < 1.0, "a share between 0 and 1, such as 0.2")
+POSITIVE_FLOAT = _number(float, lambda v: math.isfinite(v) and v > 0, "a finite number above 0")
+NON_NEGATIVE_FLOAT = _number(float, lambda v: math.isfinite(v) and v >= 0, "a finite number, 0 or more")
+
+
+def _model_name(args: argparse.Namespace) -> str:
+    """The representation the command uses: ``--model``, else the default (minilm with
+    ``--quantize``, the int8 variant of an ONNX model)."""
+    quantize = getattr(args, "quantize", False)
+    return getattr(args, "model", None) or ("minilm" if quantize else DEFAULT_REPRESENTATION)
+
+
 def _encoder(args: argparse.Namespace):
     from .embed import Encoder
 
-    quantize = getattr(args, "quantize", False)
-    # --quantize is the ONNX transformer's int8 variant: without --model it means minilm
-    default = "minilm" if quantize else DEFAULT_REPRESENTATION
     return Encoder(
-        model=getattr(args, "model", None) or default,
+        model=_model_name(args),
         cache_dir=args.cache_dir,
         device=getattr(args, "device", None),
-        quantize=quantize,
+        quantize=getattr(args, "quantize", False),
     )
 
 
+def _input_file(name_or_path: str) -> Path:
+    """``name_or_path`` as a file to read; a clear error for a folder or a missing file."""
+    from .data import DATASETS
+
+    path = Path(name_or_path)
+    if path.is_dir():
+        raise EmbrmError(f"{name_or_path!r} is a folder; give a data file (.parquet, .jsonl or .csv).")
+    if not path.exists():
+        raise EmbrmError(
+            f"{name_or_path!r} is neither a built-in data set ({', '.join(DATASETS)}) nor a file."
+        )
+    return path
+
+
 def _load(name_or_path: str, data_dir: str | None):
-    """A built-in data set by name, or a file (pairs if it has chosen/rejected)."""
+    """A built-in data set by name, or a file (pairs if it has chosen/rejected), read by the
+    checked readers of :mod:`embrm.data`."""
     from .data import DATASETS, load_dataset, read_any
 
     if name_or_path in DATASETS:
         return load_dataset(name_or_path, data_dir)
     from .active import is_labels_file, labelled_pairs, read_labels
 
-    if is_labels_file(name_or_path):  # a filled query file of `embrm select`
-        return labelled_pairs(read_labels(name_or_path), name=Path(name_or_path).stem)
-    if Path(name_or_path).is_file():
-        return read_any(name_or_path)
-    raise EmbrmError(f"{name_or_path!r} is neither a built-in data set ({', '.join(DATASETS)}) nor a file.")
+    path = _input_file(name_or_path)
+    if is_labels_file(path):  # a filled query file of `embrm select`
+        return labelled_pairs(read_labels(path), name=path.stem)
+    return read_any(path)
 
 
 def cmd_doctor(args: argparse.Namespace) -> None:
@@ -87,7 +131,7 @@ def cmd_embed(args: argparse.Namespace) -> None:
         from .embed import RayEncoder
 
         encoder = RayEncoder(
-            model=args.model,
+            model=_model_name(args),
             cache_dir=args.cache_dir,
             device=args.device,
             quantize=args.quantize,
@@ -277,9 +321,25 @@ def _pool_responses(args: argparse.Namespace, encoder):
     return data, data.embed(encoder)
 
 
+def _strategy(args: argparse.Namespace):
+    """The strategy ``--strategy`` names, with every option it takes (``--prior-strength``);
+    an option it does not take is an error, not silently ignored."""
+    from .active import STRATEGIES
+
+    strategy = STRATEGIES[args.strategy]()
+    if args.prior_strength is not None:
+        if "prior_strength" not in strategy.get_params(deep=False):
+            takes = sorted(n for n, cls in STRATEGIES.items() if "prior_strength" in cls().get_params())
+            raise EmbrmError(
+                f"--prior-strength is a parameter of the strategies {takes}, not of "
+                f"{args.strategy!r}: drop it, or choose one of those strategies."
+            )
+        strategy.set_params(prior_strength=args.prior_strength)
+    return strategy
+
+
 def cmd_select(args: argparse.Namespace) -> None:
     from .active import (
-        STRATEGIES,
         cross_prompt_pool,
         merge_labels,
         read_labels,
@@ -288,6 +348,7 @@ def cmd_select(args: argparse.Namespace) -> None:
         write_queries,
     )
 
+    strategy = _strategy(args)
     out = Path(args.out)
     if any(out.resolve() == Path(p).resolve() for p in args.labelled):
         raise EmbrmError(f"--out {out} is one of the --labelled files; write the new queries elsewhere.")
@@ -303,9 +364,6 @@ def cmd_select(args: argparse.Namespace) -> None:
         from .heads import load
 
         head = load(args.head, expected_encoder_id=encoder.identity)
-    strategy = STRATEGIES[args.strategy]()
-    if args.strategy == "dopt" and args.prior_strength is not None:
-        strategy.set_params(prior_strength=args.prior_strength)
     queries = select_queries(
         pool, X, args.budget, strategy=strategy, labels=labels, head=head, random_state=args.random_state
     )
@@ -329,21 +387,27 @@ def _add_active_commands(add) -> None:
     p = add("select", cmd_select, "Choose the next pairs to annotate (active annotation).")
     p.add_argument("pool", help="built-in data set or file: scored responses, pairs, or prompt/response rows")
     p.add_argument("--labelled", nargs="*", default=[], help="filled query files of earlier rounds")
-    p.add_argument("--budget", type=int, required=True, help="pairs to propose")
+    p.add_argument("--budget", type=POSITIVE_INT, required=True, help="pairs to propose")
     p.add_argument("--strategy", choices=sorted(STRATEGIES), default="dopt")
     p.add_argument("--out", required=True, help="query file to write (.csv, .jsonl or .parquet)")
     p.add_argument("--head", help="a saved head for p (default: BTLinear fitted on the labels)")
-    p.add_argument("--prior-strength", type=float, help="dopt: prior precision lambda (default 0.1)")
+    p.add_argument(
+        "--prior-strength",
+        type=POSITIVE_FLOAT,
+        help="dopt and vopt: precision lambda of the prior on the reward direction (default 0.1)",
+    )
     p.add_argument(
         "--pool-type",
         choices=["within", "cross"],
         default="within",
         help="pairs within one prompt (default) or across prompts",
     )
-    p.add_argument("--pairs-per-prompt", type=int, help="within: random pairs per prompt (default all)")
-    p.add_argument("--cross-pairs", type=int, default=100_000, help="cross: pairs to draw")
-    p.add_argument("--pool-seed", type=int, default=0, help="seeds the pool; keep it across rounds")
-    p.add_argument("--random-state", type=int, default=0, help="seeds the selection")
+    p.add_argument(
+        "--pairs-per-prompt", type=POSITIVE_INT, help="within: random pairs per prompt (default all)"
+    )
+    p.add_argument("--cross-pairs", type=POSITIVE_INT, default=100_000, help="cross: pairs to draw")
+    p.add_argument("--pool-seed", type=SEED, default=0, help="seeds the pool; keep it across rounds")
+    p.add_argument("--random-state", type=SEED, default=0, help="seeds the selection")
     p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--quantize", action="store_true", help="use the int8 ONNX variant")
     p = add("merge-labels", cmd_merge_labels, "Merge filled query files by pair id into one labels file.")
@@ -371,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--quantize", action="store_true", help=QUANTIZE_HELP)
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA when usable")
-    p.add_argument("--limit", type=int, help="only the first N rows")
+    p.add_argument("--limit", type=POSITIVE_INT, help="only the first N rows")
     p.add_argument(
         "--engine",
         choices=["local", "ray"],
@@ -380,7 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(needs `pip install 'embrm[dist]'`; see docs/scaling.md)",
     )
     p.add_argument("--address", help="--engine ray: the cluster's address (default: start a local Ray)")
-    p.add_argument("--workers", type=int, help="--engine ray: actors (default: one per GPU, else per CPU)")
+    p.add_argument(
+        "--workers", type=POSITIVE_INT, help="--engine ray: actors (default: one per GPU, else per CPU)"
+    )
 
     from .heads import HEADS
 
@@ -388,12 +454,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="built-in data set name or a Parquet/JSONL/CSV file")
     p.add_argument("--head", choices=sorted(HEADS), default="bt-linear")
     p.add_argument("--out", help="save the fitted head here (portable .npz + JSON)")
-    p.add_argument("--test-size", type=float, default=0.2, help="share of prompts held out")
-    p.add_argument("--pairs-per-prompt", type=int, default=50, help="for scored data: pairs per prompt")
+    p.add_argument("--test-size", type=SHARE, default=0.2, help="share of prompts held out")
     p.add_argument(
-        "--beta", type=float, help="for scored data: simulated annotation quality (default noiseless)"
+        "--pairs-per-prompt", type=POSITIVE_INT, default=50, help="for scored data: pairs per prompt"
     )
-    p.add_argument("--random-state", type=int, default=0)
+    p.add_argument(
+        "--beta",
+        type=NON_NEGATIVE_FLOAT,
+        help="for scored data: simulated annotation quality (default noiseless)",
+    )
+    p.add_argument("--random-state", type=SEED, default=0)
     p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--quantize", action="store_true", help=QUANTIZE_HELP)
     for name, func, help_ in (
@@ -414,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--out", required=True, help="output .parquet or .csv")
         else:
             p.add_argument("--plot", help="write the Best-of-N curve as PNG (scored data)")
-            p.add_argument("--random-state", type=int, default=0, help="bootstrap seed")
+            p.add_argument("--random-state", type=SEED, default=0, help="bootstrap seed")
 
     _add_active_commands(add)
 
@@ -436,14 +506,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _input_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean bad input or a file system problem, shown as one line: embrm's
+    own, files that cannot be read or written (``OSError``), bad values, and the errors polars
+    raises for a file it cannot parse (``ComputeError``, ``NoDataError``), should one reach
+    here past the checked readers. Other errors are bugs and keep their traceback."""
+    errors: tuple[type[BaseException], ...] = (EmbrmError, OSError, ImportError, KeyError, ValueError)
+    polars = sys.modules.get("polars")
+    if polars is not None:
+        errors += (polars.exceptions.ComputeError, polars.exceptions.NoDataError)
+    return errors
+
+
+def _describe_error(exc: BaseException) -> str:
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    if isinstance(exc, OSError) and not isinstance(exc, EmbrmError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``embrm`` command."""
+    """Entry point of the ``embrm`` command: 0 on success, 1 when ``cache verify`` finds
+    problems, 2 for bad input (one line on stderr, never a traceback)."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
-    except (EmbrmError, FileNotFoundError, ImportError, KeyError, ValueError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"embrm {args.command}: error: {message}", file=sys.stderr)
+    except _input_errors() as exc:
+        print(f"embrm {args.command}: error: {_describe_error(exc)}", file=sys.stderr)
         return 2
 
 

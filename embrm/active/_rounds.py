@@ -13,6 +13,7 @@ import polars as pl
 from embrm.active._pools import CandidatePool
 from embrm.active._strategies import STRATEGIES, BaseStrategy
 from embrm.data import PreferencePairs
+from embrm.data._io import peek_columns, read_table
 from embrm.exceptions import DataError
 
 #: Columns of a query file; annotators fill ``label`` with ``a`` or ``b`` (the better response).
@@ -28,16 +29,29 @@ def _check_format(path: Path) -> str:
     return suffix
 
 
+#: The rule of each column of a query or labels file (see :func:`embrm.data._io.read_table`).
+LABEL_COLUMN_RULES = {
+    "pair_id": "id",
+    "prompt_id": "id",
+    "prompt_id_b": "id",
+    "prompt": "text",
+    "prompt_b": "text",
+    "response_a": "text",
+    "response_b": "text",
+    "label": "text?",
+}
+
+
 def _read(path: str | os.PathLike) -> pl.DataFrame:
+    """A query or labels file, read and checked by the data readers (``pair_id`` as text)."""
     path = Path(path)
-    suffix = _check_format(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; give a query or labels file (.csv, .jsonl or .parquet).")
+    _check_format(path)
+    if not path.exists():
         raise DataError(f"Labels file {str(path)!r} does not exist.")
-    text_columns = {"pair_id": pl.String, "label": pl.String}
-    if suffix == ".csv":
-        return pl.read_csv(path, schema_overrides=text_columns, infer_schema_length=None)
-    frame = pl.read_ndjson(path, infer_schema_length=None) if suffix == ".jsonl" else pl.read_parquet(path)
-    return frame.with_columns(pl.col(c).cast(pl.String) for c in text_columns if c in frame.columns)
+    frame = read_table(path, LABEL_COLUMN_RULES, ("pair_id", "label"), "a query or labels file")
+    return frame.with_columns(pl.col("pair_id", "label").cast(pl.String))
 
 
 def is_labels_frame(frame: pl.DataFrame) -> bool:
@@ -181,18 +195,13 @@ def select_queries(
 
 
 def is_labels_file(path: str | os.PathLike) -> bool:
-    """Whether a file is a query/labels file written by :func:`write_queries`."""
+    """Whether a file is a query/labels file written by :func:`write_queries`, told from its
+    header, first line or schema (:func:`embrm.data._io.peek_columns`)."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in _FORMATS or not path.is_file():
+    if path.suffix.lower() not in _FORMATS:
         return False
-    if suffix == ".parquet":
-        columns = list(pl.read_parquet_schema(path))
-    elif suffix == ".csv":
-        columns = pl.read_csv(path, n_rows=1, infer_schema_length=0).columns
-    else:
-        columns = pl.read_ndjson(path, n_rows=1).columns
-    return is_labels_frame(pl.DataFrame(schema={c: pl.String for c in columns}))
+    columns = peek_columns(path)
+    return columns is not None and is_labels_frame(pl.DataFrame(schema={c: pl.String for c in columns}))
 
 
 def write_queries(queries: pl.DataFrame, path: str | os.PathLike) -> Path:

@@ -26,6 +26,9 @@ from embrm.heads._base import single_threaded
 #: Rows processed at a time in passes over the pool (bounds temporary memory to CHUNK x d).
 CHUNK = 32768
 _HASH_MULTIPLIERS = np.random.RandomState(20261202).randint(1, 2**62, size=8192, dtype=np.int64)
+#: Largest absolute value accepted in an embedding difference. Differences of unit-length
+#: embeddings are at most 2; far larger values overflow the designs' float32 sums of squares.
+MAX_ABS_VALUE = 1e6
 
 
 def _check_matrix(values: Any, name: str, allow_empty: bool = False) -> np.ndarray:
@@ -43,7 +46,29 @@ def _check_matrix(values: Any, name: str, allow_empty: bool = False) -> np.ndarr
             f"{name} is empty: there are no candidate pairs to choose from. Build a pool with "
             "embrm.active.within_prompt_pool (at least two different answers to one prompt)."
         )
+    _check_values(array, name)
     return array
+
+
+def _check_values(array: np.ndarray, name: str) -> None:
+    """Every value finite and at most :data:`MAX_ABS_VALUE` in size, checked in chunks."""
+    for start in range(0, len(array), CHUNK):
+        part = array[start : start + CHUNK]
+        largest = np.abs(part).max(axis=1, initial=0.0)  # NaN propagates
+        bad = np.flatnonzero(~(largest <= MAX_ABS_VALUE))
+        if bad.size:
+            row = start + int(bad[0])
+            values = array[row]
+            if not np.isfinite(values).all():
+                raise DataError(
+                    f"{name} row {row} holds NaN or infinity; embedding differences must be finite. "
+                    "Embed the responses again (and check the head or pairs they came from)."
+                )
+            raise DataError(
+                f"{name} row {row} holds the value {float(np.abs(values).max()):.3g}; embedding "
+                f"differences must stay below {MAX_ABS_VALUE:g} in size (those of unit-length "
+                "embeddings are at most 2). Pass differences of embeddings, not raw features."
+            )
 
 
 def squared_norms(D: np.ndarray, name: str = "D_pool") -> np.ndarray:
@@ -280,8 +305,10 @@ class BayesianDesign(BaseStrategy):
     """Base class of the designs over a Gaussian prior on the linear reward direction
     (:class:`DOptimal`, :class:`VOptimal`): both hold ``prior_strength``."""
 
+    # Bounded away from 0 and infinity: 1 / prior_strength scales every gain, and its
+    # square the V-optimal scores, which must stay finite.
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        "prior_strength": [Interval(numbers.Real, 0.0, None, closed="neither")],
+        "prior_strength": [Interval(numbers.Real, 1e-8, 1e8, closed="both")],
     }
 
     def __init__(self, prior_strength: float = 0.1) -> None:
@@ -310,7 +337,7 @@ class DOptimal(BayesianDesign):
 
     Parameters
     ----------
-    prior_strength : float, default 0.1
+    prior_strength : float in [1e-8, 1e8], default 0.1
         ``lambda``: the precision of a Gaussian prior ``w ~ N(0, I / lambda)`` on the linear
         reward direction, in the units of the embedding differences. It is the information
         the design starts from: small values favour covering every direction (exploration);

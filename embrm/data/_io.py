@@ -14,13 +14,15 @@ and columns embrm does not use are reported with a :class:`~embrm.exceptions.Dat
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
 import json
 import math
 import os
+import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -144,19 +146,111 @@ def _columns_from_records(source: _Source, records: list[dict], kind: str) -> pl
     return pl.DataFrame(columns)
 
 
-def _decode(source: _Source, raw: bytes) -> str:
+_ESCAPED = re.compile("[\udc80-\udcff]")  # bytes that are not UTF-8, as surrogateescape decodes them
+
+
+def _has_escape(value: Any) -> bool:
+    if isinstance(value, str):
+        return _ESCAPED.search(value) is not None
+    if isinstance(value, list):
+        return any(_has_escape(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_escape(k) or _has_escape(v) for k, v in value.items())
+    return False
+
+
+def _bad_byte_place(text: str, suffix: str) -> tuple[int, str | None] | None:
+    """The line and column of the first byte that is not UTF-8 in ``text`` (decoded with
+    ``surrogateescape``), or None when the file cannot be parsed that far."""
+    if suffix == ".csv":
+        reader = csv.reader(text.splitlines(keepends=True))
+        try:
+            header = next(reader, [])
+            if any(_has_escape(h) for h in header):
+                return 1, None
+            if _separator(header) is not None:
+                header = []  # one column named like all of them: name none
+            start = reader.line_num + 1
+            for row in reader:
+                for i, field in enumerate(row):
+                    if _has_escape(field):
+                        return start, header[i] if i < len(header) else None
+                start = reader.line_num + 1
+        except csv.Error:
+            return None
+        return None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not _has_escape(line):
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return number, None
+        if isinstance(record, dict):
+            key = next((k for k, v in record.items() if _has_escape(v)), None)
+            return number, (key if key is not None and not _has_escape(key) else None)
+        return number, None
+    return None
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    """``raw`` as UTF-8 text; a DataError naming the line and column of the first bad byte."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
+        byte = raw[exc.start]
+        with _field_limit(len(raw)):
+            place = _bad_byte_place(raw.decode("utf-8", "surrogateescape"), path.suffix.lower())
+        line, column = place or (raw[: exc.start].count(b"\n") + 1, None)
+        where = f"line {line}" + (f", column {column!r}" if column is not None else "")
+        fix = "Save the file as UTF-8."
+        if path.suffix.lower() == ".csv":
+            first = next(csv.reader(raw.decode("utf-8", "surrogateescape").splitlines()[:1]), [])
+            separator = _separator(first)
+            also = (
+                f" It is also {_SEPARATORS[separator]}-separated: save it comma-separated."
+                if separator
+                else ""
+            )
+            fix = (
+                "Is it in Windows' 'ANSI' (cp1252) encoding, as Excel saves CSV? Save it as UTF-8 "
+                f"(in Excel: Save As, 'CSV UTF-8 (Comma delimited)').{also}"
+            )
+        raise DataError(f"{path}, {where}: not valid UTF-8 (byte {byte:#04x}). {fix}") from None
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The bytes of a data file; a DataError for a folder, an unreadable or a 0-byte file."""
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; give a data file ({', '.join(SUFFIXES)}).")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"No such data file: {path}") from None
+    except OSError as exc:
         raise DataError(
-            f"{source.path}, line {line}: not valid UTF-8 (byte {raw[exc.start]:#04x}); save the "
-            "file as UTF-8."
+            f"{path} cannot be read ({exc.strerror or exc}); check the file and its permissions."
         ) from None
+    if not raw:
+        raise DataError(f"{path} is empty (0 bytes): it holds no data. Was it saved or copied completely?")
+    return raw
 
 
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a number JSON allows")
+class _NonFinite:
+    """A JSON constant (NaN, Infinity) standing in for its value until its column is known."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+def _find_constant(value: Any) -> _NonFinite | None:
+    if isinstance(value, _NonFinite):
+        return value
+    if isinstance(value, list):
+        return next((c for v in value if (c := _find_constant(v)) is not None), None)
+    if isinstance(value, dict):
+        return next((c for v in value.values() if (c := _find_constant(v)) is not None), None)
+    return None
 
 
 def _apply_renames(path: Path, names: list[str], renames: Mapping[str, str]) -> dict[str, str]:
@@ -169,19 +263,20 @@ def _apply_renames(path: Path, names: list[str], renames: Mapping[str, str]) -> 
     return {n: renames.get(n, n) for n in names}
 
 
-def _read_jsonl(
-    path: Path, kind: Callable[[list[str]], str], renames: Mapping[str, str]
-) -> tuple[pl.DataFrame, _Source, str]:
+def _jsonl_records(path: Path) -> tuple[list[dict], _Source]:
+    """The JSON objects of a JSONL file, one per non-blank line, with their line numbers."""
     source = _Source(path, [])
     records = []
-    for number, line in enumerate(_decode(source, path.read_bytes()).splitlines(), start=1):
+    for number, line in enumerate(_decode(path, _read_bytes(path)).splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line, parse_constant=_reject_constant)
-        except ValueError as exc:
+            record = json.loads(line, parse_constant=_NonFinite)
+        except (ValueError, RecursionError) as exc:
             detail = (
-                f"{exc.msg} at character {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+                f"{exc.msg} at character {exc.colno}"
+                if isinstance(exc, json.JSONDecodeError)
+                else "nested too deeply"
             )
             raise DataError(
                 f"{path}, line {number}: not valid JSON ({detail}). Each line must be one JSON "
@@ -191,10 +286,24 @@ def _read_jsonl(
             raise DataError(
                 f"{path}, line {number}: expected a JSON object ({{...}}), got {_describe(record)}."
             )
+        for key, value in record.items():
+            constant = _find_constant(value)
+            if constant is not None:
+                raise DataError(
+                    f"{path}, line {number}, column {key!r}: not valid JSON ({constant.name} is not a "
+                    "number JSON allows). Write a finite number, or fix or remove that line."
+                )
         records.append(record)
         source.lines.append(number)
     if not records:
         raise DataError(f"{path} is empty: it holds no JSON lines. Each line must be one JSON object.")
+    return records, source
+
+
+def _read_jsonl(
+    path: Path, kind: Callable[[list[str]], str], renames: Mapping[str, str]
+) -> tuple[pl.DataFrame, _Source, str]:
+    records, source = _jsonl_records(path)
     names = _apply_renames(path, list(dict.fromkeys(k for r in records for k in r)), renames)
     if renames:
         records = [{names[k]: v for k, v in r.items()} for r in records]
@@ -202,24 +311,81 @@ def _read_jsonl(
     return _columns_from_records(source, records, chosen), source, chosen
 
 
-def _read_csv(
-    path: Path, kind: Callable[[list[str]], str], renames: Mapping[str, str]
-) -> tuple[pl.DataFrame, _Source, str]:
-    source = _Source(path, [])
-    text = _decode(source, path.read_bytes())
+def _quote_column(text: str) -> int:
+    """The field (counting from 0) of a CSV record's text where a quote goes wrong: one
+    never closed, or text right after a closing quote."""
+    field, quoted, i = 0, False, 0
+    while i < len(text):
+        ch = text[i]
+        if quoted:
+            if ch == '"':
+                if text[i + 1 : i + 2] == '"':
+                    i += 2
+                    continue
+                quoted = False
+                if text[i + 1 : i + 2] not in ("", ",", "\r", "\n"):
+                    return field
+        elif ch == '"' and (i == 0 or text[i - 1] == ","):
+            quoted = True
+        elif ch == ",":
+            field += 1
+        i += 1
+    return field
+
+
+_SEPARATORS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def _separator(header: list[str]) -> str | None:
+    """The separator a one-column CSV header holds (``;`` from Excel in many languages), if any."""
+    if len(header) != 1:
+        return None
+    return next((s for s in _SEPARATORS if s in header[0]), None)
+
+
+@contextlib.contextmanager
+def _field_limit(size: int) -> Iterator[None]:
+    """Let the csv module read fields of up to ``size`` characters (its default is 131,072:
+    a long answer is not a malformed file)."""
+    old = csv.field_size_limit()
+    csv.field_size_limit(max(old, size))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
+def _csv_rows(path: Path) -> tuple[list[str], list[dict[str, str]], _Source]:
+    """The header and the records (field text by column) of a CSV file."""
+    text = _decode(path, _read_bytes(path))
     if text.startswith("\ufeff"):
         text = text[1:]
-    reader = csv.reader(text.splitlines(keepends=True), strict=True)
+    with _field_limit(len(text)):
+        return _parse_csv(path, text)
+
+
+def _parse_csv(path: Path, text: str) -> tuple[list[str], list[dict[str, str]], _Source]:
+    source = _Source(path, [])
+    lines = text.splitlines(keepends=True)
+    reader = csv.reader(lines, strict=True)
+    header: list[str] = []
+    records: list[dict[str, str]] = []
+    start = 1
     try:
-        header = next(reader, None)
-        if header is None or not any(h.strip() for h in header):
+        header = next(reader, None) or []
+        if not any(h.strip() for h in header):
             raise DataError(f"{path} is empty: a CSV file needs a header line naming its columns.")
+        separator = _separator(header)
+        if separator is not None:
+            raise DataError(
+                f"{path}, line 1: the header {header[0][:60]!r} is one column with "
+                f"{_SEPARATORS[separator]}s in it: the file is {_SEPARATORS[separator]}-separated "
+                "(Excel does that in many languages). Save it comma-separated (in Excel: Save As, "
+                "'CSV UTF-8 (Comma delimited)')."
+            )
         duplicated = sorted({h for h in header if header.count(h) > 1})
         if duplicated:
             raise DataError(f"{path}, line 1: the header names {duplicated} more than once; rename them.")
-        header = list(_apply_renames(path, header, renames).values())
-        chosen = kind(header)
-        records = []
         start = reader.line_num + 1
         for row in reader:
             if not row:
@@ -227,16 +393,34 @@ def _read_csv(
                 continue
             if len(row) != len(header):
                 raise DataError(
-                    f"{path}, line {start}: {len(row)} fields, but the header has {len(header)}. "
-                    "Quote fields that contain commas or line breaks."
+                    f"{path}, line {start}: {len(row)} fields, but the header has {len(header)} "
+                    f"({', '.join(header)}). Quote fields that contain commas or line breaks, and give "
+                    "every line one field per column."
                 )
             records.append(dict(zip(header, row, strict=True)))
             source.lines.append(start)
             start = reader.line_num + 1
     except csv.Error as exc:
-        raise DataError(f"{path}, line {reader.line_num}: malformed CSV ({exc}).") from None
+        field = _quote_column("".join(lines[start - 1 : max(reader.line_num, start)]))
+        column = f", column {header[field]!r}" if header and field < len(header) else ""
+        problem = "a quoted field is never closed" if "end of data" in str(exc) else f"malformed CSV ({exc})"
+        raise DataError(
+            f"{path}, line {start}{column}: {problem}. Quote a field that holds commas, quotes or "
+            'line breaks in "...", doubling each quote inside it ("").'
+        ) from None
     if not records:
         raise DataError(f"{path} has a header but no data lines.")
+    return header, records, source
+
+
+def _read_csv(
+    path: Path, kind: Callable[[list[str]], str], renames: Mapping[str, str]
+) -> tuple[pl.DataFrame, _Source, str]:
+    header, records, source = _csv_rows(path)
+    names = _apply_renames(path, header, renames)
+    if renames:
+        records = [{names[k]: v for k, v in r.items()} for r in records]
+    chosen = kind(list(names.values()))
     for i, record in enumerate(records):
         for column in _FLOAT + _INT:
             if column in record:
@@ -258,18 +442,44 @@ def _parse_number(source: _Source, i: int, column: str, text: str) -> int | floa
     return value
 
 
+def _parquet_frame(path: Path) -> tuple[pl.DataFrame, _Source]:
+    """A Parquet file's frame; a DataError for a damaged, empty or non-Parquet file."""
+    _read_bytes_check(path)
+    try:
+        frame = pl.read_parquet(path)
+    except (Exception, pl.exceptions.PanicException) as exc:  # noqa: BLE001 - polars raises many types
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise DataError(
+            f"{path} cannot be read as Parquet ({reason}); "
+            "is it damaged or another format? Write it again, or give it the suffix of its real format."
+        ) from None
+    if frame.height == 0:
+        raise DataError(f"{path} is empty: it holds no rows.")
+    return frame, _Source(path)
+
+
+def _read_bytes_check(path: Path) -> None:
+    """The checks of :func:`_read_bytes` without reading the file (Parquet is read by polars)."""
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; give a data file ({', '.join(SUFFIXES)}).")
+    try:
+        size = path.stat().st_size
+        with open(path, "rb"):
+            pass
+    except FileNotFoundError:
+        raise FileNotFoundError(f"No such data file: {path}") from None
+    except OSError as exc:
+        raise DataError(
+            f"{path} cannot be read ({exc.strerror or exc}); check the file and its permissions."
+        ) from None
+    if size == 0:
+        raise DataError(f"{path} is empty (0 bytes): it holds no data. Was it saved or copied completely?")
+
+
 def _read_parquet(
     path: Path, kind: Callable[[list[str]], str], renames: Mapping[str, str]
 ) -> tuple[pl.DataFrame, _Source, str]:
-    source = _Source(path)
-    try:
-        frame = pl.read_parquet(path)
-    except Exception as exc:  # noqa: BLE001 - polars and pyarrow raise many error types
-        raise DataError(
-            f"{path} cannot be read as Parquet ({exc}); is it damaged or another format?"
-        ) from exc
-    if frame.height == 0:
-        raise DataError(f"{path} is empty: it holds no rows.")
+    frame, source = _parquet_frame(path)
     frame = frame.rename(_apply_renames(path, frame.columns, renames))
     chosen = kind(frame.columns)
     for column in frame.columns:
@@ -626,3 +836,216 @@ def read_any(
     if kind == "pairs":
         return _in_file(path, lambda: pairs_from_frame(frame, name=Path(path).stem))
     return _in_file(path, lambda: ScoredResponses(_render_texts(frame), name=Path(path).stem))
+
+
+#: What a column of :func:`read_table` may hold.
+TABLE_RULES = {
+    "text": "text",
+    "text?": "text or nothing",
+    "id": "an id (text or an integer)",
+    "number": "a finite number",
+}
+
+
+def _table_cell(source: _Source, i: int, column: str, value: Any, rule: str) -> Any:
+    """One JSONL cell of :func:`read_table` against its rule; the value to keep."""
+    if rule == "text?" and value is None:
+        return None
+    if rule in ("text", "text?", "id") and isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise source.error(
+                i,
+                column,
+                "holds a lone surrogate (\\ud800-\\udfff), which is not valid Unicode; fix the text.",
+            ) from None
+        return value
+    if rule == "id" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if rule == "number" and isinstance(value, int | float) and not isinstance(value, bool):
+        if math.isfinite(value):
+            return float(value)
+    fix = "fill it in or drop the line" if value is None else "fix the value"
+    raise source.error(i, column, f"expected {TABLE_RULES[rule]}, got {_describe(value)}; {fix}.")
+
+
+def _csv_cell(source: _Source, i: int, column: str, text: str, rule: str) -> Any:
+    """One CSV field of :func:`read_table` against its rule; the value to keep."""
+    if rule == "text?":
+        return text or None
+    if rule == "number":
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise source.error(i, column, f"expected a finite number, got {_describe(text)}; fix the value.")
+        return value
+    if text == "" and rule == "id":
+        raise source.error(i, column, "the id is missing; fill it in or drop the line.")
+    return text
+
+
+def _table_series(source: _Source, name: str, values: list[Any]) -> pl.Series:
+    try:
+        return pl.Series(name, values, strict=True)
+    except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError) as exc:
+        types = sorted({type(v).__name__ for v in values if v is not None})
+        raise source.error(
+            None, name, f"holds values of mixed types ({', '.join(types)}); give it one type."
+        ) from exc
+
+
+def _parquet_table(source: _Source, frame: pl.DataFrame, columns: Mapping[str, str]) -> pl.DataFrame:
+    for name in frame.columns:
+        rule = columns.get(name)
+        if rule is None:
+            continue
+        dtype = frame.schema[name]
+        nulls = frame[name].is_null()
+        if rule != "text?" and nulls.any():
+            raise source.error(
+                int(nulls.arg_true()[0]), name, "the value is missing; fill it in or drop the row."
+            )
+        ok = {
+            "text": dtype == pl.String,
+            "text?": dtype in (pl.String, pl.Null),
+            "id": dtype == pl.String or dtype.is_integer(),
+            "number": dtype.is_numeric(),
+        }[rule]
+        if not ok:
+            raise source.error(
+                None, name, f"expected {TABLE_RULES[rule]}, got values of type {dtype}; fix the column."
+            )
+        if rule == "number":
+            bad = ~frame[name].cast(pl.Float64).is_finite()
+            if bad.any():
+                row = int(bad.arg_true()[0])
+                raise source.error(
+                    row, name, f"expected a finite number, got {frame[name][row]}; fix or drop the row."
+                )
+            frame = frame.with_columns(pl.col(name).cast(pl.Float64))
+        if rule == "text?" and dtype == pl.Null:
+            frame = frame.with_columns(pl.col(name).cast(pl.String))
+    return frame
+
+
+def read_table(
+    path: str | os.PathLike,
+    columns: Mapping[str, str],
+    required: tuple[str, ...] = (),
+    what: str = "This file",
+) -> pl.DataFrame:
+    """Read a CSV, JSONL or Parquet file as a frame, checking the columns it names.
+
+    The same checks as :func:`read_pairs`, for files of other shapes (active-annotation
+    pools, query and labels files): bytes that are not UTF-8, a malformed line, ragged rows,
+    a quote never closed, a ``;``-separated CSV, a damaged Parquet file and a value that
+    breaks its column's rule each raise one :class:`~embrm.exceptions.DataError` naming the
+    file, the line (JSONL, CSV) or row (Parquet), the column and what to do.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.parquet``, ``.jsonl`` / ``.ndjson`` or ``.csv``.
+    columns : mapping of str to str
+        The rule of each column (see :data:`TABLE_RULES`): ``"text"`` (a string),
+        ``"text?"`` (a string or missing; an empty CSV field is missing), ``"id"`` (a string
+        or an integer; CSV ids stay text) or ``"number"`` (a finite float). Other columns are
+        kept as they are.
+    required : tuple of str
+        Columns the file must have.
+    what : str
+        What the file is, for the message about a missing column.
+
+    Returns
+    -------
+    polars.DataFrame
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from embrm.data._io import read_table
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "pool.csv"
+    >>> _ = path.write_text("prompt,response\\nhi,hello\\n")
+    >>> read_table(path, {"prompt": "text", "response": "text"}, ("prompt", "response")).shape
+    (1, 2)
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _FORMATS:
+        raise DataError(
+            f"Cannot read {path}: unknown file type {path.suffix!r}. Use one of {list(SUFFIXES)}."
+        )
+    if suffix == ".parquet":
+        frame, source = _parquet_frame(path)
+        names = frame.columns
+    elif suffix == ".csv":
+        names, records, source = _csv_rows(path)
+    else:
+        records, source = _jsonl_records(path)
+        names = list(dict.fromkeys(k for r in records for k in r))
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise DataError(
+            f"{path}: {what} needs the columns {list(required)}; missing {missing} (it has {names})."
+        )
+    if suffix == ".parquet":
+        return _parquet_table(source, frame, columns)
+    series = []
+    for name in names:
+        rule = columns.get(name)
+        values = []
+        for i, record in enumerate(records):
+            if name not in record:
+                if rule not in (None, "text?"):
+                    raise source.error(
+                        i, name, "the value is missing (other lines have it); give every line a value."
+                    )
+                values.append(None)
+            elif rule is None:
+                values.append(record[name])
+            elif suffix == ".csv":
+                values.append(_csv_cell(source, i, name, record[name], rule))
+            else:
+                values.append(_table_cell(source, i, name, record[name], rule))
+        if rule == "id" and len({type(v) for v in values}) > 1:
+            values = [str(v) for v in values]  # ids of both kinds: all as text
+        series.append(_table_series(source, name, values))
+    return pl.DataFrame(series)
+
+
+def peek_columns(path: str | os.PathLike) -> list[str] | None:
+    """The column names of a data file from its header (CSV), first line (JSONL) or schema
+    (Parquet), without reading it all; None when they cannot be told (the full readers
+    then say what is wrong)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _FORMATS or not path.is_file():
+        return None
+    if suffix == ".parquet":
+        try:
+            return list(pl.read_parquet_schema(path))
+        except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - reported by the full reader
+            return None
+    try:
+        with open(path, "rb") as file:
+            first = b""
+            while not first.strip():
+                first = file.readline(1 << 20)
+                if not first:
+                    return None
+        line = first.decode("utf-8").removeprefix("\ufeff")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if suffix == ".csv":
+        try:
+            return next(csv.reader([line]), None)
+        except csv.Error:
+            return None
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return list(record) if isinstance(record, dict) else None

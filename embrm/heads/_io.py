@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import re
+import sys
 import warnings
 import zipfile
 from importlib import metadata
@@ -19,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from embrm._validation import check_output_file
+from embrm._validation import check_output_file, validate_params
 from embrm.exceptions import DataError, EncoderMismatchError
 from embrm.heads._base import BaseHead
 
@@ -95,64 +98,139 @@ def save_head(head: BaseHead, path: str | os.PathLike[str]) -> None:
             os.remove(tmp)
 
 
+#: Names an archive member may have: ``meta.json`` and arrays named like the keys
+#: ``save_head`` writes (``coef_``, ``members_/0/coef_``, ``coefs_/1``).
+_MEMBER = re.compile(r"[A-Za-z0-9_]+(?:/[A-Za-z0-9_]+)*\.npy")
+#: Most uncompressed bytes a head file may declare: heads are written uncompressed, so a real
+#: file's members add up to about its own size; this leaves room for a re-zipped copy.
+_MAX_INFLATION, _INFLATION_SLACK = 8, 1 << 20
+#: Deepest nesting of heads, lists and tuples in meta.json (an ensemble of heads is 4).
+_MAX_DEPTH = 32
+#: Most embedding dimensions a head may declare.
+_MAX_FEATURES = 1 << 20
+_RESAVE = "Save the head again (head.save / `embrm train --out`) or retrain it."
+
+
+def _bad_head(path: str, problem: str) -> DataError:
+    return DataError(f"{path!r} is not a valid saved head: {problem}. {_RESAVE}")
+
+
 class _Arrays:
-    """The ``.npy`` members of a saved head, read on demand (no pickle)."""
+    """The ``.npy`` members of a saved head, each read once its header is checked against
+    the member's size (no pickle, no object arrays, no non-finite floats)."""
 
     def __init__(self, archive: zipfile.ZipFile, path: str):
         self.archive, self.path = archive, path
+        self.used: set[str] = set()
 
     def __getitem__(self, key: str) -> np.ndarray:
+        if not isinstance(key, str) or not _MEMBER.fullmatch(key + ".npy"):
+            raise _bad_head(self.path, f"meta.json names an array {key!r} that is not a valid member name")
         try:
-            data = self.archive.read(key + ".npy")
+            info = self.archive.getinfo(key + ".npy")
         except KeyError:
             raise DataError(
                 f"{self.path!r} lacks the array {key!r} its metadata names: the file is "
                 "incomplete or was edited. Save the head again (head.save / embrm train --out)."
             ) from None
+        self.used.add(info.filename)
         try:
-            return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
-        except ValueError as exc:
-            raise DataError(f"{self.path!r}: the array {key!r} cannot be read ({exc}).") from exc
+            with self.archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+                elif version == (2, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+                else:
+                    raise ValueError(f"unsupported .npy version {version}")
+                offset = member.tell()
+                if dtype.hasobject or dtype.kind not in "biuf" or dtype.fields is not None:
+                    raise ValueError(f"its dtype {dtype} is not numeric")
+                expected = math.prod(shape) * dtype.itemsize
+                if expected != info.file_size - offset:
+                    raise ValueError(
+                        f"its header declares shape {shape} of {dtype} ({expected:,} bytes), but the "
+                        f"member holds {info.file_size - offset:,}"
+                    )
+                data = member.read(expected)
+        except (ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise _bad_head(self.path, f"the array {key!r} cannot be read ({exc})") from None
+        array = np.frombuffer(bytearray(data), dtype=dtype)
+        array = array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
+        if dtype.kind == "f" and not np.isfinite(array).all():
+            raise _bad_head(self.path, f"the array {key!r} holds NaN or infinite values")
+        return array
 
 
-def _decode(value: Any, arrays: Any, classes: dict[str, type]) -> Any:
-    if isinstance(value, list):
-        return [_decode(v, arrays, classes) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if "__array__" in value:
-        return arrays[value["__array__"]]
-    if "__tuple__" in value:
-        return tuple(_decode(v, arrays, classes) for v in value["__tuple__"])
-    if "__head__" in value:
-        return _build(value["__head__"], arrays, classes)
-    if "__lightgbm__" in value:
+class _Loader:
+    """Rebuilds heads from meta.json, allowing only embrm's head classes, their parameters and
+    fitted attributes, and nesting no deeper than :data:`_MAX_DEPTH`."""
+
+    def __init__(self, path: str, arrays: _Arrays, classes: dict[str, type]):
+        self.path, self.arrays, self.classes = path, arrays, classes
+
+    def decode(self, value: Any, depth: int) -> Any:
+        if depth > _MAX_DEPTH:
+            raise _bad_head(self.path, f"meta.json nests values more than {_MAX_DEPTH} deep")
+        if isinstance(value, list):
+            return [self.decode(v, depth + 1) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) != 1:
+            raise _bad_head(self.path, f"meta.json holds an unknown entry with keys {sorted(value)[:5]}")
+        ((tag, inner),) = value.items()
+        if tag == "__array__":
+            return self.arrays[inner]
+        if tag == "__tuple__" and isinstance(inner, list):
+            return tuple(self.decode(v, depth + 1) for v in inner)
+        if tag == "__head__":
+            return self.build(inner, depth + 1)
+        if tag == "__lightgbm__" and isinstance(inner, str):
+            return self.booster(inner)
+        raise _bad_head(self.path, f"meta.json holds an unknown entry {tag!r}")
+
+    def booster(self, text: str) -> Any:
         import lightgbm
 
-        return lightgbm.Booster(model_str=value["__lightgbm__"])
-    raise DataError(f"Unknown entry in a saved head: {sorted(value)}.")
+        try:
+            return lightgbm.Booster(model_str=text)
+        except (lightgbm.basic.LightGBMError, ValueError, TypeError) as exc:
+            raise _bad_head(self.path, f"its LightGBM model cannot be read ({str(exc)[:200]})") from None
 
-
-def _build(desc: dict[str, Any], arrays: Any, classes: dict[str, type]) -> BaseHead:
-    cls = classes.get(desc["class"])
-    if cls is None:
-        raise DataError(f"The file holds an unknown head class {desc['class']!r}.")
-    params = {k: _decode(v, arrays, classes) for k, v in desc["params"].items()}
-    state = {k: _decode(v, arrays, classes) for k, v in desc["state"].items()}
-    unknown = sorted(set(params) - set(cls().get_params(deep=False)))
-    if unknown:
-        raise DataError(
-            f"The file's {desc['class']} has parameters this embrm does not know: {unknown}. It was "
-            "written by another version of embrm: load it with that version, or refit the head."
-        )
-    head = cls(**params)
-    for name, value in state.items():
-        setattr(head, name, value)
-    return head
+    def build(self, desc: Any, depth: int) -> BaseHead:
+        if not isinstance(desc, dict) or set(desc) != {"class", "params", "state"}:
+            raise _bad_head(self.path, "a head entry must hold exactly 'class', 'params' and 'state'")
+        name, params, state = desc["class"], desc["params"], desc["state"]
+        cls = self.classes.get(name) if isinstance(name, str) else None
+        if cls is None:
+            raise _bad_head(
+                self.path, f"it holds an unknown head class {name!r} (embrm's: {sorted(self.classes)})"
+            )
+        if not isinstance(params, dict) or not isinstance(state, dict):
+            raise _bad_head(self.path, f"the {name}'s params and state must be JSON objects")
+        unknown = sorted(set(params) - set(cls().get_params(deep=False)))
+        if unknown:
+            raise DataError(
+                f"{self.path!r}: its {name} has parameters this embrm does not know: {unknown}. It was "
+                "written by another version of embrm: load it with that version, or refit the head."
+            )
+        odd = sorted(k for k in state if not (k.isidentifier() and k.endswith("_") and not k.startswith("_")))
+        if odd:
+            raise _bad_head(self.path, f"the {name} holds attributes that are not fitted state: {odd[:5]}")
+        params = {k: self.decode(v, depth + 1) for k, v in params.items()}
+        try:
+            validate_params(cls._parameter_constraints, {**cls().get_params(deep=False), **params}, name)
+        except ValueError as exc:
+            raise _bad_head(self.path, str(exc).rstrip(".")) from None
+        head = cls(**params)
+        for key, value in state.items():
+            setattr(head, key, self.decode(value, depth + 1))
+        return head
 
 
 def _open_archive(path: str) -> zipfile.ZipFile:
-    """The head file as a zip archive whose every member passes its CRC-32 check."""
+    """The head file as a zip archive of allowed members, of sizes the file can hold, whose
+    every member passes its CRC-32 check."""
     if os.path.isdir(path):
         raise DataError(f"{path!r} is a folder, not a saved head file.")
     if not os.path.exists(path):
@@ -160,12 +238,20 @@ def _open_archive(path: str) -> zipfile.ZipFile:
     advice = "Pass a file written by head.save(path) or `embrm train --out`"
     try:
         archive = zipfile.ZipFile(path)
-        damaged = archive.testzip()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError) as exc:
         kind = "is empty" if os.path.getsize(path) == 0 else f"is not a zip archive or is damaged ({exc})"
         raise DataError(f"{path!r} {kind}, so it is not a saved embrm head. {advice}.") from exc
     except OSError as exc:
         raise DataError(f"{path!r} cannot be read ({exc.strerror or exc}).") from exc
+    try:
+        _check_members(path, archive)
+        damaged = archive.testzip()
+    except DataError:
+        archive.close()
+        raise
+    except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, OSError) as exc:
+        archive.close()
+        raise DataError(f"{path!r} is damaged ({exc}). {advice}.") from exc
     if damaged is not None:
         archive.close()
         raise DataError(
@@ -175,8 +261,81 @@ def _open_archive(path: str) -> zipfile.ZipFile:
     return archive
 
 
+def _check_members(path: str, archive: zipfile.ZipFile) -> None:
+    """Member names, methods and declared sizes, from the zip directory, before inflating."""
+    infos = archive.infolist()
+    names = [info.filename for info in infos]
+    if len(set(names)) != len(names):
+        raise _bad_head(path, "it holds two members of one name")
+    odd = [n for n in names if n != "meta.json" and not _MEMBER.fullmatch(n)]
+    if odd:
+        raise _bad_head(path, f"it holds members a head file never has: {odd[:5]}")
+    for info in infos:
+        if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise _bad_head(path, f"its member {info.filename!r} is encrypted or compressed unusually")
+        # an honest deflate stream is never much longer than the bytes it inflates to
+        if info.compress_size > info.file_size + info.file_size // 100 + 64:
+            raise _bad_head(path, f"its member {info.filename!r} declares a wrong uncompressed size")
+    total, size = sum(info.file_size for info in infos), os.path.getsize(path)
+    if total > _MAX_INFLATION * size + _INFLATION_SLACK:
+        raise _bad_head(
+            path,
+            f"its members inflate to {total:,} bytes from a {size:,}-byte file (a zip bomb?); heads "
+            "are saved uncompressed",
+        )
+
+
+def _check_state(path: str, head: BaseHead, meta: dict[str, Any]) -> None:
+    """The rebuilt head against what meta.json declares, and a probe: rewards and
+    probabilities of a few rows have the right shape and are finite."""
+    n_features = getattr(head, "n_features_in_", None)
+    if (
+        not isinstance(n_features, int)
+        or isinstance(n_features, bool)
+        or not 1 <= n_features <= _MAX_FEATURES
+        or meta.get("n_features_in") != n_features
+    ):
+        raise _bad_head(
+            path,
+            f"its n_features_in_ ({n_features!r}) is not a dimension or differs from meta.json's "
+            f"({meta.get('n_features_in')!r})",
+        )
+    if getattr(head, "encoder_id_", None) != meta.get("encoder_id"):
+        raise _bad_head(path, "its encoder_id_ differs from meta.json's")
+    probe = np.random.RandomState(0).standard_normal((4, n_features))
+    probe /= np.linalg.norm(probe, axis=1, keepdims=True)
+    errors: tuple[type[BaseException], ...] = (
+        ValueError, TypeError, IndexError, KeyError, AttributeError, ArithmeticError, np.linalg.LinAlgError,
+    )  # fmt: skip
+    lightgbm = sys.modules.get("lightgbm")
+    if lightgbm is not None:
+        errors += (lightgbm.basic.LightGBMError,)
+    try:
+        with np.errstate(all="ignore"):
+            reward = np.asarray(head.reward(probe))
+            proba = np.asarray(head.predict_proba(probe[:2], probe[2:]))
+    except errors as exc:
+        raise _bad_head(
+            path, f"its fitted state does not fit together ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
+    if reward.shape != (4,) or proba.shape != (2,):
+        raise _bad_head(
+            path,
+            f"its fitted state does not fit together: 4 rows of {n_features} features got "
+            f"{reward.size} rewards",
+        )
+    if not (np.isfinite(reward).all() and np.isfinite(proba).all()):
+        raise _bad_head(path, "its fitted state gives NaN or infinite rewards")
+
+
 def load(path: str | os.PathLike[str], expected_encoder_id: str | None = None) -> BaseHead:
-    """Read a head written by ``head.save(path)``.
+    """Read a head written by ``head.save(path)``, checking it before trusting it.
+
+    Before any member is inflated, the member names, compression and declared sizes are
+    checked (a file cannot inflate to more than a few times its size), and each array's
+    ``.npy`` header against its member's size; then the classes, parameters and fitted
+    attributes against embrm's heads, and the rebuilt head by scoring a few rows: every
+    reward and probability must be finite, one per row.
 
     Parameters
     ----------
@@ -198,8 +357,9 @@ def load(path: str | os.PathLike[str], expected_encoder_id: str | None = None) -
         The head was trained on embeddings of another encoder than
         ``expected_encoder_id``.
     DataError
-        The file is not an embrm head, is damaged (every member's CRC-32 is checked) or
-        lacks a part.
+        The file is not an embrm head, is damaged (every member's CRC-32 is checked), lacks
+        a part, or holds parts that do not fit together (wrong shapes, NaN, unknown classes,
+        parameters or members, sizes its file cannot hold); the message names the file.
     FileNotFoundError
         There is no such file.
 
@@ -221,6 +381,8 @@ def load(path: str | os.PathLike[str], expected_encoder_id: str | None = None) -
             ) from None
         except ValueError as exc:
             raise DataError(f"{path!r}: its meta.json is not valid JSON ({exc}).") from exc
+        except RecursionError:
+            raise _bad_head(path, "its meta.json nests values too deeply") from None
         if not isinstance(meta, dict):
             raise DataError(f"{path!r} is not a saved embrm head: its meta.json is not an object.")
         if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
@@ -230,6 +392,8 @@ def load(path: str | os.PathLike[str], expected_encoder_id: str | None = None) -
                 f"{FORMAT_VERSION}."
             )
         saved_id = meta.get("encoder_id")
+        if saved_id is not None and not isinstance(saved_id, str):
+            raise _bad_head(path, f"its encoder_id is {saved_id!r}, not text")
         if expected_encoder_id is not None and saved_id is not None and (saved_id != expected_encoder_id):
             raise EncoderMismatchError(
                 f"This head was trained on embeddings from encoder {saved_id!r} "
@@ -246,13 +410,19 @@ def load(path: str | os.PathLike[str], expected_encoder_id: str | None = None) -
                 UserWarning,
                 stacklevel=2,
             )
+        arrays = _Arrays(archive, path)
         try:
-            return _build(meta["head"], _Arrays(archive, path), classes)
+            head = _Loader(path, arrays, classes).build(meta.get("head"), 0)
         except DataError:
             raise
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
             raise DataError(
                 f"{path!r} holds a head this embrm cannot rebuild ({type(exc).__name__}: {exc}); "
                 "it is damaged or was written by an incompatible embrm version "
-                f"({meta.get('embrm_version')!r})."
+                f"({meta.get('embrm_version')!r}). {_RESAVE}"
             ) from exc
+        unused = sorted(set(archive.namelist()) - arrays.used - {"meta.json"})
+        if unused:
+            raise _bad_head(path, f"it holds arrays its meta.json never names: {unused[:5]}")
+    _check_state(path, head, meta)
+    return head

@@ -33,7 +33,7 @@ def _rows(*rows):
         ([*_rows(GOOD), "[1, 2]"], "line 2: expected a JSON object"),
         (
             [*_rows(GOOD), '{"prompt": "p", "chosen": "a", "rejected": "c", "weight": NaN}'],
-            "line 2: not valid JSON \\(NaN is not a number",
+            "line 2, column 'weight': not valid JSON \\(NaN is not a number",
         ),
         (
             _rows(GOOD | {"weight": 1.0}, GOOD | {"rejected": "c", "weight": "high"}),
@@ -85,7 +85,7 @@ def test_invalid_utf8(tmp_path):
     path.write_bytes(
         json.dumps(GOOD).encode() + b"\n" + b'{"prompt": "\xff", "chosen": "a", "rejected": "b"}\n'
     )
-    with pytest.raises(DataError, match="line 2: not valid UTF-8"):
+    with pytest.raises(DataError, match="line 2, column 'prompt': not valid UTF-8 \\(byte 0xff\\)"):
         read_pairs(path)
 
 
@@ -103,7 +103,10 @@ def test_invalid_utf8(tmp_path):
             "prompt,chosen,rejected,weight\np,a,b,nan\n",
             "line 2, column 'weight': expected a finite number, got 'nan'",
         ),
-        ('prompt,chosen,rejected\n"multi\nline",a,b\np,a,"unterminated\n', "line 4: malformed CSV"),
+        (
+            'prompt,chosen,rejected\n"multi\nline",a,b\np,a,"unterminated\n',
+            "line 4, column 'rejected': a quoted field is never closed",
+        ),
         (
             "prompt_id,prompt,response,score\n1.5,p,a,1\n",
             "line 2, column 'prompt_id': expected an integer id",

@@ -126,7 +126,8 @@ def test_cli_engine_ray_embeds_pairs_like_the_local_engine(cluster, data_dir, en
         path
     )
     root = _scratch(tmp_path / "cache", encoder)
-    argv = ["embed", str(path), "--cache-dir", str(root), "--engine", "ray", "--address", cluster]
+    argv = ["embed", str(path), "--cache-dir", str(root), "--model", "minilm"]  # the model of `encoder`
+    argv += ["--engine", "ray", "--address", cluster]
     assert main([*argv, "--workers", "2"]) == 0
     assert "60 texts" in capsys.readouterr().out
     from embrm.data import read_any
