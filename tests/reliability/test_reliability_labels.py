@@ -412,18 +412,27 @@ def test_polars_own_write_errors_are_a_full_disk_too(tmp_path, monkeypatch, erro
 
 
 def _stub_heavy_parts(monkeypatch, tmp_path):
-    """Commands up to their output, without the encoder (select, train and reward)."""
+    """Commands up to their output, without the encoder (select, train, reward, eval --plot)."""
     import embrm.active
     import embrm.cli as cli
     import embrm.workflow
+    from embrm.data import ScoredResponses
+
+    scored = ScoredResponses(
+        pl.DataFrame({"prompt_id": [0] * 4 + [1] * 4, "prompt": ["p"] * 4 + ["q"] * 4})
+        .with_columns(pl.format("answer {}", pl.int_range(pl.len())).alias("response"))
+        .with_columns(pl.int_range(pl.len()).cast(pl.Float64).alias("score"))
+    )
+    rng = np.random.RandomState(0)
+    encoder = SimpleNamespace(identity="enc", encode_responses=lambda p, r: rng.normal(size=(len(r), 3)))
 
     head = BTLinear().fit(*np.random.RandomState(0).normal(size=(2, 20, 3)), encoder_id="enc")
     report = pl.DataFrame(
         {"metric": ["pairwise_accuracy"], "value": [1.0], "ci_low": [None], "ci_high": [None]}
     )
     monkeypatch.setattr(cli, "_encoder", lambda args: SimpleNamespace(identity="enc"))
-    monkeypatch.setattr(cli, "_load", lambda name, data_dir: None)
-    monkeypatch.setattr(cli, "_load_head", lambda args: (head, None))
+    monkeypatch.setattr(cli, "_load", lambda name, data_dir: scored)
+    monkeypatch.setattr(cli, "_load_head", lambda args: (head, encoder))
     monkeypatch.setattr(cli, "_pool_responses", lambda args, encoder: (None, None))
     monkeypatch.setattr(embrm.active, "within_prompt_pool", lambda *a, **k: [0, 1, 2])
     queries = _labels(0, 3, 0).with_columns(pl.lit(None, pl.String).alias("label"))
@@ -433,25 +442,27 @@ def _stub_heavy_parts(monkeypatch, tmp_path):
     monkeypatch.setattr(embrm.workflow, "reward_frame", lambda *a: pl.DataFrame({"reward": [0.5]}))
     (tmp_path / "data.csv").write_text("prompt,chosen,rejected\nhi,a,b\n")
     return {
-        "select": ["select", str(tmp_path / "data.csv"), "--budget", "3"],
-        "train": ["train", str(tmp_path / "data.csv")],
-        "reward": ["reward", str(tmp_path / "head.npz"), str(tmp_path / "data.csv")],
+        "select": ["select", str(tmp_path / "data.csv"), "--budget", "3", "--out"],
+        "train": ["train", str(tmp_path / "data.csv"), "--out"],
+        "reward": ["reward", str(tmp_path / "head.npz"), str(tmp_path / "data.csv"), "--out"],
+        "eval": ["eval", str(tmp_path / "head.npz"), str(tmp_path / "data.csv"), "--plot"],
     }
 
 
 @pytest.mark.parametrize(
-    ("command", "suffix"), [("select", ".csv"), ("train", ".npz"), ("reward", ".parquet")]
+    ("command", "suffix"), [("select", ".csv"), ("train", ".npz"), ("reward", ".parquet"), ("eval", ".png")]
 )
-def test_a_full_disk_under_select_train_reward_is_one_clear_line(
+def test_a_full_disk_under_select_train_reward_eval_is_one_clear_line(
     tmp_path, monkeypatch, capsys, command, suffix
 ):
     argv = _stub_heavy_parts(monkeypatch, tmp_path)[command]
     out = tmp_path / f"out{suffix}"
-    assert main([*argv, "--out", str(out)]) == 0  # the stubs work: the command writes its file
+    assert main([*argv, str(out)]) == 0  # the stubs work: the command writes its file
     before = out.read_bytes()
+    assert before.startswith(b"\x89PNG") if command == "eval" else before
     capsys.readouterr()
     monkeypatch.setattr(os, "fsync", _no_space)
-    assert main([*argv, "--out", str(out)]) == 2
+    assert main([*argv, str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "the disk is full" in err[0] and str(out) in err[0]
     assert out.read_bytes() == before and _temp_files(tmp_path) == []
