@@ -23,7 +23,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
@@ -44,12 +43,30 @@ REPO = Path(embrm.__file__).resolve().parent.parent
 
 SERVER = textwrap.dedent(
     """
-    import json, os, signal, sys, time, traceback
+    import json, os, signal, sys, threading, time, traceback
     import embrm._files
     from embrm.active import write_labels
 
     def die(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
+
+    def die_while_writing(out):
+        # SIGKILL this process once bytes of the new content reach the disk: a temporary
+        # file with data in it, or the labels file itself changed
+        folder, name = os.path.split(out)
+        state = lambda st: (st.st_ino, st.st_size, st.st_mtime_ns)
+        before = state(os.stat(out))
+        while True:
+            if state(os.stat(out)) != before:
+                die()
+            for other in os.listdir(folder):
+                if other.startswith("." + name) and other.endswith(".tmp"):
+                    try:
+                        if os.path.getsize(os.path.join(folder, other)) > 0:
+                            die()
+                    except FileNotFoundError:
+                        pass
+            time.sleep(0.0002)
 
     def merge(job):
         import polars as pl
@@ -59,6 +76,8 @@ SERVER = textwrap.dedent(
             os.replace = die
         elif job["hook"] == "after-replace":  # renamed, the folder not yet fsynced
             embrm._files.fsync_folder = die
+        elif job["hook"] == "writing":  # part of the new content written
+            threading.Thread(target=die_while_writing, args=(job["out"],), daemon=True).start()
         write_labels(pl.read_parquet(job["src"]), job["out"])
 
     def worker(job, i):
@@ -69,6 +88,20 @@ SERVER = textwrap.dedent(
             ids = [f"w{i}-r{k}-p{j}" for j in range(job["per_round"])]
             labels = ["a" if (i + k + j) % 2 else "b" for j in range(job["per_round"])]
             write_labels(pl.DataFrame({"pair_id": ids, "label": labels}), job["out"])
+
+    def reader(job):
+        # read the labels file until the writers are done: its row counts and any error
+        from embrm.active import read_labels
+        heights, errors = [], []
+        while not os.path.exists(job["out"] + ".stop"):
+            if os.path.exists(job["out"]):
+                try:
+                    heights.append(read_labels(job["out"]).height)
+                except Exception as exc:
+                    errors.append(repr(exc))
+            time.sleep(0.002)
+        with open(job["out"] + ".reader.json", "w") as fh:
+            json.dump({"heights": heights, "errors": errors}, fh)
 
     def child(target, *args):
         pid = os.fork()
@@ -87,14 +120,18 @@ SERVER = textwrap.dedent(
         job = json.loads(line)
         start = time.perf_counter()
         if job["op"] == "merge":
-            pids = [child(merge, job)]
+            pid = child(merge, job)
             if job["delay"] is not None:
                 time.sleep(job["delay"])
-                os.kill(pids[0], signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
+            statuses = [os.waitpid(pid, 0)[1]]
         else:
             job["start"] = time.time() + 0.3
-            pids = [child(worker, job, i) for i in range(job["workers"])]
-        statuses = [os.waitpid(pid, 0)[1] for pid in pids]
+            writers = [child(worker, job, i) for i in range(job["workers"])]
+            reading = child(reader, job)
+            statuses = [os.waitpid(pid, 0)[1] for pid in writers]
+            open(job["out"] + ".stop", "w").close()
+            statuses.append(os.waitpid(reading, 0)[1])
         print(json.dumps({"statuses": statuses, "seconds": time.perf_counter() - start}), flush=True)
     """
 )
@@ -185,7 +222,9 @@ def test_kill_9_while_merging_leaves_the_old_file_or_the_new_one(server, big, tm
     duration = first["seconds"]
     outcomes = [run(duration * k / 8)[1] for k in range(1, 8)]
     assert "old" in outcomes  # some kills landed before the rename
-    # at chosen steps: data written but not fsynced, complete but not renamed, renamed
+    # at chosen steps: part of the data written, all written but not fsynced, complete but
+    # not renamed, renamed
+    assert run(None, "writing") == (9, "old")
     assert run(None, "fsync") == (9, "old")
     assert run(None, "replace") == (9, "old")
     assert run(None, "after-replace") == (9, "new")
@@ -199,35 +238,15 @@ def test_kill_9_while_merging_leaves_the_old_file_or_the_new_one(server, big, tm
 def test_concurrent_merges_lose_no_label_and_readers_never_see_a_torn_file(server, tmp_path):
     out = tmp_path / "labels.csv"
     workers, rounds, per_round = 4, 12, 25
-    seen: list[int] = []
-    done = threading.Event()
-    errors: list[BaseException] = []
-
-    def read_while_merging() -> None:
-        while not done.is_set():
-            try:
-                if out.exists():
-                    seen.append(read_labels(out).height)
-            except BaseException as exc:  # a torn file: recorded, then the test fails
-                errors.append(exc)
-            time.sleep(0.002)
-
-    reader = threading.Thread(target=read_while_merging)
-    reader.start()
-    try:
-        result = server.run(
-            op="concurrent", out=str(out), workers=workers, rounds=rounds, per_round=per_round
-        )
-    finally:
-        done.set()
-        reader.join()
-    assert result["statuses"] == [0] * workers
+    result = server.run(op="concurrent", out=str(out), workers=workers, rounds=rounds, per_round=per_round)
+    assert result["statuses"] == [0] * (workers + 1), "a writer failed, or the reader crashed (SIGBUS: 7)"
     labels = read_labels(out)
     expected = {f"w{i}-r{k}-p{j}" for i in range(workers) for k in range(rounds) for j in range(per_round)}
     assert set(labels["pair_id"]) == expected, f"{len(expected - set(labels['pair_id']))} labels lost"
     assert labels.height == len(expected)
-    assert not errors, f"a reader saw a half-written file: {errors[0]!r}"
-    assert seen == sorted(seen), "a reader saw labels disappear"
+    reads = json.loads((tmp_path / "labels.csv.reader.json").read_text())
+    assert not reads["errors"], f"a reader saw a half-written file: {reads['errors'][0]}"
+    assert len(reads["heights"]) > 10 and reads["heights"] == sorted(reads["heights"]), "labels disappeared"
     assert _temp_files(tmp_path) == []
 
 
