@@ -316,9 +316,11 @@ def cmd_select(args: argparse.Namespace) -> None:
         within_prompt_pool,
         write_queries,
     )
+    from .active._rounds import check_holds_no_labels
 
     inputs = [*_input_files(args.pool, args.data_dir), *args.labelled, args.head]
     out = _check_out(args.out, inputs, (".csv", ".jsonl", ".parquet"))
+    check_holds_no_labels(out)  # before the work; write_queries checks again under the lock
     labels = merge_labels(*(read_labels(p) for p in args.labelled))
     encoder = _encoder(args)
     responses, X = _pool_responses(args, encoder)

@@ -228,14 +228,19 @@ def write_queries(queries: pl.DataFrame, path: str | os.PathLike) -> Path:
     """
     path = _check_output(path, "the query file")
     with file_lock(path, what="the query file"):
-        if path.exists():
-            existing = _read(path)
-            if _n_labelled(existing):
-                raise DataError(
-                    f"{path} already holds labels; write the new queries to another file (labels "
-                    "are never overwritten)."
-                )
+        check_holds_no_labels(path)
         return _write(queries, path, what="the query file")
+
+
+def check_holds_no_labels(path: str | os.PathLike) -> None:
+    """Raise a :class:`~embrm.exceptions.DataError` if the file at ``path`` holds labels
+    (a query file of :func:`write_queries` may replace it only when it does not)."""
+    path = Path(path)
+    if path.exists() and _n_labelled(_read(path)):
+        raise DataError(
+            f"{path} already holds labels; write the new queries to another file (labels "
+            "are never overwritten)."
+        )
 
 
 def write_labels(labels: pl.DataFrame, path: str | os.PathLike) -> pl.DataFrame:

@@ -661,3 +661,16 @@ def test_head_save_follows_no_planted_symlink(tmp_path):
     assert victim.read_text() == "precious" and not target.is_symlink()
     assert np.array_equal(load(target).coef_, head.coef_)
     assert _temp_files(tmp_path) == [planted.name]
+
+
+def test_select_refuses_a_labels_file_as_out_before_any_work(files, capsys, monkeypatch):
+    import embrm.cli as cli
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("select started working before checking --out")
+
+    monkeypatch.setattr(cli, "_encoder", no_work)
+    before = files.r1.read_bytes()  # holds labels, and is not an input of this command
+    assert main(["select", str(files.pool), "--budget", "1", "--out", str(files.r1)]) == 2
+    assert "already holds labels" in capsys.readouterr().err
+    assert files.r1.read_bytes() == before
