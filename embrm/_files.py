@@ -31,9 +31,9 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "check_not_input",
-    "write_frame",
     "file_lock",
     "fsync_folder",
+    "write_frame",
 ]
 
 
@@ -122,7 +122,8 @@ def atomic_write(
     except OSError as exc:
         raise OutputWriteError(_describe_os_error(exc, path, what)) from exc
     try:
-        os.fchmod(fd, _new_file_mode(path))
+        with contextlib.suppress(OSError):  # best effort: some file systems have no modes
+            os.fchmod(fd, _new_file_mode(path))
         with os.fdopen(fd, mode, **open_kwargs) as fh:
             yield fh
             fh.flush()

@@ -674,3 +674,12 @@ def test_select_refuses_a_labels_file_as_out_before_any_work(files, capsys, monk
     assert main(["select", str(files.pool), "--budget", "1", "--out", str(files.r1)]) == 2
     assert "already holds labels" in capsys.readouterr().err
     assert files.r1.read_bytes() == before
+
+
+def test_the_helper_names_a_folder_and_a_missing_folder(tmp_path):
+    (tmp_path / "results").mkdir()
+    with pytest.raises(OutputWriteError, match="it is a folder.*give a file name inside it"):
+        files_module.atomic_write_text(tmp_path / "results", "x")
+    with pytest.raises(OutputWriteError, match="No such file or directory"):
+        files_module.atomic_write_text(tmp_path / "missing" / "x.txt", "x")
+    assert _temp_files(tmp_path) == [] and list((tmp_path / "results").iterdir()) == []
