@@ -17,6 +17,8 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -31,6 +33,7 @@ __all__ = [
     "check_not_input",
     "file_lock",
     "fsync_folder",
+    "write_frame",
 ]
 
 
@@ -49,15 +52,29 @@ def fsync_folder(folder: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def _describe_os_error(exc: OSError, path: Path, what: str) -> str:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+def _errno_of(exc: BaseException) -> int | None:
+    """The errno of an OS error, also when a library reports it only in its message
+    (polars and other Rust writers say "No space left on device (os error 28)")."""
+    code = getattr(exc, "errno", None)
+    if isinstance(code, int):
+        return code
+    found = re.search(r"os error (\d+)", str(exc))
+    return int(found.group(1)) if found else None
+
+
+def _describe_os_error(exc: BaseException, path: Path, what: str) -> str:
+    code = _errno_of(exc)
+    if code in (errno.ENOSPC, errno.EDQUOT):
         reason = "the disk is full"
         fix = "free some space and run the command again"
-    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+    elif code in (errno.EACCES, errno.EPERM, errno.EROFS):
         reason = "permission denied (or a read-only file system)"
         fix = "write to a folder you can write to"
+    elif code == errno.EISDIR:
+        reason = "it is a folder"
+        fix = "give a file name inside it"
     else:
-        reason = exc.strerror or str(exc)
+        reason = getattr(exc, "strerror", None) or str(exc)
         fix = "check the path and run the command again"
     return (
         f"Could not write {what} {str(path)!r}: {reason}. Nothing was changed "
@@ -105,6 +122,8 @@ def atomic_write(
     except OSError as exc:
         raise OutputWriteError(_describe_os_error(exc, path, what)) from exc
     try:
+        with contextlib.suppress(OSError):  # best effort: some file systems have no modes
+            os.fchmod(fd, _new_file_mode(path))
         with os.fdopen(fd, mode, **open_kwargs) as fh:
             yield fh
             fh.flush()
@@ -119,6 +138,25 @@ def atomic_write(
         _remove_quietly(tmp)
         raise
     fsync_folder(folder)
+
+
+def _new_file_mode(path: Path) -> int:
+    """The permission bits the replacement of ``path`` gets: those of the file it replaces,
+    else what ``open`` would give a new file (0o666 less the umask), not ``mkstemp``'s 0o600."""
+    with contextlib.suppress(OSError):
+        return stat.S_IMODE(os.stat(path).st_mode)
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # no /proc: read it by setting it, then put it back
+    os.umask(mask)
+    return mask
 
 
 def _remove_quietly(path: str) -> None:
@@ -138,6 +176,46 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *, what: str = "t
     with atomic_write(path, "w", what=what, encoding="utf-8", newline="") as fh:
         fh.write(text)
     return Path(os.fspath(path))
+
+
+#: The table formats :func:`write_frame` writes, by suffix.
+FRAME_FORMATS = (".csv", ".jsonl", ".parquet")
+
+
+def write_frame(frame: Any, path: str | os.PathLike[str], *, what: str = "the file") -> Path:
+    """Write a polars DataFrame to ``path`` atomically, as CSV, JSONL or Parquet by suffix.
+
+    polars writes straight to the temporary file's descriptor and reports a failed write
+    (a full disk) as its own error; that becomes an :class:`OutputWriteError` too.
+
+    Example
+    -------
+    >>> import pathlib, tempfile, polars as pl
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "rewards.csv"
+    >>> _ = write_frame(pl.DataFrame({"reward": [0.5]}), path)
+    >>> path.read_text()
+    'reward\\n0.5\\n'
+    """
+    path = Path(os.fspath(path))
+    suffix = path.suffix.lower()
+    if suffix not in FRAME_FORMATS:
+        raise DataError(f"{what} {str(path)!r} must end in .csv, .jsonl or .parquet.")
+    with atomic_write(path, "wb", what=what) as fh:
+        try:
+            if suffix == ".csv":
+                frame.write_csv(fh)
+            elif suffix == ".jsonl":
+                frame.write_ndjson(fh)
+            else:
+                frame.write_parquet(fh)
+        except OSError:
+            raise
+        except Exception as exc:
+            code = _errno_of(exc)
+            if code is None:
+                raise
+            raise OSError(code, os.strerror(code)) from exc
+    return path
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import __version__
-from .exceptions import EmbrmError
+from .exceptions import DataError, EmbrmError
 
 
 def _print_rows(rows: list[tuple[str, str]]) -> None:
@@ -100,6 +100,33 @@ def _load(name_or_path: str, data_dir: str | None):
     if is_labels_file(path):  # a filled query file of `embrm select`
         return labelled_pairs(read_labels(path), name=path.stem)
     return read_any(path)
+
+
+def _input_files(name_or_path: str | None, data_dir: str | None) -> list[Path]:
+    """The file(s) a command reads for ``name_or_path``: the file itself, and for a
+    built-in data set's name its file in the data folder (so no ``--out`` can replace it)."""
+    if not name_or_path:
+        return []
+    from .data import DATASETS
+    from .data._datasets import data_dir as resolve_data_dir
+
+    files = [Path(name_or_path)]
+    if name_or_path in DATASETS and (root := resolve_data_dir(data_dir)):
+        files.append(Path(root) / DATASETS[name_or_path].filename)
+    return files
+
+
+def _check_out(
+    out: str, inputs: list[Path | str | None], suffixes: tuple[str, ...] = (), what: str = "--out"
+) -> Path:
+    """``--out`` as a Path, checked before any work: a writable file path (not a folder)
+    with one of ``suffixes``, and none of the command's inputs."""
+    from ._files import check_not_input
+    from ._validation import check_output_file
+
+    if Path(out).expanduser().is_dir():  # before the suffix, whose message would mislead
+        raise DataError(f"{what} {out!r} is a folder; give a file name inside it.")
+    return check_not_input(check_output_file(out, what, suffixes), inputs, what)
 
 
 def cmd_doctor(args: argparse.Namespace) -> None:
@@ -215,12 +242,11 @@ def _print_report(report) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from ._validation import check_output_file
     from .heads import HEADS
     from .workflow import train_held_out
 
-    if args.out:
-        check_output_file(args.out, "--out")  # before training, not after
+    # --out is checked before training, not after
+    out = _check_out(args.out, _input_files(args.data, args.data_dir)) if args.out else None
     data = _load(args.data, args.data_dir)
     head = HEADS[args.head]()
     if "random_state" in head.get_params(deep=False):
@@ -240,9 +266,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         f"({args.test_size:.0%} of prompts held out)"
     )
     _print_report(result.report)
-    if args.out:
-        result.head.save(args.out)
-        print(f"saved to {args.out}")
+    if out:
+        result.head.save(out)
+        print(f"saved to {out}")
 
 
 def _load_head(args: argparse.Namespace):
@@ -253,26 +279,23 @@ def _load_head(args: argparse.Namespace):
 
 
 def cmd_reward(args: argparse.Namespace) -> None:
-    from ._validation import check_output_file
+    from ._files import write_frame
     from .workflow import reward_frame
 
-    out = check_output_file(args.out, "--out", (".parquet", ".csv"))
+    out = _check_out(args.out, [args.head, *_input_files(args.data, args.data_dir)], (".parquet", ".csv"))
     head, encoder = _load_head(args)
     frame = reward_frame(head, _load(args.data, args.data_dir), encoder)
-    if out.suffix.lower() == ".csv":
-        frame.write_csv(out)
-    else:
-        frame.write_parquet(out)
+    write_frame(frame, out, what="--out")
     print(f"wrote {frame.height} rows with rewards to {out}")
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from ._validation import check_output_file
+    from ._files import atomic_write
     from .data import ScoredResponses
     from .evaluate import BestOfNDisplay, evaluate_pairs, evaluate_rewards
 
     if args.plot:
-        check_output_file(args.plot, "--plot", (".png",))
+        _check_out(args.plot, [args.head, *_input_files(args.data, args.data_dir)], (".png",), "--plot")
     head, encoder = _load_head(args)
     data = _load(args.data, args.data_dir)
     if isinstance(data, ScoredResponses):
@@ -282,7 +305,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
             display = BestOfNDisplay.from_predictions(
                 reward, data.scores, data.groups, n_bootstrap=200, name=Path(args.head).stem
             )
-            display.figure_.savefig(args.plot, dpi=120, bbox_inches="tight")
+            with atomic_write(args.plot, "wb", what="--plot") as fh:
+                display.figure_.savefig(fh, format="png", dpi=120, bbox_inches="tight")
             print(f"Best-of-N curve written to {args.plot}")
         return
     if args.plot:
@@ -347,11 +371,12 @@ def cmd_select(args: argparse.Namespace) -> None:
         within_prompt_pool,
         write_queries,
     )
+    from .active._rounds import check_holds_no_labels
 
     strategy = _strategy(args)
-    out = Path(args.out)
-    if any(out.resolve() == Path(p).resolve() for p in args.labelled):
-        raise EmbrmError(f"--out {out} is one of the --labelled files; write the new queries elsewhere.")
+    inputs = [*_input_files(args.pool, args.data_dir), *args.labelled, args.head]
+    out = _check_out(args.out, inputs, (".csv", ".jsonl", ".parquet"))
+    check_holds_no_labels(out)  # before the work; write_queries checks again under the lock
     labels = merge_labels(*(read_labels(p) for p in args.labelled))
     encoder = _encoder(args)
     responses, X = _pool_responses(args, encoder)
@@ -375,10 +400,13 @@ def cmd_select(args: argparse.Namespace) -> None:
 
 
 def cmd_merge_labels(args: argparse.Namespace) -> None:
-    from .active import merge_labels, read_labels, write_labels
+    from .active import merge_labels, read_labels
+    from .active._rounds import _write_labels
 
-    merged = write_labels(merge_labels(*(read_labels(p) for p in args.files)), args.out)
-    print(f"{merged.height} labelled pairs in {args.out}")
+    out = _check_out(args.out, args.files, (".csv", ".jsonl", ".parquet"))
+    merged, unlabelled = _write_labels(merge_labels(*(read_labels(p) for p in args.files)), out)
+    still = f"; {unlabelled} rows of it still to annotate (kept)" if unlabelled else ""
+    print(f"{merged.height} labelled pairs in {out}{still}")
 
 
 def _add_active_commands(add) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from embrm._files import file_lock, write_frame
+from embrm._validation import check_output_file
 from embrm.active._pools import CandidatePool
 from embrm.active._strategies import STRATEGIES, BaseStrategy
 from embrm.data import PreferencePairs
@@ -204,41 +206,111 @@ def is_labels_file(path: str | os.PathLike) -> bool:
     return columns is not None and is_labels_frame(pl.DataFrame(schema={c: pl.String for c in columns}))
 
 
-def write_queries(queries: pl.DataFrame, path: str | os.PathLike) -> Path:
-    """Write a query frame to CSV, JSONL or Parquet (by suffix).
-
-    Refuses to replace a file that already holds labels (write elsewhere, or merge with
-    :func:`write_labels`).
-    """
+def _check_output(path: str | os.PathLike, what: str) -> Path:
     path = Path(path)
     _check_format(path)
-    if path.exists():
-        existing = _read(path)
-        if "label" in existing.columns and _check_labels(existing, path.name).height:
-            raise DataError(
-                f"{path} already holds labels; write the new queries to another file (labels "
-                "are never overwritten)."
-            )
-    return _write(queries, path)
+    return check_output_file(path, what)
+
+
+def _n_labelled(frame: pl.DataFrame) -> int:
+    """Rows with a non-empty ``label`` cell (valid or not)."""
+    if "label" not in frame.columns:
+        return 0
+    label = pl.col("label").cast(pl.String).str.strip_chars()
+    return frame.filter(label.is_not_null() & (label != "")).height
+
+
+def write_queries(queries: pl.DataFrame, path: str | os.PathLike) -> Path:
+    """Write a query frame to CSV, JSONL or Parquet (by suffix), atomically.
+
+    Refuses to replace a file that already holds labels (write elsewhere, or merge with
+    :func:`write_labels`); the check and the write happen under the file's lock, so a
+    concurrent :func:`write_labels` cannot slip labels in between.
+
+    Example
+    -------
+    >>> import pathlib, tempfile
+    >>> queries = pl.DataFrame({"pair_id": ["7"], "response_a": ["x"], "response_b": ["y"], "label": [None]})
+    >>> path = write_queries(queries, pathlib.Path(tempfile.mkdtemp()) / "round1.csv")
+    >>> path.read_text().splitlines()
+    ['pair_id,response_a,response_b,label', '7,x,y,']
+    """
+    path = _check_output(path, "the query file")
+    with file_lock(path, what="the query file"):
+        check_holds_no_labels(path)
+        return _write(queries, path, what="the query file")
+
+
+def check_holds_no_labels(path: str | os.PathLike) -> None:
+    """Raise a :class:`~embrm.exceptions.DataError` if the file at ``path`` holds labels
+    (a query file of :func:`write_queries` may replace it only when it does not)."""
+    path = Path(path)
+    if path.exists() and _n_labelled(_read(path)):
+        raise DataError(
+            f"{path} already holds labels; write the new queries to another file (labels "
+            "are never overwritten)."
+        )
 
 
 def write_labels(labels: pl.DataFrame, path: str | os.PathLike) -> pl.DataFrame:
     """Merge ``labels`` into the labels file at ``path`` (created if absent) and return the
-    union: labels already in the file are kept, and a conflicting label is an error (the
-    file is then left as it was)."""
-    path = Path(path)
-    _check_format(path)
-    merged = merge_labels(read_labels(path), labels) if path.exists() else merge_labels(labels)
-    _write(merged, path)
-    return merged
+    labelled rows of the result.
+
+    Labels already in the file are kept, and a conflicting label is an error (the file is
+    then left as it was). Every row of an existing file is kept, labelled or not: merging
+    into a query file fills in the ``label`` of its rows by ``pair_id``, keeps its
+    unannotated rows (empty ``label``) and its columns, and appends the labelled pairs it
+    did not hold. A new file holds only labelled rows.
+
+    The update is a read-merge-write under the file's lock, and the new content replaces
+    the old atomically: concurrent merges into one file lose no label, and a crash or a
+    full disk leaves the old file or the new one, never a torn one.
+
+    Example
+    -------
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "round2.csv"
+    >>> queue = pl.DataFrame({"pair_id": ["1", "2"], "response_a": ["x", "u"], "response_b": ["y", "v"]})
+    >>> _ = write_queries(queue.with_columns(pl.lit(None, pl.String).alias("label")), path)
+    >>> write_labels(pl.DataFrame({"pair_id": ["2"], "label": ["b"]}), path)["pair_id"].to_list()
+    ['2']
+    >>> path.read_text().splitlines()  # pair 1 is still to annotate
+    ['pair_id,response_a,response_b,label', '1,x,y,', '2,u,v,b']
+    """
+    return _write_labels(labels, path)[0]
 
 
-def _write(frame: pl.DataFrame, path: Path) -> Path:
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        frame.write_csv(path)
-    elif suffix == ".jsonl":
-        frame.write_ndjson(path)
-    else:
-        frame.write_parquet(path)
-    return path
+def _write_labels(labels: pl.DataFrame, path: str | os.PathLike) -> tuple[pl.DataFrame, int]:
+    """:func:`write_labels`, also returning how many rows of the file are still unlabelled."""
+    path = _check_output(path, "the labels file")
+    text = [pl.col(c).cast(pl.String) for c in ("pair_id", "label") if c in labels.columns]
+    new = merge_labels(labels.with_columns(text))
+    with file_lock(path, what="the labels file"):
+        if path.exists():
+            existing = _read(path)
+            known = _check_labels(existing, path.name)  # names the file if its labels are bad
+            merge_labels(known, new)  # a conflict raises before anything is written
+            frame = _fill_labels(existing, new)
+        else:
+            frame = new
+        _write(frame, path, what="the labels file")
+    return _check_labels(frame, path.name), frame["label"].null_count()
+
+
+def _fill_labels(existing: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
+    """``existing`` (every row, in order) with the empty labels of ``new``'s pair ids filled
+    in, then ``new``'s pairs it does not hold; labels are written as ``a``/``b``."""
+    label = pl.col("label").cast(pl.String).str.strip_chars().str.to_lowercase()
+    existing = existing.with_columns(pl.when(label != "").then(label).alias("label"))
+    fill = new.select("pair_id", pl.col("label").alias("_new_label"))
+    filled = (
+        existing.join(fill, on="pair_id", how="left", maintain_order="left")
+        .with_columns(pl.coalesce("label", "_new_label").alias("label"))
+        .drop("_new_label")
+    )
+    added = new.filter(~pl.col("pair_id").is_in(existing["pair_id"].drop_nulls().implode()))
+    return pl.concat([filled, added], how="diagonal_relaxed") if added.height else filled
+
+
+def _write(frame: pl.DataFrame, path: Path, what: str = "the labels file") -> Path:
+    return write_frame(frame, path, what=what)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from embrm._files import atomic_write
 from embrm._validation import check_output_file, validate_params
 from embrm.exceptions import DataError, EncoderMismatchError
 from embrm.heads._base import BaseHead
@@ -73,7 +74,9 @@ def _describe(head: BaseHead, arrays: dict[str, np.ndarray], prefix: str) -> dic
 
 
 def save_head(head: BaseHead, path: str | os.PathLike[str]) -> None:
-    """Write ``head`` to ``path`` (atomically: a temporary file, then a rename)."""
+    """Write ``head`` to ``path`` atomically (see :func:`embrm._files.atomic_write`): a crash
+    or a full disk leaves the old file or the new one, and a planted symbolic link is never
+    followed."""
     arrays: dict[str, np.ndarray] = {}
     meta = {
         "format": FORMAT,
@@ -83,19 +86,14 @@ def save_head(head: BaseHead, path: str | os.PathLike[str]) -> None:
         "n_features_in": head.n_features_in_,
         "head": _describe(head, arrays, ""),
     }
-    path = os.fspath(check_output_file(path, "the head file"))
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+    path = check_output_file(path, "the head file")
+    with atomic_write(path, "wb", what="the head file") as fh:
+        with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED) as zf:
             zf.writestr("meta.json", json.dumps(meta, indent=1))
             for key, arr in arrays.items():
                 buf = io.BytesIO()
                 np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
                 zf.writestr(key + ".npy", buf.getvalue())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 #: Names an archive member may have: ``meta.json`` and arrays named like the keys
