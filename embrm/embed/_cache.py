@@ -695,25 +695,28 @@ class VectorCache:
         # is reported and never used as a path.
         listed: dict[str, tuple[int, dict | None]] = {}
         invalid: list[str] = []
+        table_damaged = False
         for index, entry in enumerate(meta["shards"]):
             name = entry.get("name") if isinstance(entry, dict) else None
             if not _is_shard_name(name):
                 invalid.append(repr(name if isinstance(entry, dict) else entry))
+                table_damaged = True
             elif name in listed:
-                state = "inconsistent"
+                table_damaged = True
             else:
                 listed[name] = (index, entry if _entry_problem(entry) is None else None)
-                if listed[name][1] is None:
-                    state = "inconsistent"
-        if invalid:
+                table_damaged |= listed[name][1] is None
+        if table_damaged:
             state = "inconsistent"
         entries = frame.partition_by("shard", as_dict=True, include_key=False) if frame.height else {}
         if any(int(k[0]) >= len(meta["shards"]) for k in entries):
             state = "inconsistent"
-        if state in ("ok", "inconsistent"):
-            candidates = list(listed)
-        else:  # no usable shard table: every shard on disk, each on its own record
-            candidates = sorted(p.name for p in self.path.iterdir() if _is_shard_name(p.name))
+        candidates = list(listed)
+        if state in ("missing", "unreadable") or table_damaged:
+            # a shard table that is missing or damaged cannot say which shards it listed:
+            # every shard on disk is a candidate, each judged by its own record file
+            on_disk = sorted(p.name for p in self.path.iterdir() if _is_shard_name(p.name))
+            candidates += [n for n in on_disk if n not in listed]
         intact: dict[str, dict] = {}  # name -> the commit record its files match
         corrupt, unverifiable, unrecorded = [], [], []
         for name in candidates:
