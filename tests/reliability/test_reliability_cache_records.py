@@ -20,7 +20,7 @@ import pytest
 import embrm.embed._cache as cache_module
 from embrm.cli import main
 from embrm.embed import VectorCache
-from embrm.embed._cache import _META_KEY, LOCK, MANIFEST, _keys_name, _record_name, text_keys
+from embrm.embed._cache import _META_KEY, MANIFEST, _keys_name, _record_name, text_keys
 from embrm.exceptions import CacheCorruptError, CacheWriteError
 
 N = 60
@@ -154,27 +154,7 @@ def test_shard_file_replaced_by_a_folder(pristine_cache, tmp_path, which, capsys
     np.testing.assert_array_equal(vectors, pristine_cache.vectors[found])
 
 
-def test_lock_file_that_is_a_folder_is_a_clear_error(pristine_cache, tmp_path, capsys):
-    root, cache = _copy(pristine_cache, tmp_path)
-    (cache.path / LOCK).unlink(missing_ok=True)
-    (cache.path / LOCK).mkdir()
-    message = r"lock file .* is a folder.*rmdir"
-    with pytest.raises(CacheCorruptError, match=message):
-        cache.verify()
-    with pytest.raises(CacheCorruptError, match=message):
-        cache.verify(repair=True)
-    with pytest.raises(CacheCorruptError, match=message):
-        cache.put(text_keys(["new"], "raw"), np.ones((1, 384), np.float32))
-    _assert_all_true(root, pristine_cache)  # reads take no lock: they still work
-    assert main(["cache", "verify", "--cache-dir", str(root)]) != 0
-    assert "is a folder" in capsys.readouterr().err
-    (cache.path / LOCK).rmdir()  # the fix the message gives
-    assert cache.verify().ok
-
-
-def test_a_repair_that_fails_midway_says_so_and_the_next_one_finishes(
-    pristine_cache, tmp_path, monkeypatch
-):
+def test_a_repair_that_fails_midway_says_so_and_the_next_one_finishes(pristine_cache, tmp_path, monkeypatch):
     """After the manifest is rewritten a failing removal must not claim that nothing changed."""
     root, cache = _copy(pristine_cache, tmp_path)
     name = _shards(cache.path)[0]
@@ -224,4 +204,3 @@ def test_locate_checks_row_keys_as_get_does(pristine_cache, tmp_path):
     fresh.verify(repair=True)
     shards, rows = VectorCache(root, pristine_cache.identity).locate(keys)
     np.testing.assert_array_equal(np.vstack(shards)[rows], pristine_cache.vectors)
-
