@@ -374,9 +374,15 @@ def load_source_model(loader, path: Path, what: str, **kwargs):
         raise
     except Exception as exc:  # noqa: BLE001 - transformers and torch raise many error types
         weights = [f for f in (*_WEIGHT_FILES, kwargs.get("gguf_file")) if f and (path / f).is_file()]
+        if type(exc).__name__ == "UnpicklingError":
+            reason = "a pickle holding more than plain tensors, which embrm never loads (it could run code)"
+        else:
+            reason = (
+                f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
+            )
         raise ModelLoadError(
             f"Cannot load {what} from {path} ({', '.join(weights) or 'no weights file'}): "
-            f"{type(exc).__name__}: {exc}. Use a folder whose weights are a complete "
+            f"{reason}. Use a folder whose weights are a complete "
             "model.safetensors (embrm loads a pickled pytorch_model.bin only as plain tensors, "
             "never code; convert it with transformers' save_pretrained(safe_serialization=True))."
         ) from exc
