@@ -181,3 +181,44 @@ def test_a_pickled_bin_in_a_model_folder_is_a_clear_error_and_runs_nothing(encod
         custom.encode(["hello"])
     assert not marker.exists()
     assert not list((tmp_path / "cache" / "models").glob("*/model.onnx"))
+
+
+def test_a_static_model_distilled_before_the_record_is_checked_by_its_own_checksums(fresh_cache, monkeypatch):
+    """A static model distilled before ``checksums.json`` existed recorded the sha256 of its
+    weights, tokenizer and config in ``embrm_model.json`` at distillation: that record is
+    used (no new distillation), and a flipped bit in the weights is still refused."""
+    pytest.importorskip("model2vec")
+    from model2vec import StaticModel
+    from tokenizers import Tokenizer
+
+    import embrm.embed._static as static_module
+    from embrm.embed._onnx import sha256_file
+
+    encoder = Encoder("static", cache_dir=fresh_cache, show_progress=False)
+    tokenizer = Tokenizer.from_file(str(encoder.source.path / "tokenizer.json"))
+    vectors = np.random.default_rng(0).standard_normal((tokenizer.get_vocab_size(), 8)).astype(np.float32)
+    static_module.save_static(
+        StaticModel(vectors, tokenizer, normalize=True), encoder.source, encoder.model_dir
+    )
+    folder = encoder.model_dir
+    (folder / CHECKSUMS).unlink()  # the older layout: checksums inside embrm_model.json
+    meta = json.loads((folder / "embrm_model.json").read_text())
+    files = ("model.safetensors", "tokenizer.json", "config.json")
+    meta["files_sha256"] = {f: sha256_file(folder / f) for f in files}
+    (folder / "embrm_model.json").write_text(json.dumps(meta))
+    monkeypatch.setattr(static_module, "import_optional", _no_distillation(static_module.import_optional))
+
+    X = Encoder("static", cache_dir=fresh_cache, show_progress=False).encode(["paris"])
+    assert X.shape == (1, 8) and np.isfinite(X).all()
+    _flip(folder / "model.safetensors")
+    with pytest.raises(ModelLoadError, match="model.safetensors .*differs from its recorded sha256"):
+        Encoder("static", cache_dir=fresh_cache, show_progress=False).encode(["london"])
+
+
+def _no_distillation(real):
+    def guarded(name, *args, **kwargs):
+        if name in ("torch", "transformers", "skeletoken"):
+            raise AssertionError("the static model was distilled again")
+        return real(name, *args, **kwargs)
+
+    return guarded

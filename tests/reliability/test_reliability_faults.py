@@ -180,7 +180,11 @@ def _run_in_thread(action):
 
 @pytest.mark.parametrize(
     "holder, operation",
-    [(fcntl.LOCK_EX, "verify"), (fcntl.LOCK_EX, "put"), (fcntl.LOCK_SH, "repair")],
+    [
+        pytest.param(fcntl.LOCK_EX, "verify", id="writer-holds-verify-waits"),
+        pytest.param(fcntl.LOCK_EX, "put", id="writer-holds-put-waits"),
+        pytest.param(fcntl.LOCK_SH, "repair", id="reader-holds-repair-waits"),
+    ],
 )
 def test_a_held_lock_makes_writers_and_verify_wait(pristine_cache, tmp_path, holder, operation):
     """While another process holds the lock, verify (shared) waits for a writer, and a put or
