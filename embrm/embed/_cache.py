@@ -754,7 +754,7 @@ class VectorCache:
             by_dim: dict[int, int] = {}
             for record in intact.values():
                 by_dim[record["dim"]] = by_dim.get(record["dim"], 0) + record["rows"]
-            if dim not in by_dim:
+            if not _is_int(dim, 1) or dim not in by_dim:
                 dim = max(by_dim, key=by_dim.get)
             for name in [n for n, r in intact.items() if r["dim"] != dim]:
                 del intact[name]
@@ -862,12 +862,20 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def _record_checksum(record: dict) -> int:
+    """CRC-32 of a record's fields (all but this checksum), so a record damaged into other
+    well-formed values is recognised as damaged rather than taken as the truth."""
+    fields = {k: v for k, v in record.items() if k != "record_crc32"}
+    return zlib.crc32(json.dumps(fields, sort_keys=True).encode())
+
+
 def _make_record(folder: Path, name: str, rows: int, dim: int, dtype: str | None) -> dict:
-    """The commit record of shard ``name``: what its two files hold, and their checksums."""
+    """The commit record of shard ``name``: what its two files hold, their checksums, and
+    a checksum of the record itself."""
     file, keys_file = folder / name, folder / _keys_name(name)
     if dtype is None:
         dtype = str(np.load(file, mmap_mode="r").dtype)
-    return {
+    record = {
         "format": RECORD_FORMAT,
         "version": RECORD_VERSION,
         "name": name,
@@ -879,10 +887,13 @@ def _make_record(folder: Path, name: str, rows: int, dim: int, dtype: str | None
         "keys_size": keys_file.stat().st_size,
         "keys_crc32": _file_checksum(keys_file),
     }
+    record["record_crc32"] = _record_checksum(record)
+    return record
 
 
 def _read_record(folder: Path, name: str) -> dict | None:
-    """Shard ``name``'s record file, or None when it is missing or not a well-formed record."""
+    """Shard ``name``'s record file, or None when it is missing, not a well-formed record,
+    or fails its own checksum (records written before that checksum existed have none)."""
     path = folder / _record_name(name)
     try:
         record = None if path.is_symlink() else json.loads(path.read_bytes())
@@ -895,6 +906,7 @@ def _read_record(folder: Path, name: str) -> dict | None:
         or not isinstance(record.get("dtype"), str)
         or not _is_int(record.get("dim"), 1)
         or not all(_is_int(record.get(k)) for k in ("rows", "size", "crc32", "keys_size", "keys_crc32"))
+        or ("record_crc32" in record and record["record_crc32"] != _record_checksum(record))
     ):
         return None
     return record

@@ -72,6 +72,7 @@ DAMAGED_METADATA = {
     "dim-off": _set("dim", 385),
     "dim-null": _set("dim", None),
     "dim-string": _set("dim", "384"),
+    "dim-a-list": _set("dim", [384]),
     "rows-off": _set("rows", 11),
     "rows-string": _set("rows", "12"),
     "crc32-off": _set("crc32", 12345),
@@ -204,3 +205,23 @@ def test_locate_checks_row_keys_as_get_does(pristine_cache, tmp_path):
     fresh.verify(repair=True)
     shards, rows = VectorCache(root, pristine_cache.identity).locate(keys)
     np.testing.assert_array_equal(np.vstack(shards)[rows], pristine_cache.vectors)
+
+
+def test_a_record_damaged_into_other_valid_numbers_does_not_cost_its_shard(pristine_cache, tmp_path):
+    """One bit flipped in a digit of a record's checksum still parses; the record's own
+    checksum shows it is damaged, so the intact shard is kept (vouched for by the manifest)
+    and its record written again, instead of the shard being dropped."""
+    root, cache = _copy(pristine_cache, tmp_path)
+    name = _shards(cache.path)[2]
+    record_file = cache.path / _record_name(name)
+    record = json.loads(record_file.read_text())
+    digits = str(record["crc32"])
+    record_file.write_text(record_file.read_text().replace(digits, digits[:-1] + str(int(digits[-1]) ^ 1)))
+    assert json.loads(record_file.read_text())["crc32"] != record["crc32"]  # still well formed
+    report = cache.verify()
+    assert report.ok and report.unrecorded == [name] and report.corrupt == []
+    _assert_all_true(root, pristine_cache)
+    cache.verify(repair=True)
+    assert json.loads(record_file.read_text()) == record
+    assert VectorCache(root, pristine_cache.identity).verify().ok
+    _assert_all_true(root, pristine_cache)
