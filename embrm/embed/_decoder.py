@@ -36,7 +36,6 @@ from pathlib import Path
 import numpy as np
 
 from .._compat import import_optional
-from .._files import atomic_write_text
 from ..exceptions import ModelLoadError
 from ._onnx import (
     EXPORT_META,
@@ -259,8 +258,7 @@ def export_decoder_onnx(source: DecoderSource, variant: str, out_dir: Path) -> P
         else:
             shutil.move(str(raw), staging / "model.onnx")
         tokenizer.backend_tokenizer.save(str(staging / "tokenizer.json"))
-        atomic_write_text(
-            staging / EXPORT_META,
+        (staging / EXPORT_META).write_text(  # fsynced with the checksum record
             json.dumps(
                 {
                     "name": source.name,
@@ -274,7 +272,7 @@ def export_decoder_onnx(source: DecoderSource, variant: str, out_dir: Path) -> P
                     "template": {"head": head, "middle": middle, "tail": tail.rstrip()},
                 },
                 indent=2,
-            ),
+            )
         )
         record_checksums(staging)
         install_export(staging, out_dir)

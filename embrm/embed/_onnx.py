@@ -134,7 +134,8 @@ def reexport_hint(folder: Path, what: str = "the model") -> str:
 
 def record_checksums(staging: Path) -> None:
     """An export's last step: fsync every file of ``staging`` and record its size and sha256
-    in ``checksums.json`` (written atomically), so the folder can be checked on each load.
+    in ``checksums.json``, so the folder can be checked on each load. The folder is then
+    installed in one rename (:func:`install_export`), so no load ever sees a partial record.
 
     Example
     -------
@@ -152,7 +153,13 @@ def record_checksums(staging: Path) -> None:
         name = path.relative_to(staging).as_posix()
         files[name] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
     record = {"format": CHECKSUMS_FORMAT, "version": 1, "files": files}
-    atomic_write_text(staging / CHECKSUMS, json.dumps(record, indent=2), what="the checksum record")
+    # The staging folder is private until one rename installs it: its files are written in
+    # place (with the usual permissions, readable by other users of a shared cache), fsynced.
+    with (staging / CHECKSUMS).open("w", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, indent=2))
+        fh.flush()
+        os.fsync(fh.fileno())
+    fsync_folder(staging)
 
 
 def _legacy_record(folder: Path) -> dict | None:
@@ -359,7 +366,7 @@ def export_onnx(source: ModelSource, variant: str, out_dir: Path) -> Path:
             "pooling": source.pooling,
             "normalize": source.normalize,
         }
-        atomic_write_text(staging / EXPORT_META, json.dumps(meta, indent=2))
+        (staging / EXPORT_META).write_text(json.dumps(meta, indent=2))  # fsynced with the record
         record_checksums(staging)
         install_export(staging, out_dir)
     return target

@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 
 from .._compat import import_optional
-from .._files import atomic_write_text
 from ..exceptions import ModelLoadError
 from ._onnx import (
     DEFAULT_MODEL,
@@ -164,7 +163,7 @@ def save_static(model, source: StaticSource, out_dir: Path) -> None:
             "vocab_size": int(model.embedding.shape[0]),
             "model2vec_version": model2vec.__version__,
         }
-        atomic_write_text(staging / _META, json.dumps(meta, indent=2))
+        (staging / _META).write_text(json.dumps(meta, indent=2))  # fsynced with the record
         record_checksums(staging)
         install_export(staging, out_dir)
 

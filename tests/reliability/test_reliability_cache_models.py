@@ -97,6 +97,8 @@ def test_an_export_without_a_checksum_record_is_exported_again(pristine_cache, t
         "tokenizer.json",
     ]
     assert (model_dir / "model.onnx").read_bytes() == true_graph
+    mode = (model_dir / "model.onnx").stat().st_mode & 0o777  # readable as the graph is (a shared cache)
+    assert {(model_dir / f).stat().st_mode & 0o777 for f in (CHECKSUMS, "embrm_model.json")} == {mode}
     assert not list(model_dir.parent.glob(".*replaced*"))  # the old folder is gone
     again = Encoder(cache_dir=root, num_threads=1, show_progress=False)
     again.session  # noqa: B018 - a complete export is not exported again
