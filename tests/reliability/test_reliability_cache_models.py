@@ -170,6 +170,7 @@ class _RunsCode:
         return (open, (self.marker, "w"))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_a_pickled_bin_in_a_model_folder_is_a_clear_error_and_runs_nothing(encoder, tmp_path):
     source = tmp_path / "my-model"
     shutil.copytree(encoder.source.path, source)
