@@ -8,8 +8,9 @@ Layout of one model identity's cache, ``{root}/vectors/{identity}/``::
     shard-<uuid>.npy            float32 (default) or float16 rows, written once, never changed
     shard-<uuid>.keys.npy       the shard's keys, row-aligned
     shard-<uuid>.record.json    the shard's commit record: rows, dim, dtype, size and CRC-32
-                                of the vectors and of the keys, written when the shard is
-                                committed and never rewritten from the data it covers
+                                of the vectors and of the keys, and a CRC-32 of the record
+                                itself; written when the shard is committed and never
+                                rewritten from the data it covers
 
 A shard, its keys and its record are each written to a temporary file, fsynced and moved
 into place before the manifest (itself replaced atomically) names them. A process killed at
