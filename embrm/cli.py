@@ -216,6 +216,8 @@ def cmd_cache_verify(args: argparse.Namespace) -> int:
                 f"  manifest: {report.manifest}"
                 + (" (rebuilt from verified shards)" if report.repaired else "")
             )
+        for name in report.invalid:
+            print(f"  invalid manifest entry (never read or removed): {name}")
         for label, names in (
             ("corrupt shard", report.corrupt),
             ("unverifiable shard (no intact commit record)", report.unverifiable),

@@ -8,8 +8,9 @@ Layout of one model identity's cache, ``{root}/vectors/{identity}/``::
     shard-<uuid>.npy            float32 (default) or float16 rows, written once, never changed
     shard-<uuid>.keys.npy       the shard's keys, row-aligned
     shard-<uuid>.record.json    the shard's commit record: rows, dim, dtype, size and CRC-32
-                                of the vectors and of the keys, written when the shard is
-                                committed and never rewritten from the data it covers
+                                of the vectors and of the keys, and a CRC-32 of the record
+                                itself; written when the shard is committed and never
+                                rewritten from the data it covers
 
 A shard, its keys and its record are each written to a temporary file, fsynced and moved
 into place before the manifest (itself replaced atomically) names them. A process killed at
@@ -22,9 +23,18 @@ them (on the first read of the shard in a process, and again whenever the files'
 modification time or inode change), and each returned row's key in the shard's key file
 must equal the key asked for, so a damaged manifest cannot point a key at another text's
 vector. Anything that fails raises :class:`~embrm.exceptions.CacheCorruptError`.
-``verify(repair=True)`` keeps only shards whose files match one of their commit records
-(the manifest's entry or the shard's record file) and drops the rest, whose texts are then
-re-embedded; a lost manifest is rebuilt from the verified shards only.
+A shard's record file, when it is there and well formed, is its commit record: a manifest
+entry that disagrees with it (rows, checksums, dimension) is refused on read and rewritten
+by a repair. The manifest's entry is the commit record only of shards without a record file.
+
+``verify(repair=True)`` keeps only shards whose files match their commit record and drops
+the rest, whose texts are then re-embedded; a lost or damaged manifest is rebuilt from the
+verified shards only.
+
+The cache never touches a path outside its identity folder: a shard name from the manifest
+must match ``shard-<letters, digits, - or _>.npy`` (no separator, no ``..``, never absolute)
+before anything is read or removed under it, and names that do not are reported and
+dropped from the manifest, never opened.
 """
 
 from __future__ import annotations
@@ -35,7 +45,8 @@ import hashlib
 import io
 import json
 import os
-import tempfile
+import re
+import shutil
 import uuid
 import zlib
 from collections.abc import Iterator, Sequence
@@ -48,7 +59,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..exceptions import CacheCorruptError, CacheWriteError
+from .._files import atomic_write, fsync_folder
+from ..exceptions import CacheCorruptError, CacheWriteError, OutputWriteError
 
 MANIFEST = "manifest.parquet"
 LOCK = ".lock"
@@ -57,7 +69,9 @@ STORAGE_DTYPES = ("float16", "float32")
 RECORD_FORMAT = "embrm-shard-record"
 RECORD_VERSION = 1
 KEY_BYTES = 16
-_TEMP_PREFIXES = (".shard-", ".manifest-", ".record-")
+_TEMP_PREFIXES = (".shard-", ".manifest-", ".manifest.", ".record-")
+#: The only names a shard's vectors file may have: no separator, no "..", never absolute.
+_SHARD_NAME = re.compile(r"shard-[0-9A-Za-z_-]{1,64}\.npy")
 #: errno values that mean "this folder cannot be written", not "this program is wrong".
 WRITE_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT})
 
@@ -86,6 +100,8 @@ def check_cache_root(root: Path) -> Path:
 
 def cache_write_error(folder: Path, exc: OSError) -> CacheWriteError:
     """The :class:`CacheWriteError` for a failed write into ``folder``."""
+    if isinstance(exc, OutputWriteError) and isinstance(exc.__cause__, OSError):
+        exc = exc.__cause__  # the atomic writer's own error: name the system's reason
     return CacheWriteError(
         f"Cannot write to the embedding cache {folder} ({exc.strerror or exc}). "
         "Nothing already cached was changed. Free disk space, fix the folder's "
@@ -128,8 +144,10 @@ def _record_name(name: str) -> str:
     return name[: -len(".npy")] + ".record.json"
 
 
-def _is_vectors_file(name: str) -> bool:
-    return name.startswith("shard-") and name.endswith(".npy") and not name.endswith(".keys.npy")
+def _is_shard_name(name: object) -> bool:
+    """Whether ``name`` is a shard's vectors file name (``shard-<id>.npy``): a plain name in
+    the identity folder, never a path (no separator, no ``..``, not absolute)."""
+    return isinstance(name, str) and _SHARD_NAME.fullmatch(name) is not None
 
 
 def _signature(path: Path) -> tuple[int, int, int]:
@@ -137,17 +155,57 @@ def _signature(path: Path) -> tuple[int, int, int]:
     return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some file systems refuse; the rename is done
-        pass
-    finally:
-        os.close(fd)
+def _is_folder(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def _remove(path: Path) -> None:
+    """Remove the cache file ``path`` (a folder put in its place too; a link, not its target)."""
+    if _is_folder(path):
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _is_int(value: object, minimum: int = 0) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+#: Fields of a manifest's shard entry besides ``name``: required or not, and their least value.
+_ENTRY_FIELDS = {"rows": (True, 0), "crc32": (False, 0), "keys_crc32": (False, 0)}
+
+
+def _entry_problem(entry: object) -> str | None:
+    """What is wrong with one entry of the manifest's shard table, or None."""
+    if not isinstance(entry, dict):
+        return f"an entry is a {type(entry).__name__}, not a table"
+    name = entry.get("name")
+    if not _is_shard_name(name):
+        return f"an entry names {name!r}, which is not a shard file of this folder"
+    for key, (required, minimum) in _ENTRY_FIELDS.items():
+        if (required or key in entry) and not _is_int(entry.get(key), minimum):
+            return f"the entry of {name} has {key}={entry.get(key)!r}, not a whole number"
+    return None
+
+
+def _meta_problem(meta: dict) -> str | None:
+    """What is wrong with the manifest's metadata (shard table and dimension), or None."""
+    for entry in meta["shards"]:
+        problem = _entry_problem(entry)
+        if problem:
+            return problem
+    dim = meta.get("dim")
+    if meta["shards"] and not _is_int(dim, 1):
+        return f"its dimension is {dim!r}, not a positive whole number"
+    if not meta["shards"] and dim is not None and not _is_int(dim, 1):
+        return f"its dimension is {dim!r}"
+    return None
+
+
+def _entry_agrees(entry: dict, record: dict) -> bool:
+    """Whether a manifest entry says what a shard's record file says (rows, checksums)."""
+    fields = ("rows", "crc32", "keys_crc32", "size", "keys_size")
+    return all(entry[k] == record[k] for k in fields if k in entry)
 
 
 def _empty_manifest() -> pl.DataFrame:
@@ -187,9 +245,14 @@ class VerifyReport:
     unrecorded : list of str
         Intact shards without a record file; a repair writes it from the manifest's entry
         (without one, a later loss of the manifest would drop the shard).
+    invalid : list of str
+        Manifest entries that name no shard file of this folder (a path, a separator, ``..``,
+        another pattern, or not a table), as ``repr``: never read or removed; a repair drops
+        them from the manifest.
     manifest : str
         ``"ok"``, ``"missing"``, ``"unreadable"`` or ``"inconsistent"`` (entries that point
-        at rows holding other keys, or at shards it does not list), as found.
+        at rows holding other keys or at shards it does not list, shard entries or a
+        dimension that disagree with the shards' commit records, invalid entries), as found.
     repaired : bool
         Whether a repair ran: bad shards and stray files were removed, missing record files
         written and the manifest rewritten from the verified shards (only where needed).
@@ -203,11 +266,14 @@ class VerifyReport:
     unverifiable: list[str] = field(default_factory=list)
     unrecorded: list[str] = field(default_factory=list)
     manifest: str = "ok"
+    invalid: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """True when the manifest is intact and nothing is corrupt, unverifiable or orphaned."""
-        return self.manifest == "ok" and not (self.corrupt or self.unverifiable or self.orphans)
+        return self.manifest == "ok" and not (
+            self.corrupt or self.unverifiable or self.orphans or self.invalid
+        )
 
 
 @dataclass
@@ -255,10 +321,39 @@ class VectorCache:
         return f"Run `embrm cache verify --repair --cache-dir {self.root}`"
 
     def _has_shard_files(self) -> bool:
-        return self.path.is_dir() and any(_is_vectors_file(p.name) for p in self.path.glob("shard-*"))
+        return self.path.is_dir() and any(_is_shard_name(p.name) for p in self.path.glob("shard-*"))
+
+    def _read_manifest(self, file: Path) -> tuple[pl.DataFrame, dict]:
+        """The manifest file's table and metadata as stored (its shard table unchecked).
+
+        Raises
+        ------
+        CacheCorruptError
+            It is not a file or cannot be parsed, or its columns or shard table are not a list.
+        """
+        try:
+            if not file.is_file():
+                raise ValueError("it is a folder or another non-file")
+            table = pq.read_table(file)
+            meta = json.loads(table.schema.metadata[_META_KEY])
+            frame = pl.from_arrow(table)
+            if (
+                frame.schema != _empty_manifest().schema
+                or not isinstance(meta, dict)
+                or not isinstance(meta.get("shards"), list)
+            ):
+                raise ValueError("unexpected columns or shard table")
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several error types
+            raise CacheCorruptError(
+                f"The cache manifest {file} cannot be read ({exc}). {self._repair_hint()} to "
+                "rebuild it from the shards that match their commit records."
+            ) from exc
+        return frame, meta
 
     def _load_manifest(self, locked: bool = False) -> tuple[pl.DataFrame, dict]:
-        """The manifest and its metadata (re-read when the file changed).
+        """The manifest and its metadata (re-read when the file changed), checked: every
+        shard entry names a shard file of this folder and has whole-number rows and
+        checksums, and the dimension is a positive whole number once there are shards.
 
         ``locked``: the caller holds the cache's lock (no second lock is taken).
         """
@@ -279,34 +374,21 @@ class VectorCache:
             return _empty_manifest(), {"dim": None, "shards": []}
         if self._manifest is not None and mtime == self._manifest_mtime:
             return self._manifest, self._meta
-        try:
-            table = pq.read_table(file)
-            meta = json.loads(table.schema.metadata[_META_KEY])
-            frame = pl.from_arrow(table)
-            if frame.schema != _empty_manifest().schema or not isinstance(meta.get("shards"), list):
-                raise ValueError("unexpected columns or shard table")
-        except Exception as exc:  # noqa: BLE001 - pyarrow raises several error types
+        frame, meta = self._read_manifest(file)
+        problem = _meta_problem(meta)
+        if problem:
             raise CacheCorruptError(
-                f"The cache manifest {file} cannot be read ({exc}). {self._repair_hint()} to "
+                f"The cache manifest {file} is damaged: {problem}. {self._repair_hint()} to "
                 "rebuild it from the shards that match their commit records."
-            ) from exc
+            )
         self._manifest = frame
         self._meta, self._manifest_mtime = meta, mtime
         return self._manifest, meta
 
     def _write_manifest(self, frame: pl.DataFrame, meta: dict) -> None:
         table = frame.to_arrow().replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".manifest-")
-        os.close(fd)
-        try:
-            pq.write_table(table, tmp, compression="zstd")
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path / MANIFEST)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        _fsync_dir(self.path)
+        with atomic_write(self.path / MANIFEST, "wb", what="the cache manifest") as fh:
+            pq.write_table(table, fh, compression="zstd")
         self._manifest = None
 
     @contextmanager
@@ -316,19 +398,35 @@ class VectorCache:
         A shared lock opens the lock file read-only, so it works on a read-only cache; where
         the lock file is missing and cannot be created, it proceeds unlocked (nobody can
         write such a cache either).
+
+        Raises
+        ------
+        CacheCorruptError
+            The lock file is a folder (or another non-file): no lock can be taken on it.
         """
         file = self.path / LOCK
-        if shared:
-            try:
-                lock = open(file, "rb")  # noqa: SIM115 - closed below
-            except FileNotFoundError:
+        lock = None
+        try:
+            if shared:
                 try:
-                    lock = open(file, "ab")  # noqa: SIM115
-                except OSError:
-                    yield
-                    return
-        else:
-            lock = open(file, "ab")  # noqa: SIM115
+                    lock = open(file, "rb")  # noqa: SIM115 - closed below
+                except FileNotFoundError:
+                    try:
+                        lock = open(file, "ab")  # noqa: SIM115
+                    except IsADirectoryError:
+                        raise
+                    except OSError:
+                        pass  # read-only and never written: nobody can write it either
+            else:
+                lock = open(file, "ab")  # noqa: SIM115
+        except IsADirectoryError:
+            raise CacheCorruptError(
+                f"The cache's lock file {file} is a folder, so the cache cannot be locked. Remove "
+                f"that folder (rmdir '{file}') and run the command again; no data is kept there."
+            ) from None
+        if lock is None:
+            yield
+            return
         with lock:
             fcntl.flock(lock, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             try:
@@ -346,8 +444,9 @@ class VectorCache:
         return self._load_manifest()[1]["dim"]
 
     def _shard(self, index: int, meta: dict) -> _OpenShard:
-        """Shard ``index``, checked against the manifest's record on its first read and
-        whenever its files changed since."""
+        """Shard ``index``, checked against its commit records on its first read and
+        whenever its files changed since: its files must match the manifest's entry, and the
+        entry must agree with the shard's record file where that file is well formed."""
         try:
             info = meta["shards"][index]
         except (IndexError, TypeError):
@@ -365,6 +464,14 @@ class VectorCache:
         if opened is not None and signature == opened.signature:
             return opened
         self._open.pop(name, None)
+        record = _read_record(self.path, name)
+        if record is not None and (not _entry_agrees(info, record) or record["dim"] != meta["dim"]):
+            raise CacheCorruptError(
+                f"The cache manifest's entry for shard {file} disagrees with the shard's commit "
+                f"record {self.path / _record_name(name)} (rows, checksums or dimension); its "
+                f"vectors were not returned. {self._repair_hint()} to rebuild the manifest from "
+                "the commit records."
+            )
         problem, vectors, keys = (
             _open_shard_files(self.path, name, info, meta["dim"]) if signature else ("missing", None, None)
         )
@@ -377,6 +484,16 @@ class VectorCache:
         opened = _OpenShard(vectors, keys, signature)
         self._open[name] = opened
         return opened
+
+    def _check_row_keys(self, opened: _OpenShard, rows: np.ndarray, wanted: np.ndarray, name: str) -> None:
+        """Raise unless the (checksummed) key file of shard ``name`` holds ``wanted`` at ``rows``."""
+        if rows.size and (
+            rows.max() >= opened.keys.shape[0] or not np.array_equal(opened.keys[rows], wanted)
+        ):
+            raise CacheCorruptError(
+                f"The cache manifest of {self.path} points keys at rows of {name} that hold other "
+                f"keys (or do not exist); no vector was returned. {self._repair_hint()} to rebuild it."
+            )
 
     def get(self, keys: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
         """Look ``keys`` up.
@@ -412,12 +529,7 @@ class VectorCache:
         for shard, start, stop in zip(shards, bounds[:-1], bounds[1:], strict=True):
             opened = self._shard(int(shard), meta)
             part = rows[start:stop]
-            if part[-1] >= opened.keys.shape[0] or not np.array_equal(opened.keys[part], wanted[start:stop]):
-                raise CacheCorruptError(
-                    f"The cache manifest of {self.path} points keys at rows of "
-                    f"{meta['shards'][int(shard)]['name']} that hold other keys (or do not "
-                    f"exist); no vector was returned. {self._repair_hint()} to rebuild it."
-                )
+            self._check_row_keys(opened, part, wanted[start:stop], meta["shards"][int(shard)]["name"])
             # rows ascend within a shard: a sequential read of the memory map
             vectors[position[start:stop]] = opened.vectors[part]
         return found, vectors
@@ -434,7 +546,16 @@ class VectorCache:
         stored, float16 or float32) and each key's row in those shards read as stacked in
         order, so ``shards`` and row numbers go straight to ``head.fit_indexed``. These are
         the stored vectors: the representation itself only for the ``joint`` view of a
-        sentence encoder and raw texts. Raises ``KeyError`` if any key is not cached.
+        sentence encoder and raw texts. Each key's row is checked against the shard's key
+        file, as :meth:`get` does.
+
+        Raises
+        ------
+        KeyError
+            Some key is not cached.
+        CacheCorruptError
+            A shard does not match its commit record, or the manifest points a key at a row
+            that holds another key.
         """
         manifest, meta = self._load_manifest()
         query = pl.DataFrame({"key": pl.Series(list(keys), dtype=pl.Binary)}).with_row_index("i")
@@ -444,10 +565,19 @@ class VectorCache:
                 f"{hits['shard'].null_count()} of {len(keys)} keys are not in the cache {self.path}."
             )
         shard = hits["shard"].to_numpy()
-        used = np.unique(shard)
-        shards = [self._shard(int(s), meta).vectors for s in used]
+        rows = hits["row"].to_numpy().astype(np.int64)
+        wanted = _keys_matrix(hits["key"])
+        order = np.argsort(shard, kind="stable")
+        used, starts_in_order = np.unique(shard[order], return_index=True)
+        bounds = np.append(starts_in_order, len(order))
+        shards = []
+        for s, start, stop in zip(used, bounds[:-1], bounds[1:], strict=True):
+            opened = self._shard(int(s), meta)
+            part = order[start:stop]
+            self._check_row_keys(opened, rows[part], wanted[part], meta["shards"][int(s)]["name"])
+            shards.append(opened.vectors)
         starts = np.cumsum([0] + [s.shape[0] for s in shards])
-        return shards, starts[np.searchsorted(used, shard)] + hits["row"].to_numpy().astype(np.int64)
+        return shards, starts[np.searchsorted(used, shard)] + rows
 
     # -- writes ---------------------------------------------------------------------------
     def _write_error(self, exc: OSError) -> CacheWriteError:
@@ -464,7 +594,7 @@ class VectorCache:
         vectors = np.asarray(vectors)
         check_cache_root(self.root)
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
+            _make_folder(self.path)
             with self._locked():
                 manifest, meta = self._load_manifest(locked=True)
                 if meta["dim"] is not None and vectors.shape[1] != meta["dim"]:
@@ -500,30 +630,37 @@ class VectorCache:
             raise self._write_error(exc) from exc
 
     def _write_file(self, name: str, content: bytes) -> None:
-        """Write ``content`` to ``name`` atomically: a temporary file, fsynced, then renamed."""
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".shard-" if name.endswith(".npy") else ".record-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(content)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path / name)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        """Write ``content`` to ``name`` atomically (a temporary file beside it, fsynced,
+        renamed, the folder fsynced)."""
+        with atomic_write(self.path / name, "wb", what="the cache file") as fh:
+            fh.write(content)
 
     # -- maintenance ----------------------------------------------------------------------
     def verify(self, repair: bool = False) -> VerifyReport:
-        """Check every shard against its commit records; with ``repair``, keep only what checks.
+        """Check every shard against its commit record; with ``repair``, keep only what checks.
 
-        A shard is intact when its vectors and keys files match a record written when it was
-        committed: the manifest's entry (checksums, rows, and the manifest's keys equal the
-        key file's) or the shard's record file (checksums, rows, dimension, dtype). Without
-        ``repair`` nothing is written (a read-only cache can be verified). With ``repair``,
-        under the cache's exclusive lock: shards that fail or that no intact record covers
-        are deleted (their texts are re-embedded on next use), stray files are removed, a
-        missing record file is written from the manifest's entry, and the manifest is
-        rebuilt from the intact shards' key files.
+        A shard's commit record is its record file (checksums, rows, dimension, dtype) when
+        that file is well formed, else the manifest's entry (checksums, rows, and the
+        manifest's keys must equal the key file's). A shard is intact when its vectors and
+        keys files match it. The manifest is ``"inconsistent"`` when an entry disagrees with
+        the shard's record file, its dimension differs from the intact shards', an entry
+        names no shard file of this folder, or its keys point at rows holding other keys.
+        Without ``repair`` nothing is written (a read-only cache can be verified).
+
+        With ``repair``, under the cache's exclusive lock: shards that fail or that no intact
+        record covers are deleted (their texts are re-embedded on next use), stray files are
+        removed, a missing record file is written from the manifest's entry, and the manifest
+        is rebuilt from the intact shards' key files and records. Only files of this
+        identity's folder are ever read or removed: manifest entries naming anything else
+        are reported in :attr:`VerifyReport.invalid` and dropped from the manifest.
+
+        Raises
+        ------
+        CacheCorruptError
+            The cache's lock file is a folder.
+        CacheWriteError
+            A repair cannot write (read-only, full); what it did so far is consistent and
+            the next repair finishes it.
         """
         if not self.path.is_dir():
             check_cache_root(self.root)
@@ -533,61 +670,101 @@ class VectorCache:
                 with self._locked():
                     return self._verify(repair=True)
             except OSError as exc:
-                raise self._write_error(exc) from exc
+                if isinstance(exc, OutputWriteError) and isinstance(exc.__cause__, OSError):
+                    exc = exc.__cause__
+                raise CacheWriteError(
+                    f"Cannot write to the embedding cache {self.path} ({exc.strerror or exc}); "
+                    "the repair stopped. Whatever it changed so far is consistent (every indexed "
+                    "shard matches its commit record). Free disk space or fix the folder's "
+                    "permissions and run `embrm cache verify --repair` again to finish it."
+                ) from exc
         with self._locked(shared=True):  # a concurrent put is never half-seen
             return self._verify(repair=False)
 
     def _verify(self, repair: bool) -> VerifyReport:
         self._manifest, self._open = None, {}
-        state, manifest, meta = "ok", _empty_manifest(), {"dim": None, "shards": []}
-        try:
-            manifest, meta = self._load_manifest(locked=True)
-        except CacheCorruptError:
-            state = "missing" if not (self.path / MANIFEST).exists() else "unreadable"
-        listed = [s.get("name") if isinstance(s, dict) else None for s in meta["shards"]]
-        entries = manifest.partition_by("shard", as_dict=True, include_key=False) if manifest.height else {}
-        if any(int(k[0]) >= len(listed) for k in entries) or len(set(listed)) != len(listed):
+        file = self.path / MANIFEST
+        state, frame, meta = "ok", _empty_manifest(), {"dim": None, "shards": []}
+        if not (file.exists() or file.is_symlink()):
+            state = "missing"
+        else:
+            try:
+                frame, meta = self._read_manifest(file)
+            except CacheCorruptError:
+                state = "unreadable"
+        # The shard table, entry by entry: a name that is not a shard file of this folder
+        # is reported and never used as a path.
+        listed: dict[str, tuple[int, dict | None]] = {}
+        invalid: list[str] = []
+        table_damaged = False
+        for index, entry in enumerate(meta["shards"]):
+            name = entry.get("name") if isinstance(entry, dict) else None
+            if not _is_shard_name(name):
+                invalid.append(repr(name if isinstance(entry, dict) else entry))
+                table_damaged = True
+            elif name in listed:
+                table_damaged = True
+            else:
+                listed[name] = (index, entry if _entry_problem(entry) is None else None)
+                table_damaged |= listed[name][1] is None
+        if table_damaged:
             state = "inconsistent"
-        if state in ("ok", "inconsistent"):
-            candidates = [n for n in listed if isinstance(n, str)]
-        else:  # no usable shard table: every shard on disk, each on its own record
-            candidates = sorted(p.name for p in self.path.iterdir() if _is_vectors_file(p.name))
+        entries = frame.partition_by("shard", as_dict=True, include_key=False) if frame.height else {}
+        if any(int(k[0]) >= len(meta["shards"]) for k in entries):
+            state = "inconsistent"
+        candidates = list(listed)
+        if state in ("missing", "unreadable") or table_damaged:
+            # a shard table that is missing or damaged cannot say which shards it listed:
+            # every shard on disk is a candidate, each judged by its own record file
+            on_disk = sorted(p.name for p in self.path.iterdir() if _is_shard_name(p.name))
+            candidates += [n for n in on_disk if n not in listed]
         intact: dict[str, dict] = {}  # name -> the commit record its files match
         corrupt, unverifiable, unrecorded = [], [], []
-        dim = meta.get("dim")
         for name in candidates:
-            if not _is_vectors_file(name) or "/" in name:
-                corrupt.append(str(name))
-                continue
-            info = meta["shards"][listed.index(name)] if name in listed else None
+            index, info = listed.get(name, (None, None))
+            rows = entries.get((index,)) if index is not None else None
             record = _read_record(self.path, name)
-            rows = entries.get((listed.index(name),)) if name in listed else None
-            from_manifest = None
-            if info is not None:
-                problem = _check_shard_files(self.path, name, info, dim)
+            if record is not None:
+                if _check_shard_files(self.path, name, record, record["dim"]) is not None:
+                    corrupt.append(name)
+                    continue
+                chosen = record
+                if index is not None and (info is None or not _entry_agrees(info, record)):
+                    state = "inconsistent"  # the entry differs from the commit record: rebuilt
+            elif info is not None:
+                problem, vectors, _ = _open_shard_files(self.path, name, info, None)
                 if problem is None and "keys_crc32" not in info:
                     # no checksum of the keys: they must equal the manifest's keys instead
                     if rows is not None and not _keys_agree(self.path, name, rows):
                         problem = "holding other keys than the manifest"
-                if problem is None:
-                    from_manifest = {**info, "dim": dim}
-            from_record = None
-            if record is not None and _check_shard_files(self.path, name, record, record["dim"]) is None:
-                from_record = record
-            chosen = from_record or from_manifest
-            if chosen is None:
-                (corrupt if info is not None or record is not None else unverifiable).append(name)
-                continue
-            if dim is None:
-                dim = chosen["dim"]
-            if chosen["dim"] != dim:
-                corrupt.append(name)
+                if problem is not None:
+                    corrupt.append(name)
+                    continue
+                chosen = {**info, "dim": int(vectors.shape[1])}
+                unrecorded.append(name)
+            else:  # no record file, and no usable manifest entry
+                unverifiable.append(name)
                 continue
             intact[name] = chosen
-            if from_record is None:
-                unrecorded.append(name)
             if state == "ok" and rows is not None and not _keys_agree(self.path, name, rows):
                 state = "inconsistent"
+        # The cache's dimension: the manifest's if an intact shard has it, else the one most
+        # vectors have; shards of another dimension cannot be read beside the others.
+        dim = meta.get("dim")
+        if intact:
+            by_dim: dict[int, int] = {}
+            for record in intact.values():
+                by_dim[record["dim"]] = by_dim.get(record["dim"], 0) + record["rows"]
+            if not _is_int(dim, 1) or dim not in by_dim:
+                dim = max(by_dim, key=by_dim.get)
+            for name in [n for n, r in intact.items() if r["dim"] != dim]:
+                del intact[name]
+                corrupt.append(name)
+                if name in unrecorded:
+                    unrecorded.remove(name)
+            if state == "ok" and not (_is_int(meta.get("dim"), 1) and meta["dim"] == dim):
+                state = "inconsistent"
+        unrecorded = [n for n in unrecorded if n in intact]
         dropped = set(corrupt) | set(unverifiable)
         owned = {f for n in [*intact, *dropped] for f in (n, _keys_name(n), _record_name(n))}
         orphans = sorted(
@@ -596,13 +773,14 @@ class VectorCache:
             if p.name not in owned and p.name.startswith(("shard-", *_TEMP_PREFIXES))
         )
         report = VerifyReport(
-            len(listed),
-            manifest.height,
+            len(meta["shards"]),
+            frame.height,
             corrupt=corrupt,
             orphans=orphans,
             unverifiable=unverifiable,
             unrecorded=unrecorded,
             manifest=state,
+            invalid=invalid,
         )
         if not repair:
             return report
@@ -611,15 +789,17 @@ class VectorCache:
             return report
         for name in unrecorded:
             info = intact[name]
+            _remove_folder_at(self.path / _record_name(name))
             record = _make_record(self.path, name, info["rows"], info["dim"], None)
             self._write_file(_record_name(name), json.dumps(record).encode())
         if not report.ok:
             self._write_rebuilt_manifest(list(intact), intact)
             for name in sorted(dropped):
                 for file in (name, _keys_name(name), _record_name(name)):
-                    (self.path / file).unlink(missing_ok=True)
+                    _remove(self.path / file)
             for name in orphans:
-                (self.path / name).unlink(missing_ok=True)
+                _remove(self.path / name)
+            fsync_folder(self.path)
         manifest, meta = self._load_manifest(locked=True)
         report.n_shards, report.n_vectors = len(meta["shards"]), manifest.height
         return report
@@ -646,6 +826,7 @@ class VectorCache:
             if frames
             else _empty_manifest()
         )
+        _remove_folder_at(self.path / MANIFEST)
         self._write_manifest(frame, {"dim": dim, "shards": shards})
 
     def info(self) -> dict:
@@ -662,18 +843,40 @@ class VectorCache:
         }
 
 
+def _remove_folder_at(path: Path) -> None:
+    """Remove a folder put where the cache writes a file (a repair's own file names only)."""
+    if _is_folder(path):
+        shutil.rmtree(path)
+
+
+def _make_folder(path: Path) -> None:
+    """Create ``path`` and its missing parents, fsyncing each parent that gained a folder."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(exist_ok=True)
+        fsync_folder(folder.parent)
+
+
 def _npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array)
     return buffer.getvalue()
 
 
+def _record_checksum(record: dict) -> int:
+    """CRC-32 of a record's fields (all but this checksum), so a record damaged into other
+    well-formed values is recognised as damaged rather than taken as the truth."""
+    fields = {k: v for k, v in record.items() if k != "record_crc32"}
+    return zlib.crc32(json.dumps(fields, sort_keys=True).encode())
+
+
 def _make_record(folder: Path, name: str, rows: int, dim: int, dtype: str | None) -> dict:
-    """The commit record of shard ``name``: what its two files hold, and their checksums."""
+    """The commit record of shard ``name``: what its two files hold, their checksums, and
+    a checksum of the record itself."""
     file, keys_file = folder / name, folder / _keys_name(name)
     if dtype is None:
         dtype = str(np.load(file, mmap_mode="r").dtype)
-    return {
+    record = {
         "format": RECORD_FORMAT,
         "version": RECORD_VERSION,
         "name": name,
@@ -685,28 +888,26 @@ def _make_record(folder: Path, name: str, rows: int, dim: int, dtype: str | None
         "keys_size": keys_file.stat().st_size,
         "keys_crc32": _file_checksum(keys_file),
     }
+    record["record_crc32"] = _record_checksum(record)
+    return record
 
 
 def _read_record(folder: Path, name: str) -> dict | None:
-    """Shard ``name``'s record file, or None when it is missing or not a well-formed record."""
+    """Shard ``name``'s record file, or None when it is missing, not a well-formed record,
+    or fails its own checksum (records written before that checksum existed have none)."""
+    path = folder / _record_name(name)
     try:
-        record = json.loads((folder / _record_name(name)).read_bytes())
+        record = None if path.is_symlink() else json.loads(path.read_bytes())
     except (OSError, ValueError):
         return None
-    fields = {
-        "rows": int,
-        "dim": int,
-        "dtype": str,
-        "size": int,
-        "crc32": int,
-        "keys_size": int,
-        "keys_crc32": int,
-    }
     if (
         not isinstance(record, dict)
         or record.get("format") != RECORD_FORMAT
         or record.get("name") != name
-        or not all(isinstance(record.get(k), t) for k, t in fields.items())
+        or not isinstance(record.get("dtype"), str)
+        or not _is_int(record.get("dim"), 1)
+        or not all(_is_int(record.get(k)) for k in ("rows", "size", "crc32", "keys_size", "keys_crc32"))
+        or ("record_crc32" in record and record["record_crc32"] != _record_checksum(record))
     ):
         return None
     return record
@@ -724,8 +925,10 @@ def _open_shard_files(
     """Shard ``name``'s vectors (memory-mapped) and keys once they match ``record``; else
     what is wrong with them, and no arrays."""
     file, keys_file = folder / name, folder / _keys_name(name)
+    if file.is_symlink() or keys_file.is_symlink():
+        return "a symbolic link (the cache never follows links out of its folder)", None, None
     if not file.is_file() or not keys_file.is_file():
-        return "missing", None, None
+        return "missing (or not a file)", None, None
     for path, size_key, crc_key in ((file, "size", "crc32"), (keys_file, "keys_size", "keys_crc32")):
         if size_key in record and path.stat().st_size != record[size_key]:
             return "truncated or extended (size differs from its commit record)", None, None

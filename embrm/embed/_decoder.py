@@ -34,10 +34,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tokenizers import Tokenizer
 
 from .._compat import import_optional
-from ._onnx import _hash_weights, _hub_snapshot, install_export, make_session
+from ..exceptions import ModelLoadError
+from ._onnx import (
+    EXPORT_META,
+    _hash_weights,
+    _hub_snapshot,
+    install_export,
+    is_complete_export,
+    load_export,
+    load_source_model,
+    record_checksums,
+)
 
 DEFAULT_DECODER = "SmolLM2-135M-Instruct"
 CHAT_FORMAT_VERSION = "chat-v1"
@@ -158,14 +167,21 @@ def load_causal_lm(
     -------
     tokenizer, model
         A ``PreTrainedTokenizerFast`` and an ``AutoModelForCausalLM`` on the CPU.
+
+    Raises
+    ------
+    ModelLoadError
+        The checkpoint cannot be loaded (damaged or crafted weights, a bad config).
     """
     import_optional("torch", purpose, extra)
     transformers = import_optional("transformers", purpose, extra)
     kwargs = {"gguf_file": source.gguf_file} if source.gguf_file else {}
     if source.gguf_file:
         import_optional("gguf", f"{purpose} from a GGUF checkpoint", extra)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(source.path, **kwargs)
-    lm = transformers.AutoModelForCausalLM.from_pretrained(source.path, **kwargs, **model_kwargs)
+    tokenizer = load_source_model(transformers.AutoTokenizer, source.path, "the LM's tokenizer", **kwargs)
+    lm = load_source_model(
+        transformers.AutoModelForCausalLM, source.path, "the causal LM", **kwargs, **model_kwargs
+    )
     return tokenizer, lm
 
 
@@ -174,10 +190,11 @@ def export_decoder_onnx(source: DecoderSource, variant: str, out_dir: Path) -> P
 
     The graph takes ``input_ids``, ``attention_mask`` (right padding) and ``response_mask``
     and returns ``mean`` and ``last``, each of shape (probe layers, batch, hidden). Written
-    to a temporary folder and moved into place at the end, like the sentence encoder's.
+    to a temporary folder, ended by the checksum record and moved into place at the end,
+    like the sentence encoder's (see :func:`embrm.embed._onnx.export_onnx`).
     """
     target = out_dir / "model.onnx"
-    if target.is_file():
+    if is_complete_export(out_dir):
         return target
     torch = import_optional("torch", "Exporting a causal LM to ONNX (once per model)")
     import_optional("onnx", "Exporting a causal LM to ONNX")
@@ -241,7 +258,7 @@ def export_decoder_onnx(source: DecoderSource, variant: str, out_dir: Path) -> P
         else:
             shutil.move(str(raw), staging / "model.onnx")
         tokenizer.backend_tokenizer.save(str(staging / "tokenizer.json"))
-        (staging / "embrm_model.json").write_text(
+        (staging / EXPORT_META).write_text(  # fsynced with the checksum record
             json.dumps(
                 {
                     "name": source.name,
@@ -257,12 +274,16 @@ def export_decoder_onnx(source: DecoderSource, variant: str, out_dir: Path) -> P
                 indent=2,
             )
         )
+        record_checksums(staging)
         install_export(staging, out_dir)
     return target
 
 
 class DecoderStates:
     """An exported causal LM: (prompt, response) pairs in, pooled probe-layer states out.
+
+    The graph, tokenizer and chat template are built from bytes checked against the
+    folder's checksum record.
 
     Parameters
     ----------
@@ -277,17 +298,21 @@ class DecoderStates:
     def __init__(
         self, model_dir: Path, device: str | None, num_threads: int | None, max_tokens: int = MAX_TOKENS
     ):
-        meta = json.loads((model_dir / "embrm_model.json").read_text())
-        self.layers: tuple[int, ...] = tuple(meta["layers"])
-        self.hidden_size: int = meta["hidden_size"]
+        self.session, self.tokenizer, files = load_export(model_dir, device, num_threads, "the causal LM")
+        try:
+            meta = json.loads(files[EXPORT_META])
+            self.layers: tuple[int, ...] = tuple(int(k) for k in meta["layers"])
+            self.hidden_size: int = int(meta["hidden_size"])
+            template = [str(meta["template"][k]) for k in ("head", "middle", "tail")]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelLoadError(
+                f"The export record {model_dir / EXPORT_META} of the causal LM lacks {exc}; delete "
+                f"'{model_dir}' and run again to export it afresh."
+            ) from exc
         self.max_tokens = max_tokens
-        self.session = make_session(model_dir / "model.onnx", device, num_threads)
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
-        pieces = self.tokenizer.encode_batch(
-            [meta["template"][k] for k in ("head", "middle", "tail")], add_special_tokens=False
-        )
+        pieces = self.tokenizer.encode_batch(template, add_special_tokens=False)
         self._head, self._middle, self._tail = (list(p.ids) for p in pieces)
 
     @property

@@ -36,7 +36,17 @@ from ._decoder import (
     export_decoder_onnx,
     resolve_decoder,
 )
-from ._onnx import ModelSource, export_onnx, make_session, pool, resolve_model
+from ._onnx import (
+    EXPORT_META,
+    ModelSource,
+    export_onnx,
+    is_complete_export,
+    load_export,
+    pool,
+    reexport_hint,
+    resolve_model,
+    verified_files,
+)
 from ._render import SEPARATOR, TEXT_FORMAT_VERSION, WINDOWS_FORMAT_VERSION, render_pairs, render_windows
 from ._representations import PRESETS, REPRESENTATIONS, SCALAR_FEATURES, SENTENCE_VIEWS
 from ._static import (
@@ -336,7 +346,7 @@ class Encoder:
         (checked before the export starts, and again for any write error during it)."""
         folder = self.model_dir.parent
         try:
-            if not (self.model_dir / "model.onnx").is_file():
+            if not is_complete_export(self.model_dir):
                 folder.mkdir(parents=True, exist_ok=True)
                 tempfile.TemporaryFile(dir=folder).close()
             yield
@@ -347,16 +357,21 @@ class Encoder:
 
     @property
     def session(self):
-        """The ONNX Runtime session, exporting the model first if needed."""
+        """The ONNX Runtime session, exporting the model first if needed.
+
+        Built from the exported files' bytes once they match the export's checksum record
+        (hashed once per encoder); a mismatch raises
+        :class:`~embrm.exceptions.ModelLoadError` before any vector is computed.
+        """
         if self.is_causal_lm:
             return self.decoder_states.session
         if self.is_static:
             raise ValueError("The static model has no ONNX session: see static_model.")
         if self._session is None:
             with self._exporting():
-                onnx_path = export_onnx(self.source, self.variant, self.model_dir)
-            self._session = make_session(onnx_path, self.device, self.num_threads)
-            self._tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+                export_onnx(self.source, self.variant, self.model_dir)
+            session, tokenizer, _ = load_export(self.model_dir, self.device, self.num_threads)
+            self._session, self._tokenizer = session, tokenizer
             self._tokenizer.no_padding()
             self._tokenizer.enable_truncation(self.source.max_seq_length)
             self._input_names = {i.name for i in self._session.get_inputs()}
@@ -386,10 +401,13 @@ class Encoder:
     @property
     def pooled_layer(self) -> int:
         """The causal LM layer this encoder pools (the probe layer nearest the middle by default)."""
-        meta_file = self.model_dir / "embrm_model.json"
-        if not meta_file.is_file():
-            self.decoder_states  # noqa: B018 - export to learn the layers
-        layers = json.loads(meta_file.read_text())["layers"]
+        if self._states is not None:
+            layers = list(self._states.layers)
+        else:
+            if not is_complete_export(self.model_dir):
+                self.decoder_states  # noqa: B018 - export to learn the layers
+            fix = reexport_hint(self.model_dir, "the causal LM")
+            layers = json.loads(verified_files(self.model_dir, [EXPORT_META], fix)[EXPORT_META])["layers"]
         if self.layer is None:
             return min(layers, key=lambda k: abs(k - layers[-1] / 2))
         if self.layer not in layers:

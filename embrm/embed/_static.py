@@ -8,7 +8,8 @@ per token, their mean and an L2 normalisation: no transformer at run time, no wi
 
 The distilled model is made once per source model, from the ``export`` extra (torch and
 transformers run the source model), and kept in the cache directory under its own identity
-(source model and weights, dimensions, vocabulary) with a record of its files' checksums;
+(source model and weights, dimensions, vocabulary) with the checksum record every exported
+model folder has (``checksums.json``, see :mod:`embrm.embed._onnx`), checked on each load;
 embedding needs only ``model2vec`` itself (the ``static`` extra: numpy, tokenizers,
 safetensors, no torch).
 
@@ -18,7 +19,6 @@ as the **zero vector**, never NaN.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -29,8 +29,16 @@ from pathlib import Path
 import numpy as np
 
 from .._compat import import_optional
-from ..exceptions import CacheCorruptError
-from ._onnx import DEFAULT_MODEL, _hash_weights, install_export, resolve_model
+from ..exceptions import ModelLoadError
+from ._onnx import (
+    DEFAULT_MODEL,
+    _hash_weights,
+    install_export,
+    is_complete_export,
+    record_checksums,
+    resolve_model,
+    verify_folder,
+)
 
 #: The static model distilled from the shipped all-MiniLM-L6-v2 (``Encoder("static")``).
 STATIC_MODEL = f"{DEFAULT_MODEL}-static"
@@ -39,7 +47,6 @@ STATIC_TEXT_FORMAT = "pr-full-v1"
 STATIC_VIEWS = ("joint", "split")
 PCA_DIMS = 256
 _META = "embrm_model.json"
-_FILES = ("model.safetensors", "tokenizer.json", "config.json")
 
 
 @dataclass(frozen=True)
@@ -112,21 +119,14 @@ def resolve_static(cache_dir: Path, pca_dims: int = PCA_DIMS) -> StaticSource:
     )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def distill_static(source: StaticSource, out_dir: Path) -> Path:
     """Distill ``source`` with model2vec into ``out_dir`` (once) and return the folder.
 
     Needs the ``export`` extra (model2vec's distillation runs the source model in torch);
-    offline: the source is a local folder.
+    offline: the source is a local folder. A folder without a checksum record (an
+    interrupted distillation) is distilled again and replaced.
     """
-    if (out_dir / _META).is_file():
+    if is_complete_export(out_dir):
         return out_dir
     import_optional("torch", "Distilling the static model (once)")
     import_optional("transformers", "Distilling the static model (once)")
@@ -142,7 +142,7 @@ def distill_static(source: StaticSource, out_dir: Path) -> Path:
 
 
 def save_static(model, source: StaticSource, out_dir: Path) -> None:
-    """Write a ``model2vec.StaticModel`` into ``out_dir`` with a record of its files' checksums.
+    """Write a ``model2vec.StaticModel`` into ``out_dir`` with the checksum record of its files.
 
     Written to a temporary folder and moved into place at the end, the record last, so an
     interrupted write leaves nothing a later load would take for a model.
@@ -162,10 +162,10 @@ def save_static(model, source: StaticSource, out_dir: Path) -> None:
             "dim": int(model.dim),
             "vocab_size": int(model.embedding.shape[0]),
             "model2vec_version": model2vec.__version__,
-            "files_sha256": {f: _sha256(staging / f) for f in _FILES},
         }
-        (staging / _META).write_text(json.dumps(meta, indent=2))
-        install_export(staging, out_dir, marker=_META)
+        (staging / _META).write_text(json.dumps(meta, indent=2))  # fsynced with the record
+        record_checksums(staging)
+        install_export(staging, out_dir)
 
 
 def load_static(model_dir: Path):
@@ -173,47 +173,39 @@ def load_static(model_dir: Path):
 
     Raises
     ------
-    CacheCorruptError
+    ModelLoadError
         When a file is missing or differs from its recorded checksum (a partial or altered
         copy), when the vectors and the tokenizer's vocabulary disagree, or when a vector is
         not finite. The message says which folder to delete; the next use distills it again.
     """
     m2v = import_optional("model2vec", "Embedding with the static model")
     fix = (
-        f"Delete {model_dir} and embed again: the static model is distilled afresh "
-        "(needs the export extra: pip install torch==2.13.0 && pip install 'embrm[export]')."
+        f"Delete that folder (rm -r '{model_dir}') and embed again: the static model is distilled "
+        "afresh (needs the export extra: pip install torch==2.13.0 && pip install 'embrm[export]')."
     )
+    verify_folder(model_dir, fix)
     try:
         meta = json.loads((model_dir / _META).read_text())
-        recorded = meta["files_sha256"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise CacheCorruptError(
-            f"The static model in {model_dir} has no readable checksum record. {fix}"
-        ) from exc
-    for name, digest in recorded.items():
-        path = model_dir / name
-        if not path.is_file() or _sha256(path) != digest:
-            raise CacheCorruptError(
-                f"The static model's {name} in {model_dir} is missing or differs from its recorded "
-                f"checksum (a partial or altered copy). {fix}"
-            )
+        dim = int(meta["dim"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelLoadError(f"The static model in {model_dir} has no readable {_META}. {fix}") from exc
     quiet = logging.getLogger("model2vec")  # it warns that max_length=None overrides the config's 512
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
         model = m2v.StaticModel.from_pretrained(model_dir, max_length=None, force_download=False)
     except ValueError as exc:  # model2vec: vectors and vocabulary of different sizes
-        raise CacheCorruptError(f"The static model in {model_dir} is inconsistent: {exc} {fix}") from exc
+        raise ModelLoadError(f"The static model in {model_dir} is inconsistent: {exc} {fix}") from exc
     finally:
         quiet.setLevel(level)
     n_vocab = model.tokenizer.get_vocab_size()
-    if model.embedding.shape != (n_vocab, meta["dim"]) or model.token_mapping is not None:
-        raise CacheCorruptError(
+    if model.embedding.shape != (n_vocab, dim) or model.token_mapping is not None:
+        raise ModelLoadError(
             f"The static model in {model_dir} has vectors of shape {model.embedding.shape} for a "
-            f"vocabulary of {n_vocab} tokens and {meta['dim']} dimensions: they do not match. {fix}"
+            f"vocabulary of {n_vocab} tokens and {dim} dimensions: they do not match. {fix}"
         )
     if not np.isfinite(model.embedding).all():
-        raise CacheCorruptError(f"The static model in {model_dir} holds non-finite vectors. {fix}")
+        raise ModelLoadError(f"The static model in {model_dir} holds non-finite vectors. {fix}")
     return model
 
 
@@ -225,7 +217,7 @@ def encode_static(model, texts: list[str]) -> np.ndarray:
     vectors = model.encode(texts, max_length=None, use_multiprocessing=False, batch_size=len(texts) or 1)
     vectors = np.asarray(vectors, dtype=np.float32)
     if not np.isfinite(vectors).all():  # pragma: no cover - load_static checked every vector
-        raise CacheCorruptError("The static model produced non-finite vectors.")
+        raise ModelLoadError("The static model produced non-finite vectors.")
     return vectors
 
 

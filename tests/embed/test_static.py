@@ -7,8 +7,6 @@ encoder looks for its distilled model.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -21,7 +19,7 @@ from tokenizers import Tokenizer  # noqa: E402
 from embrm import Encoder  # noqa: E402
 from embrm.embed import token_rewards  # noqa: E402
 from embrm.embed._static import save_static  # noqa: E402
-from embrm.exceptions import CacheCorruptError, DataError  # noqa: E402
+from embrm.exceptions import DataError, ModelLoadError  # noqa: E402
 from embrm.heads import BTMLP, DRM, BTLinear, ClassifierHead  # noqa: E402
 
 DIM = 16
@@ -90,13 +88,13 @@ def test_corrupt_or_partial_model_raises_a_clear_error(static_cache):
     enc = _static(static_cache)
     weights = enc.model_dir / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])  # a partially written copy
-    with pytest.raises(CacheCorruptError, match="checksum.*Delete"):
+    with pytest.raises(ModelLoadError, match="model.safetensors.*partial copy.*Delete"):
         _static(static_cache).encode(["paris"])
 
 
 def test_unfinished_distillation_is_redone(static_cache, monkeypatch):
     enc = _static(static_cache)
-    (enc.model_dir / "embrm_model.json").unlink()  # killed before the record was written
+    (enc.model_dir / "checksums.json").unlink()  # killed before the record was written
     calls = []
 
     def fake_distill(**kwargs):
@@ -124,13 +122,10 @@ def test_vectors_that_do_not_match_the_vocabulary_are_refused(static_cache):
     enc = _static(static_cache)
     weights = enc.model_dir / "model.safetensors"
     save_file({"embeddings": np.ones((100, DIM), dtype=np.float32)}, str(weights))
-    meta_file = enc.model_dir / "embrm_model.json"
-    meta = json.loads(meta_file.read_text())
-    from embrm.embed._static import _sha256
+    from embrm.embed._onnx import record_checksums
 
-    meta["files_sha256"]["model.safetensors"] = _sha256(weights)  # consistent record, wrong shape
-    meta_file.write_text(json.dumps(meta))
-    with pytest.raises(CacheCorruptError, match="does not match|do not match"):
+    record_checksums(enc.model_dir)  # a consistent record of the wrong shape
+    with pytest.raises(ModelLoadError, match="does not match|do not match"):
         _static(static_cache).encode(["paris"])
 
 

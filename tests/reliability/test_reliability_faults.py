@@ -2,28 +2,35 @@
 vector or a clear error, never another vector.
 
 Damage: bytes flipped (in a file's header and in its body), the file truncated, or deleted,
-for each kind of cache file (vectors, keys, commit record, manifest, lock); a manifest that
-reads fine but points keys at other rows; a crash at each write step of ``put`` and of
-``verify(repair=True)``. Operations: read, verify, verify with repair then read again.
+for each kind of cache file (vectors, keys, commit record, manifest); a manifest that reads
+fine but points keys at other rows, or that vouches for damaged bytes; a lock held by
+another writer or reader, and a lock file that is a folder; a crash at each write step of
+``put`` and of ``verify(repair=True)``. Operations: read, verify (its verdict: ok or which
+problem, for which shard), verify with repair then read again.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import shutil
+import threading
+import time
 
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
+from embrm.cli import main
 from embrm.embed import VectorCache
-from embrm.embed._cache import LOCK, MANIFEST, _keys_name, _record_name, text_keys
+from embrm.embed._cache import _META_KEY, LOCK, MANIFEST, _file_checksum, _keys_name, _record_name, text_keys
 from embrm.exceptions import CacheCorruptError, CacheWriteError
 
 SHARD_ROWS = 12  # rows per shard of the pristine cache (tests/reliability/conftest.py)
 
-FILE_KINDS = ("vectors", "keys", "record", "manifest", "lock")
+FILE_KINDS = ("vectors", "keys", "record", "manifest")
 DAMAGES = ("flip-head", "flip-body", "truncate", "delete")
 
 
@@ -95,11 +102,15 @@ def assert_true_or_clear_error(root, pristine, extra=None):
     return int(found.sum())
 
 
-def _verify_then_repair_then_read(root, pristine, extra=None):
+def _verify_then_repair_then_read(root, pristine, extra=None, reports=None):
+    """verify, repair, verify again (must be ok), then read; ``reports`` (a list) receives
+    the repair's report."""
     cache = VectorCache(root, pristine.identity)
     before = cache.verify()
     after = cache.verify(repair=True)
     assert after.repaired
+    if reports is not None:
+        reports.append(after)
     again = VectorCache(root, pristine.identity).verify()
     assert again.ok and not again.unrecorded, again
     n = assert_true_or_clear_error(root, pristine, extra)
@@ -111,21 +122,112 @@ def _verify_then_repair_then_read(root, pristine, extra=None):
 @pytest.mark.parametrize("how", DAMAGES)
 def test_damage_then_read_verify_repair(pristine_cache, tmp_path, kind, how):
     root, cache = _copy(pristine_cache, tmp_path)
-    cache.get(text_keys(pristine_cache.texts[:3], "raw"))  # the lock file exists after a write only
-    (cache.path / LOCK).touch()
+    name = _shard_names(cache.path)[1]
+    manifest_before = pq.read_table(cache.path / MANIFEST)
     damage(_file_of(cache.path, kind), how)
     n_read = assert_true_or_clear_error(root, pristine_cache)
-    before, n_repaired = _verify_then_repair_then_read(root, pristine_cache)
+    reports = []
+    before, n_repaired = _verify_then_repair_then_read(root, pristine_cache, reports=reports)
+    (after,) = reports
     n_all = len(pristine_cache.texts)
+    assert not (before.orphans or before.unverifiable or before.invalid)
     if kind in ("vectors", "keys"):
-        assert n_read == -1 or how == "flip-head" and n_read == n_all - SHARD_ROWS
-        assert not before.ok
+        # the damaged shard, and only it, is reported corrupt; the manifest is fine
+        assert n_read == -1
+        assert not before.ok and before.corrupt == [name] and before.manifest == "ok"
+        assert after.corrupt == [name] and name not in _shard_names(cache.path)
         assert n_repaired == n_all - SHARD_ROWS  # only the damaged shard is dropped
-    elif kind == "manifest":
-        assert n_repaired == n_all  # rebuilt from the shards' key files and records
-    else:  # a record or the lock: the data is intact, nothing is lost
-        assert n_read == n_all and before.manifest == "ok" and not before.corrupt
+    elif kind == "record":
+        # the data is intact (the manifest's entry vouches): readable, the record rewritten
+        assert n_read == n_all and before.ok and before.unrecorded == [name] and not before.corrupt
+        assert after.unrecorded == [name] and n_repaired == n_all
+    elif how == "flip-body" and before.ok:
+        # the flipped bytes carry nothing the cache reads (column statistics, padding): the
+        # table and shard table read back exactly as written
+        assert n_read == n_all and before.manifest == "ok"
+        damaged = pq.read_table(cache.path / MANIFEST)
+        assert damaged.equals(manifest_before)
+        assert damaged.schema.metadata == manifest_before.schema.metadata
         assert n_repaired == n_all
+    else:  # the manifest: reads refuse, verify names its state, repair rebuilds it
+        assert n_read == -1 and not before.ok and not before.corrupt
+        assert before.manifest == ("missing" if how == "delete" else "unreadable")
+        assert after.manifest == before.manifest and after.n_vectors == n_all
+        assert n_repaired == n_all  # rebuilt from the shards' key files and records
+
+
+def _hold_lock(path, mode):
+    """Another writer (``LOCK_EX``) or reader (``LOCK_SH``) holding the cache's lock: a
+    separate open file, so the lock conflicts with this process's own."""
+    fh = open(path / LOCK, "ab")  # noqa: SIM115 - closed by the caller
+    fcntl.flock(fh, mode)
+    return fh
+
+
+def _run_in_thread(action):
+    result = {}
+
+    def run():
+        try:
+            result["value"] = action()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            result["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, result
+
+
+@pytest.mark.parametrize(
+    "holder, operation",
+    [
+        pytest.param(fcntl.LOCK_EX, "verify", id="writer-holds-verify-waits"),
+        pytest.param(fcntl.LOCK_EX, "put", id="writer-holds-put-waits"),
+        pytest.param(fcntl.LOCK_SH, "repair", id="reader-holds-repair-waits"),
+    ],
+)
+def test_a_held_lock_makes_writers_and_verify_wait(pristine_cache, tmp_path, holder, operation):
+    """While another process holds the lock, verify (shared) waits for a writer, and a put or
+    a repair (exclusive) waits for any holder; each finishes correctly once it is released."""
+    root, cache = _copy(pristine_cache, tmp_path)
+    keys, vectors = _new_vectors(5)
+    held = _hold_lock(cache.path, holder)
+    action = {
+        "verify": cache.verify,
+        "put": lambda: cache.put(keys, vectors),
+        "repair": lambda: cache.verify(repair=True),
+    }[operation]
+    thread, result = _run_in_thread(action)
+    time.sleep(0.5)
+    assert thread.is_alive(), "the operation did not wait for the lock"
+    assert len(VectorCache(root, pristine_cache.identity)) == len(pristine_cache.texts)  # not written yet
+    fcntl.flock(held, fcntl.LOCK_UN)
+    held.close()
+    thread.join(30)
+    assert not thread.is_alive() and "error" not in result, result
+    if operation != "put":
+        assert result["value"].ok
+    extra = (keys, vectors) if operation == "put" else None
+    n = assert_true_or_clear_error(root, pristine_cache, extra)
+    assert n == len(pristine_cache.texts) + (5 if operation == "put" else 0)
+
+
+def test_a_lock_file_that_is_a_folder(pristine_cache, tmp_path, capsys):
+    """No lock can be taken on a folder: verify, repair and put say so and how to fix it
+    (the command line too, without a traceback); reads take no lock and still give the true
+    vectors."""
+    root, cache = _copy(pristine_cache, tmp_path)
+    (cache.path / LOCK).unlink(missing_ok=True)
+    (cache.path / LOCK).mkdir()
+    for action in (cache.verify, lambda: cache.verify(repair=True), lambda: cache.put(*_new_vectors(1))):
+        with pytest.raises(CacheCorruptError, match=r"lock file .* is a folder.*rmdir"):
+            action()
+    assert assert_true_or_clear_error(root, pristine_cache) == len(pristine_cache.texts)
+    assert main(["cache", "verify", "--repair", "--cache-dir", str(root)]) != 0
+    err = capsys.readouterr().err
+    assert "is a folder" in err and "Traceback" not in err
+    (cache.path / LOCK).rmdir()
+    assert cache.verify().ok
 
 
 def test_readable_manifest_pointing_at_other_rows(pristine_cache, tmp_path):
@@ -140,14 +242,28 @@ def test_readable_manifest_pointing_at_other_rows(pristine_cache, tmp_path):
     assert before.manifest == "inconsistent" and n == len(pristine_cache.texts)
 
 
-def test_shard_table_from_an_old_repair_does_not_vouch_for_a_damaged_shard(pristine_cache, tmp_path):
+@pytest.mark.parametrize("kind", ["vectors", "keys"])
+def test_shard_table_from_an_old_repair_does_not_vouch_for_a_damaged_shard(pristine_cache, tmp_path, kind):
     """A manifest whose checksums were computed from damaged bytes (as an unsafe rebuild
-    would) is outvoted by the shard's own commit record only where the record matches; the
-    read path still refuses rows whose keys are wrong."""
+    would) is outvoted by the shard's own record file: reads refuse the shard (never its
+    damaged vectors or keys), verify reports it corrupt, and a repair drops it instead of
+    recording the damage as correct."""
     root, cache = _copy(pristine_cache, tmp_path)
-    damage(_file_of(cache.path, "keys"), "flip-body")
-    n = assert_true_or_clear_error(root, pristine_cache)
-    assert n in (-1, len(pristine_cache.texts) - SHARD_ROWS)
+    name = _shard_names(cache.path)[1]
+    damage(_file_of(cache.path, kind), "flip-body")
+    table = pq.read_table(cache.path / MANIFEST)
+    meta = json.loads(table.schema.metadata[_META_KEY])
+    (entry,) = [s for s in meta["shards"] if s["name"] == name]
+    entry["crc32"] = _file_checksum(cache.path / name)  # the manifest vouches for the damage
+    entry["keys_crc32"] = _file_checksum(cache.path / _keys_name(name))
+    vouching = table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
+    pq.write_table(vouching, cache.path / MANIFEST)
+
+    assert assert_true_or_clear_error(root, pristine_cache) == -1
+    reports = []
+    before, n = _verify_then_repair_then_read(root, pristine_cache, reports=reports)
+    assert before.corrupt == [name] and not before.unrecorded and reports[0].corrupt == [name]
+    assert n == len(pristine_cache.texts) - SHARD_ROWS and name not in _shard_names(cache.path)
 
 
 def _put_steps(monkeypatch, crash_at):
