@@ -49,8 +49,9 @@ def _version(name: str) -> str | None:
 def _probe_providers(cache_dir: Path) -> str:
     """Open a session on an already exported model and report the providers it really got."""
     from .embed._onnx import make_session
+    from .embed._store import model_folders
 
-    models = sorted((cache_dir / "models").glob("*/model.onnx"))
+    models = sorted(p for folder in model_folders(cache_dir) for p in folder.glob("*/model.onnx"))
     if not models:
         return "no exported model yet (the first `embrm embed` exports the default model)"
     lines = []
@@ -118,9 +119,12 @@ def doctor_report(cache_dir: Path | None = None, data_dir_: Path | None = None) 
         identities = []
     for identity in identities:
         rows.append(("  cached vectors", identity))
-    models = cache_dir / "models"
-    exported = sorted(p.name for p in models.glob("*") if p.is_dir()) if models.is_dir() else []
-    rows.append(("exported ONNX models", ", ".join(exported) or "none yet"))
+    from .embed._store import model_folders, model_store
+
+    rows.append(("model store", str(model_store())))
+    folders = [f for f in model_folders(cache_dir) if f.is_dir()]
+    exported = sorted({p.name for f in folders for p in f.iterdir() if p.is_dir() and p.name[0] != "."})
+    rows.append(("exported models", ", ".join(exported) or "none yet"))
     root = data_dir(data_dir_)
     rows.append(("data dir", f"{root}" if root else "not set (EMBRM_DATA_DIR or --data-dir)"))
     for name, info in DATASETS.items():

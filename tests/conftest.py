@@ -65,6 +65,19 @@ def data_dir() -> Path:
     return _require_data()
 
 
+@pytest.fixture(autouse=True)
+def private_model_store(tmp_path_factory, monkeypatch) -> Path:
+    """An empty model store of the test's own (``$EMBRM_MODEL_DIR``).
+
+    An encoder a test builds on a scratch cache then finds only the models the test copied
+    into that cache (or exports them there), so a test that damages or replaces a model never
+    touches the machine's store. Session fixtures, built before this, use the machine's store.
+    """
+    store = tmp_path_factory.mktemp("model-store")
+    monkeypatch.setenv("EMBRM_MODEL_DIR", str(store))
+    return store
+
+
 @pytest.fixture(scope="session")
 def encoder():
     """The default encoder (all-MiniLM-L6-v2 through ONNX Runtime) on the shared cache."""

@@ -59,6 +59,7 @@ from ._static import (
     load_static,
     resolve_static,
 )
+from ._store import locate_model
 
 RAW_TEXT_FORMAT = "raw"
 _CHUNK = 1024  # vectors per cache shard while embedding: the resume granularity
@@ -281,7 +282,7 @@ class Encoder:
             self.batch_size = batch_size or 32
         self.layer = layer
         storage_identity = self.source.identity(self.variant)
-        self.model_dir = self.cache_dir / "models" / storage_identity
+        self.model_dir = locate_model(self.cache_dir, storage_identity)
         self.cache = VectorCache(self.cache_dir, storage_identity, storage_dtype=storage_dtype)
         self.n_inference_calls = 0
         self.last_stats: dict[str, int] = {}

@@ -39,6 +39,7 @@ from ._onnx import (
     resolve_model,
     verify_folder,
 )
+from ._store import model_folders, model_store
 
 #: The static model distilled from the shipped all-MiniLM-L6-v2 (``Encoder("static")``).
 STATIC_MODEL = f"{DEFAULT_MODEL}-static"
@@ -95,10 +96,14 @@ def resolve_static(cache_dir: Path, pca_dims: int = PCA_DIMS) -> StaticSource:
         source = resolve_model(None, cache_dir)
     except ImportError as exc:
         pattern = f"{DEFAULT_MODEL}-*-m2v{pca_dims}-vocab*-fp32/{_META}"
-        found = sorted((cache_dir / "models").glob(pattern), key=lambda p: p.stat().st_mtime)
+        found = sorted(
+            (p for folder in model_folders(cache_dir) for p in folder.glob(pattern)),
+            key=lambda p: p.stat().st_mtime,
+        )
         if not found:
             raise ImportError(
-                f"The static model is not distilled in {cache_dir} yet, and distilling it (once) needs "
+                f"The static model is not distilled in {cache_dir} or the model store {model_store()} "
+                "yet, and distilling it (once per machine) needs "
                 "the source model: pip install torch==2.13.0 && pip install 'embrm[export]'. After that, "
                 "embedding needs only pip install 'embrm[static]'."
             ) from exc

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ._cache import default_cache_dir
 
-__all__ = ["model_dir", "model_store", "model_folders"]
+__all__ = ["locate_model", "model_folders", "model_store"]
 
 
 def model_store() -> Path:
@@ -50,7 +50,7 @@ def _can_create(folder: Path) -> bool:
     return False
 
 
-def model_dir(cache_dir: Path, identity: str) -> Path:
+def locate_model(cache_dir: Path, identity: str) -> Path:
     """The folder of the model ``identity`` for a vector cache at ``cache_dir``.
 
     Parameters
@@ -71,7 +71,7 @@ def model_dir(cache_dir: Path, identity: str) -> Path:
     >>> import pathlib, tempfile, os
     >>> os.environ["EMBRM_MODEL_DIR"] = tempfile.mkdtemp()
     >>> cache = pathlib.Path(tempfile.mkdtemp())
-    >>> model_dir(cache, "m-fp32") == pathlib.Path(os.environ["EMBRM_MODEL_DIR"]) / "m-fp32"
+    >>> locate_model(cache, "m-fp32") == pathlib.Path(os.environ["EMBRM_MODEL_DIR"]) / "m-fp32"
     True
     >>> del os.environ["EMBRM_MODEL_DIR"]
     """

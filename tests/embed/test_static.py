@@ -207,5 +207,9 @@ def test_runs_without_the_source_model_once_distilled(static_cache, tmp_path, mo
     monkeypatch.setattr(static_module, "resolve_model", no_source)  # a run-time install: core + static
     enc = _static(static_cache)
     assert enc.identity == expected and np.isfinite(enc.encode(["paris"])).all()
+    other = _static(tmp_path / "new-cache")  # a new cache finds the model in the machine's store
+    np.testing.assert_array_equal(other.encode(["paris"]), enc.encode(["paris"]))
+    assert other.model_dir == enc.model_dir
+    monkeypatch.setenv("EMBRM_MODEL_DIR", str(tmp_path / "empty-store"))
     with pytest.raises(ImportError, match=r"not distilled .* 'embrm\[export\]'"):
         _static(tmp_path / "empty-cache")

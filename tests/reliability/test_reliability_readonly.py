@@ -91,6 +91,8 @@ def test_read_only_cache(pristine_cache, tmp_path):
             capture_output=True,
             text=True,
             timeout=300,
+            # no model store to fall back on either: the export must go into the empty cache
+            env={**os.environ, "EMBRM_MODEL_DIR": str(empty / "store")},
         )
     finally:
         _writable(root)
