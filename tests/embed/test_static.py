@@ -11,8 +11,9 @@ import json
 
 import numpy as np
 import pytest
+from _require import require
 
-pytest.importorskip("model2vec")
+require("model2vec")
 
 from model2vec import StaticModel  # noqa: E402
 from safetensors.numpy import save_file  # noqa: E402

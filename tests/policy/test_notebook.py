@@ -6,21 +6,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
+from _require import require
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "docs" / "notebooks" / "policy.ipynb"
 
 
 def test_committed_without_outputs():
-    nbformat = pytest.importorskip("nbformat")
+    nbformat = require("nbformat")
     nb = nbformat.read(NOTEBOOK, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code and all(not c.outputs and c.execution_count is None for c in code)
 
 
 def test_notebook_runs(data_dir, alpaca_embedded):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    nbformat = require("nbformat")
+    nbclient = require("nbclient")
     nb = nbformat.read(NOTEBOOK, as_version=4)
     os.environ.setdefault("EMBRM_DATA_DIR", str(data_dir))
     nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
