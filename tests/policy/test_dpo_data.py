@@ -115,3 +115,53 @@ def torch_equal(a, b) -> bool:
     import torch
 
     return bool(torch.equal(a.detach(), b))
+
+
+def _completion_logprob(model, tokenizer, prompt, answer) -> float:
+    """log p(answer | prompt) under ``model``: the chat template's generation prompt, then the
+    answer's turn as the template writes it (what TRL tokenises for conversational pairs)."""
+    import torch
+
+    head = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+    full = tokenizer.apply_chat_template([*prompt, {"role": "assistant", "content": answer}], tokenize=False)
+    assert full.startswith(head)
+    prompt_ids = tokenizer(head, add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer(full[len(head):], add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([prompt_ids + answer_ids])
+    with torch.no_grad():
+        logp = torch.log_softmax(model(ids).logits[0, :-1].double(), dim=-1)
+    targets = ids[0, 1:]
+    return float(logp[torch.arange(len(targets)), targets][len(prompt_ids) - 1:].sum())
+
+
+def test_dpo_raises_the_better_answers_likelihood_against_the_reference(tmp_path):
+    """The direction of DPO, measured independently of TRL's logs and of the pair table: the
+    answer with the higher reward gains log-probability relative to the reference and the
+    lower one loses it, so the implicit reward margin of better over worse grows from 0.
+    (Swapping chosen and rejected anywhere between the rewards and TRL makes it negative.)"""
+    import copy
+
+    import torch
+
+    torch.set_num_threads(1)
+    model, tokenizer = _tiny_llama(tmp_path)
+    reference = copy.deepcopy(model).eval()
+    chats = [[{"role": "user", "content": p}] for p in PROMPTS]
+    rewards = [[3, 1, 2], [5, 4, 0]]
+    better = [c[int(np.argmax(r))] for c, r in zip(CANDIDATES, rewards, strict=True)]
+    worse = [c[int(np.argmin(r))] for c, r in zip(CANDIDATES, rewards, strict=True)]
+    pairs = preference_pairs(chats, CANDIDATES, rewards)
+    trainer = train_dpo(model, pairs, tokenizer=tokenizer, output_dir=tmp_path / "dpo", max_steps=5,
+                        per_device_train_batch_size=2, learning_rate=1e-2, beta=0.1, logging_steps=1,
+                        seed=0, disable_tqdm=True)
+    model.eval()
+
+    def gain(chat, answer):  # log pi(answer) - log pi_ref(answer)
+        return (_completion_logprob(model, tokenizer, chat, answer)
+                - _completion_logprob(reference, tokenizer, chat, answer))
+
+    for chat, good, bad in zip(chats, better, worse, strict=True):
+        assert gain(chat, good) > 0.5 > -0.5 > gain(chat, bad), (good, bad)
+    logged = [h for h in trainer.state.log_history if "rewards/margins" in h]
+    assert logged[0]["rewards/margins"] == pytest.approx(0.0, abs=1e-6)  # policy == reference
+    assert logged[-1]["rewards/margins"] > 0.2 and logged[-1]["loss"] < logged[0]["loss"] - 0.1
