@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from _tiny_lm import tiny_llama
 
 from embrm.exceptions import DataError
 from embrm.policy import best_of_n, dpo_config, preference_pairs, train_dpo
@@ -68,30 +69,8 @@ def test_bad_pair_input():
 
 
 def _tiny_llama(tmp_path):
-    """A random 2-layer Llama and a word-level tokenizer with a chat template (no hub)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    words = sorted({w for p, c in zip(PROMPTS, CANDIDATES, strict=True) for t in [p, *c] for w in t.split()})
-    special = ["<unk>", "<pad>", "<eos>", "<|user|>", "<|assistant|>", "<|end|>"]
-    vocab = {t: i for i, t in enumerate(special + words)}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", eos_token="<eos>",
-        additional_special_tokens=special[3:],
-    )
-    tokenizer.chat_template = (
-        "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} <|end|> {% endfor %}"
-        "{% if add_generation_prompt %}<|assistant|> {% endif %}"
-    )
-    config = LlamaConfig(vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
-                         pad_token_id=1, eos_token_id=2, bos_token_id=None)
-    import torch
-
-    torch.manual_seed(0)
-    return LlamaForCausalLM(config), tokenizer
+    """A random 2-layer Llama over the words of PROMPTS and CANDIDATES (no hub)."""
+    return tiny_llama(t for p, c in zip(PROMPTS, CANDIDATES, strict=True) for t in [p, *c])
 
 
 def test_tiny_model_takes_a_dpo_step(tmp_path):
