@@ -21,6 +21,15 @@ N_HH_PAIRS = 400
 N_ALPACA_PROMPTS = 40
 
 
+# Skips that are allowed under CI=true: each is about what a test is, not about a missing part of
+# the install or the machine. Every other skip fails a CI run (see pytest_runtest_makereport).
+CI_ALLOWED_SKIPS: dict[str, str] = {
+    # pytest's doctest plugin skips a docstring whose every example is marked +SKIP (examples
+    # that need a trained model or a cluster); nothing is missing.
+    "all tests skipped by +SKIP option": "a docstring whose examples are all illustrative (+SKIP)",
+}
+
+
 def missing_data_action(ci: str | None) -> str:
     """What a test needing the real data does without it: "fail" under CI (``CI`` set to a
     true value, as CI services do), else "skip"."""
@@ -140,3 +149,61 @@ def alpaca_embedded(data_dir, encoder, alpaca_prompt_ids) -> EmbeddedScored:
 def null_embedded(data_dir, encoder, alpaca_prompt_ids) -> EmbeddedScored:
     """The null-model attack answer for the same 40 prompts, embedded."""
     return _embed_scored("alpacaeval-nullmodel", data_dir, encoder, alpaca_prompt_ids)
+
+
+# --- CI cannot go green with a part missing -------------------------------------------------
+
+
+def _under_ci() -> bool:
+    return missing_data_action(os.environ.get("CI")) == "fail"
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # (path, line, "Skipped: reason")
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def _fail_if_skipped_under_ci(report) -> None:
+    """Under CI=true, turn a skip into a failure unless its reason is on CI_ALLOWED_SKIPS."""
+    if not (_under_ci() and report.skipped) or hasattr(report, "wasxfail"):
+        return
+    reason = _skip_reason(report)
+    if any(allowed in reason for allowed in CI_ALLOWED_SKIPS):
+        return
+    report.outcome = "failed"
+    report.longrepr = (
+        f"skipped under CI=true: {reason}\n"
+        "CI installs every optional part (scripts/setup.sh), so a skip means something is missing "
+        "or a test cannot run on this machine. Fix the install, make the test run, or add the "
+        "reason to CI_ALLOWED_SKIPS in tests/conftest.py with why it is not a missing part."
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    _fail_if_skipped_under_ci(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector):
+    report = yield  # a module-level skip (pytest.importorskip at import) is a collection skip
+    _fail_if_skipped_under_ci(report)
+    return report
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Under CI=true a run that collects no test fails (pytest's exit code 5 would otherwise be
+    one accident away from green, e.g. a marker expression or a path that selects nothing)."""
+    if _under_ci() and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if _under_ci() and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        terminalreporter.write_line(
+            "CI=true: no test was collected, which fails the run (pytest's exit code 5 -> 1).", red=True
+        )

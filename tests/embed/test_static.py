@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _require import require
 
-pytest.importorskip("model2vec")
+require("model2vec")
 
 from model2vec import StaticModel  # noqa: E402
 from safetensors.numpy import save_file  # noqa: E402
@@ -213,3 +214,48 @@ def test_runs_without_the_source_model_once_distilled(static_cache, tmp_path, mo
     monkeypatch.setenv("EMBRM_MODEL_DIR", str(tmp_path / "empty-store"))
     with pytest.raises(ImportError, match=r"not distilled .* 'embrm\[export\]'"):
         _static(tmp_path / "empty-cache")
+
+
+@pytest.mark.parametrize("name", ["static", "static-split"])
+def test_each_tokens_share_from_the_embedding_table(static_cache, name):
+    """Every token's share, recomputed from the model's vector table: the text's vector is
+    ``S / ||S||`` with ``S`` the sum of its tokens' rows, so token ``t`` adds ``a @ e_t / ||S||``
+    to a linear head's reward ``a @ x + c`` (joint view: ``a`` is the head's direction and the
+    prompt's tokens count in ``S``; split view: ``a = a_1 + sqrt(d) a_2 * p`` with ``p`` the
+    prompt's vector, and ``S`` is the response's alone)."""
+    enc = _static(static_cache, name)
+    head = _fitted_head(enc, BTLinear())
+    model = enc.static_model
+    assert model.weights is None and model.token_mapping is None  # the tiny model: plain rows
+    table = np.asarray(model.embedding, dtype=np.float64)
+    unk = model.tokenizer.token_to_id("[UNK]")
+    zero = head.reward(np.zeros((1, enc.dim), np.float32))[0]
+    coef = head.reward(np.eye(enc.dim, dtype=np.float32)).astype(np.float64) - zero  # a, probed
+
+    def encode(text):
+        encoding = model.tokenizer.encode(text, add_special_tokens=False)
+        kept = [(i, o) for i, o in zip(encoding.ids, encoding.offsets, strict=True) if i != unk]
+        return [i for i, _ in kept], [o for _, o in kept]
+
+    prompts = [*PROMPTS, "Why?"]
+    responses = [*RESPONSES, "Paris Paris Paris, and then Lyon."]  # a repeated token, a subword
+    parts = token_rewards(head, enc, prompts, responses)
+    for prompt, response, part in zip(prompts, responses, parts, strict=True):
+        ids, offsets = encode(response)
+        if name == "static":
+            prompt_ids, _ = encode(prompt + "\n\n")
+            total = table[prompt_ids + ids].sum(axis=0)
+            direction = coef
+            prompt_share = table[prompt_ids].sum(axis=0) @ direction / np.linalg.norm(total)
+        else:
+            p = table[encode(prompt)[0]].sum(axis=0)
+            p /= np.linalg.norm(p)
+            total = table[ids].sum(axis=0)
+            direction = coef[:DIM] + np.sqrt(DIM) * coef[DIM:] * p
+            prompt_share = 0.0
+        expected = table[ids] @ direction / np.linalg.norm(total)
+        assert part.offsets == offsets and part.tokens == [response[s:e] for s, e in offsets]
+        scale = np.abs(expected).max()
+        np.testing.assert_allclose(part.contributions, expected, rtol=0, atol=1e-5 * scale)
+        assert part.prompt_contribution == pytest.approx(prompt_share, abs=1e-5 * scale)
+        assert len(set(np.round(expected, 6))) > 2  # the shares differ: the check has teeth

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _require import require
 
 from embrm.evaluate import (
     BestOfNDisplay,
@@ -14,9 +15,9 @@ from embrm.evaluate import (
 )
 from embrm.exceptions import DataError
 
-matplotlib = pytest.importorskip("matplotlib")
+matplotlib = require("matplotlib")
 matplotlib.use("Agg")
-plt = pytest.importorskip("matplotlib.pyplot")
+plt = require("matplotlib.pyplot")
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -147,8 +147,21 @@ def test_active_learning(tmp_path, data_dir, encoder):
         # every strategy starts from the same seed set: identical first-round heads
         first = part.filter(pl.col("round") == 0).group_by("seed").agg(pl.col("pairwise_accuracy").n_unique())
         assert (first["pairwise_accuracy"] == 1).all()
-        assert (part["pairwise_accuracy"] > 0.4).all() and (part["full_pairwise_accuracy"] > 0.5).all()
+    # Against chance (a constant or random reward scores 0.5 pairwise accuracy), with margins
+    # the quick data support (measured 2026-12-06, 2 seeds x 7 strategies x 7 rounds):
+    # AlpacaEval, 12 held-out prompts x 51 answers: every round 0.54-0.65, mean 0.628, the
+    # last round 0.643 against the first 0.588, the head on the whole pool 0.67-0.68.
+    # HH-harmless, ~120 held-out pairs (one round's standard error ~0.045): mean 0.553,
+    # per seed 0.545 and 0.560, the head on the whole pool 0.558-0.567.
     alpaca = curves.filter(pl.col("dataset") == "alpacaeval")
+    by_round = alpaca.group_by("round").agg(pl.col("pairwise_accuracy").mean()).sort("round")
+    by_round = by_round["pairwise_accuracy"]
+    assert alpaca["pairwise_accuracy"].min() > 0.52 and alpaca["pairwise_accuracy"].mean() > 0.6
+    assert by_round[-1] > by_round[0] + 0.03  # more labels, a better head
+    assert (alpaca["full_pairwise_accuracy"] > 0.65).all()
+    hh = curves.filter(pl.col("dataset") == "hh-harmless")
+    assert (hh.group_by("seed").agg(pl.col("pairwise_accuracy").mean())["pairwise_accuracy"] > 0.53).all()
+    assert (hh["full_pairwise_accuracy"] > 0.54).all()
     assert alpaca["winrate_bon@16"].is_between(0, 100).all()
     assert (curves.filter(pl.col("dataset") == "hh-harmless")["label_error_rate"] == 0).all()
     ratios = pl.read_csv(out / "ratios.csv")

@@ -7,9 +7,10 @@ import json
 
 import polars as pl
 import pytest
+from _require import require
 from test_quick import _load
 
-pytest.importorskip("gguf", reason="the SmolLM2 rows need embrm[export] (gguf)")
+require("gguf", reason="the SmolLM2 rows need embrm[export] (gguf)")
 
 
 @pytest.fixture(scope="module")

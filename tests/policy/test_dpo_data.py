@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from _tiny_lm import tiny_llama
 
 from embrm.exceptions import DataError
 from embrm.policy import best_of_n, dpo_config, preference_pairs, train_dpo
@@ -68,30 +69,8 @@ def test_bad_pair_input():
 
 
 def _tiny_llama(tmp_path):
-    """A random 2-layer Llama and a word-level tokenizer with a chat template (no hub)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    words = sorted({w for p, c in zip(PROMPTS, CANDIDATES, strict=True) for t in [p, *c] for w in t.split()})
-    special = ["<unk>", "<pad>", "<eos>", "<|user|>", "<|assistant|>", "<|end|>"]
-    vocab = {t: i for i, t in enumerate(special + words)}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", eos_token="<eos>",
-        additional_special_tokens=special[3:],
-    )
-    tokenizer.chat_template = (
-        "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} <|end|> {% endfor %}"
-        "{% if add_generation_prompt %}<|assistant|> {% endif %}"
-    )
-    config = LlamaConfig(vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
-                         pad_token_id=1, eos_token_id=2, bos_token_id=None)
-    import torch
-
-    torch.manual_seed(0)
-    return LlamaForCausalLM(config), tokenizer
+    """A random 2-layer Llama over the words of PROMPTS and CANDIDATES (no hub)."""
+    return tiny_llama(t for p, c in zip(PROMPTS, CANDIDATES, strict=True) for t in [p, *c])
 
 
 def test_tiny_model_takes_a_dpo_step(tmp_path):
@@ -115,3 +94,53 @@ def torch_equal(a, b) -> bool:
     import torch
 
     return bool(torch.equal(a.detach(), b))
+
+
+def _completion_logprob(model, tokenizer, prompt, answer) -> float:
+    """log p(answer | prompt) under ``model``: the chat template's generation prompt, then the
+    answer's turn as the template writes it (what TRL tokenises for conversational pairs)."""
+    import torch
+
+    head = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+    full = tokenizer.apply_chat_template([*prompt, {"role": "assistant", "content": answer}], tokenize=False)
+    assert full.startswith(head)
+    prompt_ids = tokenizer(head, add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer(full[len(head):], add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([prompt_ids + answer_ids])
+    with torch.no_grad():
+        logp = torch.log_softmax(model(ids).logits[0, :-1].double(), dim=-1)
+    targets = ids[0, 1:]
+    return float(logp[torch.arange(len(targets)), targets][len(prompt_ids) - 1:].sum())
+
+
+def test_dpo_raises_the_better_answers_likelihood_against_the_reference(tmp_path):
+    """The direction of DPO, measured independently of TRL's logs and of the pair table: the
+    answer with the higher reward gains log-probability relative to the reference and the
+    lower one loses it, so the implicit reward margin of better over worse grows from 0.
+    (Swapping chosen and rejected anywhere between the rewards and TRL makes it negative.)"""
+    import copy
+
+    import torch
+
+    torch.set_num_threads(1)
+    model, tokenizer = _tiny_llama(tmp_path)
+    reference = copy.deepcopy(model).eval()
+    chats = [[{"role": "user", "content": p}] for p in PROMPTS]
+    rewards = [[3, 1, 2], [5, 4, 0]]
+    better = [c[int(np.argmax(r))] for c, r in zip(CANDIDATES, rewards, strict=True)]
+    worse = [c[int(np.argmin(r))] for c, r in zip(CANDIDATES, rewards, strict=True)]
+    pairs = preference_pairs(chats, CANDIDATES, rewards)
+    trainer = train_dpo(model, pairs, tokenizer=tokenizer, output_dir=tmp_path / "dpo", max_steps=5,
+                        per_device_train_batch_size=2, learning_rate=1e-2, beta=0.1, logging_steps=1,
+                        seed=0, disable_tqdm=True)
+    model.eval()
+
+    def gain(chat, answer):  # log pi(answer) - log pi_ref(answer)
+        return (_completion_logprob(model, tokenizer, chat, answer)
+                - _completion_logprob(reference, tokenizer, chat, answer))
+
+    for chat, good, bad in zip(chats, better, worse, strict=True):
+        assert gain(chat, good) > 0.5 > -0.5 > gain(chat, bad), (good, bad)
+    logged = [h for h in trainer.state.log_history if "rewards/margins" in h]
+    assert logged[0]["rewards/margins"] == pytest.approx(0.0, abs=1e-6)  # policy == reference
+    assert logged[-1]["rewards/margins"] > 0.2 and logged[-1]["loss"] < logged[0]["loss"] - 0.1

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from embrm.exceptions import DataError, ModelLoadError
-from embrm.policy import dpo_config, generate_candidates, load_policy_model, preference_pairs
+from embrm.policy import dpo_config, generate_candidates, load_policy_model, preference_pairs, train_dpo
 
 
 def test_core_import_stays_light():
@@ -50,3 +50,37 @@ def test_generation_arguments_are_checked():
         generate_candidates(object(), "p", 2)
     with pytest.raises(DataError, match="needs its tokenizer"):
         generate_candidates(object(), ["p"], 2)
+
+
+class _Untouchable:
+    """A model stand-in that fails the test if anything reaches it (errors come first)."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"train_dpo used the model ({name}) before checking its inputs")
+
+
+def test_train_dpo_checks_its_inputs_before_training(tmp_path):
+    pairs = preference_pairs(["p"], [["a", "b"]], [[1.0, 0.0]])
+    model = _Untouchable()
+    with pytest.raises(DataError, match="Pass output_dir .* or a ready DPOConfig"):
+        train_dpo(model, pairs, tokenizer=None)
+    with pytest.raises(DataError, match=r"in config or as keywords, not both: \['beta', 'max_steps'\]"):
+        train_dpo(model, pairs, tokenizer=None, config=dpo_config(tmp_path), beta=0.2, max_steps=1)
+    empty = preference_pairs(["p"], [["a", "b"]], [[1.0, 1.0]])  # a tie makes no pair
+    assert len(empty) == 0
+    with pytest.raises(DataError, match="No preference pairs to train on: lower the margin"):
+        train_dpo(model, empty, tokenizer=None, output_dir=tmp_path)
+
+
+def test_preference_pairs_refuses_bad_rewards_and_mixed_prompts():
+    chat = [{"role": "user", "content": "p"}]
+    with pytest.raises(DataError, match="margin must be a finite number >= 0"):
+        preference_pairs(["p"], [["a", "b"]], [[1.0, 0.0]], margin=-0.1)
+    with pytest.raises(DataError, match="margin must be a finite number >= 0"):
+        preference_pairs(["p"], [["a", "b"]], [[1.0, 0.0]], margin=float("nan"))
+    with pytest.raises(DataError, match="one array per prompt; got 1 for 2 prompts"):
+        preference_pairs(["p", "q"], [["a", "b"], ["c", "d"]], [[1.0, 0.0]])
+    with pytest.raises(DataError, match="Prompt 0 has a NaN or infinite reward"):
+        preference_pairs(["p"], [["a", "b"]], [[float("inf"), 0.0]])
+    with pytest.raises(DataError, match="Mix of plain-text and conversational prompts"):
+        preference_pairs([chat, "q"], [["a", "b"], ["c", "d"]], [[1.0, 0.0], [1.0, 0.0]])

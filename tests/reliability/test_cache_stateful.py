@@ -272,5 +272,5 @@ def test_cache_stateful_long_profile():
 
     run_state_machine_as_test(
         CacheMachine,
-        settings=settings(max_examples=400, stateful_step_count=50, deadline=None, database=None),
+        settings=settings(max_examples=150, stateful_step_count=40, deadline=None, database=None),
     )
