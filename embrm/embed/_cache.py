@@ -281,6 +281,8 @@ class _OpenShard:
     vectors: np.ndarray
     keys: np.ndarray
     signature: tuple
+    entry: dict  # the manifest entry and dimension it was checked against
+    dim: int | None
 
 
 class VectorCache:
@@ -461,7 +463,12 @@ class VectorCache:
         except OSError:
             signature = None
         opened = self._open.get(name)
-        if opened is not None and signature == opened.signature:
+        if (
+            opened is not None
+            and signature == opened.signature
+            and opened.entry == info
+            and opened.dim == meta["dim"]
+        ):
             return opened
         self._open.pop(name, None)
         record = _read_record(self.path, name)
@@ -481,7 +488,7 @@ class VectorCache:
                 f"returned. {self._repair_hint()} to drop it; those texts are re-embedded on "
                 "next use and nothing else is lost."
             )
-        opened = _OpenShard(vectors, keys, signature)
+        opened = _OpenShard(vectors, keys, signature, dict(info), meta["dim"])
         self._open[name] = opened
         return opened
 
@@ -598,6 +605,14 @@ class VectorCache:
             with self._locked():
                 manifest, meta = self._load_manifest(locked=True)
                 if meta["dim"] is not None and vectors.shape[1] != meta["dim"]:
+                    records = (_read_record(self.path, s["name"]) for s in meta["shards"])
+                    recorded = {r["dim"] for r in records if r is not None}
+                    if recorded and recorded != {meta["dim"]}:
+                        raise CacheCorruptError(
+                            f"The cache manifest of {self.path} gives the dimension {meta['dim']}, but "
+                            f"its shards' commit records give {sorted(recorded)}: the manifest is "
+                            f"damaged, and nothing was written. {self._repair_hint()} to rebuild it."
+                        )
                     raise ValueError(
                         f"Vectors of dimension {vectors.shape[1]} cannot go into cache "
                         f"{self.path} of dimension {meta['dim']}."
@@ -707,7 +722,7 @@ class VectorCache:
             else:
                 listed[name] = (index, entry if _entry_problem(entry) is None else None)
                 table_damaged |= listed[name][1] is None
-        if table_damaged:
+        if table_damaged or (state == "ok" and _meta_problem(meta) is not None):
             state = "inconsistent"
         entries = frame.partition_by("shard", as_dict=True, include_key=False) if frame.height else {}
         if any(int(k[0]) >= len(meta["shards"]) for k in entries):
