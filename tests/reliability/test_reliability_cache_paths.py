@@ -8,35 +8,16 @@ keep its bytes.
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
+from _cache_files import copy_vectors, edit_manifest, shard_names
 
 from embrm.cli import main
 from embrm.embed import VectorCache
-from embrm.embed._cache import _META_KEY, MANIFEST, text_keys
+from embrm.embed._cache import text_keys
 from embrm.exceptions import CacheCorruptError
-
-
-def _copy(pristine, tmp_path):
-    root = tmp_path / "cache"
-    shutil.copytree(pristine.root / "vectors" / pristine.identity, root / "vectors" / pristine.identity)
-    return root, VectorCache(root, pristine.identity)
-
-
-def _shards(path):
-    return sorted(p.name for p in path.glob("shard-*.npy") if not p.name.endswith(".keys.npy"))
-
-
-def edit_manifest(path, edit):
-    """Rewrite the manifest's metadata (shard table, dim) with ``edit(meta)``, its table kept."""
-    table = pq.read_table(path / MANIFEST)
-    meta = json.loads(table.schema.metadata[_META_KEY])
-    edit(meta)
-    pq.write_table(table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()}), path / MANIFEST)
 
 
 def _victim_files(folder, stem):
@@ -60,17 +41,17 @@ def _bad_name(kind, tmp_path, root, pristine):
     # another identity's real shard, beside this one under the same root
     other = root / "vectors" / "other-identity"
     shutil.copytree(pristine.root / "vectors" / pristine.identity, other)
-    name = _shards(other)[0]
+    name = shard_names(other)[0]
     files = {p: p.read_bytes() for p in other.iterdir()}
     return f"../other-identity/{name}", files
 
 
 @pytest.mark.parametrize("kind", ["absolute", "dotdot", "other-identity"])
 def test_repair_never_touches_a_file_a_manifest_entry_points_outside(pristine_cache, tmp_path, kind, capsys):
-    root, cache = _copy(pristine_cache, tmp_path)
+    root, cache = copy_vectors(pristine_cache, tmp_path)
     bad, outside = _bad_name(kind, tmp_path, root, pristine_cache)
     before = sorted(p.name for p in cache.path.iterdir())
-    kept = _shards(cache.path)[1]
+    kept = shard_names(cache.path)[1]
     edit_manifest(cache.path, lambda meta: meta["shards"].append({"name": bad, "rows": 12, "crc32": 1}))
 
     with pytest.raises(CacheCorruptError, match="not a shard file of this folder"):
@@ -86,7 +67,7 @@ def test_repair_never_touches_a_file_a_manifest_entry_points_outside(pristine_ca
         assert file.read_bytes() == data
     assert sorted(p.name for p in cache.path.iterdir()) == before  # nothing of ours lost
     after = VectorCache(root, pristine_cache.identity)
-    assert after.verify().ok and kept in _shards(cache.path)
+    assert after.verify().ok and kept in shard_names(cache.path)
     found, vectors = after.get(text_keys(pristine_cache.texts, "raw"))
     assert found.all()
     np.testing.assert_array_equal(vectors, pristine_cache.vectors)
@@ -95,10 +76,10 @@ def test_repair_never_touches_a_file_a_manifest_entry_points_outside(pristine_ca
 def test_an_entry_renamed_to_an_outside_path_is_dropped_and_the_outside_file_kept(pristine_cache, tmp_path):
     """The shard's own entry renamed to an outside path: the outside file is never read or
     removed; the shard, matching its own record file, is indexed again."""
-    root, cache = _copy(pristine_cache, tmp_path)
+    root, cache = copy_vectors(pristine_cache, tmp_path)
     outside = _victim_files(tmp_path / "outside", "victim")
     before = sorted(p.name for p in cache.path.iterdir())
-    name = _shards(cache.path)[2]
+    name = shard_names(cache.path)[2]
     target = str(tmp_path / "outside" / "victim.npy")
 
     def rename(meta):
@@ -118,8 +99,8 @@ def test_an_entry_renamed_to_an_outside_path_is_dropped_and_the_outside_file_kep
 def test_a_shard_that_is_a_link_is_never_followed(pristine_cache, tmp_path):
     """A shard file replaced by a symbolic link to a file outside: refused on read, and a
     repair removes the link, never its target."""
-    root, cache = _copy(pristine_cache, tmp_path)
-    name = _shards(cache.path)[0]
+    root, cache = copy_vectors(pristine_cache, tmp_path)
+    name = shard_names(cache.path)[0]
     outside = tmp_path / "outside.npy"
     shutil.copy(cache.path / name, outside)  # the same bytes: the checksums would match
     data = outside.read_bytes()

@@ -10,38 +10,20 @@ from __future__ import annotations
 
 import errno
 import json
-import shutil
 
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from _cache_files import copy_vectors, edit_manifest, shard_names
 
 import embrm.embed._cache as cache_module
 from embrm.cli import main
 from embrm.embed import VectorCache
-from embrm.embed._cache import _META_KEY, MANIFEST, _keys_name, _record_name, text_keys
+from embrm.embed._cache import MANIFEST, _keys_name, _record_name, text_keys
 from embrm.exceptions import CacheCorruptError, CacheWriteError
 
 N = 60
-
-
-def _copy(pristine, tmp_path):
-    root = tmp_path / "cache"
-    shutil.copytree(pristine.root / "vectors" / pristine.identity, root / "vectors" / pristine.identity)
-    return root, VectorCache(root, pristine.identity)
-
-
-def _shards(path):
-    return sorted(p.name for p in path.glob("shard-*.npy") if not p.name.endswith(".keys.npy"))
-
-
-def edit_manifest(path, edit):
-    """Rewrite the manifest's metadata (shard table, dim) with ``edit(meta)``, its table kept."""
-    table = pq.read_table(path / MANIFEST)
-    meta = json.loads(table.schema.metadata[_META_KEY])
-    edit(meta)
-    pq.write_table(table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()}), path / MANIFEST)
 
 
 def _files(path):
@@ -86,7 +68,7 @@ DAMAGED_METADATA = {
 def test_damaged_manifest_metadata_is_caught_and_repaired_without_losing_a_shard(
     pristine_cache, tmp_path, damage
 ):
-    root, cache = _copy(pristine_cache, tmp_path)
+    root, cache = copy_vectors(pristine_cache, tmp_path)
     shards = _files(cache.path)
     edit_manifest(cache.path, DAMAGED_METADATA[damage])
     with pytest.raises(CacheCorruptError, match="embrm cache verify --repair"):
@@ -104,7 +86,7 @@ def test_damaged_manifest_metadata_is_caught_and_repaired_without_losing_a_shard
 @pytest.mark.parametrize("damage", ["dim-off", "rows-off", "crc32-off"])
 def test_verify_says_which_metadata_is_off(pristine_cache, tmp_path, damage, capsys):
     """The command line reports PROBLEMS (exit 1) and then repairs (exit 0)."""
-    root, cache = _copy(pristine_cache, tmp_path)
+    root, cache = copy_vectors(pristine_cache, tmp_path)
     edit_manifest(cache.path, DAMAGED_METADATA[damage])
     assert main(["cache", "verify", "--cache-dir", str(root)]) == 1
     assert "PROBLEMS" in capsys.readouterr().out
@@ -115,7 +97,7 @@ def test_verify_says_which_metadata_is_off(pristine_cache, tmp_path, damage, cap
 
 
 def test_manifest_replaced_by_a_folder_is_rebuilt(pristine_cache, tmp_path, capsys):
-    root, cache = _copy(pristine_cache, tmp_path)
+    root, cache = copy_vectors(pristine_cache, tmp_path)
     (cache.path / MANIFEST).unlink()
     (cache.path / MANIFEST).mkdir()
     (cache.path / MANIFEST / "part-0.parquet").write_bytes(b"not ours")
@@ -134,8 +116,8 @@ def test_shard_file_replaced_by_a_folder(pristine_cache, tmp_path, which, capsys
     """A vectors or keys file that is a folder: that shard is corrupt and dropped; a record
     file that is a folder: the shard is intact (the manifest vouches) and its record is
     written again."""
-    root, cache = _copy(pristine_cache, tmp_path)
-    name = _shards(cache.path)[3]
+    root, cache = copy_vectors(pristine_cache, tmp_path)
+    name = shard_names(cache.path)[3]
     file = cache.path / {"vectors": name, "keys": _keys_name(name), "record": _record_name(name)}[which]
     file.unlink()
     file.mkdir()
@@ -151,14 +133,14 @@ def test_shard_file_replaced_by_a_folder(pristine_cache, tmp_path, which, capsys
         assert report.ok and report.unrecorded == [name] and found.all()
     else:
         assert report.corrupt == [name] and found.sum() == N - 12
-        assert name not in _shards(cache.path)
+        assert name not in shard_names(cache.path)
     np.testing.assert_array_equal(vectors, pristine_cache.vectors[found])
 
 
 def test_a_repair_that_fails_midway_says_so_and_the_next_one_finishes(pristine_cache, tmp_path, monkeypatch):
     """After the manifest is rewritten a failing removal must not claim that nothing changed."""
-    root, cache = _copy(pristine_cache, tmp_path)
-    name = _shards(cache.path)[0]
+    root, cache = copy_vectors(pristine_cache, tmp_path)
+    name = shard_names(cache.path)[0]
     (cache.path / name).write_bytes(b"damaged")
 
     def full_disk(path):
@@ -173,13 +155,13 @@ def test_a_repair_that_fails_midway_says_so_and_the_next_one_finishes(pristine_c
     assert found.sum() == N - 12
     np.testing.assert_array_equal(vectors, pristine_cache.vectors[found])
     assert cache.verify(repair=True).orphans  # the damaged files, now unindexed, go
-    assert cache.verify().ok and name not in _shards(cache.path)
+    assert cache.verify().ok and name not in shard_names(cache.path)
 
 
 def test_locate_checks_row_keys_as_get_does(pristine_cache, tmp_path):
     """Two texts' manifest rows swapped: locate refuses instead of pointing a fit at the other
     text's vector; with the manifest intact its rows give the true vectors."""
-    root, cache = _copy(pristine_cache, tmp_path)
+    root, cache = copy_vectors(pristine_cache, tmp_path)
     keys = text_keys(pristine_cache.texts, "raw")
     shards, rows = cache.locate(keys)
     np.testing.assert_array_equal(np.vstack(shards)[rows], pristine_cache.vectors)
@@ -211,8 +193,8 @@ def test_a_record_damaged_into_other_valid_numbers_does_not_cost_its_shard(prist
     """One bit flipped in a digit of a record's checksum still parses; the record's own
     checksum shows it is damaged, so the intact shard is kept (vouched for by the manifest)
     and its record written again, instead of the shard being dropped."""
-    root, cache = _copy(pristine_cache, tmp_path)
-    name = _shards(cache.path)[2]
+    root, cache = copy_vectors(pristine_cache, tmp_path)
+    name = shard_names(cache.path)[2]
     record_file = cache.path / _record_name(name)
     record = json.loads(record_file.read_text())
     digits = str(record["crc32"])
