@@ -46,12 +46,18 @@ def _version(name: str) -> str | None:
         return None
 
 
+def _model_folders(cache_dir: Path) -> list[Path]:
+    """Where models of ``cache_dir`` may be: its own ``models`` folder and the model store."""
+    from .embed import model_store
+
+    own, store = cache_dir / "models", model_store()
+    return [own] if own.resolve() == store.resolve() else [own, store]
+
+
 def _probe_providers(cache_dir: Path) -> str:
     """Open a session on an already exported model and report the providers it really got."""
     from .embed._onnx import make_session
-    from .embed._store import model_folders
-
-    models = sorted(p for folder in model_folders(cache_dir) for p in folder.glob("*/model.onnx"))
+    models = sorted(p for folder in _model_folders(cache_dir) for p in folder.glob("*/model.onnx"))
     if not models:
         return "no exported model yet (the first `embrm embed` exports the default model)"
     lines = []
@@ -119,10 +125,10 @@ def doctor_report(cache_dir: Path | None = None, data_dir_: Path | None = None) 
         identities = []
     for identity in identities:
         rows.append(("  cached vectors", identity))
-    from .embed._store import model_folders, model_store
+    from .embed import model_store
 
     rows.append(("model store", str(model_store())))
-    folders = [f for f in model_folders(cache_dir) if f.is_dir()]
+    folders = [f for f in _model_folders(cache_dir) if f.is_dir()]
     exported = sorted({p.name for f in folders for p in f.iterdir() if p.is_dir() and p.name[0] != "."})
     rows.append(("exported models", ", ".join(exported) or "none yet"))
     root = data_dir(data_dir_)

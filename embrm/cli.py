@@ -366,6 +366,7 @@ def _strategy(args: argparse.Namespace):
 
 def cmd_select(args: argparse.Namespace) -> None:
     from .active import (
+        check_holds_no_labels,
         cross_prompt_pool,
         merge_labels,
         read_labels,
@@ -373,7 +374,6 @@ def cmd_select(args: argparse.Namespace) -> None:
         within_prompt_pool,
         write_queries,
     )
-    from .active._rounds import check_holds_no_labels
 
     strategy = _strategy(args)
     inputs = [*_input_files(args.pool, args.data_dir), *args.labelled, args.head]
@@ -402,11 +402,11 @@ def cmd_select(args: argparse.Namespace) -> None:
 
 
 def cmd_merge_labels(args: argparse.Namespace) -> None:
-    from .active import merge_labels, read_labels
-    from .active._rounds import _write_labels
+    from .active import merge_labels, read_labels, unlabelled_rows, write_labels
 
     out = _check_out(args.out, args.files, (".csv", ".jsonl", ".parquet"))
-    merged, unlabelled = _write_labels(merge_labels(*(read_labels(p) for p in args.files)), out)
+    merged = write_labels(merge_labels(*(read_labels(p) for p in args.files)), out)
+    unlabelled = unlabelled_rows(out)
     still = f"; {unlabelled} rows of it still to annotate (kept)" if unlabelled else ""
     print(f"{merged.height} labelled pairs in {out}{still}")
 

@@ -17,11 +17,13 @@ from embrm.active._pools import (
 )
 from embrm.active._rounds import (
     QUERY_COLUMNS,
+    check_holds_no_labels,
     is_labels_file,
     labelled_pairs,
     merge_labels,
     read_labels,
     select_queries,
+    unlabelled_rows,
     write_labels,
     write_queries,
 )
@@ -41,11 +43,13 @@ from embrm.active._strategies import (
 
 __all__ = [
     "QUERY_COLUMNS",
+    "check_holds_no_labels",
     "is_labels_file",
     "labelled_pairs",
     "merge_labels",
     "read_labels",
     "select_queries",
+    "unlabelled_rows",
     "write_labels",
     "write_queries",
     "CandidatePool",

@@ -252,6 +252,16 @@ def check_holds_no_labels(path: str | os.PathLike) -> None:
         )
 
 
+def unlabelled_rows(path: str | os.PathLike) -> int:
+    """How many rows of the query or labels file at ``path`` are still to annotate (an empty
+    ``label``); 0 for a file that does not exist."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    frame = _read(path)
+    return frame.height - _n_labelled(frame) if "label" in frame.columns else 0
+
+
 def write_labels(labels: pl.DataFrame, path: str | os.PathLike) -> pl.DataFrame:
     """Merge ``labels`` into the labels file at ``path`` (created if absent) and return the
     labelled rows of the result.
@@ -277,11 +287,6 @@ def write_labels(labels: pl.DataFrame, path: str | os.PathLike) -> pl.DataFrame:
     >>> path.read_text().splitlines()  # pair 1 is still to annotate
     ['pair_id,response_a,response_b,label', '1,x,y,', '2,u,v,b']
     """
-    return _write_labels(labels, path)[0]
-
-
-def _write_labels(labels: pl.DataFrame, path: str | os.PathLike) -> tuple[pl.DataFrame, int]:
-    """:func:`write_labels`, also returning how many rows of the file are still unlabelled."""
     path = _check_output(path, "the labels file")
     text = [pl.col(c).cast(pl.String) for c in ("pair_id", "label") if c in labels.columns]
     new = merge_labels(labels.with_columns(text))
@@ -294,7 +299,7 @@ def _write_labels(labels: pl.DataFrame, path: str | os.PathLike) -> tuple[pl.Dat
         else:
             frame = new
         _write(frame, path, what="the labels file")
-    return _check_labels(frame, path.name), frame["label"].null_count()
+    return _check_labels(frame, path.name)
 
 
 def _fill_labels(existing: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:

@@ -8,6 +8,7 @@ from ._onnx import DEFAULT_MODEL, available_devices
 from ._render import TEXT_FORMAT_VERSION, render_pairs, render_windows
 from ._representations import PRESETS, REPRESENTATIONS
 from ._static import STATIC_MODEL
+from ._store import model_store
 from ._token_rewards import TokenRewards, token_rewards
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "available_devices",
     "cached_identities",
     "default_cache_dir",
+    "model_store",
     "pair_keys",
     "render_pairs",
     "render_windows",
