@@ -300,6 +300,17 @@ class Encoder:
         self._dim: int | None = None
         self._static_model = None
 
+    @property
+    def write_cache(self) -> bool:
+        """Whether newly computed vectors are stored in the cache (see the parameter)."""
+        return self._write_cache
+
+    @write_cache.setter
+    def write_cache(self, value: bool) -> None:
+        self._write_cache = bool(value)
+        for part in self.parts:
+            part.write_cache = value
+
     def _init_combined(self, name: str, shared: dict) -> None:
         """A concatenation of named representations (e.g. ``static+minilm``)."""
         self.parts = tuple(Encoder(part, **shared) for part in REPRESENTATIONS[name]["parts"])
