@@ -54,8 +54,8 @@ class MicroBatcher:
     >>> batcher = MicroBatcher(lambda p, a: {"reward": np.array([len(x) for x in a], float)})
     >>> async def two():
     ...     return await asyncio.gather(batcher.submit(["q"], ["ab"]), batcher.submit(["q"], ["abc"]))
-    >>> [s["reward"].tolist() for s in asyncio.run(two())]
-    [[2.0], [3.0]]
+    >>> np.concatenate([s["reward"] for s in asyncio.run(two())]).tolist()
+    [2.0, 3.0]
     >>> batcher.n_batches
     1
     >>> batcher.close()
