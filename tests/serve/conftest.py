@@ -5,22 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
-from _require import require
-
-httpx = require("httpx", reason="the serve extra is not installed: pip install 'embrm[serve]'")
-require("starlette", reason="the serve extra is not installed: pip install 'embrm[serve]'")
-require("uvicorn", reason="the serve extra is not installed: pip install 'embrm[serve]'")
+from _serving import Server, free_port, static_encoder, wait_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 N_PAIRS = 60
@@ -42,12 +34,6 @@ def serve_cache(tmp_path_factory, static_model_dir) -> Path:
     root = tmp_path_factory.mktemp("serve-cache")
     shutil.copytree(static_model_dir, root / "models" / static_model_dir.name)
     return root
-
-
-def static_encoder(cache: Path, write_cache: bool = False):
-    from embrm import Encoder
-
-    return Encoder("static", cache_dir=cache, show_progress=False, write_cache=write_cache)
 
 
 @pytest.fixture(scope="session")
@@ -93,49 +79,6 @@ def texts(data_dir) -> tuple[list[str], list[str]]:
     frame = pl.read_parquet(data_dir / "alpacaeval_multimodel.parquet", columns=["prompt", "response"])
     frame = frame.slice(1000, 60)
     return frame["prompt"].to_list(), frame["response"].to_list()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    """A running ``embrm serve`` subprocess."""
-
-    process: subprocess.Popen
-    port: int
-    host: str = "127.0.0.1"
-    log: Path = field(default=Path())
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.is_file() else ""
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        return self.process.wait(timeout)
-
-
-def wait_healthy(server: Server, timeout: float = 60.0) -> None:
-    """Poll ``/health`` until it answers (the process must stay alive)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise AssertionError(f"embrm serve exited with {server.process.returncode}:\n{server.output()}")
-        try:
-            if httpx.get(f"{server.url}/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"embrm serve did not answer /health in {timeout} s:\n{server.output()}")
 
 
 @pytest.fixture

@@ -6,13 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 
-import httpx
 import numpy as np
 import pytest
-from conftest import static_encoder
-from starlette.testclient import TestClient
+from _require import require
+from _serving import SERVE_EXTRA, static_encoder
 
-from embrm.serve import create_app, split_query
+httpx = require("httpx", reason=SERVE_EXTRA)
+require("starlette", reason=SERVE_EXTRA)
+
+from starlette.testclient import TestClient  # noqa: E402
+
+from embrm.serve import create_app, split_query  # noqa: E402
 
 TOKEN = "test-token-123"
 

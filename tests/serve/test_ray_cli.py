@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import signal
 
-import httpx
 import numpy as np
 import pytest
 from _require import require
-from conftest import static_encoder, wait_healthy
+from _serving import SERVE_EXTRA, static_encoder, wait_healthy
 
-require("ray.serve", reason="the serve extra is not installed: pip install 'embrm[serve]'")
+require("ray.serve", reason=SERVE_EXTRA)
+
+httpx = require("httpx", reason=SERVE_EXTRA)
 
 pytestmark = pytest.mark.slow
 

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import numpy as np
 import pytest
 from _require import require
-from conftest import free_port, static_encoder
+from _serving import SERVE_EXTRA, free_port, static_encoder
 
-ray = require("ray", reason="the serve extra is not installed: pip install 'embrm[serve]'")
-serve = require("ray.serve", reason="the serve extra is not installed: pip install 'embrm[serve]'")
+ray = require("ray", reason=SERVE_EXTRA)
+serve = require("ray.serve", reason=SERVE_EXTRA)
 
 from embrm.serve import ray_deployment  # noqa: E402
+
+httpx = require("httpx", reason=SERVE_EXTRA)
 
 pytestmark = pytest.mark.slow
 

@@ -7,14 +7,18 @@ import signal
 import threading
 import time
 
-import httpx
 import numpy as np
 import pytest
-from conftest import static_encoder, wait_healthy
+from _require import require
+from _serving import SERVE_EXTRA, static_encoder, wait_healthy
 
-from embrm.cli import main
-from embrm.exceptions import DataError, ServiceError
-from embrm.policy import as_remote_reward_func, as_trl_reward_func
+httpx = require("httpx", reason=SERVE_EXTRA)
+require("uvicorn", reason=SERVE_EXTRA)
+require("starlette", reason=SERVE_EXTRA)
+
+from embrm.cli import main  # noqa: E402
+from embrm.exceptions import DataError, ServiceError  # noqa: E402
+from embrm.policy import as_remote_reward_func, as_trl_reward_func  # noqa: E402
 
 
 def test_cli_serves_the_head_with_in_process_rewards(start_server, head_files, bt_head, serve_cache, texts):
