@@ -18,6 +18,8 @@ from starlette.testclient import TestClient  # noqa: E402
 
 from embrm.serve import create_app, split_query  # noqa: E402
 
+pytest_plugins = ["_serve_fixtures"]
+
 TOKEN = "test-token-123"
 
 

@@ -16,6 +16,8 @@ require("ray.serve", reason=SERVE_EXTRA)
 
 httpx = require("httpx", reason=SERVE_EXTRA)
 
+pytest_plugins = ["_serve_fixtures"]
+
 pytestmark = pytest.mark.slow
 
 

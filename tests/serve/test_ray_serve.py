@@ -20,6 +20,8 @@ from embrm.serve import ray_deployment  # noqa: E402
 
 httpx = require("httpx", reason=SERVE_EXTRA)
 
+pytest_plugins = ["_serve_fixtures"]
+
 pytestmark = pytest.mark.slow
 
 

@@ -20,6 +20,8 @@ from embrm.cli import main  # noqa: E402
 from embrm.exceptions import DataError, ServiceError  # noqa: E402
 from embrm.policy import as_remote_reward_func, as_trl_reward_func  # noqa: E402
 
+pytest_plugins = ["_serve_fixtures"]
+
 
 def test_cli_serves_the_head_with_in_process_rewards(start_server, head_files, bt_head, serve_cache, texts):
     server = start_server(head_files["bt"])

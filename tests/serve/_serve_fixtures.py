@@ -1,5 +1,8 @@
 """The reward service's fixtures: the static encoder on a scratch cache, small heads fitted on
-real pairs, and a real ``embrm serve`` subprocess on a free loopback port."""
+real pairs, and a real ``embrm serve`` subprocess on a free loopback port.
+
+A plugin the test modules load with ``pytest_plugins`` (a second ``conftest.py`` beside
+``tests/policy/conftest.py`` would clash under pytest's default import mode)."""
 
 from __future__ import annotations
 
