@@ -35,7 +35,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSWERS_PER_REQUEST = 16
-LEVELS = (1, 8, 64)
 WARM_UP_S = 5.0
 
 
@@ -46,11 +45,24 @@ def _free_port() -> int:
 
 
 def _rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` in MB (Linux /proc)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Resident memory of ``pid`` and its children (uvicorn workers) in MB (Linux /proc)."""
+    total = 0.0
+    for p in [pid, *_children(pid)]:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return []
+    return [int(c) for c in found] + [g for c in found for g in _children(int(c))]
 
 
 def _requests(data_dir: str | None, n_requests: int) -> list[dict]:
@@ -139,6 +151,8 @@ def main() -> None:
     parser.add_argument("--data-dir", default=os.environ.get("EMBRM_DATA_DIR"))
     parser.add_argument("--requests", type=int, default=400, help="distinct requests cycled through")
     parser.add_argument("--max-wait-ms", type=float, default=2.0, help="the service's batch window")
+    parser.add_argument("--workers", type=int, default=1, help="the service's uvicorn workers")
+    parser.add_argument("--levels", default="1,8,64", help="client concurrency levels, comma-separated")
     parser.add_argument("--record-dir", help="where the run's record goes (default results/benchmarks)")
     args = parser.parse_args()
 
@@ -157,7 +171,8 @@ def main() -> None:
     print(
         f"{len(requests)} distinct requests of {ANSWERS_PER_REQUEST} AlpacaEval answers "
         f"(mean {n_chars:.0f} characters), static representation, BTLinear head; "
-        f"{args.duration:.0f} s per level; {os.cpu_count()} cores shared by clients and service"
+        f"{args.duration:.0f} s per level; {args.workers} uvicorn worker(s); {os.cpu_count()} cores "
+        "shared by clients and service"
     )
 
     in_process = _in_process(head_path, serve_cache, requests, min(args.duration, 30.0))
@@ -165,7 +180,7 @@ def main() -> None:
 
     port = _free_port()
     command = [sys.executable, "-m", "embrm.cli", "serve", str(head_path), "--cache-dir", str(serve_cache)]
-    command += ["--port", str(port), "--max-wait-ms", str(args.max_wait_ms)]
+    command += ["--port", str(port), "--max-wait-ms", str(args.max_wait_ms), "--workers", str(args.workers)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     log = open(work / "serve.log", "wb")  # noqa: SIM115 - closed after the server stops
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -188,7 +203,7 @@ def main() -> None:
             "| RSS MB after warm-up | RSS MB last | RSS MB peak | growth |"
         )
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for concurrency in LEVELS:
+        for concurrency in [int(level) for level in args.levels.split(",")]:
             run = asyncio.run(_drive(url, requests, concurrency, args.duration, server.pid))
             lat = run["latencies"] * 1000
             throughput = len(lat) * ANSWERS_PER_REQUEST / run["elapsed"]
