@@ -85,6 +85,9 @@ def test_get_reward_without_prompts_scores_the_whole_query_with_an_empty_prompt(
     queries = [p + a for p, a in zip(texts[0][:4], texts[1][:4], strict=True)]
     got = client.post("/get_reward", json={"query": queries}).json()
     np.testing.assert_array_equal(got["rewards"], in_process(bt_head, encoder, [""] * 4, queries))
+    # the static representation averages token vectors: here the split does not change the reward
+    split = client.post("/get_reward", json={"query": queries, "prompts": texts[0][:4]}).json()
+    np.testing.assert_allclose(split["rewards"], got["rewards"], rtol=0, atol=1e-9)
 
 
 @pytest.mark.parametrize(
