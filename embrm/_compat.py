@@ -19,6 +19,9 @@ EXTRA_FOR_MODULE: dict[str, str] = {
     "matplotlib": "plot",
     "trl": "policy",
     "datasets": "policy",
+    "uvicorn": "serve",
+    "starlette": "serve",
+    "httpx": "serve",
 }
 
 

@@ -36,6 +36,10 @@ PACKAGES = (
     "trl",
     "datasets",
     "matplotlib",
+    "uvicorn",
+    "starlette",
+    "httpx",
+    "ray",
 )
 
 

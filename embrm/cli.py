@@ -325,6 +325,97 @@ def cmd_eval(args: argparse.Namespace) -> None:
     )
 
 
+# -- the reward service: `embrm serve` -------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> None:
+    from .serve import serve, serve_on_ray
+
+    if args.penalty_weight and not args.penalty:
+        raise EmbrmError("--penalty-weight applies with --penalty uwo only.")
+    options = dict(
+        model=_model_name(args),
+        cache_dir=args.cache_dir,
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        write_cache=args.write_cache,
+        max_batch=args.max_batch,
+        max_wait_ms=args.max_wait_ms,
+        max_answers=args.max_answers,
+        max_bytes=args.max_bytes,
+        penalty=args.penalty,
+        penalty_weight=args.penalty_weight or 0.0,
+    )
+    if args.engine == "ray":
+        if args.workers != 1 or args.access_log:
+            raise EmbrmError("--workers and --access-log apply to --engine uvicorn; use --replicas with ray.")
+        serve_on_ray(args.head, replicas=args.replicas or 1, address=args.address, **options)
+        return
+    if args.replicas is not None or args.address:
+        raise EmbrmError("--replicas and --address apply to --engine ray only.")
+    serve(args.head, workers=args.workers, access_log=args.access_log, **options)
+
+
+def _add_serve_command(add) -> None:
+    from .serve._app import (
+        DEFAULT_MAX_ANSWERS,
+        DEFAULT_MAX_BATCH,
+        DEFAULT_MAX_BYTES,
+        DEFAULT_MAX_WAIT_MS,
+        PENALTIES,
+        TOKEN_ENV,
+    )
+
+    p = add("serve", cmd_serve, "Serve a saved head over HTTP for RL engines (OpenRLHF, verl, TRL).")
+    p.add_argument("head", help="a head saved by `embrm train --out`")
+    p.add_argument(
+        "--model", help=f"the representation the head was trained with (default {DEFAULT_REPRESENTATION})"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others: --token)")
+    p.add_argument("--port", type=_number(int, lambda v: 0 < v < 65536, "a port (1-65535)"), default=8000)
+    p.add_argument("--workers", type=POSITIVE_INT, default=1, help="uvicorn worker processes (default 1)")
+    p.add_argument("--token", help=f"bearer token required on every route but /health (default ${TOKEN_ENV})")
+    p.add_argument(
+        "--write-cache",
+        action="store_true",
+        help="store the vectors of new answers in the cache (default: read cached vectors only)",
+    )
+    p.add_argument(
+        "--max-batch",
+        type=POSITIVE_INT,
+        default=DEFAULT_MAX_BATCH,
+        help=f"most answers per encoder call (default {DEFAULT_MAX_BATCH})",
+    )
+    p.add_argument(
+        "--max-wait-ms",
+        type=NON_NEGATIVE_FLOAT,
+        default=DEFAULT_MAX_WAIT_MS,
+        help=f"how long a batch waits for more requests (default {DEFAULT_MAX_WAIT_MS})",
+    )
+    p.add_argument(
+        "--max-answers",
+        type=POSITIVE_INT,
+        default=DEFAULT_MAX_ANSWERS,
+        help=f"most answers per request (default {DEFAULT_MAX_ANSWERS})",
+    )
+    p.add_argument(
+        "--max-bytes",
+        type=POSITIVE_INT,
+        default=DEFAULT_MAX_BYTES,
+        help=f"largest request body in bytes (default {DEFAULT_MAX_BYTES})",
+    )
+    p.add_argument("--penalty", choices=PENALTIES, help="ensemble heads: serve mean - k * std of the members")
+    p.add_argument("--penalty-weight", type=NON_NEGATIVE_FLOAT, help="the k of --penalty (default 0)")
+    p.add_argument("--access-log", action="store_true", help="log every request (costs time under load)")
+    p.add_argument(
+        "--engine",
+        choices=["uvicorn", "ray"],
+        default="uvicorn",
+        help="uvicorn: this machine (default); ray: a Ray Serve deployment (`pip install 'embrm[serve]'`)",
+    )
+    p.add_argument("--replicas", type=POSITIVE_INT, help="--engine ray: replicas of the app (default 1)")
+    p.add_argument("--address", help="--engine ray: the cluster's address (default: start a local Ray)")
+
+
 # -- active annotation: `embrm select` and `embrm merge-labels` ---------------------------------
 def _pool_responses(args: argparse.Namespace, encoder):
     """The response table of a pool source and its embeddings: scored responses, pairs (their
@@ -517,6 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--random-state", type=SEED, default=0, help="bootstrap seed")
 
     _add_active_commands(add)
+    _add_serve_command(add)
 
     cache = sub.add_parser("cache", help="Inspect or verify the embedding cache.")
     cache_sub = cache.add_subparsers(dest="cache_command", required=True)

@@ -43,3 +43,7 @@ class DataWarning(UserWarning):
 
 class ModelLoadError(EmbrmError, OSError):
     """A model (e.g. a policy LM) cannot be found or loaded."""
+
+
+class ServiceError(EmbrmError, RuntimeError):
+    """The reward service could not be reached or answered with an error (its message kept)."""

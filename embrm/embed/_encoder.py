@@ -165,6 +165,11 @@ class Encoder:
         ONNX Runtime intra-op threads; default ``$EMBRM_NUM_THREADS`` or all cores.
     show_progress : bool, optional
         Progress bar for jobs of more than a few batches (None: when stderr is a terminal).
+    write_cache : bool, default True
+        Store newly computed vectors in the cache. With False, cached vectors are still read
+        but new ones are returned without being stored (rounded through the storage dtype,
+        so they equal what a cache read would give): for answers seen once, such as a
+        reward service's RL samples, which would only grow the cache.
 
     Attributes
     ----------
@@ -204,8 +209,10 @@ class Encoder:
         storage_dtype: str = "float32",
         num_threads: int | None = None,
         show_progress: bool | None = None,
+        write_cache: bool = True,
     ):
         self.parts: tuple[Encoder, ...] = ()
+        self.write_cache = write_cache
         if model is not None and "parts" in REPRESENTATIONS.get(str(model), {}):
             if view is not None or layer is not None or scalar_features or quantize:
                 raise ValueError(
@@ -219,6 +226,7 @@ class Encoder:
                 storage_dtype=storage_dtype,
                 num_threads=num_threads,
                 show_progress=show_progress,
+                write_cache=write_cache,
             )
             self._init_combined(str(model), shared)
             return
@@ -291,6 +299,17 @@ class Encoder:
         self._plain_tokenizer: Tokenizer | None = None
         self._dim: int | None = None
         self._static_model = None
+
+    @property
+    def write_cache(self) -> bool:
+        """Whether newly computed vectors are stored in the cache (see the parameter)."""
+        return self._write_cache
+
+    @write_cache.setter
+    def write_cache(self, value: bool) -> None:
+        self._write_cache = bool(value)
+        for part in self.parts:
+            part.write_cache = value
 
     def _init_combined(self, name: str, shared: dict) -> None:
         """A concatenation of named representations (e.g. ``static+minilm``)."""
@@ -666,6 +685,8 @@ class Encoder:
             self.last_stats = {"texts": len(keys), "cached": len(keys), "new": 0}
             return cached
         new_keys, items = _missing_by_length(keys, found, items_of, size)
+        if not self.write_cache:
+            return self._encode_unstored(keys, found, cached, new_keys, items, infer)
         n_batches = math.ceil(len(items) / self.batch_size)
         bar = tqdm(
             total=len(items),
@@ -690,6 +711,29 @@ class Encoder:
         found_all, vectors = self.cache.get(keys)
         if not found_all.all():  # pragma: no cover - cache write raced with a repair
             raise RuntimeError("Embedded vectors vanished from the cache during the call.")
+        return vectors
+
+    def _encode_unstored(
+        self,
+        keys: list[bytes],
+        found: np.ndarray,
+        cached: np.ndarray,
+        new_keys: list[bytes],
+        items: list,
+        infer: Callable[[list], np.ndarray],
+    ) -> np.ndarray:
+        """Vectors for ``keys`` with the missing ones computed and not stored (``write_cache=False``)."""
+        new = np.concatenate(
+            [infer(items[start : start + self.batch_size]) for start in range(0, len(items), self.batch_size)]
+        )
+        new = new.astype(self.cache.storage_dtype).astype(np.float32)  # as a cache read returns it
+        vectors = np.empty((len(keys), new.shape[1]), dtype=np.float32)
+        if found.any():
+            vectors[found] = cached
+        row_of = {key: i for i, key in enumerate(new_keys)}
+        missing = np.flatnonzero(~found)
+        vectors[missing] = new[[row_of[keys[i]] for i in missing]]
+        self.last_stats = {"texts": len(keys), "cached": int(found.sum()), "new": len(items)}
         return vectors
 
     def describe(self) -> dict:
