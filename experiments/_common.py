@@ -416,6 +416,22 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def machine(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The architecture, CPU model (``model name`` in ``/proc/cpuinfo``) and core count:
+    ``x86_64, AMD EPYC, 2 cores``, the same string as ``benchmarks/_record.py``'s."""
+    model = None
+    try:
+        for line in Path(cpuinfo).read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                model = " ".join(value.split())
+                break
+    except OSError:
+        pass
+    model = model or platform.processor() or "CPU model unknown"
+    return f"{platform.machine()}, {model}, {os.cpu_count()} cores"
+
+
 def write_summary(
     ctx: Context,
     *,
@@ -438,7 +454,7 @@ def write_summary(
         "runtime_s": round(time.perf_counter() - ctx.started, 1),
         "new_embeddings": ctx.new_texts,
         "warm_cache": ctx.new_texts == 0,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "machine": machine(),
         "finished_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "cached_only": bool(ctx.args.cached_only),
         "setup": setup,

@@ -46,6 +46,8 @@ BENCHMARKS = (
     "linear_penalty",
     "bon_curve",
     "active_select",
+    "out_of_core",
+    "ray_embed",
 )
 START, END = "<!-- headline:start -->", "<!-- headline:end -->"
 
@@ -75,7 +77,7 @@ HEADLINES = (
         "BTLinear on ~32k AlpacaEval pairs: fit seconds",
         "benchmarks",
         "train_heads",
-        ("cell", "BTLinear", "MiniLM (384-d): fit s"),
+        ("cell", "BTLinear", "fit s"),
     ),
     (
         "BTLinear held-out pairwise accuracy (PyTorch reference MLP: see the page)",
