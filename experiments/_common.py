@@ -439,8 +439,10 @@ def write_summary(
     headline: dict[str, Any],
     findings: list[str],
     setup: dict[str, Any],
+    tables: dict[str, list[dict[str, Any]]] | None = None,
 ) -> dict:
-    """Write ``summary.json``: what ran, how long, the headline numbers and what they say.
+    """Write ``summary.json``: what ran, how long, the headline numbers and what they say
+    (and ``tables``, named lists of rows, where the guides render a table from the record).
 
     ``scripts/make_results.py --collect results`` records them and builds docs/results.md.
     """
@@ -462,6 +464,8 @@ def write_summary(
         "findings": findings,
         "files": sorted(p.name for p in ctx.out.iterdir() if p.name != "summary.json"),
     }
+    if tables:
+        summary["tables"] = tables
     summary = _json_safe(summary)
     atomic_write_text(ctx.out / "summary.json", json.dumps(summary, indent=2) + "\n")
     print(f"\n{title}: {summary['runtime_s']} s; new embeddings: {ctx.new_texts}; "
