@@ -429,6 +429,8 @@ def render_dpo(records: dict[str, dict[str, dict]]) -> str:
         return _missing("experiments", "dpo_smollm")
     setup = exp["setup"]
     out = [f"- {f}" for f in exp["findings"]]
+    if "dpo loss first/last" in exp["headline"]:
+        out.append(f"- DPO loss, first / last step: {exp['headline']['dpo loss first/last']}.")
     out.append(
         f"- {setup['n_train_pairs']} DPO pairs from {setup['n_train_prompts']} prompts; held out: "
         f"{setup['n_held_out_prompts']} prompts × {setup['answers_per_held_out_prompt']} answers; "
@@ -477,6 +479,7 @@ def render_blocks(text: str, page: str, records: dict[str, dict[str, dict]]) -> 
 #: Decimal figures of a guide's prose that are definitions (defaults, sizes, versions), not
 #: results, so no record need hold them: figure -> why.
 DEFINITIONS: dict[str, str] = {
+    "0.02": "LGBMHead's default learning rate (docs/heads.md)",
     "0.03": "BTMLP's default weight decay per training pair (docs/heads.md)",
     "1.16": "the TRL version embrm.policy is tested against (docs/policy.md)",
     "1,024": "default chunk/shard sizes and the token limit of a format (code defaults)",
