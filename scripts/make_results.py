@@ -418,7 +418,7 @@ def render_bon(records: dict[str, dict[str, dict]]) -> str:
             f"gold {agree['gold']['pairwise_accuracy']:.3f}, proxy {agree['proxy']['pairwise_accuracy']:.3f};"
         )
     out += [f"- {f}" for f in exp["findings"]]
-    out += ["", f"{exp['runtime_s']:.0f} s. {_source(exp)}"]
+    out += ["", f"Run time {exp['runtime_s']:.0f} s. {_source(exp)}"]
     return "\n".join(out)
 
 
@@ -429,8 +429,6 @@ def render_dpo(records: dict[str, dict[str, dict]]) -> str:
         return _missing("experiments", "dpo_smollm")
     setup = exp["setup"]
     out = [f"- {f}" for f in exp["findings"]]
-    if "dpo loss first/last" in exp["headline"]:
-        out.append(f"- DPO loss, first / last step: {exp['headline']['dpo loss first/last']}.")
     out.append(
         f"- {setup['n_train_pairs']} DPO pairs from {setup['n_train_prompts']} prompts; held out: "
         f"{setup['n_held_out_prompts']} prompts × {setup['answers_per_held_out_prompt']} answers; "
@@ -444,7 +442,7 @@ def render_dpo(records: dict[str, dict[str, dict]]) -> str:
             f"(margin {after['eval_rewards/margins']:+.3f})."
         )
     train = f"{setup.get('train_seconds', 0):.0f} s of it DPO training"
-    out += ["", f"{exp['runtime_s']:.0f} s, {train}. {_source(exp)}"]
+    out += ["", f"Run time {exp['runtime_s']:.0f} s, {train}. {_source(exp)}"]
     return "\n".join(out)
 
 
