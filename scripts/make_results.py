@@ -376,14 +376,24 @@ def render_active(records: dict[str, dict[str, dict]]) -> str:
     return "\n".join(out)
 
 
-def render_benchmark_output(name: str) -> Callable[[dict[str, dict[str, dict]]], str]:
-    """A block that is a benchmark's printed output, as printed."""
+def render_benchmark_output(name: str, markdown: bool = False) -> Callable[[dict[str, dict[str, dict]]], str]:
+    """A block that is a benchmark's printed output, as printed (``markdown``: its lines are
+    markdown, tables and sentences, one paragraph a line; else a text block)."""
 
     def render(records: dict[str, dict[str, dict]]) -> str:
         b = records["benchmarks"].get(name)
         if b is None:
             return _missing("benchmarks", name)
         body = b["output"].strip()
+        if markdown:
+            lines = body.splitlines()
+            out = []
+            for i, line in enumerate(lines):
+                out.append(line)
+                table = line.startswith("|") and i + 1 < len(lines) and lines[i + 1].startswith("|")
+                if line.strip() and not table:
+                    out.append("")
+            return "\n".join(out).replace("\n\n\n", "\n\n").strip() + f"\n\n{_source(b)}"
         if b.get("source"):
             return f"{body}\n\n{_source(b)}"
         return f"```text\n{body}\n```\n\n{_source(b)}"
@@ -453,8 +463,8 @@ BLOCKS: tuple[tuple[str, str, Callable[[dict[str, dict[str, dict]]], str]], ...]
     ("docs/active.md", "active-select", render_benchmark_output("active_select")),
     ("docs/policy.md", "bon-smollm", render_bon),
     ("docs/policy.md", "dpo-smollm", render_dpo),
-    ("docs/scaling.md", "out-of-core", render_benchmark_output("out_of_core")),
-    ("docs/scaling.md", "ray-embed", render_benchmark_output("ray_embed")),
+    ("docs/scaling.md", "out-of-core", render_benchmark_output("out_of_core", markdown=True)),
+    ("docs/scaling.md", "ray-embed", render_benchmark_output("ray_embed", markdown=True)),
 )
 
 
