@@ -36,9 +36,24 @@ class _Tee(io.TextIOBase):
             stream.flush()
 
 
-def machine() -> str:
-    """The processor and core count, as the experiments' summaries give them."""
-    return f"{platform.machine()}, {os.cpu_count()} cores"
+def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
+    """The CPU's ``model name`` from ``/proc/cpuinfo``; None where there is none (not Linux)."""
+    try:
+        text = Path(cpuinfo).read_text(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and value.strip():
+            return " ".join(value.split())
+    return None
+
+
+def machine(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The architecture, CPU model and core count, as the experiments' summaries give them:
+    ``x86_64, AMD EPYC, 2 cores`` (``experiments/_common.py`` writes the same string)."""
+    model = cpu_model(cpuinfo) or platform.processor() or "CPU model unknown"
+    return f"{platform.machine()}, {model}, {os.cpu_count()} cores"
 
 
 def build_record(name: str, argv: Sequence[str], output: str, runtime_s: float) -> dict:

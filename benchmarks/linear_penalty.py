@@ -25,6 +25,7 @@ docstrings and in ``docs/heads.md``. Six tables:
 Accuracy is pooled over the held-out pairs of all folds. Every number is seeded.
 
     python benchmarks/linear_penalty.py [--data-dir ../shared/data]   # ~8 min, warm cache
+    python benchmarks/linear_penalty.py --n-prompts 160   # the same ~40k pairs from 160 prompts
 """
 
 from __future__ import annotations
@@ -114,9 +115,9 @@ def noisy_held_out(head, noisy, clean, n_train=None) -> float:
     )
 
 
-def noise_table(data_dir: str | None, clean) -> None:
+def noise_table(data_dir: str | None, clean, n_prompts: int = 805) -> None:
     """Table 6: held-out accuracy on clean pairs of heads trained on noisy labels."""
-    data = load_dataset("alpacaeval", data_dir)
+    data = load_dataset("alpacaeval", data_dir).filter_prompts(prompt_subset(n_prompts))
     X = data.embed(Encoder(show_progress=False))
     per_prompt = int(np.ceil(N_PAIRS / data.frame["prompt_id"].n_unique()))
     print(
@@ -140,10 +141,15 @@ def noise_table(data_dir: str | None, clean) -> None:
                 )
 
 
-def pair_sets(data_dir: str | None):
+def prompt_subset(n_prompts: int) -> np.ndarray:
+    """The AlpacaEval prompts ``train_heads.py --n-prompts`` takes (all 805 by default)."""
+    return np.sort(np.random.RandomState(0).permutation(805)[:n_prompts])
+
+
+def pair_sets(data_dir: str | None, n_prompts: int = 805):
     """(name, pairs, X_win, X_lose) for each data set and representation."""
     for model in ("minilm", "minilm+length"):
-        pairs, X_win, X_lose, _, _ = real_data(data_dir, 805, N_PAIRS, model)
+        pairs, X_win, X_lose, _, _ = real_data(data_dir, n_prompts, N_PAIRS, model)
         yield f"alpacaeval, {model}", pairs, X_win, X_lose
     hh = load_dataset("hh-harmless", data_dir)
     for model in ("minilm", "minilm+length"):
@@ -168,11 +174,17 @@ def planted_cosines(data_dir: str | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("EMBRM_DATA_DIR"))
+    parser.add_argument(
+        "--n-prompts",
+        type=int,
+        default=805,
+        help="AlpacaEval prompts (the seeded subset of train_heads.py --n-prompts; still ~40k pairs)",
+    )
     args = parser.parse_args()
     with threadpool_limits(1):
         print("| data | head | " + " | ".join(SETTINGS) + " |\n|---|---|" + "---|" * len(SETTINGS))
         by_size = None
-        for name, *data in pair_sets(args.data_dir):
+        for name, *data in pair_sets(args.data_dir, args.n_prompts):
             for head, make in HEADS.items():
                 accs = [held_out(make(**kw), *data) for kw in SETTINGS.values()]
                 print(f"| {name} | {head} | " + " | ".join(f"{a:.4f}" for a in accs) + " |", flush=True)
@@ -184,7 +196,7 @@ def main() -> None:
             accs = [held_out(BTLinear(alpha=a), *by_size, n_train=n) for a in ALPHAS]
             print(f"| {n or 'all'} | " + " | ".join(f"{a:.4f}" for a in accs) + " |", flush=True)
         planted_cosines(args.data_dir)
-        sets = {name: data for name, *data in pair_sets(args.data_dir)}
+        sets = {name: data for name, *data in pair_sets(args.data_dir, args.n_prompts)}
         print("\n| data | ClassifierHead(logistic), not centred | centred by prompt |\n|---|---|---|")
         for name in ("alpacaeval, minilm", "alpacaeval, minilm+length"):
             accs = [
@@ -202,7 +214,7 @@ def main() -> None:
             n_train = round(0.8 * len(sets[name][0]))
             accs = [held_out(DRM(alpha=w * n_train), *sets[name]) for w in DRM_WEIGHT_DECAYS]
             print(f"| {name} ({n_train}) | " + " | ".join(f"{a:.4f}" for a in accs) + " |", flush=True)
-        noise_table(args.data_dir, sets["alpacaeval, minilm"])
+        noise_table(args.data_dir, sets["alpacaeval, minilm"], args.n_prompts)
 
 
 if __name__ == "__main__":

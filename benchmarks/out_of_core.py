@@ -208,4 +208,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from _record import recorded
+
+    with recorded(__file__):
+        main()

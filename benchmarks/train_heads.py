@@ -258,10 +258,11 @@ def print_table(
         names = ["length baseline", *names]
         r_win = {"length baseline": length[:, 0], **r_win}
         r_lose = {"length baseline": length[:, 1], **r_lose}
-    print(f"\n{'head':<34} {'fit s':>7} {'accuracy':>9}  {'vs reference [95% CI]':<26} verdict")
+    # A markdown table: scripts/make_results.py reads the README headline's cells from it.
+    print("\n| head | fit s | acc | vs reference [95% CI] | verdict |\n|---|---|---|---|---|")
     for name in names:
         acc = pairwise_accuracy(r_win[name], r_lose[name])
-        fit = f"{seconds[name]:7.2f}" if name in seconds else " " * 7
+        fit = f"{seconds[name]:.2f}" if name in seconds else ""
         versus, verdict = "", []
         if reference is not None and name != reference:
             diff = compare_pairs(
@@ -273,7 +274,7 @@ def print_table(
         target = HEADS[name][1] if name in HEADS else None
         if target is not None:
             verdict.insert(0, f"<= {target:g} s {'ok' if seconds[name] <= target else 'MISSED'}")
-        print(f"{name:<34} {fit} {acc:9.4f}  {versus:<26} {'; '.join(verdict)}")
+        print(f"| {name} | {fit} | {acc:.4f} | {versus} | {'; '.join(verdict)} |")
     if reference is not None:
         print(
             "\nvs reference: accuracy minus the reference's on the same pairs, 95% CI from a paired "

@@ -416,6 +416,22 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def machine(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The architecture, CPU model (``model name`` in ``/proc/cpuinfo``) and core count:
+    ``x86_64, AMD EPYC, 2 cores``, the same string as ``benchmarks/_record.py``'s."""
+    model = None
+    try:
+        for line in Path(cpuinfo).read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                model = " ".join(value.split())
+                break
+    except OSError:
+        pass
+    model = model or platform.processor() or "CPU model unknown"
+    return f"{platform.machine()}, {model}, {os.cpu_count()} cores"
+
+
 def write_summary(
     ctx: Context,
     *,
@@ -423,8 +439,10 @@ def write_summary(
     headline: dict[str, Any],
     findings: list[str],
     setup: dict[str, Any],
+    tables: dict[str, list[dict[str, Any]]] | None = None,
 ) -> dict:
-    """Write ``summary.json``: what ran, how long, the headline numbers and what they say.
+    """Write ``summary.json``: what ran, how long, the headline numbers and what they say
+    (and ``tables``, named lists of rows, where the guides render a table from the record).
 
     ``scripts/make_results.py --collect results`` records them and builds docs/results.md.
     """
@@ -438,7 +456,7 @@ def write_summary(
         "runtime_s": round(time.perf_counter() - ctx.started, 1),
         "new_embeddings": ctx.new_texts,
         "warm_cache": ctx.new_texts == 0,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "machine": machine(),
         "finished_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "cached_only": bool(ctx.args.cached_only),
         "setup": setup,
@@ -446,6 +464,8 @@ def write_summary(
         "findings": findings,
         "files": sorted(p.name for p in ctx.out.iterdir() if p.name != "summary.json"),
     }
+    if tables:
+        summary["tables"] = tables
     summary = _json_safe(summary)
     atomic_write_text(ctx.out / "summary.json", json.dumps(summary, indent=2) + "\n")
     print(f"\n{title}: {summary['runtime_s']} s; new embeddings: {ctx.new_texts}; "

@@ -397,7 +397,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "seeds": ctx.args.seeds or (2 if ctx.quick else 5),
         "settings": [s.__dict__ for s in settings(ctx)],
     }
-    return C.write_summary(ctx, title=TITLE, headline=headline, findings=findings, setup=setup)
+    # Every row (main setting and variants): docs/active.md renders its tables from it.
+    tables = {"ratios": table.to_dicts()}
+    return C.write_summary(ctx, title=TITLE, headline=headline, findings=findings, setup=setup, tables=tables)
 
 
 if __name__ == "__main__":
