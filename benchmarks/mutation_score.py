@@ -22,6 +22,7 @@ test skipped for a missing part must not count as a kill.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -97,10 +98,34 @@ def _scratch(name: str, source: str, tests: tuple[str, ...], keep: bool) -> Path
     return folder
 
 
+#: mutmut's exit codes of a kill (a failing test, a pytest error, a timeout, a crash)
+_KILL_CODES = {1, 3, 24, -24, 36, 152, 255, -9, -11}
+
+
+def _reset_unkilled(folder: Path) -> int:
+    """Forget the cached verdict of every mutant not killed, so that new tests are tried on it.
+
+    mutmut keeps a verdict until the mutated code changes: without this, a ``--keep`` run after
+    adding a test would report the old survivors again. Kills stay (adding tests cannot undo one).
+    """
+    count = 0
+    for meta in (folder / "mutants").rglob("*.py.meta"):
+        data = json.loads(meta.read_text())
+        codes = data.get("exit_code_by_key", {})
+        for key, code in codes.items():
+            if code is not None and code not in _KILL_CODES:
+                codes[key] = None
+                count += 1
+        meta.write_text(json.dumps(data, indent=4))
+    return count
+
+
 def run_module(name: str, keep: bool, max_children: int) -> dict[str, list[str]]:
     """Mutate one module and return the mutant names by status."""
     source, tests = MODULES[name]
     folder = _scratch(name, source, tests, keep)
+    if keep:
+        _reset_unkilled(folder)
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     env.setdefault("EMBRM_DATA_DIR", str(ROOT.parent / "shared" / "data"))
     env["PYTHONPATH"] = ""
