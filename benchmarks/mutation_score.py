@@ -144,7 +144,29 @@ def run_module(name: str, keep: bool, max_children: int) -> dict[str, list[str]]
         match = _RESULT.match(line)
         if match:
             by_status.setdefault(match.group(2), []).append(match.group(1))
+    timeouts, by_status["timeout"] = by_status["timeout"], []
+    for mutant in timeouts:
+        by_status[_recheck(folder, mutant, tests, env)].append(mutant)
     return by_status
+
+
+def _recheck(folder: Path, mutant: str, tests: tuple[str, ...], env: dict[str, str]) -> str:
+    """The verdict on a mutant mutmut timed out, from the tests in a fresh process.
+
+    mutmut's wall limit is 15 x (the tests' measured time + 1 s), about 16 s here, and a
+    forked worker whose test fails can hang while pytest reports it (seen for most timeouts
+    of evaluate.bon, which fail in 5 s in a fresh process): a timeout is not trusted as a
+    kill until a fresh ``pytest -x`` with the mutant active fails (killed), passes
+    (survived) or runs past 300 s (timeout).
+    """
+    env = env | {"MUTANT_UNDER_TEST": mutant, "PYTHONPATH": str(folder / "mutants")}
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=",
+               "-m", "not slow", "-q", "-x", *tests]
+    try:
+        run = subprocess.run(command, cwd=folder / "mutants", env=env, capture_output=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        return "timeout"
+    return {0: "survived", 1: "killed", 3: "killed", 5: "no tests"}.get(run.returncode, "suspicious")
 
 
 def main(argv: list[str] | None = None) -> None:
