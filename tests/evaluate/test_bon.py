@@ -185,7 +185,8 @@ def test_bad_input_raises_data_error(kwargs, match):
 
 def test_bad_curve_arguments():
     reward, golden, groups = [1.0, 2.0, 3.0], [0.0, 1.0, 2.0], [0, 0, 1]
-    with pytest.raises(DataError, match=r"^'n_max' must be a positive integer; \"all\" is not a single size\.$"):
+    message = r"^'n_max' must be a positive integer; \"all\" is not a single size\.$"
+    with pytest.raises(DataError, match=message):
         bon_curve(reward, golden, groups, n_max="all")
     with pytest.raises(DataError, match="n=2 exceeds"):
         bon_curve(reward, golden, groups, n_max=2)
