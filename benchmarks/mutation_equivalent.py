@@ -40,4 +40,57 @@ EQUIVALENT: dict[str, str] = {
         "column n: np.asarray of Python ints is int64 already (64-bit Linux, macOS)",
     "embrm.evaluate._bon.x_bon_curve__mutmut_82":
         "column n: np.asarray of Python ints is int64 already (64-bit Linux, macOS)",
+    # evaluate.metrics
+    "embrm.evaluate._metrics.x_auc_statistic__mutmut_3":
+        "sort kind: tied scores are summed into one block (reduceat), their order does not matter",
+    "embrm.evaluate._metrics.x_auc_statistic__mutmut_5":
+        "sort kind: tied scores are summed into one block (reduceat), their order does not matter",
+    "embrm.evaluate._metrics.x_auc_statistic__mutmut_7":
+        "kind='STABLE': numpy reads sort kinds case-insensitively",
+    "embrm.evaluate._metrics.x_auc_statistic__mutmut_9":
+        "labels are 0/1; as floats they select in np.where as the booleans do",
+    "embrm.evaluate._metrics.x_pair_auc_inputs__mutmut_9":
+        "label 2.0 for 1.0: auc_statistic, the only reader, casts labels to bool",
+    "embrm.evaluate._metrics.x_pair_auc__mutmut_19":
+        "two rows of weights one: row 0, the one read, is the same",
+    "embrm.evaluate._metrics.x_pair_auc__mutmut_20":
+        "weights of two groups: every row's code is 0, so only the first weight is read",
+    "embrm.evaluate._metrics.x_ece_statistic__mutmut_23":
+        "astype(None) is astype(float64)",
+    "embrm.evaluate._metrics.x_ece_statistic__mutmut_27":
+        "bincount's minlength: every group has a row, so the length is n_groups anyway",
+    "embrm.evaluate._metrics.x_expected_calibration_error__mutmut_27":
+        "two rows of weights one: row 0, the one read, is the same",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_29":
+        "ranks average to (k + 1) / 2 in every group of size k, so the mean over all groups is the same",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_31":
+        "ranks average to (k + 1) / 2 in every group of size k, so the mean over all groups is the same",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_37":
+        "ranks average to (k + 1) / 2 in every group of size k, so the mean over all groups is the same",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_39":
+        "ranks average to (k + 1) / 2 in every group of size k, so the mean over all groups is the same",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_55":
+        "divide=: a quotient here is x / 0 only with x = 0 too (invalid, not divide)",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_57":
+        "divide=: a quotient here is x / 0 only with x = 0 too (invalid, not divide)",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_146":
+        "divide=: a quotient here is x / 0 only with x = 0 too (invalid, not divide)",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_148":
+        "divide=: a quotient here is x / 0 only with x = 0 too (invalid, not divide)",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_65":
+        "None written into a float array is NaN, the same value",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_172":
+        "None written into a float array is NaN, the same value",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_69":
+        "denom >= 0: where denom is 0 the quotient is 0/0, NaN either way",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_80":
+        "blocks of 2 groups, not 1, when k > 1024: memory only, same values",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_88":
+        "the blocks of groups overlap or merge: the same values, recomputed (memory/time only)",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_91":
+        "the blocks of groups overlap or merge: the same values, recomputed (memory/time only)",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_92":
+        "the blocks of groups overlap or merge: the same values, recomputed (memory/time only)",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_93":
+        "the blocks of groups overlap or merge: the same values, recomputed (memory/time only)",
 }
