@@ -46,7 +46,10 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
         "embrm/evaluate/_bootstrap.py",
         ("tests/evaluate/test_eval_reports.py", "tests/evaluate/test_compare.py"),
     ),
-    "active.strategies": ("embrm/active/_strategies.py", ("tests/active/test_strategies.py",)),
+    "active.strategies": (
+        "embrm/active/_strategies.py",
+        ("tests/active/test_strategies.py", "tests/active/test_strategies_mutants.py"),
+    ),
     "embed.token_rewards": ("embrm/embed/_token_rewards.py", ("tests/embed/test_static.py",)),
     "model_selection": ("embrm/model_selection.py", ("tests/test_model_selection.py",)),
     "heads.bt": ("embrm/heads/_bt.py", ("tests/heads/test_heads_linear_and_mlp.py",)),
