@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from embrm.active import KCenter, MaxDifference, PoolLeverage, Uncertainty, VOptimal, log_det_information
+from embrm.active._strategies import eligible_mask
 from embrm.heads import BTLinear
 
 
@@ -133,3 +134,13 @@ def test_vopt_breaks_exact_ties_at_random():
     D = np.repeat(np.eye(3), 10, axis=0)  # ten copies of each direction: exact ties
     firsts = {int(VOptimal().select(D, batch_size=1, random_state=s)[0]) for s in range(10)}
     assert len(firsts) >= 4
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_labelled_pairs_are_excluded_in_either_sign_beyond_the_first_hash_blocks(dtype):
+    D = _pool(9000, 3, 11, dtype)
+    D[17] = 0.0  # a self pair
+    rows = [2, 4200, 8500, 8999]
+    labelled = np.vstack([-D[2], D[4200], -D[8500], D[8999]])
+    eligible = eligible_mask(D, labelled)
+    assert np.flatnonzero(~eligible).tolist() == sorted([17, *rows])
