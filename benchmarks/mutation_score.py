@@ -167,13 +167,13 @@ def _recheck(folder: Path, mutant: str, tests: tuple[str, ...], env: dict[str, s
     mutmut's wall limit is 15 x (the tests' measured time + 1 s), about 16 s for fast tests,
     and a slow machine or a stuck worker (see :func:`_config`) reaches it: a timeout is not
     trusted as a kill until a fresh ``pytest -x`` with the mutant active fails (killed),
-    passes (survived) or runs past 300 s (timeout).
+    passes (survived) or runs past 120 s (timeout).
     """
     env = env | {"MUTANT_UNDER_TEST": mutant, "PYTHONPATH": str(folder / "mutants")}
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=",
                "-m", "not slow", "-q", "-x", *tests]
     try:
-        run = subprocess.run(command, cwd=folder / "mutants", env=env, capture_output=True, timeout=300)
+        run = subprocess.run(command, cwd=folder / "mutants", env=env, capture_output=True, timeout=120)
     except subprocess.TimeoutExpired:
         return "timeout"
     return {0: "survived", 1: "killed", 3: "killed", 5: "no tests"}.get(run.returncode, "suspicious")

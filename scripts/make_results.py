@@ -46,6 +46,7 @@ BENCHMARKS = (
     "linear_penalty",
     "bon_curve",
     "active_select",
+    "mutation_score",
 )
 START, END = "<!-- headline:start -->", "<!-- headline:end -->"
 
