@@ -6,8 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embrm.active import KCenter, MaxDifference, PoolLeverage, Uncertainty, VOptimal, log_det_information
-from embrm.active._strategies import eligible_mask
+from embrm.active import (
+    DOptimal,
+    KCenter,
+    MaxDifference,
+    PoolLeverage,
+    Uncertainty,
+    VOptimal,
+    log_det_information,
+)
+from embrm.active._strategies import eligible_mask, information_matrix
 from embrm.heads import BTLinear
 
 
@@ -144,3 +152,18 @@ def test_labelled_pairs_are_excluded_in_either_sign_beyond_the_first_hash_blocks
     labelled = np.vstack([-D[2], D[4200], -D[8500], D[8999]])
     eligible = eligible_mask(D, labelled)
     assert np.flatnonzero(~eligible).tolist() == sorted([17, *rows])
+
+
+def test_information_matrix_closed_form():
+    D = _pool(30, 4, 12)
+    w = np.linspace(0.1, 2.0, 30)
+    base = np.diag([1.0, 2.0, 3.0, 4.0])
+    expected = base + 0.5 * np.eye(4) + (D * w[:, None]).T @ D
+    np.testing.assert_allclose(information_matrix(D, w, 0.5, base), expected, rtol=1e-12)
+    np.testing.assert_allclose(information_matrix(D, w, 0.5), expected - base, rtol=1e-12)
+
+
+def test_dopt_breaks_exact_ties_at_random():
+    D = np.repeat(np.eye(3), 10, axis=0)  # ten copies of each direction: exact ties
+    firsts = {int(DOptimal().select(D, batch_size=1, random_state=s)[0]) for s in range(10)}
+    assert len(firsts) >= 4
