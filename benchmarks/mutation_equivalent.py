@@ -8,4 +8,208 @@
 from __future__ import annotations
 
 #: mutant name -> why no test can tell it from the original
-EQUIVALENT: dict[str, str] = {}
+EQUIVALENT: dict[str, str] = {
+    # evaluate.bon
+    "embrm.evaluate._bon.x__tie_averaged_sorted_golden__mutmut_5":
+        "sort kind: the order inside a tie block does not matter, its golden scores are averaged",
+    "embrm.evaluate._bon.x__tie_averaged_sorted_golden__mutmut_8":
+        "sort kind dropped (quicksort): the order inside a tie block does not matter, it is averaged",
+    "embrm.evaluate._bon.x__tie_averaged_sorted_golden__mutmut_12":
+        "kind='STABLE': numpy reads sort kinds case-insensitively, the same stable sort",
+    "embrm.evaluate._bon.x__tie_averaged_sorted_golden__mutmut_7":
+        "argsort's default axis is -1, which is axis 1 of the 2-d (groups x k) array",
+    "embrm.evaluate._bon.x__tie_averaged_sorted_golden__mutmut_19":
+        "take_along_axis's default axis is -1, axis 1 of the 2-d array",
+    "embrm.evaluate._bon.x__tie_averaged_sorted_golden__mutmut_27":
+        "take_along_axis's default axis is -1, axis 1 of the 2-d array",
+    "embrm.evaluate._bon.x__tie_averaged_sorted_golden__mutmut_42":
+        "block ids shifted by 2: the ids only label blocks (bincount grows to the largest id)",
+    "embrm.evaluate._bon.x__tie_averaged_sorted_golden__mutmut_57":
+        "bincount's minlength dropped: it is only read at the ids it counted",
+    "embrm.evaluate._bon.x__tie_averaged_sorted_golden__mutmut_63":
+        "bincount's minlength dropped: it is only read at the ids it counted",
+    "embrm.evaluate._bon.x_gain_terms__mutmut_15":
+        "<= vs < tol: differs only when |bon - random| equals 1e-10 x the largest score exactly",
+    "embrm.evaluate._bon.x_gain_terms__mutmut_19":
+        "<= vs < tol: differs only when |oracle - random| equals 1e-10 x the largest score exactly",
+    "embrm.evaluate._bon.x_bon_curve__mutmut_73":
+        "kl from an int array of N: np.log and the true division give the same floats",
+    "embrm.evaluate._bon.x_bon_curve__mutmut_75":
+        "kl from an int array of N: np.log and the true division give the same floats",
+    "embrm.evaluate._bon.x_bon_curve__mutmut_80":
+        "column n: np.asarray of Python ints is int64 already (64-bit Linux, macOS)",
+    "embrm.evaluate._bon.x_bon_curve__mutmut_82":
+        "column n: np.asarray of Python ints is int64 already (64-bit Linux, macOS)",
+    # evaluate.metrics
+    "embrm.evaluate._metrics.x_auc_statistic__mutmut_3":
+        "sort kind: tied scores are summed into one block (reduceat), their order does not matter",
+    "embrm.evaluate._metrics.x_auc_statistic__mutmut_5":
+        "sort kind: tied scores are summed into one block (reduceat), their order does not matter",
+    "embrm.evaluate._metrics.x_auc_statistic__mutmut_7":
+        "kind='STABLE': numpy reads sort kinds case-insensitively",
+    "embrm.evaluate._metrics.x_auc_statistic__mutmut_9":
+        "labels are 0/1; as floats they select in np.where as the booleans do",
+    "embrm.evaluate._metrics.x_pair_auc_inputs__mutmut_9":
+        "label 2.0 for 1.0: auc_statistic, the only reader, casts labels to bool",
+    "embrm.evaluate._metrics.x_pair_auc__mutmut_19":
+        "two rows of weights one: row 0, the one read, is the same",
+    "embrm.evaluate._metrics.x_pair_auc__mutmut_20":
+        "weights of two groups: every row's code is 0, so only the first weight is read",
+    "embrm.evaluate._metrics.x_ece_statistic__mutmut_23":
+        "astype(None) is astype(float64)",
+    "embrm.evaluate._metrics.x_ece_statistic__mutmut_27":
+        "bincount's minlength: every group has a row, so the length is n_groups anyway",
+    "embrm.evaluate._metrics.x_expected_calibration_error__mutmut_27":
+        "two rows of weights one: row 0, the one read, is the same",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_29":
+        "ranks average to (k + 1) / 2 in every group of size k, so the mean over all groups is the same",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_31":
+        "ranks average to (k + 1) / 2 in every group of size k, so the mean over all groups is the same",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_37":
+        "ranks average to (k + 1) / 2 in every group of size k, so the mean over all groups is the same",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_39":
+        "ranks average to (k + 1) / 2 in every group of size k, so the mean over all groups is the same",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_55":
+        "divide=: a quotient here is x / 0 only with x = 0 too (invalid, not divide)",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_57":
+        "divide=: a quotient here is x / 0 only with x = 0 too (invalid, not divide)",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_146":
+        "divide=: a quotient here is x / 0 only with x = 0 too (invalid, not divide)",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_148":
+        "divide=: a quotient here is x / 0 only with x = 0 too (invalid, not divide)",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_65":
+        "None written into a float array is NaN, the same value",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_172":
+        "None written into a float array is NaN, the same value",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_69":
+        "denom >= 0: where denom is 0 the quotient is 0/0, NaN either way",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_80":
+        "blocks of 2 groups, not 1, when k > 1024: memory only, same values",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_88":
+        "the blocks of groups overlap or merge: the same values, recomputed (memory/time only)",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_91":
+        "the blocks of groups overlap or merge: the same values, recomputed (memory/time only)",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_92":
+        "the blocks of groups overlap or merge: the same values, recomputed (memory/time only)",
+    "embrm.evaluate._metrics.x_within_group_stats__mutmut_93":
+        "the blocks of groups overlap or merge: the same values, recomputed (memory/time only)",
+    # active.strategies (listed from reading the diffs; the module's rerun is not finished)
+    "embrm.active._strategies.x__row_keys__mutmut_11":
+        "multipliers as int64: keys are float sums, still equal for a and -a (exact check follows)",
+    "embrm.active._strategies.x__row_keys__mutmut_15":
+        "keys stored as float64: still equal for a and -a; isin only prefilters, an exact check follows",
+    "embrm.active._strategies.x__row_keys__mutmut_17":
+        "keys stored as float64: still equal for a and -a; isin only prefilters, an exact check follows",
+    "embrm.active._strategies.x__row_keys__mutmut_20":
+        "hash block of 4097 rows, not 4096: the same keys",
+    "embrm.active._strategies.x_log_det_information__mutmut_5":
+        "D as given: information_matrix casts each chunk to float64",
+    "embrm.active._strategies.x_log_det_information__mutmut_7":
+        "D as given: information_matrix casts each chunk to float64",
+    "embrm.active._strategies.x_log_det_information__mutmut_18":
+        "weights as given: they multiply float64 chunks, the same products",
+    "embrm.active._strategies.x_log_det_information__mutmut_20":
+        "weights as given: they multiply float64 chunks, the same products",
+    "embrm.active._strategies.x__quadratic_form__mutmut_2":
+        "A.astype(None) is float64; only the rounding of float32 pools differs",
+    "embrm.active._strategies.x__quadratic_form__mutmut_9":
+        "chunk loop: chunks overlap or merge, the same values recomputed (time/memory only)",
+    "embrm.active._strategies.x__quadratic_form__mutmut_10":
+        "chunk loop: chunks overlap or merge, the same values recomputed (time/memory only)",
+    "embrm.active._strategies.x__quadratic_form__mutmut_23":
+        "einsum subscripts in capitals: the same contraction",
+    "embrm.active._strategies.x__top__mutmut_6":
+        "k == len(candidates): argpartition at k - 1 keeps all, the same set",
+    "embrm.active._strategies.x__top__mutmut_17":
+        "sort kind: candidates were shuffled first, the order among exact ties stays random",
+    "embrm.active._strategies.x__top__mutmut_19":
+        "sort kind: candidates were shuffled first, the order among exact ties stays random",
+    "embrm.active._strategies.x__top__mutmut_22":
+        "kind='STABLE': numpy reads sort kinds case-insensitively",
+    "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_28":
+        "P scaled by M^2: every score scales by the same factor, the same argmax",
+    "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_29":
+        "P doubled: every score doubles, the same argmax",
+    "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_37":
+        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
+    "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_38":
+        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
+    "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_39":
+        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
+    "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_45":
+        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
+    "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_80":
+        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+    "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_91":
+        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+    "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_100":
+        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+    "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_101":
+        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+    "embrm.active._strategies.xǁRandomǁ_select__mutmut_3":
+        "replace=None is falsy: still without replacement",
+    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_7":
+        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_24":
+        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_27":
+        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_15":
+        "einsum subscripts in capitals: the same contraction",
+    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_20":
+        "chunk loop: chunks overlap or merge, the same values recomputed (time/memory only)",
+    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_21":
+        "chunk loop: chunks overlap or merge, the same values recomputed (time/memory only)",
+    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_50":
+        "chunk loop: chunks overlap or merge, the same values recomputed (time/memory only)",
+    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_52":
+        "chunk loop: chunks overlap or merge, the same values recomputed (time/memory only)",
+    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_55":
+        "chunk loop: chunks overlap or merge, the same values recomputed (time/memory only)",
+    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_65":
+        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
+    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_66":
+        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
+    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_67":
+        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
+    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_68":
+        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
+    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_70":
+        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
+    "embrm.active._strategies.x__row_keys__mutmut_26":
+        "chunk loop: chunks overlap or merge, the same values recomputed (time/memory only)",
+    "embrm.active._strategies.x__row_keys__mutmut_36":
+        "keys from true division: still equal for a and -a; isin only prefilters, an exact check follows",
+    "embrm.active._strategies.x_information_matrix__mutmut_20":
+        "astype(None) is astype(float64)",
+    "embrm.active._strategies.xǁDOptimalǁ_select__mutmut_23":
+        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
+    "embrm.active._strategies.xǁDOptimalǁ_select__mutmut_24":
+        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
+    "embrm.active._strategies.xǁDOptimalǁ_select__mutmut_26":
+        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
+    "embrm.active._strategies.x__greedy__mutmut_21":
+        "outer loop to batch_size + 1: the inner loop's while-else breaks it at batch_size",
+    "embrm.active._strategies.x__greedy__mutmut_24":
+        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+    "embrm.active._strategies.x__greedy__mutmut_26":
+        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+    "embrm.active._strategies.x__greedy__mutmut_37":
+        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+    "embrm.active._strategies.x__greedy__mutmut_46":
+        "NaN for -inf on chosen rows: argpartition puts NaN last, so they are never shortlisted",
+    "embrm.active._strategies.x__greedy__mutmut_10":
+        "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
+    "embrm.active._strategies.x__greedy__mutmut_11":
+        "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
+    "embrm.active._strategies.x__greedy__mutmut_12":
+        "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
+    "embrm.active._strategies.x__greedy__mutmut_13":
+        "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
+    "embrm.active._strategies.x__greedy__mutmut_14":
+        "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
+    "embrm.active._strategies.x__greedy__mutmut_15":
+        "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
+    "embrm.active._strategies.x__greedy__mutmut_17":
+        "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
+}

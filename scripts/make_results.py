@@ -49,6 +49,7 @@ BENCHMARKS = (
     "active_select",
     "out_of_core",
     "ray_embed",
+    "mutation_score",
 )
 START, END = "<!-- headline:start -->", "<!-- headline:end -->"
 

@@ -121,7 +121,7 @@ def check_proba(values: ArrayLike, name: str, n: int | None = None) -> np.ndarra
         row = int(np.flatnonzero((prob < 0) | (prob > 1))[0])
         raise DataError(
             f"'{name}' must hold probabilities in [0, 1]; row {row} is "
-            f"{prob[row]!r}. Pass predict_proba output, not rewards or logits."
+            f"{float(prob[row])!r}. Pass predict_proba output, not rewards or logits."
         )
     return prob
 

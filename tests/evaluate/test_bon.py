@@ -185,9 +185,72 @@ def test_bad_input_raises_data_error(kwargs, match):
 
 def test_bad_curve_arguments():
     reward, golden, groups = [1.0, 2.0, 3.0], [0.0, 1.0, 2.0], [0, 0, 1]
-    with pytest.raises(DataError, match="'n_max' must be a positive integer"):
+    message = r"^'n_max' must be a positive integer; \"all\" is not a single size\.$"
+    with pytest.raises(DataError, match=message):
         bon_curve(reward, golden, groups, n_max="all")
     with pytest.raises(DataError, match="n=2 exceeds"):
         bon_curve(reward, golden, groups, n_max=2)
     with pytest.raises(DataError, match="'n_bootstrap' must be an integer >= 0"):
         bon_curve(reward, golden, groups, n_bootstrap=-1)
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1.0, 1e6])
+def test_gain_noise_threshold_scales_with_the_scores(scale):
+    # The 0/0 at N = 1 is detected relative to the scores' size: the gain is null at N = 1
+    # and the same number at N >= 2 whatever the unit of the golden score.
+    rng = np.random.default_rng(7)
+    reward, golden, groups = scored_sets([6] * 25, rng)
+    unit = bon_curve(reward, golden, groups)
+    scaled = bon_curve(reward, scale * golden, groups)
+    assert scaled["normalised_gain"][0] is None
+    np.testing.assert_allclose(scaled["normalised_gain"][1:], unit["normalised_gain"][1:], rtol=1e-9)
+    np.testing.assert_allclose(scaled["bon"], scale * unit["bon"], rtol=1e-12)
+
+
+def test_gain_with_a_constant_group_is_the_ratio_over_the_others():
+    # A group with a constant golden score adds 0 to both sums of the gain (bon = oracle =
+    # random there, up to rounding); a group with a constant reward adds 0 to the numerator
+    # only. Neither may turn the pooled gain into a null.
+    rng = np.random.default_rng(8)
+    reward, golden, groups = scored_sets([5] * 6, rng)
+    golden[groups == 0] = 0.3  # constant golden score
+    reward[groups == 1] = 2.0  # constant reward: the pick is random
+    curve = bon_curve(reward, golden, groups)
+    r, g = reward.reshape(6, 5), golden.reshape(6, 5)
+    for n in range(2, 6):
+        bon = [brute_force_bon(r[i], g[i], np.zeros(5), n) for i in range(6)]
+        oracle = [brute_force_bon(g[i], g[i], np.zeros(5), n) for i in range(6)]
+        random = g.mean(axis=1)
+        num = sum(bon[i] - random[i] for i in range(2, 6))
+        den = sum(oracle[i] - random[i] for i in range(1, 6))
+        assert curve["normalised_gain"][n - 1] == pytest.approx(num / den, rel=1e-9)
+
+
+def test_curve_intervals_are_percentiles_of_curves_on_resampled_prompts():
+    # Reference: draw the prompts of each resample as the bootstrap does (a seeded
+    # RandomState, n_groups draws with replacement), rebuild the data of the drawn prompts
+    # (a prompt drawn twice appears twice) and compute its curve from scratch.
+    rng = np.random.default_rng(9)
+    reward, golden, groups = scored_sets([4] * 12, rng, reward_levels=3)
+    n_boot, confidence = 40, 0.8
+    curve = bon_curve(reward, golden, groups, n_bootstrap=n_boot, confidence=confidence, random_state=5)
+    assert curve.columns == [
+        "n", "bon", "random", "oracle", "normalised_gain", "kl",
+        "bon_ci_low", "bon_ci_high", "normalised_gain_ci_low", "normalised_gain_ci_high",
+    ]
+    draws = np.random.RandomState(5).randint(0, 12, size=(n_boot, 12))
+    bons, gains = [], []
+    for drawn in draws:
+        rows = np.concatenate([np.flatnonzero(groups == g) for g in drawn])
+        labels = np.repeat(np.arange(12), 4)
+        resampled = bon_curve(reward[rows], golden[rows], labels)
+        bons.append(resampled["bon"].to_numpy())
+        gains.append(resampled["normalised_gain"].fill_null(np.nan).to_numpy())
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(bons, [alpha, 1 - alpha], axis=0)
+    np.testing.assert_allclose(curve["bon_ci_low"], low, rtol=1e-10)
+    np.testing.assert_allclose(curve["bon_ci_high"], high, rtol=1e-10)
+    low, high = np.nanquantile(np.array(gains)[:, 1:], [alpha, 1 - alpha], axis=0)
+    np.testing.assert_allclose(curve["normalised_gain_ci_low"][1:], low, rtol=1e-10)
+    np.testing.assert_allclose(curve["normalised_gain_ci_high"][1:], high, rtol=1e-10)
+    assert curve["normalised_gain_ci_low"][0] is None and curve["normalised_gain_ci_high"][0] is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -152,6 +153,9 @@ def test_symmetrize_pairs():
         ([0, 2], [0.2, 0.3], "'y_true' must hold binary labels 0/1.*row 1"),
         ([0, 1, 1], [0.2, 0.3], "'y_true' has 3 rows"),
         ([0, 1], [0.2, np.nan], "'y_prob' has 1 NaN"),
+        # The row named is the first out of range, not the first at an end of [0, 1].
+        ([0, 1], [0.0, 1.3], r"^'y_prob' must hold probabilities in \[0, 1\]; row 1 is 1\.3\."),
+        ([0, 1], [1.0, -0.2], r"; row 1 is -0\.2\. Pass predict_proba output"),
     ],
 )
 def test_calibration_bad_input(y_true, y_prob, match):
@@ -171,3 +175,41 @@ def test_bad_pairs_and_bins():
 def test_singleton_groups_have_no_correlation():
     table = rank_correlation([1.0, 2.0, 3.0, 5.0], [0.0, 1.0, 3.0, 2.0], ["a", "a", "a", "b"])
     assert table["correlation"].to_list() == [pytest.approx(1.0), None]
+
+
+@pytest.mark.parametrize("n_bins", [True, 2.5, "10", -1])
+def test_n_bins_must_be_a_positive_integer(n_bins):
+    with pytest.raises(DataError, match=r"^'n_bins' must be an integer >= 1; got "):
+        expected_calibration_error([0, 1], [0.2, 0.7], n_bins=n_bins)
+
+
+def test_one_bin_is_the_gap_of_the_means():
+    y, p = [1, 0, 1, 1], [0.9, 0.2, 0.7, 0.6]
+    assert expected_calibration_error(y, p, n_bins=1) == pytest.approx(abs(0.75 - 0.6))
+    table = reliability_table(y, p, n_bins=1)
+    assert table.rows() == [(0, 0.0, 1.0, 4, pytest.approx(0.6), 0.75, pytest.approx(0.15))]
+
+
+def test_reliability_table_with_empty_bins_at_the_top():
+    # No probability above 0.5: the top bins are empty but present, null, without a warning.
+    y, p = [0, 1, 1], [0.1, 0.3, 0.45]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = reliability_table(y, p, n_bins=5)
+    assert table.columns == ["bin", "bin_low", "bin_high", "count", "mean_prob", "frac_positive", "gap"]
+    assert table["bin"].to_list() == [0, 1, 2, 3, 4]
+    np.testing.assert_allclose(table["bin_low"], [0.0, 0.2, 0.4, 0.6, 0.8])
+    np.testing.assert_allclose(table["bin_high"], [0.2, 0.4, 0.6, 0.8, 1.0])
+    assert table["count"].to_list() == [1, 1, 1, 0, 0]
+    assert table["mean_prob"].to_list()[:3] == pytest.approx([0.1, 0.3, 0.45])
+    assert table["frac_positive"].to_list() == [0.0, 1.0, 1.0, None, None]
+    assert table["gap"].null_count() == 2
+
+
+def test_constant_groups_give_null_correlations_without_warnings(tied_sets):
+    reward, golden, groups = tied_sets
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for method in ("spearman", "kendall"):
+            table = rank_correlation(reward, golden, groups, method=method)
+            assert table["correlation"].null_count() == 2
