@@ -424,7 +424,7 @@ def check_labels(values: ArrayLike, name: str, n: int) -> np.ndarray:
     bad = (arr != 0) & (arr != 1)
     if bad.any():
         row = np.flatnonzero(bad)[0]
-        raise DataError(f"'{name}' must hold binary labels 0/1 (or booleans); row {row} is {arr[row]!r}.")
+        raise DataError(f"'{name}' must hold binary labels 0/1 (or booleans); row {row} is {arr[row].item()!r}.")
     return arr
 
 

@@ -150,7 +150,7 @@ def test_symmetrize_pairs():
     ("y_true", "y_prob", "match"),
     [
         ([0, 1], [0.2, 1.3], "'y_prob' must hold probabilities in \\[0, 1\\]; row 1"),
-        ([0, 2], [0.2, 0.3], "'y_true' must hold binary labels 0/1.*row 1"),
+        ([0, 2], [0.2, 0.3], r"'y_true' must hold binary labels 0/1 \(or booleans\); row 1 is 2\.0\.$"),
         ([0, 1, 1], [0.2, 0.3], "'y_true' has 3 rows"),
         ([0, 1], [0.2, np.nan], "'y_prob' has 1 NaN"),
         # The row named is the first out of range, not the first at an end of [0, 1].
