@@ -424,7 +424,8 @@ def check_labels(values: ArrayLike, name: str, n: int) -> np.ndarray:
     bad = (arr != 0) & (arr != 1)
     if bad.any():
         row = np.flatnonzero(bad)[0]
-        raise DataError(f"'{name}' must hold binary labels 0/1 (or booleans); row {row} is {arr[row].item()!r}.")
+        value = arr[row].item()
+        raise DataError(f"'{name}' must hold binary labels 0/1 (or booleans); row {row} is {value!r}.")
     return arr
 
 
