@@ -14,8 +14,7 @@ from embrm._files import file_lock, write_frame
 from embrm._validation import check_output_file
 from embrm.active._pools import CandidatePool
 from embrm.active._strategies import STRATEGIES, BaseStrategy
-from embrm.data import PreferencePairs
-from embrm.data._io import peek_columns, read_table
+from embrm.data import PreferencePairs, peek_columns, read_table
 from embrm.exceptions import DataError
 
 #: Columns of a query file; annotators fill ``label`` with ``a`` or ``b`` (the better response).
@@ -31,7 +30,7 @@ def _check_format(path: Path) -> str:
     return suffix
 
 
-#: The rule of each column of a query or labels file (see :func:`embrm.data._io.read_table`).
+#: The rule of each column of a query or labels file (see :func:`embrm.data.read_table`).
 LABEL_COLUMN_RULES = {
     "pair_id": "id",
     "prompt_id": "id",
@@ -198,7 +197,7 @@ def select_queries(
 
 def is_labels_file(path: str | os.PathLike) -> bool:
     """Whether a file is a query/labels file written by :func:`write_queries`, told from its
-    header, first line or schema (:func:`embrm.data._io.peek_columns`)."""
+    header, first line or schema (:func:`embrm.data.peek_columns`)."""
     path = Path(path)
     if path.suffix.lower() not in _FORMATS:
         return False

@@ -10,11 +10,13 @@ from ._conversation import (
     render_response,
 )
 from ._datasets import DATASETS, DatasetInfo, load_dataset
-from ._io import pairs_from_frame, read_any, read_pairs, read_responses, read_scored
+from ._io import pairs_from_frame, peek_columns, read_any, read_pairs, read_responses, read_scored, read_table
 from ._pairs import within_prompt_pairs
 from ._split import group_kfold, group_train_test_split
 
 __all__ = [
+    "peek_columns",
+    "read_table",
     "DATASETS",
     "DatasetInfo",
     "PreferencePairs",

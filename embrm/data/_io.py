@@ -966,7 +966,7 @@ def read_table(
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> from embrm.data._io import read_table
+    >>> from embrm.data import read_table
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "pool.csv"
     >>> _ = path.write_text("prompt,response\\nhi,hello\\n")
     >>> read_table(path, {"prompt": "text", "response": "text"}, ("prompt", "response")).shape

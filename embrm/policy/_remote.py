@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from embrm._compat import import_optional
-from embrm.data import render_prompt, render_response
-from embrm.exceptions import DataError, ServiceError
+from embrm.exceptions import ServiceError
+from embrm.policy._reward_func import render_completions
 from embrm.policy._scoring import Text
 from embrm.serve import TOKEN_ENV
 
@@ -75,17 +75,8 @@ def as_remote_reward_func(
         completion_ids: Sequence[Sequence[int]] | None = None,
         **kwargs: Any,
     ) -> list[float]:
-        if isinstance(prompts, str) or isinstance(completions, str):
-            raise DataError("prompts and completions must be lists (one per completion), not a string.")
-        if len(prompts) != len(completions):
-            raise DataError(
-                f"The reward function got {len(prompts)} prompts and {len(completions)} "
-                "completions; TRL passes one prompt per completion."
-            )
-        body = {
-            "prompts": [render_prompt(p, f"prompts[{i}]") for i, p in enumerate(prompts)],
-            "answers": [render_response(c, f"completions[{i}]") for i, c in enumerate(completions)],
-        }
+        prompt_texts, answer_texts = render_completions(prompts, completions)
+        body = {"prompts": prompt_texts, "answers": answer_texts}
         for attempt in range(retries + 1):
             try:
                 response = client.post(endpoint, json=body)

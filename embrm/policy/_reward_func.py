@@ -11,6 +11,21 @@ from embrm.exceptions import DataError
 from embrm.policy._scoring import Text, check_head_encoder, rewards_of_texts
 
 
+def render_completions(prompts: Sequence[Text], completions: Sequence[Text]) -> tuple[list[str], list[str]]:
+    """TRL's ``prompts`` and ``completions`` (one prompt per completion, text or messages) as
+    the prompt and answer texts the encoder reads, checked; the one rendering of embrm.data."""
+    if isinstance(prompts, str) or isinstance(completions, str):
+        raise DataError("prompts and completions must be lists (one per completion), not a string.")
+    if len(prompts) != len(completions):
+        raise DataError(
+            f"The reward function got {len(prompts)} prompts and {len(completions)} "
+            "completions; TRL passes one prompt per completion."
+        )
+    prompt_texts = [render_prompt(p, f"prompts[{i}]") for i, p in enumerate(prompts)]
+    answer_texts = [render_response(c, f"completions[{i}]") for i, c in enumerate(completions)]
+    return prompt_texts, answer_texts
+
+
 def as_trl_reward_func(head: Any, encoder: Any, *, name: str | None = None) -> Callable[..., list[float]]:
     """Wrap a fitted head and its encoder as a reward function for TRL's online trainers.
 
@@ -57,15 +72,7 @@ def as_trl_reward_func(head: Any, encoder: Any, *, name: str | None = None) -> C
         completion_ids: Sequence[Sequence[int]] | None = None,
         **kwargs: Any,
     ) -> list[float]:
-        if isinstance(prompts, str) or isinstance(completions, str):
-            raise DataError("prompts and completions must be lists (one per completion), not a string.")
-        if len(prompts) != len(completions):
-            raise DataError(
-                f"The reward function got {len(prompts)} prompts and {len(completions)} "
-                "completions; TRL passes one prompt per completion."
-            )
-        prompt_texts = [render_prompt(p, f"prompts[{i}]") for i, p in enumerate(prompts)]
-        answer_texts = [render_response(c, f"completions[{i}]") for i, c in enumerate(completions)]
+        prompt_texts, answer_texts = render_completions(prompts, completions)
         return [float(r) for r in rewards_of_texts(head, encoder, prompt_texts, answer_texts)]
 
     reward_func.__name__ = reward_func.__qualname__ = name
