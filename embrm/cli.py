@@ -490,16 +490,92 @@ def cmd_select(args: argparse.Namespace) -> None:
         f"{args.strategy}: {queries.height} pairs to annotate from a pool of {len(pool)} "
         f"({labels.height} already labelled) written to {out}; fill 'label' with a or b."
     )
+    if args.tasks:
+        from .annotate import AnnotationRound, write_tasks
+
+        suffix = {"label-studio": ".json", "argilla": ".jsonl", "table": ".csv"}[args.tasks]
+        tasks = out.with_name(f"{out.stem}.{args.tasks}{suffix}")
+        round_ = AnnotationRound(out)
+        write_tasks(round_, _check_out(str(tasks), inputs + [out], (suffix,), "the tasks file"), args.tasks)
+        print(f"{args.tasks} tasks of round {round_.round_id} written to {tasks}")
+
+
+def _pool_and_vectors(args: argparse.Namespace):
+    """The candidate pool ``--pool`` and its options describe, and its response vectors."""
+    from .active import cross_prompt_pool, within_prompt_pool
+
+    encoder = _encoder(args)
+    responses, X = _pool_responses(args, encoder)
+    if args.pool_type == "within":
+        return within_prompt_pool(responses, args.pairs_per_prompt, random_state=args.pool_seed), X
+    return cross_prompt_pool(responses, args.cross_pairs, random_state=args.pool_seed), X
 
 
 def cmd_merge_labels(args: argparse.Namespace) -> None:
     from .active import merge_labels, read_labels, unlabelled_rows, write_labels
 
+    if args.rule or args.labels or (len(args.files) == 1 and Path(args.files[0]).is_dir()):
+        return _merge_round(args)
     out = _check_out(args.out, args.files, (".csv", ".jsonl", ".parquet"))
     merged = write_labels(merge_labels(*(read_labels(p) for p in args.files)), out)
     unlabelled = unlabelled_rows(out)
     still = f"; {unlabelled} rows of it still to annotate (kept)" if unlabelled else ""
     print(f"{merged.height} labelled pairs in {out}{still}")
+
+
+def _merge_round(args: argparse.Namespace) -> None:
+    """``embrm merge-labels ROUND``: every annotator's votes (the page's logs and the tools'
+    exports) merged by a named rule, one row per pair of the round, with the agreement."""
+    import polars as pl
+
+    from ._files import write_frame
+    from .annotate import AnnotationRound, aggregate, agreement, read_votes
+
+    if len(args.files) != 1:
+        raise EmbrmError("Give one round (its folder or query file) to merge with --rule or --labels.")
+    round_ = AnnotationRound.open(args.files[0])
+    logs = round_.log.folder
+    out = _check_out(args.out, [round_.queries_path, logs, *args.labels], (".csv", ".jsonl", ".parquet"))
+    if out.resolve().parent == logs.resolve():
+        raise DataError(f"--out {args.out!r} is inside the round's label logs; write it elsewhere.")
+    votes = pl.concat(
+        [
+            round_.votes().select("pair_id", "annotator", "label"),
+            *(read_votes(p, round_) for p in args.labels),
+        ]
+    )
+    rule = args.rule or "majority"
+    merged = aggregate(votes, rule)
+    queries = round_.queries().drop("label", strict=False)
+    frame = queries.join(merged, on="pair_id", how="left", maintain_order="left").with_columns(
+        pl.col("rule").fill_null(rule), pl.col("status").fill_null("unlabelled")
+    )
+    write_frame(frame, out, what="--out")
+    counts = dict(frame.group_by("status").len().iter_rows())
+    summary = ", ".join(
+        f"{counts[k]} {k}" for k in ("agreed", "split", "tie", "skipped", "unlabelled") if k in counts
+    )
+    print(f"{frame.height} pairs of round {round_.round_id} merged by {rule} into {out}: {summary}")
+    result = agreement(votes)
+    print(f"Fleiss' kappa over {votes['annotator'].n_unique()} annotators: {result.fleiss_kappa:.3f}")
+    for row in result.per_annotator.iter_rows(named=True):
+        print(
+            f"  {row['annotator']}: {row['n_pairs']} pairs, mean Cohen's kappa {row['mean_kappa']:.3f}, "
+            f"agrees with the others' majority {row['agrees_with_others']:.3f}"
+        )
+
+
+def cmd_annotate(args: argparse.Namespace) -> None:
+    from .annotate import NextBatch, annotate
+
+    next_batch = None
+    if args.pool:
+        pool, X = _pool_and_vectors(args)
+        next_batch = NextBatch(pool, X, _strategy(args), args.budget, args.random_state)
+    annotate(
+        args.queries, annotator=args.annotator, host=args.host, port=args.port, token=args.token,
+        next_batch=next_batch,
+    )  # fmt: skip
 
 
 def _add_active_commands(add) -> None:
@@ -531,9 +607,42 @@ def _add_active_commands(add) -> None:
     p.add_argument("--random-state", type=SEED, default=0, help="seeds the selection")
     p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--quantize", action="store_true", help="use the int8 ONNX variant")
-    p = add("merge-labels", cmd_merge_labels, "Merge filled query files by pair id into one labels file.")
-    p.add_argument("files", nargs="+", help="filled query files")
+    p.add_argument(
+        "--tasks",
+        choices=["label-studio", "argilla", "table"],
+        help="also write the pairs for an annotation tool beside --out (OUT.label-studio.json, "
+        "OUT.argilla.jsonl or OUT.table.csv)",
+    )
+    p = add(
+        "merge-labels",
+        cmd_merge_labels,
+        "Merge filled query files by pair id, or a round's annotators by a rule, into one labels file.",
+    )
+    p.add_argument("files", nargs="+", help="filled query files, or one round (folder or query file)")
     p.add_argument("--out", required=True, help="labels file (merged into if it exists)")
+    p.add_argument("--rule", choices=["majority", "all", "dawid-skene"], help="round: how votes are merged")
+    p.add_argument(
+        "--labels", nargs="*", default=[], help="round: Label Studio / Argilla exports or vote tables"
+    )
+    from .annotate._server import DEFAULT_PORT
+
+    p = add("annotate", cmd_annotate, "Serve a labelling page for a round's query file.")
+    p.add_argument("queries", help="the round's query file (embrm select --out ROUND/queries.csv)")
+    p.add_argument("--annotator", help="name put on the labels (or open the page with ?annotator=NAME)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (beyond loopback needs --token)")
+    p.add_argument("--port", type=POSITIVE_INT, default=DEFAULT_PORT)
+    p.add_argument("--token", help="bearer token for the page's API (default $EMBRM_SERVE_TOKEN)")
+    p.add_argument("--pool", help="the round's pool (as for select): enables the page's Next batch")
+    p.add_argument("--budget", type=POSITIVE_INT, default=20, help="pairs per next batch")
+    p.add_argument("--strategy", choices=sorted(STRATEGIES), default="dopt")
+    p.add_argument("--prior-strength", type=POSITIVE_FLOAT, help="dopt and vopt: as for select")
+    p.add_argument("--pool-type", choices=["within", "cross"], default="within")
+    p.add_argument("--pairs-per-prompt", type=POSITIVE_INT)
+    p.add_argument("--cross-pairs", type=POSITIVE_INT, default=100_000)
+    p.add_argument("--pool-seed", type=SEED, default=0)
+    p.add_argument("--random-state", type=SEED, default=0)
+    p.add_argument("--model", help=MODEL_HELP)
+    p.add_argument("--quantize", action="store_true", help="use the int8 ONNX variant")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,13 +15,16 @@ The page needs the ``serve`` extra (uvicorn, Starlette). See docs/annotate.md.
 from embrm.annotate._aggregate import MERGED_COLUMNS, RULES, aggregate, vote_weights
 from embrm.annotate._agreement import Agreement, agreement, cohen_kappa, fleiss_kappa
 from embrm.annotate._app import create_annotate_app
+from embrm.annotate._formats import LABEL_STUDIO_CONFIG, TOOLS, read_votes, write_tasks
 from embrm.annotate._log import LABEL_VALUES, LabelLog, check_annotator
 from embrm.annotate._loop import NextBatch
 from embrm.annotate._round import AnnotationRound
 from embrm.annotate._server import annotate
 
 __all__ = [
+    "LABEL_STUDIO_CONFIG",
     "LABEL_VALUES",
+    "TOOLS",
     "MERGED_COLUMNS",
     "RULES",
     "Agreement",
@@ -35,5 +38,7 @@ __all__ = [
     "cohen_kappa",
     "create_annotate_app",
     "fleiss_kappa",
+    "read_votes",
     "vote_weights",
+    "write_tasks",
 ]

@@ -11,8 +11,9 @@ Votes are rows ``(pair_id, annotator, label)`` with ``label`` in ``a``, ``b``, `
   half to each side (:func:`vote_weights` expands it); ``label`` is as for ``majority``.
 - ``dawid-skene``: each annotator has a 2x2 confusion matrix (how often they say a or b when
   a or b is better), fitted by EM (Dawid & Skene, 1979) from the majority start; the class
-  prior is held at 1/2, since which answer is ``a`` is set by a text hash, not by quality; ``p_a`` is the posterior, ``label`` the side above 1/2. Tie and skip votes
-  are kept in the counts but carry no evidence.
+  prior is held at 1/2, since which answer is ``a`` is set by a text hash, not by quality.
+  ``p_a`` is the posterior, ``label`` the side above 1/2. Tie and skip votes are kept in
+  the counts but carry no evidence.
 """
 
 from __future__ import annotations
@@ -98,7 +99,9 @@ def aggregate(votes: pl.DataFrame, rule: str = "majority", max_iter: int = 100) 
     decisive = a + b + t
     unanimous = ((a == decisive) | (b == decisive)) & (decisive > 0)
     status = np.where(
-        decisive == 0, "skipped", np.where(label == None, "tie", np.where(unanimous, "agreed", "split"))  # noqa: E711
+        decisive == 0,
+        "skipped",
+        np.where(label == None, "tie", np.where(unanimous, "agreed", "split")),  # noqa: E711
     )
     return counts.with_columns(
         pl.Series("label", label, dtype=pl.String),

@@ -107,7 +107,13 @@ def agreement(votes: pl.DataFrame) -> Agreement:
         kappa = cohen_kappa(both[one].to_list(), both[two].to_list())
         rows.append({"annotator_1": one, "annotator_2": two, "n_pairs": both.height, "cohen_kappa": kappa})
     pairwise = pl.DataFrame(
-        rows, schema={"annotator_1": pl.String, "annotator_2": pl.String, "n_pairs": pl.Int64, "cohen_kappa": pl.Float64}
+        rows,
+        schema={
+            "annotator_1": pl.String,
+            "annotator_2": pl.String,
+            "n_pairs": pl.Int64,
+            "cohen_kappa": pl.Float64,
+        },
     )
     counts = np.zeros((0, len(CATEGORIES)))
     if judged.height:
@@ -122,7 +128,12 @@ def agreement(votes: pl.DataFrame) -> Agreement:
         per.append({"annotator": name, **_against_others(judged, name), "mean_kappa": mean_kappa})
     per_annotator = pl.DataFrame(
         per,
-        schema={"annotator": pl.String, "n_pairs": pl.Int64, "agrees_with_others": pl.Float64, "mean_kappa": pl.Float64},
+        schema={
+            "annotator": pl.String,
+            "n_pairs": pl.Int64,
+            "agrees_with_others": pl.Float64,
+            "mean_kappa": pl.Float64,
+        },
     ).select("annotator", "n_pairs", "mean_kappa", "agrees_with_others")
     return Agreement(fleiss_kappa(counts), pairwise, per_annotator)
 
@@ -136,7 +147,11 @@ def _against_others(judged: pl.DataFrame, name: str) -> dict[str, float | int]:
         .len()
         .sort("len", descending=True)
         .group_by("pair_id", maintain_order=True)
-        .agg(pl.col("label").first().alias("top"), pl.col("len").first().alias("n1"), pl.col("len").get(1, null_on_oob=True).alias("n2"))
+        .agg(
+            pl.col("label").first().alias("top"),
+            pl.col("len").first().alias("n1"),
+            pl.col("len").get(1, null_on_oob=True).alias("n2"),
+        )
         .filter(pl.col("n2").is_null() | (pl.col("n1") > pl.col("n2")))
     )
     joined = mine.join(others, on="pair_id", how="inner")

@@ -36,7 +36,8 @@ class NextBatch:
     >>> frame = pl.DataFrame({"prompt": ["q"] * 4, "response": ["w", "x", "y", "z"]})
     >>> pool = within_prompt_pool(frame)
     >>> batch = NextBatch(pool, np.eye(4), strategy="random", budget=2)
-    >>> batch(pl.DataFrame({"pair_id": [], "label": []}, schema={"pair_id": pl.String, "label": pl.String}), []).height
+    >>> none = pl.DataFrame(schema={"pair_id": pl.String, "label": pl.String})
+    >>> batch(none, []).height
     2
     """
 

@@ -155,7 +155,9 @@ class AnnotationRound:
             new = queries.filter(~pl.col("pair_id").is_in(existing["pair_id"].implode()))
             if new.height:
                 write_frame(
-                    pl.concat([existing, new], how="diagonal_relaxed"), self.queries_path, what="the query file"
+                    pl.concat([existing, new], how="diagonal_relaxed"),
+                    self.queries_path,
+                    what="the query file",
                 )
         return new.height
 

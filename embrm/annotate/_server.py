@@ -55,5 +55,8 @@ def annotate(
     )
     shown = f"[{host}]" if ":" in host else host
     fragment = "#token=<token>" if token else ""
-    print(f"Labelling {round_.queries_path.name} (round {round_.round_id}) at http://{shown}:{port}/{fragment}", flush=True)
+    print(
+        f"Labelling {round_.queries_path.name} (round {round_.round_id}) at http://{shown}:{port}/{fragment}",
+        flush=True,
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
