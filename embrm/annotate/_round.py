@@ -153,6 +153,15 @@ class AnnotationRound:
         with file_lock(self.queries_path, what="the query file"):
             existing = read_queries(self.queries_path)
             new = queries.filter(~pl.col("pair_id").is_in(existing["pair_id"].implode()))
+            missing = [c for c in existing.columns if c != "label" and c not in new.columns]
+            if (
+                missing
+                or new.select(pl.exclude("label", "prompt_id_b", "prompt_b")).null_count().sum_horizontal()[0]
+            ):
+                raise DataError(
+                    f"The new pairs for {self.queries_path.name} lack {missing or 'some values'}; "
+                    "nothing was added (the pool must be the round's, with the same columns)."
+                )
             if new.height:
                 write_frame(
                     pl.concat([existing, new], how="diagonal_relaxed"),
