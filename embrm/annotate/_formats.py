@@ -114,7 +114,8 @@ def read_votes(path: str | os.PathLike[str], round_: AnnotationRound) -> pl.Data
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise DataError(f"{source}: expected a JSON list of tasks or records.")
         if items and "annotations" in items[0]:
-            return _checked(_label_studio(items, source), round_, source, _round_ids_ls(items, source))
+            round_ids = _round_ids_ls(items, source)  # every task is this tool's, with its ids
+            return _checked(_label_studio(items, source), round_ids, round_, source)
         return _checked(*_argilla(items, source), round_, source)
     if suffix == ".jsonl":
         first = _first_json_line(path)

@@ -17,7 +17,9 @@ from _annotate_help import XSS_ANSWERS, write_round
 from _require import require, under_ci
 
 require("uvicorn", reason="the serve extra is not installed: pip install 'embrm[serve]'")
-sync_api = require("playwright.sync_api", reason="the annotate extra is not installed: pip install 'embrm[annotate]'")
+sync_api = require(
+    "playwright.sync_api", reason="the annotate extra is not installed: pip install 'embrm[annotate]'"
+)
 
 from embrm.annotate import AnnotationRound  # noqa: E402
 
