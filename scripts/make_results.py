@@ -463,7 +463,11 @@ BLOCKS: tuple[tuple[str, str, Callable[[dict[str, dict[str, dict]]], str]], ...]
     ("README.md", "representations", render_representations),
     ("docs/active.md", "active-strategies", render_active),
     ("docs/active.md", "active-select", render_benchmark_output("active_select")),
-    ("docs/annotate.md", "annotate-next-batch", render_benchmark_output("annotate_next_batch", markdown=True)),
+    (
+        "docs/annotate.md",
+        "annotate-next-batch",
+        render_benchmark_output("annotate_next_batch", markdown=True),
+    ),
     ("docs/policy.md", "bon-smollm", render_bon),
     ("docs/policy.md", "dpo-smollm", render_dpo),
     ("docs/scaling.md", "out-of-core", render_benchmark_output("out_of_core", markdown=True)),
