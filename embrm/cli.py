@@ -530,6 +530,7 @@ def _merge_round(args: argparse.Namespace) -> None:
 
     from ._files import write_frame
     from .annotate import AnnotationRound, aggregate, agreement, read_votes
+    from .data import peek_columns
 
     if len(args.files) != 1:
         raise EmbrmError("Give one round (its folder or query file) to merge with --rule or --labels.")
@@ -538,6 +539,12 @@ def _merge_round(args: argparse.Namespace) -> None:
     out = _check_out(args.out, [round_.queries_path, logs, *args.labels], (".csv", ".jsonl", ".parquet"))
     if out.resolve().parent == logs.resolve():
         raise DataError(f"--out {args.out!r} is inside the round's label logs; write it elsewhere.")
+    columns = peek_columns(out) if out.exists() else None
+    if out.exists() and (columns is None or "rule" not in columns):
+        raise DataError(
+            f"--out {args.out!r} exists and is not a merge of a round (no 'rule' column); it is "
+            "never replaced: give a new file name."
+        )
     votes = pl.concat(
         [
             round_.votes().select("pair_id", "annotator", "label"),
@@ -572,10 +579,15 @@ def cmd_annotate(args: argparse.Namespace) -> None:
     if args.pool:
         pool, X = _pool_and_vectors(args)
         next_batch = NextBatch(pool, X, _strategy(args), args.budget, args.random_state)
+    port = {"port": args.port} if args.port else {}
     annotate(
-        args.queries, annotator=args.annotator, host=args.host, port=args.port, token=args.token,
+        args.queries,
+        annotator=args.annotator,
+        host=args.host,
+        token=args.token,
         next_batch=next_batch,
-    )  # fmt: skip
+        **port,
+    )
 
 
 def _add_active_commands(add) -> None:
@@ -624,13 +636,11 @@ def _add_active_commands(add) -> None:
     p.add_argument(
         "--labels", nargs="*", default=[], help="round: Label Studio / Argilla exports or vote tables"
     )
-    from .annotate._server import DEFAULT_PORT
-
     p = add("annotate", cmd_annotate, "Serve a labelling page for a round's query file.")
     p.add_argument("queries", help="the round's query file (embrm select --out ROUND/queries.csv)")
     p.add_argument("--annotator", help="name put on the labels (or open the page with ?annotator=NAME)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (beyond loopback needs --token)")
-    p.add_argument("--port", type=POSITIVE_INT, default=DEFAULT_PORT)
+    p.add_argument("--port", type=POSITIVE_INT, help="port to listen on (default 8765)")
     p.add_argument("--token", help="bearer token for the page's API (default $EMBRM_SERVE_TOKEN)")
     p.add_argument("--pool", help="the round's pool (as for select): enables the page's Next batch")
     p.add_argument("--budget", type=POSITIVE_INT, default=20, help="pairs per next batch")

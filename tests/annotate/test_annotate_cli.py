@@ -80,6 +80,16 @@ def test_merge_refuses_an_export_of_another_round(round_folder, tmp_path, capsys
         main(["merge-labels", str(folder), "--out", str(out), "--labels", str(tmp_path / "export.json")]) == 2
     )
     assert "belongs to round '0123456789abcdef'" in capsys.readouterr().err and not out.exists()
+    # a file that is not an earlier merge of a round is never replaced
+    (tmp_path / "mine.csv").write_text("pair_id,label\nx,a\n")
+    assert main(["merge-labels", str(folder), "--rule", "all", "--out", str(tmp_path / "mine.csv")]) == 2
+    assert "never replaced" in capsys.readouterr().err
+    assert (tmp_path / "mine.csv").read_text() == "pair_id,label\nx,a\n"
+    assert main(["merge-labels", str(folder), "--rule", "all", "--out", str(out)]) == 0
+    assert (
+        main(["merge-labels", str(folder), "--rule", "majority", "--out", str(out)]) == 0
+    )  # a merge: replaced
+    assert set(pl.read_csv(out)["status"]) == {"unlabelled"}
 
 
 def test_next_batch_refits_and_adds_pairs_the_round_does_not_hold(
