@@ -54,7 +54,7 @@ def test_label_studio_round_trip(round_, tmp_path):
         tasks,
         [
             [ls_annotation(1, "left"), ls_annotation({"id": 2, "email": "b@x.org"}, "right")],
-            [ls_annotation(1, "right"), ls_annotation({"id": 2, "email": "b@x.org"}, cancelled=True)],
+            [ls_annotation(1, "right"), ls_annotation({"id": 2, "email": "b@x.org"}, "left", cancelled=True)],
             [],
         ],
     )
