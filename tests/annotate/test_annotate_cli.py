@@ -100,6 +100,7 @@ def test_next_batch_refits_and_adds_pairs_the_round_does_not_hold(
     data = load_dataset("alpacaeval", data_dir).filter_prompts(alpaca_prompt_ids[:10])
     X = data.embed(encoder)
     pool = within_prompt_pool(data)
+    (tmp_path / "r").mkdir()
     round_ = AnnotationRound(write_queries(select_queries(pool, X, 6), tmp_path / "r" / "queries.csv"))
     golden = dict(zip(data.frame["response"], data.frame["score"], strict=True))
     queries = round_.queries()
