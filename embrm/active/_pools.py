@@ -70,6 +70,7 @@ class CandidatePool:
     def __init__(self, frame: pl.DataFrame, n_responses: int):
         self.frame = frame
         self.n_responses = n_responses
+        self._id_order: tuple[pl.DataFrame, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return self.frame.height
@@ -113,7 +114,9 @@ class CandidatePool:
         earlier id, with the same ``a``/``b`` orientation.
         """
         ids = np.asarray(pair_ids, dtype=str)
-        rows = _lookup(self.pair_ids, ids)
+        if self._id_order is None or self._id_order[0] is not self.frame:  # sorted once per frame
+            self._id_order = (self.frame, np.argsort(self.pair_ids, kind="stable"))
+        rows = _lookup(self.pair_ids, ids, self._id_order[1])
         earlier = (rows < 0) & (np.char.str_len(ids) == _EARLIER_ID_LENGTH)
         if earlier.any():
             rows[earlier] = _lookup(self._earlier_pair_ids(), ids[earlier])
@@ -127,11 +130,12 @@ class CandidatePool:
         return rows
 
 
-def _lookup(known: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Position of each of ``ids`` in ``known`` (the first, if repeated); -1 when absent."""
+def _lookup(known: np.ndarray, ids: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+    """Position of each of ``ids`` in ``known`` (the first, if repeated); -1 when absent.
+    ``order``: ``known``'s stable argsort, when already computed."""
     if len(known) == 0:
         return np.full(len(ids), -1)
-    order = np.argsort(known, kind="stable")
+    order = np.argsort(known, kind="stable") if order is None else order
     sorted_ids = known[order]
     at = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
     return np.where(sorted_ids[at] == ids, order[at], -1)
