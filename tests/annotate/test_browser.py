@@ -1,6 +1,7 @@
 """The labelling page in a real browser: headless Chromium (Debian's package) driven by
-Playwright against a real ``embrm annotate`` subprocess. Keyboard labels and undo, kill -9
-and resume, two annotators at once, and answers that try to run script."""
+Playwright against the app under uvicorn (a real ``embrm annotate`` subprocess for kill -9).
+Keyboard labels and undo, kill -9 and resume, two annotators at once, and answers that try to
+run script."""
 
 from __future__ import annotations
 
@@ -110,6 +111,48 @@ def serve(tmp_path):
         server.stop()
 
 
+class InProcessServer:
+    """The same app under uvicorn in a thread of the test process (no start-up import cost)."""
+
+    def __init__(self, queries: Path) -> None:
+        import threading
+
+        import uvicorn
+
+        from embrm.annotate import create_annotate_app
+
+        self.port = free_port()
+        app = create_annotate_app(AnnotationRound(queries))
+        self.server = uvicorn.Server(uvicorn.Config(app, port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline and self.thread.is_alive()
+            time.sleep(0.02)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def serve_here():
+    servers: list[InProcessServer] = []
+
+    def start(queries: Path) -> InProcessServer:
+        servers.append(InProcessServer(queries))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
 def open_page(context, url: str):
     page = context.new_page()
     page.goto(url)
@@ -130,9 +173,9 @@ def shown(page) -> tuple[str, str]:
     return page.inner_text("#progress"), page.get_attribute("#pair", "data-pair-id")
 
 
-def test_keyboard_labels_undo_and_script_in_answers_runs_nothing(browser, serve, tmp_path):
+def test_keyboard_labels_undo_and_script_in_answers_runs_nothing(browser, serve_here, tmp_path):
     queries = write_round(tmp_path / "round", n=5, answers=XSS_ANSWERS)
-    server = serve(queries)
+    server = serve_here(queries)
     context = browser.new_context()
     page = open_page(context, f"{server.url}/?annotator=alice")
     for i, answer in enumerate(XSS_ANSWERS):  # each one shown as text, nothing run
@@ -175,9 +218,9 @@ def test_kill_9_mid_round_loses_nothing_and_resumes(browser, serve, tmp_path):
     context.close()
 
 
-def test_two_annotators_label_at_once_and_see_their_own_progress(browser, serve, tmp_path):
+def test_two_annotators_label_at_once_and_see_their_own_progress(browser, serve_here, tmp_path):
     queries = write_round(tmp_path / "round", n=4)
-    server = serve(queries)
+    server = serve_here(queries)
     alice_context, bob_context = browser.new_context(), browser.new_context()
     alice = open_page(alice_context, f"{server.url}/?annotator=alice")
     bob = open_page(bob_context, f"{server.url}/?annotator=bob")
