@@ -114,7 +114,7 @@ def serve(tmp_path):
 class InProcessServer:
     """The same app under uvicorn in a thread of the test process (no start-up import cost)."""
 
-    def __init__(self, queries: Path) -> None:
+    def __init__(self, queries: Path, **options) -> None:
         import threading
 
         import uvicorn
@@ -122,7 +122,7 @@ class InProcessServer:
         from embrm.annotate import create_annotate_app
 
         self.port = free_port()
-        app = create_annotate_app(AnnotationRound(queries))
+        app = create_annotate_app(AnnotationRound(queries), **options)
         self.server = uvicorn.Server(uvicorn.Config(app, port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -144,8 +144,8 @@ class InProcessServer:
 def serve_here():
     servers: list[InProcessServer] = []
 
-    def start(queries: Path) -> InProcessServer:
-        servers.append(InProcessServer(queries))
+    def start(queries: Path, **options) -> InProcessServer:
+        servers.append(InProcessServer(queries, **options))
         return servers[-1]
 
     yield start
@@ -239,3 +239,31 @@ def test_two_annotators_label_at_once_and_see_their_own_progress(browser, serve_
     )  # fmt: skip
     alice_context.close()
     bob_context.close()
+
+
+def test_the_token_from_the_address_reaches_the_api_and_next_batch_adds_pairs(browser, serve_here, tmp_path):
+    import numpy as np
+    import polars as pl
+
+    from embrm.active import select_queries, within_prompt_pool, write_queries
+    from embrm.annotate import NextBatch
+
+    frame = pl.DataFrame({"prompt": ["q"] * 6 + ["r"] * 6, "response": [f"answer {i}" for i in range(12)]})
+    pool = within_prompt_pool(frame)
+    X = np.random.default_rng(0).standard_normal((12, 8))
+    (tmp_path / "round").mkdir()
+    queries = write_queries(select_queries(pool, X, 3, strategy="random"), tmp_path / "round" / "queries.csv")
+    server = serve_here(queries, token="s3cret", next_batch=NextBatch(pool, X, "dopt", budget=4))
+    context = browser.new_context()
+    refused = open_page(context, f"{server.url}/?annotator=alice")  # no token: the API says why
+    assert "bearer token" in refused.inner_text("#status") and refused.is_hidden("#pair")
+    page = open_page(context, f"{server.url}/?annotator=alice#token=s3cret")
+    for key in ("a", "b", "a"):
+        press(page, key)
+    assert page.inner_text("#progress") == "3 of 3 labelled" and page.is_visible("#done")
+    page.click("#next-batch")
+    wait_ready(page)
+    assert page.inner_text("#progress") == "3 of 7 labelled" and page.is_visible("#pair")
+    assert page.inner_text("#status") == "4 pairs added"
+    assert len(AnnotationRound(queries).pair_ids()) == 7
+    context.close()
