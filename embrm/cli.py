@@ -94,10 +94,13 @@ def _load(name_or_path: str, data_dir: str | None):
 
     if name_or_path in DATASETS:
         return load_dataset(name_or_path, data_dir)
-    from .active import is_labels_file, labelled_pairs, read_labels
+    from .active import is_labels_file, labelled_pairs, read_labels, read_queries
+    from .data import peek_columns
 
     path = _input_file(name_or_path)
-    if is_labels_file(path):  # a filled query file of `embrm select`
+    if is_labels_file(path):  # a filled query file of `embrm select`, or a merged round
+        if "rule" in (peek_columns(path) or []):  # `merge-labels ROUND`: every row, by its rule
+            return labelled_pairs(read_queries(path), name=path.stem)
         return labelled_pairs(read_labels(path), name=path.stem)
     return read_any(path)
 

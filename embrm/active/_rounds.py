@@ -120,7 +120,14 @@ def merge_labels(*labels: pl.DataFrame) -> pl.DataFrame:
 
 def labelled_pairs(labels: pl.DataFrame, name: str | None = None) -> PreferencePairs:
     """Labels (a filled query file) as preference pairs for training: ``chosen`` is the
-    response the annotator preferred; ``group`` is the prompt id."""
+    response the annotator preferred; ``group`` is the prompt id.
+
+    A round merged by the ``all`` rule (``embrm merge-labels ROUND --rule all``: columns
+    ``rule`` and ``p_a``) gives every voted pair twice, a over b with weight ``p_a`` and b
+    over a with weight ``1 - p_a`` (a ``weight`` column), ties and split votes included.
+    """
+    if "rule" in labels.columns and "p_a" in labels.columns and (labels["rule"] == "all").any():
+        return _weighted_pairs(labels, name)
     labels = _check_labels(labels, name or "labels")
     if labels.height == 0:
         raise DataError("No labelled pairs: fill the 'label' column with 'a' or 'b' first.")
@@ -133,6 +140,29 @@ def labelled_pairs(labels: pl.DataFrame, name: str | None = None) -> PreferenceP
         pl.col("pair_id"),
     )
     return PreferencePairs(frame.drop("_", strict=False), name=name)
+
+
+def _weighted_pairs(labels: pl.DataFrame, name: str | None) -> PreferencePairs:
+    """Both orientations of each voted pair of an ``all`` merge, weighted by the votes."""
+    if (labels["rule"] != "all").any():
+        raise DataError(
+            f"{name or 'labels'}: a merged file holds one rule; found {labels['rule'].unique().to_list()}."
+        )
+    p_a = pl.col("p_a").cast(pl.Float64, strict=False)
+    voted = labels.filter(p_a.is_not_null() & pl.col("status").is_in(["agreed", "split", "tie"]))
+    if voted.height == 0:
+        raise DataError(f"{name or 'labels'}: no voted pairs to train on.")
+    group = [pl.col("prompt_id").alias("group")] if "prompt_id" in labels.columns else []
+    a_wins = voted.select(
+        "prompt", pl.col("response_a").alias("chosen"), pl.col("response_b").alias("rejected"),
+        *group, "pair_id", p_a.alias("weight"),
+    )  # fmt: skip
+    b_wins = voted.select(
+        "prompt", pl.col("response_b").alias("chosen"), pl.col("response_a").alias("rejected"),
+        *group, "pair_id", (1 - p_a).alias("weight"),
+    )  # fmt: skip
+    frame = pl.concat([a_wins, b_wins]).filter(pl.col("weight") > 0)
+    return PreferencePairs(frame, name=name)
 
 
 def select_queries(

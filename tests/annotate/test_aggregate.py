@@ -106,3 +106,20 @@ def test_an_annotator_voting_twice_on_a_pair_is_an_error_not_a_silent_pick():
         aggregate(votes_frame([("p", "x", "a"), ("p", "x", "b")]))
     with pytest.raises(DataError, match="Unknown aggregation rule"):
         aggregate(votes_frame([("p", "x", "a")]), "mean")
+
+
+def test_a_merge_by_all_trains_on_both_orientations_weighted_by_the_votes():
+    from embrm.active import labelled_pairs
+
+    votes = votes_frame([("p", "x", "a"), ("p", "y", "a"), ("p", "z", "b"), ("q", "x", "a"), ("q", "y", "b"),
+                         ("r", "x", "skip")])  # fmt: skip
+    merged = aggregate(votes, "all").with_columns(pl.col("p_a").cast(pl.String))  # as read from a CSV
+    texts = pl.DataFrame({"pair_id": ["p", "q", "r"], "prompt": ["P", "Q", "R"],
+                          "response_a": ["pa", "qa", "ra"], "response_b": ["pb", "qb", "rb"]})  # fmt: skip
+    pairs = labelled_pairs(texts.join(merged, on="pair_id"))
+    got = pairs.frame.sort("pair_id", "chosen")
+    assert got.select("pair_id", "chosen", "rejected").rows() == [
+        ("p", "pa", "pb"), ("p", "pb", "pa"), ("q", "qa", "qb"), ("q", "qb", "qa"),
+    ]  # fmt: skip
+    assert got["weight"].to_list() == pytest.approx([2 / 3, 1 / 3, 0.5, 0.5])
+    assert pairs.sample_weight.sum() == pytest.approx(2.0)  # one unit of weight per voted pair

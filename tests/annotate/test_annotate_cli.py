@@ -67,6 +67,18 @@ def test_a_round_with_the_page_and_label_studio_merged_by_a_rule(round_folder, t
     # the merged file trains a head (ties and undecided pairs are left out)
     head = str(tmp_path / "head.npz")
     assert main(["train", str(out), "--out", head, "--test-size", "0.25", *common]) == 0
+    # by `all`, every vote counts: both orientations of the 6 split pairs, weighted
+    weighted = tmp_path / "all.csv"
+    export_file = str(tmp_path / "export.json")
+    assert (
+        main(["merge-labels", str(folder), "--out", str(weighted), "--labels", export_file, "--rule", "all"])
+        == 0
+    )
+    from embrm.cli import _load
+
+    pairs = _load(str(weighted), None)
+    assert len(pairs) == 12 + 6 and pairs.sample_weight.sum() == pytest.approx(12)
+    assert main(["train", str(weighted), "--test-size", "0.25", *common]) == 0
 
 
 def test_merge_refuses_an_export_of_another_round(round_folder, tmp_path, capsys):
