@@ -84,8 +84,8 @@ class AnnotationRound:
         if len(found) != 1:
             what = "no query file" if not found else f"{len(found)} query files"
             raise DataError(
-                f"The round folder {str(path)!r} holds {what}; give the query file itself "
-                "(one round per folder)."
+                f"{str(path)!r} is a folder with {what}; a round's folder holds its one query file "
+                "(embrm select --out ROUND/queries.csv). Give a labels file, or the query file itself."
             )
         return cls(found[0])
 
