@@ -103,6 +103,19 @@ def read_votes(path: str | os.PathLike[str], round_: AnnotationRound) -> pl.Data
     The tool is told from the content: a JSON list of tasks with ``annotations`` (Label
     Studio), records with ``ranking.responses`` (Argilla), else a table. A file from another
     round, or with a pair id the round does not hold, is refused with a :class:`DataError`.
+
+    Parameters
+    ----------
+    path : path
+        The tool's export.
+    round_ : AnnotationRound
+        The round the file was written for.
+
+    Example
+    -------
+    >>> votes = read_votes("label-studio-export.json", AnnotationRound("round1/queries.csv"))  # doctest: +SKIP
+    >>> votes.columns  # doctest: +SKIP
+    ['pair_id', 'annotator', 'label']
     """
     path = Path(path)
     if not path.is_file():

@@ -91,7 +91,8 @@ class AnnotationRound:
 
     def _round_id(self) -> str:
         record = self.folder / LOG_FOLDER / ROUND_FILE
-        with file_lock(self.folder / ROUND_FILE, what="the round's record"):
+        record.parent.mkdir(exist_ok=True)
+        with file_lock(record, what="the round's record"):
             if record.exists():
                 known = _read_record(record)
                 if known["queries"] != self.queries_path.name:
@@ -100,7 +101,6 @@ class AnnotationRound:
                         f"{self.queries_path.name!r}: put each round's query file in its own folder."
                     )
                 return known["round_id"]
-            record.parent.mkdir(exist_ok=True)
             round_id = secrets.token_hex(8)
             text = json.dumps({"round_id": round_id, "queries": self.queries_path.name}) + "\n"
             atomic_write_text(record, text, what="the round's record")
