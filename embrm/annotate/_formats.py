@@ -113,7 +113,7 @@ def read_votes(path: str | os.PathLike[str], round_: AnnotationRound) -> pl.Data
 
     Example
     -------
-    >>> votes = read_votes("label-studio-export.json", AnnotationRound("round1/queries.csv"))  # doctest: +SKIP
+    >>> votes = read_votes("export.json", AnnotationRound("round1/queries.csv"))  # doctest: +SKIP
     >>> votes.columns  # doctest: +SKIP
     ['pair_id', 'annotator', 'label']
     """
