@@ -473,6 +473,9 @@ def cmd_select(args: argparse.Namespace) -> None:
     inputs = [*_input_files(args.pool, args.data_dir), *args.labelled, args.head]
     out = _check_out(args.out, inputs, (".csv", ".jsonl", ".parquet"))
     check_holds_no_labels(out)  # before the work; write_queries checks again under the lock
+    from .annotate import check_no_round_labels
+
+    check_no_round_labels(out)  # nor the query file of a round labelled on the page
     labels = merge_labels(*(read_labels(p) for p in args.labelled))
     encoder = _encoder(args)
     responses, X = _pool_responses(args, encoder)
@@ -548,12 +551,9 @@ def _merge_round(args: argparse.Namespace) -> None:
             f"--out {args.out!r} exists and is not a merge of a round (no 'rule' column); it is "
             "never replaced: give a new file name."
         )
-    votes = pl.concat(
-        [
-            round_.votes().select("pair_id", "annotator", "label"),
-            *(read_votes(p, round_) for p in args.labels),
-        ]
-    )
+    logged = round_.votes().select("pair_id", "annotator", "label")
+    round_.check_pairs(logged["pair_id"].unique().to_list(), f"The label logs in {logs}")
+    votes = pl.concat([logged, *(read_votes(p, round_) for p in args.labels)])
     rule = args.rule or "majority"
     merged = aggregate(votes, rule)
     queries = round_.queries().drop("label", strict=False)

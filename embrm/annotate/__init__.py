@@ -18,7 +18,7 @@ from embrm.annotate._app import create_annotate_app
 from embrm.annotate._formats import LABEL_STUDIO_CONFIG, TOOLS, read_votes, write_tasks
 from embrm.annotate._log import LABEL_VALUES, LabelLog, check_annotator
 from embrm.annotate._loop import NextBatch
-from embrm.annotate._round import AnnotationRound
+from embrm.annotate._round import AnnotationRound, check_no_round_labels
 from embrm.annotate._server import annotate
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "annotate",
     "agreement",
     "check_annotator",
+    "check_no_round_labels",
     "cohen_kappa",
     "create_annotate_app",
     "fleiss_kappa",

@@ -171,6 +171,26 @@ class AnnotationRound:
         return new.height
 
 
+def check_no_round_labels(queries: str | os.PathLike[str]) -> None:
+    """Raise a :class:`DataError` if ``queries`` is the query file of a round whose
+    annotators have labelled it (its logs would then name pairs a new file may not hold).
+
+    Example
+    -------
+    >>> import pathlib, tempfile
+    >>> check_no_round_labels(pathlib.Path(tempfile.mkdtemp()) / "queries.csv")  # no round there
+    """
+    path = Path(queries)
+    record = path.parent / LOG_FOLDER / ROUND_FILE
+    if not record.exists() or _read_record(record)["queries"] != path.name:
+        return
+    if any(p.stat().st_size for p in record.parent.glob("*.jsonl")):
+        raise DataError(
+            f"{path} is the query file of a round that annotators have labelled "
+            f"({record.parent}); write the new queries to a new round folder."
+        )
+
+
 def _read_record(path: Path) -> dict[str, str]:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))

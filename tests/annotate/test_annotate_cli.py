@@ -141,3 +141,24 @@ def test_annotate_refuses_to_listen_beyond_loopback_without_a_token(tmp_path, ca
     assert "give a bearer token" in capsys.readouterr().err
     assert main(["annotate", str(queries), "--annotator", "../x"]) == 2
     assert "Annotator name" in capsys.readouterr().err
+
+
+def test_select_never_replaces_a_round_labelled_on_the_page(round_folder, tmp_path, capsys):
+    folder, _, common = round_folder
+    queries = folder / "queries.csv"
+    AnnotationRound(queries).log.append("alice", AnnotationRound(queries).pair_ids()[0], "a")
+    before = queries.read_bytes()
+    pool = str(tmp_path / "pool.parquet")
+    assert main(["select", pool, "--budget", "3", "--out", str(queries), *common]) == 2
+    assert "annotators have labelled" in capsys.readouterr().err and queries.read_bytes() == before
+
+
+def test_merge_refuses_logged_labels_of_pairs_the_query_file_lacks(tmp_path, capsys):
+    from _annotate_help import write_round
+
+    round_ = AnnotationRound(write_round(tmp_path / "round", n=2))
+    round_.log.append("alice", "p00", "a")
+    round_.log.append("alice", "gone", "b")  # a pair no longer in the query file
+    out = tmp_path / "merged.csv"
+    assert main(["merge-labels", str(tmp_path / "round"), "--out", str(out)]) == 2
+    assert "'gone'" in capsys.readouterr().err and not out.exists()
