@@ -568,6 +568,11 @@ def _merge_round(args: argparse.Namespace) -> None:
     print(f"{frame.height} pairs of round {round_.round_id} merged by {rule} into {out}: {summary}")
     result = agreement(votes)
     print(f"Fleiss' kappa over {votes['annotator'].n_unique()} annotators: {result.fleiss_kappa:.3f}")
+    for row in result.pairwise.iter_rows(named=True):
+        print(
+            f"  Cohen's kappa {row['annotator_1']} / {row['annotator_2']}: {row['cohen_kappa']:.3f} "
+            f"on {row['n_pairs']} pairs"
+        )
     for row in result.per_annotator.iter_rows(named=True):
         print(
             f"  {row['annotator']}: {row['n_pairs']} pairs, mean Cohen's kappa {row['mean_kappa']:.3f}, "

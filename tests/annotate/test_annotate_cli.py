@@ -53,6 +53,9 @@ def test_a_round_with_the_page_and_label_studio_merged_by_a_rule(round_folder, t
     assert main([*args, "--rule", "majority"]) == 0
     printed = capsys.readouterr().out
     assert "merged by majority" in printed and "Fleiss' kappa over 3 annotators" in printed
+    # alice and Label Studio's user 7 agree on the 11 pairs both judged; alice and bob on half
+    assert "Cohen's kappa alice / user-7: 1.000 on 11 pairs" in printed
+    assert "Cohen's kappa alice / bob: 0.000 on 12 pairs" in printed
     merged = pl.read_csv(out, schema_overrides={"label": pl.String})
     assert merged["pair_id"].to_list() == ids and set(merged["rule"]) == {"majority"}
     # alice and Label Studio agree (but LS cancelled pair 11); bob says a on the first 6, b after
