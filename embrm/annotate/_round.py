@@ -118,6 +118,7 @@ class AnnotationRound:
         return self._cache[1]
 
     def pair_ids(self) -> list[str]:
+        """The round's pair ids, in the query file's order."""
         return self.queries()["pair_id"].to_list()
 
     def progress(self, annotator: str) -> tuple[int, int, int | None]:
@@ -129,7 +130,8 @@ class AnnotationRound:
         return sum(pair_id in done for pair_id in ids), len(ids), next_row
 
     def votes(self) -> pl.DataFrame:
-        """Every annotator's standing labels on this round's pairs (see :meth:`LabelLog.labels`)."""
+        """Every annotator's standing labels, as logged (see :meth:`LabelLog.labels`; the page
+        logs only the round's pairs, :meth:`check_pairs` checks any other source)."""
         return self.log.labels()
 
     def check_pairs(self, pair_ids: list[Any], source: str, round_id: str | None = None) -> None:
