@@ -452,9 +452,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
         shape = (f"gold is highest at step {peak['step']} ({peak['gold_gain']:+.3f}) and {drop['diff']:.3f} "
                  f"[{drop['diff_ci_low']:.3f}, {drop['diff_ci_high']:.3f}] lower at step {last['step']}"
                  if peak["step"] != last["step"] else "gold is highest at the last step")
+        trained = runs[arm]["train_reward"]
+        window = max(1, len(trained) // 4)
         findings.append(f"{arm} arm, after {last['step']} steps: proxy gain {fmt_ci(last, 'proxy_gain')}, "
                         f"gold gain {fmt_ci(last, 'gold_gain')}, KL {fmt_ci(last, 'kl')} nats per answer; "
-                        f"{shape}.")
+                        f"{shape}; the reward it trains on, mean over its training completions: "
+                        f"{np.mean(trained[:window]):+.3f} in the first {window} steps, "
+                        f"{np.mean(trained[-window:]):+.3f} in the last {window}.")
     for arm in arms:
         if arm != "proxy" and "proxy" in arms:
             for key in ("gold", "proxy", "kl"):
