@@ -167,9 +167,9 @@ def service_info(url: str) -> dict:
 # -- sampling and KL ------------------------------------------------------------------------
 def sample_with_kl(model: Any, reference: Any, tokenizer: Any, prompts: Sequence[str], n: int, *,
                    max_new_tokens: int, seed: int, batch_size: int = 8) -> tuple[list[list[str]], np.ndarray]:
-    """``n`` answers per prompt sampled from ``model`` (temperature 1, no top-k or top-p: the
-    model's own distribution, under ``torch.manual_seed(seed)``), and for each the sum over its
-    tokens (up to and including the first end-of-sequence token) of
+    """``n`` answers per prompt sampled from ``model`` (temperature 1, no top-k, top-p or
+    repetition penalty: the model's own distribution, under ``torch.manual_seed(seed)``), and
+    for each the sum over its tokens (up to and including the first end-of-sequence token) of
     ``log model(y_t) - log reference(y_t)``: a Monte-Carlo estimate of KL(model || reference)
     per answer, in nats.
 
@@ -197,7 +197,8 @@ def sample_with_kl(model: Any, reference: Any, tokenizer: Any, prompts: Sequence
                             add_special_tokens=False).to(device)
             with torch.no_grad():
                 out = model.generate(**enc, do_sample=True, temperature=1.0, top_p=1.0, top_k=0,
-                                     max_new_tokens=max_new_tokens, pad_token_id=pad, eos_token_id=eos)
+                                     repetition_penalty=1.0, max_new_tokens=max_new_tokens,
+                                     pad_token_id=pad, eos_token_id=eos)
                 width = enc["input_ids"].shape[1]
                 completion = out[:, width:]
                 is_eos = (completion == eos).long()
