@@ -16,8 +16,8 @@ to the start policy is estimated on the same samples: per answer, the sum over i
 of log pi(y_t) - log pi_start(y_t). Means over held-out prompts carry 95% bootstrap
 intervals over prompts; gains over the start are paired within prompts.
 
-    python experiments/grpo_smollm.py            # 3 arms x 24 steps, SmolLM2 on the CPU
-    python experiments/grpo_smollm.py --quick    # a tiny random Llama, 2 steps per arm
+    python experiments/grpo_smollm.py --cached-only  # 3 arms x 16 steps, SmolLM2 on the CPU
+    python experiments/grpo_smollm.py --quick        # a tiny random Llama, 2 steps per arm
 """
 
 from __future__ import annotations
@@ -56,9 +56,9 @@ ARMS = ("proxy", "proxy+penalty", "gold")
 QUICK = {"n_held_out": None, "n_proxy": 12, "n_policy_train": 0, "max_steps": 2, "eval_every": 1,
          "prompts_per_step": 1, "num_generations": 4, "max_completion_length": 8, "eval_answers": 2,
          "learning_rate": 5e-2, "proxy_pairs_per_prompt": 20, "gold_pairs_per_prompt": 50}
-FULL = {"n_held_out": 24, "n_proxy": BON_FULL["n_proxy"], "n_policy_train": 64, "max_steps": 24,
-        "eval_every": 8, "prompts_per_step": 4, "num_generations": 4, "max_completion_length": 40,
-        "eval_answers": 2, "learning_rate": 2e-5,
+FULL = {"n_held_out": 16, "n_proxy": BON_FULL["n_proxy"], "n_policy_train": 32, "max_steps": 16,
+        "eval_every": 4, "prompts_per_step": 2, "num_generations": 4, "max_completion_length": 24,
+        "eval_answers": 2, "learning_rate": 5e-5,
         "proxy_pairs_per_prompt": BON_FULL["proxy_pairs_per_prompt"],
         "gold_pairs_per_prompt": BON_FULL["gold_pairs_per_prompt"]}
 #: Full mode keeps prompts of at most this many characters (a step's cost grows with them).
@@ -93,8 +93,8 @@ def reward_service(head_path: Path, *, model: str, cache_dir: str | None, penalt
                    penalty_weight: float = 0.0, start_timeout: float = SERVICE_START_S
                    ) -> Iterator[tuple[str, subprocess.Popen]]:
     """``embrm serve head_path`` as a subprocess on a free loopback port, yielding its URL and
-    process once ``/health`` answers; stopped with SIGTERM on leaving, whatever happened (killed
-    if it has not exited 60 s later).
+    process once ``/health`` answers; stopped with SIGTERM on leaving, whatever happened, a
+    SIGTERM to this process included (killed if it has not exited 60 s later).
 
     Parameters
     ----------
@@ -131,6 +131,8 @@ def reward_service(head_path: Path, *, model: str, cache_dir: str | None, penalt
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        # a SIGTERM to this script unwinds through the finally below (not a silent exit)
+        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:
             deadline = time.monotonic() + start_timeout
             while True:
@@ -148,6 +150,7 @@ def reward_service(head_path: Path, *, model: str, cache_dir: str | None, penalt
                 time.sleep(0.25)
             yield url, process
         finally:
+            signal.signal(signal.SIGTERM, previous)
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 try:
@@ -155,6 +158,10 @@ def reward_service(head_path: Path, *, model: str, cache_dir: str | None, penalt
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def service_info(url: str) -> dict:
@@ -379,7 +386,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
         if getattr(ctx.args, key) is not None:
             cfg[key] = getattr(ctx.args, key)
     arms = [a for a in ARMS if a in ctx.args.arms]
-    split = split_prompts(ctx, cfg["n_held_out"] or 0, cfg["n_proxy"], cfg["n_policy_train"])
+    # full mode draws twice the prompts it needs for each role and keeps the short ones
+    spare = 1 if ctx.quick else 2
+    split = split_prompts(ctx, spare * (cfg["n_held_out"] or 0), cfg["n_proxy"],
+                          spare * cfg["n_policy_train"])
     heads = train_heads(ctx, split, proxy_pairs_per_prompt=cfg["proxy_pairs_per_prompt"],
                         proxy_beta=PROXY_BETA, gold_pairs_per_prompt=cfg["gold_pairs_per_prompt"])
     train_prompts, held_prompts, start, tokenizer, model_name = prompts_and_policy(ctx, cfg, split)
