@@ -481,6 +481,10 @@ def render_grpo(records: dict[str, dict[str, dict]]) -> str:
         f"prompts × {grpo['num_generations']} completions of at most {grpo['max_completion_length']} "
         f"tokens a step, learning rate {grpo['learning_rate']:g}, beta {grpo['beta']:g}, "
         f"{setup['n_train_prompts']} training prompts;",
+        f"- proxy: {setup['proxy']['head']} on `{setup['proxy']['representation']}`, "
+        f"{setup['proxy']['n_pairs']} noisy pairs from {setup['proxy']['n_prompts']} prompts; gold: "
+        f"{setup['gold']['head']} on `{setup['gold']['representation']}`, {setup['gold']['n_pairs']} "
+        f"noiseless pairs from {setup['gold']['n_prompts']} prompts;",
         f"- penalty arm: an ensemble of {penalty['members']} proxy heads served with mean − "
         f"{penalty['k']:g} × std of the members;",
         f"- evaluation: {evaluation['held_out_prompts']} held-out prompts × "
