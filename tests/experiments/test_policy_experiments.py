@@ -95,3 +95,37 @@ def test_grpo_smollm_quick(tmp_path, data_dir, encoder, alpaca_embedded, committ
         assert len(runs[arm]["train_reward"]) == steps
     assert runs["gold"]["reward_name"] == "gold_head" and "service" not in runs["gold"]
     assert len(runs["gold"]["train_reward"]) == steps
+
+
+def test_grpo_reward_service_is_stopped_when_the_script_gets_sigterm(tmp_path, encoder):
+    """A SIGTERM to the script running GRPO unwinds through ``reward_service``: the ``embrm
+    serve`` process it started is stopped, not left behind."""
+    import os
+    import subprocess
+    import sys
+
+    from embrm.heads import BTLinear
+    from embrm.testing import make_preference_pairs
+
+    data = make_preference_pairs(n_pairs=200, n_features=384, random_state=0)
+    head_path = tmp_path / "head.npz"
+    BTLinear().fit(data.X_win, data.X_lose, encoder_id=encoder.identity).save(head_path)
+    script = f"""
+import os, signal, sys, time
+from pathlib import Path
+sys.path.insert(0, {str(EXPERIMENTS)!r})
+from grpo_smollm import reward_service
+service = reward_service(Path({str(head_path)!r}), model="minilm", cache_dir={str(encoder.cache_dir)!r})
+with service as (url, p):
+    print(p.pid, flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(120)
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    pid = int(run.stdout.split()[0])
+    alive = Path(f"/proc/{pid}").exists()
+    if alive:
+        os.kill(pid, signal.SIGKILL)
+    assert run.returncode == 128 + signal.SIGTERM, run.stderr[-2000:]
+    assert not alive, "the reward service outlived the script"
