@@ -4,11 +4,14 @@
   annotation noise and groups, over synthetic or real embeddings.
 - :func:`make_scored_responses`: several scored responses per prompt with a planted reward.
 - :func:`check_head`: the contract every reward head keeps; run it on a new head.
+- :func:`make_tiny_causal_lm`: a tiny random Llama and a word-level chat tokenizer, built
+  locally (no download), for fast tests of code that generates or trains with an LM.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,13 @@ from sklearn.utils import check_random_state
 from embrm.data import ScoredResponses
 from embrm.exceptions import EncoderMismatchError, NotFittedError
 
-__all__ = ["PlantedPairs", "check_head", "make_preference_pairs", "make_scored_responses"]
+__all__ = [
+    "PlantedPairs",
+    "check_head",
+    "make_preference_pairs",
+    "make_scored_responses",
+    "make_tiny_causal_lm",
+]
 
 
 @dataclass(frozen=True)
@@ -195,6 +204,76 @@ def make_scored_responses(
         }
     )
     return ScoredResponses(frame, name="synthetic"), X
+
+
+#: The tiny LM's special tokens and chat template (``<|user|> text <|end|> <|assistant|> ``).
+_TINY_SPECIAL = ["<unk>", "<pad>", "<eos>", "<|user|>", "<|assistant|>", "<|end|>"]
+_TINY_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} <|end|> {% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|> {% endif %}"
+)
+
+
+def make_tiny_causal_lm(texts: Iterable[str], random_state: int = 0) -> tuple[Any, Any]:
+    """A randomly initialised 2-layer Llama and a word-level tokenizer with a chat template.
+
+    The vocabulary is the whitespace-separated words of ``texts`` plus six special tokens
+    (unknown, padding, end of sequence and the chat roles); hidden size 16, at most 64
+    positions. Built from a transformers config in memory, so it needs no download and a
+    TRL training step on it takes a fraction of a second. Needs the ``policy`` extra
+    (torch, transformers, tokenizers).
+
+    Parameters
+    ----------
+    texts : iterable of str
+        Texts whose words make the vocabulary (the prompts and answers a test uses).
+    random_state : int, default 0
+        Seeds the weights (``torch.manual_seed``).
+
+    Returns
+    -------
+    model : transformers.LlamaForCausalLM
+    tokenizer : transformers.PreTrainedTokenizerFast
+        With ``pad_token``, ``eos_token`` and ``chat_template`` set.
+
+    Examples
+    --------
+    >>> model, tokenizer = make_tiny_causal_lm(["apple pear plum"])
+    >>> tokenizer.apply_chat_template([{"role": "user", "content": "pear"}], tokenize=False)
+    '<|user|> pear <|end|> '
+    >>> model.config.vocab_size  # six special tokens and three words
+    9
+    """
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    words = sorted({w for t in texts for w in t.split()} - set(_TINY_SPECIAL))
+    vocab = {t: i for i, t in enumerate(_TINY_SPECIAL + words)}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token="<unk>",
+        pad_token="<pad>",
+        eos_token="<eos>",
+        additional_special_tokens=_TINY_SPECIAL[3:],
+    )
+    tokenizer.chat_template = _TINY_CHAT_TEMPLATE
+    config = LlamaConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        pad_token_id=1,
+        eos_token_id=2,
+        bos_token_id=None,
+    )
+    torch.manual_seed(random_state)
+    return LlamaForCausalLM(config), tokenizer
 
 
 def _fail(head: Any, check: str, detail: str) -> None:

@@ -66,13 +66,15 @@ def split_prompts(ctx: Context, n_held_out: int, n_proxy: int, n_policy_train: i
 
 @dataclass
 class Heads:
-    """The proxy and gold heads with their encoders, and what they were trained on."""
+    """The proxy and gold heads with their encoders, what they were trained on, and the proxy's
+    labelled pairs (to fit other proxies, e.g. an ensemble, on the same labels)."""
 
     proxy: Any
     proxy_encoder: Encoder
     gold: Any
     gold_encoder: Encoder
     info: dict
+    proxy_pairs: Any = None
 
 
 def train_heads(ctx: Context, split: Split, *, proxy_pairs_per_prompt: int, proxy_beta: float,
@@ -109,7 +111,7 @@ def train_heads(ctx: Context, split: Split, *, proxy_pairs_per_prompt: int, prox
                  "label_error_rate": 0.0},
         "held_out_prompts": int(len(split.held_out)),
     }
-    return Heads(proxy, proxy_encoder, gold, gold_encoder, info)
+    return Heads(proxy, proxy_encoder, gold, gold_encoder, info, proxy_pairs)
 
 
 def score(heads: Heads, prompts: list[str], candidates: list[list[str]], ctx: Context

@@ -38,6 +38,7 @@ EXPERIMENTS = (
     "active_learning",
     "bon_smollm",
     "dpo_smollm",
+    "grpo_smollm",
 )
 BENCHMARKS = (
     "embed_throughput",
@@ -458,6 +459,43 @@ def render_dpo(records: dict[str, dict[str, dict]]) -> str:
     return "\n".join(out)
 
 
+def render_grpo(records: dict[str, dict[str, dict]]) -> str:
+    """docs/policy.md: GRPO's held-out proxy and gold reward and KL against steps, per arm."""
+    exp = records["experiments"].get("grpo_smollm")
+    if exp is None:
+        return _missing("experiments", "grpo_smollm")
+    out = [
+        "| arm | step | proxy gain [95% CI] | gold gain [95% CI] | KL, nats per answer [95% CI] |",
+        "|---|---|---|---|---|",
+    ]
+    for row in exp["tables"]["curves"]:
+        out.append(
+            f"| {row['arm']} | {row['step']} | {_ci(row, 'proxy_gain')} | {_ci(row, 'gold_gain')} "
+            f"| {_ci(row, 'kl', sign=False)} |"
+        )
+    setup = exp["setup"]
+    grpo, evaluation, penalty = setup["grpo"], setup["evaluation"], setup["penalty"]
+    seconds = ", ".join(f"{arm} {run['seconds']:.0f} s" for arm, run in setup["runs"].items())
+    out += [
+        "",
+        f"- policy: {setup['policy']}; {grpo['max_steps']} GRPO steps per arm, {grpo['prompts_per_step']} "
+        f"prompts × {grpo['num_generations']} completions of at most {grpo['max_completion_length']} "
+        f"tokens a step, learning rate {grpo['learning_rate']:g}, beta {grpo['beta']:g}, "
+        f"{setup['n_train_prompts']} training prompts;",
+        f"- proxy: {setup['proxy']['head']} on `{setup['proxy']['representation']}`, "
+        f"{setup['proxy']['n_pairs']} noisy pairs from {setup['proxy']['n_prompts']} prompts; gold: "
+        f"{setup['gold']['head']} on `{setup['gold']['representation']}`, {setup['gold']['n_pairs']} "
+        f"noiseless pairs from {setup['gold']['n_prompts']} prompts;",
+        f"- penalty arm: an ensemble of {penalty['members']} proxy heads served with mean − "
+        f"{penalty['k']:g} × std of the members;",
+        f"- evaluation: {evaluation['held_out_prompts']} held-out prompts × "
+        f"{evaluation['answers_per_prompt']} sampled answers every {evaluation['every']} steps;",
+    ]
+    out += [f"- {f}" for f in exp["findings"]]
+    out += ["", f"Run time {exp['runtime_s']:.0f} s (training: {seconds}). {_source(exp)}"]
+    return "\n".join(out)
+
+
 #: (page, block name, renderer): the generated blocks of README.md and the guides.
 BLOCKS: tuple[tuple[str, str, Callable[[dict[str, dict[str, dict]]], str]], ...] = (
     ("README.md", "representations", render_representations),
@@ -470,6 +508,7 @@ BLOCKS: tuple[tuple[str, str, Callable[[dict[str, dict[str, dict]]], str]], ...]
     ),
     ("docs/policy.md", "bon-smollm", render_bon),
     ("docs/policy.md", "dpo-smollm", render_dpo),
+    ("docs/policy.md", "grpo-smollm", render_grpo),
     ("docs/scaling.md", "out-of-core", render_benchmark_output("out_of_core", markdown=True)),
     ("docs/scaling.md", "ray-embed", render_benchmark_output("ray_embed", markdown=True)),
 )
