@@ -181,7 +181,14 @@ def select_queries(
             f"budget={budget} is larger than the pool ({len(pool)} candidate pairs): lower the "
             "budget or build a larger pool (more responses, more pairs per prompt)."
         )
-    chosen = strategy.select(D, labelled=labelled, head=head, batch_size=budget, random_state=random_state)
+    chosen = strategy.select(
+        D,
+        labelled=labelled,
+        head=head,
+        batch_size=budget,
+        random_state=random_state,
+        groups=pool.frame["prompt_id_a"].to_numpy(),
+    )
     picked = pool.frame[chosen]
     columns = [
         pl.col("pair_id"),
