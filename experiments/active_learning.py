@@ -123,17 +123,17 @@ def settings(ctx: C.Context) -> list[Setting]:
         alpaca = Setting(
             "main", "alpacaeval", STRATEGY_ORDER, n_seed=20, batch_size=20, budget=140, pairs_per_prompt=30
         )
-        return [hh, alpaca]
-    hh = Setting("main", "hh-harmless", STRATEGY_ORDER, n_seed=25, batch_size=25, budget=500)
-    alpaca = Setting(
-        "main",
-        "alpacaeval",
-        STRATEGY_ORDER,
-        n_seed=25,
-        batch_size=25,
-        budget=400,
-        pairs_per_prompt=ctx.args.pairs_per_prompt or 20,
-    )
+    else:
+        hh = Setting("main", "hh-harmless", STRATEGY_ORDER, n_seed=25, batch_size=25, budget=500)
+        alpaca = Setting(
+            "main",
+            "alpacaeval",
+            STRATEGY_ORDER,
+            n_seed=25,
+            batch_size=25,
+            budget=400,
+            pairs_per_prompt=ctx.args.pairs_per_prompt or 20,
+        )
     pair = ("random", "dopt", "vopt")
     designs = tuple(DESIGN_OPTIONS) if ctx.args.designs else ()
     hh, alpaca = (
@@ -156,7 +156,7 @@ def settings(ctx: C.Context) -> list[Setting]:
         if budgets
         else []
     )
-    if not ctx.args.variants:
+    if ctx.quick or not ctx.args.variants:
         return [hh, alpaca, *large]
     return [
         hh,

@@ -325,6 +325,12 @@ class _PromptCap:
         self.count[g] = self.count.get(g, 0) + 1
         return self.groups == g if self.count[g] >= self.cap else None
 
+    def full(self) -> np.ndarray | None:
+        """The mask of the candidates whose prompt is full; None without a limit."""
+        if self.groups is None:
+            return None
+        return np.isin(self.groups, [g for g, c in self.count.items() if c >= self.cap])
+
     def take(self, order: np.ndarray, k: int) -> np.ndarray:
         """The first ``k`` candidates of ``order`` whose prompt is not full, counted."""
         if self.groups is None:
@@ -436,6 +442,9 @@ class BayesianDesign(BaseStrategy):
         if n_random:
             picked = cap.take(rng.permutation(np.flatnonzero(eligible)), n_random)
             eligible[picked] = False
+            full = cap.full()
+            if full is not None:
+                eligible &= ~full
             L = D[picked] if L is None else np.vstack([L, D[picked].astype(L.dtype)])
             if margin_pool is not None:
                 margin_lab = (
