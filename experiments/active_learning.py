@@ -21,8 +21,9 @@ embeddings, so the designs' model is right) and the head's own prior (features
 standardised as ``BTLinear`` does, ``prior_strength`` = its ``alpha``).
 
 ``--designs`` adds the designs' options that temper the pool's geometry (normalised or
-capped differences, the posterior outcome variance, one pair per prompt per batch, a random
-share of each batch, and all of them together) beside random and the defaults.
+capped differences, the posterior outcome variance, two pairs per prompt per batch, a random
+share of each batch, and all of them together) beside random and the defaults (the
+longer campaigns run the D-optimal ones).
 ``--budgets 1000,2000,4000`` adds, per seed, one longer campaign (batches of
 ``--large-batch``) read at each of these label counts (capped at the pool: hh-harmless's
 pool holds about 1,600 pairs, so its largest budget is the whole pool).
@@ -34,6 +35,7 @@ pool holds about 1,600 pairs, so its largest budget is the whole pool).
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -69,11 +71,11 @@ DESIGN_OPTIONS: dict[str, tuple[str, dict]] = {
     "dopt unit": ("dopt", {"normalize": "unit"}),
     "dopt cap": ("dopt", {"normalize": "cap"}),
     "dopt posterior": ("dopt", {"weighting": "posterior"}),
-    "dopt 1/prompt": ("dopt", {"max_per_prompt": 1}),
+    "dopt 2/prompt": ("dopt", {"max_per_prompt": 2}),
     "dopt mix 0.5": ("dopt", {"random_share": 0.5}),
     "dopt all": (
         "dopt",
-        {"normalize": "unit", "weighting": "posterior", "max_per_prompt": 1, "random_share": 0.25},
+        {"normalize": "unit", "weighting": "posterior", "max_per_prompt": 2, "random_share": 0.25},
     ),
     "vopt unit": ("vopt", {"normalize": "unit"}),
 }
@@ -146,10 +148,13 @@ def settings(ctx: C.Context) -> list[Setting]:
             replace(
                 s,
                 name="large",
-                strategies=pair + designs,
+                strategies=pair + tuple(d for d in designs if d.startswith("dopt")),
                 batch_size=ctx.args.large_batch,
                 budget=budgets[-1],
                 report_budgets=budgets,
+                pairs_per_prompt=(ctx.args.large_pairs_per_prompt or s.pairs_per_prompt)
+                if s.dataset == "alpacaeval"
+                else s.pairs_per_prompt,
             )
             for s in (hh, alpaca)
         ]
@@ -187,6 +192,13 @@ def add_arguments(parser) -> None:
         "--budgets", default="", help="larger budgets, e.g. 1000,2000,4000: one longer campaign read at each"
     )
     parser.add_argument("--large-batch", type=int, default=100, help="batch size of the longer campaign")
+    parser.add_argument(
+        "--large-pairs-per-prompt",
+        type=int,
+        default=None,
+        help="AlpacaEval: pool pairs per prompt of the longer campaign",
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (one setting and seed each)")
     parser.add_argument(
         "--no-variants",
         dest="variants",
@@ -290,6 +302,48 @@ def _reach_row(key: dict, curve: pl.DataFrame, camp: Campaign) -> dict:
     return row
 
 
+#: What the worker processes of ``--jobs`` share (set before they fork).
+_SHARED: dict = {}
+
+
+def _one_seed(task: tuple[Setting, int]) -> tuple[list[pl.DataFrame], list[dict]]:
+    """Every strategy of one setting on one seed: the curves and the labels-to-target rows."""
+    setting, seed = task
+    ctx, data = _SHARED["ctx"], _SHARED["data"]
+    camp = _campaign(ctx, data, setting, seed)
+    curves, reach = [], []
+    for name in setting.strategies:
+        curve = simulate_active(
+            make_strategy(name, setting.prior_strength),
+            camp.pool,
+            camp.X,
+            camp.annotator,
+            camp.evaluate,
+            n_seed=setting.n_seed,
+            batch_size=setting.batch_size,
+            budget=min(setting.budget, len(camp.pool)),
+            random_state=seed,
+        )
+        key = {"dataset": setting.dataset, "setting": setting.name, "strategy": name, "seed": seed}
+        curves.append(
+            curve.with_columns(
+                *(pl.lit(v).alias(k) for k, v in key.items()),
+                pl.lit(len(camp.pool)).alias("pool_size"),
+                *(pl.lit(v).alias(f"full_{k}") for k, v in camp.full.items() if k != "n_labels"),
+            )
+        )
+        for name_at, at in _readings(setting, len(camp.pool)):
+            reach.append(
+                _reach_row({**key, "setting": name_at}, curve.filter(pl.col("n_labels") <= at), camp)
+            )
+    print(
+        f"{setting.dataset} {setting.name} seed {seed}: pool {len(camp.pool)}, full accuracy "
+        f"{camp.full['pairwise_accuracy']:.3f}",
+        flush=True,
+    )
+    return curves, reach
+
+
 def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame]:
     n_seeds = ctx.args.seeds or (2 if ctx.quick else 5)
     data: dict = {}
@@ -298,41 +352,18 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame]:
         data["hh"] = C.load_hh(ctx)
     if any(s.dataset == "alpacaeval" for s in todo):
         data["alpaca"] = C.load_alpaca(ctx)
-    curves, reach = [], []
-    for setting in todo:
-        for s in range(n_seeds):
-            seed = ctx.seed + s
-            camp = _campaign(ctx, data, setting, seed)
-            for name in setting.strategies:
-                strategy = make_strategy(name, setting.prior_strength)
-                curve = simulate_active(
-                    strategy,
-                    camp.pool,
-                    camp.X,
-                    camp.annotator,
-                    camp.evaluate,
-                    n_seed=setting.n_seed,
-                    batch_size=setting.batch_size,
-                    budget=min(setting.budget, len(camp.pool)),
-                    random_state=seed,
-                )
-                key = {"dataset": setting.dataset, "setting": setting.name, "strategy": name, "seed": seed}
-                curves.append(
-                    curve.with_columns(
-                        *(pl.lit(v).alias(k) for k, v in key.items()),
-                        pl.lit(len(camp.pool)).alias("pool_size"),
-                        *(pl.lit(v).alias(f"full_{k}") for k, v in camp.full.items() if k != "n_labels"),
-                    )
-                )
-                for name_at, at in _readings(setting, len(camp.pool)):
-                    reach.append(
-                        _reach_row({**key, "setting": name_at}, curve.filter(pl.col("n_labels") <= at), camp)
-                    )
-            print(
-                f"{setting.dataset} {setting.name} seed {seed}: pool {len(camp.pool)}, full accuracy "
-                f"{camp.full['pairwise_accuracy']:.3f}",
-                flush=True,
-            )
+    _SHARED.update(ctx=ctx, data=data)
+    tasks = [(setting, ctx.seed + s) for setting in todo for s in range(n_seeds)]
+    if ctx.args.jobs > 1:
+        # the longest campaigns first, so the workers finish together
+        order = sorted(range(len(tasks)), key=lambda i: -tasks[i][0].budget * len(tasks[i][0].strategies))
+        with multiprocessing.get_context("fork").Pool(ctx.args.jobs) as pool:
+            done = dict(zip(order, pool.map(_one_seed, [tasks[i] for i in order], chunksize=1), strict=True))
+        outputs = [done[i] for i in range(len(tasks))]
+    else:
+        outputs = [_one_seed(task) for task in tasks]
+    curves = [c for out in outputs for c in out[0]]
+    reach = [r for out in outputs for r in out[1]]
     results = pl.concat(curves, how="diagonal_relaxed")
     return results, pl.DataFrame(reach, infer_schema_length=None)
 

@@ -570,7 +570,12 @@ def _sherman_morrison(A_inv: np.ndarray, d: np.ndarray, v: float) -> tuple[np.nd
 
 
 def _greedy(
-    D: np.ndarray, v: np.ndarray, gain: np.ndarray, A_inv: np.ndarray, batch_size: int, cap: _PromptCap
+    D: np.ndarray,
+    v: np.ndarray,
+    gain: np.ndarray,
+    A_inv: np.ndarray,
+    batch_size: int,
+    cap: _PromptCap | None = None,
 ) -> list[int]:
     """Greedy picks: the largest gain ``v_i d_i^T A^{-1} d_i``, then a Sherman-Morrison
     update of ``A_inv`` and a downdate of the gains by ``v_i c (d_i^T u)^2``.
@@ -615,7 +620,7 @@ def _greedy(
             np.matmul(D_short, u.astype(D.dtype), out=proj)
             g_short -= (c * v_short) * np.square(proj, dtype=np.float64)
             g_short[j] = -np.inf
-            full = cap.add(i)
+            full = None if cap is None else cap.add(i)
             if full is not None:
                 gain[full] = -np.inf
                 g_short[full[short]] = -np.inf
