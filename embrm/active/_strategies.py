@@ -512,6 +512,28 @@ class DOptimal(BayesianDesign):
         the design starts from: small values favour covering every direction (exploration);
         large values make the first labels count less and the choice follow ``v_i`` and the
         length of ``d_i``.
+    normalize : {"none", "unit", "cap"}, default "none"
+        The differences the design scores (and the labelled ones it starts from): as they are;
+        each of length 1 (``"unit"``: the direction alone counts, not how different two
+        answers are); or shortened to at most ``max_norm`` (``"cap"``). A few very long
+        differences (an empty answer against a real one) otherwise hold most of the
+        leverage. The head's predicted ``p`` is always that of the raw difference.
+    max_norm : float, optional
+        With ``normalize="cap"``: the longest difference; None takes the median length of
+        the candidates that can be chosen. An error with another ``normalize``.
+    weighting : {"head", "posterior"}, default "head"
+        ``v_i``: ``p (1 - p)`` at the head's predicted margin (1/4 without a head), or its
+        mean under the design's Gaussian posterior on the margin (mean the head's margin,
+        variance ``h_i = d_i^T A^{-1} d_i``), ``kappa p (1 - p)`` with ``p = sigmoid(kappa m)``
+        and ``kappa = 1 / sqrt(1 + pi h_i / 8)`` (the probit approximation): differences the
+        labels have not covered count for less than the point estimate says.
+    max_per_prompt : int, optional
+        At most this many pairs of one prompt in a batch (random picks included); needs the
+        ``groups`` of :meth:`select`. Spreads a batch over prompts.
+    random_share : float in [0, 1], default 0
+        Share of the batch (rounded to the nearest integer, halves to even) drawn uniformly
+        at random first; the design then picks the rest, counting the random picks'
+        information as if they were labelled.
 
     Examples
     --------
@@ -520,6 +542,11 @@ class DOptimal(BayesianDesign):
     >>> D = np.array([[1.0, 0.0], [0.99, 0.01], [0.0, 1.0], [0.0, 0.0]])
     >>> sorted(DOptimal().select(D, batch_size=2, random_state=0).tolist())
     [0, 2]
+    >>> D = np.array([[30.0, 0.0], [0.0, 1.0]])  # a long difference along a covered direction
+    >>> DOptimal().select(D, labelled=np.array([[1.0, 0.0]]), batch_size=1).tolist()
+    [0]
+    >>> DOptimal(normalize="unit").select(D, labelled=np.array([[1.0, 0.0]]), batch_size=1).tolist()
+    [1]
     """
 
     def _design(self, D, v, h, A_inv, eligible, cap, k, rng):
@@ -656,6 +683,8 @@ class VOptimal(BayesianDesign):
     prior_strength : float, default 0.1
         ``lambda``: the precision of the Gaussian prior on the reward direction, as in
         :class:`DOptimal`.
+    normalize, max_norm, weighting, max_per_prompt, random_share
+        As in :class:`DOptimal` (one implementation, in :class:`BayesianDesign`).
 
     Examples
     --------
