@@ -345,23 +345,25 @@ class _PromptCap:
         return np.array(out, dtype=np.int64)
 
 
-def rescale_differences(
-    D: np.ndarray, sq: np.ndarray, normalize: str, max_norm: float | None, eligible: np.ndarray
-) -> tuple[np.ndarray, float | None]:
-    """The factor each row of ``D`` is multiplied by before a design scores it, and the norm
-    limit used.
+def norm_limit(sq: np.ndarray, eligible: np.ndarray, max_norm: float | None) -> float:
+    """The longest difference ``normalize="cap"`` keeps: ``max_norm``, or by default the
+    median length of the ``eligible`` rows (``sq``: the rows' squared lengths)."""
+    return float(np.median(np.sqrt(sq[eligible]))) if max_norm is None else float(max_norm)
+
+
+def rescale_differences(sq: np.ndarray, normalize: str, limit: float | None = None) -> np.ndarray:
+    """The factor each difference is multiplied by before a design scores it (``sq``: the
+    squared lengths).
 
     ``"none"``: 1. ``"unit"``: ``1 / ||d_i||`` (every difference of length 1; a zero row
-    stays zero). ``"cap"``: ``min(1, max_norm / ||d_i||)`` (no difference longer than
-    ``max_norm``); ``max_norm=None`` takes the median length of the ``eligible`` rows.
+    stays zero). ``"cap"``: ``min(1, limit / ||d_i||)`` (no difference longer than ``limit``).
     """
     norm = np.sqrt(sq)
     if normalize == "none":
-        return np.ones(len(D)), None
+        return np.ones(len(sq))
     if normalize == "unit":
-        return np.divide(1.0, norm, out=np.zeros(len(D)), where=norm > 0), None
-    limit = float(np.median(norm[eligible])) if max_norm is None else float(max_norm)
-    return np.divide(limit, norm, out=np.ones(len(D)), where=norm > limit), limit
+        return np.divide(1.0, norm, out=np.zeros(len(sq)), where=norm > 0)
+    return np.divide(limit, norm, out=np.ones(len(sq)), where=norm > limit)
 
 
 def posterior_outcome_variance(margin: np.ndarray | None, h: np.ndarray) -> np.ndarray:
@@ -454,13 +456,13 @@ class BayesianDesign(BaseStrategy):
                 )
             if n_random == batch_size:
                 return picked
-        scale, limit = rescale_differences(D, sq, self.normalize, self.max_norm, eligible)
         if self.normalize != "none":
+            limit = norm_limit(sq, eligible, self.max_norm) if self.normalize == "cap" else None
+            scale = rescale_differences(sq, self.normalize, limit)
             D = (D * scale[:, None].astype(D.dtype)).astype(D.dtype)
             sq = sq * scale**2
             if L is not None:
-                L_sq = squared_norms(L, "labelled")
-                L_scale, _ = rescale_differences(L, L_sq, self.normalize, limit, L_sq > 0)
+                L_scale = rescale_differences(squared_norms(L), self.normalize, limit)
                 L = (L * L_scale[:, None].astype(L.dtype)).astype(L.dtype)
         h, A_inv = _initial_gains(D, sq, L, margin_lab, self.prior_strength)
         if self.weighting == "posterior":

@@ -8,7 +8,7 @@ import pytest
 from scipy.special import expit
 
 from embrm.active import DOptimal, VOptimal
-from embrm.active._strategies import posterior_outcome_variance, rescale_differences
+from embrm.active._strategies import norm_limit, posterior_outcome_variance, rescale_differences
 from embrm.exceptions import DataError
 
 
@@ -91,24 +91,31 @@ def test_cap_is_the_design_on_capped_rows(strategy):
 
 
 def test_rescale_factors_closed_form():
-    D = np.array([[3.0, 4.0], [0.0, 0.0], [0.6, 0.8], [0.0, 2.0], [6.0, 8.0]])
-    sq = (D**2).sum(axis=1)
-    eligible = np.array([True, False, True, True, False])
-    scale, limit = rescale_differences(D, sq, "none", None, eligible)
-    assert scale.tolist() == [1.0] * 5 and limit is None
-    scale, limit = rescale_differences(D, sq, "unit", None, eligible)
-    np.testing.assert_allclose(scale, [0.2, 0.0, 1.0, 0.5, 0.1])
-    assert limit is None
-    scale, limit = rescale_differences(D, sq, "cap", 2.0, eligible)
-    np.testing.assert_allclose(scale, [0.4, 1.0, 1.0, 1.0, 0.2])  # a row of length 2 is kept
-    assert limit == 2.0
-    # default limit: the median length of the eligible rows (5, 1, 2), not of all rows
-    scale, limit = rescale_differences(D, sq, "cap", None, eligible)
-    assert limit == 2.0
-    np.testing.assert_allclose(scale, [0.4, 1.0, 1.0, 1.0, 0.2])
-    scale, limit = rescale_differences(D, sq, "cap", None, np.array([True, True, True, False, True]))
-    assert limit == pytest.approx(3.0)  # median of (5, 0, 1, 10)
-    np.testing.assert_allclose(scale, [0.6, 1.0, 1.0, 1.0, 0.3])
+    sq = np.array([25.0, 0.0, 1.0, 4.0, 100.0])  # lengths 5, 0, 1, 2, 10
+    assert rescale_differences(sq, "none").tolist() == [1.0] * 5
+    np.testing.assert_allclose(rescale_differences(sq, "unit"), [0.2, 0.0, 1.0, 0.5, 0.1])
+    np.testing.assert_allclose(rescale_differences(sq, "cap", 2.0), [0.4, 1.0, 1.0, 1.0, 0.2])  # 2 is kept
+    np.testing.assert_allclose(rescale_differences(sq, "cap", 3.0), [0.6, 1.0, 1.0, 1.0, 0.3])
+
+
+def test_norm_limit_is_max_norm_or_the_median_eligible_length():
+    sq = np.array([25.0, 0.0, 1.0, 4.0, 100.0])
+    assert norm_limit(sq, np.array([True, False, True, True, False]), None) == 2.0  # median of 5, 1, 2
+    assert norm_limit(sq, np.array([True, True, True, False, True]), None) == 3.0  # of 5, 0, 1, 10
+    assert norm_limit(sq, np.ones(5, bool), 7.5) == 7.5
+
+
+def test_default_cap_is_the_median_length_of_the_candidates_that_can_be_chosen():
+    rng = np.random.RandomState(12)
+    D = rng.standard_normal((40, 3)) * rng.uniform(0.1, 10.0, size=(40, 1))
+    D[:15] = 0.0  # self pairs: not candidates, and not in the median
+    L = D[20:24] * -1.0  # already labelled (either sign): not candidates either
+    eligible = np.ones(40, bool)
+    eligible[:15] = eligible[20:24] = False
+    median = float(np.median(np.linalg.norm(D[eligible], axis=1)))
+    picks = DOptimal(normalize="cap").select(D, labelled=L, batch_size=5, random_state=0).tolist()
+    expected = DOptimal(normalize="cap", max_norm=median).select(D, labelled=L, batch_size=5, random_state=0)
+    assert picks == expected.tolist()
 
 
 def test_normalised_designs_keep_the_heads_margins_of_the_raw_rows():
@@ -229,6 +236,13 @@ def test_random_share_counts_its_picks_as_information_under_the_head():
     assert head_only[2:] == rest.tolist()
 
 
+def test_random_picks_are_never_asked_again_in_the_same_batch():
+    D = np.random.RandomState(13).standard_normal((10, 2))
+    for seed in range(5):
+        picks = DOptimal(random_share=0.5).select(D, batch_size=10, random_state=seed).tolist()
+        assert sorted(picks) == list(range(10))
+
+
 def test_random_share_respects_the_prompt_cap():
     D = _planted(9, n=40)
     groups = np.repeat(np.arange(20), 2)
@@ -262,3 +276,25 @@ def test_max_norm_without_cap_is_an_error():
     with pytest.raises(ValueError, match="max_norm=1.0 is read only with normalize='cap'"):
         VOptimal(normalize="unit", max_norm=1.0).select(_planted(), batch_size=2)
     assert len(DOptimal(normalize="cap", max_norm=1e6).select(_planted(), batch_size=2)) == 2
+
+
+def test_option_errors_say_exactly_what_to_change():
+    D, groups = _planted(14, n=30), np.repeat(np.arange(3), 10)
+    with pytest.raises(DataError) as err:
+        DOptimal(max_per_prompt=1).select(D, batch_size=2)
+    assert str(err.value) == (
+        "max_per_prompt needs the prompt of every candidate: pass groups (one prompt id per row of "
+        "D_pool, e.g. pool.frame['prompt_id_a'])."
+    )
+    with pytest.raises(DataError) as err:
+        VOptimal(max_per_prompt=1).select(D, batch_size=4, groups=groups)
+    assert str(err.value) == (
+        "batch_size=4 is more than max_per_prompt=1 pairs per prompt allow (3 candidates): raise "
+        "max_per_prompt or lower the budget."
+    )
+    with pytest.raises(ValueError) as err:
+        DOptimal(max_norm=2.0).select(D, batch_size=2)
+    assert str(err.value) == (
+        "max_norm=2.0 is read only with normalize='cap' (got normalize='none'): drop max_norm or set "
+        "normalize='cap'."
+    )
