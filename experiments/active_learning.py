@@ -344,20 +344,33 @@ def _one_seed(task: tuple[Setting, int]) -> tuple[list[pl.DataFrame], list[dict]
     return curves, reach
 
 
-def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame]:
-    n_seeds = ctx.args.seeds or (2 if ctx.quick else 5)
+def _start_worker(argv: list[str]) -> None:
+    """A ``--jobs`` worker: the run's options and data, loaded once."""
+    ctx = C.parse_args(NAME, __doc__, argv, add_arguments)
+    _SHARED.update(ctx=ctx, data=_load(ctx, settings(ctx)))
+
+
+def _load(ctx: C.Context, todo: list[Setting]) -> dict:
     data: dict = {}
-    todo = [s for s in settings(ctx) if ctx.args.only in (None, s.dataset)]
     if any(s.dataset == "hh-harmless" for s in todo):
         data["hh"] = C.load_hh(ctx)
     if any(s.dataset == "alpacaeval" for s in todo):
         data["alpaca"] = C.load_alpaca(ctx)
-    _SHARED.update(ctx=ctx, data=data)
+    return data
+
+
+def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame]:
+    n_seeds = ctx.args.seeds or (2 if ctx.quick else 5)
+    todo = [s for s in settings(ctx) if ctx.args.only in (None, s.dataset)]
+    if ctx.args.jobs <= 1:
+        _SHARED.update(ctx=ctx, data=_load(ctx, todo))
     tasks = [(setting, ctx.seed + s) for setting in todo for s in range(n_seeds)]
     if ctx.args.jobs > 1:
-        # the longest campaigns first, so the workers finish together
+        # the longest campaigns first, so the workers finish together; fresh interpreters
+        # (a fork of a process running polars' threads can deadlock), each loading the data
         order = sorted(range(len(tasks)), key=lambda i: -tasks[i][0].budget * len(tasks[i][0].strategies))
-        with multiprocessing.get_context("fork").Pool(ctx.args.jobs) as pool:
+        spawn = multiprocessing.get_context("spawn")
+        with spawn.Pool(ctx.args.jobs, initializer=_start_worker, initargs=(ctx.argv,)) as pool:
             done = dict(zip(order, pool.map(_one_seed, [tasks[i] for i in order], chunksize=1), strict=True))
         outputs = [done[i] for i in range(len(tasks))]
     else:
