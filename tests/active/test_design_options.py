@@ -298,3 +298,17 @@ def test_option_errors_say_exactly_what_to_change():
         "max_norm=2.0 is read only with normalize='cap' (got normalize='none'): drop max_norm or set "
         "normalize='cap'."
     )
+
+
+def test_prompt_cap_holds_after_the_shortlist_is_refreshed():
+    # five blocks of long rows along five axes fill the shortlist; once each is drained the
+    # picks come from a refreshed shortlist, where the five full prompts must stay blocked
+    rng = np.random.RandomState(15)
+    D = rng.standard_normal((5000, 8)) * 0.01
+    for b in range(5):
+        D[b * 860 : (b + 1) * 860, b] += 3.0 - 0.1 * b
+    D[4300:] += rng.standard_normal((700, 8))
+    groups = rng.randint(0, 20, size=5000)
+    picks = DOptimal(max_per_prompt=1).select(D, batch_size=15, random_state=0, groups=groups).tolist()
+    assert picks == _greedy_reference(D, np.full(5000, 0.25), 0.1, 15, groups=groups, cap=1)
+    assert len(set(groups[picks])) == 15
