@@ -22,8 +22,7 @@ standardised as ``BTLinear`` does, ``prior_strength`` = its ``alpha``).
 
 ``--designs`` adds the designs' options that temper the pool's geometry (normalised or
 capped differences, the posterior outcome variance, two pairs per prompt per batch, a random
-share of each batch, and all of them together) beside random and the defaults (the
-longer campaigns run the D-optimal ones).
+share of each batch, and all of them together) beside random and the defaults.
 ``--budgets 1000,2000,4000`` adds, per seed, one longer campaign (batches of
 ``--large-batch``) read at each of these label counts (capped at the pool: hh-harmless's
 pool holds about 1,600 pairs, so its largest budget is the whole pool).
@@ -148,7 +147,7 @@ def settings(ctx: C.Context) -> list[Setting]:
             replace(
                 s,
                 name="large",
-                strategies=pair + tuple(d for d in designs if d.startswith("dopt")),
+                strategies=pair + designs,
                 batch_size=ctx.args.large_batch,
                 budget=budgets[-1],
                 report_budgets=budgets,
