@@ -453,9 +453,13 @@ STRATEGY_OPTIONS = {
 def _strategy(args: argparse.Namespace):
     """The strategy ``--strategy`` names, with every option it takes (:data:`STRATEGY_OPTIONS`);
     an option it does not take is an error, not silently ignored."""
-    from .active import STRATEGIES
+    from .active import DEFAULT_STRATEGY, STRATEGIES
 
-    strategy = STRATEGIES[args.strategy]()
+    if args.strategy is None:
+        args.strategy, defaults = DEFAULT_STRATEGY
+    else:
+        defaults = {}
+    strategy = STRATEGIES[args.strategy](**defaults)
     for flag, param in STRATEGY_OPTIONS.items():
         value = getattr(args, param)
         if value is None:
@@ -528,7 +532,11 @@ def _add_active_commands(add) -> None:
     p.add_argument("pool", help="built-in data set or file: scored responses, pairs, or prompt/response rows")
     p.add_argument("--labelled", nargs="*", default=[], help="filled query files of earlier rounds")
     p.add_argument("--budget", type=POSITIVE_INT, required=True, help="pairs to propose")
-    p.add_argument("--strategy", choices=sorted(STRATEGIES), default="dopt")
+    p.add_argument(
+        "--strategy",
+        choices=sorted(STRATEGIES),
+        help="default: vopt with --normalize unit (the strategy the simulations on real data favour)",
+    )
     p.add_argument("--out", required=True, help="query file to write (.csv, .jsonl or .parquet)")
     p.add_argument("--head", help="a saved head for p (default: BTLinear fitted on the labels)")
     p.add_argument(

@@ -877,3 +877,21 @@ STRATEGIES: dict[str, type[BaseStrategy]] = {
     "max-difference": MaxDifference,
     "k-center": KCenter,
 }
+
+#: The strategy used when none is named (``embrm select`` without ``--strategy``,
+#: :func:`~embrm.active.select_queries` without ``strategy``): a name of
+#: :data:`STRATEGIES` and its parameters.
+DEFAULT_STRATEGY: tuple[str, dict[str, Any]] = ("vopt", {"normalize": "unit"})
+
+
+def default_strategy() -> BaseStrategy:
+    """A new instance of :data:`DEFAULT_STRATEGY`.
+
+    Examples
+    --------
+    >>> from embrm.active import default_strategy
+    >>> default_strategy()
+    VOptimal(normalize='unit')
+    """
+    name, params = DEFAULT_STRATEGY
+    return STRATEGIES[name](**params)

@@ -312,3 +312,12 @@ def test_prompt_cap_holds_after_the_shortlist_is_refreshed():
     picks = DOptimal(max_per_prompt=1).select(D, batch_size=15, random_state=0, groups=groups).tolist()
     assert picks == _greedy_reference(D, np.full(5000, 0.25), 0.1, 15, groups=groups, cap=1)
     assert len(set(groups[picks])) == 15
+
+
+def test_the_default_strategy_is_vopt_on_unit_differences():
+    from embrm.active import DEFAULT_STRATEGY, default_strategy
+
+    assert DEFAULT_STRATEGY == ("vopt", {"normalize": "unit"})
+    strategy = default_strategy()
+    assert isinstance(strategy, VOptimal) and strategy.get_params() == VOptimal(normalize="unit").get_params()
+    assert default_strategy() is not strategy

@@ -358,6 +358,36 @@ def test_design_option_values_are_checked_first(flag, value, message, capsys):
     assert code == 2 and message in err and "Traceback" not in err, err
 
 
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ([], ("VOptimal", "unit")),
+        (["--normalize", "none"], ("VOptimal", "none")),
+        (["--strategy", "dopt"], ("DOptimal", "none")),
+    ],
+)
+def test_select_without_a_strategy_uses_the_default_design(extra, expected, tmp_path, monkeypatch, capsys):
+    import embrm.cli
+    from embrm.active._strategies import BayesianDesign
+
+    rng = np.random.RandomState(0)
+    frame = pl.DataFrame({"prompt": ["p"] * 6, "response": [f"r{i}" for i in range(6)]})
+    monkeypatch.setattr(
+        embrm.cli, "_pool_responses", lambda args, encoder: (frame, rng.standard_normal((6, 4)))
+    )
+    seen = []
+    original = BayesianDesign._select
+
+    def spy(self, *args, **kwargs):
+        seen.append((type(self).__name__, self.normalize))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(BayesianDesign, "_select", spy)
+    code, err = _run(["select", "pool", "--budget", "2", "--out", str(tmp_path / "q.csv"), *extra], capsys)
+    assert code == 0, err
+    assert seen == [expected]
+
+
 def test_embed_with_ray_uses_the_default_model(monkeypatch, tmp_path, capsys):
     seen = {}
 
