@@ -470,6 +470,14 @@ def ratio_table(reach: pl.DataFrame, budget: dict, n_bootstrap: int, seed: int) 
 GOALS = {"alpacaeval": (0.8, True), "hh-harmless": (0.53, False)}
 
 
+def _where(row: dict) -> str:
+    return f"{row['strategy']} ({row['setting']})"
+
+
+def _ci(row: dict, key: str = "ratio_accuracy") -> str:
+    return f"{row[key]:.2f} [{row[key + '_ci_low']:.2f}, {row[key + '_ci_high']:.2f}]"
+
+
 def goal_findings(table: pl.DataFrame) -> list[str]:
     """Per data set: whether any design (default or option) at any budget meets its goal,
     and the option that beat the default ``dopt`` with an interval below 1, if any."""
@@ -486,19 +494,17 @@ def goal_findings(table: pl.DataFrame) -> list[str]:
             (pl.col("ratio_accuracy") <= goal) & ((pl.col("ratio_accuracy_ci_high") < 1.0) if clear else True)
         )
         best = part.sort("ratio_accuracy").row(0, named=True)
-        where = lambda r: f"{r['strategy']} ({r['setting']})"  # noqa: E731
-        ci = lambda r, k="ratio_accuracy": f"{r[k]:.2f} [{r[k + '_ci_low']:.2f}, {r[k + '_ci_high']:.2f}]"  # noqa: E731
         rule = f"at most {goal:.2f}x random's labels" + (" with an interval below 1" if clear else "")
         if ok.height:
-            hits = ", ".join(f"{where(r)} {ci(r)}" for r in ok.sort("ratio_accuracy").iter_rows(named=True))
+            hits = ", ".join(f"{_where(r)} {_ci(r)}" for r in ok.sort("ratio_accuracy").iter_rows(named=True))
             out.append(f"{dataset}, goal ({rule}): met by {hits}.")
         else:
-            out.append(f"{dataset}, goal ({rule}): not met; lowest: {where(best)} at {ci(best)}.")
+            out.append(f"{dataset}, goal ({rule}): not met; lowest: {_where(best)} at {_ci(best)}.")
         if "ratio_to_dopt_accuracy_ci_high" in part.columns:
             better = part.filter(pl.col("ratio_to_dopt_accuracy_ci_high") < 1.0)
             if better.height:
                 hits = ", ".join(
-                    f"{where(r)} {ci(r, 'ratio_to_dopt_accuracy')}" for r in better.iter_rows(named=True)
+                    f"{_where(r)} {_ci(r, 'ratio_to_dopt_accuracy')}" for r in better.iter_rows(named=True)
                 )
                 out.append(f"{dataset}: labels against the default dopt's, interval below 1: {hits}.")
             else:
