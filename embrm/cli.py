@@ -53,6 +53,7 @@ SEED = _number(int, lambda v: 0 <= v < 2**32, "an integer seed in [0, 2**32)")
 SHARE = _number(float, lambda v: 0.0 < v < 1.0, "a share between 0 and 1, such as 0.2")
 POSITIVE_FLOAT = _number(float, lambda v: math.isfinite(v) and v > 0, "a finite number above 0")
 NON_NEGATIVE_FLOAT = _number(float, lambda v: math.isfinite(v) and v >= 0, "a finite number, 0 or more")
+UNIT_INTERVAL = _number(float, lambda v: 0.0 <= v <= 1.0, "a number from 0 to 1, such as 0.25")
 
 
 def _model_name(args: argparse.Namespace) -> str:
@@ -441,20 +442,42 @@ def _pool_responses(args: argparse.Namespace, encoder):
     return data, data.embed(encoder)
 
 
-def _strategy(args: argparse.Namespace):
-    """The strategy ``--strategy`` names, with every option it takes (``--prior-strength``);
-    an option it does not take is an error, not silently ignored."""
-    from .active import STRATEGIES
+#: ``embrm select`` options that set a strategy parameter: flag -> parameter.
+STRATEGY_OPTIONS = {
+    "--prior-strength": "prior_strength",
+    "--normalize": "normalize",
+    "--max-norm": "max_norm",
+    "--weighting": "weighting",
+    "--max-per-prompt": "max_per_prompt",
+    "--random-share": "random_share",
+}
 
-    strategy = STRATEGIES[args.strategy]()
-    if args.prior_strength is not None:
-        if "prior_strength" not in strategy.get_params(deep=False):
-            takes = sorted(n for n, cls in STRATEGIES.items() if "prior_strength" in cls().get_params())
+
+def _strategy(args: argparse.Namespace):
+    """The strategy ``--strategy`` names, with every option it takes (:data:`STRATEGY_OPTIONS`);
+    an option it does not take is an error, not silently ignored."""
+    from .active import DEFAULT_STRATEGY, STRATEGIES
+
+    if args.strategy is None:
+        args.strategy, defaults = DEFAULT_STRATEGY
+    else:
+        defaults = {}
+    strategy = STRATEGIES[args.strategy](**defaults)
+    for flag, param in STRATEGY_OPTIONS.items():
+        value = getattr(args, param)
+        if value is None:
+            continue
+        if param not in strategy.get_params(deep=False):
+            takes = sorted(n for n, cls in STRATEGIES.items() if param in cls().get_params())
             raise EmbrmError(
-                f"--prior-strength is a parameter of the strategies {takes}, not of "
+                f"{flag} is a parameter of the strategies {takes}, not of "
                 f"{args.strategy!r}: drop it, or choose one of those strategies."
             )
-        strategy.set_params(prior_strength=args.prior_strength)
+        strategy.set_params(**{param: value})
+    if args.max_norm is not None and strategy.get_params()["normalize"] != "cap":
+        raise EmbrmError(
+            "--max-norm caps the differences' length only with --normalize cap: add it or drop --max-norm."
+        )
     return strategy
 
 
@@ -605,13 +628,42 @@ def _add_active_commands(add) -> None:
     p.add_argument("pool", help="built-in data set or file: scored responses, pairs, or prompt/response rows")
     p.add_argument("--labelled", nargs="*", default=[], help="filled query files of earlier rounds")
     p.add_argument("--budget", type=POSITIVE_INT, required=True, help="pairs to propose")
-    p.add_argument("--strategy", choices=sorted(STRATEGIES), default="dopt")
+    p.add_argument(
+        "--strategy",
+        choices=sorted(STRATEGIES),
+        help="default: vopt with --normalize unit (the strategy the simulations on real data favour)",
+    )
     p.add_argument("--out", required=True, help="query file to write (.csv, .jsonl or .parquet)")
     p.add_argument("--head", help="a saved head for p (default: BTLinear fitted on the labels)")
     p.add_argument(
         "--prior-strength",
         type=POSITIVE_FLOAT,
         help="dopt and vopt: precision lambda of the prior on the reward direction (default 0.1)",
+    )
+    p.add_argument(
+        "--normalize",
+        choices=["none", "unit", "cap"],
+        help="dopt and vopt: score differences as they are (none, the default), of length 1 (unit), "
+        "or no longer than --max-norm (cap)",
+    )
+    p.add_argument(
+        "--max-norm",
+        type=POSITIVE_FLOAT,
+        help="dopt and vopt with --normalize cap: the longest difference (default the pool's median length)",
+    )
+    p.add_argument(
+        "--weighting",
+        choices=["head", "posterior"],
+        help="dopt and vopt: p(1-p) at the head's prediction (head, the default) or its mean under the "
+        "design's posterior (posterior)",
+    )
+    p.add_argument(
+        "--max-per-prompt", type=POSITIVE_INT, help="dopt and vopt: at most this many pairs of one prompt"
+    )
+    p.add_argument(
+        "--random-share",
+        type=UNIT_INTERVAL,
+        help="dopt and vopt: share of the pairs drawn uniformly at random (default 0)",
     )
     p.add_argument(
         "--pool-type",

@@ -20,12 +20,21 @@ dimensions), a linear truth (the judge replaced by a linear reward over the same
 embeddings, so the designs' model is right) and the head's own prior (features
 standardised as ``BTLinear`` does, ``prior_strength`` = its ``alpha``).
 
+``--designs`` adds the designs' options that temper the pool's geometry (normalised or
+capped differences, the posterior outcome variance, two pairs per prompt per batch, a random
+share of each batch, and all of them together) beside random and the defaults.
+``--budgets 1000,2000,4000`` adds, per seed, one longer campaign (batches of
+``--large-batch``) read at each of these label counts (capped at the pool: hh-harmless's
+pool holds about 1,600 pairs, so its largest budget is the whole pool).
+
     python experiments/active_learning.py           # 5 seeds, both data sets, variants
     python experiments/active_learning.py --quick   # the quick subsets, 2 seeds
+    python experiments/active_learning.py --designs --budgets 1000,2000,4000 --no-variants
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -56,6 +65,28 @@ TITLE = "Active annotation: labels to reach 95% of full-data quality"
 TARGET = 0.95
 BON_METRIC = "winrate_bon@16"
 STRATEGY_ORDER = ("random", "dopt", "vopt", "pool-leverage", "uncertainty", "max-difference", "k-center")
+#: The designs' options measured with ``--designs``: name -> (strategy, parameters).
+DESIGN_OPTIONS: dict[str, tuple[str, dict]] = {
+    "dopt unit": ("dopt", {"normalize": "unit"}),
+    "dopt cap": ("dopt", {"normalize": "cap"}),
+    "dopt posterior": ("dopt", {"weighting": "posterior"}),
+    "dopt 2/prompt": ("dopt", {"max_per_prompt": 2}),
+    "dopt mix 0.5": ("dopt", {"random_share": 0.5}),
+    "dopt all": (
+        "dopt",
+        {"normalize": "unit", "weighting": "posterior", "max_per_prompt": 2, "random_share": 0.25},
+    ),
+    "vopt unit": ("vopt", {"normalize": "unit"}),
+}
+
+
+def make_strategy(name: str, prior_strength: float):
+    """The strategy a results row names: a CLI name or one of :data:`DESIGN_OPTIONS`."""
+    base, params = DESIGN_OPTIONS.get(name, (name, {}))
+    strategy = STRATEGIES[base]()
+    if "prior_strength" in strategy.get_params():
+        params = {"prior_strength": prior_strength, **params}
+    return strategy.set_params(**params)
 
 
 @dataclass(frozen=True)
@@ -82,6 +113,9 @@ class Setting:
     #: before its penalty: with ``prior_strength`` equal to the head's ``alpha`` the designs'
     #: prior is then the head's own.
     standardize: bool = False
+    #: Label counts at which a longer campaign is read (one row group ``budget=<n>`` each,
+    #: capped at the pool); empty: read at ``budget`` only.
+    report_budgets: tuple[int, ...] = ()
 
 
 def settings(ctx: C.Context) -> list[Setting]:
@@ -90,21 +124,48 @@ def settings(ctx: C.Context) -> list[Setting]:
         alpaca = Setting(
             "main", "alpacaeval", STRATEGY_ORDER, n_seed=20, batch_size=20, budget=140, pairs_per_prompt=30
         )
-        return [hh, alpaca]
-    hh = Setting("main", "hh-harmless", STRATEGY_ORDER, n_seed=25, batch_size=25, budget=500)
-    alpaca = Setting(
-        "main",
-        "alpacaeval",
-        STRATEGY_ORDER,
-        n_seed=25,
-        batch_size=25,
-        budget=400,
-        pairs_per_prompt=ctx.args.pairs_per_prompt or 20,
-    )
+    else:
+        hh = Setting("main", "hh-harmless", STRATEGY_ORDER, n_seed=25, batch_size=25, budget=500)
+        alpaca = Setting(
+            "main",
+            "alpacaeval",
+            STRATEGY_ORDER,
+            n_seed=25,
+            batch_size=25,
+            budget=400,
+            pairs_per_prompt=ctx.args.pairs_per_prompt or 20,
+        )
     pair = ("random", "dopt", "vopt")
+    designs = tuple(DESIGN_OPTIONS) if ctx.args.designs else ()
+    hh, alpaca = (
+        replace(hh, strategies=hh.strategies + designs),
+        replace(alpaca, strategies=alpaca.strategies + designs),
+    )
+    budgets = tuple(sorted(int(b) for b in ctx.args.budgets.split(",") if b)) if ctx.args.budgets else ()
+    large = (
+        [
+            replace(
+                s,
+                name="large",
+                strategies=pair + designs,
+                batch_size=ctx.args.large_batch,
+                budget=budgets[-1],
+                report_budgets=budgets,
+                pairs_per_prompt=(ctx.args.large_pairs_per_prompt or s.pairs_per_prompt)
+                if s.dataset == "alpacaeval"
+                else s.pairs_per_prompt,
+            )
+            for s in (hh, alpaca)
+        ]
+        if budgets
+        else []
+    )
+    if ctx.quick or not ctx.args.variants:
+        return [hh, alpaca, *large]
     return [
         hh,
         alpaca,
+        *large,
         replace(hh, name="prior=1", strategies=("dopt",), prior_strength=1.0),
         replace(hh, name="seed=100", strategies=pair, n_seed=100),
         replace(alpaca, name="prior=0.01", strategies=("dopt",), prior_strength=0.01),
@@ -123,6 +184,26 @@ def settings(ctx: C.Context) -> list[Setting]:
 def add_arguments(parser) -> None:
     parser.add_argument("--seeds", type=int, default=None, help="seeds per setting (default 5; quick 2)")
     parser.add_argument("--only", default=None, help="run only settings of this data set")
+    parser.add_argument(
+        "--designs", action="store_true", help="also run the designs' options (DESIGN_OPTIONS)"
+    )
+    parser.add_argument(
+        "--budgets", default="", help="larger budgets, e.g. 1000,2000,4000: one longer campaign read at each"
+    )
+    parser.add_argument("--large-batch", type=int, default=100, help="batch size of the longer campaign")
+    parser.add_argument(
+        "--large-pairs-per-prompt",
+        type=int,
+        default=None,
+        help="AlpacaEval: pool pairs per prompt of the longer campaign",
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (one setting and seed each)")
+    parser.add_argument(
+        "--no-variants",
+        dest="variants",
+        action="store_false",
+        help="skip the variant sweep (prior, noise, ...)",
+    )
 
 
 @dataclass
@@ -192,61 +273,109 @@ def labels_to_reach(curve: pl.DataFrame, metric: str, target: float) -> float:
     return float(n_labels[below[-1] + 1]) if below[-1] + 1 < len(n_labels) else float("nan")
 
 
-def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame]:
-    n_seeds = ctx.args.seeds or (2 if ctx.quick else 5)
+def _readings(setting: Setting, pool_size: int) -> list[tuple[str, int]]:
+    """(row-group name, label count) at which a campaign is read."""
+    if not setting.report_budgets:
+        return [(setting.name, setting.budget)]
+    # a budget beyond the pool reads the whole pool; only the first such is kept
+    kept = [b for b in setting.report_budgets if b < pool_size]
+    kept += [b for b in setting.report_budgets if b >= pool_size][:1]
+    return [(f"budget={b}", min(b, pool_size)) for b in kept]
+
+
+def _reach_row(key: dict, curve: pl.DataFrame, camp: Campaign) -> dict:
+    """Labels to the target (accuracy and, where measured, Best-of-N) of one curve."""
+    row = {
+        **key,
+        "pool_size": len(camp.pool),
+        "full_accuracy": camp.full["pairwise_accuracy"],
+        "labels_accuracy": labels_to_reach(
+            curve, "pairwise_accuracy", TARGET * camp.full["pairwise_accuracy"]
+        ),
+        "curve_mean_accuracy": float(curve["pairwise_accuracy"].mean()),
+    }
+    if BON_METRIC in camp.full:
+        row["full_bon"] = camp.full[BON_METRIC]
+        row["labels_bon"] = labels_to_reach(curve, BON_METRIC, TARGET * camp.full[BON_METRIC])
+        row["curve_mean_bon"] = float(curve[BON_METRIC].mean())
+    return row
+
+
+#: What the worker processes of ``--jobs`` share (set before they fork).
+_SHARED: dict = {}
+
+
+def _one_seed(task: tuple[Setting, int]) -> tuple[list[pl.DataFrame], list[dict]]:
+    """Every strategy of one setting on one seed: the curves and the labels-to-target rows."""
+    setting, seed = task
+    ctx, data = _SHARED["ctx"], _SHARED["data"]
+    camp = _campaign(ctx, data, setting, seed)
+    curves, reach = [], []
+    for name in setting.strategies:
+        curve = simulate_active(
+            make_strategy(name, setting.prior_strength),
+            camp.pool,
+            camp.X,
+            camp.annotator,
+            camp.evaluate,
+            n_seed=setting.n_seed,
+            batch_size=setting.batch_size,
+            budget=min(setting.budget, len(camp.pool)),
+            random_state=seed,
+        )
+        key = {"dataset": setting.dataset, "setting": setting.name, "strategy": name, "seed": seed}
+        curves.append(
+            curve.with_columns(
+                *(pl.lit(v).alias(k) for k, v in key.items()),
+                pl.lit(len(camp.pool)).alias("pool_size"),
+                *(pl.lit(v).alias(f"full_{k}") for k, v in camp.full.items() if k != "n_labels"),
+            )
+        )
+        for name_at, at in _readings(setting, len(camp.pool)):
+            reach.append(
+                _reach_row({**key, "setting": name_at}, curve.filter(pl.col("n_labels") <= at), camp)
+            )
+    print(
+        f"{setting.dataset} {setting.name} seed {seed}: pool {len(camp.pool)}, full accuracy "
+        f"{camp.full['pairwise_accuracy']:.3f}",
+        flush=True,
+    )
+    return curves, reach
+
+
+def _start_worker(argv: list[str]) -> None:
+    """A ``--jobs`` worker: the run's options and data, loaded once."""
+    ctx = C.parse_args(NAME, __doc__, argv, add_arguments)
+    _SHARED.update(ctx=ctx, data=_load(ctx, settings(ctx)))
+
+
+def _load(ctx: C.Context, todo: list[Setting]) -> dict:
     data: dict = {}
-    todo = [s for s in settings(ctx) if ctx.args.only in (None, s.dataset)]
     if any(s.dataset == "hh-harmless" for s in todo):
         data["hh"] = C.load_hh(ctx)
     if any(s.dataset == "alpacaeval" for s in todo):
         data["alpaca"] = C.load_alpaca(ctx)
-    curves, reach = [], []
-    for setting in todo:
-        for s in range(n_seeds):
-            seed = ctx.seed + s
-            camp = _campaign(ctx, data, setting, seed)
-            for name in setting.strategies:
-                strategy = STRATEGIES[name]()
-                if name in ("dopt", "vopt"):
-                    strategy.set_params(prior_strength=setting.prior_strength)
-                curve = simulate_active(
-                    strategy,
-                    camp.pool,
-                    camp.X,
-                    camp.annotator,
-                    camp.evaluate,
-                    n_seed=setting.n_seed,
-                    batch_size=setting.batch_size,
-                    budget=min(setting.budget, len(camp.pool)),
-                    random_state=seed,
-                )
-                key = {"dataset": setting.dataset, "setting": setting.name, "strategy": name, "seed": seed}
-                curves.append(
-                    curve.with_columns(
-                        *(pl.lit(v).alias(k) for k, v in key.items()),
-                        pl.lit(len(camp.pool)).alias("pool_size"),
-                        *(pl.lit(v).alias(f"full_{k}") for k, v in camp.full.items() if k != "n_labels"),
-                    )
-                )
-                row = {
-                    **key,
-                    "pool_size": len(camp.pool),
-                    "full_accuracy": camp.full["pairwise_accuracy"],
-                    "labels_accuracy": labels_to_reach(
-                        curve, "pairwise_accuracy", TARGET * camp.full["pairwise_accuracy"]
-                    ),
-                    "curve_mean_accuracy": float(curve["pairwise_accuracy"].mean()),
-                }
-                if BON_METRIC in camp.full:
-                    row["full_bon"] = camp.full[BON_METRIC]
-                    row["labels_bon"] = labels_to_reach(curve, BON_METRIC, TARGET * camp.full[BON_METRIC])
-                    row["curve_mean_bon"] = float(curve[BON_METRIC].mean())
-                reach.append(row)
-            print(
-                f"{setting.dataset} {setting.name} seed {seed}: pool {len(camp.pool)}, full accuracy "
-                f"{camp.full['pairwise_accuracy']:.3f}",
-                flush=True,
-            )
+    return data
+
+
+def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame]:
+    n_seeds = ctx.args.seeds or (2 if ctx.quick else 5)
+    todo = [s for s in settings(ctx) if ctx.args.only in (None, s.dataset)]
+    if ctx.args.jobs <= 1:
+        _SHARED.update(ctx=ctx, data=_load(ctx, todo))
+    tasks = [(setting, ctx.seed + s) for setting in todo for s in range(n_seeds)]
+    if ctx.args.jobs > 1:
+        # the longest campaigns first, so the workers finish together; fresh interpreters
+        # (a fork of a process running polars' threads can deadlock), each loading the data
+        order = sorted(range(len(tasks)), key=lambda i: -tasks[i][0].budget * len(tasks[i][0].strategies))
+        spawn = multiprocessing.get_context("spawn")
+        with spawn.Pool(ctx.args.jobs, initializer=_start_worker, initargs=(ctx.argv,)) as pool:
+            done = dict(zip(order, pool.map(_one_seed, [tasks[i] for i in order], chunksize=1), strict=True))
+        outputs = [done[i] for i in range(len(tasks))]
+    else:
+        outputs = [_one_seed(task) for task in tasks]
+    curves = [c for out in outputs for c in out[0]]
+    reach = [r for out in outputs for r in out[1]]
     results = pl.concat(curves, how="diagonal_relaxed")
     return results, pl.DataFrame(reach, infer_schema_length=None)
 
@@ -316,8 +445,73 @@ def ratio_table(reach: pl.DataFrame, budget: dict, n_bootstrap: int, seed: int) 
                     f"ratio_{metric}_ci_high": float(np.percentile(ratios, 97.5)),
                 }
             )
+            # against the default design (dopt) of the same setting, on the same seeds
+            dopt = reach.filter(
+                (pl.col("dataset") == dataset)
+                & (pl.col("setting") == setting)
+                & (pl.col("strategy") == "dopt")
+            ).sort("seed")
+            if dopt.height == part.height and strategy != "dopt":
+                default = np.nan_to_num(dopt[col].to_numpy(), nan=cap)
+                to_dopt = mine[idx].mean(axis=1) / default[idx].mean(axis=1)
+                row.update(
+                    {
+                        f"ratio_to_dopt_{metric}": float(mine.mean() / default.mean()),
+                        f"ratio_to_dopt_{metric}_ci_low": float(np.percentile(to_dopt, 2.5)),
+                        f"ratio_to_dopt_{metric}_ci_high": float(np.percentile(to_dopt, 97.5)),
+                    }
+                )
         rows.append(row)
     return pl.DataFrame(rows, infer_schema_length=None)
+
+
+#: The issue's goal per data set: the largest ratio to random's labels (accuracy) that
+#: counts, and whether the interval must lie below 1.
+GOALS = {"alpacaeval": (0.8, True), "hh-harmless": (0.53, False)}
+
+
+def _where(row: dict) -> str:
+    return f"{row['strategy']} ({row['setting']})"
+
+
+def _ci(row: dict, key: str = "ratio_accuracy") -> str:
+    return f"{row[key]:.2f} [{row[key + '_ci_low']:.2f}, {row[key + '_ci_high']:.2f}]"
+
+
+def goal_findings(table: pl.DataFrame) -> list[str]:
+    """Per data set: whether any design (default or option) at any budget meets its goal,
+    and the option that beat the default ``dopt`` with an interval below 1, if any."""
+    out = []
+    designs = pl.col("strategy").str.starts_with("dopt") | pl.col("strategy").str.starts_with("vopt")
+    readings = (pl.col("setting") == "main") | pl.col("setting").str.starts_with("budget=")
+    for dataset, (goal, clear) in GOALS.items():
+        part = table.filter(
+            (pl.col("dataset") == dataset) & designs & readings & pl.col("ratio_accuracy").is_not_null()
+        )
+        if not part.height:
+            continue
+        ok = part.filter(
+            (pl.col("ratio_accuracy") <= goal) & ((pl.col("ratio_accuracy_ci_high") < 1.0) if clear else True)
+        )
+        best = part.sort("ratio_accuracy").row(0, named=True)
+        rule = f"at most {goal:.2f}x random's labels" + (" with an interval below 1" if clear else "")
+        if ok.height:
+            hits = ", ".join(f"{_where(r)} {_ci(r)}" for r in ok.sort("ratio_accuracy").iter_rows(named=True))
+            out.append(f"{dataset}, goal ({rule}): met by {hits}.")
+        else:
+            out.append(f"{dataset}, goal ({rule}): not met; lowest: {_where(best)} at {_ci(best)}.")
+        if "ratio_to_dopt_accuracy_ci_high" in part.columns:
+            better = part.filter(pl.col("ratio_to_dopt_accuracy_ci_high") < 1.0)
+            if better.height:
+                hits = ", ".join(
+                    f"{_where(r)} {_ci(r, 'ratio_to_dopt_accuracy')}" for r in better.iter_rows(named=True)
+                )
+                out.append(f"{dataset}: labels against the default dopt's, interval below 1: {hits}.")
+            else:
+                out.append(
+                    f"{dataset}: no option needs fewer labels than the default dopt with an interval below 1."
+                )
+    return out
 
 
 def plot(ctx: C.Context, results: pl.DataFrame) -> None:
@@ -359,19 +553,23 @@ def main(argv: Sequence[str] | None = None) -> dict:
     C.write_csv(ctx, reach, "labels_to_target")
     budget = {}
     for s in settings(ctx):
-        part = reach.filter((pl.col("dataset") == s.dataset) & (pl.col("setting") == s.name))
-        if part.height:
-            budget[(s.dataset, s.name)] = min(s.budget, int(part["pool_size"].min()))
+        for name, at in _readings(s, 2**62):
+            part = reach.filter((pl.col("dataset") == s.dataset) & (pl.col("setting") == name))
+            if part.height:
+                budget[(s.dataset, name)] = min(at, int(part["pool_size"].min()))
     table = ratio_table(reach, budget, ctx.args.n_bootstrap, ctx.seed)
     C.write_csv(ctx, table, "ratios")
     C.print_table("labels to 95% of full-data quality, ratio to random (95% CI over seeds)", table)
     plot(ctx, results)
     headline, findings = {}, []
-    for row in table.filter(pl.col("setting") == "main").iter_rows(named=True):
+    for row in table.filter(
+        (pl.col("setting") == "main") | pl.col("setting").str.starts_with("budget=")
+    ).iter_rows(named=True):
         for metric in ("accuracy", "bon"):
             if row.get(f"ratio_{metric}") is None:
                 continue
-            key = f"{row['dataset']} {row['strategy']} {metric}"
+            at = "" if row["setting"] == "main" else f" @{row['setting'].removeprefix('budget=')}"
+            key = f"{row['dataset']} {row['strategy']} {metric}{at}"
             headline[key] = (
                 f"{row[f'ratio_{metric}']:.2f} "
                 f"[{row[f'ratio_{metric}_ci_low']:.2f}, {row[f'ratio_{metric}_ci_high']:.2f}]"
@@ -389,6 +587,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             f"[{dopt['curve_gain_accuracy_ci_low']:+.4f}, {dopt['curve_gain_accuracy_ci_high']:+.4f}] "
             "against random."
         )
+    findings += goal_findings(table)
     setup = {
         "target": TARGET,
         "bon_metric": BON_METRIC,

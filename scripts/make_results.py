@@ -337,8 +337,9 @@ def render_active(records: dict[str, dict[str, dict]]) -> str:
         return "\n".join(out)
     out += [
         "| data | strategy | curve gain, accuracy [95% CI] | labels to 95% of full accuracy, ratio to "
-        "random [95% CI] | seeds that reached it | curve gain, BoN@16 win rate [95% CI] |",
-        "|---|---|---|---|---|---|",
+        "random [95% CI] | seeds that reached it | ratio to dopt's labels [95% CI] | curve gain, BoN@16 win "
+        "rate [95% CI] |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in table:
         if row["setting"] != "main" or row["strategy"] == "random":
@@ -346,7 +347,7 @@ def render_active(records: dict[str, dict[str, dict]]) -> str:
         out.append(
             f"| {row['dataset']} | {row['strategy']} | {_ci(row, 'curve_gain_accuracy')} | "
             f"{_ci(row, 'ratio_accuracy', 2, False)} | {row.get('reached_accuracy', '–')} | "
-            f"{_ci(row, 'curve_gain_bon', 2)} |"
+            f"{_ci(row, 'ratio_to_dopt_accuracy', 2, False)} | {_ci(row, 'curve_gain_bon', 2)} |"
         )
     randoms = [r for r in table if r["setting"] == "main" and r["strategy"] == "random"]
     if randoms:
@@ -361,7 +362,27 @@ def render_active(records: dict[str, dict[str, dict]]) -> str:
             )
             + "."
         )
-    variants = [r for r in table if r["setting"] != "main" and r["strategy"] in ("dopt", "vopt")]
+    budgets = [r for r in table if r["setting"].startswith("budget=") and r["strategy"] != "random"]
+    if budgets:
+        out += [
+            "",
+            "| data | budget | strategy | labels to 95%, ratio to random [95% CI] | seeds that reached it | "
+            "ratio to dopt's labels [95% CI] |",
+            "|---|---|---|---|---|---|",
+        ]
+        for row in budgets:
+            out.append(
+                f"| {row['dataset']} | {row['setting'].removeprefix('budget=')} | {row['strategy']} | "
+                f"{_ci(row, 'ratio_accuracy', 2, False)} | {row.get('reached_accuracy', '–')} | "
+                f"{_ci(row, 'ratio_to_dopt_accuracy', 2, False)} |"
+            )
+    variants = [
+        r
+        for r in table
+        if r["setting"] != "main"
+        and not r["setting"].startswith("budget=")
+        and r["strategy"] in ("dopt", "vopt")
+    ]
     if variants:
         out += [
             "",
@@ -375,7 +396,7 @@ def render_active(records: dict[str, dict[str, dict]]) -> str:
                 f"{_ci(row, 'curve_gain_accuracy')} | {_ci(row, 'ratio_accuracy', 2, False)} | "
                 f"{row.get('reached_accuracy', '–')} |"
             )
-    out += ["", _source(exp)]
+    out += ["", *[f"- {f}" for f in exp["findings"]], "", _source(exp)]
     return "\n".join(out)
 
 
@@ -612,9 +633,7 @@ def in_records(figure: str, records: str) -> bool:
     return False
 
 
-def unrecorded_figures(
-    markdown: str, records: str, allowed: dict[str, str] | None = None
-) -> list[str]:
+def unrecorded_figures(markdown: str, records: str, allowed: dict[str, str] | None = None) -> list[str]:
     """The figures of ``markdown``'s prose that no record holds and that are not definitions."""
     allowed = DEFINITIONS if allowed is None else allowed
     return [f for f in figures(markdown) if f not in allowed and not in_records(f, records)]

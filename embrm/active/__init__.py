@@ -30,6 +30,7 @@ from embrm.active._rounds import (
 )
 from embrm.active._simulate import GoldenAnnotator, held_out_metrics, simulate_active
 from embrm.active._strategies import (
+    DEFAULT_STRATEGY,
     STRATEGIES,
     BaseStrategy,
     DOptimal,
@@ -39,6 +40,7 @@ from embrm.active._strategies import (
     Random,
     Uncertainty,
     VOptimal,
+    default_strategy,
     log_det_information,
 )
 
@@ -61,7 +63,9 @@ __all__ = [
     "responses_from_pairs",
     "simulate_active",
     "within_prompt_pool",
+    "DEFAULT_STRATEGY",
     "STRATEGIES",
+    "default_strategy",
     "BaseStrategy",
     "DOptimal",
     "VOptimal",

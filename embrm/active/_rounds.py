@@ -13,7 +13,7 @@ import polars as pl
 from embrm._files import file_lock, write_frame
 from embrm._validation import check_output_file
 from embrm.active._pools import CandidatePool
-from embrm.active._strategies import STRATEGIES, BaseStrategy
+from embrm.active._strategies import STRATEGIES, BaseStrategy, default_strategy
 from embrm.data import PreferencePairs, peek_columns, read_table
 from embrm.exceptions import DataError
 
@@ -170,7 +170,7 @@ def select_queries(
     X: np.ndarray,
     budget: int,
     *,
-    strategy: BaseStrategy | str = "dopt",
+    strategy: BaseStrategy | str | None = None,
     labels: pl.DataFrame | None = None,
     head: Any = None,
     random_state: int | np.random.RandomState | None = 0,
@@ -184,8 +184,9 @@ def select_queries(
         Embeddings of the pool's response table.
     budget : int
         Pairs to propose.
-    strategy : BaseStrategy or str, default "dopt"
-        A strategy or its name in :data:`STRATEGIES`.
+    strategy : BaseStrategy or str, optional
+        A strategy or its name in :data:`STRATEGIES`; None: :func:`default_strategy`
+        (V-optimal on unit-length differences).
     labels : polars.DataFrame, optional
         Labels so far (:func:`read_labels` / :func:`merge_labels`); these pairs are never
         proposed again. Every id must be in the pool.
@@ -201,6 +202,8 @@ def select_queries(
         Columns ``pair_id``, ``prompt_id``, ``prompt``, ``response_a``, ``response_b``,
         ``label`` (empty), plus ``prompt_id_b`` and ``prompt_b`` for cross-prompt pairs.
     """
+    if strategy is None:
+        strategy = default_strategy()
     if isinstance(strategy, str):
         if strategy not in STRATEGIES:
             raise DataError(f"Unknown strategy {strategy!r}; choose one of {sorted(STRATEGIES)}.")
@@ -225,7 +228,14 @@ def select_queries(
             f"budget={budget} is larger than the pool ({len(pool)} candidate pairs): lower the "
             "budget or build a larger pool (more responses, more pairs per prompt)."
         )
-    chosen = strategy.select(D, labelled=labelled, head=head, batch_size=budget, random_state=random_state)
+    chosen = strategy.select(
+        D,
+        labelled=labelled,
+        head=head,
+        batch_size=budget,
+        random_state=random_state,
+        groups=pool.frame["prompt_id_a"].to_numpy(),
+    )
     picked = pool.frame[chosen]
     columns = [
         pl.col("pair_id"),

@@ -112,7 +112,8 @@ def simulate_active(
     """Simulate annotation rounds: a random seed set, then batches chosen by ``strategy``.
 
     Round 0 labels ``n_seed`` random pool pairs; every later round asks ``strategy`` for
-    ``batch_size`` more (never one already labelled), until ``budget`` labels. After each
+    ``batch_size`` more (never one already labelled), until ``budget`` labels; the strategy
+    gets each candidate's prompt (``prompt_id_a``) as ``groups``. After each
     round the head is refitted (a clone, on all labels so far) and measured by ``evaluate``.
     The seed set and the annotator's noise (one draw per pool pair) depend only on
     ``random_state``: strategies run with the same seed share the seed set, and a pair
@@ -149,6 +150,7 @@ def simulate_active(
     rng = check_random_state(random_state)
     head = BTLinear() if head is None else head
     D = pool.differences(X)
+    groups = pool.frame["prompt_id_a"].to_numpy()
     annotator.fit(pool, rng.randint(2**31 - 1))
     rows = rng.choice(len(pool), size=n_seed, replace=False)
     a_wins = annotator.label(pool, rows)
@@ -159,7 +161,7 @@ def simulate_active(
         lose = np.where(a_wins, pool.index_b[rows], pool.index_a[rows])
         fitted = clone(head)
         start = time.perf_counter()
-        fitted.fit(X[win], X[lose], groups=pool.frame["prompt_id_a"].to_numpy()[rows])
+        fitted.fit(X[win], X[lose], groups=groups[rows])
         fit_seconds = time.perf_counter() - start
         history.append(
             {
@@ -181,6 +183,7 @@ def simulate_active(
             head=fitted,
             batch_size=min(batch_size, budget - len(rows)),
             random_state=rng,
+            groups=groups,
         )
         select_seconds = time.perf_counter() - start
         if np.isin(new, rows).any() or len(np.unique(new)) != len(new):

@@ -19,7 +19,7 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
-from embrm._validation import BOOLEAN, Interval, validate_params
+from embrm._validation import BOOLEAN, Interval, Options, check_groups, validate_params
 from embrm.exceptions import DataError, EncoderMismatchError
 from embrm.heads._base import single_threaded
 
@@ -232,6 +232,7 @@ class BaseStrategy(BaseEstimator):
         head: Any = None,
         batch_size: int = 10,
         random_state: int | np.random.RandomState | None = None,
+        groups: Any = None,
     ) -> np.ndarray:
         """Choose ``batch_size`` candidate pairs to label next.
 
@@ -251,6 +252,9 @@ class BaseStrategy(BaseEstimator):
             Number of pairs to return.
         random_state : int, RandomState or None
             Breaks ties and drives the random choices.
+        groups : array-like of shape (M,), optional
+            The prompt id of each candidate; read by the designs' ``max_per_prompt`` (and
+            required by it).
 
         Returns
         -------
@@ -281,10 +285,11 @@ class BaseStrategy(BaseEstimator):
                 f"be chosen ({len(D) - n_eligible} of {len(D)} are self pairs or already labelled): "
                 "lower the budget or build a larger pool."
             )
+        groups = check_groups(groups, len(D), per="candidate pair")
         margin_pool, margin_lab = linear_margins(head, D, L) if self._uses_head else (None, None)
         rng = check_random_state(random_state)
         with single_threaded():
-            chosen = self._select(D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng)
+            chosen = self._select(D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng, groups)
         return np.asarray(chosen, dtype=np.int64)
 
     def _select(
@@ -297,22 +302,188 @@ class BaseStrategy(BaseEstimator):
         margin_lab: np.ndarray | None,
         batch_size: int,
         rng: np.random.RandomState,
+        groups: np.ndarray | None,
     ) -> np.ndarray:
         raise NotImplementedError
 
 
+class _PromptCap:
+    """Counts chosen candidates per prompt and tells when a prompt is full (at most ``cap``
+    of its candidates in one batch). ``groups=None``: no limit."""
+
+    def __init__(self, groups: np.ndarray | None, cap: int | None) -> None:
+        self.groups = None if cap is None else groups
+        self.cap = cap
+        self.count: dict[Any, int] = {}
+
+    def add(self, i: int) -> np.ndarray | None:
+        """Count candidate ``i``; the mask of its prompt's candidates once the prompt is
+        full, else None."""
+        if self.groups is None:
+            return None
+        g = self.groups[i]
+        self.count[g] = self.count.get(g, 0) + 1
+        return self.groups == g if self.count[g] >= self.cap else None
+
+    def full(self) -> np.ndarray | None:
+        """The mask of the candidates whose prompt is full; None without a limit."""
+        if self.groups is None:
+            return None
+        return np.isin(self.groups, [g for g, c in self.count.items() if c >= self.cap])
+
+    def take(self, order: np.ndarray, k: int) -> np.ndarray:
+        """The first ``k`` candidates of ``order`` whose prompt is not full, counted."""
+        if self.groups is None:
+            return np.asarray(order[:k], dtype=np.int64)
+        out: list[int] = []
+        for i in order:
+            if len(out) == k:
+                break
+            if self.count.get(self.groups[i], 0) < self.cap:
+                out.append(int(i))
+                self.add(int(i))
+        return np.array(out, dtype=np.int64)
+
+
+def norm_limit(sq: np.ndarray, eligible: np.ndarray, max_norm: float | None) -> float:
+    """The longest difference ``normalize="cap"`` keeps: ``max_norm``, or by default the
+    median length of the ``eligible`` rows (``sq``: the rows' squared lengths)."""
+    return float(np.median(np.sqrt(sq[eligible]))) if max_norm is None else float(max_norm)
+
+
+def rescale_differences(sq: np.ndarray, normalize: str, limit: float | None = None) -> np.ndarray:
+    """The factor each difference is multiplied by before a design scores it (``sq``: the
+    squared lengths).
+
+    ``"none"``: 1. ``"unit"``: ``1 / ||d_i||`` (every difference of length 1; a zero row
+    stays zero). ``"cap"``: ``min(1, limit / ||d_i||)`` (no difference longer than ``limit``).
+    """
+    norm = np.sqrt(sq)
+    if normalize == "none":
+        return np.ones(len(sq))
+    if normalize == "unit":
+        return np.divide(1.0, norm, out=np.zeros(len(sq)), where=norm > 0)
+    return np.divide(limit, norm, out=np.ones(len(sq)), where=norm > limit)
+
+
+def posterior_outcome_variance(margin: np.ndarray | None, h: np.ndarray) -> np.ndarray:
+    """``E[p (1 - p)]`` under a Gaussian posterior on the margin with mean ``margin`` (0
+    without a head) and variance ``h``, by the probit approximation:
+    ``kappa * p (1 - p)`` with ``p = sigmoid(kappa * margin)`` and
+    ``kappa = 1 / sqrt(1 + pi h / 8)``. Uncertain, long differences count for less than
+    their point-estimate ``p (1 - p)`` says."""
+    kappa = 1.0 / np.sqrt(1.0 + np.pi * h / 8.0)
+    m = np.zeros(len(h)) if margin is None else margin
+    p = expit(kappa * m)
+    return kappa * p * (1.0 - p)
+
+
 class BayesianDesign(BaseStrategy):
     """Base class of the designs over a Gaussian prior on the linear reward direction
-    (:class:`DOptimal`, :class:`VOptimal`): both hold ``prior_strength``."""
+    (:class:`DOptimal`, :class:`VOptimal`): both hold ``prior_strength`` and the options
+    that temper the pool's geometry, each implemented once here.
+
+    A batch is chosen in this order: first ``round(random_share * batch_size)`` eligible
+    candidates uniformly at random (their information then counts as if labelled), then the
+    design's greedy picks over the rescaled differences (``normalize``), weighted by
+    ``weighting``, never more than ``max_per_prompt`` of one prompt in the batch (random
+    picks included). The head's predicted margins are always those of the raw differences.
+    """
 
     # Bounded away from 0 and infinity: 1 / prior_strength scales every gain, and its
     # square the V-optimal scores, which must stay finite.
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "prior_strength": [Interval(numbers.Real, 1e-8, 1e8, closed="both")],
+        "normalize": [Options(("none", "unit", "cap"))],
+        "max_norm": [Interval(numbers.Real, 0.0, MAX_ABS_VALUE, closed="right"), None],
+        "weighting": [Options(("head", "posterior"))],
+        "max_per_prompt": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "random_share": [Interval(numbers.Real, 0.0, 1.0, closed="both")],
     }
 
-    def __init__(self, prior_strength: float = 0.1) -> None:
+    def __init__(
+        self,
+        prior_strength: float = 0.1,
+        normalize: str = "none",
+        max_norm: float | None = None,
+        weighting: str = "head",
+        max_per_prompt: int | None = None,
+        random_share: float = 0.0,
+    ) -> None:
         self.prior_strength = prior_strength
+        self.normalize = normalize
+        self.max_norm = max_norm
+        self.weighting = weighting
+        self.max_per_prompt = max_per_prompt
+        self.random_share = random_share
+
+    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng, groups):
+        if self.max_norm is not None and self.normalize != "cap":
+            raise ValueError(
+                f"max_norm={self.max_norm!r} is read only with normalize='cap' (got "
+                f"normalize={self.normalize!r}): drop max_norm or set normalize='cap'."
+            )
+        if self.max_per_prompt is not None:
+            if groups is None:
+                raise DataError(
+                    "max_per_prompt needs the prompt of every candidate: pass groups (one prompt "
+                    "id per row of D_pool, e.g. pool.frame['prompt_id_a'])."
+                )
+            capacity = int(
+                np.minimum(np.unique(groups[eligible], return_counts=True)[1], self.max_per_prompt).sum()
+            )
+            if batch_size > capacity:
+                raise DataError(
+                    f"batch_size={batch_size} is more than max_per_prompt={self.max_per_prompt} pairs "
+                    f"per prompt allow ({capacity} candidates): raise max_per_prompt or lower the budget."
+                )
+        cap = _PromptCap(groups, self.max_per_prompt)
+        eligible = eligible.copy()
+        n_random = round(self.random_share * batch_size)
+        picked = np.zeros(0, dtype=np.int64)
+        if n_random:
+            picked = cap.take(rng.permutation(np.flatnonzero(eligible)), n_random)
+            eligible[picked] = False
+            full = cap.full()
+            if full is not None:
+                eligible &= ~full
+            L = D[picked] if L is None else np.vstack([L, D[picked].astype(L.dtype)])
+            if margin_pool is not None:
+                margin_lab = (
+                    margin_pool[picked]
+                    if margin_lab is None
+                    else np.concatenate([margin_lab, margin_pool[picked]])
+                )
+            if n_random == batch_size:
+                return picked
+        if self.normalize != "none":
+            limit = norm_limit(sq, eligible, self.max_norm) if self.normalize == "cap" else None
+            scale = rescale_differences(sq, self.normalize, limit)
+            D = (D * scale[:, None].astype(D.dtype)).astype(D.dtype)
+            sq = sq * scale**2
+            if L is not None:
+                L_scale = rescale_differences(squared_norms(L), self.normalize, limit)
+                L = (L * L_scale[:, None].astype(L.dtype)).astype(L.dtype)
+        h, A_inv = _initial_gains(D, sq, L, margin_lab, self.prior_strength)
+        if self.weighting == "posterior":
+            v = posterior_outcome_variance(margin_pool, h)
+        else:
+            v = outcome_variance(margin_pool, len(D))
+        chosen = self._design(D, v, h, A_inv, eligible, cap, batch_size - len(picked), rng)
+        return np.concatenate([picked, np.asarray(chosen, dtype=np.int64)])
+
+    def _design(
+        self,
+        D: np.ndarray,
+        v: np.ndarray,
+        h: np.ndarray,
+        A_inv: np.ndarray,
+        eligible: np.ndarray,
+        cap: _PromptCap,
+        k: int,
+        rng: np.random.RandomState,
+    ) -> np.ndarray:
+        raise NotImplementedError
 
 
 class DOptimal(BayesianDesign):
@@ -343,6 +514,28 @@ class DOptimal(BayesianDesign):
         the design starts from: small values favour covering every direction (exploration);
         large values make the first labels count less and the choice follow ``v_i`` and the
         length of ``d_i``.
+    normalize : {"none", "unit", "cap"}, default "none"
+        The differences the design scores (and the labelled ones it starts from): as they are;
+        each of length 1 (``"unit"``: the direction alone counts, not how different two
+        answers are); or shortened to at most ``max_norm`` (``"cap"``). A few very long
+        differences (an empty answer against a real one) otherwise hold most of the
+        leverage. The head's predicted ``p`` is always that of the raw difference.
+    max_norm : float, optional
+        With ``normalize="cap"``: the longest difference; None takes the median length of
+        the candidates that can be chosen. An error with another ``normalize``.
+    weighting : {"head", "posterior"}, default "head"
+        ``v_i``: ``p (1 - p)`` at the head's predicted margin (1/4 without a head), or its
+        mean under the design's Gaussian posterior on the margin (mean the head's margin,
+        variance ``h_i = d_i^T A^{-1} d_i``), ``kappa p (1 - p)`` with ``p = sigmoid(kappa m)``
+        and ``kappa = 1 / sqrt(1 + pi h_i / 8)`` (the probit approximation): differences the
+        labels have not covered count for less than the point estimate says.
+    max_per_prompt : int, optional
+        At most this many pairs of one prompt in a batch (random picks included); needs the
+        ``groups`` of :meth:`select`. Spreads a batch over prompts.
+    random_share : float in [0, 1], default 0
+        Share of the batch (rounded to the nearest integer, halves to even) drawn uniformly
+        at random first; the design then picks the rest, counting the random picks'
+        information as if they were labelled.
 
     Examples
     --------
@@ -351,16 +544,19 @@ class DOptimal(BayesianDesign):
     >>> D = np.array([[1.0, 0.0], [0.99, 0.01], [0.0, 1.0], [0.0, 0.0]])
     >>> sorted(DOptimal().select(D, batch_size=2, random_state=0).tolist())
     [0, 2]
+    >>> D = np.array([[30.0, 0.0], [0.0, 1.0]])  # a long difference along a covered direction
+    >>> DOptimal().select(D, labelled=np.array([[1.0, 0.0]]), batch_size=1).tolist()
+    [0]
+    >>> DOptimal(normalize="unit").select(D, labelled=np.array([[1.0, 0.0]]), batch_size=1).tolist()
+    [1]
     """
 
-    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng):
-        v = outcome_variance(margin_pool, len(D))
-        gain, A_inv = _initial_gains(D, sq, L, margin_lab, self.prior_strength)
-        gain *= v
+    def _design(self, D, v, h, A_inv, eligible, cap, k, rng):
+        gain = h * v
         gain[~eligible] = -np.inf
         # Break exact ties at random, reproducibly: a tiny relative jitter.
         gain *= 1.0 + 1e-12 * rng.uniform(size=len(gain))
-        return np.array(_greedy(D, v, gain, A_inv, batch_size))
+        return np.array(_greedy(D, v, gain, A_inv, k, cap), dtype=np.int64)
 
 
 def _initial_gains(
@@ -402,7 +598,14 @@ def _sherman_morrison(A_inv: np.ndarray, d: np.ndarray, v: float) -> tuple[np.nd
     return u, c
 
 
-def _greedy(D: np.ndarray, v: np.ndarray, gain: np.ndarray, A_inv: np.ndarray, batch_size: int) -> list[int]:
+def _greedy(
+    D: np.ndarray,
+    v: np.ndarray,
+    gain: np.ndarray,
+    A_inv: np.ndarray,
+    batch_size: int,
+    cap: _PromptCap | None = None,
+) -> list[int]:
     """Greedy picks: the largest gain ``v_i d_i^T A^{-1} d_i``, then a Sherman-Morrison
     update of ``A_inv`` and a downdate of the gains by ``v_i c (d_i^T u)^2``.
 
@@ -446,6 +649,10 @@ def _greedy(D: np.ndarray, v: np.ndarray, gain: np.ndarray, A_inv: np.ndarray, b
             np.matmul(D_short, u.astype(D.dtype), out=proj)
             g_short -= (c * v_short) * np.square(proj, dtype=np.float64)
             g_short[j] = -np.inf
+            full = None if cap is None else cap.add(i)
+            if full is not None:
+                gain[full] = -np.inf
+                g_short[full[short]] = -np.inf
         else:
             break
         if size >= M:
@@ -478,6 +685,8 @@ class VOptimal(BayesianDesign):
     prior_strength : float, default 0.1
         ``lambda``: the precision of the Gaussian prior on the reward direction, as in
         :class:`DOptimal`.
+    normalize, max_norm, weighting, max_per_prompt, random_share
+        As in :class:`DOptimal` (one implementation, in :class:`BayesianDesign`).
 
     Examples
     --------
@@ -490,18 +699,20 @@ class VOptimal(BayesianDesign):
     [4]
     """
 
-    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng):
-        v = outcome_variance(margin_pool, len(D))
-        h, A_inv = _initial_gains(D, sq, L, margin_lab, self.prior_strength)
+    def _design(self, D, v, h, A_inv, eligible, cap, k, rng):
+        h = h.copy()
         P = information_matrix(D, np.full(len(D), 1.0 / len(D)), 0.0)
         q = _quadratic_form(D, A_inv @ P @ A_inv)
         jitter = 1.0 + 1e-12 * rng.uniform(size=len(D))  # reproducible random tie-breaks
         chosen: list[int] = []
-        for _ in range(batch_size):
+        for _ in range(k):
             score = np.where(eligible, v * q / (1.0 + v * h), -np.inf) * jitter
             score[chosen] = -np.inf
             i = int(np.argmax(score))
             chosen.append(i)
+            full = cap.add(i)
+            if full is not None:
+                eligible = eligible & ~full
             u, c = _sherman_morrison(A_inv, D[i], v[i])
             uPu = float(u @ P @ u)
             z = A_inv @ (P @ u) + c * uPu * u  # the old inverse times P u (A_inv is updated)
@@ -510,7 +721,7 @@ class VOptimal(BayesianDesign):
             du, dz = du.astype(np.float64), dz.astype(np.float64)
             h -= c * du**2
             q -= 2.0 * c * du * dz - c**2 * uPu * du**2
-        return np.array(chosen)
+        return np.array(chosen, dtype=np.int64)
 
 
 class PoolLeverage(BaseStrategy):
@@ -547,7 +758,7 @@ class PoolLeverage(BaseStrategy):
         self.past_aware = past_aware
         self.ridge = ridge
 
-    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng):
+    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng, groups):
         v = outcome_variance(margin_pool, len(D))
         base = None
         if self.past_aware and L is not None:
@@ -570,7 +781,7 @@ class Random(BaseStrategy):
 
     _uses_head = False
 
-    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng):
+    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng, groups):
         return rng.choice(np.flatnonzero(eligible), size=batch_size, replace=False)
 
 
@@ -589,7 +800,7 @@ class Uncertainty(BaseStrategy):
     [1]
     """
 
-    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng):
+    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng, groups):
         gap = np.zeros(len(D)) if margin_pool is None else np.abs(margin_pool)
         return _top(-gap, eligible, batch_size, rng)
 
@@ -608,7 +819,7 @@ class MaxDifference(BaseStrategy):
     [0]
     """
 
-    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng):
+    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng, groups):
         gap = np.zeros(len(D)) if margin_pool is None else np.abs(margin_pool)
         return _top(gap, eligible, batch_size, rng)
 
@@ -631,7 +842,7 @@ class KCenter(BaseStrategy):
 
     _uses_head = False
 
-    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng):
+    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng, groups):
         nearest = np.full(len(D), np.inf)
 
         def absorb(centres: np.ndarray) -> None:
@@ -666,3 +877,21 @@ STRATEGIES: dict[str, type[BaseStrategy]] = {
     "max-difference": MaxDifference,
     "k-center": KCenter,
 }
+
+#: The strategy used when none is named (``embrm select`` without ``--strategy``,
+#: :func:`~embrm.active.select_queries` without ``strategy``): a name of
+#: :data:`STRATEGIES` and its parameters.
+DEFAULT_STRATEGY: tuple[str, dict[str, Any]] = ("vopt", {"normalize": "unit"})
+
+
+def default_strategy() -> BaseStrategy:
+    """A new instance of :data:`DEFAULT_STRATEGY`.
+
+    Examples
+    --------
+    >>> from embrm.active import default_strategy
+    >>> default_strategy()
+    VOptimal(normalize='unit')
+    """
+    name, params = DEFAULT_STRATEGY
+    return STRATEGIES[name](**params)

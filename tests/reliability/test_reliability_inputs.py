@@ -280,6 +280,114 @@ def test_prior_strength_reaches_every_strategy_that_takes_it(
     assert seen == [7.5]
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "param", "expected"),
+    [
+        ("--normalize", "unit", "normalize", "unit"),
+        ("--max-norm", "0.5", "max_norm", 0.5),
+        ("--weighting", "posterior", "weighting", "posterior"),
+        ("--max-per-prompt", "2", "max_per_prompt", 2),
+        ("--random-share", "0.5", "random_share", 0.5),
+    ],
+)
+@pytest.mark.parametrize("strategy", ["dopt", "vopt"])
+def test_design_options_reach_every_strategy_that_takes_them(
+    strategy, flag, value, param, expected, tmp_path, monkeypatch, capsys
+):
+    import embrm.cli
+
+    rng = np.random.RandomState(0)
+    frame = pl.DataFrame({"prompt": ["p"] * 4 + ["q"] * 4, "response": [f"r{i}" for i in range(8)]})
+    monkeypatch.setattr(
+        embrm.cli, "_pool_responses", lambda args, encoder: (frame, rng.standard_normal((8, 4)))
+    )
+    seen = []
+    original = STRATEGIES[strategy]._select
+
+    def spy(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng, groups):
+        seen.append((getattr(self, param), None if groups is None else len(set(groups.tolist()))))
+        return original(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng, groups)
+
+    monkeypatch.setattr(STRATEGIES[strategy], "_select", spy)
+    argv = ["select", "pool", "--budget", "4", "--out", str(tmp_path / "q.csv"), "--strategy", strategy]
+    extra = ["--normalize", "cap"] if flag == "--max-norm" else []
+    code, err = _run([*argv, flag, value, *extra], capsys)
+    assert code == 0, err
+    assert seen == [(expected, 2)]  # the pool's two prompts reach the strategy as groups
+    if flag == "--max-per-prompt":
+        queries = pl.read_csv(tmp_path / "q.csv")
+        assert queries["prompt_id"].value_counts()["count"].max() == 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--strategy", "random", "--normalize", "unit"],
+            "--normalize is a parameter of the strategies ['dopt', 'vopt']",
+        ),
+        (
+            ["--strategy", "k-center", "--random-share", "0.5"],
+            "--random-share is a parameter of the strategies",
+        ),
+        (["--max-norm", "2"], "--max-norm caps the differences' length only with --normalize cap"),
+        (
+            ["--normalize", "unit", "--max-norm", "2"],
+            "--max-norm caps the differences' length only with --normalize",
+        ),
+    ],
+)
+def test_design_options_refused_where_they_do_nothing(extra, message, inputs_dir, capsys):
+    argv = ["select", str(inputs_dir / "pool.csv"), "--budget", "1", "--out", str(inputs_dir / "q.csv")]
+    code, err = _run([*argv, *extra], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--random-share", "1.5", "--random-share: expected a number from 0 to 1"),
+        ("--random-share", "nan", "--random-share: expected a number from 0 to 1"),
+        ("--max-per-prompt", "0", "--max-per-prompt: expected a positive integer"),
+        ("--max-norm", "-1", "--max-norm: expected a finite number above 0"),
+        ("--normalize", "l2", "invalid choice: 'l2'"),
+    ],
+)
+def test_design_option_values_are_checked_first(flag, value, message, capsys):
+    code, err = _run(["select", "x.csv", "--out", "q.csv", "--budget", "1", flag, value], capsys)
+    assert code == 2 and message in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ([], ("VOptimal", "unit")),
+        (["--normalize", "none"], ("VOptimal", "none")),
+        (["--strategy", "dopt"], ("DOptimal", "none")),
+    ],
+)
+def test_select_without_a_strategy_uses_the_default_design(extra, expected, tmp_path, monkeypatch, capsys):
+    import embrm.cli
+    from embrm.active._strategies import BayesianDesign
+
+    rng = np.random.RandomState(0)
+    frame = pl.DataFrame({"prompt": ["p"] * 6, "response": [f"r{i}" for i in range(6)]})
+    monkeypatch.setattr(
+        embrm.cli, "_pool_responses", lambda args, encoder: (frame, rng.standard_normal((6, 4)))
+    )
+    seen = []
+    original = BayesianDesign._select
+
+    def spy(self, *args, **kwargs):
+        seen.append((type(self).__name__, self.normalize))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(BayesianDesign, "_select", spy)
+    code, err = _run(["select", "pool", "--budget", "2", "--out", str(tmp_path / "q.csv"), *extra], capsys)
+    assert code == 0, err
+    assert seen == [expected]
+
+
 def test_embed_with_ray_uses_the_default_model(monkeypatch, tmp_path, capsys):
     seen = {}
 
