@@ -28,7 +28,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import recorded  # noqa: E402
 
-from embrm.active import select_queries, within_prompt_pool, write_queries  # noqa: E402
+from embrm.active import default_strategy, select_queries, within_prompt_pool, write_queries  # noqa: E402
 from embrm.annotate import AnnotationRound, NextBatch, create_annotate_app  # noqa: E402
 
 STATIC_DIM = 256
@@ -54,7 +54,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=2_000)
     parser.add_argument("--labels", type=int, nargs="+", default=[200, 2_000])
-    parser.add_argument("--strategies", nargs="+", default=["dopt", "uncertainty", "random"])
+    parser.add_argument(
+        "--strategies",
+        nargs="+",
+        default=["default", "dopt", "vopt", "uncertainty", "random"],
+        help="'default' is embrm select's default strategy (embrm.active.default_strategy())",
+    )
     parser.add_argument("--budget", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
@@ -81,7 +86,8 @@ def main() -> None:
                 rows = pool.positions(queries["pair_id"].to_numpy())
                 for pair_id, m in zip(queries["pair_id"], margin[rows], strict=True):
                     round_.log.append("bench", pair_id, "a" if m > 0 else "b")
-                app = create_annotate_app(round_, next_batch=NextBatch(pool, X, strategy, args.budget))
+                chosen = default_strategy() if strategy == "default" else strategy
+                app = create_annotate_app(round_, next_batch=NextBatch(pool, X, chosen, args.budget))
                 client = TestClient(app, base_url="http://127.0.0.1")
                 times = []
                 for _ in range(args.repeats):

@@ -453,6 +453,48 @@ STRATEGY_OPTIONS = {
 }
 
 
+def _add_strategy_arguments(p: argparse.ArgumentParser) -> None:
+    """``--strategy`` and every strategy option (:data:`STRATEGY_OPTIONS`), shared by
+    ``select`` and ``annotate`` so that both reach every strategy the same way."""
+    from .active import STRATEGIES
+
+    p.add_argument(
+        "--strategy",
+        choices=sorted(STRATEGIES),
+        help="default: vopt with --normalize unit (the strategy the simulations on real data favour)",
+    )
+    p.add_argument(
+        "--prior-strength",
+        type=POSITIVE_FLOAT,
+        help="dopt and vopt: precision lambda of the prior on the reward direction (default 0.1)",
+    )
+    p.add_argument(
+        "--normalize",
+        choices=["none", "unit", "cap"],
+        help="dopt and vopt: score differences as they are (none, the default), of length 1 (unit), "
+        "or no longer than --max-norm (cap)",
+    )
+    p.add_argument(
+        "--max-norm",
+        type=POSITIVE_FLOAT,
+        help="dopt and vopt with --normalize cap: the longest difference (default the pool's median length)",
+    )
+    p.add_argument(
+        "--weighting",
+        choices=["head", "posterior"],
+        help="dopt and vopt: p(1-p) at the head's prediction (head, the default) or its mean under the "
+        "design's posterior (posterior)",
+    )
+    p.add_argument(
+        "--max-per-prompt", type=POSITIVE_INT, help="dopt and vopt: at most this many pairs of one prompt"
+    )
+    p.add_argument(
+        "--random-share",
+        type=UNIT_INTERVAL,
+        help="dopt and vopt: share of the pairs drawn uniformly at random (default 0)",
+    )
+
+
 def _strategy(args: argparse.Namespace):
     """The strategy ``--strategy`` names, with every option it takes (:data:`STRATEGY_OPTIONS`);
     an option it does not take is an error, not silently ignored."""
@@ -622,49 +664,14 @@ def cmd_annotate(args: argparse.Namespace) -> None:
 
 
 def _add_active_commands(add) -> None:
-    from .active import STRATEGIES
 
     p = add("select", cmd_select, "Choose the next pairs to annotate (active annotation).")
     p.add_argument("pool", help="built-in data set or file: scored responses, pairs, or prompt/response rows")
     p.add_argument("--labelled", nargs="*", default=[], help="filled query files of earlier rounds")
     p.add_argument("--budget", type=POSITIVE_INT, required=True, help="pairs to propose")
-    p.add_argument(
-        "--strategy",
-        choices=sorted(STRATEGIES),
-        help="default: vopt with --normalize unit (the strategy the simulations on real data favour)",
-    )
     p.add_argument("--out", required=True, help="query file to write (.csv, .jsonl or .parquet)")
     p.add_argument("--head", help="a saved head for p (default: BTLinear fitted on the labels)")
-    p.add_argument(
-        "--prior-strength",
-        type=POSITIVE_FLOAT,
-        help="dopt and vopt: precision lambda of the prior on the reward direction (default 0.1)",
-    )
-    p.add_argument(
-        "--normalize",
-        choices=["none", "unit", "cap"],
-        help="dopt and vopt: score differences as they are (none, the default), of length 1 (unit), "
-        "or no longer than --max-norm (cap)",
-    )
-    p.add_argument(
-        "--max-norm",
-        type=POSITIVE_FLOAT,
-        help="dopt and vopt with --normalize cap: the longest difference (default the pool's median length)",
-    )
-    p.add_argument(
-        "--weighting",
-        choices=["head", "posterior"],
-        help="dopt and vopt: p(1-p) at the head's prediction (head, the default) or its mean under the "
-        "design's posterior (posterior)",
-    )
-    p.add_argument(
-        "--max-per-prompt", type=POSITIVE_INT, help="dopt and vopt: at most this many pairs of one prompt"
-    )
-    p.add_argument(
-        "--random-share",
-        type=UNIT_INTERVAL,
-        help="dopt and vopt: share of the pairs drawn uniformly at random (default 0)",
-    )
+    _add_strategy_arguments(p)
     p.add_argument(
         "--pool-type",
         choices=["within", "cross"],
@@ -704,8 +711,7 @@ def _add_active_commands(add) -> None:
     p.add_argument("--token", help="bearer token for the page's API (default $EMBRM_SERVE_TOKEN)")
     p.add_argument("--pool", help="the round's pool (as for select): enables the page's Next batch")
     p.add_argument("--budget", type=POSITIVE_INT, default=20, help="pairs per next batch")
-    p.add_argument("--strategy", choices=sorted(STRATEGIES), default="dopt")
-    p.add_argument("--prior-strength", type=POSITIVE_FLOAT, help="dopt and vopt: as for select")
+    _add_strategy_arguments(p)
     p.add_argument("--pool-type", choices=["within", "cross"], default="within")
     p.add_argument("--pairs-per-prompt", type=POSITIVE_INT)
     p.add_argument("--cross-pairs", type=POSITIVE_INT, default=100_000)

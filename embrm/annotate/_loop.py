@@ -23,8 +23,8 @@ class NextBatch:
         The pool the round's pairs come from (same responses and pool options).
     X : ndarray of shape (pool.n_responses, d)
         Embeddings of the pool's response table.
-    strategy : BaseStrategy or str, default "dopt"
-        As for :func:`embrm.active.select_queries`.
+    strategy : BaseStrategy, str or None, default None
+        As for :func:`embrm.active.select_queries`; None is its default strategy.
     budget : int, default 20
         Pairs per batch.
     random_state : int or None, default 0
@@ -45,7 +45,7 @@ class NextBatch:
         self,
         pool: CandidatePool,
         X: np.ndarray,
-        strategy: Any = "dopt",
+        strategy: Any = None,
         budget: int = 20,
         random_state: int | None = 0,
     ) -> None:

@@ -124,7 +124,7 @@ def test_next_batch_refits_and_adds_pairs_the_round_does_not_hold(
             "alice", row["pair_id"], "a" if golden[row["response_a"]] > golden[row["response_b"]] else "b"
         )
     merged = round_.votes().select("pair_id", "label")
-    batch = NextBatch(pool, X, "dopt", budget=5)(merged, round_.pair_ids())
+    batch = NextBatch(pool, X, budget=5)(merged, round_.pair_ids())  # the default strategy
     assert batch.height == 5 and not set(batch["pair_id"]) & set(round_.pair_ids())
     assert round_.add_queries(batch) == 5 and len(round_.pair_ids()) == 11
     # the same labels and queue give the same batch (seeded), computed as `embrm select` would
@@ -165,3 +165,36 @@ def test_merge_refuses_logged_labels_of_pairs_the_query_file_lacks(tmp_path, cap
     out = tmp_path / "merged.csv"
     assert main(["merge-labels", str(tmp_path / "round"), "--out", str(out)]) == 2
     assert "'gone'" in capsys.readouterr().err and not out.exists()
+
+
+def test_annotate_takes_every_strategy_option_select_takes():
+    """`embrm annotate --pool` builds its Next-batch strategy as `embrm select` does: the same
+    default and every option, reaching the strategy's parameters."""
+    from embrm.active import DEFAULT_STRATEGY, STRATEGIES
+    from embrm.cli import _strategy, build_parser
+
+    parser = build_parser()
+    default = _strategy(parser.parse_args(["annotate", "q.csv"]))
+    name, options = DEFAULT_STRATEGY
+    assert type(default) is STRATEGIES[name] and options
+    assert {k: default.get_params()[k] for k in options} == options
+    args = [
+        "--strategy",
+        "dopt",
+        "--normalize",
+        "cap",
+        "--max-norm",
+        "2",
+        "--weighting",
+        "posterior",
+        "--max-per-prompt",
+        "3",
+        "--random-share",
+        "0.25",
+        "--prior-strength",
+        "0.5",
+    ]
+    for command in (["annotate", "q.csv"], ["select", "pool", "--budget", "1", "--out", "o.csv"]):
+        params = _strategy(parser.parse_args([*command, *args])).get_params()
+        assert (params["normalize"], params["max_norm"], params["weighting"]) == ("cap", 2.0, "posterior")
+        assert (params["max_per_prompt"], params["random_share"], params["prior_strength"]) == (3, 0.25, 0.5)
