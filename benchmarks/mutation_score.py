@@ -44,7 +44,11 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "evaluate.bootstrap": (
         "embrm/evaluate/_bootstrap.py",
-        ("tests/evaluate/test_eval_reports.py", "tests/evaluate/test_compare.py"),
+        (
+            "tests/evaluate/test_bootstrap.py",
+            "tests/evaluate/test_eval_reports.py",
+            "tests/evaluate/test_compare.py",
+        ),
     ),
     "active.strategies": (
         "embrm/active/_strategies.py",
