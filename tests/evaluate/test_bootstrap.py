@@ -121,11 +121,11 @@ def test_ratio_of_sums_closed_form():
 def test_check_bootstrap_params():
     check_bootstrap_params(0, 0.95)
     check_bootstrap_params(np.int64(5), np.float32(0.5))
+    n_message = r"^'n_bootstrap' must be an integer >= 0 \(0 disables confidence intervals\); got "
     for bad in (-1, True, 2.0, "10"):
-        with pytest.raises(DataError, match=r"^'n_bootstrap' must be an integer >= 0 \(0 disables confidence "
-                           rf"intervals\); got {bad!r}\.$"):
+        with pytest.raises(DataError, match=n_message + rf"{bad!r}\.$"):
             check_bootstrap_params(bad, 0.95)
+    confidence_message = r"^'confidence' must be a float in the open range \(0, 1\), e\.g\. 0\.95; got "
     for bad in (0, 0.0, 1.0, 95, True, "0.9"):
-        with pytest.raises(DataError, match=r"^'confidence' must be a float in the open range \(0, 1\), e\.g\. "
-                           rf"0\.95; got {bad!r}\.$"):
+        with pytest.raises(DataError, match=confidence_message + rf"{bad!r}\.$"):
             check_bootstrap_params(10, bad)
