@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from embrm._groups import grouped_holdout
 from embrm.heads import BTMLP, BTLinear, ClassifierHead
 from embrm.heads._base import fit_temperature
+from embrm.heads._bt import LINEAR_ALPHA, fit_bt_weights, fit_linear_logistic
 from embrm.heads._mlp import MLPTrainer, mlp_backward, mlp_forward
 
 
@@ -162,3 +163,29 @@ def test_mlp_penalty_shrinks_the_weights(pairs, make_head):
 
     # 41 -> 7 (BT) and 36 -> 7 (classifier) on these pairs.
     assert weight_norm(1.0 * 700) < 0.5 * weight_norm(0.0)
+
+
+def test_fit_linear_logistic_with_labels_and_weights_equals_sklearn():
+    # 0/1 labels, unequal weights and an unpenalised intercept: sklearn's C is 1 / alpha.
+    rng = np.random.RandomState(0)
+    Z = rng.standard_normal((300, 4)) * np.array([3.0, 1.0, 0.3, 0.1])
+    y = (Z @ np.array([1.0, -2.0, 3.0, 0.0]) + 0.5 + rng.logistic(size=300) > 0).astype(float)
+    weight = rng.uniform(0.2, 3.0, 300)
+    coef, intercept, n_iter = fit_linear_logistic(
+        Z, weight, 2.0, fit_intercept=True, y=y, tol=1e-10, max_iter=1000, owner="test"
+    )
+    ref = LogisticRegression(C=1 / 2.0, tol=1e-12, max_iter=10_000).fit(Z, y, sample_weight=weight)
+    np.testing.assert_allclose(coef, ref.coef_[0], rtol=1e-5, atol=1e-7)
+    assert intercept == pytest.approx(ref.intercept_[0], rel=1e-5)
+    assert isinstance(n_iter, int) and 1 <= n_iter < 100
+    # Without y every row is a preferred-minus-other difference: label 1, both ways symmetric.
+    w_bt = fit_bt_weights(Z, weight, 2.0, "test")
+    ref = LogisticRegression(C=1 / 2.0, fit_intercept=False, tol=1e-12, max_iter=10_000)
+    ref.fit(np.vstack([Z, -Z]), np.r_[np.ones(300), np.zeros(300)], sample_weight=np.r_[weight, weight] / 2)
+    np.testing.assert_allclose(w_bt, ref.coef_[0], rtol=1e-4, atol=1e-6)
+
+
+def test_bt_linear_default_penalty_and_tolerance():
+    head = BTLinear()
+    assert (head.alpha, head.standardize, head.tol, head.max_iter) == (LINEAR_ALPHA, True, 1e-6, 1000)
+    assert LINEAR_ALPHA == 1000.0
