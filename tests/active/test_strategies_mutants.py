@@ -3,10 +3,13 @@ k-center's farthest-point picks, the designs' outcome variances, ties and defaul
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
 from embrm.active import (
+    STRATEGIES,
     DOptimal,
     KCenter,
     MaxDifference,
@@ -15,7 +18,15 @@ from embrm.active import (
     VOptimal,
     log_det_information,
 )
-from embrm.active._strategies import eligible_mask, information_matrix
+from embrm.active import _strategies
+from embrm.active._strategies import (
+    _quadratic_form,
+    eligible_mask,
+    information_matrix,
+    linear_margins,
+    squared_norms,
+)
+from embrm.exceptions import DataError
 from embrm.heads import BTLinear
 
 
@@ -167,3 +178,134 @@ def test_dopt_breaks_exact_ties_at_random():
     D = np.repeat(np.eye(3), 10, axis=0)  # ten copies of each direction: exact ties
     firsts = {int(DOptimal().select(D, batch_size=1, random_state=s)[0]) for s in range(10)}
     assert len(firsts) >= 4
+
+
+class _LinearHead:
+    """A fitted linear head with a chosen direction (``reward(x) = coef_ @ x``)."""
+
+    def __init__(self, coef):
+        self.coef_ = np.asarray(coef, dtype=np.float64)
+        self.n_features_in_ = self.coef_.size
+
+    def reward(self, X):
+        return np.asarray(X) @ self.coef_
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_passes_in_chunks_pick_what_one_pass_picks(name, monkeypatch):
+    D = _pool(23, 3, 13)
+    D[5] = 0.0  # a self pair
+    labelled = _pool(6, 3, 14)
+    labelled[0] = -D[9]  # an already labelled pair, in the other sign
+    head = _LinearHead([0.5, -1.0, 0.25])
+    strategy = STRATEGIES[name]()
+    whole = strategy.select(D, labelled=labelled, head=head, batch_size=7, random_state=0)
+    monkeypatch.setattr(_strategies, "CHUNK", 4)
+    chunked = strategy.select(D, labelled=labelled, head=head, batch_size=7, random_state=0)
+    assert chunked.tolist() == whole.tolist()
+    assert 5 not in whole and 9 not in whole
+
+
+def test_helpers_in_chunks_equal_the_direct_computation(monkeypatch):
+    monkeypatch.setattr(_strategies, "CHUNK", 4)
+    D = _pool(23, 3, 15)
+    w = np.linspace(0.1, 1.0, 23)
+    A = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, 0.2], [0.0, 0.2, 3.0]])
+    np.testing.assert_allclose(squared_norms(D), (D**2).sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(information_matrix(D, w, 0.5), 0.5 * np.eye(3) + (D * w[:, None]).T @ D, rtol=1e-12)
+    np.testing.assert_allclose(_quadratic_form(D, A), np.einsum("ij,jk,ik->i", D, A, D), rtol=1e-12)
+    margin_pool, margin_lab = linear_margins(_LinearHead([1.0, 2.0, -1.0]), D, D[:6])
+    np.testing.assert_allclose(margin_pool, D @ [1.0, 2.0, -1.0], rtol=1e-12)
+    np.testing.assert_allclose(margin_lab, D[:6] @ [1.0, 2.0, -1.0], rtol=1e-12)
+    bad = D.copy()
+    bad[21, 1] = np.nan
+    with pytest.raises(DataError, match="^D_pool row 21 holds NaN or infinity"):
+        _strategies._check_values(bad, "D_pool")
+    bad[21, 1] = 3e6
+    with pytest.raises(DataError, match="^D_pool row 21 holds the value 3e\\+06"):
+        _strategies._check_values(bad, "D_pool")
+
+
+def test_quadratic_form_of_a_float32_pool_is_taken_in_float32():
+    # A float32 pool keeps its temporaries in float32 (half the memory): the product with A
+    # is the float32 one, exactly.
+    D = _pool(50, 4, 16, np.float32)
+    A = np.random.RandomState(17).standard_normal((4, 4))
+    A = A @ A.T
+    expected = np.einsum("ij,ij->i", D @ A.astype(np.float32), D)
+    np.testing.assert_array_equal(_quadratic_form(D, A), expected.astype(np.float64))
+
+
+def _tied_pool():
+    """Thirty copies of two orthogonal unit directions: every candidate ties exactly."""
+    return np.repeat(np.eye(3)[1:], 15, axis=0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_exact_ties_go_to_the_largest_seeded_jitter(seed):
+    # The designs and k-center multiply their scores by 1 + 1e-12 * u, u the first uniform
+    # draws of random_state: among exact ties the largest u wins.
+    D = _tied_pool()
+    expected = int(np.argmax(np.random.RandomState(seed).uniform(size=len(D))))
+    assert DOptimal().select(D, batch_size=1, random_state=seed)[0] == expected
+    assert VOptimal().select(D, batch_size=1, random_state=seed)[0] == expected
+    labelled = np.eye(3)[:1]  # every candidate is at the same distance from it
+    assert KCenter().select(D, labelled=labelled, batch_size=1, random_state=seed)[0] == expected
+
+
+def test_near_ties_within_the_jitter_follow_it():
+    # Two candidates whose k-center scores differ by a relative 7e-13, less than the jitter's
+    # 1e-12: the pick is the larger of score * (1 + 1e-12 * u).
+    D = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0 + 7e-13]])
+    labelled = np.eye(3)[:1]
+    nearest = np.array([2.0, 2.0 + 2 * 7e-13])
+    outcomes = set()
+    for seed in range(40):
+        u = np.random.RandomState(seed).uniform(size=2)
+        expected = int(np.argmax(nearest * (1.0 + 1e-12 * u)))
+        assert KCenter().select(D, labelled=labelled, batch_size=1, random_state=seed)[0] == expected
+        outcomes.add(expected)
+    assert outcomes == {0, 1}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_whole_pool_of_ties_comes_back_in_the_seeded_random_order(seed):
+    # Uncertainty without a head: every gap is 0; the batch of all candidates is the eligible
+    # rows in the order of the seeded permutation.
+    D = _pool(40, 3, 18)
+    D[7] = 0.0
+    eligible = np.flatnonzero(np.arange(40) != 7)
+    expected = eligible[np.random.RandomState(seed).permutation(39)]
+    assert Uncertainty().select(D, batch_size=39, random_state=seed).tolist() == expected.tolist()
+
+
+def test_ties_in_a_ranking_keep_the_seeded_random_order():
+    # Five distinct gaps, eight candidates each: ranked by gap, ties in permutation order.
+    D = np.repeat(np.arange(1.0, 6.0)[:, None] * np.array([[1.0, 0.0]]), 8, axis=0)
+    head = _LinearHead([1.0, 0.0])
+    for seed in range(3):
+        order = np.random.RandomState(seed).permutation(40)
+        gap = np.abs(D[:, 0])
+        expected = order[np.argsort(-gap[order], kind="stable")]
+        picks = MaxDifference().select(D, head=head, batch_size=40, random_state=seed)
+        assert picks.tolist() == expected.tolist()
+
+
+def test_k_center_absorbs_every_block_of_labelled_pairs():
+    # 1,100 labelled pairs are absorbed in blocks of 1,024: the one at row 1,024 covers D[0].
+    D = _pool(30, 3, 19)
+    D[0] *= 5.0  # far from the others: the first pick unless a labelled pair covers it
+    labelled = 50.0 + _pool(1100, 3, 20)
+    labelled[1024] = 1.001 * D[0]
+    picks = KCenter().select(D, labelled=labelled, batch_size=3, random_state=0)
+    assert picks.tolist() == _brute_force_k_center(D, labelled, None, 3)
+    assert 0 not in picks
+
+
+def test_labelled_384_dimensional_pairs_are_matched_without_warnings():
+    D = _pool(60, 384, 21)
+    labelled = np.vstack([-D[3], D[40]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        eligible = eligible_mask(D, labelled)
+    assert np.flatnonzero(~eligible).tolist() == [3, 40]
