@@ -16,9 +16,9 @@ from embrm.active import (
     PoolLeverage,
     Uncertainty,
     VOptimal,
+    _strategies,
     log_det_information,
 )
-from embrm.active import _strategies
 from embrm.active._strategies import (
     _quadratic_form,
     eligible_mask,
@@ -212,7 +212,8 @@ def test_helpers_in_chunks_equal_the_direct_computation(monkeypatch):
     w = np.linspace(0.1, 1.0, 23)
     A = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, 0.2], [0.0, 0.2, 3.0]])
     np.testing.assert_allclose(squared_norms(D), (D**2).sum(axis=1), rtol=1e-12)
-    np.testing.assert_allclose(information_matrix(D, w, 0.5), 0.5 * np.eye(3) + (D * w[:, None]).T @ D, rtol=1e-12)
+    expected = 0.5 * np.eye(3) + (D * w[:, None]).T @ D
+    np.testing.assert_allclose(information_matrix(D, w, 0.5), expected, rtol=1e-12)
     np.testing.assert_allclose(_quadratic_form(D, A), np.einsum("ij,jk,ik->i", D, A, D), rtol=1e-12)
     margin_pool, margin_lab = linear_margins(_LinearHead([1.0, 2.0, -1.0]), D, D[:6])
     np.testing.assert_allclose(margin_pool, D @ [1.0, 2.0, -1.0], rtol=1e-12)
