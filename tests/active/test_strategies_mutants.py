@@ -255,7 +255,7 @@ def test_exact_ties_go_to_the_largest_seeded_jitter(seed):
 
 
 def test_near_ties_within_the_jitter_follow_it():
-    # Two candidates whose k-center scores differ by a relative 7e-13, less than the jitter's
+    # Two candidates whose scores differ by a relative 7e-13, less than the jitter's
     # 1e-12: the pick is the larger of score * (1 + 1e-12 * u).
     D = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0 + 7e-13]])
     labelled = np.eye(3)[:1]
@@ -265,6 +265,19 @@ def test_near_ties_within_the_jitter_follow_it():
         u = np.random.RandomState(seed).uniform(size=2)
         expected = int(np.argmax(nearest * (1.0 + 1e-12 * u)))
         assert KCenter().select(D, labelled=labelled, batch_size=1, random_state=seed)[0] == expected
+        outcomes.add(expected)
+    assert outcomes == {0, 1}
+    # V-optimal: scores v q / (1 + v h) with A = 0.1 I, P = D'D / 2, v = 1/4.
+    D = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0 + 2.7e-13]])
+    P = D.T @ D / 2
+    h = np.einsum("ij,ij->i", D, D) / 0.1
+    q = np.einsum("ij,jk,ik->i", D, P, D) / 0.1**2
+    score = 0.25 * q / (1.0 + 0.25 * h)
+    outcomes = set()
+    for seed in range(40):
+        u = np.random.RandomState(seed).uniform(size=2)
+        expected = int(np.argmax(score * (1.0 + 1e-12 * u)))
+        assert VOptimal().select(D, batch_size=1, random_state=seed)[0] == expected
         outcomes.add(expected)
     assert outcomes == {0, 1}
 
