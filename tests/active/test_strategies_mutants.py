@@ -4,6 +4,7 @@ k-center's farthest-point picks, the designs' outcome variances, ties and defaul
 from __future__ import annotations
 
 import warnings
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -323,3 +324,21 @@ def test_labelled_384_dimensional_pairs_are_matched_without_warnings():
         warnings.simplefilter("error")
         eligible = eligible_mask(D, labelled)
     assert np.flatnonzero(~eligible).tolist() == [3, 40]
+
+
+def test_log_det_information_takes_weights_as_any_numbers():
+    D = _pool(12, 3, 22)
+    assert log_det_information(D, [Fraction(1, 4)] * 12) == pytest.approx(log_det_information(D))
+
+
+def test_shortlist_refresh_with_few_rows_outside_it_keeps_picking():
+    # 4,098 candidates, a shortlist of 4,096: after two picks along e1 and e2 every shortlisted
+    # gain falls below the one left outside, and the refresh must still exclude the two picked.
+    rng = np.random.RandomState(23)
+    D = np.zeros((4098, 3))
+    D[:2048, 0] = 10.0 + 0.01 * rng.uniform(size=2048)
+    D[2048:4096, 1] = 10.0 + 0.01 * rng.uniform(size=2048)
+    D[4096:, 2] = [1.0, 0.9]
+    picks = DOptimal().select(D, batch_size=3, random_state=0)
+    assert int(np.argmax(D[:2048, 0])) in picks and 2048 + int(np.argmax(D[2048:4096, 1])) in picks
+    assert picks[2] == 4096
