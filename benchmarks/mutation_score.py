@@ -58,7 +58,10 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "model_selection": ("embrm/model_selection.py", ("tests/test_model_selection.py",)),
     "heads.bt": ("embrm/heads/_bt.py", ("tests/heads/test_heads_linear_and_mlp.py",)),
     "heads.classifier": ("embrm/heads/_classifier.py", ("tests/heads/test_heads_classifier_lgbm.py",)),
-    "heads.base": ("embrm/heads/_base.py", ("tests/heads/test_heads_contract.py",)),
+    "heads.base": (
+        "embrm/heads/_base.py",
+        ("tests/heads/test_heads_contract.py", "tests/heads/test_base_mutants.py"),
+    ),
     "embed.cache": (
         "embrm/embed/_cache.py",
         ("tests/embed/test_cache.py", "tests/reliability/test_reliability_cache_records.py"),
