@@ -11,6 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from embrm._groups import grouped_holdout
+from embrm.exceptions import DataError
 from embrm.heads import BTMLP, BTLinear, ClassifierHead
 from embrm.heads._base import fit_temperature
 from embrm.heads._bt import LINEAR_ALPHA, fit_bt_weights, fit_linear_logistic
@@ -189,3 +190,32 @@ def test_bt_linear_default_penalty_and_tolerance():
     head = BTLinear()
     assert (head.alpha, head.standardize, head.tol, head.max_iter) == (LINEAR_ALPHA, True, 1e-6, 1000)
     assert LINEAR_ALPHA == 1000.0
+
+
+def test_bt_linear_fit_indexed_equals_fit():
+    rng = np.random.RandomState(6)
+    vectors = (rng.standard_normal((50, 4)) * np.array([3.0, 1.0, 0.3, 0.1])).astype(np.float32)
+    a, b = rng.randint(0, 50, size=(2, 300))
+    a, b = a[a != b], b[a != b]
+    reward = vectors @ np.array([1.0, -1.0, 2.0, 0.5])
+    better = reward[a] + rng.logistic(size=a.size) > reward[b]
+    win, lose = np.where(better, a, b), np.where(better, b, a)
+    weight = rng.uniform(0.5, 2.0, win.size)
+    for standardize in (True, False):
+        for w in (None, weight):
+            head = BTLinear(alpha=2.0, standardize=standardize, tol=1e-9, max_iter=500)
+            streamed = head.fit_indexed(vectors, win, lose, w, chunk_size=16, encoder_id="e")
+            assert streamed is head
+            in_memory = BTLinear(alpha=2.0, standardize=standardize, tol=1e-9).fit(
+                vectors[win].astype(np.float64), vectors[lose].astype(np.float64), w
+            )
+            np.testing.assert_allclose(streamed.coef_, in_memory.coef_, rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(streamed.feature_scale_, in_memory.feature_scale_, rtol=1e-6)
+            assert (streamed.n_features_in_, streamed.encoder_id_) == (4, "e")
+            assert 2 * streamed.n_iter_ <= streamed.n_passes_
+    with pytest.warns(ConvergenceWarning, match="^BTLinear did not converge in 1 L-BFGS iterations"):
+        BTLinear(alpha=1e-4, max_iter=1).fit_indexed(vectors, win, lose)
+    with pytest.raises(ValueError, match="The 'alpha' parameter of BTLinear"):
+        BTLinear(alpha=-1.0).fit_indexed(vectors, win, lose)
+    with pytest.raises(DataError, match="BTLinear needs at least 2 pairs; got 1"):
+        BTLinear().fit_indexed(vectors, win[:1], lose[:1])
