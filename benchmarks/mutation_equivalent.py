@@ -93,7 +93,7 @@ EQUIVALENT: dict[str, str] = {
         "the blocks of groups overlap or merge: the same values, recomputed (memory/time only)",
     "embrm.evaluate._metrics.x_within_group_stats__mutmut_93":
         "the blocks of groups overlap or merge: the same values, recomputed (memory/time only)",
-    # active.strategies (listed from reading the diffs; the module's rerun is not finished)
+    # active.strategies
     "embrm.active._strategies.x__row_keys__mutmut_15":
         "keys stored as float64: still equal for a and -a; isin only prefilters, an exact check follows",
     "embrm.active._strategies.x__row_keys__mutmut_17":
@@ -105,41 +105,41 @@ EQUIVALENT: dict[str, str] = {
     "embrm.active._strategies.x_log_det_information__mutmut_7":
         "D as given: information_matrix casts each chunk to float64",
     "embrm.active._strategies.x__quadratic_form__mutmut_10":
-        "chunk loop: chunks overlap or merge, the same values recomputed (time/memory only)",
+        "chunk loop with step 1: overlapping chunks, the same values recomputed (time only)",
     "embrm.active._strategies.x__quadratic_form__mutmut_23":
         "einsum subscripts in capitals: the same contraction",
     "embrm.active._strategies.x__top__mutmut_22":
         "kind='STABLE': numpy reads sort kinds case-insensitively",
     "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_28":
-        "P scaled by M^2: every score scales by the same factor, the same argmax",
+        "P scaled by M^2: every score scales alike; a pick moves only if rounding (1e-16) beats the jitter",
     "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_29":
         "P doubled: every score doubles, the same argmax",
     "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_80":
-        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+        "float32 pools only: u stays float64, so D @ u is float64 (more precise); float32 rounding differs",
     "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_91":
-        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+        "float32 pools only: z stays float64, so D @ z is float64 (more precise); float32 rounding differs",
     "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_100":
-        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+        "astype(None) is astype(float64): the same array",
     "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_101":
-        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+        "astype(None) is astype(float64): the same array",
     "embrm.active._strategies.xǁRandomǁ_select__mutmut_3":
         "replace=None is falsy: still without replacement",
     "embrm.active._strategies.xǁKCenterǁ_select__mutmut_7":
-        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+        "astype(None) is astype(float64): the same array",
     "embrm.active._strategies.xǁKCenterǁ_select__mutmut_24":
-        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+        "astype(None) is astype(float64): the same array",
     "embrm.active._strategies.xǁKCenterǁ_select__mutmut_27":
-        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+        "float32 pools only: centres as float64, the dot products in float64; float32 rounding differs",
     "embrm.active._strategies.xǁKCenterǁ_select__mutmut_15":
         "einsum subscripts in capitals: the same contraction",
     "embrm.active._strategies.xǁKCenterǁ_select__mutmut_21":
-        "chunk loop: chunks overlap or merge, the same values recomputed (time/memory only)",
+        "chunk loop with step 1: overlapping chunks, the same distances recomputed (time only)",
     "embrm.active._strategies.xǁKCenterǁ_select__mutmut_50":
-        "chunk loop: chunks overlap or merge, the same values recomputed (time/memory only)",
+        "labelled blocks with step 1: overlapping blocks, the same distances recomputed (time only)",
     "embrm.active._strategies.xǁKCenterǁ_select__mutmut_55":
-        "chunk loop: chunks overlap or merge, the same values recomputed (time/memory only)",
+        "labelled blocks of 1,025 rows every 1,024: one row absorbed twice, the same minimum",
     "embrm.active._strategies.x__row_keys__mutmut_26":
-        "chunk loop: chunks overlap or merge, the same values recomputed (time/memory only)",
+        "hash loop with step 1: overlapping blocks, the same keys recomputed (time only)",
     "embrm.active._strategies.x__row_keys__mutmut_36":
         "keys from true division: still equal for a and -a; isin only prefilters, an exact check follows",
     "embrm.active._strategies.x_information_matrix__mutmut_20":
@@ -147,11 +147,11 @@ EQUIVALENT: dict[str, str] = {
     "embrm.active._strategies.x__greedy__mutmut_21":
         "outer loop to batch_size + 1: the inner loop's while-else breaks it at batch_size",
     "embrm.active._strategies.x__greedy__mutmut_24":
-        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+        "float32 pools only: U as float64 (the u are), the refresh in float64; float32 rounding differs",
     "embrm.active._strategies.x__greedy__mutmut_26":
-        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+        "float32 pools only: U as float64 (the u are), the refresh in float64; float32 rounding differs",
     "embrm.active._strategies.x__greedy__mutmut_37":
-        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+        "astype(None) is astype(float64): the same array",
     "embrm.active._strategies.x__greedy__mutmut_10":
         "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
     "embrm.active._strategies.x__greedy__mutmut_11":
