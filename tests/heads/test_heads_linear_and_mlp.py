@@ -192,6 +192,19 @@ def test_bt_linear_default_penalty_and_tolerance():
     assert LINEAR_ALPHA == 1000.0
 
 
+class _RowsRead:
+    """A 2-D array that records how many rows each read takes."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array, self.ndim, self.shape, self.dtype = array, 2, array.shape, array.dtype
+        self.reads: list[int] = []
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        block = self.array[rows]
+        self.reads.append(block.shape[0])
+        return block
+
+
 def test_bt_linear_fit_indexed_equals_fit():
     rng = np.random.RandomState(6)
     vectors = (rng.standard_normal((50, 4)) * np.array([3.0, 1.0, 0.3, 0.1])).astype(np.float32)
@@ -213,6 +226,12 @@ def test_bt_linear_fit_indexed_equals_fit():
             np.testing.assert_allclose(streamed.feature_scale_, in_memory.feature_scale_, rtol=1e-6)
             assert (streamed.n_features_in_, streamed.encoder_id_) == (4, "e")
             assert 2 * streamed.n_iter_ <= streamed.n_passes_
+    recording = _RowsRead(vectors)
+    BTLinear(alpha=2.0).fit_indexed(recording, win, lose, chunk_size=16)
+    assert max(recording.reads) == 16  # rows are read 16 at a time
+    recording = _RowsRead(vectors)
+    BTLinear(alpha=2.0).fit_indexed(recording, win, lose)
+    assert max(recording.reads) == 50  # the default chunk holds every row
     with pytest.warns(ConvergenceWarning, match="^BTLinear did not converge in 1 L-BFGS iterations"):
         BTLinear(alpha=1e-4, max_iter=1).fit_indexed(vectors, win, lose)
     with pytest.raises(ValueError, match="The 'alpha' parameter of BTLinear"):
