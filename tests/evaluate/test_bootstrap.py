@@ -116,6 +116,10 @@ def test_ratio_of_sums_closed_form():
         values = statistic(weights)
     np.testing.assert_allclose(values[:, 0], [6.0 / 4.0, 5.0 / 4.0])
     assert values[0, 1] == 3.0 and np.isnan(values[1, 1])  # 0 / 0 where no row qualifies
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        inf = ratio_of_sums(np.array([[1.0], [0.0]]), np.array([[0.0], [1.0]]))(np.array([[1.0, 0.0]]))
+    assert inf.tolist() == [[np.inf]]  # x / 0, no warning either
 
 
 def test_check_bootstrap_params():

@@ -66,8 +66,41 @@ def test_bt_linear_recovers_the_planted_direction_from_synthetic_pairs(pairs):
 
 
 def test_bt_linear_warns_when_not_converged(pairs):
-    with pytest.warns(ConvergenceWarning, match="did not converge in 1 L-BFGS"):
+    message = r"^BTLinear did not converge in 1 L-BFGS iterations; increase max_iter or alpha\.$"
+    with pytest.warns(ConvergenceWarning, match=message):
         BTLinear(alpha=1e-4, max_iter=1).fit(pairs.X_win, pairs.X_lose)
+
+
+def test_fit_bt_weights_stops_after_1000_iterations_and_names_its_owner():
+    # Separable differences, a vanishing penalty and six decades of feature scales: the
+    # optimum is far out and ill-conditioned, beyond 1,000 L-BFGS iterations.
+    rng = np.random.RandomState(0)
+    Z = rng.standard_normal((200, 50)) * np.logspace(0, -6, 50)
+    Z *= np.sign(Z.sum(axis=1))[:, None]
+    message = r"^DRM\.fit did not converge in 1000 L-BFGS iterations; increase max_iter or alpha\.$"
+    with pytest.warns(ConvergenceWarning, match=message):
+        fit_bt_weights(Z, np.ones(200), 1e-6, "DRM.fit")
+    with pytest.warns(ConvergenceWarning, match=r"^owner did not converge in 3 L-BFGS iterations"):
+        fit_linear_logistic(Z, np.ones(200), 1e-6, fit_intercept=False, tol=1e-6, max_iter=3, owner="owner")
+
+
+def test_the_start_hessian_preconditioner_converges_in_a_few_iterations():
+    # L-BFGS runs where the Hessian at the start, Z' S Z / 4 + a I (with the intercept's row
+    # and column), is the identity: on a problem not far from quadratic, a few iterations.
+    rng = np.random.RandomState(0)
+    Z = rng.standard_normal((300, 20)) * np.logspace(0, -2, 20) + 0.3
+    y = (rng.rand(300) < 0.5).astype(float)
+    weight = rng.uniform(0.5, 2.0, 300)
+    *_, n_iter = fit_linear_logistic(
+        Z, weight, 1.0, fit_intercept=True, y=y, tol=1e-10, max_iter=1000, owner="t"
+    )
+    assert n_iter <= 10
+    signs = np.where(rng.rand(300) < 0.35, -1.0, 1.0)[:, None]
+    delta = signs * (rng.standard_normal((300, 20)) * np.logspace(0, -2, 20) + 0.1)
+    coef, intercept, n_iter = fit_linear_logistic(
+        delta, weight, 1.0, fit_intercept=False, tol=1e-10, max_iter=1000, owner="t"
+    )
+    assert n_iter <= 12 and intercept == 0.0
 
 
 def test_mlp_backward_matches_finite_differences():
