@@ -166,4 +166,24 @@ EQUIVALENT: dict[str, str] = {
         "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
     "embrm.active._strategies.x__greedy__mutmut_17":
         "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
+    # evaluate.bootstrap
+    "embrm.evaluate._bootstrap.x__resample_counts__mutmut_25":
+        "randint(n_groups, size=...) is randint(0, n_groups, size=...): the same draws",
+    "embrm.evaluate._bootstrap.x__resample_counts__mutmut_33":
+        "astype(None) is astype(float64): the same array",
+    "embrm.evaluate._bootstrap.x_percentile_interval__mutmut_18":
+        "ignore every warning, not only RuntimeWarning: nanquantile of float samples warns nothing else",
+    # heads.bt
+    "embrm.heads._bt.x_fit_linear_logistic__mutmut_27":
+        "the preconditioner's Gram matrix from float64 rows, not float32: the same minimiser, rounding only",
+    "embrm.heads._bt.x_fit_linear_logistic__mutmut_28":
+        "the preconditioner's row weights in float64, not float32: the same minimiser, rounding only",
+    "embrm.heads._bt.x_fit_linear_logistic__mutmut_67":
+        "sign is +1 or -1, so dividing by it is multiplying by it",
+    "embrm.heads._bt.xǁBTLinearǁ_fit__mutmut_15":
+        "astype(None) is astype(float64): the same array",
+    "embrm.heads._bt.xǁBTLinearǁfit_indexed__mutmut_7":
+        "get_params(deep=None) is get_params(deep=False): None is falsy",
+    "embrm.heads._bt.xǁBTLinearǁfit_indexed__mutmut_8":
+        "get_params(deep=True): BTLinear has no estimator parameters, so the same four parameters",
 }
