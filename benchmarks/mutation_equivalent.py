@@ -186,4 +186,11 @@ EQUIVALENT: dict[str, str] = {
         "get_params(deep=None) is get_params(deep=False): None is falsy",
     "embrm.heads._bt.xǁBTLinearǁfit_indexed__mutmut_8":
         "get_params(deep=True): BTLinear has no estimator parameters, so the same four parameters",
+    # heads.classifier
+    "embrm.heads._classifier.x_fit_response_logistic__mutmut_8":
+        "astype(None) is astype(float64): the same array",
+    "embrm.heads._classifier.xǁClassifierHeadǁfit_indexed__mutmut_7":
+        "get_params(deep=None) is get_params(deep=False): None is falsy",
+    "embrm.heads._classifier.xǁClassifierHeadǁfit_indexed__mutmut_8":
+        "get_params(deep=True): ClassifierHead has no estimator parameters, so the same parameters",
 }

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from embrm._groups import grouped_holdout
+from embrm.exceptions import DataError
 from embrm.heads import ClassifierHead, _classifier
 from embrm.heads._base import feature_scale, fit_temperature
 
@@ -178,3 +180,57 @@ def test_fit_indexed_equals_fit():
         ValueError, match=r"^fit_indexed fits model='linear' only; this head has model='mlp'\.$"
     ):
         ClassifierHead(model="mlp").fit_indexed(vectors, win, lose, groups=groups)
+
+
+def test_fits_that_do_not_converge_in_1000_iterations_say_so():
+    # Separable rows, a vanishing penalty and six decades of feature scales (see heads.bt).
+    rng = np.random.RandomState(0)
+    Z = rng.standard_normal((200, 50)) * np.logspace(0, -6, 50)
+    Z *= np.sign(Z.sum(axis=1))[:, None]
+    head = ClassifierHead(alpha=1e-6, standardize=False, center_by_group=False, random_state=0)
+    message = r"^ClassifierHead did not converge in 1000 L-BFGS iterations; increase max_iter or alpha\.$"
+    with pytest.warns(ConvergenceWarning, match=message):
+        head.fit(Z, -Z)
+    with pytest.warns(ConvergenceWarning, match=message):
+        head.fit_indexed(np.vstack([Z, -Z]), np.arange(200), 200 + np.arange(200))
+
+
+def test_errors_name_the_head():
+    X_win, X_lose, groups, _ = _grouped_pairs(seed=6)
+    vectors = np.vstack([X_win, X_lose])
+    win, lose = np.arange(len(groups)), len(groups) + np.arange(len(groups))
+    one_group = (
+        r"^ClassifierHead holds out a validation slice by group and needs pairs from at least 2 groups "
+        r"\(prompts\); got 1\.$"
+    )
+    with pytest.raises(DataError, match=one_group):
+        ClassifierHead().fit(X_win, X_lose, groups=np.zeros(len(groups)))
+    with pytest.raises(DataError, match=one_group):
+        ClassifierHead().fit_indexed(vectors, win, lose, groups=np.zeros(len(groups)))
+    with pytest.raises(DataError, match=r"^ClassifierHead needs at least 10 pairs; got 9\.$"):
+        ClassifierHead().fit_indexed(vectors, win[:9], lose[:9])
+    with pytest.raises(ValueError, match=r"^The 'alpha' parameter of ClassifierHead must be"):
+        ClassifierHead(alpha=-1.0).fit_indexed(vectors, win, lose)
+
+
+def test_fit_indexed_without_groups_holds_out_single_pairs():
+    X_win, X_lose, _, _ = _grouped_pairs(seed=7)
+    vectors = np.vstack([X_win, X_lose])
+    n = len(X_win)
+    streamed = ClassifierHead(alpha=2.0, random_state=1).fit_indexed(vectors, np.arange(n), n + np.arange(n))
+    in_memory = ClassifierHead(alpha=2.0, center_by_group=False, random_state=1).fit(X_win, X_lose)
+    np.testing.assert_allclose(streamed.coef_, in_memory.coef_, rtol=1e-4, atol=1e-6)
+    assert streamed.temperature_ == pytest.approx(in_memory.temperature_, rel=1e-3)
+
+
+def test_the_linear_model_ignores_linear_base_and_the_mlp_reads_mlp_alpha():
+    X_win, X_lose, groups, weight = _grouped_pairs(seed=8)
+    plain = ClassifierHead(alpha=2.0, random_state=0).fit(X_win, X_lose, weight, groups=groups)
+    no_base = ClassifierHead(alpha=2.0, linear_base=False, random_state=0).fit(
+        X_win, X_lose, weight, groups=groups
+    )
+    np.testing.assert_array_equal(no_base.coef_, plain.coef_)
+    assert no_base.temperature_ == plain.temperature_
+    head = ClassifierHead(model="mlp", mlp_alpha=5.0, hidden_layer_sizes=(4,), random_state=0)
+    assert head.get_params()["mlp_alpha"] == 5.0
+    assert head.fit(X_win, X_lose, groups=groups).mlp_alpha_ == 5.0
