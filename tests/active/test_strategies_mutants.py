@@ -21,13 +21,14 @@ from embrm.active import (
     log_det_information,
 )
 from embrm.active._strategies import (
+    _greedy,
     _quadratic_form,
     eligible_mask,
     information_matrix,
     linear_margins,
     squared_norms,
 )
-from embrm.exceptions import DataError
+from embrm.exceptions import DataError, EncoderMismatchError
 from embrm.heads import BTLinear
 
 
@@ -342,3 +343,109 @@ def test_shortlist_refresh_with_few_rows_outside_it_keeps_picking():
     picks = DOptimal().select(D, batch_size=3, random_state=0)
     assert int(np.argmax(D[:2048, 0])) in picks and 2048 + int(np.argmax(D[2048:4096, 1])) in picks
     assert picks[2] == 4096
+
+
+def test_every_error_message_in_full():
+    D = _pool(20, 3, 24)
+    dopt = DOptimal()
+    with pytest.raises(DataError, match=r"^D_pool must be numbers \(one row per pair\), got dtype <U1\.$"):
+        dopt.select(np.full((3, 2), "a"))
+    with pytest.raises(
+        DataError,
+        match=r"^labelled must be a 2-d array of shape \(n_pairs, n_features\), got shape \(3,\)\.$",
+    ):
+        dopt.select(D, labelled=np.ones(3))
+    with pytest.raises(
+        DataError,
+        match=r"^D_pool is empty: there are no candidate pairs to choose from\. Build a pool with "
+        r"embrm\.active\.within_prompt_pool \(at least two different answers to one prompt\)\.$",
+    ):
+        dopt.select(np.zeros((0, 3)))
+    dopt.select(D, labelled=np.zeros((0, 3)), batch_size=1)  # no labelled pairs yet: allowed
+    bad = D.copy()
+    bad[4, 2] = np.inf
+    with pytest.raises(
+        DataError,
+        match=r"^D_pool row 4 holds NaN or infinity; embedding differences must be finite\. Embed the "
+        r"responses again \(and check the head or pairs they came from\)\.$",
+    ):
+        dopt.select(bad)
+    bad[4, 2] = -2.5e6
+    with pytest.raises(
+        DataError,
+        match=r"^D_pool row 4 holds the value 2\.5e\+06; embedding differences must stay below 1e\+06 in "
+        r"size \(those of unit-length embeddings are at most 2\)\. Pass differences of embeddings, not raw "
+        r"features\.$",
+    ):
+        dopt.select(bad)
+    bad[4, 2] = 1e6  # the bound itself is allowed
+    dopt.select(bad, batch_size=1)
+    with pytest.raises(
+        DataError, match=r"^D_pool holds NaN or infinite values; embed the responses again\.$"
+    ):
+        squared_norms(np.array([[1.0, np.nan]]))
+    with pytest.raises(DataError, match=r"^X holds NaN or infinite values"):
+        squared_norms(np.array([[1.0, np.inf]]), name="X")
+    with pytest.raises(
+        DataError,
+        match=r"^labelled has 2 features but D_pool has 3: both must be differences of embeddings from the "
+        r"same encoder\.$",
+    ):
+        dopt.select(D, labelled=D[:2, :2])
+    for bad_size in (0, 2.0, "3"):
+        with pytest.raises(DataError, match=rf"^batch_size must be a positive integer, got {bad_size!r}\.$"):
+            dopt.select(D, batch_size=bad_size)
+    assert len(dopt.select(D, batch_size=1)) == 1
+    D[7] = 0.0
+    with pytest.raises(
+        DataError,
+        match=r"^batch_size=19 is larger than the 18 candidates that can still be chosen \(2 of 20 are self "
+        r"pairs or already labelled\): lower the budget or build a larger pool\.$",
+    ):
+        dopt.select(D, labelled=D[[3]], batch_size=19)
+    assert len(dopt.select(D, labelled=D[[3]], batch_size=18)) == 18
+
+
+class _Unfitted:
+    pass
+
+
+class _Curved(_LinearHead):
+    """Not linear: a reward that bends."""
+
+    def reward(self, X):
+        return np.asarray(X) @ self.coef_ + np.square(np.asarray(X)).sum(axis=1)
+
+
+def test_head_errors_in_full():
+    D = _pool(20, 3, 25)
+    with pytest.raises(
+        DataError, match=r"^The head _Unfitted is not fitted; fit it on the labelled pairs first\.$"
+    ):
+        linear_margins(_Unfitted(), D, None)
+    with pytest.raises(
+        EncoderMismatchError,
+        match=r"^The pool has 3-dimensional differences but the head was fitted on 2 features: embed the "
+        r"pool with the encoder the head was trained with\.$",
+    ):
+        linear_margins(_LinearHead([1.0, 2.0]), D, None)
+    message = (
+        r"^_Curved is not linear: its Fisher information is taken on a linear Bradley-Terry head fitted on "
+        r"the labelled pairs, so pass at least two labelled differences \(preferred minus other\), or pass "
+        r"a BTLinear head\.$"
+    )
+    with pytest.raises(DataError, match=message):
+        linear_margins(_Curved([1.0, 0.0, 0.0]), D, D[:1])
+    with pytest.raises(DataError, match=message):
+        linear_margins(_Curved([1.0, 0.0, 0.0]), D, None)
+    margin_pool, margin_lab = linear_margins(_Curved([1.0, 0.0, 0.0]), D, D[:2])  # two are enough
+    coef = BTLinear().fit(D[:2], np.zeros((2, 3))).coef_
+    np.testing.assert_allclose(margin_pool, D @ coef, rtol=1e-12)
+    np.testing.assert_allclose(margin_lab, D[:2] @ coef, rtol=1e-12)
+    assert linear_margins(None, D, D[:2]) == (None, None)
+
+
+def test_greedy_without_finite_gains_says_so():
+    D = _pool(5, 2, 26)
+    with pytest.raises(RuntimeError, match=r"^greedy selection ran out of finite gains$"):
+        _greedy(D, np.full(5, 0.25), np.full(5, -np.inf), np.eye(2), 1)
