@@ -198,6 +198,9 @@ def test_fit_pairs_reads_groups_and_weights_from_the_frame():
     np.testing.assert_array_equal(head.seen_[2], [1.0, 2, 3, 4, 5])
     head = _Recorder().fit_pairs(_Pairs(weighted), encoder, sample_weight=np.full(5, 0.5))
     np.testing.assert_array_equal(head.seen_[2], np.full(5, 0.5))
+    # prompts are told apart exactly, also when one ends in a NUL character
+    nul = frame.with_columns(prompt=pl.Series(["p", "p\x00", "p", "q", "p\x00"]))
+    assert _Recorder().fit_pairs(_Pairs(nul), encoder).seen_[3].tolist() == [0, 1, 0, 2, 1]
     with pytest.raises(DataError, match=r"^pairs\.frame lacks the column\(s\) \['chosen', 'prompt'\]\.$"):
         _Recorder().fit_pairs(_Pairs(frame.drop("prompt", "chosen")), encoder)
 
