@@ -449,3 +449,21 @@ def test_greedy_without_finite_gains_says_so():
     D = _pool(5, 2, 26)
     with pytest.raises(RuntimeError, match=r"^greedy selection ran out of finite gains$"):
         _greedy(D, np.full(5, 0.25), np.full(5, -np.inf), np.eye(2), 1)
+
+
+def test_pools_of_other_number_types_are_read_as_float64():
+    D = _pool(20, 3, 27)
+    labelled = D[:2]
+    for strategy in (DOptimal(), KCenter()):
+        expected = strategy.select(
+            D.astype(np.float16).astype(np.float64), labelled=labelled.astype(np.float16)
+        )
+        assert strategy.select(
+            D.astype(np.float16), labelled=labelled.astype(np.float16), random_state=0
+        ).tolist() == (expected.tolist())
+        as_int = np.round(10 * D).astype(np.int64)
+        assert strategy.select(as_int, batch_size=4, random_state=0).tolist() == (
+            strategy.select(as_int.astype(np.float64), batch_size=4, random_state=0).tolist()
+        )
+    with pytest.raises(DataError, match=r"^D_pool must be numbers \(one row per pair\), got dtype bool\.$"):
+        DOptimal().select(D > 0)
