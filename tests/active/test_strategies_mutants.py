@@ -453,17 +453,12 @@ def test_greedy_without_finite_gains_says_so():
 
 def test_pools_of_other_number_types_are_read_as_float64():
     D = _pool(20, 3, 27)
-    labelled = D[:2]
+    half, labelled = D.astype(np.float16), D[:2].astype(np.float16)
+    as_int = np.round(10 * D).astype(np.int64)
     for strategy in (DOptimal(), KCenter()):
-        expected = strategy.select(
-            D.astype(np.float16).astype(np.float64), labelled=labelled.astype(np.float16)
-        )
-        assert strategy.select(
-            D.astype(np.float16), labelled=labelled.astype(np.float16), random_state=0
-        ).tolist() == (expected.tolist())
-        as_int = np.round(10 * D).astype(np.int64)
-        assert strategy.select(as_int, batch_size=4, random_state=0).tolist() == (
-            strategy.select(as_int.astype(np.float64), batch_size=4, random_state=0).tolist()
-        )
+        expected = strategy.select(half.astype(np.float64), labelled=labelled, random_state=0)
+        assert strategy.select(half, labelled=labelled, random_state=0).tolist() == expected.tolist()
+        expected = strategy.select(as_int.astype(np.float64), batch_size=4, random_state=0)
+        assert strategy.select(as_int, batch_size=4, random_state=0).tolist() == expected.tolist()
     with pytest.raises(DataError, match=r"^D_pool must be numbers \(one row per pair\), got dtype bool\.$"):
         DOptimal().select(D > 0)
