@@ -462,3 +462,24 @@ def test_pools_of_other_number_types_are_read_as_float64():
         assert strategy.select(as_int, batch_size=4, random_state=0).tolist() == expected.tolist()
     with pytest.raises(DataError, match=r"^D_pool must be numbers \(one row per pair\), got dtype bool\.$"):
         DOptimal().select(D > 0)
+
+
+def test_first_row_checks_default_batch_and_linearity_probe():
+    D = _pool(20, 3, 28)
+    bad = D.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(DataError, match=r"^D_pool row 0 holds NaN or infinity"):
+        DOptimal().select(bad)
+    assert len(DOptimal().select(D, random_state=0)) == 10  # batch_size defaults to 10
+
+    class _LinearOnTheFirstEight(_LinearHead):
+        def reward(self, X):
+            X = np.asarray(X)
+            return X @ self.coef_ + 5.0 * (X[:, 0] > 50.0)
+
+    # The linearity check probes the first eight candidates: a head that bends only beyond
+    # them is read as linear.
+    far = D.copy()
+    far[8, 0] = 60.0
+    margin_pool, _ = linear_margins(_LinearOnTheFirstEight([1.0, 0.0, 0.0]), far, None)
+    np.testing.assert_allclose(margin_pool, far[:, 0], rtol=1e-12)
