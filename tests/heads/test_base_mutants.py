@@ -220,15 +220,15 @@ def test_feature_scale_is_the_weighted_spread_with_residue_left_at_one():
     assert 0 < tiny < 1e-8
     as32 = feature_scale(X_win.astype(np.float32), X_lose.astype(np.float32), s.astype(np.float32))
     assert as32[3] == 1.0
-    # at exactly the threshold (eps times the whole vector's spread) a feature is residue
+    # at exactly the threshold (eps times the whole vector's spread, here 2) a feature is residue
+    eps = np.finfo(np.float64).eps
     X = np.zeros((2, 2))
-    X[0, 0], X[1, 0] = 1.0, -1.0
-    X[0, 1] = np.finfo(np.float64).eps
-    X[1, 1] = -np.finfo(np.float64).eps
+    X[0, 0], X[1, 0] = 2.0, -2.0
+    X[0, 1], X[1, 1] = 2 * eps, -2 * eps
     scale = feature_scale(X, -X, np.array([0.5, 0.5]))
-    assert scale[0] == 1.0 and scale[1] == 1.0  # the first is exactly 1, the second residue
-    X[:, 1] *= 4.0
-    assert feature_scale(X, -X, np.array([0.5, 0.5]))[1] == pytest.approx(4 * np.finfo(np.float64).eps)
+    assert scale[0] == 2.0 and scale[1] == 1.0
+    X[:, 1] *= 2.0
+    assert feature_scale(X, -X, np.array([0.5, 0.5]))[1] == pytest.approx(4 * eps)
 
 
 def test_fit_temperature_is_bounded_to_exp_plus_minus_ten():
@@ -241,3 +241,27 @@ def test_fit_temperature_is_bounded_to_exp_plus_minus_ten():
     assert fit_temperature(margin, np.array([1.0, 1.0, 1.0, 3.0])) == pytest.approx(np.exp(10.0), rel=1e-3)
     margin = np.array([2.0, 2.0, 2.0, -2.0])
     assert fit_temperature(margin, np.ones(4)) == pytest.approx(2 / np.log(3.0), rel=1e-4)
+
+
+class _Column(_Recorder):
+    """A head whose ``_reward`` returns a column."""
+
+    def _reward(self, X):
+        return (X @ self.coef_)[:, None]
+
+
+def test_reward_is_one_number_per_row_and_input_errors_name_the_argument():
+    head = _Column().fit(np.eye(3), np.zeros((3, 3)))
+    assert head.reward(np.eye(3) * 2.0).tolist() == [2.0, 2.0, 2.0]
+    good, bad = np.eye(3), np.eye(3)
+    bad[1, 2] = np.nan
+    calls = {
+        "X": lambda: head.reward(bad),
+        "X_win": lambda: head.score(bad, good),
+        "X_lose": lambda: head.score(good, bad),
+        "X_a": lambda: head.predict_proba(bad, good),
+        "X_b": lambda: head.predict_proba(good, bad),
+    }
+    for name, call in calls.items():
+        with pytest.raises(DataError, match=rf"^{name} contains NaN or infinity in 1 row"):
+            call()
