@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from embrm.embed import EmbeddingArray
 from embrm.exceptions import DataError, NotFittedError
 from embrm.heads import BTLinear, ClassifierHead, _base
 from embrm.heads._base import BaseHead, feature_scale, fit_temperature, single_threaded
@@ -265,3 +266,17 @@ def test_reward_is_one_number_per_row_and_input_errors_name_the_argument():
     for name, call in calls.items():
         with pytest.raises(DataError, match=rf"^{name} contains NaN or infinity in 1 row"):
             call()
+
+
+def test_fit_errors_name_the_head_and_the_arrays():
+    with pytest.raises(ValueError, match=r"^The 'alpha' parameter of BTLinear must be"):
+        BTLinear(alpha=-1.0).fit(np.eye(3), np.zeros((3, 3)))
+    X_win = EmbeddingArray(np.eye(3), "enc-a")
+    X_lose = EmbeddingArray(np.zeros((3, 3)), "enc-b")
+    with pytest.raises(
+        DataError,
+        match=r"^The arrays come from different encoders \(X_win from 'enc-a', X_lose from 'enc-b'\): embed "
+        r"every response with the same encoder\.$",
+    ):
+        BTLinear().fit(X_win, X_lose)
+    assert BTLinear().fit(X_win, EmbeddingArray(np.zeros((3, 3)), "enc-a")).encoder_id_ == "enc-a"
