@@ -193,4 +193,35 @@ EQUIVALENT: dict[str, str] = {
         "get_params(deep=None) is get_params(deep=False): None is falsy",
     "embrm.heads._classifier.xǁClassifierHeadǁfit_indexed__mutmut_8":
         "get_params(deep=True): ClassifierHead has no estimator parameters, so the same parameters",
+    # heads.base
+    "embrm.heads._base.xǁBaseHeadǁfit__mutmut_7":
+        "get_params(deep=None) is get_params(deep=False): None is falsy",
+    "embrm.heads._base.xǁBaseHeadǁfit__mutmut_8":
+        "get_params(deep=True) adds nested keys; validate_params reads only the constrained ones",
+    "embrm.heads._base.xǁBaseHeadǁfit__mutmut_53":
+        "getattr default None for False: both falsy",
+    "embrm.heads._base.xǁBaseHeadǁfit__mutmut_62":
+        "warnings.warn with category None warns a UserWarning, the same",
+    "embrm.heads._base.xǁBaseHeadǁfit__mutmut_65":
+        "warnings.warn without a category warns a UserWarning, the same",
+    "embrm.heads._base.xǁBaseHeadǁreward__mutmut_15":
+        "reshape(-2): numpy reads any negative size as 'the rest', like -1",
+    "embrm.heads._base.xǁBaseHeadǁ_check_pairs__mutmut_3":
+        "the head is fitted by then (score and predict_proba check first), so the method label is never read",
+    "embrm.heads._base.xǁBaseHeadǁ_check_pairs__mutmut_8":
+        "the head is fitted by then (score and predict_proba check first), so the method label is never read",
+    "embrm.heads._base.xǁBaseHeadǁ_check_pairs__mutmut_9":
+        "the head is fitted by then (score and predict_proba check first), so the method label is never read",
+    "embrm.heads._base.xǁBaseHeadǁ_check_pairs__mutmut_13":
+        "the head is fitted by then (score and predict_proba check first), so the method label is never read",
+    "embrm.heads._base.xǁBaseHeadǁ_check_pairs__mutmut_18":
+        "the head is fitted by then (score and predict_proba check first), so the method label is never read",
+    "embrm.heads._base.xǁBaseHeadǁ_check_pairs__mutmut_19":
+        "the head is fitted by then (score and predict_proba check first), so the method label is never read",
+    "embrm.heads._base.x_fit_temperature__mutmut_14":
+        "method=None with bounds is scipy's 'bounded' method",
+    "embrm.heads._base.x_fit_temperature__mutmut_17":
+        "no method with bounds is scipy's 'bounded' method",
+    "embrm.heads._base.x_fit_temperature__mutmut_22":
+        "'BOUNDED': scipy lower-cases the method name",
 }
