@@ -3,6 +3,7 @@ feature scales, temperatures and the single-threaded context."""
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -81,7 +82,9 @@ def test_centring_without_groups_warning_names_the_head_and_the_fix():
         "no groups, so nothing is centred. Pass groups= (the prompt id of each pair), or set "
         "center_by_group=False."
     )
-    assert record[0].filename == _file_calling(BaseHead.fit)  # reported where fit was called
+    with pytest.warns(UserWarning) as record:
+        head = _CentringRecorder().fit(X_win, X_lose)
+    assert (record[0].filename, record[0].lineno) == head.caller_  # reported where fit was called
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ClassifierHead(alpha=1.0, center_by_group=False, random_state=0).fit(X_win, X_lose)
@@ -96,10 +99,15 @@ def _frames_added(*functions) -> int:
     return 2 * sum(hasattr(function, "__wrapped__") for function in functions)
 
 
-def _file_calling(method) -> str:
-    """The file of the frame just above ``method``'s body when this test calls it: this
-    file, or the wrapper's."""
-    return method.__code__.co_filename if _frames_added(method) else __file__
+class _CentringRecorder(_Recorder):
+    """A head that centres by group and records the frame that called ``fit``'s body."""
+
+    center_by_group = True
+
+    def _fit(self, X_win, X_lose, sample_weight, groups):
+        caller = sys._getframe(2)  # _fit <- fit's body <- fit's caller
+        self.caller_ = (caller.f_code.co_filename, caller.f_lineno)
+        super()._fit(X_win, X_lose, sample_weight, groups)
 
 
 def _fake_module_call(depth: int, function, *args):
