@@ -113,7 +113,7 @@ EQUIVALENT: dict[str, str] = {
     "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_28":
         "P scaled by M^2: every score scales alike; a pick moves only if rounding (1e-16) beats the jitter",
     "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_29":
-        "P doubled: every score doubles, the same argmax",
+        "P doubled: every score doubles exactly (a power of two), the same argmax",
     "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_80":
         "float32 pools only: u stays float64, so D @ u is float64 (more precise); float32 rounding differs",
     "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_91":
@@ -153,19 +153,19 @@ EQUIVALENT: dict[str, str] = {
     "embrm.active._strategies.x__greedy__mutmut_37":
         "astype(None) is astype(float64): the same array",
     "embrm.active._strategies.x__greedy__mutmut_10":
-        "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
+        "shortlist size: lazy greedy picks what a full downdate picks at any size, up to rounding (time)",
     "embrm.active._strategies.x__greedy__mutmut_11":
-        "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
+        "shortlist size: lazy greedy picks what a full downdate picks at any size, up to rounding (time)",
     "embrm.active._strategies.x__greedy__mutmut_12":
-        "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
+        "shortlist size: lazy greedy picks what a full downdate picks at any size, up to rounding (time)",
     "embrm.active._strategies.x__greedy__mutmut_13":
-        "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
+        "shortlist size: lazy greedy picks what a full downdate picks at any size, up to rounding (time)",
     "embrm.active._strategies.x__greedy__mutmut_14":
-        "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
+        "shortlist size: lazy greedy picks what a full downdate picks at any size, up to rounding (time)",
     "embrm.active._strategies.x__greedy__mutmut_15":
-        "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
+        "shortlist size: lazy greedy picks what a full downdate picks at any size, up to rounding (time)",
     "embrm.active._strategies.x__greedy__mutmut_17":
-        "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
+        "shortlist size: lazy greedy picks what a full downdate picks at any size, up to rounding (time)",
     # evaluate.bootstrap
     "embrm.evaluate._bootstrap.x__resample_counts__mutmut_25":
         "randint(n_groups, size=...) is randint(0, n_groups, size=...): the same draws",
