@@ -483,3 +483,16 @@ def test_first_row_checks_default_batch_and_linearity_probe():
     far[8, 0] = 60.0
     margin_pool, _ = linear_margins(_LinearOnTheFirstEight([1.0, 0.0, 0.0]), far, None)
     np.testing.assert_allclose(margin_pool, far[:, 0], rtol=1e-12)
+
+
+def test_top_is_the_exact_top_k_at_every_k():
+    # numpy sorts small partitions whole; 1,200 candidates go through its selection algorithm.
+    for n, ks in ((40, range(1, 38)), (1200, (1, 2, 3, 400, 1197))):
+        score = np.random.RandomState(29).permutation(n).astype(float)  # distinct scores
+        eligible = np.ones(n, dtype=bool)
+        eligible[[3, 17]] = False
+        ranked = [i for i in np.argsort(-score) if eligible[i]]
+        for seed in range(3):
+            for k in ks:
+                picks = _strategies._top(score, eligible, k, np.random.RandomState(seed))
+                assert picks.tolist() == ranked[:k]
