@@ -496,3 +496,17 @@ def test_top_is_the_exact_top_k_at_every_k():
             for k in ks:
                 picks = _strategies._top(score, eligible, k, np.random.RandomState(seed))
                 assert picks.tolist() == ranked[:k]
+
+
+def test_the_shortlist_keeps_its_last_row_and_the_threshold_is_the_best_outside_it():
+    # 4,095 parallel differences along e1 (gains near 250, near 1 once one is picked), one
+    # along e2 (gain 2), one along e3 (gain 0.5) and two small ones: the shortlist is the top
+    # 4,096, the threshold the gain of the 4,097th. After the first e1 pick the e2 row must
+    # come next, although the other e1 rows still beat the threshold.
+    D = np.zeros((4099, 3))
+    D[:4095, 0] = 10.0 + 0.001 * np.arange(4095)
+    D[4095, 1] = np.sqrt(0.8)
+    D[4096, 2] = np.sqrt(0.2)
+    D[4097:, 2] = [0.2, 0.1]
+    picks = DOptimal(prior_strength=0.1).select(D, batch_size=2, random_state=0)
+    assert picks.tolist() == [4094, 4095]
