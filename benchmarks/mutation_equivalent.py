@@ -166,6 +166,36 @@ EQUIVALENT: dict[str, str] = {
         "shortlist size: lazy greedy picks what a full downdate picks at any size, up to rounding (time)",
     "embrm.active._strategies.x__greedy__mutmut_17":
         "shortlist size: lazy greedy picks what a full downdate picks at any size, up to rounding (time)",
+    "embrm.active._strategies.x__initial_gains__mutmut_9":
+        "astype(None) is astype(float64): the same array",
+    "embrm.active._strategies.x__initial_gains__mutmut_15":
+        "Woodbury also at len(L) == d: the same inverse by another exact formula, rounding only",
+    "embrm.active._strategies.x__initial_gains__mutmut_30":
+        "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
+    "embrm.active._strategies.x__greedy__mutmut_60":
+        "sort kind: only the order among exactly equal gains, which the jitter rules out",
+    "embrm.active._strategies.x__greedy__mutmut_62":
+        "sort kind: only the order among exactly equal gains, which the jitter rules out",
+    "embrm.active._strategies.x__greedy__mutmut_65":
+        "kind='STABLE': numpy reads sort kinds case-insensitively",
+    "embrm.active._strategies.x__greedy__mutmut_67":
+        "a higher threshold or a shorter shortlist: the inner loop refreshes sooner, the same picks (time)",
+    "embrm.active._strategies.x__greedy__mutmut_68":
+        "a higher threshold or a shorter shortlist: the inner loop refreshes sooner, the same picks (time)",
+    "embrm.active._strategies.x__greedy__mutmut_69":
+        "a higher threshold or a shorter shortlist: the inner loop refreshes sooner, the same picks (time)",
+    "embrm.active._strategies.x__greedy__mutmut_77":
+        "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
+    "embrm.active._strategies.x__greedy__mutmut_79":
+        "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
+    "embrm.active._strategies.x__greedy__mutmut_86":
+        "> for >= at the threshold: at exact equality a refresh comes first, the same picks (time)",
+    "embrm.active._strategies.x__greedy__mutmut_108":
+        "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
+    "embrm.active._strategies.x__greedy__mutmut_114":
+        "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
+    "embrm.active._strategies.x__greedy__mutmut_116":
+        "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
     # evaluate.bootstrap
     "embrm.evaluate._bootstrap.x__resample_counts__mutmut_25":
         "randint(n_groups, size=...) is randint(0, n_groups, size=...): the same draws",
