@@ -15,6 +15,7 @@ from embrm.active import (
     KCenter,
     MaxDifference,
     PoolLeverage,
+    Random,
     Uncertainty,
     VOptimal,
     _strategies,
@@ -206,6 +207,13 @@ def test_passes_in_chunks_pick_what_one_pass_picks(name, monkeypatch):
     chunked = strategy.select(D, labelled=labelled, head=head, batch_size=7, random_state=0)
     assert chunked.tolist() == whole.tolist()
     assert 5 not in whole and 9 not in whole
+    few = labelled[:2]  # fewer labelled pairs than features: the Woodbury path
+    monkeypatch.setattr(_strategies, "CHUNK", 32768)
+    whole = strategy.select(D, labelled=few, head=head, batch_size=7, random_state=0)
+    monkeypatch.setattr(_strategies, "CHUNK", 4)
+    assert (
+        strategy.select(D, labelled=few, head=head, batch_size=7, random_state=0).tolist() == whole.tolist()
+    )
 
 
 def test_helpers_in_chunks_equal_the_direct_computation(monkeypatch):
@@ -510,3 +518,20 @@ def test_the_shortlist_keeps_its_last_row_and_the_threshold_is_the_best_outside_
     D[4097:, 2] = [0.2, 0.1]
     picks = DOptimal(prior_strength=0.1).select(D, batch_size=2, random_state=0)
     assert picks.tolist() == [4094, 4095]
+
+
+class _WithIntercept(_LinearHead):
+    """A linear head with an intercept: differences cancel it."""
+
+    def reward(self, X):
+        return np.asarray(X) @ self.coef_ + 3.0
+
+
+def test_heads_with_an_intercept_are_linear_and_strategies_without_a_head_ignore_it():
+    D = _pool(20, 3, 30)
+    margin_pool, _ = linear_margins(_WithIntercept([1.0, 2.0, -1.0]), D, None)
+    np.testing.assert_allclose(margin_pool, D @ [1.0, 2.0, -1.0], rtol=1e-12)
+    expected = Random().select(D, batch_size=3, random_state=0)
+    assert Random().select(D, head=_Unfitted(), batch_size=3, random_state=0).tolist() == expected.tolist()
+    with pytest.raises(ValueError, match=r"^The 'prior_strength' parameter of DOptimal must be"):
+        DOptimal(prior_strength=0.0).select(D)
