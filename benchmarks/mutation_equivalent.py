@@ -196,6 +196,50 @@ EQUIVALENT: dict[str, str] = {
         "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
     "embrm.active._strategies.x__greedy__mutmut_116":
         "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
+    "embrm.active._strategies.x__check_matrix__mutmut_5":
+        "'XXfiuXX' holds the kinds f, i, u and X, and no dtype has kind X",
+    "embrm.active._strategies.x__check_matrix__mutmut_10":
+        "astype(None) is astype(float64): the same array",
+    "embrm.active._strategies.x_eligible_mask__mutmut_3":
+        "squared norms recomputed though given: the same values (time)",
+    "embrm.active._strategies.x_eligible_mask__mutmut_27":
+        "axis=None: differs only if two labelled rows, neither equal nor opposite, share a 64-bit key",
+    "embrm.active._strategies.x_eligible_mask__mutmut_29":
+        "axis=None: differs only if two labelled rows, neither equal nor opposite, share a 64-bit key",
+    "embrm.active._strategies.x_eligible_mask__mutmut_33":
+        "axis=None: differs only if two labelled rows, neither equal nor opposite, share a 64-bit key",
+    "embrm.active._strategies.x_eligible_mask__mutmut_35":
+        "axis=None: differs only if two labelled rows, neither equal nor opposite, share a 64-bit key",
+    "embrm.active._strategies.x_eligible_mask__mutmut_39":
+        "None written into a bool array is False, the same value",
+    "embrm.active._strategies.x_linear_margins__mutmut_28":
+        "astype(None) is astype(float64): the same array",
+    "embrm.active._strategies.x_linear_margins__mutmut_61":
+        "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
+    "embrm.active._strategies.x_linear_margins__mutmut_76":
+        "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
+    "embrm.active._strategies.x_linear_margins__mutmut_77":
+        "astype(None) is astype(float64): the same array",
+    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_8":
+        "get_params(deep=None) is get_params(deep=False): None is falsy",
+    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_9":
+        "get_params(deep=True): strategies have no estimator parameters",
+    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_52":
+        "squared norms recomputed though given: the same values (time)",
+    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_55":
+        "squared norms recomputed though given: the same values (time)",
+    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_92":
+        "every _select returns int64 indices (64-bit Linux, macOS): the same array",
+    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_94":
+        "every _select returns int64 indices (64-bit Linux, macOS): the same array",
+    "embrm.active._strategies.x__initial_gains__mutmut_38":
+        "chunk loop with step 1: overlapping chunks, the same gains recomputed (time only)",
+    "embrm.active._strategies.x__initial_gains__mutmut_41":
+        "astype(None) is astype(float64): the same array",
+    "embrm.active._strategies.x__initial_gains__mutmut_55":
+        "einsum subscripts in capitals: the same contraction",
+    "embrm.active._strategies.x__sherman_morrison__mutmut_2":
+        "astype(None) is astype(float64): the same array",
     # evaluate.bootstrap
     "embrm.evaluate._bootstrap.x__resample_counts__mutmut_25":
         "randint(n_groups, size=...) is randint(0, n_groups, size=...): the same draws",
