@@ -538,5 +538,7 @@ def test_heads_with_an_intercept_are_linear_and_strategies_without_a_head_ignore
 
 
 def test_a_pool_without_features_has_no_candidates():
-    with pytest.raises(DataError, match=r"^batch_size=1 is larger than the 0 candidates that can still be chosen"):
+    with pytest.raises(
+        DataError, match=r"^batch_size=1 is larger than the 0 candidates that can still be chosen"
+    ):
         DOptimal().select(np.zeros((5, 0)), batch_size=1)
