@@ -93,9 +93,7 @@ EQUIVALENT: dict[str, str] = {
         "the blocks of groups overlap or merge: the same values, recomputed (memory/time only)",
     "embrm.evaluate._metrics.x_within_group_stats__mutmut_93":
         "the blocks of groups overlap or merge: the same values, recomputed (memory/time only)",
-    # active.strategies (listed from reading the diffs; the module's rerun is not finished)
-    "embrm.active._strategies.x__row_keys__mutmut_11":
-        "multipliers as int64: keys are float sums, still equal for a and -a (exact check follows)",
+    # active.strategies
     "embrm.active._strategies.x__row_keys__mutmut_15":
         "keys stored as float64: still equal for a and -a; isin only prefilters, an exact check follows",
     "embrm.active._strategies.x__row_keys__mutmut_17":
@@ -106,110 +104,206 @@ EQUIVALENT: dict[str, str] = {
         "D as given: information_matrix casts each chunk to float64",
     "embrm.active._strategies.x_log_det_information__mutmut_7":
         "D as given: information_matrix casts each chunk to float64",
-    "embrm.active._strategies.x_log_det_information__mutmut_18":
-        "weights as given: they multiply float64 chunks, the same products",
-    "embrm.active._strategies.x_log_det_information__mutmut_20":
-        "weights as given: they multiply float64 chunks, the same products",
-    "embrm.active._strategies.x__quadratic_form__mutmut_2":
-        "A.astype(None) is float64; only the rounding of float32 pools differs",
-    "embrm.active._strategies.x__quadratic_form__mutmut_9":
-        "chunk loop: chunks overlap or merge, the same values recomputed (time/memory only)",
     "embrm.active._strategies.x__quadratic_form__mutmut_10":
-        "chunk loop: chunks overlap or merge, the same values recomputed (time/memory only)",
+        "chunk loop with step 1: overlapping chunks, the same values recomputed (time only)",
     "embrm.active._strategies.x__quadratic_form__mutmut_23":
         "einsum subscripts in capitals: the same contraction",
-    "embrm.active._strategies.x__top__mutmut_6":
-        "k == len(candidates): argpartition at k - 1 keeps all, the same set",
-    "embrm.active._strategies.x__top__mutmut_17":
-        "sort kind: candidates were shuffled first, the order among exact ties stays random",
-    "embrm.active._strategies.x__top__mutmut_19":
-        "sort kind: candidates were shuffled first, the order among exact ties stays random",
     "embrm.active._strategies.x__top__mutmut_22":
         "kind='STABLE': numpy reads sort kinds case-insensitively",
     "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_28":
-        "P scaled by M^2: every score scales by the same factor, the same argmax",
+        "P scaled by M^2: every score scales alike; a pick moves only if rounding (1e-16) beats the jitter",
     "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_29":
-        "P doubled: every score doubles, the same argmax",
-    "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_37":
-        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
-    "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_38":
-        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
-    "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_39":
-        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
-    "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_45":
-        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
+        "P doubled: every score doubles exactly (a power of two), the same argmax",
     "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_80":
-        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+        "float32 pools only: u stays float64, so D @ u is float64 (more precise); float32 rounding differs",
     "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_91":
-        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+        "float32 pools only: z stays float64, so D @ z is float64 (more precise); float32 rounding differs",
     "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_100":
-        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+        "astype(None) is astype(float64): the same array",
     "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_101":
-        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+        "astype(None) is astype(float64): the same array",
     "embrm.active._strategies.xǁRandomǁ_select__mutmut_3":
         "replace=None is falsy: still without replacement",
     "embrm.active._strategies.xǁKCenterǁ_select__mutmut_7":
-        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+        "astype(None) is astype(float64): the same array",
     "embrm.active._strategies.xǁKCenterǁ_select__mutmut_24":
-        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+        "astype(None) is astype(float64): the same array",
     "embrm.active._strategies.xǁKCenterǁ_select__mutmut_27":
-        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+        "float32 pools only: centres as float64, the dot products in float64; float32 rounding differs",
     "embrm.active._strategies.xǁKCenterǁ_select__mutmut_15":
         "einsum subscripts in capitals: the same contraction",
-    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_20":
-        "chunk loop: chunks overlap or merge, the same values recomputed (time/memory only)",
     "embrm.active._strategies.xǁKCenterǁ_select__mutmut_21":
-        "chunk loop: chunks overlap or merge, the same values recomputed (time/memory only)",
+        "chunk loop with step 1: overlapping chunks, the same distances recomputed (time only)",
     "embrm.active._strategies.xǁKCenterǁ_select__mutmut_50":
-        "chunk loop: chunks overlap or merge, the same values recomputed (time/memory only)",
-    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_52":
-        "chunk loop: chunks overlap or merge, the same values recomputed (time/memory only)",
+        "labelled blocks with step 1: overlapping blocks, the same distances recomputed (time only)",
     "embrm.active._strategies.xǁKCenterǁ_select__mutmut_55":
-        "chunk loop: chunks overlap or merge, the same values recomputed (time/memory only)",
-    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_65":
-        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
-    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_66":
-        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
-    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_67":
-        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
-    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_68":
-        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
-    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_70":
-        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
+        "labelled blocks of 1,025 rows every 1,024: one row absorbed twice, the same minimum",
     "embrm.active._strategies.x__row_keys__mutmut_26":
-        "chunk loop: chunks overlap or merge, the same values recomputed (time/memory only)",
+        "hash loop with step 1: overlapping blocks, the same keys recomputed (time only)",
     "embrm.active._strategies.x__row_keys__mutmut_36":
         "keys from true division: still equal for a and -a; isin only prefilters, an exact check follows",
     "embrm.active._strategies.x_information_matrix__mutmut_20":
         "astype(None) is astype(float64)",
-    "embrm.active._strategies.xǁDOptimalǁ_select__mutmut_23":
-        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
-    "embrm.active._strategies.xǁDOptimalǁ_select__mutmut_24":
-        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
-    "embrm.active._strategies.xǁDOptimalǁ_select__mutmut_26":
-        "tie-breaking jitter: changes which of exactly tied candidates wins, never an unequal pick",
     "embrm.active._strategies.x__greedy__mutmut_21":
         "outer loop to batch_size + 1: the inner loop's while-else breaks it at batch_size",
     "embrm.active._strategies.x__greedy__mutmut_24":
-        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+        "float32 pools only: U as float64 (the u are), the refresh in float64; float32 rounding differs",
     "embrm.active._strategies.x__greedy__mutmut_26":
-        "dtype: a float64 cast where the value is float64 already or only rounding differs",
+        "float32 pools only: U as float64 (the u are), the refresh in float64; float32 rounding differs",
     "embrm.active._strategies.x__greedy__mutmut_37":
-        "dtype: a float64 cast where the value is float64 already or only rounding differs",
-    "embrm.active._strategies.x__greedy__mutmut_46":
-        "NaN for -inf on chosen rows: argpartition puts NaN last, so they are never shortlisted",
+        "astype(None) is astype(float64): the same array",
     "embrm.active._strategies.x__greedy__mutmut_10":
-        "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
+        "shortlist size: lazy greedy picks what a full downdate picks at any size, up to rounding (time)",
     "embrm.active._strategies.x__greedy__mutmut_11":
-        "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
+        "shortlist size: lazy greedy picks what a full downdate picks at any size, up to rounding (time)",
     "embrm.active._strategies.x__greedy__mutmut_12":
-        "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
+        "shortlist size: lazy greedy picks what a full downdate picks at any size, up to rounding (time)",
     "embrm.active._strategies.x__greedy__mutmut_13":
-        "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
+        "shortlist size: lazy greedy picks what a full downdate picks at any size, up to rounding (time)",
     "embrm.active._strategies.x__greedy__mutmut_14":
-        "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
+        "shortlist size: lazy greedy picks what a full downdate picks at any size, up to rounding (time)",
     "embrm.active._strategies.x__greedy__mutmut_15":
-        "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
+        "shortlist size: lazy greedy picks what a full downdate picks at any size, up to rounding (time)",
     "embrm.active._strategies.x__greedy__mutmut_17":
-        "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
+        "shortlist size: lazy greedy picks what a full downdate picks at any size, up to rounding (time)",
+    "embrm.active._strategies.x__initial_gains__mutmut_9":
+        "astype(None) is astype(float64): the same array",
+    "embrm.active._strategies.x__initial_gains__mutmut_15":
+        "Woodbury also at len(L) == d: the same inverse by another exact formula, rounding only",
+    "embrm.active._strategies.x__initial_gains__mutmut_30":
+        "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
+    "embrm.active._strategies.x__greedy__mutmut_60":
+        "sort kind: only the order among exactly equal gains, which the jitter rules out",
+    "embrm.active._strategies.x__greedy__mutmut_62":
+        "sort kind: only the order among exactly equal gains, which the jitter rules out",
+    "embrm.active._strategies.x__greedy__mutmut_65":
+        "kind='STABLE': numpy reads sort kinds case-insensitively",
+    "embrm.active._strategies.x__greedy__mutmut_67":
+        "a higher threshold or a shorter shortlist: the inner loop refreshes sooner, the same picks (time)",
+    "embrm.active._strategies.x__greedy__mutmut_68":
+        "a higher threshold or a shorter shortlist: the inner loop refreshes sooner, the same picks (time)",
+    "embrm.active._strategies.x__greedy__mutmut_69":
+        "a higher threshold or a shorter shortlist: the inner loop refreshes sooner, the same picks (time)",
+    "embrm.active._strategies.x__greedy__mutmut_77":
+        "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
+    "embrm.active._strategies.x__greedy__mutmut_79":
+        "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
+    "embrm.active._strategies.x__greedy__mutmut_86":
+        "> for >= at the threshold: at exact equality a refresh comes first, the same picks (time)",
+    "embrm.active._strategies.x__greedy__mutmut_108":
+        "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
+    "embrm.active._strategies.x__greedy__mutmut_114":
+        "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
+    "embrm.active._strategies.x__greedy__mutmut_116":
+        "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
+    "embrm.active._strategies.x__check_matrix__mutmut_5":
+        "'XXfiuXX' holds the kinds f, i, u and X, and no dtype has kind X",
+    "embrm.active._strategies.x__check_matrix__mutmut_10":
+        "astype(None) is astype(float64): the same array",
+    "embrm.active._strategies.x_eligible_mask__mutmut_3":
+        "squared norms recomputed though given: the same values (time)",
+    "embrm.active._strategies.x_eligible_mask__mutmut_27":
+        "axis=None: differs only if two labelled rows, neither equal nor opposite, share a 64-bit key",
+    "embrm.active._strategies.x_eligible_mask__mutmut_29":
+        "axis=None: differs only if two labelled rows, neither equal nor opposite, share a 64-bit key",
+    "embrm.active._strategies.x_eligible_mask__mutmut_33":
+        "axis=None: differs only if two labelled rows, neither equal nor opposite, share a 64-bit key",
+    "embrm.active._strategies.x_eligible_mask__mutmut_35":
+        "axis=None: differs only if two labelled rows, neither equal nor opposite, share a 64-bit key",
+    "embrm.active._strategies.x_eligible_mask__mutmut_39":
+        "None written into a bool array is False, the same value",
+    "embrm.active._strategies.x_linear_margins__mutmut_28":
+        "astype(None) is astype(float64): the same array",
+    "embrm.active._strategies.x_linear_margins__mutmut_61":
+        "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
+    "embrm.active._strategies.x_linear_margins__mutmut_76":
+        "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
+    "embrm.active._strategies.x_linear_margins__mutmut_77":
+        "astype(None) is astype(float64): the same array",
+    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_8":
+        "get_params(deep=None) is get_params(deep=False): None is falsy",
+    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_9":
+        "get_params(deep=True): strategies have no estimator parameters",
+    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_52":
+        "squared norms recomputed though given: the same values (time)",
+    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_55":
+        "squared norms recomputed though given: the same values (time)",
+    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_92":
+        "every _select returns int64 indices (64-bit Linux, macOS): the same array",
+    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_94":
+        "every _select returns int64 indices (64-bit Linux, macOS): the same array",
+    "embrm.active._strategies.x__initial_gains__mutmut_38":
+        "chunk loop with step 1: overlapping chunks, the same gains recomputed (time only)",
+    "embrm.active._strategies.x__initial_gains__mutmut_41":
+        "astype(None) is astype(float64): the same array",
+    "embrm.active._strategies.x__initial_gains__mutmut_55":
+        "einsum subscripts in capitals: the same contraction",
+    "embrm.active._strategies.x__sherman_morrison__mutmut_2":
+        "astype(None) is astype(float64): the same array",
+    "embrm.active._strategies.x__check_values__mutmut_17":
+        "initial=1.0: a row's largest value is compared with 1e6 only, and NaN still propagates",
+    "embrm.active._strategies.x_squared_norms__mutmut_20":
+        "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
+    "embrm.active._strategies.x_squared_norms__mutmut_24":
+        "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
+    "embrm.active._strategies.x_squared_norms__mutmut_26":
+        "einsum subscripts in capitals: the same contraction",
+    # evaluate.bootstrap
+    "embrm.evaluate._bootstrap.x__resample_counts__mutmut_25":
+        "randint(n_groups, size=...) is randint(0, n_groups, size=...): the same draws",
+    "embrm.evaluate._bootstrap.x__resample_counts__mutmut_33":
+        "astype(None) is astype(float64): the same array",
+    "embrm.evaluate._bootstrap.x_percentile_interval__mutmut_18":
+        "ignore every warning, not only RuntimeWarning: nanquantile of float samples warns nothing else",
+    # heads.bt
+    "embrm.heads._bt.x_fit_linear_logistic__mutmut_27":
+        "the preconditioner's Gram matrix from float64 rows, not float32: the same minimiser, rounding only",
+    "embrm.heads._bt.x_fit_linear_logistic__mutmut_28":
+        "the preconditioner's row weights in float64, not float32: the same minimiser, rounding only",
+    "embrm.heads._bt.x_fit_linear_logistic__mutmut_67":
+        "sign is +1 or -1, so dividing by it is multiplying by it",
+    "embrm.heads._bt.xǁBTLinearǁ_fit__mutmut_15":
+        "astype(None) is astype(float64): the same array",
+    "embrm.heads._bt.xǁBTLinearǁfit_indexed__mutmut_7":
+        "get_params(deep=None) is get_params(deep=False): None is falsy",
+    "embrm.heads._bt.xǁBTLinearǁfit_indexed__mutmut_8":
+        "get_params(deep=True): BTLinear has no estimator parameters, so the same four parameters",
+    # heads.classifier
+    "embrm.heads._classifier.x_fit_response_logistic__mutmut_8":
+        "astype(None) is astype(float64): the same array",
+    "embrm.heads._classifier.xǁClassifierHeadǁfit_indexed__mutmut_7":
+        "get_params(deep=None) is get_params(deep=False): None is falsy",
+    "embrm.heads._classifier.xǁClassifierHeadǁfit_indexed__mutmut_8":
+        "get_params(deep=True): ClassifierHead has no estimator parameters, so the same parameters",
+    # heads.base
+    "embrm.heads._base.xǁBaseHeadǁfit__mutmut_7":
+        "get_params(deep=None) is get_params(deep=False): None is falsy",
+    "embrm.heads._base.xǁBaseHeadǁfit__mutmut_8":
+        "get_params(deep=True) adds nested keys; validate_params reads only the constrained ones",
+    "embrm.heads._base.xǁBaseHeadǁfit__mutmut_53":
+        "getattr default None for False: both falsy",
+    "embrm.heads._base.xǁBaseHeadǁfit__mutmut_62":
+        "warnings.warn with category None warns a UserWarning, the same",
+    "embrm.heads._base.xǁBaseHeadǁfit__mutmut_65":
+        "warnings.warn without a category warns a UserWarning, the same",
+    "embrm.heads._base.xǁBaseHeadǁreward__mutmut_15":
+        "reshape(-2): numpy reads any negative size as 'the rest', like -1",
+    "embrm.heads._base.xǁBaseHeadǁ_check_pairs__mutmut_3":
+        "the head is fitted by then (score and predict_proba check first), so the method label is never read",
+    "embrm.heads._base.xǁBaseHeadǁ_check_pairs__mutmut_8":
+        "the head is fitted by then (score and predict_proba check first), so the method label is never read",
+    "embrm.heads._base.xǁBaseHeadǁ_check_pairs__mutmut_9":
+        "the head is fitted by then (score and predict_proba check first), so the method label is never read",
+    "embrm.heads._base.xǁBaseHeadǁ_check_pairs__mutmut_13":
+        "the head is fitted by then (score and predict_proba check first), so the method label is never read",
+    "embrm.heads._base.xǁBaseHeadǁ_check_pairs__mutmut_18":
+        "the head is fitted by then (score and predict_proba check first), so the method label is never read",
+    "embrm.heads._base.xǁBaseHeadǁ_check_pairs__mutmut_19":
+        "the head is fitted by then (score and predict_proba check first), so the method label is never read",
+    "embrm.heads._base.x_fit_temperature__mutmut_14":
+        "method=None with bounds is scipy's 'bounded' method",
+    "embrm.heads._base.x_fit_temperature__mutmut_17":
+        "no method with bounds is scipy's 'bounded' method",
+    "embrm.heads._base.x_fit_temperature__mutmut_22":
+        "'BOUNDED': scipy lower-cases the method name",
 }

@@ -44,7 +44,11 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "evaluate.bootstrap": (
         "embrm/evaluate/_bootstrap.py",
-        ("tests/evaluate/test_eval_reports.py", "tests/evaluate/test_compare.py"),
+        (
+            "tests/evaluate/test_bootstrap.py",
+            "tests/evaluate/test_eval_reports.py",
+            "tests/evaluate/test_compare.py",
+        ),
     ),
     "active.strategies": (
         "embrm/active/_strategies.py",
@@ -53,8 +57,14 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "embed.token_rewards": ("embrm/embed/_token_rewards.py", ("tests/embed/test_static.py",)),
     "model_selection": ("embrm/model_selection.py", ("tests/test_model_selection.py",)),
     "heads.bt": ("embrm/heads/_bt.py", ("tests/heads/test_heads_linear_and_mlp.py",)),
-    "heads.classifier": ("embrm/heads/_classifier.py", ("tests/heads/test_heads_classifier_lgbm.py",)),
-    "heads.base": ("embrm/heads/_base.py", ("tests/heads/test_heads_contract.py",)),
+    "heads.classifier": (
+        "embrm/heads/_classifier.py",
+        ("tests/heads/test_heads_classifier_lgbm.py", "tests/heads/test_classifier_mutants.py"),
+    ),
+    "heads.base": (
+        "embrm/heads/_base.py",
+        ("tests/heads/test_heads_contract.py", "tests/heads/test_base_mutants.py"),
+    ),
     "embed.cache": (
         "embrm/embed/_cache.py",
         ("tests/embed/test_cache.py", "tests/reliability/test_reliability_cache_records.py"),

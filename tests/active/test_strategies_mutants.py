@@ -3,19 +3,33 @@ k-center's farthest-point picks, the designs' outcome variances, ties and defaul
 
 from __future__ import annotations
 
+import warnings
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
 from embrm.active import (
+    STRATEGIES,
     DOptimal,
     KCenter,
     MaxDifference,
     PoolLeverage,
+    Random,
     Uncertainty,
     VOptimal,
+    _strategies,
     log_det_information,
 )
-from embrm.active._strategies import eligible_mask, information_matrix
+from embrm.active._strategies import (
+    _greedy,
+    _quadratic_form,
+    eligible_mask,
+    information_matrix,
+    linear_margins,
+    squared_norms,
+)
+from embrm.exceptions import DataError, EncoderMismatchError
 from embrm.heads import BTLinear
 
 
@@ -167,3 +181,364 @@ def test_dopt_breaks_exact_ties_at_random():
     D = np.repeat(np.eye(3), 10, axis=0)  # ten copies of each direction: exact ties
     firsts = {int(DOptimal().select(D, batch_size=1, random_state=s)[0]) for s in range(10)}
     assert len(firsts) >= 4
+
+
+class _LinearHead:
+    """A fitted linear head with a chosen direction (``reward(x) = coef_ @ x``)."""
+
+    def __init__(self, coef):
+        self.coef_ = np.asarray(coef, dtype=np.float64)
+        self.n_features_in_ = self.coef_.size
+
+    def reward(self, X):
+        return np.asarray(X) @ self.coef_
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_passes_in_chunks_pick_what_one_pass_picks(name, monkeypatch):
+    D = _pool(23, 3, 13)
+    D[5] = 0.0  # a self pair
+    labelled = _pool(6, 3, 14)
+    labelled[0] = -D[9]  # an already labelled pair, in the other sign
+    head = _LinearHead([0.5, -1.0, 0.25])
+    strategy = STRATEGIES[name]()
+    whole = strategy.select(D, labelled=labelled, head=head, batch_size=7, random_state=0)
+    monkeypatch.setattr(_strategies, "CHUNK", 4)
+    chunked = strategy.select(D, labelled=labelled, head=head, batch_size=7, random_state=0)
+    assert chunked.tolist() == whole.tolist()
+    assert 5 not in whole and 9 not in whole
+    few = labelled[:2]  # fewer labelled pairs than features: the Woodbury path
+    monkeypatch.setattr(_strategies, "CHUNK", 32768)
+    whole = strategy.select(D, labelled=few, head=head, batch_size=7, random_state=0)
+    monkeypatch.setattr(_strategies, "CHUNK", 4)
+    assert (
+        strategy.select(D, labelled=few, head=head, batch_size=7, random_state=0).tolist() == whole.tolist()
+    )
+
+
+def test_helpers_in_chunks_equal_the_direct_computation(monkeypatch):
+    monkeypatch.setattr(_strategies, "CHUNK", 4)
+    D = _pool(23, 3, 15)
+    w = np.linspace(0.1, 1.0, 23)
+    A = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, 0.2], [0.0, 0.2, 3.0]])
+    np.testing.assert_allclose(squared_norms(D), (D**2).sum(axis=1), rtol=1e-12)
+    expected = 0.5 * np.eye(3) + (D * w[:, None]).T @ D
+    np.testing.assert_allclose(information_matrix(D, w, 0.5), expected, rtol=1e-12)
+    np.testing.assert_allclose(_quadratic_form(D, A), np.einsum("ij,jk,ik->i", D, A, D), rtol=1e-12)
+    margin_pool, margin_lab = linear_margins(_LinearHead([1.0, 2.0, -1.0]), D, D[:6])
+    np.testing.assert_allclose(margin_pool, D @ [1.0, 2.0, -1.0], rtol=1e-12)
+    np.testing.assert_allclose(margin_lab, D[:6] @ [1.0, 2.0, -1.0], rtol=1e-12)
+    bad = D.copy()
+    bad[21, 1] = np.nan
+    with pytest.raises(DataError, match="^D_pool row 21 holds NaN or infinity"):
+        _strategies._check_values(bad, "D_pool")
+    bad[21, 1] = 3e6
+    with pytest.raises(DataError, match="^D_pool row 21 holds the value 3e\\+06"):
+        _strategies._check_values(bad, "D_pool")
+
+
+def test_quadratic_form_of_a_float32_pool_is_taken_in_float32():
+    # A float32 pool keeps its temporaries in float32 (half the memory): the product with A
+    # is the float32 one, exactly.
+    D = _pool(50, 4, 16, np.float32)
+    A = np.random.RandomState(17).standard_normal((4, 4))
+    A = A @ A.T
+    expected = np.einsum("ij,ij->i", D @ A.astype(np.float32), D)
+    np.testing.assert_array_equal(_quadratic_form(D, A), expected.astype(np.float64))
+
+
+def _tied_pool():
+    """Thirty copies of two orthogonal unit directions: every candidate ties exactly."""
+    return np.repeat(np.eye(3)[1:], 15, axis=0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_exact_ties_go_to_the_largest_seeded_jitter(seed):
+    # The designs and k-center multiply their scores by 1 + 1e-12 * u, u the first uniform
+    # draws of random_state: among exact ties the largest u wins.
+    D = _tied_pool()
+    expected = int(np.argmax(np.random.RandomState(seed).uniform(size=len(D))))
+    assert DOptimal().select(D, batch_size=1, random_state=seed)[0] == expected
+    assert VOptimal().select(D, batch_size=1, random_state=seed)[0] == expected
+    labelled = np.eye(3)[:1]  # every candidate is at the same distance from it
+    assert KCenter().select(D, labelled=labelled, batch_size=1, random_state=seed)[0] == expected
+
+
+def test_near_ties_within_the_jitter_follow_it():
+    # Two candidates whose scores differ by a relative 7e-13, less than the jitter's
+    # 1e-12: the pick is the larger of score * (1 + 1e-12 * u).
+    D = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0 + 7e-13]])
+    labelled = np.eye(3)[:1]
+    nearest = np.array([2.0, 2.0 + 2 * 7e-13])
+    outcomes = set()
+    for seed in range(40):
+        u = np.random.RandomState(seed).uniform(size=2)
+        expected = int(np.argmax(nearest * (1.0 + 1e-12 * u)))
+        assert KCenter().select(D, labelled=labelled, batch_size=1, random_state=seed)[0] == expected
+        outcomes.add(expected)
+    assert outcomes == {0, 1}
+    # V-optimal: scores v q / (1 + v h) with A = 0.1 I, P = D'D / 2, v = 1/4.
+    D = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0 + 2.7e-13]])
+    P = D.T @ D / 2
+    h = np.einsum("ij,ij->i", D, D) / 0.1
+    q = np.einsum("ij,jk,ik->i", D, P, D) / 0.1**2
+    score = 0.25 * q / (1.0 + 0.25 * h)
+    outcomes = set()
+    for seed in range(40):
+        u = np.random.RandomState(seed).uniform(size=2)
+        expected = int(np.argmax(score * (1.0 + 1e-12 * u)))
+        assert VOptimal().select(D, batch_size=1, random_state=seed)[0] == expected
+        outcomes.add(expected)
+    assert outcomes == {0, 1}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_whole_pool_of_ties_comes_back_in_the_seeded_random_order(seed):
+    # Uncertainty without a head: every gap is 0; the batch of all candidates is the eligible
+    # rows in the order of the seeded permutation.
+    D = _pool(40, 3, 18)
+    D[7] = 0.0
+    eligible = np.flatnonzero(np.arange(40) != 7)
+    expected = eligible[np.random.RandomState(seed).permutation(39)]
+    assert Uncertainty().select(D, batch_size=39, random_state=seed).tolist() == expected.tolist()
+
+
+def test_ties_in_a_ranking_keep_the_seeded_random_order():
+    # Five distinct gaps, eight candidates each: ranked by gap, ties in permutation order.
+    D = np.repeat(np.arange(1.0, 6.0)[:, None] * np.array([[1.0, 0.0]]), 8, axis=0)
+    head = _LinearHead([1.0, 0.0])
+    for seed in range(3):
+        order = np.random.RandomState(seed).permutation(40)
+        gap = np.abs(D[:, 0])
+        expected = order[np.argsort(-gap[order], kind="stable")]
+        picks = MaxDifference().select(D, head=head, batch_size=40, random_state=seed)
+        assert picks.tolist() == expected.tolist()
+
+
+def test_k_center_absorbs_every_block_of_labelled_pairs():
+    # 1,100 labelled pairs are absorbed in blocks of 1,024: the one at row 1,024 covers D[0].
+    D = _pool(30, 3, 19)
+    D[0] *= 5.0  # far from the others: the first pick unless a labelled pair covers it
+    labelled = 50.0 + _pool(1100, 3, 20)
+    labelled[1024] = 1.001 * D[0]
+    picks = KCenter().select(D, labelled=labelled, batch_size=3, random_state=0)
+    assert picks.tolist() == _brute_force_k_center(D, labelled, None, 3)
+    assert 0 not in picks
+
+
+def test_labelled_384_dimensional_pairs_are_matched_without_warnings():
+    D = _pool(60, 384, 21)
+    labelled = np.vstack([-D[3], D[40]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        eligible = eligible_mask(D, labelled)
+    assert np.flatnonzero(~eligible).tolist() == [3, 40]
+
+
+def test_log_det_information_takes_weights_as_any_numbers():
+    D = _pool(12, 3, 22)
+    assert log_det_information(D, [Fraction(1, 4)] * 12) == pytest.approx(log_det_information(D))
+
+
+def test_shortlist_refresh_with_few_rows_outside_it_keeps_picking():
+    # 4,098 candidates, a shortlist of 4,096: after two picks along e1 and e2 every shortlisted
+    # gain falls below the one left outside, and the refresh must still exclude the two picked.
+    rng = np.random.RandomState(23)
+    D = np.zeros((4098, 3))
+    D[:2048, 0] = 10.0 + 0.01 * rng.uniform(size=2048)
+    D[2048:4096, 1] = 10.0 + 0.01 * rng.uniform(size=2048)
+    D[4096:, 2] = [1.0, 0.9]
+    picks = DOptimal().select(D, batch_size=3, random_state=0)
+    assert int(np.argmax(D[:2048, 0])) in picks and 2048 + int(np.argmax(D[2048:4096, 1])) in picks
+    assert picks[2] == 4096
+
+
+def test_every_error_message_in_full():
+    D = _pool(20, 3, 24)
+    dopt = DOptimal()
+    with pytest.raises(DataError, match=r"^D_pool must be numbers \(one row per pair\), got dtype <U1\.$"):
+        dopt.select(np.full((3, 2), "a"))
+    with pytest.raises(
+        DataError,
+        match=r"^labelled must be a 2-d array of shape \(n_pairs, n_features\), got shape \(3,\)\.$",
+    ):
+        dopt.select(D, labelled=np.ones(3))
+    with pytest.raises(
+        DataError,
+        match=r"^D_pool is empty: there are no candidate pairs to choose from\. Build a pool with "
+        r"embrm\.active\.within_prompt_pool \(at least two different answers to one prompt\)\.$",
+    ):
+        dopt.select(np.zeros((0, 3)))
+    dopt.select(D, labelled=np.zeros((0, 3)), batch_size=1)  # no labelled pairs yet: allowed
+    bad = D.copy()
+    bad[4, 2] = np.inf
+    with pytest.raises(
+        DataError,
+        match=r"^D_pool row 4 holds NaN or infinity; embedding differences must be finite\. Embed the "
+        r"responses again \(and check the head or pairs they came from\)\.$",
+    ):
+        dopt.select(bad)
+    bad[4, 2] = -2.5e6
+    with pytest.raises(
+        DataError,
+        match=r"^D_pool row 4 holds the value 2\.5e\+06; embedding differences must stay below 1e\+06 in "
+        r"size \(those of unit-length embeddings are at most 2\)\. Pass differences of embeddings, not raw "
+        r"features\.$",
+    ):
+        dopt.select(bad)
+    bad[4, 2] = 1e6  # the bound itself is allowed
+    dopt.select(bad, batch_size=1)
+    with pytest.raises(
+        DataError, match=r"^D_pool holds NaN or infinite values; embed the responses again\.$"
+    ):
+        squared_norms(np.array([[1.0, np.nan]]))
+    with pytest.raises(DataError, match=r"^X holds NaN or infinite values"):
+        squared_norms(np.array([[1.0, np.inf]]), name="X")
+    with pytest.raises(
+        DataError,
+        match=r"^labelled has 2 features but D_pool has 3: both must be differences of embeddings from the "
+        r"same encoder\.$",
+    ):
+        dopt.select(D, labelled=D[:2, :2])
+    for bad_size in (0, 2.0, "3"):
+        with pytest.raises(DataError, match=rf"^batch_size must be a positive integer, got {bad_size!r}\.$"):
+            dopt.select(D, batch_size=bad_size)
+    assert len(dopt.select(D, batch_size=1)) == 1
+    D[7] = 0.0
+    with pytest.raises(
+        DataError,
+        match=r"^batch_size=19 is larger than the 18 candidates that can still be chosen \(2 of 20 are self "
+        r"pairs or already labelled\): lower the budget or build a larger pool\.$",
+    ):
+        dopt.select(D, labelled=D[[3]], batch_size=19)
+    assert len(dopt.select(D, labelled=D[[3]], batch_size=18)) == 18
+
+
+class _Unfitted:
+    pass
+
+
+class _Curved(_LinearHead):
+    """Not linear: a reward that bends."""
+
+    def reward(self, X):
+        return np.asarray(X) @ self.coef_ + np.square(np.asarray(X)).sum(axis=1)
+
+
+def test_head_errors_in_full():
+    D = _pool(20, 3, 25)
+    with pytest.raises(
+        DataError, match=r"^The head _Unfitted is not fitted; fit it on the labelled pairs first\.$"
+    ):
+        linear_margins(_Unfitted(), D, None)
+    with pytest.raises(
+        EncoderMismatchError,
+        match=r"^The pool has 3-dimensional differences but the head was fitted on 2 features: embed the "
+        r"pool with the encoder the head was trained with\.$",
+    ):
+        linear_margins(_LinearHead([1.0, 2.0]), D, None)
+    message = (
+        r"^_Curved is not linear: its Fisher information is taken on a linear Bradley-Terry head fitted on "
+        r"the labelled pairs, so pass at least two labelled differences \(preferred minus other\), or pass "
+        r"a BTLinear head\.$"
+    )
+    with pytest.raises(DataError, match=message):
+        linear_margins(_Curved([1.0, 0.0, 0.0]), D, D[:1])
+    with pytest.raises(DataError, match=message):
+        linear_margins(_Curved([1.0, 0.0, 0.0]), D, None)
+    margin_pool, margin_lab = linear_margins(_Curved([1.0, 0.0, 0.0]), D, D[:2])  # two are enough
+    coef = BTLinear().fit(D[:2], np.zeros((2, 3))).coef_
+    np.testing.assert_allclose(margin_pool, D @ coef, rtol=1e-12)
+    np.testing.assert_allclose(margin_lab, D[:2] @ coef, rtol=1e-12)
+    assert linear_margins(None, D, D[:2]) == (None, None)
+
+
+def test_greedy_without_finite_gains_says_so():
+    D = _pool(5, 2, 26)
+    with pytest.raises(RuntimeError, match=r"^greedy selection ran out of finite gains$"):
+        _greedy(D, np.full(5, 0.25), np.full(5, -np.inf), np.eye(2), 1)
+
+
+def test_pools_of_other_number_types_are_read_as_float64():
+    D = _pool(20, 3, 27)
+    half, labelled = D.astype(np.float16), D[:2].astype(np.float16)
+    as_int = np.round(10 * D).astype(np.int64)
+    for strategy in (DOptimal(), KCenter()):
+        expected = strategy.select(half.astype(np.float64), labelled=labelled, random_state=0)
+        assert strategy.select(half, labelled=labelled, random_state=0).tolist() == expected.tolist()
+        expected = strategy.select(as_int.astype(np.float64), batch_size=4, random_state=0)
+        assert strategy.select(as_int, batch_size=4, random_state=0).tolist() == expected.tolist()
+    with pytest.raises(DataError, match=r"^D_pool must be numbers \(one row per pair\), got dtype bool\.$"):
+        DOptimal().select(D > 0)
+
+
+def test_first_row_checks_default_batch_and_linearity_probe():
+    D = _pool(20, 3, 28)
+    bad = D.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(DataError, match=r"^D_pool row 0 holds NaN or infinity"):
+        DOptimal().select(bad)
+    assert len(DOptimal().select(D, random_state=0)) == 10  # batch_size defaults to 10
+
+    class _LinearOnTheFirstEight(_LinearHead):
+        def reward(self, X):
+            X = np.asarray(X)
+            return X @ self.coef_ + 5.0 * (X[:, 0] > 50.0)
+
+    # The linearity check probes the first eight candidates: a head that bends only beyond
+    # them is read as linear.
+    far = D.copy()
+    far[8, 0] = 60.0
+    margin_pool, _ = linear_margins(_LinearOnTheFirstEight([1.0, 0.0, 0.0]), far, None)
+    np.testing.assert_allclose(margin_pool, far[:, 0], rtol=1e-12)
+
+
+def test_top_is_the_exact_top_k_at_every_k():
+    # numpy sorts small partitions whole; 1,200 candidates go through its selection algorithm.
+    for n, ks in ((40, range(1, 38)), (1200, (1, 2, 3, 400, 1197))):
+        score = np.random.RandomState(29).permutation(n).astype(float)  # distinct scores
+        eligible = np.ones(n, dtype=bool)
+        eligible[[3, 17]] = False
+        ranked = [i for i in np.argsort(-score) if eligible[i]]
+        for seed in range(3):
+            for k in ks:
+                picks = _strategies._top(score, eligible, k, np.random.RandomState(seed))
+                assert picks.tolist() == ranked[:k]
+
+
+def test_the_shortlist_keeps_its_last_row_and_the_threshold_is_the_best_outside_it():
+    # 4,095 parallel differences along e1 (gains near 250, near 1 once one is picked), one
+    # along e2 (gain 2), one along e3 (gain 0.5) and two small ones: the shortlist is the top
+    # 4,096, the threshold the gain of the 4,097th. After the first e1 pick the e2 row must
+    # come next, although the other e1 rows still beat the threshold.
+    D = np.zeros((4099, 3))
+    D[:4095, 0] = 10.0 + 0.001 * np.arange(4095)
+    D[4095, 1] = np.sqrt(0.8)
+    D[4096, 2] = np.sqrt(0.2)
+    D[4097:, 2] = [0.2, 0.1]
+    picks = DOptimal(prior_strength=0.1).select(D, batch_size=2, random_state=0)
+    assert picks.tolist() == [4094, 4095]
+
+
+class _WithIntercept(_LinearHead):
+    """A linear head with an intercept: differences cancel it."""
+
+    def reward(self, X):
+        return np.asarray(X) @ self.coef_ + 3.0
+
+
+def test_heads_with_an_intercept_are_linear_and_strategies_without_a_head_ignore_it():
+    D = _pool(20, 3, 30)
+    margin_pool, _ = linear_margins(_WithIntercept([1.0, 2.0, -1.0]), D, None)
+    np.testing.assert_allclose(margin_pool, D @ [1.0, 2.0, -1.0], rtol=1e-12)
+    expected = Random().select(D, batch_size=3, random_state=0)
+    assert Random().select(D, head=_Unfitted(), batch_size=3, random_state=0).tolist() == expected.tolist()
+    with pytest.raises(ValueError, match=r"^The 'prior_strength' parameter of DOptimal must be"):
+        DOptimal(prior_strength=0.0).select(D)
+
+
+def test_a_pool_without_features_has_no_candidates():
+    with pytest.raises(
+        DataError, match=r"^batch_size=1 is larger than the 0 candidates that can still be chosen"
+    ):
+        DOptimal().select(np.zeros((5, 0)), batch_size=1)

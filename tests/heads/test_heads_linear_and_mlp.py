@@ -11,8 +11,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from embrm._groups import grouped_holdout
+from embrm.exceptions import DataError
 from embrm.heads import BTMLP, BTLinear, ClassifierHead
 from embrm.heads._base import fit_temperature
+from embrm.heads._bt import LINEAR_ALPHA, fit_bt_weights, fit_linear_logistic
 from embrm.heads._mlp import MLPTrainer, mlp_backward, mlp_forward
 
 
@@ -64,8 +66,41 @@ def test_bt_linear_recovers_the_planted_direction_from_synthetic_pairs(pairs):
 
 
 def test_bt_linear_warns_when_not_converged(pairs):
-    with pytest.warns(ConvergenceWarning, match="did not converge in 1 L-BFGS"):
+    message = r"^BTLinear did not converge in 1 L-BFGS iterations; increase max_iter or alpha\.$"
+    with pytest.warns(ConvergenceWarning, match=message):
         BTLinear(alpha=1e-4, max_iter=1).fit(pairs.X_win, pairs.X_lose)
+
+
+def test_fit_bt_weights_stops_after_1000_iterations_and_names_its_owner():
+    # Separable differences, a vanishing penalty and six decades of feature scales: the
+    # optimum is far out and ill-conditioned, beyond 1,000 L-BFGS iterations.
+    rng = np.random.RandomState(0)
+    Z = rng.standard_normal((200, 50)) * np.logspace(0, -6, 50)
+    Z *= np.sign(Z.sum(axis=1))[:, None]
+    message = r"^DRM\.fit did not converge in 1000 L-BFGS iterations; increase max_iter or alpha\.$"
+    with pytest.warns(ConvergenceWarning, match=message):
+        fit_bt_weights(Z, np.ones(200), 1e-6, "DRM.fit")
+    with pytest.warns(ConvergenceWarning, match=r"^owner did not converge in 3 L-BFGS iterations"):
+        fit_linear_logistic(Z, np.ones(200), 1e-6, fit_intercept=False, tol=1e-6, max_iter=3, owner="owner")
+
+
+def test_the_start_hessian_preconditioner_converges_in_a_few_iterations():
+    # L-BFGS runs where the Hessian at the start, Z' S Z / 4 + a I (with the intercept's row
+    # and column), is the identity: on a problem not far from quadratic, a few iterations.
+    rng = np.random.RandomState(0)
+    Z = rng.standard_normal((300, 20)) * np.logspace(0, -2, 20) + 0.3
+    y = (rng.rand(300) < 0.5).astype(float)
+    weight = rng.uniform(0.5, 2.0, 300)
+    *_, n_iter = fit_linear_logistic(
+        Z, weight, 1.0, fit_intercept=True, y=y, tol=1e-10, max_iter=1000, owner="t"
+    )
+    assert n_iter <= 10
+    signs = np.where(rng.rand(300) < 0.35, -1.0, 1.0)[:, None]
+    delta = signs * (rng.standard_normal((300, 20)) * np.logspace(0, -2, 20) + 0.1)
+    coef, intercept, n_iter = fit_linear_logistic(
+        delta, weight, 1.0, fit_intercept=False, tol=1e-10, max_iter=1000, owner="t"
+    )
+    assert n_iter <= 12 and intercept == 0.0
 
 
 def test_mlp_backward_matches_finite_differences():
@@ -162,3 +197,77 @@ def test_mlp_penalty_shrinks_the_weights(pairs, make_head):
 
     # 41 -> 7 (BT) and 36 -> 7 (classifier) on these pairs.
     assert weight_norm(1.0 * 700) < 0.5 * weight_norm(0.0)
+
+
+def test_fit_linear_logistic_with_labels_and_weights_equals_sklearn():
+    # 0/1 labels, unequal weights and an unpenalised intercept: sklearn's C is 1 / alpha.
+    rng = np.random.RandomState(0)
+    Z = rng.standard_normal((300, 4)) * np.array([3.0, 1.0, 0.3, 0.1])
+    y = (Z @ np.array([1.0, -2.0, 3.0, 0.0]) + 0.5 + rng.logistic(size=300) > 0).astype(float)
+    weight = rng.uniform(0.2, 3.0, 300)
+    coef, intercept, n_iter = fit_linear_logistic(
+        Z, weight, 2.0, fit_intercept=True, y=y, tol=1e-10, max_iter=1000, owner="test"
+    )
+    ref = LogisticRegression(C=1 / 2.0, tol=1e-12, max_iter=10_000).fit(Z, y, sample_weight=weight)
+    np.testing.assert_allclose(coef, ref.coef_[0], rtol=1e-5, atol=1e-7)
+    assert intercept == pytest.approx(ref.intercept_[0], rel=1e-5)
+    assert isinstance(n_iter, int) and 1 <= n_iter < 100
+    # Without y every row is a preferred-minus-other difference: label 1, both ways symmetric.
+    w_bt = fit_bt_weights(Z, weight, 2.0, "test")
+    ref = LogisticRegression(C=1 / 2.0, fit_intercept=False, tol=1e-12, max_iter=10_000)
+    ref.fit(np.vstack([Z, -Z]), np.r_[np.ones(300), np.zeros(300)], sample_weight=np.r_[weight, weight] / 2)
+    np.testing.assert_allclose(w_bt, ref.coef_[0], rtol=1e-4, atol=1e-6)
+
+
+def test_bt_linear_default_penalty_and_tolerance():
+    head = BTLinear()
+    assert (head.alpha, head.standardize, head.tol, head.max_iter) == (LINEAR_ALPHA, True, 1e-6, 1000)
+    assert LINEAR_ALPHA == 1000.0
+
+
+class _RowsRead:
+    """A 2-D array that records how many rows each read takes."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array, self.ndim, self.shape, self.dtype = array, 2, array.shape, array.dtype
+        self.reads: list[int] = []
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        block = self.array[rows]
+        self.reads.append(block.shape[0])
+        return block
+
+
+def test_bt_linear_fit_indexed_equals_fit():
+    rng = np.random.RandomState(6)
+    vectors = (rng.standard_normal((50, 4)) * np.array([3.0, 1.0, 0.3, 0.1])).astype(np.float32)
+    a, b = rng.randint(0, 50, size=(2, 300))
+    a, b = a[a != b], b[a != b]
+    reward = vectors @ np.array([1.0, -1.0, 2.0, 0.5])
+    better = reward[a] + rng.logistic(size=a.size) > reward[b]
+    win, lose = np.where(better, a, b), np.where(better, b, a)
+    weight = rng.uniform(0.5, 2.0, win.size)
+    for standardize in (True, False):
+        for w in (None, weight):
+            head = BTLinear(alpha=2.0, standardize=standardize, tol=1e-9, max_iter=500)
+            streamed = head.fit_indexed(vectors, win, lose, w, chunk_size=16, encoder_id="e")
+            assert streamed is head
+            in_memory = BTLinear(alpha=2.0, standardize=standardize, tol=1e-9).fit(
+                vectors[win].astype(np.float64), vectors[lose].astype(np.float64), w
+            )
+            np.testing.assert_allclose(streamed.coef_, in_memory.coef_, rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(streamed.feature_scale_, in_memory.feature_scale_, rtol=1e-6)
+            assert (streamed.n_features_in_, streamed.encoder_id_) == (4, "e")
+            assert 2 * streamed.n_iter_ <= streamed.n_passes_
+    recording = _RowsRead(vectors)
+    BTLinear(alpha=2.0).fit_indexed(recording, win, lose, chunk_size=16)
+    assert max(recording.reads) == 16  # rows are read 16 at a time
+    recording = _RowsRead(vectors)
+    BTLinear(alpha=2.0).fit_indexed(recording, win, lose)
+    assert max(recording.reads) == 50  # the default chunk holds every row
+    with pytest.warns(ConvergenceWarning, match="^BTLinear did not converge in 1 L-BFGS iterations"):
+        BTLinear(alpha=1e-4, max_iter=1).fit_indexed(vectors, win, lose)
+    with pytest.raises(ValueError, match="The 'alpha' parameter of BTLinear"):
+        BTLinear(alpha=-1.0).fit_indexed(vectors, win, lose)
+    with pytest.raises(DataError, match="BTLinear needs at least 2 pairs; got 1"):
+        BTLinear().fit_indexed(vectors, win[:1], lose[:1])
