@@ -60,7 +60,10 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("tests/embed/test_cache.py", "tests/reliability/test_reliability_cache_records.py"),
     ),
     "policy.scoring": ("embrm/policy/_scoring.py", ("tests/policy/test_best_of_n.py",)),
-    "policy.dpo": ("embrm/policy/_dpo.py", ("tests/policy/test_dpo_data.py",)),
+    "policy.dpo": (
+        "embrm/policy/_dpo.py",
+        ("tests/policy/test_dpo_data.py", "tests/policy/test_policy_errors.py"),
+    ),
     "data.io": (
         "embrm/data/_io.py",
         ("tests/data/test_readers_malformed.py", "tests/data/test_containers_io.py"),
