@@ -352,3 +352,25 @@ def test_token_rewards_checks_the_encoder(static_cache):
                           np.asarray(enc.encode_responses(PROMPTS, RESPONSES[::-1])))
     assert getattr(bare, "encoder_id_", None) is None
     assert len(token_rewards(bare, enc, PROMPTS, RESPONSES)) == 3
+
+
+@pytest.mark.parametrize("name", ["static", "static-split"])
+def test_token_rewards_of_texts_with_no_known_token(static_cache, name):
+    """No known token in the prompt nor the answer: nothing to split, the reward is the constant;
+    a head with no ``encoder_id_`` attribute at all is taken as it is."""
+    enc = _static(static_cache, name)
+    coef = np.random.default_rng(1).standard_normal(enc.dim)
+    (part,) = token_rewards(_AffineHead(coef, constant=0.75), enc, ["\U0001f0a1"], [""])
+    assert part.response == "" and part.tokens == [] and part.offsets == []
+    assert part.contributions.shape == (0,) and part.prompt_contribution == 0.0
+    assert part.reward == part.constant == 0.75
+    parts = token_rewards(_AffineHead(coef), enc, PROMPTS, RESPONSES)
+    assert [p.response for p in parts] == RESPONSES
+
+
+def test_token_rewards_refuses_an_encoder_that_is_not_one():
+    class Stub:  # no is_static attribute: not a static encoder
+        scalar_features, identity = (), "stub"
+
+    with pytest.raises(ValueError, match=r"^token_rewards needs the static representation .*, got stub:"):
+        token_rewards(_AffineHead(np.ones(4)), Stub(), ["q"], ["a"])
