@@ -212,4 +212,29 @@ EQUIVALENT: dict[str, str] = {
         "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
     "embrm.active._strategies.x__greedy__mutmut_17":
         "shortlist size: the shortlist gives the same picks as a full downdate at any size (time only)",
+    # embed.token_rewards
+    "embrm.embed._token_rewards.x_token_rewards__mutmut_5":
+        "getattr default None for False: both falsy, the same refusal",
+    "embrm.embed._token_rewards.x_token_rewards__mutmut_48":
+        "zip's strict=True: the zipped sequences have one entry per text by construction (same length)",
+    "embrm.embed._token_rewards.x_token_rewards__mutmut_52":
+        "zip's strict=True: the zipped sequences have one entry per text by construction (same length)",
+    "embrm.embed._token_rewards.x_token_rewards__mutmut_57":
+        "zip's strict=True: the zipped sequences have one entry per text by construction (same length)",
+    "embrm.embed._token_rewards.x_token_rewards__mutmut_78":
+        "zip's strict=True: the zipped sequences have one entry per text by construction (same length)",
+    "embrm.embed._token_rewards.x_token_rewards__mutmut_81":
+        "zip's strict=True: the zipped sequences have one entry per text by construction (same length)",
+    "embrm.embed._token_rewards.x_token_rewards__mutmut_82":
+        "zip's strict=True: the zipped sequences have one entry per text by construction (same length)",
+    "embrm.embed._token_rewards.x_token_rewards__mutmut_111":
+        "zip's strict=True: the zipped sequences have one entry per text by construction (same length)",
+    "embrm.embed._token_rewards.x_token_rewards__mutmut_115":
+        "zip's strict=True: the zipped sequences have one entry per text by construction (same length)",
+    "embrm.embed._token_rewards.x_token_rewards__mutmut_120":
+        "zip's strict=True: the zipped sequences have one entry per text by construction (same length)",
+    "embrm.embed._token_rewards.x_token_rewards__mutmut_105":
+        "astype(None) is astype(float64)",
+    "embrm.embed._token_rewards.x_linear_form__mutmut_33":
+        "astype(None) is astype(float64)",
 }

@@ -294,9 +294,32 @@ def test_linear_form_reads_the_affine_map_and_probes_unit_vectors():
         linear_form(bent, 5)
     with pytest.raises(ValueError, match=message):
         linear_form(bent, 5, random_state=0)  # 0 is the default seed
+    # the tolerance is absolute (1e-4 x the spread), however far from 0 the rewards lie
+    with pytest.raises(ValueError, match="off by up to"):
+        linear_form(_AffineHead(coef, constant=1000.0, bend=lambda X: 1e-5 * X[:, 0] ** 2), 5)
     # a constant head splits into nothing (the tolerance's floor keeps 0 x spread from failing)
     flat_coef, flat_constant = linear_form(_AffineHead(np.zeros(5), constant=3.0), 5)
     assert flat_constant == 3.0 and not flat_coef.any()
+
+
+def test_linear_form_probes_16_float32_unit_vectors():
+    """The head sees float32 vectors, as an encoder gives; the check is a probe of the zero
+    vector, the basis and 16 random unit vectors, not a proof: a bend away from all of them
+    passes unseen."""
+    seen = []
+
+    class Recording(_AffineHead):
+        def reward(self, X):
+            seen.append(np.asarray(X).dtype)
+            return super().reward(X)
+
+    coef = np.arange(1.0, 6.0)
+    linear_form(Recording(coef), 5)
+    assert seen == [np.float32, np.float32]
+    u = np.random.default_rng(0).standard_normal((17, 5))[16]  # the next vector the seed draws
+    u /= np.linalg.norm(u)
+    bump = _AffineHead(coef, bend=lambda X: 100 * np.maximum(X @ u - 0.999, 0.0))
+    np.testing.assert_allclose(linear_form(bump, 5)[0], coef, rtol=0, atol=1e-12)
 
 
 def test_mean_pooled_static_model_splits_by_token_count(tmp_path, fresh_cache):
