@@ -123,3 +123,22 @@ def test_a_head_with_no_recorded_encoder_scores_any_encoder(value_encoder):
     assert head.encoder_id_ is None
     picks = best_of_n(head, value_encoder, ["p"], [["1 a", "4 b", "2 c"]])
     assert picks.index.tolist() == [1] and picks.reward.dtype == np.float64
+
+
+def test_bad_prompts_and_answers_are_named_by_position(value_head, value_encoder):
+    # the prompt is checked before the next prompt's candidates
+    with pytest.raises(DataError, match=r"^prompts\[0\] must be a string or a non-empty list of"):
+        best_of_n(value_head, value_encoder, [3, "q"], [["1 a"], []])
+    with pytest.raises(DataError, match=r"^candidates\[0\]\[1\] "):
+        best_of_n(value_head, value_encoder, ["p"], [["1 a", 5]])
+    with pytest.raises(DataError, match=r"^candidates\[1\]\[0\] "):
+        best_of_n(value_head, value_encoder, ["p", "q"], [["1 a"], [[{"role": "user", "content": "2"}]]])
+
+
+def test_any_object_with_a_reward_method_is_a_head(value_encoder):
+    class Doubling:  # no encoder_id_ attribute at all
+        def reward(self, X):
+            return 2 * np.asarray(X)[:, 0]
+
+    picks = best_of_n(Doubling(), value_encoder, ["p"], [["1 a", "4 b"]])
+    assert picks.index.tolist() == [1] and picks.reward.tolist() == [8.0]
