@@ -237,4 +237,37 @@ EQUIVALENT: dict[str, str] = {
         "astype(None) is astype(float64)",
     "embrm.embed._token_rewards.x_linear_form__mutmut_33":
         "astype(None) is astype(float64)",
+    # policy.scoring
+    "embrm.policy._scoring.x__check_candidates__mutmut_16":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    "embrm.policy._scoring.x__check_candidates__mutmut_19":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    "embrm.policy._scoring.x__check_candidates__mutmut_20":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    "embrm.policy._scoring.x_score_candidates__mutmut_13":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    "embrm.policy._scoring.x_score_candidates__mutmut_16":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    "embrm.policy._scoring.x_score_candidates__mutmut_17":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    "embrm.policy._scoring.x_score_candidates__mutmut_20":
+        "render_prompt's name: _check_candidates rendered every prompt with its name first, so none fails here",
+    "embrm.policy._scoring.x_score_candidates__mutmut_22":
+        "render_prompt's name: _check_candidates rendered every prompt with its name first, so none fails here",
+    "embrm.policy._scoring.x_best_of_n__mutmut_12":
+        "index dtype: np.array of Python ints is int64 already (64-bit Linux, macOS)",
+    "embrm.policy._scoring.x_best_of_n__mutmut_14":
+        "index dtype: np.array of Python ints is int64 already (64-bit Linux, macOS)",
+    "embrm.policy._scoring.x_best_of_n__mutmut_27":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    "embrm.policy._scoring.x_best_of_n__mutmut_30":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    "embrm.policy._scoring.x_best_of_n__mutmut_31":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    "embrm.policy._scoring.x_best_of_n__mutmut_38":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    "embrm.policy._scoring.x_best_of_n__mutmut_41":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    "embrm.policy._scoring.x_best_of_n__mutmut_42":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
 }

@@ -136,9 +136,10 @@ def test_bad_prompts_and_answers_are_named_by_position(value_head, value_encoder
 
 
 def test_any_object_with_a_reward_method_is_a_head(value_encoder):
-    class Doubling:  # no encoder_id_ attribute at all
+    class Doubling:  # no encoder_id_ attribute at all; rewards in float32
         def reward(self, X):
-            return 2 * np.asarray(X)[:, 0]
+            return (2 * np.asarray(X)[:, 0]).astype(np.float32)
 
     picks = best_of_n(Doubling(), value_encoder, ["p"], [["1 a", "4 b"]])
     assert picks.index.tolist() == [1] and picks.reward.tolist() == [8.0]
+    assert picks.reward.dtype == np.float64  # the picks' rewards as float64 whatever the head gives
