@@ -251,9 +251,9 @@ EQUIVALENT: dict[str, str] = {
     "embrm.policy._scoring.x_score_candidates__mutmut_17":
         "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
     "embrm.policy._scoring.x_score_candidates__mutmut_20":
-        "render_prompt's name: _check_candidates rendered every prompt with its name first, so none fails here",
+        "render_prompt's name: _check_candidates rendered each prompt with its name first; none fails here",
     "embrm.policy._scoring.x_score_candidates__mutmut_22":
-        "render_prompt's name: _check_candidates rendered every prompt with its name first, so none fails here",
+        "render_prompt's name: _check_candidates rendered each prompt with its name first; none fails here",
     "embrm.policy._scoring.x_best_of_n__mutmut_12":
         "index dtype: np.array of Python ints is int64 already (64-bit Linux, macOS)",
     "embrm.policy._scoring.x_best_of_n__mutmut_14":
