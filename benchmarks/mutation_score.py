@@ -57,7 +57,13 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "heads.base": ("embrm/heads/_base.py", ("tests/heads/test_heads_contract.py",)),
     "embed.cache": (
         "embrm/embed/_cache.py",
-        ("tests/embed/test_cache.py", "tests/reliability/test_reliability_cache_records.py"),
+        (
+            "tests/embed/test_cache.py",
+            "tests/embed/test_cache_mutants.py",
+            "tests/reliability/test_reliability_cache_records.py",
+            "tests/reliability/test_reliability_cache_paths.py",
+            "tests/reliability/test_reliability_faults.py",
+        ),
     ),
     "policy.scoring": ("embrm/policy/_scoring.py", ("tests/policy/test_best_of_n.py",)),
     "policy.dpo": (

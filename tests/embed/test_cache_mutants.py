@@ -1,0 +1,192 @@
+"""The vector cache's small contracts, each against a closed-form value: where the cache lives,
+its keys, its records and manifest, its counts, and every message in full."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import re
+import zlib
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from embrm.embed import VectorCache
+from embrm.embed._cache import (
+    MANIFEST,
+    VerifyReport,
+    _keys_name,
+    _record_name,
+    cache_write_error,
+    cached_identities,
+    check_cache_root,
+    default_cache_dir,
+    pair_keys,
+    text_keys,
+)
+from embrm.exceptions import CacheWriteError, OutputWriteError
+
+
+def _vectors(n, dim=4, seed=0):
+    return np.random.RandomState(seed).normal(size=(n, dim)).astype(np.float32)
+
+
+def _shards(cache):
+    return sorted(p.name for p in cache.path.glob("shard-*.npy") if not p.name.endswith(".keys.npy"))
+
+
+def test_default_cache_dir_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("EMBRM_CACHE_DIR", "~/vectors")
+    assert default_cache_dir() == tmp_path / "home" / "vectors"
+    monkeypatch.setenv("EMBRM_CACHE_DIR", "")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "embrm"
+    monkeypatch.delenv("EMBRM_CACHE_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "embrm"
+
+
+def test_a_cache_root_under_a_file_is_refused(tmp_path):
+    file = tmp_path / "notes.txt"
+    file.write_text("x")
+    assert check_cache_root(tmp_path / "new" / "cache") == tmp_path / "new" / "cache"
+    for root in (file, file / "cache" / "deeper"):
+        message = (f"The embedding cache folder {root} cannot be used: {file} is a file, not a folder. "
+                   "Point EMBRM_CACHE_DIR / --cache-dir at a folder.")
+        with pytest.raises(CacheWriteError, match=f"^{re.escape(message)}$"):
+            check_cache_root(root)
+        with pytest.raises(CacheWriteError, match=f"^{re.escape(message)}$"):
+            cached_identities(root)
+
+
+def test_the_write_error_names_the_reason_and_the_fix(tmp_path):
+    tail = ("Nothing already cached was changed. Free disk space, fix the folder's permissions, or point "
+            "EMBRM_CACHE_DIR / --cache-dir at a writable folder.")
+    full = OSError(errno.ENOSPC, "No space left on device")
+    assert str(cache_write_error(tmp_path, full)) == (
+        f"Cannot write to the embedding cache {tmp_path} (No space left on device). {tail}")
+    wrapped = OutputWriteError("could not write the cache file")
+    wrapped.__cause__ = OSError(errno.EACCES, "Permission denied")
+    assert str(cache_write_error(tmp_path, wrapped)) == (
+        f"Cannot write to the embedding cache {tmp_path} (Permission denied). {tail}")
+    assert str(cache_write_error(tmp_path, OSError("odd"))) == (
+        f"Cannot write to the embedding cache {tmp_path} (odd). {tail}")
+
+
+def test_keys_are_blake2b_of_the_format_and_the_text():
+    def digest(data: bytes) -> bytes:
+        return hashlib.blake2b(data, digest_size=16).digest()
+
+    assert text_keys(["héllo", ""], "raw") == [digest("raw\x00héllo".encode()), digest(b"raw\x00")]
+    assert pair_keys(["ab"], ["c"], "pr-v1") == [digest(b"pr-v1\x002:ab\x00c")]
+    assert pair_keys(["ab"], ["c"], "pr-v1") != pair_keys(["a"], ["bc"], "pr-v1")
+    with pytest.raises(ValueError):
+        pair_keys(["a", "b"], ["c"], "raw")
+
+
+def test_storage_dtype_is_checked_and_used(tmp_path):
+    with pytest.raises(ValueError, match=r"^storage_dtype must be one of \('float16', 'float32'\), "
+                       r"got 'float64'\.$"):
+        VectorCache(tmp_path, "m", storage_dtype="float64")
+    cache = VectorCache(tmp_path, "m", storage_dtype="float16")
+    vectors = _vectors(3)
+    cache.put(text_keys(list("abc"), "raw"), vectors)
+    (shard,) = _shards(cache)
+    assert np.load(cache.path / shard).dtype == np.float16
+    found, got = VectorCache(tmp_path, "m").get(text_keys(list("abc"), "raw"))
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, vectors.astype(np.float16).astype(np.float32))
+
+
+def test_an_empty_cache_counts_nothing(tmp_path):
+    cache = VectorCache(tmp_path, "m")
+    assert len(cache) == 0 and cache.dim is None
+    found, got = cache.get(text_keys(["a", "b"], "raw"))
+    assert found.tolist() == [False, False] and got.shape == (0, 0)
+    assert cache.contains(text_keys(["a"], "raw")).tolist() == [False]
+    assert cache.info() == {"identity": "m", "path": str(tmp_path / "vectors" / "m"), "vectors": 0,
+                            "shards": 0, "dim": None, "bytes": 0}
+    assert cached_identities(tmp_path) == []
+    report = cache.verify()
+    assert report == VerifyReport(0, 0) and report.ok and not report.repaired
+    assert cache.verify(repair=True).repaired
+
+
+def test_one_put_writes_a_shard_its_keys_its_record_and_the_manifest(tmp_path):
+    cache = VectorCache(tmp_path, "m")
+    keys = text_keys(["a", "b", "a", "c"], "raw")  # "a" twice: the first vector is kept
+    vectors = _vectors(4)
+    cache.put(keys, vectors)
+    (name,) = _shards(cache)
+    assert re.fullmatch(r"shard-[0-9a-f]{32}\.npy", name)
+    stored = np.load(cache.path / name)
+    np.testing.assert_array_equal(stored, vectors[[0, 1, 3]])
+    key_rows = np.load(cache.path / _keys_name(name))
+    assert key_rows.dtype == np.uint8 and [k.tobytes() for k in key_rows] == [keys[0], keys[1], keys[3]]
+    files = {f: cache.path / f for f in (name, _keys_name(name))}
+    record = json.loads((cache.path / _record_name(name)).read_text())
+    expected = {
+        "format": "embrm-shard-record", "version": 1, "name": name, "rows": 3, "dim": 4, "dtype": "float32",
+        "size": files[name].stat().st_size, "crc32": zlib.crc32(files[name].read_bytes()),
+        "keys_size": files[_keys_name(name)].stat().st_size,
+        "keys_crc32": zlib.crc32(files[_keys_name(name)].read_bytes()),
+    }
+    assert record == {**expected, "record_crc32": zlib.crc32(json.dumps(expected, sort_keys=True).encode())}
+    table = pq.read_table(cache.path / MANIFEST)
+    meta = json.loads(table.schema.metadata[b"embrm"])
+    assert meta == {"dim": 4, "shards": [{k: record[k] for k in ("name", "rows", "crc32", "keys_crc32")}]}
+    assert table.column("row").to_pylist() == [0, 1, 2] and table.column("shard").to_pylist() == [0, 0, 0]
+    assert len(cache) == 3 and cache.dim == 4
+    cache.put(text_keys(["c", "d"], "raw"), _vectors(2, seed=1))  # only "d" is new: shard 1, row 0
+    table = pq.read_table(cache.path / MANIFEST)
+    assert table.column("shard").to_pylist() == [0, 0, 0, 1]
+    assert table.column("row").to_pylist() == [0, 1, 2, 0]
+    size = sum(p.stat().st_size for p in cache.path.iterdir())
+    assert cache.info() == {"identity": "m", "path": str(cache.path), "vectors": 4, "shards": 2, "dim": 4,
+                            "bytes": size}
+    assert cache.contains(text_keys(["d", "e", "a"], "raw")).tolist() == [True, False, True]
+    assert cached_identities(tmp_path) == ["m"]
+    VectorCache(tmp_path, "b-model").put(text_keys(["x"], "raw"), _vectors(1))
+    assert cached_identities(tmp_path) == ["b-model", "m"]
+
+
+def test_gets_and_locates_in_query_order_across_shards(tmp_path):
+    cache = VectorCache(tmp_path, "m")
+    texts = [f"t{i}" for i in range(9)]
+    vectors = _vectors(9)
+    for part in (slice(0, 4), slice(4, 6), slice(6, 9)):
+        cache.put(text_keys(texts[part], "raw"), vectors[part])
+    order = [8, 0, 5, 4, 1, 7]
+    query = text_keys([texts[i] for i in order], "raw")
+    found, got = VectorCache(tmp_path, "m").get(query[:3] + text_keys(["none"], "raw") + query[3:])
+    assert found.tolist() == [True] * 3 + [False] + [True] * 3
+    np.testing.assert_array_equal(got, vectors[order])
+    shards, rows = VectorCache(tmp_path, "m").locate(query)
+    assert [s.shape[0] for s in shards] == [4, 2, 3]
+    np.testing.assert_array_equal(np.vstack(shards)[rows], vectors[order])
+    missing = text_keys(["none", "nope"], "raw")
+    message = f"2 of 8 keys are not in the cache {cache.path}."
+    with pytest.raises(KeyError, match=re.escape(message)):
+        cache.locate(query + missing)
+
+
+def test_keys_that_are_not_digests_and_vectors_of_another_dimension(tmp_path):
+    cache = VectorCache(tmp_path, "m")
+    cache.put(text_keys(["a"], "raw"), _vectors(1))
+    with pytest.raises(ValueError, match=r"^Cache keys are 16-byte digests \(text_keys / pair_keys\)\.$"):
+        cache.put([b"short"], _vectors(1))
+    message = f"Vectors of dimension 3 cannot go into cache {cache.path} of dimension 4."
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        cache.put(text_keys(["b"], "raw"), _vectors(1, dim=3))
+    assert len(cache) == 1 and len(_shards(cache)) == 1
+
+
+def test_verify_report_ok_needs_every_list_empty():
+    assert VerifyReport(1, 2).ok
+    for field in ("corrupt", "orphans", "unverifiable", "invalid"):
+        assert not VerifyReport(1, 2, **{field: ["x"]}).ok
+    assert VerifyReport(1, 2, unrecorded=["x"]).ok  # an intact shard without a record file
+    assert not VerifyReport(1, 2, manifest="missing").ok
