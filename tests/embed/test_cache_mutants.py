@@ -190,3 +190,113 @@ def test_verify_report_ok_needs_every_list_empty():
         assert not VerifyReport(1, 2, **{field: ["x"]}).ok
     assert VerifyReport(1, 2, unrecorded=["x"]).ok  # an intact shard without a record file
     assert not VerifyReport(1, 2, manifest="missing").ok
+
+
+def _two_shards(tmp_path):
+    cache = VectorCache(tmp_path, "m")
+    texts = [f"t{i}" for i in range(6)]
+    vectors = _vectors(6)
+    cache.put(text_keys(texts[:3], "raw"), vectors[:3])
+    cache.put(text_keys(texts[3:], "raw"), vectors[3:])
+    return cache, text_keys(texts, "raw"), vectors
+
+
+def _edit_meta(cache, edit):
+    table = pq.read_table(cache.path / MANIFEST)
+    meta = json.loads(table.schema.metadata[b"embrm"])
+    edit(meta)
+    table = table.replace_schema_metadata({b"embrm": json.dumps(meta).encode()})
+    pq.write_table(table, cache.path / MANIFEST)
+
+
+def _hint(cache):
+    return f"Run `embrm cache verify --repair --cache-dir {cache.root}`"
+
+
+def _raises_exactly(error, message, call):
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        call()
+
+
+def test_manifest_problems_in_full(tmp_path):
+    from embrm.exceptions import CacheCorruptError
+
+    cache, keys, _ = _two_shards(tmp_path)
+    file = cache.path / MANIFEST
+    rebuild = "to rebuild it from the shards that match their commit records."
+    good = file.read_bytes()
+    damages = {
+        "an entry is a list, not a table": lambda m: m["shards"].__setitem__(1, [1, 2]),
+        "an entry names '../x.npy', which is not a shard file of this folder":
+            lambda m: m["shards"][0].__setitem__("name", "../x.npy"),
+        "the entry of {name} has rows=-1, not a whole number": lambda m: m["shards"][0].update(rows=-1),
+        "the entry of {name} has rows=True, not a whole number": lambda m: m["shards"][0].update(rows=True),
+        "the entry of {name} has crc32=-5, not a whole number": lambda m: m["shards"][0].update(crc32=-5),
+        "its dimension is 0, not a positive whole number": lambda m: m.__setitem__("dim", 0),
+        "its dimension is '4', not a positive whole number": lambda m: m.__setitem__("dim", "4"),
+    }
+    name = json.loads(pq.read_table(file).schema.metadata[b"embrm"])["shards"][0]["name"]
+    for problem, edit in damages.items():
+        file.write_bytes(good)
+        _edit_meta(cache, edit)
+        problem = problem.format(name=name)
+        message = f"The cache manifest {file} is damaged: {problem}. {_hint(cache)} {rebuild}"
+        _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys))
+    file.write_bytes(good)
+    _edit_meta(cache, lambda m: m["shards"][0].pop("crc32"))  # optional fields may be absent
+    assert VectorCache(tmp_path, "m").contains(keys).all()
+    file.write_bytes(good)
+    _edit_meta(cache, lambda m: m.update(shards=[], dim=-1))
+    message = f"The cache manifest {file} is damaged: its dimension is -1. {_hint(cache)} {rebuild}"
+    _raises_exactly(CacheCorruptError, message, lambda: len(VectorCache(tmp_path, "m")))
+    file.write_bytes(b"not parquet")
+    unreadable = rf"^The cache manifest {re.escape(str(file))} cannot be read \(.+\)\. "
+    with pytest.raises(CacheCorruptError, match=unreadable
+                       + re.escape(f"{_hint(cache)} {rebuild}") + "$"):
+        VectorCache(tmp_path, "m").get(keys)
+    file.unlink()
+    file.mkdir()
+    message = (f"The cache manifest {file} cannot be read (it is a folder or another non-file). "
+               f"{_hint(cache)} {rebuild}")
+    _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys))
+    file.rmdir()
+    import pyarrow as pa
+
+    meta = {b"embrm": json.dumps({"dim": 4, "shards": []}).encode()}
+    pq.write_table(pa.table({"key": [b"x"], "other": [1]}).replace_schema_metadata(meta), file)
+    message = (f"The cache manifest {file} cannot be read (unexpected columns or shard table). "
+               f"{_hint(cache)} {rebuild}")
+    _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys))
+    file.unlink()
+    message = (f"The cache manifest {file} is missing but shard files are there. {_hint(cache)} to rebuild "
+               "it from the shards that match their commit records; the others are dropped and re-embedded.")
+    _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys))
+
+
+def test_shard_problems_in_full(tmp_path):
+    from embrm.exceptions import CacheCorruptError
+
+    cache, keys, vectors = _two_shards(tmp_path)
+    name = _shards(cache)[0]
+    first = json.loads(pq.read_table(cache.path / MANIFEST).schema.metadata[b"embrm"])["shards"][0]["name"]
+    file = cache.path / first
+    good = file.read_bytes()
+
+    def expect(problem, rows=3):
+        message = (f"Cache shard {file} is {problem}; its {rows} vectors were not returned. "
+                   f"{_hint(cache)} to drop it; those texts are re-embedded on next use and nothing else "
+                   "is lost.")
+        _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys))
+
+    file.write_bytes(good[:-4])  # the manifest's entry holds no size: its checksum tells
+    expect("altered (checksum differs from its commit record)")
+    file.write_bytes(good[:-4] + bytes(4))
+    expect("altered (checksum differs from its commit record)")
+    file.unlink()
+    expect("missing")
+    file.mkdir()
+    expect("missing (or not a file)")
+    file.rmdir()
+    file.write_bytes(good)
+    np.testing.assert_array_equal(VectorCache(tmp_path, "m").get(keys)[1], vectors)
+    assert name in _shards(cache)
