@@ -300,3 +300,66 @@ def test_shard_problems_in_full(tmp_path):
     file.write_bytes(good)
     np.testing.assert_array_equal(VectorCache(tmp_path, "m").get(keys)[1], vectors)
     assert name in _shards(cache)
+
+
+def test_inconsistent_manifests_and_locks_in_full(tmp_path, monkeypatch):
+    import polars as pl
+
+    import embrm.embed._cache as cache_module
+    from embrm.exceptions import CacheCorruptError
+
+    cache, keys, vectors = _two_shards(tmp_path)
+    file = cache.path / MANIFEST
+    good = file.read_bytes()
+    names = [s["name"] for s in json.loads(pq.read_table(file).schema.metadata[b"embrm"])["shards"]]
+
+    def rewrite_rows(edit):
+        table = pq.read_table(file)
+        frame = edit(pl.from_arrow(table))
+        pq.write_table(frame.to_arrow().replace_schema_metadata(table.schema.metadata), file)
+
+    rewrite_rows(lambda f: f.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(pl.lit(1))
+                                          .otherwise(pl.col("row")).cast(pl.UInt32).alias("row")))
+    message = (f"The cache manifest of {cache.path} points keys at rows of {names[0]} that hold other keys "
+               f"(or do not exist); no vector was returned. {_hint(cache)} to rebuild it.")
+    _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys[:1]))
+    rewrite_rows(lambda f: f.with_columns(pl.lit(9, dtype=pl.UInt32).alias("row")))
+    _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys[:1]))
+    file.write_bytes(good)
+    rewrite_rows(lambda f: f.with_columns(pl.lit(7, dtype=pl.UInt32).alias("shard")))
+    message = (f"The cache manifest of {cache.path} points at shard 7, which its shard table does not list. "
+               f"{_hint(cache)}.")
+    _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys[:1]))
+    file.write_bytes(good)
+    _edit_meta(cache, lambda m: m["shards"][1].update(rows=4))
+    message = (f"The cache manifest's entry for shard {cache.path / names[1]} disagrees with the shard's "
+               f"commit record {cache.path / _record_name(names[1])} (rows, checksums or dimension); its "
+               f"vectors were not returned. {_hint(cache)} to rebuild the manifest from the commit records.")
+    _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys[3:]))
+    np.testing.assert_array_equal(VectorCache(tmp_path, "m").get(keys[:3])[1], vectors[:3])  # shard 0 is fine
+    file.write_bytes(good)
+    _edit_meta(cache, lambda m: m.update(dim=5))
+    message = (f"The cache manifest of {cache.path} gives the dimension 5, but its shards' commit records "
+               f"give [4]: the manifest is damaged, and nothing was written. {_hint(cache)} to rebuild it.")
+    _raises_exactly(CacheCorruptError, message,
+                    lambda: VectorCache(tmp_path, "m").put(text_keys(["new"], "raw"), _vectors(1)))
+    file.write_bytes(good)
+    lock = cache.path / ".lock"
+    lock.unlink()
+    lock.mkdir()
+    message = (f"The cache's lock file {lock} is a folder, so the cache cannot be locked. Remove that folder "
+               f"(rmdir '{lock}') and run the command again; no data is kept there.")
+    _raises_exactly(CacheCorruptError, message, lambda: cache.put(text_keys(["new"], "raw"), _vectors(1)))
+    _raises_exactly(CacheCorruptError, message, lambda: cache.verify())
+    lock.rmdir()
+    (cache.path / names[0]).write_bytes(b"damaged")
+
+    def full_disk(path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cache_module, "_remove", full_disk)
+    message = (f"Cannot write to the embedding cache {cache.path} (No space left on device); the repair "
+               "stopped. Whatever it changed so far is consistent (every indexed shard matches its commit "
+               "record). Free disk space or fix the folder's permissions and run `embrm cache verify "
+               "--repair` again to finish it.")
+    _raises_exactly(CacheWriteError, message, lambda: cache.verify(repair=True))
