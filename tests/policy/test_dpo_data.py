@@ -104,6 +104,9 @@ def test_a_given_reference_model_is_used_as_it_is(tmp_path):
     trainer = train_dpo(model, pairs, tokenizer=tokenizer, ref_model=reference, output_dir=tmp_path / "dpo",
                         max_steps=1, per_device_train_batch_size=2, disable_tqdm=True)
     assert trainer.ref_model is reference
+    # the config built from output_dir and the keywords
+    assert trainer.args.output_dir == str(tmp_path / "dpo") and trainer.args.max_steps == 1
+    assert trainer.args.per_device_train_batch_size == 2 and trainer.args.use_cpu
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
