@@ -106,7 +106,7 @@ def test_a_given_reference_model_is_used_as_it_is(tmp_path):
     assert trainer.ref_model is reference
     # the config built from output_dir and the keywords
     assert trainer.args.output_dir == str(tmp_path / "dpo") and trainer.args.max_steps == 1
-    assert trainer.args.per_device_train_batch_size == 2 and trainer.args.use_cpu
+    assert trainer.args.per_device_train_batch_size == 2
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
