@@ -88,6 +88,7 @@ def test_one_explicit_split_scores_only_its_test_rows(scored):
     assert np.isnan(result.reward[split[0]]).all()
     assert not np.isnan(result.reward[split[1]]).any()
     np.testing.assert_array_equal(result.held_out_mask, np.isin(np.arange(len(data)), split[1]))
+    assert result.held_out_mask.dtype == bool
 
 
 def test_pairs_are_cross_fitted_by_their_groups():
