@@ -344,3 +344,15 @@ def test_attack_rank_refusals_name_the_argument():
     assert attack_rank(reward, groups, [2.5, 0.0, 9.0], [0.0, 1.0, 5.0]) == pytest.approx((1.0 + 0.0) / 2)
     with pytest.raises(DataError, match="no attack answer"):
         attack_rank(reward, np.array([0.0, 0.0, 7.0]), [2.5, 0.0], [0.0, 1.0])
+
+
+def test_a_pair_builder_without_a_label_error_rate(scored):
+    data, X = scored
+
+    def plain(train, random_state):
+        pairs = within_prompt_pairs(train, random_state=random_state)
+        del pairs.label_error_rate  # a builder that does not measure it
+        return pairs
+
+    result = cross_val_rewards(BTLinear(), data, X, cv=2, pairs=plain, random_state=0)
+    assert [f.label_error_rate for f in result.folds] == [None, None] and result.label_error_rate is None
