@@ -47,11 +47,14 @@ def test_missing_policy_extra_names_the_install(monkeypatch, tmp_path, module, p
     if purpose is not None:  # the message says what needed the package
         message = (f"^{purpose} needs the optional package '{module}', which is not installed\\. "
                    r"Install it with: pip install 'embrm\[policy\]'$")
-        with pytest.raises(ImportError, match=message):
-            if module == "trl":
-                train_dpo(object(), [], tokenizer=None, output_dir=tmp_path)
-            else:
-                preference_pairs(["p"], [["a", "b"]], [[1.0, 0.0]])
+        calls = {
+            "trl": [lambda: dpo_config(tmp_path),
+                    lambda: train_dpo(object(), [], tokenizer=None, output_dir=tmp_path)],
+            "datasets": [lambda: preference_pairs(["p"], [["a", "b"]], [[1.0, 0.0]])],
+        }[module]
+        for call in calls:
+            with pytest.raises(ImportError, match=message):
+                call()
 
 
 def test_generation_arguments_are_checked():
