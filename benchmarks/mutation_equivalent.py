@@ -270,4 +270,15 @@ EQUIVALENT: dict[str, str] = {
         "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
     "embrm.policy._scoring.x_best_of_n__mutmut_42":
         "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    # policy.dpo
+    "embrm.policy._dpo.x_preference_pairs__mutmut_54":
+        "zip's strict=True: the lengths were checked equal just before",
+    "embrm.policy._dpo.x_preference_pairs__mutmut_58":
+        "zip's strict=True: the lengths were checked equal just before",
+    "embrm.policy._dpo.x_preference_pairs__mutmut_59":
+        "zip's strict=True: the lengths were checked equal just before",
+    "embrm.policy._dpo.x_preference_pairs__mutmut_67":
+        "reshape(-2): numpy reads any negative size as 'the rest', as it does -1",
+    "embrm.policy._dpo.x_preference_pairs__mutmut_93":
+        "list(prompt) only copies the messages; the dataset row holds the same ones",
 }

@@ -66,6 +66,15 @@ def test_bad_pair_input():
         preference_pairs(PROMPTS, CANDIDATES, [[1, 2], [1, 2, 3]])
     with pytest.raises(DataError, match="empty candidate list"):
         preference_pairs(PROMPTS, [["1 a"], []], [[1.0], []])
+    with pytest.raises(DataError, match=r"^candidates\[0\]\[1\] "):
+        preference_pairs(["p"], [["a", 5]], [[1.0, 0.0]])
+
+
+def test_best_worst_wherever_they_are_and_rewards_of_any_shape_or_type():
+    rewards = [np.array([[1.0], [3.0], [2.0]]), [False, False, True]]  # a column; pass/fail checks
+    pairs = preference_pairs(PROMPTS, CANDIDATES, rewards)
+    assert pairs["chosen"] == ["1 one", "0 no"] and pairs["rejected"] == ["3 one two three", "5 apple"]
+    assert pairs["score_chosen"] == [3.0, 1.0] and pairs["score_rejected"] == [1.0, 0.0]
 
 
 def _tiny_llama(tmp_path):
