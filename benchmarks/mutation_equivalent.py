@@ -281,4 +281,29 @@ EQUIVALENT: dict[str, str] = {
         "reshape(-2): numpy reads any negative size as 'the rest', as it does -1",
     "embrm.policy._dpo.x_preference_pairs__mutmut_93":
         "list(prompt) only copies the messages; the dataset row holds the same ones",
+    # model_selection
+    "embrm.model_selection.x__base_seed__mutmut_5":
+        "randint truncates the float bound 1073741823.5 to the same int bound",
+    "embrm.model_selection.x_response_length__mutmut_1":
+        "astype(None) is astype(float64)",
+    "embrm.model_selection.x_length_features__mutmut_4":
+        "astype(None) is astype(float64)",
+    "embrm.model_selection.x_baseline_rewards__mutmut_9":
+        "astype(None) is astype(float64)",
+    "embrm.model_selection.x_attack_rank__mutmut_3":
+        "rewards as given: integer rewards compare exactly with float ones, the same counts",
+    "embrm.model_selection.x_attack_rank__mutmut_5":
+        "rewards as given: integer rewards compare exactly with float ones, the same counts",
+    "embrm.model_selection.x_attack_rank__mutmut_50":
+        "rewards as given: integer rewards compare exactly with float ones, the same counts",
+    "embrm.model_selection.x_attack_rank__mutmut_52":
+        "rewards as given: integer rewards compare exactly with float ones, the same counts",
+    "embrm.model_selection.x_attack_rank__mutmut_35":
+        "position <= size: at position == size the label check that follows is False anyway",
+    "embrm.model_selection.x_attack_rank__mutmut_54":
+        "argsort kind: groups_attack holds each prompt once (checked), so no ties to order",
+    "embrm.model_selection.x_attack_rank__mutmut_56":
+        "argsort kind: groups_attack holds each prompt once (checked), so no ties to order",
+    "embrm.model_selection.x_attack_rank__mutmut_58":
+        "kind='STABLE': numpy reads sort kinds case-insensitively",
 }

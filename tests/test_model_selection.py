@@ -356,3 +356,23 @@ def test_a_pair_builder_without_a_label_error_rate(scored):
 
     result = cross_val_rewards(BTLinear(), data, X, cv=2, pairs=plain, random_state=0)
     assert [f.label_error_rate for f in result.folds] == [None, None] and result.label_error_rate is None
+
+
+def test_weights_of_built_pairs_reach_the_fit_and_five_folds_by_default(scored):
+    data, X = scored
+
+    def weighted(train, random_state):
+        pairs = within_prompt_pairs(train, random_state=random_state)
+        weight = np.linspace(0.5, 1.5, len(pairs))
+        return PreferencePairs(pairs.frame.with_columns(pl.Series("weight", weight)))
+
+    result = cross_val_rewards(_RecordingHead(), data, X, pairs=weighted, random_state=0)
+    assert len(result.folds) == 5
+    for fold in result.folds:
+        np.testing.assert_array_equal(fold.head.seen_[2], np.linspace(0.5, 1.5, fold.n_train_pairs))
+
+
+def test_attack_rank_needs_every_real_prompt_among_the_attacks():
+    # prompt 0 lies below every attack prompt (1, 2): it has no attack answer
+    with pytest.raises(DataError, match=r"^Prompt np\.int64\(0\) has real answers but no attack answer"):
+        attack_rank([1.0, 2.0, 3.0], [0, 1, 2], [0.5, 0.5], [1, 2])
