@@ -376,3 +376,20 @@ def test_attack_rank_needs_every_real_prompt_among_the_attacks():
     # prompt 0 lies below every attack prompt (1, 2): it has no attack answer
     with pytest.raises(DataError, match=r"^Prompt np\.int64\(0\) has real answers but no attack answer"):
         attack_rank([1.0, 2.0, 3.0], [0, 1, 2], [0.5, 0.5], [1, 2])
+
+
+def test_cross_fitted_pairs_keep_their_groups_folds_and_float_rewards():
+    planted = make_preference_pairs(80, 4, n_groups=8, beta=None, random_state=0)
+    pairs = PreferencePairs(pl.DataFrame({"prompt": [f"p{g}" for g in planted.groups], "chosen": ["a"] * 80,
+                                          "rejected": ["b"] * 80, "group": planted.groups}))
+    X = (planted.X_win, planted.X_lose)
+    result = cross_val_rewards(BTLinear(), pairs, X, cv=4, random_state=3)
+    np.testing.assert_array_equal(result.groups, pairs.groups)
+    assert result.held_out_mask.all() and [f.fold for f in result.folds] == [0, 1, 2, 3]
+    assert result.reward_win.dtype == result.reward_lose.dtype == np.float64
+    again = cross_val_rewards(BTLinear(), pairs, X, cv=4, random_state=3)
+    for a, b in zip(result.folds, again.folds, strict=True):
+        np.testing.assert_array_equal(a.test_index, b.test_index)
+    split = group_train_test_split(pairs.groups, test_size=0.25, random_state=0)
+    partial = cross_val_rewards(BTLinear(), pairs, X, cv=[split])
+    assert np.isnan(partial.reward_win[split[0]]).all() and np.isnan(partial.reward_lose[split[0]]).all()
