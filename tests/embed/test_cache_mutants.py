@@ -74,6 +74,10 @@ def test_the_write_error_names_the_reason_and_the_fix(tmp_path):
         f"Cannot write to the embedding cache {tmp_path} (Permission denied). {tail}")
     assert str(cache_write_error(tmp_path, OSError("odd"))) == (
         f"Cannot write to the embedding cache {tmp_path} (odd). {tail}")
+    chained = OSError("outer")  # only the atomic writer's own error is looked through
+    chained.__cause__ = OSError(errno.ENOSPC, "No space left on device")
+    assert str(cache_write_error(tmp_path, chained)) == (
+        f"Cannot write to the embedding cache {tmp_path} (outer). {tail}")
 
 
 def test_keys_are_blake2b_of_the_format_and_the_text():
@@ -167,6 +171,8 @@ def test_gets_and_locates_in_query_order_across_shards(tmp_path):
     shards, rows = VectorCache(tmp_path, "m").locate(query)
     assert [s.shape[0] for s in shards] == [4, 2, 3]
     np.testing.assert_array_equal(np.vstack(shards)[rows], vectors[order])
+    shards, rows = cache.locate([])
+    assert shards == [] and rows.tolist() == []
     missing = text_keys(["none", "nope"], "raw")
     message = f"2 of 8 keys are not in the cache {cache.path}."
     with pytest.raises(KeyError, match=re.escape(message)):
@@ -323,6 +329,7 @@ def test_inconsistent_manifests_and_locks_in_full(tmp_path, monkeypatch):
     message = (f"The cache manifest of {cache.path} points keys at rows of {names[0]} that hold other keys "
                f"(or do not exist); no vector was returned. {_hint(cache)} to rebuild it.")
     _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys[:1]))
+    _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").locate(keys[:1]))
     rewrite_rows(lambda f: f.with_columns(pl.lit(9, dtype=pl.UInt32).alias("row")))
     _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys[:1]))
     file.write_bytes(good)
@@ -352,6 +359,13 @@ def test_inconsistent_manifests_and_locks_in_full(tmp_path, monkeypatch):
     _raises_exactly(CacheCorruptError, message, lambda: cache.put(text_keys(["new"], "raw"), _vectors(1)))
     _raises_exactly(CacheCorruptError, message, lambda: cache.verify())
     lock.rmdir()
+    real_save = np.save
+    monkeypatch.setattr(np, "save", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space")))
+    message = (f"Cannot write to the embedding cache {cache.path} (No space). Nothing already cached was "
+               "changed. Free disk space, fix the folder's permissions, or point EMBRM_CACHE_DIR / "
+               "--cache-dir at a writable folder.")
+    _raises_exactly(CacheWriteError, message, lambda: cache.put(text_keys(["new"], "raw"), _vectors(1)))
+    monkeypatch.setattr(np, "save", real_save)
     (cache.path / names[0]).write_bytes(b"damaged")
 
     def full_disk(path):
