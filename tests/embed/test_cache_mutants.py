@@ -377,3 +377,24 @@ def test_inconsistent_manifests_and_locks_in_full(tmp_path, monkeypatch):
                "record). Free disk space or fix the folder's permissions and run `embrm cache verify "
                "--repair` again to finish it.")
     _raises_exactly(CacheWriteError, message, lambda: cache.verify(repair=True))
+
+
+def test_a_put_without_a_manifest_refuses_and_a_racing_mkdir_is_fine(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from embrm.exceptions import CacheCorruptError
+
+    cache, keys, _ = _two_shards(tmp_path)
+    (cache.path / MANIFEST).unlink()
+    message = (f"The cache manifest {cache.path / MANIFEST} is missing but shard files are there. "
+               f"{_hint(cache)} to rebuild it from the shards that match their commit records; the others "
+               "are dropped and re-embedded.")
+    _raises_exactly(CacheCorruptError, message, lambda: cache.put(text_keys(["new"], "raw"), _vectors(1)))
+    # another process creates the folder between the check and the mkdir
+    other = VectorCache(tmp_path, "other")
+    real_exists = Path.exists
+    monkeypatch.setattr(Path, "exists", lambda self: False if self == other.path else real_exists(self))
+    other.path.mkdir(parents=True)
+    other.put(text_keys(["a"], "raw"), _vectors(1))
+    monkeypatch.undo()
+    assert len(VectorCache(tmp_path, "other")) == 1
