@@ -327,4 +327,16 @@ EQUIVALENT: dict[str, str] = {
         "zip's strict=True: used and the bounds have one entry per shard used by construction",
     "embrm.embed._cache.xǁVectorCacheǁinfo__mutmut_4":
         "glob of a folder that does not exist yields nothing: 0 bytes either way",
+    "embrm.embed._cache.xǁVectorCacheǁput__mutmut_115":
+        "dtype None: the record then reads the dtype back from the shard just written, the same",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_file__mutmut_3":
+        "atomic_write's what: only in its OutputWriteError, which cache_write_error replaces (OS reason)",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_file__mutmut_6":
+        "atomic_write's what: only in its OutputWriteError, which cache_write_error replaces (OS reason)",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_file__mutmut_10":
+        "atomic_write's what: only in its OutputWriteError, which cache_write_error replaces (OS reason)",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_file__mutmut_11":
+        "atomic_write's what: only in its OutputWriteError, which cache_write_error replaces (OS reason)",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_file__mutmut_5":
+        "atomic_write's default mode is 'wb', the mode given",
 }
