@@ -339,4 +339,8 @@ EQUIVALENT: dict[str, str] = {
         "atomic_write's what: only in its OutputWriteError, which cache_write_error replaces (OS reason)",
     "embrm.embed._cache.xǁVectorCacheǁ_write_file__mutmut_5":
         "atomic_write's default mode is 'wb', the mode given",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_rebuilt_manifest__mutmut_36":
+        "'NAME' not copied: the next line sets the entry's name anyway",
+    "embrm.embed._cache.x__make_record__mutmut_9":
+        "mmap_mode None loads the whole array: the same dtype is read",
 }
