@@ -306,4 +306,135 @@ EQUIVALENT: dict[str, str] = {
         "no method with bounds is scipy's 'bounded' method",
     "embrm.heads._base.x_fit_temperature__mutmut_22":
         "'BOUNDED': scipy lower-cases the method name",
+    # embed.token_rewards
+    "embrm.embed._token_rewards.x_token_rewards__mutmut_5":
+        "getattr default None for False: both falsy, the same refusal",
+    "embrm.embed._token_rewards.x_token_rewards__mutmut_48":
+        "zip's strict=True: the zipped sequences have one entry per text by construction (same length)",
+    "embrm.embed._token_rewards.x_token_rewards__mutmut_52":
+        "zip's strict=True: the zipped sequences have one entry per text by construction (same length)",
+    "embrm.embed._token_rewards.x_token_rewards__mutmut_57":
+        "zip's strict=True: the zipped sequences have one entry per text by construction (same length)",
+    "embrm.embed._token_rewards.x_token_rewards__mutmut_78":
+        "zip's strict=True: the zipped sequences have one entry per text by construction (same length)",
+    "embrm.embed._token_rewards.x_token_rewards__mutmut_81":
+        "zip's strict=True: the zipped sequences have one entry per text by construction (same length)",
+    "embrm.embed._token_rewards.x_token_rewards__mutmut_82":
+        "zip's strict=True: the zipped sequences have one entry per text by construction (same length)",
+    "embrm.embed._token_rewards.x_token_rewards__mutmut_111":
+        "zip's strict=True: the zipped sequences have one entry per text by construction (same length)",
+    "embrm.embed._token_rewards.x_token_rewards__mutmut_115":
+        "zip's strict=True: the zipped sequences have one entry per text by construction (same length)",
+    "embrm.embed._token_rewards.x_token_rewards__mutmut_120":
+        "zip's strict=True: the zipped sequences have one entry per text by construction (same length)",
+    "embrm.embed._token_rewards.x_token_rewards__mutmut_105":
+        "astype(None) is astype(float64)",
+    "embrm.embed._token_rewards.x_linear_form__mutmut_33":
+        "astype(None) is astype(float64)",
+    # policy.scoring
+    "embrm.policy._scoring.x__check_candidates__mutmut_16":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    "embrm.policy._scoring.x__check_candidates__mutmut_19":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    "embrm.policy._scoring.x__check_candidates__mutmut_20":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    "embrm.policy._scoring.x_score_candidates__mutmut_13":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    "embrm.policy._scoring.x_score_candidates__mutmut_16":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    "embrm.policy._scoring.x_score_candidates__mutmut_17":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    "embrm.policy._scoring.x_score_candidates__mutmut_20":
+        "render_prompt's name: _check_candidates rendered each prompt with its name first; none fails here",
+    "embrm.policy._scoring.x_score_candidates__mutmut_22":
+        "render_prompt's name: _check_candidates rendered each prompt with its name first; none fails here",
+    "embrm.policy._scoring.x_best_of_n__mutmut_12":
+        "index dtype: np.array of Python ints is int64 already (64-bit Linux, macOS)",
+    "embrm.policy._scoring.x_best_of_n__mutmut_14":
+        "index dtype: np.array of Python ints is int64 already (64-bit Linux, macOS)",
+    "embrm.policy._scoring.x_best_of_n__mutmut_27":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    "embrm.policy._scoring.x_best_of_n__mutmut_30":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    "embrm.policy._scoring.x_best_of_n__mutmut_31":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    "embrm.policy._scoring.x_best_of_n__mutmut_38":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    "embrm.policy._scoring.x_best_of_n__mutmut_41":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    "embrm.policy._scoring.x_best_of_n__mutmut_42":
+        "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
+    # policy.dpo
+    "embrm.policy._dpo.x_preference_pairs__mutmut_54":
+        "zip's strict=True: the lengths were checked equal just before",
+    "embrm.policy._dpo.x_preference_pairs__mutmut_58":
+        "zip's strict=True: the lengths were checked equal just before",
+    "embrm.policy._dpo.x_preference_pairs__mutmut_59":
+        "zip's strict=True: the lengths were checked equal just before",
+    "embrm.policy._dpo.x_preference_pairs__mutmut_67":
+        "reshape(-2): numpy reads any negative size as 'the rest', as it does -1",
+    "embrm.policy._dpo.x_preference_pairs__mutmut_93":
+        "list(prompt) only copies the messages; the dataset row holds the same ones",
+    # model_selection
+    "embrm.model_selection.x__base_seed__mutmut_5":
+        "randint truncates the float bound 1073741823.5 to the same int bound",
+    "embrm.model_selection.x_response_length__mutmut_1":
+        "astype(None) is astype(float64)",
+    "embrm.model_selection.x_length_features__mutmut_4":
+        "astype(None) is astype(float64)",
+    "embrm.model_selection.x_baseline_rewards__mutmut_9":
+        "astype(None) is astype(float64)",
+    "embrm.model_selection.x_attack_rank__mutmut_3":
+        "rewards as given: integer rewards compare exactly with float ones, the same counts",
+    "embrm.model_selection.x_attack_rank__mutmut_5":
+        "rewards as given: integer rewards compare exactly with float ones, the same counts",
+    "embrm.model_selection.x_attack_rank__mutmut_50":
+        "rewards as given: integer rewards compare exactly with float ones, the same counts",
+    "embrm.model_selection.x_attack_rank__mutmut_52":
+        "rewards as given: integer rewards compare exactly with float ones, the same counts",
+    "embrm.model_selection.x_attack_rank__mutmut_35":
+        "position <= size: at position == size the label check that follows is False anyway",
+    "embrm.model_selection.x_attack_rank__mutmut_54":
+        "argsort kind: groups_attack holds each prompt once (checked), so no ties to order",
+    "embrm.model_selection.x_attack_rank__mutmut_56":
+        "argsort kind: groups_attack holds each prompt once (checked), so no ties to order",
+    "embrm.model_selection.x_attack_rank__mutmut_58":
+        "kind='STABLE': numpy reads sort kinds case-insensitively",
+    # embed.cache (first pass unfinished: listed from the survivors seen so far)
+    "embrm.embed._cache.xǁVectorCacheǁcontains__mutmut_4":
+        "Series dtype: polars infers Binary from bytes keys; an empty query is an empty answer either way",
+    "embrm.embed._cache.xǁVectorCacheǁcontains__mutmut_6":
+        "Series dtype: polars infers Binary from bytes keys; an empty query is an empty answer either way",
+    "embrm.embed._cache.xǁVectorCacheǁlocate__mutmut_46":
+        "argsort kind: the order of a shard's rows in the query does not matter, each keeps its own row",
+    "embrm.embed._cache.xǁVectorCacheǁlocate__mutmut_48":
+        "argsort kind: the order of a shard's rows in the query does not matter, each keeps its own row",
+    "embrm.embed._cache.xǁVectorCacheǁlocate__mutmut_50":
+        "kind='STABLE': numpy reads sort kinds case-insensitively",
+    "embrm.embed._cache.xǁVectorCacheǁlocate__mutmut_59":
+        "the last bound None: order[start:None] slices to the end, len(order)",
+    "embrm.embed._cache.xǁVectorCacheǁlocate__mutmut_66":
+        "zip's strict=True: used and the bounds have one entry per shard used by construction",
+    "embrm.embed._cache.xǁVectorCacheǁlocate__mutmut_70":
+        "zip's strict=True: used and the bounds have one entry per shard used by construction",
+    "embrm.embed._cache.xǁVectorCacheǁlocate__mutmut_74":
+        "zip's strict=True: used and the bounds have one entry per shard used by construction",
+    "embrm.embed._cache.xǁVectorCacheǁinfo__mutmut_4":
+        "glob of a folder that does not exist yields nothing: 0 bytes either way",
+    "embrm.embed._cache.xǁVectorCacheǁput__mutmut_115":
+        "dtype None: the record then reads the dtype back from the shard just written, the same",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_file__mutmut_3":
+        "atomic_write's what: only in its OutputWriteError, which cache_write_error replaces (OS reason)",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_file__mutmut_6":
+        "atomic_write's what: only in its OutputWriteError, which cache_write_error replaces (OS reason)",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_file__mutmut_10":
+        "atomic_write's what: only in its OutputWriteError, which cache_write_error replaces (OS reason)",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_file__mutmut_11":
+        "atomic_write's what: only in its OutputWriteError, which cache_write_error replaces (OS reason)",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_file__mutmut_5":
+        "atomic_write's default mode is 'wb', the mode given",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_rebuilt_manifest__mutmut_36":
+        "'NAME' not copied: the next line sets the entry's name anyway",
+    "embrm.embed._cache.x__make_record__mutmut_9":
+        "mmap_mode None loads the whole array: the same dtype is read",
 }

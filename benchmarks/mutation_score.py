@@ -67,10 +67,19 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "embed.cache": (
         "embrm/embed/_cache.py",
-        ("tests/embed/test_cache.py", "tests/reliability/test_reliability_cache_records.py"),
+        (
+            "tests/embed/test_cache.py",
+            "tests/embed/test_cache_mutants.py",
+            "tests/reliability/test_reliability_cache_records.py",
+            "tests/reliability/test_reliability_cache_paths.py",
+            "tests/reliability/test_reliability_faults.py",
+        ),
     ),
     "policy.scoring": ("embrm/policy/_scoring.py", ("tests/policy/test_best_of_n.py",)),
-    "policy.dpo": ("embrm/policy/_dpo.py", ("tests/policy/test_dpo_data.py",)),
+    "policy.dpo": (
+        "embrm/policy/_dpo.py",
+        ("tests/policy/test_dpo_data.py", "tests/policy/test_policy_errors.py"),
+    ),
     "data.io": (
         "embrm/data/_io.py",
         ("tests/data/test_readers_malformed.py", "tests/data/test_containers_io.py"),

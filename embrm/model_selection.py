@@ -248,7 +248,8 @@ def cross_val_rewards(
         Extra keyword arguments of every ``fit`` (for example ``encoder_id``).
     random_state : int, RandomState or None
         Seeds the fold assignment (:func:`~embrm.data.group_kfold`) and the pair builder:
-        with an int ``s``, fold ``k`` builds its pairs with ``random_state=s + 1000 * k``.
+        with an int ``s``, fold ``k`` builds its pairs with ``random_state=s + 1000 * k``; a
+        RandomState ``rs`` (or None: numpy's global one) draws ``s = rs.randint(2**30 - 1)``.
         The head's own ``random_state`` is left as given.
 
     Returns

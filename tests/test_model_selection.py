@@ -12,7 +12,14 @@ from embrm.data import PreferencePairs, ScoredResponses, group_train_test_split,
 from embrm.evaluate import pairwise_accuracy
 from embrm.exceptions import DataError
 from embrm.heads import BTLinear
-from embrm.model_selection import attack_rank, baseline_rewards, cross_val_rewards, length_features
+from embrm.model_selection import (
+    CrossValRewards,
+    FoldFit,
+    attack_rank,
+    baseline_rewards,
+    cross_val_rewards,
+    length_features,
+)
 from embrm.testing import make_preference_pairs, make_scored_responses
 
 
@@ -81,6 +88,7 @@ def test_one_explicit_split_scores_only_its_test_rows(scored):
     assert np.isnan(result.reward[split[0]]).all()
     assert not np.isnan(result.reward[split[1]]).any()
     np.testing.assert_array_equal(result.held_out_mask, np.isin(np.arange(len(data)), split[1]))
+    assert result.held_out_mask.dtype == bool
 
 
 def test_pairs_are_cross_fitted_by_their_groups():
@@ -172,3 +180,216 @@ def test_heads_fitted_by_cross_fitting_record_the_encoder_of_their_arrays(scored
     data, X = scored
     result = cross_val_rewards(BTLinear(), data, EmbeddingArray(X, "enc-x"), cv=3, random_state=0)
     assert {f.head.encoder_id_ for f in result.folds} == {"enc-x"}
+
+
+class _RecordingHead(BTLinear):
+    """BTLinear that keeps what each ``fit`` received."""
+
+    def fit(self, X_win, X_lose, sample_weight=None, *, groups=None, **fit_params):
+        self.seen_ = (np.array(X_win), np.array(X_lose), sample_weight, groups, fit_params)
+        return super().fit(X_win, X_lose, sample_weight, groups=groups, **fit_params)
+
+
+def test_each_fold_fits_on_its_own_pairs_seeded_s_plus_1000_k(scored):
+    """Fold k's head gets the pairs of its training prompts built with ``random_state=s + 1000 k``,
+    with their weights and groups, and the fit parameters given."""
+    data, X = scored
+    builder = partial(within_prompt_pairs, pairs_per_prompt=4, beta=2.0)
+    result = cross_val_rewards(_RecordingHead(), data, X, cv=3, pairs=builder, random_state=7,
+                               fit_params={"encoder_id": "enc-y"})
+    for k, fold in enumerate(result.folds):
+        train = builder(data.take(fold.train_index), random_state=7 + 1000 * k)
+        X_win, X_lose, weight, groups, params = fold.head.seen_
+        expected_win, expected_lose = train.gather(X[fold.train_index])
+        np.testing.assert_array_equal(X_win, expected_win)
+        np.testing.assert_array_equal(X_lose, expected_lose)
+        np.testing.assert_array_equal(weight, train.sample_weight)
+        np.testing.assert_array_equal(groups, train.groups)
+        assert params == {"encoder_id": "enc-y"} and fold.head.encoder_id_ == "enc-y"
+        assert fold.fold == k and fold.n_train_pairs == len(train)
+        assert fold.label_error_rate == train.label_error_rate
+    rates = [f.label_error_rate for f in result.folds]
+    assert 0 < min(rates) and result.label_error_rate == pytest.approx(np.mean(rates))
+    assert result.n_train_pairs == pytest.approx(np.mean([len(f.head.seen_[0]) for f in result.folds]))
+
+
+def test_weighted_pairs_are_cross_fitted_with_their_weights():
+    planted = make_preference_pairs(80, 4, n_groups=8, beta=None, random_state=0)
+    weight = np.linspace(0.5, 2.0, 80)
+    pairs = PreferencePairs(pl.DataFrame({"prompt": [f"p{g}" for g in planted.groups], "chosen": ["a"] * 80,
+                                          "rejected": ["b"] * 80, "group": planted.groups, "weight": weight}))
+    result = cross_val_rewards(_RecordingHead(), pairs, (planted.X_win, planted.X_lose), cv=2, random_state=0)
+    for fold in result.folds:
+        tr, te = fold.train_index, fold.test_index
+        X_win, X_lose, seen_weight, groups, _ = fold.head.seen_
+        np.testing.assert_array_equal(X_win, planted.X_win[tr])
+        np.testing.assert_array_equal(X_lose, planted.X_lose[tr])
+        np.testing.assert_array_equal(seen_weight, weight[tr])
+        np.testing.assert_array_equal(groups, pairs.groups[tr])
+        np.testing.assert_array_equal(result.reward_win[te], fold.head.reward(planted.X_win[te]))
+        np.testing.assert_array_equal(result.reward_lose[te], fold.head.reward(planted.X_lose[te]))
+    unweighted = PreferencePairs(pairs.frame.drop("weight"))
+    result = cross_val_rewards(_RecordingHead(), unweighted, (planted.X_win, planted.X_lose), cv=2)
+    assert all(f.head.seen_[2] is None for f in result.folds)
+
+
+def test_fit_seconds_time_fit_alone(scored, monkeypatch):
+    import types
+
+    import embrm.model_selection as model_selection
+
+    clock = iter([10.0, 10.25, 20.0, 20.75])  # fold 0 fits in 0.25 s, fold 1 in 0.75 s
+    monkeypatch.setattr(model_selection, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
+    data, X = scored
+    result = cross_val_rewards(BTLinear(), data, X, cv=2, random_state=0)
+    assert [f.fit_seconds for f in result.folds] == [0.25, 0.75]
+    assert result.fit_seconds == 0.5
+
+
+def test_summaries_over_folds():
+    def fold(rate, pairs):
+        return FoldFit(0, np.arange(2), np.arange(2, 4), None, pairs, rate, 1.0)
+
+    both = CrossValRewards(np.zeros(4), None, None, [fold(0.1, 10), fold(0.3, 30)], np.arange(4))
+    assert both.label_error_rate == pytest.approx(0.2) and both.n_train_pairs == 20.0
+    one_given = CrossValRewards(None, None, None, [fold(0.1, 10), fold(None, 30)], np.arange(4))
+    assert one_given.label_error_rate is None
+
+
+def test_rows_no_fold_held_out_are_nan_or_minus_one(scored):
+    data, X = scored
+    split = group_train_test_split(data.groups, test_size=0.2, random_state=0)
+    result = cross_val_rewards(BTLinear(), data, X, cv=[split])
+    held = result.held_out("reward", X)
+    assert np.isnan(held[split[0]]).all()
+    np.testing.assert_array_equal(held[split[1]], result.reward[split[1]])
+    train_prompt, test_prompt = data.groups[split[0][0]], data.groups[split[1][0]]
+    assert result.fold_of([train_prompt, test_prompt, 999]).tolist() == [-1, 0, -1]
+    reward = result.reward_held_out(X[[0, 1]], [train_prompt, test_prompt])
+    assert np.isnan(reward[0]) and reward[1] == result.folds[0].head.reward(X[[1]])[0]
+    with pytest.raises(DataError, match=r"^X has 2 rows but groups has 3: pass one prompt id per row\.$"):
+        result.reward_held_out(X[[0, 1]], [0, 1, 2])
+
+
+def test_two_folds_and_numpy_seeds(scored):
+    data, X = scored
+    two = cross_val_rewards(BTLinear(), data, X, cv=2, random_state=3)
+    assert len(two.folds) == 2 and not np.isnan(two.reward).any()
+    # a numpy integer seeds as the int; a RandomState draws the base seed randint(2**30 - 1)
+    same = cross_val_rewards(BTLinear(), data, X, cv=np.int64(2), random_state=np.int64(3))
+    np.testing.assert_array_equal(same.reward, two.reward)
+    drawn = int(np.random.RandomState(5).randint(2**30 - 1))
+    np.testing.assert_array_equal(
+        cross_val_rewards(BTLinear(), data, X, cv=2, random_state=np.random.RandomState(5)).reward,
+        cross_val_rewards(BTLinear(), data, X, cv=2, random_state=drawn).reward)
+
+
+def test_every_refusal_in_full(scored):
+    data, X = scored
+    pairs = make_preference_pairs(20, 4, n_groups=5, random_state=0)
+    given = PreferencePairs(pl.DataFrame({"prompt": [f"p{g}" for g in pairs.groups], "chosen": ["a"] * 20,
+                                          "rejected": ["b"] * 20, "group": pairs.groups}))
+    n = len(data)
+    cases = [
+        ((data, X[:-1]), {}, rf"X must have one row per response of the scored set \({n}\), got shape "
+         rf"\({n - 1}, 8\): embed it with data\.embed\(encoder\)\."),
+        ((data, X[:, 0]), {}, rf"X must have one row per response of the scored set \({n}\), got shape "
+         rf"\({n},\): embed it with data\.embed\(encoder\)\."),
+        ((data, X), {"cv": 1}, r"cv must be at least 2 folds, got 1\."),
+        ((data, X), {"cv": [(np.arange(10), np.arange(5, 20))]},
+         r"A split puts 2 prompt\(s\) on both sides \(e\.g\. np\.int64\(0\)\): out-of-fold rewards would "
+         r"leak\. "
+         r"Split by prompt, e\.g\. with embrm\.data\.group_kfold\."),
+        ((X, X), {}, r"data must be ScoredResponses or PreferencePairs, got ndarray: build one with "
+         r"embrm\.load_dataset or embrm\.data\.read_pairs / read_scored\."),
+        ((given, (pairs.X_win, pairs.X_lose)), {"pairs": within_prompt_pairs},
+         r"pairs= builds pairs from a scored set; data is already PreferencePairs\."),
+        ((given, pairs.X_win), {}, r"For PreferencePairs, X must be the tuple \(X_win, X_lose\) of "
+         r"data\.embed\(encoder\)\."),
+        ((given, (pairs.X_win, pairs.X_lose, pairs.X_lose)), {}, r"For PreferencePairs, X must be the tuple"),
+        ((given, (pairs.X_win, pairs.X_lose[:-1])), {},
+         r"X_win and X_lose must have one row per pair \(20\); got 20 and 19\."),
+        ((given, (pairs.X_win[:-1], pairs.X_lose)), {},
+         r"X_win and X_lose must have one row per pair \(20\); got 19 and 20\."),
+    ]
+    for args, kwargs, message in cases:
+        with pytest.raises(DataError, match=f"^{message}"):
+            cross_val_rewards(BTLinear(), *args, **kwargs)
+
+
+def test_length_features_of_pairs_and_every_baseline():
+    frame = pl.DataFrame({"prompt": ["q", "q"], "chosen": ["abc", ""], "rejected": ["", "x" * 7]})
+    pairs = PreferencePairs(frame)
+    chosen, rejected = length_features(pairs)
+    np.testing.assert_allclose(chosen[:, 0], np.log1p([3, 0]))
+    np.testing.assert_allclose(rejected[:, 0], np.log1p([0, 7]))
+    base = baseline_rewards(_two_prompts())
+    assert sorted(base) == ["longest", "oracle", "random"]
+    assert base["random"].tolist() == [0.0] * 5 and base["longest"].dtype == np.float64
+
+
+def test_attack_rank_refusals_name_the_argument():
+    reward, groups = np.array([1.0, 2.0, 3.0]), np.array([0.0, 0.0, 1.0])
+    with pytest.raises(DataError, match=r"^groups_attack must hold one attack answer per prompt; a prompt id "
+                       r"repeats\.$"):
+        attack_rank(reward, groups, [1.0, 2.0, 3.0], [0, 1, 1])
+    with pytest.raises(DataError, match=r"^Prompt np\.float64\(1\.0\) has real answers but no attack "
+                       r"answer in groups_attack\.$"):
+        attack_rank(reward, groups, [1.0], [0.0])
+    with pytest.raises(DataError, match=r"^'groups_attack' has missing \(NaN\) prompt ids, first at row 1"):
+        attack_rank(reward, groups, [1.0, 2.0], [0.0, np.nan])
+    with pytest.raises(DataError, match=r"^'groups' has 3 rows but the first argument has 2"):
+        attack_rank(reward[:2], groups, [1.0, 2.0], [0.0, 1.0])
+    # an attack prompt with no real answers is ignored; a prompt id past every attack's is missing
+    assert attack_rank(reward, groups, [2.5, 0.0, 9.0], [0.0, 1.0, 5.0]) == pytest.approx((1.0 + 0.0) / 2)
+    with pytest.raises(DataError, match="no attack answer"):
+        attack_rank(reward, np.array([0.0, 0.0, 7.0]), [2.5, 0.0], [0.0, 1.0])
+
+
+def test_a_pair_builder_without_a_label_error_rate(scored):
+    data, X = scored
+
+    def plain(train, random_state):
+        pairs = within_prompt_pairs(train, random_state=random_state)
+        del pairs.label_error_rate  # a builder that does not measure it
+        return pairs
+
+    result = cross_val_rewards(BTLinear(), data, X, cv=2, pairs=plain, random_state=0)
+    assert [f.label_error_rate for f in result.folds] == [None, None] and result.label_error_rate is None
+
+
+def test_weights_of_built_pairs_reach_the_fit_and_five_folds_by_default(scored):
+    data, X = scored
+
+    def weighted(train, random_state):
+        pairs = within_prompt_pairs(train, random_state=random_state)
+        weight = np.linspace(0.5, 1.5, len(pairs))
+        return PreferencePairs(pairs.frame.with_columns(pl.Series("weight", weight)))
+
+    result = cross_val_rewards(_RecordingHead(), data, X, pairs=weighted, random_state=0)
+    assert len(result.folds) == 5
+    for fold in result.folds:
+        np.testing.assert_array_equal(fold.head.seen_[2], np.linspace(0.5, 1.5, fold.n_train_pairs))
+
+
+def test_attack_rank_needs_every_real_prompt_among_the_attacks():
+    # prompt 0 lies below every attack prompt (1, 2): it has no attack answer
+    with pytest.raises(DataError, match=r"^Prompt np\.int64\(0\) has real answers but no attack answer"):
+        attack_rank([1.0, 2.0, 3.0], [0, 1, 2], [0.5, 0.5], [1, 2])
+
+
+def test_cross_fitted_pairs_keep_their_groups_folds_and_float_rewards():
+    planted = make_preference_pairs(80, 4, n_groups=8, beta=None, random_state=0)
+    pairs = PreferencePairs(pl.DataFrame({"prompt": [f"p{g}" for g in planted.groups], "chosen": ["a"] * 80,
+                                          "rejected": ["b"] * 80, "group": planted.groups}))
+    X = (planted.X_win, planted.X_lose)
+    result = cross_val_rewards(BTLinear(), pairs, X, cv=4, random_state=3)
+    np.testing.assert_array_equal(result.groups, pairs.groups)
+    assert result.held_out_mask.all() and [f.fold for f in result.folds] == [0, 1, 2, 3]
+    assert result.reward_win.dtype == result.reward_lose.dtype == np.float64
+    again = cross_val_rewards(BTLinear(), pairs, X, cv=4, random_state=3)
+    for a, b in zip(result.folds, again.folds, strict=True):
+        np.testing.assert_array_equal(a.test_index, b.test_index)
+    split = group_train_test_split(pairs.groups, test_size=0.25, random_state=0)
+    partial = cross_val_rewards(BTLinear(), pairs, X, cv=[split])
+    assert np.isnan(partial.reward_win[split[0]]).all() and np.isnan(partial.reward_lose[split[0]]).all()

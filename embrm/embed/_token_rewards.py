@@ -75,6 +75,20 @@ class TokenRewards:
 def linear_form(head, n_features: int, random_state: int = 0) -> tuple[np.ndarray, float]:
     """``(a, c)`` with ``head.reward(X) == X @ a + c``, read off the head and checked.
 
+    ``a`` and ``c`` are read from the rewards of the zero vector and the basis vectors, and
+    checked on 16 random unit vectors (float32, as an encoder gives them).
+
+    Parameters
+    ----------
+    head : fitted reward head
+    n_features : int
+    random_state : int, default 0
+        Seeds the random unit vectors of the check.
+
+    Example
+    -------
+    >>> coef, constant = linear_form(head, encoder.dim)  # doctest: +SKIP
+
     Raises
     ------
     ValueError

@@ -7,6 +7,8 @@ encoder looks for its distilled model.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from _require import require
@@ -20,7 +22,8 @@ from tokenizers import Tokenizer  # noqa: E402
 from embrm import Encoder  # noqa: E402
 from embrm.embed import token_rewards  # noqa: E402
 from embrm.embed._static import save_static  # noqa: E402
-from embrm.exceptions import DataError, ModelLoadError  # noqa: E402
+from embrm.embed._token_rewards import linear_form  # noqa: E402
+from embrm.exceptions import DataError, EncoderMismatchError, ModelLoadError  # noqa: E402
 from embrm.heads import BTMLP, DRM, BTLinear, ClassifierHead  # noqa: E402
 
 DIM = 16
@@ -259,3 +262,138 @@ def test_each_tokens_share_from_the_embedding_table(static_cache, name):
         np.testing.assert_allclose(part.contributions, expected, rtol=0, atol=1e-5 * scale)
         assert part.prompt_contribution == pytest.approx(prompt_share, abs=1e-5 * scale)
         assert len(set(np.round(expected, 6))) > 2  # the shares differ: the check has teeth
+
+
+class _AffineHead:
+    """A stand-in head with reward ``X @ coef + constant + bend(X)`` (computed in float64)."""
+
+    def __init__(self, coef, constant=0.0, bend=None):
+        self.coef, self.constant, self.bend = np.asarray(coef, dtype=np.float64), constant, bend
+
+    def reward(self, X):
+        X = np.asarray(X, dtype=np.float64)
+        return X @ self.coef + self.constant + (0.0 if self.bend is None else self.bend(X))
+
+
+def test_linear_form_reads_the_affine_map_and_probes_unit_vectors():
+    coef = np.arange(1.0, 6.0) * 1e-3  # rewards spread over ~1e-2
+    coef_read, constant = linear_form(_AffineHead(coef, constant=-2.5), 5)
+    np.testing.assert_allclose(coef_read, coef, rtol=0, atol=1e-15)
+    assert constant == -2.5
+    # ||x||^2 - ||x|| is 0 at 0, on the basis and on every unit vector (all a static encoder
+    # gives), so the head is affine where it is used; off the unit sphere it is not.
+    radial = _AffineHead(coef, bend=lambda X: (X**2).sum(1) - np.linalg.norm(X, axis=1))
+    np.testing.assert_allclose(linear_form(radial, 5)[0], coef, rtol=0, atol=1e-15)
+    # a bend of 1e-5 against rewards spread over ~1e-2: past the tolerance of 1e-4 x the spread
+    bent = _AffineHead(coef, bend=lambda X: 1e-5 * X[:, 0] ** 2)
+    X = np.random.default_rng(0).standard_normal((16, 5))
+    X = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32).astype(np.float64)
+    off = np.abs(1e-5 * (X[:, 0] ** 2 - X[:, 0])).max()  # the bend less its part read as linear
+    message = rf"_AffineHead's is not \(off by up to {off:.3g} on random unit vectors\)"
+    with pytest.raises(ValueError, match=message):
+        linear_form(bent, 5)
+    with pytest.raises(ValueError, match=message):
+        linear_form(bent, 5, random_state=0)  # 0 is the default seed
+    # the tolerance is absolute (1e-4 x the spread), however far from 0 the rewards lie
+    with pytest.raises(ValueError, match="off by up to"):
+        linear_form(_AffineHead(coef, constant=1000.0, bend=lambda X: 1e-5 * X[:, 0] ** 2), 5)
+    # a constant head splits into nothing (the tolerance's floor keeps 0 x spread from failing)
+    flat_coef, flat_constant = linear_form(_AffineHead(np.zeros(5), constant=3.0), 5)
+    assert flat_constant == 3.0 and not flat_coef.any()
+
+
+def test_linear_form_probes_16_float32_unit_vectors():
+    """The head sees float32 vectors, as an encoder gives; the check is a probe of the zero
+    vector, the basis and 16 random unit vectors, not a proof: a bend away from all of them
+    passes unseen."""
+    seen = []
+
+    class Recording(_AffineHead):
+        def reward(self, X):
+            seen.append(np.asarray(X).dtype)
+            return super().reward(X)
+
+    coef = np.arange(1.0, 6.0)
+    linear_form(Recording(coef), 5)
+    assert seen == [np.float32, np.float32]
+    u = np.random.default_rng(0).standard_normal((17, 5))[16]  # the next vector the seed draws
+    u /= np.linalg.norm(u)
+    bump = _AffineHead(coef, bend=lambda X: 100 * np.maximum(X @ u - 0.999, 0.0))
+    np.testing.assert_allclose(linear_form(bump, 5)[0], coef, rtol=0, atol=1e-12)
+
+
+def test_mean_pooled_static_model_splits_by_token_count(tmp_path, fresh_cache):
+    """Without normalisation model2vec averages the tokens' rows, so token ``t`` adds
+    ``a @ e_t / n`` to a linear head's reward."""
+    enc = Encoder("static-split", cache_dir=fresh_cache, show_progress=False)
+    model = _tiny_model(enc.source)
+    save_static(StaticModel(model.embedding, model.tokenizer, normalize=False), enc.source, enc.model_dir)
+    enc = Encoder("static-split", cache_dir=fresh_cache, show_progress=False)
+    assert not enc.static_model.normalize
+    head = _fitted_head(enc, BTLinear())
+    parts = token_rewards(head, enc, PROMPTS, RESPONSES)
+    reward = head.reward(enc.encode_responses(PROMPTS, RESPONSES))
+    np.testing.assert_allclose([t.reward for t in parts], reward, rtol=0, atol=1e-6 * np.abs(reward).max())
+    table = np.asarray(enc.static_model.embedding, dtype=np.float64)
+    p = enc.encode(PROMPTS[:1]).astype(np.float64)[0]
+    coef, _ = linear_form(head, enc.dim)
+    ids = [i for i in model.tokenizer.encode(RESPONSES[0], add_special_tokens=False).ids
+           if i != model.tokenizer.token_to_id("[UNK]")]
+    expected = table[ids] @ (coef[:DIM] + np.sqrt(DIM) * coef[DIM:] * p) / len(ids)
+    np.testing.assert_allclose(parts[0].contributions, expected, rtol=0, atol=1e-6 * np.abs(expected).max())
+
+
+def test_tokens_that_cancel_out_contribute_nothing(tmp_path, fresh_cache):
+    """Rows that sum to the zero vector embed as 0, so the reward is the constant alone."""
+    enc = Encoder("static-split", cache_dir=fresh_cache, show_progress=False)
+    model = _tiny_model(enc.source)
+    table = np.array(model.embedding)
+    paris, lyon = (model.tokenizer.token_to_id(w) for w in ("paris", "lyon"))
+    table[lyon] = -table[paris]
+    save_static(StaticModel(table, model.tokenizer, normalize=True), enc.source, enc.model_dir)
+    enc = Encoder("static-split", cache_dir=fresh_cache, show_progress=False)
+    head = _fitted_head(enc, BTLinear())
+    (part,) = token_rewards(head, enc, ["q"], ["paris lyon"])
+    assert part.tokens == ["paris", "lyon"]
+    np.testing.assert_array_equal(part.contributions, [0.0, 0.0])
+    assert part.reward == pytest.approx(float(head.reward(enc.encode_responses(["q"], ["paris lyon"]))[0]))
+    assert part.reward == part.constant
+
+
+def test_token_rewards_checks_the_encoder(static_cache):
+    enc = _static(static_cache)
+    head = _fitted_head(enc, BTLinear())
+    with pytest.raises(ValueError, match=r"needs the static representation .*, got .*log_chars"):
+        token_rewards(head, Encoder("static", scalar_features=("log_chars",), cache_dir=static_cache,
+                                    show_progress=False), PROMPTS, RESPONSES)
+    split = _static(static_cache, "static-split")
+    mismatch = f"The head was trained on {enc.identity} vectors, not on {split.identity}'s."
+    with pytest.raises(EncoderMismatchError, match=re.escape(mismatch)):
+        token_rewards(head, split, PROMPTS, RESPONSES)
+    # a head fitted on bare arrays records no encoder: only its linearity is checked
+    bare = BTLinear().fit(np.asarray(enc.encode_responses(PROMPTS, RESPONSES)) + 0.1,
+                          np.asarray(enc.encode_responses(PROMPTS, RESPONSES[::-1])))
+    assert getattr(bare, "encoder_id_", None) is None
+    assert len(token_rewards(bare, enc, PROMPTS, RESPONSES)) == 3
+
+
+@pytest.mark.parametrize("name", ["static", "static-split"])
+def test_token_rewards_of_texts_with_no_known_token(static_cache, name):
+    """No known token in the prompt nor the answer: nothing to split, the reward is the constant;
+    a head with no ``encoder_id_`` attribute at all is taken as it is."""
+    enc = _static(static_cache, name)
+    coef = np.random.default_rng(1).standard_normal(enc.dim)
+    (part,) = token_rewards(_AffineHead(coef, constant=0.75), enc, ["\U0001f0a1"], [""])
+    assert part.response == "" and part.tokens == [] and part.offsets == []
+    assert part.contributions.shape == (0,) and part.prompt_contribution == 0.0
+    assert part.reward == part.constant == 0.75
+    parts = token_rewards(_AffineHead(coef), enc, PROMPTS, RESPONSES)
+    assert [p.response for p in parts] == RESPONSES
+
+
+def test_token_rewards_refuses_an_encoder_that_is_not_one():
+    class Stub:  # no is_static attribute: not a static encoder
+        scalar_features, identity = (), "stub"
+
+    with pytest.raises(ValueError, match=r"^token_rewards needs the static representation .*, got stub:"):
+        token_rewards(_AffineHead(np.ones(4)), Stub(), ["q"], ["a"])

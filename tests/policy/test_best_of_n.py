@@ -77,3 +77,69 @@ def test_real_minilm_picks_agree_with_pairwise_accuracy(hh_embedded, encoder, da
     accuracy = head.score(hh_embedded.X_win[200:], hh_embedded.X_lose[200:])
     assert np.mean(picks.index == 0) == pytest.approx(accuracy)
     assert accuracy > 0.55
+
+
+def test_every_refusal_says_what_to_pass(value_head, value_encoder):
+    """Each message in full (anchored), so a message that loses a part is caught."""
+    cases = [
+        (TypeError, (value_head, object(), ["p"], [["1 a"]]),
+         r"Pass a fitted embrm reward head \(embrm\.heads\) and the embrm\.Encoder it was trained with; "
+         r"got BTLinear and object\."),
+        (TypeError, (object(), value_encoder, ["p"], [["1 a"]]),
+         r"Pass a fitted embrm reward head .*; got object and ValueEncoder\."),
+        (DataError, (value_head, value_encoder, "p", [["1 a"]]),
+         r"prompts and candidates must be sequences \(one entry per prompt\), not a string\."),
+        (DataError, (value_head, value_encoder, ["p"], "1 a"),
+         r"prompts and candidates must be sequences \(one entry per prompt\), not a string\."),
+        (DataError, (value_head, value_encoder, ["p", "q"], [["1 a"]]),
+         r"prompts and candidates must be aligned, one list of candidate answers per prompt; "
+         r"got 2 prompts and 1 candidate lists\."),
+        (DataError, (value_head, value_encoder, [], []),
+         r"No prompts given: pass at least one prompt with its candidates\."),
+        (DataError, (value_head, value_encoder, ["p"], [[{"role": "assistant", "content": "1 a"}]]),
+         r"candidates\[0\] must be a list of answers to prompt 0, got a single answer; wrap it in a list\."),
+        (DataError, (value_head, value_encoder, ["p", "q"], [["1 a"], []]),
+         r"Prompt 1 has an empty candidate list: every prompt needs at least one candidate answer\. "
+         r"Drop the prompt or generate answers for it\."),
+    ]
+    for error, args, message in cases:
+        with pytest.raises(error, match=f"^{message}$"):
+            best_of_n(*args)
+    other = BTLinear().fit([[1.0, 0.0], [2.0, 0.0]], [[0.0, 0.0], [1.0, 0.0]], encoder_id="other")
+    with pytest.raises(
+        EncoderMismatchError,
+        match=r"^This head was trained on embeddings from encoder 'other', but the encoder given is "
+        r"'value-encoder-v1': its rewards would be meaningless\. Pass the encoder the head was trained "
+        r"with \(embrm\.Encoder\(<same model and options>\)\) or train the head on this encoder's "
+        r"embeddings\.$",
+    ):
+        best_of_n(other, value_encoder, ["p"], [["1 a"]])
+    assert value_encoder.calls == []  # every check comes before any embedding
+
+
+def test_a_head_with_no_recorded_encoder_scores_any_encoder(value_encoder):
+    """Fitted on bare arrays, a head records no encoder (``encoder_id_`` None): nothing to check."""
+    head = BTLinear().fit([[2.0, 0.0], [5.0, 0.0]], [[1.0, 0.0], [3.0, 0.0]])
+    assert head.encoder_id_ is None
+    picks = best_of_n(head, value_encoder, ["p"], [["1 a", "4 b", "2 c"]])
+    assert picks.index.tolist() == [1] and picks.reward.dtype == np.float64
+
+
+def test_bad_prompts_and_answers_are_named_by_position(value_head, value_encoder):
+    # the prompt is checked before the next prompt's candidates
+    with pytest.raises(DataError, match=r"^prompts\[0\] must be a string or a non-empty list of"):
+        best_of_n(value_head, value_encoder, [3, "q"], [["1 a"], []])
+    with pytest.raises(DataError, match=r"^candidates\[0\]\[1\] "):
+        best_of_n(value_head, value_encoder, ["p"], [["1 a", 5]])
+    with pytest.raises(DataError, match=r"^candidates\[1\]\[0\] "):
+        best_of_n(value_head, value_encoder, ["p", "q"], [["1 a"], [[{"role": "user", "content": "2"}]]])
+
+
+def test_any_object_with_a_reward_method_is_a_head(value_encoder):
+    class Doubling:  # no encoder_id_ attribute at all; rewards in float32
+        def reward(self, X):
+            return (2 * np.asarray(X)[:, 0]).astype(np.float32)
+
+    picks = best_of_n(Doubling(), value_encoder, ["p"], [["1 a", "4 b"]])
+    assert picks.index.tolist() == [1] and picks.reward.tolist() == [8.0]
+    assert picks.reward.dtype == np.float64  # the picks' rewards as float64 whatever the head gives

@@ -66,6 +66,15 @@ def test_bad_pair_input():
         preference_pairs(PROMPTS, CANDIDATES, [[1, 2], [1, 2, 3]])
     with pytest.raises(DataError, match="empty candidate list"):
         preference_pairs(PROMPTS, [["1 a"], []], [[1.0], []])
+    with pytest.raises(DataError, match=r"^candidates\[0\]\[1\] "):
+        preference_pairs(["p"], [["a", 5]], [[1.0, 0.0]])
+
+
+def test_best_worst_wherever_they_are_and_rewards_of_any_shape_or_type():
+    rewards = [np.array([[1.0], [3.0], [2.0]]), [False, False, True]]  # a column; pass/fail checks
+    pairs = preference_pairs(PROMPTS, CANDIDATES, rewards)
+    assert pairs["chosen"] == ["1 one", "0 no"] and pairs["rejected"] == ["3 one two three", "5 apple"]
+    assert pairs["score_chosen"] == [3.0, 1.0] and pairs["score_rejected"] == [1.0, 0.0]
 
 
 def _tiny_llama(tmp_path):
@@ -81,13 +90,49 @@ def test_tiny_model_takes_a_dpo_step(tmp_path):
                         logging_steps=1, seed=0)
     assert config.use_cpu and not config.bf16  # the CPU defaults that keep DPOConfig from failing here
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
-    trainer = train_dpo(model, pairs, tokenizer=tokenizer, config=config)
+    trainer = train_dpo(model, pairs, tokenizer=tokenizer, config=config, eval_dataset=pairs)
     assert trainer.state.global_step == 1
+    # the reference: a frozen copy of the model as it was, in eval mode; the held-out pairs kept
+    reference = trainer.ref_model
+    assert reference is not model and not reference.training
+    assert not any(p.requires_grad for p in reference.parameters())
+    assert all(torch_equal(v, before[k]) for k, v in reference.named_parameters())
+    assert trainer.eval_dataset is not None and len(trainer.eval_dataset) == len(pairs)
+    assert trainer.processing_class is tokenizer
     logged = trainer.state.log_history[0]
     assert logged["loss"] == pytest.approx(np.log(2), abs=0.05)  # policy == reference at step 1
     assert "rewards/margins" in logged
     changed = [k for k, v in model.named_parameters() if not torch_equal(v, before[k])]
     assert changed, "one DPO step must move the policy's weights"
+
+
+def test_a_given_reference_model_is_used_as_it_is(tmp_path):
+    model, tokenizer = _tiny_llama(tmp_path)
+    reference, _ = _tiny_llama(tmp_path)
+    pairs = preference_pairs(PROMPTS, CANDIDATES, [[3, 1, 2], [5, 4, 0]])
+    trainer = train_dpo(model, pairs, tokenizer=tokenizer, ref_model=reference, output_dir=tmp_path / "dpo",
+                        max_steps=1, per_device_train_batch_size=2, disable_tqdm=True)
+    assert trainer.ref_model is reference
+    # the config built from output_dir and the keywords
+    assert trainer.args.output_dir == str(tmp_path / "dpo") and trainer.args.max_steps == 1
+    assert trainer.args.per_device_train_batch_size == 2
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_dpo_config_defaults_follow_the_device(monkeypatch, tmp_path, device):
+    """bf16 on CUDA, fp32 on the CPU (``use_cpu``); no trackers, no checkpoints; keywords win."""
+    import trl
+
+    import embrm.policy._dpo as dpo_module
+
+    monkeypatch.setattr(dpo_module, "best_device", lambda: (device, None))
+    monkeypatch.setattr(trl, "DPOConfig", lambda **fields: fields)
+    precision = {"bf16": True} if device == "cuda" else {"use_cpu": True, "bf16": False}
+    assert dpo_config(tmp_path / "runs") == {
+        "output_dir": str(tmp_path / "runs"), "report_to": "none", "save_strategy": "no", **precision}
+    assert dpo_config(tmp_path, report_to="tensorboard", bf16=False, beta=0.3) == {
+        "output_dir": str(tmp_path), "report_to": "tensorboard", "save_strategy": "no", **precision,
+        "bf16": False, "beta": 0.3}
 
 
 def torch_equal(a, b) -> bool:

@@ -31,8 +31,11 @@ def test_unloadable_models(tmp_path):
         load_policy_model(broken, cache_dir=tmp_path)
 
 
-@pytest.mark.parametrize("module", ["trl", "datasets", "torch"])
-def test_missing_policy_extra_names_the_install(monkeypatch, tmp_path, module):
+@pytest.mark.parametrize(
+    ("module", "purpose"),
+    [("trl", "DPO training"), ("datasets", "Building DPO preference pairs"), ("torch", None)],
+)
+def test_missing_policy_extra_names_the_install(monkeypatch, tmp_path, module, purpose):
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
     with pytest.raises(ImportError, match=r"pip install .*'embrm\[policy\]'"):
         if module == "trl":
@@ -41,6 +44,17 @@ def test_missing_policy_extra_names_the_install(monkeypatch, tmp_path, module):
             preference_pairs(["p"], [["a", "b"]], [[1.0, 0.0]])
         else:
             generate_candidates(object(), ["p"], 2)
+    if purpose is not None:  # the message says what needed the package
+        message = (f"^{purpose} needs the optional package '{module}', which is not installed\\. "
+                   r"Install it with: pip install 'embrm\[policy\]'$")
+        calls = {
+            "trl": [lambda: dpo_config(tmp_path),
+                    lambda: train_dpo(object(), [], tokenizer=None, output_dir=tmp_path)],
+            "datasets": [lambda: preference_pairs(["p"], [["a", "b"]], [[1.0, 0.0]])],
+        }[module]
+        for call in calls:
+            with pytest.raises(ImportError, match=message):
+                call()
 
 
 def test_generation_arguments_are_checked():
@@ -62,13 +76,16 @@ class _Untouchable:
 def test_train_dpo_checks_its_inputs_before_training(tmp_path):
     pairs = preference_pairs(["p"], [["a", "b"]], [[1.0, 0.0]])
     model = _Untouchable()
-    with pytest.raises(DataError, match="Pass output_dir .* or a ready DPOConfig"):
+    with pytest.raises(DataError, match=r"^Pass output_dir \(where TRL writes its logs\) or a ready "
+                       r"DPOConfig as config\.$"):
         train_dpo(model, pairs, tokenizer=None)
-    with pytest.raises(DataError, match=r"in config or as keywords, not both: \['beta', 'max_steps'\]"):
+    with pytest.raises(DataError, match=r"^Pass DPOConfig fields either in config or as keywords, not both: "
+                       r"\['beta', 'max_steps'\]\.$"):
         train_dpo(model, pairs, tokenizer=None, config=dpo_config(tmp_path), beta=0.2, max_steps=1)
     empty = preference_pairs(["p"], [["a", "b"]], [[1.0, 1.0]])  # a tie makes no pair
     assert len(empty) == 0
-    with pytest.raises(DataError, match="No preference pairs to train on: lower the margin"):
+    with pytest.raises(DataError, match=r"^No preference pairs to train on: lower the margin or give more "
+                       r"candidates per prompt\.$"):
         train_dpo(model, empty, tokenizer=None, output_dir=tmp_path)
 
 
@@ -78,9 +95,10 @@ def test_preference_pairs_refuses_bad_rewards_and_mixed_prompts():
         preference_pairs(["p"], [["a", "b"]], [[1.0, 0.0]], margin=-0.1)
     with pytest.raises(DataError, match="margin must be a finite number >= 0"):
         preference_pairs(["p"], [["a", "b"]], [[1.0, 0.0]], margin=float("nan"))
-    with pytest.raises(DataError, match="one array per prompt; got 1 for 2 prompts"):
+    with pytest.raises(DataError, match=r"^rewards must hold one array per prompt; got 1 for 2 prompts\.$"):
         preference_pairs(["p", "q"], [["a", "b"], ["c", "d"]], [[1.0, 0.0]])
-    with pytest.raises(DataError, match="Prompt 0 has a NaN or infinite reward"):
+    with pytest.raises(DataError, match=r"^Prompt 0 has a NaN or infinite reward\.$"):
         preference_pairs(["p"], [["a", "b"]], [[float("inf"), 0.0]])
-    with pytest.raises(DataError, match="Mix of plain-text and conversational prompts"):
+    with pytest.raises(DataError, match=r"^Mix of plain-text and conversational prompts: give all prompts "
+                       r"in one form\.$"):
         preference_pairs([chat, "q"], [["a", "b"], ["c", "d"]], [[1.0, 0.0], [1.0, 0.0]])

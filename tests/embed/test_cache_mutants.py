@@ -1,0 +1,415 @@
+"""The vector cache's small contracts, each against a closed-form value: where the cache lives,
+its keys, its records and manifest, its counts, and every message in full."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import re
+import zlib
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from embrm.embed import VectorCache
+from embrm.embed._cache import (
+    MANIFEST,
+    VerifyReport,
+    _keys_name,
+    _record_name,
+    cache_write_error,
+    cached_identities,
+    check_cache_root,
+    default_cache_dir,
+    pair_keys,
+    text_keys,
+)
+from embrm.exceptions import CacheWriteError, OutputWriteError
+
+
+def _vectors(n, dim=4, seed=0):
+    return np.random.RandomState(seed).normal(size=(n, dim)).astype(np.float32)
+
+
+def _shards(cache):
+    return sorted(p.name for p in cache.path.glob("shard-*.npy") if not p.name.endswith(".keys.npy"))
+
+
+def test_default_cache_dir_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("EMBRM_CACHE_DIR", "~/vectors")
+    assert default_cache_dir() == tmp_path / "home" / "vectors"
+    monkeypatch.setenv("EMBRM_CACHE_DIR", "")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "embrm"
+    monkeypatch.delenv("EMBRM_CACHE_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "embrm"
+
+
+def test_a_cache_root_under_a_file_is_refused(tmp_path):
+    file = tmp_path / "notes.txt"
+    file.write_text("x")
+    assert check_cache_root(tmp_path / "new" / "cache") == tmp_path / "new" / "cache"
+    for root in (file, file / "cache" / "deeper"):
+        message = (f"The embedding cache folder {root} cannot be used: {file} is a file, not a folder. "
+                   "Point EMBRM_CACHE_DIR / --cache-dir at a folder.")
+        with pytest.raises(CacheWriteError, match=f"^{re.escape(message)}$"):
+            check_cache_root(root)
+        with pytest.raises(CacheWriteError, match=f"^{re.escape(message)}$"):
+            cached_identities(root)
+
+
+def test_the_write_error_names_the_reason_and_the_fix(tmp_path):
+    tail = ("Nothing already cached was changed. Free disk space, fix the folder's permissions, or point "
+            "EMBRM_CACHE_DIR / --cache-dir at a writable folder.")
+    full = OSError(errno.ENOSPC, "No space left on device")
+    assert str(cache_write_error(tmp_path, full)) == (
+        f"Cannot write to the embedding cache {tmp_path} (No space left on device). {tail}")
+    wrapped = OutputWriteError("could not write the cache file")
+    wrapped.__cause__ = OSError(errno.EACCES, "Permission denied")
+    assert str(cache_write_error(tmp_path, wrapped)) == (
+        f"Cannot write to the embedding cache {tmp_path} (Permission denied). {tail}")
+    assert str(cache_write_error(tmp_path, OSError("odd"))) == (
+        f"Cannot write to the embedding cache {tmp_path} (odd). {tail}")
+    chained = OSError("outer")  # only the atomic writer's own error is looked through
+    chained.__cause__ = OSError(errno.ENOSPC, "No space left on device")
+    assert str(cache_write_error(tmp_path, chained)) == (
+        f"Cannot write to the embedding cache {tmp_path} (outer). {tail}")
+
+
+def test_keys_are_blake2b_of_the_format_and_the_text():
+    def digest(data: bytes) -> bytes:
+        return hashlib.blake2b(data, digest_size=16).digest()
+
+    assert text_keys(["héllo", ""], "raw") == [digest("raw\x00héllo".encode()), digest(b"raw\x00")]
+    assert pair_keys(["ab"], ["c"], "pr-v1") == [digest(b"pr-v1\x002:ab\x00c")]
+    assert pair_keys(["ab"], ["c"], "pr-v1") != pair_keys(["a"], ["bc"], "pr-v1")
+    with pytest.raises(ValueError):
+        pair_keys(["a", "b"], ["c"], "raw")
+
+
+def test_storage_dtype_is_checked_and_used(tmp_path):
+    with pytest.raises(ValueError, match=r"^storage_dtype must be one of \('float16', 'float32'\), "
+                       r"got 'float64'\.$"):
+        VectorCache(tmp_path, "m", storage_dtype="float64")
+    cache = VectorCache(tmp_path, "m", storage_dtype="float16")
+    vectors = _vectors(3)
+    cache.put(text_keys(list("abc"), "raw"), vectors)
+    (shard,) = _shards(cache)
+    assert np.load(cache.path / shard).dtype == np.float16
+    found, got = VectorCache(tmp_path, "m").get(text_keys(list("abc"), "raw"))
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, vectors.astype(np.float16).astype(np.float32))
+
+
+def test_an_empty_cache_counts_nothing(tmp_path):
+    cache = VectorCache(tmp_path, "m")
+    assert len(cache) == 0 and cache.dim is None
+    found, got = cache.get(text_keys(["a", "b"], "raw"))
+    assert found.tolist() == [False, False] and got.shape == (0, 0)
+    assert cache.contains(text_keys(["a"], "raw")).tolist() == [False]
+    assert cache.info() == {"identity": "m", "path": str(tmp_path / "vectors" / "m"), "vectors": 0,
+                            "shards": 0, "dim": None, "bytes": 0}
+    assert cached_identities(tmp_path) == []
+    report = cache.verify()
+    assert report == VerifyReport(0, 0) and report.ok and not report.repaired
+    assert cache.verify(repair=True).repaired
+
+
+def test_one_put_writes_a_shard_its_keys_its_record_and_the_manifest(tmp_path):
+    cache = VectorCache(tmp_path, "m")
+    keys = text_keys(["a", "b", "a", "c"], "raw")  # "a" twice: the first vector is kept
+    vectors = _vectors(4)
+    cache.put(keys, vectors)
+    (name,) = _shards(cache)
+    assert re.fullmatch(r"shard-[0-9a-f]{32}\.npy", name)
+    stored = np.load(cache.path / name)
+    np.testing.assert_array_equal(stored, vectors[[0, 1, 3]])
+    key_rows = np.load(cache.path / _keys_name(name))
+    assert key_rows.dtype == np.uint8 and [k.tobytes() for k in key_rows] == [keys[0], keys[1], keys[3]]
+    files = {f: cache.path / f for f in (name, _keys_name(name))}
+    record = json.loads((cache.path / _record_name(name)).read_text())
+    expected = {
+        "format": "embrm-shard-record", "version": 1, "name": name, "rows": 3, "dim": 4, "dtype": "float32",
+        "size": files[name].stat().st_size, "crc32": zlib.crc32(files[name].read_bytes()),
+        "keys_size": files[_keys_name(name)].stat().st_size,
+        "keys_crc32": zlib.crc32(files[_keys_name(name)].read_bytes()),
+    }
+    assert record == {**expected, "record_crc32": zlib.crc32(json.dumps(expected, sort_keys=True).encode())}
+    table = pq.read_table(cache.path / MANIFEST)
+    meta = json.loads(table.schema.metadata[b"embrm"])
+    assert meta == {"dim": 4, "shards": [{k: record[k] for k in ("name", "rows", "crc32", "keys_crc32")}]}
+    assert table.column("row").to_pylist() == [0, 1, 2] and table.column("shard").to_pylist() == [0, 0, 0]
+    assert len(cache) == 3 and cache.dim == 4
+    cache.put(text_keys(["c", "d"], "raw"), _vectors(2, seed=1))  # only "d" is new: shard 1, row 0
+    table = pq.read_table(cache.path / MANIFEST)
+    assert table.column("shard").to_pylist() == [0, 0, 0, 1]
+    assert table.column("row").to_pylist() == [0, 1, 2, 0]
+    size = sum(p.stat().st_size for p in cache.path.iterdir())
+    assert cache.info() == {"identity": "m", "path": str(cache.path), "vectors": 4, "shards": 2, "dim": 4,
+                            "bytes": size}
+    assert cache.contains(text_keys(["d", "e", "a"], "raw")).tolist() == [True, False, True]
+    assert cached_identities(tmp_path) == ["m"]
+    VectorCache(tmp_path, "b-model").put(text_keys(["x"], "raw"), _vectors(1))
+    assert cached_identities(tmp_path) == ["b-model", "m"]
+
+
+def test_gets_and_locates_in_query_order_across_shards(tmp_path):
+    cache = VectorCache(tmp_path, "m")
+    texts = [f"t{i}" for i in range(9)]
+    vectors = _vectors(9)
+    for part in (slice(0, 4), slice(4, 6), slice(6, 9)):
+        cache.put(text_keys(texts[part], "raw"), vectors[part])
+    order = [8, 0, 5, 4, 1, 7]
+    query = text_keys([texts[i] for i in order], "raw")
+    found, got = VectorCache(tmp_path, "m").get(query[:3] + text_keys(["none"], "raw") + query[3:])
+    assert found.tolist() == [True] * 3 + [False] + [True] * 3
+    np.testing.assert_array_equal(got, vectors[order])
+    shards, rows = VectorCache(tmp_path, "m").locate(query)
+    assert [s.shape[0] for s in shards] == [4, 2, 3]
+    np.testing.assert_array_equal(np.vstack(shards)[rows], vectors[order])
+    shards, rows = cache.locate([])
+    assert shards == [] and rows.tolist() == []
+    missing = text_keys(["none", "nope"], "raw")
+    message = f"2 of 8 keys are not in the cache {cache.path}."
+    with pytest.raises(KeyError, match=re.escape(message)):
+        cache.locate(query + missing)
+
+
+def test_keys_that_are_not_digests_and_vectors_of_another_dimension(tmp_path):
+    cache = VectorCache(tmp_path, "m")
+    cache.put(text_keys(["a"], "raw"), _vectors(1))
+    with pytest.raises(ValueError, match=r"^Cache keys are 16-byte digests \(text_keys / pair_keys\)\.$"):
+        cache.put([b"short"], _vectors(1))
+    message = f"Vectors of dimension 3 cannot go into cache {cache.path} of dimension 4."
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        cache.put(text_keys(["b"], "raw"), _vectors(1, dim=3))
+    assert len(cache) == 1 and len(_shards(cache)) == 1
+
+
+def test_verify_report_ok_needs_every_list_empty():
+    assert VerifyReport(1, 2).ok
+    for field in ("corrupt", "orphans", "unverifiable", "invalid"):
+        assert not VerifyReport(1, 2, **{field: ["x"]}).ok
+    assert VerifyReport(1, 2, unrecorded=["x"]).ok  # an intact shard without a record file
+    assert not VerifyReport(1, 2, manifest="missing").ok
+
+
+def _two_shards(tmp_path):
+    cache = VectorCache(tmp_path, "m")
+    texts = [f"t{i}" for i in range(6)]
+    vectors = _vectors(6)
+    cache.put(text_keys(texts[:3], "raw"), vectors[:3])
+    cache.put(text_keys(texts[3:], "raw"), vectors[3:])
+    return cache, text_keys(texts, "raw"), vectors
+
+
+def _edit_meta(cache, edit):
+    table = pq.read_table(cache.path / MANIFEST)
+    meta = json.loads(table.schema.metadata[b"embrm"])
+    edit(meta)
+    table = table.replace_schema_metadata({b"embrm": json.dumps(meta).encode()})
+    pq.write_table(table, cache.path / MANIFEST)
+
+
+def _hint(cache):
+    return f"Run `embrm cache verify --repair --cache-dir {cache.root}`"
+
+
+def _raises_exactly(error, message, call):
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        call()
+
+
+def test_manifest_problems_in_full(tmp_path):
+    from embrm.exceptions import CacheCorruptError
+
+    cache, keys, _ = _two_shards(tmp_path)
+    file = cache.path / MANIFEST
+    rebuild = "to rebuild it from the shards that match their commit records."
+    good = file.read_bytes()
+    damages = {
+        "an entry is a list, not a table": lambda m: m["shards"].__setitem__(1, [1, 2]),
+        "an entry names '../x.npy', which is not a shard file of this folder":
+            lambda m: m["shards"][0].__setitem__("name", "../x.npy"),
+        "the entry of {name} has rows=-1, not a whole number": lambda m: m["shards"][0].update(rows=-1),
+        "the entry of {name} has rows=True, not a whole number": lambda m: m["shards"][0].update(rows=True),
+        "the entry of {name} has crc32=-5, not a whole number": lambda m: m["shards"][0].update(crc32=-5),
+        "its dimension is 0, not a positive whole number": lambda m: m.__setitem__("dim", 0),
+        "its dimension is '4', not a positive whole number": lambda m: m.__setitem__("dim", "4"),
+    }
+    name = json.loads(pq.read_table(file).schema.metadata[b"embrm"])["shards"][0]["name"]
+    for problem, edit in damages.items():
+        file.write_bytes(good)
+        _edit_meta(cache, edit)
+        problem = problem.format(name=name)
+        message = f"The cache manifest {file} is damaged: {problem}. {_hint(cache)} {rebuild}"
+        _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys))
+    file.write_bytes(good)
+    _edit_meta(cache, lambda m: m["shards"][0].pop("crc32"))  # optional fields may be absent
+    assert VectorCache(tmp_path, "m").contains(keys).all()
+    file.write_bytes(good)
+    _edit_meta(cache, lambda m: m.update(shards=[], dim=-1))
+    message = f"The cache manifest {file} is damaged: its dimension is -1. {_hint(cache)} {rebuild}"
+    _raises_exactly(CacheCorruptError, message, lambda: len(VectorCache(tmp_path, "m")))
+    file.write_bytes(b"not parquet")
+    unreadable = rf"^The cache manifest {re.escape(str(file))} cannot be read \(.+\)\. "
+    with pytest.raises(CacheCorruptError, match=unreadable
+                       + re.escape(f"{_hint(cache)} {rebuild}") + "$"):
+        VectorCache(tmp_path, "m").get(keys)
+    file.unlink()
+    file.mkdir()
+    message = (f"The cache manifest {file} cannot be read (it is a folder or another non-file). "
+               f"{_hint(cache)} {rebuild}")
+    _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys))
+    file.rmdir()
+    import pyarrow as pa
+
+    meta = {b"embrm": json.dumps({"dim": 4, "shards": []}).encode()}
+    pq.write_table(pa.table({"key": [b"x"], "other": [1]}).replace_schema_metadata(meta), file)
+    message = (f"The cache manifest {file} cannot be read (unexpected columns or shard table). "
+               f"{_hint(cache)} {rebuild}")
+    _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys))
+    file.unlink()
+    message = (f"The cache manifest {file} is missing but shard files are there. {_hint(cache)} to rebuild "
+               "it from the shards that match their commit records; the others are dropped and re-embedded.")
+    _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys))
+
+
+def test_shard_problems_in_full(tmp_path):
+    from embrm.exceptions import CacheCorruptError
+
+    cache, keys, vectors = _two_shards(tmp_path)
+    name = _shards(cache)[0]
+    first = json.loads(pq.read_table(cache.path / MANIFEST).schema.metadata[b"embrm"])["shards"][0]["name"]
+    file = cache.path / first
+    good = file.read_bytes()
+
+    def expect(problem, rows=3):
+        message = (f"Cache shard {file} is {problem}; its {rows} vectors were not returned. "
+                   f"{_hint(cache)} to drop it; those texts are re-embedded on next use and nothing else "
+                   "is lost.")
+        _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys))
+
+    file.write_bytes(good[:-4])  # the manifest's entry holds no size: its checksum tells
+    expect("altered (checksum differs from its commit record)")
+    file.write_bytes(good[:-4] + bytes(4))
+    expect("altered (checksum differs from its commit record)")
+    file.unlink()
+    expect("missing")
+    file.mkdir()
+    expect("missing (or not a file)")
+    file.rmdir()
+    file.write_bytes(good)
+    np.testing.assert_array_equal(VectorCache(tmp_path, "m").get(keys)[1], vectors)
+    assert name in _shards(cache)
+
+
+def test_inconsistent_manifests_and_locks_in_full(tmp_path, monkeypatch):
+    import polars as pl
+
+    import embrm.embed._cache as cache_module
+    from embrm.exceptions import CacheCorruptError
+
+    cache, keys, vectors = _two_shards(tmp_path)
+    file = cache.path / MANIFEST
+    good = file.read_bytes()
+    names = [s["name"] for s in json.loads(pq.read_table(file).schema.metadata[b"embrm"])["shards"]]
+
+    def rewrite_rows(edit):
+        table = pq.read_table(file)
+        frame = edit(pl.from_arrow(table))
+        pq.write_table(frame.to_arrow().replace_schema_metadata(table.schema.metadata), file)
+
+    rewrite_rows(lambda f: f.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(pl.lit(1))
+                                          .otherwise(pl.col("row")).cast(pl.UInt32).alias("row")))
+    message = (f"The cache manifest of {cache.path} points keys at rows of {names[0]} that hold other keys "
+               f"(or do not exist); no vector was returned. {_hint(cache)} to rebuild it.")
+    _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys[:1]))
+    _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").locate(keys[:1]))
+    rewrite_rows(lambda f: f.with_columns(pl.lit(9, dtype=pl.UInt32).alias("row")))
+    _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys[:1]))
+    file.write_bytes(good)
+    rewrite_rows(lambda f: f.with_columns(pl.lit(7, dtype=pl.UInt32).alias("shard")))
+    message = (f"The cache manifest of {cache.path} points at shard 7, which its shard table does not list. "
+               f"{_hint(cache)}.")
+    _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys[:1]))
+    file.write_bytes(good)
+    _edit_meta(cache, lambda m: m["shards"][1].update(rows=4))
+    message = (f"The cache manifest's entry for shard {cache.path / names[1]} disagrees with the shard's "
+               f"commit record {cache.path / _record_name(names[1])} (rows, checksums or dimension); its "
+               f"vectors were not returned. {_hint(cache)} to rebuild the manifest from the commit records.")
+    _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys[3:]))
+    np.testing.assert_array_equal(VectorCache(tmp_path, "m").get(keys[:3])[1], vectors[:3])  # shard 0 is fine
+    file.write_bytes(good)
+    _edit_meta(cache, lambda m: m.update(dim=5))
+    message = (f"The cache manifest of {cache.path} gives the dimension 5, but its shards' commit records "
+               f"give [4]: the manifest is damaged, and nothing was written. {_hint(cache)} to rebuild it.")
+    _raises_exactly(CacheCorruptError, message,
+                    lambda: VectorCache(tmp_path, "m").put(text_keys(["new"], "raw"), _vectors(1)))
+    file.write_bytes(good)
+    lock = cache.path / ".lock"
+    lock.unlink()
+    lock.mkdir()
+    message = (f"The cache's lock file {lock} is a folder, so the cache cannot be locked. Remove that folder "
+               f"(rmdir '{lock}') and run the command again; no data is kept there.")
+    _raises_exactly(CacheCorruptError, message, lambda: cache.put(text_keys(["new"], "raw"), _vectors(1)))
+    _raises_exactly(CacheCorruptError, message, lambda: cache.verify())
+    lock.rmdir()
+    real_save = np.save
+    monkeypatch.setattr(np, "save", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space")))
+    message = (f"Cannot write to the embedding cache {cache.path} (No space). Nothing already cached was "
+               "changed. Free disk space, fix the folder's permissions, or point EMBRM_CACHE_DIR / "
+               "--cache-dir at a writable folder.")
+    _raises_exactly(CacheWriteError, message, lambda: cache.put(text_keys(["new"], "raw"), _vectors(1)))
+    monkeypatch.setattr(np, "save", real_save)
+    (cache.path / names[0]).write_bytes(b"damaged")
+
+    def full_disk(path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cache_module, "_remove", full_disk)
+    message = (f"Cannot write to the embedding cache {cache.path} (No space left on device); the repair "
+               "stopped. Whatever it changed so far is consistent (every indexed shard matches its commit "
+               "record). Free disk space or fix the folder's permissions and run `embrm cache verify "
+               "--repair` again to finish it.")
+    _raises_exactly(CacheWriteError, message, lambda: cache.verify(repair=True))
+
+
+def test_a_put_without_a_manifest_refuses_and_a_racing_mkdir_is_fine(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from embrm.exceptions import CacheCorruptError
+
+    cache, keys, _ = _two_shards(tmp_path)
+    (cache.path / MANIFEST).unlink()
+    message = (f"The cache manifest {cache.path / MANIFEST} is missing but shard files are there. "
+               f"{_hint(cache)} to rebuild it from the shards that match their commit records; the others "
+               "are dropped and re-embedded.")
+    _raises_exactly(CacheCorruptError, message, lambda: cache.put(text_keys(["new"], "raw"), _vectors(1)))
+    # another process creates the folder between the check and the mkdir
+    other = VectorCache(tmp_path, "other")
+    real_exists = Path.exists
+    monkeypatch.setattr(Path, "exists", lambda self: False if self == other.path else real_exists(self))
+    other.path.mkdir(parents=True)
+    other.put(text_keys(["a"], "raw"), _vectors(1))
+    monkeypatch.undo()
+    assert len(VectorCache(tmp_path, "other")) == 1
+
+
+def test_a_first_put_interrupted_before_its_shard_leaves_an_empty_readable_cache(tmp_path, monkeypatch):
+    """The empty manifest a first put writes before any shard file reads as an empty cache."""
+
+    def crash(self, name, content):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(VectorCache, "_write_file", crash)
+    with pytest.raises(KeyboardInterrupt):
+        VectorCache(tmp_path, "m").put(text_keys(["a"], "raw"), _vectors(1))
+    monkeypatch.undo()
+    fresh = VectorCache(tmp_path, "m")
+    assert (fresh.path / MANIFEST).is_file() and len(fresh) == 0 and fresh.dim is None
+    assert fresh.get(text_keys(["a"], "raw"))[0].tolist() == [False] and fresh.verify().ok
