@@ -119,6 +119,7 @@ async def _drive(url: str, requests: list[dict], concurrency: int, seconds: floa
     import aiohttp
 
     bodies = [json.dumps(body).encode() for body in requests]
+    headers = {"content-type": "application/json"}
     latencies: list[float] = []
     errors = 0
     rss: list[tuple[float, float]] = []
@@ -133,7 +134,7 @@ async def _drive(url: str, requests: list[dict], concurrency: int, seconds: floa
             i += concurrency
             sent = time.perf_counter()
             try:
-                async with http.post(url, data=body, headers={"content-type": "application/json"}) as response:
+                async with http.post(url, data=body, headers=headers) as response:
                     payload = await response.read()
                 ok = response.status == 200 and len(json.loads(payload)["rewards"]) == ANSWERS_PER_REQUEST
             except Exception:

@@ -52,6 +52,7 @@ BENCHMARKS = (
     "ray_embed",
     "mutation_score",
     "annotate_next_batch",
+    "serve_load",
 )
 START, END = "<!-- headline:start -->", "<!-- headline:end -->"
 
@@ -532,6 +533,7 @@ BLOCKS: tuple[tuple[str, str, Callable[[dict[str, dict[str, dict]]], str]], ...]
     ("docs/policy.md", "grpo-smollm", render_grpo),
     ("docs/scaling.md", "out-of-core", render_benchmark_output("out_of_core", markdown=True)),
     ("docs/scaling.md", "ray-embed", render_benchmark_output("ray_embed", markdown=True)),
+    ("docs/serve.md", "serve-load", render_benchmark_output("serve_load", markdown=True)),
 )
 
 
