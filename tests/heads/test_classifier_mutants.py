@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _row_reads import RowsRead
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
@@ -143,19 +144,6 @@ def test_mlp_is_trained_with_the_documented_settings_on_standardised_responses(m
     assert head.temperature_ == pytest.approx(fit_temperature(margin, weight[va]), rel=1e-6)
 
 
-class _RowsRead:
-    """A 2-D array that records how many rows each read takes."""
-
-    def __init__(self, array: np.ndarray) -> None:
-        self.array, self.ndim, self.shape, self.dtype = array, 2, array.shape, array.dtype
-        self.reads: list[int] = []
-
-    def __getitem__(self, rows: slice) -> np.ndarray:
-        block = self.array[rows]
-        self.reads.append(block.shape[0])
-        return block
-
-
 def test_fit_indexed_equals_fit():
     X_win, X_lose, groups, weight = _grouped_pairs(seed=4)
     vectors = np.vstack([X_win, X_lose]).astype(np.float32)
@@ -173,7 +161,7 @@ def test_fit_indexed_equals_fit():
             assert streamed.temperature_ == pytest.approx(in_memory.temperature_, rel=1e-3)
             assert (streamed.n_features_in_, streamed.encoder_id_) == (5, "e")
             assert streamed.n_passes_ >= 2 * streamed.n_iter_
-    recording = _RowsRead(vectors)
+    recording = RowsRead(vectors)
     ClassifierHead(alpha=2.0, random_state=5).fit_indexed(recording, win, lose, groups=groups, chunk_size=16)
     assert max(recording.reads) == 16  # rows are read 16 at a time
     with pytest.raises(

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _row_reads import RowsRead
 from scipy.optimize import approx_fprime
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -225,19 +226,6 @@ def test_bt_linear_default_penalty_and_tolerance():
     assert LINEAR_ALPHA == 1000.0
 
 
-class _RowsRead:
-    """A 2-D array that records how many rows each read takes."""
-
-    def __init__(self, array: np.ndarray) -> None:
-        self.array, self.ndim, self.shape, self.dtype = array, 2, array.shape, array.dtype
-        self.reads: list[int] = []
-
-    def __getitem__(self, rows: slice) -> np.ndarray:
-        block = self.array[rows]
-        self.reads.append(block.shape[0])
-        return block
-
-
 def test_bt_linear_fit_indexed_equals_fit():
     rng = np.random.RandomState(6)
     vectors = (rng.standard_normal((50, 4)) * np.array([3.0, 1.0, 0.3, 0.1])).astype(np.float32)
@@ -259,10 +247,10 @@ def test_bt_linear_fit_indexed_equals_fit():
             np.testing.assert_allclose(streamed.feature_scale_, in_memory.feature_scale_, rtol=1e-6)
             assert (streamed.n_features_in_, streamed.encoder_id_) == (4, "e")
             assert 2 * streamed.n_iter_ <= streamed.n_passes_
-    recording = _RowsRead(vectors)
+    recording = RowsRead(vectors)
     BTLinear(alpha=2.0).fit_indexed(recording, win, lose, chunk_size=16)
     assert max(recording.reads) == 16  # rows are read 16 at a time
-    recording = _RowsRead(vectors)
+    recording = RowsRead(vectors)
     BTLinear(alpha=2.0).fit_indexed(recording, win, lose)
     assert max(recording.reads) == 50  # the default chunk holds every row
     with pytest.warns(ConvergenceWarning, match="^BTLinear did not converge in 1 L-BFGS iterations"):
