@@ -7,8 +7,7 @@ import platform
 import sys
 from pathlib import Path
 
-from .data import DATASETS
-from .data._datasets import data_dir
+from .data import DATASETS, data_dir
 from .embed import available_devices, cached_identities, default_cache_dir
 from .exceptions import CacheWriteError
 
@@ -60,7 +59,7 @@ def _model_folders(cache_dir: Path) -> list[Path]:
 
 def _probe_providers(cache_dir: Path) -> str:
     """Open a session on an already exported model and report the providers it really got."""
-    from .embed._onnx import make_session
+    from .embed import make_session
     models = sorted(p for folder in _model_folders(cache_dir) for p in folder.glob("*/model.onnx"))
     if not models:
         return "no exported model yet (the first `embrm embed` exports the default model)"

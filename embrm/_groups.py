@@ -160,3 +160,27 @@ def grouped_holdout(
     is_val[rng.permutation(n_groups)[:n_val]] = True
     val = is_val[inverse]
     return np.flatnonzero(~val), np.flatnonzero(val)
+
+
+def within_group_index_pairs(
+    groups: np.ndarray, pairs_per_prompt: int | None, rng: np.random.RandomState
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row pairs ``(i, j)``, ``i`` before ``j``, of every two rows sharing a group, groups in
+    sorted order; at most ``pairs_per_prompt`` of them per group, drawn with ``rng``.
+
+    Example
+    -------
+    >>> within_group_index_pairs(np.array([0, 1, 0, 0]), None, np.random.RandomState(0))
+    (array([0, 0, 2]), array([2, 3, 3]))
+    """
+    order = np.argsort(groups, kind="stable")
+    bounds = np.flatnonzero(np.diff(groups[order])) + 1
+    first, second = [], []
+    for members in np.split(order, bounds):
+        i, j = np.triu_indices(len(members), k=1)
+        if pairs_per_prompt is not None and pairs_per_prompt < len(i):
+            pick = rng.choice(len(i), size=pairs_per_prompt, replace=False)
+            i, j = i[pick], j[pick]
+        first.append(members[i])
+        second.append(members[j])
+    return np.concatenate(first), np.concatenate(second)

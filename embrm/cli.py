@@ -112,7 +112,7 @@ def _input_files(name_or_path: str | None, data_dir: str | None) -> list[Path]:
     if not name_or_path:
         return []
     from .data import DATASETS
-    from .data._datasets import data_dir as resolve_data_dir
+    from .data import data_dir as resolve_data_dir
 
     files = [Path(name_or_path)]
     if name_or_path in DATASETS and (root := resolve_data_dir(data_dir)):
@@ -140,8 +140,7 @@ def cmd_doctor(args: argparse.Namespace) -> None:
 
 
 def cmd_datasets(args: argparse.Namespace) -> None:
-    from .data import DATASETS
-    from .data._datasets import data_dir
+    from .data import DATASETS, data_dir
 
     root = data_dir(args.data_dir)
     print(f"data dir: {root or 'not set (EMBRM_DATA_DIR or --data-dir)'}")
@@ -360,7 +359,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def _add_serve_command(add) -> None:
-    from .serve._app import (
+    from .serve import (
         DEFAULT_MAX_ANSWERS,
         DEFAULT_MAX_BATCH,
         DEFAULT_MAX_BYTES,

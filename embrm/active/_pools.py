@@ -8,8 +8,8 @@ import numpy as np
 import polars as pl
 from sklearn.utils import check_random_state
 
+from embrm._groups import within_group_index_pairs
 from embrm.data import PreferencePairs, ScoredResponses, content_key, render_prompt, render_response
-from embrm.data._pairs import _within_prompt_index_pairs
 from embrm.exceptions import DataError
 
 #: Columns of a pool's frame.
@@ -229,7 +229,7 @@ def within_prompt_pool(
     3
     """
     frame = _responses_frame(responses)
-    i, j = _within_prompt_index_pairs(
+    i, j = within_group_index_pairs(
         frame["prompt_id"].to_numpy(), pairs_per_prompt, check_random_state(random_state)
     )
     return _pool_from_indices(frame, i, j)

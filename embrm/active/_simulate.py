@@ -14,8 +14,7 @@ from sklearn.utils import check_random_state
 
 from embrm.active._pools import CandidatePool
 from embrm.active._strategies import BaseStrategy
-from embrm.data import PreferencePairs, ScoredResponses
-from embrm.data._pairs import simulated_labels
+from embrm.data import PreferencePairs, ScoredResponses, simulated_labels
 from embrm.evaluate import evaluate_pairs, evaluate_rewards
 from embrm.exceptions import DataError
 

@@ -21,7 +21,7 @@ from sklearn.utils import check_random_state
 
 from embrm._validation import BOOLEAN, Interval, Options, check_groups, validate_params
 from embrm.exceptions import DataError, EncoderMismatchError
-from embrm.heads._base import single_threaded
+from embrm.heads import single_threaded
 
 #: Rows processed at a time in passes over the pool (bounds temporary memory to CHUNK x d).
 CHUNK = 32768

@@ -9,9 +9,9 @@ from ._conversation import (
     render_prompt,
     render_response,
 )
-from ._datasets import DATASETS, DatasetInfo, load_dataset
+from ._datasets import DATASETS, DatasetInfo, data_dir, load_dataset
 from ._io import pairs_from_frame, peek_columns, read_any, read_pairs, read_responses, read_scored, read_table
-from ._pairs import within_prompt_pairs
+from ._pairs import simulated_labels, within_prompt_pairs
 from ._split import group_kfold, group_train_test_split
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "PreferencePairs",
     "ScoredResponses",
     "content_key",
+    "data_dir",
     "group_kfold",
     "group_train_test_split",
     "is_conversation",
@@ -34,5 +35,6 @@ __all__ = [
     "render_conversation",
     "render_prompt",
     "render_response",
+    "simulated_labels",
     "within_prompt_pairs",
 ]

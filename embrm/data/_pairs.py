@@ -6,24 +6,9 @@ import numpy as np
 import polars as pl
 from sklearn.utils import check_random_state
 
+from .._groups import within_group_index_pairs
 from ..exceptions import DataError
 from ._containers import PreferencePairs, ScoredResponses
-
-
-def _within_prompt_index_pairs(
-    groups: np.ndarray, pairs_per_prompt: int | None, rng: np.random.RandomState
-) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(groups, kind="stable")
-    bounds = np.flatnonzero(np.diff(groups[order])) + 1
-    first, second = [], []
-    for members in np.split(order, bounds):
-        i, j = np.triu_indices(len(members), k=1)
-        if pairs_per_prompt is not None and pairs_per_prompt < len(i):
-            pick = rng.choice(len(i), size=pairs_per_prompt, replace=False)
-            i, j = i[pick], j[pick]
-        first.append(members[i])
-        second.append(members[j])
-    return np.concatenate(first), np.concatenate(second)
 
 
 def simulated_labels(
@@ -110,7 +95,7 @@ def within_prompt_pairs(
     if scale is not None and not scale > 0:
         raise DataError(f"scale must be > 0, got {scale}.")
     rng = check_random_state(random_state)
-    i, j = _within_prompt_index_pairs(data.groups, pairs_per_prompt, rng)
+    i, j = within_group_index_pairs(data.groups, pairs_per_prompt, rng)
     scores = data.scores
     diff = scores[i] - scores[j]
     if beta is None:

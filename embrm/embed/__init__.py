@@ -4,7 +4,7 @@ from ._arrays import EmbeddingArray
 from ._cache import VectorCache, VerifyReport, cached_identities, default_cache_dir, pair_keys, text_keys
 from ._distributed import RayEncoder
 from ._encoder import Encoder
-from ._onnx import DEFAULT_MODEL, available_devices
+from ._onnx import DEFAULT_MODEL, available_devices, make_session
 from ._render import TEXT_FORMAT_VERSION, render_pairs, render_windows
 from ._representations import PRESETS, REPRESENTATIONS
 from ._static import STATIC_MODEL
@@ -26,6 +26,7 @@ __all__ = [
     "available_devices",
     "cached_identities",
     "default_cache_dir",
+    "make_session",
     "model_store",
     "pair_keys",
     "render_pairs",

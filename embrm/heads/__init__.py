@@ -6,7 +6,7 @@ response, ``score(X_win, X_lose)`` is pairwise accuracy, ``predict_proba(X_a, X_
 P(a preferred over b), ``save(path)`` / :func:`load` use a portable format.
 """
 
-from embrm.heads._base import BaseHead
+from embrm.heads._base import BaseHead, single_threaded
 from embrm.heads._bt import BTLinear
 from embrm.heads._classifier import ClassifierHead
 from embrm.heads._drm import DRM
@@ -35,4 +35,5 @@ __all__ = [
     "HEADS",
     "LGBMHead",
     "load",
+    "single_threaded",
 ]

@@ -10,12 +10,28 @@ The web stack is the ``serve`` extra (``pip install 'embrm[serve]'``: uvicorn, S
 httpx, Ray Serve); it is imported when a function needs it. See docs/serve.md.
 """
 
-from embrm.serve._app import LOCAL_HOSTS, TOKEN_ENV, BearerToken, create_app, split_query
+from embrm.serve._app import (
+    DEFAULT_MAX_ANSWERS,
+    DEFAULT_MAX_BATCH,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_WAIT_MS,
+    LOCAL_HOSTS,
+    PENALTIES,
+    TOKEN_ENV,
+    BearerToken,
+    create_app,
+    split_query,
+)
 from embrm.serve._batching import MicroBatcher
 from embrm.serve._ray import ray_deployment, serve_on_ray
 from embrm.serve._server import build_app, check_binding, serve
 
 __all__ = [
+    "DEFAULT_MAX_ANSWERS",
+    "DEFAULT_MAX_BATCH",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_WAIT_MS",
+    "PENALTIES",
     "LOCAL_HOSTS",
     "TOKEN_ENV",
     "BearerToken",
