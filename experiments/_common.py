@@ -28,6 +28,7 @@ import polars as pl
 from sklearn.utils import check_random_state
 
 from embrm import Encoder, load_dataset
+from embrm.embed import REPRESENTATIONS
 from embrm._files import atomic_write, atomic_write_text
 from embrm.data import PreferencePairs, ScoredResponses, within_prompt_pairs
 from embrm.evaluate import evaluate_rewards
@@ -105,6 +106,8 @@ def parse_args(
     parser.add_argument("--pairs-per-prompt", type=int, default=None,
                         help="AlpacaEval: training pairs drawn per prompt (default: the "
                              "experiment's; raise it with --cached-only to rehearse full-size fits)")
+    parser.add_argument("--representation", default="minilm", choices=sorted(REPRESENTATIONS),
+                        help="how each (prompt, answer) becomes a vector (embrm.embed.REPRESENTATIONS)")
     if add_arguments is not None:
         add_arguments(parser)
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -116,7 +119,7 @@ def parse_args(
         args.data_dir = str(default) if default.is_dir() else None
     out = Path(args.out) if args.out else REPO / "results" / name
     out.mkdir(parents=True, exist_ok=True)
-    encoder = Encoder(cache_dir=args.cache_dir, show_progress=False)
+    encoder = Encoder(args.representation, cache_dir=args.cache_dir, show_progress=False)
     return Context(name, args, argv, out, encoder)
 
 
@@ -459,6 +462,7 @@ def write_summary(
         "machine": machine(),
         "finished_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "cached_only": bool(ctx.args.cached_only),
+        "representation": ctx.args.representation,
         "setup": setup,
         "headline": headline,
         "findings": findings,

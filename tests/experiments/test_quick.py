@@ -37,6 +37,7 @@ def _run(name: str, tmp_path: Path, data_dir: Path, encoder) -> tuple[dict, Path
     assert summary == json.loads((out / "summary.json").read_text())
     assert summary["quick"] and summary["warm_cache"], "quick mode must only use cached vectors"
     assert summary["findings"] and summary["headline"]
+    assert summary["representation"] == "minilm"
     assert list(out.glob("*.png")) and list(out.glob("*.csv"))
     return summary, out
 
