@@ -28,9 +28,9 @@ import polars as pl
 from sklearn.utils import check_random_state
 
 from embrm import Encoder, load_dataset
-from embrm.embed import REPRESENTATIONS
 from embrm._files import atomic_write, atomic_write_text
 from embrm.data import PreferencePairs, ScoredResponses, within_prompt_pairs
+from embrm.embed import REPRESENTATIONS
 from embrm.evaluate import evaluate_rewards
 from embrm.heads import BTMLP, DRM, BTLinear, ClassifierHead, Ensemble, LGBMHead
 from embrm.model_selection import CrossValRewards, baseline_rewards, cross_val_rewards
