@@ -26,6 +26,7 @@ PAGES = sorted(
 
 def test_mkdocs_build_strict(tmp_path):
     require("mkdocstrings")
+    require("mkdocs_jupyter")
     run = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
         cwd=ROOT,
