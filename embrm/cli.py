@@ -316,7 +316,7 @@ def _print_subset_report(report) -> None:
         rows = {r["metric"]: r for r in report.filter(subset=subset).iter_rows(named=True)}
         cells = [subset, f"{rows['n_pairs']['value']:.0f}", *(_interval(rows[m]) for m in columns)]
         lines.append([*cells, f"{rows['n_chosen_shorter']['value']:.0f}"])
-    header = ["subset", "pairs", *columns.values(), "chosen shorter"]
+    header = ["subset", "pairs", *columns.values(), "pairs, chosen shorter"]
     widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
     print("\nBy subset, beside the length-only baselines (equal lengths count 1/2):")
     for line in [header, *lines]:
