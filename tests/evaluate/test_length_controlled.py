@@ -71,7 +71,14 @@ def test_the_length_rows_leave_every_other_row_as_it_was():
     reward = golden + np.random.default_rng(5).normal(size=golden.size)
     plain = evaluate_rewards(reward, golden, groups, n_bootstrap=100, random_state=3)
     with_length = evaluate_rewards(reward, golden, groups, length=length, n_bootstrap=100, random_state=3)
-    assert with_length["metric"].to_list()[:6] == ["random", "bon@2", "bon_lc@2", "oracle@2", "normalised_gain@2", "bon@4"]
+    assert with_length["metric"].to_list()[:6] == [
+        "random",
+        "bon@2",
+        "bon_lc@2",
+        "oracle@2",
+        "normalised_gain@2",
+        "bon@4",
+    ]
     assert with_length.filter(~pl.col("metric").str.starts_with("bon_lc@")).equals(plain)
     lc = as_dict(with_length)
     assert lc["random"][0] < lc["bon_lc@all"][0] < lc["bon@all"][0]  # some quality beyond length
