@@ -139,7 +139,7 @@ def evaluate_by_subset(
         (1.0 - longer, np.ones(n)),
         (pair_outcomes(win, lose) * chosen_shorter, chosen_shorter.astype(np.float64)),
     ]
-    labels = sorted(set(names)) if subsets is None else [*sorted(set(names)), OVERALL]
+    labels = [OVERALL] if subsets is None else [*sorted(set(names)), OVERALL]
     masks = [names == s if s != OVERALL else np.ones(n, dtype=bool) for s in labels]
     numerator = np.column_stack(
         [np.bincount(codes[m], weights=num[m], minlength=n_groups) for m in masks for num, _ in terms]
