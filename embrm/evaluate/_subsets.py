@@ -130,14 +130,14 @@ def evaluate_by_subset(
     else:
         grp = Groups.from_labels(groups, n)
         codes, n_groups = grp.codes, grp.n_groups
-    longer = pair_outcomes(len_win, len_lose)
+    correct, longer = pair_outcomes(win, lose), pair_outcomes(len_win, len_lose)
     chosen_shorter = len_win < len_lose
     # Per pair: (numerator, denominator) of each metric, summed per prompt within each subset.
     terms = [
-        (pair_outcomes(win, lose), np.ones(n)),
+        (correct, np.ones(n)),
         (longer, np.ones(n)),
         (1.0 - longer, np.ones(n)),
-        (pair_outcomes(win, lose) * chosen_shorter, chosen_shorter.astype(np.float64)),
+        (correct * chosen_shorter, chosen_shorter.astype(np.float64)),
     ]
     labels = [OVERALL] if subsets is None else [*sorted(set(names)), OVERALL]
     masks = [names == s if s != OVERALL else np.ones(n, dtype=bool) for s in labels]
