@@ -294,10 +294,40 @@ def cmd_reward(args: argparse.Namespace) -> None:
     print(f"wrote {frame.height} rows with rewards to {out}")
 
 
+def _interval(row: dict) -> str:
+    """``value [ci_low, ci_high]`` of a report row, 3 decimals; "-" for a null value."""
+    if row["value"] is None:
+        return "-"
+    if row["ci_low"] is None:
+        return f"{row['value']:.3f}"
+    return f"{row['value']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+
+
+def _print_subset_report(report) -> None:
+    """The table of :func:`embrm.evaluate.evaluate_by_subset`, one line per subset."""
+    columns = {
+        "pairwise_accuracy": "head",
+        "longer_wins": "longer wins",
+        "shorter_wins": "shorter wins",
+        "pairwise_accuracy_chosen_shorter": "head, chosen shorter",
+    }
+    lines = []
+    for subset in report["subset"].unique(maintain_order=True):
+        rows = {r["metric"]: r for r in report.filter(subset=subset).iter_rows(named=True)}
+        cells = [subset, f"{rows['n_pairs']['value']:.0f}", *(_interval(rows[m]) for m in columns)]
+        lines.append([*cells, f"{rows['n_chosen_shorter']['value']:.0f}"])
+    header = ["subset", "pairs", *columns.values(), "pairs, chosen shorter"]
+    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
+    print("\nBy subset, beside the length-only baselines (equal lengths count 1/2):")
+    for line in [header, *lines]:
+        cells = [c.rjust(w) for c, w in zip(line[1:], widths[1:], strict=True)]
+        print("  ".join([line[0].ljust(widths[0]), *cells]))
+
+
 def cmd_eval(args: argparse.Namespace) -> None:
     from ._files import atomic_write
     from .data import ScoredResponses
-    from .evaluate import BestOfNDisplay, evaluate_pairs, evaluate_rewards
+    from .evaluate import BestOfNDisplay, evaluate_by_subset, evaluate_pairs, evaluate_rewards
 
     if args.plot:
         _check_out(args.plot, [args.head, *_input_files(args.data, args.data_dir)], (".png",), "--plot")
@@ -305,7 +335,10 @@ def cmd_eval(args: argparse.Namespace) -> None:
     data = _load(args.data, args.data_dir)
     if isinstance(data, ScoredResponses):
         reward = head.reward(data.embed(encoder))
-        _print_report(evaluate_rewards(reward, data.scores, data.groups, random_state=args.random_state))
+        length = data.frame["response"].str.len_chars().to_numpy()
+        _print_report(
+            evaluate_rewards(reward, data.scores, data.groups, length=length, random_state=args.random_state)
+        )
         if args.plot:
             display = BestOfNDisplay.from_predictions(
                 reward, data.scores, data.groups, n_bootstrap=200, name=Path(args.head).stem
@@ -316,16 +349,31 @@ def cmd_eval(args: argparse.Namespace) -> None:
         return
     if args.plot:
         raise EmbrmError("--plot draws a Best-of-N curve, which needs scored responses, not pairs.")
+    import numpy as np
+    import polars as pl
+
+    frame = data.frame
+    subsets = frame["subset"].cast(pl.String).to_list() if "subset" in frame.columns else None
+    lengths = frame["chosen"].str.len_chars().to_numpy(), frame["rejected"].str.len_chars().to_numpy()
+    try:  # the subset names are checked before the embedding work, not after it
+        evaluate_by_subset(np.zeros(len(data)), np.zeros(len(data)), *lengths, subsets, n_bootstrap=0)
+    except DataError as exc:
+        raise DataError(f"{args.data}: column 'subset': {exc}") from None
     X_win, X_lose = data.embed(encoder)
+    reward_win, reward_lose = head.reward(X_win), head.reward(X_lose)
     _print_report(
         evaluate_pairs(
-            head.reward(X_win),
-            head.reward(X_lose),
+            reward_win,
+            reward_lose,
             data.groups,
             proba=head.predict_proba(X_win, X_lose),
             random_state=args.random_state,
         )
     )
+    report = evaluate_by_subset(
+        reward_win, reward_lose, *lengths, subsets, data.groups, random_state=args.random_state
+    )
+    _print_subset_report(report)
 
 
 # -- the reward service: `embrm serve` -------------------------------------------------------------

@@ -35,7 +35,7 @@ from ._conversation import is_conversation, render_prompt, render_response
 SUFFIXES = (".parquet", ".jsonl", ".ndjson", ".csv")
 #: Columns each kind of data uses; anything else is kept but reported.
 KNOWN_COLUMNS = {
-    "pairs": ("prompt", "chosen", "rejected", "group", "weight"),
+    "pairs": ("prompt", "chosen", "rejected", "group", "weight", "subset"),
     "scored": ("prompt_id", "prompt", "response", "score", "response_id"),
     "responses": ("prompt_id", "prompt", "response", "score", "response_id"),
 }

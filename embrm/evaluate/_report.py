@@ -12,6 +12,7 @@ from embrm._groups import Groups
 from embrm._validation import check_scored
 from embrm.evaluate._bon import NValue, bon_components, check_n, gain_terms
 from embrm.evaluate._bootstrap import bootstrap, check_bootstrap_params, ratio_of_sums
+from embrm.evaluate._length import check_lengths, length_controlled_bon
 from embrm.evaluate._metrics import (
     auc_statistic,
     check_n_bins,
@@ -56,6 +57,7 @@ def evaluate_rewards(
     groups: ArrayLike,
     *,
     n: NValue | Sequence[NValue] | None = None,
+    length: ArrayLike | None = None,
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
     random_state: int | np.random.RandomState | None = None,
@@ -71,6 +73,9 @@ def evaluate_rewards(
     n : int, "all" or a sequence of them, optional
         Best-of-N sizes to report; default: 2, 4, 8, ... up to the smallest group, and
         "all".
+    length : array-like of shape (n_rows,), optional
+        Length of each candidate (characters, say). When given, the report adds
+        length-controlled Best-of-N beside raw Best-of-N.
     n_bootstrap : int, default=1000
         Bootstrap resamples of the prompts; 0 for no intervals.
     confidence : float, default=0.95
@@ -87,6 +92,10 @@ def evaluate_rewards(
         - ``random``: mean golden score, the pick of a random candidate;
         - ``bon@N``, ``oracle@N``, ``normalised_gain@N``: as the columns of
           :func:`bon_curve` (exact expectations over random N-subsets);
+        - ``bon_lc@N``, only with ``length``, after each ``bon@N``: the same exact Best-of-N
+          with the length-controlled rewards of :func:`residualise_on_length` (the reward
+          minus its within-prompt least-squares fit on log length); a reward that only sees
+          length scores ``random`` there;
         - ``spearman``, ``kendall``: within-prompt rank correlation of reward and golden
           score, over prompts where neither is constant;
         - ``pairwise_accuracy``: among within-prompt pairs with different golden scores,
@@ -106,6 +115,7 @@ def evaluate_rewards(
     ['random', 'bon@2', 'oracle@2', 'normalised_gain@2', 'bon@all']
     """
     r, g, grp = check_scored(reward, golden, groups)
+    lengths = None if length is None else check_lengths(length, "length", r.size)
     check_bootstrap_params(n_bootstrap, confidence)
     if n is None:
         ns = _default_ns(grp.smallest()[0])
@@ -113,15 +123,19 @@ def evaluate_rewards(
         ns = [n] if isinstance(n, str | int) else list(n)
     if not ns:
         raise DataError("'n' is empty: give at least one Best-of-N size, or None for the default sizes.")
-    bon, oracle, random = bon_components(r, g, grp, tuple(check_n(v, grp) for v in ns))
+    checked_ns = tuple(check_n(v, grp) for v in ns)
+    bon, oracle, random = bon_components(r, g, grp, checked_ns)
     stats = within_group_stats(r, g, grp)
     kept = (~np.isnan(stats.spearman)).astype(np.float64)
     one = np.ones((grp.n_groups, 1))
-    # Column blocks, in output order: random | per N: bon, oracle, gain | rank metrics.
+    # Column blocks, in output order: random | per N: bon, [bon_lc,] oracle, gain | rank metrics.
     gain_num, gain_den = gain_terms(bon, oracle, random)
     ones = np.ones_like(bon)
-    per_n_num = np.stack([bon, oracle, gain_num], axis=2).reshape(grp.n_groups, -1)
-    per_n_den = np.stack([ones, ones, gain_den], axis=2).reshape(grp.n_groups, -1)
+    per_n = [(bon, ones), (oracle, ones), (gain_num, gain_den)]
+    if lengths is not None:
+        per_n.insert(1, (length_controlled_bon(r, g, lengths, grp, checked_ns), ones))
+    per_n_num = np.stack([num for num, _ in per_n], axis=2).reshape(grp.n_groups, -1)
+    per_n_den = np.stack([den for _, den in per_n], axis=2).reshape(grp.n_groups, -1)
     numerator = np.hstack(
         [
             random[:, :1],
@@ -145,7 +159,8 @@ def evaluate_rewards(
     )
     names = ["random"]
     for v in ns:
-        names += [f"bon@{v}", f"oracle@{v}", f"normalised_gain@{v}"]
+        names += [f"bon@{v}", *([f"bon_lc@{v}"] if lengths is not None else []), f"oracle@{v}"]
+        names.append(f"normalised_gain@{v}")
     names += ["spearman", "kendall", "pairwise_accuracy"]
     counts = {
         "n_groups": grp.n_groups,
