@@ -33,7 +33,7 @@ PACKAGES = [
 # the glossary instead.
 ENGLISH = set(
     """
-    a an any as from in is no not of on out to with within
+    a an any as by from in is no not of on out to with within
     available base default expected next single tiny local
     create build check load make read write peek select split verify compare generate simulate
     app bytes columns config data dir env error file format found frame info key keys ms output
