@@ -16,7 +16,7 @@ from embrm.heads._base import (
     fit_temperature,
     single_threaded,
 )
-from embrm.heads._bt import LINEAR_ALPHA, fit_bt_weights
+from embrm.heads._linear import LINEAR_ALPHA, fit_bt_weights
 
 #: With ``alpha=None`` DRM's penalty on its head weights is this times the summed pair
 #: weight (the number of pairs when unweighted).

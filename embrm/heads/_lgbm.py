@@ -14,8 +14,8 @@ from embrm._groups import grouped_holdout
 from embrm._validation import BOOLEAN, RANDOM_STATE, Interval, Options
 from embrm.evaluate._metrics import pair_outcomes
 from embrm.heads._base import BaseHead, feature_scale, fit_temperature
-from embrm.heads._bt import LINEAR_ALPHA, fit_bt_weights
-from embrm.heads._classifier import fit_response_logistic, pointwise, within_group_offsets
+from embrm.heads._classifier import within_group_offsets
+from embrm.heads._linear import LINEAR_ALPHA, fit_bt_weights, fit_response_logistic, pointwise
 
 
 def win_rate_rows(

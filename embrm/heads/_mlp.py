@@ -47,6 +47,17 @@ def mlp_backward(
     return grads
 
 
+#: Adam's step size, minibatch size, most epochs and early-stopping patience (epochs without
+#: a better validation loss) of the MLP heads by default.
+MLP_LEARNING_RATE = 3e-4
+MLP_BATCH_SIZE = 256
+MLP_MAX_EPOCHS = 1000
+MLP_PATIENCE = 10
+#: Adam's moment decay rates and the denominator's guard.
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+
+
 @dataclass
 class MLPTrainer:
     """Minibatch Adam with an L2 penalty and early stopping on a validation slice.
@@ -99,7 +110,7 @@ class MLPTrainer:
         w = (w / w.mean()).astype(np.float32)
         m1 = [np.zeros_like(p) for p in params]
         m2 = [np.zeros_like(p) for p in params]
-        beta1, beta2, eps = 0.9, 0.999, 1e-8
+        (beta1, beta2), eps = ADAM_BETAS, ADAM_EPS
         step = 0
         best = (np.inf, [p.copy() for p in params], 0)
         history: list[float] = []
@@ -258,10 +269,10 @@ class BTMLP(BaseHead):
         self,
         hidden_layer_sizes: tuple[int, ...] = (256,),
         alpha: float | None = None,
-        learning_rate: float = 3e-4,
-        batch_size: int = 256,
-        max_epochs: int = 1000,
-        patience: int = 10,
+        learning_rate: float = MLP_LEARNING_RATE,
+        batch_size: int = MLP_BATCH_SIZE,
+        max_epochs: int = MLP_MAX_EPOCHS,
+        patience: int = MLP_PATIENCE,
         validation_fraction: float = 0.1,
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
