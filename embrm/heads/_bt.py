@@ -9,6 +9,7 @@ import numpy as np
 
 from embrm._validation import BOOLEAN, Interval
 from embrm.heads._base import BaseHead, feature_scale
+from embrm.heads._docs import shared_docs
 from embrm.heads._linear import (
     LINEAR_ALPHA,
     LINEAR_MAX_ITER,
@@ -19,6 +20,7 @@ from embrm.heads._linear import (
 from embrm.heads._streaming import PairDifferences, RowMap, VectorStream
 
 
+@shared_docs
 class BTLinear(IndexedLinearFit, BaseHead):
     """L2-regularised linear Bradley-Terry reward: ``r(x) = coef_ @ x``.
 
@@ -56,10 +58,7 @@ class BTLinear(IndexedLinearFit, BaseHead):
         ``standardize=False``).
     n_iter_ : int
         L-BFGS iterations used.
-    n_features_in_ : int
-        Embedding dimension seen in ``fit``.
-    encoder_id_ : str or None
-        Encoder identity given to ``fit``.
+    {fit_record}
 
     Examples
     --------

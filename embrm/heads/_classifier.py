@@ -11,6 +11,7 @@ from sklearn.utils import check_random_state
 from embrm._groups import group_means, grouped_holdout
 from embrm._validation import BOOLEAN, POSITIVE_INT_TUPLE, RANDOM_STATE, Interval, Options
 from embrm.heads._base import BaseHead, feature_scale, fit_temperature
+from embrm.heads._docs import shared_docs
 from embrm.heads._linear import LINEAR_ALPHA, IndexedLinearFit, fit_response_logistic, pointwise
 from embrm.heads._mlp import (
     MLP_BATCH_SIZE,
@@ -43,6 +44,7 @@ def within_group_offsets(
     return both[: X_win.shape[0]], both[X_win.shape[0] :]
 
 
+@shared_docs
 class ClassifierHead(IndexedLinearFit, BaseHead):
     """Classify each response on its own (preferred = 1, other = 0); reward = the logit.
 
@@ -116,10 +118,7 @@ class ClassifierHead(IndexedLinearFit, BaseHead):
         Restored epoch (``model="mlp"``).
     temperature_ : float
         Fitted on the held-out pairs' reward differences.
-    n_features_in_ : int
-        Embedding dimension seen in ``fit``.
-    encoder_id_ : str or None
-        Encoder identity given to ``fit``.
+    {fit_record}
 
     Examples
     --------

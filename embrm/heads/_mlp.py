@@ -17,6 +17,7 @@ from sklearn.utils import check_random_state
 from embrm._groups import grouped_holdout
 from embrm._validation import POSITIVE_INT_TUPLE, RANDOM_STATE, Interval
 from embrm.heads._base import BaseHead
+from embrm.heads._docs import shared_docs
 
 
 def mlp_forward(params: list[np.ndarray], X: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -193,6 +194,7 @@ def mlp_alpha(alpha: float | None, n_rows: int) -> float:
     return MLP_ALPHA_PER_ROW * n_rows if alpha is None else float(alpha)
 
 
+@shared_docs
 class BTMLP(BaseHead):
     """A small MLP reward ``r(x) = f(x)`` trained with the Bradley-Terry loss.
 
@@ -237,10 +239,7 @@ class BTMLP(BaseHead):
         The restored (best) epoch.
     validation_loss_ : list of float
         Validation log-loss after each epoch run.
-    n_features_in_ : int
-        Embedding dimension seen in ``fit``.
-    encoder_id_ : str or None
-        Encoder identity given to ``fit``.
+    {fit_record}
 
     Examples
     --------
