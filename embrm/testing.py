@@ -582,12 +582,8 @@ def check_head(head: Any, *, random_state: int = 0, min_accuracy: float = 0.65) 
 
     Parameters
     ----------
-    head : embrm head (unfitted)
-        Settings small enough to fit 400 pairs in a few seconds.
-    random_state : int, default 0
-        Seeds the synthetic pairs and the head.
-    min_accuracy : float, default 0.65
-        Held-out pairwise accuracy the head must reach.
+    head, random_state, min_accuracy
+        As in :func:`head_checks`.
 
     Raises
     ------
