@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from scipy.linalg import cholesky, solve_triangular
@@ -38,6 +38,8 @@ from embrm.heads._streaming import (
     check_indexed_pairs,
     stream_scale,
 )
+
+_Head = TypeVar("_Head", bound="IndexedLinearFit")
 
 #: Default L2 penalty of the linear fits on standardised features: BTLinear, the logistic
 #: ClassifierHead, LightGBM's linear base and DRM's Bradley-Terry head.
@@ -342,7 +344,7 @@ class IndexedLinearFit:
         raise NotImplementedError
 
     def fit_indexed(
-        self,
+        self: _Head,
         vectors: Any,
         win_index: Any,
         lose_index: Any,
@@ -351,7 +353,7 @@ class IndexedLinearFit:
         groups: Any = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         encoder_id: str | None = None,
-    ) -> Any:
+    ) -> _Head:
         """Fit on pairs given as row numbers into vectors that may not fit in memory.
 
         Solves the same problem as :meth:`fit` (same objective, penalty, standardisation
