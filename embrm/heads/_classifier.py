@@ -14,6 +14,7 @@ from embrm.heads._base import BaseHead, feature_scale, fit_temperature
 from embrm.heads._docs import shared_docs
 from embrm.heads._linear import LINEAR_ALPHA, IndexedLinearFit, fit_response_logistic, pointwise
 from embrm.heads._mlp import (
+    INPUT_SCALE_FLOOR,
     MLP_BATCH_SIZE,
     MLP_LEARNING_RATE,
     MLP_MAX_EPOCHS,
@@ -226,7 +227,7 @@ class ClassifierHead(IndexedLinearFit, BaseHead):
             )
         X_tr, y_tr, w_tr = pointwise(X_win[tr], X_lose[tr], sample_weight[tr])
         self.input_mean_ = X_tr.mean(axis=0).astype(np.float32)
-        self.input_scale_ = (X_tr.std(axis=0) + 1e-6).astype(np.float32)
+        self.input_scale_ = (X_tr.std(axis=0) + INPUT_SCALE_FLOOR).astype(np.float32)
         X_va, y_va, w_va = pointwise(X_win[va], X_lose[va], sample_weight[va])
         self.mlp_alpha_ = mlp_alpha(self.mlp_alpha, X_tr.shape[0])
         trainer = MLPTrainer(

@@ -54,6 +54,8 @@ MLP_LEARNING_RATE = 3e-4
 MLP_BATCH_SIZE = 256
 MLP_MAX_EPOCHS = 1000
 MLP_PATIENCE = 10
+#: Added to each input feature's standard deviation before the MLP divides by it.
+INPUT_SCALE_FLOOR = 1e-6
 #: Adam's moment decay rates and the denominator's guard.
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -321,7 +323,7 @@ class BTMLP(BaseHead):
         tr, va = grouped_holdout(groups, X_win.shape[0], self.validation_fraction, rng, self._name)
         both = np.concatenate([X_win[tr], X_lose[tr]])
         self.input_mean_ = both.mean(axis=0).astype(np.float32)
-        self.input_scale_ = (both.std(axis=0) + 1e-6).astype(np.float32)
+        self.input_scale_ = (both.std(axis=0) + INPUT_SCALE_FLOOR).astype(np.float32)
         Zw, Zl = self._standardise(X_win), self._standardise(X_lose)
         self.alpha_ = mlp_alpha(self.alpha, tr.size)
         trainer = self._trainer()
