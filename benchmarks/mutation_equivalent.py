@@ -256,25 +256,9 @@ EQUIVALENT: dict[str, str] = {
     "embrm.evaluate._bootstrap.x_percentile_interval__mutmut_18":
         "ignore every warning, not only RuntimeWarning: nanquantile of float samples warns nothing else",
     # heads.bt
-    "embrm.heads._bt.x_fit_linear_logistic__mutmut_27":
-        "the preconditioner's Gram matrix from float64 rows, not float32: the same minimiser, rounding only",
-    "embrm.heads._bt.x_fit_linear_logistic__mutmut_28":
-        "the preconditioner's row weights in float64, not float32: the same minimiser, rounding only",
-    "embrm.heads._bt.x_fit_linear_logistic__mutmut_67":
-        "sign is +1 or -1, so dividing by it is multiplying by it",
     "embrm.heads._bt.xǁBTLinearǁ_fit__mutmut_15":
         "astype(None) is astype(float64): the same array",
-    "embrm.heads._bt.xǁBTLinearǁfit_indexed__mutmut_7":
-        "get_params(deep=None) is get_params(deep=False): None is falsy",
-    "embrm.heads._bt.xǁBTLinearǁfit_indexed__mutmut_8":
-        "get_params(deep=True): BTLinear has no estimator parameters, so the same four parameters",
     # heads.classifier
-    "embrm.heads._classifier.x_fit_response_logistic__mutmut_8":
-        "astype(None) is astype(float64): the same array",
-    "embrm.heads._classifier.xǁClassifierHeadǁfit_indexed__mutmut_7":
-        "get_params(deep=None) is get_params(deep=False): None is falsy",
-    "embrm.heads._classifier.xǁClassifierHeadǁfit_indexed__mutmut_8":
-        "get_params(deep=True): ClassifierHead has no estimator parameters, so the same parameters",
     # heads.base
     "embrm.heads._base.xǁBaseHeadǁfit__mutmut_7":
         "get_params(deep=None) is get_params(deep=False): None is falsy",

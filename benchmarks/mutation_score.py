@@ -56,10 +56,27 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "embed.token_rewards": ("embrm/embed/_token_rewards.py", ("tests/embed/test_static.py",)),
     "model_selection": ("embrm/model_selection.py", ("tests/test_model_selection.py",)),
-    "heads.bt": ("embrm/heads/_bt.py", ("tests/heads/test_heads_linear_and_mlp.py",)),
+    "heads.bt": (
+        "embrm/heads/_bt.py",
+        ("tests/heads/test_heads_linear_and_mlp.py", "tests/heads/test_linear_fit_pinned.py"),
+    ),
+    "heads.linear": (
+        "embrm/heads/_linear.py",
+        (
+            "tests/heads/test_heads_linear_and_mlp.py",
+            "tests/heads/test_linear_fit_pinned.py",
+            "tests/heads/test_streaming.py",
+            "tests/heads/test_classifier_mutants.py",
+        ),
+    ),
     "heads.classifier": (
         "embrm/heads/_classifier.py",
-        ("tests/heads/test_heads_classifier_lgbm.py", "tests/heads/test_classifier_mutants.py"),
+        (
+            "tests/heads/test_heads_classifier_lgbm.py",
+            "tests/heads/test_classifier_mutants.py",
+            "tests/heads/test_linear_fit_pinned.py",
+            "tests/heads/test_streaming.py",
+        ),
     ),
     "heads.base": (
         "embrm/heads/_base.py",

@@ -3,15 +3,18 @@
 - :func:`make_preference_pairs`: pairs labelled by a planted linear reward, with controllable
   annotation noise and groups, over synthetic or real embeddings.
 - :func:`make_scored_responses`: several scored responses per prompt with a planted reward.
-- :func:`check_head`: the contract every reward head keeps; run it on a new head.
+- :func:`head_checks`: the named checks of the contract every reward head keeps;
+  :func:`parametrize_with_checks` gives one pytest id per check, :func:`check_head` runs
+  them all; run them on a new head.
 - :func:`make_tiny_causal_lm`: a tiny random Llama and a word-level chat tokenizer, built
   locally (no download), for fast tests of code that generates or trains with an LM.
 """
 
 from __future__ import annotations
 
+import functools
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +31,11 @@ from embrm.exceptions import EncoderMismatchError, NotFittedError
 __all__ = [
     "PlantedPairs",
     "check_head",
+    "head_checks",
     "make_preference_pairs",
     "make_scored_responses",
     "make_tiny_causal_lm",
+    "parametrize_with_checks",
 ]
 
 
@@ -280,89 +285,315 @@ def _fail(head: Any, check: str, detail: str) -> None:
     raise AssertionError(f"{type(head).__name__} fails '{check}': {detail}")
 
 
-def check_head(head: Any, *, random_state: int = 0, min_accuracy: float = 0.65) -> None:
-    """Check that ``head`` keeps the contract of an embrm reward head.
+def _seeded(head: Any, random_state: int) -> Any:
+    """An unfitted clone of ``head`` with every ``random_state`` parameter (nested ones
+    included) set to ``random_state``, as scikit-learn's checks seed estimators."""
+    head = clone(head)
+    seeds = {k: random_state for k in head.get_params(deep=True) if k.split("__")[-1] == "random_state"}
+    return head.set_params(**seeds)
 
-    On planted synthetic pairs (400 to fit, 300 held out, 32-d): ``__init__`` stores
-    parameters only and ``clone`` gives an unfitted copy; ``fit`` returns the head and
-    records ``n_features_in_`` and ``encoder_id_``; ``reward`` gives finite float64 rewards
-    that are not constant; ``score`` is the pairwise accuracy of those rewards, recovers the
-    planted reward (at least ``min_accuracy`` held out) and swapping the sides gives its
-    complement; ``predict_proba`` is a probability with ``p(a, b) + p(b, a) = 1``; two fits
-    give identical rewards; ``save`` / :func:`embrm.heads.load` round-trips the rewards
-    exactly; a head used before ``fit`` and input of another dimension are clear errors.
+
+class _CheckData:
+    """The planted pairs the head checks share (400 to fit, 300 held out, 32-d) and one fit
+    of each head checked, made on first use."""
+
+    n_features = 32
+
+    def __init__(self, random_state: int, min_accuracy: float) -> None:
+        data = make_preference_pairs(700, self.n_features, random_state=random_state)
+        self.train, self.test = data.take(slice(0, 400)), data.take(slice(400, 700))
+        self.random_state = random_state
+        self.min_accuracy = min_accuracy
+        self._fits: dict[int, tuple[Any, Any, Any]] = {}
+
+    def fresh(self, head: Any) -> Any:
+        """An unfitted, seeded clone of ``head``."""
+        return _seeded(head, self.random_state)
+
+    def fit(self, head: Any) -> Any:
+        """A seeded clone of ``head`` fitted on the training pairs (``encoder_id="check"``)."""
+        return self.fit_returning(head)[0]
+
+    def fit_returning(self, head: Any) -> tuple[Any, Any]:
+        """The fitted clone of :meth:`fit` and what its ``fit`` returned."""
+        if id(head) not in self._fits:
+            fitted = self.fresh(head)
+            returned = fitted.fit(
+                self.train.X_win, self.train.X_lose, groups=self.train.groups, encoder_id="check"
+            )
+            self._fits[id(head)] = (head, fitted, returned)  # the head is kept so its id stays its own
+        return self._fits[id(head)][1:]
+
+
+def _init_stores_parameters(head: Any, data: _CheckData) -> None:
+    params = head.get_params(deep=False)
+    built = type(head)(**params)
+    changed = sorted(k for k, v in params.items() if getattr(built, k, None) is not v)
+    extra = sorted(set(vars(built)) - set(params))
+    if changed or extra:
+        _fail(
+            head,
+            "init_stores_parameters",
+            f"__init__ changes the parameters {changed} or sets the attributes {extra}",
+        )
+
+
+def _use_before_fit(head: Any, data: _CheckData) -> None:
+    test = data.test
+    for method, args in (
+        ("reward", (test.X_win,)),
+        ("score", (test.X_win, test.X_lose)),
+        ("predict_proba", (test.X_win, test.X_lose)),
+    ):
+        try:
+            getattr(data.fresh(head), method)(*args)
+        except NotFittedError:
+            continue
+        except Exception as exc:
+            _fail(
+                head, "use_before_fit", f"'{method}' on an unfitted head raised {type(exc).__name__}: {exc}"
+            )
+        _fail(head, "use_before_fit", f"'{method}' on an unfitted head raised no NotFittedError")
+
+
+def _fit_returns_self(head: Any, data: _CheckData) -> None:
+    fitted, returned = data.fit_returning(head)
+    if returned is not fitted:
+        _fail(head, "fit_returns_self", f"fit returned {type(returned).__name__}, not the head itself")
+
+
+def _fit_records_input(head: Any, data: _CheckData) -> None:
+    fitted = data.fit(head)
+    seen = (getattr(fitted, "n_features_in_", None), getattr(fitted, "encoder_id_", None))
+    if seen != (data.n_features, "check"):
+        _fail(
+            head,
+            "fit_records_input",
+            f"(n_features_in_, encoder_id_) is {seen}, not ({data.n_features}, 'check')",
+        )
+
+
+def _clone_is_unfitted(head: Any, data: _CheckData) -> None:
+    fitted = data.fit(head)
+    copy = clone(fitted)
+    if hasattr(copy, "n_features_in_"):
+        _fail(head, "clone_is_unfitted", "a clone of a fitted head has n_features_in_")
+    if repr(copy.get_params(deep=False)) != repr(fitted.get_params(deep=False)):
+        _fail(head, "clone_is_unfitted", "a clone has other parameters than the head")
+
+
+def _reward_is_finite_float64(head: Any, data: _CheckData) -> None:
+    reward = data.fit(head).reward(data.test.X_win)
+    n = data.test.X_win.shape[0]
+    if not (isinstance(reward, np.ndarray) and reward.shape == (n,) and reward.dtype == np.float64):
+        _fail(head, "reward_is_finite_float64", f"expected {n} float64 rewards, got {reward!r:.80}")
+    if not np.isfinite(reward).all():
+        _fail(head, "reward_is_finite_float64", f"{int((~np.isfinite(reward)).sum())} rewards are not finite")
+
+
+def _score_is_pairwise_accuracy(head: Any, data: _CheckData) -> None:
+    fitted, test = data.fit(head), data.test
+    r_win, r_lose = fitted.reward(test.X_win), fitted.reward(test.X_lose)
+    hits = (r_win > r_lose) + 0.5 * (r_win == r_lose)
+    weight = np.random.RandomState(data.random_state).uniform(0.1, 2.0, hits.size)
+    for given, X_a, X_b, expected in (
+        ("no weights", test.X_win, test.X_lose, float(np.mean(hits))),
+        ("weights", test.X_win, test.X_lose, float(np.average(hits, weights=weight))),
+        ("the sides swapped", test.X_lose, test.X_win, float(np.mean(1.0 - hits))),
+    ):
+        score = fitted.score(X_a, X_b, weight if given == "weights" else None)
+        if not np.isclose(score, expected, rtol=0.0, atol=1e-12):
+            _fail(
+                head,
+                "score_is_pairwise_accuracy",
+                f"with {given}, score {score} but the rewards give {expected}",
+            )
+
+
+def _recovers_planted_reward(head: Any, data: _CheckData) -> None:
+    fitted, test = data.fit(head), data.test
+    reward = fitted.reward(test.X_win)
+    if np.ptp(reward) == 0:
+        _fail(head, "recovers_planted_reward", "the rewards are constant")
+    accuracy = fitted.score(test.X_win, test.X_lose)
+    if accuracy < data.min_accuracy:
+        _fail(head, "recovers_planted_reward", f"held-out accuracy {accuracy:.3f} < {data.min_accuracy}")
+
+
+def _predict_proba_is_probability(head: Any, data: _CheckData) -> None:
+    fitted, test = data.fit(head), data.test
+    p = fitted.predict_proba(test.X_win, test.X_lose)
+    q = fitted.predict_proba(test.X_lose, test.X_win)
+    if not (((p >= 0) & (p <= 1)).all() and np.allclose(p + q, 1.0, rtol=0.0, atol=1e-12)):
+        _fail(head, "predict_proba_is_probability", "not a probability with p(a, b) + p(b, a) = 1")
+
+
+def _deterministic(head: Any, data: _CheckData) -> None:
+    train, X = data.train, data.test.X_win
+    again = data.fresh(head)
+    again.fit(train.X_win, train.X_lose, groups=train.groups, encoder_id="check")
+    if not np.array_equal(again.reward(X), data.fit(head).reward(X)):
+        _fail(head, "deterministic", "two fits with the same random_state give different rewards")
+
+
+def _save_load_round_trip(head: Any, data: _CheckData) -> None:
+    from embrm.heads import load
+
+    fitted, X = data.fit(head), data.test.X_win
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "head.npz"
+        fitted.save(path)
+        loaded = load(path)
+    if type(loaded) is not type(fitted) or loaded.encoder_id_ != fitted.encoder_id_:
+        _fail(head, "save_load_round_trip", f"loaded a {type(loaded).__name__} for {loaded.encoder_id_!r}")
+    if not np.array_equal(loaded.reward(X), fitted.reward(X)):
+        _fail(head, "save_load_round_trip", "the loaded head gives other rewards")
+
+
+def _dimension_check(head: Any, data: _CheckData) -> None:
+    fitted = data.fit(head)
+    other = np.zeros((2, data.n_features - 1))
+    for method, args in (("reward", (other,)), ("score", (other, other))):
+        try:
+            getattr(fitted, method)(*args)
+        except EncoderMismatchError:
+            continue
+        except Exception as exc:
+            _fail(head, "dimension_check", f"'{method}' on 31-d input raised {type(exc).__name__}: {exc}")
+        _fail(head, "dimension_check", f"'{method}' on 31-d input raised no EncoderMismatchError")
+
+
+_HEAD_CHECKS = (
+    _init_stores_parameters,
+    _use_before_fit,
+    _fit_returns_self,
+    _fit_records_input,
+    _clone_is_unfitted,
+    _reward_is_finite_float64,
+    _score_is_pairwise_accuracy,
+    _recovers_planted_reward,
+    _predict_proba_is_probability,
+    _deterministic,
+    _save_load_round_trip,
+    _dimension_check,
+)
+
+
+def head_checks(
+    head: Any, *, random_state: int = 0, min_accuracy: float = 0.65
+) -> Iterator[tuple[str, Callable[[Any], None]]]:
+    """The named checks of the contract every embrm reward head keeps.
+
+    Each check is called with ``head`` (unfitted) and raises ``AssertionError`` naming the
+    head and the check when the head breaks it. The checks run on planted synthetic pairs
+    (400 to fit, 300 held out, 32-d) and fit seeded clones: every parameter named
+    ``random_state`` (nested ones included) is set to ``random_state``, so a head that is
+    random only through it fits the same way twice. The checks share one fit of ``head``.
+
+    - ``init_stores_parameters``: ``__init__`` stores each parameter as given and sets no
+      other attribute.
+    - ``use_before_fit``: ``reward``, ``score`` and ``predict_proba`` on an unfitted head raise
+      :class:`~embrm.exceptions.NotFittedError`.
+    - ``fit_returns_self``: ``fit`` returns the head.
+    - ``fit_records_input``: ``fit`` records ``n_features_in_`` and ``encoder_id_``.
+    - ``clone_is_unfitted``: ``sklearn.base.clone`` of a fitted head is unfitted, with the
+      same parameters.
+    - ``reward_is_finite_float64``: one finite float64 reward per response.
+    - ``score_is_pairwise_accuracy``: ``score`` is the (weighted) share of pairs whose first
+      response gets more reward, ties one half, either way round.
+    - ``recovers_planted_reward``: the rewards vary and reach ``min_accuracy`` held out.
+    - ``predict_proba_is_probability``: in [0, 1], with ``p(a, b) + p(b, a) = 1``.
+    - ``deterministic``: two fits give identical rewards.
+    - ``save_load_round_trip``: ``save`` / :func:`embrm.heads.load` gives the same class,
+      encoder identity and rewards (so the head's class must be in ``embrm.heads.HEADS``).
+    - ``dimension_check``: ``reward`` and ``score`` on input of another dimension raise
+      :class:`~embrm.exceptions.EncoderMismatchError`.
 
     Parameters
     ----------
     head : embrm head (unfitted)
-        Settings small enough to fit 400 pairs in a second or two.
+        Settings small enough to fit 400 pairs in a few seconds.
     random_state : int, default 0
-        Seeds the synthetic pairs.
+        Seeds the synthetic pairs and the head.
     min_accuracy : float, default 0.65
         Held-out pairwise accuracy the head must reach (the planted labels have about 10%
         label noise; a linear reward reaches about 0.85).
 
+    Yields
+    ------
+    name : str
+    check : callable
+        ``check(head)`` returns None or raises ``AssertionError``.
+
+    Examples
+    --------
+    >>> from embrm.heads import BTLinear
+    >>> head = BTLinear(alpha=10.0)
+    >>> for name, check in head_checks(head):
+    ...     check(head)
+    >>> [name for name, _ in head_checks(head)][:3]
+    ['init_stores_parameters', 'use_before_fit', 'fit_returns_self']
+    """
+    data = _CheckData(random_state, min_accuracy)
+    for check in _HEAD_CHECKS:
+        yield check.__name__.lstrip("_"), functools.partial(check, data=data)
+
+
+def parametrize_with_checks(
+    heads: Iterable[Any], *, random_state: int = 0, min_accuracy: float = 0.65
+) -> Any:
+    """A ``pytest.mark.parametrize`` over every check of every head, one test id per
+    (head, check), as scikit-learn's ``parametrize_with_checks``.
+
+    The decorated test takes ``head`` and ``check`` and calls ``check(head)``; ids read
+    ``<repr of the head>-<check name>`` (see :func:`head_checks`).
+
+    Parameters
+    ----------
+    heads : iterable of embrm heads (unfitted)
+    random_state, min_accuracy
+        As in :func:`head_checks`.
+
+    Returns
+    -------
+    decorator
+        The ``pytest.mark.parametrize`` mark.
+
+    Examples
+    --------
+    >>> from embrm.heads import BTLinear
+    >>> mark = parametrize_with_checks([BTLinear(alpha=10.0)])
+    >>> [p.id for p in mark.args[1]][:2]
+    ['BTLinear(alpha=10.0)-init_stores_parameters', 'BTLinear(alpha=10.0)-use_before_fit']
+    """
+    import pytest
+
+    params = [
+        pytest.param(head, check, id=f"{' '.join(repr(head).split())}-{name}")
+        for head in heads
+        for name, check in head_checks(head, random_state=random_state, min_accuracy=min_accuracy)
+    ]
+    return pytest.mark.parametrize(("head", "check"), params)
+
+
+def check_head(head: Any, *, random_state: int = 0, min_accuracy: float = 0.65) -> None:
+    """Check that ``head`` keeps the contract of an embrm reward head: run every check of
+    :func:`head_checks` in turn.
+
+    Parameters
+    ----------
+    head, random_state, min_accuracy
+        As in :func:`head_checks`.
+
     Raises
     ------
     AssertionError
-        Naming the head and the check it fails.
+        Naming the head and the first check it fails.
 
     Examples
     --------
     >>> from embrm.heads import BTLinear
     >>> check_head(BTLinear(alpha=10.0))
     """
-    from embrm.heads import load
-
-    data = make_preference_pairs(700, 32, random_state=random_state)
-    train, test = data.take(slice(0, 400)), data.take(slice(400, 700))
-    params = head.get_params(deep=False)
-    if any(getattr(head, k) is not v for k, v in params.items()):
-        _fail(head, "__init__ stores parameters only", "an attribute differs from its get_params value")
-    for method, args in (("reward", (test.X_win,)), ("score", (test.X_win, test.X_lose))):
-        try:
-            getattr(clone(head), method)(*args)
-        except NotFittedError:
-            pass
-        else:
-            _fail(head, "use before fit", f"'{method}' on an unfitted head raised no NotFittedError")
-    fitted = clone(head)
-    if fitted.fit(train.X_win, train.X_lose, groups=train.groups, encoder_id="check") is not fitted:
-        _fail(head, "fit returns self", "fit returned another object")
-    if fitted.n_features_in_ != 32 or fitted.encoder_id_ != "check":
-        _fail(head, "fit records what it saw", "n_features_in_ or encoder_id_ is wrong")
-    if hasattr(clone(fitted), "n_features_in_"):
-        _fail(head, "clone is unfitted", "a clone of a fitted head has n_features_in_")
-    reward = fitted.reward(test.X_win)
-    if reward.shape != (300,) or reward.dtype != np.float64 or not np.isfinite(reward).all():
-        _fail(head, "reward", f"expected 300 finite float64 rewards, got {reward.shape} {reward.dtype}")
-    if np.ptp(reward) == 0:
-        _fail(head, "reward", "the rewards are constant")
-    r_win, r_lose = reward, fitted.reward(test.X_lose)
-    accuracy = fitted.score(test.X_win, test.X_lose)
-    expected = float(np.mean((r_win > r_lose) + 0.5 * (r_win == r_lose)))
-    if not np.isclose(accuracy, expected):
-        _fail(head, "score is pairwise accuracy", f"score {accuracy} but rewards give {expected}")
-    if accuracy < min_accuracy:
-        _fail(head, "recovers a planted reward", f"held-out accuracy {accuracy:.3f} < {min_accuracy}")
-    if not np.isclose(fitted.score(test.X_lose, test.X_win), 1 - accuracy):
-        _fail(head, "score", "swapping the two sides does not give the complement")
-    p = fitted.predict_proba(test.X_win, test.X_lose)
-    q = fitted.predict_proba(test.X_lose, test.X_win)
-    if not (((p >= 0) & (p <= 1)).all() and np.allclose(p + q, 1.0, atol=1e-12)):
-        _fail(head, "predict_proba", "not a probability with p(a, b) + p(b, a) = 1")
-    again = clone(head).fit(train.X_win, train.X_lose, groups=train.groups, encoder_id="check")
-    if not np.array_equal(again.reward(test.X_win), reward):
-        _fail(head, "deterministic", "two fits with the same settings give different rewards")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "head.npz"
-        fitted.save(path)
-        loaded = load(path, expected_encoder_id="check")
-        if not np.array_equal(loaded.reward(test.X_win), reward):
-            _fail(head, "save/load", "the loaded head gives other rewards")
-    try:
-        fitted.reward(np.zeros((2, 31)))
-    except EncoderMismatchError:
-        pass
-    else:
-        _fail(head, "dimension check", "rewarding 31-d input raised no EncoderMismatchError")
+    for _, check in head_checks(head, random_state=random_state, min_accuracy=min_accuracy):
+        check(head)

@@ -1,13 +1,23 @@
-"""embrm.testing: the planted data makers and the head contract check, which must fail on
-heads that break the contract."""
+"""embrm.testing: the planted data makers and the head contract's named checks, each of
+which must fail on a head that breaks it (and only on it)."""
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import pytest
 
 from embrm.heads import BTMLP, DRM, HEADS, BTLinear, ClassifierHead, Ensemble, LGBMHead
-from embrm.testing import check_head, make_preference_pairs, make_scored_responses
+from embrm.heads._linear import LINEAR_ALPHA, LINEAR_MAX_ITER, LINEAR_TOL
+from embrm.testing import (
+    _seeded,
+    check_head,
+    head_checks,
+    make_preference_pairs,
+    make_scored_responses,
+    parametrize_with_checks,
+)
 
 # Small settings (400 pairs): each head with its default family and fast options.
 SMALL_HEADS = {
@@ -26,14 +36,76 @@ def test_every_registered_head_is_checked():
     assert {type(h) for h in SMALL_HEADS.values()} == set(HEADS.values())
 
 
-@pytest.mark.parametrize("name", list(SMALL_HEADS))
-def test_every_head_keeps_the_contract(name):
-    check_head(SMALL_HEADS[name])
+@parametrize_with_checks(list(SMALL_HEADS.values()))
+def test_every_head_keeps_the_contract(head, check):
+    check(head)
 
 
-class _Unseeded(BTLinear):
-    def _reward(self, X):
-        return super()._reward(X) + np.random.rand(len(X)) * 1e-9
+@parametrize_with_checks([cls() for cls in HEADS.values()])
+def test_every_registered_head_with_its_defaults_keeps_the_contract(head, check):
+    check(head)
+
+
+def test_checks_are_named_one_test_id_each():
+    names = [name for name, _ in head_checks(BTLinear())]
+    assert names == list(CHECKS)
+    mark = parametrize_with_checks([BTLinear(), BTLinear(alpha=10.0)])
+    ids = [p.id for p in mark.args[1]]
+    assert len(ids) == len(set(ids)) == 2 * len(CHECKS)
+    assert ids[0] == "BTLinear()-init_stores_parameters"
+    assert ids[-1] == "BTLinear(alpha=10.0)-dimension_check"
+
+
+def test_checks_seed_the_random_state_themselves():
+    # Unseeded, two fits of BTMLP differ; the checks set random_state (nested ones too).
+    head = BTMLP(hidden_layer_sizes=(8,), max_epochs=5)
+    dict(head_checks(head))["deterministic"](head)
+    assert head.random_state is None  # the head itself is left as it is
+    ensemble = Ensemble(BTMLP(hidden_layer_sizes=(8,), max_epochs=5), n_members=2)
+    dict(head_checks(ensemble))["deterministic"](ensemble)
+    assert _seeded(ensemble, 7).get_params()["base__random_state"] == 7
+
+
+# Heads that each break one check of the contract (and keep every other).
+class _SetsAttributeInInit(BTLinear):
+    def __init__(self, alpha=LINEAR_ALPHA, standardize=True, tol=LINEAR_TOL, max_iter=LINEAR_MAX_ITER):
+        super().__init__(alpha, standardize, tol, max_iter)
+        self.history = []
+
+
+class _NoFitCheck(BTLinear):
+    def _check_fitted(self, method):
+        pass
+
+
+class _FitReturnsNone(BTLinear):
+    def fit(self, *args, **kwargs):
+        super().fit(*args, **kwargs)
+
+
+class _RecordsAnotherEncoder(BTLinear):
+    def fit(self, *args, **kwargs):
+        super().fit(*args, **kwargs)
+        self.encoder_id_ = "other"
+        return self
+
+
+class _ClonesFitted(BTLinear):
+    def __sklearn_clone__(self):
+        return copy.deepcopy(self)
+
+
+class _InfiniteReward(BTLinear):
+    def reward(self, X):
+        reward = super().reward(X)
+        if len(reward) > 4:  # beyond the four rows load() probes a head with
+            reward[np.argmax(np.asarray(X).sum(axis=1))] = np.inf
+        return reward
+
+
+class _ScoreIgnoresWeights(BTLinear):
+    def score(self, X_win, X_lose, sample_weight=None):
+        return super().score(X_win, X_lose)
 
 
 class _Constant(BTLinear):
@@ -46,13 +118,90 @@ class _Backwards(BTLinear):
         return -super()._reward(X)
 
 
+class _HalfProbability(BTLinear):
+    def predict_proba(self, X_a, X_b):
+        return 0.5 * super().predict_proba(X_a, X_b)
+
+
+class _Unseeded(BTLinear):
+    def _fit(self, *args):
+        super()._fit(*args)
+        self.coef_ = self.coef_ + np.random.rand(self.coef_.size) * 1e-9
+
+
+class _SavesAnotherHead(BTLinear):
+    def save(self, path):
+        coef = self.coef_
+        self.coef_ = 2.0 * coef
+        try:
+            super().save(path)
+        finally:
+            self.coef_ = coef
+
+
+class _NoDimensionCheck(BTLinear):
+    def _check_X(self, X, method, name="X"):
+        self._check_fitted(method)
+        return np.asarray(X, dtype=np.float64)
+
+
+CHECKS = {
+    "init_stores_parameters": _SetsAttributeInInit,
+    "use_before_fit": _NoFitCheck,
+    "fit_returns_self": _FitReturnsNone,
+    "fit_records_input": _RecordsAnotherEncoder,
+    "clone_is_unfitted": _ClonesFitted,
+    "reward_is_finite_float64": _InfiniteReward,
+    "score_is_pairwise_accuracy": _ScoreIgnoresWeights,
+    "recovers_planted_reward": _Backwards,
+    "predict_proba_is_probability": _HalfProbability,
+    "deterministic": _Unseeded,
+    "save_load_round_trip": _SavesAnotherHead,
+    "dimension_check": _NoDimensionCheck,
+}
+
+
+def _failed_checks(head):
+    """The checks ``head`` fails, with their messages."""
+    failed = {}
+    for name, check in head_checks(head):
+        try:
+            check(head)
+        except AssertionError as exc:
+            failed[name] = str(exc)
+    return failed
+
+
 @pytest.mark.parametrize(
-    ("head", "check"),
-    [(_Unseeded(), "deterministic"), (_Constant(), "reward"), (_Backwards(), "recovers a planted reward")],
+    ("check", "broken"),
+    [*CHECKS.items(), ("recovers_planted_reward", _Constant)],
+    ids=[*CHECKS, "recovers_planted_reward-constant"],
 )
-def test_check_head_fails_a_head_that_breaks_the_contract(head, check):
+def test_a_broken_head_fails_exactly_the_check_it_breaks(check, broken, monkeypatch):
+    monkeypatch.setitem(HEADS, "broken", broken)  # registered, as a new head must be to load
+    failed = _failed_checks(broken(alpha=10.0))
+    assert list(failed) == [check]
+    assert failed[check].startswith(f"{broken.__name__} fails '{check}': ")
     with pytest.raises(AssertionError, match=f"fails '{check}'"):
-        check_head(head)
+        check_head(broken(alpha=10.0))
+
+
+def test_failure_messages_say_what_is_wrong(monkeypatch):
+    for i, broken in enumerate([*CHECKS.values(), _Constant]):
+        monkeypatch.setitem(HEADS, f"broken-{i}", broken)
+    assert _failed_checks(_Constant())["recovers_planted_reward"].endswith("the rewards are constant")
+    assert _failed_checks(_Backwards())["recovers_planted_reward"].endswith(" < 0.65")
+    message = _failed_checks(_SetsAttributeInInit())["init_stores_parameters"]
+    assert message.endswith("changes the parameters [] or sets the attributes ['history']")
+    assert (
+        "'reward' on an unfitted head raised AttributeError"
+        in _failed_checks(_NoFitCheck())["use_before_fit"]
+    )
+    message = _failed_checks(_RecordsAnotherEncoder())["fit_records_input"]
+    assert message.endswith("(n_features_in_, encoder_id_) is (32, 'other'), not (32, 'check')")
+    assert _failed_checks(_InfiniteReward())["reward_is_finite_float64"].endswith(
+        ": 1 rewards are not finite"
+    )
 
 
 def test_planted_pairs_have_the_asked_noise_and_groups():

@@ -6,92 +6,22 @@ import numbers
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import expit, log_expit
 
-from embrm._validation import BOOLEAN, Interval, validate_params
-from embrm.heads._base import BaseHead, feature_scale, single_threaded
-from embrm.heads._lbfgs import minimize_preconditioned
-from embrm.heads._streaming import (
-    DEFAULT_CHUNK_SIZE,
-    PairDifferences,
-    check_indexed_pairs,
-    fit_streamed_logistic,
+from embrm._validation import BOOLEAN, Interval
+from embrm.heads._base import BaseHead, feature_scale
+from embrm.heads._docs import shared_docs
+from embrm.heads._linear import (
+    LINEAR_ALPHA,
+    LINEAR_MAX_ITER,
+    LINEAR_TOL,
+    IndexedLinearFit,
+    fit_linear_logistic,
 )
+from embrm.heads._streaming import PairDifferences, RowMap, VectorStream
 
 
-def fit_linear_logistic(
-    Z: np.ndarray,
-    sample_weight: np.ndarray,
-    alpha: float,
-    *,
-    fit_intercept: bool,
-    y: np.ndarray | None = None,
-    tol: float,
-    max_iter: int,
-    owner: str,
-) -> tuple[np.ndarray, float, int]:
-    """L2-regularised logistic regression by preconditioned L-BFGS.
-
-    Minimises ``(sum_i s_i * softplus(-t_i * (w @ z_i + b)) + alpha / 2 * ||w||^2) / sum(s)``
-    where ``t_i`` is ``+1`` for label 1 and ``-1`` for label 0 (all ``+1`` when ``y`` is
-    None: the Bradley-Terry case where every row is a preferred-minus-other difference).
-    The intercept ``b`` is not penalised.
-
-    Embeddings are strongly anisotropic, which makes plain L-BFGS crawl. We optimise in
-    coordinates where the Hessian at the start (``Z' S Z / 4 + alpha I``) is the identity
-    (one d x d Cholesky factor), which cuts iterations several-fold; each iteration costs
-    two matrix-vector products with ``Z``.
-
-    Returns
-    -------
-    coef, intercept, n_iter
-    """
-    n, d = Z.shape
-    sign = np.ones(n) if y is None else np.where(y > 0, 1.0, -1.0)
-    s = sample_weight / sample_weight.sum()
-    a = alpha / sample_weight.sum()
-    k = d + int(fit_intercept)
-    # Precision is moot in a preconditioner: float32 halves the cost of the Gram matrix.
-    Zs = Z.astype(np.float32) * np.sqrt(s).astype(np.float32)[:, None]
-    hessian0 = np.empty((k, k))
-    hessian0[:d, :d] = Zs.T @ Zs / 4.0 + a * np.eye(d)
-    if fit_intercept:
-        hessian0[:d, d] = hessian0[d, :d] = Z.T @ s / 4.0
-        hessian0[d, d] = 0.25
-    del Zs
-
-    def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        w = theta[:d]
-        m = sign * (Z @ w + (theta[d] if fit_intercept else 0.0))
-        loss = -np.dot(s, log_expit(m)) + 0.5 * a * np.dot(w, w)
-        g = -s * sign * expit(-m)
-        grad = np.empty(k)
-        grad[:d] = Z.T @ g + a * w
-        if fit_intercept:
-            grad[d] = g.sum()
-        return loss, grad
-
-    theta, n_iter = minimize_preconditioned(
-        loss_and_gradient, hessian0, tol=tol, max_iter=max_iter, owner=owner
-    )
-    intercept = float(theta[d]) if fit_intercept else 0.0
-    return theta[:d].copy(), intercept, n_iter
-
-
-#: Default L2 penalty of the linear fits on standardised features: BTLinear, the logistic
-#: ClassifierHead, LightGBM's linear base and DRM's Bradley-Terry head.
-LINEAR_ALPHA = 1000.0
-
-
-def fit_bt_weights(delta: np.ndarray, sample_weight: np.ndarray, alpha: float, owner: str) -> np.ndarray:
-    """Bradley-Terry weights on preferred-minus-other differences ``delta``: L2 logistic
-    regression without intercept (tolerance 1e-6, at most 1,000 iterations)."""
-    return fit_linear_logistic(
-        delta, sample_weight, alpha, fit_intercept=False, tol=1e-6, max_iter=1000, owner=owner
-    )[0]
-
-
-class BTLinear(BaseHead):
+@shared_docs
+class BTLinear(IndexedLinearFit, BaseHead):
     """L2-regularised linear Bradley-Terry reward: ``r(x) = coef_ @ x``.
 
     Maximises ``sum_i s_i log sigmoid(w @ (z_win_i - z_lose_i)) - alpha / 2 * ||w||^2``
@@ -128,10 +58,7 @@ class BTLinear(BaseHead):
         ``standardize=False``).
     n_iter_ : int
         L-BFGS iterations used.
-    n_features_in_ : int
-        Embedding dimension seen in ``fit``.
-    encoder_id_ : str or None
-        Encoder identity given to ``fit``.
+    {fit_record}
 
     Examples
     --------
@@ -153,7 +80,11 @@ class BTLinear(BaseHead):
     }
 
     def __init__(
-        self, alpha: float = LINEAR_ALPHA, standardize: bool = True, tol: float = 1e-6, max_iter: int = 1000
+        self,
+        alpha: float = LINEAR_ALPHA,
+        standardize: bool = True,
+        tol: float = LINEAR_TOL,
+        max_iter: int = LINEAR_MAX_ITER,
     ) -> None:
         self.alpha = alpha
         self.standardize = standardize
@@ -182,75 +113,18 @@ class BTLinear(BaseHead):
         )
         self.coef_ = w / self.feature_scale_
 
-    def fit_indexed(
+    def _solver_settings(self) -> tuple[float, int]:
+        return self.tol, self.max_iter
+
+    def _indexed_rows(
         self,
-        vectors: Any,
-        win_index: Any,
-        lose_index: Any,
-        sample_weight: Any = None,
-        *,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        encoder_id: str | None = None,
-    ) -> BTLinear:
-        """Fit on pairs given as row numbers into vectors that may not fit in memory.
-
-        Solves the same problem as :meth:`fit` (same objective, penalty, standardisation and
-        solver) with pair ``i`` being ``vectors[win_index[i]]`` preferred over
-        ``vectors[lose_index[i]]``. The vectors are read chunk by chunk, two sequential
-        passes per L-BFGS evaluation; no matrix of pairs is ever built, so memory is about
-        ``chunk_size * n_features * 8`` bytes plus a few numbers per pair and per vector.
-
-        Parameters
-        ----------
-        vectors : array-like of shape (n_vectors, n_features), or a sequence of them
-            Typically a ``numpy.memmap`` (float16 or float32) or the memory-mapped shards
-            of the embedding cache (read as stacked in order).
-        win_index, lose_index : array-like of int, shape (n_pairs,)
-            Row of the preferred and of the other response of each pair.
-        sample_weight : array-like of shape (n_pairs,), optional
-            Non-negative weight of each pair.
-        chunk_size : int, default=16384
-            Rows of ``vectors`` read at a time.
-        encoder_id : str, optional
-            Identity of the encoder that produced the vectors.
-
-        Returns
-        -------
-        self : BTLinear
-            Fitted as by :meth:`fit`, with ``n_passes_`` (passes over ``vectors``) set.
-
-        Example
-        -------
-        >>> import numpy as np
-        >>> rng = np.random.default_rng(0)
-        >>> vectors = rng.normal(size=(50, 4)).astype(np.float32)
-        >>> reward = vectors @ np.array([1.0, -1.0, 0.0, 0.5])
-        >>> a, b = rng.integers(0, 50, size=(2, 400))
-        >>> win, lose = np.where(reward[a] > reward[b], a, b), np.where(reward[a] > reward[b], b, a)
-        >>> head = BTLinear(alpha=1.0).fit_indexed(vectors, win, lose, chunk_size=16)
-        >>> head.score(vectors[win], vectors[lose]) > 0.9
-        True
-        """
-        validate_params(self._parameter_constraints, self.get_params(deep=False), self._name)
-        stream, win, lose, sample_weight, _ = check_indexed_pairs(
-            vectors, win_index, lose_index, sample_weight, None,
-            chunk_size=chunk_size, min_pairs=self._min_pairs, owner=self._name,
-        )  # fmt: skip
-        with single_threaded():
-            self.coef_, _, self.n_iter_, self.feature_scale_ = fit_streamed_logistic(
-                stream,
-                PairDifferences(win, lose, sample_weight, stream.n_rows),
-                self.alpha,
-                standardize=self.standardize,
-                fit_intercept=False,
-                tol=self.tol,
-                max_iter=self.max_iter,
-                owner=self._name,
-            )
-        self.n_passes_ = stream.n_passes
-        self.n_features_in_ = stream.n_features
-        self.encoder_id_ = encoder_id
-        return self
+        stream: VectorStream,
+        win: np.ndarray,
+        lose: np.ndarray,
+        sample_weight: np.ndarray | None,
+        groups: np.ndarray | None,
+    ) -> tuple[RowMap, None]:
+        return PairDifferences(win, lose, sample_weight, stream.n_rows), None
 
     def _reward(self, X: np.ndarray) -> np.ndarray:
         return X @ self.coef_

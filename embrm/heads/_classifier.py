@@ -9,34 +9,21 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from embrm._groups import group_means, grouped_holdout
-from embrm._validation import BOOLEAN, POSITIVE_INT_TUPLE, RANDOM_STATE, Interval, Options, validate_params
-from embrm.heads._base import (
-    BaseHead,
-    feature_scale,
-    fit_temperature,
-    single_threaded,
+from embrm._validation import BOOLEAN, POSITIVE_INT_TUPLE, RANDOM_STATE, Interval, Options
+from embrm.heads._base import BaseHead, feature_scale, fit_temperature
+from embrm.heads._docs import shared_docs
+from embrm.heads._linear import LINEAR_ALPHA, IndexedLinearFit, fit_response_logistic, pointwise
+from embrm.heads._mlp import (
+    INPUT_SCALE_FLOOR,
+    MLP_BATCH_SIZE,
+    MLP_LEARNING_RATE,
+    MLP_MAX_EPOCHS,
+    MLP_PATIENCE,
+    MLPTrainer,
+    mlp_alpha,
+    mlp_forward,
 )
-from embrm.heads._bt import LINEAR_ALPHA, fit_linear_logistic
-from embrm.heads._mlp import MLPTrainer, mlp_alpha, mlp_forward
-from embrm.heads._streaming import (
-    DEFAULT_CHUNK_SIZE,
-    ResponseRows,
-    check_indexed_pairs,
-    compact_index,
-    fit_streamed_logistic,
-)
-
-
-def pointwise(
-    X_win: np.ndarray, X_lose: np.ndarray, sample_weight: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows, labels (+1 preferred, -1 other) and weights of the pointwise problem."""
-    n = X_win.shape[0]
-    return (
-        np.concatenate([X_win, X_lose]),
-        np.concatenate([np.ones(n), -np.ones(n)]),
-        np.concatenate([sample_weight, sample_weight]),
-    )
+from embrm.heads._streaming import ResponseRows, RowMap, VectorStream, compact_index
 
 
 def within_group_offsets(
@@ -58,16 +45,8 @@ def within_group_offsets(
     return both[: X_win.shape[0]], both[X_win.shape[0] :]
 
 
-def fit_response_logistic(
-    X_win: np.ndarray, X_lose: np.ndarray, sample_weight: np.ndarray, alpha: float, owner: str
-) -> tuple[np.ndarray, float, int]:
-    """L2 logistic regression of each response on its own (preferred 1, other 0), with
-    intercept: coef, intercept and iterations (tolerance 1e-6, at most 1,000 iterations)."""
-    X, y, w = pointwise(X_win.astype(np.float64), X_lose, sample_weight)
-    return fit_linear_logistic(X, w, alpha, fit_intercept=True, y=y, tol=1e-6, max_iter=1000, owner=owner)
-
-
-class ClassifierHead(BaseHead):
+@shared_docs
+class ClassifierHead(IndexedLinearFit, BaseHead):
     """Classify each response on its own (preferred = 1, other = 0); reward = the logit.
 
     Best-of-N and RL need only the order of rewards. A classifier's logit estimates a
@@ -140,10 +119,7 @@ class ClassifierHead(BaseHead):
         Restored epoch (``model="mlp"``).
     temperature_ : float
         Fitted on the held-out pairs' reward differences.
-    n_features_in_ : int
-        Embedding dimension seen in ``fit``.
-    encoder_id_ : str or None
-        Encoder identity given to ``fit``.
+    {fit_record}
 
     Examples
     --------
@@ -170,6 +146,7 @@ class ClassifierHead(BaseHead):
         "random_state": [RANDOM_STATE],
     }
     _min_pairs: ClassVar[int] = 10
+    _fit_intercept: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -250,16 +227,16 @@ class ClassifierHead(BaseHead):
             )
         X_tr, y_tr, w_tr = pointwise(X_win[tr], X_lose[tr], sample_weight[tr])
         self.input_mean_ = X_tr.mean(axis=0).astype(np.float32)
-        self.input_scale_ = (X_tr.std(axis=0) + 1e-6).astype(np.float32)
+        self.input_scale_ = (X_tr.std(axis=0) + INPUT_SCALE_FLOOR).astype(np.float32)
         X_va, y_va, w_va = pointwise(X_win[va], X_lose[va], sample_weight[va])
         self.mlp_alpha_ = mlp_alpha(self.mlp_alpha, X_tr.shape[0])
         trainer = MLPTrainer(
             hidden_layer_sizes=tuple(self.hidden_layer_sizes),
             alpha=self.mlp_alpha_,
-            learning_rate=3e-4,
-            batch_size=256,
-            max_epochs=1000,
-            patience=10,
+            learning_rate=MLP_LEARNING_RATE,
+            batch_size=MLP_BATCH_SIZE,
+            max_epochs=MLP_MAX_EPOCHS,
+            patience=MLP_PATIENCE,
         )
         self.coefs_, self.n_epochs_, self.validation_loss_ = trainer.train(
             trainer.init(X_win.shape[1], rng),
@@ -270,70 +247,18 @@ class ClassifierHead(BaseHead):
             offsets=offsets,
         )
 
-    def fit_indexed(
+    def _indexed_rows(
         self,
-        vectors: Any,
-        win_index: Any,
-        lose_index: Any,
-        sample_weight: Any = None,
-        *,
-        groups: Any = None,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        encoder_id: str | None = None,
-    ) -> ClassifierHead:
-        """Fit the ``"linear"`` model on pairs given as row numbers into vectors that may
-        not fit in memory.
-
-        Solves the same problem as :meth:`fit` (same held-out split, centring by group,
-        standardisation, objective and solver; then ``temperature_`` on the held-out pairs)
-        with pair ``i`` being ``vectors[win_index[i]]`` preferred over
-        ``vectors[lose_index[i]]``. Each L-BFGS evaluation is two sequential passes over
-        ``vectors``, chunk by chunk; standardising centred rows adds one pass that reads
-        the rows of whole groups together. Memory is about ``chunk_size * n_features * 8``
-        bytes plus a few numbers per pair and per vector.
-
-        Parameters
-        ----------
-        vectors : array-like of shape (n_vectors, n_features), or a sequence of them
-            Typically a ``numpy.memmap`` (float16 or float32) or the memory-mapped shards
-            of the embedding cache (read as stacked in order).
-        win_index, lose_index : array-like of int, shape (n_pairs,)
-            Row of the preferred and of the other response of each pair.
-        sample_weight : array-like of shape (n_pairs,), optional
-            Non-negative weight of each pair.
-        groups : array-like of shape (n_pairs,), optional
-            Group (prompt) id of each pair, as in :meth:`fit`.
-        chunk_size : int, default=16384
-            Rows of ``vectors`` read at a time.
-        encoder_id : str, optional
-            Identity of the encoder that produced the vectors.
-
-        Returns
-        -------
-        self : ClassifierHead
-            Fitted as by :meth:`fit`, with ``n_passes_`` (passes over ``vectors``) set.
-
-        Example
-        -------
-        >>> import numpy as np
-        >>> rng = np.random.default_rng(0)
-        >>> vectors = rng.normal(size=(60, 4)).astype(np.float32)
-        >>> reward = vectors @ np.array([1.0, -1.0, 0.0, 0.5])
-        >>> a = rng.integers(0, 60, 600)
-        >>> b = 10 * (a // 10) + rng.integers(0, 10, 600)  # the same prompt's responses
-        >>> win, lose = np.where(reward[a] > reward[b], a, b), np.where(reward[a] > reward[b], b, a)
-        >>> head = ClassifierHead(alpha=1.0, random_state=0)
-        >>> head = head.fit_indexed(vectors, win, lose, groups=a // 10, chunk_size=16)
-        >>> head.score(vectors[win], vectors[lose]) > 0.9
-        True
-        """
-        validate_params(self._parameter_constraints, self.get_params(deep=False), self._name)
+        stream: VectorStream,
+        win: np.ndarray,
+        lose: np.ndarray,
+        sample_weight: np.ndarray | None,
+        groups: np.ndarray | None,
+    ) -> tuple[RowMap, np.ndarray]:
+        """The held-out split of :meth:`fit`; the training pairs' responses, centred by group
+        with ``center_by_group`` and groups."""
         if self.model != "linear":
             raise ValueError(f"fit_indexed fits model='linear' only; this head has model={self.model!r}.")
-        stream, win, lose, sample_weight, groups = check_indexed_pairs(
-            vectors, win_index, lose_index, sample_weight, groups,
-            chunk_size=chunk_size, min_pairs=self._min_pairs, owner=self._name,
-        )  # fmt: skip
         rng = check_random_state(self.random_state)
         tr, va = grouped_holdout(groups, win.size, self.validation_fraction, rng, self._name)
         rows = ResponseRows(
@@ -343,25 +268,7 @@ class ClassifierHead(BaseHead):
             groups[tr] if self.center_by_group and groups is not None else None,
             stream.n_rows,
         )
-        del tr  # as large as the pairs; the rows keep what they need
-        with single_threaded():
-            self.coef_, self.intercept_, self.n_iter_, self.feature_scale_ = fit_streamed_logistic(
-                stream,
-                rows,
-                self.alpha,
-                standardize=self.standardize,
-                fit_intercept=True,
-                tol=1e-6,
-                max_iter=1000,
-                owner=self._name,
-            )
-            reward = stream.matvec(self.coef_)
-        weight_va = np.ones(va.size) if sample_weight is None else sample_weight[va]
-        self.temperature_ = fit_temperature(reward[win[va]] - reward[lose[va]], weight_va)
-        self.n_passes_ = stream.n_passes
-        self.n_features_in_ = stream.n_features
-        self.encoder_id_ = encoder_id
-        return self
+        return rows, va
 
     def _standardise(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.input_mean_) / self.input_scale_).astype(np.float32)

@@ -16,13 +16,15 @@ from embrm.heads._base import (
     fit_temperature,
     single_threaded,
 )
-from embrm.heads._bt import LINEAR_ALPHA, fit_bt_weights
+from embrm.heads._docs import shared_docs
+from embrm.heads._linear import LINEAR_ALPHA, fit_bt_weights
 
 #: With ``alpha=None`` DRM's penalty on its head weights is this times the summed pair
 #: weight (the number of pairs when unweighted).
 DRM_ALPHA_PER_PAIR = 0.005
 
 
+@shared_docs
 class DRM(BaseHead):
     """Decomposed reward model: PCA of preference differences gives one head per direction.
 
@@ -101,10 +103,7 @@ class DRM(BaseHead):
     temperature_ : float
         Fitted so ``predict_proba`` is calibrated (training pairs after ``fit``, adaptation
         pairs after ``adapt``).
-    n_features_in_ : int
-        Embedding dimension seen in ``fit``.
-    encoder_id_ : str or None
-        Encoder identity given to ``fit``.
+    {fit_record}
 
     Examples
     --------

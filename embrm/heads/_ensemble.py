@@ -13,8 +13,10 @@ from embrm._groups import group_means
 from embrm._validation import RANDOM_STATE, HasMethods, Interval, Options, check_groups
 from embrm.heads._base import BaseHead
 from embrm.heads._bt import BTLinear
+from embrm.heads._docs import shared_docs
 
 
+@shared_docs
 class Ensemble(BaseHead):
     """``n_members`` copies of a head, differing by data resampling and seed.
 
@@ -52,10 +54,7 @@ class Ensemble(BaseHead):
         The fitted members.
     member_mean_, member_scale_ : ndarray of shape (n_members,)
         Standardisation of each member's reward.
-    n_features_in_ : int
-        Embedding dimension seen in ``fit``.
-    encoder_id_ : str or None
-        Encoder identity given to ``fit``.
+    {fit_record}
 
     Examples
     --------

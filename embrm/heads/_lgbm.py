@@ -14,8 +14,9 @@ from embrm._groups import grouped_holdout
 from embrm._validation import BOOLEAN, RANDOM_STATE, Interval, Options
 from embrm.evaluate._metrics import pair_outcomes
 from embrm.heads._base import BaseHead, feature_scale, fit_temperature
-from embrm.heads._bt import LINEAR_ALPHA, fit_bt_weights
-from embrm.heads._classifier import fit_response_logistic, pointwise, within_group_offsets
+from embrm.heads._classifier import within_group_offsets
+from embrm.heads._docs import shared_docs
+from embrm.heads._linear import LINEAR_ALPHA, fit_bt_weights, fit_response_logistic, pointwise
 
 
 def win_rate_rows(
@@ -37,6 +38,7 @@ def win_rate_rows(
     return first, wins / np.maximum(weight, 1e-300), weight
 
 
+@shared_docs
 class LGBMHead(BaseHead):
     """LightGBM reward head; reward = the raw margin (``raw_score=True``), never a probability.
 
@@ -109,10 +111,7 @@ class LGBMHead(BaseHead):
         Boosting rounds kept.
     temperature_ : float
         Fitted on the held-out pairs' margin differences.
-    n_features_in_ : int
-        Embedding dimension seen in ``fit``.
-    encoder_id_ : str or None
-        Encoder identity given to ``fit``.
+    {fit_record}
 
     Examples
     --------

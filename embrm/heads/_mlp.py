@@ -17,6 +17,7 @@ from sklearn.utils import check_random_state
 from embrm._groups import grouped_holdout
 from embrm._validation import POSITIVE_INT_TUPLE, RANDOM_STATE, Interval
 from embrm.heads._base import BaseHead
+from embrm.heads._docs import shared_docs
 
 
 def mlp_forward(params: list[np.ndarray], X: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -45,6 +46,19 @@ def mlp_backward(
             delta = delta @ params[2 * i].T
             delta *= activations[i] > 0
     return grads
+
+
+#: Adam's step size, minibatch size, most epochs and early-stopping patience (epochs without
+#: a better validation loss) of the MLP heads by default.
+MLP_LEARNING_RATE = 3e-4
+MLP_BATCH_SIZE = 256
+MLP_MAX_EPOCHS = 1000
+MLP_PATIENCE = 10
+#: Added to each input feature's standard deviation before the MLP divides by it.
+INPUT_SCALE_FLOOR = 1e-6
+#: Adam's moment decay rates and the denominator's guard.
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
 
 
 @dataclass
@@ -99,7 +113,7 @@ class MLPTrainer:
         w = (w / w.mean()).astype(np.float32)
         m1 = [np.zeros_like(p) for p in params]
         m2 = [np.zeros_like(p) for p in params]
-        beta1, beta2, eps = 0.9, 0.999, 1e-8
+        (beta1, beta2), eps = ADAM_BETAS, ADAM_EPS
         step = 0
         best = (np.inf, [p.copy() for p in params], 0)
         history: list[float] = []
@@ -182,6 +196,7 @@ def mlp_alpha(alpha: float | None, n_rows: int) -> float:
     return MLP_ALPHA_PER_ROW * n_rows if alpha is None else float(alpha)
 
 
+@shared_docs
 class BTMLP(BaseHead):
     """A small MLP reward ``r(x) = f(x)`` trained with the Bradley-Terry loss.
 
@@ -226,10 +241,7 @@ class BTMLP(BaseHead):
         The restored (best) epoch.
     validation_loss_ : list of float
         Validation log-loss after each epoch run.
-    n_features_in_ : int
-        Embedding dimension seen in ``fit``.
-    encoder_id_ : str or None
-        Encoder identity given to ``fit``.
+    {fit_record}
 
     Examples
     --------
@@ -258,10 +270,10 @@ class BTMLP(BaseHead):
         self,
         hidden_layer_sizes: tuple[int, ...] = (256,),
         alpha: float | None = None,
-        learning_rate: float = 3e-4,
-        batch_size: int = 256,
-        max_epochs: int = 1000,
-        patience: int = 10,
+        learning_rate: float = MLP_LEARNING_RATE,
+        batch_size: int = MLP_BATCH_SIZE,
+        max_epochs: int = MLP_MAX_EPOCHS,
+        patience: int = MLP_PATIENCE,
         validation_fraction: float = 0.1,
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
@@ -311,7 +323,7 @@ class BTMLP(BaseHead):
         tr, va = grouped_holdout(groups, X_win.shape[0], self.validation_fraction, rng, self._name)
         both = np.concatenate([X_win[tr], X_lose[tr]])
         self.input_mean_ = both.mean(axis=0).astype(np.float32)
-        self.input_scale_ = (both.std(axis=0) + 1e-6).astype(np.float32)
+        self.input_scale_ = (both.std(axis=0) + INPUT_SCALE_FLOOR).astype(np.float32)
         Zw, Zl = self._standardise(X_win), self._standardise(X_lose)
         self.alpha_ = mlp_alpha(self.alpha, tr.size)
         trainer = self._trainer()

@@ -1,7 +1,7 @@
 """Linear logistic fits on vectors that stay on disk: pairs are index arrays, the data is streamed.
 
-The in-memory fits (:func:`embrm.heads._bt.fit_linear_logistic`) hold every pair's rows in
-memory. Here the vectors stay where they are (a ``numpy.memmap``, the cache's memory-mapped
+The in-memory fit (:func:`embrm.heads._linear.fit_linear_logistic`) holds every pair's rows
+in memory. Here the vectors stay where they are (a ``numpy.memmap``, the cache's memory-mapped
 shards) and a pair is two row numbers. Every model the linear heads fit is
 
     margin_i = t_i * ((A Z w)_i + b),
@@ -16,8 +16,9 @@ stored as two row numbers (the caller's, or int32 copies where a subset is taken
 arithmetic runs a block of pairs at a time. Memory is the chunk, those few numbers per
 pair and one per vector, never a matrix of pairs.
 
-The objective, penalty, preconditioner and L-BFGS settings are those of the in-memory
-fit, so on data that fits in memory both give the same weights to solver tolerance.
+:func:`embrm.heads._linear.fit_streamed_logistic` fits on these rows with the objective,
+penalty, preconditioner and L-BFGS settings of the in-memory fit, so on data that fits in
+memory both give the same weights to solver tolerance.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from scipy.special import expit, log_expit
 from embrm._groups import group_codes
 from embrm._validation import check_groups, check_sample_weight
 from embrm.exceptions import DataError
-from embrm.heads._lbfgs import minimize_preconditioned
 
 #: Rows of the vectors read (and converted to float64) at a time.
 DEFAULT_CHUNK_SIZE = 16384
@@ -396,72 +396,6 @@ def stream_scale(var: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.where(residue, 1.0, scale)
 
 
-def fit_streamed_logistic(
-    stream: VectorStream,
-    rows: RowMap,
-    alpha: float,
-    *,
-    standardize: bool,
-    fit_intercept: bool,
-    tol: float,
-    max_iter: int,
-    owner: str,
-    preconditioner_rows: int = PRECONDITIONER_ROWS,
-) -> tuple[np.ndarray, float, int, np.ndarray]:
-    """L2 logistic regression on the rows ``A Z`` without building them.
-
-    Minimises ``(sum_i s_i softplus(-t_i (w @ z_i + b)) + alpha / 2 ||w||^2) / sum(s)`` over
-    features divided by their spread (with ``standardize``), as the in-memory fit does, in
-    the coordinates where the Hessian at zero (estimated from up to ``preconditioner_rows``
-    rows) is the identity.
-
-    Returns
-    -------
-    coef : ndarray of shape (n_features,)
-        Weights in the input's units (divided by the feature scale).
-    intercept : float
-    n_iter : int
-        L-BFGS iterations.
-    feature_scale : ndarray of shape (n_features,)
-    """
-    d = stream.n_features
-    scale = np.ones(d)
-    if standardize:
-        scale = stream_scale(rows.moments(stream)[1], stream.dtype)
-    a = alpha / rows.total_weight
-    k = d + int(fit_intercept)
-
-    # The Hessian at zero, Z' S Z / 4 + a I, from the sampled rows, block by block.
-    gram, column, sample_total = np.zeros((d, d)), np.zeros(d), 0.0
-    for block, weight in rows.sample_rows(stream, preconditioner_rows):
-        block /= scale
-        # Precision is moot in a preconditioner: float32 halves the cost of the Gram matrix.
-        Zs = block.astype(np.float32) * np.sqrt(weight).astype(np.float32)[:, None]
-        gram += Zs.T @ Zs
-        column += weight @ block
-        sample_total += weight.sum()
-    hessian0 = np.empty((k, k))
-    hessian0[:d, :d] = gram / (4.0 * sample_total) + a * np.eye(d)
-    if fit_intercept:
-        hessian0[:d, d] = hessian0[d, :d] = column / (4.0 * sample_total)
-        hessian0[d, d] = 0.25
-
-    def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        w = theta[:d]
-        loss, c, q_sum = rows.logistic(stream.matvec(w / scale), theta[d] if fit_intercept else 0.0)
-        grad = np.empty(k)
-        grad[:d] = stream.rmatvec(c) / scale + a * w
-        if fit_intercept:
-            grad[d] = q_sum
-        return loss + 0.5 * a * np.dot(w, w), grad
-
-    theta, n_iter = minimize_preconditioned(
-        loss_and_gradient, hessian0, tol=tol, max_iter=max_iter, owner=owner
-    )
-    intercept = float(theta[d]) if fit_intercept else 0.0
-    return theta[:d] / scale, intercept, n_iter, scale
-
-
 def check_indexed_pairs(
     vectors: Any,
     win_index: Any,
@@ -515,5 +449,4 @@ __all__: Sequence[str] = (
     "ResponseRows",
     "VectorStream",
     "check_indexed_pairs",
-    "fit_streamed_logistic",
 )

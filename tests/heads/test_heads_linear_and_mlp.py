@@ -15,7 +15,7 @@ from embrm._groups import grouped_holdout
 from embrm.exceptions import DataError
 from embrm.heads import BTMLP, BTLinear, ClassifierHead
 from embrm.heads._base import fit_temperature
-from embrm.heads._bt import LINEAR_ALPHA, fit_bt_weights, fit_linear_logistic
+from embrm.heads._linear import LINEAR_ALPHA, fit_bt_weights, fit_linear_logistic
 from embrm.heads._mlp import MLPTrainer, mlp_backward, mlp_forward
 
 

@@ -71,7 +71,8 @@ def test_classifier_streamed_equals_in_memory(on_disk, center_by_group):
 def test_streamed_preconditioner_sample_reaches_the_same_optimum(on_disk):
     """With the Hessian estimated from a sample of pairs (the large-data path), the optimum
     is unchanged."""
-    from embrm.heads._streaming import PairDifferences, fit_streamed_logistic
+    from embrm.heads._linear import fit_streamed_logistic
+    from embrm.heads._streaming import PairDifferences
 
     X, shards, win, lose, _, weight = on_disk
     reference = BTLinear().fit(X[win], X[lose], weight)
