@@ -39,7 +39,7 @@ ENGLISH = set(
     app bytes columns config data dir env error file format found frame info key keys ms output
     report rows session store table text threaded values version wait warning hosts devices
     tools tasks func binding bearer corrupt mismatch display features
-    train test fitted held holds metrics evaluate embrm
+    train test fitted held holds metrics evaluate embrm parametrize
     """.split()
 )
 # Names whose word clashes with the glossary's word for the same concept, kept until they are
