@@ -1,0 +1,44 @@
+"""Identities and vectors are those the Encoder gave before its backends were split apart.
+
+``data/identities_v1.json`` and ``data/vectors_v1.npz`` were written by
+``data/make_identities.py`` from the code as it was; every named representation recomputed
+here in a scratch cache must give the same identity, the same vector-cache identities (so
+caches written before still hold its vectors) and the same vectors.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embrm import Encoder
+
+DATA = Path(__file__).parent / "data"
+RECORD = json.loads((DATA / "identities_v1.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def vectors():
+    with np.load(DATA / "vectors_v1.npz") as saved:
+        return {name: saved[name] for name in saved.files}
+
+
+@pytest.mark.parametrize("name", list(RECORD["representations"]))
+def test_identity_and_vectors_are_unchanged(name, vectors, tmp_path):
+    expected = RECORD["representations"][name]
+    n = expected["pairs"]
+    encoder = Encoder(name, cache_dir=tmp_path, show_progress=False)
+    assert encoder.identity == expected["identity"]
+    parts = encoder.parts or (encoder,)
+    assert [part.cache.identity for part in parts] == expected["cache_identities"]
+    X = encoder.encode_responses(RECORD["prompts"][:n], RECORD["responses"][:n])
+    assert X.encoder_id == expected["identity"]
+    np.testing.assert_allclose(X, vectors[name], rtol=0, atol=1e-5)
+    # read back from the cache just written: the same vectors again, nothing computed
+    again = Encoder(name, cache_dir=tmp_path, show_progress=False)
+    np.testing.assert_allclose(again.encode_responses(RECORD["prompts"][:n], RECORD["responses"][:n]),
+                               vectors[name], rtol=0, atol=1e-5)
+    assert again.n_inference_calls == 0
