@@ -15,9 +15,17 @@ import numpy as np
 import pytest
 
 from embrm import Encoder
+from embrm.embed import model_store
 
 DATA = Path(__file__).parent / "data"
 RECORD = json.loads((DATA / "identities_v1.json").read_text())
+MACHINE_STORE = model_store()  # read at collection, before the tests' private stores
+
+
+@pytest.fixture(autouse=True)
+def machine_models(monkeypatch):
+    """The machine's exported models (only read here): no export per test."""
+    monkeypatch.setenv("EMBRM_MODEL_DIR", str(MACHINE_STORE))
 
 
 @pytest.fixture(scope="module")
