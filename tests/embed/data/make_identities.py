@@ -47,7 +47,8 @@ def main() -> None:
             encoder = Encoder(name, cache_dir=Path(tmp) / name, show_progress=False)
             n = N_PAIRS.get(name, len(PROMPTS))
             arrays[name] = np.asarray(encoder.encode_responses(PROMPTS[:n], RESPONSES[:n]), dtype=np.float32)
-            record[name] = {"identity": encoder.identity, "cache_identities": cache_identities(encoder), "pairs": n}
+            identities = cache_identities(encoder)
+            record[name] = {"identity": encoder.identity, "cache_identities": identities, "pairs": n}
     (HERE / "identities_v1.json").write_text(
         json.dumps({"prompts": PROMPTS, "responses": RESPONSES, "representations": record}, indent=2) + "\n"
     )
