@@ -106,8 +106,14 @@ class Plan:
 class Backend(Protocol):
     """A backbone the Encoder caches: identity, keys, inference, truncation, description.
 
+    A backend class also has a ``name`` and a static ``accepts(model) -> bool`` (which model
+    names it claims; :mod:`embrm.embed._registry` asks each in turn) and is built from
+    :class:`BackendOptions`.
+
     Attributes
     ----------
+    name : str
+        ``"sentence"``, ``"causal-lm"``, ``"static"``, ...
     cache_identity : str
         Identity of the vector cache (backbone, weights, variant): views of one backbone
         share it.
@@ -121,6 +127,7 @@ class Backend(Protocol):
     n_inference_calls : int
     """
 
+    name: str
     cache_identity: str
     identity: str
     view: str

@@ -31,6 +31,11 @@ def distill_static(source: StaticSource, out_dir: Path) -> Path:
     Needs the ``export`` extra (model2vec's distillation runs the source model in torch);
     offline: the source is a local folder. A folder without a checksum record (an
     interrupted distillation) is distilled again and replaced.
+
+    Example
+    -------
+    >>> from embrm.embed._static import resolve_static
+    >>> distill_static(resolve_static(cache), cache / "models" / "static")  # doctest: +SKIP
     """
     if is_complete_export(out_dir):
         return out_dir
@@ -52,6 +57,11 @@ def save_static(model, source: StaticSource, out_dir: Path) -> None:
 
     Written to a temporary folder and moved into place at the end, the record last, so an
     interrupted write leaves nothing a later load would take for a model.
+
+    Example
+    -------
+    >>> from model2vec.distill import distill  # doctest: +SKIP
+    >>> save_static(distill(model_name=str(source.path), pca_dims=256), source, out_dir)  # doctest: +SKIP
     """
     import model2vec
 

@@ -50,3 +50,15 @@ def test_identity_and_vectors_are_unchanged(name, vectors, tmp_path):
     np.testing.assert_allclose(again.encode_responses(RECORD["prompts"][:n], RECORD["responses"][:n]),
                                vectors[name], rtol=0, atol=1e-5)
     assert again.n_inference_calls == 0
+
+
+def test_concat_of_encoders_is_the_combined_representation(vectors, tmp_path):
+    combined = Encoder.concat(Encoder("static", cache_dir=tmp_path), Encoder("minilm", cache_dir=tmp_path))
+    expected = RECORD["representations"]["static+minilm"]
+    assert combined.identity == expected["identity"] and combined.dim == 256 + 384
+    X = combined.encode_responses(RECORD["prompts"], RECORD["responses"])
+    np.testing.assert_allclose(X, vectors["static+minilm"], rtol=0, atol=1e-5)
+    assert X.encoder_id == expected["identity"] and combined.last_stats == {"texts": 6, "cached": 0, "new": 6}
+    assert combined.cached_mask(RECORD["prompts"], RECORD["responses"]).all()
+    with pytest.raises(ValueError, match="Encoder.concat needs two or more encoders"):
+        Encoder.concat(Encoder("static", cache_dir=tmp_path))
