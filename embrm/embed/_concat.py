@@ -66,6 +66,7 @@ class ConcatEncoder(Encoder):
         self.name = name
         self.cache_dir = parts[0].cache_dir
         self._write_cache = all(p.write_cache for p in parts)
+        self.engine = parts[0].engine  # the parts' engine (one object when one was passed)
         self.view, self.layer, self.scalar_features, self.variant = "joint", None, (), "fp32"
         self.last_stats: dict[str, int] = {}
         self._dim: int | None = None

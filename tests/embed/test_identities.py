@@ -62,3 +62,15 @@ def test_concat_of_encoders_is_the_combined_representation(vectors, tmp_path):
     assert combined.cached_mask(RECORD["prompts"], RECORD["responses"]).all()
     with pytest.raises(ValueError, match="Encoder.concat needs two or more encoders"):
         Encoder.concat(Encoder("static", cache_dir=tmp_path))
+
+
+def test_the_cli_embeds_a_combined_representation(tmp_path, capsys):
+    from embrm.cli import main
+
+    data = tmp_path / "pairs.jsonl"
+    rows = zip(RECORD["prompts"], RECORD["responses"], ["No.", "Red.", "Go away."], strict=True)
+    data.write_text("".join(json.dumps({"prompt": p, "chosen": c, "rejected": r}) + "\n" for p, c, r in rows))
+    assert main(["embed", str(data), "--model", "static+minilm", "--cache-dir", str(tmp_path / "cache")]) == 0
+    out = capsys.readouterr().out
+    identity = RECORD["representations"]["static+minilm"]["identity"]
+    assert f"12 texts under {identity}: 12 new" in out  # 6 texts, each read by both parts
