@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .data import DATASETS, data_dir
 from .embed import available_devices, cached_identities, default_cache_dir
-from .exceptions import CacheWriteError
+from .exceptions import CacheWriteError, EmbrmError
 
 PACKAGES = (
     "embrm",
@@ -70,6 +70,22 @@ def _probe_providers(cache_dir: Path) -> str:
     return "; ".join(lines)
 
 
+def _default_encoder_row(cache_dir: Path) -> tuple[str, str]:
+    """What ``embrm embed`` uses by default, as its backend describes it (nothing is run)."""
+    from .cli import DEFAULT_REPRESENTATION
+    from .embed import Encoder
+
+    what = f"default encoder ({DEFAULT_REPRESENTATION})"
+    try:
+        info = Encoder(DEFAULT_REPRESENTATION, cache_dir=cache_dir, show_progress=False).describe()
+    except (ImportError, EmbrmError) as exc:
+        return what, f"not available: {exc}"
+    return what, (
+        f"{info['backend']} backend, {info['model']}, view {info['view']}, text format "
+        f"{info['text_format']}, model folder {info['model_path']}"
+    )
+
+
 def doctor_report(cache_dir: Path | None = None, data_dir_: Path | None = None) -> list[tuple[str, str]]:
     """Rows (what, finding) of the environment report."""
     import onnxruntime as ort
@@ -120,6 +136,7 @@ def doctor_report(cache_dir: Path | None = None, data_dir_: Path | None = None) 
         missing = [n for n in needs(options) if not offline[n]]
         state = "available offline" if not missing else "needs " + " and ".join(hints[n] for n in missing)
         rows.append((f"  representation {name}", state))
+    rows.append(_default_encoder_row(cache_dir))
     rows.append(("cache dir", str(cache_dir)))
     try:
         identities = cached_identities(cache_dir)

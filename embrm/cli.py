@@ -158,15 +158,14 @@ def cmd_embed(args: argparse.Namespace) -> None:
     if args.limit:
         data = data.take(range(min(args.limit, len(data))))
     if args.engine == "ray":
-        from .embed import RayEncoder
+        from .embed import Encoder, RayEngine
 
-        encoder = RayEncoder(
+        encoder = Encoder(
             model=_model_name(args),
             cache_dir=args.cache_dir,
             device=args.device,
             quantize=args.quantize,
-            address=args.address,
-            num_workers=args.workers,
+            engine=RayEngine(address=args.address, num_workers=args.workers),
         )
     else:
         if args.address or args.workers:
@@ -183,7 +182,7 @@ def cmd_embed(args: argparse.Namespace) -> None:
         + (f" ({stats['new'] / seconds:.1f} new texts/s)" if stats["new"] else "")
         + (
             f" on {run['workers']} Ray {run['device']} workers"
-            if (run := getattr(encoder, "last_run", None))
+            if (run := getattr(encoder.engine, "last_run", None))
             else ""
         )
     )

@@ -1,8 +1,9 @@
-"""Embedding: text rendering, ONNX Runtime and static encoders, and the on-disk vector cache."""
+"""Embedding: the Encoder over its backends (sentence encoder, causal LM, static), text rendering,
+engines (local, Ray) and the on-disk vector cache."""
 
 from ._arrays import EmbeddingArray
 from ._cache import VectorCache, VerifyReport, cached_identities, default_cache_dir, pair_keys, text_keys
-from ._distributed import RayEncoder
+from ._distributed import RayEncoder, RayEngine
 from ._encoder import Encoder
 from ._onnx import DEFAULT_MODEL, available_devices, make_session
 from ._render import TEXT_FORMAT_VERSION, render_pairs, render_windows
@@ -21,6 +22,7 @@ __all__ = [
     "EmbeddingArray",
     "Encoder",
     "RayEncoder",
+    "RayEngine",
     "VectorCache",
     "VerifyReport",
     "available_devices",

@@ -1,8 +1,8 @@
-"""Embed on a Ray cluster: the texts missing from the cache go to a pool of encoder actors.
+"""The Ray engine: the texts missing from the cache go to a pool of encoder actors.
 
-:class:`RayEncoder` is an :class:`~embrm.Encoder` whose missing vectors are computed by Ray
-Data instead of in this process. It finds what the cache lacks exactly as the Encoder does
-(same content keys, same length-sorted inference batches), sends only that to the cluster
+``Encoder(..., engine="ray")`` (or ``engine=RayEngine(...)``) computes its missing vectors
+with Ray Data instead of in this process. The Encoder finds what the cache lacks (same
+content keys, same length-sorted inference batches) and :class:`RayEngine` sends only that to the cluster
 as a Ray dataset with one row per inference batch, and runs ``map_batches`` with a pool
 of stateful actors, each holding one ONNX Runtime session of the same model (on a GPU
 when the cluster has them). The actors return ``(key, vector)`` rows; this process imports
@@ -15,21 +15,22 @@ atomic, idempotent ``VectorCache.put``. So:
   those are sent;
 - two runs over overlapping data never duplicate a vector (``put`` skips cached keys).
 
-Ray is the ``dist`` extra (``pip install 'embrm[dist]'``), imported only when a RayEncoder
-is created.
+Ray is the ``dist`` extra (``pip install 'embrm[dist]'``), imported only when a RayEngine
+is used.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from ..exceptions import DataError
-from ._encoder import Encoder, _missing_by_length
+from ._encoder import Encoder
 
 INSTALL_HINT = "pip install 'embrm[dist]'"
 _BATCHES_PER_BLOCK = 4  # inference batches per Ray block (the unit of scheduling, retry and import)
@@ -69,7 +70,7 @@ class EmbedActor:
                 f"This worker resolves the model to {self.encoder.cache.identity!r}, but the driver "
                 f"embeds under {identity!r}: install the same model package version on every node."
             )
-        self.infer = self.encoder._infer_pairs if self.encoder.is_causal_lm else self.encoder._infer
+        self.infer = self.encoder.backend.infer
 
     def __call__(self, batch) -> dict[str, np.ndarray]:
         """``batch``: a pyarrow table with columns ``keys`` and ``texts`` (or ``prompts`` and
@@ -88,22 +89,19 @@ class EmbedActor:
         }
 
 
-class RayEncoder(Encoder):
-    """An :class:`~embrm.Encoder` whose missing vectors are computed on a Ray cluster.
+class RayEngine:
+    """Computes an :class:`~embrm.Encoder`'s missing vectors on a Ray cluster.
 
     Everything else (representations, identity, the cache, reading cached vectors) is the
-    Encoder's; ``data.embed(RayEncoder(...))`` works wherever ``data.embed(Encoder(...))``
-    does and gives the same vectors. Workers need embrm and the model's package installed
-    (the same versions as here); each builds its session from its own copy of the model.
+    Encoder's; ``data.embed(Encoder(..., engine=RayEngine()))`` gives the vectors
+    ``data.embed(Encoder(...))`` does. The encoder's ``device`` is the workers' (None: GPU
+    actors, one GPU each, onnxruntime-gpu on the workers, when the cluster has GPUs, else
+    CPU actors); this process runs on CPU. Workers need embrm and the model's package
+    installed (the same versions as here); each builds its session from its own copy of the
+    model, kept under ``cache_dir`` on its own node.
 
     Parameters
     ----------
-    model, cache_dir : optional
-        As for :class:`~embrm.Encoder`. Vectors land in this process's cache; workers
-        keep their exported model under ``cache_dir`` on their own node.
-    device : {"cpu", "cuda"}, optional
-        Where the actors run: None picks GPU actors (one GPU each, onnxruntime-gpu on the
-        workers) when the cluster has GPUs, else CPU actors. This process runs on CPU.
     address : str, optional
         The cluster to connect to (``"auto"``, ``"ray://head:10001"``, ...). None starts a
         local Ray instance with ``object_store_memory`` bytes of object store (or uses the
@@ -116,8 +114,6 @@ class RayEncoder(Encoder):
         Vectors per cache shard written as results arrive: what a killed driver can lose.
     object_store_memory : int, default 500_000_000
         Object store of a local Ray instance started here (ignored with ``address``).
-    **options
-        Other :class:`~embrm.Encoder` options (``view``, ``quantize``, ``batch_size``, ...).
 
     Attributes
     ----------
@@ -126,48 +122,43 @@ class RayEncoder(Encoder):
 
     Example
     -------
-    >>> from embrm import load_dataset
-    >>> from embrm.embed import RayEncoder
-    >>> encoder = RayEncoder("minilm", num_workers=2)  # doctest: +SKIP
+    >>> from embrm import Encoder, load_dataset
+    >>> encoder = Encoder("minilm", engine=RayEngine(num_workers=2))  # doctest: +SKIP
     >>> X_chosen, X_rejected = load_dataset("hh-harmless").embed(encoder)  # doctest: +SKIP
     """
 
+    name = "ray"
+
     def __init__(
         self,
-        model: str | os.PathLike | None = None,
-        cache_dir: str | os.PathLike | None = None,
-        device: str | None = None,
-        *,
         address: str | None = None,
         num_workers: int | None = None,
         cpus_per_worker: int = 1,
         shard_size: int = 1024,
         object_store_memory: int = 500_000_000,
-        **options: Any,
     ) -> None:
-        _require_ray()
-        if device not in (None, "cpu", "cuda"):
-            raise ValueError(f"device must be None, 'cpu' or 'cuda'; got {device!r}.")
         for name, value in (("num_workers", num_workers or 1), ("cpus_per_worker", cpus_per_worker)):
             if int(value) < 1:
                 raise ValueError(f"{name} must be a positive integer; got {value}.")
         if int(shard_size) < 1:
             raise ValueError(f"shard_size must be a positive integer; got {shard_size}.")
-        if not options.get("write_cache", True):
-            raise ValueError("RayEncoder embeds into the cache: write_cache=False is not available.")
-        super().__init__(model, cache_dir, device="cpu", **options)  # this process only renders and reads
-        self.worker_device = device
         self.address = address
         self.num_workers = num_workers
         self.cpus_per_worker = int(cpus_per_worker)
         self.shard_size = int(shard_size)
         self.object_store_memory = object_store_memory
-        worker_options = {k: options[k] for k in ("view", "layer", "quantize", "batch_size") if k in options}
-        self._worker_options = {"model": model, "cache_dir": str(self.cache_dir), **worker_options}
         self.last_run: dict[str, Any] = {}
 
     def __repr__(self) -> str:
-        return f"RayEncoder(identity={self.identity!r}, address={self.address!r})"
+        return f"RayEngine(address={self.address!r}, num_workers={self.num_workers!r})"
+
+    def check(self, encoder: Encoder) -> None:
+        """Refuse what the cluster cannot do: an unknown device, not writing the cache."""
+        _require_ray()
+        if encoder.device not in (None, "cpu", "cuda"):
+            raise ValueError(f"device must be None, 'cpu' or 'cuda'; got {encoder.device!r}.")
+        if not encoder.write_cache:
+            raise ValueError("The Ray engine embeds into the cache: write_cache=False is not available.")
 
     def _connect(self):
         ray = _require_ray()
@@ -184,11 +175,11 @@ class RayEncoder(Encoder):
                 ray.init(address=self.address, log_to_driver=False, configure_logging=False)
         return ray
 
-    def _pool(self, ray) -> tuple[int, str, dict[str, float]]:
-        """Actors, their device and the resources each asks for."""
+    def _pool(self, ray, device: str | None) -> tuple[int, str, dict[str, float]]:
+        """Actors, their device and the resources each asks for (``device``: the encoder's)."""
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
-        device = self.worker_device or ("cuda" if gpus else "cpu")
+        device = device or ("cuda" if gpus else "cpu")
         if device == "cuda":
             if not gpus:
                 raise DataError("device='cuda' but the Ray cluster has no GPU; use device='cpu' or None.")
@@ -197,41 +188,26 @@ class RayEncoder(Encoder):
         workers = self.num_workers or max(1, cpus // self.cpus_per_worker)
         return workers, device, {"num_cpus": self.cpus_per_worker}
 
-    def _encode(
-        self,
-        keys: list[bytes],
-        items_of: Callable[[list[int]], list],
-        size: Callable[[object], int],
-        infer: Callable[[list], np.ndarray],
-    ) -> np.ndarray:
-        """Vectors for ``keys``: the missing ones computed on the cluster, then all read from the cache."""
-        if not keys:
-            raise DataError("Nothing to embed: the list of texts is empty.")
-        found = self.cache.contains(keys)
-        new_keys: list[bytes] = []
-        if not found.all():
-            new_keys, new_items = _missing_by_length(keys, found, items_of, size)  # as the Encoder batches
-            self._run(new_keys, new_items)
-            still = ~self.cache.contains(new_keys)
-            if still.any():
-                raise RuntimeError(
-                    f"{int(still.sum())} vectors are missing from the cache after the Ray run "
-                    "(a concurrent `cache verify --repair`?); run again to embed them."
-                )
-        vectors = super()._encode(keys, items_of, size, infer)  # every key cached: a plain read
-        self.last_stats = {"texts": len(keys), "cached": int(found.sum()), "new": len(new_keys)}
-        return vectors
+    def compute(self, encoder: Encoder, keys: list[bytes], items: list) -> None:
+        """Embed ``items`` on the cluster into ``encoder.cache`` under ``keys``, and check they all came."""
+        self._run(encoder, keys, items)
+        still = ~encoder.cache.contains(keys)
+        if still.any():
+            raise RuntimeError(
+                f"{int(still.sum())} vectors are missing from the cache after the Ray run "
+                "(a concurrent `cache verify --repair`?); run again to embed them."
+            )
 
-    def _run(self, keys: list[bytes], items: list) -> None:
+    def _run(self, encoder: Encoder, keys: list[bytes], items: list) -> None:
         """Embed ``items`` on the cluster and import the vectors under ``keys``."""
         import pyarrow as pa
 
         ray = self._connect()
-        workers, device, resources = self._pool(ray)
+        workers, device, resources = self._pool(ray, encoder.device)
         from ray.data import DataContext
 
-        DataContext.get_current().enable_progress_bars = bool(self.show_progress)
-        bs = self.batch_size
+        DataContext.get_current().enable_progress_bars = bool(encoder.show_progress)
+        bs = encoder.batch_size
         rows = {"keys": [keys[i : i + bs] for i in range(0, len(keys), bs)]}
         if isinstance(items[0], tuple):
             rows["prompts"] = [[p for p, _ in items[i : i + bs]] for i in range(0, len(items), bs)]
@@ -243,11 +219,20 @@ class RayEncoder(Encoder):
         n_blocks = min(max(workers, math.ceil(table.num_rows / _BATCHES_PER_BLOCK)), 64 * workers)
         bounds = np.linspace(0, table.num_rows, n_blocks + 1).astype(int)
         blocks = [table.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+        options = encoder._options
+        worker_options = {
+            "model": options.model,
+            "cache_dir": str(options.cache_dir),
+            "view": options.view,
+            "layer": options.layer,
+            "quantize": options.quantize,
+            "batch_size": encoder.batch_size,
+        }
         dataset = ray.data.from_arrow(blocks).map_batches(
             EmbedActor,
             fn_constructor_kwargs={
-                "options": self._worker_options,
-                "identity": self.cache.identity,
+                "options": worker_options,
+                "identity": encoder.cache.identity,
                 "device": device,
                 "num_threads": self.cpus_per_worker,
             },
@@ -257,7 +242,48 @@ class RayEncoder(Encoder):
             **resources,
         )
         self.last_run = {"texts": len(keys), "workers": workers, "device": device}
-        import_vectors(self.cache, _results(dataset), self.shard_size)
+        import_vectors(encoder.cache, _results(dataset), self.shard_size)
+
+
+class RayEncoder(Encoder):
+    """Deprecated: use ``Encoder(..., engine=RayEngine(...))`` (or ``engine="ray"``).
+
+    Builds that encoder from the same arguments (see :class:`RayEngine` for ``address``,
+    ``num_workers``, ``cpus_per_worker``, ``shard_size`` and ``object_store_memory``), with
+    a DeprecationWarning.
+
+    Example
+    -------
+    >>> from embrm import Encoder
+    >>> encoder = Encoder("minilm", engine="ray")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        device: str | None = None,
+        *,
+        address: str | None = None,
+        num_workers: int | None = None,
+        cpus_per_worker: int = 1,
+        shard_size: int = 1024,
+        object_store_memory: int = 500_000_000,
+        **options: Any,
+    ) -> None:
+        warnings.warn(
+            "RayEncoder is deprecated and will be removed in the next release: use "
+            "Encoder(..., engine=RayEngine(address=..., num_workers=...)) or Encoder(..., engine='ray').",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        engine = RayEngine(address, num_workers, cpus_per_worker, shard_size, object_store_memory)
+        super().__init__(model, cache_dir, device, engine=engine, **options)
+
+    @property
+    def last_run(self) -> dict[str, Any]:
+        """Of the last call that used the cluster: ``texts`` sent, ``workers``, ``device``."""
+        return self.engine.last_run
 
 
 def _results(dataset) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -1,69 +1,32 @@
-"""The Encoder: texts in, cached L2-normalised float32 vectors out."""
+"""The Encoder: texts in, cached L2-normalised float32 vectors out.
+
+The Encoder is the cache orchestrator: a backend (:mod:`embrm.embed._backend`) says which
+cache keys a batch of rows has and computes vectors; the Encoder reads the cached ones,
+has its engine compute the missing ones (distinct keys once, shortest first, in batches)
+and write them, and combines what the rows need. A combined representation
+(``static+minilm``) is a composition of encoders (:mod:`embrm.embed._concat`).
+"""
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import tempfile
-import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
 from .._text import check_unicode
 from ..exceptions import DataError
 from ._arrays import EmbeddingArray
-from ._cache import (
-    WRITE_ERRNOS,
-    VectorCache,
-    cache_write_error,
-    check_cache_root,
-    default_cache_dir,
-    pair_keys,
-    text_keys,
-)
-from ._decoder import (
-    CHAT_FORMAT_VERSION,
-    DEFAULT_DECODER,
-    POOLINGS,
-    DecoderSource,
-    DecoderStates,
-    export_decoder_onnx,
-    resolve_decoder,
-)
-from ._onnx import (
-    EXPORT_META,
-    ModelSource,
-    export_onnx,
-    is_complete_export,
-    load_export,
-    pool,
-    reexport_hint,
-    resolve_model,
-    verified_files,
-)
-from ._render import SEPARATOR, TEXT_FORMAT_VERSION, WINDOWS_FORMAT_VERSION, render_pairs, render_windows
-from ._representations import PRESETS, REPRESENTATIONS, SCALAR_FEATURES, SENTENCE_VIEWS
-from ._static import (
-    STATIC_TEXT_FORMAT,
-    STATIC_VIEWS,
-    StaticSource,
-    distill_static,
-    encode_static,
-    is_static,
-    load_static,
-    resolve_static,
-)
-from ._store import locate_model
+from ._backend import Backend, BackendOptions, Plan
+from ._cache import VectorCache, check_cache_root, default_cache_dir
+from ._registry import resolve_backend
+from ._representations import PRESETS, REPRESENTATIONS, SCALAR_FEATURES
 
-RAW_TEXT_FORMAT = "raw"
 _CHUNK = 1024  # vectors per cache shard while embedding: the resume granularity
-_SPLIT_FORMAT_VERSION = "split-v1"
 
 
 def _check_texts(texts: Sequence[str], name: str) -> list[str]:
@@ -92,34 +55,89 @@ def _check_pairs(prompts: Sequence[str], responses: Sequence[str]) -> tuple[list
     return prompts, responses
 
 
-def _is_causal_lm(model: str | os.PathLike | None) -> bool:
-    """Whether ``model`` names a causal LM (read through its hidden states)."""
-    if model is None:
-        return False
-    path = Path(model).expanduser()
-    if str(model) == DEFAULT_DECODER or (str(model).endswith(".gguf") and path.is_file()):
-        return True
-    config = path / "config.json"
-    if path.is_dir() and config.is_file() and not (path / "modules.json").is_file():
-        architectures = json.loads(config.read_text()).get("architectures") or []
-        return any(a.endswith("ForCausalLM") for a in architectures)
-    return False
+def missing_by_length(keys: list[bytes], found: np.ndarray, plan: Plan) -> tuple[list[bytes], list]:
+    """The distinct keys not ``found`` and their items, shortest first (so batches pad little).
 
-
-def _missing_by_length(
-    keys: list[bytes],
-    found: np.ndarray,
-    items_of: Callable[[list[int]], list],
-    size: Callable[[object], int],
-) -> tuple[list[bytes], list]:
-    """The distinct keys not ``found`` and their items, shortest first (so batches pad little)."""
+    Example
+    -------
+    >>> plan = Plan([b"a", b"b", b"a", b"c"], lambda rows: [["xx", "y", "xx", "zzz"][i] for i in rows], len)
+    >>> missing_by_length(plan.keys, np.array([False, True, False, False]), plan)
+    ([b'a', b'c'], ['xx', 'zzz'])
+    """
     first_row: dict[bytes, int] = {}
     for i in np.flatnonzero(~found):
         first_row.setdefault(keys[i], int(i))
     unique_keys = list(first_row)
-    new_items = items_of(list(first_row.values()))
-    order = np.argsort([size(t) for t in new_items], kind="stable")
+    new_items = plan.items_of(list(first_row.values()))
+    order = np.argsort([plan.size(t) for t in new_items], kind="stable")
     return [unique_keys[i] for i in order], [new_items[i] for i in order]
+
+
+class LocalEngine:
+    """Computes the missing vectors in this process, in the encoder's batches.
+
+    Vectors are written to the cache every ``_CHUNK`` of them (the resume granularity: an
+    interrupted run keeps what was written).
+
+    Example
+    -------
+    >>> LocalEngine().name
+    'local'
+    """
+
+    name = "local"
+
+    def check(self, encoder: Encoder) -> None:
+        """Any encoder runs locally."""
+
+    def compute(self, encoder: Encoder, keys: list[bytes], items: list) -> None:
+        """Embed ``items`` with ``encoder.backend`` and store them under ``keys``."""
+        batch_size = encoder.batch_size
+        n_batches = math.ceil(len(items) / batch_size)
+        bar = tqdm(
+            total=len(items),
+            unit="text",
+            desc="embedding",
+            disable=encoder.show_progress is False or n_batches < 4,
+        )
+        pending_keys: list[bytes] = []
+        pending: list[np.ndarray] = []
+        for start in range(0, len(items), batch_size):
+            stop = start + batch_size
+            pending.append(encoder.backend.infer(items[start:stop]))
+            pending_keys.extend(keys[start:stop])
+            bar.update(len(items[start:stop]))
+            if len(pending_keys) >= _CHUNK:
+                encoder.cache.put(pending_keys, np.concatenate(pending))
+                pending_keys, pending = [], []
+        if pending_keys:
+            encoder.cache.put(pending_keys, np.concatenate(pending))
+        bar.close()
+
+    def __repr__(self) -> str:
+        return "LocalEngine()"
+
+
+def resolve_engine(engine: Any) -> Any:
+    """The engine ``"local"``, ``"ray"`` (a default :class:`RayEngine`) or an engine object names.
+
+    Example
+    -------
+    >>> resolve_engine("local")
+    LocalEngine()
+    """
+    if engine is None or engine == "local":
+        return LocalEngine()
+    if engine == "ray":
+        from ._distributed import RayEngine
+
+        return RayEngine()
+    if isinstance(engine, str) or not callable(getattr(engine, "compute", None)):
+        raise ValueError(
+            f"engine must be 'local', 'ray' or an object with a compute(encoder, keys, items) method; "
+            f"got {engine!r}."
+        )
+    return engine
 
 
 class Encoder:
@@ -170,9 +188,17 @@ class Encoder:
         but new ones are returned without being stored (rounded through the storage dtype,
         so they equal what a cache read would give): for answers seen once, such as a
         reward service's RL samples, which would only grow the cache.
+    engine : {"local", "ray"} or engine object, default "local"
+        Where the vectors missing from the cache are computed: ``"local"`` in this process;
+        ``"ray"`` (or a configured :class:`~embrm.embed.RayEngine`) on a Ray cluster, the
+        ``device`` then being the workers'. Any object with ``check(encoder)`` and
+        ``compute(encoder, keys, items)`` (which stores the vectors of ``items`` under
+        ``keys`` in ``encoder.cache``) will do.
 
     Attributes
     ----------
+    backend : Backend
+        The backbone (see :mod:`embrm.embed._backend`): sentence encoder, causal LM or static.
     identity : str
         The representation's identity (backbone name, weights hash, variant and view).
         Saved heads record it.
@@ -195,6 +221,13 @@ class Encoder:
     (1, 384)
     """
 
+    def __new__(cls, model: str | os.PathLike | None = None, *args: Any, **kwargs: Any) -> Encoder:
+        if cls is Encoder and "parts" in REPRESENTATIONS.get(str(model), {}):
+            from ._concat import ConcatEncoder  # a combined representation: a composition
+
+            return super().__new__(ConcatEncoder)
+        return super().__new__(cls)
+
     def __init__(
         self,
         model: str | os.PathLike | None = None,
@@ -210,26 +243,8 @@ class Encoder:
         num_threads: int | None = None,
         show_progress: bool | None = None,
         write_cache: bool = True,
+        engine: Any = "local",
     ):
-        self.parts: tuple[Encoder, ...] = ()
-        self.write_cache = write_cache
-        if model is not None and "parts" in REPRESENTATIONS.get(str(model), {}):
-            if view is not None or layer is not None or scalar_features or quantize:
-                raise ValueError(
-                    f"Representation {model!r} combines fixed representations; it takes no view, "
-                    "layer, scalar_features or quantize."
-                )
-            shared = dict(
-                cache_dir=cache_dir,
-                device=device,
-                batch_size=batch_size,
-                storage_dtype=storage_dtype,
-                num_threads=num_threads,
-                show_progress=show_progress,
-                write_cache=write_cache,
-            )
-            self._init_combined(str(model), shared)
-            return
         if model is not None and str(model) in REPRESENTATIONS:
             named = REPRESENTATIONS[str(model)]
             given = {"view": view, "layer": layer, "scalar_features": tuple(scalar_features) or None}
@@ -242,6 +257,8 @@ class Encoder:
             model = named["model"]
             view, layer = named.get("view"), named.get("layer", layer)
             scalar_features = named.get("scalar_features", scalar_features)
+        self.parts: tuple[Encoder, ...] = ()
+        self.write_cache = write_cache
         self.cache_dir = check_cache_root(Path(cache_dir).expanduser() if cache_dir else default_cache_dir())
         self.device = device
         self.show_progress = show_progress
@@ -252,53 +269,24 @@ class Encoder:
         unknown = [f for f in self.scalar_features if f not in SCALAR_FEATURES]
         if unknown:
             raise ValueError(f"Unknown scalar features {unknown}; choose from {SCALAR_FEATURES}.")
-        self.is_causal_lm = _is_causal_lm(model)
-        self.is_static = is_static(model)
-        self.source: ModelSource | DecoderSource | StaticSource
-        if self.is_static:
-            self.view = view or "joint"
-            if self.view not in STATIC_VIEWS:
-                raise ValueError(
-                    f"The static model's view is one of {STATIC_VIEWS}, got {self.view!r} (it reads the "
-                    "whole text: no windows needed)."
-                )
-            if layer is not None or quantize:
-                raise ValueError("layer and quantize do not apply to the static model (a token lookup).")
-            self.source = resolve_static(self.cache_dir)
-            self.batch_size = batch_size or _CHUNK
-        elif self.is_causal_lm:
-            self.view = view or "mean"
-            if self.view not in POOLINGS:
-                raise ValueError(f"A causal LM's view is one of {POOLINGS}, got {self.view!r}.")
-            self.source = resolve_decoder(model, self.cache_dir)
-            self.batch_size = batch_size or 8
-            if quantize:
-                warnings.warn(
-                    "int8 dynamic quantisation distorts a causal LM's hidden states, because a "
-                    "few activation channels are huge (benchmarks/decoder_throughput.py compares "
-                    "them with fp32). Use quantize=False unless you have checked the int8 vectors.",
-                    UserWarning,
-                    stacklevel=2,
-                )
-        else:
-            self.view = view or "joint"
-            if self.view not in SENTENCE_VIEWS:
-                raise ValueError(f"A sentence encoder's view is one of {SENTENCE_VIEWS}, got {self.view!r}.")
-            if layer is not None:
-                raise ValueError("layer applies to causal LMs only; a sentence encoder has one output.")
-            self.source = resolve_model(model, self.cache_dir)
-            self.batch_size = batch_size or 32
-        self.layer = layer
-        storage_identity = self.source.identity(self.variant)
-        self.model_dir = locate_model(self.cache_dir, storage_identity)
-        self.cache = VectorCache(self.cache_dir, storage_identity, storage_dtype=storage_dtype)
-        self.n_inference_calls = 0
+        self.engine = resolve_engine(engine)
+        self.engine.check(self)
+        local = isinstance(self.engine, LocalEngine)
+        self._options = BackendOptions(
+            model=model,
+            cache_dir=self.cache_dir,
+            device=device if local else "cpu",  # with a remote engine this process only renders and reads
+            num_threads=self.num_threads,
+            view=view,
+            layer=layer,
+            quantize=quantize,
+            batch_size=batch_size,
+        )
+        self.backend: Backend = resolve_backend(self._options)
+        self.view, self.layer, self.batch_size = self.backend.view, layer, self.backend.batch_size
+        self.cache = VectorCache(self.cache_dir, self.backend.cache_identity, storage_dtype=storage_dtype)
         self.last_stats: dict[str, int] = {}
-        self._session = None
-        self._states: DecoderStates | None = None
-        self._plain_tokenizer: Tokenizer | None = None
         self._dim: int | None = None
-        self._static_model = None
 
     @property
     def write_cache(self) -> bool:
@@ -311,24 +299,14 @@ class Encoder:
         for part in self.parts:
             part.write_cache = value
 
-    def _init_combined(self, name: str, shared: dict) -> None:
-        """A concatenation of named representations (e.g. ``static+minilm``)."""
-        self.parts = tuple(Encoder(part, **shared) for part in REPRESENTATIONS[name]["parts"])
-        self.name = name
-        self.cache_dir = self.parts[0].cache_dir
-        self.is_causal_lm = self.is_static = False
-        self.view, self.layer, self.scalar_features, self.variant = "joint", None, (), "fp32"
-        self.last_stats = {}
-        self._dim = None
-
     @property
     def n_inference_calls(self) -> int:
-        """Inference calls made by this encoder (its parts', for a combined representation)."""
-        return sum(p.n_inference_calls for p in self.parts) if self.parts else self._n_calls
+        """Inference calls made by this encoder's backend (cached texts make none)."""
+        return self.backend.n_inference_calls
 
     @n_inference_calls.setter
     def n_inference_calls(self, value: int) -> None:
-        self._n_calls = value
+        self.backend.n_inference_calls = value
 
     @classmethod
     def preset(cls, name: str, **kwargs) -> Encoder:
@@ -341,39 +319,47 @@ class Encoder:
             raise ValueError(f"Unknown preset {name!r}; choose from {sorted(PRESETS)}.")
         return cls(PRESETS[name], **kwargs)
 
+    @classmethod
+    def concat(cls, *encoders: Encoder, name: str | None = None) -> Encoder:
+        """The encoders' vectors side by side, each from its own cache.
+
+        ``Encoder("static+minilm")`` is ``Encoder.concat(Encoder("static"), Encoder("minilm"))``.
+        """
+        from ._concat import ConcatEncoder
+
+        return ConcatEncoder.of(encoders, name=name)
+
     @property
     def identity(self) -> str:
         """The representation's identity: the backbone's, plus view, layer and features."""
-        if self.parts:
-            return "concat(" + ";".join(p.identity for p in self.parts) + ")"
-        parts = [self.source.identity(self.variant)]
-        if self.is_causal_lm:
-            parts.append(f"L{self.pooled_layer}-{self.view}")
-        elif self.view != "joint":
-            parts.append(WINDOWS_FORMAT_VERSION if self.view == "windows" else _SPLIT_FORMAT_VERSION)
-        elif self.is_static:
-            parts.append(STATIC_TEXT_FORMAT)
-        parts.extend(self.scalar_features)
-        return "+".join(parts)
+        return "+".join([self.backend.identity, *self.scalar_features])
 
-    def __repr__(self) -> str:
-        return f"Encoder(identity={self.identity!r}, cache_dir={str(self.cache_dir)!r})"
+    # -- what the backend holds, under the names they always had -------------------------------
+    @property
+    def source(self):
+        """The backbone's source: folder, weights hash and what else its identity needs."""
+        return self.backend.source
 
-    # -- backbones ------------------------------------------------------------------------
-    @contextmanager
-    def _exporting(self) -> Iterator[None]:
-        """Turn a failed write of the exported model into a CacheWriteError naming the folder
-        (checked before the export starts, and again for any write error during it)."""
-        folder = self.model_dir.parent
+    @property
+    def model_dir(self) -> Path:
+        """Where the exported (or distilled) model lives."""
+        return self.backend.model_dir
+
+    @property
+    def is_causal_lm(self) -> bool:
+        """Whether the backbone is a causal LM (it reads pairs only)."""
+        return self.backend.name == "causal-lm"
+
+    @property
+    def is_static(self) -> bool:
+        """Whether the backbone is the static model."""
+        return self.backend.name == "static"
+
+    def _backend_attribute(self, name: str, what: str):
         try:
-            if not is_complete_export(self.model_dir):
-                folder.mkdir(parents=True, exist_ok=True)
-                tempfile.TemporaryFile(dir=folder).close()
-            yield
-        except OSError as exc:
-            if exc.errno not in WRITE_ERRNOS:
-                raise
-            raise cache_write_error(folder, exc) from exc
+            return getattr(self.backend, name)
+        except AttributeError:
+            raise ValueError(f"{self.identity} has no {what} (a {self.backend.name} backend).") from None
 
     @property
     def session(self):
@@ -383,69 +369,27 @@ class Encoder:
         (hashed once per encoder); a mismatch raises
         :class:`~embrm.exceptions.ModelLoadError` before any vector is computed.
         """
-        if self.is_causal_lm:
-            return self.decoder_states.session
-        if self.is_static:
-            raise ValueError("The static model has no ONNX session: see static_model.")
-        if self._session is None:
-            with self._exporting():
-                export_onnx(self.source, self.variant, self.model_dir)
-            session, tokenizer, _ = load_export(self.model_dir, self.device, self.num_threads)
-            self._session, self._tokenizer = session, tokenizer
-            self._tokenizer.no_padding()
-            self._tokenizer.enable_truncation(self.source.max_seq_length)
-            self._input_names = {i.name for i in self._session.get_inputs()}
-        return self._session
+        return self._backend_attribute("session", "ONNX session: see static_model")
 
     @property
-    def decoder_states(self) -> DecoderStates:
+    def decoder_states(self):
         """The causal LM's pooled-states runner, exporting the model first if needed."""
-        if not self.is_causal_lm:
-            raise ValueError(f"{self.source.name} is a sentence encoder, not a causal LM.")
-        if self._states is None:
-            with self._exporting():
-                export_decoder_onnx(self.source, self.variant, self.model_dir)
-            self._states = DecoderStates(self.model_dir, self.device, self.num_threads)
-        return self._states
+        return self._backend_attribute("decoder_states", "causal LM")
 
     @property
     def static_model(self):
         """The distilled ``model2vec.StaticModel``, distilling it into the cache first if needed."""
-        if not self.is_static:
-            raise ValueError(f"{self.identity} is not the static model.")
-        if self._static_model is None:
-            distill_static(self.source, self.model_dir)
-            self._static_model = load_static(self.model_dir)
-        return self._static_model
+        return self._backend_attribute("static_model", "static model")
 
     @property
     def pooled_layer(self) -> int:
         """The causal LM layer this encoder pools (the probe layer nearest the middle by default)."""
-        if self._states is not None:
-            layers = list(self._states.layers)
-        else:
-            if not is_complete_export(self.model_dir):
-                self.decoder_states  # noqa: B018 - export to learn the layers
-            fix = reexport_hint(self.model_dir, "the causal LM")
-            layers = json.loads(verified_files(self.model_dir, [EXPORT_META], fix)[EXPORT_META])["layers"]
-        if self.layer is None:
-            return min(layers, key=lambda k: abs(k - layers[-1] / 2))
-        if self.layer not in layers:
-            raise ValueError(f"layer must be one of the cached probe layers {layers}, got {self.layer}.")
-        return self.layer
+        return self._backend_attribute("pooled_layer", "layer")
 
     @property
-    def plain_tokenizer(self) -> Tokenizer:
+    def plain_tokenizer(self):
         """The backbone's tokenizer without padding or truncation."""
-        if self._plain_tokenizer is None:
-            if self.is_causal_lm:
-                self._plain_tokenizer = self.decoder_states.tokenizer
-            else:
-                tokenizer = Tokenizer.from_file(str(self.source.path / "tokenizer.json"))
-                tokenizer.no_padding()
-                tokenizer.no_truncation()
-                self._plain_tokenizer = tokenizer
-        return self._plain_tokenizer
+        return self._backend_attribute("plain_tokenizer", "tokenizer")
 
     @property
     def providers(self) -> list[str]:
@@ -455,48 +399,16 @@ class Encoder:
     @property
     def dim(self) -> int:
         """Dimension of the vectors :meth:`encode_responses` returns."""
-        if self._dim is None and self.parts:
-            self._dim = sum(p.dim for p in self.parts)
         if self._dim is None:
-            if self.is_causal_lm:
-                base = self.decoder_states.hidden_size
-            else:
-                base = self.cache.dim or self._infer(["dimension probe"]).shape[1]
-                base *= 2 if self.view == "split" else 1
-            self._dim = base + len(self.scalar_features)
+            self._dim = self.backend.dim(self.cache.dim) + len(self.scalar_features)
         return self._dim
 
-    def _infer(self, texts: list[str]) -> np.ndarray:
-        if self.is_static:
-            self.n_inference_calls += 1
-            return encode_static(self.static_model, texts)
-        session = self.session
-        encodings = self._tokenizer.encode_batch_fast(texts)
-        length = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(texts), length), dtype=np.int64)
-        mask = np.zeros_like(ids)
-        for i, e in enumerate(encodings):
-            ids[i, : len(e.ids)] = e.ids
-            mask[i, : len(e.ids)] = 1
-        feeds = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self._input_names:
-            feeds["token_type_ids"] = np.zeros_like(ids)
-        hidden = session.run(None, feeds)[0]
-        self.n_inference_calls += 1
-        vectors = pool(hidden, mask, self.source.pooling).astype(np.float32)
-        if self.source.normalize:
-            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        return vectors
-
-    def _infer_pairs(self, pairs: list[tuple[str, str]]) -> np.ndarray:
-        states = self.decoder_states
-        vectors = states([p for p, _ in pairs], [r for _, r in pairs])
-        self.n_inference_calls += 1
-        return vectors
+    def __repr__(self) -> str:
+        return f"Encoder(identity={self.identity!r}, cache_dir={str(self.cache_dir)!r})"
 
     # -- public API -----------------------------------------------------------------------
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed raw texts (cached) with the sentence encoder.
+        """Embed raw texts (cached) with the sentence encoder or the static model.
 
         Parameters
         ----------
@@ -507,16 +419,9 @@ class Encoder:
         EmbeddingArray of float32, shape (n, backbone dim)
             A numpy array whose ``encoder_id`` is the backbone's identity.
         """
-        if self.is_causal_lm or self.parts:
-            raise ValueError(
-                "encode() embeds raw texts with a sentence encoder or the static model; a causal LM "
-                "or a combined representation reads (prompt, response) pairs: use encode_responses()."
-            )
         texts = _check_texts(texts, "texts")
-        vectors = self._encode(
-            text_keys(texts, RAW_TEXT_FORMAT), lambda rows: [texts[i] for i in rows], len, self._infer
-        )
-        return EmbeddingArray(vectors, self.source.identity(self.variant))
+        plan = self.backend.text_plan(texts)
+        return EmbeddingArray(self._encode(plan), self.backend.cache_identity)
 
     def render_responses(
         self, prompts: Sequence[str], responses: Sequence[str]
@@ -525,13 +430,10 @@ class Encoder:
 
         See :mod:`embrm.embed._render` for the format (``pr-v2``).
         """
-        if self.is_causal_lm or self.parts:
+        render = getattr(self.backend, "render", None)
+        if render is None:
             raise ValueError("render_responses() is the sentence encoder's joint text format.")
-        prompts, responses = _check_pairs(prompts, responses)
-        if self.is_static:
-            texts = [p + SEPARATOR + r for p, r in zip(prompts, responses, strict=True)]
-            return texts, [False] * len(prompts)
-        return render_pairs(prompts, responses, self.plain_tokenizer, self.source.max_seq_length - 2)
+        return render(*_check_pairs(prompts, responses))
 
     def encode_responses(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         """Embed each response with its prompt under this encoder's view (cached).
@@ -551,31 +453,8 @@ class Encoder:
             record that identity (see :mod:`embrm.embed._arrays` for what keeps it).
         """
         prompts, responses = _check_pairs(prompts, responses)
-        if self.parts:
-            vectors = np.hstack([p.encode_responses(prompts, responses) for p in self.parts])
-            stats = ("texts", "cached", "new")
-            self.last_stats = {k: sum(p.last_stats[k] for p in self.parts) for k in stats}
-            return vectors
-        if self.is_causal_lm:
-            vectors = self._encode_states(prompts, responses)
-        elif self.is_static and self.view == "joint":
-
-            def render_whole(rows: list[int]) -> list[str]:
-                return self.render_responses([prompts[i] for i in rows], [responses[i] for i in rows])[0]
-
-            keys = pair_keys(prompts, responses, STATIC_TEXT_FORMAT)
-            vectors = self._encode(keys, render_whole, len, self._infer)
-        elif self.view == "joint":
-
-            def render(rows: list[int]) -> list[str]:
-                return self.render_responses([prompts[i] for i in rows], [responses[i] for i in rows])[0]
-
-            keys = pair_keys(prompts, responses, TEXT_FORMAT_VERSION)
-            vectors = self._encode(keys, render, len, self._infer)
-        elif self.view == "windows":
-            vectors = self._encode_windows(prompts, responses)
-        else:
-            vectors = self._encode_split(prompts, responses)
+        plan = self.backend.plan(prompts, responses)
+        vectors = plan.combine(self._encode(plan))
         if self.scalar_features:
             vectors = np.hstack([vectors, self._scalars(prompts, responses)])
         return EmbeddingArray(vectors, self.identity)
@@ -597,52 +476,19 @@ class Encoder:
             True where every vector the row needs is cached.
         """
         prompts, responses = _check_pairs(prompts, responses)
-        n = len(prompts)
-        if self.parts:
-            return np.logical_and.reduce([p.cached_mask(prompts, responses) for p in self.parts])
-        if self.is_causal_lm:
-            return self.cache.contains(pair_keys(prompts, responses, CHAT_FORMAT_VERSION))
-        if self.is_static and self.view == "joint":
-            return self.cache.contains(pair_keys(prompts, responses, STATIC_TEXT_FORMAT))
-        if self.view == "joint":
-            return self.cache.contains(pair_keys(prompts, responses, TEXT_FORMAT_VERSION))
-        if self.view == "windows":
-            texts, owner, _ = render_windows(
-                prompts, responses, self.plain_tokenizer, self.source.max_seq_length - 2
-            )
-            found = self.cache.contains(text_keys(texts, RAW_TEXT_FORMAT))
-            return np.bincount(np.asarray(owner), weights=~found, minlength=n) == 0
-        found = self.cache.contains(text_keys([*prompts, *responses], RAW_TEXT_FORMAT))
-        return found[:n] & found[n:]
+        plan = self.backend.plan(prompts, responses)
+        return plan.rows_found(self.cache.contains(plan.keys))
 
-    def _encode_states(self, prompts: list[str], responses: list[str]) -> np.ndarray:
-        keys = pair_keys(prompts, responses, CHAT_FORMAT_VERSION)
-        pairs = list(zip(prompts, responses, strict=True))
-        stored = self._encode(
-            keys, lambda rows: [pairs[i] for i in rows], lambda p: len(p[0]) + len(p[1]), self._infer_pairs
-        )
-        layers = self.decoder_states.layers
-        hidden = self.decoder_states.hidden_size
-        grid = stored.reshape(len(keys), len(layers), len(POOLINGS), hidden)
-        vectors = np.ascontiguousarray(grid[:, layers.index(self.pooled_layer), POOLINGS.index(self.view)])
-        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        return vectors
-
-    def _encode_windows(self, prompts: list[str], responses: list[str]) -> np.ndarray:
-        texts, owner, weight = render_windows(
-            prompts, responses, self.plain_tokenizer, self.source.max_seq_length - 2
-        )
-        windows = self.encode(texts)
-        pooled = np.zeros((len(prompts), windows.shape[1]))
-        np.add.at(pooled, np.asarray(owner), windows * np.asarray(weight, dtype=np.float64)[:, None])
-        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        return pooled.astype(np.float32)
-
-    def _encode_split(self, prompts: list[str], responses: list[str]) -> np.ndarray:
-        row_of = {p: i for i, p in enumerate(dict.fromkeys(prompts))}  # each distinct prompt once
-        both = self.encode([*row_of, *responses])
-        p, r = both[[row_of[q] for q in prompts]], both[len(row_of) :]
-        return np.hstack([r, np.sqrt(r.shape[1]) * p * r]).astype(np.float32)
+    def describe(self) -> dict:
+        """Identity, backend, model, view and cache location, as JSON-able data."""
+        return {
+            "identity": self.identity,
+            **self.backend.describe(),
+            "scalar_features": list(self.scalar_features),
+            "cache_identity": self.cache.identity,
+            "cache_dir": str(self.cache_dir),
+            "engine": getattr(self.engine, "name", type(self.engine).__name__),
+        }
 
     def _scalars(self, prompts: list[str], responses: list[str]) -> np.ndarray:
         columns = []
@@ -650,82 +496,34 @@ class Encoder:
             if name == "log_chars":
                 columns.append(np.log1p([len(r) for r in responses]))
             else:
-                columns.append(np.asarray(self._truncated(prompts, responses), dtype=np.float64))
+                columns.append(np.asarray(self.backend.truncated(prompts, responses), dtype=np.float64))
         return np.column_stack(columns).astype(np.float32)
 
-    def _truncated(self, prompts: list[str], responses: list[str]) -> list[bool]:
-        if self.is_causal_lm:
-            return self.decoder_states.render(prompts, responses)[2]
-        if self.is_static:
-            return [False] * len(prompts)
-        if self.view == "joint":
-            return self.render_responses(prompts, responses)[1]
-        if self.view == "windows":
-            return [False] * len(prompts)
-        window = self.source.max_seq_length - 2
-        lengths = [
-            len(e.ids)
-            for e in self.plain_tokenizer.encode_batch([*prompts, *responses], add_special_tokens=False)
-        ]
-        n = len(prompts)
-        return [lengths[i] > window or lengths[n + i] > window for i in range(n)]
-
-    def _encode(
-        self,
-        keys: list[bytes],
-        items_of: Callable[[list[int]], list],
-        size: Callable[[object], int],
-        infer: Callable[[list], np.ndarray],
-    ) -> np.ndarray:
-        """Vectors for ``keys``: cached ones read, the others computed by ``infer`` on ``items_of(rows)``."""
+    def _encode(self, plan: Plan) -> np.ndarray:
+        """Vectors of ``plan.keys``: cached ones read, the missing ones computed by the engine."""
+        keys = plan.keys
         if not keys:
             raise DataError("Nothing to embed: the list of texts is empty.")
         found, cached = self.cache.get(keys)
         if found.all():
             self.last_stats = {"texts": len(keys), "cached": len(keys), "new": 0}
             return cached
-        new_keys, items = _missing_by_length(keys, found, items_of, size)
-        if not self.write_cache:
-            return self._encode_unstored(keys, found, cached, new_keys, items, infer)
-        n_batches = math.ceil(len(items) / self.batch_size)
-        bar = tqdm(
-            total=len(items),
-            unit="text",
-            desc="embedding",
-            disable=self.show_progress is False or n_batches < 4,
-        )
-        pending_keys: list[bytes] = []
-        pending: list[np.ndarray] = []
-        for start in range(0, len(items), self.batch_size):
-            stop = start + self.batch_size
-            pending.append(infer(items[start:stop]))
-            pending_keys.extend(new_keys[start:stop])
-            bar.update(len(items[start:stop]))
-            if len(pending_keys) >= _CHUNK:
-                self.cache.put(pending_keys, np.concatenate(pending))
-                pending_keys, pending = [], []
-        if pending_keys:
-            self.cache.put(pending_keys, np.concatenate(pending))
-        bar.close()
+        new_keys, items = missing_by_length(keys, found, plan)
         self.last_stats = {"texts": len(keys), "cached": int(found.sum()), "new": len(items)}
+        if not self.write_cache:
+            return self._encode_unstored(keys, found, cached, new_keys, items)
+        self.engine.compute(self, new_keys, items)
         found_all, vectors = self.cache.get(keys)
         if not found_all.all():  # pragma: no cover - cache write raced with a repair
             raise RuntimeError("Embedded vectors vanished from the cache during the call.")
         return vectors
 
     def _encode_unstored(
-        self,
-        keys: list[bytes],
-        found: np.ndarray,
-        cached: np.ndarray,
-        new_keys: list[bytes],
-        items: list,
-        infer: Callable[[list], np.ndarray],
+        self, keys: list[bytes], found: np.ndarray, cached: np.ndarray, new_keys: list[bytes], items: list
     ) -> np.ndarray:
         """Vectors for ``keys`` with the missing ones computed and not stored (``write_cache=False``)."""
-        new = np.concatenate(
-            [infer(items[start : start + self.batch_size]) for start in range(0, len(items), self.batch_size)]
-        )
+        bs = self.batch_size
+        new = np.concatenate([self.backend.infer(items[i : i + bs]) for i in range(0, len(items), bs)])
         new = new.astype(self.cache.storage_dtype).astype(np.float32)  # as a cache read returns it
         vectors = np.empty((len(keys), new.shape[1]), dtype=np.float32)
         if found.any():
@@ -733,45 +531,4 @@ class Encoder:
         row_of = {key: i for i, key in enumerate(new_keys)}
         missing = np.flatnonzero(~found)
         vectors[missing] = new[[row_of[keys[i]] for i in missing]]
-        self.last_stats = {"texts": len(keys), "cached": int(found.sum()), "new": len(items)}
         return vectors
-
-    def describe(self) -> dict:
-        """Identity, model source, view and cache location, as JSON-able data."""
-        if self.parts:
-            parts = [p.describe() for p in self.parts]
-            return {"identity": self.identity, "model": self.name, "parts": parts}
-        info = {
-            "identity": self.identity,
-            "model": self.source.name,
-            "variant": self.variant,
-            "view": self.view,
-            "scalar_features": list(self.scalar_features),
-            "cache_identity": self.cache.identity,
-            "cache_dir": str(self.cache_dir),
-        }
-        if self.is_static:
-            info.update(
-                model_path=str(self.model_dir),
-                source_path=str(self.source.path),
-                dims=self.source.pca_dims,
-                text_format=STATIC_TEXT_FORMAT if self.view == "joint" else RAW_TEXT_FORMAT,
-            )
-        elif self.is_causal_lm:
-            info.update(
-                model_path=str(self.source.path / (self.source.gguf_file or "")),
-                layer=self.pooled_layer,
-                text_format=CHAT_FORMAT_VERSION,
-            )
-        else:
-            info.update(
-                model_path=str(self.source.path),
-                max_seq_length=self.source.max_seq_length,
-                pooling=self.source.pooling,
-                text_format={
-                    "joint": TEXT_FORMAT_VERSION,
-                    "windows": WINDOWS_FORMAT_VERSION,
-                    "split": RAW_TEXT_FORMAT,
-                }[self.view],
-            )
-        return info

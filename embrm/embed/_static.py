@@ -1,20 +1,19 @@
-"""Static embeddings distilled from a sentence encoder with model2vec: a token lookup and a mean.
+"""The static backend: embeddings distilled from a sentence encoder, a token lookup and a mean.
 
-``model2vec``'s ``distill`` runs the sentence encoder (all-MiniLM-L6-v2 by default) once
-over every token of its vocabulary, reduces the token vectors with PCA and weights them by
-token frequency (Zipf/SIF). Embedding a text is then a tokenisation, a lookup of one vector
-per token, their mean and an L2 normalisation: no transformer at run time, no window, so the
-**whole** text is read however long it is.
-
-The distilled model is made once per source model, from the ``export`` extra (torch and
-transformers run the source model), and kept in the cache directory under its own identity
-(source model and weights, dimensions, vocabulary) with the checksum record every exported
-model folder has (``checksums.json``, see :mod:`embrm.embed._onnx`), checked on each load;
-embedding needs only ``model2vec`` itself (the ``static`` extra: numpy, tokenizers,
+Embedding a text with the static model is a tokenisation, a lookup of one vector per token,
+their mean and an L2 normalisation: no transformer at run time, no window, so the **whole**
+text is read however long it is. The model is distilled once per source model
+(:mod:`embrm.embed._distill`, the ``export`` extra) and kept in the cache directory under its
+own identity (source model and weights, dimensions, vocabulary), its files checked on each
+load; embedding needs only ``model2vec`` itself (the ``static`` extra: numpy, tokenizers,
 safetensors, no torch).
 
 Texts with no known token (empty, whitespace, only characters the vocabulary lacks) embed
 as the **zero vector**, never NaN.
+
+This module is also the example of a backend (docs/embedding.md, "Add a backend"):
+:class:`StaticBackend` resolves its options, names its identities and cache keys, and
+embeds a batch; one line in :mod:`embrm.embed._registry` makes ``Encoder("static")`` use it.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,16 +28,13 @@ import numpy as np
 
 from .._compat import import_optional
 from ..exceptions import ModelLoadError
-from ._onnx import (
-    DEFAULT_MODEL,
-    _hash_weights,
-    install_export,
-    is_complete_export,
-    record_checksums,
-    resolve_model,
-    verify_folder,
-)
-from ._store import model_folders, model_store
+from ._backend import RAW_TEXT_FORMAT, BackendOptions, Plan, pick
+from ._cache import pair_keys, text_keys
+from ._distill import STATIC_META, distill_static
+from ._onnx import DEFAULT_MODEL, _hash_weights, resolve_model, verify_folder
+from ._render import SEPARATOR
+from ._sentence import SPLIT_FORMAT_VERSION, split_plan
+from ._store import locate_model, model_folders, model_store
 
 #: The static model distilled from the shipped all-MiniLM-L6-v2 (``Encoder("static")``).
 STATIC_MODEL = f"{DEFAULT_MODEL}-static"
@@ -47,7 +42,6 @@ STATIC_MODEL = f"{DEFAULT_MODEL}-static"
 STATIC_TEXT_FORMAT = "pr-full-v1"
 STATIC_VIEWS = ("joint", "split")
 PCA_DIMS = 256
-_META = "embrm_model.json"
 
 
 @dataclass(frozen=True)
@@ -95,7 +89,7 @@ def resolve_static(cache_dir: Path, pca_dims: int = PCA_DIMS) -> StaticSource:
     try:
         source = resolve_model(None, cache_dir)
     except ImportError as exc:
-        pattern = f"{DEFAULT_MODEL}-*-m2v{pca_dims}-vocab*-fp32/{_META}"
+        pattern = f"{DEFAULT_MODEL}-*-m2v{pca_dims}-vocab*-fp32/{STATIC_META}"
         found = sorted(
             (p for folder in model_folders(cache_dir) for p in folder.glob(pattern)),
             key=lambda p: p.stat().st_mtime,
@@ -124,55 +118,6 @@ def resolve_static(cache_dir: Path, pca_dims: int = PCA_DIMS) -> StaticSource:
     )
 
 
-def distill_static(source: StaticSource, out_dir: Path) -> Path:
-    """Distill ``source`` with model2vec into ``out_dir`` (once) and return the folder.
-
-    Needs the ``export`` extra (model2vec's distillation runs the source model in torch);
-    offline: the source is a local folder. A folder without a checksum record (an
-    interrupted distillation) is distilled again and replaced.
-    """
-    if is_complete_export(out_dir):
-        return out_dir
-    import_optional("torch", "Distilling the static model (once)")
-    import_optional("transformers", "Distilling the static model (once)")
-    import_optional("skeletoken", "Distilling the static model (once)")
-    import_optional("model2vec", "Distilling the static model (once)")
-    from model2vec.distill import distill
-
-    model = distill(
-        model_name=str(source.path), pca_dims=source.pca_dims, device="cpu", quantize_to="float32"
-    )
-    save_static(model, source, out_dir)
-    return out_dir
-
-
-def save_static(model, source: StaticSource, out_dir: Path) -> None:
-    """Write a ``model2vec.StaticModel`` into ``out_dir`` with the checksum record of its files.
-
-    Written to a temporary folder and moved into place at the end, the record last, so an
-    interrupted write leaves nothing a later load would take for a model.
-    """
-    import model2vec
-
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=".distill-") as tmp:
-        staging = Path(tmp) / "staging"
-        model.save_pretrained(staging)
-        meta = {
-            "name": source.name,
-            "source": str(source.path),
-            "weights_sha256": source.weights_sha256,
-            "vocabulary_sha256": source.vocabulary_sha256,
-            "pca_dims": source.pca_dims,
-            "dim": int(model.dim),
-            "vocab_size": int(model.embedding.shape[0]),
-            "model2vec_version": model2vec.__version__,
-        }
-        (staging / _META).write_text(json.dumps(meta, indent=2))  # fsynced with the record
-        record_checksums(staging)
-        install_export(staging, out_dir)
-
-
 def load_static(model_dir: Path):
     """The distilled model in ``model_dir`` as a ``model2vec.StaticModel``, checked.
 
@@ -190,10 +135,10 @@ def load_static(model_dir: Path):
     )
     verify_folder(model_dir, fix)
     try:
-        meta = json.loads((model_dir / _META).read_text())
+        meta = json.loads((model_dir / STATIC_META).read_text())
         dim = int(meta["dim"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelLoadError(f"The static model in {model_dir} has no readable {_META}. {fix}") from exc
+        raise ModelLoadError(f"The static model in {model_dir} has no readable {STATIC_META}. {fix}") from exc
     quiet = logging.getLogger("model2vec")  # it warns that max_length=None overrides the config's 512
     level = quiet.level
     quiet.setLevel(logging.ERROR)
@@ -226,32 +171,95 @@ def encode_static(model, texts: list[str]) -> np.ndarray:
     return vectors
 
 
-@dataclass
-class TokenVectors:
-    """One text's tokens as the static model reads them.
+class StaticBackend:
+    """The static model distilled from all-MiniLM-L6-v2: whole texts, no transformer.
 
-    Attributes
+    Parameters
     ----------
-    offsets : list of (int, int)
-        Character span of each token in the text (unknown tokens are dropped, as model2vec does).
-    vectors : ndarray of shape (n_tokens, dim)
-        Each token's (weighted) vector; the text's embedding is their sum, L2-normalised.
+    options : BackendOptions
+        ``view`` one of ``STATIC_VIEWS`` (default ``"joint"``: ``"{prompt}\\n\\n{response}"``,
+        nothing cut); ``layer`` and ``quantize`` do not apply; batch size 1024 by default.
+
+    Example
+    -------
+    >>> StaticBackend(BackendOptions(STATIC_MODEL, Path("~/.cache/embrm"))).identity  # doctest: +SKIP
+    'all-MiniLM-L6-v2-53aa51172d14-m2v256-vocabbe50c362-fp32+pr-full-v1'
     """
 
-    offsets: list[tuple[int, int]]
-    vectors: np.ndarray
+    name = "static"
 
+    @staticmethod
+    def accepts(model: object) -> bool:
+        """Whether ``model`` names the static model."""
+        return is_static(model)
 
-def token_vectors(model, texts: list[str]) -> list[TokenVectors]:
-    """Per-token vectors of ``texts`` through model2vec (``encode_as_sequence``), with offsets."""
-    sequences = model.encode_as_sequence(list(texts), max_length=None, use_multiprocessing=False)
-    encodings = model.tokenizer.encode_batch(list(texts), add_special_tokens=False)
-    out = []
-    for encoding, vectors in zip(encodings, sequences, strict=True):
-        offsets = [o for i, o in zip(encoding.ids, encoding.offsets, strict=True) if i != model.unk_token_id]
-        if len(offsets) != len(vectors):  # pragma: no cover - model2vec changed how it tokenises
-            raise RuntimeError("model2vec's token sequence does not match its tokenizer's tokens.")
-        out.append(
-            TokenVectors(offsets, np.asarray(vectors, dtype=np.float64).reshape(len(offsets), model.dim))
-        )
-    return out
+    def __init__(self, options: BackendOptions) -> None:
+        self.view = options.view or "joint"
+        if self.view not in STATIC_VIEWS:
+            raise ValueError(
+                f"The static model's view is one of {STATIC_VIEWS}, got {self.view!r} (it reads the "
+                "whole text: no windows needed)."
+            )
+        if options.layer is not None or options.quantize:
+            raise ValueError("layer and quantize do not apply to the static model (a token lookup).")
+        self.source = resolve_static(options.cache_dir)
+        self.batch_size = options.batch_size or 1024
+        self.cache_identity = self.source.identity(options.variant)
+        suffix = STATIC_TEXT_FORMAT if self.view == "joint" else SPLIT_FORMAT_VERSION
+        self.identity = f"{self.cache_identity}+{suffix}"
+        self.model_dir = locate_model(options.cache_dir, self.cache_identity)
+        self.n_inference_calls = 0
+        self._model = None
+
+    @property
+    def static_model(self):
+        """The distilled ``model2vec.StaticModel``, distilling it into the cache first if needed."""
+        if self._model is None:
+            distill_static(self.source, self.model_dir)
+            self._model = load_static(self.model_dir)
+        return self._model
+
+    def render(self, prompts: list[str], responses: list[str]) -> tuple[list[str], list[bool]]:
+        """The joint view's texts, ``"{prompt}\\n\\n{response}"``; none is cut."""
+        return [p + SEPARATOR + r for p, r in zip(prompts, responses, strict=True)], [False] * len(prompts)
+
+    def text_plan(self, texts: list[str]) -> Plan:
+        """Raw texts, each its own cache key."""
+        return Plan(text_keys(texts, RAW_TEXT_FORMAT), lambda rows: pick(texts, rows), len)
+
+    def plan(self, prompts: list[str], responses: list[str]) -> Plan:
+        """Joint: one key per pair (format ``pr-full-v1``); split: as the sentence encoder's."""
+        if self.view == "split":
+            return split_plan(lambda texts: text_keys(texts, RAW_TEXT_FORMAT), prompts, responses)
+
+        def render(rows: list[int]) -> list[str]:
+            return self.render(pick(prompts, rows), pick(responses, rows))[0]
+
+        return Plan(pair_keys(prompts, responses, STATIC_TEXT_FORMAT), render, len)
+
+    def infer(self, texts: list[str]) -> np.ndarray:
+        """Static vectors of a batch of texts."""
+        self.n_inference_calls += 1
+        return encode_static(self.static_model, texts)
+
+    def truncated(self, prompts: list[str], responses: list[str]) -> list[bool]:
+        """Never: the static model reads whole texts."""
+        return [False] * len(prompts)
+
+    def dim(self, cached: int | None = None) -> int:
+        """Width of the view's vectors (``cached``: the cache's stored width, if known)."""
+        base = cached or self.infer(["dimension probe"]).shape[1]
+        return base * (2 if self.view == "split" else 1)
+
+    def describe(self) -> dict:
+        """Model, folders, dimensions, view and text format."""
+        return {
+            "backend": self.name,
+            "model": self.source.name,
+            "model_path": str(self.model_dir),
+            "source_path": str(self.source.path),
+            "variant": "fp32",
+            "view": self.view,
+            "dims": self.source.pca_dims,
+            "text_format": STATIC_TEXT_FORMAT if self.view == "joint" else RAW_TEXT_FORMAT,
+        }

@@ -36,7 +36,37 @@ import numpy as np
 
 from ..exceptions import EncoderMismatchError
 from ._render import SEPARATOR
-from ._static import token_vectors
+
+
+@dataclass
+class TokenVectors:
+    """One text's tokens as the static model reads them.
+
+    Attributes
+    ----------
+    offsets : list of (int, int)
+        Character span of each token in the text (unknown tokens are dropped, as model2vec does).
+    vectors : ndarray of shape (n_tokens, dim)
+        Each token's (weighted) vector; the text's embedding is their sum, L2-normalised.
+    """
+
+    offsets: list[tuple[int, int]]
+    vectors: np.ndarray
+
+
+def token_vectors(model, texts: list[str]) -> list[TokenVectors]:
+    """Per-token vectors of ``texts`` through model2vec (``encode_as_sequence``), with offsets."""
+    sequences = model.encode_as_sequence(list(texts), max_length=None, use_multiprocessing=False)
+    encodings = model.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+    out = []
+    for encoding, vectors in zip(encodings, sequences, strict=True):
+        offsets = [o for i, o in zip(encoding.ids, encoding.offsets, strict=True) if i != model.unk_token_id]
+        if len(offsets) != len(vectors):  # pragma: no cover - model2vec changed how it tokenises
+            raise RuntimeError("model2vec's token sequence does not match its tokenizer's tokens.")
+        out.append(
+            TokenVectors(offsets, np.asarray(vectors, dtype=np.float64).reshape(len(offsets), model.dim))
+        )
+    return out
 
 
 @dataclass

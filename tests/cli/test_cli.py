@@ -149,6 +149,8 @@ def test_doctor_and_datasets(data_dir, cache_dir, capsys):
     assert "CPUExecutionProvider" in out and "onnxruntime" in out
     assert "hh-harmless" in out and "found" in out
     assert "representation minilm-windows" in out and "representation smollm2-mean" in out
+    assert re.search(r"default encoder \(static\) +static backend, all-MiniLM-L6-v2, view joint, text format "
+                     r"pr-full-v1, model folder ", out)
     assert main(["datasets", "--data-dir", str(data_dir)]) == 0
     assert "anthropics/hh-rlhf" in capsys.readouterr().out
 

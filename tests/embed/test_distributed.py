@@ -24,7 +24,7 @@ ray = require("ray", reason="the dist extra is not installed: pip install 'embrm
 
 from embrm import Encoder  # noqa: E402
 from embrm.cli import main  # noqa: E402
-from embrm.embed import RayEncoder, VectorCache  # noqa: E402
+from embrm.embed import RayEngine, VectorCache  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -108,12 +108,12 @@ def test_same_vectors_as_in_process_and_only_missing_work_is_sent(
     cluster, texts, reference, encoder, tmp_path
 ):
     root = _scratch(tmp_path, encoder)
-    ray_encoder = RayEncoder(cache_dir=root, address=cluster, num_workers=2)
+    ray_encoder = Encoder(cache_dir=root, engine=RayEngine(address=cluster, num_workers=2))
     first = ray_encoder.encode(texts[:200])
-    assert ray_encoder.last_run == {"texts": 200, "workers": 2, "device": "cpu"}
+    assert ray_encoder.engine.last_run == {"texts": 200, "workers": 2, "device": "cpu"}
     np.testing.assert_array_equal(first, reference[:200])
     vectors = ray_encoder.encode(texts)
-    assert ray_encoder.last_run["texts"] == 100  # only the missing texts went to the cluster
+    assert ray_encoder.engine.last_run["texts"] == 100  # only the missing texts went to the cluster
     assert ray_encoder.last_stats == {"texts": N_TEXTS, "cached": 200, "new": 100}
     np.testing.assert_array_equal(vectors, reference)
     report = ray_encoder.cache.verify()
@@ -142,7 +142,8 @@ def test_cli_engine_ray_embeds_pairs_like_the_local_engine(cluster, data_dir, en
 
 def test_killed_actor_is_restarted_and_the_result_is_complete(cluster, texts, reference, encoder, tmp_path):
     root = _scratch(tmp_path, encoder)
-    ray_encoder = RayEncoder(cache_dir=root, address=cluster, num_workers=2, batch_size=4, shard_size=8)
+    engine = RayEngine(address=cluster, num_workers=2, shard_size=8)
+    ray_encoder = Encoder(cache_dir=root, batch_size=4, engine=engine)
     result: dict[str, np.ndarray] = {}
     worker = threading.Thread(target=lambda: result.update(vectors=ray_encoder.encode(texts)))
     worker.start()
@@ -161,10 +162,10 @@ def test_killed_driver_rerun_embeds_only_what_is_missing(cluster, texts, referen
     root = _scratch(tmp_path, encoder)
     (tmp_path / "texts.json").write_text(json.dumps(texts))
     driver = (
-        "import json\nfrom embrm.embed import RayEncoder\n"
+        "import json\nfrom embrm import Encoder\nfrom embrm.embed import RayEngine\n"
         f"texts = json.load(open({str(tmp_path / 'texts.json')!r}))\n"
-        f"RayEncoder(cache_dir={str(root)!r}, address={cluster!r}, num_workers=2, batch_size=4, "
-        "shard_size=8).encode(texts)\n"
+        f"engine = RayEngine(address={cluster!r}, num_workers=2, shard_size=8)\n"
+        f"Encoder(cache_dir={str(root)!r}, batch_size=4, engine=engine).encode(texts)\n"
     )
     process = subprocess.Popen(
         [sys.executable, "-c", driver], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -178,9 +179,9 @@ def test_killed_driver_rerun_embeds_only_what_is_missing(cluster, texts, referen
     assert 0 < n_before < N_TEXTS, "the driver was not killed mid-run"
     report = VectorCache(root, encoder.cache.identity).verify(repair=True)  # at most a stray temp file
     assert not report.corrupt
-    ray_encoder = RayEncoder(cache_dir=root, address=cluster, num_workers=2)
+    ray_encoder = Encoder(cache_dir=root, engine=RayEngine(address=cluster, num_workers=2))
     vectors = ray_encoder.encode(texts)
-    assert ray_encoder.last_run["texts"] == N_TEXTS - n_before
+    assert ray_encoder.engine.last_run["texts"] == N_TEXTS - n_before
     np.testing.assert_array_equal(vectors, reference)
     report = ray_encoder.cache.verify()
     assert report.ok and report.n_vectors == N_TEXTS

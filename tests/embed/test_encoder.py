@@ -40,7 +40,7 @@ def test_cached_texts_do_no_inference(fresh_cache, real_texts):
     calls = enc.n_inference_calls
     again = Encoder(cache_dir=fresh_cache, show_progress=False)  # a new process would start like this
     second = again.encode(real_texts[:10])
-    assert again.n_inference_calls == 0 and again._session is None
+    assert again.n_inference_calls == 0 and again.backend._session is None
     assert again.last_stats == {"texts": 10, "cached": 10, "new": 0}
     np.testing.assert_array_equal(first[:10], second)
     enc.encode(real_texts[5:15])

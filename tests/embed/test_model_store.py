@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-import embrm.embed._encoder as encoder_module
+import embrm.embed._sentence as sentence_module
 import embrm.embed._static as static_module
 from embrm import Encoder
 
@@ -33,7 +33,7 @@ def test_a_new_cache_uses_the_stores_model_without_exporting(
 ):
     encoder.session  # noqa: B018 - the machine's export exists
     shutil.copytree(encoder.model_dir, private_model_store / encoder.model_dir.name)
-    monkeypatch.setattr(encoder_module, "export_onnx", _only_if_complete(encoder_module.export_onnx))
+    monkeypatch.setattr(sentence_module, "export_onnx", _only_if_complete(sentence_module.export_onnx))
     fresh = Encoder(cache_dir=tmp_path / "new-cache", show_progress=False)
     assert fresh.model_dir == private_model_store / encoder.model_dir.name
     np.testing.assert_allclose(fresh.encode(TEXTS), encoder.encode(TEXTS), atol=1e-6)
@@ -47,7 +47,7 @@ def test_a_new_cache_uses_the_stores_static_model_without_distilling(
     machine = Encoder("static", show_progress=False)  # the default cache: distilled once per machine
     machine.static_model  # noqa: B018
     shutil.copytree(machine.model_dir, private_model_store / machine.model_dir.name)
-    monkeypatch.setattr(encoder_module, "distill_static", _only_if_complete(static_module.distill_static))
+    monkeypatch.setattr(static_module, "distill_static", _only_if_complete(static_module.distill_static))
     fresh = Encoder("static", cache_dir=tmp_path / "new-cache", show_progress=False)
     assert fresh.identity == machine.identity
     np.testing.assert_array_equal(fresh.encode(TEXTS), machine.encode(TEXTS))

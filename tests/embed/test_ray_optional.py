@@ -8,8 +8,9 @@ import sys
 import numpy as np
 import pytest
 
+from embrm import Encoder
 from embrm.cli import main
-from embrm.embed import RayEncoder, VectorCache
+from embrm.embed import VectorCache
 from embrm.embed._distributed import import_vectors
 
 
@@ -22,7 +23,7 @@ def test_core_never_imports_ray():
 def test_without_ray_the_error_names_the_install_command(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
     with pytest.raises(ImportError, match=r"pip install 'embrm\[dist\]'"):
-        RayEncoder(cache_dir=tmp_path)
+        Encoder(cache_dir=tmp_path, engine="ray")
     assert main(["embed", "hh-harmless", "--engine", "ray", "--cache-dir", str(tmp_path)]) == 2
     assert "pip install 'embrm[dist]'" in capsys.readouterr().err
 

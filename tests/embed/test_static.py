@@ -21,7 +21,7 @@ from tokenizers import Tokenizer  # noqa: E402
 
 from embrm import Encoder  # noqa: E402
 from embrm.embed import token_rewards  # noqa: E402
-from embrm.embed._static import save_static  # noqa: E402
+from embrm.embed._distill import save_static  # noqa: E402
 from embrm.embed._token_rewards import linear_form  # noqa: E402
 from embrm.exceptions import DataError, EncoderMismatchError, ModelLoadError  # noqa: E402
 from embrm.heads import BTMLP, DRM, BTLinear, ClassifierHead  # noqa: E402
@@ -108,13 +108,13 @@ def test_unfinished_distillation_is_redone(static_cache, monkeypatch):
     import sys
     import types
 
-    import embrm.embed._static as static_module
+    import embrm.embed._distill as distill_module
 
     # stand-ins for torch and model2vec's distillation module (importing them takes long)
-    real_import = static_module.import_optional
+    real_import = distill_module.import_optional
     heavy = ("torch", "transformers", "skeletoken")
     monkeypatch.setattr(
-        static_module, "import_optional", lambda n, p: None if n in heavy else real_import(n, p)
+        distill_module, "import_optional", lambda n, p: None if n in heavy else real_import(n, p)
     )
     monkeypatch.setitem(sys.modules, "model2vec.distill", types.SimpleNamespace(distill=fake_distill))
     X = _static(static_cache).encode(["paris"])

@@ -49,7 +49,7 @@ def test_the_ray_engine_refuses_it(static_cache):
     from _require import require
 
     require("ray", reason="the dist extra is not installed: pip install 'embrm[dist]'")
-    from embrm.embed import RayEncoder
+    from embrm import Encoder
 
-    with pytest.raises(ValueError, match="write_cache"):
-        RayEncoder("static", cache_dir=static_cache, write_cache=False)
+    with pytest.raises(ValueError, match="The Ray engine embeds into the cache: write_cache=False"):
+        Encoder("static", cache_dir=static_cache, write_cache=False, engine="ray")

@@ -194,13 +194,13 @@ def test_a_static_model_distilled_before_the_record_is_checked_by_its_own_checks
     from model2vec import StaticModel
     from tokenizers import Tokenizer
 
-    import embrm.embed._static as static_module
+    import embrm.embed._distill as distill_module
     from embrm.embed._onnx import sha256_file
 
     encoder = Encoder("static", cache_dir=fresh_cache, show_progress=False)
     tokenizer = Tokenizer.from_file(str(encoder.source.path / "tokenizer.json"))
     vectors = np.random.default_rng(0).standard_normal((tokenizer.get_vocab_size(), 8)).astype(np.float32)
-    static_module.save_static(
+    distill_module.save_static(
         StaticModel(vectors, tokenizer, normalize=True), encoder.source, encoder.model_dir
     )
     folder = encoder.model_dir
@@ -209,7 +209,7 @@ def test_a_static_model_distilled_before_the_record_is_checked_by_its_own_checks
     files = ("model.safetensors", "tokenizer.json", "config.json")
     meta["files_sha256"] = {f: sha256_file(folder / f) for f in files}
     (folder / "embrm_model.json").write_text(json.dumps(meta))
-    monkeypatch.setattr(static_module, "import_optional", _no_distillation(static_module.import_optional))
+    monkeypatch.setattr(distill_module, "import_optional", _no_distillation(distill_module.import_optional))
 
     X = Encoder("static", cache_dir=fresh_cache, show_progress=False).encode(["paris"])
     assert X.shape == (1, 8) and np.isfinite(X).all()

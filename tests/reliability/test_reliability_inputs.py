@@ -396,7 +396,7 @@ def test_embed_with_ray_uses_the_default_model(monkeypatch, tmp_path, capsys):
             seen["model"] = model
             raise DataError("stop here")
 
-    monkeypatch.setattr(embrm.embed, "RayEncoder", Spy)
+    monkeypatch.setattr(embrm.embed, "Encoder", Spy)
     data = _write(tmp_path / "d.jsonl", _jsonl(*SHAPES["pairs"]))
     code, err = _run(["embed", str(data), "--engine", "ray"], capsys)
     assert code == 2 and "stop here" in err
