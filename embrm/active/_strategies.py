@@ -11,6 +11,8 @@ x(loser_j)`` for the pairs already labelled. For a linear Bradley-Terry reward
 from __future__ import annotations
 
 import numbers
+import warnings
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,7 +21,7 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
-from embrm._validation import BOOLEAN, Interval, Options, check_groups, validate_params
+from embrm._validation import BOOLEAN, RANDOM_STATE, Interval, Options, check_groups, validate_params
 from embrm.exceptions import DataError, EncoderMismatchError
 from embrm.heads import single_threaded
 
@@ -203,10 +205,14 @@ def _quadratic_form(D: np.ndarray, A: np.ndarray) -> np.ndarray:
     return out
 
 
-def _top(score: np.ndarray, eligible: np.ndarray, k: int, rng: np.random.RandomState) -> np.ndarray:
-    """The ``k`` eligible candidates with the highest score, ties broken at random."""
+def _top(score: np.ndarray | None, eligible: np.ndarray, k: int, rng: np.random.RandomState) -> np.ndarray:
+    """The shared pick of every one-shot measure: the ``k`` eligible candidates with the
+    highest score, ties broken by a seeded random permutation; ``score=None`` (no measure):
+    the first ``k`` of that permutation, a uniformly random batch."""
     candidates = np.flatnonzero(eligible)
     candidates = candidates[rng.permutation(len(candidates))]
+    if score is None:
+        return candidates[:k]
     s = score[candidates]
     if k < len(candidates):
         part = np.argpartition(-s, k - 1)[:k]
@@ -214,107 +220,84 @@ def _top(score: np.ndarray, eligible: np.ndarray, k: int, rng: np.random.RandomS
     return candidates[np.argsort(-s, kind="stable")]
 
 
-class BaseStrategy(BaseEstimator):
-    """Base class of the selection strategies (not used directly).
+@dataclass(frozen=True)
+class _Candidates:
+    """The checked input of one selection: the pool and what is known about it.
 
-    Subclasses implement ``_select``; :meth:`select` validates the input, excludes self
-    pairs and pairs already labelled, and computes the head's predicted gaps.
+    Attributes
+    ----------
+    D : ndarray of shape (M, d)
+        The candidates' differences.
+    sq : ndarray of shape (M,)
+        Their squared lengths (float64).
+    eligible : ndarray of bool, shape (M,)
+        Which may still be chosen (not a self pair, not labelled, not picked).
+    labelled : ndarray of shape (L, d) or None
+        Differences already labelled (preferred minus other).
+    margin, margin_labelled : ndarray or None
+        The head's predicted gap of each candidate and labelled pair; None without a head.
+    groups : ndarray of shape (M,) or None
+        The prompt of each candidate.
     """
 
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
-    #: Whether the strategy reads the head's predicted gaps.
-    _uses_head: ClassVar[bool] = True
+    D: np.ndarray
+    sq: np.ndarray
+    eligible: np.ndarray
+    labelled: np.ndarray | None = None
+    margin: np.ndarray | None = None
+    margin_labelled: np.ndarray | None = None
+    groups: np.ndarray | None = None
 
-    def select(
-        self,
-        D_pool: Any,
-        labelled: Any = None,
-        head: Any = None,
-        batch_size: int = 10,
-        random_state: int | np.random.RandomState | None = None,
-        groups: Any = None,
-    ) -> np.ndarray:
-        """Choose ``batch_size`` candidate pairs to label next.
-
-        Parameters
-        ----------
-        D_pool : array-like of shape (M, d)
-            Embedding difference ``x(a) - x(b)`` of each candidate pair (float32 keeps a
-            large pool at half the memory).
-        labelled : array-like of shape (L, d), optional
-            Differences of the pairs already labelled, preferred minus other. Candidates
-            equal to one of them (either sign) are never chosen.
-        head : fitted reward head, optional
-            Supplies ``p = P(a preferred over b)``. A linear head (``coef_``) is used as it
-            is; for any other head a :class:`~embrm.heads.BTLinear` is fitted on
-            ``labelled``. None: no model yet (uniform outcome variance 1/4).
-        batch_size : int, default 10
-            Number of pairs to return.
-        random_state : int, RandomState or None
-            Breaks ties and drives the random choices.
-        groups : array-like of shape (M,), optional
-            The prompt id of each candidate; read by the designs' ``max_per_prompt`` (and
-            required by it).
-
-        Returns
-        -------
-        indices : ndarray of int, shape (batch_size,)
-            Distinct rows of ``D_pool``, in the order chosen; never a self pair (zero
-            difference) or an already-labelled pair.
-        """
-        validate_params(self._parameter_constraints, self.get_params(deep=False), type(self).__name__)
-        D = _check_matrix(D_pool, "D_pool")
-        L = None
-        if labelled is not None:
-            L = _check_matrix(labelled, "labelled", allow_empty=True)
-            if L.shape[1] != D.shape[1]:
-                raise DataError(
-                    f"labelled has {L.shape[1]} features but D_pool has {D.shape[1]}: both must be "
-                    "differences of embeddings from the same encoder."
-                )
-            if len(L) == 0:
-                L = None
-        if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-            raise DataError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        sq = squared_norms(D)
-        eligible = eligible_mask(D, L, sq)
-        n_eligible = int(eligible.sum())
-        if batch_size > n_eligible:
-            raise DataError(
-                f"batch_size={batch_size} is larger than the {n_eligible} candidates that can still "
-                f"be chosen ({len(D) - n_eligible} of {len(D)} are self pairs or already labelled): "
-                "lower the budget or build a larger pool."
+    def with_labelled(self, rows: np.ndarray, blocked: np.ndarray | None = None) -> _Candidates:
+        """The same pool with ``rows`` counted as labelled (their differences and margins
+        join the labelled ones) and neither they nor the ``blocked`` rows eligible."""
+        eligible = self.eligible.copy()
+        eligible[rows] = False
+        if blocked is not None:
+            eligible &= ~blocked
+        new = self.D[rows]
+        labelled = (
+            new if self.labelled is None else np.vstack([self.labelled, new.astype(self.labelled.dtype)])
+        )
+        margin_labelled = self.margin_labelled
+        if self.margin is not None:
+            margin_labelled = (
+                self.margin[rows]
+                if margin_labelled is None
+                else np.concatenate([margin_labelled, self.margin[rows]])
             )
-        groups = check_groups(groups, len(D), per="candidate pair")
-        margin_pool, margin_lab = linear_margins(head, D, L) if self._uses_head else (None, None)
-        rng = check_random_state(random_state)
-        with single_threaded():
-            chosen = self._select(D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng, groups)
-        return np.asarray(chosen, dtype=np.int64)
-
-    def _select(
-        self,
-        D: np.ndarray,
-        L: np.ndarray | None,
-        eligible: np.ndarray,
-        sq: np.ndarray,
-        margin_pool: np.ndarray | None,
-        margin_lab: np.ndarray | None,
-        batch_size: int,
-        rng: np.random.RandomState,
-        groups: np.ndarray | None,
-    ) -> np.ndarray:
-        raise NotImplementedError
+        return replace(self, eligible=eligible, labelled=labelled, margin_labelled=margin_labelled)
 
 
 class _PromptCap:
     """Counts chosen candidates per prompt and tells when a prompt is full (at most ``cap``
-    of its candidates in one batch). ``groups=None``: no limit."""
+    of its candidates in one batch). ``cap=None``: no limit."""
 
     def __init__(self, groups: np.ndarray | None, cap: int | None) -> None:
         self.groups = None if cap is None else groups
         self.cap = cap
         self.count: dict[Any, int] = {}
+
+    @classmethod
+    def for_batch(cls, candidates: _Candidates, cap: int | None, k: int) -> _PromptCap:
+        """The cap of one batch of ``k``; an error when the candidates have no prompts or
+        their prompts cannot hold ``k`` picks."""
+        groups = candidates.groups
+        if cap is not None:
+            if groups is None:
+                raise DataError(
+                    "max_per_prompt needs the prompt of every candidate: pass groups (one prompt "
+                    "id per row of D_pool, e.g. pool.frame['prompt_id_a'])."
+                )
+            capacity = int(
+                np.minimum(np.unique(groups[candidates.eligible], return_counts=True)[1], cap).sum()
+            )
+            if k > capacity:
+                raise DataError(
+                    f"batch_size={k} is more than max_per_prompt={cap} pairs per prompt allow "
+                    f"({capacity} candidates): raise max_per_prompt or lower the budget."
+                )
+        return cls(groups, cap)
 
     def add(self, i: int) -> np.ndarray | None:
         """Count candidate ``i``; the mask of its prompt's candidates once the prompt is
@@ -343,6 +326,141 @@ class _PromptCap:
                 out.append(int(i))
                 self.add(int(i))
         return np.array(out, dtype=np.int64)
+
+
+#: The default of :meth:`BaseStrategy.select`'s deprecated ``random_state``: not given.
+_NOT_GIVEN = "deprecated"
+
+
+class BaseStrategy(BaseEstimator):
+    """Base class of the selection strategies (not used directly).
+
+    A strategy is a *measure* of the candidates and the shared *pick*. :meth:`select`
+    validates the input, excludes self pairs and pairs already labelled, computes the head's
+    predicted gaps and picks: first the ``random_share`` of the batch uniformly at random,
+    never more than ``max_per_prompt`` pairs of one prompt (for the strategies with these
+    parameters), then the rest by the measure. A one-shot measure (``_measure``: a score per
+    candidate, or None for no preference) is picked by one shared top-k with seeded random
+    tie-breaks; a sequential measure (the designs, :class:`KCenter`) picks one candidate at
+    a time and updates its gains (``_choose``).
+
+    Parameters
+    ----------
+    random_state : int, RandomState or None, default None
+        Breaks ties and drives the random choices; an int gives the same batch on every call.
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {"random_state": [RANDOM_STATE]}
+    #: Whether the strategy reads the head's predicted gaps.
+    _uses_head: ClassVar[bool] = True
+
+    def __init__(self, random_state: int | np.random.RandomState | None = None) -> None:
+        self.random_state = random_state
+
+    def select(
+        self,
+        D_pool: Any,
+        labelled: Any = None,
+        head: Any = None,
+        batch_size: int = 10,
+        random_state: Any = _NOT_GIVEN,
+        groups: Any = None,
+    ) -> np.ndarray:
+        """Choose ``batch_size`` candidate pairs to label next.
+
+        Parameters
+        ----------
+        D_pool : array-like of shape (M, d)
+            Embedding difference ``x(a) - x(b)`` of each candidate pair (float32 keeps a
+            large pool at half the memory).
+        labelled : array-like of shape (L, d), optional
+            Differences of the pairs already labelled, preferred minus other. Candidates
+            equal to one of them (either sign) are never chosen.
+        head : fitted reward head, optional
+            Supplies ``p = P(a preferred over b)``. A linear head (``coef_``) is used as it
+            is; for any other head a :class:`~embrm.heads.BTLinear` is fitted on
+            ``labelled``. None: no model yet (uniform outcome variance 1/4).
+        batch_size : int, default 10
+            Number of pairs to return.
+        random_state : int, RandomState or None
+            Deprecated: pass ``random_state`` to the constructor. Given here, it overrides
+            the constructor's, with a ``DeprecationWarning``.
+        groups : array-like of shape (M,), optional
+            The prompt id of each candidate; read by the designs' ``max_per_prompt`` (and
+            required by it).
+
+        Returns
+        -------
+        indices : ndarray of int, shape (batch_size,)
+            Distinct rows of ``D_pool``, in the order chosen; never a self pair (zero
+            difference) or an already-labelled pair.
+        """
+        if isinstance(random_state, str) and random_state == _NOT_GIVEN:
+            random_state = getattr(self, "random_state", None)
+        else:
+            warnings.warn(
+                f"{type(self).__name__}.select(random_state=...) is deprecated and will be removed "
+                f"in the next release: pass it to the constructor, {type(self).__name__}(random_state=...) "
+                "(given here, it overrides the constructor's).",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        validate_params(self._parameter_constraints, self.get_params(deep=False), type(self).__name__)
+        D = _check_matrix(D_pool, "D_pool")
+        L = None
+        if labelled is not None:
+            L = _check_matrix(labelled, "labelled", allow_empty=True)
+            if L.shape[1] != D.shape[1]:
+                raise DataError(
+                    f"labelled has {L.shape[1]} features but D_pool has {D.shape[1]}: both must be "
+                    "differences of embeddings from the same encoder."
+                )
+            if len(L) == 0:
+                L = None
+        if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+            raise DataError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        sq = squared_norms(D)
+        eligible = eligible_mask(D, L, sq)
+        n_eligible = int(eligible.sum())
+        if batch_size > n_eligible:
+            raise DataError(
+                f"batch_size={batch_size} is larger than the {n_eligible} candidates that can still "
+                f"be chosen ({len(D) - n_eligible} of {len(D)} are self pairs or already labelled): "
+                "lower the budget or build a larger pool."
+            )
+        groups = check_groups(groups, len(D), per="candidate pair")
+        margin, margin_labelled = linear_margins(head, D, L) if self._uses_head else (None, None)
+        candidates = _Candidates(D, sq, eligible, L, margin, margin_labelled, groups)
+        rng = check_random_state(random_state)
+        with single_threaded():
+            chosen = self._pick(candidates, batch_size, rng)
+        return np.asarray(chosen, dtype=np.int64)
+
+    def _pick(self, candidates: _Candidates, k: int, rng: np.random.RandomState) -> np.ndarray:
+        """The shared pick: ``round(random_share * k)`` eligible candidates uniformly at
+        random (counted as labelled from then on), then the measure's picks, all within
+        ``max_per_prompt`` per prompt."""
+        cap = _PromptCap.for_batch(candidates, getattr(self, "max_per_prompt", None), k)
+        n_random = round(getattr(self, "random_share", 0.0) * k)
+        picked = np.zeros(0, dtype=np.int64)
+        if n_random:
+            picked = cap.take(rng.permutation(np.flatnonzero(candidates.eligible)), n_random)
+            if n_random == k:
+                return picked
+            candidates = candidates.with_labelled(picked, cap.full())
+        chosen = self._choose(candidates, cap, k - len(picked), rng)
+        return np.concatenate([picked, np.asarray(chosen, dtype=np.int64)])
+
+    def _choose(
+        self, candidates: _Candidates, cap: _PromptCap, k: int, rng: np.random.RandomState
+    ) -> np.ndarray:
+        """``k`` picks by the measure: the shared top-k of :meth:`_measure` (sequential
+        measures override this)."""
+        return _top(self._measure(candidates), candidates.eligible, k, rng)
+
+    def _measure(self, candidates: _Candidates) -> np.ndarray | None:
+        """A score per candidate (higher is asked first); None: no preference."""
+        raise NotImplementedError
 
 
 def norm_limit(sq: np.ndarray, eligible: np.ndarray, max_norm: float | None) -> float:
@@ -399,6 +517,7 @@ class BayesianDesign(BaseStrategy):
         "weighting": [Options(("head", "posterior"))],
         "max_per_prompt": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "random_share": [Interval(numbers.Real, 0.0, 1.0, closed="both")],
+        **BaseStrategy._parameter_constraints,
     }
 
     def __init__(
@@ -409,6 +528,7 @@ class BayesianDesign(BaseStrategy):
         weighting: str = "head",
         max_per_prompt: int | None = None,
         random_share: float = 0.0,
+        random_state: int | np.random.RandomState | None = None,
     ) -> None:
         self.prior_strength = prior_strength
         self.normalize = normalize
@@ -416,73 +536,51 @@ class BayesianDesign(BaseStrategy):
         self.weighting = weighting
         self.max_per_prompt = max_per_prompt
         self.random_share = random_share
+        self.random_state = random_state
 
-    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng, groups):
+    def _pick(self, candidates: _Candidates, k: int, rng: np.random.RandomState) -> np.ndarray:
         if self.max_norm is not None and self.normalize != "cap":
             raise ValueError(
                 f"max_norm={self.max_norm!r} is read only with normalize='cap' (got "
                 f"normalize={self.normalize!r}): drop max_norm or set normalize='cap'."
             )
-        if self.max_per_prompt is not None:
-            if groups is None:
-                raise DataError(
-                    "max_per_prompt needs the prompt of every candidate: pass groups (one prompt "
-                    "id per row of D_pool, e.g. pool.frame['prompt_id_a'])."
-                )
-            capacity = int(
-                np.minimum(np.unique(groups[eligible], return_counts=True)[1], self.max_per_prompt).sum()
-            )
-            if batch_size > capacity:
-                raise DataError(
-                    f"batch_size={batch_size} is more than max_per_prompt={self.max_per_prompt} pairs "
-                    f"per prompt allow ({capacity} candidates): raise max_per_prompt or lower the budget."
-                )
-        cap = _PromptCap(groups, self.max_per_prompt)
-        eligible = eligible.copy()
-        n_random = round(self.random_share * batch_size)
-        picked = np.zeros(0, dtype=np.int64)
-        if n_random:
-            picked = cap.take(rng.permutation(np.flatnonzero(eligible)), n_random)
-            eligible[picked] = False
-            full = cap.full()
-            if full is not None:
-                eligible &= ~full
-            L = D[picked] if L is None else np.vstack([L, D[picked].astype(L.dtype)])
-            if margin_pool is not None:
-                margin_lab = (
-                    margin_pool[picked]
-                    if margin_lab is None
-                    else np.concatenate([margin_lab, margin_pool[picked]])
-                )
-            if n_random == batch_size:
-                return picked
+        return super()._pick(candidates, k, rng)
+
+    def _choose(
+        self, candidates: _Candidates, cap: _PromptCap, k: int, rng: np.random.RandomState
+    ) -> np.ndarray:
+        """The design's greedy picks over the rescaled differences, weighted by ``weighting``."""
+        D, sq, L = candidates.D, candidates.sq, candidates.labelled
         if self.normalize != "none":
-            limit = norm_limit(sq, eligible, self.max_norm) if self.normalize == "cap" else None
+            limit = norm_limit(sq, candidates.eligible, self.max_norm) if self.normalize == "cap" else None
             scale = rescale_differences(sq, self.normalize, limit)
             D = (D * scale[:, None].astype(D.dtype)).astype(D.dtype)
             sq = sq * scale**2
             if L is not None:
                 L_scale = rescale_differences(squared_norms(L), self.normalize, limit)
                 L = (L * L_scale[:, None].astype(L.dtype)).astype(L.dtype)
-        h, A_inv = _initial_gains(D, sq, L, margin_lab, self.prior_strength)
+        h, A_inv = _initial_gains(D, sq, L, candidates.margin_labelled, self.prior_strength)
         if self.weighting == "posterior":
-            v = posterior_outcome_variance(margin_pool, h)
+            v = posterior_outcome_variance(candidates.margin, h)
         else:
-            v = outcome_variance(margin_pool, len(D))
-        chosen = self._design(D, v, h, A_inv, eligible, cap, batch_size - len(picked), rng)
-        return np.concatenate([picked, np.asarray(chosen, dtype=np.int64)])
+            v = outcome_variance(candidates.margin, len(D))
+        scaled = replace(candidates, D=D, sq=sq, labelled=L)
+        return self._design(scaled, weight=v, leverage=h, A_inv=A_inv, cap=cap, k=k, rng=rng)
 
     def _design(
         self,
-        D: np.ndarray,
-        v: np.ndarray,
-        h: np.ndarray,
+        candidates: _Candidates,
+        *,
+        weight: np.ndarray,
+        leverage: np.ndarray,
         A_inv: np.ndarray,
-        eligible: np.ndarray,
         cap: _PromptCap,
         k: int,
         rng: np.random.RandomState,
     ) -> np.ndarray:
+        """``k`` greedy picks from the (rescaled) ``candidates``, given each candidate's
+        outcome variance ``weight``, its ``leverage`` ``d_i^T A^{-1} d_i`` and ``A^{-1}``
+        (updated in place)."""
         raise NotImplementedError
 
 
@@ -542,7 +640,7 @@ class DOptimal(BayesianDesign):
     >>> import numpy as np
     >>> from embrm.active import DOptimal
     >>> D = np.array([[1.0, 0.0], [0.99, 0.01], [0.0, 1.0], [0.0, 0.0]])
-    >>> sorted(DOptimal().select(D, batch_size=2, random_state=0).tolist())
+    >>> sorted(DOptimal(random_state=0).select(D, batch_size=2).tolist())
     [0, 2]
     >>> D = np.array([[30.0, 0.0], [0.0, 1.0]])  # a long difference along a covered direction
     >>> DOptimal().select(D, labelled=np.array([[1.0, 0.0]]), batch_size=1).tolist()
@@ -551,9 +649,10 @@ class DOptimal(BayesianDesign):
     [1]
     """
 
-    def _design(self, D, v, h, A_inv, eligible, cap, k, rng):
-        gain = h * v
-        gain[~eligible] = -np.inf
+    def _design(self, candidates, *, weight, leverage, A_inv, cap, k, rng):
+        D, v = candidates.D, weight
+        gain = leverage * v
+        gain[~candidates.eligible] = -np.inf
         # Break exact ties at random, reproducibly: a tiny relative jitter.
         gain *= 1.0 + 1e-12 * rng.uniform(size=len(gain))
         return np.array(_greedy(D, v, gain, A_inv, k, cap), dtype=np.int64)
@@ -693,14 +792,15 @@ class VOptimal(BayesianDesign):
     >>> import numpy as np
     >>> from embrm.active import VOptimal
     >>> D = np.array([[1.0, 0.0], [0.9, 0.1], [0.95, 0.0], [1.0, 0.05], [0.0, 1.5]])
-    >>> VOptimal().select(D, batch_size=1, random_state=0).tolist()  # the common direction
+    >>> VOptimal(random_state=0).select(D, batch_size=1).tolist()  # the common direction
     [3]
-    >>> DOptimal().select(D, batch_size=1, random_state=0).tolist()  # the longest difference
+    >>> DOptimal(random_state=0).select(D, batch_size=1).tolist()  # the longest difference
     [4]
     """
 
-    def _design(self, D, v, h, A_inv, eligible, cap, k, rng):
-        h = h.copy()
+    def _design(self, candidates, *, weight, leverage, A_inv, cap, k, rng):
+        D, v, eligible = candidates.D, weight, candidates.eligible
+        h = leverage.copy()
         P = information_matrix(D, np.full(len(D), 1.0 / len(D)), 0.0)
         q = _quadratic_form(D, A_inv @ P @ A_inv)
         jitter = 1.0 + 1e-12 * rng.uniform(size=len(D))  # reproducible random tie-breaks
@@ -745,27 +845,34 @@ class PoolLeverage(BaseStrategy):
     >>> import numpy as np
     >>> from embrm.active import PoolLeverage
     >>> D = np.array([[1.0, 0.0], [0.99, 0.01], [0.0, 1.0]])
-    >>> PoolLeverage().select(D, batch_size=1, random_state=0).tolist()
+    >>> PoolLeverage(random_state=0).select(D, batch_size=1).tolist()
     [2]
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "past_aware": [BOOLEAN],
         "ridge": [Interval(numbers.Real, 0.0, None, closed="neither")],
+        **BaseStrategy._parameter_constraints,
     }
 
-    def __init__(self, past_aware: bool = False, ridge: float = 1e-6) -> None:
+    def __init__(
+        self,
+        past_aware: bool = False,
+        ridge: float = 1e-6,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
         self.past_aware = past_aware
         self.ridge = ridge
+        self.random_state = random_state
 
-    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng, groups):
-        v = outcome_variance(margin_pool, len(D))
+    def _measure(self, candidates: _Candidates) -> np.ndarray:
+        D, L = candidates.D, candidates.labelled
+        v = outcome_variance(candidates.margin, len(D))
         base = None
         if self.past_aware and L is not None:
-            base = information_matrix(L, outcome_variance(margin_lab, len(L)), 0.0)
+            base = information_matrix(L, outcome_variance(candidates.margin_labelled, len(L)), 0.0)
         M = information_matrix(D, v, self.ridge, base)
-        score = v * _quadratic_form(D, cho_solve(cho_factor(M), np.eye(len(M))))
-        return _top(score, eligible, batch_size, rng)
+        return v * _quadratic_form(D, cho_solve(cho_factor(M), np.eye(len(M))))
 
 
 class Random(BaseStrategy):
@@ -775,14 +882,14 @@ class Random(BaseStrategy):
     --------
     >>> import numpy as np
     >>> from embrm.active import Random
-    >>> len(Random().select(np.eye(5), batch_size=3, random_state=0))
+    >>> len(Random(random_state=0).select(np.eye(5), batch_size=3))
     3
     """
 
     _uses_head = False
 
-    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng, groups):
-        return rng.choice(np.flatnonzero(eligible), size=batch_size, replace=False)
+    def _measure(self, candidates: _Candidates) -> None:
+        return None  # no preference: the pick's seeded random order
 
 
 class Uncertainty(BaseStrategy):
@@ -800,9 +907,9 @@ class Uncertainty(BaseStrategy):
     [1]
     """
 
-    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng, groups):
-        gap = np.zeros(len(D)) if margin_pool is None else np.abs(margin_pool)
-        return _top(-gap, eligible, batch_size, rng)
+    def _measure(self, candidates: _Candidates) -> np.ndarray:
+        margin = candidates.margin
+        return -(np.zeros(len(candidates.D)) if margin is None else np.abs(margin))
 
 
 class MaxDifference(BaseStrategy):
@@ -819,9 +926,9 @@ class MaxDifference(BaseStrategy):
     [0]
     """
 
-    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng, groups):
-        gap = np.zeros(len(D)) if margin_pool is None else np.abs(margin_pool)
-        return _top(gap, eligible, batch_size, rng)
+    def _measure(self, candidates: _Candidates) -> np.ndarray:
+        margin = candidates.margin
+        return np.zeros(len(candidates.D)) if margin is None else np.abs(margin)
 
 
 class KCenter(BaseStrategy):
@@ -836,13 +943,17 @@ class KCenter(BaseStrategy):
     >>> import numpy as np
     >>> from embrm.active import KCenter
     >>> D = np.array([[1.0, 0.0], [0.99, 0.01], [0.0, 1.0]])
-    >>> sorted(KCenter().select(D, labelled=D[:1], batch_size=1, random_state=0).tolist())
+    >>> sorted(KCenter(random_state=0).select(D, labelled=D[:1], batch_size=1).tolist())
     [2]
     """
 
     _uses_head = False
 
-    def _select(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng, groups):
+    def _choose(
+        self, candidates: _Candidates, cap: _PromptCap, k: int, rng: np.random.RandomState
+    ) -> np.ndarray:
+        """Farthest-point picks, one at a time (the nearest distances updated after each)."""
+        D, L, sq, eligible = candidates.D, candidates.labelled, candidates.sq, candidates.eligible
         nearest = np.full(len(D), np.inf)
 
         def absorb(centres: np.ndarray) -> None:
@@ -858,8 +969,8 @@ class KCenter(BaseStrategy):
         score = np.where(eligible, nearest, -np.inf)
         score *= 1.0 + 1e-12 * rng.uniform(size=len(score))  # random tie-breaks
         chosen = []
-        for k in range(batch_size):
-            i = int(rng.choice(np.flatnonzero(eligible))) if k == 0 and L is None else int(np.argmax(score))
+        for n in range(k):
+            i = int(rng.choice(np.flatnonzero(eligible))) if n == 0 and L is None else int(np.argmax(score))
             chosen.append(i)
             absorb(D[i : i + 1])
             score = np.where(eligible, nearest, -np.inf)

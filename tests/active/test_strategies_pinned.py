@@ -55,7 +55,13 @@ def _strategy(name):
 
 
 def _select(strategy, seed, D, **kwargs):
-    return strategy.select(D, random_state=seed, **kwargs).tolist()
+    """The picks of ``strategy`` seeded in its constructor; the deprecated ``select(...,
+    random_state=)`` must pick the same rows (overriding another constructor seed)."""
+    picks = strategy.set_params(random_state=seed).select(D, **kwargs).tolist()
+    with pytest.warns(DeprecationWarning, match=r"select\(random_state=\.\.\.\) is deprecated"):
+        old = strategy.set_params(random_state=seed + 1).select(D, random_state=seed, **kwargs)
+    assert old.tolist() == picks
+    return picks
 
 
 # (strategy, scenario, seed) -> rows picked, recorded before the strategies were refactored.
