@@ -108,7 +108,7 @@ def main() -> None:
             )
         )
 
-    picks, s, peak = timed(lambda: DOptimal().select(D, batch_size=args.batch, random_state=0))
+    picks, s, peak = timed(lambda: DOptimal(random_state=0).select(D, batch_size=args.batch))
     row("DOptimal, cold start", len(D), s, peak, picks, D)
     ours_per_candidate = s / len(D)
 
@@ -118,15 +118,15 @@ def main() -> None:
     labelled = D[lab] * np.sign(D[lab] @ w_true)[:, None]
     head = BTLinear().fit(labelled, np.zeros_like(labelled))
     picks, s, peak = timed(
-        lambda: DOptimal().select(D, labelled=labelled, head=head, batch_size=args.batch, random_state=0)
+        lambda: DOptimal(random_state=0).select(D, labelled=labelled, head=head, batch_size=args.batch)
     )
     row("DOptimal, head + 1,000 labelled", len(D), s, peak, picks, D)
 
-    picks, s, peak = timed(lambda: PoolLeverage().select(D, batch_size=args.batch, random_state=0))
+    picks, s, peak = timed(lambda: PoolLeverage(random_state=0).select(D, batch_size=args.batch))
     row("PoolLeverage (one shot, chunked)", len(D), s, peak, picks, D)
 
     small = D[: args.full_downdate_size]
-    short_picks, s, peak = timed(lambda: DOptimal().select(small, batch_size=args.batch, random_state=0))
+    short_picks, s, peak = timed(lambda: DOptimal(random_state=0).select(small, batch_size=args.batch))
     row("DOptimal (shortlist)", len(small), s, peak, short_picks, small)
 
     def every_candidate():
@@ -154,7 +154,7 @@ def main() -> None:
     same = sorted(full_picks.tolist()) == sorted(short_picks.tolist())
 
     iso = np.random.default_rng(2).standard_normal((args.full_downdate_size, args.dim), dtype=np.float32)
-    picks, s, peak = timed(lambda: DOptimal().select(iso, batch_size=args.batch, random_state=0))
+    picks, s, peak = timed(lambda: DOptimal(random_state=0).select(iso, batch_size=args.batch))
     row("DOptimal, isotropic Gaussian pool", len(iso), s, peak, picks, iso)
 
     ref_pool = D[: args.reference_size]
@@ -175,8 +175,8 @@ def main() -> None:
             log_det_information(ref_pool[ref_picks].astype(np.float64)),
         )
     )
-    ours_small = DOptimal().select(ref_pool, batch_size=args.batch, random_state=0)
-    lev_small = PoolLeverage().select(ref_pool, batch_size=args.batch, random_state=0)
+    ours_small = DOptimal(random_state=0).select(ref_pool, batch_size=args.batch)
+    lev_small = PoolLeverage(random_state=0).select(ref_pool, batch_size=args.batch)
 
     print(f"\n{'method':<36} {'pool':>9} {'seconds':>8} {'us/cand':>8} {'peak MB':>8} {'logdet':>8}")
     for name, n, sec, per, mb, ld in rows:

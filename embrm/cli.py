@@ -542,15 +542,16 @@ def _add_strategy_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _strategy(args: argparse.Namespace):
-    """The strategy ``--strategy`` names, with every option it takes (:data:`STRATEGY_OPTIONS`);
-    an option it does not take is an error, not silently ignored."""
+    """The strategy ``--strategy`` names, seeded by ``--random-state``, with every option it
+    takes (:data:`STRATEGY_OPTIONS`); an option it does not take is an error, not silently
+    ignored."""
     from .active import DEFAULT_STRATEGY, STRATEGIES
 
     if args.strategy is None:
         args.strategy, defaults = DEFAULT_STRATEGY
     else:
         defaults = {}
-    strategy = STRATEGIES[args.strategy](**defaults)
+    strategy = STRATEGIES[args.strategy](**defaults, random_state=args.random_state)
     for flag, param in STRATEGY_OPTIONS.items():
         value = getattr(args, param)
         if value is None:

@@ -13,7 +13,7 @@ import polars as pl
 from embrm._files import file_lock, write_frame
 from embrm._validation import check_output_file
 from embrm.active._pools import CandidatePool
-from embrm.active._strategies import STRATEGIES, BaseStrategy, default_strategy
+from embrm.active._strategies import STRATEGIES, BaseStrategy, default_strategy, seeded
 from embrm.data import PreferencePairs, peek_columns, read_table
 from embrm.exceptions import DataError
 
@@ -194,7 +194,9 @@ def select_queries(
         Gives ``p``; default a :class:`~embrm.heads.BTLinear` fitted on ``labels`` (none
         without labels: uniform outcome variance).
     random_state : int, RandomState or None, default 0
-        Same pool, labels and seed give the same queries.
+        Seeds a strategy that has no ``random_state`` of its own (a name, None, or a
+        strategy built without one); a strategy's own seed wins. Same pool, labels and seed
+        give the same queries.
 
     Returns
     -------
@@ -208,6 +210,7 @@ def select_queries(
         if strategy not in STRATEGIES:
             raise DataError(f"Unknown strategy {strategy!r}; choose one of {sorted(STRATEGIES)}.")
         strategy = STRATEGIES[strategy]()
+    strategy = seeded(strategy, random_state)
     if not isinstance(budget, int | np.integer) or budget < 1:
         raise DataError(f"budget must be a positive integer, got {budget!r}.")
     D = pool.differences(X)
@@ -233,7 +236,6 @@ def select_queries(
         labelled=labelled,
         head=head,
         batch_size=budget,
-        random_state=random_state,
         groups=pool.frame["prompt_id_a"].to_numpy(),
     )
     picked = pool.frame[chosen]

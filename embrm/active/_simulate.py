@@ -13,7 +13,7 @@ from sklearn.base import clone
 from sklearn.utils import check_random_state
 
 from embrm.active._pools import CandidatePool
-from embrm.active._strategies import BaseStrategy
+from embrm.active._strategies import BaseStrategy, seeded
 from embrm.data import PreferencePairs, ScoredResponses, simulated_labels
 from embrm.evaluate import evaluate_pairs, evaluate_rewards
 from embrm.exceptions import DataError
@@ -116,7 +116,8 @@ def simulate_active(
     round the head is refitted (a clone, on all labels so far) and measured by ``evaluate``.
     The seed set and the annotator's noise (one draw per pool pair) depend only on
     ``random_state``: strategies run with the same seed share the seed set, and a pair
-    asked by two strategies gets the same label.
+    asked by two strategies gets the same label. A strategy without a ``random_state`` of
+    its own draws its random choices from the same stream.
 
     Parameters
     ----------
@@ -148,6 +149,7 @@ def simulate_active(
         )
     rng = check_random_state(random_state)
     head = BTLinear() if head is None else head
+    strategy = seeded(strategy, rng)
     D = pool.differences(X)
     groups = pool.frame["prompt_id_a"].to_numpy()
     annotator.fit(pool, rng.randint(2**31 - 1))
@@ -181,7 +183,6 @@ def simulate_active(
             labelled=labelled,
             head=fitted,
             batch_size=min(batch_size, budget - len(rows)),
-            random_state=rng,
             groups=groups,
         )
         select_seconds = time.perf_counter() - start

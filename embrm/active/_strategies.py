@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from scipy.special import expit
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 
 from embrm._validation import BOOLEAN, RANDOM_STATE, Interval, Options, check_groups, validate_params
@@ -993,6 +993,23 @@ STRATEGIES: dict[str, type[BaseStrategy]] = {
 #: :func:`~embrm.active.select_queries` without ``strategy``): a name of
 #: :data:`STRATEGIES` and its parameters.
 DEFAULT_STRATEGY: tuple[str, dict[str, Any]] = ("vopt", {"normalize": "unit"})
+
+
+def seeded(strategy: BaseStrategy, random_state: int | np.random.RandomState | None) -> BaseStrategy:
+    """``strategy`` itself when it has a ``random_state`` of its own, else a clone seeded
+    with ``random_state``: how the drivers (:func:`~embrm.active.select_queries`,
+    :func:`~embrm.active.simulate_active`) seed a strategy without overriding a user's seed.
+
+    Examples
+    --------
+    >>> from embrm.active import DOptimal
+    >>> from embrm.active._strategies import seeded
+    >>> seeded(DOptimal(), 3), seeded(DOptimal(random_state=1), 3)
+    (DOptimal(random_state=3), DOptimal(random_state=1))
+    """
+    if getattr(strategy, "random_state", None) is not None or "random_state" not in strategy.get_params():
+        return strategy
+    return clone(strategy).set_params(random_state=random_state)
 
 
 def default_strategy() -> BaseStrategy:

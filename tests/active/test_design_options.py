@@ -58,9 +58,9 @@ def _greedy_reference(D, v, prior_strength, k, L=None, v_lab=None, groups=None, 
 def test_plain_dopt_asks_the_long_differences_and_normalised_designs_do_not():
     D = _planted()
     long = {0, 1, 2, 3}
-    assert set(DOptimal().select(D, batch_size=4, random_state=0).tolist()) == long
+    assert set(DOptimal(random_state=0).select(D, batch_size=4).tolist()) == long
     for options in ({"normalize": "unit"}, {"normalize": "cap", "max_norm": 1.0}, {"normalize": "cap"}):
-        picks = DOptimal(**options).select(D, batch_size=4, random_state=0).tolist()
+        picks = DOptimal(**options, random_state=0).select(D, batch_size=4).tolist()
         assert len(long & set(picks)) <= 1, options
 
 
@@ -70,10 +70,10 @@ def test_unit_normalisation_is_dopt_on_unit_rows_labelled_rows_too():
     L = rng.standard_normal((5, 4)) * rng.uniform(0.1, 20.0, size=(5, 1))
     unit = D / np.linalg.norm(D, axis=1, keepdims=True)
     L_unit = L / np.linalg.norm(L, axis=1, keepdims=True)
-    picks = DOptimal(normalize="unit").select(D, labelled=L, batch_size=6, random_state=0).tolist()
-    assert picks == DOptimal().select(unit, labelled=L_unit, batch_size=6, random_state=0).tolist()
+    picks = DOptimal(normalize="unit", random_state=0).select(D, labelled=L, batch_size=6).tolist()
+    assert picks == DOptimal(random_state=0).select(unit, labelled=L_unit, batch_size=6).tolist()
     assert picks == _greedy_reference(unit, np.full(60, 0.25), 0.1, 6, L_unit, np.full(5, 0.25))
-    assert picks != DOptimal().select(D, labelled=L, batch_size=6, random_state=0).tolist()
+    assert picks != DOptimal(random_state=0).select(D, labelled=L, batch_size=6).tolist()
 
 
 @pytest.mark.parametrize("strategy", [DOptimal, VOptimal])
@@ -84,10 +84,8 @@ def test_cap_is_the_design_on_capped_rows(strategy):
     norm, L_norm = np.linalg.norm(D, axis=1), np.linalg.norm(L, axis=1)
     capped = D * np.minimum(1.0, 2.0 / norm)[:, None]
     L_capped = L * np.minimum(1.0, 2.0 / L_norm)[:, None]
-    picks = strategy(normalize="cap", max_norm=2.0).select(D, labelled=L, batch_size=5, random_state=0)
-    assert (
-        picks.tolist() == strategy().select(capped, labelled=L_capped, batch_size=5, random_state=0).tolist()
-    )
+    picks = strategy(normalize="cap", max_norm=2.0, random_state=0).select(D, labelled=L, batch_size=5)
+    assert picks.tolist() == strategy(random_state=0).select(capped, labelled=L_capped, batch_size=5).tolist()
 
 
 def test_rescale_factors_closed_form():
@@ -113,8 +111,8 @@ def test_default_cap_is_the_median_length_of_the_candidates_that_can_be_chosen()
     eligible = np.ones(40, bool)
     eligible[:15] = eligible[20:24] = False
     median = float(np.median(np.linalg.norm(D[eligible], axis=1)))
-    picks = DOptimal(normalize="cap").select(D, labelled=L, batch_size=5, random_state=0).tolist()
-    expected = DOptimal(normalize="cap", max_norm=median).select(D, labelled=L, batch_size=5, random_state=0)
+    picks = DOptimal(normalize="cap", random_state=0).select(D, labelled=L, batch_size=5).tolist()
+    expected = DOptimal(normalize="cap", max_norm=median, random_state=0).select(D, labelled=L, batch_size=5)
     assert picks == expected.tolist()
 
 
@@ -123,7 +121,7 @@ def test_normalised_designs_keep_the_heads_margins_of_the_raw_rows():
     head = _Linear([0.5, 0.0])  # raw margins 5, 0, 0.35; unit rows' would be 0.5, 0, 0.35
     unit = D / np.linalg.norm(D, axis=1, keepdims=True)
     v = expit(D @ head.coef_) * (1 - expit(D @ head.coef_))
-    picks = DOptimal(normalize="unit").select(D, head=head, batch_size=2, random_state=0).tolist()
+    picks = DOptimal(normalize="unit", random_state=0).select(D, head=head, batch_size=2).tolist()
     assert picks == _greedy_reference(unit, v, 0.1, 2) == [1, 2]
 
 
@@ -165,7 +163,7 @@ def test_posterior_weighting_is_greedy_on_the_posterior_weights():
     D = rng.standard_normal((40, 3)) * rng.uniform(0.2, 5.0, size=(40, 1))
     head = _Linear([1.0, -0.5, 0.2])
     v = posterior_outcome_variance(D @ head.coef_, (D**2).sum(axis=1) / 0.1)
-    picks = DOptimal(weighting="posterior").select(D, head=head, batch_size=5, random_state=0).tolist()
+    picks = DOptimal(weighting="posterior", random_state=0).select(D, head=head, batch_size=5).tolist()
     assert picks == _greedy_reference(D, v, 0.1, 5)
 
 
@@ -174,10 +172,10 @@ def test_posterior_weighting_is_greedy_on_the_posterior_weights():
 def test_prompt_cap_is_respected_exactly(strategy):
     D = _planted(4, n=120, n_long=6, length=30.0)
     groups = np.repeat(np.arange(20), 6)  # prompt 0 holds the six long rows
-    plain = strategy().select(D, batch_size=6, random_state=0, groups=groups)
+    plain = strategy(random_state=0).select(D, batch_size=6, groups=groups)
     assert (groups[plain] == 0).sum() >= 3
     for cap in (1, 2):
-        picks = strategy(max_per_prompt=cap).select(D, batch_size=12, random_state=0, groups=groups)
+        picks = strategy(max_per_prompt=cap, random_state=0).select(D, batch_size=12, groups=groups)
         counts = np.bincount(groups[picks], minlength=20)
         assert counts.max() == cap and counts[0] == cap and len(set(picks.tolist())) == 12
 
@@ -186,7 +184,7 @@ def test_prompt_cap_is_the_greedy_with_full_prompts_blocked_also_past_the_shortl
     rng = np.random.RandomState(5)
     D = rng.standard_normal((5000, 4)) * rng.uniform(0.2, 3.0, size=(5000, 1))
     groups = rng.randint(0, 400, size=5000)
-    picks = DOptimal(max_per_prompt=1).select(D, batch_size=40, random_state=0, groups=groups).tolist()
+    picks = DOptimal(max_per_prompt=1, random_state=0).select(D, batch_size=40, groups=groups).tolist()
     assert picks == _greedy_reference(D, np.full(5000, 0.25), 0.1, 40, groups=groups, cap=1)
     assert len(set(groups[picks])) == 40
 
@@ -210,13 +208,13 @@ def test_random_share_draws_its_count_from_the_seeded_rng_then_designs_the_rest(
     D = rng.standard_normal((80, 5)) * rng.uniform(0.5, 5.0, size=(80, 1))  # no ties
     D[5] = 0.0  # a self pair: never drawn
     eligible = np.flatnonzero(np.linalg.norm(D, axis=1) > 0)
-    picks = DOptimal(random_share=share).select(D, batch_size=10, random_state=11).tolist()
+    picks = DOptimal(random_share=share, random_state=11).select(D, batch_size=10).tolist()
     assert (
         picks[:n_random] == eligible[np.random.RandomState(11).permutation(len(eligible))][:n_random].tolist()
     )
     if n_random < 10:
-        rest = DOptimal().select(
-            D, labelled=D[picks[:n_random]] if n_random else None, batch_size=10 - n_random, random_state=0
+        rest = DOptimal(random_state=0).select(
+            D, labelled=D[picks[:n_random]] if n_random else None, batch_size=10 - n_random
         )
         assert picks[n_random:] == rest.tolist()
     assert len(picks) == len(set(picks)) == 10
@@ -226,20 +224,18 @@ def test_random_share_counts_its_picks_as_information_under_the_head():
     D = _planted(8, n=60, d=4)
     head = _Linear([0.3, -0.2, 0.1, 0.0])
     L = D[40:43]
-    picks = DOptimal(random_share=0.5).select(D, labelled=L, head=head, batch_size=6, random_state=3).tolist()
-    rest = DOptimal().select(
-        D, labelled=np.vstack([L, D[picks[:3]]]), head=head, batch_size=3, random_state=0
-    )
+    picks = DOptimal(random_share=0.5, random_state=3).select(D, labelled=L, head=head, batch_size=6).tolist()
+    rest = DOptimal(random_state=0).select(D, labelled=np.vstack([L, D[picks[:3]]]), head=head, batch_size=3)
     assert picks[3:] == rest.tolist()
-    head_only = DOptimal(random_share=0.5).select(D, head=head, batch_size=4, random_state=3).tolist()
-    rest = DOptimal().select(D, labelled=D[head_only[:2]], head=head, batch_size=2, random_state=0)
+    head_only = DOptimal(random_share=0.5, random_state=3).select(D, head=head, batch_size=4).tolist()
+    rest = DOptimal(random_state=0).select(D, labelled=D[head_only[:2]], head=head, batch_size=2)
     assert head_only[2:] == rest.tolist()
 
 
 def test_random_picks_are_never_asked_again_in_the_same_batch():
     D = np.random.RandomState(13).standard_normal((10, 2))
     for seed in range(5):
-        picks = DOptimal(random_share=0.5).select(D, batch_size=10, random_state=seed).tolist()
+        picks = DOptimal(random_share=0.5, random_state=seed).select(D, batch_size=10).tolist()
         assert sorted(picks) == list(range(10))
 
 
@@ -247,8 +243,8 @@ def test_random_share_respects_the_prompt_cap():
     D = _planted(9, n=40)
     groups = np.repeat(np.arange(20), 2)
     for seed in range(5):
-        picks = DOptimal(random_share=0.6, max_per_prompt=1).select(
-            D, batch_size=20, random_state=seed, groups=groups
+        picks = DOptimal(random_share=0.6, max_per_prompt=1, random_state=seed).select(
+            D, batch_size=20, groups=groups
         )
         assert np.bincount(groups[picks]).max() == 1
 
@@ -309,7 +305,7 @@ def test_prompt_cap_holds_after_the_shortlist_is_refreshed():
         D[b * 860 : (b + 1) * 860, b] += 3.0 - 0.1 * b
     D[4300:] += rng.standard_normal((700, 8))
     groups = rng.randint(0, 20, size=5000)
-    picks = DOptimal(max_per_prompt=1).select(D, batch_size=15, random_state=0, groups=groups).tolist()
+    picks = DOptimal(max_per_prompt=1, random_state=0).select(D, batch_size=15, groups=groups).tolist()
     assert picks == _greedy_reference(D, np.full(5000, 0.25), 0.1, 15, groups=groups, cap=1)
     assert len(set(groups[picks])) == 15
 

@@ -50,7 +50,7 @@ def _brute_force_greedy(D, v, prior_strength, labelled_info, k):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_dopt_batch_of_one_is_the_brute_force_best(seed):
     D = _anisotropic_pool(30, 5, seed)
-    i = DOptimal(prior_strength=0.5).select(D, batch_size=1, random_state=0)[0]
+    i = DOptimal(prior_strength=0.5, random_state=0).select(D, batch_size=1)[0]
     values = [log_det_information(D[[j]], prior_strength=0.5) for j in range(len(D))]
     assert i == int(np.argmax(values))
     # and greedy k=3 is within (1 - 1/e) of the best triple (here it is usually optimal)
@@ -58,7 +58,7 @@ def test_dopt_batch_of_one_is_the_brute_force_best(seed):
         log_det_information(D[list(c)], prior_strength=0.5) - 5 * np.log(0.5)
         for c in itertools.combinations(range(len(D)), 3)
     )
-    picks = DOptimal(prior_strength=0.5).select(D, batch_size=3, random_state=0)
+    picks = DOptimal(prior_strength=0.5, random_state=0).select(D, batch_size=3)
     assert log_det_information(D[picks], prior_strength=0.5) - 5 * np.log(0.5) >= (1 - 1 / np.e) * best
 
 
@@ -66,7 +66,7 @@ def test_dopt_equals_brute_force_greedy_with_labels_and_head():
     D = _anisotropic_pool(60, 6, 3)
     labelled = D[:4] * np.array([1, -1, 1, -1])[:, None]
     head = BTLinear(standardize=False, alpha=1.0).fit(D[4:10], np.zeros((6, 6)))
-    picks = DOptimal(prior_strength=2.0).select(D, labelled=labelled, head=head, batch_size=6, random_state=0)
+    picks = DOptimal(prior_strength=2.0, random_state=0).select(D, labelled=labelled, head=head, batch_size=6)
     p = 1 / (1 + np.exp(-D @ head.coef_))
     v = p * (1 - p)
     p_lab = 1 / (1 + np.exp(-labelled @ head.coef_))
@@ -102,7 +102,7 @@ def test_sherman_morrison_and_downdates_equal_direct_recomputation():
 def test_shortlist_path_matches_the_full_downdate():
     """Pools larger than the shortlist pick exactly what downdating everyone would."""
     D = _anisotropic_pool(9000, 12, 6).astype(np.float32)
-    picks = DOptimal(prior_strength=1.0).select(D, batch_size=40, random_state=0)
+    picks = DOptimal(prior_strength=1.0, random_state=0).select(D, batch_size=40)
     v = np.full(9000, 0.25)
     chosen, A = [], np.eye(12)
     for _ in range(40):  # naive greedy: recompute every gain from the current inverse
@@ -120,7 +120,7 @@ def test_vopt_equals_brute_force_greedy_on_pool_variance():
     D = _anisotropic_pool(80, 6, 7)
     labelled = D[:3] * np.array([1, -1, 1])[:, None]
     head = BTLinear(standardize=False, alpha=1.0).fit(D[3:10], np.zeros((7, 6)))
-    picks = VOptimal(prior_strength=0.5).select(D, labelled=labelled, head=head, batch_size=5, random_state=0)
+    picks = VOptimal(prior_strength=0.5, random_state=0).select(D, labelled=labelled, head=head, batch_size=5)
     v = 1 / (1 + np.exp(-D @ head.coef_))
     v *= 1 - v
     p_lab = 1 / (1 + np.exp(-labelled @ head.coef_))
@@ -145,8 +145,8 @@ def test_vopt_prefers_common_directions_to_a_rare_extreme():
     common = np.c_[rng.normal(1.0, 0.1, 200), rng.normal(0.0, 0.05, 200), np.zeros(200)]
     rare = np.c_[np.zeros(3), np.zeros(3), rng.normal(2.5, 0.1, 3)]
     D = np.vstack([common, rare])
-    dopt = DOptimal().select(D, batch_size=3, random_state=0)
-    vopt = VOptimal().select(D, batch_size=3, random_state=0)
+    dopt = DOptimal(random_state=0).select(D, batch_size=3)
+    vopt = VOptimal(random_state=0).select(D, batch_size=3)
     assert dopt[0] >= 200 and max(vopt[:2]) < 200
     assert np.sum(dopt >= 200) > np.sum(vopt >= 200)
 
@@ -159,16 +159,16 @@ def test_dopt_log_det_beats_pool_leverage_and_random():
     D = np.vstack([centres[k] + 0.01 * rng.standard_normal((n, 6)) for k, n in enumerate([200, 5, 5])])
     D = np.vstack([D, 0.3 * rng.standard_normal((50, 6))])
     value = {
-        name: log_det_information(D[s.select(D, batch_size=6, random_state=0)])
+        name: log_det_information(D[s.select(D, batch_size=6)])
         for name, s in {
-            "dopt": DOptimal(prior_strength=1.0),
-            "leverage": PoolLeverage(),
-            "random": Random(),
+            "dopt": DOptimal(prior_strength=1.0, random_state=0),
+            "leverage": PoolLeverage(random_state=0),
+            "random": Random(random_state=0),
         }.items()
     }
     assert value["dopt"] > value["leverage"] + 1.0
     assert value["dopt"] > value["random"] + 0.3
-    many = [log_det_information(D[Random().select(D, batch_size=6, random_state=s)]) for s in range(20)]
+    many = [log_det_information(D[Random(random_state=s).select(D, batch_size=6)]) for s in range(20)]
     assert value["dopt"] > max(many)
 
 
@@ -187,7 +187,7 @@ def test_pool_leverage_is_the_gradient_of_the_reference_log_det():
         grad = np.array(
             [(logdet(np.ones(40) + eps * e) - logdet(np.ones(40) - eps * e)) / (2 * eps) for e in np.eye(40)]
         )
-        picks = PoolLeverage(past_aware=past_aware).select(D, labelled=past, batch_size=5, random_state=0)
+        picks = PoolLeverage(past_aware=past_aware, random_state=0).select(D, labelled=past, batch_size=5)
         assert picks.tolist() == np.argsort(-grad)[:5].tolist()
 
 
@@ -209,8 +209,8 @@ def test_non_linear_head_uses_a_linear_head_on_the_labels():
     labelled = D[:30] * np.sign(D[:30, 0])[:, None]
     mlp = BTMLP(max_epochs=3, random_state=0).fit(labelled, np.zeros_like(labelled))
     linear = BTLinear().fit(labelled, np.zeros_like(labelled))
-    a = DOptimal().select(D, labelled=labelled, head=mlp, batch_size=5, random_state=0)
-    b = DOptimal().select(D, labelled=labelled, head=linear, batch_size=5, random_state=0)
+    a = DOptimal(random_state=0).select(D, labelled=labelled, head=mlp, batch_size=5)
+    b = DOptimal(random_state=0).select(D, labelled=labelled, head=linear, batch_size=5)
     assert a.tolist() == b.tolist()
     with pytest.raises(DataError, match="not linear"):
         DOptimal().select(D, head=mlp, batch_size=5)
@@ -223,11 +223,11 @@ def test_every_strategy_contract(name):
     D[3] = 0.0  # a self pair
     labelled = np.vstack([D[10], -D[11], D[12]])  # already labelled, either orientation
     head = BTLinear().fit(labelled, np.zeros_like(labelled))
-    strategy = STRATEGIES[name]()
-    picks = strategy.select(D, labelled=labelled, head=head, batch_size=50, random_state=0)
+    strategy = STRATEGIES[name](random_state=0)
+    picks = strategy.select(D, labelled=labelled, head=head, batch_size=50)
     assert len(picks) == 50 == len(set(picks.tolist()))
     assert not {3, 10, 11, 12} & set(picks.tolist())
-    again = clone(strategy).select(D, labelled=labelled, head=head, batch_size=50, random_state=0)
+    again = clone(strategy).select(D, labelled=labelled, head=head, batch_size=50)
     assert picks.tolist() == again.tolist()  # same inputs and seed: same picks
     with pytest.raises(DataError, match="larger than the 56 candidates"):
         strategy.select(D, labelled=labelled, head=head, batch_size=57)
@@ -247,8 +247,8 @@ def test_memory_stays_linear_in_the_pool():
 
     D = _anisotropic_pool(150_000, 32, 9).astype(np.float32)
     tracemalloc.start()
-    DOptimal().select(D, labelled=D[:100], batch_size=20, random_state=0)
-    PoolLeverage(past_aware=True).select(D, labelled=D[:100], batch_size=20, random_state=0)
+    DOptimal(random_state=0).select(D, labelled=D[:100], batch_size=20)
+    PoolLeverage(past_aware=True, random_state=0).select(D, labelled=D[:100], batch_size=20)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 3 * D.nbytes
@@ -265,15 +265,11 @@ def test_dopt_recovers_a_planted_reward_with_fewer_labels():
         planted = make_preference_pairs(1000, 16, beta=4.0, random_state=seed)
         D = planted.X_win - planted.X_lose  # labelled orientation
         flip = np.where(np.random.RandomState(seed).rand(len(D)) < 0.5, 1.0, -1.0)
-        for name, strategy in (("dopt", DOptimal()), ("random", Random())):
+        for name, strategy in (("dopt", DOptimal(random_state=seed)), ("random", Random(random_state=seed))):
             rows = list(np.random.RandomState(seed).choice(len(D), 10, replace=False))
             for _ in range(5):
                 head = BTLinear(alpha=1.0).fit(D[rows], np.zeros((len(rows), 16)))
-                rows += list(
-                    strategy.select(
-                        D * flip[:, None], labelled=D[rows], head=head, batch_size=10, random_state=seed
-                    )
-                )
+                rows += list(strategy.select(D * flip[:, None], labelled=D[rows], head=head, batch_size=10))
             coef = BTLinear(alpha=1.0).fit(D[rows], np.zeros((len(rows), 16))).coef_
             cosine[name].append(coef @ planted.coef / np.linalg.norm(coef))
     assert all(d > r for d, r in zip(cosine["dopt"], cosine["random"], strict=True))

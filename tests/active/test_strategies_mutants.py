@@ -57,7 +57,7 @@ def test_k_center_with_labels_is_the_farthest_point_greedy(dtype):
     D = _pool(70, 4, 0, dtype)
     labelled = _pool(5, 4, 1, dtype)
     labelled[0] = 3.0 * D[0]  # the first labelled row must count (it covers D[0]'s region)
-    picks = KCenter().select(D, labelled=labelled, batch_size=8, random_state=0)
+    picks = KCenter(random_state=0).select(D, labelled=labelled, batch_size=8)
     assert picks.tolist() == _brute_force_k_center(D, labelled, None, 8)
 
 
@@ -65,7 +65,7 @@ def test_k_center_without_labels_starts_at_random_then_goes_farthest():
     D = _pool(50, 3, 2)
     firsts = set()
     for seed in range(8):
-        picks = KCenter().select(D, batch_size=6, random_state=seed)
+        picks = KCenter(random_state=seed).select(D, batch_size=6)
         assert picks.tolist() == _brute_force_k_center(D, None, int(picks[0]), 6)
         firsts.add(int(picks[0]))
     assert len(firsts) >= 4  # the first pick is random, not always the same row
@@ -74,14 +74,14 @@ def test_k_center_without_labels_starts_at_random_then_goes_farthest():
 def test_k_center_first_pick_with_labels_is_not_random():
     D = _pool(40, 3, 3)
     labelled = _pool(4, 3, 4)
-    picks = {int(KCenter().select(D, labelled=labelled, batch_size=1, random_state=s)[0]) for s in range(6)}
+    picks = {int(KCenter(random_state=s).select(D, labelled=labelled, batch_size=1)[0]) for s in range(6)}
     assert picks == {_brute_force_k_center(D, labelled, None, 1)[0]}
 
 
 @pytest.mark.parametrize("strategy", [Uncertainty, MaxDifference])
 def test_gap_strategies_without_a_head_pick_at_random(strategy):
     D = _pool(30, 3, 5)
-    batches = {tuple(strategy().select(D, batch_size=4, random_state=s).tolist()) for s in range(5)}
+    batches = {tuple(strategy(random_state=s).select(D, batch_size=4).tolist()) for s in range(5)}
     assert len(batches) == 5 and all(len(set(b)) == 4 for b in batches)
 
 
@@ -91,9 +91,9 @@ def test_gap_strategies_exact_top_k_at_every_batch_size():
     head = BTLinear(standardize=False, alpha=1e-3).fit(oriented, np.zeros((10, 3)))
     gap = np.abs(D @ head.coef_)
     for k in (1, 2, 24, 25):
-        low = Uncertainty().select(D, head=head, batch_size=k, random_state=0).tolist()
+        low = Uncertainty(random_state=0).select(D, head=head, batch_size=k).tolist()
         assert low == np.argsort(gap)[:k].tolist()
-        top = MaxDifference().select(D, head=head, batch_size=k, random_state=0).tolist()
+        top = MaxDifference(random_state=0).select(D, head=head, batch_size=k).tolist()
         assert top == np.argsort(-gap)[:k].tolist()
 
 
@@ -123,11 +123,11 @@ def test_pool_leverage_reads_the_head_and_the_labels_variances():
         base = (past * (p * (1 - p))[:, None]).T @ past if past_aware else 0.0
         M = (D * v[:, None]).T @ D + 1e-6 * np.eye(4) + base
         score = v * np.einsum("ij,jk,ik->i", D, np.linalg.inv(M), D)
-        strategy = PoolLeverage(past_aware=past_aware)
-        picks = strategy.select(D, labelled=past, head=head, batch_size=40, random_state=0)
+        strategy = PoolLeverage(past_aware=past_aware, random_state=0)
+        picks = strategy.select(D, labelled=past, head=head, batch_size=40)
         assert picks.tolist() == np.argsort(-score).tolist()  # the whole ranking, row 0 included
         if not past_aware:  # the default
-            default = PoolLeverage().select(D, labelled=past, head=head, batch_size=40, random_state=0)
+            default = PoolLeverage(random_state=0).select(D, labelled=past, head=head, batch_size=40)
             assert default.tolist() == picks.tolist()
 
 
@@ -148,13 +148,13 @@ def test_vopt_uses_the_labels_variances_under_a_confident_head():
         ]
         chosen.append(int(np.argmin(values)))
         A += v[chosen[-1]] * np.outer(D[chosen[-1]], D[chosen[-1]])
-    picks = VOptimal().select(D, labelled=labelled, head=head, batch_size=4, random_state=0)
+    picks = VOptimal(random_state=0).select(D, labelled=labelled, head=head, batch_size=4)
     assert picks.tolist() == chosen
 
 
 def test_vopt_breaks_exact_ties_at_random():
     D = np.repeat(np.eye(3), 10, axis=0)  # ten copies of each direction: exact ties
-    firsts = {int(VOptimal().select(D, batch_size=1, random_state=s)[0]) for s in range(10)}
+    firsts = {int(VOptimal(random_state=s).select(D, batch_size=1)[0]) for s in range(10)}
     assert len(firsts) >= 4
 
 
@@ -179,7 +179,7 @@ def test_information_matrix_closed_form():
 
 def test_dopt_breaks_exact_ties_at_random():
     D = np.repeat(np.eye(3), 10, axis=0)  # ten copies of each direction: exact ties
-    firsts = {int(DOptimal().select(D, batch_size=1, random_state=s)[0]) for s in range(10)}
+    firsts = {int(DOptimal(random_state=s).select(D, batch_size=1)[0]) for s in range(10)}
     assert len(firsts) >= 4
 
 
@@ -201,19 +201,17 @@ def test_passes_in_chunks_pick_what_one_pass_picks(name, monkeypatch):
     labelled = _pool(6, 3, 14)
     labelled[0] = -D[9]  # an already labelled pair, in the other sign
     head = _LinearHead([0.5, -1.0, 0.25])
-    strategy = STRATEGIES[name]()
-    whole = strategy.select(D, labelled=labelled, head=head, batch_size=7, random_state=0)
+    strategy = STRATEGIES[name](random_state=0)
+    whole = strategy.select(D, labelled=labelled, head=head, batch_size=7)
     monkeypatch.setattr(_strategies, "CHUNK", 4)
-    chunked = strategy.select(D, labelled=labelled, head=head, batch_size=7, random_state=0)
+    chunked = strategy.select(D, labelled=labelled, head=head, batch_size=7)
     assert chunked.tolist() == whole.tolist()
     assert 5 not in whole and 9 not in whole
     few = labelled[:2]  # fewer labelled pairs than features: the Woodbury path
     monkeypatch.setattr(_strategies, "CHUNK", 32768)
-    whole = strategy.select(D, labelled=few, head=head, batch_size=7, random_state=0)
+    whole = strategy.select(D, labelled=few, head=head, batch_size=7)
     monkeypatch.setattr(_strategies, "CHUNK", 4)
-    assert (
-        strategy.select(D, labelled=few, head=head, batch_size=7, random_state=0).tolist() == whole.tolist()
-    )
+    assert strategy.select(D, labelled=few, head=head, batch_size=7).tolist() == whole.tolist()
 
 
 def test_helpers_in_chunks_equal_the_direct_computation(monkeypatch):
@@ -258,10 +256,10 @@ def test_exact_ties_go_to_the_largest_seeded_jitter(seed):
     # draws of random_state: among exact ties the largest u wins.
     D = _tied_pool()
     expected = int(np.argmax(np.random.RandomState(seed).uniform(size=len(D))))
-    assert DOptimal().select(D, batch_size=1, random_state=seed)[0] == expected
-    assert VOptimal().select(D, batch_size=1, random_state=seed)[0] == expected
+    assert DOptimal(random_state=seed).select(D, batch_size=1)[0] == expected
+    assert VOptimal(random_state=seed).select(D, batch_size=1)[0] == expected
     labelled = np.eye(3)[:1]  # every candidate is at the same distance from it
-    assert KCenter().select(D, labelled=labelled, batch_size=1, random_state=seed)[0] == expected
+    assert KCenter(random_state=seed).select(D, labelled=labelled, batch_size=1)[0] == expected
 
 
 def test_near_ties_within_the_jitter_follow_it():
@@ -274,7 +272,7 @@ def test_near_ties_within_the_jitter_follow_it():
     for seed in range(40):
         u = np.random.RandomState(seed).uniform(size=2)
         expected = int(np.argmax(nearest * (1.0 + 1e-12 * u)))
-        assert KCenter().select(D, labelled=labelled, batch_size=1, random_state=seed)[0] == expected
+        assert KCenter(random_state=seed).select(D, labelled=labelled, batch_size=1)[0] == expected
         outcomes.add(expected)
     assert outcomes == {0, 1}
     # V-optimal: scores v q / (1 + v h) with A = 0.1 I, P = D'D / 2, v = 1/4.
@@ -287,7 +285,7 @@ def test_near_ties_within_the_jitter_follow_it():
     for seed in range(40):
         u = np.random.RandomState(seed).uniform(size=2)
         expected = int(np.argmax(score * (1.0 + 1e-12 * u)))
-        assert VOptimal().select(D, batch_size=1, random_state=seed)[0] == expected
+        assert VOptimal(random_state=seed).select(D, batch_size=1)[0] == expected
         outcomes.add(expected)
     assert outcomes == {0, 1}
 
@@ -300,7 +298,7 @@ def test_a_whole_pool_of_ties_comes_back_in_the_seeded_random_order(seed):
     D[7] = 0.0
     eligible = np.flatnonzero(np.arange(40) != 7)
     expected = eligible[np.random.RandomState(seed).permutation(39)]
-    assert Uncertainty().select(D, batch_size=39, random_state=seed).tolist() == expected.tolist()
+    assert Uncertainty(random_state=seed).select(D, batch_size=39).tolist() == expected.tolist()
 
 
 def test_ties_in_a_ranking_keep_the_seeded_random_order():
@@ -311,7 +309,7 @@ def test_ties_in_a_ranking_keep_the_seeded_random_order():
         order = np.random.RandomState(seed).permutation(40)
         gap = np.abs(D[:, 0])
         expected = order[np.argsort(-gap[order], kind="stable")]
-        picks = MaxDifference().select(D, head=head, batch_size=40, random_state=seed)
+        picks = MaxDifference(random_state=seed).select(D, head=head, batch_size=40)
         assert picks.tolist() == expected.tolist()
 
 
@@ -321,7 +319,7 @@ def test_k_center_absorbs_every_block_of_labelled_pairs():
     D[0] *= 5.0  # far from the others: the first pick unless a labelled pair covers it
     labelled = 50.0 + _pool(1100, 3, 20)
     labelled[1024] = 1.001 * D[0]
-    picks = KCenter().select(D, labelled=labelled, batch_size=3, random_state=0)
+    picks = KCenter(random_state=0).select(D, labelled=labelled, batch_size=3)
     assert picks.tolist() == _brute_force_k_center(D, labelled, None, 3)
     assert 0 not in picks
 
@@ -348,7 +346,7 @@ def test_shortlist_refresh_with_few_rows_outside_it_keeps_picking():
     D[:2048, 0] = 10.0 + 0.01 * rng.uniform(size=2048)
     D[2048:4096, 1] = 10.0 + 0.01 * rng.uniform(size=2048)
     D[4096:, 2] = [1.0, 0.9]
-    picks = DOptimal().select(D, batch_size=3, random_state=0)
+    picks = DOptimal(random_state=0).select(D, batch_size=3)
     assert int(np.argmax(D[:2048, 0])) in picks and 2048 + int(np.argmax(D[2048:4096, 1])) in picks
     assert picks[2] == 4096
 
@@ -463,11 +461,11 @@ def test_pools_of_other_number_types_are_read_as_float64():
     D = _pool(20, 3, 27)
     half, labelled = D.astype(np.float16), D[:2].astype(np.float16)
     as_int = np.round(10 * D).astype(np.int64)
-    for strategy in (DOptimal(), KCenter()):
-        expected = strategy.select(half.astype(np.float64), labelled=labelled, random_state=0)
-        assert strategy.select(half, labelled=labelled, random_state=0).tolist() == expected.tolist()
-        expected = strategy.select(as_int.astype(np.float64), batch_size=4, random_state=0)
-        assert strategy.select(as_int, batch_size=4, random_state=0).tolist() == expected.tolist()
+    for strategy in (DOptimal(random_state=0), KCenter(random_state=0)):
+        expected = strategy.select(half.astype(np.float64), labelled=labelled)
+        assert strategy.select(half, labelled=labelled).tolist() == expected.tolist()
+        expected = strategy.select(as_int.astype(np.float64), batch_size=4)
+        assert strategy.select(as_int, batch_size=4).tolist() == expected.tolist()
     with pytest.raises(DataError, match=r"^D_pool must be numbers \(one row per pair\), got dtype bool\.$"):
         DOptimal().select(D > 0)
 
@@ -478,7 +476,7 @@ def test_first_row_checks_default_batch_and_linearity_probe():
     bad[0, 0] = np.nan
     with pytest.raises(DataError, match=r"^D_pool row 0 holds NaN or infinity"):
         DOptimal().select(bad)
-    assert len(DOptimal().select(D, random_state=0)) == 10  # batch_size defaults to 10
+    assert len(DOptimal(random_state=0).select(D)) == 10  # batch_size defaults to 10
 
     class _LinearOnTheFirstEight(_LinearHead):
         def reward(self, X):
@@ -516,7 +514,7 @@ def test_the_shortlist_keeps_its_last_row_and_the_threshold_is_the_best_outside_
     D[4095, 1] = np.sqrt(0.8)
     D[4096, 2] = np.sqrt(0.2)
     D[4097:, 2] = [0.2, 0.1]
-    picks = DOptimal(prior_strength=0.1).select(D, batch_size=2, random_state=0)
+    picks = DOptimal(prior_strength=0.1, random_state=0).select(D, batch_size=2)
     assert picks.tolist() == [4094, 4095]
 
 
@@ -531,8 +529,8 @@ def test_heads_with_an_intercept_are_linear_and_strategies_without_a_head_ignore
     D = _pool(20, 3, 30)
     margin_pool, _ = linear_margins(_WithIntercept([1.0, 2.0, -1.0]), D, None)
     np.testing.assert_allclose(margin_pool, D @ [1.0, 2.0, -1.0], rtol=1e-12)
-    expected = Random().select(D, batch_size=3, random_state=0)
-    assert Random().select(D, head=_Unfitted(), batch_size=3, random_state=0).tolist() == expected.tolist()
+    expected = Random(random_state=0).select(D, batch_size=3)
+    assert Random(random_state=0).select(D, head=_Unfitted(), batch_size=3).tolist() == expected.tolist()
     with pytest.raises(ValueError, match=r"^The 'prior_strength' parameter of DOptimal must be"):
         DOptimal(prior_strength=0.0).select(D)
 

@@ -267,17 +267,17 @@ def test_prior_strength_reaches_every_strategy_that_takes_it(
         embrm.cli, "_pool_responses", lambda args, encoder: (frame, rng.standard_normal((6, 4)))
     )
     seen = []
-    original = STRATEGIES[strategy]._select
+    original = STRATEGIES[strategy]._pick
 
     def spy(self, *args, **kwargs):
-        seen.append(self.prior_strength)
+        seen.append((self.prior_strength, self.random_state))
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(STRATEGIES[strategy], "_select", spy)
+    monkeypatch.setattr(STRATEGIES[strategy], "_pick", spy)
     argv = ["select", "pool", "--budget", "2", "--out", str(tmp_path / "q.csv"), "--strategy", strategy]
-    code, err = _run([*argv, "--prior-strength", "7.5"], capsys)
+    code, err = _run([*argv, "--prior-strength", "7.5", "--random-state", "9"], capsys)
     assert code == 0, err
-    assert seen == [7.5]
+    assert seen == [(7.5, 9)]  # --random-state reaches the strategy's constructor
 
 
 @pytest.mark.parametrize(
@@ -302,13 +302,14 @@ def test_design_options_reach_every_strategy_that_takes_them(
         embrm.cli, "_pool_responses", lambda args, encoder: (frame, rng.standard_normal((8, 4)))
     )
     seen = []
-    original = STRATEGIES[strategy]._select
+    original = STRATEGIES[strategy]._pick
 
-    def spy(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng, groups):
+    def spy(self, candidates, k, rng):
+        groups = candidates.groups
         seen.append((getattr(self, param), None if groups is None else len(set(groups.tolist()))))
-        return original(self, D, L, eligible, sq, margin_pool, margin_lab, batch_size, rng, groups)
+        return original(self, candidates, k, rng)
 
-    monkeypatch.setattr(STRATEGIES[strategy], "_select", spy)
+    monkeypatch.setattr(STRATEGIES[strategy], "_pick", spy)
     argv = ["select", "pool", "--budget", "4", "--out", str(tmp_path / "q.csv"), "--strategy", strategy]
     extra = ["--normalize", "cap"] if flag == "--max-norm" else []
     code, err = _run([*argv, flag, value, *extra], capsys)
@@ -376,13 +377,13 @@ def test_select_without_a_strategy_uses_the_default_design(extra, expected, tmp_
         embrm.cli, "_pool_responses", lambda args, encoder: (frame, rng.standard_normal((6, 4)))
     )
     seen = []
-    original = BayesianDesign._select
+    original = BayesianDesign._pick
 
     def spy(self, *args, **kwargs):
         seen.append((type(self).__name__, self.normalize))
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(BayesianDesign, "_select", spy)
+    monkeypatch.setattr(BayesianDesign, "_pick", spy)
     code, err = _run(["select", "pool", "--budget", "2", "--out", str(tmp_path / "q.csv"), *extra], capsys)
     assert code == 0, err
     assert seen == [expected]
@@ -624,29 +625,29 @@ def test_strategies_refuse_non_finite_or_huge_input(name, where, value):
         labelled[1, 0] = value
     problem = "NaN or infinity" if not np.isfinite(value) else "must stay below"
     with pytest.raises(DataError, match=f"{where} row {5 if where == 'D_pool' else 1} holds.*"):
-        STRATEGIES[name]().select(D, labelled=labelled, batch_size=3, random_state=0)
+        STRATEGIES[name](random_state=0).select(D, labelled=labelled, batch_size=3)
     with pytest.raises(DataError, match=problem):
-        STRATEGIES[name]().select(D, labelled=labelled, batch_size=3, random_state=0)
+        STRATEGIES[name](random_state=0).select(D, labelled=labelled, batch_size=3)
 
 
 def test_kcenter_with_nan_labelled_does_not_return_the_first_rows():
     labelled = _pool(2)
     labelled[0, 0] = np.nan
     with pytest.raises(DataError, match="labelled row 0 holds NaN"):
-        KCenter().select(_pool(), labelled=labelled, batch_size=5, random_state=0)
+        KCenter(random_state=0).select(_pool(), labelled=labelled, batch_size=5)
 
 
 @pytest.mark.parametrize("cls", [DOptimal, VOptimal])
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), 0.0, -1.0, 1e-300, 1e300])
 def test_prior_strength_must_be_a_sensible_finite_number(cls, value):
     with pytest.raises(ValueError, match=f"The 'prior_strength' parameter of {cls.__name__} must be"):
-        cls(prior_strength=value).select(_pool(), batch_size=2, random_state=0)
+        cls(prior_strength=value, random_state=0).select(_pool(), batch_size=2)
 
 
 @pytest.mark.parametrize("cls", [DOptimal, VOptimal])
 def test_prior_strength_changes_the_choice(cls):
     D = np.random.RandomState(1).standard_normal((40, 6)) * np.linspace(0.2, 3, 40)[:, None]
-    picks = {tuple(cls(prior_strength=p).select(D, batch_size=6, random_state=0)) for p in (1e-3, 1e3)}
+    picks = {tuple(cls(prior_strength=p, random_state=0).select(D, batch_size=6)) for p in (1e-3, 1e3)}
     assert len(picks) == 2
 
 
