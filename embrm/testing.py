@@ -6,6 +6,7 @@
 - :func:`head_checks`: the named checks of the contract every reward head keeps;
   :func:`parametrize_with_checks` gives one pytest id per check, :func:`check_head` runs
   them all; run them on a new head.
+- :func:`strategy_checks` / :func:`check_strategy`: the same for active strategies.
 - :func:`make_tiny_causal_lm`: a tiny random Llama and a word-level chat tokenizer, built
   locally (no download), for fast tests of code that generates or trains with an LM.
 """
@@ -31,11 +32,13 @@ from embrm.exceptions import EncoderMismatchError, NotFittedError
 __all__ = [
     "PlantedPairs",
     "check_head",
+    "check_strategy",
     "head_checks",
     "make_preference_pairs",
     "make_scored_responses",
     "make_tiny_causal_lm",
     "parametrize_with_checks",
+    "strategy_checks",
 ]
 
 
@@ -597,3 +600,220 @@ def check_head(head: Any, *, random_state: int = 0, min_accuracy: float = 0.65) 
     """
     for _, check in head_checks(head, random_state=random_state, min_accuracy=min_accuracy):
         check(head)
+
+
+class _StrategyCheckData:
+    """The synthetic pools the strategy checks share.
+
+    ``D``: 120 candidate differences (8-d, decaying spectrum) in 20 prompts of six, row 5 a
+    self pair; ``labelled``: rows 10 and 11 (the latter in the other sign) already labelled;
+    ``head``: a linear head fitted on other rows. ``planted``: 140 unit differences along six
+    directions of very unequal size (100, 20 and four of 5), ``direction`` their direction.
+    """
+
+    def __init__(self, random_state: int) -> None:
+        from embrm.heads import BTLinear
+
+        rng = check_random_state(random_state)
+        self.random_state = random_state
+        self.D = rng.standard_normal((120, 8)) / np.sqrt(np.arange(1, 9))
+        self.D[5] = 0.0
+        self.groups = np.repeat(np.arange(20), 6)
+        self.labelled = np.vstack([self.D[10], -self.D[11]])
+        oriented = self.D[20:60] * np.sign(self.D[20:60, 0])[:, None]
+        self.head = BTLinear(alpha=1.0).fit(oriented, np.zeros_like(oriented))
+        sizes = [100, 20, 5, 5, 5, 5]
+        self.direction = np.repeat(np.arange(6), sizes)
+        planted = np.eye(6)[self.direction] + 0.05 * rng.standard_normal((len(self.direction), 6))
+        self.planted = planted / np.linalg.norm(planted, axis=1, keepdims=True)
+
+    def fresh(self, strategy: Any) -> Any:
+        """A clone of ``strategy`` seeded with the checks' ``random_state``."""
+        return _seeded(strategy, self.random_state)
+
+    def select(self, strategy: Any, batch_size: int = 12, **params: Any) -> np.ndarray:
+        """The picks of a seeded clone (with ``params`` set) on the pool, with labels, head
+        and prompts."""
+        chosen = self.fresh(strategy).set_params(**params)
+        return chosen.select(
+            self.D, labelled=self.labelled, head=self.head, batch_size=batch_size, groups=self.groups
+        )
+
+
+def _clone_round_trip(strategy: Any, data: _StrategyCheckData) -> None:
+    params = strategy.get_params(deep=False)
+    if "random_state" not in params:
+        _fail(strategy, "clone_round_trip", "it has no random_state parameter")
+    copy = clone(strategy)
+    if repr(copy.get_params(deep=False)) != repr(params):
+        _fail(strategy, "clone_round_trip", "a clone has other parameters than the strategy")
+    if repr(clone(strategy).set_params(**params).get_params(deep=False)) != repr(params):
+        _fail(strategy, "clone_round_trip", "set_params(**get_params()) changes the parameters")
+
+
+def _returns_distinct_eligible_rows(strategy: Any, data: _StrategyCheckData) -> None:
+    for k in (1, 12, 117):  # 117: every row but the self pair and the two labelled
+        picks = data.select(strategy, batch_size=k)
+        if not (isinstance(picks, np.ndarray) and picks.dtype == np.int64 and picks.shape == (k,)):
+            _fail(strategy, "returns_distinct_eligible_rows", f"expected {k} int64 rows, got {picks!r:.80}")
+        if len(set(picks.tolist())) != k or picks.min() < 0 or picks.max() >= len(data.D):
+            _fail(strategy, "returns_distinct_eligible_rows", f"{k} picks are not distinct rows of the pool")
+        taken = sorted({5, 10, 11} & set(picks.tolist()))
+        if taken:
+            _fail(
+                strategy,
+                "returns_distinct_eligible_rows",
+                f"picked {taken}: a self pair or an already labelled pair",
+            )
+
+
+def _deterministic(strategy: Any, data: _StrategyCheckData) -> None:
+    seeded = data.fresh(strategy)
+    first = seeded.select(data.D, labelled=data.labelled, head=data.head, batch_size=12, groups=data.groups)
+    again = seeded.select(data.D, labelled=data.labelled, head=data.head, batch_size=12, groups=data.groups)
+    other = data.select(strategy)
+    if not (np.array_equal(first, again) and np.array_equal(first, other)):
+        _fail(strategy, "deterministic", "two selections with the same random_state pick other rows")
+
+
+def _respects_max_per_prompt(strategy: Any, data: _StrategyCheckData) -> None:
+    if "max_per_prompt" not in strategy.get_params(deep=False):
+        return
+    for cap in (1, 2):
+        # 20 prompts of six, rows 5, 10 and 11 out: every prompt can give ``cap`` pairs
+        picks = data.select(strategy, batch_size=20 * cap, max_per_prompt=cap)
+        counts = np.bincount(data.groups[picks], minlength=20)
+        if not (counts == cap).all():
+            _fail(
+                strategy,
+                "respects_max_per_prompt",
+                f"max_per_prompt={cap}, batch of {20 * cap}: prompt counts {sorted(set(counts.tolist()))}",
+            )
+
+
+def _refuses_bad_input(strategy: Any, data: _StrategyCheckData) -> None:
+    from embrm.exceptions import DataError
+
+    seeded = data.fresh(strategy)
+    cases = {
+        "batch_size=0": lambda: seeded.select(data.D, batch_size=0),
+        "a batch larger than the 117 candidates": lambda: seeded.select(
+            data.D, labelled=data.labelled, batch_size=118
+        ),
+        "an empty pool": lambda: seeded.select(np.zeros((0, 8)), batch_size=1),
+        "labelled pairs of another dimension": lambda: seeded.select(
+            data.D, labelled=data.D[:2, :7], batch_size=1
+        ),
+    }
+    for given, call in cases.items():
+        try:
+            call()
+        except DataError:
+            continue
+        except Exception as exc:
+            _fail(strategy, "refuses_bad_input", f"{given} raised {type(exc).__name__}: {exc}")
+        _fail(strategy, "refuses_bad_input", f"{given} raised no DataError")
+
+
+def _designs_cover_more_than_random(strategy: Any, data: _StrategyCheckData) -> None:
+    if "prior_strength" not in strategy.get_params(deep=False):
+        return
+    from embrm.active import Random
+
+    def covered(chosen: Any) -> int:
+        return len(set(data.direction[chosen.select(data.planted, batch_size=6)].tolist()))
+
+    design = covered(data.fresh(strategy))
+    random = float(np.mean([covered(Random(random_state=s)) for s in range(20)]))
+    if design < random:
+        _fail(
+            strategy,
+            "designs_cover_more_than_random",
+            f"a batch of 6 covers {design} of 6 planted directions, random batches {random:.2f}",
+        )
+
+
+_STRATEGY_CHECKS = (
+    _init_stores_parameters,
+    _clone_round_trip,
+    _returns_distinct_eligible_rows,
+    _deterministic,
+    _respects_max_per_prompt,
+    _refuses_bad_input,
+    _designs_cover_more_than_random,
+)
+
+
+def strategy_checks(strategy: Any, *, random_state: int = 0) -> Iterator[tuple[str, Callable[[Any], None]]]:
+    """The named checks of the contract every embrm active strategy keeps.
+
+    Each check is called with ``strategy`` and raises ``AssertionError`` naming the
+    strategy and the check when the strategy breaks it. The checks select from small
+    synthetic pools with seeded clones (``random_state`` set, as in :func:`head_checks`).
+
+    - ``init_stores_parameters``: ``__init__`` stores each parameter as given and sets no
+      other attribute.
+    - ``clone_round_trip``: the strategy has a ``random_state`` parameter; a clone and
+      ``set_params(**get_params())`` keep every parameter.
+    - ``returns_distinct_eligible_rows``: ``select`` returns ``batch_size`` distinct int64
+      rows of the pool (1, 12, and every candidate), never a self pair (zero difference) or
+      an already labelled pair (either sign).
+    - ``deterministic``: two selections with the same ``random_state`` pick the same rows.
+    - ``respects_max_per_prompt``: with ``max_per_prompt`` 1 and 2 (strategies with that
+      parameter), a batch as large as the prompts allow holds exactly that many pairs of
+      every prompt.
+    - ``refuses_bad_input``: ``batch_size=0``, a batch larger than the candidates left, an
+      empty pool and labelled pairs of another dimension raise
+      :class:`~embrm.exceptions.DataError`.
+    - ``designs_cover_more_than_random``: a design (a strategy with ``prior_strength``) asked
+      for six pairs of a pool of unit differences along six directions of very unequal
+      size (100, 20 and four of 5) covers at least as many directions as uniformly random
+      batches do on average.
+
+    Parameters
+    ----------
+    strategy : embrm active strategy
+    random_state : int, default 0
+        Seeds the synthetic pools and the strategy.
+
+    Yields
+    ------
+    name : str
+    check : callable
+        ``check(strategy)`` returns None or raises ``AssertionError``.
+
+    Examples
+    --------
+    >>> from embrm.active import DOptimal
+    >>> strategy = DOptimal()
+    >>> for name, check in strategy_checks(strategy):
+    ...     check(strategy)
+    >>> [name for name, _ in strategy_checks(strategy)][:3]
+    ['init_stores_parameters', 'clone_round_trip', 'returns_distinct_eligible_rows']
+    """
+    data = _StrategyCheckData(random_state)
+    for check in _STRATEGY_CHECKS:
+        yield check.__name__.lstrip("_"), functools.partial(check, data=data)
+
+
+def check_strategy(strategy: Any, *, random_state: int = 0) -> None:
+    """Check that ``strategy`` keeps the contract of an embrm active strategy: run every
+    check of :func:`strategy_checks` in turn.
+
+    Parameters
+    ----------
+    strategy, random_state
+        As in :func:`strategy_checks`.
+
+    Raises
+    ------
+    AssertionError
+        Naming the strategy and the first check it fails.
+
+    Examples
+    --------
+    >>> from embrm.active import KCenter
+    >>> check_strategy(KCenter())
+    """
+    for _, check in strategy_checks(strategy, random_state=random_state):
+        check(strategy)

@@ -8,15 +8,20 @@ import copy
 import numpy as np
 import pytest
 
+from embrm.active import STRATEGIES, BaseStrategy, DOptimal, Random, default_strategy
+from embrm.active._strategies import _PromptCap
+from embrm.exceptions import DataError
 from embrm.heads import BTMLP, DRM, HEADS, BTLinear, ClassifierHead, Ensemble, LGBMHead
 from embrm.heads._linear import LINEAR_ALPHA, LINEAR_MAX_ITER, LINEAR_TOL
 from embrm.testing import (
     _seeded,
     check_head,
+    check_strategy,
     head_checks,
     make_preference_pairs,
     make_scored_responses,
     parametrize_with_checks,
+    strategy_checks,
 )
 
 # Small settings (400 pairs): each head with its default family and fast options.
@@ -226,3 +231,140 @@ def test_scored_responses_carry_a_planted_order():
     data, X = make_scored_responses(n_prompts=4, n_responses=5, random_state=0)
     assert len(data) == 20 and X.shape == (20, 16)
     assert data.groups.tolist() == np.repeat(np.arange(4), 5).tolist()
+
+
+# -- active strategies ---------------------------------------------------------------------------
+
+STRATEGY_CHECK_NAMES = [
+    "init_stores_parameters",
+    "clone_round_trip",
+    "returns_distinct_eligible_rows",
+    "deterministic",
+    "respects_max_per_prompt",
+    "refuses_bad_input",
+    "designs_cover_more_than_random",
+]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "check"),
+    [
+        pytest.param(strategy, check, id=f"{name}-{check_name}")
+        for name, strategy in [
+            *((n, cls()) for n, cls in STRATEGIES.items()),
+            ("default", default_strategy()),
+        ]
+        for check_name, check in strategy_checks(strategy)
+    ],
+)
+def test_every_registered_strategy_with_its_defaults_keeps_the_contract(strategy, check):
+    check(strategy)
+
+
+def test_strategy_checks_are_named():
+    assert [name for name, _ in strategy_checks(Random())] == STRATEGY_CHECK_NAMES
+
+
+# Strategies that each break one check of the contract (and keep every other).
+class _StrategySetsAttribute(Random):
+    def __init__(self, random_state=None):
+        super().__init__(random_state)
+        self.history = []
+
+
+class _ClonesOtherParameters(DOptimal):
+    def __sklearn_clone__(self):
+        return type(self)(prior_strength=2 * self.prior_strength)
+
+
+class _PicksASelfPair(Random):
+    def _pick(self, candidates, k, rng):
+        return np.concatenate([[5], super()._pick(candidates, k, rng)[: k - 1]]).astype(np.int64)
+
+
+class _UnseededStrategy(Random):
+    def _pick(self, candidates, k, rng):
+        return super()._pick(candidates, k, np.random.RandomState())
+
+
+class _IgnoresTheCap(DOptimal):
+    def _choose(self, candidates, cap, k, rng):
+        return super()._choose(candidates, _PromptCap(None, None), k, rng)
+
+
+class _Lenient(Random):
+    """Returns a smaller batch instead of refusing one larger than the pool."""
+
+    def select(self, D_pool, labelled=None, head=None, batch_size=10, **kwargs):
+        try:
+            return super().select(D_pool, labelled, head, batch_size, **kwargs)
+        except DataError as exc:
+            if "larger than" not in str(exc):
+                raise
+            return super().select(D_pool, labelled, head, 1, **kwargs)
+
+
+class _OneDirection(DOptimal):
+    """A 'design' that asks the largest first coordinates (within the prompt cap)."""
+
+    def _choose(self, candidates, cap, k, rng):
+        order = np.argsort(-np.where(candidates.eligible, candidates.D[:, 0], -np.inf), kind="stable")
+        return cap.take(order, k)
+
+
+BROKEN_STRATEGIES = {
+    "init_stores_parameters": _StrategySetsAttribute,
+    "clone_round_trip": _ClonesOtherParameters,
+    "returns_distinct_eligible_rows": _PicksASelfPair,
+    "deterministic": _UnseededStrategy,
+    "respects_max_per_prompt": _IgnoresTheCap,
+    "refuses_bad_input": _Lenient,
+    "designs_cover_more_than_random": _OneDirection,
+}
+
+
+def _failed_strategy_checks(strategy):
+    failed = {}
+    for name, check in strategy_checks(strategy):
+        try:
+            check(strategy)
+        except AssertionError as exc:
+            failed[name] = str(exc)
+    return failed
+
+
+@pytest.mark.parametrize(("check", "broken"), BROKEN_STRATEGIES.items(), ids=list(BROKEN_STRATEGIES))
+def test_a_broken_strategy_fails_exactly_the_check_it_breaks(check, broken):
+    failed = _failed_strategy_checks(broken())
+    assert list(failed) == [check]
+    assert failed[check].startswith(f"{broken.__name__} fails '{check}': ")
+    with pytest.raises(AssertionError, match=f"fails '{check}'"):
+        check_strategy(broken())
+
+
+def test_every_strategy_check_is_shown_to_fail():
+    assert list(BROKEN_STRATEGIES) == STRATEGY_CHECK_NAMES
+
+
+def test_strategy_failure_messages_say_what_is_wrong():
+    class _NoRandomState(BaseStrategy):
+        def __init__(self):
+            pass
+
+        def _measure(self, candidates):
+            return candidates.sq
+
+    assert _failed_strategy_checks(_NoRandomState())["clone_round_trip"].endswith(
+        "it has no random_state parameter"
+    )
+    assert _failed_strategy_checks(_PicksASelfPair())["returns_distinct_eligible_rows"].endswith(
+        "picked [5]: a self pair or an already labelled pair"
+    )
+    assert _failed_strategy_checks(_IgnoresTheCap())["respects_max_per_prompt"].startswith(
+        "_IgnoresTheCap fails 'respects_max_per_prompt': max_per_prompt=1, batch of 20: prompt counts "
+    )
+    assert _failed_strategy_checks(_Lenient())["refuses_bad_input"].endswith(
+        "a batch larger than the 117 candidates raised no DataError"
+    )
+    message = _failed_strategy_checks(_OneDirection())["designs_cover_more_than_random"]
+    assert message.endswith("a batch of 6 covers 1 of 6 planted directions, random batches 2.05")

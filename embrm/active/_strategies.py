@@ -405,7 +405,9 @@ class BaseStrategy(BaseEstimator):
                 DeprecationWarning,
                 stacklevel=2,
             )
-        validate_params(self._parameter_constraints, self.get_params(deep=False), type(self).__name__)
+        params = self.get_params(deep=False)
+        constraints = {k: v for k, v in self._parameter_constraints.items() if k in params}
+        validate_params(constraints, params, type(self).__name__)  # a subclass may lack random_state
         D = _check_matrix(D_pool, "D_pool")
         L = None
         if labelled is not None:
