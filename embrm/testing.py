@@ -718,13 +718,15 @@ def _refuses_bad_input(strategy: Any, data: _StrategyCheckData) -> None:
 def _designs_cover_more_than_random(strategy: Any, data: _StrategyCheckData) -> None:
     if "prior_strength" not in strategy.get_params(deep=False):
         return
-    from embrm.active import Random
 
-    def covered(chosen: Any) -> int:
-        return len(set(data.direction[chosen.select(data.planted, batch_size=6)].tolist()))
+    def covered(rows: np.ndarray) -> int:
+        return len(set(data.direction[rows].tolist()))
 
-    design = covered(data.fresh(strategy))
-    random = float(np.mean([covered(Random(random_state=s)) for s in range(20)]))
+    n = len(data.planted)
+    design = covered(data.fresh(strategy).select(data.planted, batch_size=6))
+    random = float(
+        np.mean([covered(np.random.RandomState(s).choice(n, 6, replace=False)) for s in range(20)])
+    )
     if design < random:
         _fail(
             strategy,

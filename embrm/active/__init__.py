@@ -2,8 +2,8 @@
 
 Strategies (:class:`DOptimal`, :class:`VOptimal`, :class:`PoolLeverage`, :class:`Random`,
 :class:`Uncertainty`, :class:`MaxDifference`, :class:`KCenter`) share one method,
-``select(D_pool, labelled=None, head=None, batch_size=..., random_state=None)``, over
-embedding differences. Candidate pools with stable pair ids come from
+``select(D_pool, labelled=None, head=None, batch_size=...)``, over embedding differences,
+and take ``random_state`` in the constructor. Candidate pools with stable pair ids come from
 :func:`within_prompt_pool`, :func:`cross_prompt_pool` and :func:`pairs_pool`;
 :func:`simulate_active` replays annotation rounds against a golden annotator, and
 :func:`select_queries` / :func:`merge_labels` run real rounds.
