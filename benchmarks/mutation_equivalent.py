@@ -110,34 +110,6 @@ EQUIVALENT: dict[str, str] = {
         "einsum subscripts in capitals: the same contraction",
     "embrm.active._strategies.x__top__mutmut_22":
         "kind='STABLE': numpy reads sort kinds case-insensitively",
-    "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_28":
-        "P scaled by M^2: every score scales alike; a pick moves only if rounding (1e-16) beats the jitter",
-    "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_29":
-        "P doubled: every score doubles exactly (a power of two), the same argmax",
-    "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_80":
-        "float32 pools only: u stays float64, so D @ u is float64 (more precise); float32 rounding differs",
-    "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_91":
-        "float32 pools only: z stays float64, so D @ z is float64 (more precise); float32 rounding differs",
-    "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_100":
-        "astype(None) is astype(float64): the same array",
-    "embrm.active._strategies.xǁVOptimalǁ_select__mutmut_101":
-        "astype(None) is astype(float64): the same array",
-    "embrm.active._strategies.xǁRandomǁ_select__mutmut_3":
-        "replace=None is falsy: still without replacement",
-    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_7":
-        "astype(None) is astype(float64): the same array",
-    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_24":
-        "astype(None) is astype(float64): the same array",
-    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_27":
-        "float32 pools only: centres as float64, the dot products in float64; float32 rounding differs",
-    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_15":
-        "einsum subscripts in capitals: the same contraction",
-    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_21":
-        "chunk loop with step 1: overlapping chunks, the same distances recomputed (time only)",
-    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_50":
-        "labelled blocks with step 1: overlapping blocks, the same distances recomputed (time only)",
-    "embrm.active._strategies.xǁKCenterǁ_select__mutmut_55":
-        "labelled blocks of 1,025 rows every 1,024: one row absorbed twice, the same minimum",
     "embrm.active._strategies.x__row_keys__mutmut_26":
         "hash loop with step 1: overlapping blocks, the same keys recomputed (time only)",
     "embrm.active._strategies.x__row_keys__mutmut_36":

@@ -52,7 +52,12 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "active.strategies": (
         "embrm/active/_strategies.py",
-        ("tests/active/test_strategies.py", "tests/active/test_strategies_mutants.py"),
+        (
+            "tests/active/test_strategies.py",
+            "tests/active/test_strategies_mutants.py",
+            "tests/active/test_design_options.py",
+            "tests/active/test_strategies_pinned.py",
+        ),
     ),
     "embed.token_rewards": ("embrm/embed/_token_rewards.py", ("tests/embed/test_static.py",)),
     "model_selection": ("embrm/model_selection.py", ("tests/test_model_selection.py",)),

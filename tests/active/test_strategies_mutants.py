@@ -540,3 +540,73 @@ def test_a_pool_without_features_has_no_candidates():
         DataError, match=r"^batch_size=1 is larger than the 0 candidates that can still be chosen"
     ):
         DOptimal().select(np.zeros((5, 0)), batch_size=1)
+
+
+def test_random_state_at_select_is_deprecated_and_overrides_the_constructors():
+    D = _pool(40, 3, 31)
+    strategy = Random(random_state=1)
+    with pytest.warns(DeprecationWarning) as caught:
+        old = strategy.select(D, batch_size=5, random_state=None)  # None given is given
+    assert str(caught[0].message) == (
+        "Random.select(random_state=...) is deprecated and will be removed in the next release: pass it to "
+        "the constructor, Random(random_state=...) (given here, it overrides the constructor's)."
+    )
+    assert caught[0].filename == __file__  # the warning points at the caller
+    with pytest.warns(DeprecationWarning):
+        assert strategy.select(D, batch_size=5, random_state=4).tolist() == (
+            Random(random_state=4).select(D, batch_size=5).tolist()
+        )
+    assert len(old) == 5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        first = strategy.select(D, batch_size=5)
+        assert strategy.select(D, batch_size=5).tolist() == first.tolist()  # an int seed: every call
+    rng = np.random.RandomState(7)
+    shared = Random(random_state=rng)
+    a, b = shared.select(D, batch_size=5), shared.select(D, batch_size=5)
+    again = np.random.RandomState(7)
+    assert a.tolist() == Random(random_state=again).select(D, batch_size=5).tolist()
+    assert b.tolist() == Random(random_state=again).select(D, batch_size=5).tolist()  # one stream
+    with pytest.raises(
+        ValueError, match=r"^The 'random_state' parameter of KCenter must be an int in the range"
+    ):
+        KCenter(random_state=-1).select(D)
+
+
+def test_seeded_keeps_a_strategys_own_seed_and_seeds_one_without():
+    from sklearn.base import clone
+
+    own = DOptimal(random_state=3)
+    assert _strategies.seeded(own, 5) is own
+    unseeded = VOptimal(normalize="unit")
+    seeded = _strategies.seeded(unseeded, 5)
+    assert seeded is not unseeded and unseeded.random_state is None
+    assert seeded.get_params() == VOptimal(normalize="unit", random_state=5).get_params()
+    assert _strategies.seeded(unseeded, 0).random_state == 0  # a 0 seed is a seed
+
+    class _Old(_strategies.BaseStrategy):  # a strategy written before random_state
+        def __init__(self):
+            pass
+
+        def _measure(self, candidates):
+            return candidates.sq
+
+    old = _Old()
+    assert _strategies.seeded(old, 5) is old
+    assert _Old().select(np.diag([1.0, 3.0, 2.0]), batch_size=2).tolist() == [1, 2]  # no random_state: selects
+    assert clone(DOptimal(random_state=2)).random_state == 2
+
+
+def test_select_queries_seeds_only_a_strategy_without_a_seed():
+    from embrm.active import select_queries, within_prompt_pool
+    from embrm.testing import make_scored_responses
+
+    data, X = make_scored_responses(n_prompts=6, n_responses=5, random_state=0)
+    pool = within_prompt_pool(data, random_state=0)
+
+    def ids(**kwargs):
+        return select_queries(pool, X, 6, **kwargs)["pair_id"].to_list()
+
+    assert ids(strategy=Random(), random_state=3) == ids(strategy=Random(random_state=3), random_state=9)
+    assert ids(strategy="random", random_state=3) == ids(strategy=Random(random_state=3))
+    assert ids(strategy="random", random_state=3) != ids(strategy="random", random_state=4)
