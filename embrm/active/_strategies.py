@@ -636,6 +636,8 @@ class DOptimal(BayesianDesign):
         Share of the batch (rounded to the nearest integer, halves to even) drawn uniformly
         at random first; the design then picks the rest, counting the random picks'
         information as if they were labelled.
+    random_state : int, RandomState or None, default None
+        Breaks ties and drives the random choices (see :class:`BaseStrategy`).
 
     Examples
     --------
@@ -786,7 +788,7 @@ class VOptimal(BayesianDesign):
     prior_strength : float, default 0.1
         ``lambda``: the precision of the Gaussian prior on the reward direction, as in
         :class:`DOptimal`.
-    normalize, max_norm, weighting, max_per_prompt, random_share
+    normalize, max_norm, weighting, max_per_prompt, random_share, random_state
         As in :class:`DOptimal` (one implementation, in :class:`BayesianDesign`).
 
     Examples
@@ -841,6 +843,8 @@ class PoolLeverage(BaseStrategy):
         Add the labelled pairs' information to ``M``.
     ridge : float, default 1e-6
         Added to the diagonal of ``M`` (the reference's value).
+    random_state : int, RandomState or None, default None
+        Breaks ties and drives the random choices (see :class:`BaseStrategy`).
 
     Examples
     --------
@@ -880,6 +884,11 @@ class PoolLeverage(BaseStrategy):
 class Random(BaseStrategy):
     """Uniformly random candidates (the baseline every other strategy must beat).
 
+    Parameters
+    ----------
+    random_state : int, RandomState or None, default None
+        Breaks ties and drives the random choices (see :class:`BaseStrategy`).
+
     Examples
     --------
     >>> import numpy as np
@@ -899,6 +908,11 @@ class Uncertainty(BaseStrategy):
     ``|r(a) - r(b)|`` (p closest to 1/2). Without a head every pair is equally uncertain
     and the batch is random.
 
+    Parameters
+    ----------
+    random_state : int, RandomState or None, default None
+        Breaks ties and drives the random choices (see :class:`BaseStrategy`).
+
     Examples
     --------
     >>> import numpy as np
@@ -917,6 +931,11 @@ class Uncertainty(BaseStrategy):
 class MaxDifference(BaseStrategy):
     """The candidates with the largest predicted reward gap ``|r(a) - r(b)|`` (the most
     confident comparisons). Without a head the batch is random.
+
+    Parameters
+    ----------
+    random_state : int, RandomState or None, default None
+        Breaks ties and drives the random choices (see :class:`BaseStrategy`).
 
     Examples
     --------
@@ -939,6 +958,11 @@ class KCenter(BaseStrategy):
     Each pick is the candidate farthest from its nearest already labelled or chosen pair,
     with the sign-free distance ``min(||d_i - c||, ||d_i + c||)`` (``d`` and ``-d`` are the
     same pair). The first pick without labelled pairs is random. Ignores the head.
+
+    Parameters
+    ----------
+    random_state : int, RandomState or None, default None
+        Breaks ties and drives the random choices (see :class:`BaseStrategy`).
 
     Examples
     --------

@@ -28,6 +28,7 @@ class NextBatch:
     budget : int, default 20
         Pairs per batch.
     random_state : int or None, default 0
+        As for :func:`embrm.active.select_queries`: seeds a strategy without its own.
 
     Example
     -------
