@@ -205,12 +205,23 @@ def _quadratic_form(D: np.ndarray, A: np.ndarray) -> np.ndarray:
     return out
 
 
-def _top(score: np.ndarray | None, eligible: np.ndarray, k: int, rng: np.random.RandomState) -> np.ndarray:
+def _top(
+    score: np.ndarray | None,
+    eligible: np.ndarray,
+    k: int,
+    rng: np.random.RandomState,
+    cap: _PromptCap | None = None,
+) -> np.ndarray:
     """The shared pick of every one-shot measure: the ``k`` eligible candidates with the
     highest score, ties broken by a seeded random permutation; ``score=None`` (no measure):
-    the first ``k`` of that permutation, a uniformly random batch."""
+    the first ``k`` of that permutation, a uniformly random batch. With a prompt ``cap``,
+    the first ``k`` of that order whose prompt is not full."""
     candidates = np.flatnonzero(eligible)
     candidates = candidates[rng.permutation(len(candidates))]
+    if cap is not None and cap.groups is not None:
+        if score is not None:
+            candidates = candidates[np.argsort(-score[candidates], kind="stable")]
+        return cap.take(candidates, k)
     if score is None:
         return candidates[:k]
     s = score[candidates]
@@ -458,7 +469,7 @@ class BaseStrategy(BaseEstimator):
     ) -> np.ndarray:
         """``k`` picks by the measure: the shared top-k of :meth:`_measure` (sequential
         measures override this)."""
-        return _top(self._measure(candidates), candidates.eligible, k, rng)
+        return _top(self._measure(candidates), candidates.eligible, k, rng, cap)
 
     def _measure(self, candidates: _Candidates) -> np.ndarray | None:
         """A score per candidate (higher is asked first); None: no preference."""

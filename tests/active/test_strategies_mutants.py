@@ -593,7 +593,10 @@ def test_seeded_keeps_a_strategys_own_seed_and_seeds_one_without():
 
     old = _Old()
     assert _strategies.seeded(old, 5) is old
-    assert _Old().select(np.diag([1.0, 3.0, 2.0]), batch_size=2).tolist() == [1, 2]  # no random_state: selects
+    assert _Old().select(np.diag([1.0, 3.0, 2.0]), batch_size=2).tolist() == [
+        1,
+        2,
+    ]  # no random_state: selects
     assert clone(DOptimal(random_state=2)).random_state == 2
 
 
@@ -610,3 +613,51 @@ def test_select_queries_seeds_only_a_strategy_without_a_seed():
     assert ids(strategy=Random(), random_state=3) == ids(strategy=Random(random_state=3), random_state=9)
     assert ids(strategy="random", random_state=3) == ids(strategy=Random(random_state=3))
     assert ids(strategy="random", random_state=3) != ids(strategy="random", random_state=4)
+
+
+class _CappedMaxDifference(MaxDifference):
+    """A one-shot strategy with the designs' per-prompt cap and random share."""
+
+    def __init__(self, max_per_prompt=None, random_share=0.0, random_state=None):
+        self.max_per_prompt = max_per_prompt
+        self.random_share = random_share
+        self.random_state = random_state
+
+
+class _CappedRandom(Random):
+    def __init__(self, max_per_prompt=None, random_state=None):
+        self.max_per_prompt = max_per_prompt
+        self.random_state = random_state
+
+
+def test_the_shared_top_k_keeps_the_prompt_cap_for_one_shot_measures():
+    # Gaps 1..30 by row; prompts of three rows. With at most one pair per prompt the batch is
+    # the best row of each prompt, best first; without a cap, the top rows whatever their prompt.
+    D = np.c_[np.arange(1.0, 31.0), np.zeros(30)]
+    head = _LinearHead([1.0, 0.0])
+    groups = np.repeat(np.arange(10), 3)
+    picks = _CappedMaxDifference(max_per_prompt=1, random_state=0).select(
+        D, head=head, batch_size=4, groups=groups
+    )
+    assert picks.tolist() == [29, 26, 23, 20]
+    two = _CappedMaxDifference(max_per_prompt=2, random_state=0).select(
+        D, head=head, batch_size=4, groups=groups
+    )
+    assert two.tolist() == [29, 28, 26, 25]
+    assert _CappedMaxDifference(random_state=0).select(
+        D, head=head, batch_size=4, groups=groups
+    ).tolist() == [
+        29,
+        28,
+        27,
+        26,
+    ]
+    mixed = _CappedMaxDifference(max_per_prompt=1, random_share=0.5, random_state=3).select(
+        D, head=head, batch_size=6, groups=groups
+    )
+    assert np.bincount(groups[mixed]).max() == 1 and len(set(mixed.tolist())) == 6
+    for seed in range(4):  # no measure: the seeded order, one pair per prompt
+        order = np.random.RandomState(seed).permutation(30)
+        firsts = [int(i) for i in order if i == order[groups[order] == groups[i]][0]][:10]
+        capped = _CappedRandom(max_per_prompt=1, random_state=seed).select(D, batch_size=10, groups=groups)
+        assert capped.tolist() == firsts
