@@ -26,12 +26,6 @@ Message = dict[str, str]
 #: A prompt or an answer: a string, or a conversation (list of role/content messages).
 Text = str | Sequence[Message]
 
-#: The names this module has always had for embrm.data's rendering (same functions).
-is_conversational = is_conversation
-prompt_text = render_prompt
-response_text = render_response
-
-
 def check_head_encoder(head: Any, encoder: Any) -> None:
     """Raise when ``head`` was trained on another encoder's embeddings than ``encoder``'s.
 
@@ -122,7 +116,7 @@ def rewards_of_texts(head: Any, encoder: Any, prompts: list[str], responses: lis
 
 
 @dataclass(frozen=True)
-class BestOfN:
+class BestOfNPicks:
     """Best-of-N picks: per prompt, the candidate with the highest reward.
 
     Attributes
@@ -146,14 +140,16 @@ class BestOfN:
         return len(self.index)
 
 
-def best_of_n(
+def pick_best_of_n(
     head: Any, encoder: Any, prompts: Sequence[Text], candidates: Sequence[Sequence[Text]]
-) -> BestOfN:
+) -> BestOfNPicks:
     """Pick, for each prompt, the candidate answer a reward head scores highest.
 
     Works from the core install: the candidates are any answers you already have (from
-    an LM, a log, several systems). Ties are broken deterministically: among candidates
-    sharing the highest reward, the earliest in the list wins.
+    an LM, a log, several systems). (:func:`embrm.evaluate.best_of_n` is another thing: the
+    expected golden score of such a pick over random N-subsets, from reward arrays.)
+    Ties are broken deterministically: among candidates sharing the highest reward, the
+    earliest in the list wins.
 
     Parameters
     ----------
@@ -169,7 +165,7 @@ def best_of_n(
 
     Returns
     -------
-    picks : BestOfN
+    picks : BestOfNPicks
         Pick index, picked answer and its reward per prompt, plus every candidate's reward.
 
     Raises
@@ -181,12 +177,12 @@ def best_of_n(
 
     Example
     -------
-    >>> picks = best_of_n(head, encoder, ["Name a colour."], [["Blue.", "I won't."]])  # doctest: +SKIP
+    >>> picks = pick_best_of_n(head, encoder, ["Name a colour."], [["Blue.", "I won't."]])  # doctest: +SKIP
     >>> picks.response[0], picks.reward[0]  # doctest: +SKIP
     """
     rewards = score_candidates(head, encoder, prompts, candidates)
     index = np.array([int(np.argmax(r)) for r in rewards], dtype=np.int64)
-    return BestOfN(
+    return BestOfNPicks(
         index=index,
         response=[answers[i] for answers, i in zip(candidates, index, strict=True)],
         reward=np.array([r[i] for r, i in zip(rewards, index, strict=True)], dtype=np.float64),

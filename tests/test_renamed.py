@@ -1,0 +1,48 @@
+"""Renamed public names keep working for one release: each old name warns, names its new
+name, and is the very object the new name is."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+from _require import require
+
+# (module, old name, module of the new name, new name)
+RENAMED = [
+    ("embrm.policy", "best_of_n", "embrm.policy", "pick_best_of_n"),
+    ("embrm.policy", "BestOfN", "embrm.policy", "BestOfNPicks"),
+    ("embrm.policy", "preference_pairs", "embrm.policy", "preference_dataset"),
+    ("embrm.policy", "PAIR_STRATEGIES", "embrm.policy", "PAIRINGS"),
+    ("embrm.policy", "prompt_text", "embrm.data", "render_prompt"),
+    ("embrm.policy", "response_text", "embrm.data", "render_response"),
+]
+
+
+@pytest.mark.parametrize(("module", "old", "new_module", "new"), RENAMED, ids=[r[1] for r in RENAMED])
+def test_an_old_name_warns_and_is_the_new_object(module, old, new_module, new):
+    expected = getattr(importlib.import_module(new_module), new)
+    with pytest.warns(DeprecationWarning, match=rf"{module}\.{old} was renamed {new_module}\.{new}"):
+        got = getattr(importlib.import_module(module), old)
+    assert got is expected
+    assert old not in importlib.import_module(module).__all__
+
+
+def test_an_unknown_name_is_still_an_attribute_error():
+    import embrm.policy
+
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        embrm.policy.no_such_name  # noqa: B018
+
+
+def test_the_old_pairing_keyword_warns_and_pairs_the_same():
+    require("datasets")
+    from embrm.policy import preference_dataset
+
+    args = (["p"], [["a", "b", "c"]], [[3.0, 1.0, 2.0]])
+    with pytest.warns(DeprecationWarning, match=r"strategy=\.\.\.\) was renamed pairing"):
+        old = preference_dataset(*args, strategy="all")
+    assert old.to_dict() == preference_dataset(*args, pairing="all").to_dict()
+    assert len(old) == 3
+    with pytest.raises(TypeError, match="unexpected keyword arguments \\['pair'\\]"):
+        preference_dataset(*args, pair="all")
