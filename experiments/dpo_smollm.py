@@ -3,7 +3,7 @@
 generate -> score -> pair -> DPO -> generate again: SmolLM2-135M-Instruct samples K answers
 to each policy-training prompt (AlpacaEval prompts that are not held out); the proxy head
 (see ``_policy.py``) scores them; pairs of its answers make DPO pairs
-(``embrm.policy.preference_pairs``; every pair whose proxy rewards differ by more than the
+(``embrm.policy.preference_dataset``; every pair whose proxy rewards differ by more than the
 mean within-prompt standard deviation); TRL's DPOTrainer trains the policy on them
 (``embrm.policy.train_dpo``); the trained policy answers the held-out prompts again. The
 mean gold-head and proxy-head reward of the answers, before and after, are compared per
@@ -79,7 +79,7 @@ def paired_change(before: np.ndarray, after: np.ndarray, ctx) -> dict[str, float
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    from embrm.policy import generate_candidates, preference_pairs, train_dpo
+    from embrm.policy import generate_candidates, preference_dataset, train_dpo
 
     ctx = parse_args(NAME, __doc__, argv, _arguments)
     cfg = config(ctx, QUICK, FULL)
@@ -104,8 +104,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     # more than one within-prompt standard deviation (more distinct pairs than best vs worst)
     proxy_train, _ = score(heads, train_prompts, train_answers, ctx)
     margin = float(np.mean(proxy_train.std(axis=1)))
-    train_pairs = preference_pairs(chat(train_prompts), train_answers, list(proxy_train),
-                                   strategy="all", margin=margin)
+    train_pairs = preference_dataset(chat(train_prompts), train_answers, list(proxy_train),
+                                     pairing="all", margin=margin)
 
     # 3. DPO through TRL; then DPO's implicit reward margin on held-out pairs: best vs worst
     # (by the proxy) of the base policy's answers to the held-out prompts, the first m of the
@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                                            Sampling(BON_FULL["k"], max_new_tokens=cfg["max_new_tokens"]))
             base_answers = [a[: cfg["m"]] for a in base_answers]
         proxy_held, _ = score(heads, held_prompts, base_answers, ctx)
-        held_pairs = preference_pairs(chat(held_prompts), base_answers, list(proxy_held))
+        held_pairs = preference_dataset(chat(held_prompts), base_answers, list(proxy_held))
         print(f"{len(train_pairs)} training pairs, {len(held_pairs)} held-out pairs")
         after_eval = trainer.evaluate(held_pairs)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
