@@ -332,8 +332,12 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     from .serve import serve, serve_on_ray
 
+    if args.penalty == "uwo":  # the old name of lcb, kept for one release
+        print("embrm serve: --penalty uwo was renamed --penalty lcb (mean - k * std); the old name "
+              "will be removed in the next release.", file=sys.stderr)
+        args.penalty = "lcb"
     if args.penalty_weight and not args.penalty:
-        raise EmbrmError("--penalty-weight applies with --penalty uwo only.")
+        raise EmbrmError("--penalty-weight applies with --penalty lcb only.")
     options = dict(
         model=_model_name(args),
         cache_dir=args.cache_dir,
@@ -406,7 +410,11 @@ def _add_serve_command(add) -> None:
         default=DEFAULT_MAX_BYTES,
         help=f"largest request body in bytes (default {DEFAULT_MAX_BYTES})",
     )
-    p.add_argument("--penalty", choices=PENALTIES, help="ensemble heads: serve mean - k * std of the members")
+    p.add_argument(
+        "--penalty",
+        choices=(*PENALTIES, "uwo"),
+        help="ensemble heads: lcb serves mean - k * std of the members (uwo: its old name)",
+    )
     p.add_argument("--penalty-weight", type=NON_NEGATIVE_FLOAT, help="the k of --penalty (default 0)")
     p.add_argument("--access-log", action="store_true", help="log every request (costs time under load)")
     p.add_argument(

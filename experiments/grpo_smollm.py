@@ -7,7 +7,7 @@ share the prompts, the seeds and the GRPO settings and differ only in the reward
   by a real ``embrm serve`` process on a free loopback port, asked through
   ``embrm.policy.as_remote_reward_func``;
 - ``proxy+penalty``: an ``Ensemble`` of proxy heads on the same pairs, served with
-  ``--penalty uwo --penalty-weight k`` (mean minus k standard deviations of the members);
+  ``--penalty lcb --penalty-weight k`` (mean minus k standard deviations of the members);
 - ``gold``: the gold head itself, in-process through ``embrm.policy.as_trl_reward_func``.
 
 Every ``--eval-every`` steps (and at the start) the policy samples answers to held-out
@@ -428,7 +428,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             continue
         penalty = arm == "proxy+penalty"
         with reward_service(ensemble_path if penalty else proxy_path, model=PROXY_REPRESENTATION,
-                            cache_dir=ctx.args.cache_dir, penalty="uwo" if penalty else None,
+                            cache_dir=ctx.args.cache_dir, penalty="lcb" if penalty else None,
                             penalty_weight=ctx.args.penalty_weight if penalty else 0.0) as (url, process):
             reward = as_remote_reward_func(url, name="proxy_service")
             try:
@@ -486,7 +486,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                       "max_completion_length": cfg["max_completion_length"],
                       "learning_rate": cfg["learning_rate"], "beta": 0.0, "temperature": 1.0,
                       "seed": ctx.seed, "trl_defaults": "loss, clipping and group reward scaling"},
-             "penalty": {"rule": "uwo as served: mean - k * std of the standardised members",
+             "penalty": {"rule": "lcb as served: mean - k * std of the standardised members",
                          "k": ctx.args.penalty_weight, "members": ENSEMBLE_MEMBERS},
              "evaluation": {"every": cfg["eval_every"], "held_out_prompts": len(held_prompts),
                             "answers_per_prompt": cfg["eval_answers"],

@@ -84,7 +84,7 @@ def test_grpo_smollm_quick(tmp_path, data_dir, encoder, alpaca_embedded, committ
     assert table.filter(pl.col("step") == 0)["gold"].n_unique() == 1
     runs = summary["setup"]["runs"]
     completions = summary["setup"]["grpo"]["prompts_per_step"] * summary["setup"]["grpo"]["num_generations"]
-    served = (("proxy", "BTLinear", None, None), ("proxy+penalty", "Ensemble", "uwo", 0.5))
+    served = (("proxy", "BTLinear", None, None), ("proxy+penalty", "Ensemble", "lcb", 0.5))
     for arm, head, penalty, weight in served:
         service = runs[arm]["service"]
         assert (service["head"], service["penalty"], service["penalty_weight"]) == (head, penalty, weight)
