@@ -85,7 +85,7 @@ def evaluate_rewards(
         prompts (every prompt weighing the same):
 
         - ``random``: mean golden score, the pick of a random candidate;
-        - ``bon@N``, ``oracle@N``, ``normalised_gain@N``: as the columns of
+        - ``bon@N``, ``golden_bon@N``, ``normalised_gain@N``: as the columns of
           :func:`bon_curve` (exact expectations over random N-subsets);
         - ``spearman``, ``kendall``: within-prompt rank correlation of reward and golden
           score, over prompts where neither is constant;
@@ -103,7 +103,7 @@ def evaluate_rewards(
     >>> golden = [1.0, 0.0, 0.5, 0.2, 0.1, 0.0]
     >>> report = evaluate_rewards(reward, golden, [0, 0, 0, 1, 1, 1], n_bootstrap=0)
     >>> report["metric"].to_list()[:5]
-    ['random', 'bon@2', 'oracle@2', 'normalised_gain@2', 'bon@all']
+    ['random', 'bon@2', 'golden_bon@2', 'normalised_gain@2', 'bon@all']
     """
     r, g, grp = check_scored(reward, golden, groups)
     check_bootstrap_params(n_bootstrap, confidence)
@@ -113,14 +113,14 @@ def evaluate_rewards(
         ns = [n] if isinstance(n, str | int) else list(n)
     if not ns:
         raise DataError("'n' is empty: give at least one Best-of-N size, or None for the default sizes.")
-    bon, oracle, random = bon_components(r, g, grp, tuple(check_n(v, grp) for v in ns))
+    bon, golden_bon, random = bon_components(r, g, grp, tuple(check_n(v, grp) for v in ns))
     stats = within_group_stats(r, g, grp)
     kept = (~np.isnan(stats.spearman)).astype(np.float64)
     one = np.ones((grp.n_groups, 1))
-    # Column blocks, in output order: random | per N: bon, oracle, gain | rank metrics.
-    gain_num, gain_den = gain_terms(bon, oracle, random)
+    # Column blocks, in output order: random | per N: bon, golden_bon, gain | rank metrics.
+    gain_num, gain_den = gain_terms(bon, golden_bon, random)
     ones = np.ones_like(bon)
-    per_n_num = np.stack([bon, oracle, gain_num], axis=2).reshape(grp.n_groups, -1)
+    per_n_num = np.stack([bon, golden_bon, gain_num], axis=2).reshape(grp.n_groups, -1)
     per_n_den = np.stack([ones, ones, gain_den], axis=2).reshape(grp.n_groups, -1)
     numerator = np.hstack(
         [
@@ -145,7 +145,7 @@ def evaluate_rewards(
     )
     names = ["random"]
     for v in ns:
-        names += [f"bon@{v}", f"oracle@{v}", f"normalised_gain@{v}"]
+        names += [f"bon@{v}", f"golden_bon@{v}", f"normalised_gain@{v}"]
     names += ["spearman", "kendall", "pairwise_accuracy"]
     counts = {
         "n_groups": grp.n_groups,
