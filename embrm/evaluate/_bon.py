@@ -248,7 +248,9 @@ def bon_curve(
     ones = np.ones_like(bon)
     gain_num, gain_den = gain_terms(bon, golden_bon, random)
     point, low, high = bootstrap(
-        ratio_of_sums(np.hstack([bon, golden_bon, random, gain_num]), np.hstack([ones, ones, ones, gain_den])),
+        ratio_of_sums(
+            np.hstack([bon, golden_bon, random, gain_num]), np.hstack([ones, ones, ones, gain_den])
+        ),
         grp.n_groups,
         n_bootstrap=n_bootstrap,
         confidence=confidence,

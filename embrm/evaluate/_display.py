@@ -77,8 +77,8 @@ class BestOfNDisplay:
         name : str, optional
             Legend label; overrides the one given at construction.
         baselines : bool, default=True
-            Also draw the golden curve (Best-of-N by the golden score) and the random baseline (turn off when adding a
-            second head to the same axes).
+            Also draw the golden curve (Best-of-N by the golden score) and the random
+            baseline (turn off when adding a second head to the same axes).
 
         Returns
         -------
