@@ -607,7 +607,7 @@ def _merge_round(args: argparse.Namespace) -> None:
     import polars as pl
 
     from embrm._files import write_frame
-    from embrm.annotate import AnnotationRound, aggregate, agreement, read_votes
+    from embrm.annotate import AnnotationRound, agreement, merge_votes, read_votes
     from embrm.data import peek_columns
 
     if len(args.files) != 1:
@@ -627,7 +627,7 @@ def _merge_round(args: argparse.Namespace) -> None:
     round_.check_pairs(logged["pair_id"].unique().to_list(), f"The label logs in {logs}")
     votes = pl.concat([logged, *(read_votes(p, round_) for p in args.labels)])
     rule = args.rule or "majority"
-    merged = aggregate(votes, rule)
+    merged = merge_votes(votes, rule)
     queries = round_.queries().drop("label", strict=False)
     frame = queries.join(merged, on="pair_id", how="left", maintain_order="left").with_columns(
         pl.col("rule").fill_null(rule), pl.col("status").fill_null("unlabelled")

@@ -16,6 +16,7 @@ RENAMED = [
     ("embrm.policy", "PAIR_STRATEGIES", "embrm.policy", "PAIRINGS"),
     ("embrm.policy", "prompt_text", "embrm.data", "render_prompt"),
     ("embrm.policy", "response_text", "embrm.data", "render_response"),
+    ("embrm.annotate", "aggregate", "embrm.annotate", "merge_votes"),
 ]
 
 
