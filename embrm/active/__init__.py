@@ -16,7 +16,6 @@ from embrm.active._pools import (
     within_prompt_pool,
 )
 from embrm.active._rounds import (
-    QUERY_COLUMNS,
     check_holds_no_labels,
     is_labels_file,
     labelled_pairs,
@@ -41,11 +40,9 @@ from embrm.active._strategies import (
     Uncertainty,
     VOptimal,
     default_strategy,
-    log_det_information,
 )
 
 __all__ = [
-    "QUERY_COLUMNS",
     "check_holds_no_labels",
     "is_labels_file",
     "labelled_pairs",
@@ -74,5 +71,4 @@ __all__ = [
     "PoolLeverage",
     "Random",
     "Uncertainty",
-    "log_det_information",
 ]
