@@ -13,7 +13,7 @@ import numpy as np
 from embrm.data import is_conversation, render_response
 from embrm.exceptions import DataError
 from embrm.policy._generate import best_device, require_policy_extra
-from embrm.policy._scoring import Text, _check_candidates
+from embrm.policy._scoring import Text, check_candidates
 
 #: How :func:`preference_dataset` pairs a prompt's scored candidates.
 PAIRINGS = ("best-worst", "all")
@@ -83,7 +83,7 @@ def preference_dataset(
         raise DataError(f"pairing must be one of {PAIRINGS}; got {pairing!r}.")
     if not np.isfinite(margin) or margin < 0:
         raise DataError(f"margin must be a finite number >= 0; got {margin!r}.")
-    _check_candidates(prompts, candidates)
+    check_candidates(prompts, candidates)
     if len(rewards) != len(prompts):
         raise DataError(
             f"rewards must hold one array per prompt; got {len(rewards)} for {len(prompts)} prompts."

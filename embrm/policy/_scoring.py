@@ -19,35 +19,16 @@ from typing import Any
 
 import numpy as np
 
+from embrm._validation import check_head_encoder
 from embrm.data import is_conversation, render_prompt, render_response
-from embrm.exceptions import DataError, EncoderMismatchError
+from embrm.exceptions import DataError
 
 Message = dict[str, str]
 #: A prompt or an answer: a string, or a conversation (list of role/content messages).
 Text = str | Sequence[Message]
 
-def check_head_encoder(head: Any, encoder: Any) -> None:
-    """Raise when ``head`` was trained on another encoder's embeddings than ``encoder``'s.
-
-    A head fitted on raw arrays records no encoder; then only the dimension is checked
-    (when the head scores).
-    """
-    if not hasattr(head, "reward") or not hasattr(encoder, "encode_responses"):
-        raise TypeError(
-            "Pass a fitted embrm reward head (embrm.heads) and the embrm.Encoder it was "
-            f"trained with; got {type(head).__name__} and {type(encoder).__name__}."
-        )
-    trained_on = getattr(head, "encoder_id_", None)
-    if trained_on is not None and trained_on != encoder.identity:
-        raise EncoderMismatchError(
-            f"This head was trained on embeddings from encoder {trained_on!r}, but the encoder "
-            f"given is {encoder.identity!r}: its rewards would be meaningless. Pass the "
-            "encoder the head was trained with (embrm.Encoder(<same model and options>)) or "
-            "train the head on this encoder's embeddings."
-        )
-
-
-def _check_candidates(prompts: Sequence[Text], candidates: Sequence[Sequence[Text]]) -> None:
+def check_candidates(prompts: Sequence[Text], candidates: Sequence[Sequence[Text]]) -> None:
+    """Refuse prompts and candidate lists that are not aligned, empty, or a single answer."""
     if isinstance(prompts, str) or isinstance(candidates, str):
         raise DataError("prompts and candidates must be sequences (one entry per prompt), not a string.")
     if len(prompts) != len(candidates):
@@ -100,7 +81,7 @@ def score_candidates(
     >>> rewards = score_candidates(head, encoder, ["Name a colour."], [["Blue.", "No."]])  # doctest: +SKIP
     """
     check_head_encoder(head, encoder)
-    _check_candidates(prompts, candidates)
+    check_candidates(prompts, candidates)
     flat_prompts, flat_answers, sizes = [], [], []
     for i, (prompt, answers) in enumerate(zip(prompts, candidates, strict=True)):
         text = render_prompt(prompt, f"prompts[{i}]")

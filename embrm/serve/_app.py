@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from embrm._compat import import_optional
+from embrm._validation import check_head_encoder
 from embrm.data import render_prompt, render_response
-from embrm.exceptions import DataError, EncoderMismatchError
+from embrm.exceptions import DataError
 from embrm.serve._batching import MicroBatcher
 
 #: Where ``embrm serve`` and its uvicorn workers read the bearer token from.
@@ -273,7 +274,12 @@ def create_app(
 
     from embrm import __version__
 
-    _check_head_encoder(head, encoder)
+    check_head_encoder(
+        head,
+        encoder,
+        encoder_name="the service's encoder",
+        fix="Serve it with the representation it was trained on (embrm serve --model ...).",
+    )
     for name, value in (("max_batch", max_batch), ("max_answers", max_answers), ("max_bytes", max_bytes)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an integer, 1 or more; got {value!r}.")
@@ -447,22 +453,6 @@ def create_app(
     app.state.batcher = batcher
     app.state.head, app.state.encoder = head, encoder
     return app
-
-
-def _check_head_encoder(head: Any, encoder: Any) -> None:
-    """Refuse a head trained on another representation than ``encoder``'s (or a non-head)."""
-    if not hasattr(head, "reward") or not hasattr(encoder, "encode_responses"):
-        raise TypeError(
-            "Pass a fitted embrm reward head (embrm.heads) and the embrm.Encoder it was trained "
-            f"with; got {type(head).__name__} and {type(encoder).__name__}."
-        )
-    trained_on = getattr(head, "encoder_id_", None)
-    if trained_on is not None and trained_on != encoder.identity:
-        raise EncoderMismatchError(
-            f"The head was trained on embeddings from encoder {trained_on!r}, but the service's "
-            f"encoder is {encoder.identity!r}: its rewards would be meaningless. Serve it with the "
-            "representation it was trained on (embrm serve --model ...)."
-        )
 
 
 def _auth_middleware(token: str | None) -> list[Any]:

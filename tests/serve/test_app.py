@@ -237,7 +237,7 @@ def test_create_app_refuses_bad_options_and_a_head_of_another_encoder(bt_head, e
     other = BTLinear().fit(np.eye(256)[:4], np.eye(256)[4:8], encoder_id="another-encoder")
     from embrm.exceptions import EncoderMismatchError
 
-    with pytest.raises(EncoderMismatchError):
+    with pytest.raises(EncoderMismatchError, match=r"but the service's encoder is .*embrm serve --model"):
         create_app(other, encoder)
 
 
