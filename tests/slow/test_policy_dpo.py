@@ -79,6 +79,6 @@ def test_dpo_experiment_quick(data_dir, encoder, tmp_path):
     summary = _load("dpo_smollm").main(["--quick", "--out", str(out), "--data-dir", str(data_dir),
                                         "--cache-dir", str(encoder.cache_dir), "--n-bootstrap", "50"])
     table = pl.read_csv(out / "results.csv")
-    assert table["metric"].to_list() == ["gold reward", "proxy reward", "answer length (chars)"]
+    assert table["metric"].to_list() == ["golden reward", "proxy reward", "answer length (chars)"]
     assert summary["setup"]["losses"][0] == pytest.approx(np.log(2), abs=1e-3)
     assert summary["setup"]["n_train_pairs"] > 0 and (out / "dpo_round.png").is_file()
