@@ -192,8 +192,8 @@ def scored_rows(ctx: C.Context, cfg: dict, dataset: str, rep: str, e: Embedded,
         }
         for baseline, base in (("longest", length), ("random", np.zeros(len(data))),
                                ("length_only", oof["length-only"])):
-            for unit, gold in (("", win_rate), ("_logit", golden)):
-                diff = C.report_dict(compare_rewards(reward, base, gold, data.groups, n="all", **boot))
+            for unit, reference in (("", win_rate), ("_logit", golden)):
+                diff = C.report_dict(compare_rewards(reward, base, reference, data.groups, n="all", **boot))
                 for end in ("", "_ci_low", "_ci_high"):
                     row[f"vs_{baseline}{unit}{end}"] = diff[f"bon@all{end}"]
         rows.append(row)
