@@ -70,7 +70,8 @@ def renamed(module: str, names: dict[str, str]) -> Callable[[str], Any]:
         The module the old names were imported from, e.g. ``"embrm.policy"``.
     names : dict of str to str
         Old name -> where it lives now, as ``"package.name"`` (the new object is imported when
-        the old name is first asked for, so a shim never imports a package early).
+        the old name is first asked for, so a shim never imports a package early). A target
+        in a private module (``"package._module.name"``) marks a name that stops being public.
 
     Returns
     -------
@@ -95,11 +96,12 @@ def renamed(module: str, names: dict[str, str]) -> Callable[[str], Any]:
             raise AttributeError(f"module {module!r} has no attribute {name!r}")
         target = names[name]
         where, _, new = target.rpartition(".")
-        warnings.warn(
-            f"{module}.{name} was renamed {target}; the old name will be removed in the next release.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        if any(part.startswith("_") for part in where.split(".")):
+            message = f"{module}.{name} is internal ({target}) and leaves the public names"
+        else:
+            message = f"{module}.{name} was renamed {target}; the old name will be removed"
+        message += " in the next release."
+        warnings.warn(message, DeprecationWarning, stacklevel=2)
         return getattr(importlib.import_module(where), new)
 
     return __getattr__

@@ -20,6 +20,13 @@ RENAMED = [
 ]
 
 
+# (module, name that left the public names, its private module)
+INTERNAL = [
+    ("embrm.active", "QUERY_COLUMNS", "embrm.active._rounds"),
+    ("embrm.active", "log_det_information", "embrm.active._strategies"),
+]
+
+
 @pytest.mark.parametrize(("module", "old", "new_module", "new"), RENAMED, ids=[r[1] for r in RENAMED])
 def test_an_old_name_warns_and_is_the_new_object(module, old, new_module, new):
     expected = getattr(importlib.import_module(new_module), new)
@@ -27,6 +34,15 @@ def test_an_old_name_warns_and_is_the_new_object(module, old, new_module, new):
         got = getattr(importlib.import_module(module), old)
     assert got is expected
     assert old not in importlib.import_module(module).__all__
+
+
+@pytest.mark.parametrize(("module", "name", "private"), INTERNAL, ids=[r[1] for r in INTERNAL])
+def test_a_name_that_left_the_public_ones_warns_and_still_works(module, name, private):
+    expected = getattr(importlib.import_module(private), name)
+    with pytest.warns(DeprecationWarning, match=rf"{module}\.{name} is internal \({private}\.{name}\)"):
+        got = getattr(importlib.import_module(module), name)
+    assert got is expected
+    assert name not in importlib.import_module(module).__all__
 
 
 def test_an_unknown_name_is_still_an_attribute_error():

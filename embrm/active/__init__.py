@@ -9,6 +9,7 @@ embedding differences. Candidate pools with stable pair ids come from
 :func:`select_queries` / :func:`merge_labels` run real rounds.
 """
 
+from embrm._compat import renamed
 from embrm.active._pools import (
     CandidatePool,
     cross_prompt_pool,
@@ -72,3 +73,12 @@ __all__ = [
     "Random",
     "Uncertainty",
 ]
+
+#: Names that were public, kept for one release (each warns).
+__getattr__ = renamed(
+    "embrm.active",
+    {
+        "QUERY_COLUMNS": "embrm.active._rounds.QUERY_COLUMNS",
+        "log_det_information": "embrm.active._strategies.log_det_information",
+    },
+)
