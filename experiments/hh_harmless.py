@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     table, facts = run(ctx)
     show = table.select(
         "head", pl.struct(pl.all()).map_elements(lambda r: C.fmt_ci(r, "pairwise_accuracy"),
-                                                 return_dtype=pl.String).alias("accuracy [95% CI]"),
+                                                 return_dtype=pl.String).alias("pairwise_accuracy [95% CI]"),
         "fold_pairwise_accuracy_mean", "fold_pairwise_accuracy_sd", "auc", "ece", "fit_seconds")
     C.print_table(f"{TITLE} ({ctx.args.folds}-fold CV, {facts['n_pairs']} pairs)", show)
     headline, findings = _headline(table)
