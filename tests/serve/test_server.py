@@ -103,6 +103,18 @@ def test_cli_refuses_bad_options_before_binding(head_files, serve_cache, capsys)
     assert "--engine ray" in capsys.readouterr().err
 
 
+def test_cli_passes_the_old_penalty_name_on_as_lcb(head_files, serve_cache, capsys, monkeypatch):
+    import embrm.serve
+
+    seen = {}
+    monkeypatch.setattr(embrm.serve, "serve", lambda head, **options: seen.update(options))
+    cache = ["--cache-dir", str(serve_cache)]
+    argv = ["serve", str(head_files["ensemble"]), *cache, "--penalty", "uwo", "--penalty-weight", "1"]
+    assert main(argv) == 0
+    assert (seen["penalty"], seen["penalty_weight"]) == ("lcb", 1.0)
+    assert "--penalty uwo was renamed --penalty lcb" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_workers_each_serve_the_same_rewards(start_server, head_files, texts):
     server = start_server(head_files["bt"], "--workers", "2")
