@@ -379,7 +379,7 @@ def baseline_rewards(data: ScoredResponses) -> dict[str, np.ndarray]:
     """Training-free rewards every report sets a head against.
 
     ``random``: a constant (every tie averaged, so Best-of-N is exactly the mean score);
-    ``longest``: the response length in characters; ``oracle``: the golden score itself.
+    ``longest``: the response length in characters; ``golden``: the golden score itself.
     The length-only *head* needs training: see :func:`length_features`.
 
     Parameters
@@ -397,12 +397,12 @@ def baseline_rewards(data: ScoredResponses) -> dict[str, np.ndarray]:
     >>> data = ScoredResponses(pl.DataFrame({"prompt_id": [0, 0], "prompt": ["q", "q"],
     ...                                      "response": ["a", "bcd"], "score": [1.0, 0.0]}))
     >>> {k: v.tolist() for k, v in baseline_rewards(data).items()}
-    {'random': [0.0, 0.0], 'longest': [1.0, 3.0], 'oracle': [1.0, 0.0]}
+    {'random': [0.0, 0.0], 'longest': [1.0, 3.0], 'golden': [1.0, 0.0]}
     """
     return {
         "random": np.zeros(len(data)),
         "longest": response_length(data),
-        "oracle": data.scores.astype(np.float64),
+        "golden": data.scores.astype(np.float64),
     }
 
 

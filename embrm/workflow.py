@@ -8,9 +8,9 @@ from functools import partial
 
 import polars as pl
 
-from .data import PreferencePairs, ScoredResponses, group_train_test_split, within_prompt_pairs
-from .evaluate import evaluate_pairs, evaluate_rewards
-from .model_selection import cross_val_rewards
+from embrm.data import PreferencePairs, ScoredResponses, group_train_test_split, within_prompt_pairs
+from embrm.evaluate import evaluate_pairs, evaluate_rewards
+from embrm.model_selection import cross_val_rewards
 
 
 @dataclass

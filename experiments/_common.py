@@ -319,7 +319,7 @@ def evaluate_scored(reward: np.ndarray, sc: Scored, ctx: Context,
         random_state=ctx.seed))
     win = evaluate_rewards(reward, sc.win_rate, sc.groups, n=list(ns), n_bootstrap=0)
     for metric, value, _, _ in win.iter_rows():
-        if metric.startswith(("bon@", "oracle@")) or metric == "random":
+        if metric.startswith(("bon@", "golden_bon@")) or metric == "random":
             golden[f"winrate_{metric}"] = value
     return golden
 

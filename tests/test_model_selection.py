@@ -158,7 +158,7 @@ def test_baselines_and_length_features():
     data = _two_prompts()
     base = baseline_rewards(data)
     assert base["longest"].tolist() == [0, 2, 3, 9, 1]
-    assert base["oracle"].tolist() == [0, 2, 1, 5, 6]
+    assert base["golden"].tolist() == [0, 2, 1, 5, 6]
     np.testing.assert_allclose(length_features(data)[:, 0], np.log1p([0, 2, 3, 9, 1]))
 
 
@@ -324,7 +324,7 @@ def test_length_features_of_pairs_and_every_baseline():
     np.testing.assert_allclose(chosen[:, 0], np.log1p([3, 0]))
     np.testing.assert_allclose(rejected[:, 0], np.log1p([0, 7]))
     base = baseline_rewards(_two_prompts())
-    assert sorted(base) == ["longest", "oracle", "random"]
+    assert sorted(base) == ["golden", "longest", "random"]
     assert base["random"].tolist() == [0.0] * 5 and base["longest"].dtype == np.float64
 
 

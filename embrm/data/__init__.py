@@ -1,18 +1,26 @@
 """Preference data: validated containers, readers, built-in data sets, pair builders, splits,
 and the one conversation -> text rendering every reader and scorer uses."""
 
-from ._containers import PreferencePairs, ScoredResponses
-from ._conversation import (
+from embrm.data._containers import PreferencePairs, ScoredResponses
+from embrm.data._conversation import (
     content_key,
     is_conversation,
     render_conversation,
     render_prompt,
     render_response,
 )
-from ._datasets import DATASETS, DatasetInfo, data_dir, load_dataset
-from ._io import pairs_from_frame, peek_columns, read_any, read_pairs, read_responses, read_scored, read_table
-from ._pairs import simulated_labels, within_prompt_pairs
-from ._split import group_kfold, group_train_test_split
+from embrm.data._datasets import DATASETS, DatasetInfo, data_dir, load_dataset
+from embrm.data._io import (
+    pairs_from_frame,
+    peek_columns,
+    read_any,
+    read_pairs,
+    read_responses,
+    read_scored,
+    read_table,
+)
+from embrm.data._pairs import simulated_labels, within_prompt_pairs
+from embrm.data._split import group_kfold, group_train_test_split
 
 __all__ = [
     "peek_columns",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from ..exceptions import DataError
+from embrm.exceptions import DataError
 
 
 def _require_columns(frame: pl.DataFrame, required: Sequence[str], what: str) -> None:

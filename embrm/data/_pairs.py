@@ -6,9 +6,9 @@ import numpy as np
 import polars as pl
 from sklearn.utils import check_random_state
 
-from .._groups import within_group_index_pairs
-from ..exceptions import DataError
-from ._containers import PreferencePairs, ScoredResponses
+from embrm._groups import within_group_index_pairs
+from embrm.data._containers import PreferencePairs, ScoredResponses
+from embrm.exceptions import DataError
 
 
 def simulated_labels(

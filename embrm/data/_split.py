@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._groups import unique_groups
-from ..exceptions import DataError
+from embrm._groups import unique_groups
+from embrm.exceptions import DataError
 
 
 def group_kfold(

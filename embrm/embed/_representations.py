@@ -54,7 +54,7 @@ Scalar features (opt-in, appended after the vector)
 
 from __future__ import annotations
 
-from ._static import STATIC_MODEL
+from embrm.embed._static import STATIC_MODEL
 
 SENTENCE_VIEWS = ("joint", "windows", "split")
 SCALAR_FEATURES = ("log_chars", "truncated")

@@ -33,7 +33,8 @@ import pytest
 
 import embrm
 import embrm._files as files_module
-from embrm.active import QUERY_COLUMNS, read_labels, write_labels, write_queries
+from embrm.active import read_labels, write_labels, write_queries
+from embrm.active._rounds import QUERY_COLUMNS
 from embrm.cli import main
 from embrm.data import DATASETS
 from embrm.exceptions import DataError, OutputWriteError
