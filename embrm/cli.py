@@ -241,9 +241,12 @@ def cmd_cache_verify(args: argparse.Namespace) -> int:
 
 
 def _print_report(report) -> None:
-    for row in report.iter_rows(named=True):
-        interval = f"  [{row['ci_low']:.4f}, {row['ci_high']:.4f}]" if row["ci_low"] is not None else ""
-        print(f"{row['metric']:<24} {row['value']:10.4f}{interval}")
+    """Print a :class:`~embrm.model_selection.Report`: one metric a line, with its interval."""
+    for metric in report.metrics:
+        interval = report.interval(metric)
+        shown = f"  [{interval[0]:.4f}, {interval[1]:.4f}]" if interval is not None else ""
+        value = report.value(metric)
+        print(f"{metric:<24} {'–' if value is None else format(value, '.4f'):>10}{shown}")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -298,6 +301,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from ._files import atomic_write
     from .data import ScoredResponses
     from .evaluate import BestOfNDisplay, evaluate_pairs, evaluate_rewards
+    from .model_selection import Report
 
     if args.plot:
         _check_out(args.plot, [args.head, *_input_files(args.data, args.data_dir)], (".png",), "--plot")
@@ -305,7 +309,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
     data = _load(args.data, args.data_dir)
     if isinstance(data, ScoredResponses):
         reward = head.reward(data.embed(encoder))
-        _print_report(evaluate_rewards(reward, data.scores, data.groups, random_state=args.random_state))
+        report = evaluate_rewards(reward, data.scores, data.groups, random_state=args.random_state)
+        _print_report(Report(report))
         if args.plot:
             display = BestOfNDisplay.from_predictions(
                 reward, data.scores, data.groups, n_bootstrap=200, name=Path(args.head).stem
@@ -318,12 +323,14 @@ def cmd_eval(args: argparse.Namespace) -> None:
         raise EmbrmError("--plot draws a Best-of-N curve, which needs scored responses, not pairs.")
     X_win, X_lose = data.embed(encoder)
     _print_report(
-        evaluate_pairs(
-            head.reward(X_win),
-            head.reward(X_lose),
-            data.groups,
-            proba=head.predict_proba(X_win, X_lose),
-            random_state=args.random_state,
+        Report(
+            evaluate_pairs(
+                head.reward(X_win),
+                head.reward(X_lose),
+                data.groups,
+                proba=head.predict_proba(X_win, X_lose),
+                random_state=args.random_state,
+            )
         )
     )
 
