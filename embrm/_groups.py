@@ -134,8 +134,8 @@ def grouped_holdout(
 
     About ``fraction`` of the groups (at least one, and at least one left for training) go to
     validation, drawn by ``rng.permutation``; without ``groups`` every pair is its own group.
-    The one implementation of a prompt-grouped holdout: the heads' validation slices and
-    :func:`embrm.model_selection.group_train_test_split` both draw it.
+    The draw is :func:`holdout_by_group`, which
+    :func:`embrm.model_selection.group_train_test_split` shares.
     """
     if groups is None:
         groups = np.arange(n_pairs)
@@ -145,11 +145,26 @@ def grouped_holdout(
             f"{owner} holds out a validation slice by group and needs pairs from at least "
             f"2 groups (prompts); got {n_groups}."
         )
-    n_val = min(max(1, round(fraction * n_groups)), n_groups - 1)
-    is_val = np.zeros(n_groups, dtype=bool)
-    is_val[rng.permutation(n_groups)[:n_val]] = True
-    val = is_val[inverse]
-    return np.flatnonzero(~val), np.flatnonzero(val)
+    return holdout_by_group(inverse, n_groups, fraction, rng)
+
+
+def holdout_by_group(
+    codes: np.ndarray, n_groups: int, fraction: float, rng: np.random.RandomState
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of the kept and the held-out rows when ``round(fraction * n_groups)``
+    groups (at least one, at most ``n_groups - 1``), the first of ``rng.permutation``, are held
+    out; ``codes`` gives each row's group index (``0 .. n_groups - 1``, at least 2 groups).
+
+    Example
+    -------
+    >>> holdout_by_group(np.array([0, 0, 1, 2]), 3, 0.3, np.random.RandomState(0))
+    (array([0, 1, 2]), array([3]))
+    """
+    n_held = min(max(1, round(fraction * n_groups)), n_groups - 1)
+    held = np.zeros(n_groups, dtype=bool)
+    held[rng.permutation(n_groups)[:n_held]] = True
+    rows = held[codes]
+    return np.flatnonzero(~rows), np.flatnonzero(rows)
 
 
 def within_group_index_pairs(

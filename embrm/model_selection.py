@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
-from embrm._groups import Groups, grouped_holdout
+from embrm._groups import Groups, group_codes, holdout_by_group
 from embrm.data import PreferencePairs, ScoredResponses, within_prompt_pairs
 from embrm.exceptions import DataError
 
@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 
-# -- prompt-grouped splits --------------------------------------------------------------------
+# -- prompt-grouped splits ---------------------------------------------------------------------
 def _unique_groups(groups: np.ndarray, n_parts: int) -> np.ndarray:
     """The sorted distinct groups, checked to be enough for ``n_parts`` parts."""
     if groups.ndim != 1 or len(groups) == 0:
@@ -84,11 +84,9 @@ def group_kfold(
     """
     groups = np.asarray(groups)
     unique = _unique_groups(groups, n_splits)
-    fold_of_group = np.empty(len(unique), dtype=np.int64)
-    fold_of_group[check_random_state(random_state).permutation(len(unique))] = (
-        np.arange(len(unique)) % n_splits
-    )
-    fold = fold_of_group[np.searchsorted(unique, groups)]
+    # the prompt at position i of the shuffle goes to fold i % n_splits
+    position = np.argsort(check_random_state(random_state).permutation(len(unique)))
+    fold = (position % n_splits)[np.searchsorted(unique, groups)]
     for k in range(n_splits):
         yield np.flatnonzero(fold != k), np.flatnonzero(fold == k)
 
@@ -127,12 +125,11 @@ def group_train_test_split(
         raise DataError(f"test_size must be in (0, 1), got {test_size}.")
     groups = np.asarray(groups)
     _unique_groups(groups, 2)
-    return grouped_holdout(
-        groups, len(groups), test_size, check_random_state(random_state), "group_train_test_split"
-    )
+    codes, n_groups = group_codes(groups)
+    return holdout_by_group(codes, n_groups, test_size, check_random_state(random_state))
 
 
-# -- cross-fitting --------------------------------------------------------------------------------
+# -- cross-fitting -----------------------------------------------------------------------------
 
 
 @dataclass
@@ -448,7 +445,7 @@ def _fit_fold(
     return FoldFit(k, train_index, test_index, fitted, len(X_win), label_error_rate, seconds)
 
 
-# -- baselines --------------------------------------------------------------------------------
+# -- baselines ---------------------------------------------------------------------------------
 def response_length(data: ScoredResponses) -> np.ndarray:
     """Length of each response in characters, as floats."""
     return data.frame["response"].str.len_chars().to_numpy().astype(np.float64)
@@ -567,7 +564,7 @@ def attack_rank(
     return float(np.mean(np.bincount(real.codes, weights=below) / real.sizes))
 
 
-# -- reports ----------------------------------------------------------------------------------
+# -- reports -----------------------------------------------------------------------------------
 REPORT_COLUMNS = ("metric", "value", "ci_low", "ci_high")
 
 

@@ -524,5 +524,5 @@ def test_report_refuses_what_is_not_one_report_table():
                        r"Report reads the metric \| value \| ci_low \| ci_high tables of embrm\.evaluate\.$"):
         Report(pl.DataFrame({"metric": ["auc"], "value": [0.5]}))
     with pytest.raises(DataError, match=r"^The report table holds metric 'auc' more than once: one row per "
-                       r"metric"):
+                       r"metric \(report different sets separately, or name the metrics apart\)\.$"):
         Report(_table(["n", "auc", "bon@2", "auc", "bon@2"], [1.0] * 5, [None] * 5, [None] * 5))
