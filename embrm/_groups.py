@@ -2,7 +2,7 @@
 
 Evaluation (per-prompt metrics), heads (centring within prompts, grouped validation
 slices), pair builders and the public splits of :mod:`embrm.model_selection` (which build on
-:func:`grouped_holdout`) all group rows by prompt id through these helpers.
+:func:`holdout_by_group`) all group rows by prompt id through these helpers.
 """
 
 from __future__ import annotations
@@ -134,8 +134,8 @@ def grouped_holdout(
 
     About ``fraction`` of the groups (at least one, and at least one left for training) go to
     validation, drawn by ``rng.permutation``; without ``groups`` every pair is its own group.
-    The draw is :func:`holdout_by_group`, which
-    :func:`embrm.model_selection.group_train_test_split` shares.
+    The draw is :func:`holdout_by_group`, shared with
+    :func:`embrm.model_selection.group_train_test_split`.
     """
     if groups is None:
         groups = np.arange(n_pairs)
