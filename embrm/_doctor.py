@@ -72,8 +72,7 @@ def _probe_providers(cache_dir: Path) -> str:
 
 def _default_encoder_row(cache_dir: Path) -> tuple[str, str]:
     """What ``embrm embed`` uses by default, as its backend describes it (nothing is run)."""
-    from embrm.cli import DEFAULT_REPRESENTATION
-    from embrm.embed import Encoder
+    from embrm.embed import DEFAULT_REPRESENTATION, Encoder
 
     what = f"default encoder ({DEFAULT_REPRESENTATION})"
     try:

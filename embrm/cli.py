@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from embrm import __version__
+from embrm.embed import DEFAULT_REPRESENTATION
 from embrm.exceptions import DataError, EmbrmError
 
 
@@ -19,9 +20,6 @@ def _print_rows(rows: list[tuple[str, str]]) -> None:
         print(f"{key:<{width}}  {value}")
 
 
-#: The representation the commands use unless ``--model`` names another: the static model
-#: distilled from MiniLM (see docs/representations.md for why); ``--model minilm`` for the transformer.
-DEFAULT_REPRESENTATION = "static"
 QUANTIZE_HELP = "the int8 variant of an ONNX model; the default model then is minilm"
 MODEL_HELP = (
     "a named representation (see `embrm doctor`: minilm, minilm-windows, minilm-split, "
@@ -240,9 +238,12 @@ def cmd_cache_verify(args: argparse.Namespace) -> int:
 
 
 def _print_report(report) -> None:
-    for row in report.iter_rows(named=True):
-        interval = f"  [{row['ci_low']:.4f}, {row['ci_high']:.4f}]" if row["ci_low"] is not None else ""
-        print(f"{row['metric']:<24} {row['value']:10.4f}{interval}")
+    """Print a :class:`~embrm.model_selection.Report`: one metric a line, with its interval."""
+    for metric in report.metrics:
+        interval = report.interval(metric)
+        shown = f"  [{interval[0]:.4f}, {interval[1]:.4f}]" if interval is not None else ""
+        value = report.value(metric)
+        print(f"{metric:<24} {'–' if value is None else format(value, '.4f'):>10}{shown}")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -327,6 +328,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from embrm._files import atomic_write
     from embrm.data import ScoredResponses
     from embrm.evaluate import BestOfNDisplay, evaluate_by_subset, evaluate_pairs, evaluate_rewards
+    from embrm.model_selection import Report
 
     if args.plot:
         _check_out(args.plot, [args.head, *_input_files(args.data, args.data_dir)], (".png",), "--plot")
@@ -335,9 +337,10 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if isinstance(data, ScoredResponses):
         reward = head.reward(data.embed(encoder))
         length = data.frame["response"].str.len_chars().to_numpy()
-        _print_report(
-            evaluate_rewards(reward, data.scores, data.groups, length=length, random_state=args.random_state)
+        report = evaluate_rewards(
+            reward, data.scores, data.groups, length=length, random_state=args.random_state
         )
+        _print_report(Report(report))
         if args.plot:
             display = BestOfNDisplay.from_predictions(
                 reward, data.scores, data.groups, n_bootstrap=200, name=Path(args.head).stem
@@ -361,12 +364,14 @@ def cmd_eval(args: argparse.Namespace) -> None:
     X_win, X_lose = data.embed(encoder)
     reward_win, reward_lose = head.reward(X_win), head.reward(X_lose)
     _print_report(
-        evaluate_pairs(
-            reward_win,
-            reward_lose,
-            data.groups,
-            proba=head.predict_proba(X_win, X_lose),
-            random_state=args.random_state,
+        Report(
+            evaluate_pairs(
+                reward_win,
+                reward_lose,
+                data.groups,
+                proba=head.predict_proba(X_win, X_lose),
+                random_state=args.random_state,
+            )
         )
     )
     report = evaluate_by_subset(

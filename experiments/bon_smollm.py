@@ -46,6 +46,7 @@ from embrm._validation import check_scored
 from embrm.evaluate import bon_curve, evaluate_rewards
 from embrm.evaluate._bon import bon_components
 from embrm.evaluate._bootstrap import bootstrap, ratio_of_sums
+from embrm.model_selection import Report
 
 NAME = "bon_smollm"
 QUICK = {"n_held_out": None, "n_proxy": 12, "k": 8, "ns": (1, 2, 4, 8),
@@ -98,11 +99,10 @@ def judge_agreement(ctx, heads, prompt_ids: np.ndarray) -> dict[str, dict[str, f
                                 ("golden", heads.golden, heads.golden_encoder)):
         reward = head.reward(data.embed(encoder))
         ctx.new_texts += int(encoder.last_stats.get("new", 0))
-        report = evaluate_rewards(reward, data.scores, data.groups, n=["all"],
-                                  n_bootstrap=ctx.args.n_bootstrap, random_state=ctx.seed)
-        rows = {m: (v, lo, hi) for m, v, lo, hi in report.iter_rows()}
-        out[name] = {f"{m}{suffix}": rows[m][i] for m in ("spearman", "pairwise_accuracy")
-                     for i, suffix in enumerate(("", "_ci_low", "_ci_high"))}
+        row = Report(evaluate_rewards(reward, data.scores, data.groups, n=["all"],
+                                      n_bootstrap=ctx.args.n_bootstrap, random_state=ctx.seed)).to_dict()
+        out[name] = {f"{m}{suffix}": row.get(f"{m}{suffix}") for m in ("spearman", "pairwise_accuracy")
+                     for suffix in ("", "_ci_low", "_ci_high")}
         print(f"{name} head on the held-out prompts' AlpacaEval answers: "
               f"Spearman {fmt_ci(out[name], 'spearman')}, "
               f"pairwise accuracy {fmt_ci(out[name], 'pairwise_accuracy')}")

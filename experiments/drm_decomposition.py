@@ -38,9 +38,10 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-from embrm.data import group_train_test_split, within_prompt_pairs  # noqa: E402
+from embrm.data import within_prompt_pairs  # noqa: E402
 from embrm.evaluate import pairwise_accuracy, rank_correlation  # noqa: E402
 from embrm.heads import DRM, BTLinear  # noqa: E402
+from embrm.model_selection import group_train_test_split  # noqa: E402
 
 NAME = "drm_decomposition"
 TITLE = "Decomposed reward models (DRM)"

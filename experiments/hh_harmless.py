@@ -29,7 +29,7 @@ from embrm.evaluate import (  # noqa: E402
     pairwise_accuracy,
     symmetrize_pairs,
 )
-from embrm.model_selection import cross_val_rewards  # noqa: E402
+from embrm.model_selection import Report, cross_val_rewards  # noqa: E402
 
 NAME = "hh_harmless"
 TITLE = "HH-RLHF harmless pairwise accuracy"
@@ -67,8 +67,8 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, dict]:
 
 
 def _evaluate(ctx, hh, r_win, r_lose, proba=None) -> dict:
-    return C.report_dict(evaluate_pairs(r_win, r_lose, hh.groups, proba=proba,
-                                        n_bootstrap=ctx.args.n_bootstrap, random_state=ctx.seed))
+    return Report(evaluate_pairs(r_win, r_lose, hh.groups, proba=proba,
+                                 n_bootstrap=ctx.args.n_bootstrap, random_state=ctx.seed)).to_dict()
 
 
 def _plot(ctx: C.Context, table: pl.DataFrame, proba: dict[str, np.ndarray]) -> None:

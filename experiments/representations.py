@@ -71,7 +71,7 @@ from embrm.evaluate import (  # noqa: E402
     rank_correlation,
 )
 from embrm.heads import BTLinear  # noqa: E402
-from embrm.model_selection import attack_rank, cross_val_rewards, length_features  # noqa: E402
+from embrm.model_selection import Report, attack_rank, cross_val_rewards, length_features  # noqa: E402
 
 NAME = "representations"
 TITLE = "Representations: reward signal vs embedding cost"
@@ -178,8 +178,8 @@ def scored_rows(ctx: C.Context, cfg: dict, dataset: str, rep: str, e: Embedded,
     for head, reward in oof.items():
         if head == "length-only" and not with_length_only:
             continue  # the same for every representation: reported once
-        quality = C.report_dict(evaluate_rewards(reward, win_rate, data.groups, n="all", **boot))
-        ranks = C.report_dict(evaluate_rewards(reward, golden, data.groups, n="all", **boot))
+        quality = Report(evaluate_rewards(reward, win_rate, data.groups, n="all", **boot)).to_dict()
+        ranks = Report(evaluate_rewards(reward, golden, data.groups, n="all", **boot)).to_dict()
         row = {
             "data": dataset, "representation": "–" if head == "length-only" else rep, "head": head,
             "bon": quality["bon@all"], "bon_ci_low": quality["bon@all_ci_low"],
@@ -193,7 +193,8 @@ def scored_rows(ctx: C.Context, cfg: dict, dataset: str, rep: str, e: Embedded,
         for baseline, base in (("longest", length), ("random", np.zeros(len(data))),
                                ("length_only", oof["length-only"])):
             for unit, reference in (("", win_rate), ("_logit", golden)):
-                diff = C.report_dict(compare_rewards(reward, base, reference, data.groups, n="all", **boot))
+                compared = compare_rewards(reward, base, reference, data.groups, n="all", **boot)
+                diff = Report(compared).to_dict()
                 for end in ("", "_ci_low", "_ci_high"):
                     row[f"vs_{baseline}{unit}{end}"] = diff[f"bon@all{end}"]
         rows.append(row)
@@ -210,8 +211,8 @@ def baseline_rows(ctx: C.Context, dataset: str, data: ScoredResponses, null: Sco
         ("longest", length, null_length),
         ("golden", data.scores.astype(float), null.scores.astype(float)),  # the (hacked) judge
     ):
-        q = C.report_dict(evaluate_rewards(reward, win_rate, data.groups, n="all",
-                                           n_bootstrap=ctx.args.n_bootstrap, random_state=ctx.seed))
+        q = Report(evaluate_rewards(reward, win_rate, data.groups, n="all",
+                                    n_bootstrap=ctx.args.n_bootstrap, random_state=ctx.seed)).to_dict()
         rows.append({"data": dataset, "representation": "–", "head": name, "bon": q["bon@all"],
                      "bon_ci_low": q["bon@all_ci_low"], "bon_ci_high": q["bon@all_ci_high"],
                      "spearman": q["spearman"], "pairwise_accuracy": q["pairwise_accuracy"],
@@ -233,9 +234,9 @@ def hh_rows(ctx: C.Context, cfg: dict, rep: str, hh, X_win: np.ndarray, X_lose: 
     for name in r_win:
         if name == "length-only" and not with_length_only:
             continue
-        acc = C.report_dict(evaluate_pairs(r_win[name], r_lose[name], hh.groups, **boot))
-        diff = C.report_dict(compare_pairs(r_win[name], r_lose[name], r_win["length-only"],
-                                           r_lose["length-only"], hh.groups, **boot))
+        acc = Report(evaluate_pairs(r_win[name], r_lose[name], hh.groups, **boot)).to_dict()
+        diff = Report(compare_pairs(r_win[name], r_lose[name], r_win["length-only"],
+                                    r_lose["length-only"], hh.groups, **boot)).to_dict()
         rows.append({
             "data": "hh-harmless", "representation": "–" if name == "length-only" else rep,
             "head": name, "pairwise_accuracy": acc["pairwise_accuracy"],
@@ -262,8 +263,8 @@ def layer_sweep(ctx: C.Context, cfg: dict, hard, hh) -> pl.DataFrame:
             build = partial(within_prompt_pairs, pairs_per_prompt=cfg["pairs_per_prompt"], beta=None)
             reward = cross_val_rewards(BTLinear(), hard, X, cv=cfg["folds"], pairs=build,
                                        random_state=ctx.seed).reward
-            hard_eval = C.report_dict(evaluate_rewards(reward, hard.scores, hard.groups, n="all",
-                                                       n_bootstrap=0))
+            hard_eval = Report(evaluate_rewards(reward, hard.scores, hard.groups, n="all",
+                                                n_bootstrap=0)).to_dict()
             Xw, Xl = hh.embed(enc)
             hh_oof = cross_val_rewards(BTLinear(), hh, (Xw, Xl), cv=cfg["folds"], random_state=ctx.seed)
             rows.append({

@@ -17,6 +17,8 @@ RENAMED = [
     ("embrm.policy", "prompt_text", "embrm.data", "render_prompt"),
     ("embrm.policy", "response_text", "embrm.data", "render_response"),
     ("embrm.annotate", "aggregate", "embrm.annotate", "merge_votes"),
+    ("embrm.data", "group_kfold", "embrm.model_selection", "group_kfold"),
+    ("embrm.data", "group_train_test_split", "embrm.model_selection", "group_train_test_split"),
 ]
 
 

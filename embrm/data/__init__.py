@@ -1,6 +1,11 @@
-"""Preference data: validated containers, readers, built-in data sets, pair builders, splits,
-and the one conversation -> text rendering every reader and scorer uses."""
+"""Preference data: validated containers, readers, built-in data sets, pair builders, and the
+one conversation -> text rendering every reader and scorer uses.
 
+Prompt-grouped splits live in :mod:`embrm.model_selection`; ``embrm.data.group_kfold`` and
+``embrm.data.group_train_test_split`` still work for one release, with a ``DeprecationWarning``.
+"""
+
+from embrm._compat import renamed
 from embrm.data._containers import PreferencePairs, ScoredResponses
 from embrm.data._conversation import (
     content_key,
@@ -20,7 +25,6 @@ from embrm.data._io import (
     read_table,
 )
 from embrm.data._pairs import simulated_labels, within_prompt_pairs
-from embrm.data._split import group_kfold, group_train_test_split
 
 __all__ = [
     "peek_columns",
@@ -31,8 +35,6 @@ __all__ = [
     "ScoredResponses",
     "content_key",
     "data_dir",
-    "group_kfold",
-    "group_train_test_split",
     "is_conversation",
     "load_dataset",
     "pairs_from_frame",
@@ -46,3 +48,11 @@ __all__ = [
     "simulated_labels",
     "within_prompt_pairs",
 ]
+
+__getattr__ = renamed(
+    "embrm.data",
+    {
+        "group_kfold": "embrm.model_selection.group_kfold",
+        "group_train_test_split": "embrm.model_selection.group_train_test_split",
+    },
+)

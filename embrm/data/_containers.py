@@ -100,6 +100,16 @@ class PreferencePairs:
         """The ``weight`` column, or None."""
         return self.frame["weight"].to_numpy() if "weight" in self.frame.columns else None
 
+    @property
+    def label_error_rate(self) -> float | None:
+        """The realised label error rate: the share of pairs whose label prefers the lower
+        golden score (the mean of the ``flipped`` column that
+        :func:`embrm.data.within_prompt_pairs` writes); None for pairs without a boolean
+        ``flipped`` column."""
+        if self.frame.schema.get("flipped") != pl.Boolean:
+            return None
+        return float(self.frame["flipped"].mean())
+
     def take(self, indices: np.ndarray) -> PreferencePairs:
         """The pairs at ``indices`` (integer positions), as a new container."""
         return PreferencePairs(self.frame[np.asarray(indices)], name=self.name)

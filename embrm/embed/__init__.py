@@ -14,12 +14,13 @@ from embrm.embed._distributed import RayEncoder, RayEngine
 from embrm.embed._encoder import Encoder
 from embrm.embed._onnx import DEFAULT_MODEL, available_devices, make_session
 from embrm.embed._render import TEXT_FORMAT_VERSION, render_pairs, render_windows
-from embrm.embed._representations import PRESETS, REPRESENTATIONS
+from embrm.embed._representations import DEFAULT_REPRESENTATION, PRESETS, REPRESENTATIONS
 from embrm.embed._static import STATIC_MODEL
 from embrm.embed._store import model_store
 from embrm.embed._token_rewards import TokenRewards, token_rewards
 
 __all__ = [
+    "DEFAULT_REPRESENTATION",
     "DEFAULT_MODEL",
     "PRESETS",
     "REPRESENTATIONS",

@@ -72,6 +72,10 @@ REPRESENTATIONS: dict[str, dict] = {
     "smollm2-last": {"model": "SmolLM2-135M-Instruct", "view": "last", "layer": 15},
 }
 
+#: The representation the command line embeds with when none is named: the static model reads
+#: every text whole and needs no transformer at run time.
+DEFAULT_REPRESENTATION = "static"
+
 #: Presets by cost level, chosen from ``experiments/representations.py`` (docs/representations.md).
 PRESETS: dict[str, str] = {
     "fast": "minilm",
