@@ -301,13 +301,15 @@ def beta_label(beta: float | None) -> str:
 # -- evaluation ------------------------------------------------------------------------------
 def evaluate_scored(reward: np.ndarray, sc: Scored, ctx: Context,
                     ns: Sequence[int | str] = BON_NS) -> dict[str, float]:
-    """Golden-score metrics with bootstrap CIs over prompts, plus BoN as a win rate (%)."""
+    """Golden-score metrics with bootstrap CIs over prompts, plus BoN as a win rate (%), raw and
+    length-controlled (``bon_lc@N``: the rewards residualised on log length within each prompt)."""
     golden = Report(evaluate_rewards(
-        reward, sc.golden, sc.groups, n=list(ns), n_bootstrap=ctx.args.n_bootstrap,
+        reward, sc.golden, sc.groups, n=list(ns), length=sc.length, n_bootstrap=ctx.args.n_bootstrap,
         random_state=ctx.seed)).to_dict()
-    win = Report(evaluate_rewards(reward, sc.win_rate, sc.groups, n=list(ns), n_bootstrap=0))
+    win = Report(evaluate_rewards(reward, sc.win_rate, sc.groups, n=list(ns), length=sc.length,
+                                  n_bootstrap=0))
     for metric in win.metrics:
-        if metric.startswith(("bon@", "golden_bon@")) or metric == "random":
+        if metric.startswith(("bon@", "bon_lc@", "golden_bon@")) or metric == "random":
             golden[f"winrate_{metric}"] = win.value(metric)
     return golden
 

@@ -54,6 +54,10 @@ def test_alpacaeval_benchmark(tmp_path, data_dir, encoder, capsys):
         assert table[f"bon@{n}"].max() == pytest.approx(golden[f"bon@{n}"])
         assert np.allclose(table["random"], random["bon@all"])
         assert (table[f"golden_bon@{n}"] - golden[f"bon@{n}"]).abs().max() < 1e-9
+        # length-controlled BoN: a constant reward stays the random pick; nothing beats golden
+        assert random[f"bon_lc@{n}"] == pytest.approx(random["bon@all"])
+        assert table[f"bon_lc@{n}"].max() <= golden[f"bon@{n}"] + 1e-9
+        assert f"winrate_bon_lc@{n}" in table.columns
     assert golden["spearman"] == pytest.approx(1.0) and golden["pairwise_accuracy"] == 1.0
     assert random["pairwise_accuracy"] == 0.5
     heads = table.filter(pl.col("loss") != "baseline")
