@@ -57,8 +57,10 @@ from embrm.active import (  # noqa: E402
     within_prompt_pool,
 )
 from embrm.data import ScoredResponses  # noqa: E402
-from embrm.heads import BTLinear  # noqa: E402
-from embrm.heads._base import feature_scale  # noqa: E402
+from embrm.heads import (
+    BTLinear,  # noqa: E402
+    feature_scale,  # noqa: E402
+)
 from embrm.model_selection import group_train_test_split  # noqa: E402
 
 NAME = "active_learning"

@@ -43,9 +43,7 @@ from _policy import (
 from embrm import load_dataset
 from embrm._files import atomic_write_text
 from embrm._validation import check_scored
-from embrm.evaluate import bon_curve, evaluate_rewards
-from embrm.evaluate._bon import bon_components
-from embrm.evaluate._bootstrap import bootstrap, ratio_of_sums
+from embrm.evaluate import bon_components, bon_curve, bootstrap, evaluate_rewards, ratio_of_sums
 from embrm.model_selection import Report
 
 NAME = "bon_smollm"

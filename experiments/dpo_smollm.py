@@ -42,7 +42,7 @@ from bon_smollm import FULL as BON_FULL
 from bon_smollm import PROXY_BETA
 
 from embrm import load_dataset
-from embrm.evaluate._bootstrap import bootstrap, ratio_of_sums
+from embrm.evaluate import bootstrap, ratio_of_sums
 
 NAME = "dpo_smollm"
 QUICK = {"n_held_out": None, "n_proxy": 12, "n_policy_train": 0, "k": 8, "m": 2,

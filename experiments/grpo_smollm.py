@@ -48,7 +48,7 @@ from bon_smollm import PROXY_BETA
 
 import embrm
 from embrm import load_dataset
-from embrm.evaluate._bootstrap import bootstrap, ratio_of_sums
+from embrm.evaluate import bootstrap, ratio_of_sums
 from embrm.heads import BTLinear, Ensemble
 
 NAME = "grpo_smollm"
