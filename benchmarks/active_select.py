@@ -32,8 +32,8 @@ import tracemalloc
 
 import numpy as np
 
-from embrm.active import DOptimal, PoolLeverage, log_det_information
-from embrm.active._strategies import CHUNK
+from embrm.active import DOptimal, PoolLeverage
+from embrm.active._strategies import CHUNK, log_det_information
 from embrm.heads import BTLinear
 
 

@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from embrm.embed import VectorCache
-from embrm.embed._cache import text_keys
+from embrm.embed import VectorCache, text_keys
 
 
 def _timed(fn, repeat: int = 3) -> float:

@@ -45,7 +45,7 @@ def _fp16_session(model_dir: Path, out: Path):
 
 
 def _run_fp16(session, tokenizer, texts: list[str], batch_size: int) -> np.ndarray:
-    from embrm.embed._onnx import pool
+    from embrm.embed import pool
 
     order = np.argsort([len(t) for t in texts], kind="stable")
     out = np.zeros((len(texts), 384), dtype=np.float32)

@@ -40,10 +40,10 @@ from threadpoolctl import threadpool_limits
 from train_heads import N_PAIRS, real_data
 
 from embrm import Encoder, load_dataset
-from embrm.data import group_kfold, within_prompt_pairs
+from embrm.data import within_prompt_pairs
 from embrm.evaluate import pairwise_accuracy
 from embrm.heads import DRM, BTLinear, ClassifierHead
-from embrm.model_selection import cross_val_rewards
+from embrm.model_selection import cross_val_rewards, group_kfold
 from embrm.testing import make_preference_pairs
 
 SETTINGS: dict[str, dict] = {

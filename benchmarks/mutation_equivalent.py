@@ -168,9 +168,9 @@ EQUIVALENT: dict[str, str] = {
         "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
     "embrm.active._strategies.x__greedy__mutmut_116":
         "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
-    "embrm.active._strategies.x__check_matrix__mutmut_5":
+    "embrm.active._strategies.x__check_differences__mutmut_5":
         "'XXfiuXX' holds the kinds f, i, u and X, and no dtype has kind X",
-    "embrm.active._strategies.x__check_matrix__mutmut_10":
+    "embrm.active._strategies.x__check_differences__mutmut_10":
         "astype(None) is astype(float64): the same array",
     "embrm.active._strategies.x_eligible_mask__mutmut_3":
         "squared norms recomputed though given: the same values (time)",
@@ -288,11 +288,11 @@ EQUIVALENT: dict[str, str] = {
     "embrm.embed._token_rewards.x_linear_form__mutmut_33":
         "astype(None) is astype(float64)",
     # policy.scoring
-    "embrm.policy._scoring.x__check_candidates__mutmut_16":
+    "embrm.policy._scoring.x_check_candidates__mutmut_16":
         "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
-    "embrm.policy._scoring.x__check_candidates__mutmut_19":
+    "embrm.policy._scoring.x_check_candidates__mutmut_19":
         "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
-    "embrm.policy._scoring.x__check_candidates__mutmut_20":
+    "embrm.policy._scoring.x_check_candidates__mutmut_20":
         "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
     "embrm.policy._scoring.x_score_candidates__mutmut_13":
         "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
@@ -301,24 +301,24 @@ EQUIVALENT: dict[str, str] = {
     "embrm.policy._scoring.x_score_candidates__mutmut_17":
         "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
     "embrm.policy._scoring.x_score_candidates__mutmut_20":
-        "render_prompt's name: _check_candidates rendered each prompt with its name first; none fails here",
+        "render_prompt's name: check_candidates rendered each prompt with its name first; none fails here",
     "embrm.policy._scoring.x_score_candidates__mutmut_22":
-        "render_prompt's name: _check_candidates rendered each prompt with its name first; none fails here",
-    "embrm.policy._scoring.x_best_of_n__mutmut_12":
+        "render_prompt's name: check_candidates rendered each prompt with its name first; none fails here",
+    "embrm.policy._scoring.x_pick_best_of_n__mutmut_12":
         "index dtype: np.array of Python ints is int64 already (64-bit Linux, macOS)",
-    "embrm.policy._scoring.x_best_of_n__mutmut_14":
+    "embrm.policy._scoring.x_pick_best_of_n__mutmut_14":
         "index dtype: np.array of Python ints is int64 already (64-bit Linux, macOS)",
-    "embrm.policy._scoring.x_best_of_n__mutmut_27":
+    "embrm.policy._scoring.x_pick_best_of_n__mutmut_27":
         "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
-    "embrm.policy._scoring.x_best_of_n__mutmut_30":
+    "embrm.policy._scoring.x_pick_best_of_n__mutmut_30":
         "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
-    "embrm.policy._scoring.x_best_of_n__mutmut_31":
+    "embrm.policy._scoring.x_pick_best_of_n__mutmut_31":
         "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
-    "embrm.policy._scoring.x_best_of_n__mutmut_38":
+    "embrm.policy._scoring.x_pick_best_of_n__mutmut_38":
         "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
-    "embrm.policy._scoring.x_best_of_n__mutmut_41":
+    "embrm.policy._scoring.x_pick_best_of_n__mutmut_41":
         "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
-    "embrm.policy._scoring.x_best_of_n__mutmut_42":
+    "embrm.policy._scoring.x_pick_best_of_n__mutmut_42":
         "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
     # policy.dpo
     "embrm.policy._dpo.x_preference_pairs__mutmut_54":

@@ -1,7 +1,7 @@
 """embrm: embedding-based reward modeling. Embed once, train reward heads in seconds."""
 
-from .data import load_dataset
-from .embed import Encoder
+from embrm.data import load_dataset
+from embrm.embed import Encoder
 
 __version__ = "0.1.0"
 

@@ -1,9 +1,13 @@
-"""Every optional import in one place, each with the extra that provides it."""
+"""Compatibility in one place: every optional import, each with the extra that provides it,
+and the deprecation shims that keep renamed public names working for one release."""
 
 from __future__ import annotations
 
 import importlib
+import warnings
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 #: Which ``pip install`` extra provides each optional module.
 EXTRA_FOR_MODULE: dict[str, str] = {
@@ -55,3 +59,49 @@ def import_optional(name: str, purpose: str, extra: str | None = None) -> Module
             f"{purpose} needs the optional package '{root}', which is not installed. "
             f"Install it with: {hint}"
         ) from exc
+
+
+def renamed(module: str, names: dict[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that serves renamed public names with a ``DeprecationWarning``.
+
+    Parameters
+    ----------
+    module : str
+        The module the old names were imported from, e.g. ``"embrm.policy"``.
+    names : dict of str to str
+        Old name -> where it lives now, as ``"package.name"`` (the new object is imported when
+        the old name is first asked for, so a shim never imports a package early). A target
+        in a private module (``"package._module.name"``) marks a name that stops being public.
+
+    Returns
+    -------
+    getattr : callable
+        Assign it to the module's ``__getattr__``; any other missing name raises
+        ``AttributeError`` as usual.
+
+    Example
+    -------
+    >>> import warnings
+    >>> shim = renamed("mypackage", {"old_sqrt": "math.sqrt"})
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     shim("old_sqrt")(4.0)
+    2.0
+    >>> str(caught[0].message)
+    'mypackage.old_sqrt was renamed math.sqrt; the old name will be removed in the next release.'
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name not in names:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        target = names[name]
+        where, _, new = target.rpartition(".")
+        if any(part.startswith("_") for part in where.split(".")):
+            message = f"{module}.{name} is internal ({target}) and leaves the public names"
+        else:
+            message = f"{module}.{name} was renamed {target}; the old name will be removed"
+        message += " in the next release."
+        warnings.warn(message, DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(where), new)
+
+    return __getattr__

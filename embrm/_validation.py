@@ -91,6 +91,61 @@ def check_embeddings(
     return arr
 
 
+def check_head_encoder(
+    head: Any,
+    encoder: Any,
+    *,
+    encoder_name: str = "the encoder given",
+    fix: str = (
+        "Pass the encoder the head was trained with (embrm.Encoder(<same model and options>)) "
+        "or train the head on this encoder's embeddings."
+    ),
+) -> None:
+    """Refuse a non-head, or a head trained on another encoder's embeddings than ``encoder``'s.
+
+    A head fitted on raw arrays records no encoder; then only the dimension is checked (when
+    the head scores).
+
+    Parameters
+    ----------
+    head : embrm.heads.BaseHead
+        A fitted reward head (anything with ``reward``).
+    encoder : embrm.Encoder
+        Anything with ``encode_responses`` and ``identity``.
+    encoder_name : str, default="the encoder given"
+        How the message names ``encoder``.
+    fix : str
+        The last sentence of the message: what to do.
+
+    Raises
+    ------
+    TypeError
+        ``head`` is not a reward head or ``encoder`` not an encoder.
+    EncoderMismatchError
+        ``head.encoder_id_`` is another identity than ``encoder.identity``.
+
+    Example
+    -------
+    >>> from types import SimpleNamespace
+    >>> check_head_encoder(SimpleNamespace(reward=None, encoder_id_="a"),
+    ...                    SimpleNamespace(encode_responses=None, identity="b"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    embrm.exceptions.EncoderMismatchError: This head was trained on embeddings from encoder 'a', ...
+    """
+    if not hasattr(head, "reward") or not hasattr(encoder, "encode_responses"):
+        raise TypeError(
+            "Pass a fitted embrm reward head (embrm.heads) and the embrm.Encoder it was "
+            f"trained with; got {type(head).__name__} and {type(encoder).__name__}."
+        )
+    trained_on = getattr(head, "encoder_id_", None)
+    if trained_on is not None and trained_on != encoder.identity:
+        raise EncoderMismatchError(
+            f"This head was trained on embeddings from encoder {trained_on!r}, but {encoder_name} "
+            f"is {encoder.identity!r}: its rewards would be meaningless. {fix}"
+        )
+
+
 def check_output_file(path: Any, what: str, suffixes: tuple[str, ...] = ()) -> Path:
     """``path`` as a Path, once it is clear a file can be written there.
 

@@ -9,8 +9,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import __version__
-from .exceptions import DataError, EmbrmError
+from embrm import __version__
+from embrm.embed import DEFAULT_REPRESENTATION
+from embrm.exceptions import DataError, EmbrmError
 
 
 def _print_rows(rows: list[tuple[str, str]]) -> None:
@@ -19,9 +20,6 @@ def _print_rows(rows: list[tuple[str, str]]) -> None:
         print(f"{key:<{width}}  {value}")
 
 
-#: The representation the commands use unless ``--model`` names another: the static model
-#: distilled from MiniLM (see docs/representations.md for why); ``--model minilm`` for the transformer.
-DEFAULT_REPRESENTATION = "static"
 QUANTIZE_HELP = "the int8 variant of an ONNX model; the default model then is minilm"
 MODEL_HELP = (
     "a named representation (see `embrm doctor`: minilm, minilm-windows, minilm-split, "
@@ -64,7 +62,7 @@ def _model_name(args: argparse.Namespace) -> str:
 
 
 def _encoder(args: argparse.Namespace):
-    from .embed import Encoder
+    from embrm.embed import Encoder
 
     return Encoder(
         model=_model_name(args),
@@ -76,7 +74,7 @@ def _encoder(args: argparse.Namespace):
 
 def _input_file(name_or_path: str) -> Path:
     """``name_or_path`` as a file to read; a clear error for a folder or a missing file."""
-    from .data import DATASETS
+    from embrm.data import DATASETS
 
     path = Path(name_or_path)
     if path.is_dir():
@@ -91,12 +89,12 @@ def _input_file(name_or_path: str) -> Path:
 def _load(name_or_path: str, data_dir: str | None):
     """A built-in data set by name, or a file (pairs if it has chosen/rejected), read by the
     checked readers of :mod:`embrm.data`."""
-    from .data import DATASETS, load_dataset, read_any
+    from embrm.data import DATASETS, load_dataset, read_any
 
     if name_or_path in DATASETS:
         return load_dataset(name_or_path, data_dir)
-    from .active import is_labels_file, labelled_pairs, read_labels, read_queries
-    from .data import peek_columns
+    from embrm.active import is_labels_file, labelled_pairs, read_labels, read_queries
+    from embrm.data import peek_columns
 
     path = _input_file(name_or_path)
     if is_labels_file(path):  # a filled query file of `embrm select`, or a merged round
@@ -111,8 +109,8 @@ def _input_files(name_or_path: str | None, data_dir: str | None) -> list[Path]:
     built-in data set's name its file in the data folder (so no ``--out`` can replace it)."""
     if not name_or_path:
         return []
-    from .data import DATASETS
-    from .data import data_dir as resolve_data_dir
+    from embrm.data import DATASETS
+    from embrm.data import data_dir as resolve_data_dir
 
     files = [Path(name_or_path)]
     if name_or_path in DATASETS and (root := resolve_data_dir(data_dir)):
@@ -125,8 +123,8 @@ def _check_out(
 ) -> Path:
     """``--out`` as a Path, checked before any work: a writable file path (not a folder)
     with one of ``suffixes``, and none of the command's inputs."""
-    from ._files import check_not_input
-    from ._validation import check_output_file
+    from embrm._files import check_not_input
+    from embrm._validation import check_output_file
 
     if Path(out).expanduser().is_dir():  # before the suffix, whose message would mislead
         raise DataError(f"{what} {out!r} is a folder; give a file name inside it.")
@@ -134,13 +132,13 @@ def _check_out(
 
 
 def cmd_doctor(args: argparse.Namespace) -> None:
-    from ._doctor import doctor_report
+    from embrm._doctor import doctor_report
 
     _print_rows(doctor_report(args.cache_dir, args.data_dir))
 
 
 def cmd_datasets(args: argparse.Namespace) -> None:
-    from .data import DATASETS, data_dir
+    from embrm.data import DATASETS, data_dir
 
     root = data_dir(args.data_dir)
     print(f"data dir: {root or 'not set (EMBRM_DATA_DIR or --data-dir)'}")
@@ -158,7 +156,7 @@ def cmd_embed(args: argparse.Namespace) -> None:
     if args.limit:
         data = data.take(range(min(args.limit, len(data))))
     if args.engine == "ray":
-        from .embed import Encoder, RayEngine
+        from embrm.embed import Encoder, RayEngine
 
         encoder = Encoder(
             model=_model_name(args),
@@ -189,7 +187,7 @@ def cmd_embed(args: argparse.Namespace) -> None:
 
 
 def cmd_cache_info(args: argparse.Namespace) -> None:
-    from .embed import VectorCache, cached_identities, default_cache_dir
+    from embrm.embed import VectorCache, cached_identities, default_cache_dir
 
     root = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     print(f"cache dir: {root}")
@@ -205,7 +203,7 @@ def cmd_cache_info(args: argparse.Namespace) -> None:
 
 
 def cmd_cache_verify(args: argparse.Namespace) -> int:
-    from .embed import VectorCache, cached_identities, default_cache_dir
+    from embrm.embed import VectorCache, cached_identities, default_cache_dir
 
     root = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     bad = 0
@@ -240,14 +238,17 @@ def cmd_cache_verify(args: argparse.Namespace) -> int:
 
 
 def _print_report(report) -> None:
-    for row in report.iter_rows(named=True):
-        interval = f"  [{row['ci_low']:.4f}, {row['ci_high']:.4f}]" if row["ci_low"] is not None else ""
-        print(f"{row['metric']:<24} {row['value']:10.4f}{interval}")
+    """Print a :class:`~embrm.model_selection.Report`: one metric a line, with its interval."""
+    for metric in report.metrics:
+        interval = report.interval(metric)
+        shown = f"  [{interval[0]:.4f}, {interval[1]:.4f}]" if interval is not None else ""
+        value = report.value(metric)
+        print(f"{metric:<24} {'–' if value is None else format(value, '.4f'):>10}{shown}")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from .heads import HEADS
-    from .workflow import train_held_out
+    from embrm.heads import HEADS
+    from embrm.workflow import train_held_out
 
     # --out is checked before training, not after
     out = _check_out(args.out, _input_files(args.data, args.data_dir)) if args.out else None
@@ -276,15 +277,15 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def _load_head(args: argparse.Namespace):
-    from .heads import load
+    from embrm.heads import load
 
     encoder = _encoder(args)
     return load(args.head, expected_encoder_id=encoder.identity), encoder
 
 
 def cmd_reward(args: argparse.Namespace) -> None:
-    from ._files import write_frame
-    from .workflow import reward_frame
+    from embrm._files import write_frame
+    from embrm.workflow import reward_frame
 
     out = _check_out(args.out, [args.head, *_input_files(args.data, args.data_dir)], (".parquet", ".csv"))
     head, encoder = _load_head(args)
@@ -324,9 +325,10 @@ def _print_subset_report(report) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from ._files import atomic_write
-    from .data import ScoredResponses
-    from .evaluate import BestOfNDisplay, evaluate_by_subset, evaluate_pairs, evaluate_rewards
+    from embrm._files import atomic_write
+    from embrm.data import ScoredResponses
+    from embrm.evaluate import BestOfNDisplay, evaluate_by_subset, evaluate_pairs, evaluate_rewards
+    from embrm.model_selection import Report
 
     if args.plot:
         _check_out(args.plot, [args.head, *_input_files(args.data, args.data_dir)], (".png",), "--plot")
@@ -335,9 +337,10 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if isinstance(data, ScoredResponses):
         reward = head.reward(data.embed(encoder))
         length = data.frame["response"].str.len_chars().to_numpy()
-        _print_report(
-            evaluate_rewards(reward, data.scores, data.groups, length=length, random_state=args.random_state)
+        report = evaluate_rewards(
+            reward, data.scores, data.groups, length=length, random_state=args.random_state
         )
+        _print_report(Report(report))
         if args.plot:
             display = BestOfNDisplay.from_predictions(
                 reward, data.scores, data.groups, n_bootstrap=200, name=Path(args.head).stem
@@ -361,12 +364,14 @@ def cmd_eval(args: argparse.Namespace) -> None:
     X_win, X_lose = data.embed(encoder)
     reward_win, reward_lose = head.reward(X_win), head.reward(X_lose)
     _print_report(
-        evaluate_pairs(
-            reward_win,
-            reward_lose,
-            data.groups,
-            proba=head.predict_proba(X_win, X_lose),
-            random_state=args.random_state,
+        Report(
+            evaluate_pairs(
+                reward_win,
+                reward_lose,
+                data.groups,
+                proba=head.predict_proba(X_win, X_lose),
+                random_state=args.random_state,
+            )
         )
     )
     report = evaluate_by_subset(
@@ -377,10 +382,14 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 # -- the reward service: `embrm serve` -------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace) -> None:
-    from .serve import serve, serve_on_ray
+    from embrm.serve import serve, serve_on_ray
 
+    if args.penalty == "uwo":  # the old name of lcb, kept for one release
+        print("embrm serve: --penalty uwo was renamed --penalty lcb (mean - k * std); the old name "
+              "will be removed in the next release.", file=sys.stderr)
+        args.penalty = "lcb"
     if args.penalty_weight and not args.penalty:
-        raise EmbrmError("--penalty-weight applies with --penalty uwo only.")
+        raise EmbrmError("--penalty-weight applies with --penalty lcb only.")
     options = dict(
         model=_model_name(args),
         cache_dir=args.cache_dir,
@@ -406,7 +415,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def _add_serve_command(add) -> None:
-    from .serve import (
+    from embrm.serve import (
         DEFAULT_MAX_ANSWERS,
         DEFAULT_MAX_BATCH,
         DEFAULT_MAX_BYTES,
@@ -453,7 +462,11 @@ def _add_serve_command(add) -> None:
         default=DEFAULT_MAX_BYTES,
         help=f"largest request body in bytes (default {DEFAULT_MAX_BYTES})",
     )
-    p.add_argument("--penalty", choices=PENALTIES, help="ensemble heads: serve mean - k * std of the members")
+    p.add_argument(
+        "--penalty",
+        choices=(*PENALTIES, "uwo"),
+        help="ensemble heads: lcb serves mean - k * std of the members (uwo: its old name)",
+    )
     p.add_argument("--penalty-weight", type=NON_NEGATIVE_FLOAT, help="the k of --penalty (default 0)")
     p.add_argument("--access-log", action="store_true", help="log every request (costs time under load)")
     p.add_argument(
@@ -473,8 +486,8 @@ def _pool_responses(args: argparse.Namespace, encoder):
     import numpy as np
     import polars as pl
 
-    from .active import responses_from_pairs
-    from .data import DATASETS, PreferencePairs, read_any
+    from embrm.active import responses_from_pairs
+    from embrm.data import DATASETS, PreferencePairs, read_any
 
     path = Path(args.pool)
     if args.pool not in DATASETS and path.is_file():
@@ -502,7 +515,7 @@ STRATEGY_OPTIONS = {
 def _add_strategy_arguments(p: argparse.ArgumentParser) -> None:
     """``--strategy`` and every strategy option (:data:`STRATEGY_OPTIONS`), shared by
     ``select`` and ``annotate`` so that both reach every strategy the same way."""
-    from .active import STRATEGIES
+    from embrm.active import STRATEGIES
 
     p.add_argument(
         "--strategy",
@@ -545,7 +558,7 @@ def _strategy(args: argparse.Namespace):
     """The strategy ``--strategy`` names, seeded by ``--random-state``, with every option it
     takes (:data:`STRATEGY_OPTIONS`); an option it does not take is an error, not silently
     ignored."""
-    from .active import DEFAULT_STRATEGY, STRATEGIES
+    from embrm.active import DEFAULT_STRATEGY, STRATEGIES
 
     if args.strategy is None:
         args.strategy, defaults = DEFAULT_STRATEGY
@@ -571,7 +584,7 @@ def _strategy(args: argparse.Namespace):
 
 
 def cmd_select(args: argparse.Namespace) -> None:
-    from .active import (
+    from embrm.active import (
         check_holds_no_labels,
         cross_prompt_pool,
         merge_labels,
@@ -585,7 +598,7 @@ def cmd_select(args: argparse.Namespace) -> None:
     inputs = [*_input_files(args.pool, args.data_dir), *args.labelled, args.head]
     out = _check_out(args.out, inputs, (".csv", ".jsonl", ".parquet"))
     check_holds_no_labels(out)  # before the work; write_queries checks again under the lock
-    from .annotate import check_no_round_labels
+    from embrm.annotate import check_no_round_labels
 
     check_no_round_labels(out)  # nor the query file of a round labelled on the page
     labels = merge_labels(*(read_labels(p) for p in args.labelled))
@@ -597,7 +610,7 @@ def cmd_select(args: argparse.Namespace) -> None:
         pool = cross_prompt_pool(responses, args.cross_pairs, random_state=args.pool_seed)
     head = None
     if args.head:
-        from .heads import load
+        from embrm.heads import load
 
         head = load(args.head, expected_encoder_id=encoder.identity)
     queries = select_queries(
@@ -609,7 +622,7 @@ def cmd_select(args: argparse.Namespace) -> None:
         f"({labels.height} already labelled) written to {out}; fill 'label' with a or b."
     )
     if args.tasks:
-        from .annotate import AnnotationRound, write_tasks
+        from embrm.annotate import AnnotationRound, write_tasks
 
         suffix = {"label-studio": ".json", "argilla": ".jsonl", "table": ".csv"}[args.tasks]
         tasks = out.with_name(f"{out.stem}.{args.tasks}{suffix}")
@@ -620,7 +633,7 @@ def cmd_select(args: argparse.Namespace) -> None:
 
 def _pool_and_vectors(args: argparse.Namespace):
     """The candidate pool ``--pool`` and its options describe, and its response vectors."""
-    from .active import cross_prompt_pool, within_prompt_pool
+    from embrm.active import cross_prompt_pool, within_prompt_pool
 
     encoder = _encoder(args)
     responses, X = _pool_responses(args, encoder)
@@ -630,7 +643,7 @@ def _pool_and_vectors(args: argparse.Namespace):
 
 
 def cmd_merge_labels(args: argparse.Namespace) -> None:
-    from .active import merge_labels, read_labels, unlabelled_rows, write_labels
+    from embrm.active import merge_labels, read_labels, unlabelled_rows, write_labels
 
     if args.rule or args.labels or (len(args.files) == 1 and Path(args.files[0]).is_dir()):
         return _merge_round(args)
@@ -646,9 +659,9 @@ def _merge_round(args: argparse.Namespace) -> None:
     exports) merged by a named rule, one row per pair of the round, with the agreement."""
     import polars as pl
 
-    from ._files import write_frame
-    from .annotate import AnnotationRound, aggregate, agreement, read_votes
-    from .data import peek_columns
+    from embrm._files import write_frame
+    from embrm.annotate import AnnotationRound, agreement, merge_votes, read_votes
+    from embrm.data import peek_columns
 
     if len(args.files) != 1:
         raise EmbrmError("Give one round (its folder or query file) to merge with --rule or --labels.")
@@ -667,7 +680,7 @@ def _merge_round(args: argparse.Namespace) -> None:
     round_.check_pairs(logged["pair_id"].unique().to_list(), f"The label logs in {logs}")
     votes = pl.concat([logged, *(read_votes(p, round_) for p in args.labels)])
     rule = args.rule or "majority"
-    merged = aggregate(votes, rule)
+    merged = merge_votes(votes, rule)
     queries = round_.queries().drop("label", strict=False)
     frame = queries.join(merged, on="pair_id", how="left", maintain_order="left").with_columns(
         pl.col("rule").fill_null(rule), pl.col("status").fill_null("unlabelled")
@@ -693,7 +706,7 @@ def _merge_round(args: argparse.Namespace) -> None:
 
 
 def cmd_annotate(args: argparse.Namespace) -> None:
-    from .annotate import NextBatch, annotate
+    from embrm.annotate import NextBatch, annotate
 
     next_batch = None
     if args.pool:
@@ -801,7 +814,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=POSITIVE_INT, help="--engine ray: actors (default: one per GPU, else per CPU)"
     )
 
-    from .heads import HEADS
+    from embrm.heads import HEADS
 
     p = add("train", cmd_train, "Train a head with a prompt-grouped held-out split; print its accuracy.")
     p.add_argument("data", help="built-in data set name or a Parquet/JSONL/CSV file")

@@ -1,26 +1,31 @@
-"""Cross-fitting by prompt, and the baselines every reward report needs.
+"""Prompt-grouped splits, cross-fitting by prompt, the baselines every reward report needs,
+and the report object that reads an evaluation table.
 
-The one place that joins data, heads and evaluation: training pairs are built inside each
-fold from that fold's training prompts only, the fitted head scores the held-out prompts, and
-the out-of-fold rewards of every fold are evaluated together. Experiments, benchmarks, active
-annotation and the policy side all call :func:`cross_val_rewards` instead of writing their own
-fold loops.
+The one place that joins data, heads and evaluation: every split keeps each prompt on one
+side (:func:`group_kfold`, :func:`group_train_test_split`); in cross-fitting the training pairs
+are built inside each fold from that fold's training prompts only, the fitted head scores the
+held-out prompts, and the out-of-fold rewards of every fold are evaluated together. A
+:class:`Report` reads the metric | value | ci_low | ci_high tables of :mod:`embrm.evaluate` by
+metric name. The experiments, the benchmarks, the command line's ``train`` (through
+``embrm.workflow``) and the active-annotation simulation use these instead of writing their own
+fold loops, splits or table parsers.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import polars as pl
 from numpy.typing import ArrayLike
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
-from embrm._groups import Groups
-from embrm.data import PreferencePairs, ScoredResponses, group_kfold, within_prompt_pairs
+from embrm._groups import Groups, group_codes, holdout_by_group
+from embrm.data import PreferencePairs, ScoredResponses, within_prompt_pairs
 from embrm.exceptions import DataError
 
 PairBuilder = Callable[..., PreferencePairs]
@@ -29,11 +34,102 @@ Splits = int | Iterable[tuple[np.ndarray, np.ndarray]]
 __all__ = [
     "CrossValRewards",
     "FoldFit",
+    "Report",
     "attack_rank",
     "baseline_rewards",
     "cross_val_rewards",
+    "group_kfold",
+    "group_train_test_split",
     "length_features",
 ]
+
+
+# -- prompt-grouped splits ---------------------------------------------------------------------
+def _unique_groups(groups: np.ndarray, n_parts: int) -> np.ndarray:
+    """The sorted distinct groups, checked to be enough for ``n_parts`` parts."""
+    if groups.ndim != 1 or len(groups) == 0:
+        raise DataError(f"groups must be a non-empty 1-d array, got shape {groups.shape}.")
+    unique = np.unique(groups)
+    if len(unique) < n_parts:
+        raise DataError(
+            f"Cannot split {len(unique)} distinct prompts into {n_parts} parts: each part "
+            "needs at least one prompt."
+        )
+    return unique
+
+
+def group_kfold(
+    groups: ArrayLike, n_splits: int = 5, random_state: int | np.random.RandomState | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """K folds by group: prompts are shuffled (seeded) and dealt into ``n_splits`` folds.
+
+    Parameters
+    ----------
+    groups : array-like of shape (n,)
+        Group (prompt) id of each row.
+    n_splits : int, default 5
+    random_state : int, RandomState or None
+        Seeds the shuffle of the prompts; None draws a fresh one.
+
+    Yields
+    ------
+    train_index, test_index : ndarray of int
+        Row positions; no group appears in both.
+
+    Examples
+    --------
+    >>> groups = np.array([0, 0, 1, 1, 2, 2])
+    >>> [groups[test].tolist() for _, test in group_kfold(groups, n_splits=3, random_state=0)]
+    [[2, 2], [1, 1], [0, 0]]
+    """
+    groups = np.asarray(groups)
+    unique = _unique_groups(groups, n_splits)
+    # the prompt at position i of the shuffle goes to fold i % n_splits
+    position = np.argsort(check_random_state(random_state).permutation(len(unique)))
+    fold = (position % n_splits)[np.searchsorted(unique, groups)]
+    for k in range(n_splits):
+        yield np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+
+
+def group_train_test_split(
+    groups: ArrayLike,
+    test_size: float = 0.2,
+    random_state: int | np.random.RandomState | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of a train and a test part with disjoint groups.
+
+    ``round(test_size * n_prompts)`` prompts (at least one, and at least one left for
+    training) go to the test part: the same draw as the validation slice the heads hold out
+    for early stopping.
+
+    Parameters
+    ----------
+    groups : array-like of shape (n,)
+        Group (prompt) id of each row.
+    test_size : float in (0, 1), default 0.2
+        Share of groups (prompts) in the test part.
+    random_state : int, RandomState or None
+        Seeds the choice of test prompts; None draws a fresh one.
+
+    Returns
+    -------
+    train_index, test_index : ndarray of int
+
+    Examples
+    --------
+    >>> train, test = group_train_test_split(np.repeat(np.arange(10), 3), test_size=0.2, random_state=0)
+    >>> len(train), len(test)
+    (24, 6)
+    """
+    if not 0 < test_size < 1:
+        raise DataError(f"test_size must be in (0, 1), got {test_size}.")
+    groups = np.asarray(groups)
+    _unique_groups(groups, 2)
+    codes, n_groups = group_codes(groups)
+    return holdout_by_group(codes, n_groups, test_size, check_random_state(random_state))
+
+
+# -- cross-fitting -----------------------------------------------------------------------------
 
 
 @dataclass
@@ -202,7 +298,8 @@ def _splits(groups: np.ndarray, cv: Splits, seed: int) -> list[tuple[np.ndarray,
         if shared.size:
             raise DataError(
                 f"A split puts {shared.size} prompt(s) on both sides (e.g. {shared[0]!r}): "
-                "out-of-fold rewards would leak. Split by prompt, e.g. with embrm.data.group_kfold."
+                "out-of-fold rewards would leak. Split by prompt, e.g. with "
+                "embrm.model_selection.group_kfold."
             )
     return splits
 
@@ -235,8 +332,8 @@ def cross_val_rewards(
         Embeddings row-aligned with ``data``: one row per response of a scored set, or the
         two arrays of ``PreferencePairs.embed`` for pairs.
     cv : int or iterable of (train_index, test_index), default 5
-        Number of folds by prompt (:func:`embrm.data.group_kfold`), or explicit splits (one
-        split, e.g. from :func:`embrm.data.group_train_test_split`, scores only its test
+        Number of folds by prompt (:func:`group_kfold`), or explicit splits (one
+        split, e.g. from :func:`group_train_test_split`, scores only its test
         rows). Splits that share a prompt between sides are refused.
     pairs : callable, optional
         Scored sets only: ``pairs(train_part, random_state=...)`` returns the training
@@ -247,7 +344,7 @@ def cross_val_rewards(
     fit_params : dict, optional
         Extra keyword arguments of every ``fit`` (for example ``encoder_id``).
     random_state : int, RandomState or None
-        Seeds the fold assignment (:func:`~embrm.data.group_kfold`) and the pair builder:
+        Seeds the fold assignment (:func:`group_kfold`) and the pair builder:
         with an int ``s``, fold ``k`` builds its pairs with ``random_state=s + 1000 * k``; a
         RandomState ``rs`` (or None: numpy's global one) draws ``s = rs.randint(2**30 - 1)``.
         The head's own ``random_state`` is left as given.
@@ -279,8 +376,18 @@ def cross_val_rewards(
         for k, (tr, te) in enumerate(_splits(data.groups, cv, seed)):
             train = build(data.take(tr), random_state=seed + 1000 * k)
             X_win, X_lose = train.gather(X[tr])
-            fit = _fit_fold(head, k, tr, te, X_win, X_lose, train.sample_weight, train.groups, fit_params)
-            fit.label_error_rate = getattr(train, "label_error_rate", None)
+            fit = _fit_fold(
+                head,
+                k,
+                tr,
+                te,
+                X_win,
+                X_lose,
+                train.sample_weight,
+                train.groups,
+                fit_params,
+                train.label_error_rate,
+            )
             result.reward[te] = fit.head.reward(X[te])
             result.folds.append(fit)
         return result
@@ -311,6 +418,7 @@ def cross_val_rewards(
             None if weight is None else weight[tr],
             data.groups[tr],
             fit_params,
+            None,
         )
         result.reward_win[te] = fit.head.reward(X_win[te])
         result.reward_lose[te] = fit.head.reward(X_lose[te])
@@ -328,15 +436,16 @@ def _fit_fold(
     sample_weight: np.ndarray | None,
     groups: np.ndarray,
     fit_params: dict[str, Any],
+    label_error_rate: float | None,
 ) -> FoldFit:
     fitted = clone(head)
     start = time.perf_counter()
     fitted.fit(X_win, X_lose, sample_weight, groups=groups, **fit_params)
     seconds = time.perf_counter() - start
-    return FoldFit(k, train_index, test_index, fitted, len(X_win), None, seconds)
+    return FoldFit(k, train_index, test_index, fitted, len(X_win), label_error_rate, seconds)
 
 
-# -- baselines --------------------------------------------------------------------------------
+# -- baselines ---------------------------------------------------------------------------------
 def response_length(data: ScoredResponses) -> np.ndarray:
     """Length of each response in characters, as floats."""
     return data.frame["response"].str.len_chars().to_numpy().astype(np.float64)
@@ -379,7 +488,7 @@ def baseline_rewards(data: ScoredResponses) -> dict[str, np.ndarray]:
     """Training-free rewards every report sets a head against.
 
     ``random``: a constant (every tie averaged, so Best-of-N is exactly the mean score);
-    ``longest``: the response length in characters; ``oracle``: the golden score itself.
+    ``longest``: the response length in characters; ``golden``: the golden score itself.
     The length-only *head* needs training: see :func:`length_features`.
 
     Parameters
@@ -397,12 +506,12 @@ def baseline_rewards(data: ScoredResponses) -> dict[str, np.ndarray]:
     >>> data = ScoredResponses(pl.DataFrame({"prompt_id": [0, 0], "prompt": ["q", "q"],
     ...                                      "response": ["a", "bcd"], "score": [1.0, 0.0]}))
     >>> {k: v.tolist() for k, v in baseline_rewards(data).items()}
-    {'random': [0.0, 0.0], 'longest': [1.0, 3.0], 'oracle': [1.0, 0.0]}
+    {'random': [0.0, 0.0], 'longest': [1.0, 3.0], 'golden': [1.0, 0.0]}
     """
     return {
         "random": np.zeros(len(data)),
         "longest": response_length(data),
-        "oracle": data.scores.astype(np.float64),
+        "golden": data.scores.astype(np.float64),
     }
 
 
@@ -453,3 +562,100 @@ def attack_rank(
     r_attack_per_row = r_attack[position[real.codes]]
     below = (reward < r_attack_per_row) + 0.5 * (reward == r_attack_per_row)
     return float(np.mean(np.bincount(real.codes, weights=below) / real.sizes))
+
+
+# -- reports -----------------------------------------------------------------------------------
+REPORT_COLUMNS = ("metric", "value", "ci_low", "ci_high")
+
+
+class Report:
+    """An evaluation report read by metric name: each metric's value and interval.
+
+    Wraps the tidy table that :func:`embrm.evaluate.evaluate_rewards`,
+    :func:`~embrm.evaluate.evaluate_pairs`, :func:`~embrm.evaluate.compare_rewards` and
+    :func:`~embrm.evaluate.compare_pairs` return, one row per metric with columns ``metric``,
+    ``value``, ``ci_low`` and ``ci_high`` (null where a metric has no interval: counts, or
+    ``n_bootstrap=0``). The table itself stays the return value of those functions and comes
+    back unchanged from :meth:`to_frame`.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        A report table of :mod:`embrm.evaluate`: the four columns above, each metric once.
+
+    Examples
+    --------
+    >>> from embrm.evaluate import evaluate_pairs
+    >>> report = Report(evaluate_pairs([2.0, 1.0, 0.5], [1.0, 1.0, 0.7], random_state=0))
+    >>> report.metrics
+    ['pairwise_accuracy', 'auc', 'n_pairs', 'n_ties', 'n_groups']
+    >>> report.value("pairwise_accuracy"), report.interval("pairwise_accuracy")
+    (0.5, (0.0, 1.0))
+    >>> report.interval("n_pairs") is None
+    True
+    >>> report.to_dict(prefix="hh_", intervals=False)["hh_n_pairs"]
+    3.0
+    """
+
+    def __init__(self, frame: pl.DataFrame):
+        if not isinstance(frame, pl.DataFrame):
+            raise DataError(
+                f"Report reads a polars table, got {type(frame).__name__}: pass the return value "
+                "of an embrm.evaluate function, e.g. Report(evaluate_rewards(...))."
+            )
+        missing = [c for c in REPORT_COLUMNS if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"The report table lacks the column(s) {missing}: Report reads the metric | value | "
+                "ci_low | ci_high tables of embrm.evaluate."
+            )
+        metrics = frame["metric"].to_list()
+        repeated = sorted({m for m in metrics if metrics.count(m) > 1})
+        if repeated:
+            raise DataError(
+                f"The report table holds metric {repeated[0]!r} more than once: one row per metric "
+                "(report different sets separately, or name the metrics apart)."
+            )
+        self._frame = frame
+        self._rows = {row[0]: row[1:] for row in frame.select(REPORT_COLUMNS).iter_rows()}
+
+    def __repr__(self) -> str:
+        return f"Report(metrics={self.metrics!r})"
+
+    @property
+    def metrics(self) -> list[str]:
+        """The metric names, in the table's order."""
+        return list(self._rows)
+
+    def _row(self, metric: str) -> tuple[float | None, float | None, float | None]:
+        if metric not in self._rows:
+            raise DataError(f"The report has no metric {metric!r}; it has {self.metrics}.")
+        return self._rows[metric]
+
+    def value(self, metric: str) -> float | None:
+        """The value of ``metric`` (None where the table holds null).
+
+        Raises :class:`~embrm.exceptions.DataError` naming the report's metrics when it has
+        no ``metric``.
+        """
+        return self._row(metric)[0]
+
+    def interval(self, metric: str) -> tuple[float, float] | None:
+        """The interval ``(ci_low, ci_high)`` of ``metric``, or None where it has none."""
+        _, low, high = self._row(metric)
+        return None if low is None or high is None else (low, high)
+
+    def to_dict(self, prefix: str = "", intervals: bool = True) -> dict[str, float | None]:
+        """The report as one flat row: ``{prefix + metric: value}``, and with ``intervals``
+        ``prefix + metric + "_ci_low"`` and ``"_ci_high"`` for each metric that has one."""
+        row: dict[str, float | None] = {}
+        for metric in self._rows:
+            row[prefix + metric] = self.value(metric)
+            interval = self.interval(metric) if intervals else None
+            if interval is not None:
+                row[f"{prefix}{metric}_ci_low"], row[f"{prefix}{metric}_ci_high"] = interval
+        return row
+
+    def to_frame(self) -> pl.DataFrame:
+        """The report table, as the evaluate function returned it."""
+        return self._frame

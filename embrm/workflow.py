@@ -8,9 +8,9 @@ from functools import partial
 
 import polars as pl
 
-from .data import PreferencePairs, ScoredResponses, group_train_test_split, within_prompt_pairs
-from .evaluate import evaluate_pairs, evaluate_rewards
-from .model_selection import cross_val_rewards
+from embrm.data import PreferencePairs, ScoredResponses, within_prompt_pairs
+from embrm.evaluate import evaluate_pairs, evaluate_rewards
+from embrm.model_selection import Report, cross_val_rewards, group_train_test_split
 
 
 @dataclass
@@ -25,8 +25,9 @@ class HeldOutResult:
         Wall time of ``fit`` alone (embeddings come from the cache).
     accuracy : float
         Pairwise accuracy on the held-out pairs.
-    report : polars.DataFrame
-        The full held-out evaluation (``evaluate_pairs`` or ``evaluate_rewards``).
+    report : embrm.model_selection.Report
+        The full held-out evaluation (of ``evaluate_pairs`` or ``evaluate_rewards``);
+        ``report.to_frame()`` is its table.
     """
 
     head: object
@@ -34,7 +35,7 @@ class HeldOutResult:
     n_test_pairs: int
     fit_seconds: float
     accuracy: float
-    report: pl.DataFrame
+    report: Report
 
 
 def train_held_out(
@@ -77,22 +78,23 @@ def train_held_out(
             head, data, X, cv=[split], pairs=build, fit_params=fit_params, random_state=random_state
         )
         test = data.take(test_idx)
-        report = evaluate_rewards(result.reward[test_idx], test.scores, test.groups)
-        accuracy = report.filter(pl.col("metric") == "pairwise_accuracy")["value"][0]
-        n_test = int(report.filter(pl.col("metric") == "n_pairs")["value"][0])
+        report = Report(evaluate_rewards(result.reward[test_idx], test.scores, test.groups))
+        n_test = int(report.value("n_pairs"))
     else:
         X_win, X_lose = data.embed(encoder)
         result = cross_val_rewards(head, data, (X_win, X_lose), cv=[split], fit_params=fit_params)
         fitted = result.folds[0].head
-        report = evaluate_pairs(
-            result.reward_win[test_idx],
-            result.reward_lose[test_idx],
-            data.groups[test_idx],
-            proba=fitted.predict_proba(X_win[test_idx], X_lose[test_idx]),
+        report = Report(
+            evaluate_pairs(
+                result.reward_win[test_idx],
+                result.reward_lose[test_idx],
+                data.groups[test_idx],
+                proba=fitted.predict_proba(X_win[test_idx], X_lose[test_idx]),
+            )
         )
-        accuracy = report.filter(pl.col("metric") == "pairwise_accuracy")["value"][0]
         n_test = len(test_idx)
     (fold,) = result.folds
+    accuracy = report.value("pairwise_accuracy")
     return HeldOutResult(fold.head, fold.n_train_pairs, n_test, fold.fit_seconds, accuracy, report)
 
 

@@ -33,7 +33,7 @@ from embrm.data import PreferencePairs, ScoredResponses, within_prompt_pairs
 from embrm.embed import REPRESENTATIONS
 from embrm.evaluate import evaluate_rewards
 from embrm.heads import BTMLP, DRM, BTLinear, ClassifierHead, Ensemble, LGBMHead
-from embrm.model_selection import CrossValRewards, baseline_rewards, cross_val_rewards
+from embrm.model_selection import CrossValRewards, Report, baseline_rewards, cross_val_rewards
 
 REPO = Path(__file__).resolve().parents[1]
 #: The subsets --quick uses (the test fixtures embed exactly these).
@@ -256,11 +256,10 @@ def training_pairs(
 ) -> PreferencePairs:
     """A fold's training pairs: ``pairs_per_prompt`` within-prompt pairs per training prompt
     (the same pairs at every beta), then the first ``size`` of one seeded permutation (so
-    smaller sizes are nested in larger ones). ``label_error_rate`` is that of the subset."""
+    smaller sizes are nested in larger ones). Their ``label_error_rate`` is that of the subset."""
     pairs = within_prompt_pairs(train, pairs_per_prompt, beta, random_state=random_state)
     if size is not None and size < len(pairs):
         pairs = pairs.take(check_random_state(random_state).permutation(len(pairs))[:size])
-        pairs.label_error_rate = float(pairs.frame["flipped"].mean())
     return pairs
 
 
@@ -300,27 +299,18 @@ def beta_label(beta: float | None) -> str:
 
 
 # -- evaluation ------------------------------------------------------------------------------
-def report_dict(report: pl.DataFrame, prefix: str = "", intervals: bool = True) -> dict[str, float]:
-    """A metric | value | ci_low | ci_high table as one flat row."""
-    row: dict[str, float] = {}
-    for metric, value, low, high in report.iter_rows():
-        row[prefix + metric] = value
-        if intervals and low is not None:
-            row[f"{prefix}{metric}_ci_low"] = low
-            row[f"{prefix}{metric}_ci_high"] = high
-    return row
-
-
 def evaluate_scored(reward: np.ndarray, sc: Scored, ctx: Context,
                     ns: Sequence[int | str] = BON_NS) -> dict[str, float]:
-    """Golden-score metrics with bootstrap CIs over prompts, plus BoN as a win rate (%)."""
-    golden = report_dict(evaluate_rewards(
-        reward, sc.golden, sc.groups, n=list(ns), n_bootstrap=ctx.args.n_bootstrap,
-        random_state=ctx.seed))
-    win = evaluate_rewards(reward, sc.win_rate, sc.groups, n=list(ns), n_bootstrap=0)
-    for metric, value, _, _ in win.iter_rows():
-        if metric.startswith(("bon@", "oracle@")) or metric == "random":
-            golden[f"winrate_{metric}"] = value
+    """Golden-score metrics with bootstrap CIs over prompts, plus BoN as a win rate (%), raw and
+    length-controlled (``bon_lc@N``: the rewards residualised on log length within each prompt)."""
+    golden = Report(evaluate_rewards(
+        reward, sc.golden, sc.groups, n=list(ns), length=sc.length, n_bootstrap=ctx.args.n_bootstrap,
+        random_state=ctx.seed)).to_dict()
+    win = Report(evaluate_rewards(reward, sc.win_rate, sc.groups, n=list(ns), length=sc.length,
+                                  n_bootstrap=0))
+    for metric in win.metrics:
+        if metric.startswith(("bon@", "bon_lc@", "golden_bon@")) or metric == "random":
+            golden[f"winrate_{metric}"] = win.value(metric)
     return golden
 
 

@@ -1,17 +1,17 @@
-"""What the policy experiments share: the prompt split, the proxy and gold heads, and SmolLM2
+"""What the policy experiments share: the prompt split, the proxy and golden heads, and SmolLM2
 generations cached on disk.
 
 Prompt split (AlpacaEval ids, seeded): ``held_out`` prompts are answered by SmolLM2 and
-never seen by a head; ``proxy`` prompts give the proxy head its few labels; ``gold``
-prompts (all the rest) train the gold head; ``policy_train`` prompts (a subset of the gold
-prompts' texts, never held out) are what DPO trains on. The proxy and gold heads share no
+never seen by a head; ``proxy`` prompts give the proxy head its few labels; ``golden``
+prompts (all the rest) train the golden head; ``policy_train`` prompts (a subset of the golden
+prompts' texts, never held out) are what DPO trains on. The proxy and golden heads share no
 prompt, hence no pair.
 
 - **proxy**: BT linear on ``minilm`` (the cheapest representation, one MiniLM window per
   answer), trained on few noisy labels: ``pairs_per_prompt`` pairs on each proxy prompt,
   labelled by a simulated Bradley-Terry annotator at ``beta`` from the judge score.
-- **gold**: BT-MLP on ``minilm+length`` (MiniLM plus log length and a truncation flag),
-  trained on noiseless judge pairs of every gold prompt.
+- **golden**: BT-MLP on ``minilm+length`` (MiniLM plus log length and a truncation flag),
+  trained on noiseless judge pairs of every golden prompt.
 
 ``--quick`` trains both on the 40 fixture prompts (split between them) and reads SmolLM2
 answers from ``docs/notebooks/policy_candidates.json`` (generated once by
@@ -45,7 +45,7 @@ class Split:
 
     held_out: np.ndarray
     proxy: np.ndarray
-    gold: np.ndarray
+    golden: np.ndarray
     policy_train: np.ndarray
 
 
@@ -66,61 +66,61 @@ def split_prompts(ctx: Context, n_held_out: int, n_proxy: int, n_policy_train: i
 
 @dataclass
 class Heads:
-    """The proxy and gold heads with their encoders, what they were trained on, and the proxy's
+    """The proxy and golden heads with their encoders, what they were trained on, and the proxy's
     labelled pairs (to fit other proxies, e.g. an ensemble, on the same labels)."""
 
     proxy: Any
     proxy_encoder: Encoder
-    gold: Any
-    gold_encoder: Encoder
+    golden: Any
+    golden_encoder: Encoder
     info: dict
     proxy_pairs: Any = None
 
 
 def train_heads(ctx: Context, split: Split, *, proxy_pairs_per_prompt: int, proxy_beta: float,
-                gold_pairs_per_prompt: int | None) -> Heads:
-    """Fit the proxy (few noisy labels, ``minilm``) and the gold head (all noiseless judge
-    pairs of the gold prompts, ``minilm+length``). Gold prompts whose answers are not all
+                golden_pairs_per_prompt: int | None) -> Heads:
+    """Fit the proxy (few noisy labels, ``minilm``) and the golden head (all noiseless judge
+    pairs of the golden prompts, ``minilm+length``). Golden prompts whose answers are not all
     cached are dropped when ``--cached-only`` is given."""
     data = load_dataset("alpacaeval", ctx.args.data_dir)
     proxy_encoder = Encoder(PROXY_REPRESENTATION, cache_dir=ctx.args.cache_dir, show_progress=False)
-    gold_encoder = Encoder(GOLD_REPRESENTATION, cache_dir=ctx.args.cache_dir, show_progress=False)
-    gold_ids = split.gold
+    golden_encoder = Encoder(GOLD_REPRESENTATION, cache_dir=ctx.args.cache_dir, show_progress=False)
+    golden_ids = split.golden
     if ctx.args.cached_only and not ctx.quick:
-        frame = data.filter_prompts(gold_ids).frame
+        frame = data.filter_prompts(golden_ids).frame
         found = proxy_encoder.cached_mask(frame["prompt"].to_list(), frame["response"].to_list())
-        complete = [p for p in gold_ids if found[frame["prompt_id"].to_numpy() == p].all()]
-        print(f"--cached-only: {len(complete)} of {len(gold_ids)} gold prompts fully cached")
-        gold_ids = np.array(complete)
+        complete = [p for p in golden_ids if found[frame["prompt_id"].to_numpy() == p].all()]
+        print(f"--cached-only: {len(complete)} of {len(golden_ids)} golden prompts fully cached")
+        golden_ids = np.array(complete)
     proxy_pairs = within_prompt_pairs(data.filter_prompts(split.proxy), proxy_pairs_per_prompt,
                                       beta=proxy_beta, random_state=ctx.seed)
-    gold_pairs = within_prompt_pairs(data.filter_prompts(gold_ids), gold_pairs_per_prompt,
+    golden_pairs = within_prompt_pairs(data.filter_prompts(golden_ids), golden_pairs_per_prompt,
                                      random_state=ctx.seed + 1)
-    assert not set(proxy_pairs.frame["prompt"]) & set(gold_pairs.frame["prompt"])
+    assert not set(proxy_pairs.frame["prompt"]) & set(golden_pairs.frame["prompt"])
     proxy = BTLinear().fit_pairs(proxy_pairs, proxy_encoder)
     ctx.new_texts += int(proxy_encoder.last_stats.get("new", 0))
-    gold = BTMLP(random_state=ctx.seed).fit_pairs(gold_pairs, gold_encoder)
-    ctx.new_texts += int(gold_encoder.last_stats.get("new", 0))
+    golden = BTMLP(random_state=ctx.seed).fit_pairs(golden_pairs, golden_encoder)
+    ctx.new_texts += int(golden_encoder.last_stats.get("new", 0))
     info = {
         "proxy": {"head": "bt-linear", "representation": PROXY_REPRESENTATION,
                   "n_prompts": int(len(split.proxy)), "n_pairs": len(proxy_pairs),
                   "beta": proxy_beta,
                   "label_error_rate": float(proxy_pairs.frame["flipped"].mean())},
-        "gold": {"head": "bt-mlp", "representation": GOLD_REPRESENTATION,
-                 "n_prompts": int(len(gold_ids)), "n_pairs": len(gold_pairs),
+        "golden": {"head": "bt-mlp", "representation": GOLD_REPRESENTATION,
+                 "n_prompts": int(len(golden_ids)), "n_pairs": len(golden_pairs),
                  "label_error_rate": 0.0},
         "held_out_prompts": int(len(split.held_out)),
     }
-    return Heads(proxy, proxy_encoder, gold, gold_encoder, info, proxy_pairs)
+    return Heads(proxy, proxy_encoder, golden, golden_encoder, info, proxy_pairs)
 
 
 def score(heads: Heads, prompts: list[str], candidates: list[list[str]], ctx: Context
           ) -> tuple[np.ndarray, np.ndarray]:
-    """Proxy and gold rewards of every candidate, shape (n_prompts, n) each."""
+    """Proxy and golden rewards of every candidate, shape (n_prompts, n) each."""
     from embrm.policy import score_candidates
 
     out = []
-    for head, encoder in ((heads.proxy, heads.proxy_encoder), (heads.gold, heads.gold_encoder)):
+    for head, encoder in ((heads.proxy, heads.proxy_encoder), (heads.golden, heads.golden_encoder)):
         out.append(np.stack(score_candidates(head, encoder, prompts, candidates)))
         ctx.new_texts += int(encoder.last_stats.get("new", 0))
     return out[0], out[1]

@@ -56,9 +56,12 @@ from embrm.active import (  # noqa: E402
     simulate_active,
     within_prompt_pool,
 )
-from embrm.data import ScoredResponses, group_train_test_split  # noqa: E402
-from embrm.heads import BTLinear  # noqa: E402
-from embrm.heads._base import feature_scale  # noqa: E402
+from embrm.data import ScoredResponses  # noqa: E402
+from embrm.heads import (
+    BTLinear,  # noqa: E402
+    feature_scale,  # noqa: E402
+)
+from embrm.model_selection import group_train_test_split  # noqa: E402
 
 NAME = "active_learning"
 TITLE = "Active annotation: labels to reach 95% of full-data quality"

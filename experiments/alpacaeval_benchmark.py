@@ -6,7 +6,7 @@ scored once, by a head that never saw it. The out-of-fold rewards of all prompts
 evaluated together against the golden score logit(judge_pref): exact Best-of-N at
 N = 4, 8, 16 and all 51, within-prompt Spearman and pairwise accuracy, with bootstrap CIs
 over prompts; BoN also as a win rate against the reference (100 * judge_pref).
-Baselines on the same prompts: random pick, longest response, oracle.
+Baselines on the same prompts: random pick, longest response, the golden score.
 
     python experiments/alpacaeval_benchmark.py            # 805 prompts, ~5 min
     python experiments/alpacaeval_benchmark.py --quick    # 40 prompts, seconds
@@ -55,7 +55,7 @@ def _plot(ctx: C.Context, table: pl.DataFrame, sc: C.Scored, oof: dict) -> None:
             ax.errorbar(h["n_train_pairs"], h["bon@all"],
                         yerr=[h["bon@all"] - h["bon@all_ci_low"], h["bon@all_ci_high"] - h["bon@all"]],
                         marker="o", capsize=3, label=name)
-        for name, style in (("oracle", ":"), ("longest", "-."), ("random", "--")):
+        for name, style in (("golden", ":"), ("longest", "-."), ("random", "--")):
             ax.axhline(base[name]["bon@all"], color="grey", linestyle=style, label=name)
         err = part["label_error_rate"].mean()
         ax.set(xscale="log", xlabel="training pairs", ylabel="golden logit of BoN@51 pick",
@@ -86,7 +86,7 @@ def _headline(table: pl.DataFrame) -> tuple[dict, list[str]]:
         "best head (noiseless, all pairs)": best["head"],
         "BoN@51 golden logit": C.fmt_ci(best, "bon@all"),
         "BoN@51 win rate %": f"{best['winrate_bon@all']:.1f} (" + ", ".join(
-            f"{b} {base[b]['winrate_bon@all']:.1f}" for b in ("random", "longest", "oracle")) + ")",
+            f"{b} {base[b]['winrate_bon@all']:.1f}" for b in ("random", "longest", "golden")) + ")",
         "normalised gain@51": C.fmt(best["normalised_gain@all"]),
         "Spearman": C.fmt_ci(best, "spearman"),
         "pairwise accuracy": C.fmt_ci(best, "pairwise_accuracy"),
@@ -96,7 +96,7 @@ def _headline(table: pl.DataFrame) -> tuple[dict, list[str]]:
         f"With {largest} noiseless within-prompt pairs, {best['head']} picks answers worth a "
         f"{best['winrate_bon@all']:.1f}% win rate at BoN@51, vs {base['random']['winrate_bon@all']:.1f}% "
         f"at random, {base['longest']['winrate_bon@all']:.1f}% for the longest answer and "
-        f"{base['oracle']['winrate_bon@all']:.1f}% for the oracle (normalised gain "
+        f"{base['golden']['winrate_bon@all']:.1f}% for the golden score (normalised gain "
         f"{best['normalised_gain@all']:.2f}).",
     ]
     for name in HEAD_NAMES:

@@ -1,12 +1,12 @@
-"""Best-of-N with SmolLM2 and a proxy head, scored by a gold head: over-optimisation made visible.
+"""Best-of-N with SmolLM2 and a proxy head, scored by a golden head: over-optimisation made visible.
 
 SmolLM2-135M-Instruct samples K answers to each held-out AlpacaEval prompt. A *proxy* head
-(few noisy labels, the cheapest representation) picks the best of N; a separate *gold* head
+(few noisy labels, the cheapest representation) picks the best of N; a separate *golden* head
 (all the judge's labels of other prompts, a richer representation, no prompt shared with
-the proxy) scores the pick. For N in {1, 2, 4, 8, 16, 32} the expected proxy and gold
+the proxy) scores the pick. For N in {1, 2, 4, 8, 16, 32} the expected proxy and golden
 reward of the pick are exact over random N-subsets of the K answers (order statistics,
 ``embrm.evaluate``), with bootstrap CIs over prompts, and are set against the Best-of-N KL
-bound ``log N - (N - 1)/N`` (Gao et al., 2022). The gold head picking for itself gives the
+bound ``log N - (N - 1)/N`` (Gao et al., 2022). The golden head picking for itself gives the
 ceiling each N allows.
 
     python experiments/bon_smollm.py                  # 32 prompts x 32 answers (cached after)
@@ -43,15 +43,14 @@ from _policy import (
 from embrm import load_dataset
 from embrm._files import atomic_write_text
 from embrm._validation import check_scored
-from embrm.evaluate import bon_curve, evaluate_rewards
-from embrm.evaluate._bon import bon_components
-from embrm.evaluate._bootstrap import bootstrap, ratio_of_sums
+from embrm.evaluate import bon_components, bon_curve, bootstrap, evaluate_rewards, ratio_of_sums
+from embrm.model_selection import Report
 
 NAME = "bon_smollm"
 QUICK = {"n_held_out": None, "n_proxy": 12, "k": 8, "ns": (1, 2, 4, 8),
-         "proxy_pairs_per_prompt": 20, "gold_pairs_per_prompt": 50}
+         "proxy_pairs_per_prompt": 20, "golden_pairs_per_prompt": 50}
 FULL = {"n_held_out": 32, "n_proxy": 10, "k": 32, "ns": (1, 2, 4, 8, 16, 32),
-        "proxy_pairs_per_prompt": 20, "gold_pairs_per_prompt": 50}
+        "proxy_pairs_per_prompt": 20, "golden_pairs_per_prompt": 50}
 PROXY_BETA = 2.0
 #: The committed answers for --quick and the notebook: a few held-out prompts, 8 answers each.
 N_FILE_PROMPTS, N_FILE_ANSWERS = 6, 8
@@ -65,16 +64,16 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"generate and write {CANDIDATES_FILE.name} (quick mode's answers), then stop")
 
 
-def curves(proxy: np.ndarray, gold: np.ndarray, ns: Sequence[int], ctx) -> pl.DataFrame:
-    """Per N: exact expected proxy and gold reward of the proxy's pick among N (and of the
-    gold head's own pick), their gains over N=1 (the random pick) paired within prompts,
+def curves(proxy: np.ndarray, golden: np.ndarray, ns: Sequence[int], ctx) -> pl.DataFrame:
+    """Per N: exact expected proxy and golden reward of the proxy's pick among N (and of the
+    golden head's own pick), their gains over N=1 (the random pick) paired within prompts,
     with bootstrap CIs over prompts, and the KL bound."""
     groups = np.repeat(np.arange(proxy.shape[0]), proxy.shape[1])
-    r, g, grp = check_scored(proxy.ravel(), gold.ravel(), groups)
+    r, g, grp = check_scored(proxy.ravel(), golden.ravel(), groups)
     n_tuple = tuple(ns)
     proxy_pick_proxy, _, _ = bon_components(r, r, grp, n_tuple)
-    proxy_pick_gold, gold_pick_gold, _ = bon_components(r, g, grp, n_tuple)
-    values = {"proxy": proxy_pick_proxy, "gold": proxy_pick_gold, "gold_oracle": gold_pick_gold}
+    proxy_pick_golden, golden_pick_golden, _ = bon_components(r, g, grp, n_tuple)
+    values = {"proxy": proxy_pick_proxy, "golden": proxy_pick_golden, "golden_bon": golden_pick_golden}
     values |= {f"{k}_gain": v - v[:, :1] for k, v in list(values.items())}
     stacked = np.hstack(list(values.values()))
     point, low, high = bootstrap(ratio_of_sums(stacked, np.ones_like(stacked)), grp.n_groups,
@@ -90,19 +89,18 @@ def curves(proxy: np.ndarray, gold: np.ndarray, ns: Sequence[int], ctx) -> pl.Da
 
 def judge_agreement(ctx, heads, prompt_ids: np.ndarray) -> dict[str, dict[str, float]]:
     """How well each head ranks the 51 AlpacaEval answers of the held-out prompts against
-    the judge (within-prompt Spearman and pairwise accuracy, CIs over prompts): the gold
+    the judge (within-prompt Spearman and pairwise accuracy, CIs over prompts): the golden
     head should be the better judge."""
     data = load_dataset("alpacaeval", ctx.args.data_dir).filter_prompts(prompt_ids)
     out = {}
     for name, head, encoder in (("proxy", heads.proxy, heads.proxy_encoder),
-                                ("gold", heads.gold, heads.gold_encoder)):
+                                ("golden", heads.golden, heads.golden_encoder)):
         reward = head.reward(data.embed(encoder))
         ctx.new_texts += int(encoder.last_stats.get("new", 0))
-        report = evaluate_rewards(reward, data.scores, data.groups, n=["all"],
-                                  n_bootstrap=ctx.args.n_bootstrap, random_state=ctx.seed)
-        rows = {m: (v, lo, hi) for m, v, lo, hi in report.iter_rows()}
-        out[name] = {f"{m}{suffix}": rows[m][i] for m in ("spearman", "pairwise_accuracy")
-                     for i, suffix in enumerate(("", "_ci_low", "_ci_high"))}
+        row = Report(evaluate_rewards(reward, data.scores, data.groups, n=["all"],
+                                      n_bootstrap=ctx.args.n_bootstrap, random_state=ctx.seed)).to_dict()
+        out[name] = {f"{m}{suffix}": row.get(f"{m}{suffix}") for m in ("spearman", "pairwise_accuracy")
+                     for suffix in ("", "_ci_low", "_ci_high")}
         print(f"{name} head on the held-out prompts' AlpacaEval answers: "
               f"Spearman {fmt_ci(out[name], 'spearman')}, "
               f"pairwise accuracy {fmt_ci(out[name], 'pairwise_accuracy')}")
@@ -149,27 +147,27 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
         candidates = generate_cached(ctx, Policy(), frame["prompt_id"].to_numpy(), prompts, s)
         sampling = s.__dict__
     heads = train_heads(ctx, split, proxy_pairs_per_prompt=cfg["proxy_pairs_per_prompt"],
-                        proxy_beta=PROXY_BETA, gold_pairs_per_prompt=cfg["gold_pairs_per_prompt"])
-    proxy, gold = score(heads, prompts, candidates, ctx)
+                        proxy_beta=PROXY_BETA, golden_pairs_per_prompt=cfg["golden_pairs_per_prompt"])
+    proxy, golden = score(heads, prompts, candidates, ctx)
     if not ctx.quick:
         heads.info["judge_agreement_held_out"] = judge_agreement(ctx, heads, split.held_out)
 
-    table = curves(proxy, gold, ns, ctx)
+    table = curves(proxy, golden, ns, ctx)
     rows = table.to_dicts()
     write_csv(ctx, table)
     shown = pl.DataFrame([{
         "N": r["n"], "KL bound (nats)": f"{r['kl_bound']:.2f}",
-        "proxy reward of pick": fmt_ci(r, "proxy"), "gold reward of pick": fmt_ci(r, "gold"),
-        "gold gain over N=1": fmt_ci(r, "gold_gain"), "proxy gain over N=1": fmt_ci(r, "proxy_gain"),
-        "gold picks (ceiling)": fmt_ci(r, "gold_oracle")} for r in rows])
-    print_table("Best-of-N with SmolLM2-135M-Instruct: proxy picks, gold scores", shown)
+        "proxy reward of pick": fmt_ci(r, "proxy"), "golden reward of pick": fmt_ci(r, "golden"),
+        "golden gain over N=1": fmt_ci(r, "golden_gain"), "proxy gain over N=1": fmt_ci(r, "proxy_gain"),
+        "golden picks (ceiling)": fmt_ci(r, "golden_bon")} for r in rows])
+    print_table("Best-of-N with SmolLM2-135M-Instruct: proxy picks, golden scores", shown)
 
     fig, axes = figure(ncols=2)
     for ax, x, xlabel in ((axes[0], table["kl_bound"], "KL bound log N - (N-1)/N (nats)"),
                           (axes[1], table["n"], "N (log scale)")):
         for key, label, colour in (("proxy", "proxy reward (proxy picks)", "tab:orange"),
-                                   ("gold", "gold reward (proxy picks)", "tab:blue"),
-                                   ("gold_oracle", "gold reward (gold picks)", "tab:gray")):
+                                   ("golden", "golden reward (proxy picks)", "tab:blue"),
+                                   ("golden_bon", "golden reward (golden picks)", "tab:gray")):
             ax.plot(x, table[f"{key}_gain"], "o-", color=colour, label=label)
             ax.fill_between(x, table[f"{key}_gain_ci_low"], table[f"{key}_gain_ci_high"],
                             color=colour, alpha=0.15)
@@ -182,28 +180,29 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
     save_figure(ctx, fig, "bon_curve")
 
     first, last = rows[0], rows[-1]
-    peak = max(rows, key=lambda r: r["gold"])
+    peak = max(rows, key=lambda r: r["golden"])
     findings = [
         f"From N=1 to N={last['n']} (KL bound {last['kl_bound']:.2f} nats) the proxy reward of the pick "
-        f"rises by {last['proxy_gain']:+.3f} and the gold reward by {last['gold_gain']:+.3f} "
-        f"(gold picking for itself: {last['gold_oracle'] - first['gold_oracle']:+.3f}).",
-        f"Gold reward of the proxy's pick peaks at N={peak['n']} ({peak['gold_gain']:+.3f} over N=1)"
-        + (f" and falls by {peak['gold'] - last['gold']:.3f} by N={last['n']}: over-optimisation."
+        f"rises by {last['proxy_gain']:+.3f} and the golden reward by {last['golden_gain']:+.3f} "
+        f"(golden picking for itself: {last['golden_bon'] - first['golden_bon']:+.3f}).",
+        f"Golden reward of the proxy's pick peaks at N={peak['n']} ({peak['golden_gain']:+.3f} over N=1)"
+        + (f" and falls by {peak['golden'] - last['golden']:.3f} by N={last['n']}: over-optimisation."
            if peak["n"] != last["n"] else ": no over-optimisation within this N."),
     ]
     agreement = heads.info.get("judge_agreement_held_out")
     if agreement:
         findings.append(
             "Against the judge on the held-out prompts' 51 AlpacaEval answers, within-prompt Spearman: "
-            f"gold {fmt_ci(agreement['gold'], 'spearman')}, proxy {fmt_ci(agreement['proxy'], 'spearman')}.")
+            f"golden {fmt_ci(agreement['golden'], 'spearman')}, "
+            f"proxy {fmt_ci(agreement['proxy'], 'spearman')}.")
     headline = {
-        f"N={r['n']}": f"gain over N=1: proxy {fmt_ci(r, 'proxy_gain')}, gold {fmt_ci(r, 'gold_gain')}"
+        f"N={r['n']}": f"gain over N=1: proxy {fmt_ci(r, 'proxy_gain')}, golden {fmt_ci(r, 'golden_gain')}"
         for r in rows
     }
     setup = {**heads.info, "sampling": sampling, "answers_per_prompt": cfg["k"], "ns": list(ns),
              "n_prompts": len(prompts),
              "rewards": "head rewards (differences meaningful; each head on its own scale)"}
-    return write_summary(ctx, title="Best-of-N with SmolLM2: proxy vs gold reward",
+    return write_summary(ctx, title="Best-of-N with SmolLM2: proxy vs golden reward",
                          headline=headline, findings=findings, setup=setup)
 
 

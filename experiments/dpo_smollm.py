@@ -1,12 +1,12 @@
-"""One round of DPO on SmolLM2 driven by a proxy head, judged by a gold head.
+"""One round of DPO on SmolLM2 driven by a proxy head, judged by a golden head.
 
 generate -> score -> pair -> DPO -> generate again: SmolLM2-135M-Instruct samples K answers
 to each policy-training prompt (AlpacaEval prompts that are not held out); the proxy head
 (see ``_policy.py``) scores them; pairs of its answers make DPO pairs
-(``embrm.policy.preference_pairs``; every pair whose proxy rewards differ by more than the
+(``embrm.policy.preference_dataset``; every pair whose proxy rewards differ by more than the
 mean within-prompt standard deviation); TRL's DPOTrainer trains the policy on them
 (``embrm.policy.train_dpo``); the trained policy answers the held-out prompts again. The
-mean gold-head and proxy-head reward of the answers, before and after, are compared per
+mean golden-head and proxy-head reward of the answers, before and after, are compared per
 prompt (paired bootstrap CI over prompts), so a gain only the proxy sees shows. Held-out
 pairs (best vs worst of the base policy's answers to the held-out prompts, by the proxy)
 give DPO's implicit reward margin before and after training.
@@ -42,16 +42,16 @@ from bon_smollm import FULL as BON_FULL
 from bon_smollm import PROXY_BETA
 
 from embrm import load_dataset
-from embrm.evaluate._bootstrap import bootstrap, ratio_of_sums
+from embrm.evaluate import bootstrap, ratio_of_sums
 
 NAME = "dpo_smollm"
 QUICK = {"n_held_out": None, "n_proxy": 12, "n_policy_train": 0, "k": 8, "m": 2,
          "max_new_tokens": Sampling(1).max_new_tokens,
-         "max_steps": 2, "batch_size": 2, "proxy_pairs_per_prompt": 20, "gold_pairs_per_prompt": 50}
+         "max_steps": 2, "batch_size": 2, "proxy_pairs_per_prompt": 20, "golden_pairs_per_prompt": 50}
 FULL = {"n_held_out": 16, "n_proxy": BON_FULL["n_proxy"], "n_policy_train": 8,
         "k": 8, "m": 4, "max_new_tokens": Sampling(1).max_new_tokens, "max_steps": 24, "batch_size": 4,
         "proxy_pairs_per_prompt": BON_FULL["proxy_pairs_per_prompt"],
-        "gold_pairs_per_prompt": BON_FULL["gold_pairs_per_prompt"]}
+        "golden_pairs_per_prompt": BON_FULL["golden_pairs_per_prompt"]}
 DPO = {"beta": 0.1, "learning_rate": 2e-5, "max_length": 384, "seed": 0}
 
 
@@ -79,7 +79,7 @@ def paired_change(before: np.ndarray, after: np.ndarray, ctx) -> dict[str, float
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    from embrm.policy import generate_candidates, preference_pairs, train_dpo
+    from embrm.policy import generate_candidates, preference_dataset, train_dpo
 
     ctx = parse_args(NAME, __doc__, argv, _arguments)
     cfg = config(ctx, QUICK, FULL)
@@ -98,14 +98,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
         train_answers = generate_cached(ctx, policy, train_ids, train_prompts,
                                         Sampling(cfg["k"], max_new_tokens=cfg["max_new_tokens"]))
     heads = train_heads(ctx, split, proxy_pairs_per_prompt=cfg["proxy_pairs_per_prompt"],
-                        proxy_beta=PROXY_BETA, gold_pairs_per_prompt=cfg["gold_pairs_per_prompt"])
+                        proxy_beta=PROXY_BETA, golden_pairs_per_prompt=cfg["golden_pairs_per_prompt"])
 
     # 2. score with the proxy; every pair of a prompt's answers whose proxy rewards differ by
     # more than one within-prompt standard deviation (more distinct pairs than best vs worst)
     proxy_train, _ = score(heads, train_prompts, train_answers, ctx)
     margin = float(np.mean(proxy_train.std(axis=1)))
-    train_pairs = preference_pairs(chat(train_prompts), train_answers, list(proxy_train),
-                                   strategy="all", margin=margin)
+    train_pairs = preference_dataset(chat(train_prompts), train_answers, list(proxy_train),
+                                     pairing="all", margin=margin)
 
     # 3. DPO through TRL; then DPO's implicit reward margin on held-out pairs: best vs worst
     # (by the proxy) of the base policy's answers to the held-out prompts, the first m of the
@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                                            Sampling(BON_FULL["k"], max_new_tokens=cfg["max_new_tokens"]))
             base_answers = [a[: cfg["m"]] for a in base_answers]
         proxy_held, _ = score(heads, held_prompts, base_answers, ctx)
-        held_pairs = preference_pairs(chat(held_prompts), base_answers, list(proxy_held))
+        held_pairs = preference_dataset(chat(held_prompts), base_answers, list(proxy_held))
         print(f"{len(train_pairs)} training pairs, {len(held_pairs)} held-out pairs")
         after_eval = trainer.evaluate(held_pairs)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
@@ -142,12 +142,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
             policy.model, [text], cfg["m"],
             tokenizer=policy.tokenizer, temperature=Sampling(1).temperature, top_p=Sampling(1).top_p,
             max_new_tokens=cfg["max_new_tokens"], random_state=ctx.seed * 7 + k)
-    proxy_before, gold_before = score(heads, held_prompts, base_answers, ctx)
-    proxy_after, gold_after = score(heads, held_prompts, after_answers, ctx)
+    proxy_before, golden_before = score(heads, held_prompts, base_answers, ctx)
+    proxy_after, golden_after = score(heads, held_prompts, after_answers, ctx)
     length = lambda answers: np.array([[len(x) for x in a] for a in answers], float)  # noqa: E731
 
     rows = []
-    for name, before, after in (("gold reward", gold_before, gold_after),
+    for name, before, after in (("golden reward", golden_before, golden_after),
                                 ("proxy reward", proxy_before, proxy_after),
                                 ("answer length (chars)", length(base_answers), length(after_answers))):
         rows.append({"metric": name, **paired_change(before, after, ctx)})
@@ -167,20 +167,20 @@ def main(argv: Sequence[str] | None = None) -> dict:
     for i, r in enumerate(rows[:2]):
         axes[1].errorbar([i], [r["change"]], yerr=[[r["change"] - r["change_ci_low"]],
                                                    [r["change_ci_high"] - r["change"]]], fmt="o")
-    axes[1].set_xticks([0, 1], ["gold", "proxy"])
+    axes[1].set_xticks([0, 1], ["golden", "proxy"])
     axes[1].axhline(0, color="black", lw=0.5)
     axes[1].set_ylabel("mean reward after - before (95% CI)")
     save_figure(ctx, fig, "dpo_round")
 
-    gold, proxy = rows[0], rows[1]
+    golden, proxy = rows[0], rows[1]
     findings = [
-        f"One DPO round ({len(train_pairs)} proxy-labelled pairs, {cfg['max_steps']} steps): held-out gold "
-        f"reward {gold['before']:.3f} -> {gold['after']:.3f} (change {fmt_ci(gold, 'change')}), proxy "
+        f"One DPO round ({len(train_pairs)} proxy-labelled pairs, {cfg['max_steps']} steps): held-out golden "
+        f"reward {golden['before']:.3f} -> {golden['after']:.3f} (change {fmt_ci(golden, 'change')}), proxy "
         f"{proxy['before']:.3f} -> {proxy['after']:.3f} (change {fmt_ci(proxy, 'change')}).",
         f"DPO loss {losses[0]:.3f} -> {losses[-1]:.3f}; "
         f"held-out implicit reward margin 0 -> {margin_after:.3f}.",
     ]
-    headline = {"gold change": fmt_ci(gold, "change"), "proxy change": fmt_ci(proxy, "change"),
+    headline = {"golden change": fmt_ci(golden, "change"), "proxy change": fmt_ci(proxy, "change"),
                 "dpo loss first/last": f"{losses[0]:.3f} / {losses[-1]:.3f}",
                 "held-out margin after": round(float(margin_after), 4)}
     setup = {**heads.info, "dpo": {**DPO, "beta": ctx.args.beta, "learning_rate": ctx.args.learning_rate,

@@ -38,9 +38,10 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-from embrm.data import group_train_test_split, within_prompt_pairs  # noqa: E402
+from embrm.data import within_prompt_pairs  # noqa: E402
 from embrm.evaluate import pairwise_accuracy, rank_correlation  # noqa: E402
 from embrm.heads import DRM, BTLinear  # noqa: E402
+from embrm.model_selection import group_train_test_split  # noqa: E402
 
 NAME = "drm_decomposition"
 TITLE = "Decomposed reward models (DRM)"
@@ -57,7 +58,7 @@ class Task:
         self.train_win, self.train_lose = train_win, train_lose
         self.test_win, self.test_lose = test_win, test_lose
 
-    def accuracy(self, reward) -> float:
+    def pairwise_accuracy(self, reward) -> float:
         return pairwise_accuracy(reward(self.test_win), reward(self.test_lose))
 
 
@@ -90,7 +91,8 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
                                ("BT linear, all of this task's training pairs",
                                 BTLinear().fit(task.train_win, task.train_lose).reward)):
             rows.append({"task": task.name, "shots": "all", "method": method,
-                         "accuracy_mean": task.accuracy(reward), "accuracy_sd": None})
+                         "pairwise_accuracy_mean": task.pairwise_accuracy(reward),
+                         "pairwise_accuracy_sd": None})
         for k in SHOTS:
             scores: dict[str, list[float]] = {}
             for _ in range(cfg["repeats"]):
@@ -99,13 +101,13 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
                 for method, adaptation in (("DRM adapted (softmax)", "softmax"),
                                            ("DRM adapted (logistic)", "logistic")):
                     adapted = copy.deepcopy(drm).set_params(adaptation=adaptation).adapt(Xw, Xl)
-                    scores.setdefault(method, []).append(task.accuracy(adapted.reward))
+                    scores.setdefault(method, []).append(task.pairwise_accuracy(adapted.reward))
                 bt = BTLinear().fit(Xw, Xl)
-                scores.setdefault("BT linear on the same pairs", []).append(task.accuracy(bt.reward))
+                scores.setdefault("BT linear on the same pairs", []).append(task.pairwise_accuracy(bt.reward))
             for method, values in scores.items():
                 rows.append({"task": task.name, "shots": str(k), "method": method,
-                             "accuracy_mean": float(np.mean(values)),
-                             "accuracy_sd": float(np.std(values, ddof=1))})
+                             "pairwise_accuracy_mean": float(np.mean(values)),
+                             "pairwise_accuracy_sd": float(np.std(values, ddof=1))})
     fewshot = pl.DataFrame(rows, infer_schema_length=None)
     C.write_csv(ctx, fewshot, "fewshot")
     C.write_csv(ctx, components, "components")
@@ -136,8 +138,8 @@ def _components(drm, sc, a_te, hh, h_te, alpaca, harmless) -> pl.DataFrame:
             "explained_variance_ratio": None if j == 0 else float(drm.explained_variance_ratio_[j - 1]),
             "length_spearman": rank_correlation(s, length, groups)["correlation"].mean(),
             "subset_eta2": eta2,
-            "helpful_accuracy": alpaca.accuracy(reward),
-            "harmless_accuracy": harmless.accuracy(reward),
+            "helpful_pairwise_accuracy": alpaca.pairwise_accuracy(reward),
+            "harmless_pairwise_accuracy": harmless.pairwise_accuracy(reward),
             "domain_corr": float(np.corrcoef(np.r_[H[:, j], s], is_hh)[0, 1]),
         })
     return pl.DataFrame(rows, infer_schema_length=None)
@@ -149,8 +151,8 @@ def _plot(ctx, components: pl.DataFrame, fewshot: pl.DataFrame) -> None:
     axes[0].bar(pcs["component"], pcs["explained_variance_ratio"])
     axes[0].set(ylabel="explained variance ratio", title="DRM components")
     x = np.arange(components.height)
-    axes[1].bar(x - 0.2, components["harmless_accuracy"], 0.4, label="hh-harmless")
-    axes[1].bar(x + 0.2, components["helpful_accuracy"], 0.4, label="alpacaeval")
+    axes[1].bar(x - 0.2, components["harmless_pairwise_accuracy"], 0.4, label="hh-harmless")
+    axes[1].bar(x + 0.2, components["helpful_pairwise_accuracy"], 0.4, label="alpacaeval")
     axes[1].axhline(0.5, color="grey", linestyle="--")
     axes[1].set_xticks(x, components["component"].to_list(), rotation=90)
     axes[1].set(ylabel="held-out pairwise accuracy", title="each component alone")
@@ -160,14 +162,14 @@ def _plot(ctx, components: pl.DataFrame, fewshot: pl.DataFrame) -> None:
         for method in part["method"].unique(maintain_order=True):
             m = part.filter(pl.col("method") == method)
             shots = m["shots"].cast(pl.Int64)
-            ax.errorbar(shots, m["accuracy_mean"], yerr=m["accuracy_sd"], marker="o",
+            ax.errorbar(shots, m["pairwise_accuracy_mean"], yerr=m["pairwise_accuracy_sd"], marker="o",
                         capsize=3, label=method)
         refs = fewshot.filter((pl.col("task") == task) & (pl.col("shots") == "all"))
-        for (method, acc), style in zip(refs.select("method", "accuracy_mean").iter_rows(),
+        for (method, acc), style in zip(refs.select("method", "pairwise_accuracy_mean").iter_rows(),
                                         (":", "-.", "--"), strict=True):
             ax.axhline(acc, color="grey", linestyle=style, label=method)
         ax.set_xscale("log", base=2)
-        ax.set(xlabel="labelled pairs (shots)", ylabel="held-out accuracy",
+        ax.set(xlabel="labelled pairs (shots)", ylabel="held-out pairwise accuracy",
                title=f"few-shot adaptation to {task}")
         ax.minorticks_off()
         ax.set_xticks(list(SHOTS), [str(s) for s in SHOTS])
@@ -183,35 +185,36 @@ def _headline(components: pl.DataFrame, fewshot: pl.DataFrame) -> tuple[dict, li
     # is a component above 0.5 with the opposite sign.
     signed = pl.concat([components, pcs.with_columns(
         ("-" + pl.col("component")).alias("component"),
-        (1 - pl.col("harmless_accuracy")).alias("harmless_accuracy"),
-        (1 - pl.col("helpful_accuracy")).alias("helpful_accuracy"))])
-    best_h = signed.sort("harmless_accuracy", descending=True).row(0, named=True)
-    best_a = signed.sort("helpful_accuracy", descending=True).row(0, named=True)
+        (1 - pl.col("harmless_pairwise_accuracy")).alias("harmless_pairwise_accuracy"),
+        (1 - pl.col("helpful_pairwise_accuracy")).alias("helpful_pairwise_accuracy"))])
+    best_h = signed.sort("harmless_pairwise_accuracy", descending=True).row(0, named=True)
+    best_a = signed.sort("helpful_pairwise_accuracy", descending=True).row(0, named=True)
     headline = {
         "explained variance, first 3 PCs": ", ".join(f"{v:.3f}" for v in evr[:3]),
         f"explained variance, all {len(evr)} PCs": f"{sum(evr):.3f}",
         "most length-correlated": f"{longest['component']} (Spearman {longest['length_spearman']:+.2f})",
-        "best harmless component": f"{best_h['component']} ({best_h['harmless_accuracy']:.3f}; "
-                                   f"helpful {best_h['helpful_accuracy']:.3f})",
-        "best helpful component": f"{best_a['component']} ({best_a['helpful_accuracy']:.3f}; "
-                                  f"harmless {best_a['harmless_accuracy']:.3f})",
+        "best harmless component": f"{best_h['component']} ({best_h['harmless_pairwise_accuracy']:.3f}; "
+                                   f"helpful {best_h['helpful_pairwise_accuracy']:.3f})",
+        "best helpful component": f"{best_a['component']} ({best_a['helpful_pairwise_accuracy']:.3f}; "
+                                  f"harmless {best_a['harmless_pairwise_accuracy']:.3f})",
     }
     findings = [
         f"The {len(evr)} principal components explain {sum(evr):.0%} of the variance of the "
         f"centred preference differences (first: {evr[0]:.1%}); {longest['component']} tracks "
         f"response length most (within-prompt Spearman {longest['length_spearman']:+.2f}).",
-        f"Components split the tasks: {best_h['component']} orders {best_h['harmless_accuracy']:.0%} "
-        f"of held-out HH pairs (helpful {best_h['helpful_accuracy']:.0%}); {best_a['component']} "
-        f"orders {best_a['helpful_accuracy']:.0%} of AlpacaEval pairs (harmless "
-        f"{best_a['harmless_accuracy']:.0%}).",
+        f"Components split the tasks: {best_h['component']} orders "
+        f"{best_h['harmless_pairwise_accuracy']:.0%} "
+        f"of held-out HH pairs (helpful {best_h['helpful_pairwise_accuracy']:.0%}); {best_a['component']} "
+        f"orders {best_a['helpful_pairwise_accuracy']:.0%} of AlpacaEval pairs (harmless "
+        f"{best_a['harmless_pairwise_accuracy']:.0%}).",
     ]
     top = str(max(SHOTS))
     for task in ("hh-harmless", "alpacaeval"):
         part = fewshot.filter((pl.col("task") == task) & (pl.col("shots") == top))
-        acc = dict(part.select("method", "accuracy_mean").iter_rows())
-        sd = dict(part.select("method", "accuracy_sd").iter_rows())
+        acc = dict(part.select("method", "pairwise_accuracy_mean").iter_rows())
+        sd = dict(part.select("method", "pairwise_accuracy_sd").iter_rows())
         ref = dict(fewshot.filter((pl.col("task") == task) & (pl.col("shots") == "all"))
-                   .select("method", "accuracy_mean").iter_rows())
+                   .select("method", "pairwise_accuracy_mean").iter_rows())
         soft, logi, bt = (acc["DRM adapted (softmax)"], acc["DRM adapted (logistic)"],
                           acc["BT linear on the same pairs"])
         headline[f"{task}, {top} shots: DRM softmax / logistic / BT"] = (

@@ -102,11 +102,11 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, dict]:
     length = null_rank(sc.length, sc.groups, null.length, null.groups)
     extra = []
     for name in table["head"]:
-        ranks = {"oracle": judge, "longest": length}.get(name, attack.get(name))
+        ranks = {"golden": judge, "longest": length}.get(name, attack.get(name))
         row = {"head": name}
         if ranks is not None:
-            row |= {"null_percentile": ranks["attack_rank"],
-                    "null_top1_rate": ranks["top1"], "null_mean_rank": ranks["rank"]}
+            row |= {"attack_rank": ranks["attack_rank"],
+                    "attack_top1_rate": ranks["top1"], "attack_position": ranks["rank"]}
         base = name.split("/")[0]
         if base in unc:
             u, u_null = unc[base], null_unc[base]
@@ -123,8 +123,8 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, dict]:
         pl.col("head").str.split("/").list.get(0).alias("base"))
     C.write_csv(ctx, table)
     _plot(ctx, table, sc, null, unc, null_unc)
-    facts = {"judge_null_percentile": judge["attack_rank"],
-             "judge_null_top1_rate": judge["top1"],
+    facts = {"judge_attack_rank": judge["attack_rank"],
+             "judge_attack_top1_rate": judge["top1"],
              "null_judge_win_rate": float(null.win_rate.mean()),
              "prompts": int(np.unique(sc.groups).size)}
     return table, facts
@@ -139,9 +139,9 @@ def _plot(ctx, table, sc, null, unc, null_unc) -> None:
                                     t[f"{metric}_ci_high"] - t[metric]], capsize=3)
         ax.set_yticks(y, t["head"].to_list())
         ax.set(xlabel=label, title="Best-of-51 on real answers")
-    p = table.filter(pl.col("null_percentile").is_not_null())
-    axes[1].barh(np.arange(p.height), p["null_percentile"], color="C3")
-    axes[1].set_yticks(np.arange(p.height), [h if h != "oracle" else "judge (golden)"
+    p = table.filter(pl.col("attack_rank").is_not_null())
+    axes[1].barh(np.arange(p.height), p["attack_rank"], color="C3")
+    axes[1].set_yticks(np.arange(p.height), [h if h != "golden" else "judge (golden)"
                                              for h in p["head"]])
     axes[1].set(xlim=(0, 1), xlabel="share of the 51 real answers the null attack outranks",
                 title="null-model attack")
@@ -158,15 +158,15 @@ def _plot(ctx, table, sc, null, unc, null_unc) -> None:
 def _headline(table: pl.DataFrame, facts: dict) -> tuple[dict, list[str]]:
     heads = table.filter(pl.col("loss") != "baseline").sort("bon@all", descending=True)
     rows = {r["head"]: r for r in table.iter_rows(named=True)}
-    headline = {r["head"]: f"BoN@51 {r['bon@all']:.3f}, null beats {r['null_percentile']:.0%}"
+    headline = {r["head"]: f"BoN@51 {r['bon@all']:.3f}, attack_rank {r['attack_rank']:.0%}"
                 for r in heads.iter_rows(named=True)}
-    headline["judge (golden)"] = (f"null beats {facts['judge_null_percentile']:.0%} of real "
+    headline["judge (golden)"] = (f"attack_rank {facts['judge_attack_rank']:.0%} of real "
                                   f"answers; win rate {facts['null_judge_win_rate']:.1f}%")
     findings = [
-        f"The GPT-4 judge ranks the null attack above {facts['judge_null_percentile']:.0%} of the "
+        f"The GPT-4 judge ranks the null attack above {facts['judge_attack_rank']:.0%} of the "
         f"51 real answers on average (it would be the judge's top pick on "
-        f"{facts['judge_null_top1_rate']:.0%} of prompts); the embedding heads rank it above "
-        + ", ".join(f"{r['head']} {r['null_percentile']:.0%}" for r in heads.iter_rows(named=True))
+        f"{facts['judge_attack_top1_rate']:.0%} of prompts); the embedding heads rank it above "
+        + ", ".join(f"{r['head']} {r['attack_rank']:.0%}" for r in heads.iter_rows(named=True))
         + ".",
         f"Best BoN@51: {heads['head'][0]} {heads['bon@all'][0]:.3f}; single bt-linear "
         f"{rows['bt-linear']['bon@all']:.3f}, single bt-mlp {rows['bt-mlp']['bon@all']:.3f}.",
@@ -187,10 +187,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "--folds", type=int, default=5, help="prompt-grouped folds"))
     table, facts = run(ctx)
     show = table.select("head", "bon@4", "bon@16", "bon@all", "winrate_bon@all", "spearman",
-                        "pairwise_accuracy", "null_percentile", "null_top1_rate", "null_mean_rank",
+                        "pairwise_accuracy", "attack_rank", "attack_top1_rate", "attack_position",
                         "uncertainty_auc", "uncertainty_auc_raw", "null_flag_rate", "real_flag_rate")
     C.print_table(f"{TITLE} (out-of-fold, {ctx.args.folds}-fold by prompt; "
-                  "oracle row = the judge's own ranking of the null attack)", show)
+                  "golden row = the judge's own ranking of the null attack)", show)
     headline, findings = _headline(table, facts)
     cfg = C.config(ctx, QUICK, FULL)
     return C.write_summary(ctx, title=TITLE, headline=headline, findings=findings, setup={

@@ -1,4 +1,4 @@
-"""GRPO on SmolLM2 against a proxy head served over HTTP, judged by a gold head.
+"""GRPO on SmolLM2 against a proxy head served over HTTP, judged by a golden head.
 
 TRL's GRPOTrainer trains SmolLM2-135M-Instruct on AlpacaEval prompts in three arms that
 share the prompts, the seeds and the GRPO settings and differ only in the reward:
@@ -7,11 +7,11 @@ share the prompts, the seeds and the GRPO settings and differ only in the reward
   by a real ``embrm serve`` process on a free loopback port, asked through
   ``embrm.policy.as_remote_reward_func``;
 - ``proxy+penalty``: an ``Ensemble`` of proxy heads on the same pairs, served with
-  ``--penalty uwo --penalty-weight k`` (mean minus k standard deviations of the members);
-- ``gold``: the gold head itself, in-process through ``embrm.policy.as_trl_reward_func``.
+  ``--penalty lcb --penalty-weight k`` (mean minus k standard deviations of the members);
+- ``golden``: the golden head itself, in-process through ``embrm.policy.as_trl_reward_func``.
 
 Every ``--eval-every`` steps (and at the start) the policy samples answers to held-out
-prompts (temperature 1, a fixed seed); the proxy and the gold head score them, and the KL
+prompts (temperature 1, a fixed seed); the proxy and the golden head score them, and the KL
 to the start policy is estimated on the same samples: per answer, the sum over its tokens
 of log pi(y_t) - log pi_start(y_t). Means over held-out prompts carry 95% bootstrap
 intervals over prompts; gains over the start are paired within prompts.
@@ -48,19 +48,19 @@ from bon_smollm import PROXY_BETA
 
 import embrm
 from embrm import load_dataset
-from embrm.evaluate._bootstrap import bootstrap, ratio_of_sums
+from embrm.evaluate import bootstrap, ratio_of_sums
 from embrm.heads import BTLinear, Ensemble
 
 NAME = "grpo_smollm"
-ARMS = ("proxy", "proxy+penalty", "gold")
+ARMS = ("proxy", "proxy+penalty", "golden")
 QUICK = {"n_held_out": None, "n_proxy": 12, "n_policy_train": 0, "max_steps": 2, "eval_every": 1,
          "prompts_per_step": 1, "num_generations": 4, "max_completion_length": 8, "eval_answers": 2,
-         "learning_rate": 5e-2, "proxy_pairs_per_prompt": 20, "gold_pairs_per_prompt": 50}
+         "learning_rate": 5e-2, "proxy_pairs_per_prompt": 20, "golden_pairs_per_prompt": 50}
 FULL = {"n_held_out": 16, "n_proxy": BON_FULL["n_proxy"], "n_policy_train": 32, "max_steps": 16,
         "eval_every": 4, "prompts_per_step": 2, "num_generations": 4, "max_completion_length": 24,
         "eval_answers": 2, "learning_rate": 5e-5,
         "proxy_pairs_per_prompt": BON_FULL["proxy_pairs_per_prompt"],
-        "gold_pairs_per_prompt": BON_FULL["gold_pairs_per_prompt"]}
+        "golden_pairs_per_prompt": BON_FULL["golden_pairs_per_prompt"]}
 #: Full mode keeps prompts of at most this many characters (a step's cost grows with them).
 MAX_PROMPT_CHARS = 300
 #: --quick: prompts cut to this many words (the tiny LM has 64 positions).
@@ -317,7 +317,7 @@ def prompts_and_policy(ctx, cfg: dict, split) -> tuple[list[str], list[str], Any
 
 
 # -- tables ---------------------------------------------------------------------------------
-METRICS = ("proxy", "gold", "kl", "proxy_gain", "gold_gain", "length")
+METRICS = ("proxy", "golden", "kl", "proxy_gain", "golden_gain", "length")
 
 
 def curve_rows(evals: dict[str, dict[int, dict[str, np.ndarray]]], ctx) -> list[dict]:
@@ -328,8 +328,9 @@ def curve_rows(evals: dict[str, dict[int, dict[str, np.ndarray]]], ctx) -> list[
     for arm, steps in evals.items():
         start = steps[0]
         for step, m in sorted(steps.items()):
-            per_prompt = {"proxy": m["proxy"], "gold": m["gold"], "kl": m["kl"],
-                          "proxy_gain": m["proxy"] - start["proxy"], "gold_gain": m["gold"] - start["gold"],
+            per_prompt = {"proxy": m["proxy"], "golden": m["golden"], "kl": m["kl"],
+                          "proxy_gain": m["proxy"] - start["proxy"],
+                          "golden_gain": m["golden"] - start["golden"],
                           "length": m["length"]}
             stacked = np.stack([per_prompt[k] for k in METRICS], axis=1)
             point, low, high = bootstrap(ratio_of_sums(stacked, np.ones_like(stacked)), len(stacked),
@@ -355,7 +356,8 @@ def plot(ctx, table: pl.DataFrame, arms: Sequence[str]) -> None:
     fig, axes = figure(ncols=len(arms) + 1)
     for ax, arm in zip(axes, arms, strict=False):
         part = table.filter(pl.col("arm") == arm)
-        for key, label, colour in (("proxy_gain", "proxy", "tab:orange"), ("gold_gain", "gold", "tab:blue")):
+        for key, label, colour in (("proxy_gain", "proxy", "tab:orange"),
+                                   ("golden_gain", "golden", "tab:blue")):
             ax.plot(part["step"], part[key], "o-", color=colour, label=label)
             ax.fill_between(part["step"], part[f"{key}_ci_low"], part[f"{key}_ci_high"], color=colour,
                             alpha=0.15)
@@ -391,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     split = split_prompts(ctx, spare * (cfg["n_held_out"] or 0), cfg["n_proxy"],
                           spare * cfg["n_policy_train"])
     heads = train_heads(ctx, split, proxy_pairs_per_prompt=cfg["proxy_pairs_per_prompt"],
-                        proxy_beta=PROXY_BETA, gold_pairs_per_prompt=cfg["gold_pairs_per_prompt"])
+                        proxy_beta=PROXY_BETA, golden_pairs_per_prompt=cfg["golden_pairs_per_prompt"])
     train_prompts, held_prompts, start, tokenizer, model_name = prompts_and_policy(ctx, cfg, split)
     start.eval()
     for p in start.parameters():
@@ -400,11 +402,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     def measure(policy: Any, step: int) -> dict[str, np.ndarray]:
         answers, kl = sample_with_kl(policy, start, tokenizer, held_prompts, cfg["eval_answers"],
                                      max_new_tokens=cfg["max_completion_length"], seed=ctx.seed)
-        proxy, gold = score(heads, held_prompts, answers, ctx)
+        proxy, golden = score(heads, held_prompts, answers, ctx)
         length = np.array([[len(a) for a in row] for row in answers], float)
-        print(f"  step {step}: proxy {proxy.mean():+.4f}, gold {gold.mean():+.4f}, KL {kl.mean():.3f} nats",
+        print(f"  step {step}: proxy {proxy.mean():+.4f}, golden {golden.mean():+.4f}, "
+              f"KL {kl.mean():.3f} nats",
               flush=True)
-        return {"proxy": proxy.mean(1), "gold": gold.mean(1), "kl": kl.mean(1), "length": length.mean(1)}
+        return {"proxy": proxy.mean(1), "golden": golden.mean(1), "kl": kl.mean(1), "length": length.mean(1)}
 
     print(f"start policy ({model_name}) on {len(held_prompts)} held-out prompts:")
     at_start = measure(start, 0)
@@ -421,14 +424,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
         print(f"\narm {arm}: {cfg['max_steps']} GRPO steps", flush=True)
         evals[arm] = {0: at_start}
         record = lambda policy, step, arm=arm: evals[arm].__setitem__(step, measure(policy, step))  # noqa: E731
-        if arm == "gold":
-            reward = as_trl_reward_func(heads.gold, heads.gold_encoder, name="gold_head")
+        if arm == "golden":
+            reward = as_trl_reward_func(heads.golden, heads.golden_encoder, name="golden_head")
             runs[arm] = train_arm(start, tokenizer, reward, train_prompts, cfg, ctx, record)
-            runs[arm]["reward_source"] = "gold head in-process (as_trl_reward_func)"
+            runs[arm]["reward_source"] = "golden head in-process (as_trl_reward_func)"
             continue
         penalty = arm == "proxy+penalty"
         with reward_service(ensemble_path if penalty else proxy_path, model=PROXY_REPRESENTATION,
-                            cache_dir=ctx.args.cache_dir, penalty="uwo" if penalty else None,
+                            cache_dir=ctx.args.cache_dir, penalty="lcb" if penalty else None,
                             penalty_weight=ctx.args.penalty_weight if penalty else 0.0) as (url, process):
             reward = as_remote_reward_func(url, name="proxy_service")
             try:
@@ -448,7 +451,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     write_csv(ctx, table)
     print_table("GRPO on held-out prompts: reward and KL against steps (95% CI over prompts)", pl.DataFrame([
         {"arm": r["arm"], "step": r["step"], "proxy gain": fmt_ci(r, "proxy_gain"),
-         "gold gain": fmt_ci(r, "gold_gain"), "KL (nats/answer)": fmt_ci(r, "kl"),
+         "golden gain": fmt_ci(r, "golden_gain"), "KL (nats/answer)": fmt_ci(r, "kl"),
          "length (chars)": f"{r['length']:.0f}"} for r in rows]))
     plot(ctx, table, arms)
 
@@ -456,29 +459,31 @@ def main(argv: Sequence[str] | None = None) -> dict:
     findings, headline, comparisons = [], {}, {}
     for arm in arms:
         part = [r for r in rows if r["arm"] == arm]
-        last, peak = part[-1], max(part, key=lambda r: r["gold"])
-        drop = paired_difference(evals[arm][peak["step"]]["gold"], evals[arm][last["step"]]["gold"], ctx)
-        headline[arm] = (f"step {last['step']}: proxy gain {fmt_ci(last, 'proxy_gain')}, gold gain "
-                         f"{fmt_ci(last, 'gold_gain')}, KL {fmt_ci(last, 'kl')}")
-        shape = (f"gold is highest at step {peak['step']} ({peak['gold_gain']:+.3f}) and {drop['diff']:.3f} "
+        last, peak = part[-1], max(part, key=lambda r: r["golden"])
+        drop = paired_difference(evals[arm][peak["step"]]["golden"], evals[arm][last["step"]]["golden"], ctx)
+        headline[arm] = (f"step {last['step']}: proxy gain {fmt_ci(last, 'proxy_gain')}, golden gain "
+                         f"{fmt_ci(last, 'golden_gain')}, KL {fmt_ci(last, 'kl')}")
+        shape = (f"golden is highest at step {peak['step']} ({peak['golden_gain']:+.3f}) and "
+                 f"{drop['diff']:.3f} "
                  f"[{drop['diff_ci_low']:.3f}, {drop['diff_ci_high']:.3f}] lower at step {last['step']}"
-                 if peak["step"] != last["step"] else "gold is highest at the last step")
+                 if peak["step"] != last["step"] else "golden is highest at the last step")
         trained = runs[arm]["train_reward"]
         window = max(1, len(trained) // 4)
         findings.append(f"{arm} arm, after {last['step']} steps: proxy gain {fmt_ci(last, 'proxy_gain')}, "
-                        f"gold gain {fmt_ci(last, 'gold_gain')}, KL {fmt_ci(last, 'kl')} nats per answer; "
+                        f"golden gain {fmt_ci(last, 'golden_gain')}, KL {fmt_ci(last, 'kl')} "
+                        "nats per answer; "
                         f"{shape}; the reward it trains on, mean over its training completions: "
                         f"{np.mean(trained[:window]):+.3f} in the first {window} steps, "
                         f"{np.mean(trained[-window:]):+.3f} in the last {window}.")
     for arm in arms:
         if arm != "proxy" and "proxy" in arms:
-            for key in ("gold", "proxy", "kl"):
+            for key in ("golden", "proxy", "kl"):
                 d = paired_difference(evals[arm][last_step][key], evals["proxy"][last_step][key], ctx)
                 comparisons[f"{arm} - proxy arm, {key}"] = d
-            d = comparisons[f"{arm} - proxy arm, gold"]
+            d = comparisons[f"{arm} - proxy arm, golden"]
             k = comparisons[f"{arm} - proxy arm, kl"]
             findings.append(f"At step {last_step}, {arm} arm minus proxy arm (paired over held-out prompts): "
-                            f"gold {d['diff']:+.3f} [{d['diff_ci_low']:+.3f}, {d['diff_ci_high']:+.3f}], "
+                            f"golden {d['diff']:+.3f} [{d['diff_ci_low']:+.3f}, {d['diff_ci_high']:+.3f}], "
                             f"KL {k['diff']:+.3f} [{k['diff_ci_low']:+.3f}, {k['diff_ci_high']:+.3f}].")
     setup = {**heads.info, "policy": model_name, "arms": arms,
              "grpo": {"max_steps": cfg["max_steps"], "prompts_per_step": cfg["prompts_per_step"],
@@ -486,7 +491,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                       "max_completion_length": cfg["max_completion_length"],
                       "learning_rate": cfg["learning_rate"], "beta": 0.0, "temperature": 1.0,
                       "seed": ctx.seed, "trl_defaults": "loss, clipping and group reward scaling"},
-             "penalty": {"rule": "uwo as served: mean - k * std of the standardised members",
+             "penalty": {"rule": "lcb as served: mean - k * std of the standardised members",
                          "k": ctx.args.penalty_weight, "members": ENSEMBLE_MEMBERS},
              "evaluation": {"every": cfg["eval_every"], "held_out_prompts": len(held_prompts),
                             "answers_per_prompt": cfg["eval_answers"],
@@ -496,7 +501,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
              "max_prompt_chars": None if ctx.quick else MAX_PROMPT_CHARS,
              "runs": runs, "comparisons": comparisons,
              "rewards": "head rewards (each head on its own scale); gains are over the start policy"}
-    return write_summary(ctx, title="GRPO on SmolLM2: proxy, penalised proxy and gold rewards",
+    return write_summary(ctx, title="GRPO on SmolLM2: proxy, penalised proxy and golden rewards",
                          headline=headline, findings=findings, setup=setup, tables={"curves": rows})
 
 

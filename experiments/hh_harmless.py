@@ -29,7 +29,7 @@ from embrm.evaluate import (  # noqa: E402
     pairwise_accuracy,
     symmetrize_pairs,
 )
-from embrm.model_selection import cross_val_rewards  # noqa: E402
+from embrm.model_selection import Report, cross_val_rewards  # noqa: E402
 
 NAME = "hh_harmless"
 TITLE = "HH-RLHF harmless pairwise accuracy"
@@ -55,8 +55,8 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, dict]:
                     for f in result.folds]
         rows.append({
             "head": name, **_evaluate(ctx, hh, result.reward_win, result.reward_lose, proba[name]),
-            "fold_accuracy_mean": float(np.mean(fold_acc)),
-            "fold_accuracy_sd": float(np.std(fold_acc, ddof=1)),
+            "fold_pairwise_accuracy_mean": float(np.mean(fold_acc)),
+            "fold_pairwise_accuracy_sd": float(np.std(fold_acc, ddof=1)),
             "fit_seconds": result.fit_seconds,
             "n_train_pairs": round(result.n_train_pairs),
         })
@@ -67,8 +67,8 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, dict]:
 
 
 def _evaluate(ctx, hh, r_win, r_lose, proba=None) -> dict:
-    return C.report_dict(evaluate_pairs(r_win, r_lose, hh.groups, proba=proba,
-                                        n_bootstrap=ctx.args.n_bootstrap, random_state=ctx.seed))
+    return Report(evaluate_pairs(r_win, r_lose, hh.groups, proba=proba,
+                                 n_bootstrap=ctx.args.n_bootstrap, random_state=ctx.seed)).to_dict()
 
 
 def _plot(ctx: C.Context, table: pl.DataFrame, proba: dict[str, np.ndarray]) -> None:
@@ -96,7 +96,7 @@ def _headline(table: pl.DataFrame) -> tuple[dict, list[str]]:
     headline["longer answer"] = C.fmt_ci(longer, "pairwise_accuracy")
     findings = [
         f"Best head {best['head']}: accuracy {C.fmt_ci(best, 'pairwise_accuracy')} (per fold "
-        f"{best['fold_accuracy_mean']:.3f} ± {best['fold_accuracy_sd']:.3f}), AUC "
+        f"{best['fold_pairwise_accuracy_mean']:.3f} ± {best['fold_pairwise_accuracy_sd']:.3f}), AUC "
         f"{best['auc']:.3f}, ECE {best['ece']:.3f}; worst {worst['head']} "
         f"{worst['pairwise_accuracy']:.3f}; the longer answer wins {longer['pairwise_accuracy']:.3f}.",
         f"{sum(r['pairwise_accuracy_ci_low'] > 0.5 for r in heads.iter_rows(named=True))} of "
@@ -111,8 +111,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     table, facts = run(ctx)
     show = table.select(
         "head", pl.struct(pl.all()).map_elements(lambda r: C.fmt_ci(r, "pairwise_accuracy"),
-                                                 return_dtype=pl.String).alias("accuracy [95% CI]"),
-        "fold_accuracy_mean", "fold_accuracy_sd", "auc", "ece", "fit_seconds")
+                                                 return_dtype=pl.String).alias("pairwise_accuracy [95% CI]"),
+        "fold_pairwise_accuracy_mean", "fold_pairwise_accuracy_sd", "auc", "ece", "fit_seconds")
     C.print_table(f"{TITLE} ({ctx.args.folds}-fold CV, {facts['n_pairs']} pairs)", show)
     headline, findings = _headline(table)
     return C.write_summary(ctx, title=TITLE, headline=headline, findings=findings, setup={

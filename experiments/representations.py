@@ -23,7 +23,7 @@ small log-odds differences among weak answers that the win rate hardly sees): ag
 always-longest, against random, and against a **length-only head** (BT linear on log
 response length, same folds and pairs) — a representation that only rediscovers length
 gains nothing there. ``len_spearman`` is the within-prompt rank correlation of the reward
-with response length; ``null_above`` the share of a prompt's real answers the head ranks
+with response length; ``attack_rank`` the share of a prompt's real answers the head ranks
 below the AlpacaEval null-model attack string (a judge hack: a reward worth having ranks it
 low). Cost: texts per second to embed (uncached, a fixed sample) and seconds to fit. A
 layer sweep of SmolLM2 (every probe layer, mean and last-token pooling, BT linear) comes
@@ -71,7 +71,7 @@ from embrm.evaluate import (  # noqa: E402
     rank_correlation,
 )
 from embrm.heads import BTLinear  # noqa: E402
-from embrm.model_selection import attack_rank, cross_val_rewards, length_features  # noqa: E402
+from embrm.model_selection import Report, attack_rank, cross_val_rewards, length_features  # noqa: E402
 
 NAME = "representations"
 TITLE = "Representations: reward signal vs embedding cost"
@@ -178,22 +178,23 @@ def scored_rows(ctx: C.Context, cfg: dict, dataset: str, rep: str, e: Embedded,
     for head, reward in oof.items():
         if head == "length-only" and not with_length_only:
             continue  # the same for every representation: reported once
-        quality = C.report_dict(evaluate_rewards(reward, win_rate, data.groups, n="all", **boot))
-        ranks = C.report_dict(evaluate_rewards(reward, golden, data.groups, n="all", **boot))
+        quality = Report(evaluate_rewards(reward, win_rate, data.groups, n="all", **boot)).to_dict()
+        ranks = Report(evaluate_rewards(reward, golden, data.groups, n="all", **boot)).to_dict()
         row = {
             "data": dataset, "representation": "–" if head == "length-only" else rep, "head": head,
             "bon": quality["bon@all"], "bon_ci_low": quality["bon@all_ci_low"],
             "bon_ci_high": quality["bon@all_ci_high"],
             "spearman": ranks["spearman"], "pairwise_accuracy": ranks["pairwise_accuracy"],
             "len_spearman": length_spearman(reward, length, data.groups),
-            "null_above": attack_rank(reward, data.groups, oof_null[head], e.null.groups),
+            "attack_rank": attack_rank(reward, data.groups, oof_null[head], e.null.groups),
             "fit_seconds": seconds[head],
             "embed_texts_per_s": rate,
         }
         for baseline, base in (("longest", length), ("random", np.zeros(len(data))),
                                ("length_only", oof["length-only"])):
-            for unit, gold in (("", win_rate), ("_logit", golden)):
-                diff = C.report_dict(compare_rewards(reward, base, gold, data.groups, n="all", **boot))
+            for unit, reference in (("", win_rate), ("_logit", golden)):
+                compared = compare_rewards(reward, base, reference, data.groups, n="all", **boot)
+                diff = Report(compared).to_dict()
                 for end in ("", "_ci_low", "_ci_high"):
                     row[f"vs_{baseline}{unit}{end}"] = diff[f"bon@all{end}"]
         rows.append(row)
@@ -208,14 +209,14 @@ def baseline_rows(ctx: C.Context, dataset: str, data: ScoredResponses, null: Sco
     for name, reward, reward_null in (
         ("random", np.zeros(len(data)), np.zeros(len(null))),
         ("longest", length, null_length),
-        ("oracle", data.scores.astype(float), null.scores.astype(float)),  # the (hacked) judge
+        ("golden", data.scores.astype(float), null.scores.astype(float)),  # the (hacked) judge
     ):
-        q = C.report_dict(evaluate_rewards(reward, win_rate, data.groups, n="all",
-                                           n_bootstrap=ctx.args.n_bootstrap, random_state=ctx.seed))
+        q = Report(evaluate_rewards(reward, win_rate, data.groups, n="all",
+                                    n_bootstrap=ctx.args.n_bootstrap, random_state=ctx.seed)).to_dict()
         rows.append({"data": dataset, "representation": "–", "head": name, "bon": q["bon@all"],
                      "bon_ci_low": q["bon@all_ci_low"], "bon_ci_high": q["bon@all_ci_high"],
                      "spearman": q["spearman"], "pairwise_accuracy": q["pairwise_accuracy"],
-                     "null_above": attack_rank(reward, data.groups, reward_null, null.groups)})
+                     "attack_rank": attack_rank(reward, data.groups, reward_null, null.groups)})
     return rows
 
 
@@ -233,14 +234,14 @@ def hh_rows(ctx: C.Context, cfg: dict, rep: str, hh, X_win: np.ndarray, X_lose: 
     for name in r_win:
         if name == "length-only" and not with_length_only:
             continue
-        acc = C.report_dict(evaluate_pairs(r_win[name], r_lose[name], hh.groups, **boot))
-        diff = C.report_dict(compare_pairs(r_win[name], r_lose[name], r_win["length-only"],
-                                           r_lose["length-only"], hh.groups, **boot))
+        acc = Report(evaluate_pairs(r_win[name], r_lose[name], hh.groups, **boot)).to_dict()
+        diff = Report(compare_pairs(r_win[name], r_lose[name], r_win["length-only"],
+                                    r_lose["length-only"], hh.groups, **boot)).to_dict()
         rows.append({
             "data": "hh-harmless", "representation": "–" if name == "length-only" else rep,
-            "head": name, "accuracy": acc["pairwise_accuracy"],
-            "accuracy_ci_low": acc["pairwise_accuracy_ci_low"],
-            "accuracy_ci_high": acc["pairwise_accuracy_ci_high"],
+            "head": name, "pairwise_accuracy": acc["pairwise_accuracy"],
+            "pairwise_accuracy_ci_low": acc["pairwise_accuracy_ci_low"],
+            "pairwise_accuracy_ci_high": acc["pairwise_accuracy_ci_high"],
             "vs_length_only": diff["pairwise_accuracy"],
             "vs_length_only_ci_low": diff["pairwise_accuracy_ci_low"],
             "vs_length_only_ci_high": diff["pairwise_accuracy_ci_high"],
@@ -262,8 +263,8 @@ def layer_sweep(ctx: C.Context, cfg: dict, hard, hh) -> pl.DataFrame:
             build = partial(within_prompt_pairs, pairs_per_prompt=cfg["pairs_per_prompt"], beta=None)
             reward = cross_val_rewards(BTLinear(), hard, X, cv=cfg["folds"], pairs=build,
                                        random_state=ctx.seed).reward
-            hard_eval = C.report_dict(evaluate_rewards(reward, hard.scores, hard.groups, n="all",
-                                                       n_bootstrap=0))
+            hard_eval = Report(evaluate_rewards(reward, hard.scores, hard.groups, n="all",
+                                                n_bootstrap=0)).to_dict()
             Xw, Xl = hh.embed(enc)
             hh_oof = cross_val_rewards(BTLinear(), hh, (Xw, Xl), cv=cfg["folds"], random_state=ctx.seed)
             rows.append({
@@ -271,7 +272,7 @@ def layer_sweep(ctx: C.Context, cfg: dict, hard, hh) -> pl.DataFrame:
                 "hard_pairwise_accuracy": hard_eval["pairwise_accuracy"],
                 "hard_spearman": hard_eval["spearman"],
                 "hard_len_spearman": length_spearman(reward, length, hard.groups),
-                "hh_accuracy": pairwise_accuracy(hh_oof.reward_win, hh_oof.reward_lose),
+                "hh_pairwise_accuracy": pairwise_accuracy(hh_oof.reward_win, hh_oof.reward_lose),
             })
     return pl.DataFrame(rows)
 
@@ -352,7 +353,7 @@ def _best(table: pl.DataFrame, dataset: str, metric: str) -> pl.DataFrame:
 def _plot(ctx: C.Context, scored: pl.DataFrame, pairs: pl.DataFrame, sweep: pl.DataFrame) -> None:
     panels = [(scored, "alpacaeval-hard", "vs_length_only",
                "BoN gain over the length-only head\n(win-rate points, 95% CI)"),
-              (pairs, "hh-harmless", "accuracy", "pairwise accuracy (95% CI)")]
+              (pairs, "hh-harmless", "pairwise_accuracy", "pairwise accuracy (95% CI)")]
     panels = [p for p in panels if p[0].height and (p[0]["data"] == p[1]).any()]
     if not panels and not sweep.height:
         return
@@ -375,7 +376,7 @@ def _plot(ctx: C.Context, scored: pl.DataFrame, pairs: pl.DataFrame, sweep: pl.D
         for view, marker in (("mean", "o-"), ("last", "s--")):
             part = sweep.filter(pl.col("pooling") == view)
             ax3.plot(part["layer"], part["hard_pairwise_accuracy"], marker, label=f"hard, {view}")
-            ax3.plot(part["layer"], part["hh_accuracy"], marker, alpha=0.5, label=f"hh, {view}")
+            ax3.plot(part["layer"], part["hh_pairwise_accuracy"], marker, alpha=0.5, label=f"hh, {view}")
         ax3.set(xlabel="SmolLM2 layer", ylabel="pairwise accuracy (BT linear, out of fold)",
                 title="SmolLM2-135M layer sweep")
         ax3.legend(fontsize=7)
@@ -399,30 +400,30 @@ def _headline(scored: pl.DataFrame, pairs: pl.DataFrame, sweep: pl.DataFrame) ->
         top = _best(scored, "alpacaeval-hard", "bon").sort("bon", descending=True).row(0, named=True)
         base = _baselines(scored, "alpacaeval-hard")
         hard_heads = scored.filter((pl.col("data") == "alpacaeval-hard") & (pl.col("representation") != "–"))
-        least_hacked = hard_heads.sort("null_above").row(0, named=True)
+        least_hacked = hard_heads.sort("attack_rank").row(0, named=True)
         separated = top["vs_longest_ci_low"] > 0 and top["vs_random_ci_low"] > 0
         joint_rows = hard_heads.filter((pl.col("representation") == "minilm")
                                        & (pl.col("head") == "bt-linear"))
-        joint = f", {joint_rows['null_above'][0]:.0%} by minilm + bt-linear" if joint_rows.height else ""
+        joint = f", {joint_rows['attack_rank'][0]:.0%} by minilm + bt-linear" if joint_rows.height else ""
         headline |= {
             "hard: best": f"{top['representation']} + {top['head']}",
             "hard: BoN win rate": _ci(top, "bon"),
-            "hard: random / longest / length-only / oracle": " / ".join(
-                f"{base[h]['bon']:.2f}" for h in ("random", "longest", "length-only", "oracle")),
+            "hard: random / longest / length-only / golden": " / ".join(
+                f"{base[h]['bon']:.2f}" for h in ("random", "longest", "length-only", "golden")),
             "hard: gain vs longest": _ci(top, "vs_longest"),
             "hard: gain vs length-only head": _ci(top, "vs_length_only"),
         }
         findings += [
             f"alpacaeval-hard: best {top['representation']} + {top['head']} picks answers winning "
             f"{_ci(top, 'bon')}% (random {base['random']['bon']:.2f}, longest {base['longest']['bon']:.2f}, "
-            f"length-only head {base['length-only']['bon']:.2f}, oracle {base['oracle']['bon']:.2f}); "
+            f"length-only head {base['length-only']['bon']:.2f}, golden {base['golden']['bon']:.2f}); "
             f"paired gain in win-rate points over longest {_ci(top, 'vs_longest')}, over random "
             f"{_ci(top, 'vs_random')}, over the length-only head {_ci(top, 'vs_length_only')} (golden "
             f"logit over longest {_ci(top, 'vs_longest_logit')}): target (CI-separated over random and "
             f"longest) {'met' if separated else 'NOT met'}.",
-            f"Null-model judge hack on alpacaeval-hard: ranked above {least_hacked['null_above']:.0%} of "
+            f"Null-model judge hack on alpacaeval-hard: ranked above {least_hacked['attack_rank']:.0%} of "
             f"real answers by {least_hacked['representation']} + {least_hacked['head']} (the least "
-            f"fooled){joint}, {base['oracle']['null_above']:.0%} by the judge.",
+            f"fooled){joint}, {base['golden']['attack_rank']:.0%} by the judge.",
         ]
     if "alpacaeval" in datasets:
         full_top = _best(scored, "alpacaeval", "bon").sort("bon", descending=True).row(0, named=True)
@@ -433,21 +434,24 @@ def _headline(scored: pl.DataFrame, pairs: pl.DataFrame, sweep: pl.DataFrame) ->
             f"length-only head {_ci(full_top, 'vs_length_only')} points, "
             f"{_ci(full_top, 'vs_length_only_logit')} logit.")
     if pairs.height:
-        hh_top = _best(pairs, "hh-harmless", "accuracy").sort("accuracy", descending=True).row(0, named=True)
+        hh_top = (_best(pairs, "hh-harmless", "pairwise_accuracy")
+                  .sort("pairwise_accuracy", descending=True).row(0, named=True))
         headline |= {"hh: best": f"{hh_top['representation']} + {hh_top['head']}",
-                     "hh: accuracy": _ci(hh_top, "accuracy", 3)}
+                     "hh: pairwise_accuracy": _ci(hh_top, "pairwise_accuracy", 3)}
         findings.append(
             f"hh-harmless: best {hh_top['representation']} + {hh_top['head']} "
-            f"{_ci(hh_top, 'accuracy', 3)} (gain over length-only {_ci(hh_top, 'vs_length_only', 3)}): "
-            f"target 0.65 {'met' if hh_top['accuracy'] >= 0.65 else 'NOT met'}.")
+            f"{_ci(hh_top, 'pairwise_accuracy', 3)} "
+            f"(gain over length-only {_ci(hh_top, 'vs_length_only', 3)}): "
+            f"target 0.65 {'met' if hh_top['pairwise_accuracy'] >= 0.65 else 'NOT met'}.")
     if sweep.height:
         best_layer = sweep.sort("hard_pairwise_accuracy", descending=True).row(0, named=True)
-        best_hh = sweep.sort("hh_accuracy", descending=True).row(0, named=True)
+        best_hh = sweep.sort("hh_pairwise_accuracy", descending=True).row(0, named=True)
         findings.append(
             f"SmolLM2 layer sweep (BT linear): best on hard is layer {best_layer['layer']} "
             f"({best_layer['pooling']}), pairwise accuracy {best_layer['hard_pairwise_accuracy']:.3f}, its "
             f"rewards' within-prompt Spearman with length {best_layer['hard_len_spearman']:.2f}; best on "
-            f"hh is layer {best_hh['layer']} ({best_hh['pooling']}), accuracy {best_hh['hh_accuracy']:.3f}.")
+            f"hh is layer {best_hh['layer']} ({best_hh['pooling']}), "
+            f"pairwise accuracy {best_hh['hh_pairwise_accuracy']:.3f}.")
     return headline, findings
 
 
@@ -466,7 +470,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     scored, pairs, sweep, facts = run(ctx)
     gains = ["bon", "vs_random", "vs_longest", "vs_length_only", "vs_longest_logit"]
     scored_cols = ["data", "representation", "head", *gains, "spearman", "pairwise_accuracy",
-                   "len_spearman", "null_above", "embed_texts_per_s", "fit_seconds"]
+                   "len_spearman", "attack_rank", "embed_texts_per_s", "fit_seconds"]
 
     def with_ci(table: pl.DataFrame, metrics: Sequence[str], digits: int) -> pl.DataFrame:
         return table.with_columns(
@@ -480,8 +484,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
                           with_ci(part, gains, 2).select([c for c in scored_cols if c in part.columns]))
     if pairs.height:
         C.print_table("hh-harmless: pairwise accuracy, out of fold",
-                      with_ci(pairs, ["accuracy", "vs_length_only"], 3).select(
-                          "representation", "head", "accuracy", "vs_length_only", "embed_texts_per_s",
+                      with_ci(pairs, ["pairwise_accuracy", "vs_length_only"], 3).select(
+                          "representation", "head", "pairwise_accuracy", "vs_length_only",
+                          "embed_texts_per_s",
                           "fit_seconds"))
     if sweep.height:
         C.print_table("SmolLM2-135M-Instruct layer sweep (BT linear)", sweep)

@@ -93,7 +93,7 @@ print(len(scored), "responses to", len(np.unique(scored.groups)), "prompts")""",
         """heads = {"bt-linear": BTLinear(), "classifier": ClassifierHead(random_state=0)}
 rewards = {name: cross_val_rewards(head, scored, X, cv=3, random_state=0).reward
            for name, head in heads.items()}
-rewards.update(baseline_rewards(scored))  # random, longest, oracle
+rewards.update(baseline_rewards(scored))  # random, longest, golden
 rows = []
 for name, r in rewards.items():
     report = evaluate_rewards(r, scored.scores, scored.groups, n_bootstrap=0)

@@ -104,14 +104,50 @@ def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+#: The one alias table: words that experiment records written before the library gave each
+#: concept one name still carry (the reference reward was "gold" and "oracle", the attack
+#: metric "null_percentile", "null_above" and "null beats"; experiments renamed
+#: pairwise_accuracy "accuracy"), and the word the pages show instead. A record keeps what its
+#: run wrote (its figures are never edited); its keys and texts are read through this table.
+RECORD_ALIASES: tuple[tuple[str, str], ...] = (
+    (r"\bgold_oracle\b", "golden_bon"),
+    (r"\bgold(?=\b|_)", "golden"),
+    (r"\bGold\b", "Golden"),
+    (r"\boracle@", "golden_bon@"),
+    (r"\boracle\b", "golden"),
+    (r"\bjudge_null_percentile\b", "judge_attack_rank"),
+    (r"\bjudge_null_top1_rate\b", "judge_attack_top1_rate"),
+    (r"\bnull_(?:percentile|above)\b", "attack_rank"),
+    (r"\bnull_top1_rate\b", "attack_top1_rate"),
+    (r"\bnull_mean_rank\b", "attack_position"),
+    (r"\bnull beats\b", "attack_rank"),
+    (r"^hh: accuracy$", "hh: pairwise_accuracy"),
+)
+
+
+def current_words(value: object) -> object:
+    """``value`` (a record, or any part of one) with every key and text read through
+    :data:`RECORD_ALIASES`; numbers are left as they are."""
+    if isinstance(value, dict):
+        return {current_words(k): current_words(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [current_words(v) for v in value]
+    if isinstance(value, str):
+        for old, new in RECORD_ALIASES:
+            value = re.sub(old, new, value)
+    return value
+
+
 def load_records(root: Path = RECORDS) -> dict[str, dict[str, dict]]:
-    """The committed records: ``{"experiments": {name: record}, "benchmarks": {...}}``."""
+    """The committed records: ``{"experiments": {name: record}, "benchmarks": {...}}``, the
+    experiments' words read through :data:`RECORD_ALIASES`."""
     found: dict[str, dict[str, dict]] = {"experiments": {}, "benchmarks": {}}
     for kind, names in (("experiments", EXPERIMENTS), ("benchmarks", BENCHMARKS)):
         for name in names:
             path = root / kind / f"{name}.json"
             if path.is_file():
-                found[kind][name] = json.loads(path.read_text())
+                record = json.loads(path.read_text())
+                found[kind][name] = current_words(record) if kind == "experiments" else record
     return found
 
 
@@ -431,26 +467,27 @@ def render_bon(records: dict[str, dict[str, dict]]) -> str:
     exp = records["experiments"].get("bon_smollm")
     if exp is None:
         return _missing("experiments", "bon_smollm")
-    out = ["| N | proxy gain over N=1 [95% CI] | gold gain over N=1 [95% CI] |", "|---|---|---|"]
+    out = ["| N | proxy gain over N=1 [95% CI] | golden gain over N=1 [95% CI] |", "|---|---|---|"]
     for key, value in exp["headline"].items():
-        proxy, gold = value.removeprefix("gain over N=1: ").split(", gold ")
-        out.append(f"| {key.removeprefix('N=')} | {proxy.removeprefix('proxy ')} | {gold} |")
+        proxy, golden = value.removeprefix("gain over N=1: ").split(", golden ")
+        out.append(f"| {key.removeprefix('N=')} | {proxy.removeprefix('proxy ')} | {golden} |")
     setup = exp["setup"]
-    proxy, gold = setup["proxy"], setup["gold"]
+    proxy, golden = setup["proxy"], setup["golden"]
     out += [
         "",
         f"- proxy: {proxy['head']} on `{proxy['representation']}`, {proxy['n_pairs']} pairs from "
         f"{proxy['n_prompts']} prompts, annotator beta {proxy['beta']:g}: "
         f"{100 * proxy['label_error_rate']:.1f}% of its labels flipped;",
-        f"- gold: {gold['head']} on `{gold['representation']}`, {gold['n_pairs']} noiseless pairs from "
-        f"{gold['n_prompts']} prompts; held out: {setup['held_out_prompts']} prompts, "
+        f"- golden: {golden['head']} on `{golden['representation']}`, {golden['n_pairs']} noiseless "
+        f"pairs from {golden['n_prompts']} prompts; held out: {setup['held_out_prompts']} prompts, "
         f"{setup['answers_per_prompt']} answers each;",
     ]
     agree = setup.get("judge_agreement_held_out")
     if agree:
         out.append(
             "- against the judge on the held-out prompts' AlpacaEval answers, pairwise accuracy: "
-            f"gold {agree['gold']['pairwise_accuracy']:.3f}, proxy {agree['proxy']['pairwise_accuracy']:.3f};"
+            f"golden {agree['golden']['pairwise_accuracy']:.3f}, "
+            f"proxy {agree['proxy']['pairwise_accuracy']:.3f};"
         )
     out += [f"- {f}" for f in exp["findings"]]
     out += ["", f"Run time {exp['runtime_s']:.0f} s. {_source(exp)}"]
@@ -467,7 +504,7 @@ def render_dpo(records: dict[str, dict[str, dict]]) -> str:
     out.append(
         f"- {setup['n_train_pairs']} DPO pairs from {setup['n_train_prompts']} prompts; held out: "
         f"{setup['n_held_out_prompts']} prompts × {setup['answers_per_held_out_prompt']} answers; "
-        f"gold head: {setup['gold']['n_pairs']} pairs from {setup['gold']['n_prompts']} prompts."
+        f"golden head: {setup['golden']['n_pairs']} pairs from {setup['golden']['n_prompts']} prompts."
     )
     after = setup.get("eval_after") or {}
     if "eval_rewards/accuracies" in after:
@@ -482,17 +519,17 @@ def render_dpo(records: dict[str, dict[str, dict]]) -> str:
 
 
 def render_grpo(records: dict[str, dict[str, dict]]) -> str:
-    """docs/policy.md: GRPO's held-out proxy and gold reward and KL against steps, per arm."""
+    """docs/policy.md: GRPO's held-out proxy and golden reward and KL against steps, per arm."""
     exp = records["experiments"].get("grpo_smollm")
     if exp is None:
         return _missing("experiments", "grpo_smollm")
     out = [
-        "| arm | step | proxy gain [95% CI] | gold gain [95% CI] | KL, nats per answer [95% CI] |",
+        "| arm | step | proxy gain [95% CI] | golden gain [95% CI] | KL, nats per answer [95% CI] |",
         "|---|---|---|---|---|",
     ]
     for row in exp["tables"]["curves"]:
         out.append(
-            f"| {row['arm']} | {row['step']} | {_ci(row, 'proxy_gain')} | {_ci(row, 'gold_gain')} "
+            f"| {row['arm']} | {row['step']} | {_ci(row, 'proxy_gain')} | {_ci(row, 'golden_gain')} "
             f"| {_ci(row, 'kl', sign=False)} |"
         )
     setup = exp["setup"]
@@ -505,9 +542,9 @@ def render_grpo(records: dict[str, dict[str, dict]]) -> str:
         f"tokens a step, learning rate {grpo['learning_rate']:g}, beta {grpo['beta']:g}, "
         f"{setup['n_train_prompts']} training prompts;",
         f"- proxy: {setup['proxy']['head']} on `{setup['proxy']['representation']}`, "
-        f"{setup['proxy']['n_pairs']} noisy pairs from {setup['proxy']['n_prompts']} prompts; gold: "
-        f"{setup['gold']['head']} on `{setup['gold']['representation']}`, {setup['gold']['n_pairs']} "
-        f"noiseless pairs from {setup['gold']['n_prompts']} prompts;",
+        f"{setup['proxy']['n_pairs']} noisy pairs from {setup['proxy']['n_prompts']} prompts; golden: "
+        f"{setup['golden']['head']} on `{setup['golden']['representation']}`, {setup['golden']['n_pairs']} "
+        f"noiseless pairs from {setup['golden']['n_prompts']} prompts;",
         f"- penalty arm: an ensemble of {penalty['members']} proxy heads served with mean − "
         f"{penalty['k']:g} × std of the members;",
         f"- evaluation: {evaluation['held_out_prompts']} held-out prompts × "

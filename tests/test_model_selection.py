@@ -1,4 +1,5 @@
-"""embrm.model_selection: cross-fitting by prompt, baselines, the attack rank."""
+"""embrm.model_selection: prompt-grouped splits, cross-fitting by prompt, baselines, the attack
+rank, reports."""
 
 from __future__ import annotations
 
@@ -8,16 +9,19 @@ import numpy as np
 import polars as pl
 import pytest
 
-from embrm.data import PreferencePairs, ScoredResponses, group_train_test_split, within_prompt_pairs
-from embrm.evaluate import pairwise_accuracy
+from embrm.data import PreferencePairs, ScoredResponses, within_prompt_pairs
+from embrm.evaluate import evaluate_pairs, evaluate_rewards, pairwise_accuracy
 from embrm.exceptions import DataError
 from embrm.heads import BTLinear
 from embrm.model_selection import (
     CrossValRewards,
     FoldFit,
+    Report,
     attack_rank,
     baseline_rewards,
     cross_val_rewards,
+    group_kfold,
+    group_train_test_split,
     length_features,
 )
 from embrm.testing import make_preference_pairs, make_scored_responses
@@ -158,7 +162,7 @@ def test_baselines_and_length_features():
     data = _two_prompts()
     base = baseline_rewards(data)
     assert base["longest"].tolist() == [0, 2, 3, 9, 1]
-    assert base["oracle"].tolist() == [0, 2, 1, 5, 6]
+    assert base["golden"].tolist() == [0, 2, 1, 5, 6]
     np.testing.assert_allclose(length_features(data)[:, 0], np.log1p([0, 2, 3, 9, 1]))
 
 
@@ -299,7 +303,7 @@ def test_every_refusal_in_full(scored):
         ((data, X), {"cv": [(np.arange(10), np.arange(5, 20))]},
          r"A split puts 2 prompt\(s\) on both sides \(e\.g\. np\.int64\(0\)\): out-of-fold rewards would "
          r"leak\. "
-         r"Split by prompt, e\.g\. with embrm\.data\.group_kfold\."),
+         r"Split by prompt, e\.g\. with embrm\.model_selection\.group_kfold\."),
         ((X, X), {}, r"data must be ScoredResponses or PreferencePairs, got ndarray: build one with "
          r"embrm\.load_dataset or embrm\.data\.read_pairs / read_scored\."),
         ((given, (pairs.X_win, pairs.X_lose)), {"pairs": within_prompt_pairs},
@@ -324,7 +328,7 @@ def test_length_features_of_pairs_and_every_baseline():
     np.testing.assert_allclose(chosen[:, 0], np.log1p([3, 0]))
     np.testing.assert_allclose(rejected[:, 0], np.log1p([0, 7]))
     base = baseline_rewards(_two_prompts())
-    assert sorted(base) == ["longest", "oracle", "random"]
+    assert sorted(base) == ["golden", "longest", "random"]
     assert base["random"].tolist() == [0.0] * 5 and base["longest"].dtype == np.float64
 
 
@@ -351,8 +355,7 @@ def test_a_pair_builder_without_a_label_error_rate(scored):
 
     def plain(train, random_state):
         pairs = within_prompt_pairs(train, random_state=random_state)
-        del pairs.label_error_rate  # a builder that does not measure it
-        return pairs
+        return PreferencePairs(pairs.frame.drop("flipped"))  # a builder that does not measure it
 
     result = cross_val_rewards(BTLinear(), data, X, cv=2, pairs=plain, random_state=0)
     assert [f.label_error_rate for f in result.folds] == [None, None] and result.label_error_rate is None
@@ -393,3 +396,121 @@ def test_cross_fitted_pairs_keep_their_groups_folds_and_float_rewards():
     split = group_train_test_split(pairs.groups, test_size=0.25, random_state=0)
     partial = cross_val_rewards(BTLinear(), pairs, X, cv=[split])
     assert np.isnan(partial.reward_win[split[0]]).all() and np.isnan(partial.reward_lose[split[0]]).all()
+
+
+# -- prompt-grouped splits ----------------------------------------------------------------------
+def test_group_kfold_deals_every_prompt_into_exactly_one_balanced_fold():
+    groups = np.repeat(np.arange(50), 7)
+    seen = np.zeros(len(groups), dtype=int)
+    folds = list(group_kfold(groups, n_splits=5, random_state=0))
+    assert len(folds) == 5 and len(list(group_kfold(groups, random_state=0))) == 5  # five by default
+    for train, test in folds:
+        assert not set(groups[train]) & set(groups[test])
+        np.testing.assert_array_equal(np.sort(np.concatenate([train, test])), np.arange(len(groups)))
+        assert len(np.unique(groups[test])) == 10  # 50 prompts dealt round-robin: 10 per fold
+        seen[test] += 1
+    assert (seen == 1).all()
+    # the shuffle is seeded: same seed, same folds; another seed, other folds
+    again = list(group_kfold(groups, n_splits=5, random_state=0))
+    other = list(group_kfold(groups, n_splits=5, random_state=1))
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, again, strict=True))
+    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(folds, other, strict=True))
+    small = np.array([0, 0, 1, 1, 2, 2])
+    assert [small[te].tolist() for _, te in group_kfold(small, 3, random_state=0)] == [[2, 2], [1, 1], [0, 0]]
+
+
+def test_group_kfold_takes_as_many_folds_as_prompts_and_no_more():
+    folds = group_kfold(["b", "a", "c"], n_splits=3, random_state=0)
+    assert [te.tolist() for _, te in folds] == [[2], [0], [1]]
+    ((train, test),) = group_kfold(np.array([7]), n_splits=1)
+    assert train.tolist() == [] and test.tolist() == [0]
+    with pytest.raises(DataError, match=r"^Cannot split 3 distinct prompts into 5 parts: each part needs at "
+                       r"least one prompt\.$"):
+        list(group_kfold(np.arange(3), n_splits=5))
+    for bad, shape in ((np.zeros((4, 2)), r"\(4, 2\)"), (np.array([]), r"\(0,\)")):
+        with pytest.raises(DataError, match=rf"^groups must be a non-empty 1-d array, got shape {shape}\.$"):
+            list(group_kfold(bad, n_splits=2))
+
+
+def test_group_train_test_split_holds_out_a_share_of_prompts():
+    groups = np.repeat(np.arange(50), 7)
+    train, test = group_train_test_split(groups, test_size=0.2, random_state=0)
+    assert not set(groups[train]) & set(groups[test])
+    np.testing.assert_array_equal(np.sort(np.concatenate([train, test])), np.arange(len(groups)))
+    assert len(np.unique(groups[test])) == 10
+    assert len(np.unique(groups[group_train_test_split(groups, random_state=0)[1]])) == 10  # 0.2 by default
+    assert len(np.unique(groups[group_train_test_split(groups, 0.5, random_state=0)[1]])) == 25
+    # the same draw as before the split moved here: numpy's choice of round(0.2 * 10) test prompts
+    ten = np.repeat(np.arange(10), 3)
+    expected = np.random.RandomState(4).choice(10, size=2, replace=False)
+    np.testing.assert_array_equal(group_train_test_split(ten, 0.2, random_state=4)[1],
+                                  np.flatnonzero(np.isin(ten, expected)))
+    # at least one prompt on each side
+    assert [len(part) for part in group_train_test_split([0, 1], 0.01, random_state=0)] == [1, 1]
+    assert [len(part) for part in group_train_test_split([0, 1, 2], 0.99, random_state=0)] == [1, 2]
+    for bad in (0, 1, -0.1, 1.5):
+        with pytest.raises(DataError, match=rf"^test_size must be in \(0, 1\), got {bad}\.$"):
+            group_train_test_split(groups, test_size=bad)
+    with pytest.raises(DataError, match=r"^Cannot split 1 distinct prompts into 2 parts"):
+        group_train_test_split([3, 3, 3])
+
+
+# -- reports ------------------------------------------------------------------------------------
+def _table(metric, value, low, high):
+    return pl.DataFrame({"metric": metric, "value": value, "ci_low": low, "ci_high": high},
+                        schema={"metric": pl.String, "value": pl.Float64, "ci_low": pl.Float64,
+                                "ci_high": pl.Float64})
+
+
+def test_report_reads_each_metric_by_name():
+    frame = _table(["pairwise_accuracy", "auc", "p_better", "n_pairs"], [0.75, 0.8, None, 12.0],
+                   [0.5, 0.6, None, None], [0.9, 1.0, None, None])
+    report = Report(frame)
+    assert report.metrics == ["pairwise_accuracy", "auc", "p_better", "n_pairs"]
+    assert report.value("pairwise_accuracy") == 0.75 and report.value("n_pairs") == 12.0
+    assert report.value("p_better") is None
+    assert report.interval("auc") == (0.6, 1.0) and report.interval("n_pairs") is None
+    assert report.to_frame() is frame
+    assert repr(report) == "Report(metrics=['pairwise_accuracy', 'auc', 'p_better', 'n_pairs'])"
+    with pytest.raises(DataError, match=r"^The report has no metric 'bon@4'; it has \['pairwise_accuracy', "
+                       r"'auc', 'p_better', 'n_pairs'\]\.$"):
+        report.value("bon@4")
+    with pytest.raises(DataError, match="no metric 'ece'"):
+        report.interval("ece")
+    # an interval needs both ends
+    half = Report(_table(["a", "b"], [1.0, 2.0], [0.5, None], [None, 2.5]))
+    assert half.interval("a") is None and half.interval("b") is None
+
+
+def test_report_to_dict_is_one_flat_row():
+    report = Report(_table(["auc", "n_pairs"], [0.8, 12.0], [0.6, None], [1.0, None]))
+    assert report.to_dict() == {"auc": 0.8, "auc_ci_low": 0.6, "auc_ci_high": 1.0, "n_pairs": 12.0}
+    assert report.to_dict(prefix="hh_") == {"hh_auc": 0.8, "hh_auc_ci_low": 0.6, "hh_auc_ci_high": 1.0,
+                                            "hh_n_pairs": 12.0}
+    assert report.to_dict(intervals=False) == {"auc": 0.8, "n_pairs": 12.0}
+
+
+def test_report_of_every_evaluate_table():
+    reward, golden = [3.0, 1.0, 2.0, 0.0, 1.0, 2.0], [1.0, 0.0, 0.5, 0.2, 0.1, 0.0]
+    groups = [0, 0, 0, 1, 1, 1]
+    frame = evaluate_rewards(reward, golden, groups, n=[2], n_bootstrap=20, random_state=0)
+    report = Report(frame)
+    assert report.metrics == frame["metric"].to_list()
+    for metric, value, low, high in frame.iter_rows():
+        assert report.value(metric) == value
+        assert report.interval(metric) == (None if low is None else (low, high))
+    assert report.value("n_groups") == 2.0 and report.interval("bon@2") is not None
+    pairs = Report(evaluate_pairs([2.0, 1.0, 0.5], [1.0, 1.0, 0.7], n_bootstrap=0))
+    assert pairs.value("pairwise_accuracy") == 0.5 and pairs.interval("pairwise_accuracy") is None
+
+
+def test_report_refuses_what_is_not_one_report_table():
+    with pytest.raises(DataError, match=r"^Report reads a polars table, got dict: pass the return value of "
+                       r"an embrm\.evaluate function, e\.g\. Report\(evaluate_rewards\(\.\.\.\)\)\.$"):
+        Report({"metric": ["auc"]})
+    with pytest.raises(DataError, match=r"^The report table lacks the column\(s\) \['ci_low', 'ci_high'\]: "
+                       r"Report reads the metric \| value \| ci_low \| ci_high tables of embrm\.evaluate\.$"):
+        Report(pl.DataFrame({"metric": ["auc"], "value": [0.5]}))
+    with pytest.raises(DataError, match=r"^The report table holds metric 'auc' more than once: one row per "
+                       r"metric \(report different sets separately, or name the metrics apart\)\.$"):
+        Report(_table(["n", "auc", "bon@2", "auc", "bon@2"], [1.0] * 5, [None] * 5, [None] * 5))

@@ -9,6 +9,7 @@ and take ``random_state`` in the constructor. Candidate pools with stable pair i
 :func:`select_queries` / :func:`merge_labels` run real rounds.
 """
 
+from embrm._compat import renamed
 from embrm.active._pools import (
     CandidatePool,
     cross_prompt_pool,
@@ -16,7 +17,6 @@ from embrm.active._pools import (
     within_prompt_pool,
 )
 from embrm.active._rounds import (
-    QUERY_COLUMNS,
     check_holds_no_labels,
     is_labels_file,
     labelled_pairs,
@@ -41,11 +41,9 @@ from embrm.active._strategies import (
     Uncertainty,
     VOptimal,
     default_strategy,
-    log_det_information,
 )
 
 __all__ = [
-    "QUERY_COLUMNS",
     "check_holds_no_labels",
     "is_labels_file",
     "labelled_pairs",
@@ -74,5 +72,13 @@ __all__ = [
     "PoolLeverage",
     "Random",
     "Uncertainty",
-    "log_det_information",
 ]
+
+#: Names that were public, kept for one release (each warns).
+__getattr__ = renamed(
+    "embrm.active",
+    {
+        "QUERY_COLUMNS": "embrm.active._rounds.QUERY_COLUMNS",
+        "log_det_information": "embrm.active._strategies.log_det_information",
+    },
+)

@@ -17,6 +17,7 @@ from embrm.active._strategies import BaseStrategy, seeded
 from embrm.data import PreferencePairs, ScoredResponses, simulated_labels
 from embrm.evaluate import evaluate_pairs, evaluate_rewards
 from embrm.exceptions import DataError
+from embrm.model_selection import Report
 
 
 @dataclass
@@ -73,24 +74,23 @@ def held_out_metrics(
     Scored responses: pairwise accuracy over all within-prompt pairs, Spearman correlation
     and exact Best-of-N at each ``n`` (``bon@n``, golden units; ``winrate_bon@n`` in the
     units of ``win_rate`` when given, e.g. 100 * judge_pref). Pairs (``X_test`` =
-    ``(X_chosen, X_rejected)``): pairwise accuracy on the stored labels.
+    ``(X_chosen, X_rejected)``): pairwise accuracy on the stored labels. Hold the test
+    prompts out by prompt, e.g. with :func:`embrm.model_selection.group_train_test_split`.
     """
 
     def metrics(head) -> dict[str, float]:
         if isinstance(test, ScoredResponses):
             reward = head.reward(X_test)
-            report = evaluate_rewards(reward, test.scores, test.groups, n=list(ns), n_bootstrap=0)
-            row = dict(zip(report["metric"], report["value"], strict=True))
-            out = {"pairwise_accuracy": row["pairwise_accuracy"], "spearman": row["spearman"]}
-            out.update({f"bon@{n}": row[f"bon@{n}"] for n in ns})
+            report = Report(evaluate_rewards(reward, test.scores, test.groups, n=list(ns), n_bootstrap=0))
+            out = {m: report.value(m) for m in ("pairwise_accuracy", "spearman")}
+            out.update({f"bon@{n}": report.value(f"bon@{n}") for n in ns})
             if win_rate is not None:
-                wr = evaluate_rewards(reward, win_rate, test.groups, n=list(ns), n_bootstrap=0)
-                wr_row = dict(zip(wr["metric"], wr["value"], strict=True))
-                out.update({f"winrate_bon@{n}": wr_row[f"bon@{n}"] for n in ns})
+                wr = Report(evaluate_rewards(reward, win_rate, test.groups, n=list(ns), n_bootstrap=0))
+                out.update({f"winrate_bon@{n}": wr.value(f"bon@{n}") for n in ns})
             return out
         X_win, X_lose = X_test
-        report = evaluate_pairs(head.reward(X_win), head.reward(X_lose), test.groups, n_bootstrap=0)
-        return {"pairwise_accuracy": report.filter(pl.col("metric") == "pairwise_accuracy")["value"][0]}
+        report = Report(evaluate_pairs(head.reward(X_win), head.reward(X_lose), test.groups, n_bootstrap=0))
+        return {"pairwise_accuracy": report.value("pairwise_accuracy")}
 
     return metrics
 

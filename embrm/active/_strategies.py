@@ -33,7 +33,7 @@ _HASH_MULTIPLIERS = np.random.RandomState(20261202).randint(1, 2**62, size=8192,
 MAX_ABS_VALUE = 1e6
 
 
-def _check_matrix(values: Any, name: str, allow_empty: bool = False) -> np.ndarray:
+def _check_differences(values: Any, name: str, allow_empty: bool = False) -> np.ndarray:
     array = np.asarray(values)
     if array.dtype.kind not in "fiu":
         raise DataError(f"{name} must be numbers (one row per pair), got dtype {array.dtype}.")
@@ -419,10 +419,10 @@ class BaseStrategy(BaseEstimator):
         params = self.get_params(deep=False)
         constraints = {k: v for k, v in self._parameter_constraints.items() if k in params}
         validate_params(constraints, params, type(self).__name__)  # a subclass may lack random_state
-        D = _check_matrix(D_pool, "D_pool")
+        D = _check_differences(D_pool, "D_pool")
         L = None
         if labelled is not None:
-            L = _check_matrix(labelled, "labelled", allow_empty=True)
+            L = _check_differences(labelled, "labelled", allow_empty=True)
             if L.shape[1] != D.shape[1]:
                 raise DataError(
                     f"labelled has {L.shape[1]} features but D_pool has {D.shape[1]}: both must be "

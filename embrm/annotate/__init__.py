@@ -6,13 +6,14 @@ already use, and the merge of several annotators' labels.
 - :func:`create_annotate_app` / :func:`annotate`: the labelling page (``embrm annotate``),
   with :class:`NextBatch`, the active loop inside it;
 - :func:`write_tasks` / :func:`read_votes`: Label Studio, Argilla and plain CSV/JSONL files;
-- :func:`aggregate` (``majority``, ``all``, ``dawid-skene``), :func:`vote_weights`,
+- :func:`merge_votes` (``majority``, ``all``, ``dawid-skene``), :func:`vote_weights`,
   :func:`agreement` (Cohen's and Fleiss' kappa).
 
 The page needs the ``serve`` extra (uvicorn, Starlette). See docs/annotate.md.
 """
 
-from embrm.annotate._aggregate import MERGED_COLUMNS, RULES, aggregate, vote_weights
+from embrm._compat import renamed
+from embrm.annotate._aggregate import MERGED_COLUMNS, RULES, merge_votes, vote_weights
 from embrm.annotate._agreement import Agreement, agreement, cohen_kappa, fleiss_kappa
 from embrm.annotate._app import create_annotate_app
 from embrm.annotate._formats import LABEL_STUDIO_CONFIG, TOOLS, read_votes, write_tasks
@@ -31,7 +32,6 @@ __all__ = [
     "AnnotationRound",
     "LabelLog",
     "NextBatch",
-    "aggregate",
     "annotate",
     "agreement",
     "check_annotator",
@@ -39,7 +39,11 @@ __all__ = [
     "cohen_kappa",
     "create_annotate_app",
     "fleiss_kappa",
+    "merge_votes",
     "read_votes",
     "vote_weights",
     "write_tasks",
 ]
+
+#: Old names, kept for one release (each warns).
+__getattr__ = renamed("embrm.annotate", {"aggregate": "embrm.annotate.merge_votes"})

@@ -27,7 +27,7 @@ RULES = ("majority", "all", "dawid-skene")
 #: Dawid-Skene's prior on each annotator: as if they had been right twice and wrong once on
 #: each side, so the fit starts from "better than chance" and few votes cannot flip a pair.
 PSEUDO_COUNTS = (2.0, 1.0)
-#: Columns of :func:`aggregate`'s frame.
+#: Columns of :func:`merge_votes`'s frame.
 MERGED_COLUMNS = (
     "pair_id", "label", "rule", "status", "p_a", "votes_a", "votes_b", "ties", "skips", "annotators",
 )  # fmt: skip
@@ -58,7 +58,7 @@ def _counts(votes: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def aggregate(votes: pl.DataFrame, rule: str = "majority", max_iter: int = 100) -> pl.DataFrame:
+def merge_votes(votes: pl.DataFrame, rule: str = "majority", max_iter: int = 100) -> pl.DataFrame:
     """One row per voted pair: the merged label by ``rule``, the vote counts and the status.
 
     Parameters
@@ -79,7 +79,7 @@ def aggregate(votes: pl.DataFrame, rule: str = "majority", max_iter: int = 100) 
     -------
     >>> votes = pl.DataFrame({"pair_id": ["p", "p", "p", "q"], "annotator": ["x", "y", "z", "x"],
     ...                       "label": ["a", "a", "b", "tie"]})
-    >>> aggregate(votes).select("pair_id", "label", "status", "p_a").rows()
+    >>> merge_votes(votes).select("pair_id", "label", "status", "p_a").rows()
     [('p', 'a', 'split', 0.6666666666666666), ('q', None, 'tie', 0.5)]
     """
     if rule not in RULES:
@@ -155,7 +155,7 @@ def vote_weights(merged: pl.DataFrame) -> pl.DataFrame:
 
     Example
     -------
-    >>> merged = aggregate(pl.DataFrame({"pair_id": ["p"] * 4, "annotator": list("wxyz"),
+    >>> merged = merge_votes(pl.DataFrame({"pair_id": ["p"] * 4, "annotator": list("wxyz"),
     ...                                  "label": ["a", "a", "b", "tie"]}), "all")
     >>> vote_weights(merged).rows()
     [('p', 'a', 0.625), ('p', 'b', 0.375)]

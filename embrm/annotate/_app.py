@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from embrm._compat import import_optional
-from embrm.annotate._aggregate import aggregate
+from embrm.annotate._aggregate import merge_votes
 from embrm.annotate._log import LABEL_VALUES, check_annotator
 from embrm.annotate._round import AnnotationRound
 from embrm.exceptions import DataError
@@ -157,7 +157,7 @@ def create_annotate_app(
             raise DataError("This round has no pool to select from: start `embrm annotate` with --pool.")
 
         def select() -> dict[str, Any]:
-            merged = aggregate(round_.votes(), "majority")
+            merged = merge_votes(round_.votes(), "majority")
             labels = merged.filter(pl.col("label").is_in(["a", "b"])).select("pair_id", "label")
             added = round_.add_queries(next_batch(labels, round_.pair_ids()))
             return {**state(name), "added": added}

@@ -1,18 +1,30 @@
-"""Preference data: validated containers, readers, built-in data sets, pair builders, splits,
-and the one conversation -> text rendering every reader and scorer uses."""
+"""Preference data: validated containers, readers, built-in data sets, pair builders, and the
+one conversation -> text rendering every reader and scorer uses.
 
-from ._containers import PreferencePairs, ScoredResponses
-from ._conversation import (
+Prompt-grouped splits live in :mod:`embrm.model_selection`; ``embrm.data.group_kfold`` and
+``embrm.data.group_train_test_split`` still work for one release, with a ``DeprecationWarning``.
+"""
+
+from embrm._compat import renamed
+from embrm.data._containers import PreferencePairs, ScoredResponses
+from embrm.data._conversation import (
     content_key,
     is_conversation,
     render_conversation,
     render_prompt,
     render_response,
 )
-from ._datasets import DATASETS, DatasetInfo, data_dir, load_dataset
-from ._io import pairs_from_frame, peek_columns, read_any, read_pairs, read_responses, read_scored, read_table
-from ._pairs import simulated_labels, within_prompt_pairs
-from ._split import group_kfold, group_train_test_split
+from embrm.data._datasets import DATASETS, DatasetInfo, data_dir, load_dataset
+from embrm.data._io import (
+    pairs_from_frame,
+    peek_columns,
+    read_any,
+    read_pairs,
+    read_responses,
+    read_scored,
+    read_table,
+)
+from embrm.data._pairs import simulated_labels, within_prompt_pairs
 
 __all__ = [
     "peek_columns",
@@ -23,8 +35,6 @@ __all__ = [
     "ScoredResponses",
     "content_key",
     "data_dir",
-    "group_kfold",
-    "group_train_test_split",
     "is_conversation",
     "load_dataset",
     "pairs_from_frame",
@@ -38,3 +48,11 @@ __all__ = [
     "simulated_labels",
     "within_prompt_pairs",
 ]
+
+__getattr__ = renamed(
+    "embrm.data",
+    {
+        "group_kfold": "embrm.model_selection.group_kfold",
+        "group_train_test_split": "embrm.model_selection.group_train_test_split",
+    },
+)

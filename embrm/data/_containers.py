@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from ..exceptions import DataError
+from embrm.exceptions import DataError
 
 
 def _require_columns(frame: pl.DataFrame, required: Sequence[str], what: str) -> None:
@@ -99,6 +99,16 @@ class PreferencePairs:
     def sample_weight(self) -> np.ndarray | None:
         """The ``weight`` column, or None."""
         return self.frame["weight"].to_numpy() if "weight" in self.frame.columns else None
+
+    @property
+    def label_error_rate(self) -> float | None:
+        """The realised label error rate: the share of pairs whose label prefers the lower
+        golden score (the mean of the ``flipped`` column that
+        :func:`embrm.data.within_prompt_pairs` writes); None for pairs without a boolean
+        ``flipped`` column."""
+        if self.frame.schema.get("flipped") != pl.Boolean:
+            return None
+        return float(self.frame["flipped"].mean())
 
     def take(self, indices: np.ndarray) -> PreferencePairs:
         """The pairs at ``indices`` (integer positions), as a new container."""

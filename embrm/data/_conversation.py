@@ -29,8 +29,8 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._text import check_unicode
-from ..exceptions import DataError
+from embrm._text import check_unicode
+from embrm.exceptions import DataError
 
 Message = Mapping[str, str]
 #: A prompt or an answer: a string, or a conversation (a list of role/content messages).

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from ..exceptions import DatasetNotFoundError
-from ._containers import PreferencePairs, ScoredResponses
+from embrm.data._containers import PreferencePairs, ScoredResponses
+from embrm.exceptions import DatasetNotFoundError
 
 #: judge_pref is clipped to [EPS, 1 - EPS] before its logit becomes the golden score.
 JUDGE_PREF_EPS = 1e-9

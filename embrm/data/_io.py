@@ -28,9 +28,9 @@ from typing import Any
 
 import polars as pl
 
-from ..exceptions import DataError, DataWarning
-from ._containers import PreferencePairs, ScoredResponses
-from ._conversation import is_conversation, render_prompt, render_response
+from embrm.data._containers import PreferencePairs, ScoredResponses
+from embrm.data._conversation import is_conversation, render_prompt, render_response
+from embrm.exceptions import DataError, DataWarning
 
 SUFFIXES = (".parquet", ".jsonl", ".ndjson", ".csv")
 #: Columns each kind of data uses; anything else is kept but reported.

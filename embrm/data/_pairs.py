@@ -6,9 +6,9 @@ import numpy as np
 import polars as pl
 from sklearn.utils import check_random_state
 
-from .._groups import within_group_index_pairs
-from ..exceptions import DataError
-from ._containers import PreferencePairs, ScoredResponses
+from embrm._groups import within_group_index_pairs
+from embrm.data._containers import PreferencePairs, ScoredResponses
+from embrm.exceptions import DataError
 
 
 def simulated_labels(
@@ -69,8 +69,8 @@ def within_prompt_pairs(
         Columns prompt, chosen, rejected, group (= prompt_id), ``chosen_index`` and
         ``rejected_index`` (row positions in ``data``), ``chosen_score``,
         ``rejected_score`` and ``flipped`` (the annotator preferred the lower golden
-        score). The realised label error rate is ``pairs.frame["flipped"].mean()``; the
-        attribute ``label_error_rate`` holds it.
+        score). ``pairs.label_error_rate`` is the realised label error rate, the mean of
+        ``flipped`` (also of any subset, e.g. ``pairs.take(rows)``).
 
     Examples
     --------
@@ -122,6 +122,4 @@ def within_prompt_pairs(
     )
     # Identical texts (e.g. two empty answers) carry no preference for an embedding head.
     pairs = pairs.filter(pl.col("chosen") != pl.col("rejected"))
-    result = PreferencePairs(pairs, name=data.name)
-    result.label_error_rate = float(pairs["flipped"].mean())
-    return result
+    return PreferencePairs(pairs, name=data.name)

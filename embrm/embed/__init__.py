@@ -1,18 +1,34 @@
 """Embedding: the Encoder over its backends (sentence encoder, causal LM, static), text rendering,
-engines (local, Ray) and the on-disk vector cache."""
+engines (local, Ray) and the on-disk vector cache.
 
-from ._arrays import EmbeddingArray
-from ._cache import VectorCache, VerifyReport, cached_identities, default_cache_dir, pair_keys, text_keys
-from ._distributed import RayEncoder, RayEngine
-from ._encoder import Encoder
-from ._onnx import DEFAULT_MODEL, available_devices, make_session
-from ._render import TEXT_FORMAT_VERSION, render_pairs, render_windows
-from ._representations import PRESETS, REPRESENTATIONS
-from ._static import STATIC_MODEL
-from ._store import model_store
-from ._token_rewards import TokenRewards, token_rewards
+Names imported as ``name as name`` are shared with embrm's other packages and scripts;
+they are not the public API (``__all__``).
+"""
+
+from embrm.embed._arrays import EmbeddingArray
+from embrm.embed._cache import (
+    VectorCache,
+    VerifyReport,
+    cached_identities,
+    default_cache_dir,
+    pair_keys,
+    text_keys,
+)
+from embrm.embed._decoder import DEFAULT_DECODER as DEFAULT_DECODER
+from embrm.embed._decoder import load_causal_lm as load_causal_lm
+from embrm.embed._decoder import resolve_decoder as resolve_decoder
+from embrm.embed._distributed import RayEncoder, RayEngine
+from embrm.embed._encoder import Encoder
+from embrm.embed._onnx import DEFAULT_MODEL, available_devices, make_session
+from embrm.embed._onnx import pool as pool
+from embrm.embed._render import TEXT_FORMAT_VERSION, render_pairs, render_windows
+from embrm.embed._representations import DEFAULT_REPRESENTATION, PRESETS, REPRESENTATIONS
+from embrm.embed._static import STATIC_MODEL
+from embrm.embed._store import model_store
+from embrm.embed._token_rewards import TokenRewards, token_rewards
 
 __all__ = [
+    "DEFAULT_REPRESENTATION",
     "DEFAULT_MODEL",
     "PRESETS",
     "REPRESENTATIONS",

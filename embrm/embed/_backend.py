@@ -23,8 +23,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ._cache import WRITE_ERRNOS, cache_write_error
-from ._onnx import is_complete_export
+from embrm.embed._cache import WRITE_ERRNOS, cache_write_error
+from embrm.embed._onnx import is_complete_export
 
 #: Cache-key text format of a raw text (``Encoder.encode``).
 RAW_TEXT_FORMAT = "raw"

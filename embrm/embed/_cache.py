@@ -59,8 +59,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .._files import atomic_write, fsync_folder
-from ..exceptions import CacheCorruptError, CacheWriteError, OutputWriteError
+from embrm._files import atomic_write, fsync_folder
+from embrm.exceptions import CacheCorruptError, CacheWriteError, OutputWriteError
 
 MANIFEST = "manifest.parquet"
 LOCK = ".lock"

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-from ._backend import BackendOptions, Plan, exporting, l2_normalise, pick
-from ._cache import pair_keys
-from ._decoder import (
+from embrm.embed._backend import BackendOptions, Plan, exporting, l2_normalise, pick
+from embrm.embed._cache import pair_keys
+from embrm.embed._decoder import (
     CHAT_FORMAT_VERSION,
     DEFAULT_DECODER,
     POOLINGS,
@@ -27,8 +27,8 @@ from ._decoder import (
     export_decoder_onnx,
     resolve_decoder,
 )
-from ._onnx import EXPORT_META, is_complete_export, reexport_hint, verified_files
-from ._store import locate_model
+from embrm.embed._onnx import EXPORT_META, is_complete_export, reexport_hint, verified_files
+from embrm.embed._store import locate_model
 
 
 def is_causal_lm(model: str | os.PathLike | None) -> bool:

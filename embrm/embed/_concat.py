@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import EmbeddingArray
-from ._encoder import Encoder, _check_pairs
-from ._representations import REPRESENTATIONS
+from embrm.embed._arrays import EmbeddingArray
+from embrm.embed._encoder import Encoder, _check_pairs
+from embrm.embed._representations import REPRESENTATIONS
 
 
 class ConcatEncoder(Encoder):

@@ -35,9 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._compat import import_optional
-from ..exceptions import ModelLoadError
-from ._onnx import (
+from embrm._compat import import_optional
+from embrm.embed._onnx import (
     EXPORT_META,
     _hash_weights,
     _hub_snapshot,
@@ -47,6 +46,7 @@ from ._onnx import (
     load_source_model,
     record_checksums,
 )
+from embrm.exceptions import ModelLoadError
 
 DEFAULT_DECODER = "SmolLM2-135M-Instruct"
 CHAT_FORMAT_VERSION = "chat-v1"

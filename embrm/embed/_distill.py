@@ -15,11 +15,11 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .._compat import import_optional
-from ._onnx import install_export, is_complete_export, record_checksums
+from embrm._compat import import_optional
+from embrm.embed._onnx import install_export, is_complete_export, record_checksums
 
 if TYPE_CHECKING:
-    from ._static import StaticSource
+    from embrm.embed._static import StaticSource
 
 #: The distilled model's own record (source, hashes, dimensions), beside model2vec's files.
 STATIC_META = "embrm_model.json"

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from ..exceptions import DataError
-from ._encoder import Encoder
+from embrm.embed._encoder import Encoder
+from embrm.exceptions import DataError
 
 INSTALL_HINT = "pip install 'embrm[dist]'"
 _BATCHES_PER_BLOCK = 4  # inference batches per Ray block (the unit of scheduling, retry and import)

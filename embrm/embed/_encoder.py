@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from .._text import check_unicode
-from ..exceptions import DataError
-from ._arrays import EmbeddingArray
-from ._backend import Backend, BackendOptions, Plan
-from ._cache import VectorCache, check_cache_root, default_cache_dir
-from ._registry import resolve_backend
-from ._representations import PRESETS, REPRESENTATIONS, SCALAR_FEATURES
+from embrm._text import check_unicode
+from embrm.embed._arrays import EmbeddingArray
+from embrm.embed._backend import Backend, BackendOptions, Plan
+from embrm.embed._cache import VectorCache, check_cache_root, default_cache_dir
+from embrm.embed._registry import resolve_backend
+from embrm.embed._representations import PRESETS, REPRESENTATIONS, SCALAR_FEATURES
+from embrm.exceptions import DataError
 
 _CHUNK = 1024  # vectors per cache shard while embedding: the resume granularity
 
@@ -129,7 +129,7 @@ def resolve_engine(engine: Any) -> Any:
     if engine is None or engine == "local":
         return LocalEngine()
     if engine == "ray":
-        from ._distributed import RayEngine
+        from embrm.embed._distributed import RayEngine
 
         return RayEngine()
     if isinstance(engine, str) or not callable(getattr(engine, "compute", None)):
@@ -223,7 +223,7 @@ class Encoder:
 
     def __new__(cls, model: str | os.PathLike | None = None, *args: Any, **kwargs: Any) -> Encoder:
         if cls is Encoder and "parts" in REPRESENTATIONS.get(str(model), {}):
-            from ._concat import ConcatEncoder  # a combined representation: a composition
+            from embrm.embed._concat import ConcatEncoder  # a combined representation: a composition
 
             return super().__new__(ConcatEncoder)
         return super().__new__(cls)
@@ -325,7 +325,7 @@ class Encoder:
 
         ``Encoder("static+minilm")`` is ``Encoder.concat(Encoder("static"), Encoder("minilm"))``.
         """
-        from ._concat import ConcatEncoder
+        from embrm.embed._concat import ConcatEncoder
 
         return ConcatEncoder.of(encoders, name=name)
 

@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .._compat import import_optional
-from .._files import atomic_write_text, fsync_folder
-from ..exceptions import ModelLoadError
+from embrm._compat import import_optional
+from embrm._files import atomic_write_text, fsync_folder
+from embrm.exceptions import ModelLoadError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 VARIANTS = ("fp32", "int8")

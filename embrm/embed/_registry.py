@@ -6,10 +6,10 @@ from the Encoder's options. The sentence encoder accepts anything else, so it co
 
 from __future__ import annotations
 
-from ._backend import Backend, BackendOptions
-from ._causal import CausalLMBackend
-from ._sentence import SentenceBackend
-from ._static import StaticBackend
+from embrm.embed._backend import Backend, BackendOptions
+from embrm.embed._causal import CausalLMBackend
+from embrm.embed._sentence import SentenceBackend
+from embrm.embed._static import StaticBackend
 
 #: Backend classes, asked in order whether they accept a model.
 BACKENDS: tuple[type, ...] = (

@@ -54,7 +54,7 @@ Scalar features (opt-in, appended after the vector)
 
 from __future__ import annotations
 
-from ._static import STATIC_MODEL
+from embrm.embed._static import STATIC_MODEL
 
 SENTENCE_VIEWS = ("joint", "windows", "split")
 SCALAR_FEATURES = ("log_chars", "truncated")
@@ -71,6 +71,10 @@ REPRESENTATIONS: dict[str, dict] = {
     "smollm2-mean": {"model": "SmolLM2-135M-Instruct", "view": "mean", "layer": 15},
     "smollm2-last": {"model": "SmolLM2-135M-Instruct", "view": "last", "layer": 15},
 }
+
+#: The representation the command line embeds with when none is named: the static model reads
+#: every text whole and needs no transformer at run time.
+DEFAULT_REPRESENTATION = "static"
 
 #: Presets by cost level, chosen from ``experiments/representations.py`` (docs/representations.md).
 PRESETS: dict[str, str] = {

@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 from tokenizers import Tokenizer
 
-from ._backend import RAW_TEXT_FORMAT, BackendOptions, Plan, exporting, l2_normalise, pick
-from ._cache import pair_keys, text_keys
-from ._onnx import ModelSource, export_onnx, load_export, pool, resolve_model
-from ._render import TEXT_FORMAT_VERSION, WINDOWS_FORMAT_VERSION, render_pairs, render_windows
-from ._store import locate_model
+from embrm.embed._backend import RAW_TEXT_FORMAT, BackendOptions, Plan, exporting, l2_normalise, pick
+from embrm.embed._cache import pair_keys, text_keys
+from embrm.embed._onnx import ModelSource, export_onnx, load_export, pool, resolve_model
+from embrm.embed._render import TEXT_FORMAT_VERSION, WINDOWS_FORMAT_VERSION, render_pairs, render_windows
+from embrm.embed._store import locate_model
 
 VIEWS = ("joint", "windows", "split")
 SPLIT_FORMAT_VERSION = "split-v1"

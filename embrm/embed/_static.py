@@ -26,15 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .._compat import import_optional
-from ..exceptions import ModelLoadError
-from ._backend import RAW_TEXT_FORMAT, BackendOptions, Plan, pick
-from ._cache import pair_keys, text_keys
-from ._distill import STATIC_META, distill_static
-from ._onnx import DEFAULT_MODEL, _hash_weights, resolve_model, verify_folder
-from ._render import SEPARATOR
-from ._sentence import SPLIT_FORMAT_VERSION, split_plan
-from ._store import locate_model, model_folders, model_store
+from embrm._compat import import_optional
+from embrm.embed._backend import RAW_TEXT_FORMAT, BackendOptions, Plan, pick
+from embrm.embed._cache import pair_keys, text_keys
+from embrm.embed._distill import STATIC_META, distill_static
+from embrm.embed._onnx import DEFAULT_MODEL, _hash_weights, resolve_model, verify_folder
+from embrm.embed._render import SEPARATOR
+from embrm.embed._sentence import SPLIT_FORMAT_VERSION, split_plan
+from embrm.embed._store import locate_model, model_folders, model_store
+from embrm.exceptions import ModelLoadError
 
 #: The static model distilled from the shipped all-MiniLM-L6-v2 (``Encoder("static")``).
 STATIC_MODEL = f"{DEFAULT_MODEL}-static"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ._cache import default_cache_dir
+from embrm.embed._cache import default_cache_dir
 
 __all__ = ["locate_model", "model_folders", "model_store"]
 

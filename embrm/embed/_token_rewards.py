@@ -34,8 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..exceptions import EncoderMismatchError
-from ._render import SEPARATOR
+from embrm.embed._render import SEPARATOR
+from embrm.exceptions import EncoderMismatchError
 
 
 @dataclass
@@ -172,7 +172,7 @@ def token_rewards(head, encoder, prompts: Sequence[str], responses: Sequence[str
     >>> head = BTLinear().fit(*pairs.embed(enc))                       # doctest: +SKIP
     >>> [(t.tokens, t.contributions) for t in token_rewards(head, enc, prompts, responses)]  # doctest: +SKIP
     """
-    from ._encoder import _check_pairs
+    from embrm.embed._encoder import _check_pairs
 
     if not getattr(encoder, "is_static", False) or encoder.scalar_features:
         raise ValueError(

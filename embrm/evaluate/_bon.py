@@ -167,26 +167,26 @@ def best_of_n(reward: ArrayLike, golden: ArrayLike, groups: ArrayLike, n: NValue
 def bon_components(
     reward: np.ndarray, golden: np.ndarray, groups: Groups, ns: tuple[int | None, ...]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-group picked, oracle and random values, each of shape (n_groups, m).
+    """Per-group picked, golden-picked and random values, each of shape (n_groups, m).
 
-    The oracle is Best-of-N with the golden score as reward; the random baseline is the
+    The golden pick is Best-of-N with the golden score as reward (the ceiling); the random baseline is the
     group's mean golden score (the same formula with a constant reward, for every N).
     """
     bon = _per_group_bon(reward, golden, groups, ns)
-    oracle = _per_group_bon(golden, golden, groups, ns)
+    golden_bon = _per_group_bon(golden, golden, groups, ns)
     random = np.broadcast_to(groups.mean(golden)[:, None], bon.shape)
-    return bon, oracle, random
+    return bon, golden_bon, random
 
 
-def gain_terms(bon: np.ndarray, oracle: np.ndarray, random: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-group numerator (bon − random) and denominator (oracle − random) of the gain.
+def gain_terms(bon: np.ndarray, golden_bon: np.ndarray, random: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-group numerator (bon − random) and denominator (golden_bon − random) of the gain.
 
     At N = 1, or in a group with a constant golden score, both are zero in exact arithmetic
     but rounding noise here. Differences below 1e-10 of the largest score are set to zero
     so that the gain is undefined (0/0, reported as null) instead of a ratio of noise.
     """
-    tol = 1e-10 * max(np.abs(oracle).max(), np.abs(random).max())
-    num, den = bon - random, oracle - random
+    tol = 1e-10 * max(np.abs(golden_bon).max(), np.abs(random).max())
+    num, den = bon - random, golden_bon - random
     num[np.abs(num) <= tol] = 0.0
     den[np.abs(den) <= tol] = 0.0
     return num, den
@@ -222,8 +222,8 @@ def bon_curve(
     curve : polars.DataFrame
         One row per N, columns ``n``; ``bon`` (expected golden score of the pick, as
         :func:`best_of_n`); ``random`` (mean golden score: the pick of a random candidate);
-        ``oracle`` (expected best golden score among N, the same formula with
-        ``reward=golden``); ``normalised_gain`` = (bon − random) / (oracle − random), both
+        ``golden_bon`` (expected best golden score among N, the same formula with
+        ``reward=golden``); ``normalised_gain`` = (bon − random) / (golden_bon − random), both
         sides averaged over groups first, null at N = 1 where it is 0/0; ``kl`` =
         log N − (N − 1)/N, the usual Best-of-N KL bound for plotting against. With
         ``n_bootstrap > 0`` also ``bon_ci_low``, ``bon_ci_high``,
@@ -234,7 +234,7 @@ def bon_curve(
     >>> from embrm.evaluate import bon_curve
     >>> curve = bon_curve([3.0, 1.0, 2.0, 0.0, 1.0, 2.0], [1.0, 0.0, 0.5, 0.2, 0.1, 0.0], [0, 0, 0, 1, 1, 1])
     >>> curve["n"].to_list(), curve.columns
-    ([1, 2, 3], ['n', 'bon', 'random', 'oracle', 'normalised_gain', 'kl'])
+    ([1, 2, 3], ['n', 'bon', 'random', 'golden_bon', 'normalised_gain', 'kl'])
     """
     r, g, grp = check_scored(reward, golden, groups)
     check_bootstrap_params(n_bootstrap, confidence)
@@ -243,12 +243,14 @@ def bon_curve(
     elif check_n(n_max, grp) is None:
         raise DataError("'n_max' must be a positive integer; \"all\" is not a single size.")
     ns = tuple(range(1, int(n_max) + 1))
-    bon, oracle, random = bon_components(r, g, grp, ns)
+    bon, golden_bon, random = bon_components(r, g, grp, ns)
     m = len(ns)
     ones = np.ones_like(bon)
-    gain_num, gain_den = gain_terms(bon, oracle, random)
+    gain_num, gain_den = gain_terms(bon, golden_bon, random)
     point, low, high = bootstrap(
-        ratio_of_sums(np.hstack([bon, oracle, random, gain_num]), np.hstack([ones, ones, ones, gain_den])),
+        ratio_of_sums(
+            np.hstack([bon, golden_bon, random, gain_num]), np.hstack([ones, ones, ones, gain_den])
+        ),
         grp.n_groups,
         n_bootstrap=n_bootstrap,
         confidence=confidence,
@@ -259,7 +261,7 @@ def bon_curve(
         "n": np.asarray(ns, dtype=np.int64),
         "bon": point[:m],
         "random": point[2 * m : 3 * m],
-        "oracle": point[m : 2 * m],
+        "golden_bon": point[m : 2 * m],
         "normalised_gain": point[3 * m :],
         "kl": np.log(n_arr) - (n_arr - 1) / n_arr,
     }

@@ -65,7 +65,7 @@ class BestOfNDisplay:
         name: str | None = None,
         baselines: bool = True,
     ) -> BestOfNDisplay:
-        """Draw the curve, its interval band if any, and the random and oracle baselines.
+        """Draw the curve, its interval band if any, and the random and golden baselines.
 
         Parameters
         ----------
@@ -77,8 +77,8 @@ class BestOfNDisplay:
         name : str, optional
             Legend label; overrides the one given at construction.
         baselines : bool, default=True
-            Also draw the oracle curve and the random baseline (turn off when adding a
-            second head to the same axes).
+            Also draw the golden curve (Best-of-N by the golden score) and the random
+            baseline (turn off when adding a second head to the same axes).
 
         Returns
         -------
@@ -101,7 +101,7 @@ class BestOfNDisplay:
                 linewidth=0,
             )
         if baselines:
-            ax.plot(xs, c["oracle"].to_numpy(), linestyle=":", color="black", label="oracle")
+            ax.plot(xs, c["golden_bon"].to_numpy(), linestyle=":", color="black", label="golden")
             ax.plot(xs, c["random"].to_numpy(), linestyle="--", color="grey", label="random")
         if x == "n":
             ax.set_xscale("log", base=2)
@@ -123,7 +123,7 @@ class BestOfNDisplay:
         x: Literal["n", "kl"] = "n",
     ) -> BestOfNDisplay:
         """Plot a table returned by :func:`~embrm.evaluate.bon_curve`."""
-        missing = {"n", "kl", "bon", "random", "oracle"} - set(curve.columns)
+        missing = {"n", "kl", "bon", "random", "golden_bon"} - set(curve.columns)
         if missing:
             raise DataError(
                 f"'curve' lacks the column(s) {sorted(missing)}: pass the table "

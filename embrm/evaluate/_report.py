@@ -90,7 +90,7 @@ def evaluate_rewards(
         prompts (every prompt weighing the same):
 
         - ``random``: mean golden score, the pick of a random candidate;
-        - ``bon@N``, ``oracle@N``, ``normalised_gain@N``: as the columns of
+        - ``bon@N``, ``golden_bon@N``, ``normalised_gain@N``: as the columns of
           :func:`bon_curve` (exact expectations over random N-subsets);
         - ``bon_lc@N``, only with ``length``, after each ``bon@N``: the same exact Best-of-N
           with the length-controlled rewards of :func:`residualise_on_length` (the reward
@@ -112,7 +112,7 @@ def evaluate_rewards(
     >>> golden = [1.0, 0.0, 0.5, 0.2, 0.1, 0.0]
     >>> report = evaluate_rewards(reward, golden, [0, 0, 0, 1, 1, 1], n_bootstrap=0)
     >>> report["metric"].to_list()[:5]
-    ['random', 'bon@2', 'oracle@2', 'normalised_gain@2', 'bon@all']
+    ['random', 'bon@2', 'golden_bon@2', 'normalised_gain@2', 'bon@all']
     """
     r, g, grp = check_scored(reward, golden, groups)
     lengths = None if length is None else check_lengths(length, "length", r.size)
@@ -124,14 +124,14 @@ def evaluate_rewards(
     if not ns:
         raise DataError("'n' is empty: give at least one Best-of-N size, or None for the default sizes.")
     checked_ns = tuple(check_n(v, grp) for v in ns)
-    bon, oracle, random = bon_components(r, g, grp, checked_ns)
+    bon, golden_bon, random = bon_components(r, g, grp, checked_ns)
     stats = within_group_stats(r, g, grp)
     kept = (~np.isnan(stats.spearman)).astype(np.float64)
     one = np.ones((grp.n_groups, 1))
-    # Column blocks, in output order: random | per N: bon, [bon_lc,] oracle, gain | rank metrics.
-    gain_num, gain_den = gain_terms(bon, oracle, random)
+    # Column blocks, in output order: random | per N: bon, [bon_lc,] golden_bon, gain | rank metrics.
+    gain_num, gain_den = gain_terms(bon, golden_bon, random)
     ones = np.ones_like(bon)
-    per_n = [(bon, ones), (oracle, ones), (gain_num, gain_den)]
+    per_n = [(bon, ones), (golden_bon, ones), (gain_num, gain_den)]
     if lengths is not None:
         per_n.insert(1, (length_controlled_bon(r, g, lengths, grp, checked_ns), ones))
     per_n_num = np.stack([num for num, _ in per_n], axis=2).reshape(grp.n_groups, -1)
@@ -159,7 +159,7 @@ def evaluate_rewards(
     )
     names = ["random"]
     for v in ns:
-        names += [f"bon@{v}", *([f"bon_lc@{v}"] if lengths is not None else []), f"oracle@{v}"]
+        names += [f"bon@{v}", *([f"bon_lc@{v}"] if lengths is not None else []), f"golden_bon@{v}"]
         names.append(f"normalised_gain@{v}")
     names += ["spearman", "kendall", "pairwise_accuracy"]
     counts = {

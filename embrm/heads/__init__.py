@@ -4,9 +4,13 @@ Every head follows one contract (see :class:`BaseHead`): ``fit(X_win, X_lose,
 sample_weight=None)`` returns the head, ``reward(X)`` gives one reward per embedded
 response, ``score(X_win, X_lose)`` is pairwise accuracy, ``predict_proba(X_a, X_b)`` is
 P(a preferred over b), ``save(path)`` / :func:`load` use a portable format.
+
+Names imported as ``name as name`` are shared with embrm's other packages and scripts;
+they are not the public API (``__all__``).
 """
 
 from embrm.heads._base import BaseHead, single_threaded
+from embrm.heads._base import feature_scale as feature_scale
 from embrm.heads._bt import BTLinear
 from embrm.heads._classifier import ClassifierHead
 from embrm.heads._drm import DRM

@@ -22,7 +22,7 @@ from embrm._validation import (
     check_pairs,
     validate_params,
 )
-from embrm.evaluate._metrics import pair_outcomes
+from embrm.evaluate import pair_outcomes
 from embrm.exceptions import DataError, NotFittedError
 
 _controller: ThreadpoolController | None = None

@@ -12,7 +12,7 @@ from sklearn.utils import check_random_state
 
 from embrm._groups import grouped_holdout
 from embrm._validation import BOOLEAN, RANDOM_STATE, Interval, Options
-from embrm.evaluate._metrics import pair_outcomes
+from embrm.evaluate import pair_outcomes
 from embrm.heads._base import BaseHead, feature_scale, fit_temperature
 from embrm.heads._classifier import within_group_offsets
 from embrm.heads._docs import shared_docs

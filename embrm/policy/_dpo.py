@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,22 +13,24 @@ import numpy as np
 from embrm.data import is_conversation, render_response
 from embrm.exceptions import DataError
 from embrm.policy._generate import best_device, require_policy_extra
-from embrm.policy._scoring import Text, _check_candidates
+from embrm.policy._scoring import Text, check_candidates
 
-PAIR_STRATEGIES = ("best-worst", "all")
+#: How :func:`preference_dataset` pairs a prompt's scored candidates.
+PAIRINGS = ("best-worst", "all")
 
 
-def preference_pairs(
+def preference_dataset(
     prompts: Sequence[Text],
     candidates: Sequence[Sequence[Text]],
     rewards: Sequence[Any],
     *,
-    strategy: str = "best-worst",
+    pairing: str = "best-worst",
     margin: float = 0.0,
+    **deprecated: Any,
 ) -> Any:
     """Preference pairs over scored candidates, as a ``datasets.Dataset`` in TRL's format.
 
-    Per prompt, answers are paired by their rewards: ``"best-worst"`` takes the highest
+    Per prompt, answers are paired by their rewards (``pairing``): ``"best-worst"`` takes the highest
     against the lowest (ties: the earliest candidate); ``"all"`` takes every pair of
     answers. A pair is kept when the chosen answer's reward exceeds the rejected one's by
     more than ``margin``, so equal rewards never make a pair.
@@ -46,10 +49,13 @@ def preference_pairs(
         ``candidates[i]`` holds the answers to ``prompts[i]``.
     rewards : sequence of array-like
         ``rewards[i][j]`` is the reward of ``candidates[i][j]``
-        (:func:`score_candidates` or ``best_of_n(...).rewards``).
-    strategy : {"best-worst", "all"}, default "best-worst"
+        (:func:`score_candidates` or ``pick_best_of_n(...).rewards``).
+    pairing : {"best-worst", "all"}, default "best-worst"
+        Which answers of a prompt make a pair (:data:`PAIRINGS`).
     margin : float, default 0.0
         Smallest reward gap (exclusive) a pair needs.
+    **deprecated
+        ``strategy``: the old name of ``pairing`` (warns).
 
     Returns
     -------
@@ -59,15 +65,25 @@ def preference_pairs(
     Example
     -------
     >>> rewards = score_candidates(head, encoder, prompts, candidates)  # doctest: +SKIP
-    >>> pairs = preference_pairs(prompts, candidates, rewards, strategy="all", margin=0.5)  # doctest: +SKIP
+    >>> pairs = preference_dataset(prompts, candidates, rewards, pairing="all", margin=0.5)  # doctest: +SKIP
     >>> pairs.to_json("pairs.jsonl")  # doctest: +SKIP
     """
+    if "strategy" in deprecated:
+        warnings.warn(
+            "preference_dataset(strategy=...) was renamed pairing=...; the old keyword will be "
+            "removed in the next release.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        pairing = deprecated.pop("strategy")
+    if deprecated:
+        raise TypeError(f"preference_dataset() got unexpected keyword arguments {sorted(deprecated)}.")
     datasets = require_policy_extra("datasets", "Building DPO preference pairs")
-    if strategy not in PAIR_STRATEGIES:
-        raise DataError(f"strategy must be one of {PAIR_STRATEGIES}; got {strategy!r}.")
+    if pairing not in PAIRINGS:
+        raise DataError(f"pairing must be one of {PAIRINGS}; got {pairing!r}.")
     if not np.isfinite(margin) or margin < 0:
         raise DataError(f"margin must be a finite number >= 0; got {margin!r}.")
-    _check_candidates(prompts, candidates)
+    check_candidates(prompts, candidates)
     if len(rewards) != len(prompts):
         raise DataError(
             f"rewards must hold one array per prompt; got {len(rewards)} for {len(prompts)} prompts."
@@ -83,7 +99,7 @@ def preference_pairs(
             raise DataError(f"Prompt {i} has {len(answers)} candidates but {reward.shape[0]} rewards.")
         if not np.isfinite(reward).all():
             raise DataError(f"Prompt {i} has a NaN or infinite reward.")
-        if strategy == "best-worst":
+        if pairing == "best-worst":
             best, worst = int(np.argmax(reward)), int(np.argmin(reward))
             pairs = [(best, worst)]
         else:
@@ -155,7 +171,7 @@ def train_dpo(
     model : transformers causal LM
         Trained in place (e.g. from :func:`load_policy_model`).
     train_dataset : datasets.Dataset
-        Pairs from :func:`preference_pairs`.
+        Pairs from :func:`preference_dataset`.
     tokenizer : transformers tokenizer
         The model's tokenizer (TRL's ``processing_class``).
     config : trl.DPOConfig, optional

@@ -12,8 +12,7 @@ from tqdm.auto import tqdm
 
 from embrm._compat import import_optional
 from embrm.data import is_conversation, render_prompt
-from embrm.embed._cache import default_cache_dir
-from embrm.embed._decoder import DEFAULT_DECODER, load_causal_lm, resolve_decoder
+from embrm.embed import DEFAULT_DECODER, default_cache_dir, load_causal_lm, resolve_decoder
 from embrm.exceptions import DataError, ModelLoadError
 from embrm.policy._scoring import Text
 

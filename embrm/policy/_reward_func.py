@@ -6,9 +6,10 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from embrm._validation import check_head_encoder
 from embrm.data import render_prompt, render_response
 from embrm.exceptions import DataError
-from embrm.policy._scoring import Text, check_head_encoder, rewards_of_texts
+from embrm.policy._scoring import Text, rewards_of_texts
 
 
 def render_completions(prompts: Sequence[Text], completions: Sequence[Text]) -> tuple[list[str], list[str]]:

@@ -19,41 +19,16 @@ from typing import Any
 
 import numpy as np
 
+from embrm._validation import check_head_encoder
 from embrm.data import is_conversation, render_prompt, render_response
-from embrm.exceptions import DataError, EncoderMismatchError
+from embrm.exceptions import DataError
 
 Message = dict[str, str]
 #: A prompt or an answer: a string, or a conversation (list of role/content messages).
 Text = str | Sequence[Message]
 
-#: The names this module has always had for embrm.data's rendering (same functions).
-is_conversational = is_conversation
-prompt_text = render_prompt
-response_text = render_response
-
-
-def check_head_encoder(head: Any, encoder: Any) -> None:
-    """Raise when ``head`` was trained on another encoder's embeddings than ``encoder``'s.
-
-    A head fitted on raw arrays records no encoder; then only the dimension is checked
-    (when the head scores).
-    """
-    if not hasattr(head, "reward") or not hasattr(encoder, "encode_responses"):
-        raise TypeError(
-            "Pass a fitted embrm reward head (embrm.heads) and the embrm.Encoder it was "
-            f"trained with; got {type(head).__name__} and {type(encoder).__name__}."
-        )
-    trained_on = getattr(head, "encoder_id_", None)
-    if trained_on is not None and trained_on != encoder.identity:
-        raise EncoderMismatchError(
-            f"This head was trained on embeddings from encoder {trained_on!r}, but the encoder "
-            f"given is {encoder.identity!r}: its rewards would be meaningless. Pass the "
-            "encoder the head was trained with (embrm.Encoder(<same model and options>)) or "
-            "train the head on this encoder's embeddings."
-        )
-
-
-def _check_candidates(prompts: Sequence[Text], candidates: Sequence[Sequence[Text]]) -> None:
+def check_candidates(prompts: Sequence[Text], candidates: Sequence[Sequence[Text]]) -> None:
+    """Refuse prompts and candidate lists that are not aligned, empty, or a single answer."""
     if isinstance(prompts, str) or isinstance(candidates, str):
         raise DataError("prompts and candidates must be sequences (one entry per prompt), not a string.")
     if len(prompts) != len(candidates):
@@ -106,7 +81,7 @@ def score_candidates(
     >>> rewards = score_candidates(head, encoder, ["Name a colour."], [["Blue.", "No."]])  # doctest: +SKIP
     """
     check_head_encoder(head, encoder)
-    _check_candidates(prompts, candidates)
+    check_candidates(prompts, candidates)
     flat_prompts, flat_answers, sizes = [], [], []
     for i, (prompt, answers) in enumerate(zip(prompts, candidates, strict=True)):
         text = render_prompt(prompt, f"prompts[{i}]")
@@ -122,7 +97,7 @@ def rewards_of_texts(head: Any, encoder: Any, prompts: list[str], responses: lis
 
 
 @dataclass(frozen=True)
-class BestOfN:
+class BestOfNPicks:
     """Best-of-N picks: per prompt, the candidate with the highest reward.
 
     Attributes
@@ -146,14 +121,16 @@ class BestOfN:
         return len(self.index)
 
 
-def best_of_n(
+def pick_best_of_n(
     head: Any, encoder: Any, prompts: Sequence[Text], candidates: Sequence[Sequence[Text]]
-) -> BestOfN:
+) -> BestOfNPicks:
     """Pick, for each prompt, the candidate answer a reward head scores highest.
 
     Works from the core install: the candidates are any answers you already have (from
-    an LM, a log, several systems). Ties are broken deterministically: among candidates
-    sharing the highest reward, the earliest in the list wins.
+    an LM, a log, several systems). (:func:`embrm.evaluate.best_of_n` is another thing: the
+    expected golden score of such a pick over random N-subsets, from reward arrays.)
+    Ties are broken deterministically: among candidates sharing the highest reward, the
+    earliest in the list wins.
 
     Parameters
     ----------
@@ -169,7 +146,7 @@ def best_of_n(
 
     Returns
     -------
-    picks : BestOfN
+    picks : BestOfNPicks
         Pick index, picked answer and its reward per prompt, plus every candidate's reward.
 
     Raises
@@ -181,12 +158,12 @@ def best_of_n(
 
     Example
     -------
-    >>> picks = best_of_n(head, encoder, ["Name a colour."], [["Blue.", "I won't."]])  # doctest: +SKIP
+    >>> picks = pick_best_of_n(head, encoder, ["Name a colour."], [["Blue.", "I won't."]])  # doctest: +SKIP
     >>> picks.response[0], picks.reward[0]  # doctest: +SKIP
     """
     rewards = score_candidates(head, encoder, prompts, candidates)
     index = np.array([int(np.argmax(r)) for r in rewards], dtype=np.int64)
-    return BestOfN(
+    return BestOfNPicks(
         index=index,
         response=[answers[i] for answers, i in zip(candidates, index, strict=True)],
         reward=np.array([r[i] for r, i in zip(rewards, index, strict=True)], dtype=np.float64),

@@ -8,14 +8,16 @@ import hmac
 import json
 import math
 import os
+import warnings
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from embrm._compat import import_optional
+from embrm._validation import check_head_encoder
 from embrm.data import render_prompt, render_response
-from embrm.exceptions import DataError, EncoderMismatchError
+from embrm.exceptions import DataError
 from embrm.serve._batching import MicroBatcher
 
 #: Where ``embrm serve`` and its uvicorn workers read the bearer token from.
@@ -24,7 +26,11 @@ TOKEN_ENV = "EMBRM_SERVE_TOKEN"
 CONFIG_ENV = "EMBRM_SERVE_CONFIG"
 #: Hosts that only this machine can reach: binding elsewhere needs a token.
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-PENALTIES = ("uwo",)
+#: The service's penalised rewards: ``lcb``, a lower confidence bound, mean - k * std.
+PENALTIES = ("lcb",)
+#: Old penalty names, kept for one release (each warns): ``uwo`` served mean - k * std, which
+#: is ``lcb``; ``Ensemble(aggregate="uwo")`` is the published uwo, mean - λ * variance.
+RENAMED_PENALTIES = {"uwo": "lcb"}
 
 #: Defaults of :func:`create_app`'s limits, shared with the command line.
 DEFAULT_MAX_BATCH = 256
@@ -78,7 +84,7 @@ class _Scorer:
             return {"reward": np.asarray(self.head.reward(X), dtype=np.float64)}
         members = self.head.member_rewards(X)
         spread = members.std(axis=1)
-        if self.penalty == "uwo":
+        if self.penalty == "lcb":
             reward = members.mean(axis=1) - self.penalty_weight * spread
         else:
             reward = self.head.reward(X)
@@ -241,9 +247,10 @@ def create_app(
         Largest request body.
     token : str, optional
         Bearer token required on every route but ``/health``.
-    penalty : {"uwo"}, optional
-        With an ensemble head, serve ``mean - penalty_weight * std`` of the members'
-        standardised rewards instead of the head's own aggregate.
+    penalty : {"lcb"}, optional
+        With an ensemble head, serve the lower confidence bound ``mean - penalty_weight * std``
+        of the members' standardised rewards instead of the head's own aggregate. (The old
+        name ``"uwo"`` warns and means the same.)
     penalty_weight : float, default=0.0
         The ``k`` of the penalty (0 or more).
 
@@ -267,12 +274,25 @@ def create_app(
 
     from embrm import __version__
 
-    _check_head_encoder(head, encoder)
+    check_head_encoder(
+        head,
+        encoder,
+        encoder_name="the service's encoder",
+        fix="Serve it with the representation it was trained on (embrm serve --model ...).",
+    )
     for name, value in (("max_batch", max_batch), ("max_answers", max_answers), ("max_bytes", max_bytes)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an integer, 1 or more; got {value!r}.")
     if not (isinstance(max_wait_ms, int | float) and math.isfinite(max_wait_ms) and max_wait_ms >= 0):
         raise ValueError(f"max_wait_ms must be a finite number, 0 or more; got {max_wait_ms!r}.")
+    if penalty in RENAMED_PENALTIES:
+        warnings.warn(
+            f"penalty={penalty!r} was renamed {RENAMED_PENALTIES[penalty]!r} (mean - k * std); the old "
+            "name will be removed in the next release.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        penalty = RENAMED_PENALTIES[penalty]
     if penalty is not None and penalty not in PENALTIES:
         raise ValueError(f"penalty must be one of {PENALTIES} or None, got {penalty!r}.")
     if not (math.isfinite(penalty_weight) and penalty_weight >= 0):
@@ -284,7 +304,7 @@ def create_app(
             f"is a {type(head).__name__}: train an Ensemble head (embrm train --head ensemble)."
         )
     if penalty is None and penalty_weight:
-        raise ValueError("penalty_weight applies with penalty='uwo' only.")
+        raise ValueError("penalty_weight applies with penalty='lcb' only.")
     batcher = MicroBatcher(scorer, max_batch=max_batch, max_wait_ms=max_wait_ms)
 
     async def score(prompts: list[str], answers: list[str]) -> dict[str, np.ndarray]:
@@ -433,22 +453,6 @@ def create_app(
     app.state.batcher = batcher
     app.state.head, app.state.encoder = head, encoder
     return app
-
-
-def _check_head_encoder(head: Any, encoder: Any) -> None:
-    """Refuse a head trained on another representation than ``encoder``'s (or a non-head)."""
-    if not hasattr(head, "reward") or not hasattr(encoder, "encode_responses"):
-        raise TypeError(
-            "Pass a fitted embrm reward head (embrm.heads) and the embrm.Encoder it was trained "
-            f"with; got {type(head).__name__} and {type(encoder).__name__}."
-        )
-    trained_on = getattr(head, "encoder_id_", None)
-    if trained_on is not None and trained_on != encoder.identity:
-        raise EncoderMismatchError(
-            f"The head was trained on embeddings from encoder {trained_on!r}, but the service's "
-            f"encoder is {encoder.identity!r}: its rewards would be meaningless. Serve it with the "
-            "representation it was trained on (embrm serve --model ...)."
-        )
 
 
 def _auth_middleware(token: str | None) -> list[Any]:

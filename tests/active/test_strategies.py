@@ -17,9 +17,8 @@ from embrm.active import (
     Random,
     Uncertainty,
     VOptimal,
-    log_det_information,
 )
-from embrm.active._strategies import _greedy, _initial_gains, _sherman_morrison
+from embrm.active._strategies import _greedy, _initial_gains, _sherman_morrison, log_det_information
 from embrm.exceptions import DataError, EncoderMismatchError
 from embrm.heads import BTMLP, BTLinear
 

@@ -19,7 +19,6 @@ from embrm.active import (
     Uncertainty,
     VOptimal,
     _strategies,
-    log_det_information,
 )
 from embrm.active._strategies import (
     _greedy,
@@ -27,6 +26,7 @@ from embrm.active._strategies import (
     eligible_mask,
     information_matrix,
     linear_margins,
+    log_det_information,
     squared_norms,
 )
 from embrm.exceptions import DataError, EncoderMismatchError

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from embrm.annotate import aggregate, agreement, cohen_kappa, fleiss_kappa, vote_weights
+from embrm.annotate import agreement, cohen_kappa, fleiss_kappa, merge_votes, vote_weights
 from embrm.exceptions import DataError
 
 #: Fleiss (1971) as reproduced on Wikipedia's "Fleiss' kappa" page: 10 items, 14 raters,
@@ -41,7 +41,7 @@ def test_majority_keeps_ties_and_splits_visible():
         ("r", "x", "a"), ("r", "y", "b"), ("r", "z", "tie"),  # no majority
         ("s", "x", "skip"),  # only skipped
     ])  # fmt: skip
-    merged = aggregate(votes, "majority")
+    merged = merge_votes(votes, "majority")
     assert merged.select("pair_id", "label", "status", "rule").rows() == [
         ("p", "a", "agreed", "majority"), ("q", "a", "split", "majority"),
         ("r", None, "tie", "majority"), ("s", None, "skipped", "majority"),
@@ -52,10 +52,10 @@ def test_majority_keeps_ties_and_splits_visible():
 
 def test_all_weights_every_vote_and_ties_count_half():
     votes = votes_frame([("q", "x", "a"), ("q", "y", "b"), ("q", "z", "a"), ("q", "w", "tie")])
-    merged = aggregate(votes, "all")
+    merged = merge_votes(votes, "all")
     assert merged["p_a"][0] == pytest.approx(2.5 / 4)
     assert vote_weights(merged).rows() == [("q", "a", 0.625), ("q", "b", 0.375)]
-    assert vote_weights(aggregate(votes, "majority")).rows() == [("q", "a", 1.0)]
+    assert vote_weights(merge_votes(votes, "majority")).rows() == [("q", "a", 1.0)]
 
 
 def test_dawid_skene_trusts_the_reliable_annotators_over_a_noisy_majority():
@@ -69,15 +69,15 @@ def test_dawid_skene_trusts_the_reliable_annotators_over_a_noisy_majority():
         rows += [(f"p{i}", name, "a" if s else "b") for i, s in enumerate(says_a)]
     votes = votes_frame(rows)
     wanted = np.where(truth, "a", "b")
-    majority = (aggregate(votes, "majority")["label"].to_numpy() == wanted).mean()
-    skene = (aggregate(votes, "dawid-skene")["label"].to_numpy() == wanted).mean()
+    majority = (merge_votes(votes, "majority")["label"].to_numpy() == wanted).mean()
+    skene = (merge_votes(votes, "dawid-skene")["label"].to_numpy() == wanted).mean()
     # the best any rule can do here is about 0.95 (when the two reliable ones disagree, a coin)
     assert majority < 0.87 and skene > 0.92
 
 
 def test_dawid_skene_of_unanimous_votes_is_the_majority():
     votes = votes_frame([("p", "x", "a"), ("p", "y", "a"), ("q", "x", "b"), ("q", "y", "b")])
-    merged = aggregate(votes, "dawid-skene")
+    merged = merge_votes(votes, "dawid-skene")
     assert merged["label"].to_list() == ["a", "b"] and merged["p_a"][0] > 0.8 > 0.2 > merged["p_a"][1]
 
 
@@ -103,9 +103,9 @@ def test_agreement_per_pair_of_annotators_and_per_annotator():
 
 def test_an_annotator_voting_twice_on_a_pair_is_an_error_not_a_silent_pick():
     with pytest.raises(DataError, match="more than once"):
-        aggregate(votes_frame([("p", "x", "a"), ("p", "x", "b")]))
+        merge_votes(votes_frame([("p", "x", "a"), ("p", "x", "b")]))
     with pytest.raises(DataError, match="Unknown aggregation rule"):
-        aggregate(votes_frame([("p", "x", "a")]), "mean")
+        merge_votes(votes_frame([("p", "x", "a")]), "mean")
 
 
 def test_a_merge_by_all_trains_on_both_orientations_weighted_by_the_votes():
@@ -113,7 +113,7 @@ def test_a_merge_by_all_trains_on_both_orientations_weighted_by_the_votes():
 
     votes = votes_frame([("p", "x", "a"), ("p", "y", "a"), ("p", "z", "b"), ("q", "x", "a"), ("q", "y", "b"),
                          ("r", "x", "skip")])  # fmt: skip
-    merged = aggregate(votes, "all").with_columns(pl.col("p_a").cast(pl.String))  # as read from a CSV
+    merged = merge_votes(votes, "all").with_columns(pl.col("p_a").cast(pl.String))  # as read from a CSV
     texts = pl.DataFrame({"pair_id": ["p", "q", "r"], "prompt": ["P", "Q", "R"],
                           "response_a": ["pa", "qa", "ra"], "response_b": ["pb", "qb", "rb"]})  # fmt: skip
     pairs = labelled_pairs(texts.join(merged, on="pair_id"))

@@ -160,3 +160,17 @@ def test_errors_are_one_clear_line(tmp_path, capsys):
     assert "neither a built-in data set" in capsys.readouterr().err
     assert main(["embed", "hh-harmless", "--data-dir", str(tmp_path)]) == 2
     assert "looked for" in capsys.readouterr().err
+
+
+def test_a_report_prints_one_metric_a_line_with_its_interval(capsys):
+    from embrm.cli import _print_report
+    from embrm.model_selection import Report
+
+    table = pl.DataFrame({"metric": ["bon@all", "p_better", "n_pairs"], "value": [0.5, None, 12.0],
+                          "ci_low": [0.25, None, None], "ci_high": [0.75, None, None]})
+    _print_report(Report(table))
+    assert capsys.readouterr().out.splitlines() == [
+        "bon@all                      0.5000  [0.2500, 0.7500]",
+        "p_better                          –",
+        "n_pairs                     12.0000",
+    ]

@@ -45,13 +45,6 @@ def test_rendering_matches_the_built_in_layouts():
     assert render_conversation(dialogue) == render_prompt(dialogue)
 
 
-def test_the_policy_names_are_the_same_functions():
-    from embrm.policy import _scoring, prompt_text, response_text
-
-    assert prompt_text is render_prompt and response_text is render_response
-    assert _scoring.is_conversational is is_conversation
-
-
 def test_is_conversation_is_one_structural_rule():
     assert is_conversation([{"role": "user", "content": "x"}])
     assert is_conversation(({"role": 3},))  # a conversation, malformed: rendering says why

@@ -1,4 +1,6 @@
-"""Pair builders with simulated annotators, and prompt-grouped splits."""
+"""Pair builders with simulated annotators, and the realised label error rate of pairs.
+
+The prompt-grouped splits are tested in tests/test_model_selection.py."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from embrm.data import ScoredResponses, group_kfold, group_train_test_split, within_prompt_pairs
+from embrm.data import PreferencePairs, ScoredResponses, within_prompt_pairs
 from embrm.exceptions import DataError
 
 
@@ -66,15 +68,13 @@ def test_pair_builder_bad_input():
         within_prompt_pairs(single, beta=1.0)
 
 
-def test_group_splits_never_leak():
-    groups = np.repeat(np.arange(50), 7)
-    seen = np.zeros(len(groups), dtype=int)
-    for train, test in group_kfold(groups, n_splits=5, random_state=0):
-        assert not set(groups[train]) & set(groups[test])
-        seen[test] += 1
-    assert (seen == 1).all()
-    train, test = group_train_test_split(groups, test_size=0.2, random_state=0)
-    assert not set(groups[train]) & set(groups[test])
-    assert len(np.unique(groups[test])) == 10
-    with pytest.raises(DataError, match="Cannot split 3 distinct prompts into 5"):
-        list(group_kfold(np.arange(3), n_splits=5))
+def test_label_error_rate_is_the_share_of_flipped_pairs_of_any_subset():
+    pairs = within_prompt_pairs(_scored(), beta=1.0, random_state=0)
+    flipped = pairs.frame["flipped"].to_numpy()
+    assert 0.1 < pairs.label_error_rate < 0.5 and pairs.label_error_rate == flipped.mean()
+    rows = np.flatnonzero(flipped)[:3].tolist() + np.flatnonzero(~flipped)[:1].tolist()
+    assert pairs.take(np.array(rows)).label_error_rate == 0.75  # three flipped of four
+    # pairs without simulated labels (given, or a flipped column that is not boolean) have none
+    assert PreferencePairs(pairs.frame.drop("flipped")).label_error_rate is None
+    text = pairs.frame.with_columns(pl.col("flipped").cast(pl.String))
+    assert PreferencePairs(text).label_error_rate is None

@@ -86,7 +86,7 @@ def test_ties_in_reward_hand_computed():
     assert best_of_n(reward, golden, groups, 3) == pytest.approx(0.5)
 
 
-def test_limits_mean_and_argmax_and_oracle():
+def test_limits_mean_and_argmax_and_golden_pick():
     rng = np.random.default_rng(1)
     reward, golden, groups = scored_sets([9] * 30, rng)
     g, r = golden.reshape(30, 9), reward.reshape(30, 9)
@@ -98,16 +98,16 @@ def test_limits_mean_and_argmax_and_oracle():
     curve = bon_curve(reward, golden, groups)
     perfect = bon_curve(golden, golden, groups)
     reversed_ = bon_curve(-golden, golden, groups)
-    np.testing.assert_allclose(perfect["bon"], curve["oracle"], atol=1e-12)
+    np.testing.assert_allclose(perfect["bon"], curve["golden_bon"], atol=1e-12)
     np.testing.assert_allclose(perfect["normalised_gain"][1:], 1.0, atol=1e-12)
     assert reversed_["bon"][8] == pytest.approx(g.min(axis=1).mean())
-    # The reversed reward picks the expected minimum golden score: the oracle of -golden.
+    # The reversed reward picks the expected minimum golden score: the golden pick of -golden.
     worst = (-bon_curve(-golden, -golden, groups)["bon"]).to_numpy()
     np.testing.assert_allclose(reversed_["bon"], worst, atol=1e-12)
     assert (reversed_["normalised_gain"][1:] < 0).all()
-    # Random baseline is the mean for every N; the head lies between worst and oracle.
+    # Random baseline is the mean for every N; the head lies between worst and the golden pick.
     np.testing.assert_allclose(curve["random"], g.mean(axis=1).mean(), atol=1e-12)
-    assert (curve["bon"] <= curve["oracle"] + 1e-12).all()
+    assert (curve["bon"] <= curve["golden_bon"] + 1e-12).all()
     assert (curve["bon"] >= reversed_["bon"] - 1e-12).all()
 
 
@@ -115,11 +115,11 @@ def test_curve_columns_kl_and_gain():
     rng = np.random.default_rng(2)
     reward, golden, groups = scored_sets([5] * 20, rng)
     curve = bon_curve(reward, golden, groups)
-    assert curve.columns == ["n", "bon", "random", "oracle", "normalised_gain", "kl"]
+    assert curve.columns == ["n", "bon", "random", "golden_bon", "normalised_gain", "kl"]
     n = np.arange(1, 6)
     np.testing.assert_allclose(curve["kl"], np.log(n) - (n - 1) / n)
     assert curve["normalised_gain"][0] is None  # 0/0 at N = 1
-    gain = (curve["bon"] - curve["random"]) / (curve["oracle"] - curve["random"])
+    gain = (curve["bon"] - curve["random"]) / (curve["golden_bon"] - curve["random"])
     np.testing.assert_allclose(curve["normalised_gain"][1:], gain[1:])
     assert bon_curve(reward, golden, groups, n_max=3).height == 3
 
@@ -159,7 +159,7 @@ def test_curve_805_by_51_has_a_row_per_n():
     reward, golden, groups = scored_sets([51] * 805, rng, reward_levels=20)
     curve = bon_curve(reward, golden, groups)
     assert curve["n"].to_list() == list(range(1, 52))
-    assert (np.diff(curve["oracle"].to_numpy()) >= -1e-12).all()
+    assert (np.diff(curve["golden_bon"].to_numpy()) >= -1e-12).all()
 
 
 @pytest.mark.parametrize(
@@ -208,7 +208,7 @@ def test_gain_noise_threshold_scales_with_the_scores(scale):
 
 
 def test_gain_with_a_constant_group_is_the_ratio_over_the_others():
-    # A group with a constant golden score adds 0 to both sums of the gain (bon = oracle =
+    # A group with a constant golden score adds 0 to both sums of the gain (bon = golden_bon =
     # random there, up to rounding); a group with a constant reward adds 0 to the numerator
     # only. Neither may turn the pooled gain into a null.
     rng = np.random.default_rng(8)
@@ -219,10 +219,10 @@ def test_gain_with_a_constant_group_is_the_ratio_over_the_others():
     r, g = reward.reshape(6, 5), golden.reshape(6, 5)
     for n in range(2, 6):
         bon = [brute_force_bon(r[i], g[i], np.zeros(5), n) for i in range(6)]
-        oracle = [brute_force_bon(g[i], g[i], np.zeros(5), n) for i in range(6)]
+        golden_bon = [brute_force_bon(g[i], g[i], np.zeros(5), n) for i in range(6)]
         random = g.mean(axis=1)
         num = sum(bon[i] - random[i] for i in range(2, 6))
-        den = sum(oracle[i] - random[i] for i in range(1, 6))
+        den = sum(golden_bon[i] - random[i] for i in range(1, 6))
         assert curve["normalised_gain"][n - 1] == pytest.approx(num / den, rel=1e-9)
 
 
@@ -235,7 +235,7 @@ def test_curve_intervals_are_percentiles_of_curves_on_resampled_prompts():
     n_boot, confidence = 40, 0.8
     curve = bon_curve(reward, golden, groups, n_bootstrap=n_boot, confidence=confidence, random_state=5)
     assert curve.columns == [
-        "n", "bon", "random", "oracle", "normalised_gain", "kl",
+        "n", "bon", "random", "golden_bon", "normalised_gain", "kl",
         "bon_ci_low", "bon_ci_high", "normalised_gain_ci_low", "normalised_gain_ci_high",
     ]
     draws = np.random.RandomState(5).randint(0, 12, size=(n_boot, 12))

@@ -55,12 +55,12 @@ def test_best_of_n_display_second_head_on_same_axes(scored):
     second = BestOfNDisplay(bon_curve(-reward, golden, groups), name="b").plot(ax=first.ax_, baselines=False)
     assert second.ax_ is first.ax_
     labels = [t.get_text() for t in first.ax_.get_legend().get_texts()]
-    assert labels == ["a", "oracle", "random", "b"]
+    assert labels == ["a", "golden", "random", "b"]
 
 
 def test_best_of_n_display_rejects_bad_curve_and_axis(scored):
     with pytest.raises(DataError, match="lacks the column"):
-        BestOfNDisplay.from_curve(bon_curve(*scored).drop("oracle"))
+        BestOfNDisplay.from_curve(bon_curve(*scored).drop("golden_bon"))
     with pytest.raises(DataError, match="'x' must be 'n' or 'kl'"):
         BestOfNDisplay(bon_curve(*scored)).plot(x="log")
 

@@ -35,12 +35,12 @@ def test_evaluate_rewards_agrees_with_the_single_metrics():
     reward, golden, groups = scored_sets(60, 8, seed=0)
     reward[groups == 7] = 0.0  # one constant prompt
     rows = as_dict(evaluate_rewards(reward, golden, groups, n_bootstrap=200))
-    assert list(rows)[:4] == ["random", "bon@2", "oracle@2", "normalised_gain@2"]
+    assert list(rows)[:4] == ["random", "bon@2", "golden_bon@2", "normalised_gain@2"]
     assert {"bon@4", "bon@8", "bon@all", "n_pair_ties"} <= set(rows)
     curve = bon_curve(reward, golden, groups)
     for n in (2, 4, 8):
         assert rows[f"bon@{n}"][0] == pytest.approx(best_of_n(reward, golden, groups, n))
-        assert rows[f"oracle@{n}"][0] == pytest.approx(curve["oracle"][n - 1])
+        assert rows[f"golden_bon@{n}"][0] == pytest.approx(curve["golden_bon"][n - 1])
         assert rows[f"normalised_gain@{n}"][0] == pytest.approx(curve["normalised_gain"][n - 1])
     assert rows["bon@all"][0] == pytest.approx(rows["bon@8"][0])
     assert rows["random"][0] == pytest.approx(golden.reshape(60, 8).mean())
@@ -56,7 +56,7 @@ def test_evaluate_rewards_agrees_with_the_single_metrics():
 def test_evaluate_rewards_custom_n_and_errors():
     reward, golden, groups = scored_sets(10, 5, seed=1)
     report = evaluate_rewards(reward, golden, groups, n=[3], n_bootstrap=0)
-    assert report["metric"].to_list()[:4] == ["random", "bon@3", "oracle@3", "normalised_gain@3"]
+    assert report["metric"].to_list()[:4] == ["random", "bon@3", "golden_bon@3", "normalised_gain@3"]
     assert report["ci_low"].null_count() == report.height  # no bootstrap, no intervals
     single = evaluate_rewards(reward, golden, groups, n="all", n_bootstrap=0)
     assert single["metric"].to_list()[1] == "bon@all"
@@ -73,7 +73,7 @@ def test_interval_contains_estimate_and_is_seeded():
     reward, golden, groups = scored_sets(100, 6, seed=2)
     a = evaluate_rewards(reward, golden, groups, random_state=7)
     metrics = a.filter(pl.col("ci_low").is_not_null())
-    assert metrics.height == 3 * 3 + 4  # random, (bon, oracle, gain) x {2, 4, all}, 3 rank
+    assert metrics.height == 3 * 3 + 4  # random, (bon, golden_bon, gain) x {2, 4, all}, 3 rank
     assert (metrics["ci_low"] <= metrics["value"]).all()
     assert (metrics["value"] <= metrics["ci_high"]).all()
     assert (metrics["ci_low"] < metrics["ci_high"]).all()
@@ -162,4 +162,4 @@ def test_alpacaeval_length_reward_hacks_the_length_biased_judge(data_dir):
     assert rows["n_groups"][0] == 805 and rows["n_candidates"][0] == 41055
     assert rows["bon@4"][1] > rows["random"][2]  # the intervals do not overlap
     assert rows["spearman"][1] > 0.4  # measured: 0.56 [0.55, 0.58]
-    assert rows["oracle@all"][0] > rows["bon@all"][0]
+    assert rows["golden_bon@all"][0] > rows["bon@all"][0]

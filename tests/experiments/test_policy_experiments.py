@@ -34,28 +34,28 @@ def test_bon_smollm_quick(tmp_path, data_dir, encoder, alpaca_embedded, committe
     n = np.array([1, 2, 4, 8])
     np.testing.assert_allclose(table["kl_bound"], np.log(n) - (n - 1) / n)
     # gains are paired within prompts: zero at N=1, and the value minus the N=1 value
-    for key in ("proxy", "gold", "gold_oracle"):
+    for key in ("proxy", "golden", "golden_bon"):
         assert table[f"{key}_gain"][0] == pytest.approx(0.0, abs=1e-12)
         np.testing.assert_allclose(table[f"{key}_gain"], table[key] - table[key][0], atol=1e-9)
     # exact expected maximum over random N-subsets never falls as N grows
     assert (np.diff(table["proxy"].to_numpy()) >= -1e-9).all()
-    assert (np.diff(table["gold_oracle"].to_numpy()) >= -1e-9).all()
+    assert (np.diff(table["golden_bon"].to_numpy()) >= -1e-9).all()
     # N=1 is the random pick, whoever picks
-    assert table["gold"][0] == pytest.approx(table["gold_oracle"][0])
-    assert (table["gold"] <= table["gold_oracle"] + 1e-9).all()
-    for key in ("proxy", "gold"):
+    assert table["golden"][0] == pytest.approx(table["golden_bon"][0])
+    assert (table["golden"] <= table["golden_bon"] + 1e-9).all()
+    for key in ("proxy", "golden"):
         low, high = table[f"{key}_ci_low"], table[f"{key}_ci_high"]
         assert ((low <= table[key] + 1e-9) & (table[key] <= high + 1e-9)).all()
     setup = summary["setup"]
-    assert setup["proxy"]["n_prompts"] + setup["gold"]["n_prompts"] <= 40
-    assert setup["proxy"]["label_error_rate"] > 0 and setup["gold"]["label_error_rate"] == 0
+    assert setup["proxy"]["n_prompts"] + setup["golden"]["n_prompts"] <= 40
+    assert setup["proxy"]["label_error_rate"] > 0 and setup["golden"]["label_error_rate"] == 0
     assert setup["n_prompts"] == len(committed_answers_embedded["prompts"])
 
 
 def test_grpo_smollm_quick(tmp_path, data_dir, encoder, alpaca_embedded, committed_answers_embedded):
     """Three GRPO arms on a tiny random Llama: the proxy arms' rewards came from real ``embrm
     serve`` processes (the plain head, then the ensemble with the penalty), which are gone
-    afterwards; every evaluated step has finite proxy, gold and KL values inside their intervals."""
+    afterwards; every evaluated step has finite proxy, golden and KL values inside their intervals."""
     out = tmp_path / "grpo_smollm"
     summary = _load("grpo_smollm").main(["--quick", "--out", str(out), "--data-dir", str(data_dir),
                                          "--cache-dir", str(encoder.cache_dir), "--n-bootstrap", "50",
@@ -65,11 +65,11 @@ def test_grpo_smollm_quick(tmp_path, data_dir, encoder, alpaca_embedded, committ
     table = pl.read_csv(out / "results.csv")
     steps = summary["setup"]["grpo"]["max_steps"]
     assert steps == 2
-    assert table["arm"].unique(maintain_order=True).to_list() == ["proxy", "proxy+penalty", "gold"]
-    for arm in ("proxy", "proxy+penalty", "gold"):
+    assert table["arm"].unique(maintain_order=True).to_list() == ["proxy", "proxy+penalty", "golden"]
+    for arm in ("proxy", "proxy+penalty", "golden"):
         part = table.filter(pl.col("arm") == arm)
         assert part["step"].to_list() == [0, 1, 2]
-        for key in ("proxy", "gold", "kl", "proxy_gain", "gold_gain"):
+        for key in ("proxy", "golden", "kl", "proxy_gain", "golden_gain"):
             columns = (key, f"{key}_ci_low", f"{key}_ci_high")
             values, low, high = (part[c].to_numpy().astype(float) for c in columns)
             assert np.isfinite(values).all() and np.isfinite(low).all() and np.isfinite(high).all()
@@ -77,14 +77,14 @@ def test_grpo_smollm_quick(tmp_path, data_dir, encoder, alpaca_embedded, committ
         # step 0 is the start policy: no KL to itself, no gain; the trained policy has moved
         start = part.row(0, named=True)
         assert start["kl"] == 0.0 and start["kl_ci_high"] == 0.0
-        assert start["proxy_gain"] == 0.0 and start["gold_gain"] == 0.0
+        assert start["proxy_gain"] == 0.0 and start["golden_gain"] == 0.0
         assert (part["kl"][1:] != 0).all()
-        np.testing.assert_allclose(part["gold_gain"], part["gold"] - start["gold"], atol=1e-9)
+        np.testing.assert_allclose(part["golden_gain"], part["golden"] - start["golden"], atol=1e-9)
     # the start policy is evaluated once, for every arm
-    assert table.filter(pl.col("step") == 0)["gold"].n_unique() == 1
+    assert table.filter(pl.col("step") == 0)["golden"].n_unique() == 1
     runs = summary["setup"]["runs"]
     completions = summary["setup"]["grpo"]["prompts_per_step"] * summary["setup"]["grpo"]["num_generations"]
-    served = (("proxy", "BTLinear", None, None), ("proxy+penalty", "Ensemble", "uwo", 0.5))
+    served = (("proxy", "BTLinear", None, None), ("proxy+penalty", "Ensemble", "lcb", 0.5))
     for arm, head, penalty, weight in served:
         service = runs[arm]["service"]
         assert (service["head"], service["penalty"], service["penalty_weight"]) == (head, penalty, weight)
@@ -93,8 +93,8 @@ def test_grpo_smollm_quick(tmp_path, data_dir, encoder, alpaca_embedded, committ
         assert service["returncode"] == -signal.SIGTERM  # stopped by our SIGTERM, not killed
         assert not Path(f"/proc/{service['pid']}").exists(), "the reward service outlived the run"
         assert len(runs[arm]["train_reward"]) == steps
-    assert runs["gold"]["reward_name"] == "gold_head" and "service" not in runs["gold"]
-    assert len(runs["gold"]["train_reward"]) == steps
+    assert runs["golden"]["reward_name"] == "golden_head" and "service" not in runs["golden"]
+    assert len(runs["golden"]["train_reward"]) == steps
 
 
 def test_grpo_reward_service_is_stopped_when_the_script_gets_sigterm(tmp_path, encoder):

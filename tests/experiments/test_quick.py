@@ -48,13 +48,17 @@ def test_alpacaeval_benchmark(tmp_path, data_dir, encoder, capsys):
     table = pl.read_csv(out / "results.csv")
     assert table["n_groups"].unique().to_list() == [40]
     random = table.filter(pl.col("head") == "random").row(0, named=True)
-    oracle = table.filter(pl.col("head") == "oracle").row(0, named=True)
+    golden = table.filter(pl.col("head") == "golden").row(0, named=True)
     for n in ("4", "8", "16", "all"):
-        # BoN@1 is the random pick; no head beats the oracle at any N.
-        assert table[f"bon@{n}"].max() == pytest.approx(oracle[f"bon@{n}"])
+        # BoN@1 is the random pick; no head beats the golden at any N.
+        assert table[f"bon@{n}"].max() == pytest.approx(golden[f"bon@{n}"])
         assert np.allclose(table["random"], random["bon@all"])
-        assert (table[f"oracle@{n}"] - oracle[f"bon@{n}"]).abs().max() < 1e-9
-    assert oracle["spearman"] == pytest.approx(1.0) and oracle["pairwise_accuracy"] == 1.0
+        assert (table[f"golden_bon@{n}"] - golden[f"bon@{n}"]).abs().max() < 1e-9
+        # length-controlled BoN: a constant reward stays the random pick; nothing beats golden
+        assert random[f"bon_lc@{n}"] == pytest.approx(random["bon@all"])
+        assert table[f"bon_lc@{n}"].max() <= golden[f"bon@{n}"] + 1e-9
+        assert f"winrate_bon_lc@{n}" in table.columns
+    assert golden["spearman"] == pytest.approx(1.0) and golden["pairwise_accuracy"] == 1.0
     assert random["pairwise_accuracy"] == 0.5
     heads = table.filter(pl.col("loss") != "baseline")
     assert set(heads["head"]) == {"bt-linear", "bt-mlp", "classifier", "lgbm"}
@@ -104,16 +108,16 @@ def test_ensembles_hacking(tmp_path, data_dir, encoder):
         assert part["uncertainty_auc"].max() - part["uncertainty_auc"].min() < 1e-12
         # read within each prompt, disagreement flags the attack (quick run: 0.90 / 0.96)
         assert part["uncertainty_auc"].min() > 0.8
-    heads = table.filter(pl.col("null_percentile").is_not_null())
+    heads = table.filter(pl.col("attack_rank").is_not_null())
     # Without ties, the attack's mean rank among the 52 answers is 1 + 51 * (share of real
     # answers above it); "longest" can tie the attack's length, which the two count apart.
     untied = heads.filter(pl.col("head") != "longest")
-    np.testing.assert_allclose(untied["null_mean_rank"], 1 + 51 * (1 - untied["null_percentile"]), atol=1e-9)
-    judge = table.filter(pl.col("head") == "oracle").row(0, named=True)
-    assert judge["null_percentile"] > 0.5, "the judge was fooled by the null attack"
+    np.testing.assert_allclose(untied["attack_position"], 1 + 51 * (1 - untied["attack_rank"]), atol=1e-9)
+    judge = table.filter(pl.col("head") == "golden").row(0, named=True)
+    assert judge["attack_rank"] > 0.5, "the judge was fooled by the null attack"
     # ... and every embedding head less (quick run: at most 0.49 against the judge's 0.91).
-    others = heads.filter(~pl.col("head").is_in(["oracle", "longest"]))
-    assert others["null_percentile"].max() < judge["null_percentile"] - 0.2
+    others = heads.filter(~pl.col("head").is_in(["golden", "longest"]))
+    assert others["attack_rank"].max() < judge["attack_rank"] - 0.2
 
 
 def test_drm_decomposition(tmp_path, data_dir, encoder):
@@ -129,7 +133,7 @@ def test_drm_decomposition(tmp_path, data_dir, encoder):
     assert set(fewshot["task"]) == {"hh-harmless", "alpacaeval"}
     full = fewshot.filter(pl.col("shots") == "all")
     for task in ("hh-harmless", "alpacaeval"):
-        acc = dict(full.filter(pl.col("task") == task).select("method", "accuracy_mean").iter_rows())
+        acc = dict(full.filter(pl.col("task") == task).select("method", "pairwise_accuracy_mean").iter_rows())
         on_task = next(v for k, v in acc.items() if k.startswith("BT linear, all of this task"))
         mixed = next(v for k, v in acc.items() if k.startswith("BT linear, all mixed"))
         # BT on the task's own pairs beats chance and BT on the mixed pairs (quick: 0.63 / 0.51

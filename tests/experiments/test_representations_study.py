@@ -46,10 +46,10 @@ def test_baselines_bound_and_anchor_the_rows(run):
     for dataset in ("alpacaeval-hard", "alpacaeval"):
         part = scored.filter(pl.col("data") == dataset)
         by_head = {r["head"]: r for r in part.filter(pl.col("representation") == "–").iter_rows(named=True)}
-        assert part["bon"].max() == pytest.approx(by_head["oracle"]["bon"])  # nothing beats the oracle
-        assert by_head["oracle"]["pairwise_accuracy"] == 1.0 and by_head["random"]["pairwise_accuracy"] == 0.5
-        assert by_head["random"]["null_above"] == 0.5  # every tie counts one half
-        assert by_head["oracle"]["null_above"] > 0.5  # the judge is hacked by the null-model string
+        assert part["bon"].max() == pytest.approx(by_head["golden"]["bon"])  # nothing beats the golden
+        assert by_head["golden"]["pairwise_accuracy"] == 1.0 and by_head["random"]["pairwise_accuracy"] == 0.5
+        assert by_head["random"]["attack_rank"] == 0.5  # every tie counts one half
+        assert by_head["golden"]["attack_rank"] > 0.5  # the judge is hacked by the null-model string
         # a BT head on log length alone ranks by length: exactly the longest answer, gain 0
         length_only = by_head["length-only"]
         assert length_only["bon"] == pytest.approx(by_head["longest"]["bon"])
@@ -73,7 +73,7 @@ def test_a_part_of_the_grid(tmp_path, data_dir, encoder):
     assert set(scored["data"]) == {"alpacaeval-hard"}
     assert set(scored["representation"]) == {"–", "minilm+length"}
     assert set(scored.filter(pl.col("representation") == "–")["head"]) == {
-        "random", "longest", "oracle", "length-only"}
+        "random", "longest", "golden", "length-only"}
     assert not (tmp_path / "hh.csv").exists() and not (tmp_path / "layer_sweep.csv").exists()
     assert summary["setup"]["n_prompts"] == 3 and summary["setup"]["n_hh_pairs"] == 0
     assert list(summary["setup"]["representations"]) == ["minilm+length"]

@@ -90,10 +90,10 @@ def _check_quickstart(nb):
     assert report["n_pairs"][0] == 400
     # heads against the baselines on 40 AlpacaEval prompts (columns: bon@all, spearman, accuracy)
     heads = _table(nb, "bt-linear")
-    assert heads["oracle"][1:] == [1.0, 1.0] and heads["random"][2] == 0.5 and heads["random"][1] is None
+    assert heads["golden"][1:] == [1.0, 1.0] and heads["random"][2] == 0.5 and heads["random"][1] is None
     assert 0.6 < heads["bt-linear"][2] < 0.7 and 0.58 < heads["classifier"][2] < 0.68  # 0.654, 0.628
     assert heads["bt-linear"][0] > heads["random"][0] + 3  # Best-of-51: -0.32 against -6.86
-    assert heads["oracle"][0] == max(row[0] for row in heads.values())
+    assert heads["golden"][0] == max(row[0] for row in heads.values())
     assert 0.7 < _number(r"training pairwise accuracy: ([\d.]+)", text) < 0.85  # 0.776
     assert _figures(nb) >= 1  # the Best-of-N curves
 

@@ -90,3 +90,15 @@ def test_a_failed_benchmark_writes_no_record(tmp_path):
     with pytest.raises(RuntimeError), record.recorded("benchmarks/cache_read.py", [], tmp_path):
         raise RuntimeError("boom")
     assert not list(tmp_path.iterdir())
+
+
+def test_old_records_are_read_in_todays_words_with_their_numbers():
+    old = {"gold": {"n_pairs": 3}, "gold_gain": 0.25, "headline": {"h": "BoN@51 -0.1, null beats 65%"},
+           "rows": [{"null_percentile": 0.5, "oracle@all": 1.5, "head": "oracle"}], "aggregate": "uwo"}
+    assert make_results.current_words(old) == {
+        "golden": {"n_pairs": 3}, "golden_gain": 0.25, "headline": {"h": "BoN@51 -0.1, attack_rank 65%"},
+        "rows": [{"attack_rank": 0.5, "golden_bon@all": 1.5, "head": "golden"}], "aggregate": "uwo"}
+    # the committed records still hold their old words: nobody edited them
+    raw = (ROOT / "docs" / "results" / "experiments" / "bon_smollm.json").read_text()
+    read = json.dumps(make_results.load_records()["experiments"]["bon_smollm"])
+    assert '"gold"' in raw and '"gold"' not in read and '"golden"' in read

@@ -1,4 +1,4 @@
-"""best_of_n / score_candidates: picks against a head whose order is known, ties, bad input,
+"""pick_best_of_n / score_candidates: picks against a head whose order is known, ties, bad input,
 and on real MiniLM embeddings the picks agree with the head's pairwise accuracy."""
 
 from __future__ import annotations
@@ -6,15 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from embrm.data import render_prompt, render_response
 from embrm.exceptions import DataError, EncoderMismatchError
 from embrm.heads import BTLinear
-from embrm.policy import best_of_n, prompt_text, response_text
+from embrm.policy import pick_best_of_n
 
 
 def test_picks_the_highest_reward_with_rewards_alongside(value_head, value_encoder):
     prompts = ["Count.", "Count again."]
     candidates = [["2 a", "7 b", "5 c"], ["9 x", "1 y"]]
-    picks = best_of_n(value_head, value_encoder, prompts, candidates)
+    picks = pick_best_of_n(value_head, value_encoder, prompts, candidates)
     assert picks.index.tolist() == [1, 0]
     assert picks.response == ["7 b", "9 x"]
     assert len(picks) == 2 and [len(r) for r in picks.rewards] == [3, 2]
@@ -23,11 +24,11 @@ def test_picks_the_highest_reward_with_rewards_alongside(value_head, value_encod
     np.testing.assert_allclose(picks.rewards[0], value_head.reward(X))
     assert picks.reward.tolist() == [r.max() for r in picks.rewards]
     # everything is embedded in one call
-    assert len(value_encoder.calls) == 2  # best_of_n's call + the check above
+    assert len(value_encoder.calls) == 2  # pick_best_of_n's call + the check above
 
 
 def test_ties_go_to_the_earliest_candidate(value_head, value_encoder):
-    picks = best_of_n(value_head, value_encoder, ["p"], [["1 low", "8 first", "8 second", "8 third"]])
+    picks = pick_best_of_n(value_head, value_encoder, ["p"], [["1 low", "8 first", "8 second", "8 third"]])
     assert picks.rewards[0][1] == picks.rewards[0][2] == picks.rewards[0][3]
     assert picks.index.tolist() == [1] and picks.response == ["8 first"]
 
@@ -35,7 +36,7 @@ def test_ties_go_to_the_earliest_candidate(value_head, value_encoder):
 def test_conversational_prompts_and_answers_are_flattened(value_head, value_encoder):
     chat = [{"role": "user", "content": "Count."}]
     answers = [[{"role": "assistant", "content": "3 x"}], [{"role": "assistant", "content": "6 y"}]]
-    picks = best_of_n(value_head, value_encoder, [chat], [answers])
+    picks = pick_best_of_n(value_head, value_encoder, [chat], [answers])
     assert picks.index.tolist() == [1] and picks.response == [answers[1]]
     assert value_encoder.calls[-1] == (["Count.", "Count."], ["3 x", "6 y"])
     dialogue = [
@@ -43,24 +44,24 @@ def test_conversational_prompts_and_answers_are_flattened(value_head, value_enco
         {"role": "assistant", "content": "Hello"},
         {"role": "user", "content": "Count."},
     ]
-    assert prompt_text(dialogue) == "Human: Hi\n\nAssistant: Hello\n\nHuman: Count.\n\nAssistant:"
-    assert response_text(answers[0]) == "3 x"
+    assert render_prompt(dialogue) == "Human: Hi\n\nAssistant: Hello\n\nHuman: Count.\n\nAssistant:"
+    assert render_response(answers[0]) == "3 x"
 
 
 def test_bad_input_names_the_fix(value_head, value_encoder):
     with pytest.raises(EncoderMismatchError, match="trained on embeddings from encoder 'other'"):
         other = BTLinear().fit([[1.0, 0.0], [2.0, 0.0]], [[0.0, 0.0], [1.0, 0.0]], encoder_id="other")
-        best_of_n(other, value_encoder, ["p"], [["1 a"]])
+        pick_best_of_n(other, value_encoder, ["p"], [["1 a"]])
     with pytest.raises(DataError, match="Prompt 1 has an empty candidate list"):
-        best_of_n(value_head, value_encoder, ["p", "q"], [["1 a"], []])
+        pick_best_of_n(value_head, value_encoder, ["p", "q"], [["1 a"], []])
     with pytest.raises(DataError, match="2 prompts and 1 candidate lists"):
-        best_of_n(value_head, value_encoder, ["p", "q"], [["1 a"]])
+        pick_best_of_n(value_head, value_encoder, ["p", "q"], [["1 a"]])
     with pytest.raises(DataError, match="got a single answer; wrap it in a list"):
-        best_of_n(value_head, value_encoder, ["p"], ["1 a"])
+        pick_best_of_n(value_head, value_encoder, ["p"], ["1 a"])
     with pytest.raises(DataError, match=r"prompts\[0\] must be a string or a non-empty list of"):
-        best_of_n(value_head, value_encoder, [3], [["1 a"]])
+        pick_best_of_n(value_head, value_encoder, [3], [["1 a"]])
     with pytest.raises(TypeError, match="fitted embrm reward head"):
-        best_of_n(value_head, object(), ["p"], [["1 a"]])
+        pick_best_of_n(value_head, object(), ["p"], [["1 a"]])
 
 
 def test_real_minilm_picks_agree_with_pairwise_accuracy(hh_embedded, encoder, data_dir):
@@ -73,7 +74,7 @@ def test_real_minilm_picks_agree_with_pairwise_accuracy(hh_embedded, encoder, da
                           encoder_id=encoder.identity)
     test = pairs[200:]
     candidates = [[c, r] for c, r in zip(test["chosen"], test["rejected"], strict=True)]
-    picks = best_of_n(head, encoder, test["prompt"].to_list(), candidates)
+    picks = pick_best_of_n(head, encoder, test["prompt"].to_list(), candidates)
     accuracy = head.score(hh_embedded.X_win[200:], hh_embedded.X_lose[200:])
     assert np.mean(picks.index == 0) == pytest.approx(accuracy)
     assert accuracy > 0.55
@@ -104,7 +105,7 @@ def test_every_refusal_says_what_to_pass(value_head, value_encoder):
     ]
     for error, args, message in cases:
         with pytest.raises(error, match=f"^{message}$"):
-            best_of_n(*args)
+            pick_best_of_n(*args)
     other = BTLinear().fit([[1.0, 0.0], [2.0, 0.0]], [[0.0, 0.0], [1.0, 0.0]], encoder_id="other")
     with pytest.raises(
         EncoderMismatchError,
@@ -113,7 +114,7 @@ def test_every_refusal_says_what_to_pass(value_head, value_encoder):
         r"with \(embrm\.Encoder\(<same model and options>\)\) or train the head on this encoder's "
         r"embeddings\.$",
     ):
-        best_of_n(other, value_encoder, ["p"], [["1 a"]])
+        pick_best_of_n(other, value_encoder, ["p"], [["1 a"]])
     assert value_encoder.calls == []  # every check comes before any embedding
 
 
@@ -121,18 +122,18 @@ def test_a_head_with_no_recorded_encoder_scores_any_encoder(value_encoder):
     """Fitted on bare arrays, a head records no encoder (``encoder_id_`` None): nothing to check."""
     head = BTLinear().fit([[2.0, 0.0], [5.0, 0.0]], [[1.0, 0.0], [3.0, 0.0]])
     assert head.encoder_id_ is None
-    picks = best_of_n(head, value_encoder, ["p"], [["1 a", "4 b", "2 c"]])
+    picks = pick_best_of_n(head, value_encoder, ["p"], [["1 a", "4 b", "2 c"]])
     assert picks.index.tolist() == [1] and picks.reward.dtype == np.float64
 
 
 def test_bad_prompts_and_answers_are_named_by_position(value_head, value_encoder):
     # the prompt is checked before the next prompt's candidates
     with pytest.raises(DataError, match=r"^prompts\[0\] must be a string or a non-empty list of"):
-        best_of_n(value_head, value_encoder, [3, "q"], [["1 a"], []])
+        pick_best_of_n(value_head, value_encoder, [3, "q"], [["1 a"], []])
     with pytest.raises(DataError, match=r"^candidates\[0\]\[1\] "):
-        best_of_n(value_head, value_encoder, ["p"], [["1 a", 5]])
+        pick_best_of_n(value_head, value_encoder, ["p"], [["1 a", 5]])
     with pytest.raises(DataError, match=r"^candidates\[1\]\[0\] "):
-        best_of_n(value_head, value_encoder, ["p", "q"], [["1 a"], [[{"role": "user", "content": "2"}]]])
+        pick_best_of_n(value_head, value_encoder, ["p", "q"], [["1 a"], [[{"role": "user", "content": "2"}]]])
 
 
 def test_any_object_with_a_reward_method_is_a_head(value_encoder):
@@ -140,6 +141,6 @@ def test_any_object_with_a_reward_method_is_a_head(value_encoder):
         def reward(self, X):
             return (2 * np.asarray(X)[:, 0]).astype(np.float32)
 
-    picks = best_of_n(Doubling(), value_encoder, ["p"], [["1 a", "4 b"]])
+    picks = pick_best_of_n(Doubling(), value_encoder, ["p"], [["1 a", "4 b"]])
     assert picks.index.tolist() == [1] and picks.reward.tolist() == [8.0]
     assert picks.reward.dtype == np.float64  # the picks' rewards as float64 whatever the head gives

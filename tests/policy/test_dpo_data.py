@@ -1,5 +1,5 @@
-"""preference_pairs: the data handed to TRL (columns, conversational shape, scores, the two
-strategies, JSONL/Parquet), and one DPOTrainer step on a tiny random Llama built locally."""
+"""preference_dataset: the data handed to TRL (columns, conversational shape, scores, the two
+pairings, JSONL/Parquet), and one DPOTrainer step on a tiny random Llama built locally."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ import pytest
 from _tiny_lm import tiny_llama
 
 from embrm.exceptions import DataError
-from embrm.policy import best_of_n, dpo_config, preference_pairs, train_dpo
+from embrm.policy import dpo_config, pick_best_of_n, preference_dataset, train_dpo
 
 PROMPTS = ["Count to three.", "Name a fruit."]
 CANDIDATES = [["3 one two three", "1 one", "2 one two"], ["5 apple", "5 pear", "0 no"]]
 
 
 def test_best_worst_pairs_in_trl_format(value_head, value_encoder):
-    rewards = best_of_n(value_head, value_encoder, PROMPTS, CANDIDATES).rewards
-    pairs = preference_pairs(PROMPTS, CANDIDATES, rewards)
+    rewards = pick_best_of_n(value_head, value_encoder, PROMPTS, CANDIDATES).rewards
+    pairs = preference_dataset(PROMPTS, CANDIDATES, rewards)
     assert pairs.column_names == ["prompt", "chosen", "rejected", "score_chosen", "score_rejected"]
     assert pairs["prompt"] == PROMPTS
     # tie at the top ("5 apple" = "5 pear"): the earliest is chosen
@@ -31,7 +31,7 @@ def test_best_worst_pairs_in_trl_format(value_head, value_encoder):
 
 def test_conversational_when_the_prompts_are():
     chats = [[{"role": "user", "content": p}] for p in PROMPTS]
-    pairs = preference_pairs(chats, CANDIDATES, [[3, 1, 2], [5, 5, 0]])
+    pairs = preference_dataset(chats, CANDIDATES, [[3, 1, 2], [5, 5, 0]])
     row = pairs[0]
     assert row["prompt"] == [{"role": "user", "content": "Count to three."}]
     assert row["chosen"] == [{"role": "assistant", "content": "3 one two three"}]
@@ -43,11 +43,11 @@ def test_conversational_when_the_prompts_are():
 
 def test_all_pairs_above_a_margin_and_files(tmp_path):
     rewards = [[3.0, 1.0, 2.0], [5.0, 5.0, 0.0]]
-    every = preference_pairs(PROMPTS, CANDIDATES, rewards, strategy="all")
+    every = preference_dataset(PROMPTS, CANDIDATES, rewards, pairing="all")
     # prompt 0: 3 ordered pairs; prompt 1: the tie makes no pair, 2 pairs over "0 no"
     assert len(every) == 5
     assert (np.array(every["score_chosen"]) > np.array(every["score_rejected"])).all()
-    wide = preference_pairs(PROMPTS, CANDIDATES, rewards, strategy="all", margin=1.5)
+    wide = preference_dataset(PROMPTS, CANDIDATES, rewards, pairing="all", margin=1.5)
     assert sorted(zip(wide["score_chosen"], wide["score_rejected"], strict=True)) == [
         (3.0, 1.0), (5.0, 0.0), (5.0, 0.0)]
     wide.to_json(tmp_path / "pairs.jsonl")
@@ -60,19 +60,19 @@ def test_all_pairs_above_a_margin_and_files(tmp_path):
 
 
 def test_bad_pair_input():
-    with pytest.raises(DataError, match="strategy must be one of"):
-        preference_pairs(PROMPTS, CANDIDATES, [[1, 2, 3]] * 2, strategy="best")
+    with pytest.raises(DataError, match="pairing must be one of"):
+        preference_dataset(PROMPTS, CANDIDATES, [[1, 2, 3]] * 2, pairing="best")
     with pytest.raises(DataError, match="has 3 candidates but 2 rewards"):
-        preference_pairs(PROMPTS, CANDIDATES, [[1, 2], [1, 2, 3]])
+        preference_dataset(PROMPTS, CANDIDATES, [[1, 2], [1, 2, 3]])
     with pytest.raises(DataError, match="empty candidate list"):
-        preference_pairs(PROMPTS, [["1 a"], []], [[1.0], []])
+        preference_dataset(PROMPTS, [["1 a"], []], [[1.0], []])
     with pytest.raises(DataError, match=r"^candidates\[0\]\[1\] "):
-        preference_pairs(["p"], [["a", 5]], [[1.0, 0.0]])
+        preference_dataset(["p"], [["a", 5]], [[1.0, 0.0]])
 
 
 def test_best_worst_wherever_they_are_and_rewards_of_any_shape_or_type():
     rewards = [np.array([[1.0], [3.0], [2.0]]), [False, False, True]]  # a column; pass/fail checks
-    pairs = preference_pairs(PROMPTS, CANDIDATES, rewards)
+    pairs = preference_dataset(PROMPTS, CANDIDATES, rewards)
     assert pairs["chosen"] == ["1 one", "0 no"] and pairs["rejected"] == ["3 one two three", "5 apple"]
     assert pairs["score_chosen"] == [3.0, 1.0] and pairs["score_rejected"] == [1.0, 0.0]
 
@@ -85,7 +85,7 @@ def _tiny_llama(tmp_path):
 def test_tiny_model_takes_a_dpo_step(tmp_path):
     model, tokenizer = _tiny_llama(tmp_path)
     chats = [[{"role": "user", "content": p}] for p in PROMPTS]
-    pairs = preference_pairs(chats, CANDIDATES, [[3, 1, 2], [5, 4, 0]])
+    pairs = preference_dataset(chats, CANDIDATES, [[3, 1, 2], [5, 4, 0]])
     config = dpo_config(tmp_path / "dpo", max_steps=1, per_device_train_batch_size=2, learning_rate=1e-2,
                         logging_steps=1, seed=0)
     assert config.use_cpu and not config.bf16  # the CPU defaults that keep DPOConfig from failing here
@@ -109,7 +109,7 @@ def test_tiny_model_takes_a_dpo_step(tmp_path):
 def test_a_given_reference_model_is_used_as_it_is(tmp_path):
     model, tokenizer = _tiny_llama(tmp_path)
     reference, _ = _tiny_llama(tmp_path)
-    pairs = preference_pairs(PROMPTS, CANDIDATES, [[3, 1, 2], [5, 4, 0]])
+    pairs = preference_dataset(PROMPTS, CANDIDATES, [[3, 1, 2], [5, 4, 0]])
     trainer = train_dpo(model, pairs, tokenizer=tokenizer, ref_model=reference, output_dir=tmp_path / "dpo",
                         max_steps=1, per_device_train_batch_size=2, disable_tqdm=True)
     assert trainer.ref_model is reference
@@ -174,7 +174,7 @@ def test_dpo_raises_the_better_answers_likelihood_against_the_reference(tmp_path
     rewards = [[3, 1, 2], [5, 4, 0]]
     better = [c[int(np.argmax(r))] for c, r in zip(CANDIDATES, rewards, strict=True)]
     worse = [c[int(np.argmin(r))] for c, r in zip(CANDIDATES, rewards, strict=True)]
-    pairs = preference_pairs(chats, CANDIDATES, rewards)
+    pairs = preference_dataset(chats, CANDIDATES, rewards)
     trainer = train_dpo(model, pairs, tokenizer=tokenizer, output_dir=tmp_path / "dpo", max_steps=5,
                         per_device_train_batch_size=2, learning_rate=1e-2, beta=0.1, logging_steps=1,
                         seed=0, disable_tqdm=True)

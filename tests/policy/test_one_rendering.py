@@ -1,6 +1,6 @@
 """One conversation -> text rendering: a head trained on a TRL conversational pairs file gives
 bit-identical rewards for the same (prompt, answer) through every path that scores it (the
-training vectors, score_candidates, best_of_n, the TRL reward function, an active pool's
+training vectors, score_candidates, pick_best_of_n, the TRL reward function, an active pool's
 vectors and `embrm select`'s pool reader), for single-turn, multi-turn, system-message and
 plain-string prompts, on the real static encoder."""
 
@@ -18,7 +18,7 @@ from embrm.active import responses_from_pairs, within_prompt_pool
 from embrm.cli import _pool_responses
 from embrm.data import read_any, read_pairs, render_prompt
 from embrm.heads import BTLinear
-from embrm.policy import as_trl_reward_func, best_of_n, score_candidates
+from embrm.policy import as_trl_reward_func, pick_best_of_n, score_candidates
 
 
 def user(text):
@@ -128,11 +128,11 @@ def test_every_path_gives_the_training_reward_bit_for_bit(trained, static_encode
     as_messages = [[assistant(a)] for a in answers]
     conversational = not isinstance(prompt, str)
 
-    # score_candidates and best_of_n: answers as strings and as assistant messages
+    # score_candidates and pick_best_of_n: answers as strings and as assistant messages
     for given in (answers, as_messages) if conversational else (answers,):
         (rewards,) = score_candidates(head, static_encoder, [prompt], [given])
         assert np.array_equal(rewards, expected), case
-        picks = best_of_n(head, static_encoder, [prompt], [given])
+        picks = pick_best_of_n(head, static_encoder, [prompt], [given])
         assert np.array_equal(picks.rewards[0], expected)
         assert picks.reward[0] == expected.max() and picks.index[0] == int(np.argmax(expected))
 

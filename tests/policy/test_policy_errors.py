@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from embrm.exceptions import DataError, ModelLoadError
-from embrm.policy import dpo_config, generate_candidates, load_policy_model, preference_pairs, train_dpo
+from embrm.policy import dpo_config, generate_candidates, load_policy_model, preference_dataset, train_dpo
 
 
 def test_core_import_stays_light():
@@ -41,7 +41,7 @@ def test_missing_policy_extra_names_the_install(monkeypatch, tmp_path, module, p
         if module == "trl":
             dpo_config(tmp_path)
         elif module == "datasets":
-            preference_pairs(["p"], [["a", "b"]], [[1.0, 0.0]])
+            preference_dataset(["p"], [["a", "b"]], [[1.0, 0.0]])
         else:
             generate_candidates(object(), ["p"], 2)
     if purpose is not None:  # the message says what needed the package
@@ -50,7 +50,7 @@ def test_missing_policy_extra_names_the_install(monkeypatch, tmp_path, module, p
         calls = {
             "trl": [lambda: dpo_config(tmp_path),
                     lambda: train_dpo(object(), [], tokenizer=None, output_dir=tmp_path)],
-            "datasets": [lambda: preference_pairs(["p"], [["a", "b"]], [[1.0, 0.0]])],
+            "datasets": [lambda: preference_dataset(["p"], [["a", "b"]], [[1.0, 0.0]])],
         }[module]
         for call in calls:
             with pytest.raises(ImportError, match=message):
@@ -74,7 +74,7 @@ class _Untouchable:
 
 
 def test_train_dpo_checks_its_inputs_before_training(tmp_path):
-    pairs = preference_pairs(["p"], [["a", "b"]], [[1.0, 0.0]])
+    pairs = preference_dataset(["p"], [["a", "b"]], [[1.0, 0.0]])
     model = _Untouchable()
     with pytest.raises(DataError, match=r"^Pass output_dir \(where TRL writes its logs\) or a ready "
                        r"DPOConfig as config\.$"):
@@ -82,7 +82,7 @@ def test_train_dpo_checks_its_inputs_before_training(tmp_path):
     with pytest.raises(DataError, match=r"^Pass DPOConfig fields either in config or as keywords, not both: "
                        r"\['beta', 'max_steps'\]\.$"):
         train_dpo(model, pairs, tokenizer=None, config=dpo_config(tmp_path), beta=0.2, max_steps=1)
-    empty = preference_pairs(["p"], [["a", "b"]], [[1.0, 1.0]])  # a tie makes no pair
+    empty = preference_dataset(["p"], [["a", "b"]], [[1.0, 1.0]])  # a tie makes no pair
     assert len(empty) == 0
     with pytest.raises(DataError, match=r"^No preference pairs to train on: lower the margin or give more "
                        r"candidates per prompt\.$"):
@@ -92,13 +92,13 @@ def test_train_dpo_checks_its_inputs_before_training(tmp_path):
 def test_preference_pairs_refuses_bad_rewards_and_mixed_prompts():
     chat = [{"role": "user", "content": "p"}]
     with pytest.raises(DataError, match="margin must be a finite number >= 0"):
-        preference_pairs(["p"], [["a", "b"]], [[1.0, 0.0]], margin=-0.1)
+        preference_dataset(["p"], [["a", "b"]], [[1.0, 0.0]], margin=-0.1)
     with pytest.raises(DataError, match="margin must be a finite number >= 0"):
-        preference_pairs(["p"], [["a", "b"]], [[1.0, 0.0]], margin=float("nan"))
+        preference_dataset(["p"], [["a", "b"]], [[1.0, 0.0]], margin=float("nan"))
     with pytest.raises(DataError, match=r"^rewards must hold one array per prompt; got 1 for 2 prompts\.$"):
-        preference_pairs(["p", "q"], [["a", "b"], ["c", "d"]], [[1.0, 0.0]])
+        preference_dataset(["p", "q"], [["a", "b"], ["c", "d"]], [[1.0, 0.0]])
     with pytest.raises(DataError, match=r"^Prompt 0 has a NaN or infinite reward\.$"):
-        preference_pairs(["p"], [["a", "b"]], [[float("inf"), 0.0]])
+        preference_dataset(["p"], [["a", "b"]], [[float("inf"), 0.0]])
     with pytest.raises(DataError, match=r"^Mix of plain-text and conversational prompts: give all prompts "
                        r"in one form\.$"):
-        preference_pairs([chat, "q"], [["a", "b"], ["c", "d"]], [[1.0, 0.0], [1.0, 0.0]])
+        preference_dataset([chat, "q"], [["a", "b"], ["c", "d"]], [[1.0, 0.0], [1.0, 0.0]])

@@ -33,11 +33,13 @@ import pytest
 
 import embrm
 import embrm._files as files_module
-from embrm.active import QUERY_COLUMNS, read_labels, write_labels, write_queries
+from embrm.active import read_labels, write_labels, write_queries
+from embrm.active._rounds import QUERY_COLUMNS
 from embrm.cli import main
 from embrm.data import DATASETS
 from embrm.exceptions import DataError, OutputWriteError
 from embrm.heads import BTLinear, load
+from embrm.model_selection import Report
 
 REPO = Path(embrm.__file__).resolve().parent.parent
 
@@ -446,8 +448,8 @@ def _stub_heavy_parts(monkeypatch, tmp_path):
     encoder = SimpleNamespace(identity="enc", encode_responses=lambda p, r: rng.normal(size=(len(r), 3)))
 
     head = BTLinear().fit(*np.random.RandomState(0).normal(size=(2, 20, 3)), encoder_id="enc")
-    report = pl.DataFrame(
-        {"metric": ["pairwise_accuracy"], "value": [1.0], "ci_low": [None], "ci_high": [None]}
+    report = Report(
+        pl.DataFrame({"metric": ["pairwise_accuracy"], "value": [1.0], "ci_low": [None], "ci_high": [None]})
     )
     monkeypatch.setattr(cli, "_encoder", lambda args: SimpleNamespace(identity="enc"))
     monkeypatch.setattr(cli, "_load", lambda name, data_dir: scored)

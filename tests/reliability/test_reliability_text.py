@@ -15,7 +15,7 @@ from embrm.cli import main
 from embrm.data import read_pairs
 from embrm.exceptions import DataError
 from embrm.heads import BTLinear
-from embrm.policy import as_trl_reward_func, best_of_n, score_candidates
+from embrm.policy import as_trl_reward_func, pick_best_of_n, score_candidates
 
 BAD = "fine \ud800 text"
 
@@ -46,7 +46,7 @@ def test_encoder_refuses_lone_surrogates_naming_the_text(encoder):
 def test_policy_refuses_lone_surrogates_and_malformed_messages(tiny):
     head, encoder = tiny
     with pytest.raises(DataError, match=r"prompts\[1\] holds a lone surrogate"):
-        best_of_n(head, encoder, ["p", BAD], [["a"], ["b"]])
+        pick_best_of_n(head, encoder, ["p", BAD], [["a"], ["b"]])
     with pytest.raises(DataError, match=r"candidates\[0\]\[1\], message 0, content holds a lone surrogate"):
         score_candidates(head, encoder, ["p"], [["a", [{"role": "assistant", "content": BAD}]]])
     func = as_trl_reward_func(head, encoder)
@@ -54,7 +54,7 @@ def test_policy_refuses_lone_surrogates_and_malformed_messages(tiny):
         func(prompts=["p", "q"], completions=["a", BAD])
     # a role that is not a string: a DataError, not an AttributeError
     with pytest.raises(DataError, match=r"prompts\[0\], message 0: 'role' must be a string, got the number"):
-        best_of_n(head, encoder, [[{"role": 1, "content": "x"}]], [["a"]])
+        pick_best_of_n(head, encoder, [[{"role": 1, "content": "x"}]], [["a"]])
     # an answer with no assistant turn is refused, not scored as ""
     with pytest.raises(DataError, match=r"completions\[0\] is given as messages but has no assistant"):
         func(prompts=["p"], completions=[[{"role": "user", "content": "a"}]])

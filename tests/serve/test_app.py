@@ -194,7 +194,7 @@ def test_info_names_version_head_and_representation(client, bt_head, encoder):
     assert info["limits"]["max_answers"] == 4096
 
 
-def test_ensemble_disagreement_and_uwo_penalty(ensemble_head, bt_head, encoder, texts):
+def test_ensemble_disagreement_and_lcb_penalty(ensemble_head, bt_head, encoder, texts):
     prompts, answers = texts[0][:8], texts[1][:8]
     members = ensemble_head.member_rewards(encoder.encode_responses(prompts, answers))
     body = {"prompts": prompts, "answers": answers, "disagreement": True}
@@ -207,14 +207,21 @@ def test_ensemble_disagreement_and_uwo_penalty(ensemble_head, bt_head, encoder, 
             ensemble_head.uncertainty(encoder.encode_responses(prompts, answers)),
             rtol=1e-12,
         )
-    with TestClient(create_app(ensemble_head, encoder, penalty="uwo", penalty_weight=0.7)) as client:
+    with TestClient(create_app(ensemble_head, encoder, penalty="lcb", penalty_weight=0.7)) as client:
         got = client.post("/v1/rewards", json=body).json()
         expected = members.mean(axis=1) - 0.7 * members.std(axis=1)
         np.testing.assert_allclose(got["rewards"], expected, rtol=0, atol=1e-12)
         assert not np.allclose(got["rewards"], members.mean(axis=1))
-        assert client.get("/info").json()["penalty"] == "uwo"
+        assert client.get("/info").json()["penalty"] == "lcb"
+    # the old name warns and serves the same rewards
+    with pytest.warns(DeprecationWarning, match="penalty='uwo' was renamed 'lcb'"):
+        old = create_app(ensemble_head, encoder, penalty="uwo", penalty_weight=0.7)
+    with TestClient(old) as client:
+        got = client.post("/v1/rewards", json=body).json()
+        np.testing.assert_allclose(got["rewards"], expected, rtol=0, atol=1e-12)
+        assert client.get("/info").json()["penalty"] == "lcb"
     with pytest.raises(ValueError, match="Ensemble"):
-        create_app(bt_head, encoder, penalty="uwo", penalty_weight=1.0)
+        create_app(bt_head, encoder, penalty="lcb", penalty_weight=1.0)
     with pytest.raises(ValueError, match="penalty_weight"):
         create_app(ensemble_head, encoder, penalty_weight=1.0)
     with pytest.raises(ValueError, match="penalty must be"):
@@ -230,7 +237,7 @@ def test_create_app_refuses_bad_options_and_a_head_of_another_encoder(bt_head, e
     other = BTLinear().fit(np.eye(256)[:4], np.eye(256)[4:8], encoder_id="another-encoder")
     from embrm.exceptions import EncoderMismatchError
 
-    with pytest.raises(EncoderMismatchError):
+    with pytest.raises(EncoderMismatchError, match=r"but the service's encoder is .*embrm serve --model"):
         create_app(other, encoder)
 
 

@@ -92,12 +92,27 @@ def test_binding_beyond_loopback_needs_a_token(start_server, head_files, capsys)
 
 def test_cli_refuses_bad_options_before_binding(head_files, serve_cache, capsys):
     cache = ["--cache-dir", str(serve_cache)]
-    assert main(["serve", str(head_files["bt"]), *cache, "--penalty", "uwo", "--penalty-weight", "1"]) == 2
+    assert main(["serve", str(head_files["bt"]), *cache, "--penalty", "lcb", "--penalty-weight", "1"]) == 2
     assert "Ensemble" in capsys.readouterr().err
+    assert main(["serve", str(head_files["bt"]), *cache, "--penalty", "uwo", "--penalty-weight", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--penalty uwo was renamed --penalty lcb" in err and "Ensemble" in err
     assert main(["serve", str(head_files["ensemble"]), *cache, "--penalty-weight", "1"]) == 2
-    assert "--penalty uwo" in capsys.readouterr().err
+    assert "--penalty lcb" in capsys.readouterr().err
     assert main(["serve", str(head_files["bt"]), *cache, "--replicas", "2"]) == 2
     assert "--engine ray" in capsys.readouterr().err
+
+
+def test_cli_passes_the_old_penalty_name_on_as_lcb(head_files, serve_cache, capsys, monkeypatch):
+    import embrm.serve
+
+    seen = {}
+    monkeypatch.setattr(embrm.serve, "serve", lambda head, **options: seen.update(options))
+    cache = ["--cache-dir", str(serve_cache)]
+    argv = ["serve", str(head_files["ensemble"]), *cache, "--penalty", "uwo", "--penalty-weight", "1"]
+    assert main(argv) == 0
+    assert (seen["penalty"], seen["penalty_weight"]) == ("lcb", 1.0)
+    assert "--penalty uwo was renamed --penalty lcb" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """SmolLM2-135M-Instruct for real on the CPU (`-m slow`): seeded sampling, then a few DPO steps.
 
 Pairs: for 12 AlpacaEval prompts, the best and the worst short answer by the judge's score
-(``preference_pairs`` over the scores), 8 prompts to train on and 4 held out. After a few
+(``preference_dataset`` over the scores), 8 prompts to train on and 4 held out. After a few
 DPOTrainer steps the training loss is below its start (log 2, policy = reference) and the
 held-out implicit reward margin of chosen over rejected, zero before training, is positive.
 """
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from embrm import load_dataset
-from embrm.policy import generate_candidates, load_policy_model, preference_pairs, train_dpo
+from embrm.policy import generate_candidates, load_policy_model, preference_dataset, train_dpo
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +46,7 @@ def _pairs(data_dir, prompt_ids):
             prompts.append([{"role": "user", "content": part["prompt"][0]}])
             candidates.append(part["response"].to_list())
             rewards.append(np.log(part["judge_pref"].to_numpy() + 1e-9))
-    return preference_pairs(prompts, candidates, rewards)
+    return preference_dataset(prompts, candidates, rewards)
 
 
 def test_smollm2_dpo_loss_falls_and_held_out_margin_grows(smollm2, data_dir, tmp_path):
@@ -79,6 +79,6 @@ def test_dpo_experiment_quick(data_dir, encoder, tmp_path):
     summary = _load("dpo_smollm").main(["--quick", "--out", str(out), "--data-dir", str(data_dir),
                                         "--cache-dir", str(encoder.cache_dir), "--n-bootstrap", "50"])
     table = pl.read_csv(out / "results.csv")
-    assert table["metric"].to_list() == ["gold reward", "proxy reward", "answer length (chars)"]
+    assert table["metric"].to_list() == ["golden reward", "proxy reward", "answer length (chars)"]
     assert summary["setup"]["losses"][0] == pytest.approx(np.log(2), abs=1e-3)
     assert summary["setup"]["n_train_pairs"] > 0 and (out / "dpo_round.png").is_file()
