@@ -406,7 +406,7 @@ class BaseStrategy(BaseEstimator):
             Distinct rows of ``D_pool``, in the order chosen; never a self pair (zero
             difference) or an already-labelled pair.
         """
-        if isinstance(random_state, str) and random_state == _NOT_GIVEN:
+        if random_state is _NOT_GIVEN:
             random_state = getattr(self, "random_state", None)
         else:
             warnings.warn(
