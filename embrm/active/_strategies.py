@@ -1009,6 +1009,9 @@ class KCenter(BaseStrategy):
         for n in range(k):
             i = int(rng.choice(np.flatnonzero(eligible))) if n == 0 and L is None else int(np.argmax(score))
             chosen.append(i)
+            full = cap.add(i)
+            if full is not None:
+                eligible = eligible & ~full
             absorb(D[i : i + 1])
             score = np.where(eligible, nearest, -np.inf)
             score[chosen] = -np.inf

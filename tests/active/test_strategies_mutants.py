@@ -661,3 +661,37 @@ def test_the_shared_top_k_keeps_the_prompt_cap_for_one_shot_measures():
         firsts = [int(i) for i in order if i == order[groups[order] == groups[i]][0]][:10]
         capped = _CappedRandom(max_per_prompt=1, random_state=seed).select(D, batch_size=10, groups=groups)
         assert capped.tolist() == firsts
+
+
+class _CappedKCenter(KCenter):
+    """k-center with the designs' per-prompt cap."""
+
+    def __init__(self, max_per_prompt=None, random_state=None):
+        self.max_per_prompt = max_per_prompt
+        self.random_state = random_state
+
+
+def test_k_center_keeps_the_prompt_cap_of_the_shared_pick():
+    D = _pool(60, 3, 32)
+    labelled = _pool(4, 3, 33)
+    groups = np.repeat(np.arange(12), 5)
+    for cap in (1, 2):
+        picks = _CappedKCenter(max_per_prompt=cap, random_state=0).select(
+            D, labelled=labelled, batch_size=10, groups=groups
+        )
+        chosen, centres = [], list(labelled)
+        for _ in range(10):  # farthest point among the prompts not yet full
+            cs = np.array(centres)
+            dist = np.minimum(
+                ((D[:, None, :] - cs[None]) ** 2).sum(axis=2), ((D[:, None, :] + cs[None]) ** 2).sum(axis=2)
+            ).min(axis=1)
+            dist[chosen] = -np.inf
+            dist[
+                np.isin(groups, [g for g in set(groups[chosen]) if (groups[chosen] == g).sum() >= cap])
+            ] = -np.inf
+            chosen.append(int(np.argmax(dist)))
+            centres.append(D[chosen[-1]])
+        assert picks.tolist() == chosen
+        assert np.bincount(groups[picks]).max() == cap
+    plain = KCenter(random_state=0).select(D, labelled=labelled, batch_size=10, groups=groups)
+    assert np.bincount(groups[plain]).max() > 1  # the cap is what spreads the batch
