@@ -19,7 +19,7 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
-from embrm._validation import BOOLEAN, Interval, Options, check_groups, validate_params
+from embrm._core.validation import BOOLEAN, Interval, Options, check_groups, validate_params
 from embrm.exceptions import DataError, EncoderMismatchError
 from embrm.heads import single_threaded
 
