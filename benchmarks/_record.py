@@ -84,7 +84,7 @@ def recorded(script: str, argv: Sequence[str] | None = None, out_dir: Path | Non
     record = build_record(name, argv, buffer.getvalue(), time.perf_counter() - started)
     out_dir = Path(out_dir) if out_dir is not None else ROOT / "results" / "benchmarks"
     out_dir.mkdir(parents=True, exist_ok=True)
-    from embrm._files import atomic_write_text
+    from embrm._core.files import atomic_write_text
 
     atomic_write_text(out_dir / f"{name}.json", json.dumps(record, indent=2) + "\n")
     print(f"\nrecorded in {out_dir / (name + '.json')}")

@@ -7,7 +7,7 @@ are built inside each fold from that fold's training prompts only, the fitted he
 held-out prompts, and the out-of-fold rewards of every fold are evaluated together. A
 :class:`Report` reads the metric | value | ci_low | ci_high tables of :mod:`embrm.evaluate` by
 metric name. The experiments, the benchmarks, the command line's ``train`` (through
-``embrm.workflow``) and the active-annotation simulation use these instead of writing their own
+``embrm.cli.workflow``) and the active-annotation simulation use these instead of writing their own
 fold loops, splits or table parsers.
 """
 
@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
-from embrm._groups import Groups, group_codes, holdout_by_group
+from embrm._core.groups import Groups, group_codes, holdout_by_group
 from embrm.data import PreferencePairs, ScoredResponses, within_prompt_pairs
 from embrm.exceptions import DataError
 

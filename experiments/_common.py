@@ -28,7 +28,7 @@ import polars as pl
 from sklearn.utils import check_random_state
 
 from embrm import Encoder, load_dataset
-from embrm._files import atomic_write, atomic_write_text
+from embrm._core.files import atomic_write, atomic_write_text
 from embrm.data import PreferencePairs, ScoredResponses, within_prompt_pairs
 from embrm.embed import REPRESENTATIONS
 from embrm.evaluate import evaluate_rewards

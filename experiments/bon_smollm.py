@@ -41,8 +41,8 @@ from _policy import (
 )
 
 from embrm import load_dataset
-from embrm._files import atomic_write_text
-from embrm._validation import check_scored
+from embrm._core.files import atomic_write_text
+from embrm._core.validation import check_scored
 from embrm.evaluate import bon_components, bon_curve, bootstrap, evaluate_rewards, ratio_of_sums
 from embrm.model_selection import Report
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from embrm._files import atomic_write_bytes
+from embrm._core.files import atomic_write_bytes
 from embrm.active import write_queries
 from embrm.annotate import AnnotationRound, create_annotate_app
 

@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from embrm._files import atomic_write_bytes, atomic_write_text
+from embrm._core.files import atomic_write_bytes, atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "docs" / "results"

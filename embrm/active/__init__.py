@@ -9,7 +9,7 @@ and take ``random_state`` in the constructor. Candidate pools with stable pair i
 :func:`select_queries` / :func:`merge_labels` run real rounds.
 """
 
-from embrm._compat import renamed
+from embrm._core.compat import renamed
 from embrm.active._pools import (
     CandidatePool,
     cross_prompt_pool,

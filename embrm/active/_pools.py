@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 from sklearn.utils import check_random_state
 
-from embrm._groups import within_group_index_pairs
+from embrm._core.groups import within_group_index_pairs
 from embrm.data import PreferencePairs, ScoredResponses, content_key, render_prompt, render_response
 from embrm.exceptions import DataError
 

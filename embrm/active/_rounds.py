@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from embrm._files import file_lock, write_frame
-from embrm._validation import check_output_file
+from embrm._core.files import file_lock, write_frame
+from embrm._core.validation import check_output_file
 from embrm.active._pools import CandidatePool
 from embrm.active._strategies import STRATEGIES, BaseStrategy, default_strategy, seeded
 from embrm.data import PreferencePairs, peek_columns, read_table

@@ -21,7 +21,7 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 
-from embrm._validation import BOOLEAN, RANDOM_STATE, Interval, Options, check_groups, validate_params
+from embrm._core.validation import BOOLEAN, RANDOM_STATE, Interval, Options, check_groups, validate_params
 from embrm.exceptions import DataError, EncoderMismatchError
 from embrm.heads import single_threaded
 

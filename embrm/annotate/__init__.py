@@ -12,7 +12,7 @@ already use, and the merge of several annotators' labels.
 The page needs the ``serve`` extra (uvicorn, Starlette). See docs/annotate.md.
 """
 
-from embrm._compat import renamed
+from embrm._core.compat import renamed
 from embrm.annotate._aggregate import MERGED_COLUMNS, RULES, merge_votes, vote_weights
 from embrm.annotate._agreement import Agreement, agreement, cohen_kappa, fleiss_kappa
 from embrm.annotate._app import create_annotate_app

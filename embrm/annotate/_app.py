@@ -20,7 +20,7 @@ from typing import Any
 
 import polars as pl
 
-from embrm._compat import import_optional
+from embrm._core.compat import import_optional
 from embrm.annotate._aggregate import merge_votes
 from embrm.annotate._log import LABEL_VALUES, check_annotator
 from embrm.annotate._round import AnnotationRound

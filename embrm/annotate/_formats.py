@@ -26,7 +26,7 @@ from typing import Any
 
 import polars as pl
 
-from embrm._files import atomic_write_text, write_frame
+from embrm._core.files import atomic_write_text, write_frame
 from embrm.annotate._round import AnnotationRound
 from embrm.data import read_table
 from embrm.exceptions import DataError

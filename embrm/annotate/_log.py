@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from embrm._files import file_lock, fsync_folder
+from embrm._core.files import file_lock, fsync_folder
 from embrm.exceptions import DataError
 
 #: What an annotator can say about a pair: ``a`` or ``b`` is better, a tie, or skip it.

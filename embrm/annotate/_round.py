@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from embrm._files import atomic_write_text, file_lock, write_frame
+from embrm._core.files import atomic_write_text, file_lock, write_frame
 from embrm.active import is_labels_file, read_queries
 from embrm.annotate._log import LabelLog
 from embrm.exceptions import DataError

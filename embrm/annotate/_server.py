@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from embrm._compat import import_optional
+from embrm._core.compat import import_optional
 from embrm.annotate._app import create_annotate_app
 from embrm.annotate._log import check_annotator
 from embrm.annotate._round import AnnotationRound

@@ -5,7 +5,7 @@ Prompt-grouped splits live in :mod:`embrm.model_selection`; ``embrm.data.group_k
 ``embrm.data.group_train_test_split`` still work for one release, with a ``DeprecationWarning``.
 """
 
-from embrm._compat import renamed
+from embrm._core.compat import renamed
 from embrm.data._containers import PreferencePairs, ScoredResponses
 from embrm.data._conversation import (
     content_key,

@@ -29,7 +29,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from embrm._text import check_unicode
+from embrm._core.text import check_unicode
 from embrm.exceptions import DataError
 
 Message = Mapping[str, str]

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 from sklearn.utils import check_random_state
 
-from embrm._groups import within_group_index_pairs
+from embrm._core.groups import within_group_index_pairs
 from embrm.data._containers import PreferencePairs, ScoredResponses
 from embrm.exceptions import DataError
 

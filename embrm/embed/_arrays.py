@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from embrm._validation import encoder_id_of
+from embrm._core.validation import encoder_id_of
 
 #: Functions that join arrays: the identity survives only joining rows of one identity.
 _JOINS = {np.concatenate, np.vstack, np.stack, np.hstack, np.column_stack, np.dstack, np.block, np.append}

@@ -59,7 +59,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from embrm._files import atomic_write, fsync_folder
+from embrm._core.files import atomic_write, fsync_folder
 from embrm.exceptions import CacheCorruptError, CacheWriteError, OutputWriteError
 
 MANIFEST = "manifest.parquet"

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embrm._compat import import_optional
+from embrm._core.compat import import_optional
 from embrm.embed._onnx import (
     EXPORT_META,
     _hash_weights,

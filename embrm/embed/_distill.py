@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from embrm._compat import import_optional
+from embrm._core.compat import import_optional
 from embrm.embed._onnx import install_export, is_complete_export, record_checksums
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from embrm._text import check_unicode
+from embrm._core.text import check_unicode
 from embrm.embed._arrays import EmbeddingArray
 from embrm.embed._backend import Backend, BackendOptions, Plan
 from embrm.embed._cache import VectorCache, check_cache_root, default_cache_dir

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from embrm._compat import import_optional
-from embrm._files import atomic_write_text, fsync_folder
+from embrm._core.compat import import_optional
+from embrm._core.files import atomic_write_text, fsync_folder
 from embrm.exceptions import ModelLoadError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embrm._compat import import_optional
+from embrm._core.compat import import_optional
 from embrm.embed._backend import RAW_TEXT_FORMAT, BackendOptions, Plan, pick
 from embrm.embed._cache import pair_keys, text_keys
 from embrm.embed._distill import STATIC_META, distill_static

@@ -25,8 +25,8 @@ import polars as pl
 from numpy.typing import ArrayLike
 from scipy.special import gammaln
 
-from embrm._groups import Groups
-from embrm._validation import check_scored
+from embrm._core.groups import Groups
+from embrm._core.validation import check_scored
 from embrm.evaluate._bootstrap import bootstrap, check_bootstrap_params, ratio_of_sums
 from embrm.exceptions import DataError
 

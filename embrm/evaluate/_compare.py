@@ -13,8 +13,8 @@ import numpy as np
 import polars as pl
 from numpy.typing import ArrayLike
 
-from embrm._groups import Groups
-from embrm._validation import check_scored, check_scores
+from embrm._core.groups import Groups
+from embrm._core.validation import check_scored, check_scores
 from embrm.evaluate._bon import NValue, _per_group_bon, check_n
 from embrm.evaluate._bootstrap import (
     Statistic,

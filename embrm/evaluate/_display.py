@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import ArrayLike
 
-from embrm._compat import import_optional
+from embrm._core.compat import import_optional
 from embrm.evaluate._bon import bon_curve
 from embrm.evaluate._metrics import reliability_table
 from embrm.exceptions import DataError

@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from embrm._groups import Groups
-from embrm._validation import check_scores
+from embrm._core.groups import Groups
+from embrm._core.validation import check_scores
 from embrm.evaluate._bon import bon_components
 from embrm.exceptions import DataError
 

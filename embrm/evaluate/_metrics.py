@@ -15,8 +15,8 @@ import polars as pl
 from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 
-from embrm._groups import Groups
-from embrm._validation import check_labels, check_reward_pairs, check_scored, check_scores
+from embrm._core.groups import Groups
+from embrm._core.validation import check_labels, check_reward_pairs, check_scored, check_scores
 from embrm.evaluate._bootstrap import Statistic
 from embrm.exceptions import DataError
 

@@ -8,8 +8,8 @@ import numpy as np
 import polars as pl
 from numpy.typing import ArrayLike
 
-from embrm._groups import Groups
-from embrm._validation import check_scored
+from embrm._core.groups import Groups
+from embrm._core.validation import check_scored
 from embrm.evaluate._bon import NValue, bon_components, check_n, gain_terms
 from embrm.evaluate._bootstrap import bootstrap, check_bootstrap_params, ratio_of_sums
 from embrm.evaluate._length import check_lengths, length_controlled_bon

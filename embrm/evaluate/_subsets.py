@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import ArrayLike
 
-from embrm._groups import Groups
+from embrm._core.groups import Groups
 from embrm.evaluate._bootstrap import bootstrap, check_bootstrap_params, ratio_of_sums
 from embrm.evaluate._length import check_lengths
 from embrm.evaluate._metrics import check_reward_pairs, pair_outcomes

@@ -15,7 +15,7 @@ from scipy.special import expit, log_expit
 from sklearn.base import BaseEstimator
 from threadpoolctl import ThreadpoolController
 
-from embrm._validation import (
+from embrm._core.validation import (
     check_embeddings,
     check_encoder_id,
     check_groups,
@@ -74,7 +74,7 @@ class BaseHead(BaseEstimator):
     (``cross_val_score``, ``GridSearchCV`` with ``GroupKFold``) works unchanged.
     """
 
-    #: Allowed values of each constructor parameter (see ``embrm._validation``).
+    #: Allowed values of each constructor parameter (see ``embrm._core.validation``).
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
     #: Fewest pairs ``fit`` accepts.
     _min_pairs: ClassVar[int] = 2

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from embrm._validation import BOOLEAN, Interval
+from embrm._core.validation import BOOLEAN, Interval
 from embrm.heads._base import BaseHead, feature_scale
 from embrm.heads._docs import shared_docs
 from embrm.heads._linear import (

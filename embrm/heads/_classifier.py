@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.utils import check_random_state
 
-from embrm._groups import group_means, grouped_holdout
-from embrm._validation import BOOLEAN, POSITIVE_INT_TUPLE, RANDOM_STATE, Interval, Options
+from embrm._core.groups import group_means, grouped_holdout
+from embrm._core.validation import BOOLEAN, POSITIVE_INT_TUPLE, RANDOM_STATE, Interval, Options
 from embrm.heads._base import BaseHead, feature_scale, fit_temperature
 from embrm.heads._docs import shared_docs
 from embrm.heads._linear import LINEAR_ALPHA, IndexedLinearFit, fit_response_logistic, pointwise

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import log_expit, softmax
 
-from embrm._validation import BOOLEAN, Interval, Options, check_pairs
+from embrm._core.validation import BOOLEAN, Interval, Options, check_pairs
 from embrm.exceptions import DataError
 from embrm.heads._base import (
     BaseHead,

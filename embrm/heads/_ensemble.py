@@ -9,8 +9,8 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
-from embrm._groups import group_means
-from embrm._validation import RANDOM_STATE, HasMethods, Interval, Options, check_groups
+from embrm._core.groups import group_means
+from embrm._core.validation import RANDOM_STATE, HasMethods, Interval, Options, check_groups
 from embrm.heads._base import BaseHead
 from embrm.heads._bt import BTLinear
 from embrm.heads._docs import shared_docs

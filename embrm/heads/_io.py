@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from embrm._files import atomic_write
-from embrm._validation import check_output_file, validate_params
+from embrm._core.files import atomic_write
+from embrm._core.validation import check_output_file, validate_params
 from embrm.exceptions import DataError, EncoderMismatchError
 from embrm.heads._base import BaseHead
 
@@ -74,7 +74,7 @@ def _describe(head: BaseHead, arrays: dict[str, np.ndarray], prefix: str) -> dic
 
 
 def save_head(head: BaseHead, path: str | os.PathLike[str]) -> None:
-    """Write ``head`` to ``path`` atomically (see :func:`embrm._files.atomic_write`): a crash
+    """Write ``head`` to ``path`` atomically (see :func:`embrm._core.files.atomic_write`): a crash
     or a full disk leaves the old file or the new one, and a planted symbolic link is never
     followed."""
     arrays: dict[str, np.ndarray] = {}

@@ -10,8 +10,8 @@ import lightgbm as lgb
 import numpy as np
 from sklearn.utils import check_random_state
 
-from embrm._groups import grouped_holdout
-from embrm._validation import BOOLEAN, RANDOM_STATE, Interval, Options
+from embrm._core.groups import grouped_holdout
+from embrm._core.validation import BOOLEAN, RANDOM_STATE, Interval, Options
 from embrm.evaluate import pair_outcomes
 from embrm.heads._base import BaseHead, feature_scale, fit_temperature
 from embrm.heads._classifier import within_group_offsets

@@ -28,7 +28,7 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 from sklearn.exceptions import ConvergenceWarning
 
-from embrm._validation import validate_params
+from embrm._core.validation import validate_params
 from embrm.heads._base import fit_temperature, single_threaded
 from embrm.heads._streaming import (
     DEFAULT_CHUNK_SIZE,

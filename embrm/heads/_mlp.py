@@ -14,8 +14,8 @@ import numpy as np
 from scipy.special import expit, log_expit
 from sklearn.utils import check_random_state
 
-from embrm._groups import grouped_holdout
-from embrm._validation import POSITIVE_INT_TUPLE, RANDOM_STATE, Interval
+from embrm._core.groups import grouped_holdout
+from embrm._core.validation import POSITIVE_INT_TUPLE, RANDOM_STATE, Interval
 from embrm.heads._base import BaseHead
 from embrm.heads._docs import shared_docs
 

@@ -29,8 +29,8 @@ from typing import Any, Protocol
 import numpy as np
 from scipy.special import expit, log_expit
 
-from embrm._groups import group_codes
-from embrm._validation import check_groups, check_sample_weight
+from embrm._core.groups import group_codes
+from embrm._core.validation import check_groups, check_sample_weight
 from embrm.exceptions import DataError
 
 #: Rows of the vectors read (and converted to float64) at a time.

@@ -19,7 +19,7 @@ missing one raises an ImportError naming ``pip install 'embrm[policy]'`` (httpx 
 remote reward function: ``pip install 'embrm[serve]'``).
 """
 
-from embrm._compat import renamed
+from embrm._core.compat import renamed
 from embrm.policy._dpo import PAIRINGS, dpo_config, preference_dataset, train_dpo
 from embrm.policy._generate import generate_candidates, load_policy_model
 from embrm.policy._remote import as_remote_reward_func

@@ -10,7 +10,7 @@ from typing import Any
 from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 
-from embrm._compat import import_optional
+from embrm._core.compat import import_optional
 from embrm.data import is_conversation, render_prompt
 from embrm.embed import DEFAULT_DECODER, default_cache_dir, load_causal_lm, resolve_decoder
 from embrm.exceptions import DataError, ModelLoadError

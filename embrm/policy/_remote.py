@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from embrm._compat import import_optional
+from embrm._core.compat import import_optional
 from embrm.exceptions import ServiceError
 from embrm.policy._reward_func import render_completions
 from embrm.policy._scoring import Text

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from embrm._validation import check_head_encoder
+from embrm._core.validation import check_head_encoder
 from embrm.data import render_prompt, render_response
 from embrm.exceptions import DataError
 from embrm.policy._scoring import Text, rewards_of_texts

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from embrm._validation import check_head_encoder
+from embrm._core.validation import check_head_encoder
 from embrm.data import is_conversation, render_prompt, render_response
 from embrm.exceptions import DataError
 

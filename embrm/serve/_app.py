@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from embrm._compat import import_optional
-from embrm._validation import check_head_encoder
+from embrm._core.compat import import_optional
+from embrm._core.validation import check_head_encoder
 from embrm.data import render_prompt, render_response
 from embrm.exceptions import DataError
 from embrm.serve._batching import MicroBatcher

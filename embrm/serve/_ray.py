@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from embrm._compat import import_optional
+from embrm._core.compat import import_optional
 from embrm.serve._app import TOKEN_ENV
 from embrm.serve._server import build_app, check_binding
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from embrm._compat import import_optional
+from embrm._core.compat import import_optional
 from embrm.exceptions import EmbrmError
 from embrm.serve._app import (
     CONFIG_ENV,

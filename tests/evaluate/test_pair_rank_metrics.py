@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import kendalltau, spearmanr
 from sklearn.metrics import roc_auc_score
 
-from embrm._groups import Groups
+from embrm._core.groups import Groups
 from embrm.evaluate import (
     expected_calibration_error,
     pair_auc,

@@ -9,7 +9,7 @@ from _row_reads import RowsRead
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from embrm._groups import grouped_holdout
+from embrm._core.groups import grouped_holdout
 from embrm.exceptions import DataError
 from embrm.heads import ClassifierHead, _classifier
 from embrm.heads._base import feature_scale, fit_temperature

@@ -11,7 +11,7 @@ from scipy.optimize import approx_fprime
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from embrm._groups import grouped_holdout
+from embrm._core.groups import grouped_holdout
 from embrm.exceptions import DataError
 from embrm.heads import BTMLP, BTLinear, ClassifierHead
 from embrm.heads._base import fit_temperature

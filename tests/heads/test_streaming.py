@@ -260,7 +260,7 @@ def test_check_indexed_pairs_keeps_int32_row_numbers():
     ],
 )
 def test_group_codes_are_the_inverse_of_unique(groups):
-    from embrm._groups import group_codes
+    from embrm._core.groups import group_codes
 
     codes, n_groups = group_codes(groups)
     labels, inverse = np.unique(groups, return_inverse=True)

@@ -32,7 +32,7 @@ import polars as pl
 import pytest
 
 import embrm
-import embrm._files as files_module
+import embrm._core.files as files_module
 from embrm.active import read_labels, write_labels, write_queries
 from embrm.active._rounds import QUERY_COLUMNS
 from embrm.cli import main
@@ -46,7 +46,7 @@ REPO = Path(embrm.__file__).resolve().parent.parent
 SERVER = textwrap.dedent(
     """
     import json, os, signal, sys, threading, time, traceback
-    import embrm._files
+    import embrm._core.files
     from embrm.active import write_labels
 
     def die(*args, **kwargs):
@@ -77,7 +77,7 @@ SERVER = textwrap.dedent(
         elif job["hook"] == "replace":  # the temporary file is complete, not yet renamed
             os.replace = die
         elif job["hook"] == "after-replace":  # renamed, the folder not yet fsynced
-            embrm._files.fsync_folder = die
+            embrm._core.files.fsync_folder = die
         elif job["hook"] == "writing":  # part of the new content written
             threading.Thread(target=die_while_writing, args=(job["out"],), daemon=True).start()
         write_labels(pl.read_parquet(job["src"]), job["out"])
@@ -436,7 +436,7 @@ def _stub_heavy_parts(monkeypatch, tmp_path):
     """Commands up to their output, without the encoder (select, train, reward, eval --plot)."""
     import embrm.active
     import embrm.cli as cli
-    import embrm.workflow
+    import embrm.cli.workflow
     from embrm.data import ScoredResponses
 
     scored = ScoredResponses(
@@ -458,9 +458,9 @@ def _stub_heavy_parts(monkeypatch, tmp_path):
     monkeypatch.setattr(embrm.active, "within_prompt_pool", lambda *a, **k: [0, 1, 2])
     queries = _labels(0, 3, 0).with_columns(pl.lit(None, pl.String).alias("label"))
     monkeypatch.setattr(embrm.active, "select_queries", lambda *a, **k: queries)
-    held_out = embrm.workflow.HeldOutResult(head, 20, 5, 0.01, 1.0, report)
-    monkeypatch.setattr(embrm.workflow, "train_held_out", lambda *a, **k: held_out)
-    monkeypatch.setattr(embrm.workflow, "reward_frame", lambda *a: pl.DataFrame({"reward": [0.5]}))
+    held_out = embrm.cli.workflow.HeldOutResult(head, 20, 5, 0.01, 1.0, report)
+    monkeypatch.setattr(embrm.cli.workflow, "train_held_out", lambda *a, **k: held_out)
+    monkeypatch.setattr(embrm.cli.workflow, "reward_frame", lambda *a: pl.DataFrame({"reward": [0.5]}))
     (tmp_path / "data.csv").write_text("prompt,chosen,rejected\nhi,a,b\n")
     return {
         "select": ["select", str(tmp_path / "data.csv"), "--budget", "3", "--out"],

@@ -66,12 +66,12 @@ def test_save_into_a_missing_folder(saved_head, tmp_path):
 
 
 def test_train_checks_out_before_training(tmp_path, capsys, monkeypatch):
-    import embrm.workflow
+    import embrm.cli.workflow
 
     def never(*args, **kwargs):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(embrm.workflow, "train_held_out", never)
+    monkeypatch.setattr(embrm.cli.workflow, "train_held_out", never)
     data = tmp_path / "d.jsonl"
     data.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n')
     assert main(["train", str(data), "--out", str(tmp_path / "nodir" / "h.npz")]) == 2

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from embrm._groups import Groups
+from embrm._core.groups import Groups
 from embrm.exceptions import DataError, EncoderMismatchError
 
 

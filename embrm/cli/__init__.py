@@ -123,8 +123,8 @@ def _check_out(
 ) -> Path:
     """``--out`` as a Path, checked before any work: a writable file path (not a folder)
     with one of ``suffixes``, and none of the command's inputs."""
-    from embrm._files import check_not_input
-    from embrm._validation import check_output_file
+    from embrm._core.files import check_not_input
+    from embrm._core.validation import check_output_file
 
     if Path(out).expanduser().is_dir():  # before the suffix, whose message would mislead
         raise DataError(f"{what} {out!r} is a folder; give a file name inside it.")
@@ -132,7 +132,7 @@ def _check_out(
 
 
 def cmd_doctor(args: argparse.Namespace) -> None:
-    from embrm._doctor import doctor_report
+    from embrm.cli.doctor import doctor_report
 
     _print_rows(doctor_report(args.cache_dir, args.data_dir))
 
@@ -247,8 +247,8 @@ def _print_report(report) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from embrm.cli.workflow import train_held_out
     from embrm.heads import HEADS
-    from embrm.workflow import train_held_out
 
     # --out is checked before training, not after
     out = _check_out(args.out, _input_files(args.data, args.data_dir)) if args.out else None
@@ -284,8 +284,8 @@ def _load_head(args: argparse.Namespace):
 
 
 def cmd_reward(args: argparse.Namespace) -> None:
-    from embrm._files import write_frame
-    from embrm.workflow import reward_frame
+    from embrm._core.files import write_frame
+    from embrm.cli.workflow import reward_frame
 
     out = _check_out(args.out, [args.head, *_input_files(args.data, args.data_dir)], (".parquet", ".csv"))
     head, encoder = _load_head(args)
@@ -325,7 +325,7 @@ def _print_subset_report(report) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from embrm._files import atomic_write
+    from embrm._core.files import atomic_write
     from embrm.data import ScoredResponses
     from embrm.evaluate import BestOfNDisplay, evaluate_by_subset, evaluate_pairs, evaluate_rewards
     from embrm.model_selection import Report
@@ -659,7 +659,7 @@ def _merge_round(args: argparse.Namespace) -> None:
     exports) merged by a named rule, one row per pair of the round, with the agreement."""
     import polars as pl
 
-    from embrm._files import write_frame
+    from embrm._core.files import write_frame
     from embrm.annotate import AnnotationRound, agreement, merge_votes, read_votes
     from embrm.data import peek_columns
 
@@ -904,6 +904,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"embrm {args.command}: error: {_describe_error(exc)}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())
