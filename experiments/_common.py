@@ -123,6 +123,11 @@ def parse_args(
     return Context(name, args, argv, out, encoder)
 
 
+def add_folds(parser: argparse.ArgumentParser, help: str = "prompt-grouped folds") -> None:
+    """Add ``--folds`` (default 5): the cross-fitting folds of an experiment that cross-fits."""
+    parser.add_argument("--folds", type=int, default=5, help=help)
+
+
 def config(ctx: Context, quick: dict, full: dict) -> dict:
     """The experiment's quick or full settings, with ``--pairs-per-prompt`` applied."""
     cfg = dict(quick if ctx.quick else full)
@@ -133,11 +138,10 @@ def config(ctx: Context, quick: dict, full: dict) -> dict:
 
 # -- data ---------------------------------------------------------------------------------
 @dataclass
-class Scored:
-    """A scored set (many answers per prompt) with its embeddings, row-aligned."""
+class Embedded:
+    """A data set with its embeddings, row-aligned: its length and prompt ids are the data's."""
 
-    data: ScoredResponses
-    X: np.ndarray
+    data: ScoredResponses | PreferencePairs
 
     def __len__(self) -> int:
         return len(self.data)
@@ -145,6 +149,14 @@ class Scored:
     @property
     def groups(self) -> np.ndarray:
         return self.data.groups
+
+
+@dataclass
+class Scored(Embedded):
+    """A scored set (many answers per prompt) with its embeddings, row-aligned."""
+
+    data: ScoredResponses
+    X: np.ndarray
 
     @property
     def golden(self) -> np.ndarray:
@@ -182,19 +194,12 @@ def load_alpaca(ctx: Context, name: str = "alpacaeval", prompt_ids: Sequence[int
 
 
 @dataclass
-class Pairs:
+class Pairs(Embedded):
     """Labelled pairs with both answers embedded."""
 
     data: PreferencePairs
     X_win: np.ndarray
     X_lose: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    @property
-    def groups(self) -> np.ndarray:
-        return self.data.groups
 
 
 def load_hh(ctx: Context) -> Pairs:

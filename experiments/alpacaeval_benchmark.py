@@ -120,8 +120,7 @@ def _headline(table: pl.DataFrame) -> tuple[dict, list[str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    ctx = C.parse_args(NAME, __doc__, argv, lambda p: p.add_argument(
-        "--folds", type=int, default=5, help="prompt-grouped folds"))
+    ctx = C.parse_args(NAME, __doc__, argv, C.add_folds)
     table = run(ctx)
     cfg = C.config(ctx, QUICK, FULL)
     show = table.select(

@@ -183,8 +183,7 @@ def _headline(table: pl.DataFrame, facts: dict) -> tuple[dict, list[str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    ctx = C.parse_args(NAME, __doc__, argv, lambda p: p.add_argument(
-        "--folds", type=int, default=5, help="prompt-grouped folds"))
+    ctx = C.parse_args(NAME, __doc__, argv, C.add_folds)
     table, facts = run(ctx)
     show = table.select("head", "bon@4", "bon@16", "bon@all", "winrate_bon@all", "spearman",
                         "pairwise_accuracy", "attack_rank", "attack_top1_rate", "attack_position",

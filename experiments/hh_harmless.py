@@ -106,8 +106,7 @@ def _headline(table: pl.DataFrame) -> tuple[dict, list[str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    ctx = C.parse_args(NAME, __doc__, argv, lambda p: p.add_argument(
-        "--folds", type=int, default=5, help="folds (one group per pair)"))
+    ctx = C.parse_args(NAME, __doc__, argv, lambda p: C.add_folds(p, "folds (one group per pair)"))
     table, facts = run(ctx)
     show = table.select(
         "head", pl.struct(pl.all()).map_elements(lambda r: C.fmt_ci(r, "pairwise_accuracy"),

@@ -104,6 +104,17 @@ def fresh_cache(tmp_path, encoder) -> Path:
 
 
 @pytest.fixture(scope="session")
+def static_model_dir() -> Path:
+    """The distilled static model's folder in the shared cache (distilled once per machine);
+    copy it into a scratch cache's ``models/`` so an encoder there does not distil again."""
+    from embrm import Encoder
+
+    static = Encoder("static", show_progress=False)
+    static.static_model  # noqa: B018 - distil once per machine, into the shared cache
+    return static.model_dir
+
+
+@pytest.fixture(scope="session")
 def alpaca_prompt_ids(data_dir) -> np.ndarray:
     """A fixed, seeded subset of alpacaeval prompt ids."""
     return np.sort(np.random.RandomState(0).choice(805, size=N_ALPACA_PROMPTS, replace=False))

@@ -8,6 +8,8 @@ The model is exported to ONNX once per machine (:mod:`embrm.embed._onnx`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from tokenizers import Tokenizer
 
@@ -45,6 +47,20 @@ def split_plan(keys_of_texts, prompts: list[str], responses: list[str]) -> Plan:
 
     return Plan(keys_of_texts(texts), lambda rows: pick(texts, rows), len, combine, rows_found)
 
+
+def view_dim(infer: Callable[[list[str]], np.ndarray], view: str, cached: int | None = None) -> int:
+    """Width of a text backend's vectors under ``view``: the stored width (``cached``, or one
+    probe text through ``infer`` when unknown), doubled by the split view (``[r, sqrt(d) * (p * r)]``).
+
+    Example
+    -------
+    >>> view_dim(lambda texts: np.zeros((len(texts), 4)), "split")
+    8
+    >>> view_dim(lambda texts: np.zeros((len(texts), 4)), "joint", cached=384)
+    384
+    """
+    base = cached or infer(["dimension probe"]).shape[1]
+    return base * (2 if view == "split" else 1)
 
 class SentenceBackend:
     """A sentence-transformers model (all-MiniLM-L6-v2 by default) run by ONNX Runtime.
@@ -178,8 +194,7 @@ class SentenceBackend:
 
     def dim(self, cached: int | None = None) -> int:
         """Width of the view's vectors (``cached``: the cache's stored width, if known)."""
-        base = cached or self.infer(["dimension probe"]).shape[1]
-        return base * (2 if self.view == "split" else 1)
+        return view_dim(self.infer, self.view, cached)
 
     def describe(self) -> dict:
         """Model, folder, window, pooling, view and text format."""

@@ -32,7 +32,7 @@ from embrm.embed._cache import pair_keys, text_keys
 from embrm.embed._distill import STATIC_META, distill_static
 from embrm.embed._onnx import DEFAULT_MODEL, _hash_weights, resolve_model, verify_folder
 from embrm.embed._render import SEPARATOR
-from embrm.embed._sentence import SPLIT_FORMAT_VERSION, split_plan
+from embrm.embed._sentence import SPLIT_FORMAT_VERSION, split_plan, view_dim
 from embrm.embed._store import locate_model, model_folders, model_store
 from embrm.exceptions import ModelLoadError
 
@@ -248,8 +248,7 @@ class StaticBackend:
 
     def dim(self, cached: int | None = None) -> int:
         """Width of the view's vectors (``cached``: the cache's stored width, if known)."""
-        base = cached or self.infer(["dimension probe"]).shape[1]
-        return base * (2 if self.view == "split" else 1)
+        return view_dim(self.infer, self.view, cached)
 
     def describe(self) -> dict:
         """Model, folders, dimensions, view and text format."""

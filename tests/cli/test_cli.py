@@ -35,13 +35,9 @@ def cache_dir(encoder):
 
 
 @pytest.fixture
-def fresh_cache(fresh_cache):
+def fresh_cache(fresh_cache, static_model_dir):
     """The scratch cache, holding the distilled static model (the CLI's default) too."""
-    from embrm import Encoder
-
-    static = Encoder("static", show_progress=False)
-    static.static_model  # noqa: B018 - distil once per machine, into the shared cache
-    shutil.copytree(static.model_dir, fresh_cache / "models" / static.model_dir.name)
+    shutil.copytree(static_model_dir, fresh_cache / "models" / static_model_dir.name)
     return fresh_cache
 
 

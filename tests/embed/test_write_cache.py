@@ -12,10 +12,8 @@ from embrm import Encoder
 
 
 @pytest.fixture
-def static_cache(tmp_path):
-    static = Encoder("static", show_progress=False)
-    static.static_model  # noqa: B018 - distil once per machine, into the shared cache
-    shutil.copytree(static.model_dir, tmp_path / "models" / static.model_dir.name)
+def static_cache(tmp_path, static_model_dir):
+    shutil.copytree(static_model_dir, tmp_path / "models" / static_model_dir.name)
     return tmp_path
 
 

@@ -9,24 +9,10 @@ reason in ``make_results.DEFINITIONS``. Plain integers are not checked.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _module(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-make_results = _module(ROOT / "scripts" / "make_results.py", "make_results_figures")
-record = _module(ROOT / "benchmarks" / "_record.py", "benchmarks_record_figures")
+from _repo_scripts import ROOT, load_module, make_results, record
 
 
 def test_every_figure_in_the_guides_is_in_a_record():
@@ -100,7 +86,7 @@ def test_records_say_which_cpu(tmp_path):
     # The experiments' summaries write the same string.
     sys.path.insert(0, str(ROOT / "experiments"))
     try:
-        common = _module(ROOT / "experiments" / "_common.py", "experiments_common_figures")
+        common = load_module(ROOT / "experiments" / "_common.py", "experiments_common_figures")
     finally:
         sys.path.remove(str(ROOT / "experiments"))
     assert common.machine(cpuinfo) == machine

@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _module(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-make_results = _module(ROOT / "scripts" / "make_results.py", "make_results")
-record = _module(ROOT / "benchmarks" / "_record.py", "benchmarks_record")
+from _repo_scripts import ROOT, make_results, record
 
 
 def test_committed_pages_are_what_the_records_render():

@@ -1,31 +1,13 @@
-"""A deterministic stand-in encoder and a head fitted on it, for the policy tests.
-
-``ValueEncoder`` embeds a response as ``[v, 1]`` where ``v`` is the number the response
-starts with (``"3 apples"`` -> 3), so a Bradley-Terry head fitted on pairs "higher number
-wins" has a reward increasing in ``v``: every pick and pair is known in advance.
-"""
+"""A deterministic stand-in encoder and a head fitted on it, for the policy tests (the
+stand-ins themselves are in ``_stand_ins``)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from _stand_ins import ValueEncoder
 
 from embrm.heads import BTLinear
-
-
-class ValueEncoder:
-    """Embeds ``response`` as ``[leading number, prompt length / 100]``."""
-
-    identity = "value-encoder-v1"
-
-    def __init__(self):
-        self.calls: list[tuple[list[str], list[str]]] = []
-
-    def encode_responses(self, prompts, responses):
-        self.calls.append((list(prompts), list(responses)))
-        return np.array(
-            [[float(r.split()[0]), len(p) / 100] for p, r in zip(prompts, responses, strict=True)]
-        )
 
 
 @pytest.fixture

@@ -11,10 +11,8 @@ import time
 import numpy as np
 import pytest
 from _require import require
-from _tiny_lm import tiny_llama
-from test_grpo_step import PROMPTS, WORDS, FruitEncoder
+from _stand_ins import PROMPTS, FruitEncoder, fruit_head, tiny_grpo
 
-from embrm.heads import BTLinear
 from embrm.policy import as_remote_reward_func
 
 uvicorn = require("uvicorn", reason="the serve extra is not installed: pip install 'embrm[serve]'")
@@ -27,12 +25,7 @@ def service_url():
     from embrm.serve import create_app
 
     encoder = FruitEncoder()
-    rng = np.random.RandomState(0)
-    a, b = rng.randint(0, 5, 200), rng.randint(0, 5, 200)
-    keep = a != b
-    win, lose = np.maximum(a, b)[keep], np.minimum(a, b)[keep]
-    length = rng.uniform(0, 1, keep.sum())
-    head = BTLinear().fit(np.c_[win, length], np.c_[lose, length], encoder_id=encoder.identity)
+    head = fruit_head(encoder)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -50,18 +43,10 @@ def service_url():
 
 
 def test_grpo_trainer_step_with_rewards_from_the_service(tmp_path, service_url):
-    import torch
-    from datasets import Dataset
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOTrainer
 
     url, head, encoder = service_url
-    torch.set_num_threads(1)
-    model, tokenizer = tiny_llama([WORDS, *PROMPTS])
-    prompts = Dataset.from_dict({"prompt": [[{"role": "user", "content": p}] for p in PROMPTS]})
-    config = GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=4,
-                        max_completion_length=8, max_steps=1, logging_steps=1, learning_rate=1e-3,
-                        use_cpu=True, bf16=False, report_to="none", save_strategy="no", seed=0,
-                        disable_tqdm=True)
+    model, tokenizer, prompts, config = tiny_grpo(tmp_path)
     reward = as_remote_reward_func(url)
     trainer = GRPOTrainer(model=model, reward_funcs=reward, args=config, train_dataset=prompts,
                           processing_class=tokenizer)

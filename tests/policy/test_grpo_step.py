@@ -1,57 +1,24 @@
 """One real TRL ``GRPOTrainer`` step with ``as_trl_reward_func`` on a tiny random Llama: TRL
 generates the completions, calls our reward function as it calls any plain one, and logs
-exactly the rewards the head gives those completions (with the fruit-counting encoder below:
-more fruit words, higher reward)."""
+exactly the rewards the head gives those completions (with the fruit-counting encoder of
+``_stand_ins``: more fruit words, higher reward)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from _tiny_lm import tiny_llama
+from _stand_ins import PROMPTS, FruitEncoder, fruit_head, tiny_grpo
 
-from embrm.heads import BTLinear
 from embrm.policy import as_trl_reward_func
-
-WORDS = "apple pear plum fig no yes one two three"
-PROMPTS = ["Name a fruit.", "Say a word.", "Count with fruit.", "Give two fruits."]
-
-
-FRUITS = {"apple", "pear", "plum", "fig"}
-
-
-class FruitEncoder:
-    """Embeds a response as ``[number of fruit words, prompt length / 100]``; records calls."""
-
-    identity = "fruit-encoder-v1"
-
-    def __init__(self):
-        self.calls: list[tuple[list[str], list[str]]] = []
-
-    def encode_responses(self, prompts, responses):
-        self.calls.append((list(prompts), list(responses)))
-        rows = zip(prompts, responses, strict=True)
-        return np.array([[sum(w in FRUITS for w in r.split()), len(p) / 100] for p, r in rows], float)
 
 
 def test_grpo_trainer_step_with_the_heads_reward(tmp_path):
     import torch
-    from datasets import Dataset
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOTrainer
 
-    torch.set_num_threads(1)
     encoder = FruitEncoder()
-    rng = np.random.RandomState(0)
-    a, b = rng.randint(0, 5, 200), rng.randint(0, 5, 200)
-    keep = a != b
-    win, lose = np.maximum(a, b)[keep], np.minimum(a, b)[keep]
-    length = rng.uniform(0, 1, keep.sum())
-    head = BTLinear().fit(np.c_[win, length], np.c_[lose, length], encoder_id=encoder.identity)
-    model, tokenizer = tiny_llama([WORDS, *PROMPTS])
-    prompts = Dataset.from_dict({"prompt": [[{"role": "user", "content": p}] for p in PROMPTS]})
-    config = GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=4,
-                        max_completion_length=8, max_steps=1, logging_steps=1, learning_rate=1e-3,
-                        use_cpu=True, bf16=False, report_to="none", save_strategy="no", seed=0,
-                        disable_tqdm=True)
+    head = fruit_head(encoder)
+    model, tokenizer, prompts, config = tiny_grpo(tmp_path)
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
     trainer = GRPOTrainer(model=model, reward_funcs=as_trl_reward_func(head, encoder), args=config,
                           train_dataset=prompts, processing_class=tokenizer)
