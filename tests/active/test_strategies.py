@@ -7,6 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
+from _vopt_reference import vopt_greedy_reference
 from sklearn.base import clone
 
 from embrm.active import (
@@ -120,20 +121,7 @@ def test_vopt_equals_brute_force_greedy_on_pool_variance():
     labelled = D[:3] * np.array([1, -1, 1])[:, None]
     head = BTLinear(standardize=False, alpha=1.0).fit(D[3:10], np.zeros((7, 6)))
     picks = VOptimal(prior_strength=0.5, random_state=0).select(D, labelled=labelled, head=head, batch_size=5)
-    v = 1 / (1 + np.exp(-D @ head.coef_))
-    v *= 1 - v
-    p_lab = 1 / (1 + np.exp(-labelled @ head.coef_))
-    A = 0.5 * np.eye(6) + (labelled * (p_lab * (1 - p_lab))[:, None]).T @ labelled
-    P = D.T @ D / len(D)
-    chosen = []
-    for _ in range(5):
-        values = [
-            np.inf if i < 3 or i in chosen else np.trace(np.linalg.solve(A + v[i] * np.outer(D[i], D[i]), P))
-            for i in range(len(D))
-        ]
-        i = int(np.argmin(values))
-        chosen.append(i)
-        A += v[i] * np.outer(D[i], D[i])
+    chosen = vopt_greedy_reference(D, labelled, head.coef_, prior_strength=0.5, batch_size=5)
     assert picks.tolist() == chosen
 
 

@@ -8,6 +8,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from _vopt_reference import vopt_greedy_reference
 
 from embrm.active import (
     STRATEGIES,
@@ -135,19 +136,7 @@ def test_vopt_uses_the_labels_variances_under_a_confident_head():
     D = _pool(60, 5, 10) * np.array([2.0, 1.0, 0.5, 0.3, 0.1])
     labelled = D[:3] * np.sign(D[:3, 0])[:, None]
     head = _confident_head(D, labelled)
-    v = 1 / (1 + np.exp(-D @ head.coef_))
-    v *= 1 - v
-    p_lab = 1 / (1 + np.exp(-labelled @ head.coef_))
-    A = 0.1 * np.eye(5) + (labelled * (p_lab * (1 - p_lab))[:, None]).T @ labelled
-    P = D.T @ D / len(D)
-    chosen = []
-    for _ in range(4):
-        values = [
-            np.inf if i < 3 or i in chosen else np.trace(np.linalg.solve(A + v[i] * np.outer(D[i], D[i]), P))
-            for i in range(len(D))
-        ]
-        chosen.append(int(np.argmin(values)))
-        A += v[chosen[-1]] * np.outer(D[chosen[-1]], D[chosen[-1]])
+    chosen = vopt_greedy_reference(D, labelled, head.coef_, prior_strength=0.1, batch_size=4)
     picks = VOptimal(random_state=0).select(D, labelled=labelled, head=head, batch_size=4)
     assert picks.tolist() == chosen
 
