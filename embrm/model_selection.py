@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
-from embrm._core.groups import Groups, group_codes, holdout_by_group
+from embrm._core.groups import Groups, group_codes, split_off_groups
 from embrm.data import PreferencePairs, ScoredResponses, within_prompt_pairs
 from embrm.exceptions import DataError
 
@@ -126,7 +126,7 @@ def group_train_test_split(
     groups = np.asarray(groups)
     _unique_groups(groups, 2)
     codes, n_groups = group_codes(groups)
-    return holdout_by_group(codes, n_groups, test_size, check_random_state(random_state))
+    return split_off_groups(codes, n_groups, test_size, check_random_state(random_state))
 
 
 # -- cross-fitting -----------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Evaluation (per-prompt metrics), heads (centring within prompts, grouped validation
 slices), pair builders and the public splits of :mod:`embrm.model_selection` (which build on
-:func:`holdout_by_group`) all group rows by prompt id through these helpers.
+:func:`split_off_groups`) all group rows by prompt id through these helpers.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def group_means(X: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return (indicator @ X) / np.bincount(inverse, minlength=unique.size)[:, None], inverse
 
 
-def grouped_holdout(
+def grouped_validation_split(
     groups: np.ndarray | None,
     n_pairs: int,
     fraction: float,
@@ -134,7 +134,7 @@ def grouped_holdout(
 
     About ``fraction`` of the groups (at least one, and at least one left for training) go to
     validation, drawn by ``rng.permutation``; without ``groups`` every pair is its own group.
-    The draw is :func:`holdout_by_group`, shared with
+    The draw is :func:`split_off_groups`, shared with
     :func:`embrm.model_selection.group_train_test_split`.
     """
     if groups is None:
@@ -142,22 +142,24 @@ def grouped_holdout(
     inverse, n_groups = group_codes(groups)
     if n_groups < 2:
         raise DataError(
-            f"{owner} holds out a validation slice by group and needs pairs from at least "
+            f"{owner} keeps a validation split by group and needs pairs from at least "
             f"2 groups (prompts); got {n_groups}."
         )
-    return holdout_by_group(inverse, n_groups, fraction, rng)
+    return split_off_groups(inverse, n_groups, fraction, rng)
 
 
-def holdout_by_group(
+def split_off_groups(
     codes: np.ndarray, n_groups: int, fraction: float, rng: np.random.RandomState
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Row positions of the kept and the held-out rows when ``round(fraction * n_groups)``
-    groups (at least one, at most ``n_groups - 1``), the first of ``rng.permutation``, are held
-    out; ``codes`` gives each row's group index (``0 .. n_groups - 1``, at least 2 groups).
+    """Row positions of the kept and the split-off rows when ``round(fraction * n_groups)``
+    groups (at least one, at most ``n_groups - 1``), the first of ``rng.permutation``, are split
+    off; ``codes`` gives each row's group index (``0 .. n_groups - 1``, at least 2 groups). The
+    split-off part is a test split (:func:`embrm.model_selection.group_train_test_split`) or a
+    head's validation split (:func:`grouped_validation_split`).
 
     Example
     -------
-    >>> holdout_by_group(np.array([0, 0, 1, 2]), 3, 0.3, np.random.RandomState(0))
+    >>> split_off_groups(np.array([0, 0, 1, 2]), 3, 0.3, np.random.RandomState(0))
     (array([0, 1, 2]), array([3]))
     """
     n_held = min(max(1, round(fraction * n_groups)), n_groups - 1)

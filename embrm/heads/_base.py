@@ -312,7 +312,7 @@ def feature_scale(X_win: np.ndarray, X_lose: np.ndarray, s: np.ndarray) -> np.nd
 def fit_temperature(margin: np.ndarray, sample_weight: np.ndarray) -> float:
     """The temperature T making ``sigmoid(margin / T)`` the best-fitting P(preferred wins).
 
-    ``margin`` holds reward differences ``r(preferred) - r(other)`` on held-out pairs.
+    ``margin`` holds reward differences ``r(preferred) - r(other)`` on validation pairs.
     One parameter, fitted by weighted log-loss over log T in [-10, 10] (so separable
     margins give a sharp but finite temperature).
     """

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.utils import check_random_state
 
-from embrm._core.groups import group_means, grouped_holdout
+from embrm._core.groups import group_means, grouped_validation_split
 from embrm._core.validation import BOOLEAN, POSITIVE_INT_TUPLE, RANDOM_STATE, Interval, Options
 from embrm.heads._base import BaseHead, feature_scale, fit_temperature
 from embrm.heads._docs import shared_docs
@@ -55,7 +55,7 @@ class ClassifierHead(IndexedLinearFit, BaseHead):
     never the saturating probability. Within-prompt pairs draw each response's opponents
     from its own prompt only, so by default (``center_by_group=True``, with ``groups``)
     the logistic fit compares each response with the others of its prompt. Pairs are split
-    by group into a training part and a held-out slice; the held-out slice fits
+    by group into a training part and a validation split; the validation split fits
     ``temperature_`` so that ``predict_proba(a, b) = sigmoid((r(a) - r(b)) / temperature_)``
     is calibrated (and, for ``model="mlp"``, picks the early-stopping epoch).
 
@@ -95,7 +95,7 @@ class ClassifierHead(IndexedLinearFit, BaseHead):
     hidden_layer_sizes : tuple of int, default=(128,)
         Hidden layer widths of the ``"mlp"`` model (ignored by ``"linear"``).
     validation_fraction : float, default=0.1
-        Share of groups held out for the temperature (and early stopping).
+        Share of groups kept back as the validation split, for the temperature (and early stopping).
     random_state : int, RandomState or None, default=None
         Seeds the split and, for ``"mlp"``, the initialisation and batch order.
 
@@ -118,7 +118,7 @@ class ClassifierHead(IndexedLinearFit, BaseHead):
     n_epochs_ : int
         Restored epoch (``model="mlp"``).
     temperature_ : float
-        Fitted on the held-out pairs' reward differences.
+        Fitted on the validation split's reward differences.
     {fit_record}
 
     Examples
@@ -178,7 +178,7 @@ class ClassifierHead(IndexedLinearFit, BaseHead):
         groups: np.ndarray | None,
     ) -> None:
         rng = check_random_state(self.random_state)
-        tr, va = grouped_holdout(groups, X_win.shape[0], self.validation_fraction, rng, self._name)
+        tr, va = grouped_validation_split(groups, X_win.shape[0], self.validation_fraction, rng, self._name)
         if self.model == "linear" or self.linear_base:
             self._fit_logistic(*self._linear_rows(X_win, X_lose, groups, tr), sample_weight[tr])
         else:
@@ -255,12 +255,12 @@ class ClassifierHead(IndexedLinearFit, BaseHead):
         sample_weight: np.ndarray | None,
         groups: np.ndarray | None,
     ) -> tuple[RowMap, np.ndarray]:
-        """The held-out split of :meth:`fit`; the training pairs' responses, centred by group
+        """The validation split of :meth:`fit`; the training pairs' responses, centred by group
         with ``center_by_group`` and groups."""
         if self.model != "linear":
             raise ValueError(f"fit_indexed fits model='linear' only; this head has model={self.model!r}.")
         rng = check_random_state(self.random_state)
-        tr, va = grouped_holdout(groups, win.size, self.validation_fraction, rng, self._name)
+        tr, va = grouped_validation_split(groups, win.size, self.validation_fraction, rng, self._name)
         rows = ResponseRows(
             compact_index(win, stream.n_rows)[tr],  # the subset taken in the compact type
             compact_index(lose, stream.n_rows)[tr],

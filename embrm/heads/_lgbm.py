@@ -10,7 +10,7 @@ import lightgbm as lgb
 import numpy as np
 from sklearn.utils import check_random_state
 
-from embrm._core.groups import grouped_holdout
+from embrm._core.groups import grouped_validation_split
 from embrm._core.validation import BOOLEAN, RANDOM_STATE, Interval, Options
 from embrm.evaluate import pair_outcomes
 from embrm.heads._base import BaseHead, feature_scale, fit_temperature
@@ -47,7 +47,7 @@ class LGBMHead(BaseHead):
     response's win rate (the same loss, with repeated responses merged: see
     :func:`win_rate_rows`). ``objective="pairwise"`` ranks the two responses
     of each pair (LightGBM ``lambdarank`` with one query per pair, a RankNet-style pairwise
-    logistic loss). Boosting stops early on the pairwise accuracy of a held-out slice split
+    logistic loss). Boosting stops early on the pairwise accuracy of a validation split
     by group, which also fits ``temperature_`` for ``predict_proba``.
 
     Defaults are strongly regularised, unlike LightGBM's own (learning rate 0.1, 31
@@ -90,9 +90,9 @@ class LGBMHead(BaseHead):
         :class:`~embrm.heads.ClassifierHead`'s ``center_by_group`` (with ``groups``); the
         trees start from its margins on those offsets.
     early_stopping_rounds : int, default=200
-        Stop when the held-out pairwise accuracy has not improved for this many rounds.
+        Stop when the validation split's pairwise accuracy has not improved for this many rounds.
     validation_fraction : float, default=0.1
-        Share of groups held out for early stopping and the temperature.
+        Share of groups kept back as the validation split, for early stopping and the temperature.
     n_jobs : int, default=1
         LightGBM threads (``num_threads``), always passed explicitly (LightGBM's own
         default takes every core, which oversubscribes when fits run in parallel).
@@ -110,7 +110,7 @@ class LGBMHead(BaseHead):
     best_iteration_ : int
         Boosting rounds kept.
     temperature_ : float
-        Fitted on the held-out pairs' margin differences.
+        Fitted on the validation split's margin differences.
     {fit_record}
 
     Examples
@@ -224,7 +224,7 @@ class LGBMHead(BaseHead):
         groups: np.ndarray | None,
     ) -> None:
         rng = check_random_state(self.random_state)
-        tr, va = grouped_holdout(groups, X_win.shape[0], self.validation_fraction, rng, self._name)
+        tr, va = grouped_validation_split(groups, X_win.shape[0], self.validation_fraction, rng, self._name)
         params: dict[str, Any] = {
             "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves,

@@ -320,7 +320,7 @@ class IndexedLinearFit:
     """Mixin giving a linear head its ``fit_indexed``: the fit from vectors on disk.
 
     The head says which rows it trains on (``_indexed_rows``: Bradley-Terry differences,
-    or single responses, perhaps centred by group, after a held-out split) and whether it
+    or single responses, perhaps centred by group, after a validation split) and whether it
     fits an intercept; the solver settings come from ``_solver_settings``.
     """
 
@@ -339,7 +339,7 @@ class IndexedLinearFit:
         sample_weight: np.ndarray | None,
         groups: np.ndarray | None,
     ) -> tuple[RowMap, np.ndarray | None]:
-        """The training rows, and the held-out pairs that fit ``temperature_`` (None: no
+        """The training rows, and the validation pairs that fit ``temperature_`` (None: no
         temperature)."""
         raise NotImplementedError
 
@@ -357,7 +357,7 @@ class IndexedLinearFit:
         """Fit on pairs given as row numbers into vectors that may not fit in memory.
 
         Solves the same problem as :meth:`fit` (same objective, penalty, standardisation
-        and solver; for :class:`~embrm.heads.ClassifierHead` also the same held-out split,
+        and solver; for :class:`~embrm.heads.ClassifierHead` also the same validation split,
         centring by group and ``temperature_``) with pair ``i`` being
         ``vectors[win_index[i]]`` preferred over ``vectors[lose_index[i]]``. The vectors are
         read chunk by chunk, two sequential passes per L-BFGS evaluation (standardising
@@ -411,7 +411,7 @@ class IndexedLinearFit:
             vectors, win_index, lose_index, sample_weight, groups,
             chunk_size=chunk_size, min_pairs=self._min_pairs, owner=name,  # type: ignore[attr-defined]
         )  # fmt: skip
-        rows, held_out = self._indexed_rows(stream, win, lose, sample_weight, groups)
+        rows, validation = self._indexed_rows(stream, win, lose, sample_weight, groups)
         tol, max_iter = self._solver_settings()
         with single_threaded():
             self.coef_, intercept, self.n_iter_, self.feature_scale_ = fit_streamed_logistic(
@@ -426,11 +426,11 @@ class IndexedLinearFit:
             )
             if self._fit_intercept:
                 self.intercept_ = intercept
-            if held_out is not None:
+            if validation is not None:
                 reward = stream.matvec(self.coef_)
-        if held_out is not None:
-            weight = np.ones(held_out.size) if sample_weight is None else sample_weight[held_out]
-            self.temperature_ = fit_temperature(reward[win[held_out]] - reward[lose[held_out]], weight)
+        if validation is not None:
+            weight = np.ones(validation.size) if sample_weight is None else sample_weight[validation]
+            self.temperature_ = fit_temperature(reward[win[validation]] - reward[lose[validation]], weight)
         self.n_passes_ = stream.n_passes
         self.n_features_in_ = stream.n_features
         self.encoder_id_ = encoder_id

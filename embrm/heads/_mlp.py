@@ -1,7 +1,7 @@
 """A small ReLU MLP reward trained in numpy (no torch), and the Bradley-Terry MLP head.
 
 Training is minibatch Adam over a proper partition of the training rows each epoch, with
-early stopping on a held-out slice split by group and the best epoch restored.
+early stopping on a validation split by group and the best epoch restored.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 from scipy.special import expit, log_expit
 from sklearn.utils import check_random_state
 
-from embrm._core.groups import grouped_holdout
+from embrm._core.groups import grouped_validation_split
 from embrm._core.validation import POSITIVE_INT_TUPLE, RANDOM_STATE, Interval
 from embrm.heads._base import BaseHead
 from embrm.heads._docs import shared_docs
@@ -225,7 +225,7 @@ class BTMLP(BaseHead):
     patience : int, default=10
         Stop after this many epochs without a lower validation loss.
     validation_fraction : float, default=0.1
-        Share of groups (or pairs, without groups) held out for early stopping.
+        Share of groups (or pairs, without groups) kept back as the validation split, for early stopping.
     random_state : int, RandomState or None, default=None
         Seeds the initialisation, the split and the batch order.
 
@@ -320,7 +320,7 @@ class BTMLP(BaseHead):
         groups: np.ndarray | None,
     ) -> None:
         rng = check_random_state(self.random_state)
-        tr, va = grouped_holdout(groups, X_win.shape[0], self.validation_fraction, rng, self._name)
+        tr, va = grouped_validation_split(groups, X_win.shape[0], self.validation_fraction, rng, self._name)
         both = np.concatenate([X_win[tr], X_lose[tr]])
         self.input_mean_ = both.mean(axis=0).astype(np.float32)
         self.input_scale_ = (both.std(axis=0) + INPUT_SCALE_FLOOR).astype(np.float32)

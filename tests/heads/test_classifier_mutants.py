@@ -9,7 +9,7 @@ from _row_reads import RowsRead
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from embrm._core.groups import grouped_holdout
+from embrm._core.groups import grouped_validation_split
 from embrm.exceptions import DataError
 from embrm.heads import ClassifierHead, _classifier
 from embrm.heads._base import feature_scale, fit_temperature
@@ -31,7 +31,7 @@ def _grouped_pairs(seed=0, n_groups=30, per_group=4, d=5):
 
 
 def _by_hand(X_win, X_lose, groups, weight, alpha, seed, centred=True, standardize=True):
-    tr, va = grouped_holdout(groups, len(groups), 0.1, np.random.RandomState(seed), "ClassifierHead")
+    tr, va = grouped_validation_split(groups, len(groups), 0.1, np.random.RandomState(seed), "ClassifierHead")
     W, L = X_win[tr], X_lose[tr]
     if centred:
         both = np.vstack([W, L])
@@ -101,7 +101,7 @@ def test_mlp_is_trained_with_the_documented_settings_on_standardised_responses(m
     X_win, X_lose, groups, weight = _grouped_pairs(seed=1)
     head = ClassifierHead(model="mlp", hidden_layer_sizes=[6], linear_base=linear_base, random_state=2)
     head.fit(X_win, X_lose, weight, groups=groups)
-    tr, va = grouped_holdout(groups, len(groups), 0.1, np.random.RandomState(2), "ClassifierHead")
+    tr, va = grouped_validation_split(groups, len(groups), 0.1, np.random.RandomState(2), "ClassifierHead")
     (_, settings), (_, train, valid, kwargs) = _RecordingTrainer.calls
     assert settings == {
         "hidden_layer_sizes": (6,),
@@ -188,7 +188,7 @@ def test_errors_name_the_head():
     vectors = np.vstack([X_win, X_lose])
     win, lose = np.arange(len(groups)), len(groups) + np.arange(len(groups))
     one_group = (
-        r"^ClassifierHead holds out a validation slice by group and needs pairs from at least 2 groups "
+        r"^ClassifierHead keeps a validation split by group and needs pairs from at least 2 groups "
         r"\(prompts\); got 1\.$"
     )
     with pytest.raises(DataError, match=one_group):

@@ -11,7 +11,7 @@ from scipy.optimize import approx_fprime
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from embrm._core.groups import grouped_holdout
+from embrm._core.groups import grouped_validation_split
 from embrm.exceptions import DataError
 from embrm.heads import BTMLP, BTLinear, ClassifierHead
 from embrm.heads._base import fit_temperature
@@ -164,7 +164,7 @@ def test_bt_mlp_learns_a_nonlinear_reward():
 
 def test_grouped_holdout_keeps_groups_on_one_side():
     groups = np.repeat(np.arange(20), 5)
-    tr, va = grouped_holdout(groups, 100, 0.2, np.random.RandomState(0), "X")
+    tr, va = grouped_validation_split(groups, 100, 0.2, np.random.RandomState(0), "X")
     assert len(va) == 20 and len(tr) == 80
     assert not set(groups[tr]) & set(groups[va])
     assert np.array_equal(np.sort(np.r_[tr, va]), np.arange(100))
@@ -172,7 +172,7 @@ def test_grouped_holdout_keeps_groups_on_one_side():
 
 def test_grouped_holdout_needs_two_groups():
     with pytest.raises(ValueError, match="at least 2 groups"):
-        grouped_holdout(np.zeros(10), 10, 0.2, np.random.RandomState(0), "BTMLP")
+        grouped_validation_split(np.zeros(10), 10, 0.2, np.random.RandomState(0), "BTMLP")
 
 
 def test_fit_temperature_recovers_a_known_scale():
