@@ -31,7 +31,7 @@ EQUIVALENT: dict[str, str] = {
     "embrm.evaluate._bon.x_gain_terms__mutmut_15":
         "<= vs < tol: differs only when |bon - random| equals 1e-10 x the largest score exactly",
     "embrm.evaluate._bon.x_gain_terms__mutmut_19":
-        "<= vs < tol: differs only when |oracle - random| equals 1e-10 x the largest score exactly",
+        "<= vs < tol: differs only when |golden_bon - random| equals 1e-10 x the largest score exactly",
     "embrm.evaluate._bon.x_bon_curve__mutmut_73":
         "kl from an int array of N: np.log and the true division give the same floats",
     "embrm.evaluate._bon.x_bon_curve__mutmut_75":

@@ -75,7 +75,7 @@ def test_the_length_rows_leave_every_other_row_as_it_was():
         "random",
         "bon@2",
         "bon_lc@2",
-        "oracle@2",
+        "golden_bon@2",
         "normalised_gain@2",
         "bon@4",
     ]
