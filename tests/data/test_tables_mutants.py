@@ -1,0 +1,359 @@
+"""The generic readers' small contracts, each against an exact value: read_table's rules per
+format (CSV, JSONL, Parquet) and every message in full, peek_columns, read_responses and the
+unscored kind of read_any."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import polars as pl
+import pytest
+
+from embrm.data import peek_columns, read_any, read_responses, read_table, render_prompt
+from embrm.data._io import _kind_or_responses
+from embrm.exceptions import DataError
+
+RULES = {"prompt": "text", "note": "text?", "id": "id", "score": "number"}
+
+
+def _write(path, text):
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    return path
+
+
+def _jsonl(tmp_path, *records, name="t.jsonl"):
+    return _write(tmp_path / name, "".join(json.dumps(r) + "\n" for r in records))
+
+
+def _raises(message):
+    return pytest.raises(DataError, match=f"^{re.escape(message)}$")
+
+
+# --- read_table: CSV ------------------------------------------------------------------------
+
+
+def test_read_table_csv_applies_each_rule(tmp_path):
+    path = _write(tmp_path / "t.csv", "prompt,note,id,score,extra\nhi,,7,1,x\n,n,a,2.5,\n")
+    frame = read_table(path, RULES, ("prompt", "id"))
+    assert frame.columns == ["prompt", "note", "id", "score", "extra"]
+    assert frame.schema["score"] == pl.Float64
+    assert frame.schema["note"] == pl.String
+    assert frame.schema["id"] == pl.String
+    assert frame.rows() == [("hi", None, "7", 1.0, "x"), ("", "n", "a", 2.5, "")]
+
+
+def test_read_table_suffix_is_case_blind(tmp_path):
+    path = _write(tmp_path / "T.CSV", "prompt\nhi\n")
+    assert read_table(path, {"prompt": "text"}).rows() == [("hi",)]
+
+
+@pytest.mark.parametrize(
+    ("field", "described"),
+    [("abc", "the text 'abc'"), ("nan", "the text 'nan'"), ("inf", "the text 'inf'"), ("", "the text ''")],
+)
+def test_read_table_csv_number_must_be_finite(tmp_path, field, described):
+    path = _write(tmp_path / "t.csv", f"prompt,score\nhi,1\nho,{field}\n")
+    message = f"line 3, column 'score': expected a finite number, got {described}; fix the value."
+    with _raises(f"{path}, {message}"):
+        read_table(path, RULES)
+
+
+def test_read_table_csv_empty_id(tmp_path):
+    path = _write(tmp_path / "t.csv", "prompt,id\nhi,1\n\nho,\n")
+    with _raises(f"{path}, line 4, column 'id': the id is missing; fill it in or drop the line."):
+        read_table(path, RULES)
+
+
+def test_read_table_missing_required_column(tmp_path):
+    path = _write(tmp_path / "t.csv", "prompt,other\nhi,x\n")
+    with _raises(
+        f"{path}: The pool needs the columns ['prompt', 'response']; missing ['response'] "
+        "(it has ['prompt', 'other'])."
+    ):
+        read_table(path, RULES, ("prompt", "response"), what="The pool")
+    with _raises(f"{path}: This file needs the columns ['id']; missing ['id'] (it has ['prompt', 'other'])."):
+        read_table(path, RULES, ("id",))
+
+
+def test_read_table_unknown_suffix(tmp_path):
+    path = _write(tmp_path / "t.txt", "prompt\nhi\n")
+    with _raises(
+        f"Cannot read {path}: unknown file type '.txt'. Use one of ['.parquet', '.jsonl', '.ndjson', '.csv']."
+    ):
+        read_table(path, RULES)
+
+
+# --- read_table: JSONL ----------------------------------------------------------------------
+
+
+def test_read_table_jsonl_applies_each_rule(tmp_path):
+    path = _jsonl(
+        tmp_path,
+        {"prompt": "hi", "id": 3, "score": 1, "extra": [1]},
+        {"prompt": "ho", "note": None, "id": 4, "score": 2.5, "extra": [2, 3]},
+        {"prompt": "", "note": "n", "id": 5, "score": -1},
+        name="t.ndjson",
+    )
+    frame = read_table(path, RULES)
+    assert frame.columns == ["prompt", "id", "score", "extra", "note"]
+    assert frame.schema["score"] == pl.Float64
+    assert frame.schema["id"] == pl.Int64
+    assert frame.rows() == [("hi", 3, 1.0, [1], None), ("ho", 4, 2.5, [2, 3], None), ("", 5, -1.0, None, "n")]
+
+
+def test_read_table_jsonl_ids_of_both_kinds_become_text(tmp_path):
+    path = _jsonl(tmp_path, {"id": 1}, {"id": "b"}, {"id": 30})
+    frame = read_table(path, RULES)
+    assert frame.schema["id"] == pl.String
+    assert frame["id"].to_list() == ["1", "b", "30"]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (5, "expected text, got the number 5; fix the value."),
+        (None, "expected text, got null (a missing value); fill it in or drop the line."),
+        (["a"], "expected text, got a list of 1 item(s); fix the value."),
+        (True, "expected text, got the boolean true; fix the value."),
+    ],
+)
+def test_read_table_jsonl_text_rule(tmp_path, value, message):
+    path = _jsonl(tmp_path, {"prompt": "ok"}, {"prompt": value})
+    with _raises(f"{path}, line 2, column 'prompt': {message}"):
+        read_table(path, RULES)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (True, "expected an id (text or an integer), got the boolean true; fix the value."),
+        (1.5, "expected an id (text or an integer), got the number 1.5; fix the value."),
+        (
+            None,
+            "expected an id (text or an integer), got null (a missing value); fill it in or drop the line.",
+        ),
+    ],
+)
+def test_read_table_jsonl_id_rule(tmp_path, value, message):
+    path = _jsonl(tmp_path, {"id": 1}, {"id": value})
+    with _raises(f"{path}, line 2, column 'id': {message}"):
+        read_table(path, RULES)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("true", "expected a finite number, got the boolean true; fix the value."),
+        ('"1"', "expected a finite number, got the text '1'; fix the value."),
+        ("1e999", "expected a finite number, got the number inf; fix the value."),
+        ("-1e999", "expected a finite number, got the number -inf; fix the value."),
+        ("null", "expected a finite number, got null (a missing value); fill it in or drop the line."),
+    ],
+)
+def test_read_table_jsonl_number_rule(tmp_path, raw, message):
+    path = _write(tmp_path / "t.jsonl", '{"score": 1}\n{"score": ' + raw + "}\n")
+    with _raises(f"{path}, line 2, column 'score': {message}"):
+        read_table(path, RULES)
+
+
+def test_read_table_jsonl_text_or_nothing_rule(tmp_path):
+    path = _jsonl(tmp_path, {"note": "a"}, {"note": 3})
+    with _raises(
+        f"{path}, line 2, column 'note': expected text or nothing, got the number 3; fix the value."
+    ):
+        read_table(path, RULES)
+
+
+def test_read_table_jsonl_lone_surrogate(tmp_path):
+    for column in ("prompt", "note", "id"):
+        path = _write(tmp_path / "t.jsonl", '{"' + column + '": "ok"}\n{"' + column + '": "a\\ud800"}\n')
+        with _raises(
+            f"{path}, line 2, column {column!r}: holds a lone surrogate (\\ud800-\\udfff), which is not "
+            "valid Unicode; fix the text."
+        ):
+            read_table(path, RULES)
+
+
+@pytest.mark.parametrize("column", ["prompt", "id", "score"])
+def test_read_table_jsonl_missing_value(tmp_path, column):
+    path = _write(tmp_path / "t.jsonl", '{"' + column + '": "1", "x": 1}\n\n{"x": 2}\n')
+    rules = {column: "text" if column == "prompt" else "id"}
+    with _raises(
+        f"{path}, line 3, column {column!r}: the value is missing (other lines have it); "
+        "give every line a value."
+    ):
+        read_table(path, rules)
+
+
+def test_read_table_jsonl_mixed_types(tmp_path):
+    path = _jsonl(tmp_path, {"extra": 1}, {"extra": "a"}, {"extra": None})
+    with _raises(f"{path}, column 'extra': holds values of mixed types (int, str); give it one type."):
+        read_table(path, RULES)
+
+
+def test_read_table_jsonl_too_large_an_integer(tmp_path):
+    path = _jsonl(tmp_path, {"extra": 2**130})
+    with _raises(f"{path}, column 'extra': holds values of mixed types (int); give it one type."):
+        read_table(path, RULES)
+
+
+# --- read_table: Parquet --------------------------------------------------------------------
+
+
+def _parquet(tmp_path, frame, name="t.parquet"):
+    path = tmp_path / name
+    frame.write_parquet(path)
+    return path
+
+
+def test_read_table_parquet_applies_each_rule(tmp_path):
+    frame = pl.DataFrame(
+        {
+            "prompt": ["a", ""],
+            "note": [None, "n"],
+            "id": [1, 2],
+            "score": [1, -3],
+            "extra": [None, None],
+        }
+    )
+    got = read_table(_parquet(tmp_path, frame), RULES, ("prompt",))
+    assert got.schema == {
+        "prompt": pl.String,
+        "note": pl.String,
+        "id": pl.Int64,
+        "score": pl.Float64,
+        "extra": pl.Null,
+    }
+    assert got.rows() == [("a", None, 1, 1.0, None), ("", "n", 2, -3.0, None)]
+
+
+def test_read_table_parquet_all_missing_optional_text_becomes_text(tmp_path):
+    got = read_table(_parquet(tmp_path, pl.DataFrame({"note": [None, None], "id": ["a", "b"]})), RULES)
+    assert got.schema == {"note": pl.String, "id": pl.String}
+    assert got.rows() == [(None, "a"), (None, "b")]
+
+
+ROW = "row {} (counting from 0), column "
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (
+            pl.DataFrame({"prompt": ["a", None, None]}),
+            ROW.format(1) + "'prompt': the value is missing; fill it in or drop the row.",
+        ),
+        (
+            pl.DataFrame({"id": [1, 2, None]}),
+            ROW.format(2) + "'id': the value is missing; fill it in or drop the row.",
+        ),
+        (
+            pl.DataFrame({"prompt": [1, 2]}),
+            "column 'prompt': expected text, got values of type Int64; fix the column.",
+        ),
+        (
+            pl.DataFrame({"note": [1, None]}),
+            "column 'note': expected text or nothing, got values of type Int64; fix the column.",
+        ),
+        (
+            pl.DataFrame({"id": [1.0, 2.0]}),
+            "column 'id': expected an id (text or an integer), got values of type Float64; fix the column.",
+        ),
+        (
+            pl.DataFrame({"score": ["1", "2"]}),
+            "column 'score': expected a finite number, got values of type String; fix the column.",
+        ),
+        (
+            pl.DataFrame({"score": [1.0, 2.0, math.inf, math.nan]}),
+            ROW.format(2) + "'score': expected a finite number, got inf; fix or drop the row.",
+        ),
+        (
+            pl.DataFrame({"score": [math.nan, 1.0]}),
+            ROW.format(0) + "'score': expected a finite number, got nan; fix or drop the row.",
+        ),
+    ],
+)
+def test_read_table_parquet_rules_broken(tmp_path, frame, message):
+    path = _parquet(tmp_path, frame)
+    with _raises(f"{path}, {message}"):
+        read_table(path, RULES)
+
+
+# --- peek_columns ---------------------------------------------------------------------------
+
+
+def test_peek_columns_reads_the_header_only(tmp_path):
+    header = peek_columns(_write(tmp_path / "a.csv", '\ufeffprompt,response\nhi,"unclosed\n'))
+    assert header == ["prompt", "response"]
+    assert peek_columns(_write(tmp_path / "b.CSV", "\n  \nx,y\n")) == ["x", "y"]
+    assert peek_columns(_write(tmp_path / "c.jsonl", '\n{"b": 1, "a": 2}\nnot json\n')) == ["b", "a"]
+    assert peek_columns(_write(tmp_path / "d.ndjson", '\ufeff{"z": 1}\n')) == ["z"]
+    assert peek_columns(_parquet(tmp_path, pl.DataFrame({"q": [1], "p": ["a"]}))) == ["q", "p"]
+
+
+def test_peek_columns_none_when_it_cannot_tell(tmp_path):
+    (tmp_path / "folder.csv").mkdir()
+    assert peek_columns(tmp_path / "folder.csv") is None
+    assert peek_columns(tmp_path / "missing.csv") is None
+    assert peek_columns(_write(tmp_path / "a.txt", "x,y\n")) is None
+    assert peek_columns(_write(tmp_path / "b.csv", "")) is None
+    assert peek_columns(_write(tmp_path / "c.csv", "\n \n")) is None
+    assert peek_columns(_write(tmp_path / "d.jsonl", "[1, 2]\n")) is None
+    assert peek_columns(_write(tmp_path / "e.jsonl", "{not json}\n")) is None
+    assert peek_columns(_write(tmp_path / "f.jsonl", "[" * 100_000 + "\n")) is None
+    assert peek_columns(_write(tmp_path / "g.parquet", "not parquet")) is None
+    (tmp_path / "h.csv").write_bytes(b"caf\xe9,x\n")
+    assert peek_columns(tmp_path / "h.csv") is None
+
+
+def test_peek_columns_reads_at_most_a_mebibyte_of_the_first_line(tmp_path):
+    near = _write(tmp_path / "near.jsonl", json.dumps({"k": "x" * ((1 << 20) - 20)}) + "\n")
+    assert peek_columns(near) == ["k"]
+    far = _write(tmp_path / "far.jsonl", json.dumps({"k": "x" * (1 << 20)}) + "\n")
+    assert peek_columns(far) is None
+
+
+# --- read_responses and the unscored kind -------------------------------------------------
+
+
+def _said(role, content):
+    return {"role": role, "content": content}
+
+
+def test_read_responses_renders_and_renames(tmp_path):
+    path = _jsonl(
+        tmp_path,
+        {"question": [_said("user", "q1")], "response": [_said("assistant", "a")]},
+        {"question": [_said("user", "q2")], "response": [_said("assistant", "b")]},
+    )
+    frame = read_responses(path, columns={"question": "prompt"})
+    assert isinstance(frame, pl.DataFrame)
+    assert frame.columns == ["prompt", "response"]
+    assert frame.schema == {"prompt": pl.String, "response": pl.String}
+    assert frame["response"].to_list() == ["a", "b"]
+    assert frame["prompt"].to_list() == [render_prompt([_said("user", q)], "p") for q in ("q1", "q2")]
+
+
+def test_read_responses_needs_prompt_and_response(tmp_path):
+    path = _jsonl(tmp_path, {"prompt": "p", "answer": "a"})
+    message = "responses need the columns ['prompt', 'response']; missing ['response']"
+    with pytest.raises(DataError, match=re.escape(message)):
+        read_responses(path)
+
+
+def test_kind_or_responses():
+    assert _kind_or_responses(["prompt", "response"]) == "responses"
+    assert _kind_or_responses(["prompt", "response", "score"]) == "scored"
+    assert _kind_or_responses(["prompt", "chosen", "rejected"]) == "pairs"
+    assert _kind_or_responses(["prompt", "chosen", "rejected", "score"]) == "pairs"
+
+
+def test_read_any_unscored(tmp_path):
+    path = _jsonl(tmp_path, {"prompt": "p", "response": "a"}, {"prompt": "p", "response": "b"})
+    frame = read_any(path, unscored=True)
+    assert isinstance(frame, pl.DataFrame)
+    assert frame.rows() == [("p", "a"), ("p", "b")]
+    with pytest.raises(DataError, match=re.escape("scored responses need the columns")):
+        read_any(path)
