@@ -4,6 +4,7 @@ unscored kind of read_any."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import re
@@ -357,3 +358,170 @@ def test_read_any_unscored(tmp_path):
     assert frame.rows() == [("p", "a"), ("p", "b")]
     with pytest.raises(DataError, match=re.escape("scored responses need the columns")):
         read_any(path)
+
+
+# --- bytes that are not UTF-8, named by line and column -----------------------------------
+
+CP1252 = (
+    "Is it in Windows' 'ANSI' (cp1252) encoding, as Excel saves CSV? Save it as UTF-8 "
+    "(in Excel: Save As, 'CSV UTF-8 (Comma delimited)')."
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "place", "fix"),
+    [
+        ("h.csv", b"prom\xffpt,response\nhi,ho\n", "line 1", CP1252),
+        ("d.csv", b'prompt,response\nhi,ho\n"a\nb",x\nc,d\xe9\n', "line 5, column 'response'", CP1252),
+        ("r.csv", b"prompt,response\nhi,ho,\xe9\n", "line 2", CP1252),
+        ("n.csv", b'prompt,response\nhi,"a\x00b\xe9"\n', "line 2, column 'response'", CP1252),
+        ("U.CSV", b"prompt,response\n\xe9,ho\n", "line 2, column 'prompt'", CP1252),
+        (
+            "s.csv",
+            b"prompt;response\nhi;h\xe9\n",
+            "line 2",
+            CP1252 + " It is also semicolon-separated: save it comma-separated.",
+        ),
+        (
+            "t.csv",
+            b"prompt\tresponse\nhi\th\xe9\n",
+            "line 2",
+            CP1252 + " It is also tab-separated: save it comma-separated.",
+        ),
+        (
+            "p.csv",
+            b"prompt|response\nhi|h\xe9\n",
+            "line 2",
+            CP1252 + " It is also pipe-separated: save it comma-separated.",
+        ),
+        (
+            "a.jsonl",
+            b'{"prompt": "a"}\n{"prompt": "\xff"}\n',
+            "line 2, column 'prompt'",
+            "Save the file as UTF-8.",
+        ),
+        (
+            "b.jsonl",
+            b'{"x": 1, "prompt": ["ok", "\xff"]}\n',
+            "line 1, column 'prompt'",
+            "Save the file as UTF-8.",
+        ),
+        ("c.jsonl", b'{"x": 1, "meta": {"k": "\xff"}}\n', "line 1, column 'meta'", "Save the file as UTF-8."),
+        ("e.jsonl", b'{"x": 1, "meta": {"\xff": 1}}\n', "line 1, column 'meta'", "Save the file as UTF-8."),
+        ("f.jsonl", b'{"\xff": "a"}\n', "line 1", "Save the file as UTF-8."),
+        ("g.jsonl", b'{"\xffk": "\xff"}\n', "line 1", "Save the file as UTF-8."),
+        ("i.jsonl", b'["\xff"]\n', "line 1", "Save the file as UTF-8."),
+        ("j.jsonl", b'{"a": 1}\n{"a": "\xff"\n', "line 2", "Save the file as UTF-8."),
+        (
+            "k.NDJSON",
+            b'{"a": 1}\n\n{"a": 1, "c": [1, {"d": "\xff"}]}\n',
+            "line 3, column 'c'",
+            "Save the file as UTF-8.",
+        ),
+    ],
+)
+def test_bytes_that_are_not_utf8(tmp_path, name, raw, place, fix):
+    path = tmp_path / name
+    path.write_bytes(raw)
+    byte = "0xff" if b"\xff" in raw else "0xe9"
+    with _raises(f"{path}, {place}: not valid UTF-8 (byte {byte}). {fix}"):
+        read_table(path, {})
+
+
+def test_a_bad_byte_in_a_field_longer_than_the_csv_limit(tmp_path):
+    limit = csv.field_size_limit()
+    path = tmp_path / "l.csv"
+    path.write_bytes(b"prompt,response\nhi," + b"x" * (limit + 10) + b"\xe9\n")
+    with _raises(f"{path}, line 2, column 'response': not valid UTF-8 (byte 0xe9). {CP1252}"):
+        read_table(path, {})
+    assert csv.field_size_limit() == limit
+    path.write_bytes(b"prompt,response\nhi," + b"x" * (limit + 10) + b"\n")
+    assert read_table(path, {})["response"].str.len_chars().to_list() == [limit + 10]
+    assert csv.field_size_limit() == limit
+
+
+# --- CSV structure ------------------------------------------------------------------------
+
+SAVE = (
+    "(Excel does that in many languages). Save it comma-separated (in Excel: Save As, "
+    "'CSV UTF-8 (Comma delimited)')."
+)
+QUOTE = 'Quote a field that holds commas, quotes or line breaks in "...", doubling each quote inside it ("").'
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"", "{path} is empty (0 bytes): it holds no data. Was it saved or copied completely?"),
+        (b" , \n1,2\n", "{path} is empty: a CSV file needs a header line naming its columns."),
+        (b"\n", "{path} is empty: a CSV file needs a header line naming its columns."),
+        (b"a,b\n\n", "{path} has a header but no data lines."),
+        (
+            b"a,b,a,b,c\n1,2,3,4,5\n",
+            "{path}, line 1: the header names ['a', 'b'] more than once; rename them.",
+        ),
+        (
+            b'a,b\n1,2\n\n"x\ny",2,3\n',
+            "{path}, line 4: 3 fields, but the header has 2 (a, b). Quote fields that contain commas or line "
+            "breaks, and give every line one field per column.",
+        ),
+        (
+            b"a,b\n1\n",
+            "{path}, line 2: 1 fields, but the header has 2 (a, b). Quote fields that contain commas or line "
+            "breaks, and give every line one field per column.",
+        ),
+        (
+            b'a,b\n1,2\n3,"4"x\n',
+            "{path}, line 3, column 'b': malformed CSV (',' expected after '\"'). " + QUOTE,
+        ),
+        (
+            b'a,b,c\n1,2,3\n3,"un\nclosed,5\n',
+            "{path}, line 3, column 'b': a quoted field is never closed. " + QUOTE,
+        ),
+        (
+            b'a,b,c\n"1""x""",2,"3"z\n',
+            "{path}, line 2, column 'c': malformed CSV (',' expected after '\"'). " + QUOTE,
+        ),
+        (
+            b'a,b,c\n1,"2",3\r\n"1"y,2,3\n',
+            "{path}, line 3, column 'a': malformed CSV (',' expected after '\"'). " + QUOTE,
+        ),
+        (b'a,b\n1,2\n3,4,"5"x\n', "{path}, line 3: malformed CSV (',' expected after '\"'). " + QUOTE),
+        (
+            b"prompt;response\nhi;ho\n",
+            "{path}, line 1: the header 'prompt;response' is one column with semicolons in it: the file is "
+            "semicolon-separated " + SAVE,
+        ),
+        (
+            b"prompt\tresponse\nhi\tho\n",
+            "{path}, line 1: the header 'prompt\\tresponse' is one column with tabs in it: the file is "
+            "tab-separated " + SAVE,
+        ),
+        (
+            b"prompt|response\nhi|ho\n",
+            "{path}, line 1: the header 'prompt|response' is one column with pipes in it: the file is "
+            "pipe-separated " + SAVE,
+        ),
+        (
+            ("a;" + "b" * 80 + "\n1;2\n").encode(),
+            "{path}, line 1: the header "
+            + repr("a;" + "b" * 58)
+            + " is one column with semicolons in it: the "
+            "file is semicolon-separated " + SAVE,
+        ),
+    ],
+)
+def test_csv_structure(tmp_path, raw, message):
+    path = tmp_path / "t.csv"
+    path.write_bytes(raw)
+    with _raises(message.format(path=path)):
+        read_table(path, {})
+
+
+def test_csv_byte_order_mark_and_blank_lines(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes("\ufeffa,b\n\n1,2\n\n\n3,4\n".encode())
+    assert read_table(path, {}).rows() == [("1", "2"), ("3", "4")]
+    path.write_bytes("\ufeffa,b\n1,2\n\n3,x\n".encode())
+    with _raises(f"{path}, line 4, column 'b': expected a finite number, got the text 'x'; fix the value."):
+        read_table(path, {"b": "number"})
