@@ -12,9 +12,17 @@ import re
 import polars as pl
 import pytest
 
-from embrm.data import peek_columns, read_any, read_responses, read_table, render_prompt
+from embrm.data import (
+    peek_columns,
+    read_any,
+    read_pairs,
+    read_responses,
+    read_scored,
+    read_table,
+    render_prompt,
+)
 from embrm.data._io import _kind_or_responses
-from embrm.exceptions import DataError
+from embrm.exceptions import DataError, DataWarning
 
 RULES = {"prompt": "text", "note": "text?", "id": "id", "score": "number"}
 
@@ -525,3 +533,319 @@ def test_csv_byte_order_mark_and_blank_lines(tmp_path):
     path.write_bytes("\ufeffa,b\n1,2\n\n3,x\n".encode())
     with _raises(f"{path}, line 4, column 'b': expected a finite number, got the text 'x'; fix the value."):
         read_table(path, {"b": "number"})
+
+
+# --- read_pairs / read_scored: every message in full ----------------------------------------
+
+PAIR = {"prompt": "p", "chosen": "a", "rejected": "b"}
+SCORED = {"prompt_id": 1, "prompt": "p", "response": "a", "score": 1.0}
+AS_TEXT = "give the text as a string, or chat messages as a list of {role, content} objects."
+NON_FINITE = "is not a number JSON allows). Write a finite number, or fix or remove that line."
+
+
+def _lines(*records):
+    return "".join(json.dumps(r) + "\n" for r in records)
+
+
+@pytest.mark.parametrize(
+    ("reader", "text", "message"),
+    [
+        (
+            read_pairs,
+            _lines(PAIR, PAIR | {"chosen": 5}),
+            "line 2, column 'chosen': expected text, got the number 5; write it as a JSON string (\"5\") "
+            "if it is text.",
+        ),
+        (
+            read_pairs,
+            _lines(PAIR, PAIR | {"chosen": 1.5}),
+            "line 2, column 'chosen': expected text, got the number 1.5; write it as a JSON string "
+            '("1.5") if it is text.',
+        ),
+        (
+            read_pairs,
+            _lines(PAIR, PAIR | {"chosen": True}),
+            "line 2, column 'chosen': expected text, got the boolean true; " + AS_TEXT,
+        ),
+        (
+            read_pairs,
+            _lines(PAIR, PAIR | {"chosen": {"a": 1}}),
+            "line 2, column 'chosen': expected text, got a dict; " + AS_TEXT,
+        ),
+        (
+            read_pairs,
+            _lines(PAIR, PAIR | {"weight": True}),
+            "line 1, column 'weight': the value is missing (other lines have it); give every line a value.",
+        ),
+        (
+            read_pairs,
+            _lines(PAIR | {"weight": 1}, PAIR | {"weight": "1"}),
+            "line 2, column 'weight': expected a finite number, got the text '1'; fix the value or drop "
+            "the line.",
+        ),
+        (
+            read_pairs,
+            _lines(PAIR | {"weight": 1}, PAIR | {"weight": False}),
+            "line 2, column 'weight': expected a finite number, got the boolean false; fix the value or "
+            "drop the line.",
+        ),
+        (
+            read_pairs,
+            _lines(PAIR | {"weight": 1})
+            + '{"prompt": "p", "chosen": "a", "rejected": "b", "weight": 1e999}\n',
+            "line 2, column 'weight': expected a finite number, got the number inf; fix the value or "
+            "drop the line.",
+        ),
+        (
+            read_scored,
+            _lines(SCORED, SCORED | {"prompt_id": 1.0}),
+            "line 2, column 'prompt_id': expected an integer id, got the number 1.0.",
+        ),
+        (
+            read_scored,
+            _lines(SCORED, SCORED | {"prompt_id": True}),
+            "line 2, column 'prompt_id': expected an integer id, got the boolean true.",
+        ),
+        (
+            read_scored,
+            _lines(SCORED, SCORED | {"prompt_id": "1"}),
+            "line 2, column 'prompt_id': expected an integer id, got the text '1'.",
+        ),
+        (
+            read_pairs,
+            "nul\n",
+            "line 1: not valid JSON (Expecting value at character 1). Each line must be one JSON object; "
+            "fix or remove that line.",
+        ),
+        (
+            read_pairs,
+            '{"a": 1,\n',
+            "line 1: not valid JSON (Expecting property name enclosed in double quotes at character 9). "
+            "Each line must be one JSON object; fix or remove that line.",
+        ),
+        (
+            read_pairs,
+            '{"a": ' + "[" * 100_000 + "\n",
+            "line 1: not valid JSON (nested too deeply). Each line must be one JSON object; fix or "
+            "remove that line.",
+        ),
+        (
+            read_pairs,
+            _lines(PAIR) + '"text"\n',
+            "line 2: expected a JSON object ({...}), got the text 'text'.",
+        ),
+        (
+            read_pairs,
+            _lines(PAIR)
+            + '{"prompt": "p", "chosen": "a", "rejected": "x", "weight": [1, {"w": Infinity}]}\n',
+            "line 2, column 'weight': not valid JSON (Infinity " + NON_FINITE,
+        ),
+        (
+            read_pairs,
+            _lines(PAIR) + '{"prompt": "p", "chosen": "a", "rejected": "x", "weight": -Infinity}\n',
+            "line 2, column 'weight': not valid JSON (-Infinity " + NON_FINITE,
+        ),
+        (
+            read_pairs,
+            _lines(PAIR) + '{"prompt": "p", "chosen": "a", "rejected": "x", "w": {"a": 1, "b": NaN}}\n',
+            "line 2, column 'w': not valid JSON (NaN " + NON_FINITE,
+        ),
+        (
+            read_pairs,
+            '{"chosen": "a", "rejected": "b", "prompt": "p", "x": [[1], [NaN]]}\n',
+            "line 1, column 'x': not valid JSON (NaN " + NON_FINITE,
+        ),
+        (read_pairs, "\n  \n", "is empty: it holds no JSON lines. Each line must be one JSON object."),
+    ],
+)
+def test_jsonl_messages(tmp_path, reader, text, message):
+    path = _write(tmp_path / "d.jsonl", text)
+    separator = " " if message.startswith("is empty") else ", "
+    with _raises(f"{path}{separator}{message}"):
+        reader(path)
+
+
+def test_jsonl_mixed_types_in_a_column(tmp_path):
+    for column in ("extra", "group"):
+        path = _write(tmp_path / "d.jsonl", _lines(PAIR | {column: 1}, PAIR | {"rejected": "c", column: "x"}))
+        start = f"{path}, column {column!r}: holds values of mixed types (int, str); give it one type ("
+        with pytest.raises(DataError, match=f"^{re.escape(start)}"):
+            read_pairs(path)
+
+
+def test_jsonl_numbers_of_both_kinds_and_unchecked_columns(tmp_path):
+    path = _write(
+        tmp_path / "d.jsonl",
+        _lines(
+            PAIR | {"weight": 1, "group": "g", "x": 1}, PAIR | {"rejected": "c", "weight": 1.5, "group": "g"}
+        ),
+    )
+    with pytest.warns(DataWarning):
+        frame = read_pairs(path).frame
+    assert frame.schema["weight"] == pl.Float64
+    assert frame.select("weight", "group", "x").rows() == [(1.0, "g", 1), (1.5, "g", None)]
+
+
+ROW0 = "row {} (counting from 0), column "
+
+
+def _said_list(*contents):
+    return [_said("user" if i == 0 else "assistant", c) for i, c in enumerate(contents)]
+
+
+@pytest.mark.parametrize(
+    ("reader", "frame", "message"),
+    [
+        (
+            read_pairs,
+            pl.DataFrame(PAIR | {"chosen": [None]}),
+            ROW0.format(0) + "'chosen': the value is missing; drop or fill that row.",
+        ),
+        (
+            read_pairs,
+            pl.DataFrame({"prompt": ["p", "q"], "chosen": ["a", None], "rejected": ["b", "c"]}),
+            ROW0.format(1) + "'chosen': the value is missing; drop or fill that row.",
+        ),
+        (
+            read_pairs,
+            pl.DataFrame(PAIR | {"chosen": [1]}),
+            "column 'chosen': expected text, got Int64; cast it to strings yourself if that is really "
+            "the text.",
+        ),
+        (
+            read_pairs,
+            pl.DataFrame(PAIR | {"weight": ["1"]}),
+            "column 'weight': expected numbers, got String.",
+        ),
+        (
+            read_pairs,
+            pl.DataFrame(
+                {
+                    "prompt": ["p", "q"],
+                    "chosen": ["a", "b"],
+                    "rejected": ["b", "c"],
+                    "weight": [1.0, math.inf],
+                }
+            ),
+            ROW0.format(1) + "'weight': expected a finite number, got inf; fix or drop the row.",
+        ),
+        (
+            read_pairs,
+            pl.DataFrame(
+                {"prompt": ["p", "q"], "chosen": ["a", "b"], "rejected": ["b", "c"], "weight": [1, -2]}
+            ),
+            ROW0.format(1) + "'weight': a weight must be non-negative; fix the value.",
+        ),
+        (
+            read_scored,
+            pl.DataFrame(SCORED | {"prompt_id": [1.0]}),
+            "column 'prompt_id': expected integer ids, got Float64.",
+        ),
+        (
+            read_scored,
+            pl.DataFrame(
+                {"prompt_id": [1, 2], "prompt": ["p", "q"], "response": ["a", "b"], "score": [1.0, math.nan]}
+            ),
+            ROW0.format(1) + "'score': expected a finite number, got nan; fix or drop the row.",
+        ),
+        (
+            read_pairs,
+            pl.DataFrame({"prompt": ["p", "p"], "chosen": ["a", "x"], "rejected": ["b", "x"]}),
+            ROW0.format(1)
+            + "'rejected': chosen and rejected are identical (1 such pairs); such a pair carries no "
+            "preference. Drop them.",
+        ),
+        (
+            read_pairs,
+            pl.DataFrame(
+                {
+                    "chosen": [_said_list("hi", "a")],
+                    "rejected": [[_said("user", "ho"), _said("assistant", "b")]],
+                }
+            ),
+            "Row 0: chosen and rejected share no leading messages, so there is no prompt to split off "
+            "(TRL's implicit-prompt format). Add a 'prompt' column.",
+        ),
+        (
+            read_pairs,
+            pl.DataFrame(
+                {
+                    "chosen": [_said_list("hi", "a") + _said_list("x", "y")],
+                    "rejected": [_said_list("hi", "b")],
+                }
+            ),
+            "Row 0, column 'chosen': after the shared prompt it holds messages of roles ['assistant', "
+            "'user', 'assistant'], not only the answer's assistant turns (chosen and rejected differ "
+            "before their last answer). Add a 'prompt' column with the shared dialogue.",
+        ),
+        (
+            read_pairs,
+            pl.DataFrame(
+                {
+                    "chosen": [_said_list("hi", "a")],
+                    "rejected": [_said_list("hi", "b") + [_said("user", "z")]],
+                }
+            ),
+            "Row 0, column 'rejected': after the shared prompt it holds messages of roles ['assistant', "
+            "'user'], not only the answer's assistant turns (chosen and rejected differ before their "
+            "last answer). Add a 'prompt' column with the shared dialogue.",
+        ),
+        (
+            read_pairs,
+            pl.DataFrame({"prompt": ["p"], "Chosen": ["a"], "rejected": ["b"]}),
+            "preference pairs need the columns ['prompt', 'chosen', 'rejected']; missing ['chosen'] "
+            "('Chosen' looks like a misspelling of 'chosen'). Rename the column(s) in the file or pass "
+            "columns={'Chosen': 'chosen'} to the reader.",
+        ),
+        (
+            read_any,
+            pl.DataFrame({"prompt": ["p"], "chosen": ["a"], "rejectd": ["b"]}),
+            "preference pairs need the columns ['prompt', 'chosen', 'rejected']; missing ['rejected'] "
+            "('rejectd' looks like a misspelling of 'rejected'). Rename the column(s) in the file or "
+            "pass columns={'rejectd': 'rejected'} to the reader.",
+        ),
+        (
+            read_any,
+            pl.DataFrame({"prompt": ["p"], "response": ["a"]}),
+            "scored responses need the columns ['prompt_id', 'prompt', 'response', 'score']; missing "
+            "['prompt_id', 'score'] (the file has ['prompt', 'response']). Rename the column(s) in the "
+            "file or pass columns={'your_name': 'prompt'} to the reader.",
+        ),
+        (
+            read_responses,
+            pl.DataFrame({"prompt": ["p"], "answer": ["a"]}),
+            "responses need the columns ['prompt', 'response']; missing ['response'] (the file has "
+            "['prompt', 'answer']). Rename the column(s) in the file or pass columns={'your_name': "
+            "'prompt'} to the reader.",
+        ),
+        (
+            read_pairs,
+            pl.DataFrame({"chosen": [_said_list("hi", "a")], "rejected": ["b"]}),
+            "preference pairs need the columns ['prompt', 'chosen', 'rejected']; missing ['prompt'] (the "
+            "file has ['chosen', 'rejected']). Rename the column(s) in the file or pass "
+            "columns={'your_name': 'prompt'} to the reader.",
+        ),
+    ],
+)
+def test_parquet_messages(tmp_path, reader, frame, message):
+    path = tmp_path / "d.parquet"
+    frame.write_parquet(path)
+    separator = "," if message.startswith(("row", "column")) else ":"
+    with _raises(f"{path}{separator} {message}"):
+        reader(path)
+
+
+def test_trl_implicit_prompt_from_parquet(tmp_path):
+    path = tmp_path / "d.parquet"
+    pl.DataFrame(
+        {
+            "chosen": [_said_list("hi", "a"), _said_list("yo", "c")],
+            "rejected": [_said_list("hi", "b"), _said_list("yo", "d")],
+        }
+    ).write_parquet(path)
+    frame = read_pairs(path).frame
+    prompts = [render_prompt([_said("user", q)], "p") for q in ("hi", "yo")]
+    assert frame.select("prompt", "chosen", "rejected").rows() == [
+        (prompts[0], "a", "b"),
+        (prompts[1], "c", "d"),
+    ]
