@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from embrm.data import (
+    pairs_from_frame,
     peek_columns,
     read_any,
     read_pairs,
@@ -849,3 +850,157 @@ def test_trl_implicit_prompt_from_parquet(tmp_path):
         (prompts[0], "a", "b"),
         (prompts[1], "c", "d"),
     ]
+
+
+# --- files that cannot be read --------------------------------------------------------------
+
+
+def _table(path):
+    return read_table(path, {})
+
+
+@pytest.mark.parametrize("reader", [read_pairs, _table])
+def test_files_that_are_not_data(tmp_path, reader):
+    for suffix in (".jsonl", ".parquet"):
+        missing = tmp_path / f"m{suffix}"
+        with pytest.raises(FileNotFoundError, match=f"^{re.escape(f'No such data file: {missing}')}$"):
+            reader(tmp_path / f"m{suffix}")
+        empty = tmp_path / f"empty{suffix}"
+        empty.write_bytes(b"")
+        with _raises(f"{empty} is empty (0 bytes): it holds no data. Was it saved or copied completely?"):
+            reader(empty)
+    damaged = tmp_path / "bad.parquet"
+    damaged.write_bytes(b"PAR1garbage")
+    with _raises(
+        f"{damaged} cannot be read as Parquet (parquet: File out of specification: A Parquet file must "
+        f"contain a "
+        "header and footer with at least 12 bytes); is it damaged or another format? Write it again, or "
+        "give it "
+        "the suffix of its real format."
+    ):
+        reader(damaged)
+    no_rows = tmp_path / "rows0.parquet"
+    pl.DataFrame(schema={"prompt": pl.String, "chosen": pl.String, "rejected": pl.String}).write_parquet(
+        no_rows
+    )
+    with _raises(f"{no_rows} is empty: it holds no rows."):
+        reader(no_rows)
+    with _raises(
+        f"Cannot read {tmp_path / 'x.txt'}: unknown file type '.txt'. Use one of ['.parquet', '.jsonl', "
+        f"'.ndjson', '.csv']."
+    ):
+        reader(tmp_path / "x.txt")
+
+
+def test_a_folder_is_not_a_data_file(tmp_path):
+    for suffix in (".jsonl", ".parquet", ".csv"):
+        folder = tmp_path / f"folder{suffix}"
+        folder.mkdir()
+        with _raises(f"{folder} is a folder; give a data file."):
+            read_pairs(folder)
+        with _raises(f"{folder} is a folder; give a data file (.parquet, .jsonl, .ndjson, .csv)."):
+            read_table(folder, {})
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [(PermissionError(13, "Permission denied"), "Permission denied"), (OSError("boom"), "boom")],
+)
+def test_an_unreadable_file(tmp_path, monkeypatch, error, reason):
+    from embrm.data import _io
+
+    def refuse(*args, **kwargs):
+        raise error
+
+    for name, text in (("d.jsonl", "{}\n"), ("d.csv", "a\n1\n")):
+        path = _write(tmp_path / name, text)
+        monkeypatch.setattr(type(path), "read_bytes", refuse)
+        with _raises(f"{path} cannot be read ({reason}); check the file and its permissions."):
+            read_table(path, {})
+        monkeypatch.undo()
+    path = tmp_path / "d.parquet"
+    pl.DataFrame({"a": [1]}).write_parquet(path)
+    monkeypatch.setattr(_io, "open", refuse, raising=False)
+    with _raises(f"{path} cannot be read ({reason}); check the file and its permissions."):
+        read_table(path, {})
+
+
+# --- column mappings ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_column_mapping(tmp_path, suffix):
+    path = tmp_path / f"d{suffix}"
+    frame = pl.DataFrame(
+        {"question": ["p", "q"], "chosen": ["a", "b"], "rejected": ["b", "c"], "weight": [1, 2]}
+    )
+    if suffix == ".csv":
+        frame.write_csv(path)
+    elif suffix == ".jsonl":
+        frame.write_ndjson(path)
+    else:
+        frame.write_parquet(path)
+    pairs = read_pairs(path, columns={"question": "prompt"})
+    assert pairs.frame.select("prompt", "chosen", "rejected", "weight").rows() == [
+        ("p", "a", "b", 1.0),
+        ("q", "b", "c", 2.0),
+    ]
+    assert pairs.name == "d"
+    with _raises(
+        f"{path}: the column mapping names ['q', 'r'], which the file does not have; it has "
+        "['question', 'chosen', 'rejected', 'weight']."
+    ):
+        read_pairs(path, columns={"q": "prompt", "chosen": "chosen", "r": "x"})
+
+
+def test_pairs_from_frame_mapping(tmp_path):
+    frame = pl.DataFrame({"question": ["p"], "chosen": ["a"], "rejected": ["b"]})
+    with _raises(
+        "Column mapping names ['q'], which the data does not have; it has ['question', 'chosen', 'rejected']."
+    ):
+        pairs_from_frame(frame, columns={"q": "prompt"})
+    pairs = pairs_from_frame(frame, columns={"question": "prompt"}, name="mine")
+    assert (pairs.name, pairs.frame["prompt"].to_list()) == ("mine", ["p"])
+    assert pairs_from_frame(frame.rename({"question": "prompt"}), columns={}).frame["prompt"].to_list() == [
+        "p"
+    ]
+
+
+# --- CSV numbers ----------------------------------------------------------------------------
+
+SCORED_CSV = "prompt_id,prompt,response,score\n1,p,a,1\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("2,q,b,x", "line 3, column 'score': expected a number, got the text 'x'; fix the value."),
+        ("x,q,b,2", "line 3, column 'prompt_id': expected an integer id, got the text 'x'; fix the value."),
+        (
+            "2.0,q,b,2",
+            "line 3, column 'prompt_id': expected an integer id, got the text '2.0'; fix the value.",
+        ),
+        (
+            "2,q,b,-inf",
+            "line 3, column 'score': expected a finite number, got '-inf'; fix the value or drop the line.",
+        ),
+        (
+            "2,q,b,NaN",
+            "line 3, column 'score': expected a finite number, got 'NaN'; fix the value or drop the line.",
+        ),
+    ],
+)
+def test_csv_numbers(tmp_path, line, message):
+    path = _write(tmp_path / "s.csv", SCORED_CSV + line + "\n")
+    with _raises(f"{path}, {message}"):
+        read_scored(path)
+
+
+def test_csv_numbers_parsed(tmp_path):
+    path = _write(tmp_path / "s.csv", SCORED_CSV + "2,q,b,2.5\n")
+    scored = read_scored(path)
+    assert scored.name == "s"
+    assert scored.frame.schema["prompt_id"] == pl.Int64
+    assert scored.frame.select("prompt_id", "score").rows() == [(1, 1.0), (2, 2.5)]
+    path = _write(tmp_path / "w.csv", "prompt,chosen,rejected,weight\np,a,b,2\nq,a,b,0.5\n")
+    assert read_pairs(path).frame["weight"].to_list() == [2.0, 0.5]
