@@ -8,6 +8,7 @@ import csv
 import json
 import math
 import re
+import warnings
 
 import polars as pl
 import pytest
@@ -1004,3 +1005,126 @@ def test_csv_numbers_parsed(tmp_path):
     assert scored.frame.select("prompt_id", "score").rows() == [(1, 1.0), (2, 2.5)]
     path = _write(tmp_path / "w.csv", "prompt,chosen,rejected,weight\np,a,b,2\nq,a,b,0.5\n")
     assert read_pairs(path).frame["weight"].to_list() == [2.0, 0.5]
+
+
+# --- warnings: what, where first, and pointing at the caller -----------------------------
+
+
+def _warned(read, path, **kwargs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = read(path, **kwargs)
+    assert {w.category for w in caught} <= {DataWarning}
+    assert [w.filename for w in caught] == [__file__] * len(caught)
+    return result, [str(w.message) for w in caught]
+
+
+def test_warnings_on_pairs(tmp_path):
+    path = _write(
+        tmp_path / "a.jsonl",
+        _lines(
+            PAIR,
+            PAIR | {"chosen": "  "},
+            PAIR | {"chosen": "\t", "rejected": "z"},
+            PAIR,
+            PAIR,
+            PAIR | {"prompt": ""},
+        ),
+    )
+    pairs, messages = _warned(read_pairs, path)
+    assert len(pairs) == 6
+    assert messages == [
+        f"{path}: 1 empty or blank text(s) in column 'prompt', first at line 6. They are embedded as they "
+        f"are; "
+        "drop them if they are missing values.",
+        f"{path}: 2 empty or blank text(s) in column 'chosen', first at line 2. They are embedded as they "
+        f"are; "
+        "drop them if they are missing values.",
+        f"{path}: 2 duplicate row(s) (same prompt, chosen, rejected), first at line 4; each copy counts "
+        f"again in "
+        "training. Drop duplicates unless that weighting is intended.",
+    ]
+
+
+@pytest.mark.parametrize("read", [read_scored, read_any])
+def test_warnings_on_scored(tmp_path, read):
+    path = _write(
+        tmp_path / "b.csv", "prompt_id,prompt,response,score,note\n1,p,a,1,x\n1,p,a,2,y\n2,,b,3,z\n"
+    )
+    scored, messages = _warned(read, path)
+    assert type(scored).__name__ == "ScoredResponses"
+    assert scored.name == "b"
+    assert scored.frame.rows() == [(1, "p", "a", 1.0, "x"), (1, "p", "a", 2.0, "y"), (2, "", "b", 3.0, "z")]
+    assert messages == [
+        f"{path}: columns ['note'] are not used by embrm for scored (it uses ['prompt_id', 'prompt', "
+        f"'response', "
+        "'score', 'response_id']); they are kept as they are. Check for a misspelling.",
+        f"{path}: 1 empty or blank text(s) in column 'prompt', first at line 4. They are embedded as they "
+        f"are; "
+        "drop them if they are missing values.",
+        f"{path}: 1 duplicate row(s) (same prompt_id, response), first at line 3; each copy counts again in "
+        "training. Drop duplicates unless that weighting is intended.",
+    ]
+
+
+@pytest.mark.parametrize(("read", "kwargs"), [(read_responses, {}), (read_any, {"unscored": True})])
+def test_warnings_on_responses(tmp_path, read, kwargs):
+    path = tmp_path / "c.parquet"
+    pl.DataFrame(
+        {"prompt": ["p", "p", "p", "q"], "response": ["a", "a", "b", "a"], "x": [1, 2, 3, 4]}
+    ).write_parquet(path)
+    frame, messages = _warned(read, path, **kwargs)
+    assert frame.rows() == [("p", "a", 1), ("p", "a", 2), ("p", "b", 3), ("q", "a", 4)]
+    assert messages == [
+        f"{path}: columns ['x'] are not used by embrm for responses (it uses ['prompt_id', 'prompt', "
+        f"'response', "
+        "'score', 'response_id']); they are kept as they are. Check for a misspelling.",
+        f"{path}: 1 duplicate row(s) (same prompt, response), first at row 1 (counting from 0); each copy "
+        f"counts "
+        "again in training. Drop duplicates unless that weighting is intended.",
+    ]
+
+
+def test_no_warning_for_a_clean_file_or_one_identity_column(tmp_path):
+    path = _write(
+        tmp_path / "d.jsonl", _lines(PAIR, PAIR | {"rejected": "c", "weight": 0}, PAIR | {"chosen": "x"})
+    )
+    with pytest.raises(DataError, match="weight"):
+        read_pairs(path)
+    path = _write(tmp_path / "e.jsonl", _lines(PAIR | {"weight": 0}, PAIR | {"rejected": "c", "weight": 2.5}))
+    pairs, messages = _warned(read_any, path)
+    assert (messages, pairs.name, pairs.frame["weight"].to_list()) == ([], "e", [0.0, 2.5])
+    path = tmp_path / "f.parquet"
+    pl.DataFrame({"prompt_id": [1, 1], "prompt": ["p", "p"], "score": [1.0, 1.0]}).write_parquet(path)
+    with _raises(
+        f"{path}: scored responses need the columns ['prompt_id', 'prompt', 'response', 'score']; missing "
+        "['response'] (the file has ['prompt_id', 'prompt', 'score']). Rename the column(s) in the file "
+        "or pass "
+        "columns={'your_name': 'prompt'} to the reader."
+    ):
+        read_scored(path)
+
+
+def test_kind_of_by_column_names():
+    from embrm.data._io import _kind_of
+
+    assert [_kind_of(c) for c in (["prompt", "chosen"], ["x", "rejected"], ["chosn"], ["rejectd"])] == [
+        "pairs"
+    ] * 4
+    assert [_kind_of(c) for c in (["chs"], ["rej"], ["prompt", "response"], [])] == ["scored"] * 4
+
+
+def test_describe_each_kind_of_value():
+    from embrm.data._io import _describe
+
+    assert [_describe(v) for v in (None, True, False, 5, 1.5, "x" * 50, [1, 2], {"a": 1}, (1,))] == [
+        "null (a missing value)",
+        "the boolean true",
+        "the boolean false",
+        "the number 5",
+        "the number 1.5",
+        "the text " + repr("x" * 40),
+        "a list of 2 item(s)",
+        "a dict",
+        "a tuple",
+    ]
