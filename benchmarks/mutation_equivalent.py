@@ -437,4 +437,13 @@ EQUIVALENT: dict[str, str] = {
         "'NAME' not copied: the next line sets the entry's name anyway",
     "embrm.embed._cache.x__make_record__mutmut_9":
         "mmap_mode None loads the whole array: the same dtype is read",
+    # data.io
+    "embrm.data._io.x__quote_column__mutmut_19":
+        "quoted = None instead of False: only its truth is read",
+    "embrm.data._io.x__quote_column__mutmut_26":
+        "a closing quote at the very end of the text: returning there gives the field the loop ends with",
+    "embrm.data._io.x__quote_column__mutmut_28":
+        "a closing quote before a line break ends its record: never before the error of the failing record",
+    "embrm.data._io.x__quote_column__mutmut_29":
+        "a closing quote before a line break ends its record: never before the error of the failing record",
 }
