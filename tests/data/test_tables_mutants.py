@@ -1128,3 +1128,49 @@ def test_describe_each_kind_of_value():
         "a dict",
         "a tuple",
     ]
+
+
+# --- errors while rendering chat messages name the file once --------------------------------
+
+CONTENT = (
+    "message 0: 'content' must be a string, got the number 5. Give each message as "
+    "{'role': 'user' | 'assistant' | 'system', 'content': '<text>'}."
+)
+BAD_ANSWER = [[_said("assistant", 5)]]
+
+
+@pytest.mark.parametrize(
+    ("read", "frame", "column"),
+    [
+        (read_responses, {"prompt": ["p"], "response": BAD_ANSWER}, "response"),
+        (
+            read_scored,
+            {"prompt_id": [1], "prompt": ["p"], "response": BAD_ANSWER, "score": [1.0]},
+            "response",
+        ),
+        (read_pairs, {"prompt": ["p"], "chosen": BAD_ANSWER, "rejected": ["b"]}, "chosen"),
+        (read_pairs, {"prompt": [[_said("user", 5)]], "chosen": ["a"], "rejected": ["b"]}, "prompt"),
+        (lambda p: read_any(p, unscored=True), {"prompt": ["p"], "response": BAD_ANSWER}, "response"),
+        (read_any, {"prompt_id": [1], "prompt": ["p"], "response": BAD_ANSWER, "score": [1.0]}, "response"),
+        (read_any, {"prompt": ["p"], "chosen": BAD_ANSWER, "rejected": ["b"]}, "chosen"),
+    ],
+)
+def test_render_errors_name_the_file(tmp_path, read, frame, column):
+    path = tmp_path / "d.parquet"
+    pl.DataFrame(frame).write_parquet(path)
+    with _raises(f"{path}: Column {column!r}, row 0, {CONTENT}"):
+        read(path)
+
+
+def test_a_render_error_that_names_the_file_already(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    pl.DataFrame({"prompt": ["p"], "response": [[_said("d.parquet", "x")]]}).write_parquet("d.parquet")
+    message = (
+        "Column 'response', row 0 is given as messages but has no assistant message (roles: "
+        "['d.parquet']), so it "
+        "holds no answer to score. Give the answer as a string or as [{'role': 'assistant', 'content': "
+        "'<answer>'}]."
+    )
+    for read in (read_responses, lambda p: read_any(p, unscored=True)):
+        with _raises(message):
+            read("d.parquet")
