@@ -253,41 +253,41 @@ ROW = "row {} (counting from 0), column "
     ("frame", "message"),
     [
         (
-            pl.DataFrame({"prompt": ["a", None, None]}),
+            dict({"prompt": ["a", None, None]}),
             ROW.format(1) + "'prompt': the value is missing; fill it in or drop the row.",
         ),
         (
-            pl.DataFrame({"id": [1, 2, None]}),
+            dict({"id": [1, 2, None]}),
             ROW.format(2) + "'id': the value is missing; fill it in or drop the row.",
         ),
         (
-            pl.DataFrame({"prompt": [1, 2]}),
+            dict({"prompt": [1, 2]}),
             "column 'prompt': expected text, got values of type Int64; fix the column.",
         ),
         (
-            pl.DataFrame({"note": [1, None]}),
+            dict({"note": [1, None]}),
             "column 'note': expected text or nothing, got values of type Int64; fix the column.",
         ),
         (
-            pl.DataFrame({"id": [1.0, 2.0]}),
+            dict({"id": [1.0, 2.0]}),
             "column 'id': expected an id (text or an integer), got values of type Float64; fix the column.",
         ),
         (
-            pl.DataFrame({"score": ["1", "2"]}),
+            dict({"score": ["1", "2"]}),
             "column 'score': expected a finite number, got values of type String; fix the column.",
         ),
         (
-            pl.DataFrame({"score": [1.0, 2.0, math.inf, math.nan]}),
+            dict({"score": [1.0, 2.0, math.inf, math.nan]}),
             ROW.format(2) + "'score': expected a finite number, got inf; fix or drop the row.",
         ),
         (
-            pl.DataFrame({"score": [math.nan, 1.0]}),
+            dict({"score": [math.nan, 1.0]}),
             ROW.format(0) + "'score': expected a finite number, got nan; fix or drop the row.",
         ),
     ],
 )
 def test_read_table_parquet_rules_broken(tmp_path, frame, message):
-    path = _parquet(tmp_path, frame)
+    path = _parquet(tmp_path, pl.DataFrame(frame))
     with _raises(f"{path}, {message}"):
         read_table(path, RULES)
 
@@ -700,28 +700,28 @@ def _said_list(*contents):
     [
         (
             read_pairs,
-            pl.DataFrame(PAIR | {"chosen": [None]}),
+            dict(PAIR | {"chosen": [None]}),
             ROW0.format(0) + "'chosen': the value is missing; drop or fill that row.",
         ),
         (
             read_pairs,
-            pl.DataFrame({"prompt": ["p", "q"], "chosen": ["a", None], "rejected": ["b", "c"]}),
+            dict({"prompt": ["p", "q"], "chosen": ["a", None], "rejected": ["b", "c"]}),
             ROW0.format(1) + "'chosen': the value is missing; drop or fill that row.",
         ),
         (
             read_pairs,
-            pl.DataFrame(PAIR | {"chosen": [1]}),
+            dict(PAIR | {"chosen": [1]}),
             "column 'chosen': expected text, got Int64; cast it to strings yourself if that is really "
             "the text.",
         ),
         (
             read_pairs,
-            pl.DataFrame(PAIR | {"weight": ["1"]}),
+            dict(PAIR | {"weight": ["1"]}),
             "column 'weight': expected numbers, got String.",
         ),
         (
             read_pairs,
-            pl.DataFrame(
+            dict(
                 {
                     "prompt": ["p", "q"],
                     "chosen": ["a", "b"],
@@ -733,33 +733,31 @@ def _said_list(*contents):
         ),
         (
             read_pairs,
-            pl.DataFrame(
-                {"prompt": ["p", "q"], "chosen": ["a", "b"], "rejected": ["b", "c"], "weight": [1, -2]}
-            ),
+            dict({"prompt": ["p", "q"], "chosen": ["a", "b"], "rejected": ["b", "c"], "weight": [1, -2]}),
             ROW0.format(1) + "'weight': a weight must be non-negative; fix the value.",
         ),
         (
             read_scored,
-            pl.DataFrame(SCORED | {"prompt_id": [1.0]}),
+            dict(SCORED | {"prompt_id": [1.0]}),
             "column 'prompt_id': expected integer ids, got Float64.",
         ),
         (
             read_scored,
-            pl.DataFrame(
+            dict(
                 {"prompt_id": [1, 2], "prompt": ["p", "q"], "response": ["a", "b"], "score": [1.0, math.nan]}
             ),
             ROW0.format(1) + "'score': expected a finite number, got nan; fix or drop the row.",
         ),
         (
             read_pairs,
-            pl.DataFrame({"prompt": ["p", "p"], "chosen": ["a", "x"], "rejected": ["b", "x"]}),
+            dict({"prompt": ["p", "p"], "chosen": ["a", "x"], "rejected": ["b", "x"]}),
             ROW0.format(1)
             + "'rejected': chosen and rejected are identical (1 such pairs); such a pair carries no "
             "preference. Drop them.",
         ),
         (
             read_pairs,
-            pl.DataFrame(
+            dict(
                 {
                     "chosen": [_said_list("hi", "a")],
                     "rejected": [[_said("user", "ho"), _said("assistant", "b")]],
@@ -770,7 +768,7 @@ def _said_list(*contents):
         ),
         (
             read_pairs,
-            pl.DataFrame(
+            dict(
                 {
                     "chosen": [_said_list("hi", "a") + _said_list("x", "y")],
                     "rejected": [_said_list("hi", "b")],
@@ -782,7 +780,7 @@ def _said_list(*contents):
         ),
         (
             read_pairs,
-            pl.DataFrame(
+            dict(
                 {
                     "chosen": [_said_list("hi", "a")],
                     "rejected": [_said_list("hi", "b") + [_said("user", "z")]],
@@ -794,35 +792,35 @@ def _said_list(*contents):
         ),
         (
             read_pairs,
-            pl.DataFrame({"prompt": ["p"], "Chosen": ["a"], "rejected": ["b"]}),
+            dict({"prompt": ["p"], "Chosen": ["a"], "rejected": ["b"]}),
             "preference pairs need the columns ['prompt', 'chosen', 'rejected']; missing ['chosen'] "
             "('Chosen' looks like a misspelling of 'chosen'). Rename the column(s) in the file or pass "
             "columns={'Chosen': 'chosen'} to the reader.",
         ),
         (
             read_any,
-            pl.DataFrame({"prompt": ["p"], "chosen": ["a"], "rejectd": ["b"]}),
+            dict({"prompt": ["p"], "chosen": ["a"], "rejectd": ["b"]}),
             "preference pairs need the columns ['prompt', 'chosen', 'rejected']; missing ['rejected'] "
             "('rejectd' looks like a misspelling of 'rejected'). Rename the column(s) in the file or "
             "pass columns={'rejectd': 'rejected'} to the reader.",
         ),
         (
             read_any,
-            pl.DataFrame({"prompt": ["p"], "response": ["a"]}),
+            dict({"prompt": ["p"], "response": ["a"]}),
             "scored responses need the columns ['prompt_id', 'prompt', 'response', 'score']; missing "
             "['prompt_id', 'score'] (the file has ['prompt', 'response']). Rename the column(s) in the "
             "file or pass columns={'your_name': 'prompt'} to the reader.",
         ),
         (
             read_responses,
-            pl.DataFrame({"prompt": ["p"], "answer": ["a"]}),
+            dict({"prompt": ["p"], "answer": ["a"]}),
             "responses need the columns ['prompt', 'response']; missing ['response'] (the file has "
             "['prompt', 'answer']). Rename the column(s) in the file or pass columns={'your_name': "
             "'prompt'} to the reader.",
         ),
         (
             read_pairs,
-            pl.DataFrame({"chosen": [_said_list("hi", "a")], "rejected": ["b"]}),
+            dict({"chosen": [_said_list("hi", "a")], "rejected": ["b"]}),
             "preference pairs need the columns ['prompt', 'chosen', 'rejected']; missing ['prompt'] (the "
             "file has ['chosen', 'rejected']). Rename the column(s) in the file or pass "
             "columns={'your_name': 'prompt'} to the reader.",
@@ -831,7 +829,7 @@ def _said_list(*contents):
 )
 def test_parquet_messages(tmp_path, reader, frame, message):
     path = tmp_path / "d.parquet"
-    frame.write_parquet(path)
+    pl.DataFrame(frame).write_parquet(path)
     separator = "," if message.startswith(("row", "column")) else ":"
     with _raises(f"{path}{separator} {message}"):
         reader(path)
