@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import re
 import warnings
 
@@ -1013,7 +1014,8 @@ def _warned(read, path, **kwargs):
         warnings.simplefilter("always")
         result = read(path, **kwargs)
     assert {w.category for w in caught} <= {DataWarning}
-    assert [w.filename for w in caught] == [__file__] * len(caught)
+    if "MUTANT_UNDER_TEST" not in os.environ:  # mutmut's trampolines add a frame to every call
+        assert [w.filename for w in caught] == [__file__] * len(caught)
     return result, [str(w.message) for w in caught]
 
 
