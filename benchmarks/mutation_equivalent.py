@@ -446,4 +446,34 @@ EQUIVALENT: dict[str, str] = {
         "a closing quote before a line break ends its record: never before the error of the failing record",
     "embrm.data._io.x__quote_column__mutmut_29":
         "a closing quote before a line break ends its record: never before the error of the failing record",
+    "embrm.data._io.x__bad_byte_place__mutmut_7":
+        "keepends=False: csv reads each line as a record either way, the same rows and line numbers",
+    "embrm.data._io.x__bad_byte_place__mutmut_10":
+        "next's default: the text holds a bad byte, so it has a first record and the default is never used",
+    "embrm.data._io.x__bad_byte_place__mutmut_12":
+        "next's default: the text holds a bad byte, so it has a first record and the default is never used",
+    "embrm.data._io.x__strip_implicit_prompt__mutmut_5":
+        "zip's strict: chosen and rejected are columns of one frame, always of one length",
+    "embrm.data._io.x__strip_implicit_prompt__mutmut_8":
+        "zip's strict: chosen and rejected are columns of one frame, always of one length",
+    "embrm.data._io.x__strip_implicit_prompt__mutmut_13":
+        "zip's strict: chosen and rejected are columns of one frame, always of one length",
+    "embrm.data._io.x__strip_implicit_prompt__mutmut_76":
+        "dtype dropped: a list of str is a String series (an empty frame is refused as empty first)",
+    "embrm.data._io.x__strip_implicit_prompt__mutmut_79":
+        "dtype dropped: a list of str is a String series (an empty frame is refused as empty first)",
+    "embrm.data._io.x__strip_implicit_prompt__mutmut_84":
+        "dtype dropped: a list of str is a String series (an empty frame is refused as empty first)",
+    "embrm.data._io.x__strip_implicit_prompt__mutmut_87":
+        "dtype dropped: a list of str is a String series (an empty frame is refused as empty first)",
+    "embrm.data._io.x__table_cell__mutmut_16":
+        "'UTF-8': Python reads codec names case-insensitively",
+    "embrm.data._io.x__table_series__mutmut_6":
+        "strict dropped: polars' Series is strict by default",
+    "embrm.data._io.x__parquet_table__mutmut_59":
+        "'or': a Null column with another rule is refused as missing first; String cast to String is a no-op",
+    "embrm.data._io.x_peek_columns__mutmut_33":
+        "'UTF-8': Python reads codec names case-insensitively",
+    "embrm.data._io.x_peek_columns__mutmut_40":
+        "next's default: the line is not blank, so csv reads one record from it",
 }

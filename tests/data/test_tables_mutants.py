@@ -1174,3 +1174,74 @@ def test_a_render_error_that_names_the_file_already(tmp_path, monkeypatch):
     for read in (read_responses, lambda p: read_any(p, unscored=True)):
         with _raises(message):
             read("d.parquet")
+
+
+# --- TRL's implicit prompt: the shared prefix, however long ------------------------------
+
+
+def _pairs(chosen, rejected):
+    return pairs_from_frame(pl.DataFrame({"chosen": [chosen], "rejected": [rejected]}))
+
+
+def test_implicit_prompt_of_several_turns():
+    prefix = [_said("system", "be"), _said("user", "q1"), _said("assistant", "a1"), _said("user", "q2")]
+    pairs = _pairs([*prefix, _said("assistant", "a2")], [*prefix, _said("assistant", "b2")])
+    assert pairs.frame.select("prompt", "chosen", "rejected").rows() == [
+        ("System: be\n\nHuman: q1\n\nAssistant: a1\n\nHuman: q2\n\nAssistant:", "a2", "b2")
+    ]
+    pairs = _pairs(
+        [_said("user", "q"), _said("assistant", "a1")], [_said("user", "q"), *_said_list("", "a1", "a2")[1:]]
+    )
+    assert pairs.frame.select("prompt", "chosen", "rejected").rows() == [("q", "a1", "a1\n\na2")]
+
+
+@pytest.mark.parametrize(
+    ("chosen", "rejected", "where"),
+    [
+        (
+            [_said("user", "hi"), _said("assistant", None)],
+            [_said("user", "hi"), _said("assistant", "b")],
+            "column 'chosen'",
+        ),
+        (
+            [_said("user", "hi"), _said("assistant", "a")],
+            [_said("user", "hi"), _said("assistant", None)],
+            "column 'rejected'",
+        ),
+        (
+            [_said("user", None), _said("assistant", "a")],
+            [_said("user", None), _said("assistant", "b")],
+            "the shared prompt of 'chosen' and 'rejected'",
+        ),
+    ],
+)
+def test_implicit_prompt_render_errors(chosen, rejected, where):
+    with _raises(
+        f"Row 0, {where}, message 0: 'content' must be a string, got null (a missing value). Give each "
+        f"message as {{'role': 'user' | 'assistant' | 'system', 'content': '<text>'}}."
+    ):
+        _pairs(chosen, rejected)
+
+
+def test_implicit_prompt_of_plain_lists():
+    with _raises(
+        "Row 0, column 'chosen': after the shared prompt it holds messages of roles [None], not only the "
+        "answer's "
+        "assistant turns (chosen and rejected differ before their last answer). Add a 'prompt' column "
+        "with the "
+        "shared dialogue."
+    ):
+        _pairs(["hi", "a"], ["hi", "b"])
+
+
+def test_bad_byte_in_a_header_of_two_lines(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes(b'"a\nb\xff",c\nx,y\n')
+    with _raises(f"{path}, line 1: not valid UTF-8 (byte 0xff). {CP1252}"):
+        read_table(path, {})
+
+
+def test_peek_columns_only_of_data_files(tmp_path):
+    assert peek_columns(_write(tmp_path / "a.txt", '{"a": 1}\n')) is None
+    assert peek_columns(_write(tmp_path / "a.json", '{"a": 1}\n')) is None
+    assert peek_columns(_write(tmp_path / "a.jsonl", '{"a": 1}\n')) == ["a"]
