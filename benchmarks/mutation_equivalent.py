@@ -476,4 +476,20 @@ EQUIVALENT: dict[str, str] = {
         "'UTF-8': Python reads codec names case-insensitively",
     "embrm.data._io.x_peek_columns__mutmut_40":
         "next's default: the line is not blank, so csv reads one record from it",
+    "embrm.data._io.x__strip_implicit_prompt__mutmut_92":
+        "dtype dropped: a list of str is a String series (an empty frame is refused as empty first)",
+    "embrm.data._io.x__strip_implicit_prompt__mutmut_95":
+        "dtype dropped: a list of str is a String series (an empty frame is refused as empty first)",
+    "embrm.data._io.x__read_csv__mutmut_26":
+        "source None: CSV cells are checked before and UTF-8 text has no lone surrogate: no error names it",
+    "embrm.data._io.x__parse_csv__mutmut_15":
+        "header None before the first record: only read as 'header and', where None and [] are both false",
+    "embrm.data._io.x__parse_csv__mutmut_63":
+        "zip's strict: the row's length was checked against the header's just before",
+    "embrm.data._io.x__parse_csv__mutmut_66":
+        "zip's strict: the row's length was checked against the header's just before",
+    "embrm.data._io.x__parse_csv__mutmut_67":
+        "zip's strict: the row's length was checked against the header's just before",
+    "embrm.data._io.x__parse_csv__mutmut_75":
+        "lines joined with XXXX: each line keeps its line break, so the filler follows one, no field",
 }

@@ -1245,3 +1245,37 @@ def test_peek_columns_only_of_data_files(tmp_path):
     assert peek_columns(_write(tmp_path / "a.txt", '{"a": 1}\n')) is None
     assert peek_columns(_write(tmp_path / "a.json", '{"a": 1}\n')) is None
     assert peek_columns(_write(tmp_path / "a.jsonl", '{"a": 1}\n')) == ["a"]
+
+
+def test_csv_keeps_the_line_breaks_of_a_quoted_field(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes(b'a,b\r\n"multi\r\nline",x\r\n')
+    assert read_table(path, {}).rows() == [("multi\r\nline", "x")]
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b'"a"b,c\n1,2\n', "line 1: malformed CSV (',' expected after '\"'). " + QUOTE),
+        (b'a,"b\n1,2\n', "line 1: a quoted field is never closed. " + QUOTE),
+        ("\ufeff".encode(), "is empty: a CSV file needs a header line naming its columns."),
+    ],
+)
+def test_csv_header_problems(tmp_path, raw, message):
+    path = tmp_path / "t.csv"
+    path.write_bytes(raw)
+    with _raises(f"{path}{' ' if message.startswith('is') else ', '}{message}"):
+        read_table(path, {})
+
+
+def test_read_scored_is_scored_and_maps_columns(tmp_path):
+    path = _write(tmp_path / "pairs.jsonl", _lines(PAIR))
+    with _raises(
+        f"{path}: scored responses need the columns ['prompt_id', 'prompt', 'response', 'score']; missing "
+        "['prompt_id', 'response', 'score'] (the file has ['prompt', 'chosen', 'rejected']). Rename the "
+        "column(s) "
+        "in the file or pass columns={'your_name': 'prompt'} to the reader."
+    ):
+        read_scored(path)
+    path = _write(tmp_path / "s.jsonl", _lines({"qid": 1, "prompt": "p", "response": "a", "score": 1}))
+    assert read_scored(path, columns={"qid": "prompt_id"}).frame.rows() == [(1, "p", "a", 1.0)]
