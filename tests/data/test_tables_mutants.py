@@ -1279,3 +1279,38 @@ def test_read_scored_is_scored_and_maps_columns(tmp_path):
         read_scored(path)
     path = _write(tmp_path / "s.jsonl", _lines({"qid": 1, "prompt": "p", "response": "a", "score": 1}))
     assert read_scored(path, columns={"qid": "prompt_id"}).frame.rows() == [(1, "p", "a", 1.0)]
+
+
+# --- lines break at line feeds (and CR) only, not at U+2028, U+0085 or a form feed ---------
+
+
+def test_jsonl_text_may_hold_unicode_line_separators(tmp_path):
+    path = tmp_path / "u.jsonl"
+    pl.DataFrame(
+        {"prompt": ["a\u2028b", "c"], "chosen": ["x\x85y", "d"], "rejected": ["z", "e"]}
+    ).write_ndjson(path)
+    assert read_pairs(path).frame.select("prompt", "chosen", "rejected").rows() == [
+        ("a\u2028b", "x\x85y", "z"),
+        ("c", "d", "e"),
+    ]
+    path.write_bytes('{"a": "x\u2028y"}\r\n{"a": 1}\r\n{"a": "\x85"}\r\n'.encode() + b'{"a": "\xff"}\n')
+    with _raises(f"{path}, line 4, column 'a': not valid UTF-8 (byte 0xff). Save the file as UTF-8."):
+        read_table(path, {})
+    path.write_text('{"a": "x\u2028y"}\n{"a": "1"}\n{"a": 2}\n', encoding="utf-8")
+    with _raises(f"{path}, line 3, column 'a': expected text, got the number 2; fix the value."):
+        read_table(path, {"a": "text"})
+
+
+def test_csv_fields_may_hold_unicode_line_separators(tmp_path):
+    path = tmp_path / "u.csv"
+    path.write_text("a,b\nx\u2028y,z\nx\x0cy,\x85\n", encoding="utf-8")
+    assert read_table(path, {}).rows() == [("x\u2028y", "z"), ("x\x0cy", "\x85")]
+    path.write_bytes("a,b\rx\u2028y,z\r\n".encode() + b"c,\xff\n")
+    with _raises(f"{path}, line 3, column 'b': not valid UTF-8 (byte 0xff). {CP1252}"):
+        read_table(path, {})
+    path.write_bytes("a\u2028b;c\n".encode() + b"1;\xff\n")
+    with _raises(
+        f"{path}, line 2: not valid UTF-8 (byte 0xff). {CP1252} It is also semicolon-separated: save it "
+        "comma-separated."
+    ):
+        read_table(path, {})
