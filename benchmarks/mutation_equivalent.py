@@ -492,4 +492,16 @@ EQUIVALENT: dict[str, str] = {
         "zip's strict: the row's length was checked against the header's just before",
     "embrm.data._io.x__parse_csv__mutmut_75":
         "lines joined with XXXX: each line keeps its line break, so the filler follows one, no field",
+    "embrm.data._io.x__kind_of__mutmut_3":
+        "the exact names also match themselves in get_close_matches, which decides alone",
+    "embrm.data._io.x__kind_of__mutmut_4":
+        "the exact names also match themselves in get_close_matches, which decides alone",
+    "embrm.data._io.x__kind_of__mutmut_5":
+        "the exact names also match themselves in get_close_matches, which decides alone",
+    "embrm.data._io.x__kind_of__mutmut_6":
+        "the exact names also match themselves in get_close_matches, which decides alone",
+    "embrm.data._io.x__kind_of__mutmut_13":
+        "get_close_matches' n: only whether any name matches is read",
+    "embrm.data._io.x__kind_of__mutmut_19":
+        "get_close_matches' n: only whether any name matches is read",
 }
