@@ -446,11 +446,9 @@ EQUIVALENT: dict[str, str] = {
         "a closing quote before a line break ends its record: never before the error of the failing record",
     "embrm.data._io.x__quote_column__mutmut_29":
         "a closing quote before a line break ends its record: never before the error of the failing record",
-    "embrm.data._io.x__bad_byte_place__mutmut_7":
-        "keepends=False: csv reads each line as a record either way, the same rows and line numbers",
-    "embrm.data._io.x__bad_byte_place__mutmut_10":
+    "embrm.data._io.x__bad_byte_place__mutmut_9":
         "next's default: the text holds a bad byte, so it has a first record and the default is never used",
-    "embrm.data._io.x__bad_byte_place__mutmut_12":
+    "embrm.data._io.x__bad_byte_place__mutmut_11":
         "next's default: the text holds a bad byte, so it has a first record and the default is never used",
     "embrm.data._io.x__strip_implicit_prompt__mutmut_5":
         "zip's strict: chosen and rejected are columns of one frame, always of one length",
@@ -482,15 +480,15 @@ EQUIVALENT: dict[str, str] = {
         "dtype dropped: a list of str is a String series (an empty frame is refused as empty first)",
     "embrm.data._io.x__read_csv__mutmut_26":
         "source None: CSV cells are checked before and UTF-8 text has no lone surrogate: no error names it",
-    "embrm.data._io.x__parse_csv__mutmut_15":
+    "embrm.data._io.x__parse_csv__mutmut_14":
         "header None before the first record: only read as 'header and', where None and [] are both false",
-    "embrm.data._io.x__parse_csv__mutmut_63":
+    "embrm.data._io.x__parse_csv__mutmut_62":
+        "zip's strict: the row's length was checked against the header's just before",
+    "embrm.data._io.x__parse_csv__mutmut_65":
         "zip's strict: the row's length was checked against the header's just before",
     "embrm.data._io.x__parse_csv__mutmut_66":
         "zip's strict: the row's length was checked against the header's just before",
-    "embrm.data._io.x__parse_csv__mutmut_67":
-        "zip's strict: the row's length was checked against the header's just before",
-    "embrm.data._io.x__parse_csv__mutmut_75":
+    "embrm.data._io.x__parse_csv__mutmut_74":
         "lines joined with XXXX: each line keeps its line break, so the filler follows one, no field",
     "embrm.data._io.x__kind_of__mutmut_3":
         "the exact names also match themselves in get_close_matches, which decides alone",
