@@ -1324,3 +1324,28 @@ def test_read_table_parquet_checks_columns_after_unruled_ones(tmp_path):
     message = "column 'score': expected a finite number, got values of type String; fix the column."
     with _raises(f"{path}, {message}"):
         read_table(path, RULES)
+
+
+def test_identical_chosen_and_rejected_only_for_pairs(tmp_path):
+    path = _write(
+        tmp_path / "s.jsonl",
+        _lines(
+            SCORED | {"chosen": "x", "rejected": "x"},
+            SCORED | {"prompt_id": 2, "chosen": "y", "rejected": "y"},
+        ),
+    )
+    with pytest.warns(DataWarning, match="columns \\['chosen', 'rejected'\\] are not used"):
+        assert len(read_scored(path)) == 2
+    path = _write(
+        tmp_path / "p.jsonl",
+        _lines(
+            {"prompt": [_said("user", "q")], "chosen": "a", "rejected": "b"},
+            {"prompt": [_said("user", "q")], "chosen": "c", "rejected": "c"},
+        ),
+    )
+    with _raises(
+        f"{path}, line 2, column 'rejected': chosen and rejected are identical (1 such pairs); such a "
+        f"pair carries "
+        "no preference. Drop them."
+    ):
+        read_pairs(path)
