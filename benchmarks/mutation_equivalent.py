@@ -502,4 +502,18 @@ EQUIVALENT: dict[str, str] = {
         "get_close_matches' n: only whether any name matches is read",
     "embrm.data._io.x__kind_of__mutmut_19":
         "get_close_matches' n: only whether any name matches is read",
+    "embrm.data._io.x__check_columns__mutmut_69":
+        "stacklevel: mutmut's trampolines add frames, so no mutated run tells them apart (checked unmutated)",
+    "embrm.data._io.x__check_columns__mutmut_71":
+        "stacklevel: mutmut's trampolines add frames, so no mutated run tells them apart (checked unmutated)",
+    "embrm.data._io.x__check_rows__mutmut_21":
+        "stacklevel: mutmut's trampolines add frames, so no mutated run tells them apart (checked unmutated)",
+    "embrm.data._io.x__check_rows__mutmut_27":
+        "stacklevel: mutmut's trampolines add frames, so no mutated run tells them apart (checked unmutated)",
+    "embrm.data._io.x__check_rows__mutmut_133":
+        "stacklevel: mutmut's trampolines add frames, so no mutated run tells them apart (checked unmutated)",
+    "embrm.data._io.x__check_rows__mutmut_141":
+        "stacklevel: mutmut's trampolines add frames, so no mutated run tells them apart (checked unmutated)",
+    "embrm.data._io.x__check_rows__mutmut_111":
+        "identity holds required columns, always 2 or more, and no reader makes Object columns",
 }
