@@ -516,4 +516,10 @@ EQUIVALENT: dict[str, str] = {
         "stacklevel: mutmut's trampolines add frames, so no mutated run tells them apart (checked unmutated)",
     "embrm.data._io.x__check_rows__mutmut_111":
         "identity holds required columns, always 2 or more, and no reader makes Object columns",
+    "embrm.data._io.x__check_columns__mutmut_33":
+        "get_close_matches' n: only the best match, close[0], is read",
+    "embrm.data._io.x__check_columns__mutmut_34":
+        "get_close_matches' default cutoff is 0.6, the one given",
+    "embrm.data._io.x__check_columns__mutmut_35":
+        "get_close_matches' n: only the best match, close[0], is read",
 }

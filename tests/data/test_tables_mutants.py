@@ -1349,3 +1349,17 @@ def test_identical_chosen_and_rejected_only_for_pairs(tmp_path):
         "no preference. Drop them."
     ):
         read_pairs(path)
+
+
+def test_the_implicit_prompt_is_only_for_pairs(tmp_path):
+    path = tmp_path / "s.parquet"
+    messages = [_said_list("q", "a")]
+    pl.DataFrame(
+        {"prompt_id": [1], "response": ["a"], "chosen": messages, "rejected": messages}
+    ).write_parquet(path)
+    with _raises(
+        f"{path}: scored responses need the columns ['prompt_id', 'prompt', 'response', 'score']; missing "
+        "['prompt', 'score'] (the file has ['prompt_id', 'response', 'chosen', 'rejected']). Rename the "
+        "column(s) in the file or pass columns={'your_name': 'prompt'} to the reader."
+    ):
+        read_scored(path)
