@@ -522,4 +522,6 @@ EQUIVALENT: dict[str, str] = {
         "get_close_matches' default cutoff is 0.6, the one given",
     "embrm.data._io.x__check_columns__mutmut_35":
         "get_close_matches' n: only the best match, close[0], is read",
+    "embrm.data._io.x__columns_from_records__mutmut_46":
+        "strict dropped: polars' Series is strict by default",
 }

@@ -1363,3 +1363,14 @@ def test_the_implicit_prompt_is_only_for_pairs(tmp_path):
         "column(s) in the file or pass columns={'your_name': 'prompt'} to the reader."
     ):
         read_scored(path)
+
+
+def test_jsonl_conversation_errors_name_the_conversation(tmp_path):
+    path = _write(
+        tmp_path / "c.jsonl",
+        _lines(
+            PAIR, {"prompt": "p", "chosen": [_said("assistant", "a")], "rejected": [_said("assistant", 5)]}
+        ),
+    )
+    with _raises(f"{path}, line 2, column 'rejected': the conversation, {CONTENT}"):
+        read_pairs(path)
