@@ -1366,11 +1366,10 @@ def test_the_implicit_prompt_is_only_for_pairs(tmp_path):
 
 
 def test_jsonl_conversation_errors_name_the_conversation(tmp_path):
+    answer = [_said("assistant", "a")]
     path = _write(
         tmp_path / "c.jsonl",
-        _lines(
-            PAIR, {"prompt": "p", "chosen": [_said("assistant", "a")], "rejected": [_said("assistant", 5)]}
-        ),
+        _lines(PAIR | {"rejected": answer}, PAIR | {"rejected": [_said("assistant", 5)]}),
     )
     with _raises(f"{path}, line 2, column 'rejected': the conversation, {CONTENT}"):
         read_pairs(path)
