@@ -524,4 +524,6 @@ EQUIVALENT: dict[str, str] = {
         "get_close_matches' n: only the best match, close[0], is read",
     "embrm.data._io.x__columns_from_records__mutmut_46":
         "strict dropped: polars' Series is strict by default",
+    "embrm.data._io.x__read_bytes_check__mutmut_8":
+        "open's default mode 'r': the file is only opened (to check access), never read",
 }
