@@ -526,4 +526,12 @@ EQUIVALENT: dict[str, str] = {
         "strict dropped: polars' Series is strict by default",
     "embrm.data._io.x__read_bytes_check__mutmut_8":
         "open's default mode 'r': the file is only opened (to check access), never read",
+    "embrm.data._io.x__conversation_to_text__mutmut_13":
+        "dtype dropped: a list of str is a String series (an empty frame is refused as empty first)",
+    "embrm.data._io.x__conversation_to_text__mutmut_16":
+        "dtype dropped: a list of str is a String series (an empty frame is refused as empty first)",
+    "embrm.data._io.x__check_value__mutmut_34":
+        "_CONVERSATIONAL is _TEXT, and this branch is for text columns only: the else is never taken",
+    "embrm.data._io.x__check_value__mutmut_38":
+        "_CONVERSATIONAL is _TEXT, and this branch is for text columns only: the else is never taken",
 }
