@@ -534,4 +534,22 @@ EQUIVALENT: dict[str, str] = {
         "_CONVERSATIONAL is _TEXT, and this branch is for text columns only: the else is never taken",
     "embrm.data._io.x__check_value__mutmut_38":
         "_CONVERSATIONAL is _TEXT, and this branch is for text columns only: the else is never taken",
+    "embrm.data._io.x__decode__mutmut_3":
+        "'UTF-8': Python reads codec names case-insensitively",
+    "embrm.data._io.x__decode__mutmut_16":
+        "'UTF-8': Python reads codec names case-insensitively",
+    "embrm.data._io.x__decode__mutmut_52":
+        "'UTF-8': Python reads codec names case-insensitively",
+    "embrm.data._io.x__decode__mutmut_22":
+        "fallback line: _bad_byte_place finds every bad byte (a CSV field, a JSONL line); it is never used",
+    "embrm.data._io.x__decode__mutmut_23":
+        "fallback line: _bad_byte_place finds every bad byte (a CSV field, a JSONL line); it is never used",
+    "embrm.data._io.x__decode__mutmut_24":
+        "fallback line: _bad_byte_place finds every bad byte (a CSV field, a JSONL line); it is never used",
+    "embrm.data._io.x__decode__mutmut_25":
+        "fallback line: _bad_byte_place finds every bad byte (a CSV field, a JSONL line); it is never used",
+    "embrm.data._io.x__decode__mutmut_42":
+        "next's default: the text is not empty, so csv reads a record (maybe []) from its first line",
+    "embrm.data._io.x__decode__mutmut_44":
+        "next's default: the text is not empty, so csv reads a record (maybe []) from its first line",
 }
