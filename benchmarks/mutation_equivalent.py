@@ -552,4 +552,16 @@ EQUIVALENT: dict[str, str] = {
         "next's default: the text is not empty, so csv reads a record (maybe []) from its first line",
     "embrm.data._io.x__decode__mutmut_44":
         "next's default: the text is not empty, so csv reads a record (maybe []) from its first line",
+    "embrm.data._io.x__columns_from_records__mutmut_21":
+        "_check_value checks text, number and id columns only: group, response_id and others pass unchanged",
+    "embrm.data._io.x__columns_from_records__mutmut_24":
+        "_check_value checks text, number and id columns only: group, response_id and others pass unchanged",
+    "embrm.data._io.x__columns_from_records__mutmut_25":
+        "_check_value checks text, number and id columns only: group, response_id and others pass unchanged",
+    "embrm.data._io.x__columns_from_records__mutmut_26":
+        "_check_value checks text, number and id columns only: group, response_id and others pass unchanged",
+    "embrm.data._io.x__columns_from_records__mutmut_27":
+        "_check_value checks text, number and id columns only: group, response_id and others pass unchanged",
+    "embrm.data._io.x__columns_from_records__mutmut_41":
+        "the Series' name: pl.DataFrame names each column by its dict key",
 }
