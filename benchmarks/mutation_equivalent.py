@@ -564,4 +564,6 @@ EQUIVALENT: dict[str, str] = {
         "_check_value checks text, number and id columns only: group, response_id and others pass unchanged",
     "embrm.data._io.x__columns_from_records__mutmut_41":
         "the Series' name: pl.DataFrame names each column by its dict key",
+    "embrm.data._io.x__columns_from_records__mutmut_44":
+        "the Series' name: pl.DataFrame names each column by its dict key",
 }
