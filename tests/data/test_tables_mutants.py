@@ -1373,3 +1373,14 @@ def test_jsonl_conversation_errors_name_the_conversation(tmp_path):
     )
     with _raises(f"{path}, line 2, column 'rejected': the conversation, {CONTENT}"):
         read_pairs(path)
+
+
+def test_parquet_checks_known_columns_after_other_ones(tmp_path):
+    path = tmp_path / "d.parquet"
+    pl.DataFrame(
+        {"group": [1], "note": ["n"], "prompt": ["p"], "chosen": [1], "rejected": ["b"]}
+    ).write_parquet(path)
+    with _raises(
+        f"{path}, column 'chosen': expected text, got Int64; cast it to strings yourself if that is really the text."
+    ):
+        read_pairs(path)
