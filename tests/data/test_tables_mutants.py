@@ -1381,6 +1381,7 @@ def test_parquet_checks_known_columns_after_other_ones(tmp_path):
         {"group": [1], "note": ["n"], "prompt": ["p"], "chosen": [1], "rejected": ["b"]}
     ).write_parquet(path)
     with _raises(
-        f"{path}, column 'chosen': expected text, got Int64; cast it to strings yourself if that is really the text."
+        f"{path}, column 'chosen': expected text, got Int64; cast it to strings yourself if that is really "
+        "the text."
     ):
         read_pairs(path)
