@@ -1,6 +1,6 @@
-"""The generic readers' small contracts, each against an exact value: read_table's rules per
-format (CSV, JSONL, Parquet) and every message in full, peek_columns, read_responses and the
-unscored kind of read_any."""
+"""The data readers' small contracts, each against an exact value: read_table's rules per format
+(CSV, JSONL, Parquet), peek_columns, read_responses, the unscored kind of read_any, and every
+reader's messages, warnings and line numbers in full (what the mutation score of data.io needs)."""
 
 from __future__ import annotations
 
