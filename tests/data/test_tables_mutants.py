@@ -1385,3 +1385,36 @@ def test_parquet_checks_known_columns_after_other_ones(tmp_path):
         "the text."
     ):
         read_pairs(path)
+
+
+def test_group_and_response_id_may_be_missing_in_parquet(tmp_path):
+    path = tmp_path / "p.parquet"
+    pl.DataFrame(
+        {"prompt": ["p", "q"], "chosen": ["a", "b"], "rejected": ["b", "c"], "group": [None, 1]}
+    ).write_parquet(path)
+    assert read_pairs(path).frame.select("prompt", "group").rows() == [("p", None), ("q", 1)]
+    path = tmp_path / "s.parquet"
+    frame = {"prompt_id": [1, 2], "prompt": ["p", "q"], "response": ["a", "b"], "score": [1.0, 2.0]}
+    pl.DataFrame(frame | {"response_id": [None, "x"]}).write_parquet(path)
+    assert read_scored(path).frame["response_id"].to_list() == [None, "x"]
+
+
+def test_duplicates_of_several_rows_counted(tmp_path):
+    path = _write(
+        tmp_path / "d.jsonl", _lines(PAIR, PAIR, PAIR | {"chosen": "c"}, PAIR | {"chosen": "c"}, PAIR)
+    )
+    pairs, messages = _warned(read_pairs, path)
+    assert messages == [
+        f"{path}: 3 duplicate row(s) (same prompt, chosen, rejected), first at line 2; each copy counts "
+        "again in training. Drop duplicates unless that weighting is intended."
+    ]
+
+
+def test_read_pairs_is_pairs(tmp_path):
+    path = _write(tmp_path / "s.jsonl", _lines(SCORED))
+    with _raises(
+        f"{path}: preference pairs need the columns ['prompt', 'chosen', 'rejected']; missing ['chosen', "
+        "'rejected'] (the file has ['prompt_id', 'prompt', 'response', 'score']). Rename the column(s) in "
+        "the file or pass columns={'your_name': 'prompt'} to the reader."
+    ):
+        read_pairs(path)
