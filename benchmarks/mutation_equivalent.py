@@ -566,4 +566,8 @@ EQUIVALENT: dict[str, str] = {
         "the Series' name: pl.DataFrame names each column by its dict key",
     "embrm.data._io.x__columns_from_records__mutmut_44":
         "the Series' name: pl.DataFrame names each column by its dict key",
+    "embrm.data._io.x__check_columns__mutmut_8":
+        "with a prompt column and chosen, rejected present as lists, no required column is missing anyway",
+    "embrm.data._io.x__check_columns__mutmut_9":
+        "with a prompt column and chosen, rejected present as lists, no required column is missing anyway",
 }

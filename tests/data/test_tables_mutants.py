@@ -1418,3 +1418,29 @@ def test_read_pairs_is_pairs(tmp_path):
         "the file or pass columns={'your_name': 'prompt'} to the reader."
     ):
         read_pairs(path)
+
+
+def test_two_misspelt_columns(tmp_path):
+    path = _write(tmp_path / "d.jsonl", _lines({"prompt": "p", "chosn": "a", "rejectd": "b"}))
+    with _raises(
+        f"{path}: preference pairs need the columns ['prompt', 'chosen', 'rejected']; missing ['chosen', "
+        "'rejected'] ('chosn' looks like a misspelling of 'chosen'; 'rejectd' looks like a misspelling of "
+        "'rejected'). Rename the column(s) in the file or pass columns={'chosn': 'chosen', 'rejectd': "
+        "'rejected'} to the reader."
+    ):
+        read_pairs(path)
+
+
+def test_a_parquet_error_without_a_message(tmp_path, monkeypatch):
+    path = tmp_path / "d.parquet"
+    pl.DataFrame({"a": [1]}).write_parquet(path)
+
+    def fail(*args, **kwargs):
+        raise ValueError
+
+    monkeypatch.setattr(pl, "read_parquet", fail)
+    with _raises(
+        f"{path} cannot be read as Parquet (ValueError); is it damaged or another format? Write it again, "
+        "or give it the suffix of its real format."
+    ):
+        read_table(path, {})
