@@ -1444,3 +1444,10 @@ def test_a_parquet_error_without_a_message(tmp_path, monkeypatch):
         "or give it the suffix of its real format."
     ):
         read_table(path, {})
+
+
+def test_the_separator_hint_reads_the_first_line(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_bytes(b'"a\nb;c"\n\xe9\n')
+    with _raises(f"{path}, line 3: not valid UTF-8 (byte 0xe9). {CP1252}"):
+        read_table(path, {})
