@@ -393,4 +393,137 @@ EQUIVALENT: dict[str, str] = {
         "'NAME' not copied: the next line sets the entry's name anyway",
     "embrm.embed._cache.x__make_record__mutmut_9":
         "mmap_mode None loads the whole array: the same dtype is read",
+    # data.io
+    "embrm.data._io.x__quote_column__mutmut_19":
+        "quoted = None instead of False: only its truth is read",
+    "embrm.data._io.x__quote_column__mutmut_26":
+        "a closing quote at the very end of the text: returning there gives the field the loop ends with",
+    "embrm.data._io.x__quote_column__mutmut_28":
+        "a closing quote before a line break ends its record: never before the error of the failing record",
+    "embrm.data._io.x__quote_column__mutmut_29":
+        "a closing quote before a line break ends its record: never before the error of the failing record",
+    "embrm.data._io.x__bad_byte_place__mutmut_9":
+        "next's default: the text holds a bad byte, so it has a first record and the default is never used",
+    "embrm.data._io.x__bad_byte_place__mutmut_11":
+        "next's default: the text holds a bad byte, so it has a first record and the default is never used",
+    "embrm.data._io.x__strip_implicit_prompt__mutmut_5":
+        "zip's strict: chosen and rejected are columns of one frame, always of one length",
+    "embrm.data._io.x__strip_implicit_prompt__mutmut_8":
+        "zip's strict: chosen and rejected are columns of one frame, always of one length",
+    "embrm.data._io.x__strip_implicit_prompt__mutmut_13":
+        "zip's strict: chosen and rejected are columns of one frame, always of one length",
+    "embrm.data._io.x__strip_implicit_prompt__mutmut_76":
+        "dtype dropped: a list of str is a String series (an empty frame is refused as empty first)",
+    "embrm.data._io.x__strip_implicit_prompt__mutmut_79":
+        "dtype dropped: a list of str is a String series (an empty frame is refused as empty first)",
+    "embrm.data._io.x__strip_implicit_prompt__mutmut_84":
+        "dtype dropped: a list of str is a String series (an empty frame is refused as empty first)",
+    "embrm.data._io.x__strip_implicit_prompt__mutmut_87":
+        "dtype dropped: a list of str is a String series (an empty frame is refused as empty first)",
+    "embrm.data._io.x__table_cell__mutmut_16":
+        "'UTF-8': Python reads codec names case-insensitively",
+    "embrm.data._io.x__table_series__mutmut_6":
+        "strict dropped: polars' Series is strict by default",
+    "embrm.data._io.x__parquet_table__mutmut_59":
+        "'or': a Null column with another rule is refused as missing first; String cast to String is a no-op",
+    "embrm.data._io.x_peek_columns__mutmut_33":
+        "'UTF-8': Python reads codec names case-insensitively",
+    "embrm.data._io.x_peek_columns__mutmut_40":
+        "next's default: the line is not blank, so csv reads one record from it",
+    "embrm.data._io.x__strip_implicit_prompt__mutmut_92":
+        "dtype dropped: a list of str is a String series (an empty frame is refused as empty first)",
+    "embrm.data._io.x__strip_implicit_prompt__mutmut_95":
+        "dtype dropped: a list of str is a String series (an empty frame is refused as empty first)",
+    "embrm.data._io.x__read_csv__mutmut_26":
+        "source None: CSV cells are checked before and UTF-8 text has no lone surrogate: no error names it",
+    "embrm.data._io.x__parse_csv__mutmut_14":
+        "header None before the first record: only read as 'header and', where None and [] are both false",
+    "embrm.data._io.x__parse_csv__mutmut_62":
+        "zip's strict: the row's length was checked against the header's just before",
+    "embrm.data._io.x__parse_csv__mutmut_65":
+        "zip's strict: the row's length was checked against the header's just before",
+    "embrm.data._io.x__parse_csv__mutmut_66":
+        "zip's strict: the row's length was checked against the header's just before",
+    "embrm.data._io.x__parse_csv__mutmut_74":
+        "lines joined with XXXX: each line keeps its line break, so the filler follows one, no field",
+    "embrm.data._io.x__kind_of__mutmut_3":
+        "the exact names also match themselves in get_close_matches, which decides alone",
+    "embrm.data._io.x__kind_of__mutmut_4":
+        "the exact names also match themselves in get_close_matches, which decides alone",
+    "embrm.data._io.x__kind_of__mutmut_5":
+        "the exact names also match themselves in get_close_matches, which decides alone",
+    "embrm.data._io.x__kind_of__mutmut_6":
+        "the exact names also match themselves in get_close_matches, which decides alone",
+    "embrm.data._io.x__kind_of__mutmut_13":
+        "get_close_matches' n: only whether any name matches is read",
+    "embrm.data._io.x__kind_of__mutmut_19":
+        "get_close_matches' n: only whether any name matches is read",
+    "embrm.data._io.x__check_columns__mutmut_69":
+        "stacklevel: mutmut's trampolines add frames, so no mutated run tells them apart (checked unmutated)",
+    "embrm.data._io.x__check_columns__mutmut_71":
+        "stacklevel: mutmut's trampolines add frames, so no mutated run tells them apart (checked unmutated)",
+    "embrm.data._io.x__check_rows__mutmut_21":
+        "stacklevel: mutmut's trampolines add frames, so no mutated run tells them apart (checked unmutated)",
+    "embrm.data._io.x__check_rows__mutmut_27":
+        "stacklevel: mutmut's trampolines add frames, so no mutated run tells them apart (checked unmutated)",
+    "embrm.data._io.x__check_rows__mutmut_133":
+        "stacklevel: mutmut's trampolines add frames, so no mutated run tells them apart (checked unmutated)",
+    "embrm.data._io.x__check_rows__mutmut_141":
+        "stacklevel: mutmut's trampolines add frames, so no mutated run tells them apart (checked unmutated)",
+    "embrm.data._io.x__check_rows__mutmut_111":
+        "identity holds required columns, always 2 or more, and no reader makes Object columns",
+    "embrm.data._io.x__check_columns__mutmut_33":
+        "get_close_matches' n: only the best match, close[0], is read",
+    "embrm.data._io.x__check_columns__mutmut_34":
+        "get_close_matches' default cutoff is 0.6, the one given",
+    "embrm.data._io.x__check_columns__mutmut_35":
+        "get_close_matches' n: only the best match, close[0], is read",
+    "embrm.data._io.x__columns_from_records__mutmut_46":
+        "strict dropped: polars' Series is strict by default",
+    "embrm.data._io.x__read_bytes_check__mutmut_8":
+        "open's default mode 'r': the file is only opened (to check access), never read",
+    "embrm.data._io.x__conversation_to_text__mutmut_13":
+        "dtype dropped: a list of str is a String series (an empty frame is refused as empty first)",
+    "embrm.data._io.x__conversation_to_text__mutmut_16":
+        "dtype dropped: a list of str is a String series (an empty frame is refused as empty first)",
+    "embrm.data._io.x__check_value__mutmut_34":
+        "_CONVERSATIONAL is _TEXT, and this branch is for text columns only: the else is never taken",
+    "embrm.data._io.x__check_value__mutmut_38":
+        "_CONVERSATIONAL is _TEXT, and this branch is for text columns only: the else is never taken",
+    "embrm.data._io.x__decode__mutmut_3":
+        "'UTF-8': Python reads codec names case-insensitively",
+    "embrm.data._io.x__decode__mutmut_16":
+        "'UTF-8': Python reads codec names case-insensitively",
+    "embrm.data._io.x__decode__mutmut_52":
+        "'UTF-8': Python reads codec names case-insensitively",
+    "embrm.data._io.x__decode__mutmut_22":
+        "fallback line: _bad_byte_place finds every bad byte (a CSV field, a JSONL line); it is never used",
+    "embrm.data._io.x__decode__mutmut_23":
+        "fallback line: _bad_byte_place finds every bad byte (a CSV field, a JSONL line); it is never used",
+    "embrm.data._io.x__decode__mutmut_24":
+        "fallback line: _bad_byte_place finds every bad byte (a CSV field, a JSONL line); it is never used",
+    "embrm.data._io.x__decode__mutmut_25":
+        "fallback line: _bad_byte_place finds every bad byte (a CSV field, a JSONL line); it is never used",
+    "embrm.data._io.x__decode__mutmut_42":
+        "next's default: the text is not empty, so csv reads a record (maybe []) from its first line",
+    "embrm.data._io.x__decode__mutmut_44":
+        "next's default: the text is not empty, so csv reads a record (maybe []) from its first line",
+    "embrm.data._io.x__columns_from_records__mutmut_21":
+        "_check_value checks text, number and id columns only: group, response_id and others pass unchanged",
+    "embrm.data._io.x__columns_from_records__mutmut_24":
+        "_check_value checks text, number and id columns only: group, response_id and others pass unchanged",
+    "embrm.data._io.x__columns_from_records__mutmut_25":
+        "_check_value checks text, number and id columns only: group, response_id and others pass unchanged",
+    "embrm.data._io.x__columns_from_records__mutmut_26":
+        "_check_value checks text, number and id columns only: group, response_id and others pass unchanged",
+    "embrm.data._io.x__columns_from_records__mutmut_27":
+        "_check_value checks text, number and id columns only: group, response_id and others pass unchanged",
+    "embrm.data._io.x__columns_from_records__mutmut_41":
+        "the Series' name: pl.DataFrame names each column by its dict key",
+    "embrm.data._io.x__columns_from_records__mutmut_44":
+        "the Series' name: pl.DataFrame names each column by its dict key",
+    "embrm.data._io.x__check_columns__mutmut_8":
+        "with a prompt column and chosen, rejected present as lists, no required column is missing anyway",
+    "embrm.data._io.x__check_columns__mutmut_9":
+        "with a prompt column and chosen, rejected present as lists, no required column is missing anyway",
 }

@@ -104,7 +104,11 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "data.io": (
         "embrm/data/_io.py",
-        ("tests/data/test_readers_malformed.py", "tests/data/test_containers_io.py"),
+        (
+            "tests/data/test_readers_malformed.py",
+            "tests/data/test_containers_io.py",
+            "tests/data/test_tables_mutants.py",
+        ),
     ),
 }
 STATUSES = ("killed", "timeout", "survived", "no tests", "suspicious", "segfault", "skipped", "not checked")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import difflib
+import io
 import json
 import math
 import os
@@ -163,7 +164,7 @@ def _bad_byte_place(text: str, suffix: str) -> tuple[int, str | None] | None:
     """The line and column of the first byte that is not UTF-8 in ``text`` (decoded with
     ``surrogateescape``), or None when the file cannot be parsed that far."""
     if suffix == ".csv":
-        reader = csv.reader(text.splitlines(keepends=True))
+        reader = csv.reader(_csv_lines(text))
         try:
             header = next(reader, [])
             if any(_has_escape(h) for h in header):
@@ -179,7 +180,7 @@ def _bad_byte_place(text: str, suffix: str) -> tuple[int, str | None] | None:
         except csv.Error:
             return None
         return None
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         if not _has_escape(line):
             continue
         try:
@@ -205,7 +206,7 @@ def _decode(path: Path, raw: bytes) -> str:
         where = f"line {line}" + (f", column {column!r}" if column is not None else "")
         fix = "Save the file as UTF-8."
         if path.suffix.lower() == ".csv":
-            first = next(csv.reader(raw.decode("utf-8", "surrogateescape").splitlines()[:1]), [])
+            first = next(csv.reader(_csv_lines(raw.decode("utf-8", "surrogateescape"))[:1]), [])
             separator = _separator(first)
             also = (
                 f" It is also {_SEPARATORS[separator]}-separated: save it comma-separated."
@@ -267,7 +268,7 @@ def _jsonl_records(path: Path) -> tuple[list[dict], _Source]:
     """The JSON objects of a JSONL file, one per non-blank line, with their line numbers."""
     source = _Source(path, [])
     records = []
-    for number, line in enumerate(_decode(path, _read_bytes(path)).splitlines(), start=1):
+    for number, line in enumerate(_decode(path, _read_bytes(path)).split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -336,6 +337,12 @@ def _quote_column(text: str) -> int:
 _SEPARATORS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
+def _csv_lines(text: str) -> list[str]:
+    """The lines of a CSV text, each with its line break, broken at ``\\n``, ``\\r\\n`` and
+    ``\\r`` only (``str.splitlines`` also breaks at a form feed or U+2028 inside a field)."""
+    return io.StringIO(text, newline="").readlines()
+
+
 def _separator(header: list[str]) -> str | None:
     """The separator a one-column CSV header holds (``;`` from Excel in many languages), if any."""
     if len(header) != 1:
@@ -366,7 +373,7 @@ def _csv_rows(path: Path) -> tuple[list[str], list[dict[str, str]], _Source]:
 
 def _parse_csv(path: Path, text: str) -> tuple[list[str], list[dict[str, str]], _Source]:
     source = _Source(path, [])
-    lines = text.splitlines(keepends=True)
+    lines = _csv_lines(text)
     reader = csv.reader(lines, strict=True)
     header: list[str] = []
     records: list[dict[str, str]] = []

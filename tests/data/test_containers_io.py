@@ -28,25 +28,27 @@ def test_pairs_groups_default_to_prompts():
     assert len(pairs) == 3 and pairs.sample_weight is None
 
 
+# frames are built in the test: a polars operation at collection starts polars' thread pool in
+# the process mutation testing forks its workers from, and a forked worker's polars then hangs
 @pytest.mark.parametrize(
     ("frame", "message"),
     [
-        (PAIRS.drop("rejected"), "missing \\['rejected'\\]"),
-        (PAIRS.head(0), "empty"),
-        (PAIRS.with_columns(pl.Series("chosen", ["a", None, "c"])), "1 missing values .*row 1"),
-        (PAIRS.with_columns(pl.Series("chosen", [1, 2, 3])), "must hold text"),
+        (lambda: PAIRS.drop("rejected"), "missing \\['rejected'\\]"),
+        (lambda: PAIRS.head(0), "empty"),
+        (lambda: PAIRS.with_columns(pl.Series("chosen", ["a", None, "c"])), "1 missing values .*row 1"),
+        (lambda: PAIRS.with_columns(pl.Series("chosen", [1, 2, 3])), "must hold text"),
         (
-            PAIRS.with_columns(pl.Series("rejected", ["x", "b", "z"])),
+            lambda: PAIRS.with_columns(pl.Series("rejected", ["x", "b", "z"])),
             "identical chosen and rejected",
         ),
-        (PAIRS.with_columns(pl.Series("weight", [1.0, -1.0, 2.0])), "non-negative"),
-        (PAIRS.with_columns(pl.Series("weight", [1.0, float("nan"), 2.0])), "finite"),
-        (PAIRS.with_columns(pl.Series("weight", [1.0, float("inf"), 2.0])), "finite"),
+        (lambda: PAIRS.with_columns(pl.Series("weight", [1.0, -1.0, 2.0])), "non-negative"),
+        (lambda: PAIRS.with_columns(pl.Series("weight", [1.0, float("nan"), 2.0])), "finite"),
+        (lambda: PAIRS.with_columns(pl.Series("weight", [1.0, float("inf"), 2.0])), "finite"),
     ],
 )
 def test_pairs_bad_input(frame, message):
     with pytest.raises(DataError, match=message):
-        PreferencePairs(frame)
+        PreferencePairs(frame())
 
 
 SCORED = pl.DataFrame(
@@ -63,16 +65,16 @@ SCORED = pl.DataFrame(
 @pytest.mark.parametrize(
     ("frame", "message"),
     [
-        (SCORED.drop("score"), "missing \\['score'\\]"),
-        (SCORED.with_columns(pl.Series("score", [1.0, float("nan"), 0.0])), "finite"),
-        (SCORED.with_columns(pl.Series("prompt", ["p0", "other", "p1"])), "prompt_id 0 names 2"),
-        (SCORED.with_columns(pl.Series("response_id", ["m1", "m1", "m1"])), "share a \\(prompt_id"),
-        (SCORED.head(0), "empty"),
+        (lambda: SCORED.drop("score"), "missing \\['score'\\]"),
+        (lambda: SCORED.with_columns(pl.Series("score", [1.0, float("nan"), 0.0])), "finite"),
+        (lambda: SCORED.with_columns(pl.Series("prompt", ["p0", "other", "p1"])), "prompt_id 0 names 2"),
+        (lambda: SCORED.with_columns(pl.Series("response_id", ["m1", "m1", "m1"])), "share a \\(prompt_id"),
+        (lambda: SCORED.head(0), "empty"),
     ],
 )
 def test_scored_bad_input(frame, message):
     with pytest.raises(DataError, match=message):
-        ScoredResponses(frame)
+        ScoredResponses(frame())
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".csv"])
