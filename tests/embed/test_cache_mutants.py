@@ -413,3 +413,205 @@ def test_a_first_put_interrupted_before_its_shard_leaves_an_empty_readable_cache
     fresh = VectorCache(tmp_path, "m")
     assert (fresh.path / MANIFEST).is_file() and len(fresh) == 0 and fresh.dim is None
     assert fresh.get(text_keys(["a"], "raw"))[0].tolist() == [False] and fresh.verify().ok
+
+
+def _edit_rows(cache, edit):
+    """Rewrite the manifest's (key, shard, row) table with ``edit(frame)``, its metadata kept."""
+    import polars as pl
+
+    table = pq.read_table(cache.path / MANIFEST)
+    frame = edit(pl.from_arrow(table))
+    pq.write_table(frame.to_arrow().replace_schema_metadata(table.schema.metadata), cache.path / MANIFEST)
+
+
+def _meta(cache):
+    return json.loads(pq.read_table(cache.path / MANIFEST).schema.metadata[b"embrm"])
+
+
+def _files(cache):
+    return sorted(p.name for p in cache.path.iterdir())
+
+
+def test_a_put_of_no_keys_writes_nothing(tmp_path):
+    cache = VectorCache(tmp_path, "m")
+    cache.put([], np.empty((0, 4), np.float32))
+    assert _files(cache) == [".lock"] and len(cache) == 0 and cache.dim is None
+    cache, keys, vectors = _two_shards(tmp_path / "full")
+    before = {name: (cache.path / name).read_bytes() for name in _files(cache)}
+    cache.put([], np.empty((0, 4), np.float32))
+    assert {name: (cache.path / name).read_bytes() for name in _files(cache)} == before
+    np.testing.assert_array_equal(VectorCache(tmp_path / "full", "m").get(keys)[1], vectors)
+
+
+def test_a_put_never_waits_on_the_lock_it_holds(tmp_path, monkeypatch):
+    """Under its own exclusive lock a put reads the manifest without taking a second lock
+    (a second flock on the same file would wait for the first forever): with every lock
+    non-blocking, the put still reaches the missing manifest's error."""
+    import fcntl
+
+    from embrm.exceptions import CacheCorruptError
+
+    cache, _, _ = _two_shards(tmp_path)
+    (cache.path / MANIFEST).unlink()
+    real_flock = fcntl.flock
+    monkeypatch.setattr(fcntl, "flock", lambda file, operation: real_flock(file, operation | fcntl.LOCK_NB))
+    message = (f"The cache manifest {cache.path / MANIFEST} is missing but shard files are there. "
+               f"{_hint(cache)} to rebuild it from the shards that match their commit records; the others "
+               "are dropped and re-embedded.")
+    _raises_exactly(CacheCorruptError, message, lambda: cache.put(text_keys(["new"], "raw"), _vectors(1)))
+
+
+def test_locate_names_the_shard_whose_rows_hold_other_keys(tmp_path):
+    import polars as pl
+
+    from embrm.exceptions import CacheCorruptError
+
+    cache, keys, _ = _two_shards(tmp_path)
+    second = _meta(cache)["shards"][1]["name"]
+    _edit_rows(cache, lambda f: f.with_columns(pl.when(pl.int_range(pl.len()) == 3).then(pl.lit(2))
+                                               .otherwise(pl.col("row")).cast(pl.UInt32).alias("row")))
+    message = (f"The cache manifest of {cache.path} points keys at rows of {second} that hold other keys "
+               f"(or do not exist); no vector was returned. {_hint(cache)} to rebuild it.")
+    _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").locate(keys[3:4]))
+
+
+def test_a_put_on_a_full_disk_names_the_cache_folder(tmp_path, monkeypatch):
+    cache = VectorCache(tmp_path, "m")
+    monkeypatch.setattr(np, "save", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space")))
+    message = (f"Cannot write to the embedding cache {cache.path} (No space). Nothing already cached was "
+               "changed. Free disk space, fix the folder's permissions, or point EMBRM_CACHE_DIR / "
+               "--cache-dir at a writable folder.")
+    _raises_exactly(CacheWriteError, message, lambda: cache.put(text_keys(["a"], "raw"), _vectors(1)))
+
+
+def test_verify_reports_entries_that_name_no_shard_as_written_and_keeps_their_shards(tmp_path):
+    cache, keys, vectors = _two_shards(tmp_path)
+    names = [s["name"] for s in _meta(cache)["shards"]]
+    _edit_meta(cache, lambda m: m["shards"].__setitem__(0, [1, 2]))
+    assert VectorCache(tmp_path, "m").verify() == VerifyReport(
+        2, 6, unrecorded=[], invalid=["[1, 2]"], manifest="inconsistent")
+    _edit_meta(cache, lambda m: m["shards"].__setitem__(0, {"name": "../x.npy", "rows": 3}))
+    report = VectorCache(tmp_path, "m").verify()
+    # shard 0 lost its entry but not its files: judged by its record, it is intact, no orphan
+    assert report == VerifyReport(2, 6, invalid=["'../x.npy'"], manifest="inconsistent")
+    repaired = VectorCache(tmp_path, "m").verify(repair=True)
+    assert repaired == VerifyReport(2, 6, invalid=["'../x.npy'"], manifest="inconsistent", repaired=True)
+    assert sorted(s["name"] for s in _meta(cache)["shards"]) == sorted(names)
+    np.testing.assert_array_equal(VectorCache(tmp_path, "m").get(keys)[1], vectors)
+
+
+def test_a_damaged_entry_of_a_shard_without_a_record_leaves_it_unverifiable(tmp_path):
+    cache, keys, vectors = _two_shards(tmp_path)
+    names = [s["name"] for s in _meta(cache)["shards"]]
+    (cache.path / _record_name(names[0])).unlink()
+    _edit_meta(cache, lambda m: m["shards"][0].update(rows=-1))
+    assert VectorCache(tmp_path, "m").verify() == VerifyReport(
+        2, 6, unverifiable=[names[0]], manifest="inconsistent")
+    assert VectorCache(tmp_path, "m").verify(repair=True) == VerifyReport(
+        1, 3, unverifiable=[names[0]], manifest="inconsistent", repaired=True)
+    assert _shards(cache) == [names[1]]
+    found, got = VectorCache(tmp_path, "m").get(keys)
+    assert found.tolist() == [False] * 3 + [True] * 3
+    np.testing.assert_array_equal(got, vectors[3:])
+
+
+def test_a_shard_listed_twice_makes_the_manifest_inconsistent(tmp_path):
+    cache, keys, vectors = _two_shards(tmp_path)
+    _edit_meta(cache, lambda m: m["shards"].append(dict(m["shards"][0])))
+    assert VectorCache(tmp_path, "m").verify() == VerifyReport(3, 6, manifest="inconsistent")
+    assert VectorCache(tmp_path, "m").verify(repair=True) == VerifyReport(
+        2, 6, manifest="inconsistent", repaired=True)
+    assert VectorCache(tmp_path, "m").verify() == VerifyReport(2, 6)
+    np.testing.assert_array_equal(VectorCache(tmp_path, "m").get(keys)[1], vectors)
+
+
+def test_an_empty_manifest_with_a_negative_dimension_is_inconsistent(tmp_path, monkeypatch):
+    def crash(self, name, content):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(VectorCache, "_write_file", crash)  # leaves the empty manifest of a first put
+    with pytest.raises(KeyboardInterrupt):
+        VectorCache(tmp_path, "m").put(text_keys(["a"], "raw"), _vectors(1))
+    monkeypatch.undo()
+    cache = VectorCache(tmp_path, "m")
+    _edit_meta(cache, lambda m: m.update(dim=-1))
+    assert VectorCache(tmp_path, "m").verify() == VerifyReport(0, 0, manifest="inconsistent")
+    assert VectorCache(tmp_path, "m").verify(repair=True) == VerifyReport(
+        0, 0, manifest="inconsistent", repaired=True)
+    assert _meta(cache) == {"dim": None, "shards": []}
+    assert VectorCache(tmp_path, "m").verify() == VerifyReport(0, 0)
+
+
+def test_rows_at_the_first_shard_index_past_the_table_make_the_manifest_inconsistent(tmp_path):
+    import polars as pl
+
+    cache, keys, vectors = _two_shards(tmp_path)
+    _edit_rows(cache, lambda f: f.with_columns(pl.when(pl.col("shard") == 1).then(pl.lit(2))
+                                               .otherwise(pl.col("shard")).cast(pl.UInt32).alias("shard")))
+    assert VectorCache(tmp_path, "m").verify() == VerifyReport(2, 6, manifest="inconsistent")
+    VectorCache(tmp_path, "m").verify(repair=True)
+    assert VectorCache(tmp_path, "m").verify() == VerifyReport(2, 6)
+    np.testing.assert_array_equal(VectorCache(tmp_path, "m").get(keys)[1], vectors)
+
+
+def test_a_row_one_past_a_shards_end_makes_the_manifest_inconsistent(tmp_path):
+    import polars as pl
+
+    cache, keys, vectors = _two_shards(tmp_path)  # 3 rows a shard: row 3 does not exist
+    _edit_rows(cache, lambda f: f.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(pl.lit(3))
+                                               .otherwise(pl.col("row")).cast(pl.UInt32).alias("row")))
+    assert VectorCache(tmp_path, "m").verify() == VerifyReport(2, 6, manifest="inconsistent")
+    VectorCache(tmp_path, "m").verify(repair=True)
+    assert VectorCache(tmp_path, "m").verify() == VerifyReport(2, 6)
+    np.testing.assert_array_equal(VectorCache(tmp_path, "m").get(keys)[1], vectors)
+
+
+def test_a_rebuilt_manifest_holds_each_records_entry_exactly(tmp_path):
+    cache, keys, vectors = _two_shards(tmp_path)
+    before = _meta(cache)
+    (cache.path / MANIFEST).unlink()
+    assert VectorCache(tmp_path, "m").verify(repair=True) == VerifyReport(
+        2, 6, manifest="missing", repaired=True)
+    names = sorted(s["name"] for s in before["shards"])  # a rebuild lists the shards on disk by name
+    records = [json.loads((cache.path / _record_name(name)).read_text()) for name in names]
+    entries = [{k: r[k] for k in ("name", "rows", "crc32", "keys_crc32")} for r in records]
+    assert _meta(cache) == {"dim": 4, "shards": entries}
+    assert sorted(before["shards"], key=lambda s: s["name"]) == entries
+    np.testing.assert_array_equal(VectorCache(tmp_path, "m").get(keys)[1], vectors)
+
+
+def test_a_rebuild_indexes_a_key_held_by_two_shards_once(tmp_path):
+    """Two shards holding one text (e.g. a second writer after a lost manifest): the rebuilt
+    manifest points that key at one of them and counts it once."""
+    import shutil
+
+    texts, vectors = ["t0", "t1", "t2"], _vectors(3)
+    cache = VectorCache(tmp_path / "a", "m")
+    cache.put(text_keys(texts[:2], "raw"), vectors[:2])
+    other = VectorCache(tmp_path / "b", "m")
+    other.put(text_keys(texts[1:], "raw"), vectors[1:])
+    for name in _shards(other):
+        for file in (name, _keys_name(name), _record_name(name)):
+            shutil.copy(other.path / file, cache.path / file)
+    (cache.path / MANIFEST).unlink()
+    report = VectorCache(tmp_path / "a", "m").verify(repair=True)
+    assert report == VerifyReport(2, 3, manifest="missing", repaired=True)
+    assert len(VectorCache(tmp_path / "a", "m")) == 3
+    table = pq.read_table(cache.path / MANIFEST)
+    assert sorted(table.column("key").to_pylist()) == sorted(text_keys(texts, "raw"))
+    np.testing.assert_array_equal(VectorCache(tmp_path / "a", "m").get(text_keys(texts, "raw"))[1], vectors)
+
+
+def test_a_record_whose_dimension_disagrees_with_its_shard_makes_it_corrupt(tmp_path):
+    """A record file of the right checksums but another dimension (its own checksum
+    recomputed, as a tool that rewrote it would) does not vouch for its shard."""
+    from embrm.embed._cache import _record_checksum
+
+    cache, keys, vectors = _two_shards(tmp_path)
+    name = _meta(cache)["shards"][0]["name"]
+    file = cache.path / _record_name(name)
+    record = json.loads(file.read_text())
+    record["dim"] = 5
+    record["record_crc32"] = _record_checksum(record)
+    file.write_text(json.dumps(record))
+    assert VectorCache(tmp_path, "m").verify() == VerifyReport(2, 6, corrupt=[name])
