@@ -602,9 +602,10 @@ def test_a_rebuild_indexes_a_key_held_by_two_shards_once(tmp_path):
     np.testing.assert_array_equal(VectorCache(tmp_path / "a", "m").get(text_keys(texts, "raw"))[1], vectors)
 
 
-def test_a_record_whose_dimension_disagrees_with_its_shard_makes_it_corrupt(tmp_path):
+def test_a_record_and_manifest_that_give_another_dimension_than_the_shard_make_it_corrupt(tmp_path):
     """A record file of the right checksums but another dimension (its own checksum
-    recomputed, as a tool that rewrote it would) does not vouch for its shard."""
+    recomputed, as a tool that rewrote it would), the manifest agreeing with it, does not
+    vouch for its shard: the shard's file is measured against the record's dimension."""
     from embrm.embed._cache import _record_checksum
 
     cache, keys, vectors = _two_shards(tmp_path)
@@ -614,4 +615,10 @@ def test_a_record_whose_dimension_disagrees_with_its_shard_makes_it_corrupt(tmp_
     record["dim"] = 5
     record["record_crc32"] = _record_checksum(record)
     file.write_text(json.dumps(record))
-    assert VectorCache(tmp_path, "m").verify() == VerifyReport(2, 6, corrupt=[name])
+    _edit_meta(cache, lambda m: m.update(dim=5))
+    assert VectorCache(tmp_path, "m").verify() == VerifyReport(2, 6, corrupt=[name], manifest="inconsistent")
+    assert VectorCache(tmp_path, "m").verify(repair=True) == VerifyReport(
+        1, 3, corrupt=[name], manifest="inconsistent", repaired=True)
+    found, got = VectorCache(tmp_path, "m").get(keys)
+    assert found.tolist() == [False] * 3 + [True] * 3 and VectorCache(tmp_path, "m").dim == 4
+    np.testing.assert_array_equal(got, vectors[3:])
