@@ -421,4 +421,30 @@ EQUIVALENT: dict[str, str] = {
         "'NAME' not copied: the next line sets the entry's name anyway",
     "embrm.embed._cache.x__make_record__mutmut_9":
         "mmap_mode None loads the whole array: the same dtype is read",
+    "embrm.embed._cache.x__make_record__mutmut_11":
+        "mmap_mode dropped (None) loads the whole array: the same dtype is read",
+    "embrm.embed._cache.xǁVectorCacheǁput__mutmut_54":
+        "keep='any': polars 2.x keeps the first row too; duplicate keys are one text, of one vector",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_7":
+        "the stand-in metadata of a missing manifest is read only by meta.get('dim'): None either way",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_8":
+        "the stand-in metadata of a missing manifest is read only by meta.get('dim'): None either way",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_66":
+        "partition_by of an empty manifest is an empty dict, the value given",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_72":
+        "include_key: the partitions are read only by column name ('row', 'key')",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_76":
+        "include_key: the partitions are read only by column name ('row', 'key')",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_rebuilt_manifest__mutmut_15":
+        "Series dtype: polars infers Binary from bytes keys; no shard without rows is ever written",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_rebuilt_manifest__mutmut_17":
+        "Series dtype: polars infers Binary from bytes keys; no shard without rows is ever written",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_rebuilt_manifest__mutmut_35":
+        "'name' not copied: the next line sets the entry's name anyway",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_rebuilt_manifest__mutmut_56":
+        "keep='any': polars 2.x keeps the first row too; two shards' rows of one key hold one text's vector",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_rebuilt_manifest__mutmut_57":
+        "manifest row order: never read, every lookup joins on the key (and sorts by shard, row)",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_rebuilt_manifest__mutmut_63":
+        "manifest row order: never read, every lookup joins on the key (and sorts by shard, row)",
 }
