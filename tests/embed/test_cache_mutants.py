@@ -443,18 +443,24 @@ def test_a_put_of_no_keys_writes_nothing(tmp_path):
     np.testing.assert_array_equal(VectorCache(tmp_path / "full", "m").get(keys)[1], vectors)
 
 
+def _nonblocking_locks(monkeypatch):
+    """Every flock fails at once (BlockingIOError) instead of waiting for a lock held elsewhere."""
+    import fcntl
+
+    real_flock = fcntl.flock
+    monkeypatch.setattr(fcntl, "flock", lambda file, operation: real_flock(file, operation | fcntl.LOCK_NB))
+
+
 def test_a_put_never_waits_on_the_lock_it_holds(tmp_path, monkeypatch):
     """Under its own exclusive lock a put reads the manifest without taking a second lock
     (a second flock on the same file would wait for the first forever): with every lock
     non-blocking, the put still reaches the missing manifest's error."""
-    import fcntl
 
     from embrm.exceptions import CacheCorruptError
 
     cache, _, _ = _two_shards(tmp_path)
     (cache.path / MANIFEST).unlink()
-    real_flock = fcntl.flock
-    monkeypatch.setattr(fcntl, "flock", lambda file, operation: real_flock(file, operation | fcntl.LOCK_NB))
+    _nonblocking_locks(monkeypatch)
     message = (f"The cache manifest {cache.path / MANIFEST} is missing but shard files are there. "
                f"{_hint(cache)} to rebuild it from the shards that match their commit records; the others "
                "are dropped and re-embedded.")
@@ -622,3 +628,172 @@ def test_a_record_and_manifest_that_give_another_dimension_than_the_shard_make_i
     found, got = VectorCache(tmp_path, "m").get(keys)
     assert found.tolist() == [False] * 3 + [True] * 3 and VectorCache(tmp_path, "m").dim == 4
     np.testing.assert_array_equal(got, vectors[3:])
+
+
+def test_an_entry_that_disagrees_with_its_record_in_any_field_is_refused(tmp_path):
+    from embrm.exceptions import CacheCorruptError
+
+    cache, keys, vectors = _two_shards(tmp_path)
+    file = cache.path / MANIFEST
+    good = file.read_bytes()
+    name = _meta(cache)["shards"][1]["name"]
+    record = json.loads((cache.path / _record_name(name)).read_text())
+    message = (f"The cache manifest's entry for shard {cache.path / name} disagrees with the shard's "
+               f"commit record {cache.path / _record_name(name)} (rows, checksums or dimension); its "
+               f"vectors were not returned. {_hint(cache)} to rebuild the manifest from the commit records.")
+    for field in ("rows", "crc32", "keys_crc32", "size", "keys_size"):
+        file.write_bytes(good)
+        _edit_meta(cache, lambda m, field=field: m["shards"][1].update({field: record[field] + 1}))
+        _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys[3:]))
+        assert VectorCache(tmp_path, "m").verify() == VerifyReport(2, 6, manifest="inconsistent"), field
+    file.write_bytes(good)
+    _edit_meta(cache, lambda m: m["shards"][1].update(size=record["size"], keys_size=record["keys_size"]))
+    np.testing.assert_array_equal(VectorCache(tmp_path, "m").get(keys)[1], vectors)  # agreeing: read
+    assert VectorCache(tmp_path, "m").verify() == VerifyReport(2, 6)
+
+
+def test_the_manifest_is_written_zstd_compressed(tmp_path):
+    cache = VectorCache(tmp_path, "m")
+    cache.put(text_keys(["a", "b"], "raw"), _vectors(2))
+    metadata = pq.ParquetFile(cache.path / MANIFEST).metadata
+    codecs = {metadata.row_group(0).column(i).compression for i in range(metadata.num_columns)}
+    assert codecs == {"ZSTD"}
+
+
+def test_a_shard_is_checksummed_again_only_when_its_files_entry_or_dimension_change(tmp_path, monkeypatch):
+    import embrm.embed._cache as cache_module
+
+    cache, keys, vectors = _two_shards(tmp_path)
+    calls = []
+    real = cache_module._file_checksum
+    monkeypatch.setattr(cache_module, "_file_checksum", lambda path: calls.append(path.name) or real(path))
+    reader = VectorCache(tmp_path, "m")
+    counts = []
+    for _ in range(2):
+        np.testing.assert_array_equal(reader.get(keys)[1], vectors)
+        counts.append(len(calls))
+    _edit_meta(cache, lambda m: m["shards"][0].pop("keys_crc32"))  # shard 0's entry changed
+    for _ in range(2):
+        np.testing.assert_array_equal(reader.get(keys)[1], vectors)
+        counts.append(len(calls))
+    assert counts == [4, 4, 5, 5]  # each shard's two files once; then shard 0's vectors file again
+
+
+def test_a_repair_that_cannot_remove_a_file_names_the_systems_reason(tmp_path, monkeypatch):
+    import embrm.embed._cache as cache_module
+    from embrm.exceptions import OutputWriteError
+
+    cache, _, _ = _two_shards(tmp_path)
+    (cache.path / _meta(cache)["shards"][0]["name"]).write_bytes(b"damaged")
+    tail = ("; the repair stopped. Whatever it changed so far is consistent (every indexed shard matches its "
+            "commit record). Free disk space or fix the folder's permissions and run `embrm cache verify "
+            "--repair` again to finish it.")
+    chained = OSError("outer")  # only the atomic writer's own error is looked through
+    chained.__cause__ = OSError(errno.ENOSPC, "No space left on device")
+    wrapped = OutputWriteError("could not write the cache file")
+    wrapped.__cause__ = OSError(errno.EACCES, "Permission denied")
+    for error, reason in ((chained, "outer"), (wrapped, "Permission denied")):
+        monkeypatch.setattr(cache_module, "_remove", lambda path, error=error: (_ for _ in ()).throw(error))
+        message = f"Cannot write to the embedding cache {cache.path} ({reason}){tail}"
+        _raises_exactly(CacheWriteError, message, lambda: VectorCache(tmp_path, "m").verify(repair=True))
+
+
+def test_verify_shares_the_lock_with_readers(tmp_path, monkeypatch):
+    """A verify without repair takes the shared lock: it runs while another reader holds it
+    (with every lock non-blocking, an exclusive lock would fail here)."""
+    import fcntl
+
+    cache, _, _ = _two_shards(tmp_path)
+    with open(cache.path / ".lock", "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_SH)
+        _nonblocking_locks(monkeypatch)
+        assert VectorCache(tmp_path, "m").verify() == VerifyReport(2, 6)
+        monkeypatch.undo()
+        fcntl.flock(held, fcntl.LOCK_UN)
+
+
+def _legacy_case(folder, keys_crc32=True, swap_rows=False, drop_keys_file=False):
+    """Two shards; the first has no record file (its manifest entry is its commit record)."""
+    import polars as pl
+
+    cache, _, _ = _two_shards(folder)
+    name = _meta(cache)["shards"][0]["name"]
+    (cache.path / _record_name(name)).unlink()
+    if not keys_crc32:
+        _edit_meta(cache, lambda m: m["shards"][0].pop("keys_crc32"))
+    if swap_rows:  # the manifest points the shard's first two keys at each other's rows
+        first = (pl.col("shard") == 0) & (pl.col("row") < 2)
+        _edit_rows(cache, lambda f: f.with_columns(
+            pl.when(first).then(1 - pl.col("row")).otherwise(pl.col("row")).cast(pl.UInt32).alias("row")))
+    if drop_keys_file:
+        (cache.path / _keys_name(name)).unlink()
+    return VectorCache(folder, "m").verify(), name
+
+
+def test_verify_checks_the_keys_of_a_shard_without_a_record_or_a_keys_checksum(tmp_path):
+    report, name = _legacy_case(tmp_path / "1", keys_crc32=False)
+    assert report == VerifyReport(2, 6, unrecorded=[name])
+    report, name = _legacy_case(tmp_path / "2", keys_crc32=False, swap_rows=True)
+    assert report == VerifyReport(2, 6, corrupt=[name])
+    report, name = _legacy_case(tmp_path / "3", swap_rows=True)  # keys checksummed: the manifest is off
+    assert report == VerifyReport(2, 6, unrecorded=[name], manifest="inconsistent")
+    report, name = _legacy_case(tmp_path / "4", keys_crc32=False, drop_keys_file=True)
+    assert report == VerifyReport(2, 6, corrupt=[name])
+
+
+def _manifest_by_hand(cache, names, dim):
+    """A manifest indexing every key of shards ``names`` (entries from their records)."""
+    import polars as pl
+
+    frames, entries = [], []
+    for index, name in enumerate(names):
+        keys = np.load(cache.path / _keys_name(name))
+        frames.append(pl.DataFrame({
+            "key": pl.Series([k.tobytes() for k in keys], dtype=pl.Binary),
+            "shard": pl.Series([index] * len(keys), dtype=pl.UInt32),
+            "row": pl.Series(range(len(keys)), dtype=pl.UInt32),
+        }))
+        record = json.loads((cache.path / _record_name(name)).read_text())
+        entries.append({k: record[k] for k in ("name", "rows", "crc32", "keys_crc32")})
+    meta = {b"embrm": json.dumps({"dim": dim, "shards": entries}).encode()}
+    pq.write_table(pl.concat(frames).to_arrow().replace_schema_metadata(meta), cache.path / MANIFEST)
+
+
+def _copy_shards(source, cache):
+    import shutil
+
+    for name in _shards(source):
+        for file in (name, _keys_name(name), _record_name(name)):
+            shutil.copy(source.path / file, cache.path / file)
+    return _shards(source)
+
+
+def test_shards_of_another_dimension_than_the_manifests_are_corrupt(tmp_path):
+    """The manifest's dimension wins while an intact shard has it, even one with fewer vectors
+    (here 1, below a 2-dimensional shard without a record file and with more vectors)."""
+    cache = VectorCache(tmp_path / "a", "m")
+    cache.put(text_keys(["a0", "a1", "a2"], "raw"), _vectors(3, dim=1))
+    other = VectorCache(tmp_path / "b", "m")
+    other.put(text_keys([f"b{i}" for i in range(5)], "raw"), _vectors(5, dim=2, seed=1))
+    (mine,), (wide,) = _shards(cache), _copy_shards(other, cache)
+    _manifest_by_hand(cache, [mine, wide], dim=1)
+    (cache.path / _record_name(wide)).unlink()
+    assert VectorCache(tmp_path / "a", "m").verify() == VerifyReport(2, 8, corrupt=[wide])
+    assert VectorCache(tmp_path / "a", "m").verify(repair=True) == VerifyReport(
+        1, 3, corrupt=[wide], repaired=True)
+    assert _shards(cache) == [mine] and VectorCache(tmp_path / "a", "m").dim == 1
+
+
+def test_a_lost_manifest_is_rebuilt_in_the_dimension_of_most_vectors(tmp_path):
+    """Two 2-dimensional shards of 2 vectors each outnumber one 3-dimensional shard of 3."""
+    cache = VectorCache(tmp_path / "a", "m")
+    cache.put(text_keys(["a0", "a1"], "raw"), _vectors(2, dim=2))
+    cache.put(text_keys(["a2", "a3"], "raw"), _vectors(2, dim=2, seed=1))
+    other = VectorCache(tmp_path / "b", "m")
+    other.put(text_keys(["b0", "b1", "b2"], "raw"), _vectors(3, dim=3, seed=2))
+    (wide,) = _copy_shards(other, cache)
+    (cache.path / MANIFEST).unlink()
+    assert VectorCache(tmp_path / "a", "m").verify() == VerifyReport(0, 0, corrupt=[wide], manifest="missing")
+    assert VectorCache(tmp_path / "a", "m").verify(repair=True) == VerifyReport(
+        2, 4, corrupt=[wide], manifest="missing", repaired=True)
+    assert VectorCache(tmp_path / "a", "m").dim == 2 and wide not in _shards(cache)
