@@ -563,9 +563,15 @@ def test_rows_at_the_first_shard_index_past_the_table_make_the_manifest_inconsis
 def test_a_row_one_past_a_shards_end_makes_the_manifest_inconsistent(tmp_path):
     import polars as pl
 
+    from embrm.exceptions import CacheCorruptError
+
     cache, keys, vectors = _two_shards(tmp_path)  # 3 rows a shard: row 3 does not exist
     _edit_rows(cache, lambda f: f.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(pl.lit(3))
                                                .otherwise(pl.col("row")).cast(pl.UInt32).alias("row")))
+    name = _meta(cache)["shards"][0]["name"]
+    message = (f"The cache manifest of {cache.path} points keys at rows of {name} that hold other keys "
+               f"(or do not exist); no vector was returned. {_hint(cache)} to rebuild it.")
+    _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys[:1]))
     assert VectorCache(tmp_path, "m").verify() == VerifyReport(2, 6, manifest="inconsistent")
     VectorCache(tmp_path, "m").verify(repair=True)
     assert VectorCache(tmp_path, "m").verify() == VerifyReport(2, 6)
@@ -771,6 +777,8 @@ def _copy_shards(source, cache):
 def test_shards_of_another_dimension_than_the_manifests_are_corrupt(tmp_path):
     """The manifest's dimension wins while an intact shard has it, even one with fewer vectors
     (here 1, below a 2-dimensional shard without a record file and with more vectors)."""
+    from embrm.exceptions import CacheCorruptError
+
     cache = VectorCache(tmp_path / "a", "m")
     cache.put(text_keys(["a0", "a1", "a2"], "raw"), _vectors(3, dim=1))
     other = VectorCache(tmp_path / "b", "m")
@@ -778,6 +786,11 @@ def test_shards_of_another_dimension_than_the_manifests_are_corrupt(tmp_path):
     (mine,), (wide,) = _shards(cache), _copy_shards(other, cache)
     _manifest_by_hand(cache, [mine, wide], dim=1)
     (cache.path / _record_name(wide)).unlink()
+    message = (f"Cache shard {cache.path / wide} is of another shape or type than its commit record; its 5 "
+               f"vectors were not returned. {_hint(cache)} to drop it; those texts are re-embedded on next "
+               "use and nothing else is lost.")
+    _raises_exactly(CacheCorruptError, message,
+                    lambda: VectorCache(tmp_path / "a", "m").get(text_keys(["b0"], "raw")))
     assert VectorCache(tmp_path / "a", "m").verify() == VerifyReport(2, 8, corrupt=[wide])
     assert VectorCache(tmp_path / "a", "m").verify(repair=True) == VerifyReport(
         1, 3, corrupt=[wide], repaired=True)
