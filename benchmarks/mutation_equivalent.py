@@ -447,4 +447,42 @@ EQUIVALENT: dict[str, str] = {
         "manifest row order: never read, every lookup joins on the key (and sorts by shard, row)",
     "embrm.embed._cache.xǁVectorCacheǁ_write_rebuilt_manifest__mutmut_63":
         "manifest row order: never read, every lookup joins on the key (and sorts by shard, row)",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_manifest__mutmut_6":
+        "atomic_write's what: only in its OutputWriteError, which cache_write_error replaces (OS reason)",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_manifest__mutmut_9":
+        "atomic_write's what: only in its OutputWriteError, which cache_write_error replaces (OS reason)",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_manifest__mutmut_13":
+        "atomic_write's what: only in its OutputWriteError, which cache_write_error replaces (OS reason)",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_manifest__mutmut_14":
+        "atomic_write's what: only in its OutputWriteError, which cache_write_error replaces (OS reason)",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_manifest__mutmut_8":
+        "atomic_write's default mode is 'wb', the mode given",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_manifest__mutmut_22":
+        "compression='ZSTD': pyarrow reads codec names case-insensitively",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_manifest__mutmut_23":
+        "'' for None: the rewritten manifest is a new file (new inode), so the cached one is never reused",
+    "embrm.embed._cache.xǁVectorCacheǁ_shard__mutmut_15":
+        "'' for None: falsy (the 'missing' branch) and equal to no stored signature",
+    "embrm.embed._cache.xǁVectorCacheǁ_shard__mutmut_27":
+        "a stale open shard left behind is reused only while its files, entry and dimension are unchanged",
+    "embrm.embed._cache.xǁVectorCacheǁverify__mutmut_28":
+        "repair=None is falsy: the same read-only check",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_107":
+        "entries has no key (None,): get gives None, as the else branch",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_166":
+        "the keys check's problem text is never reported, only whether there is one",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_167":
+        "the keys check's problem text is never reported, only whether there is one",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_211":
+        "a count of 1 more for every dimension: the one with most vectors stays so",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_219":
+        "minimum 0 for 1: dimension 0 is never in by_dim (records have dim >= 1)",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_241":
+        "state 'ok' here means _meta_problem found nothing: the manifest's dim is a positive int already",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_242":
+        "state 'ok' here means _meta_problem found nothing: the manifest's dim is a positive int already",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_330":
+        "locked falsy: a repair leaves a manifest file, so the branch taking a second lock is never run",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_331":
+        "locked falsy: a repair leaves a manifest file, so the branch taking a second lock is never run",
 }
