@@ -810,3 +810,36 @@ def test_a_lost_manifest_is_rebuilt_in_the_dimension_of_most_vectors(tmp_path):
     assert VectorCache(tmp_path / "a", "m").verify(repair=True) == VerifyReport(
         2, 4, corrupt=[wide], manifest="missing", repaired=True)
     assert VectorCache(tmp_path / "a", "m").dim == 2 and wide not in _shards(cache)
+
+
+def test_a_record_file_that_is_not_a_well_formed_record_is_ignored(tmp_path):
+    """A record file with one field wrong (or a link, or failing its own checksum) is no commit
+    record: the shard is judged by its manifest entry (intact here, so only 'unrecorded').
+    Records written before the record's own checksum existed have none: only their fields
+    guard them, and an intact one is used."""
+    from embrm.embed._cache import _record_checksum
+
+    cache, _, _ = _two_shards(tmp_path)
+    name = _meta(cache)["shards"][0]["name"]
+    file = cache.path / _record_name(name)
+    good = json.loads(file.read_text())
+    legacy = {k: v for k, v in good.items() if k != "record_crc32"}
+    damages = {
+        "format": {"format": "other"}, "name": {"name": "shard-other.npy"}, "dtype": {"dtype": 5},
+        "dim": {"dim": 0}, "rows": {"rows": "3"}, "size": {"size": -1}, "crc32": {"crc32": None},
+        "keys_size": {"keys_size": 1.5}, "keys_crc32": {"keys_crc32": -2},
+    }
+    for field, change in damages.items():
+        file.write_text(json.dumps({**legacy, **change}))
+        assert VectorCache(tmp_path, "m").verify() == VerifyReport(2, 6, unrecorded=[name]), field
+    for record in ([legacy], {**good, "record_crc32": good["record_crc32"] + 1}):
+        file.write_text(json.dumps(record))
+        assert VectorCache(tmp_path, "m").verify() == VerifyReport(2, 6, unrecorded=[name]), record
+    file.write_text(json.dumps(legacy))  # a record without its own checksum, intact: used
+    assert VectorCache(tmp_path, "m").verify() == VerifyReport(2, 6)
+    assert _record_checksum(good) == good["record_crc32"]
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text(json.dumps(good))
+    file.unlink()
+    file.symlink_to(outside)  # never followed
+    assert VectorCache(tmp_path, "m").verify() == VerifyReport(2, 6, unrecorded=[name])
