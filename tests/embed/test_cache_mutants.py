@@ -843,3 +843,68 @@ def test_a_record_file_that_is_not_a_well_formed_record_is_ignored(tmp_path):
     file.unlink()
     file.symlink_to(outside)  # never followed
     assert VectorCache(tmp_path, "m").verify() == VerifyReport(2, 6, unrecorded=[name])
+
+
+def _one_shard(folder):
+    cache = VectorCache(folder, "m")
+    keys, vectors = text_keys(["a", "b", "c"], "raw"), _vectors(3)
+    cache.put(keys, vectors)
+    return cache, keys, vectors, _shards(cache)[0]
+
+
+def test_a_shard_whose_record_describes_arrays_no_cache_holds_is_corrupt(tmp_path):
+    """Files replaced by other arrays and a record rewritten to match their checksums (the
+    manifest agreeing): the arrays themselves must still be what the record and a cache
+    shard say (2-d float16/float32 rows of the record's count, uint8 keys of 16 bytes a row)."""
+    from embrm.embed._cache import _make_record, _record_checksum
+
+    floats = np.zeros((3, 4), np.float32)
+    lies = {  # name: (vectors, keys, record fields changed after the checksums)
+        "rows": (floats, None, {"rows": 4}),
+        "dtype": (floats, None, {"dtype": "float16"}),
+        "float64": (np.zeros((3, 4)), None, {}),
+        "three-d": (np.zeros((3, 4, 4), np.float32), None, {"dim": 4}),
+        "short keys": (floats, np.zeros((3, 8), np.uint8), {}),
+        "int8 keys": (floats, np.zeros((3, 16), np.int8), {}),
+    }
+    for lie, (vectors, keys, change) in lies.items():
+        cache, _, _, name = _one_shard(tmp_path / lie)
+        np.save(cache.path / name, vectors)
+        if keys is not None:
+            np.save(cache.path / _keys_name(name), keys)
+        record = _make_record(cache.path, name, vectors.shape[0], vectors.shape[1], str(vectors.dtype))
+        record = {**record, **change}
+        record["record_crc32"] = _record_checksum(record)
+        (cache.path / _record_name(name)).write_text(json.dumps(record))
+        _edit_meta(cache, lambda m, r=record: m.update(
+            dim=r["dim"], shards=[{k: r[k] for k in ("name", "rows", "crc32", "keys_crc32")}]))
+        assert VectorCache(tmp_path / lie, "m").verify() == VerifyReport(1, 3, corrupt=[name]), lie
+
+
+def test_shards_are_memory_mapped_and_an_entry_without_a_checksum_is_refused(tmp_path):
+    from embrm.exceptions import CacheCorruptError
+
+    cache, keys, vectors, name = _one_shard(tmp_path)
+    shards, rows = VectorCache(tmp_path, "m").locate(keys)
+    assert isinstance(shards[0], np.memmap) and rows.tolist() == [0, 1, 2]
+    _edit_meta(cache, lambda m: m["shards"][0].pop("crc32"))
+    message = (f"Cache shard {cache.path / name} is without a checksum in its commit record; its 3 vectors "
+               f"were not returned. {_hint(cache)} to drop it; those texts are re-embedded on next use and "
+               "nothing else is lost.")
+    _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys))
+
+
+def test_a_key_file_that_is_a_link_is_never_followed(tmp_path):
+    from embrm.exceptions import CacheCorruptError
+
+    cache, keys, _, name = _one_shard(tmp_path)
+    keys_file = cache.path / _keys_name(name)
+    outside = tmp_path / "outside.npy"
+    outside.write_bytes(keys_file.read_bytes())  # the same bytes: the checksums would match
+    keys_file.unlink()
+    keys_file.symlink_to(outside)
+    message = (f"Cache shard {cache.path / name} is a symbolic link (the cache never follows links out of "
+               f"its folder); its 3 vectors were not returned. {_hint(cache)} to drop it; those texts are "
+               "re-embedded on next use and nothing else is lost.")
+    _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys))
+    assert VectorCache(tmp_path, "m").verify() == VerifyReport(1, 3, corrupt=[name])
