@@ -908,3 +908,70 @@ def test_a_key_file_that_is_a_link_is_never_followed(tmp_path):
                "re-embedded on next use and nothing else is lost.")
     _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys))
     assert VectorCache(tmp_path, "m").verify() == VerifyReport(1, 3, corrupt=[name])
+
+
+def test_a_get_of_no_keys_and_the_found_mask_type(tmp_path):
+    cache, keys, vectors, _ = _one_shard(tmp_path)
+    found, got = VectorCache(tmp_path, "m").get([])
+    assert found.dtype == bool and found.shape == (0,) and got.dtype == np.float32 and got.shape == (0, 4)
+    found, got = VectorCache(tmp_path, "m").get(keys[1:] + text_keys(["new"], "raw"))
+    assert found.dtype == bool and found.tolist() == [True, True, False]
+    np.testing.assert_array_equal(got, vectors[1:])
+
+
+def test_a_reader_reads_the_manifest_again_only_when_it_changed(tmp_path, monkeypatch):
+    cache, keys, _, _ = _one_shard(tmp_path)
+    reads = []
+    real = VectorCache._read_manifest
+    monkeypatch.setattr(VectorCache, "_read_manifest", lambda me, file: reads.append(me) or real(me, file))
+    reader = VectorCache(tmp_path, "m")
+    counts = []
+    for _ in range(2):
+        assert reader.contains(keys).all()
+        counts.append(reads.count(reader))
+    cache.put(text_keys(["d"], "raw"), _vectors(1, seed=3))  # another instance changes the manifest
+    for _ in range(2):
+        assert reader.contains(text_keys(["d"], "raw")).tolist() == [True]
+        counts.append(reads.count(reader))
+    assert counts == [1, 1, 2, 2]
+
+
+def test_a_reader_of_a_cache_without_its_manifest_shares_the_lock(tmp_path, monkeypatch):
+    """Without a manifest but with shards, a reader waits for a shared lock (a first put may be
+    committing), so other readers holding it do not stop it."""
+    import fcntl
+
+    from embrm.exceptions import CacheCorruptError
+
+    cache, keys, _, _ = _one_shard(tmp_path)
+    (cache.path / MANIFEST).unlink()
+    message = (f"The cache manifest {cache.path / MANIFEST} is missing but shard files are there. "
+               f"{_hint(cache)} to rebuild it from the shards that match their commit records; the others "
+               "are dropped and re-embedded.")
+    with open(cache.path / ".lock", "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_SH)
+        _nonblocking_locks(monkeypatch)
+        _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys))
+        monkeypatch.undo()
+        fcntl.flock(held, fcntl.LOCK_UN)
+
+
+def test_an_empty_manifest_may_keep_a_positive_dimension_only(tmp_path, monkeypatch):
+    from embrm.exceptions import CacheCorruptError
+
+    def crash(self, name, content):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(VectorCache, "_write_file", crash)  # leaves the empty manifest of a first put
+    with pytest.raises(KeyboardInterrupt):
+        VectorCache(tmp_path, "m").put(text_keys(["a"], "raw"), _vectors(1))
+    monkeypatch.undo()
+    cache = VectorCache(tmp_path, "m")
+    _edit_meta(cache, lambda m: m.update(dim=1))
+    assert len(VectorCache(tmp_path, "m")) == 0 and VectorCache(tmp_path, "m").dim == 1
+    assert VectorCache(tmp_path, "m").verify() == VerifyReport(0, 0)
+    _edit_meta(cache, lambda m: m.update(dim=0))
+    message = (f"The cache manifest {cache.path / MANIFEST} is damaged: its dimension is 0. {_hint(cache)} "
+               "to rebuild it from the shards that match their commit records.")
+    _raises_exactly(CacheCorruptError, message, lambda: len(VectorCache(tmp_path, "m")))
+    assert VectorCache(tmp_path, "m").verify() == VerifyReport(0, 0, manifest="inconsistent")
