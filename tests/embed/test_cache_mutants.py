@@ -975,3 +975,22 @@ def test_an_empty_manifest_may_keep_a_positive_dimension_only(tmp_path, monkeypa
                "to rebuild it from the shards that match their commit records.")
     _raises_exactly(CacheCorruptError, message, lambda: len(VectorCache(tmp_path, "m")))
     assert VectorCache(tmp_path, "m").verify() == VerifyReport(0, 0, manifest="inconsistent")
+
+
+def test_an_entry_with_sizes_names_a_truncated_file_of_a_shard_without_a_record(tmp_path):
+    """A manifest entry may hold the files' sizes (as a record does); without a record file it is
+    the commit record, and a file of another size is reported as such, before its checksum."""
+    from embrm.exceptions import CacheCorruptError
+
+    for which in ("vectors", "keys"):
+        cache, keys, _, name = _one_shard(tmp_path / which)
+        record = json.loads((cache.path / _record_name(name)).read_text())
+        (cache.path / _record_name(name)).unlink()
+        _edit_meta(cache, lambda m, r=record: m["shards"][0].update(size=r["size"], keys_size=r["keys_size"]))
+        file = cache.path / (name if which == "vectors" else _keys_name(name))
+        file.write_bytes(file.read_bytes() + bytes(16))
+        message = (f"Cache shard {cache.path / name} is truncated or extended (size differs from its commit "
+                   f"record); its 3 vectors were not returned. {_hint(cache)} to drop it; those texts are "
+                   "re-embedded on next use and nothing else is lost.")
+        reader = VectorCache(tmp_path / which, "m")
+        _raises_exactly(CacheCorruptError, message, lambda r=reader, k=keys: r.get(k))
