@@ -485,4 +485,34 @@ EQUIVALENT: dict[str, str] = {
         "locked falsy: a repair leaves a manifest file, so the branch taking a second lock is never run",
     "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_331":
         "locked falsy: a repair leaves a manifest file, so the branch taking a second lock is never run",
+    "embrm.embed._cache.xǁVectorCacheǁget__mutmut_17":
+        "rows unsorted inside a shard: only the read order changes, each row goes to its own position",
+    "embrm.embed._cache.xǁVectorCacheǁget__mutmut_23":
+        "join's default how is 'inner', the one given",
+    "embrm.embed._cache.xǁVectorCacheǁget__mutmut_75":
+        "the last bound None: rows[start:None] slices to the end, len(shard_col)",
+    "embrm.embed._cache.xǁVectorCacheǁget__mutmut_81":
+        "zip's strict=True: the shards and the bounds have one entry per shard hit by construction",
+    "embrm.embed._cache.xǁVectorCacheǁget__mutmut_85":
+        "zip's strict=True: the shards and the bounds have one entry per shard hit by construction",
+    "embrm.embed._cache.xǁVectorCacheǁget__mutmut_89":
+        "zip's strict=True: the shards and the bounds have one entry per shard hit by construction",
+    "embrm.embed._cache.x__file_checksum__mutmut_13":
+        "block size: the CRC-32 of a file is the same read in blocks of any size",
+    "embrm.embed._cache.x__file_checksum__mutmut_14":
+        "block size: the CRC-32 of a file is the same read in blocks of any size",
+    "embrm.embed._cache.x__keys_matrix__mutmut_5":
+        "Series dtype: every caller passes bytes (from a Binary column), from which polars infers Binary",
+    "embrm.embed._cache.x__keys_matrix__mutmut_7":
+        "Series dtype: every caller passes bytes (from a Binary column), from which polars infers Binary",
+    "embrm.embed._cache.x__keys_matrix__mutmut_22":
+        "an empty key matrix is never compared: only locate of no keys makes one, and it opens no shard",
+    "embrm.embed._cache.x__keys_matrix__mutmut_24":
+        "an empty key matrix is never compared: only locate of no keys makes one, and it opens no shard",
+    "embrm.embed._cache.x__keys_matrix__mutmut_25":
+        "np.empty(1) for 0: the slice data[0:0] of it is empty all the same",
+    "embrm.embed._cache.x__keys_matrix__mutmut_35":
+        "reshape(-2, 16): numpy reads any negative size as the unknown one",
+    "embrm.embed._cache.x__entry_problem__mutmut_16":
+        "_is_int's default minimum is 0, the minimum of every _ENTRY_FIELDS field",
 }
