@@ -515,4 +515,6 @@ EQUIVALENT: dict[str, str] = {
         "reshape(-2, 16): numpy reads any negative size as the unknown one",
     "embrm.embed._cache.x__entry_problem__mutmut_16":
         "_is_int's default minimum is 0, the minimum of every _ENTRY_FIELDS field",
+    "embrm.embed._cache.xǁVectorCacheǁget__mutmut_15":
+        "sort('shard', None) sorts by shard only: only the read order inside a shard changes",
 }
