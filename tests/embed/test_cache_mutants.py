@@ -887,6 +887,7 @@ def test_shards_are_memory_mapped_and_an_entry_without_a_checksum_is_refused(tmp
     cache, keys, vectors, name = _one_shard(tmp_path)
     shards, rows = VectorCache(tmp_path, "m").locate(keys)
     assert isinstance(shards[0], np.memmap) and rows.tolist() == [0, 1, 2]
+    (cache.path / _record_name(name)).unlink()  # the entry is the shard's only commit record
     _edit_meta(cache, lambda m: m["shards"][0].pop("crc32"))
     message = (f"Cache shard {cache.path / name} is without a checksum in its commit record; its 3 vectors "
                f"were not returned. {_hint(cache)} to drop it; those texts are re-embedded on next use and "
@@ -994,3 +995,22 @@ def test_an_entry_with_sizes_names_a_truncated_file_of_a_shard_without_a_record(
                    "re-embedded on next use and nothing else is lost.")
         reader = VectorCache(tmp_path / which, "m")
         _raises_exactly(CacheCorruptError, message, lambda r=reader, k=keys: r.get(k))
+
+
+def test_an_entry_without_the_vectors_checksum_is_rebuilt_from_the_shards_record(tmp_path):
+    """The checksum is optional in a manifest entry, but no read can check a shard without it:
+    with a record file beside the shard, verify calls the manifest inconsistent and a repair
+    writes the entry from the record (so the shard is read again, not left unreadable)."""
+    from embrm.exceptions import CacheCorruptError
+
+    cache, keys, vectors, name = _one_shard(tmp_path)
+    _edit_meta(cache, lambda m: m["shards"][0].pop("crc32"))
+    message = (f"The cache manifest's entry for shard {cache.path / name} disagrees with the shard's "
+               f"commit record {cache.path / _record_name(name)} (rows, checksums or dimension); its "
+               f"vectors were not returned. {_hint(cache)} to rebuild the manifest from the commit records.")
+    _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys))
+    assert VectorCache(tmp_path, "m").verify() == VerifyReport(1, 3, manifest="inconsistent")
+    assert VectorCache(tmp_path, "m").verify(repair=True) == VerifyReport(
+        1, 3, manifest="inconsistent", repaired=True)
+    np.testing.assert_array_equal(VectorCache(tmp_path, "m").get(keys)[1], vectors)
+    assert VectorCache(tmp_path, "m").verify() == VerifyReport(1, 3)
