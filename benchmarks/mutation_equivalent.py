@@ -517,4 +517,6 @@ EQUIVALENT: dict[str, str] = {
         "_is_int's default minimum is 0, the minimum of every _ENTRY_FIELDS field",
     "embrm.embed._cache.xǁVectorCacheǁget__mutmut_15":
         "sort('shard', None) sorts by shard only: only the read order inside a shard changes",
+    "embrm.embed._cache.x__file_checksum__mutmut_11":
+        "read(None) reads the rest of the file at once: the same CRC-32",
 }
