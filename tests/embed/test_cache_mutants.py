@@ -1014,3 +1014,17 @@ def test_an_entry_without_the_vectors_checksum_is_rebuilt_from_the_shards_record
         1, 3, manifest="inconsistent", repaired=True)
     np.testing.assert_array_equal(VectorCache(tmp_path, "m").get(keys)[1], vectors)
     assert VectorCache(tmp_path, "m").verify() == VerifyReport(1, 3)
+
+
+def test_a_put_writes_files_of_fixed_names_and_checksums_span_blocks(tmp_path):
+    """The file names are a format: an older cache's record files must keep their meaning. The
+    CRC-32 runs over the whole file, across the 4 MiB blocks it is read in."""
+    from embrm.embed._cache import _file_checksum
+
+    cache, _, _, name = _one_shard(tmp_path)
+    stem = name[: -len(".npy")]
+    assert _files(cache) == sorted([".lock", MANIFEST, name, f"{stem}.keys.npy", f"{stem}.record.json"])
+    big = tmp_path / "big.bin"
+    data = np.random.RandomState(0).bytes(5 << 20)
+    big.write_bytes(data)
+    assert _file_checksum(big) == zlib.crc32(data)
