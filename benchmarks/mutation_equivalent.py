@@ -519,4 +519,6 @@ EQUIVALENT: dict[str, str] = {
         "sort('shard', None) sorts by shard only: only the read order inside a shard changes",
     "embrm.embed._cache.x__file_checksum__mutmut_11":
         "read(None) reads the rest of the file at once: the same CRC-32",
+    "embrm.embed._cache.x__is_int__mutmut_1":
+        "default minimum 1: used for record fields a put never writes as 0 (rows, sizes; CRCs at odds 2^-32)",
 }
