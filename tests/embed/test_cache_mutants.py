@@ -1028,3 +1028,31 @@ def test_a_put_writes_files_of_fixed_names_and_checksums_span_blocks(tmp_path):
     data = np.random.RandomState(0).bytes(5 << 20)
     big.write_bytes(data)
     assert _file_checksum(big) == zlib.crc32(data)
+
+
+def test_a_reader_of_a_cache_without_its_manifest_waits_for_a_writer(tmp_path, monkeypatch):
+    """Shards but no manifest: a first put may be committing, so a reader asks for the shared
+    lock before it calls the manifest missing (with every lock non-blocking, the held
+    exclusive lock makes that request fail at once)."""
+    import fcntl
+
+    cache, keys, _, _ = _one_shard(tmp_path)
+    (cache.path / MANIFEST).unlink()
+    with open(cache.path / ".lock", "ab") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        _nonblocking_locks(monkeypatch)
+        with pytest.raises(BlockingIOError):
+            VectorCache(tmp_path, "m").get(keys)
+        monkeypatch.undo()
+        fcntl.flock(held, fcntl.LOCK_UN)
+
+
+def test_a_shard_table_that_is_not_a_list_makes_the_manifest_unreadable(tmp_path):
+    from embrm.exceptions import CacheCorruptError
+
+    cache, keys, _, _ = _one_shard(tmp_path)
+    _edit_meta(cache, lambda m: m.update(shards={}))
+    message = (f"The cache manifest {cache.path / MANIFEST} cannot be read (unexpected columns or shard "
+               f"table). {_hint(cache)} to rebuild it from the shards that match their commit records.")
+    _raises_exactly(CacheCorruptError, message, lambda: VectorCache(tmp_path, "m").get(keys))
+    assert VectorCache(tmp_path, "m").verify().manifest == "unreadable"
