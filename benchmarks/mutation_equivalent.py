@@ -521,4 +521,16 @@ EQUIVALENT: dict[str, str] = {
         "read(None) reads the rest of the file at once: the same CRC-32",
     "embrm.embed._cache.x__is_int__mutmut_1":
         "default minimum 1: used for record fields a put never writes as 0 (rows, sizes; CRCs at odds 2^-32)",
+    "embrm.embed._cache.xǁVectorCacheǁ__init____mutmut_14":
+        "'' for None at start: the first read compares a stat tuple with it (never equal) and overwrites it",
+    "embrm.embed._cache.xǁVectorCacheǁ__init____mutmut_15":
+        "'' for None at start: the first read compares a stat tuple with it (never equal) and overwrites it",
+    "embrm.embed._cache.xǁVectorCacheǁ__init____mutmut_16":
+        "'' for None at start: the first read compares a stat tuple with it (never equal) and overwrites it",
+    "embrm.embed._cache.x__keys_matrix__mutmut_2":
+        "every key column is a Binary Series: pl.Series(it, dtype=pl.Binary) is the same Series",
+    "embrm.embed._cache.x__keys_matrix__mutmut_12":
+        "polars' Series.to_arrow gives one Array (it rechunks), never a ChunkedArray",
+    "embrm.embed._cache.x__keys_matrix__mutmut_15":
+        "an empty fixed-size binary array has an empty data buffer: the same empty matrix",
 }
