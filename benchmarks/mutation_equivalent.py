@@ -526,4 +526,117 @@ EQUIVALENT: dict[str, str] = {
         "with a prompt column and chosen, rejected present as lists, no required column is missing anyway",
     "embrm.data._io.x__check_columns__mutmut_9":
         "with a prompt column and chosen, rejected present as lists, no required column is missing anyway",
+
+    "embrm.embed._cache.x__make_record__mutmut_11":
+        "mmap_mode dropped (None) loads the whole array: the same dtype is read",
+    "embrm.embed._cache.xǁVectorCacheǁput__mutmut_54":
+        "keep='any': polars 2.x keeps the first row too; duplicate keys are one text, of one vector",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_7":
+        "the stand-in metadata of a missing manifest is read only by meta.get('dim'): None either way",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_8":
+        "the stand-in metadata of a missing manifest is read only by meta.get('dim'): None either way",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_66":
+        "partition_by of an empty manifest is an empty dict, the value given",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_72":
+        "include_key: the partitions are read only by column name ('row', 'key')",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_76":
+        "include_key: the partitions are read only by column name ('row', 'key')",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_rebuilt_manifest__mutmut_15":
+        "Series dtype: polars infers Binary from bytes keys; no shard without rows is ever written",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_rebuilt_manifest__mutmut_17":
+        "Series dtype: polars infers Binary from bytes keys; no shard without rows is ever written",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_rebuilt_manifest__mutmut_35":
+        "'name' not copied: the next line sets the entry's name anyway",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_rebuilt_manifest__mutmut_56":
+        "keep='any': polars 2.x keeps the first row too; two shards' rows of one key hold one text's vector",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_rebuilt_manifest__mutmut_57":
+        "manifest row order: never read, every lookup joins on the key (and sorts by shard, row)",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_rebuilt_manifest__mutmut_63":
+        "manifest row order: never read, every lookup joins on the key (and sorts by shard, row)",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_manifest__mutmut_6":
+        "atomic_write's what: only in its OutputWriteError, which cache_write_error replaces (OS reason)",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_manifest__mutmut_9":
+        "atomic_write's what: only in its OutputWriteError, which cache_write_error replaces (OS reason)",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_manifest__mutmut_13":
+        "atomic_write's what: only in its OutputWriteError, which cache_write_error replaces (OS reason)",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_manifest__mutmut_14":
+        "atomic_write's what: only in its OutputWriteError, which cache_write_error replaces (OS reason)",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_manifest__mutmut_8":
+        "atomic_write's default mode is 'wb', the mode given",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_manifest__mutmut_22":
+        "compression='ZSTD': pyarrow reads codec names case-insensitively",
+    "embrm.embed._cache.xǁVectorCacheǁ_write_manifest__mutmut_23":
+        "'' for None: the rewritten manifest is a new file (new inode), so the cached one is never reused",
+    "embrm.embed._cache.xǁVectorCacheǁ_shard__mutmut_15":
+        "'' for None: falsy (the 'missing' branch) and equal to no stored signature",
+    "embrm.embed._cache.xǁVectorCacheǁ_shard__mutmut_27":
+        "a stale open shard left behind is reused only while its files, entry and dimension are unchanged",
+    "embrm.embed._cache.xǁVectorCacheǁverify__mutmut_28":
+        "repair=None is falsy: the same read-only check",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_107":
+        "entries has no key (None,): get gives None, as the else branch",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_166":
+        "the keys check's problem text is never reported, only whether there is one",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_167":
+        "the keys check's problem text is never reported, only whether there is one",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_211":
+        "a count of 1 more for every dimension: the one with most vectors stays so",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_219":
+        "minimum 0 for 1: dimension 0 is never in by_dim (records have dim >= 1)",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_241":
+        "state 'ok' here means _meta_problem found nothing: the manifest's dim is a positive int already",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_242":
+        "state 'ok' here means _meta_problem found nothing: the manifest's dim is a positive int already",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_330":
+        "locked falsy: a repair leaves a manifest file, so the branch taking a second lock is never run",
+    "embrm.embed._cache.xǁVectorCacheǁ_verify__mutmut_331":
+        "locked falsy: a repair leaves a manifest file, so the branch taking a second lock is never run",
+    "embrm.embed._cache.xǁVectorCacheǁget__mutmut_17":
+        "rows unsorted inside a shard: only the read order changes, each row goes to its own position",
+    "embrm.embed._cache.xǁVectorCacheǁget__mutmut_23":
+        "join's default how is 'inner', the one given",
+    "embrm.embed._cache.xǁVectorCacheǁget__mutmut_75":
+        "the last bound None: rows[start:None] slices to the end, len(shard_col)",
+    "embrm.embed._cache.xǁVectorCacheǁget__mutmut_81":
+        "zip's strict=True: the shards and the bounds have one entry per shard hit by construction",
+    "embrm.embed._cache.xǁVectorCacheǁget__mutmut_85":
+        "zip's strict=True: the shards and the bounds have one entry per shard hit by construction",
+    "embrm.embed._cache.xǁVectorCacheǁget__mutmut_89":
+        "zip's strict=True: the shards and the bounds have one entry per shard hit by construction",
+    "embrm.embed._cache.x__file_checksum__mutmut_13":
+        "block size: the CRC-32 of a file is the same read in blocks of any size",
+    "embrm.embed._cache.x__file_checksum__mutmut_14":
+        "block size: the CRC-32 of a file is the same read in blocks of any size",
+    "embrm.embed._cache.x__keys_matrix__mutmut_5":
+        "Series dtype: every caller passes bytes (from a Binary column), from which polars infers Binary",
+    "embrm.embed._cache.x__keys_matrix__mutmut_7":
+        "Series dtype: every caller passes bytes (from a Binary column), from which polars infers Binary",
+    "embrm.embed._cache.x__keys_matrix__mutmut_22":
+        "an empty key matrix is never compared: only locate of no keys makes one, and it opens no shard",
+    "embrm.embed._cache.x__keys_matrix__mutmut_24":
+        "an empty key matrix is never compared: only locate of no keys makes one, and it opens no shard",
+    "embrm.embed._cache.x__keys_matrix__mutmut_25":
+        "np.empty(1) for 0: the slice data[0:0] of it is empty all the same",
+    "embrm.embed._cache.x__keys_matrix__mutmut_35":
+        "reshape(-2, 16): numpy reads any negative size as the unknown one",
+    "embrm.embed._cache.x__entry_problem__mutmut_16":
+        "_is_int's default minimum is 0, the minimum of every _ENTRY_FIELDS field",
+    "embrm.embed._cache.xǁVectorCacheǁget__mutmut_15":
+        "sort('shard', None) sorts by shard only: only the read order inside a shard changes",
+    "embrm.embed._cache.x__file_checksum__mutmut_11":
+        "read(None) reads the rest of the file at once: the same CRC-32",
+    "embrm.embed._cache.x__is_int__mutmut_1":
+        "default minimum 1: used for record fields a put never writes as 0 (rows, sizes; CRCs at odds 2^-32)",
+    "embrm.embed._cache.xǁVectorCacheǁ__init____mutmut_14":
+        "'' for None at start: the first read compares a stat tuple with it (never equal) and overwrites it",
+    "embrm.embed._cache.xǁVectorCacheǁ__init____mutmut_15":
+        "'' for None at start: the first read compares a stat tuple with it (never equal) and overwrites it",
+    "embrm.embed._cache.xǁVectorCacheǁ__init____mutmut_16":
+        "'' for None at start: the first read compares a stat tuple with it (never equal) and overwrites it",
+    "embrm.embed._cache.x__keys_matrix__mutmut_2":
+        "every key column is a Binary Series: pl.Series(it, dtype=pl.Binary) is the same Series",
+    "embrm.embed._cache.x__keys_matrix__mutmut_12":
+        "polars' Series.to_arrow gives one Array (it rechunks), never a ChunkedArray",
+    "embrm.embed._cache.x__keys_matrix__mutmut_15":
+        "an empty fixed-size binary array has an empty data buffer: the same empty matrix",
 }

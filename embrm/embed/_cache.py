@@ -203,9 +203,10 @@ def _meta_problem(meta: dict) -> str | None:
 
 
 def _entry_agrees(entry: dict, record: dict) -> bool:
-    """Whether a manifest entry says what a shard's record file says (rows, checksums)."""
+    """Whether a manifest entry says what a shard's record file says (rows, checksums). An
+    entry without the vectors' checksum says too little: no read can check the shard by it."""
     fields = ("rows", "crc32", "keys_crc32", "size", "keys_size")
-    return all(entry[k] == record[k] for k in fields if k in entry)
+    return "crc32" in entry and all(entry[k] == record[k] for k in fields if k in entry)
 
 
 def _empty_manifest() -> pl.DataFrame:
