@@ -166,15 +166,20 @@ CHECKS = {
 }
 
 
-def _failed_checks(head):
-    """The checks ``head`` fails, with their messages."""
+def _failed(checks, estimator) -> dict[str, str]:
+    """The named checks ``estimator`` fails, with their messages."""
     failed = {}
-    for name, check in head_checks(head):
+    for name, check in checks(estimator):
         try:
-            check(head)
+            check(estimator)
         except AssertionError as exc:
             failed[name] = str(exc)
     return failed
+
+
+def _failed_checks(head):
+    """The head checks ``head`` fails, with their messages."""
+    return _failed(head_checks, head)
 
 
 @pytest.mark.parametrize(
@@ -324,13 +329,8 @@ BROKEN_STRATEGIES = {
 
 
 def _failed_strategy_checks(strategy):
-    failed = {}
-    for name, check in strategy_checks(strategy):
-        try:
-            check(strategy)
-        except AssertionError as exc:
-            failed[name] = str(exc)
-    return failed
+    """The strategy checks ``strategy`` fails, with their messages."""
+    return _failed(strategy_checks, strategy)
 
 
 @pytest.mark.parametrize(("check", "broken"), BROKEN_STRATEGIES.items(), ids=list(BROKEN_STRATEGIES))

@@ -531,15 +531,21 @@ def test_a_shard_listed_twice_makes_the_manifest_inconsistent(tmp_path):
     np.testing.assert_array_equal(VectorCache(tmp_path, "m").get(keys)[1], vectors)
 
 
-def test_an_empty_manifest_with_a_negative_dimension_is_inconsistent(tmp_path, monkeypatch):
+
+def _cache_with_an_empty_manifest(tmp_path, monkeypatch) -> VectorCache:
+    """A cache whose first put crashed before writing its shard: only the empty manifest."""
+
     def crash(self, name, content):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(VectorCache, "_write_file", crash)  # leaves the empty manifest of a first put
+    monkeypatch.setattr(VectorCache, "_write_file", crash)
     with pytest.raises(KeyboardInterrupt):
         VectorCache(tmp_path, "m").put(text_keys(["a"], "raw"), _vectors(1))
     monkeypatch.undo()
-    cache = VectorCache(tmp_path, "m")
+    return VectorCache(tmp_path, "m")
+
+def test_an_empty_manifest_with_a_negative_dimension_is_inconsistent(tmp_path, monkeypatch):
+    cache = _cache_with_an_empty_manifest(tmp_path, monkeypatch)
     _edit_meta(cache, lambda m: m.update(dim=-1))
     assert VectorCache(tmp_path, "m").verify() == VerifyReport(0, 0, manifest="inconsistent")
     assert VectorCache(tmp_path, "m").verify(repair=True) == VerifyReport(
@@ -960,14 +966,7 @@ def test_a_reader_of_a_cache_without_its_manifest_shares_the_lock(tmp_path, monk
 def test_an_empty_manifest_may_keep_a_positive_dimension_only(tmp_path, monkeypatch):
     from embrm.exceptions import CacheCorruptError
 
-    def crash(self, name, content):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(VectorCache, "_write_file", crash)  # leaves the empty manifest of a first put
-    with pytest.raises(KeyboardInterrupt):
-        VectorCache(tmp_path, "m").put(text_keys(["a"], "raw"), _vectors(1))
-    monkeypatch.undo()
-    cache = VectorCache(tmp_path, "m")
+    cache = _cache_with_an_empty_manifest(tmp_path, monkeypatch)
     _edit_meta(cache, lambda m: m.update(dim=1))
     assert len(VectorCache(tmp_path, "m")) == 0 and VectorCache(tmp_path, "m").dim == 1
     assert VectorCache(tmp_path, "m").verify() == VerifyReport(0, 0)
