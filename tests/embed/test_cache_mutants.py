@@ -402,15 +402,7 @@ def test_a_put_without_a_manifest_refuses_and_a_racing_mkdir_is_fine(tmp_path, m
 
 def test_a_first_put_interrupted_before_its_shard_leaves_an_empty_readable_cache(tmp_path, monkeypatch):
     """The empty manifest a first put writes before any shard file reads as an empty cache."""
-
-    def crash(self, name, content):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(VectorCache, "_write_file", crash)
-    with pytest.raises(KeyboardInterrupt):
-        VectorCache(tmp_path, "m").put(text_keys(["a"], "raw"), _vectors(1))
-    monkeypatch.undo()
-    fresh = VectorCache(tmp_path, "m")
+    fresh = _cache_with_an_empty_manifest(tmp_path, monkeypatch)
     assert (fresh.path / MANIFEST).is_file() and len(fresh) == 0 and fresh.dim is None
     assert fresh.get(text_keys(["a"], "raw"))[0].tolist() == [False] and fresh.verify().ok
 
