@@ -686,3 +686,42 @@ def test_k_center_keeps_the_prompt_cap_of_the_shared_pick():
         assert np.bincount(groups[picks]).max() == cap
     plain = KCenter(random_state=0).select(D, labelled=labelled, batch_size=10, groups=groups)
     assert np.bincount(groups[plain]).max() > 1  # the cap is what spreads the batch
+
+
+@pytest.mark.parametrize("cls", [DOptimal, VOptimal])
+@pytest.mark.parametrize("normalize", ["unit", "cap"])
+@pytest.mark.parametrize("with_labels", [True, False])
+def test_normalized_designs_pick_what_they_pick_on_the_rescaled_pool(cls, normalize, with_labels):
+    rs = np.random.RandomState(7)
+    D = _pool(40, 3, 8) * rs.uniform(0.2, 5.0, size=(40, 1))
+    labelled = _pool(6, 3, 9) * rs.uniform(0.2, 5.0, size=(6, 1))
+    if not with_labels:
+        labelled = None
+
+    def rescaled(X, limit):
+        norm = np.sqrt((X**2).sum(axis=1, keepdims=True))
+        return X / norm if normalize == "unit" else X * np.minimum(1.0, limit / norm)
+
+    limit = float(np.median(np.sqrt((D**2).sum(axis=1))))
+    picks = cls(normalize=normalize, random_state=0).select(D, labelled=labelled, batch_size=6)
+    reference = cls(normalize="none", random_state=0).select(
+        rescaled(D, limit), labelled=None if labelled is None else rescaled(labelled, limit), batch_size=6
+    )
+    assert picks.tolist() == reference.tolist()
+    unscaled = cls(normalize="none", random_state=0).select(D, labelled=labelled, batch_size=6)
+    assert picks.tolist() != unscaled.tolist()  # the rescaling matters on this pool
+
+
+@pytest.mark.parametrize("normalize", ["unit", "cap"])
+def test_normalized_float32_pool_reaches_the_greedy_in_float32(normalize, monkeypatch):
+    seen = []
+    greedy = _strategies._greedy
+
+    def spy(D, *args):
+        seen.append(D.dtype)
+        return greedy(D, *args)
+
+    monkeypatch.setattr(_strategies, "_greedy", spy)
+    D = _pool(30, 3, 10, np.float32)
+    DOptimal(normalize=normalize, random_state=0).select(D, labelled=_pool(2, 3, 11, np.float32), batch_size=3)
+    assert seen == [np.dtype(np.float32)]
