@@ -221,25 +221,25 @@ EQUIVALENT: dict[str, str] = {
     "embrm.active._strategies.x_squared_norms__mutmut_26":
         "einsum subscripts in capitals: the same contraction",
     "embrm.active._strategies.xǁBayesianDesignǁ_choose__mutmut_3":
-        'normalize="none" also rescaled: rescale_differences("none") is all ones, the products and casts unchanged',
+        'normalize="none" also rescaled: rescale_differences("none") is all ones, nothing changes',
     "embrm.active._strategies.xǁBayesianDesignǁ_choose__mutmut_4":
-        'normalize="none" also rescaled: rescale_differences("none") is all ones, the products and casts unchanged',
+        'normalize="none" also rescaled: rescale_differences("none") is all ones, nothing changes',
     "embrm.active._strategies.xǁBayesianDesignǁ_choose__mutmut_7":
         'the cap limit also computed for "unit": rescale_differences reads the limit only for "cap"',
     "embrm.active._strategies.xǁBayesianDesignǁ_choose__mutmut_27":
         "the factor cast to float64: the product is cast back to the pool's dtype",
     "embrm.active._strategies.xǁBayesianDesignǁ_choose__mutmut_42":
-        'the labelled rows in float64: _initial_gains reads them as float64, and no design reads the scaled labelled rows',
+        "labelled rows in float64: _initial_gains reads them as float64; no design reads the scaled ones",
     "embrm.active._strategies.xǁBayesianDesignǁ_choose__mutmut_44":
         "the factor cast to float64: the product is cast back to the labelled rows' dtype",
     "embrm.active._strategies.xǁBayesianDesignǁ_choose__mutmut_72":
-        'the designs read D and eligible of the scaled candidates only (sq went to _initial_gains before)',
+        "the designs read only D and eligible of the scaled candidates (sq went to _initial_gains)",
     "embrm.active._strategies.xǁBayesianDesignǁ_choose__mutmut_73":
-        'the designs read D and eligible of the scaled candidates only (labelled went to _initial_gains before)',
+        "the designs read only D and eligible of the scaled candidates (labelled went to _initial_gains)",
     "embrm.active._strategies.xǁBayesianDesignǁ_choose__mutmut_76":
-        'the designs read D and eligible of the scaled candidates only (sq went to _initial_gains before)',
+        "the designs read only D and eligible of the scaled candidates (sq went to _initial_gains)",
     "embrm.active._strategies.xǁBayesianDesignǁ_choose__mutmut_77":
-        'the designs read D and eligible of the scaled candidates only (labelled went to _initial_gains before)',
+        "the designs read only D and eligible of the scaled candidates (labelled went to _initial_gains)",
     # evaluate.bootstrap
     "embrm.evaluate._bootstrap.x__resample_counts__mutmut_25":
         "randint(n_groups, size=...) is randint(0, n_groups, size=...): the same draws",

@@ -723,5 +723,6 @@ def test_normalized_float32_pool_reaches_the_greedy_in_float32(normalize, monkey
 
     monkeypatch.setattr(_strategies, "_greedy", spy)
     D = _pool(30, 3, 10, np.float32)
-    DOptimal(normalize=normalize, random_state=0).select(D, labelled=_pool(2, 3, 11, np.float32), batch_size=3)
+    labelled = _pool(2, 3, 11, np.float32)
+    DOptimal(normalize=normalize, random_state=0).select(D, labelled=labelled, batch_size=3)
     assert seen == [np.dtype(np.float32)]
