@@ -108,8 +108,46 @@ EQUIVALENT: dict[str, str] = {
         "chunk loop with step 1: overlapping chunks, the same values recomputed (time only)",
     "embrm.active._strategies.x__quadratic_form__mutmut_23":
         "einsum subscripts in capitals: the same contraction",
-    "embrm.active._strategies.x__top__mutmut_22":
+    "embrm.active._strategies.x__top__mutmut_16":
         "kind='STABLE': numpy reads sort kinds case-insensitively",
+    "embrm.active._strategies.x__top__mutmut_39":
+        "kind='STABLE': numpy reads sort kinds case-insensitively",
+    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_16":
+        "stacklevel: mutmut's trampolines add frames, so no mutated run tells them apart (checked unmutated)",
+    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_21":
+        "stacklevel: mutmut's trampolines add frames, so no mutated run tells them apart (checked unmutated)",
+    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_23":
+        "get_params(deep=None): falsy, the same shallow parameters",
+    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_24":
+        "get_params(deep=True): no strategy parameter is an estimator, so no nested ones",
+    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_75":
+        "eligible_mask computes the squared norms itself without sq: the same mask",
+    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_78":
+        "eligible_mask computes the squared norms itself without sq: the same mask",
+    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_129":
+        "every _pick returns int64 indices (64-bit Linux, macOS): the same array",
+    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_131":
+        "every _pick returns int64 indices (64-bit Linux, macOS): the same array",
+    "embrm.active._strategies.xǁ_PromptCapǁtake__mutmut_3":
+        "select casts its result to int64 at the end; these indices are int64 already (64-bit Linux, macOS)",
+    "embrm.active._strategies.xǁ_PromptCapǁtake__mutmut_5":
+        "select casts its result to int64 at the end; these indices are int64 already (64-bit Linux, macOS)",
+    "embrm.active._strategies.xǁ_PromptCapǁtake__mutmut_20":
+        "a list of Python ints is int64 (64-bit Linux, macOS); take never returns empty here",
+    "embrm.active._strategies.xǁ_PromptCapǁtake__mutmut_22":
+        "a list of Python ints is int64 (64-bit Linux, macOS); take never returns empty here",
+    "embrm.active._strategies.xǁBaseStrategyǁ_pick__mutmut_29":
+        "empty float picked (no random share) makes the result float: select casts to int64",
+    "embrm.active._strategies.xǁBaseStrategyǁ_pick__mutmut_31":
+        "empty float picked (no random share) makes the result float: select casts to int64",
+    "embrm.active._strategies.xǁBaseStrategyǁ_pick__mutmut_58":
+        "select casts its result to int64 at the end; these indices are int64 already (64-bit Linux, macOS)",
+    "embrm.active._strategies.xǁBaseStrategyǁ_pick__mutmut_60":
+        "select casts its result to int64 at the end; these indices are int64 already (64-bit Linux, macOS)",
+    "embrm.active._strategies.xǁ_Candidatesǁwith_labelled__mutmut_2":
+        "None written into a bool array is False, the same value",
+    "embrm.active._strategies.xǁ_Candidatesǁwith_labelled__mutmut_14":
+        "labelled rows in float64: every reader casts them (to float64 or the pool's dtype)",
     "embrm.active._strategies.x__row_keys__mutmut_26":
         "hash loop with step 1: overlapping blocks, the same keys recomputed (time only)",
     "embrm.active._strategies.x__row_keys__mutmut_36":

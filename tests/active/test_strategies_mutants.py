@@ -726,3 +726,26 @@ def test_normalized_float32_pool_reaches_the_greedy_in_float32(normalize, monkey
     labelled = _pool(2, 3, 11, np.float32)
     DOptimal(normalize=normalize, random_state=0).select(D, labelled=labelled, batch_size=3)
     assert seen == [np.dtype(np.float32)]
+
+
+def test_groups_of_the_wrong_length_name_the_candidate_pairs():
+    with pytest.raises(
+        DataError,
+        match=r"^groups must have shape \(20,\), one group id \(e\.g\. prompt id\) per candidate pair; "
+        r"got shape \(19,\)\.$",
+    ):
+        DOptimal(max_per_prompt=1).select(_pool(20, 3, 24), batch_size=2, groups=np.arange(19))
+
+
+def test_ties_under_a_prompt_cap_keep_the_seeded_random_order():
+    # Prompts of two rows, gaps 1 and 2, one pair per prompt: each prompt's gap-2 row, the
+    # thirty tied rows in the seeded permutation's order (a sort that is not stable reorders them).
+    gap = 1.0 + np.arange(60) % 2
+    D = np.c_[gap, np.zeros(60)]
+    groups = np.repeat(np.arange(30), 2)
+    for seed in range(3):
+        order = np.random.RandomState(seed).permutation(60)
+        picks = _CappedMaxDifference(max_per_prompt=1, random_state=seed).select(
+            D, head=_LinearHead([1.0, 0.0]), batch_size=30, groups=groups
+        )
+        assert picks.tolist() == [int(i) for i in order if gap[i] == 2.0]
