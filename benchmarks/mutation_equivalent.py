@@ -258,6 +258,46 @@ EQUIVALENT: dict[str, str] = {
         "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
     "embrm.active._strategies.x_squared_norms__mutmut_26":
         "einsum subscripts in capitals: the same contraction",
+    "embrm.active._strategies.xǁVOptimalǁ_design__mutmut_14":
+        "P scaled by a constant: every q and its downdate scale alike, the argmax does not move",
+    "embrm.active._strategies.xǁVOptimalǁ_design__mutmut_15":
+        "P scaled by a constant: every q and its downdate scale alike, the argmax does not move",
+    "embrm.active._strategies.xǁVOptimalǁ_design__mutmut_72":
+        "float32 pools only: this product in float64, not float32; float32 rounding differs",
+    "embrm.active._strategies.xǁVOptimalǁ_design__mutmut_83":
+        "float32 pools only: this product in float64, not float32; float32 rounding differs",
+    "embrm.active._strategies.xǁVOptimalǁ_design__mutmut_92":
+        "astype(None) is astype(float64): the same array",
+    "embrm.active._strategies.xǁVOptimalǁ_design__mutmut_93":
+        "astype(None) is astype(float64): the same array",
+    "embrm.active._strategies.xǁVOptimalǁ_design__mutmut_113":
+        "a list of Python ints is int64 (64-bit Linux, macOS): the same array",
+    "embrm.active._strategies.xǁVOptimalǁ_design__mutmut_115":
+        "a list of Python ints is int64 (64-bit Linux, macOS): the same array",
+    "embrm.active._strategies.xǁDOptimalǁ_design__mutmut_15":
+        "_greedy returns Python ints, int64 as an array (64-bit Linux, macOS): the same array",
+    "embrm.active._strategies.xǁDOptimalǁ_design__mutmut_17":
+        "_greedy returns Python ints, int64 as an array (64-bit Linux, macOS): the same array",
+    "embrm.active._strategies.xǁKCenterǁ_choose__mutmut_8":
+        "astype(None) is astype(float64): the same array",
+    "embrm.active._strategies.xǁKCenterǁ_choose__mutmut_16":
+        "einsum subscripts in capitals: the same contraction",
+    "embrm.active._strategies.xǁKCenterǁ_choose__mutmut_22":
+        "chunk loop with step 1: overlapping chunks, the same minima recomputed (time only)",
+    "embrm.active._strategies.xǁKCenterǁ_choose__mutmut_25":
+        "astype(None) is astype(float64): the same array",
+    "embrm.active._strategies.xǁKCenterǁ_choose__mutmut_28":
+        "float32 pools only: this product in float64, not float32; float32 rounding differs",
+    "embrm.active._strategies.xǁKCenterǁ_choose__mutmut_51":
+        "labelled blocks with step 1: overlapping blocks, the same minima (time only)",
+    "embrm.active._strategies.xǁKCenterǁ_choose__mutmut_56":
+        "labelled blocks of 1025 rows every 1024: one row absorbed twice, the same minima",
+    "embrm.active._strategies.x__greedy__mutmut_56":
+        "argpartition leaves the kth's neighbours sorted too: the threshold is still the best outside",
+    "embrm.active._strategies.x__greedy__mutmut_57":
+        "argpartition leaves the kth's neighbours sorted too: the threshold is still the best outside",
+    "embrm.active._strategies.x_rescale_differences__mutmut_31":
+        "norm == limit also divided: limit / norm is 1 there, the default",
     "embrm.active._strategies.xǁBayesianDesignǁ_choose__mutmut_3":
         'normalize="none" also rescaled: rescale_differences("none") is all ones, nothing changes',
     "embrm.active._strategies.xǁBayesianDesignǁ_choose__mutmut_4":

@@ -749,3 +749,14 @@ def test_ties_under_a_prompt_cap_keep_the_seeded_random_order():
             D, head=_LinearHead([1.0, 0.0]), batch_size=30, groups=groups
         )
         assert picks.tolist() == [int(i) for i in order if gap[i] == 2.0]
+
+
+def test_pool_leverage_keeps_its_seed():
+    assert PoolLeverage(random_state=3).get_params()["random_state"] == 3
+
+
+def test_unit_rescaling_leaves_a_zero_row_zero():
+    for _ in range(3):
+        np.full(64, 7.0).sum()  # memory a fresh output array could reuse holds no zeros
+        scale = _strategies.rescale_differences(np.array([0.0, 4.0, 0.0, 0.25]), "unit")
+        assert scale.tolist() == [0.0, 0.5, 0.0, 2.0]
