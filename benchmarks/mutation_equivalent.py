@@ -230,18 +230,6 @@ EQUIVALENT: dict[str, str] = {
         "float32 pools only: this product or square in float64, not float32; float32 rounding differs",
     "embrm.active._strategies.x_linear_margins__mutmut_77":
         "astype(None) is astype(float64): the same array",
-    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_8":
-        "get_params(deep=None) is get_params(deep=False): None is falsy",
-    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_9":
-        "get_params(deep=True): strategies have no estimator parameters",
-    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_52":
-        "squared norms recomputed though given: the same values (time)",
-    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_55":
-        "squared norms recomputed though given: the same values (time)",
-    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_92":
-        "every _select returns int64 indices (64-bit Linux, macOS): the same array",
-    "embrm.active._strategies.xǁBaseStrategyǁselect__mutmut_94":
-        "every _select returns int64 indices (64-bit Linux, macOS): the same array",
     "embrm.active._strategies.x__initial_gains__mutmut_38":
         "chunk loop with step 1: overlapping chunks, the same gains recomputed (time only)",
     "embrm.active._strategies.x__initial_gains__mutmut_41":
