@@ -57,7 +57,7 @@ def violations(path: Path) -> list[str]:
     return out
 
 
-def test_the_scan_finds_a_private_import(tmp_path):
+def test_the_scan_finds_a_private_import():
     tree = ast.parse(
         "from embrm.evaluate._metrics import pair_outcomes\n"
         "def f():\n    import embrm.embed._cache\n"
