@@ -373,6 +373,32 @@ EQUIVALENT: dict[str, str] = {
         "astype(None) is astype(float64)",
     "embrm.embed._token_rewards.x_linear_form__mutmut_33":
         "astype(None) is astype(float64)",
+    "embrm.embed._token_rewards.x_token_vectors__mutmut_3":
+        "model2vec runs processes only past 10,000 texts, and they return the same sequences",
+    "embrm.embed._token_rewards.x_token_vectors__mutmut_5":
+        "encode_as_sequence's max_length defaults to None: nothing is cut either way",
+    "embrm.embed._token_rewards.x_token_vectors__mutmut_6":
+        "model2vec runs processes only past 10,000 texts, and they return the same sequences",
+    "embrm.embed._token_rewards.x_token_vectors__mutmut_8":
+        "model2vec runs processes only past 10,000 texts, and they return the same sequences",
+    "embrm.embed._token_rewards.x_token_vectors__mutmut_19":
+        "lengths always agree (one encoding per text, one offset per id): strict never fires",
+    "embrm.embed._token_rewards.x_token_vectors__mutmut_22":
+        "lengths always agree (one encoding per text, one offset per id): strict never fires",
+    "embrm.embed._token_rewards.x_token_vectors__mutmut_23":
+        "lengths always agree (one encoding per text, one offset per id): strict never fires",
+    "embrm.embed._token_rewards.x_token_vectors__mutmut_27":
+        "lengths always agree (one encoding per text, one offset per id): strict never fires",
+    "embrm.embed._token_rewards.x_token_vectors__mutmut_30":
+        "lengths always agree (one encoding per text, one offset per id): strict never fires",
+    "embrm.embed._token_rewards.x_token_vectors__mutmut_31":
+        "lengths always agree (one encoding per text, one offset per id): strict never fires",
+    "embrm.embed._token_rewards.x_token_vectors__mutmut_34":
+        "the message of a check that cannot fire (pragma: no cover)",
+    "embrm.embed._token_rewards.x_token_vectors__mutmut_35":
+        "the message of a check that cannot fire (pragma: no cover)",
+    "embrm.embed._token_rewards.x_token_vectors__mutmut_36":
+        "the message of a check that cannot fire (pragma: no cover)",
     # policy.scoring
     "embrm.policy._scoring.x_check_candidates__mutmut_16":
         "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
@@ -725,4 +751,25 @@ EQUIVALENT: dict[str, str] = {
         "polars' Series.to_arrow gives one Array (it rechunks), never a ChunkedArray",
     "embrm.embed._cache.x__keys_matrix__mutmut_15":
         "an empty fixed-size binary array has an empty data buffer: the same empty matrix",
+    # heads.linear
+    "embrm.heads._linear.x_minimize_preconditioned__mutmut_2":
+        "the Hessian at zero is square: shape[1] is shape[0]",
+    "embrm.heads._linear.x_fit_linear_logistic__mutmut_66":
+        "sign is +1 or -1, so dividing by it is multiplying by it",
+    "embrm.heads._linear.x_fit_response_logistic__mutmut_8":
+        "astype(None) is float64, the same conversion",
+    "embrm.heads._linear.x_fit_streamed_logistic__mutmut_28":
+        "the sampled Hessian only preconditions: float64 instead of float32 moves no optimum",
+    "embrm.heads._linear.x_fit_streamed_logistic__mutmut_29":
+        "the sampled Hessian only preconditions: float64 instead of float32 moves no optimum",
+    "embrm.heads._linear.x_fit_streamed_logistic__mutmut_33":
+        "the sampled Hessian only preconditions: a wrong intercept column moves no optimum",
+    "embrm.heads._linear.x_fit_streamed_logistic__mutmut_34":
+        "the sampled Hessian only preconditions: a wrong intercept column moves no optimum",
+    "embrm.heads._linear.x_fit_streamed_logistic__mutmut_90":
+        "the intercept is discarded when the head fits none (fit_indexed keeps it only then)",
+    "embrm.heads._linear.xǁIndexedLinearFitǁfit_indexed__mutmut_9":
+        "a linear head has no nested estimator: get_params(deep=None) lists the same",
+    "embrm.heads._linear.xǁIndexedLinearFitǁfit_indexed__mutmut_10":
+        "a linear head has no nested estimator: get_params(deep=True) lists the same",
 }

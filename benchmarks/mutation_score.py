@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -201,9 +202,43 @@ def run_module(name: str, keep: bool, max_children: int) -> dict[str, list[str]]
         if match:
             by_status.setdefault(match.group(2), []).append(match.group(1))
     timeouts, by_status["timeout"] = by_status["timeout"], []
-    for mutant in timeouts:
-        by_status[_recheck(folder, mutant, tests, env)].append(mutant)
+    for mutant, verdict in _recheck_all(folder, timeouts, tests, env, max_children).items():
+        by_status[verdict].append(mutant)
     return by_status
+
+
+def _recheck_all(
+    folder: Path, mutants: list[str], tests: tuple[str, ...], env: dict[str, str], workers: int
+) -> dict[str, str]:
+    """:func:`_recheck` of each mutant, ``workers`` at a time, kept in ``rechecked.json``.
+
+    A kept verdict of ``killed`` or ``timeout`` is reused while the mutated function is
+    unchanged (its hash in mutmut's ``.meta`` files): adding tests cannot undo a kill. Any
+    other verdict is checked again, so that a new test gets its chance.
+    """
+    hashes: dict[str, str] = {}
+    for meta in (folder / "mutants").rglob("*.py.meta"):
+        module = ".".join(meta.relative_to(folder / "mutants").with_suffix("").with_suffix("").parts)
+        for function, digest in json.loads(meta.read_text()).get("hash_by_function_name", {}).items():
+            hashes[f"{module}.{function}"] = digest
+    store = folder / "rechecked.json"
+    kept = json.loads(store.read_text()) if store.exists() else {}
+    verdicts: dict[str, str] = {}
+    todo = []
+    for mutant in mutants:
+        digest = hashes.get(mutant.rsplit("__mutmut_", 1)[0], "")
+        old = kept.get(mutant)
+        if old and old["hash"] == digest and old["verdict"] in ("killed", "timeout"):
+            verdicts[mutant] = old["verdict"]
+        else:
+            todo.append((mutant, digest))
+    with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
+        checked = pool.map(lambda item: _recheck(folder, item[0], tests, env), todo)
+        for (mutant, digest), verdict in zip(todo, checked, strict=True):
+            verdicts[mutant] = verdict
+            kept[mutant] = {"hash": digest, "verdict": verdict}
+    store.write_text(json.dumps(kept, indent=1, sort_keys=True))
+    return verdicts
 
 
 def _recheck(folder: Path, mutant: str, tests: tuple[str, ...], env: dict[str, str]) -> str:

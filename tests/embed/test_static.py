@@ -22,7 +22,7 @@ from tokenizers import Tokenizer  # noqa: E402
 from embrm import Encoder  # noqa: E402
 from embrm.embed import token_rewards  # noqa: E402
 from embrm.embed._distill import save_static  # noqa: E402
-from embrm.embed._token_rewards import linear_form  # noqa: E402
+from embrm.embed._token_rewards import linear_form, token_vectors  # noqa: E402
 from embrm.exceptions import DataError, EncoderMismatchError, ModelLoadError  # noqa: E402
 from embrm.heads import BTMLP, DRM, BTLinear, ClassifierHead  # noqa: E402
 
@@ -217,6 +217,21 @@ def test_runs_without_the_source_model_once_distilled(static_cache, tmp_path, mo
     monkeypatch.setenv("EMBRM_MODEL_DIR", str(tmp_path / "empty-store"))
     with pytest.raises(ImportError, match=r"not distilled .* 'embrm\[export\]'"):
         _static(tmp_path / "empty-cache")
+
+
+def test_token_vectors_are_the_tables_rows_in_float64(static_cache):
+    """Each known token's row of the model's table, exactly and in float64 (a float32 row would
+    round the norm's sum), with its character span; unknown tokens are dropped."""
+    model = _static(static_cache).static_model
+    text = "Paris \u2603 is the capital"
+    (tv,) = token_vectors(model, [text])
+    encoding = model.tokenizer.encode(text, add_special_tokens=False)
+    unk = model.tokenizer.token_to_id("[UNK]")
+    kept = [(i, o) for i, o in zip(encoding.ids, encoding.offsets, strict=True) if i != unk]
+    assert len(kept) < len(encoding.ids)  # the snowman is unknown
+    assert tv.vectors.dtype == np.float64
+    np.testing.assert_array_equal(tv.vectors, np.asarray(model.embedding)[[i for i, _ in kept]])
+    assert tv.offsets == [o for _, o in kept]
 
 
 @pytest.mark.parametrize("name", ["static", "static-split"])
