@@ -19,6 +19,7 @@ from embrm.embed._decoder import load_causal_lm as load_causal_lm
 from embrm.embed._decoder import resolve_decoder as resolve_decoder
 from embrm.embed._distributed import RayEncoder, RayEngine
 from embrm.embed._encoder import Encoder
+from embrm.embed._lexical import LexicalFeatures
 from embrm.embed._onnx import DEFAULT_MODEL, available_devices, make_session
 from embrm.embed._onnx import pool as pool
 from embrm.embed._render import TEXT_FORMAT_VERSION, render_pairs, render_windows
@@ -37,6 +38,7 @@ __all__ = [
     "TokenRewards",
     "EmbeddingArray",
     "Encoder",
+    "LexicalFeatures",
     "RayEncoder",
     "RayEngine",
     "VectorCache",

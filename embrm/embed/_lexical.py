@@ -138,14 +138,16 @@ class LexicalFeatures(BaseEstimator):
             )
         return blocks
 
-    def fit(self, data: Texts, y: Any = None) -> LexicalFeatures:
+    def fit(self, data: Texts, pairs: PreferencePairs | None = None) -> LexicalFeatures:
         """Learn the vocabulary and idf weights from the responses of a training part.
 
         Parameters
         ----------
         data : ScoredResponses, PreferencePairs or list of str
-            The training part (its response texts are read; labels are not needed).
-        y : ignored
+            The training part: its response texts are read.
+        pairs : PreferencePairs, optional
+            The training part's pairs (what ``cross_val_rewards`` passes to every fitted
+            representation); not needed here, ignored.
 
         Returns
         -------
@@ -192,9 +194,9 @@ class LexicalFeatures(BaseEstimator):
             return rows[: len(data)], rows[len(data) :]
         return rows
 
-    def fit_transform(self, data: Texts, y: Any = None) -> Rows:
-        """``fit(data).transform(data)``."""
-        return self.fit(data).transform(data)
+    def fit_transform(self, data: Texts, pairs: PreferencePairs | None = None) -> Rows:
+        """``fit(data, pairs).transform(data)``."""
+        return self.fit(data, pairs).transform(data)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """The name of each column: the n-grams of each block (characters as ``char:<n-gram>``),
