@@ -23,7 +23,12 @@ from embrm.embed._lexical import LexicalFeatures
 from embrm.embed._onnx import DEFAULT_MODEL, available_devices, make_session
 from embrm.embed._onnx import pool as pool
 from embrm.embed._render import TEXT_FORMAT_VERSION, render_pairs, render_windows
-from embrm.embed._representations import DEFAULT_REPRESENTATION, PRESETS, REPRESENTATIONS
+from embrm.embed._representations import (
+    DEFAULT_REPRESENTATION,
+    FITTED_REPRESENTATIONS,
+    PRESETS,
+    REPRESENTATIONS,
+)
 from embrm.embed._static import STATIC_MODEL
 from embrm.embed._store import model_store
 from embrm.embed._token_rewards import TokenRewards, token_rewards
@@ -31,6 +36,7 @@ from embrm.embed._token_rewards import TokenRewards, token_rewards
 __all__ = [
     "DEFAULT_REPRESENTATION",
     "DEFAULT_MODEL",
+    "FITTED_REPRESENTATIONS",
     "PRESETS",
     "REPRESENTATIONS",
     "STATIC_MODEL",
