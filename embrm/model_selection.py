@@ -497,7 +497,7 @@ def _fit_fold(
     start = time.perf_counter()
     fitted.fit(X_win, X_lose, sample_weight, groups=groups, **fit_params)
     seconds = time.perf_counter() - start
-    return FoldFit(k, train_index, test_index, fitted, len(X_win), label_error_rate, seconds)
+    return FoldFit(k, train_index, test_index, fitted, X_win.shape[0], label_error_rate, seconds)
 
 
 # -- baselines ---------------------------------------------------------------------------------
