@@ -24,28 +24,35 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from embrm.data import PreferencePairs, ScoredResponses
 from embrm.exceptions import DataError, NotFittedError
 
 __all__ = ["LexicalFeatures"]
 
-Texts = ScoredResponses | PreferencePairs | Sequence[str]
+#: ``ScoredResponses``, ``PreferencePairs`` (read through their polars ``frame``: embrm.data is
+#: beside embrm.embed, not below it) or a list of response texts.
+Texts = Any
 Rows = sp.csr_matrix | tuple[sp.csr_matrix, sp.csr_matrix]
 
 
+def is_pairs(data: Texts) -> bool:
+    """Whether ``data`` holds pairs: a frame with ``chosen`` and ``rejected`` columns."""
+    columns = getattr(getattr(data, "frame", None), "columns", ())
+    return "chosen" in columns and "rejected" in columns
+
+
 def response_texts(data: Texts) -> list[str]:
-    """Every response text of ``data``: a scored set's responses, a pairs set's chosen then
-    rejected answers, or the strings themselves.
+    """Every response text of ``data``: a scored set's responses (its frame's ``response``
+    column), a pairs set's chosen then rejected answers, or the strings themselves.
 
     Example
     -------
     >>> response_texts(["a", "b"])
     ['a', 'b']
     """
-    if isinstance(data, ScoredResponses):
-        return data.frame["response"].to_list()
-    if isinstance(data, PreferencePairs):
+    if is_pairs(data):
         return data.frame["chosen"].to_list() + data.frame["rejected"].to_list()
+    if "response" in getattr(getattr(data, "frame", None), "columns", ()):
+        return data.frame["response"].to_list()
     if isinstance(data, str) or not isinstance(data, Sequence):
         raise DataError(
             f"Lexical features read ScoredResponses, PreferencePairs or a list of response texts; "
@@ -138,7 +145,7 @@ class LexicalFeatures(BaseEstimator):
             )
         return blocks
 
-    def fit(self, data: Texts, pairs: PreferencePairs | None = None) -> LexicalFeatures:
+    def fit(self, data: Texts, pairs: Any = None) -> LexicalFeatures:
         """Learn the vocabulary and idf weights from the responses of a training part.
 
         Parameters
@@ -190,11 +197,12 @@ class LexicalFeatures(BaseEstimator):
         ``(X_win, X_lose)`` (chosen, rejected) of such matrices.
         """
         rows = self._rows(response_texts(data))
-        if isinstance(data, PreferencePairs):
-            return rows[: len(data)], rows[len(data) :]
+        if is_pairs(data):
+            n = rows.shape[0] // 2
+            return rows[:n], rows[n:]
         return rows
 
-    def fit_transform(self, data: Texts, pairs: PreferencePairs | None = None) -> Rows:
+    def fit_transform(self, data: Texts, pairs: Any = None) -> Rows:
         """``fit(data, pairs).transform(data)``."""
         return self.fit(data, pairs).transform(data)
 
