@@ -96,7 +96,7 @@ STUDY: dict[str, dict] = {
 HEAD_NAMES = ("bt-linear", "classifier", "bt-mlp", "lgbm")
 #: The head of the fitted lexical rows (sparse: BT linear is the head that takes them); tf-idf
 #: columns are not standardised (that would scale rare n-grams up to common ones' weight).
-LEXICAL_HEAD = {"alpha": 1.0, "standardize": False}
+LEXICAL_HEAD = {"alpha": 3.0, "standardize": False}
 DATASETS = ("alpacaeval", "alpacaeval-hard", "hh-harmless")
 SWEEP = "SmolLM2-135M-Instruct"
 #: ``on_51_models``: representations scored on the 51-model set (quick: those the test fixtures cache).
