@@ -248,8 +248,8 @@ class LexicalFeatures(BaseEstimator):
         Example
         -------
         >>> features = LexicalFeatures(char_ngram_range=None, min_df=1).fit(["no", "yes"])
-        >>> [(name, round(c, 3)) for name, c in features.ngram_contributions([-1.0, 2.0, 0.5], "yes")]
-        [('yes', 2.0), ('log1p_chars', 0.693)]
+        >>> {name: round(c, 3) for name, c in features.ngram_contributions([-1.0, 2.0, 0.5], "yes")}
+        {'yes': 2.0, 'log1p_chars': 0.693}
         """
         coef, names = self._check_coef(coef)
         row = self._rows([response])
