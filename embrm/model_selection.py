@@ -151,6 +151,9 @@ class FoldFit:
         a scored set); None for given pairs.
     fit_seconds : float
         Wall time of ``fit`` alone.
+    representation : fitted representation or None
+        The clone of the representation passed as ``X`` to :func:`cross_val_rewards`, fitted
+        on this fold's training part; None when ``X`` held the rows themselves.
     """
 
     fold: int
@@ -160,6 +163,7 @@ class FoldFit:
     n_train_pairs: int
     label_error_rate: float | None
     fit_seconds: float
+    representation: Any = None
 
 
 @dataclass
@@ -251,7 +255,7 @@ class CrossValRewards:
             fold[np.isin(groups, self.groups[fit.test_index])] = k
         return fold
 
-    def reward_held_out(self, X: ArrayLike, groups: ArrayLike) -> np.ndarray:
+    def reward_held_out(self, X: ArrayLike | ScoredResponses, groups: ArrayLike) -> np.ndarray:
         """Score rows of another set with the head of the fold that held their prompt out.
 
         For example the judge-hacking answer of each prompt: it is scored by the head that
@@ -259,8 +263,10 @@ class CrossValRewards:
 
         Parameters
         ----------
-        X : array-like of shape (m, n_features)
-            Embeddings of the other set, from the same encoder.
+        X : array-like of shape (m, n_features), or ScoredResponses
+            Embeddings of the other set, from the same encoder; or, when the folds fitted a
+            representation (``X`` of :func:`cross_val_rewards` was one), the other set itself,
+            which each fold's representation transforms.
         groups : array-like of shape (m,)
             Their prompt ids, in the id space of the cross-fitted data.
 
@@ -269,15 +275,22 @@ class CrossValRewards:
         reward : ndarray of shape (m,)
             NaN for rows whose prompt no fold held out.
         """
-        X = np.asanyarray(X)
+        fitted = any(fit.representation is not None for fit in self.folds)
+        if fitted != isinstance(X, ScoredResponses):
+            raise DataError(
+                "Pass the other set itself (ScoredResponses) when cross_val_rewards fitted a "
+                "representation in each fold, and its embeddings otherwise."
+            )
+        X = X if fitted else np.asanyarray(X)
         fold = self.fold_of(groups)
         if len(fold) != len(X):
             raise DataError(f"X has {len(X)} rows but groups has {len(fold)}: pass one prompt id per row.")
         reward = np.full(len(fold), np.nan)
         for k, fit in enumerate(self.folds):
-            rows = fold == k
-            if rows.any():
-                reward[rows] = fit.head.reward(X[rows])
+            rows = np.flatnonzero(fold == k)
+            if rows.size:
+                part = fit.representation.transform(X.take(rows)) if fitted else X[rows]
+                reward[rows] = fit.head.reward(part)
         return reward
 
 
@@ -328,9 +341,15 @@ def cross_val_rewards(
         Cloned for every fold (``sklearn.base.clone``); the original stays unfitted.
     data : ScoredResponses or PreferencePairs
         Responses with golden scores (pairs are built per fold), or labelled pairs.
-    X : array-like of shape (n, n_features), or a tuple (X_win, X_lose)
+    X : array-like of shape (n, n_features), a tuple (X_win, X_lose), or a representation
         Embeddings row-aligned with ``data``: one row per response of a scored set, or the
-        two arrays of ``PreferencePairs.embed`` for pairs.
+        two arrays of ``PreferencePairs.embed`` for pairs. Or an unfitted *fitted
+        representation* such as :class:`embrm.embed.LexicalFeatures` (anything with
+        ``fit(part, pairs=...)`` and ``transform``): in each fold a clone is fitted on the
+        training part only (``part``: the training responses, or pairs; ``pairs``: the
+        fold's training pairs) and transforms the training and held-out rows, so no
+        held-out text or label reaches it. Each fold's is kept in
+        :attr:`FoldFit.representation`.
     cv : int or iterable of (train_index, test_index), default 5
         Number of folds by prompt (:func:`group_kfold`), or explicit splits (one
         split, e.g. from :func:`group_train_test_split`, scores only its test
@@ -364,18 +383,22 @@ def cross_val_rewards(
     """
     seed = _base_seed(random_state)
     fit_params = dict(fit_params or {})
+    fitted = _is_representation(X)
     if isinstance(data, ScoredResponses):
-        X = np.asanyarray(X)
-        if X.ndim != 2 or len(X) != len(data):
-            raise DataError(
-                f"X must have one row per response of the scored set ({len(data)}), got shape "
-                f"{X.shape}: embed it with data.embed(encoder)."
-            )
+        if not fitted:
+            X = np.asanyarray(X)
+            if X.ndim != 2 or len(X) != len(data):
+                raise DataError(
+                    f"X must have one row per response of the scored set ({len(data)}), got shape "
+                    f"{X.shape}: embed it with data.embed(encoder)."
+                )
         build = pairs if pairs is not None else within_prompt_pairs
         result = CrossValRewards(np.full(len(data), np.nan), None, None, groups=data.groups)
         for k, (tr, te) in enumerate(_splits(data.groups, cv, seed)):
-            train = build(data.take(tr), random_state=seed + 1000 * k)
-            X_win, X_lose = train.gather(X[tr])
+            part = data.take(tr)
+            train = build(part, random_state=seed + 1000 * k)
+            representation, X_train, X_test = _fold_rows(X, data, part, train, tr, te)
+            X_win, X_lose = train.gather(X_train)
             fit = _fit_fold(
                 head,
                 k,
@@ -388,7 +411,8 @@ def cross_val_rewards(
                 fit_params,
                 train.label_error_rate,
             )
-            result.reward[te] = fit.head.reward(X[te])
+            fit.representation = representation
+            result.reward[te] = fit.head.reward(X_test)
             result.folds.append(fit)
         return result
     if not isinstance(data, PreferencePairs):
@@ -398,32 +422,63 @@ def cross_val_rewards(
         )
     if pairs is not None:
         raise DataError("pairs= builds pairs from a scored set; data is already PreferencePairs.")
-    if not (isinstance(X, tuple) and len(X) == 2):
-        raise DataError("For PreferencePairs, X must be the tuple (X_win, X_lose) of data.embed(encoder).")
-    X_win, X_lose = (np.asanyarray(a) for a in X)
-    if len(X_win) != len(data) or len(X_lose) != len(data):
-        raise DataError(
-            f"X_win and X_lose must have one row per pair ({len(data)}); got {len(X_win)} and {len(X_lose)}."
-        )
+    if not fitted:
+        if not (isinstance(X, tuple) and len(X) == 2):
+            raise DataError(
+                "For PreferencePairs, X must be the tuple (X_win, X_lose) of data.embed(encoder)."
+            )
+        X = tuple(np.asanyarray(a) for a in X)
+        if len(X[0]) != len(data) or len(X[1]) != len(data):
+            raise DataError(
+                f"X_win and X_lose must have one row per pair ({len(data)}); got {len(X[0])} and {len(X[1])}."
+            )
     weight = data.sample_weight
     result = CrossValRewards(None, np.full(len(data), np.nan), np.full(len(data), np.nan), groups=data.groups)
     for k, (tr, te) in enumerate(_splits(data.groups, cv, seed)):
+        part = data.take(tr)
+        representation, (X_win, X_lose), X_test = _fold_rows(X, data, part, part, tr, te)
         fit = _fit_fold(
             head,
             k,
             tr,
             te,
-            X_win[tr],
-            X_lose[tr],
+            X_win,
+            X_lose,
             None if weight is None else weight[tr],
             data.groups[tr],
             fit_params,
             None,
         )
-        result.reward_win[te] = fit.head.reward(X_win[te])
-        result.reward_lose[te] = fit.head.reward(X_lose[te])
+        fit.representation = representation
+        result.reward_win[te] = fit.head.reward(X_test[0])
+        result.reward_lose[te] = fit.head.reward(X_test[1])
         result.folds.append(fit)
     return result
+
+
+def _is_representation(X: Any) -> bool:
+    """Whether ``X`` is a fitted representation (an object with ``fit`` and ``transform``,
+    e.g. :class:`embrm.embed.LexicalFeatures`) rather than rows of features."""
+    return hasattr(X, "fit") and hasattr(X, "transform")
+
+
+def _fold_rows(
+    X: Any,
+    data: ScoredResponses | PreferencePairs,
+    part: ScoredResponses | PreferencePairs,
+    train: PreferencePairs,
+    train_index: np.ndarray,
+    test_index: np.ndarray,
+) -> tuple[Any, Any, Any]:
+    """One fold's representation (a clone of ``X`` fitted on the training part ``part`` and
+    its pairs ``train``, or None when ``X`` holds rows), and the rows of the training part
+    and of the test part (a tuple (chosen, rejected) for pairs)."""
+    if _is_representation(X):
+        representation = clone(X).fit(part, pairs=train)
+        return representation, representation.transform(part), representation.transform(data.take(test_index))
+    if isinstance(X, tuple):
+        return None, tuple(a[train_index] for a in X), tuple(a[test_index] for a in X)
+    return None, X[train_index], X[test_index]
 
 
 def _fit_fold(
@@ -442,7 +497,7 @@ def _fit_fold(
     start = time.perf_counter()
     fitted.fit(X_win, X_lose, sample_weight, groups=groups, **fit_params)
     seconds = time.perf_counter() - start
-    return FoldFit(k, train_index, test_index, fitted, len(X_win), label_error_rate, seconds)
+    return FoldFit(k, train_index, test_index, fitted, X_win.shape[0], label_error_rate, seconds)
 
 
 # -- baselines ---------------------------------------------------------------------------------

@@ -147,7 +147,7 @@ class PreferencePairs:
             )
         win = self.frame["chosen_index"].to_numpy()
         lose = self.frame["rejected_index"].to_numpy()
-        n_rows = len(X)
+        n_rows = X.shape[0]
         if len(win) and max(win.max(), lose.max()) >= n_rows:
             raise DataError(
                 f"The pairs index rows up to {max(win.max(), lose.max())} but X has {n_rows} rows: "

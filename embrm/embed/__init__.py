@@ -19,10 +19,16 @@ from embrm.embed._decoder import load_causal_lm as load_causal_lm
 from embrm.embed._decoder import resolve_decoder as resolve_decoder
 from embrm.embed._distributed import RayEncoder, RayEngine
 from embrm.embed._encoder import Encoder
+from embrm.embed._lexical import LexicalFeatures
 from embrm.embed._onnx import DEFAULT_MODEL, available_devices, make_session
 from embrm.embed._onnx import pool as pool
 from embrm.embed._render import TEXT_FORMAT_VERSION, render_pairs, render_windows
-from embrm.embed._representations import DEFAULT_REPRESENTATION, PRESETS, REPRESENTATIONS
+from embrm.embed._representations import (
+    DEFAULT_REPRESENTATION,
+    FITTED_REPRESENTATIONS,
+    PRESETS,
+    REPRESENTATIONS,
+)
 from embrm.embed._static import STATIC_MODEL
 from embrm.embed._store import model_store
 from embrm.embed._token_rewards import TokenRewards, token_rewards
@@ -30,6 +36,7 @@ from embrm.embed._token_rewards import TokenRewards, token_rewards
 __all__ = [
     "DEFAULT_REPRESENTATION",
     "DEFAULT_MODEL",
+    "FITTED_REPRESENTATIONS",
     "PRESETS",
     "REPRESENTATIONS",
     "STATIC_MODEL",
@@ -37,6 +44,7 @@ __all__ = [
     "TokenRewards",
     "EmbeddingArray",
     "Encoder",
+    "LexicalFeatures",
     "RayEncoder",
     "RayEngine",
     "VectorCache",

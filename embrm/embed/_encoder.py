@@ -23,7 +23,7 @@ from embrm.embed._arrays import EmbeddingArray
 from embrm.embed._backend import Backend, BackendOptions, Plan
 from embrm.embed._cache import VectorCache, check_cache_root, default_cache_dir
 from embrm.embed._registry import resolve_backend
-from embrm.embed._representations import PRESETS, REPRESENTATIONS, SCALAR_FEATURES
+from embrm.embed._representations import FITTED_REPRESENTATIONS, PRESETS, REPRESENTATIONS, SCALAR_FEATURES
 from embrm.exceptions import DataError
 
 _CHUNK = 1024  # vectors per cache shard while embedding: the resume granularity
@@ -245,6 +245,13 @@ class Encoder:
         write_cache: bool = True,
         engine: Any = "local",
     ):
+        if str(model) in FITTED_REPRESENTATIONS:
+            fitted = FITTED_REPRESENTATIONS[str(model)].__name__
+            raise ValueError(
+                f"{model!r} is a fitted representation: its features depend on the texts it is fitted "
+                f"on, so no Encoder computes or caches them. Use embrm.embed.{fitted}(), e.g. "
+                f"cross_val_rewards(BTLinear(), data, {fitted}()), which fits it inside each fold."
+            )
         if model is not None and str(model) in REPRESENTATIONS:
             named = REPRESENTATIONS[str(model)]
             given = {"view": view, "layer": layer, "scalar_features": tuple(scalar_features) or None}

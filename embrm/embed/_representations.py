@@ -50,10 +50,21 @@ Scalar features (opt-in, appended after the vector)
 ``truncated``
     1.0 when the backbone's window cut the prompt or the response, else 0.0 (never under
     ``windows``, which reads everything).
+
+Fitted representations (no Encoder, no cache)
+---------------------------------------------
+Features that depend on the texts they are fitted on, so they are computed by a fitted object,
+not an :class:`~embrm.Encoder`, and never cached: pass the unfitted object as ``X`` of
+:func:`embrm.model_selection.cross_val_rewards`, which fits a clone inside each fold.
+
+``lexical``
+    :class:`~embrm.embed.LexicalFeatures`: sparse tf-idf of the response's word and character
+    n-grams, plus ``log1p`` of its length, for :class:`~embrm.heads.BTLinear`.
 """
 
 from __future__ import annotations
 
+from embrm.embed._lexical import LexicalFeatures
 from embrm.embed._static import STATIC_MODEL
 
 SENTENCE_VIEWS = ("joint", "windows", "split")
@@ -70,6 +81,12 @@ REPRESENTATIONS: dict[str, dict] = {
     "static+minilm": {"parts": ("static", "minilm")},
     "smollm2-mean": {"model": "SmolLM2-135M-Instruct", "view": "mean", "layer": 15},
     "smollm2-last": {"model": "SmolLM2-135M-Instruct", "view": "last", "layer": 15},
+}
+
+#: Named fitted representations: the class whose default instance computes them (fitted on a
+#: training part, no cache; ``Encoder(name)`` refuses these names and points here).
+FITTED_REPRESENTATIONS: dict[str, type] = {
+    "lexical": LexicalFeatures,
 }
 
 #: The representation the command line embeds with when none is named: the static model reads

@@ -15,15 +15,10 @@ from scipy.special import expit, log_expit
 from sklearn.base import BaseEstimator
 from threadpoolctl import ThreadpoolController
 
-from embrm._core.validation import (
-    check_embeddings,
-    check_encoder_id,
-    check_groups,
-    check_pairs,
-    validate_params,
-)
+from embrm._core.validation import check_encoder_id, check_groups, validate_params
 from embrm.evaluate import pair_outcomes
 from embrm.exceptions import DataError, NotFittedError
+from embrm.heads._sparse import check_pair_rows, check_rows, identical_rows
 
 _controller: ThreadpoolController | None = None
 
@@ -78,6 +73,8 @@ class BaseHead(BaseEstimator):
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
     #: Fewest pairs ``fit`` accepts.
     _min_pairs: ClassVar[int] = 2
+    #: Whether the head takes scipy sparse rows (others refuse them with a clear message).
+    _accepts_sparse: ClassVar[bool] = False
 
     def fit(
         self,
@@ -117,14 +114,15 @@ class BaseHead(BaseEstimator):
         validate_params(self._parameter_constraints, self.get_params(deep=False), self._name)
         _refuse_pipeline(self._name)
         encoder_id = check_encoder_id((X_win, X_lose), encoder_id, ("X_win", "X_lose"))
-        X_win, X_lose, sample_weight = check_pairs(
+        X_win, X_lose, sample_weight = check_pair_rows(
             X_win,
             X_lose,
             sample_weight,
             min_pairs=self._min_pairs,
             estimator_name=self._name,
+            accept_sparse=self._accepts_sparse,
         )
-        if np.array_equal(X_win, X_lose):
+        if identical_rows(X_win, X_lose):
             raise DataError(
                 "Every pair has identical embeddings for both responses: there is a single "
                 "class and no preference to learn."
@@ -280,7 +278,14 @@ class BaseHead(BaseEstimator):
 
     def _check_X(self, X: Any, method: str, name: str = "X") -> np.ndarray:
         self._check_fitted(method)
-        return check_embeddings(X, name=name, n_features=self.n_features_in_, encoder_id=self.encoder_id_)
+        return check_rows(
+            X,
+            name=name,
+            n_features=self.n_features_in_,
+            encoder_id=self.encoder_id_,
+            accept_sparse=self._accepts_sparse,
+            owner=self._name,
+        )
 
     def _check_pairs(
         self,
@@ -291,7 +296,7 @@ class BaseHead(BaseEstimator):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         X_a = self._check_X(X_a, "score", names[0])
         X_b = self._check_X(X_b, "score", names[1])
-        return check_pairs(X_a, X_b, sample_weight, names=names)
+        return check_pair_rows(X_a, X_b, sample_weight, names=names, accept_sparse=self._accepts_sparse)
 
 
 def feature_scale(X_win: np.ndarray, X_lose: np.ndarray, s: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ import numbers
 from typing import Any, ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 
 from embrm._core.validation import BOOLEAN, Interval
 from embrm.heads._base import BaseHead, feature_scale
@@ -17,6 +18,7 @@ from embrm.heads._linear import (
     IndexedLinearFit,
     fit_linear_logistic,
 )
+from embrm.heads._sparse import fit_sparse_bt
 from embrm.heads._streaming import PairDifferences, RowMap, VectorStream
 
 
@@ -30,6 +32,11 @@ class BTLinear(IndexedLinearFit, BaseHead):
     There is no intercept: it cancels in differences. With ``standardize=False`` this equals
     scikit-learn's ``LogisticRegression(C=1 / (2 * alpha), fit_intercept=False)`` on the
     symmetrised differences (each pair both ways), without building them.
+
+    ``X_win`` and ``X_lose`` may be scipy sparse matrices (e.g. the tf-idf rows of
+    :class:`embrm.embed.LexicalFeatures`): the same problem is then solved by scikit-learn's
+    ``LogisticRegression`` on the sparse differences, and ``reward`` takes sparse rows too.
+    On tf-idf rows, ``standardize=False`` leaves rare n-grams at their own (small) spread.
 
     Parameters
     ----------
@@ -72,6 +79,7 @@ class BTLinear(IndexedLinearFit, BaseHead):
     True
     """
 
+    _accepts_sparse: ClassVar[bool] = True
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "alpha": [Interval(numbers.Real, 0.0, None, closed="neither")],
         "standardize": [BOOLEAN],
@@ -98,6 +106,12 @@ class BTLinear(IndexedLinearFit, BaseHead):
         sample_weight: np.ndarray,
         groups: np.ndarray | None,
     ) -> None:
+        if sp.issparse(X_win):
+            self.coef_, self.feature_scale_, self.n_iter_ = fit_sparse_bt(
+                X_win, X_lose, sample_weight, self.alpha,
+                standardize=self.standardize, tol=self.tol, max_iter=self.max_iter,
+            )  # fmt: skip
+            return
         self.feature_scale_ = np.ones(X_win.shape[1])
         if self.standardize:
             self.feature_scale_ = feature_scale(X_win, X_lose, sample_weight / sample_weight.sum())
