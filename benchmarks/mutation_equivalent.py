@@ -752,6 +752,12 @@ EQUIVALENT: dict[str, str] = {
     "embrm.embed._cache.x__keys_matrix__mutmut_15":
         "an empty fixed-size binary array has an empty data buffer: the same empty matrix",
     # heads.linear
+    "embrm.heads._linear.x_minimize_preconditioned__mutmut_8":
+        "-1e-12 on a diagonal of at least alpha keeps it positive definite; it only preconditions",
+    "embrm.heads._linear.x_minimize_preconditioned__mutmut_46":
+        "scipy reads the method name case-insensitively: the same L-BFGS-B",
+    "embrm.heads._linear.x_hessian_at_zero__mutmut_2":
+        "the Gram matrix is square: shape[1] is shape[0]",
     "embrm.heads._linear.x_minimize_preconditioned__mutmut_2":
         "the Hessian at zero is square: shape[1] is shape[0]",
     "embrm.heads._linear.x_fit_linear_logistic__mutmut_66":

@@ -61,11 +61,19 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     "embed.token_rewards": ("embrm/embed/_token_rewards.py", ("tests/embed/test_static.py",)),
-    "model_selection": ("embrm/model_selection.py", ("tests/test_model_selection.py",)),
+    "model_selection": (
+        "embrm/model_selection.py",
+        ("tests/test_model_selection.py", "tests/test_model_selection_infold.py"),
+    ),
     "heads.bt": (
         "embrm/heads/_bt.py",
-        ("tests/heads/test_heads_linear_and_mlp.py", "tests/heads/test_linear_fit_pinned.py"),
+        (
+            "tests/heads/test_heads_linear_and_mlp.py",
+            "tests/heads/test_linear_fit_pinned.py",
+            "tests/heads/test_heads_sparse.py",
+        ),
     ),
+    "heads.sparse": ("embrm/heads/_sparse.py", ("tests/heads/test_heads_sparse.py",)),
     "heads.linear": (
         "embrm/heads/_linear.py",
         (
@@ -86,7 +94,11 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "heads.base": (
         "embrm/heads/_base.py",
-        ("tests/heads/test_heads_contract.py", "tests/heads/test_base_mutants.py"),
+        (
+            "tests/heads/test_heads_contract.py",
+            "tests/heads/test_base_mutants.py",
+            "tests/heads/test_heads_sparse.py",
+        ),
     ),
     "embed.cache": (
         "embrm/embed/_cache.py",

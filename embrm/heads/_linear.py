@@ -28,6 +28,7 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 from sklearn.exceptions import ConvergenceWarning
 
+from embrm._core.stack import external_stacklevel
 from embrm._core.validation import validate_params
 from embrm.heads._base import fit_temperature, single_threaded
 from embrm.heads._streaming import (
@@ -100,7 +101,7 @@ def minimize_preconditioned(
         warnings.warn(
             f"{owner} did not converge in {max_iter} L-BFGS iterations; increase max_iter or alpha.",
             ConvergenceWarning,
-            stacklevel=4,
+            stacklevel=external_stacklevel(),
         )
     return solve_triangular(chol, result.x, lower=True, trans="T"), int(result.nit)
 

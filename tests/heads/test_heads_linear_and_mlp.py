@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -15,7 +16,7 @@ from embrm._core.groups import grouped_validation_split
 from embrm.exceptions import DataError
 from embrm.heads import BTMLP, BTLinear, ClassifierHead
 from embrm.heads._base import fit_temperature
-from embrm.heads._linear import LINEAR_ALPHA, fit_bt_weights, fit_linear_logistic
+from embrm.heads._linear import LINEAR_ALPHA, fit_bt_weights, fit_linear_logistic, minimize_preconditioned
 from embrm.heads._mlp import MLPTrainer, mlp_backward, mlp_forward
 
 
@@ -68,8 +69,20 @@ def test_bt_linear_recovers_the_planted_direction_from_synthetic_pairs(pairs):
 
 def test_bt_linear_warns_when_not_converged(pairs):
     message = r"^BTLinear did not converge in 1 L-BFGS iterations; increase max_iter or alpha\.$"
-    with pytest.warns(ConvergenceWarning, match=message):
+    with pytest.warns(ConvergenceWarning, match=message) as record:
+        line = sys._getframe().f_lineno + 1
         BTLinear(alpha=1e-4, max_iter=1).fit(pairs.X_win, pairs.X_lose)
+    assert (record[0].filename, record[0].lineno) == (__file__, line)  # the caller's line
+
+
+def test_the_solvers_warning_names_its_callers_line():
+    def quadratic(t):
+        return t @ t - t.sum(), 2 * t - 1
+
+    with pytest.warns(ConvergenceWarning, match="^owner did not converge in 1 L-BFGS") as record:
+        line = sys._getframe().f_lineno + 1
+        minimize_preconditioned(quadratic, np.eye(3), tol=0.0, max_iter=1, owner="owner")
+    assert (record[0].filename, record[0].lineno) == (__file__, line)
 
 
 def test_fit_bt_weights_stops_after_1000_iterations_and_names_its_owner():
@@ -83,6 +96,18 @@ def test_fit_bt_weights_stops_after_1000_iterations_and_names_its_owner():
         fit_bt_weights(Z, np.ones(200), 1e-6, "DRM.fit")
     with pytest.warns(ConvergenceWarning, match=r"^owner did not converge in 3 L-BFGS iterations"):
         fit_linear_logistic(Z, np.ones(200), 1e-6, fit_intercept=False, tol=1e-6, max_iter=3, owner="owner")
+
+
+def test_a_stop_before_the_iteration_budget_does_not_warn():
+    """The warning is about the budget: a run that L-BFGS ends early (here its first line
+    search fails, the gradient pointing uphill) returns its start silently, after 0 iterations."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        theta, n_iter = minimize_preconditioned(
+            lambda t: (0.5 * (t - 1) @ (t - 1), 1 - t), np.eye(2), tol=0.0, max_iter=50, owner="owner"
+        )
+    assert n_iter == 0
+    np.testing.assert_array_equal(theta, [0.0, 0.0])
 
 
 def test_the_start_hessian_preconditioner_converges_in_a_few_iterations():
