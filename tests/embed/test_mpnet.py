@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import os
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -56,26 +57,32 @@ def mpnet() -> Encoder:
 
 @pytest.fixture
 def linked_cache(tmp_path, mpnet) -> Path:
-    """A scratch cache whose ``models`` folder links to the unpacked source model (read only)."""
+    """An empty vector cache whose ``models`` folder links to the machine's unpacked and
+    exported model (read only), with the weights-hash memo: nothing is unpacked, exported or
+    hashed again, and every vector is computed afresh."""
     (tmp_path / "models").mkdir()
-    source = mpnet.backend.source.path
-    os.symlink(source, tmp_path / "models" / source.name)
+    for folder in (mpnet.backend.source.path, mpnet.model_dir):
+        os.symlink(folder, tmp_path / "models" / folder.name)
+    shutil.copy(mpnet.cache_dir / "weights_sha256.json", tmp_path / "weights_sha256.json")
     return tmp_path
 
 
 @pytest.fixture(scope="module")
 def real_texts(data_dir) -> list[str]:
-    """Short and long real texts (some past the 384-token window), and two edge cases."""
+    """A short and a long real text (past the 384-token window), and two edge cases."""
     alpaca = pl.read_parquet(data_dir / "alpacaeval_multimodel.parquet").filter(pl.col("prompt_id") == 3)
-    return ["", "Hi", *alpaca["response"].head(6).to_list()]
+    responses = alpaca["response"].to_list()
+    return ["", "Hi", responses[0], responses[5]]  # 384+ tokens and 140 tokens
 
 
-def test_same_vectors_as_sentence_transformers(mpnet, real_texts):
+def test_same_vectors_as_sentence_transformers(mpnet, linked_cache, real_texts):
     st = require("sentence_transformers")
     reference = st.SentenceTransformer(str(mpnet.backend.source.path), device="cpu").encode(
         real_texts, batch_size=8, normalize_embeddings=True
     )
-    ours = mpnet.encode(real_texts)
+    fresh = Encoder("mpnet", cache_dir=linked_cache, show_progress=False)
+    ours = fresh.encode(real_texts)
+    assert fresh.last_stats["new"] == len(real_texts) and fresh.identity == mpnet.identity
     lengths = [len(e.ids) for e in mpnet.plain_tokenizer.encode_batch(real_texts)]
     assert max(lengths) > 384  # the window cuts some texts, as sentence-transformers does
     assert ours.shape == (len(real_texts), 768) and ours.dtype == np.float32
