@@ -24,6 +24,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from embrm.embed._backend import exporting
 from embrm.embed._onnx import install_export, is_complete_export, record_checksums
 from embrm.embed._store import locate_model
 
@@ -113,6 +114,8 @@ def mpnet_folder(cache_dir: Path) -> Path:
     ------
     ImportError
         A part package is missing (the message gives the install command).
+    CacheWriteError
+        The model store (or the cache's models folder) cannot be written: full or read-only.
     ValueError
         The joined pieces are not the expected archive (a damaged install).
 
@@ -125,8 +128,7 @@ def mpnet_folder(cache_dir: Path) -> Path:
     out_dir = locate_model(cache_dir, mpnet_identity(pieces))
     if is_complete_export(out_dir):
         return out_dir
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=".unpack-") as tmp:
+    with exporting(out_dir), tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=".unpack-") as tmp:
         archive = Path(tmp) / "all-mpnet-base-v2.zip"
         with archive.open("wb") as out:
             for path, _ in pieces:

