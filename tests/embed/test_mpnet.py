@@ -250,12 +250,21 @@ def test_static_model_reads_mpnet_vocabulary(linked_cache, mpnet):
     assert X.shape == (2, 16) and static.backend.model_dir.parent == linked_cache / "models"
 
 
-@pytest.mark.slow
-def test_distilled_static_model(mpnet):
-    """Distils the static model once per machine (minutes on two cores) into the machine's
-    model store, then embeds whole texts with it."""
+@pytest.fixture(scope="module")
+def mpnet_static(mpnet) -> Encoder:
+    """The static model distilled from all-mpnet-base-v2, once per machine (minutes on two
+    cores), into the machine's model store."""
     require("model2vec")
-    static = Encoder("mpnet-static", cache_dir=mpnet.cache_dir, show_progress=False)
+    static = Encoder("mpnet-static", show_progress=False)
+    static.static_model  # noqa: B018 - distil once per machine
+    return static
+
+
+@pytest.mark.slow
+def test_distilled_static_model(mpnet_static):
+    """The distilled model embeds whole texts: unit vectors of 256 dimensions, closer for a
+    paraphrase than for an unrelated sentence, moved by a text's last word."""
+    static = mpnet_static
     texts = ["The cat sat on the mat.", "A cat was sitting on a rug.", "Stock prices fell sharply today."]
     X = static.encode(texts)
     assert X.shape == (3, 256) and static.dim == 256
