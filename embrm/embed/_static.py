@@ -30,6 +30,7 @@ from embrm._core.compat import import_optional
 from embrm.embed._backend import RAW_TEXT_FORMAT, BackendOptions, Plan, pick
 from embrm.embed._cache import pair_keys, text_keys
 from embrm.embed._distill import STATIC_META, distill_static
+from embrm.embed._mpnet import MPNET_INSTALL, MPNET_MODEL
 from embrm.embed._onnx import DEFAULT_MODEL, _hash_weights, resolve_model, verify_folder
 from embrm.embed._render import SEPARATOR
 from embrm.embed._sentence import SPLIT_FORMAT_VERSION, split_plan, view_dim
@@ -38,6 +39,10 @@ from embrm.exceptions import ModelLoadError
 
 #: The static model distilled from the shipped all-MiniLM-L6-v2 (``Encoder("static")``).
 STATIC_MODEL = f"{DEFAULT_MODEL}-static"
+#: The static model distilled from all-mpnet-base-v2 (its five PyPI part packages).
+MPNET_STATIC_MODEL = f"{MPNET_MODEL}-static"
+#: Each static model's name and the sentence encoder it is distilled from.
+STATIC_SOURCES: dict[str, str] = {STATIC_MODEL: DEFAULT_MODEL, MPNET_STATIC_MODEL: MPNET_MODEL}
 #: Text format of the static joint view: ``"{prompt}\\n\\n{response}"``, nothing cut.
 STATIC_TEXT_FORMAT = "pr-full-v1"
 STATIC_VIEWS = ("joint", "split")
@@ -76,34 +81,59 @@ class StaticSource:
 
 
 def is_static(model: str | os.PathLike | None) -> bool:
-    """Whether ``model`` names the static model."""
-    return model is not None and str(model) == STATIC_MODEL
+    """Whether ``model`` names a static model (one of ``STATIC_SOURCES``).
+
+    Example
+    -------
+    >>> is_static("all-mpnet-base-v2-static"), is_static("all-mpnet-base-v2")
+    (True, False)
+    """
+    return model is not None and str(model) in STATIC_SOURCES
 
 
-def resolve_static(cache_dir: Path, pca_dims: int = PCA_DIMS) -> StaticSource:
-    """The recipe of the static model distilled from the shipped all-MiniLM-L6-v2.
+def _source_install(source_model: str) -> str:
+    """How to install what distilling from ``source_model`` needs."""
+    if source_model == MPNET_MODEL:
+        return f"pip install torch==2.13.0 && pip install 'embrm[export]' && {MPNET_INSTALL}"
+    return "pip install torch==2.13.0 && pip install 'embrm[export]'"
+
+
+def resolve_static(
+    cache_dir: Path, pca_dims: int = PCA_DIMS, source_model: str = DEFAULT_MODEL
+) -> StaticSource:
+    """The recipe of the static model distilled from ``source_model`` (the shipped
+    all-MiniLM-L6-v2 by default, or all-mpnet-base-v2).
 
     Without the source model's package (a run-time install: core + the ``static`` extra), the
-    recipe is read from the model already distilled into ``cache_dir``.
+    recipe is read from the model already distilled into ``cache_dir`` or the model store.
+
+    Example
+    -------
+    >>> source = resolve_static(Path("~/.cache/embrm"), source_model="all-mpnet-base-v2")  # doctest: +SKIP
+    >>> source.identity("fp32")  # doctest: +SKIP
+    'all-mpnet-base-v2-...-m2v256-vocab...-fp32'
     """
+    if source_model not in STATIC_SOURCES.values():
+        raise ValueError(f"A static model is distilled from one of {sorted(STATIC_SOURCES.values())}, "
+                         f"got {source_model!r}.")
     try:
-        source = resolve_model(None, cache_dir)
+        source = resolve_model(source_model, cache_dir)
     except ImportError as exc:
-        pattern = f"{DEFAULT_MODEL}-*-m2v{pca_dims}-vocab*-fp32/{STATIC_META}"
+        pattern = f"{source_model}-*-m2v{pca_dims}-vocab*-fp32/{STATIC_META}"
         found = sorted(
             (p for folder in model_folders(cache_dir) for p in folder.glob(pattern)),
             key=lambda p: p.stat().st_mtime,
         )
         if not found:
             raise ImportError(
-                f"The static model is not distilled in {cache_dir} or the model store {model_store()} "
-                "yet, and distilling it (once per machine) needs "
-                "the source model: pip install torch==2.13.0 && pip install 'embrm[export]'. After that, "
-                "embedding needs only pip install 'embrm[static]'."
+                f"The static model of {source_model} is not distilled in {cache_dir} or the model "
+                f"store {model_store()} yet, and distilling it (once per machine) needs the source "
+                f"model: {_source_install(source_model)}. After that, embedding needs only "
+                "pip install 'embrm[static]'."
             ) from exc
         meta = json.loads(found[-1].read_text())
         return StaticSource(
-            name=DEFAULT_MODEL,
+            name=source_model,
             path=Path(meta["source"]),
             weights_sha256=meta["weights_sha256"],
             vocabulary_sha256=meta["vocabulary_sha256"],
@@ -172,11 +202,14 @@ def encode_static(model, texts: list[str]) -> np.ndarray:
 
 
 class StaticBackend:
-    """The static model distilled from all-MiniLM-L6-v2: whole texts, no transformer.
+    """A static model (distilled from all-MiniLM-L6-v2 or all-mpnet-base-v2): whole texts, no
+    transformer.
 
     Parameters
     ----------
     options : BackendOptions
+        ``model`` one of ``STATIC_SOURCES`` (``"all-MiniLM-L6-v2-static"``,
+        ``"all-mpnet-base-v2-static"``);
         ``view`` one of ``STATIC_VIEWS`` (default ``"joint"``: ``"{prompt}\\n\\n{response}"``,
         nothing cut); ``layer`` and ``quantize`` do not apply; batch size 1024 by default.
 
@@ -202,7 +235,7 @@ class StaticBackend:
             )
         if options.layer is not None or options.quantize:
             raise ValueError("layer and quantize do not apply to the static model (a token lookup).")
-        self.source = resolve_static(options.cache_dir)
+        self.source = resolve_static(options.cache_dir, source_model=STATIC_SOURCES[str(options.model)])
         self.batch_size = options.batch_size or 1024
         self.cache_identity = self.source.identity(options.variant)
         suffix = STATIC_TEXT_FORMAT if self.view == "joint" else SPLIT_FORMAT_VERSION
