@@ -3,7 +3,8 @@
 Every representation of :data:`STUDY` (the default joint MiniLM window, MiniLM with the
 explicit length features, whole-response MiniLM windows, separate prompt/response MiniLM
 features, the static model distilled from MiniLM with model2vec (whole text, joint and split),
-static and MiniLM concatenated, SmolLM2-135M-Instruct hidden states) is scored with four heads (BT linear,
+static and MiniLM concatenated, all-mpnet-base-v2 (joint window) and its static distillation,
+SmolLM2-135M-Instruct hidden states) is scored with four heads (BT linear,
 logistic classifier, BT MLP, LightGBM) on three data sets, out of fold (prompt-grouped
 K-fold, the same folds for every row). The fitted representation ``lexical`` (tf-idf of word
 and character n-grams plus log length, :class:`embrm.embed.LexicalFeatures`, fitted inside
@@ -91,6 +92,8 @@ STUDY: dict[str, dict] = {
     "static+minilm": {"model": "static+minilm"},
     "smollm2-L15-mean": {"model": "SmolLM2-135M-Instruct", "layer": 15},
     "smollm2-L15-last": {"model": "SmolLM2-135M-Instruct", "layer": 15, "view": "last"},
+    "mpnet": {"model": "mpnet"},
+    "mpnet-static": {"model": "mpnet-static"},
     "lexical": {"fitted": "lexical"},
 }
 HEAD_NAMES = ("bt-linear", "classifier", "bt-mlp", "lgbm")
@@ -108,7 +111,7 @@ QUICK = {"n_prompts": 4, "n_hh": 24, "folds": 3, "pairs_per_prompt": None, "cost
 FULL = {"n_prompts": 100, "n_hh": 1000, "folds": 5, "pairs_per_prompt": 200, "cost_texts": 16,
         "cost_texts_static": 2000,
         "on_51_models": ("minilm", "minilm+length", "minilm-windows", "minilm-split", "static",
-                         "static-split", "static+minilm", "lexical")}
+                         "static-split", "static+minilm", "mpnet", "mpnet-static", "lexical")}
 
 
 def study_prompt_ids(n: int) -> np.ndarray:
