@@ -94,7 +94,11 @@ def _texts(data: Any, render: Any) -> list[str]:
         return render(prompts + prompts, data.frame["chosen"].to_list() + data.frame["rejected"].to_list())
     if "response" in columns and "prompt" in columns:
         return render(data.frame["prompt"].to_list(), data.frame["response"].to_list())
-    if isinstance(data, str) or not isinstance(data, list | tuple) or not all(isinstance(t, str) for t in data):
+    if (
+        isinstance(data, str)
+        or not isinstance(data, list | tuple)
+        or not all(isinstance(t, str) for t in data)
+    ):
         raise DataError(
             "RewardTunedStatic reads ScoredResponses, PreferencePairs or a list of texts (each "
             f"already joined as prompt + '\\n\\n' + response); got {type(data).__name__}."
@@ -292,9 +296,13 @@ class RewardTunedStatic(BaseEstimator):
         for name in ("alpha", "direction_alpha", "tol"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and np.isfinite(value) and value > 0):
-                raise ValueError(f"The {name!r} parameter of RewardTunedStatic must be a float > 0; got {value!r}.")
+                raise ValueError(
+                    f"The {name!r} parameter of RewardTunedStatic must be a float > 0; got {value!r}."
+                )
         if not (isinstance(self.max_iter, int) and self.max_iter >= 1):
-            raise ValueError(f"The 'max_iter' parameter of RewardTunedStatic must be an int >= 1; got {self.max_iter!r}.")
+            raise ValueError(
+                f"The 'max_iter' parameter of RewardTunedStatic must be an int >= 1; got {self.max_iter!r}."
+            )
 
     def fit(self, data: Any, pairs: Any = None) -> RewardTunedStatic:
         """Learn the token weights from the training pairs.
@@ -472,18 +480,22 @@ class RewardTunedStatic(BaseEstimator):
 
         out = Path(os.fspath(path)).expanduser().resolve()
         if out.exists() and not (is_tuned_static(out) or (out.is_dir() and not any(out.iterdir()))):
-            raise DataError(
-                f"{str(out)!r} exists and is not a saved tuned static model: give a new folder."
-            )
+            raise DataError(f"{str(out)!r} exists and is not a saved tuned static model: give a new folder.")
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.saving-"))
         try:
             config = dict(self.static_model_.config)
-            config.update({"normalize": True, "embedding_dtype": "float32", "hidden_dim": int(self.table_.shape[1])})
-            atomic_write_bytes(
-                staging / "model.safetensors", safetensors_bytes({"embeddings": self.table_}), what="the tuned model"
+            config.update(
+                {"normalize": True, "embedding_dtype": "float32", "hidden_dim": int(self.table_.shape[1])}
             )
-            atomic_write_text(staging / "tokenizer.json", self.static_model_.tokenizer.to_str(), what="the tuned model")
+            atomic_write_bytes(
+                staging / "model.safetensors",
+                safetensors_bytes({"embeddings": self.table_}),
+                what="the tuned model",
+            )
+            atomic_write_text(
+                staging / "tokenizer.json", self.static_model_.tokenizer.to_str(), what="the tuned model"
+            )
             atomic_write_text(staging / "config.json", json.dumps(config, indent=2), what="the tuned model")
             tuning = {"weights": self.weights_, "direction": self.direction_, "scale": self.scale_}
             if hasattr(self, "n_texts_"):
