@@ -89,8 +89,9 @@ def test_weights_of_one_embed_as_the_static_encoder(tiny_cache):
     data = planted_scored(n_prompts=3)
     model = tuned(tiny_cache).fit(data, pairs=within_prompt_pairs(data))
     base = Encoder("static", cache_dir=tiny_cache, show_progress=False)
-    model._set_fitted(np.ones(base.static_model.embedding.shape[0]), model.direction_, model.scale_,
-                      base.static_model.embedding.astype(np.float64), base.static_model, base.identity)  # fmt: skip
+    table = base.static_model.embedding.astype(np.float64)
+    ones = np.ones(table.shape[0])
+    model._set_fitted(ones, model.direction_, model.scale_, table, base.static_model, base.identity)
     np.testing.assert_allclose(model.transform(data), data.embed(base), rtol=0, atol=2e-6)
 
 
