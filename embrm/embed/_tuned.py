@@ -30,6 +30,7 @@ import os
 import shutil
 import tempfile
 import uuid
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from sklearn.base import BaseEstimator
 
 from embrm._core.compat import import_optional
 from embrm._core.files import atomic_write_bytes, atomic_write_text, fsync_folder
-from embrm.embed._backend import BackendOptions
+from embrm.embed._backend import RAW_TEXT_FORMAT, BackendOptions
 from embrm.embed._distill import STATIC_META
 from embrm.embed._onnx import is_complete_export, record_checksums
 from embrm.embed._render import SEPARATOR
@@ -54,11 +55,6 @@ __all__ = ["RewardTunedStatic", "TunedStaticBackend", "is_tuned_static"]
 TUNED_KIND = "reward-tuned-static"
 #: The learned token weights and direction, beside the model2vec files.
 TUNING_FILE = "tuning.safetensors"
-#: Token-count rows memoised per tokenizer (the folds of one cross-validation tokenise each
-#: text once); cleared when it would hold more token entries than this.
-_MEMO_ENTRIES = 20_000_000
-_MEMO: dict[str, dict[bytes, tuple[np.ndarray, np.ndarray]]] = {}
-_MEMO_SIZE = [0]
 
 
 def is_tuned_static(model: object) -> bool:
@@ -111,9 +107,38 @@ def _render(prompts: list[str], responses: list[str]) -> list[str]:
     return [p + SEPARATOR + r for p, r in zip(prompts, responses, strict=True)]
 
 
-def _vocabulary_key(model: Any) -> str:
-    """A key of the model's tokenizer, so texts tokenised by one are never reused by another."""
-    return hashlib.sha256(model.tokenizer.to_str().encode()).hexdigest()
+class _TokenMemo:
+    """Each text's token ids and counts, per tokenizer, so the folds of one cross-validation
+    tokenise a text once; emptied when it would hold more than ``max_entries`` token entries."""
+
+    def __init__(self, max_entries: int = 20_000_000) -> None:
+        self.max_entries = max_entries
+        self.tables: dict[str, dict[bytes, tuple[np.ndarray, np.ndarray]]] = {}
+        self.size = 0
+        self.keys: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def table(self, model: Any) -> dict[bytes, tuple[np.ndarray, np.ndarray]]:
+        """The memo of ``model``'s tokenizer (keyed by a hash of the tokenizer itself)."""
+        if model not in self.keys:
+            self.keys[model] = hashlib.sha256(model.tokenizer.to_str().encode()).hexdigest()
+        return self.tables.setdefault(self.keys[model], {})
+
+    def add(self, table: dict, new: dict[bytes, list[int]]) -> None:
+        """Remember the unique ids and counts of newly tokenised texts (``new``: key -> ids)."""
+        rows = {}
+        for key, ids in new.items():
+            unique, counts = np.unique(np.asarray(ids, dtype=np.int64), return_counts=True)
+            rows[key] = (unique.astype(np.int32), counts.astype(np.float64))
+        n_entries = sum(r[0].size for r in rows.values())
+        if self.size + n_entries > self.max_entries:
+            for other in self.tables.values():
+                other.clear()
+            self.size = 0
+        table.update(rows)
+        self.size += n_entries
+
+
+_MEMO = _TokenMemo()
 
 
 def token_counts(model: Any, texts: list[str]) -> sp.csr_matrix:
@@ -137,21 +162,17 @@ def token_counts(model: Any, texts: list[str]) -> sp.csr_matrix:
     >>> C.sum()  # doctest: +SKIP
     3.0
     """
-    memo = _MEMO.setdefault(_vocabulary_key(model), {})
+    memo = _MEMO.table(model)
     keys = [hashlib.blake2b(t.encode("utf-8", "surrogatepass"), digest_size=16).digest() for t in texts]
-    missing = sorted({k: i for i, k in enumerate(keys) if k not in memo}.items(), key=lambda kv: kv[1])
+    position = {k: i for i, k in enumerate(keys)}
+    missing = [k for k in position if k not in memo]
+    known = {k: memo[k] for k in position if k in memo}  # kept even if the memo is emptied below
     if missing:
         model.tokenizer.no_truncation()  # whole texts, as encode(max_length=None) reads them
-        ids = model.tokenize([texts[i] for _, i in missing])
-        if _MEMO_SIZE[0] + sum(len(x) for x in ids) > _MEMO_ENTRIES:
-            for table in _MEMO.values():
-                table.clear()
-            _MEMO_SIZE[0] = 0
-        for (key, _), row in zip(missing, ids, strict=True):
-            unique, counts = np.unique(np.asarray(row, dtype=np.int64), return_counts=True)
-            memo[key] = (unique.astype(np.int32), counts.astype(np.float64))
-            _MEMO_SIZE[0] += unique.size
-    rows = [memo[k] for k in keys]
+        ids = model.tokenize([texts[position[k]] for k in missing])
+        _MEMO.add(memo, dict(zip(missing, ids, strict=True)))
+        known.update((k, memo[k]) for k in missing)
+    rows = [known[k] for k in keys]
     indptr = np.concatenate([[0], np.cumsum([r[0].size for r in rows])])
     indices = np.concatenate([r[0] for r in rows]) if rows else np.zeros(0, np.int32)
     values = np.concatenate([r[1] for r in rows]) if rows else np.zeros(0)
@@ -518,7 +539,12 @@ class RewardTunedStatic(BaseEstimator):
             if out.exists():
                 aside = out.with_name(f".{out.name}.replaced-{uuid.uuid4().hex}")
                 os.replace(out, aside)
-            os.replace(staging, out)
+            try:
+                os.replace(staging, out)
+            except OSError:
+                if aside is not None:
+                    os.replace(aside, out)  # the saved model it was to replace stays
+                raise
             fsync_folder(out.parent)
             if aside is not None:
                 shutil.rmtree(aside, ignore_errors=True)
@@ -625,5 +651,5 @@ class TunedStaticBackend(StaticBackend):
             "variant": "fp32",
             "view": self.view,
             "dims": int(self.record["dim"]),
-            "text_format": STATIC_TEXT_FORMAT if self.view == "joint" else "raw",
+            "text_format": STATIC_TEXT_FORMAT if self.view == "joint" else RAW_TEXT_FORMAT,
         }

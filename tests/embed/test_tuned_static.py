@@ -23,7 +23,7 @@ from embrm import Encoder  # noqa: E402
 from embrm.data import PreferencePairs, ScoredResponses, within_prompt_pairs  # noqa: E402
 from embrm.embed import FITTED_REPRESENTATIONS, RewardTunedStatic, token_rewards  # noqa: E402
 from embrm.embed._distill import save_static  # noqa: E402
-from embrm.embed._tuned import _normalise, _Objective, token_counts  # noqa: E402
+from embrm.embed._tuned import _MEMO, _normalise, _Objective, token_counts  # noqa: E402
 from embrm.exceptions import DataError, ModelLoadError, NotFittedError  # noqa: E402
 from embrm.heads import BTLinear  # noqa: E402
 from embrm.model_selection import cross_val_rewards  # noqa: E402
@@ -83,6 +83,16 @@ def test_token_counts_reproduce_model2vec_encode(tiny_cache):
     np.testing.assert_allclose(x, expected, rtol=0, atol=1e-5)
     assert C[3].sum() == 701 and C[1].nnz == 0  # the whole long text; an empty text has no token
     assert np.all(x[1] == 0) and np.all(x[2] == 0)
+
+
+def test_token_counts_are_the_same_when_the_memo_empties(tiny_cache, monkeypatch):
+    model = Encoder("static", cache_dir=tiny_cache, show_progress=False).static_model
+    texts = ["river stone river", "cloud maple", "garden copper violin", "river stone river"]
+    first = token_counts(model, texts[:2])
+    monkeypatch.setattr(_MEMO, "max_entries", _MEMO.size + 2)  # the next texts do not fit: it empties
+    both = token_counts(model, texts)
+    assert (both[:2] != first).nnz == 0 and (both[3] != first[0]).nnz == 0
+    assert both[2].sum() == 3 and _MEMO.size == 3  # emptied, then the new text only
 
 
 def test_weights_of_one_embed_as_the_static_encoder(tiny_cache):
