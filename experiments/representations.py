@@ -5,7 +5,10 @@ explicit length features, whole-response MiniLM windows, separate prompt/respons
 features, the static model distilled from MiniLM with model2vec (whole text, joint and split),
 static and MiniLM concatenated, SmolLM2-135M-Instruct hidden states) is scored with four heads (BT linear,
 logistic classifier, BT MLP, LightGBM) on three data sets, out of fold (prompt-grouped
-K-fold, the same folds for every row):
+K-fold, the same folds for every row). The fitted representation ``lexical`` (tf-idf of word
+and character n-grams plus log length, :class:`embrm.embed.LexicalFeatures`, fitted inside
+each fold on its training texts only) is scored with the one head that takes its sparse rows,
+BT linear (``LEXICAL_HEAD``); its cost is texts per second to fit and transform.
 
 - ``alpacaeval``: the study prompts x all 51 models' answers (candidates of very different
   strength);
@@ -53,6 +56,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -62,6 +66,7 @@ import _common as C  # noqa: E402
 
 from embrm import Encoder, load_dataset  # noqa: E402
 from embrm.data import ScoredResponses, within_prompt_pairs  # noqa: E402
+from embrm.embed import FITTED_REPRESENTATIONS  # noqa: E402
 from embrm.evaluate import (  # noqa: E402
     compare_pairs,
     compare_rewards,
@@ -86,8 +91,12 @@ STUDY: dict[str, dict] = {
     "static+minilm": {"model": "static+minilm"},
     "smollm2-L15-mean": {"model": "SmolLM2-135M-Instruct", "layer": 15},
     "smollm2-L15-last": {"model": "SmolLM2-135M-Instruct", "layer": 15, "view": "last"},
+    "lexical": {"fitted": "lexical"},
 }
 HEAD_NAMES = ("bt-linear", "classifier", "bt-mlp", "lgbm")
+#: The head of the fitted lexical rows (sparse: BT linear is the head that takes them); tf-idf
+#: columns are not standardised (that would scale rare n-grams up to common ones' weight).
+LEXICAL_HEAD = {"alpha": 1.0, "standardize": False}
 DATASETS = ("alpacaeval", "alpacaeval-hard", "hh-harmless")
 SWEEP = "SmolLM2-135M-Instruct"
 #: ``on_51_models``: representations scored on the 51-model set (quick: those the test fixtures cache).
@@ -95,11 +104,11 @@ SWEEP = "SmolLM2-135M-Instruct"
 #: (a seeded sample of all alpacaeval-hard answers) than the transformers' ``cost_texts``.
 QUICK = {"n_prompts": 4, "n_hh": 24, "folds": 3, "pairs_per_prompt": None, "cost_texts": 4,
          "cost_texts_static": 40,
-         "on_51_models": ("minilm", "minilm+length", "static")}
+         "on_51_models": ("minilm", "minilm+length", "static", "lexical")}
 FULL = {"n_prompts": 100, "n_hh": 1000, "folds": 5, "pairs_per_prompt": 200, "cost_texts": 16,
         "cost_texts_static": 2000,
         "on_51_models": ("minilm", "minilm+length", "minilm-windows", "minilm-split", "static",
-                         "static-split", "static+minilm")}
+                         "static-split", "static+minilm", "lexical")}
 
 
 def study_prompt_ids(n: int) -> np.ndarray:
@@ -110,6 +119,14 @@ def study_prompt_ids(n: int) -> np.ndarray:
 
 def encoder(ctx: C.Context, options: dict) -> Encoder:
     return Encoder(cache_dir=ctx.args.cache_dir, show_progress=False, **options)
+
+
+def study_heads(options: dict) -> dict:
+    """The heads a representation is scored with: every study head, or for a fitted (sparse)
+    representation the BT linear head of ``LEXICAL_HEAD``."""
+    if "fitted" in options:
+        return {"bt-linear": lambda seed: BTLinear(**LEXICAL_HEAD)}
+    return C.heads(HEAD_NAMES)
 
 
 def length_spearman(reward: np.ndarray, length: np.ndarray, groups: np.ndarray) -> float:
@@ -134,18 +151,27 @@ def embed_rate(ctx: C.Context, options: dict, prompts: list[str], responses: lis
         return len(responses) / (time.perf_counter() - start)
 
 
+def fit_rate(options: dict, responses: list[str]) -> float:
+    """Texts per second fitting a fitted representation on ``responses`` and transforming them."""
+    start = time.perf_counter()
+    FITTED_REPRESENTATIONS[options["fitted"]]().fit(responses).transform(responses)
+    return len(responses) / (time.perf_counter() - start)
+
+
 # -- scored sets (alpacaeval, alpacaeval-hard) ------------------------------------------------
 @dataclass
 class Embedded:
-    """A scored set and its prompts' null-model attack answers, embedded by one representation,
-    with log response lengths (the length-only head's feature)."""
+    """A scored set and its prompts' null-model attack answers, embedded by one representation
+    (for a fitted one: ``X`` the unfitted object, ``X_null`` the null set itself), with log
+    response lengths (the length-only head's feature), and the heads to score."""
 
     data: ScoredResponses
-    X: np.ndarray
+    X: Any
     log_len: np.ndarray  # (n, 1): the length-only head's feature
     null: ScoredResponses
-    X_null: np.ndarray
+    X_null: Any
     log_len_null: np.ndarray
+    heads: dict
 
 
 def fit_scored(ctx: C.Context, cfg: dict, e: Embedded
@@ -154,7 +180,7 @@ def fit_scored(ctx: C.Context, cfg: dict, e: Embedded
     the real answers and for the null-model answer of each held-out prompt."""
     build = partial(within_prompt_pairs, pairs_per_prompt=cfg["pairs_per_prompt"], beta=None)
     oof, oof_null, seconds = {}, {}, {}
-    factories = {**C.heads(HEAD_NAMES), "length-only": lambda seed: BTLinear()}
+    factories = {**e.heads, "length-only": lambda seed: BTLinear()}
     for name, make in factories.items():
         X, X_null = (e.log_len, e.log_len_null) if name == "length-only" else (e.X, e.X_null)
         result = cross_val_rewards(make(ctx.seed), e.data, X, cv=cfg["folds"], pairs=build,
@@ -221,12 +247,12 @@ def baseline_rows(ctx: C.Context, dataset: str, data: ScoredResponses, null: Sco
 
 
 # -- pairs (hh-harmless) -----------------------------------------------------------------------
-def hh_rows(ctx: C.Context, cfg: dict, rep: str, hh, X_win: np.ndarray, X_lose: np.ndarray,
+def hh_rows(ctx: C.Context, cfg: dict, rep: str, hh, X_rep: Any, heads: dict,
             rate: float, with_length_only: bool) -> list[dict]:
     r_win, r_lose, seconds = {}, {}, {}
-    factories = {**C.heads(HEAD_NAMES), "length-only": lambda seed: BTLinear()}
+    factories = {**heads, "length-only": lambda seed: BTLinear()}
     for name, make in factories.items():
-        X = length_features(hh) if name == "length-only" else (X_win, X_lose)
+        X = length_features(hh) if name == "length-only" else X_rep
         result = cross_val_rewards(make(ctx.seed), hh, X, cv=cfg["folds"], random_state=ctx.seed)
         r_win[name], r_lose[name], seconds[name] = result.reward_win, result.reward_lose, result.fit_seconds
     boot = {"n_bootstrap": ctx.args.n_bootstrap, "random_state": ctx.seed}
@@ -315,21 +341,30 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict]
     for rep in reps:
         options = STUDY[rep]
         first = rep == reps[0]
-        enc = encoder(ctx, options)
-        no_transformer = options.get("model") in ("static", "static-split")
-        rate = embed_rate(ctx, options, *((static_prompts, static_responses) if no_transformer
-                                          else (sample_prompts, sample_responses)))
-        X_null = embed(ctx, enc, null) if scored_sets else None
+        heads = study_heads(options)
+        fitted = "fitted" in options
+        if fitted:  # no encoder: each fold fits a clone of the representation
+            enc, rate = None, fit_rate(options, static_responses)
+            X_null = null
+        else:
+            enc = encoder(ctx, options)
+            no_transformer = options.get("model") in ("static", "static-split")
+            rate = embed_rate(ctx, options, *((static_prompts, static_responses) if no_transformer
+                                              else (sample_prompts, sample_responses)))
+            X_null = embed(ctx, enc, null) if scored_sets else None
         for dataset, data in scored_sets:
             if dataset == "alpacaeval" and rep not in cfg["on_51_models"]:
                 continue
-            e = Embedded(data, embed(ctx, enc, data), length_features(data), null, X_null,
-                         length_features(null))
+            X = FITTED_REPRESENTATIONS[options["fitted"]]() if fitted else embed(ctx, enc, data)
+            e = Embedded(data, X, length_features(data), null, X_null, length_features(null), heads)
             scored += scored_rows(ctx, cfg, dataset, rep, e, fit_scored(ctx, cfg, e), rate, first)
         if "hh-harmless" in datasets:
-            X_win, X_lose = hh.embed(enc)
-            ctx.new_texts += enc.last_stats["new"]
-            pairs += hh_rows(ctx, cfg, rep, hh, X_win, X_lose, rate, first)
+            if fitted:
+                X_hh = FITTED_REPRESENTATIONS[options["fitted"]]()
+            else:
+                X_hh = hh.embed(enc)
+                ctx.new_texts += enc.last_stats["new"]
+            pairs += hh_rows(ctx, cfg, rep, hh, X_hh, heads, rate, first)
         print(f"{rep}: done ({rate:.1f} texts/s)", flush=True)
     with_sweep = ({"alpacaeval-hard", "hh-harmless"} <= set(datasets)
                   and any(STUDY[r].get("model") == SWEEP for r in reps))

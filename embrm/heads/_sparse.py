@@ -100,8 +100,6 @@ def check_pair_rows(
             f"{names[0]} has shape {X_win.shape} but {names[1]} has shape {X_lose.shape}: "
             "they must be row-aligned pairs (row i of each is one pair) of the same dimension."
         )
-    if X_win.dtype != X_lose.dtype:
-        X_win, X_lose = X_win.astype(np.float64), X_lose.astype(np.float64)
     if X_win.shape[0] < min_pairs:
         raise DataError(f"{estimator_name} needs at least {min_pairs} pairs; got {X_win.shape[0]}.")
     return X_win, X_lose, check_sample_weight(sample_weight, X_win.shape[0])

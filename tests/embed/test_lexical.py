@@ -49,6 +49,14 @@ def test_columns_are_word_then_char_ngrams_then_log_length():
     np.testing.assert_allclose(sp.linalg.norm(X[:, n_word:-1], axis=1), 1.0)
 
 
+def test_term_frequency_is_sublinear():
+    features = LexicalFeatures(char_ngram_range=None, min_df=1).fit(["a1 a1 a1 a1 b1", "b1 c1"])
+    row = features.transform(["a1 a1 a1 a1 b1"])
+    vocabulary, idf = features.vectorizers_[0].vocabulary_, features.vectorizers_[0].idf_
+    a, b = vocabulary["a1"], vocabulary["b1"]
+    assert row[0, a] / row[0, b] == pytest.approx((1 + np.log(4)) * idf[a] / idf[b])
+
+
 def test_vocabulary_comes_from_fitted_texts_only():
     features = LexicalFeatures(char_ngram_range=None, min_df=1).fit(["hello world", "hello there"])
     X = features.transform(["zyzzyva hello"])
@@ -111,6 +119,8 @@ def test_planted_word_gets_the_most_negative_reward():
     assert [n for n, _ in top[:2]] == [n for n, _ in ranked[:2]] and top[-1] == ranked[-1] and len(top) == 4
     with pytest.raises(DataError, match="columns"):
         features.ngram_rewards(head.coef_[:-1])
+    small = LexicalFeatures(char_ngram_range=None, min_df=1).fit(["no", "yes"])
+    assert small.ngram_rewards([1.0, 2.0, 0.0], top=5) == [("yes", 2.0), ("no", 1.0)]  # none twice
 
 
 def test_encoder_refuses_a_fitted_representation():
