@@ -8,7 +8,10 @@ logistic classifier, BT MLP, LightGBM) on three data sets, out of fold (prompt-g
 K-fold, the same folds for every row). The fitted representation ``lexical`` (tf-idf of word
 and character n-grams plus log length, :class:`embrm.embed.LexicalFeatures`, fitted inside
 each fold on its training texts only) is scored with the one head that takes its sparse rows,
-BT linear (``LEXICAL_HEAD``); its cost is texts per second to fit and transform.
+BT linear (``LEXICAL_HEAD``); its cost is texts per second to fit and transform. The fitted
+representation ``static-tuned`` (the static model with one weight per token learned with the
+Bradley-Terry loss on each fold's training pairs, :class:`embrm.embed.RewardTunedStatic`) is
+scored with BT linear too; its cost is the static model's (a tuned model embeds as fast).
 
 - ``alpacaeval``: the study prompts x all 51 models' answers (candidates of very different
   strength);
@@ -92,11 +95,14 @@ STUDY: dict[str, dict] = {
     "smollm2-L15-mean": {"model": "SmolLM2-135M-Instruct", "layer": 15},
     "smollm2-L15-last": {"model": "SmolLM2-135M-Instruct", "layer": 15, "view": "last"},
     "lexical": {"fitted": "lexical"},
+    "static-tuned": {"fitted": "static-tuned"},
 }
 HEAD_NAMES = ("bt-linear", "classifier", "bt-mlp", "lgbm")
 #: The head of the fitted lexical rows (sparse: BT linear is the head that takes them); tf-idf
 #: columns are not standardised (that would scale rare n-grams up to common ones' weight).
 LEXICAL_HEAD = {"alpha": 1.0, "standardize": False}
+#: The BT linear head of each fitted representation (the tuned static vectors are dense: defaults).
+FITTED_HEAD = {"lexical": LEXICAL_HEAD, "static-tuned": {}}
 DATASETS = ("alpacaeval", "alpacaeval-hard", "hh-harmless")
 SWEEP = "SmolLM2-135M-Instruct"
 #: ``on_51_models``: representations scored on the 51-model set (quick: those the test fixtures cache).
@@ -108,7 +114,7 @@ QUICK = {"n_prompts": 4, "n_hh": 24, "folds": 3, "pairs_per_prompt": None, "cost
 FULL = {"n_prompts": 100, "n_hh": 1000, "folds": 5, "pairs_per_prompt": 200, "cost_texts": 16,
         "cost_texts_static": 2000,
         "on_51_models": ("minilm", "minilm+length", "minilm-windows", "minilm-split", "static",
-                         "static-split", "static+minilm", "lexical")}
+                         "static-split", "static+minilm", "lexical", "static-tuned")}
 
 
 def study_prompt_ids(n: int) -> np.ndarray:
@@ -122,10 +128,10 @@ def encoder(ctx: C.Context, options: dict) -> Encoder:
 
 
 def study_heads(options: dict) -> dict:
-    """The heads a representation is scored with: every study head, or for a fitted (sparse)
-    representation the BT linear head of ``LEXICAL_HEAD``."""
+    """The heads a representation is scored with: every study head, or for a fitted
+    representation its BT linear head (``FITTED_HEAD``)."""
     if "fitted" in options:
-        return {"bt-linear": lambda seed: BTLinear(**LEXICAL_HEAD)}
+        return {"bt-linear": lambda seed: BTLinear(**FITTED_HEAD[options["fitted"]])}
     return C.heads(HEAD_NAMES)
 
 
@@ -149,6 +155,12 @@ def embed_rate(ctx: C.Context, options: dict, prompts: list[str], responses: lis
         start = time.perf_counter()
         cold.encode_responses(prompts, responses)
         return len(responses) / (time.perf_counter() - start)
+
+
+def fitted_representation(ctx: C.Context, options: dict) -> Any:
+    """A new unfitted fitted representation (one that reads a model finds it in ``--cache-dir``)."""
+    cls = FITTED_REPRESENTATIONS[options["fitted"]]
+    return cls(cache_dir=ctx.args.cache_dir) if "cache_dir" in cls._get_param_names() else cls()
 
 
 def fit_rate(options: dict, responses: list[str]) -> float:
@@ -344,7 +356,9 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict]
         heads = study_heads(options)
         fitted = "fitted" in options
         if fitted:  # no encoder: each fold fits a clone of the representation
-            enc, rate = None, fit_rate(options, static_responses)
+            enc = None
+            rate = (embed_rate(ctx, STUDY["static"], static_prompts, static_responses)
+                    if options["fitted"] == "static-tuned" else fit_rate(options, static_responses))
             X_null = null
         else:
             enc = encoder(ctx, options)
@@ -355,12 +369,12 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict]
         for dataset, data in scored_sets:
             if dataset == "alpacaeval" and rep not in cfg["on_51_models"]:
                 continue
-            X = FITTED_REPRESENTATIONS[options["fitted"]]() if fitted else embed(ctx, enc, data)
+            X = fitted_representation(ctx, options) if fitted else embed(ctx, enc, data)
             e = Embedded(data, X, length_features(data), null, X_null, length_features(null), heads)
             scored += scored_rows(ctx, cfg, dataset, rep, e, fit_scored(ctx, cfg, e), rate, first)
         if "hh-harmless" in datasets:
             if fitted:
-                X_hh = FITTED_REPRESENTATIONS[options["fitted"]]()
+                X_hh = fitted_representation(ctx, options)
             else:
                 X_hh = hh.embed(enc)
                 ctx.new_texts += enc.last_stats["new"]
