@@ -196,7 +196,17 @@ class _Objective:
     pair weight so one tolerance serves every data size.
     """
 
-    def __init__(self, C, T, win, lose, weight, scale, alpha, direction_alpha):
+    def __init__(
+        self,
+        C: sp.csr_matrix,
+        T: np.ndarray,
+        win: np.ndarray,
+        lose: np.ndarray,
+        weight: np.ndarray,
+        scale: np.ndarray,
+        alpha: float,
+        direction_alpha: float,
+    ) -> None:
         self.C, self.Ct, self.T = C, C.T, T
         self.win, self.lose, self.weight, self.scale = win, lose, weight, scale
         self.alpha, self.direction_alpha = alpha, direction_alpha
@@ -394,7 +404,16 @@ class RewardTunedStatic(BaseEstimator):
         self.loss_ = float(result.fun)
         return self
 
-    def _set_fitted(self, weights, direction, scale, T, model, identity) -> None:
+    def _set_fitted(
+        self,
+        weights: np.ndarray,
+        direction: np.ndarray,
+        scale: np.ndarray,
+        T: np.ndarray,
+        model: Any,
+        identity: str,
+    ) -> None:
+        """Store the fitted state: the weights, the direction, the tuned table and model."""
         m2v = import_optional("model2vec", "The reward-tuned static model")
         self.weights_ = np.asarray(weights, dtype=np.float64)
         self.direction_ = np.asarray(direction, dtype=np.float64)
