@@ -163,6 +163,18 @@ def fitted_representation(ctx: C.Context, options: dict) -> Any:
     return cls(cache_dir=ctx.args.cache_dir) if "cache_dir" in cls._get_param_names() else cls()
 
 
+#: What the reward-tuned static model learned in the first fold, per data set: the tokens with
+#: the largest and smallest weights (kept in the summary, so the record says what it learned).
+LEARNED: dict[str, list[dict]] = {}
+
+
+def keep_learned(dataset: str, result: Any) -> None:
+    """Keep the first fold's top tokens when ``result``'s folds fitted a reward-tuned static model."""
+    top_tokens = getattr(result.folds[0].representation, "top_tokens", None)
+    if top_tokens is not None:
+        LEARNED[dataset] = [{k: t[k] for k in ("token", "weight", "n_texts")} for t in top_tokens(10)]
+
+
 def fit_rate(options: dict, responses: list[str]) -> float:
     """Texts per second fitting a fitted representation on ``responses`` and transforming them."""
     start = time.perf_counter()
@@ -197,6 +209,7 @@ def fit_scored(ctx: C.Context, cfg: dict, e: Embedded
         X, X_null = (e.log_len, e.log_len_null) if name == "length-only" else (e.X, e.X_null)
         result = cross_val_rewards(make(ctx.seed), e.data, X, cv=cfg["folds"], pairs=build,
                                    random_state=ctx.seed)
+        keep_learned(e.data.name, result)
         oof[name] = result.reward
         oof_null[name] = result.reward_held_out(X_null, e.null.groups)
         seconds[name] = result.fit_seconds
@@ -266,6 +279,7 @@ def hh_rows(ctx: C.Context, cfg: dict, rep: str, hh, X_rep: Any, heads: dict,
     for name, make in factories.items():
         X = length_features(hh) if name == "length-only" else X_rep
         result = cross_val_rewards(make(ctx.seed), hh, X, cv=cfg["folds"], random_state=ctx.seed)
+        keep_learned("hh-harmless", result)
         r_win[name], r_lose[name], seconds[name] = result.reward_win, result.reward_lose, result.fit_seconds
     boot = {"n_bootstrap": ctx.args.n_bootstrap, "random_state": ctx.seed}
     rows = []
@@ -324,6 +338,7 @@ def embed(ctx: C.Context, enc: Encoder, data: ScoredResponses) -> np.ndarray:
 # -- the run -----------------------------------------------------------------------------------
 def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict]:
     cfg = C.config(ctx, QUICK, FULL)
+    LEARNED.clear()
     n_prompts = cfg["n_prompts"] if ctx.args.n_prompts is None else ctx.args.n_prompts
     n_hh = cfg["n_hh"] if ctx.args.n_hh is None else ctx.args.n_hh
     reps = list(dict.fromkeys(ctx.args.representations or STUDY))
@@ -389,6 +404,7 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict]
         if table.height:
             C.write_csv(ctx, table, name)
     facts = {**cfg, "n_prompts": len(ids), "n_hh_pairs": len(hh) if pairs else 0, "data": datasets,
+             "static_tuned_top_tokens": dict(LEARNED),
              "representations": {r: STUDY[r] for r in reps}}
     return scored_table, pairs_table, sweep, facts
 

@@ -24,4 +24,8 @@ def test_static_tuned_rows_are_fitted_in_each_fold(tmp_path, data_dir, encoder):
     assert 0 < hh["pairwise_accuracy"][0] < 1
     assert summary["setup"]["representations"] == {"static-tuned": {"fitted": "static-tuned"}}
     assert summary["new_embeddings"] == 0  # no encoder: each fold fits the tuned model
+    learned = summary["setup"]["static_tuned_top_tokens"]  # what the tuned table learned, in the record
+    assert set(learned) == {"alpacaeval-hard", "hh-harmless"} and len(learned["hh-harmless"]) == 20
+    weights = [t["weight"] for t in learned["hh-harmless"]]
+    assert weights[:10] == sorted(weights[:10], reverse=True) and weights[0] > 1 > weights[-10]
     assert module.study_heads(module.STUDY["static-tuned"])["bt-linear"](0).get_params()["alpha"] == 1000.0
