@@ -255,8 +255,9 @@ class RewardTunedStatic(BaseEstimator):
     base : str, default="static"
         The static representation tuned (a name ``Encoder`` takes, e.g. ``"static"``, whose
         backend is a static model).
-    alpha : float, default=10.0
-        L2 penalty on the log-weights ``u``: pulls every weight towards 1.
+    alpha : float, default=100.0
+        L2 penalty on the log-weights ``u`` (against the summed pair loss): pulls every weight
+        towards 1. Smaller values let a few tokens (list markers, say) take very large weights.
     direction_alpha : float, default=1000.0
         L2 penalty on the direction, in standardised units.
     max_iter : int, default=100
@@ -299,7 +300,7 @@ class RewardTunedStatic(BaseEstimator):
     def __init__(
         self,
         base: str = "static",
-        alpha: float = 10.0,
+        alpha: float = 100.0,
         direction_alpha: float = 1000.0,
         max_iter: int = 100,
         tol: float = 1e-6,
