@@ -100,7 +100,7 @@ STUDY: dict[str, dict] = {
 HEAD_NAMES = ("bt-linear", "classifier", "bt-mlp", "lgbm")
 #: The head of the fitted lexical rows (sparse: BT linear is the head that takes them); tf-idf
 #: columns are not standardised (that would scale rare n-grams up to common ones' weight).
-LEXICAL_HEAD = {"alpha": 1.0, "standardize": False}
+LEXICAL_HEAD = {"alpha": 3.0, "standardize": False}
 #: The BT linear head of each fitted representation (the tuned static vectors are dense: defaults).
 FITTED_HEAD = {"lexical": LEXICAL_HEAD, "static-tuned": {}}
 DATASETS = ("alpacaeval", "alpacaeval-hard", "hh-harmless")

@@ -75,7 +75,8 @@ class LexicalFeatures(BaseEstimator):
 
     A linear head on these rows (:class:`~embrm.heads.BTLinear` takes sparse input) sees the
     exact words a judge rewards or punishes (refusals, hedges, formatting, code), and its
-    weight of each n-gram is a per-n-gram reward (:meth:`ngram_rewards`).
+    weight of each n-gram is a per-n-gram reward (:meth:`ngram_rewards`); a response's reward
+    splits exactly over its n-grams (:meth:`ngram_contributions`).
 
     Parameters
     ----------
@@ -217,6 +218,45 @@ class LexicalFeatures(BaseEstimator):
             names += [prefix + n for n in block.get_feature_names_out()]
         return np.array([*names, "log1p_chars"], dtype=object)
 
+    def _check_coef(self, coef: Any) -> tuple[np.ndarray, np.ndarray]:
+        coef = np.asarray(coef, dtype=np.float64).ravel()
+        names = self.get_feature_names_out()
+        if coef.shape != names.shape:
+            raise DataError(
+                f"coef has {coef.size} weights but these features have {names.size} columns: pass "
+                "the coef_ of a head fitted on this LexicalFeatures' rows."
+            )
+        return coef, names
+
+    def ngram_contributions(self, coef: Any, response: str) -> list[tuple[str, float]]:
+        """One response's reward under a linear head, split over its n-grams.
+
+        Each column present in the response contributes ``coef[j] * x[j]``; the contributions
+        (the length column's, ``log1p_chars``, among them) sum to the head's reward of the
+        response (``coef @ x``; for BTLinear, ``head.reward``).
+
+        Parameters
+        ----------
+        coef : array-like of shape (n_features_out_,)
+            A linear head's ``coef_`` fitted on these features.
+        response : str
+
+        Returns
+        -------
+        list of (name, contribution), by decreasing contribution.
+
+        Example
+        -------
+        >>> features = LexicalFeatures(char_ngram_range=None, min_df=1).fit(["no", "yes"])
+        >>> {name: round(c, 3) for name, c in features.ngram_contributions([-1.0, 2.0, 0.5], "yes")}
+        {'yes': 2.0, 'log1p_chars': 0.693}
+        """
+        coef, names = self._check_coef(coef)
+        row = self._rows([response])
+        parts = row.data * coef[row.indices]
+        order = np.argsort(-parts, kind="stable")
+        return [(str(names[row.indices[i]]), float(parts[i])) for i in order]
+
     def ngram_rewards(self, coef: Any, top: int | None = None) -> list[tuple[str, float]]:
         """The weight a linear head gives each n-gram: its reward per unit of tf-idf.
 
@@ -237,13 +277,7 @@ class LexicalFeatures(BaseEstimator):
         >>> features.ngram_rewards([-1.0, 2.0, 0.5])
         [('yes', 2.0), ('no', -1.0)]
         """
-        coef = np.asarray(coef, dtype=np.float64).ravel()
-        names = self.get_feature_names_out()
-        if coef.shape != names.shape:
-            raise DataError(
-                f"coef has {coef.size} weights but these features have {names.size} columns: pass "
-                "the coef_ of a head fitted on this LexicalFeatures' rows."
-            )
+        coef, names = self._check_coef(coef)
         order = np.argsort(-coef[:-1], kind="stable")
         if top is not None:
             order = np.concatenate([order[:top], order[max(top, order.size - top) :]])

@@ -119,6 +119,13 @@ def test_planted_word_gets_the_most_negative_reward():
     assert [n for n, _ in top[:2]] == [n for n, _ in ranked[:2]] and top[-1] == ranked[-1] and len(top) == 4
     with pytest.raises(DataError, match="columns"):
         features.ngram_rewards(head.coef_[:-1])
+    response = data.frame["response"][1]
+    parts = features.ngram_contributions(head.coef_, response)
+    assert sum(c for _, c in parts) == pytest.approx(head.reward(features.transform([response]))[0])
+    assert min((c, n) for n, c in parts if n != "log1p_chars")[1] == "cannot"
+    assert [c for _, c in parts] == sorted((c for _, c in parts), reverse=True)
+    assert {n for n, _ in parts} <= set(features.get_feature_names_out())
+    assert len(parts) == features.transform([response]).nnz
     small = LexicalFeatures(char_ngram_range=None, min_df=1).fit(["no", "yes"])
     assert small.ngram_rewards([1.0, 2.0, 0.0], top=5) == [("yes", 2.0), ("no", 1.0)]  # none twice
 
