@@ -9,7 +9,10 @@ logistic classifier, BT MLP, LightGBM) on three data sets, out of fold (prompt-g
 K-fold, the same folds for every row). The fitted representation ``lexical`` (tf-idf of word
 and character n-grams plus log length, :class:`embrm.embed.LexicalFeatures`, fitted inside
 each fold on its training texts only) is scored with the one head that takes its sparse rows,
-BT linear (``LEXICAL_HEAD``); its cost is texts per second to fit and transform.
+BT linear (``LEXICAL_HEAD``); its cost is texts per second to fit and transform. The fitted
+representation ``static-tuned`` (the static model with one weight per token learned with the
+Bradley-Terry loss on each fold's training pairs, :class:`embrm.embed.RewardTunedStatic`) is
+scored with BT linear too; its cost is the static model's (a tuned model embeds as fast).
 
 - ``alpacaeval``: the study prompts x all 51 models' answers (candidates of very different
   strength);
@@ -95,11 +98,14 @@ STUDY: dict[str, dict] = {
     "mpnet": {"model": "mpnet"},
     "mpnet-static": {"model": "mpnet-static"},
     "lexical": {"fitted": "lexical"},
+    "static-tuned": {"fitted": "static-tuned"},
 }
 HEAD_NAMES = ("bt-linear", "classifier", "bt-mlp", "lgbm")
 #: The head of the fitted lexical rows (sparse: BT linear is the head that takes them); tf-idf
 #: columns are not standardised (that would scale rare n-grams up to common ones' weight).
 LEXICAL_HEAD = {"alpha": 3.0, "standardize": False}
+#: The BT linear head of each fitted representation (the tuned static vectors are dense: defaults).
+FITTED_HEAD = {"lexical": LEXICAL_HEAD, "static-tuned": {}}
 DATASETS = ("alpacaeval", "alpacaeval-hard", "hh-harmless")
 SWEEP = "SmolLM2-135M-Instruct"
 #: ``on_51_models``: representations scored on the 51-model set (quick: those the test fixtures cache).
@@ -111,7 +117,8 @@ QUICK = {"n_prompts": 4, "n_hh": 24, "folds": 3, "pairs_per_prompt": None, "cost
 FULL = {"n_prompts": 100, "n_hh": 1000, "folds": 5, "pairs_per_prompt": 200, "cost_texts": 16,
         "cost_texts_static": 2000,
         "on_51_models": ("minilm", "minilm+length", "minilm-windows", "minilm-split", "static",
-                         "static-split", "static+minilm", "mpnet", "mpnet-static", "lexical")}
+                         "static-split", "static+minilm", "mpnet", "mpnet-static", "lexical",
+                         "static-tuned")}
 
 
 def study_prompt_ids(n: int) -> np.ndarray:
@@ -125,10 +132,10 @@ def encoder(ctx: C.Context, options: dict) -> Encoder:
 
 
 def study_heads(options: dict) -> dict:
-    """The heads a representation is scored with: every study head, or for a fitted (sparse)
-    representation the BT linear head of ``LEXICAL_HEAD``."""
+    """The heads a representation is scored with: every study head, or for a fitted
+    representation its BT linear head (``FITTED_HEAD``)."""
     if "fitted" in options:
-        return {"bt-linear": lambda seed: BTLinear(**LEXICAL_HEAD)}
+        return {"bt-linear": lambda seed: BTLinear(**FITTED_HEAD[options["fitted"]])}
     return C.heads(HEAD_NAMES)
 
 
@@ -152,6 +159,24 @@ def embed_rate(ctx: C.Context, options: dict, prompts: list[str], responses: lis
         start = time.perf_counter()
         cold.encode_responses(prompts, responses)
         return len(responses) / (time.perf_counter() - start)
+
+
+def fitted_representation(ctx: C.Context, options: dict) -> Any:
+    """A new unfitted fitted representation (one that reads a model finds it in ``--cache-dir``)."""
+    cls = FITTED_REPRESENTATIONS[options["fitted"]]
+    return cls(cache_dir=ctx.args.cache_dir) if "cache_dir" in cls._get_param_names() else cls()
+
+
+#: What the reward-tuned static model learned in the first fold, per data set: the tokens with
+#: the largest and smallest weights (kept in the summary, so the record says what it learned).
+LEARNED: dict[str, list[dict]] = {}
+
+
+def keep_learned(dataset: str, result: Any) -> None:
+    """Keep the first fold's top tokens when ``result``'s folds fitted a reward-tuned static model."""
+    top_tokens = getattr(result.folds[0].representation, "top_tokens", None)
+    if top_tokens is not None:
+        LEARNED[dataset] = [{k: t[k] for k in ("token", "weight", "n_texts")} for t in top_tokens(10)]
 
 
 def fit_rate(options: dict, responses: list[str]) -> float:
@@ -188,6 +213,7 @@ def fit_scored(ctx: C.Context, cfg: dict, e: Embedded
         X, X_null = (e.log_len, e.log_len_null) if name == "length-only" else (e.X, e.X_null)
         result = cross_val_rewards(make(ctx.seed), e.data, X, cv=cfg["folds"], pairs=build,
                                    random_state=ctx.seed)
+        keep_learned(e.data.name, result)
         oof[name] = result.reward
         oof_null[name] = result.reward_held_out(X_null, e.null.groups)
         seconds[name] = result.fit_seconds
@@ -257,6 +283,7 @@ def hh_rows(ctx: C.Context, cfg: dict, rep: str, hh, X_rep: Any, heads: dict,
     for name, make in factories.items():
         X = length_features(hh) if name == "length-only" else X_rep
         result = cross_val_rewards(make(ctx.seed), hh, X, cv=cfg["folds"], random_state=ctx.seed)
+        keep_learned("hh-harmless", result)
         r_win[name], r_lose[name], seconds[name] = result.reward_win, result.reward_lose, result.fit_seconds
     boot = {"n_bootstrap": ctx.args.n_bootstrap, "random_state": ctx.seed}
     rows = []
@@ -315,6 +342,7 @@ def embed(ctx: C.Context, enc: Encoder, data: ScoredResponses) -> np.ndarray:
 # -- the run -----------------------------------------------------------------------------------
 def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict]:
     cfg = C.config(ctx, QUICK, FULL)
+    LEARNED.clear()
     n_prompts = cfg["n_prompts"] if ctx.args.n_prompts is None else ctx.args.n_prompts
     n_hh = cfg["n_hh"] if ctx.args.n_hh is None else ctx.args.n_hh
     reps = list(dict.fromkeys(ctx.args.representations or STUDY))
@@ -347,7 +375,9 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict]
         heads = study_heads(options)
         fitted = "fitted" in options
         if fitted:  # no encoder: each fold fits a clone of the representation
-            enc, rate = None, fit_rate(options, static_responses)
+            enc = None
+            rate = (embed_rate(ctx, STUDY["static"], static_prompts, static_responses)
+                    if options["fitted"] == "static-tuned" else fit_rate(options, static_responses))
             X_null = null
         else:
             enc = encoder(ctx, options)
@@ -358,12 +388,12 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict]
         for dataset, data in scored_sets:
             if dataset == "alpacaeval" and rep not in cfg["on_51_models"]:
                 continue
-            X = FITTED_REPRESENTATIONS[options["fitted"]]() if fitted else embed(ctx, enc, data)
+            X = fitted_representation(ctx, options) if fitted else embed(ctx, enc, data)
             e = Embedded(data, X, length_features(data), null, X_null, length_features(null), heads)
             scored += scored_rows(ctx, cfg, dataset, rep, e, fit_scored(ctx, cfg, e), rate, first)
         if "hh-harmless" in datasets:
             if fitted:
-                X_hh = FITTED_REPRESENTATIONS[options["fitted"]]()
+                X_hh = fitted_representation(ctx, options)
             else:
                 X_hh = hh.embed(enc)
                 ctx.new_texts += enc.last_stats["new"]
@@ -378,6 +408,7 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict]
         if table.height:
             C.write_csv(ctx, table, name)
     facts = {**cfg, "n_prompts": len(ids), "n_hh_pairs": len(hh) if pairs else 0, "data": datasets,
+             "static_tuned_top_tokens": dict(LEARNED),
              "representations": {r: STUDY[r] for r in reps}}
     return scored_table, pairs_table, sweep, facts
 

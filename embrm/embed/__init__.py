@@ -36,6 +36,7 @@ from embrm.embed._static import STATIC_MODEL
 from embrm.embed._static import STATIC_SOURCES as STATIC_SOURCES
 from embrm.embed._store import model_store
 from embrm.embed._token_rewards import TokenRewards, token_rewards
+from embrm.embed._tuned import RewardTunedStatic
 
 __all__ = [
     "DEFAULT_REPRESENTATION",
@@ -50,6 +51,7 @@ __all__ = [
     "Encoder",
     "LexicalFeatures",
     "RayEncoder",
+    "RewardTunedStatic",
     "RayEngine",
     "VectorCache",
     "VerifyReport",

@@ -10,9 +10,11 @@ from embrm.embed._backend import Backend, BackendOptions
 from embrm.embed._causal import CausalLMBackend
 from embrm.embed._sentence import SentenceBackend
 from embrm.embed._static import StaticBackend
+from embrm.embed._tuned import TunedStaticBackend
 
 #: Backend classes, asked in order whether they accept a model.
 BACKENDS: tuple[type, ...] = (
+    TunedStaticBackend,  # a folder holding a saved RewardTunedStatic (embrm.embed._tuned)
     StaticBackend,  # "all-MiniLM-L6-v2-static": a distilled token lookup (model2vec)
     CausalLMBackend,  # "SmolLM2-135M-Instruct", a .gguf file or a causal-LM folder
     SentenceBackend,  # anything else: a sentence-transformers model through ONNX Runtime

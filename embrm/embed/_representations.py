@@ -71,6 +71,10 @@ not an :class:`~embrm.Encoder`, and never cached: pass the unfitted object as ``
 ``lexical``
     :class:`~embrm.embed.LexicalFeatures`: sparse tf-idf of the response's word and character
     n-grams, plus ``log1p`` of its length, for :class:`~embrm.heads.BTLinear`.
+``static-tuned``
+    :class:`~embrm.embed.RewardTunedStatic`: the ``static`` joint view with one learned weight
+    per token, fitted with the Bradley-Terry loss on the training pairs. Once fitted it is a
+    static model again: saved, it is embedded with by ``Encoder(folder)`` through the cache.
 """
 
 from __future__ import annotations
@@ -78,6 +82,7 @@ from __future__ import annotations
 from embrm.embed._lexical import LexicalFeatures
 from embrm.embed._mpnet import MPNET_MODEL
 from embrm.embed._static import MPNET_STATIC_MODEL, STATIC_MODEL
+from embrm.embed._tuned import RewardTunedStatic
 
 SENTENCE_VIEWS = ("joint", "windows", "split")
 SCALAR_FEATURES = ("log_chars", "truncated")
@@ -101,6 +106,7 @@ REPRESENTATIONS: dict[str, dict] = {
 #: training part, no cache; ``Encoder(name)`` refuses these names and points here).
 FITTED_REPRESENTATIONS: dict[str, type] = {
     "lexical": LexicalFeatures,
+    "static-tuned": RewardTunedStatic,
 }
 
 #: The representation the command line embeds with when none is named: the static model reads
