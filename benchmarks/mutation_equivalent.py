@@ -433,16 +433,20 @@ EQUIVALENT: dict[str, str] = {
     "embrm.policy._scoring.x_pick_best_of_n__mutmut_42":
         "zip's strict=True: the lengths are equal by construction (checked or built one per prompt)",
     # policy.dpo
-    "embrm.policy._dpo.x_preference_pairs__mutmut_54":
+    "embrm.policy._dpo.x_preference_dataset__mutmut_74":
         "zip's strict=True: the lengths were checked equal just before",
-    "embrm.policy._dpo.x_preference_pairs__mutmut_58":
+    "embrm.policy._dpo.x_preference_dataset__mutmut_78":
         "zip's strict=True: the lengths were checked equal just before",
-    "embrm.policy._dpo.x_preference_pairs__mutmut_59":
+    "embrm.policy._dpo.x_preference_dataset__mutmut_79":
         "zip's strict=True: the lengths were checked equal just before",
-    "embrm.policy._dpo.x_preference_pairs__mutmut_67":
+    "embrm.policy._dpo.x_preference_dataset__mutmut_87":
         "reshape(-2): numpy reads any negative size as 'the rest', as it does -1",
-    "embrm.policy._dpo.x_preference_pairs__mutmut_93":
+    "embrm.policy._dpo.x_preference_dataset__mutmut_113":
         "list(prompt) only copies the messages; the dataset row holds the same ones",
+    "embrm.policy._dpo.x_preference_dataset__mutmut_12":
+        "stacklevel: mutmut's trampolines add frames, so no mutated run tells them apart (checked unmutated)",
+    "embrm.policy._dpo.x_preference_dataset__mutmut_17":
+        "stacklevel: mutmut's trampolines add frames, so no mutated run tells them apart (checked unmutated)",
     # model_selection
     "embrm.model_selection.x__base_seed__mutmut_5":
         "randint truncates the float bound 1073741823.5 to the same int bound",

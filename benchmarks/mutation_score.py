@@ -113,7 +113,7 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "policy.scoring": ("embrm/policy/_scoring.py", ("tests/policy/test_best_of_n.py",)),
     "policy.dpo": (
         "embrm/policy/_dpo.py",
-        ("tests/policy/test_dpo_data.py", "tests/policy/test_policy_errors.py"),
+        ("tests/policy/test_dpo_data.py", "tests/policy/test_policy_errors.py", "tests/test_renamed.py"),
     ),
     "data.io": (
         "embrm/data/_io.py",

@@ -4,6 +4,8 @@ name, and is the very object the new name is."""
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 import pytest
 from _require import require
@@ -59,8 +61,15 @@ def test_the_old_pairing_keyword_warns_and_pairs_the_same():
     from embrm.policy import preference_dataset
 
     args = (["p"], [["a", "b", "c"]], [[3.0, 1.0, 2.0]])
-    with pytest.warns(DeprecationWarning, match=r"strategy=\.\.\.\) was renamed pairing"):
+    with pytest.warns(DeprecationWarning) as record:
+        line = sys._getframe().f_lineno + 1
         old = preference_dataset(*args, strategy="all")
+    assert [str(w.message) for w in record] == [
+        "preference_dataset(strategy=...) was renamed pairing=...; the old keyword will be removed "
+        "in the next release."
+    ]
+    if "MUTANT_UNDER_TEST" not in os.environ:  # mutation testing adds frames between the two
+        assert (record[0].filename, record[0].lineno) == (__file__, line)
     assert old.to_dict() == preference_dataset(*args, pairing="all").to_dict()
     assert len(old) == 3
     with pytest.raises(TypeError, match="unexpected keyword arguments \\['pair'\\]"):
