@@ -8,6 +8,7 @@ from functools import partial
 import numpy as np
 import polars as pl
 import pytest
+from _planted import planted_word_responses
 from sklearn.base import BaseEstimator, clone
 
 from embrm.data import PreferencePairs, ScoredResponses, within_prompt_pairs
@@ -26,19 +27,10 @@ HEAD = partial(BTLinear, alpha=1.0, standardize=False)
 def planted_scored(n_prompts: int = 30, n_responses: int = 6, seed: int = 0) -> ScoredResponses:
     """Filler-word responses; those holding ``cannot`` score low; length carries no signal.
     Prompt 0's responses alone hold the word ``zyzzyva``."""
-    rng = np.random.RandomState(seed)
-    rows = []
-    for p in range(n_prompts):
-        for r in range(n_responses):
-            words = list(rng.choice(WORDS, rng.randint(8, 13)))
-            refuses = r % 2 == 1
-            if refuses:
-                words[rng.randint(len(words))] = "cannot"
-            if p == 0:
-                words.append("zyzzyva")
-            rows.append({"prompt_id": p, "prompt": f"question {p}", "response": " ".join(words),
-                         "score": float(-refuses + 0.01 * rng.randn())})
-    return ScoredResponses(pl.DataFrame(rows))
+    return planted_word_responses(
+        WORDS, "cannot", marks_good=False, n_prompts=n_prompts, n_responses=n_responses, seed=seed,
+        first_prompt_word="zyzzyva",
+    )  # fmt: skip
 
 
 def planted_pairs(n: int = 120, seed: int = 0) -> PreferencePairs:

@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 import scipy.sparse as sp
+from _planted import planted_word_responses
 from sklearn.base import clone
 
 from embrm import Encoder
@@ -20,17 +21,9 @@ WORDS = "alpha beta gamma delta epsilon zeta theta kappa lambda sigma omega rho"
 def planted_scored(n_prompts: int = 30, n_responses: int = 6, seed: int = 0) -> ScoredResponses:
     """Responses of random filler words; those holding the word ``cannot`` score low, and
     length carries no signal (every response has 8 to 12 words whatever its score)."""
-    rng = np.random.RandomState(seed)
-    rows = []
-    for p in range(n_prompts):
-        for r in range(n_responses):
-            words = list(rng.choice(WORDS, rng.randint(8, 13)))
-            refuses = r % 2 == 1
-            if refuses:
-                words[rng.randint(len(words))] = "cannot"
-            rows.append({"prompt_id": p, "prompt": f"question {p}", "response": " ".join(words),
-                         "score": float(-refuses + 0.01 * rng.randn())})
-    return ScoredResponses(pl.DataFrame(rows))
+    return planted_word_responses(
+        WORDS, "cannot", marks_good=False, n_prompts=n_prompts, n_responses=n_responses, seed=seed
+    )
 
 
 def test_columns_are_word_then_char_ngrams_then_log_length():

@@ -15,6 +15,7 @@ from _require import require
 
 require("model2vec")
 
+from _planted import planted_word_responses  # noqa: E402
 from model2vec import StaticModel  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
@@ -46,17 +47,10 @@ def tiny_cache(fresh_cache):
 def planted_scored(n_prompts: int = 24, n_responses: int = 4, seed: int = 0) -> ScoredResponses:
     """Responses of random filler words; those holding ``excellent`` score high (length and the
     other words carry no signal)."""
-    rng = np.random.RandomState(seed)
-    rows = []
-    for p in range(n_prompts):
-        for r in range(n_responses):
-            words = list(rng.choice(WORDS, rng.randint(6, 10)))
-            good = r % 2 == 0
-            if good:
-                words[rng.randint(len(words))] = "excellent"
-            rows.append({"prompt_id": p, "prompt": f"question {p}", "response": " ".join(words),
-                         "score": float(good + 0.01 * rng.randn())})  # fmt: skip
-    return ScoredResponses(pl.DataFrame(rows))
+    return planted_word_responses(
+        WORDS, "excellent", marks_good=True, n_prompts=n_prompts, n_responses=n_responses,
+        n_words=(6, 10), seed=seed,
+    )  # fmt: skip
 
 
 def planted_pairs(n_prompts: int = 24, seed: int = 0) -> PreferencePairs:
