@@ -133,12 +133,19 @@ def test_reward_held_out_transforms_the_other_set_per_fold():
     other = data.take(np.arange(0, len(data), 2))
     got = result.reward_held_out(other, other.groups)
     np.testing.assert_allclose(got, result.reward[::2])  # the same rows: the same folds' rewards
-    with pytest.raises(DataError, match="other set itself"):
+    message = (
+        "^Pass the other set itself \\(ScoredResponses\\) when cross_val_rewards fitted a "
+        "representation in each fold, and its embeddings otherwise\\.$"
+    )
+    with pytest.raises(DataError, match=message):
         result.reward_held_out(np.zeros((3, 2)), other.groups[:3])
     dense = cross_val_rewards(BTLinear(), data, length_features(data), cv=5, random_state=0)
-    with pytest.raises(DataError, match="its embeddings otherwise"):
+    with pytest.raises(DataError, match=message):
         dense.reward_held_out(other, other.groups)
     np.testing.assert_allclose(dense.reward_held_out(length_features(other), other.groups), dense.reward[::2])
+    # rows as nested lists are array-like too
+    rows = length_features(other).tolist()
+    np.testing.assert_allclose(dense.reward_held_out(rows, other.groups), dense.reward[::2])
     assert dense.folds[0].representation is None
 
 
@@ -147,3 +154,23 @@ def test_the_representation_passed_stays_unfitted():
     cross_val_rewards(HEAD(), planted_scored(n_prompts=6), features, cv=2, random_state=0)
     assert not hasattr(features, "vectorizers_")
     assert clone(features).get_params() == features.get_params()
+
+
+def test_rows_with_a_transform_method_are_rows_not_a_representation():
+    """A pandas frame of features has ``transform`` but no ``fit``: it is rows. An object with
+    ``fit`` alone is no representation either, and is refused as rows."""
+    pd = pytest.importorskip("pandas")
+    data = planted_scored(n_prompts=10)
+    X = length_features(data)
+    expected = cross_val_rewards(BTLinear(), data, X, cv=2, random_state=0).reward
+    frame = pd.DataFrame(X)
+    assert hasattr(frame, "transform") and not hasattr(frame, "fit")
+    got = cross_val_rewards(BTLinear(), data, frame, cv=2, random_state=0).reward
+    np.testing.assert_allclose(got, expected)
+
+    class FitOnly:
+        def fit(self, *args, **kwargs):
+            return self
+
+    with pytest.raises(DataError, match="X must have one row per response"):
+        cross_val_rewards(BTLinear(), data, FitOnly(), cv=2, random_state=0)
