@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 
@@ -72,7 +73,8 @@ def test_bt_linear_warns_when_not_converged(pairs):
     with pytest.warns(ConvergenceWarning, match=message) as record:
         line = sys._getframe().f_lineno + 1
         BTLinear(alpha=1e-4, max_iter=1).fit(pairs.X_win, pairs.X_lose)
-    assert (record[0].filename, record[0].lineno) == (__file__, line)  # the caller's line
+    if "MUTANT_UNDER_TEST" not in os.environ:  # mutation testing adds frames outside embrm
+        assert (record[0].filename, record[0].lineno) == (__file__, line)  # the caller's line
 
 
 def test_the_solvers_warning_names_its_callers_line():
@@ -82,7 +84,8 @@ def test_the_solvers_warning_names_its_callers_line():
     with pytest.warns(ConvergenceWarning, match="^owner did not converge in 1 L-BFGS") as record:
         line = sys._getframe().f_lineno + 1
         minimize_preconditioned(quadratic, np.eye(3), tol=0.0, max_iter=1, owner="owner")
-    assert (record[0].filename, record[0].lineno) == (__file__, line)
+    if "MUTANT_UNDER_TEST" not in os.environ:  # mutation testing adds frames outside embrm
+        assert (record[0].filename, record[0].lineno) == (__file__, line)
 
 
 def test_fit_bt_weights_stops_after_1000_iterations_and_names_its_owner():
