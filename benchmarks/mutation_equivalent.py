@@ -782,4 +782,23 @@ EQUIVALENT: dict[str, str] = {
         "a linear head has no nested estimator: get_params(deep=None) lists the same",
     "embrm.heads._linear.xǁIndexedLinearFitǁfit_indexed__mutmut_10":
         "a linear head has no nested estimator: get_params(deep=True) lists the same",
+    # heads.sparse (and this session's heads.bt / heads.linear survivors)
+    "embrm.heads._linear.x_minimize_preconditioned__mutmut_62":
+        "stacklevel: mutmut's trampolines add frames, so no mutated run tells them apart (checked unmutated)",
+    "embrm.heads._bt.xǁBTLinearǁ_fit__mutmut_31":
+        "astype(None) is float64, the same conversion",
+    "embrm.heads._sparse.x_fit_sparse_bt__mutmut_21":
+        "a pair's sign flips its row and label alike: any signs with both classes are the same objective",
+    "embrm.heads._sparse.x_fit_sparse_bt__mutmut_23":
+        "a pair's sign flips its row and label alike: any signs with both classes are the same objective",
+    "embrm.heads._sparse.x_fit_sparse_bt__mutmut_24":
+        "a pair's sign flips its row and label alike: any signs with both classes are the same objective",
+    "embrm.heads._sparse.x_fit_sparse_bt__mutmut_25":
+        "a pair's sign flips its row and label alike: any signs with both classes are the same objective",
+    "embrm.heads._sparse.x_fit_sparse_bt__mutmut_32":
+        "astype(None) is float64, the same conversion",
+    "embrm.heads._sparse.x_fit_sparse_bt__mutmut_54":
+        "labels as floats 1.0/0.0: scikit-learn finds the same two classes",
+    "embrm.heads._sparse.x_fit_sparse_bt__mutmut_55":
+        "sign is +1 or -1, never 0: >= 0 picks the same rows as > 0",
 }

@@ -73,7 +73,10 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
             "tests/heads/test_heads_sparse.py",
         ),
     ),
-    "heads.sparse": ("embrm/heads/_sparse.py", ("tests/heads/test_heads_sparse.py",)),
+    "heads.sparse": (
+        "embrm/heads/_sparse.py",
+        ("tests/heads/test_heads_sparse.py", "tests/heads/test_sparse_mutants.py"),
+    ),
     "heads.linear": (
         "embrm/heads/_linear.py",
         (

@@ -132,9 +132,16 @@ def sparse_feature_scale(X_win: sp.csr_matrix, X_lose: sp.csr_matrix, s: np.ndar
     >>> sparse_feature_scale(X, X[::-1], np.array([0.5, 0.5])).tolist()
     [1.0, 1.0]
     """
-    mean = 0.5 * (s @ X_win + s @ X_lose)
-    square = 0.5 * (s @ X_win.multiply(X_win) + s @ X_lose.multiply(X_lose))
-    var = np.maximum(np.asarray(square).ravel() - np.square(np.asarray(mean).ravel()), 0.0)
+    rows = sp.vstack([X_win, X_lose]).tocoo()
+    weight = 0.5 * np.concatenate([s, s])
+    d = rows.shape[1]
+    mean = np.asarray(weight @ rows.tocsr()).ravel()
+    # sum_i w_i (x_ij - m_j)^2 over the stored entries, plus m_j^2 times the weight of the rest:
+    # centred, so a large mean does not swamp a small spread (as E[x^2] - m^2 would)
+    w = weight[rows.row]
+    stored = np.bincount(rows.col, weights=w * np.square(rows.data - mean[rows.col]), minlength=d)
+    rest = weight.sum() - np.bincount(rows.col, weights=w, minlength=d)
+    var = stored + np.maximum(rest, 0.0) * np.square(mean)
     scale = np.sqrt(var)
     residue = scale <= np.finfo(X_win.dtype).eps * np.sqrt(var.sum())
     return np.where(residue, 1.0, scale)
