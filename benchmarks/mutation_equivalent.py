@@ -801,4 +801,6 @@ EQUIVALENT: dict[str, str] = {
         "labels as floats 1.0/0.0: scikit-learn finds the same two classes",
     "embrm.heads._sparse.x_fit_sparse_bt__mutmut_55":
         "sign is +1 or -1, never 0: >= 0 picks the same rows as > 0",
+    "embrm.heads._sparse.x_check_rows__mutmut_23":
+        "astype(None) of a scipy sparse matrix is float64, the same conversion",
 }

@@ -122,3 +122,13 @@ def test_sparse_fit_stops_at_max_iter():
         warnings.simplefilter("ignore")
         head = BTLinear(alpha=1e-3, max_iter=1).fit(win, lose)
     assert head.n_iter_ == 1
+
+
+def test_sparse_feature_scale_of_constant_and_empty_columns():
+    """Every column constant (no spread at all) and a last column never stored: scale 1.0, as
+    the dense scale gives."""
+    X = sp.csr_matrix(np.array([[1.0, 2.0, 0.0], [1.0, 2.0, 0.0]]))
+    assert X[:, 2].nnz == 0
+    s = np.array([0.5, 0.5])
+    np.testing.assert_array_equal(sparse_feature_scale(X, X, s), [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(feature_scale(X.toarray(), X.toarray(), s), [1.0, 1.0, 1.0])
