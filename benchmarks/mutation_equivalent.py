@@ -803,4 +803,10 @@ EQUIVALENT: dict[str, str] = {
         "sign is +1 or -1, never 0: >= 0 picks the same rows as > 0",
     "embrm.heads._sparse.x_check_rows__mutmut_23":
         "astype(None) of a scipy sparse matrix is float64, the same conversion",
+    "embrm.heads._base.xǁBaseHeadǁfit__mutmut_55":
+        "getattr's default None or False: both falsy, the same branch",
+    "embrm.heads._base.xǁBaseHeadǁfit__mutmut_64":
+        "warn's category None means UserWarning, the category given",
+    "embrm.heads._base.xǁBaseHeadǁfit__mutmut_67":
+        "warn's default category is UserWarning, the category given",
 }

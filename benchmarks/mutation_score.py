@@ -101,6 +101,7 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
             "tests/heads/test_heads_contract.py",
             "tests/heads/test_base_mutants.py",
             "tests/heads/test_heads_sparse.py",
+            "tests/heads/test_sparse_mutants.py",
         ),
     ),
     "embed.cache": (

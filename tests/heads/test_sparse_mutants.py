@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from embrm._core.validation import check_embeddings, check_pairs
 from embrm.embed import EmbeddingArray
 from embrm.exceptions import DataError
-from embrm.heads import BTLinear, feature_scale
+from embrm.heads import BTLinear, ClassifierHead, feature_scale
 from embrm.heads._sparse import check_pair_rows, check_rows, identical_rows, sparse_feature_scale
 
 
@@ -132,3 +132,14 @@ def test_sparse_feature_scale_of_constant_and_empty_columns():
     s = np.array([0.5, 0.5])
     np.testing.assert_array_equal(sparse_feature_scale(X, X, s), [1.0, 1.0, 1.0])
     np.testing.assert_array_equal(feature_scale(X.toarray(), X.toarray(), s), [1.0, 1.0, 1.0])
+
+
+def test_a_fitted_dense_head_names_itself_when_given_sparse_rows():
+    rng = np.random.RandomState(0)
+    head = ClassifierHead(center_by_group=False, random_state=0).fit(*rng.standard_normal((2, 20, 3)))
+    with pytest.raises(DataError) as caught:
+        head.reward(sp.eye(2, 3, format="csr"))
+    assert str(caught.value) == (
+        "ClassifierHead takes dense embeddings, but X is a scipy sparse matrix: use BTLinear, which "
+        "takes sparse rows (e.g. LexicalFeatures'), or pass X.toarray()."
+    )
