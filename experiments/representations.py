@@ -107,6 +107,11 @@ LEXICAL_HEAD = {"alpha": 3.0, "standardize": False}
 #: The BT linear head of each fitted representation (the tuned static vectors are dense: defaults).
 FITTED_HEAD = {"lexical": LEXICAL_HEAD, "static-tuned": {}}
 DATASETS = ("alpacaeval", "alpacaeval-hard", "hh-harmless")
+#: The goals the findings are checked against: Best-of-51 win rate (%) among the 51 models, HH
+#: pairwise accuracy; on the hard set, a gain over always-longest whose interval is clear of zero.
+GOALS = {"alpacaeval_bon": 62.0, "hh_accuracy": 0.66}
+#: The representations that go beyond the frozen sentence encoders: each gets a finding of its own.
+LEVERS = ("lexical", "static-tuned", "mpnet", "mpnet-static")
 SWEEP = "SmolLM2-135M-Instruct"
 #: ``on_51_models``: representations scored on the 51-model set (quick: those the test fixtures cache).
 #: ``cost_texts_static``: the static model embeds ~1,000 texts/s, so its cost is timed on more texts
@@ -461,7 +466,8 @@ def _baselines(scored: pl.DataFrame, dataset: str) -> dict[str, dict]:
             if r["representation"] == "–"}
 
 
-def _headline(scored: pl.DataFrame, pairs: pl.DataFrame, sweep: pl.DataFrame) -> tuple[dict, list[str]]:
+def _headline(scored: pl.DataFrame, pairs: pl.DataFrame, sweep: pl.DataFrame,
+              cost_rows: pl.DataFrame) -> tuple[dict, list[str]]:
     headline: dict[str, str] = {}
     findings: list[str] = []
     datasets = set(scored["data"]) if scored.height else set()
@@ -501,7 +507,8 @@ def _headline(scored: pl.DataFrame, pairs: pl.DataFrame, sweep: pl.DataFrame) ->
             f"alpacaeval (51 models): best {full_top['representation']} + {full_top['head']} "
             f"{_ci(full_top, 'bon')}% (longest {full_base['longest']['bon']:.2f}); paired gain over the "
             f"length-only head {_ci(full_top, 'vs_length_only')} points, "
-            f"{_ci(full_top, 'vs_length_only_logit')} logit.")
+            f"{_ci(full_top, 'vs_length_only_logit')} logit: goal {GOALS['alpacaeval_bon']:.0f}% "
+            f"{'met' if full_top['bon'] >= GOALS['alpacaeval_bon'] else 'NOT met'}.")
     if pairs.height:
         hh_top = (_best(pairs, "hh-harmless", "pairwise_accuracy")
                   .sort("pairwise_accuracy", descending=True).row(0, named=True))
@@ -511,7 +518,8 @@ def _headline(scored: pl.DataFrame, pairs: pl.DataFrame, sweep: pl.DataFrame) ->
             f"hh-harmless: best {hh_top['representation']} + {hh_top['head']} "
             f"{_ci(hh_top, 'pairwise_accuracy', 3)} "
             f"(gain over length-only {_ci(hh_top, 'vs_length_only', 3)}): "
-            f"target 0.65 {'met' if hh_top['pairwise_accuracy'] >= 0.65 else 'NOT met'}.")
+            f"goal {GOALS['hh_accuracy']} "
+            f"{'met' if hh_top['pairwise_accuracy'] >= GOALS['hh_accuracy'] else 'NOT met'}.")
     if sweep.height:
         best_layer = sweep.sort("hard_pairwise_accuracy", descending=True).row(0, named=True)
         best_hh = sweep.sort("hh_pairwise_accuracy", descending=True).row(0, named=True)
@@ -521,7 +529,59 @@ def _headline(scored: pl.DataFrame, pairs: pl.DataFrame, sweep: pl.DataFrame) ->
             f"rewards' within-prompt Spearman with length {best_layer['hard_len_spearman']:.2f}; best on "
             f"hh is layer {best_hh['layer']} ({best_hh['pooling']}), "
             f"pairwise accuracy {best_hh['hh_pairwise_accuracy']:.3f}.")
+    levers = {r["representation"]: r for r in cost_rows.iter_rows(named=True)
+              if r["representation"] in LEVERS}
+    findings += [_lever_finding(levers[rep]) for rep in LEVERS if rep in levers]
+    for dataset, tokens in LEARNED.items():
+        up = ", ".join(repr(t["token"]) for t in tokens if t["weight"] > 1)
+        down = ", ".join(repr(t["token"]) for t in tokens if t["weight"] < 1)
+        findings.append(f"static-tuned on {dataset}, first fold: the tokens it weighs up most: {up}; "
+                        f"down most: {down}.")
     return headline, findings
+
+
+def cost_table(scored: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
+    """One row per representation: its embedding cost and its best head on each data set (the
+    hard set by Best-of-N win rate, the 51 models likewise, HH by pairwise accuracy), with the
+    paired gains over always-longest (hard) and over the length-only head (51 models, HH)."""
+    parts = []
+    for table, dataset, metric, keep, tag in (
+        (scored, "alpacaeval-hard", "bon", ("bon", "vs_longest"), "hard"),
+        (scored, "alpacaeval", "bon", ("bon", "vs_length_only"), "51"),
+        (pairs, "hh-harmless", "pairwise_accuracy", ("pairwise_accuracy", "vs_length_only"), "hh"),
+    ):
+        if not table.height or not (table["data"] == dataset).any():
+            continue
+        best = _best(table, dataset, metric)
+        cols = [f"{k}{end}" for k in keep for end in ("", "_ci_low", "_ci_high")]
+        parts.append(best.select(
+            "representation", "embed_texts_per_s",
+            pl.col("head").alias(f"{tag}_head"), *(pl.col(c).alias(f"{tag}_{c}") for c in cols)))
+    if not parts:
+        return pl.DataFrame()
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.join(part.drop("embed_texts_per_s"), on="representation", how="full", coalesce=True)
+    rates = pl.concat([p.select("representation", "embed_texts_per_s") for p in parts]).unique(
+        "representation", keep="first")
+    return out.drop("embed_texts_per_s").join(rates, on="representation").sort(
+        "embed_texts_per_s", descending=True)
+
+
+def _lever_finding(row: dict) -> str:
+    """One representation's best row on each data set, with its cost, in one sentence."""
+    said = []
+    if row.get("hard_bon") is not None:
+        said.append(f"hard set {_ci(row, 'hard_bon')}% ({row['hard_head']}; gain over longest "
+                    f"{_ci(row, 'hard_vs_longest')})")
+    if row.get("51_bon") is not None:
+        said.append(f"51 models {_ci(row, '51_bon')}% ({row['51_head']}; over the length-only head "
+                    f"{_ci(row, '51_vs_length_only')})")
+    if row.get("hh_pairwise_accuracy") is not None:
+        said.append(f"hh {_ci(row, 'hh_pairwise_accuracy', 3)} ({row['hh_head']}; over the "
+                    f"length-only head {_ci(row, 'hh_vs_length_only', 3)})")
+    return (f"{row['representation']} ({row['embed_texts_per_s']:.1f} texts/s): "
+            + "; ".join(said) + ".")
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
@@ -560,8 +620,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if sweep.height:
         C.print_table("SmolLM2-135M-Instruct layer sweep (BT linear)", sweep)
     _plot(ctx, scored, pairs, sweep)
-    headline, findings = _headline(scored, pairs, sweep)
-    return C.write_summary(ctx, title=TITLE, headline=headline, findings=findings, setup={
+    cost_rows = cost_table(scored, pairs)
+    if cost_rows.height:
+        C.print_table("Each representation's best head per data set, by embedding cost", cost_rows)
+    headline, findings = _headline(scored, pairs, sweep, cost_rows)
+    tables = {"cost_quality": cost_rows.to_dicts()} if cost_rows.height else None
+    return C.write_summary(ctx, title=TITLE, headline=headline, findings=findings, tables=tables, setup={
         **facts, "heads": list(HEAD_NAMES),
         "pair_regime": "all (or pairs_per_prompt) within-prompt pairs of the training prompts, "
                        "labelled noiselessly by logit(judge_pref)",

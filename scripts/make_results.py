@@ -342,8 +342,35 @@ def render_representations(records: dict[str, dict[str, dict]]) -> str:
         )
         out.append("")
         out += [f"- {finding}" for finding in exp["findings"]]
-        out += ["", _source(exp)]
+        out += ["", *render_cost_quality(exp.get("tables", {}).get("cost_quality")), _source(exp)]
     return "\n".join(out).rstrip()
+
+
+def render_cost_quality(rows: list[dict] | None) -> list[str]:
+    """Experiment 6's table of each representation's cost beside its best head on each data set
+    (nothing when the record has no such table)."""
+    if not rows:
+        return []
+
+    def cell(row: dict, tag: str, metric: str, gain: str, digits: int) -> str:
+        if row.get(f"{tag}_{metric}") is None:
+            return "–"
+        value = _ci(row, f"{tag}_{metric}", digits, sign=False)
+        return f"{value}, {_ci(row, f'{tag}_{gain}', digits)} ({row[f'{tag}_head']})"
+
+    out = [
+        "| representation | texts/s | hard set: BoN win rate %, gain over longest | "
+        "51 models: BoN win rate %, gain over the length-only head | "
+        "hh: pairwise accuracy, gain over the length-only head |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        out.append(
+            f"| `{row['representation']}` | {row['embed_texts_per_s']:.1f} | "
+            f"{cell(row, 'hard', 'bon', 'vs_longest', 2)} | {cell(row, '51', 'bon', 'vs_length_only', 2)} | "
+            f"{cell(row, 'hh', 'pairwise_accuracy', 'vs_length_only', 3)} |"
+        )
+    return [*out, ""]
 
 
 def _ci(row: dict, key: str, digits: int = 3, sign: bool = True) -> str:

@@ -86,3 +86,17 @@ def test_old_records_are_read_in_todays_words_with_their_numbers():
     raw = (ROOT / "docs" / "results" / "experiments" / "bon_smollm.json").read_text()
     read = json.dumps(make_results.load_records()["experiments"]["bon_smollm"])
     assert '"gold"' in raw and '"gold"' not in read and '"golden"' in read
+
+
+def test_the_cost_quality_table_renders_each_representations_row():
+    row = {"representation": "lexical", "embed_texts_per_s": 912.34, "hard_head": "bt-linear",
+           "hard_bon": 6.5, "hard_bon_ci_low": 3.25, "hard_bon_ci_high": 9.0, "hard_vs_longest": 3.0,
+           "hard_vs_longest_ci_low": 0.06, "hard_vs_longest_ci_high": 7.3, "51_bon": None,
+           "hh_head": "bt-linear", "hh_pairwise_accuracy": 0.627, "hh_pairwise_accuracy_ci_low": 0.608,
+           "hh_pairwise_accuracy_ci_high": 0.646, "hh_vs_length_only": 0.072,
+           "hh_vs_length_only_ci_low": 0.05, "hh_vs_length_only_ci_high": -0.01}
+    lines = make_results.render_cost_quality([row])
+    assert lines[2] == ("| `lexical` | 912.3 | 6.50 [3.25, 9.00], +3.00 [+0.06, +7.30] (bt-linear) | – | "
+                        "0.627 [0.608, 0.646], +0.072 [+0.050, -0.010] (bt-linear) |")
+    assert len(lines) == 4 and lines[-1] == ""
+    assert make_results.render_cost_quality(None) == []
