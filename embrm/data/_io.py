@@ -29,6 +29,7 @@ from typing import Any
 
 import polars as pl
 
+from embrm._core.stack import external_stacklevel
 from embrm.data._containers import PreferencePairs, ScoredResponses
 from embrm.data._conversation import is_conversation, render_prompt, render_response
 from embrm.exceptions import DataError, DataWarning
@@ -578,7 +579,7 @@ def _check_columns(source: _Source, frame: pl.DataFrame, kind: str) -> None:
             f"{source.path}: columns {unused} are not used by embrm for {kind} (it uses "
             f"{list(known)}); they are kept as they are. Check for a misspelling.",
             DataWarning,
-            stacklevel=4,
+            stacklevel=external_stacklevel(),
         )
 
 
@@ -594,7 +595,7 @@ def _check_rows(source: _Source, frame: pl.DataFrame, kind: str) -> None:
                 f"{source.where(int(empty[0]))}. They are embedded as they are; drop them if they are "
                 "missing values.",
                 DataWarning,
-                stacklevel=4,
+                stacklevel=external_stacklevel(),
             )
     if kind == "pairs" and {"chosen", "rejected"} <= set(text_columns):
         same = indexed.filter(pl.col("chosen") == pl.col("rejected"))["__i"]
@@ -629,7 +630,7 @@ def _check_rows(source: _Source, frame: pl.DataFrame, kind: str) -> None:
                 f"{source.where(int(first[0]))}; each copy counts again in training. Drop "
                 "duplicates unless that weighting is intended.",
                 DataWarning,
-                stacklevel=4,
+                stacklevel=external_stacklevel(),
             )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
+from embrm._core.stack import external_stacklevel
 from embrm.embed._backend import BackendOptions, Plan, exporting, l2_normalise, pick
 from embrm.embed._cache import pair_keys
 from embrm.embed._decoder import (
@@ -85,7 +86,7 @@ class CausalLMBackend:
                 "few activation channels are huge (benchmarks/decoder_throughput.py compares "
                 "them with fp32). Use quantize=False unless you have checked the int8 vectors.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=external_stacklevel(),
             )
         self.options = options
         self.layer = options.layer
