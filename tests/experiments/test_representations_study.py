@@ -88,19 +88,3 @@ def test_sizes_out_of_range_are_refused(tmp_path, data_dir, option, value, messa
     module = _load("representations")
     with pytest.raises(SystemExit, match=message):
         module.main(["--quick", "--out", str(tmp_path), "--data-dir", str(data_dir), option, value])
-
-
-def test_lexical_rows_are_fitted_in_each_fold(tmp_path, data_dir):
-    module = _load("representations")
-    summary = module.main(["--quick", "--out", str(tmp_path), "--data-dir", str(data_dir),
-                           "--cache-dir", str(tmp_path / "cache"), "--n-bootstrap", "20",
-                           "--representations", "lexical", "--data", "alpacaeval-hard", "hh-harmless"])
-    scored = pl.read_csv(tmp_path / "scored.csv").filter(pl.col("representation") == "lexical")
-    hh = pl.read_csv(tmp_path / "hh.csv").filter(pl.col("representation") == "lexical")
-    assert scored["head"].to_list() == ["bt-linear"] == hh["head"].to_list()
-    row = scored.row(0, named=True)
-    assert 0 <= row["attack_rank"] <= 1 and 0 < row["pairwise_accuracy"] < 1
-    assert row["embed_texts_per_s"] > 0 and row["fit_seconds"] > 0
-    assert 0 < hh["pairwise_accuracy"][0] < 1
-    assert summary["setup"]["representations"] == {"lexical": {"fitted": "lexical"}}
-    assert summary["new_embeddings"] == 0  # no encoder: each fold fits the features
