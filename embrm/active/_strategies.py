@@ -1003,11 +1003,15 @@ class KCenter(BaseStrategy):
         if L is not None:
             for s in range(0, len(L), 1024):
                 absorb(L[s : s + 1024])
+        # Ties go to the first of one random order, at every pick (zero distances included).
+        order = np.argsort(-rng.uniform(size=len(D)), kind="stable")
         score = np.where(eligible, nearest, -np.inf)
-        score *= 1.0 + 1e-12 * rng.uniform(size=len(score))  # random tie-breaks
         chosen = []
         for n in range(k):
-            i = int(rng.choice(np.flatnonzero(eligible))) if n == 0 and L is None else int(np.argmax(score))
+            if n == 0 and L is None:
+                i = int(rng.choice(np.flatnonzero(eligible)))
+            else:
+                i = int(order[np.argmax(score[order])])
             chosen.append(i)
             full = cap.add(i)
             if full is not None:
