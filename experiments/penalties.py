@@ -53,7 +53,7 @@ STUDY_HH = study.FULL["n_hh"]
 
 def disjoint_prompt_ids(n: int) -> np.ndarray:
     """The ``n`` prompts that follow the study's in its seeded permutation (none of them in it)."""
-    return np.setdiff1d(study.study_prompt_ids(STUDY_PROMPTS + n), study.study_prompt_ids(STUDY_PROMPTS))
+    return study.study_prompt_ids(n, offset=STUDY_PROMPTS)
 
 
 def study_setting(rep: str) -> float:

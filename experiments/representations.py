@@ -126,10 +126,11 @@ FULL = {"n_prompts": 100, "n_hh": 1000, "folds": 5, "pairs_per_prompt": 200, "co
                          "static-tuned")}
 
 
-def study_prompt_ids(n: int) -> np.ndarray:
-    """The first ``n`` of one seeded permutation of the 805 prompts (the quick fixtures' 40
-    prompts are its first 40, so every smaller study is inside every larger one)."""
-    return np.sort(np.random.RandomState(0).permutation(C.N_ALPACA_PROMPTS)[:n])
+def study_prompt_ids(n: int, offset: int = 0) -> np.ndarray:
+    """``n`` prompts of one seeded permutation of the 805 prompts, from position ``offset``
+    (the quick fixtures' 40 prompts are its first 40, so every smaller study is inside every
+    larger one; an offset past a study's prompts gives prompts that study never saw)."""
+    return np.sort(np.random.RandomState(0).permutation(C.N_ALPACA_PROMPTS)[offset : offset + n])
 
 
 def encoder(ctx: C.Context, options: dict) -> Encoder:
@@ -352,9 +353,12 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict]
     n_hh = cfg["n_hh"] if ctx.args.n_hh is None else ctx.args.n_hh
     reps = list(dict.fromkeys(ctx.args.representations or STUDY))
     datasets = list(dict.fromkeys(ctx.args.data or DATASETS))
-    if not 1 <= n_prompts <= C.N_ALPACA_PROMPTS:
-        raise SystemExit(f"--n-prompts {n_prompts}: pass 1 to {C.N_ALPACA_PROMPTS} (AlpacaEval's prompts).")
-    ids = study_prompt_ids(n_prompts)
+    offset = ctx.args.prompt_offset
+    if not 1 <= n_prompts <= C.N_ALPACA_PROMPTS - offset or offset < 0:
+        raise SystemExit(f"--n-prompts {n_prompts} --prompt-offset {offset}: pass an offset of 0 or more "
+                         f"and 1 to {C.N_ALPACA_PROMPTS} - offset prompts (AlpacaEval has "
+                         f"{C.N_ALPACA_PROMPTS}).")
+    ids = study_prompt_ids(n_prompts, offset)
     full = load_dataset("alpacaeval", ctx.args.data_dir).filter_prompts(ids)
     hard = load_dataset("alpacaeval-hard", ctx.args.data_dir).filter_prompts(ids)
     null = load_dataset("alpacaeval-nullmodel", ctx.args.data_dir).filter_prompts(ids)
@@ -412,7 +416,8 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict]
     for table, name in ((scored_table, "scored"), (pairs_table, "hh"), (sweep, "layer_sweep")):
         if table.height:
             C.write_csv(ctx, table, name)
-    facts = {**cfg, "n_prompts": len(ids), "n_hh_pairs": len(hh) if pairs else 0, "data": datasets,
+    facts = {**cfg, "n_prompts": len(ids), "prompt_offset": offset,
+             "n_hh_pairs": len(hh) if pairs else 0, "data": datasets,
              "static_tuned_top_tokens": dict(LEARNED),
              "representations": {r: STUDY[r] for r in reps}}
     return scored_table, pairs_table, sweep, facts
@@ -588,6 +593,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--n-prompts", type=int, default=None,
                             help="AlpacaEval prompts, a seeded subset (default 100; quick 4)")
+        parser.add_argument("--prompt-offset", type=int, default=0,
+                            help="skip the first K prompts of the seeded permutation (default 0): "
+                                 "--prompt-offset 100 scores prompts the default study never saw")
         parser.add_argument("--n-hh", type=int, default=None,
                             help="the first N hh-harmless pairs (default 1000; quick 24; all: 2307)")
         parser.add_argument("--representations", nargs="+", choices=list(STUDY), default=None,

@@ -39,6 +39,7 @@ EXPERIMENTS = (
     "bon_smollm",
     "dpo_smollm",
     "grpo_smollm",
+    "penalties",
 )
 BENCHMARKS = (
     "embed_throughput",

@@ -317,7 +317,7 @@ class Encoder:
 
     @classmethod
     def preset(cls, name: str, **kwargs) -> Encoder:
-        """An encoder for a named cost level: ``"fast"`` or ``"best-offline"``.
+        """An encoder for a named use: ``"instant"``, ``"fast"`` or ``"best-offline"``.
 
         See ``PRESETS`` and the README for which to use when; ``kwargs`` go to the
         constructor (cache_dir, device, ...).

@@ -82,7 +82,7 @@ def test_a_part_of_the_grid(tmp_path, data_dir, encoder):
     assert list(summary["setup"]["representations"]) == ["minilm+length"]
 
 
-@pytest.mark.parametrize("option, value, message", [("--n-prompts", "806", "pass 1 to 805"),
+@pytest.mark.parametrize("option, value, message", [("--n-prompts", "806", "1 to 805 - offset"),
                                                      ("--n-hh", "0", "pass 1 to 2307")])
 def test_sizes_out_of_range_are_refused(tmp_path, data_dir, option, value, message):
     module = _load("representations")
