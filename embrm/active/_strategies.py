@@ -21,6 +21,7 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 
+from embrm._core.stack import external_stacklevel
 from embrm._core.validation import BOOLEAN, RANDOM_STATE, Interval, Options, check_groups, validate_params
 from embrm.exceptions import DataError, EncoderMismatchError
 from embrm.heads import single_threaded
@@ -414,7 +415,7 @@ class BaseStrategy(BaseEstimator):
                 f"in the next release: pass it to the constructor, {type(self).__name__}(random_state=...) "
                 "(given here, it overrides the constructor's).",
                 DeprecationWarning,
-                stacklevel=2,
+                stacklevel=external_stacklevel(),
             )
         params = self.get_params(deep=False)
         constraints = {k: v for k, v in self._parameter_constraints.items() if k in params}

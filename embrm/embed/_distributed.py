@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from embrm._core.stack import external_stacklevel
 from embrm.embed._encoder import Encoder
 from embrm.exceptions import DataError
 
@@ -275,7 +276,7 @@ class RayEncoder(Encoder):
             "RayEncoder is deprecated and will be removed in the next release: use "
             "Encoder(..., engine=RayEngine(address=..., num_workers=...)) or Encoder(..., engine='ray').",
             DeprecationWarning,
-            stacklevel=2,
+            stacklevel=external_stacklevel(),
         )
         engine = RayEngine(address, num_workers, cpus_per_worker, shard_size, object_store_memory)
         super().__init__(model, cache_dir, device, engine=engine, **options)

@@ -15,6 +15,7 @@ from scipy.special import expit, log_expit
 from sklearn.base import BaseEstimator
 from threadpoolctl import ThreadpoolController
 
+from embrm._core.stack import external_stacklevel
 from embrm._core.validation import check_encoder_id, check_groups, validate_params
 from embrm.evaluate import pair_outcomes
 from embrm.exceptions import DataError, NotFittedError
@@ -134,7 +135,7 @@ class BaseHead(BaseEstimator):
                 "but fit got no groups, so nothing is centred. Pass groups= (the prompt id of "
                 "each pair), or set center_by_group=False.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=external_stacklevel(),
             )
         with single_threaded():
             self._fit(X_win, X_lose, sample_weight, groups)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from embrm._core.files import atomic_write
+from embrm._core.stack import external_stacklevel
 from embrm._core.validation import check_output_file, validate_params
 from embrm.exceptions import DataError, EncoderMismatchError
 from embrm.heads._base import BaseHead
@@ -406,7 +407,7 @@ def load(path: str | os.PathLike[str], expected_encoder_id: str | None = None) -
                 "dimension is checked. Fit on the arrays an Encoder returns (or pass "
                 "encoder_id=) so the saved head records it.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=external_stacklevel(),
             )
         arrays = _Arrays(archive, path)
         try:

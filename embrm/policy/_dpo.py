@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from embrm._core.stack import external_stacklevel
 from embrm.data import is_conversation, render_response
 from embrm.exceptions import DataError
 from embrm.policy._generate import best_device, require_policy_extra
@@ -73,7 +74,7 @@ def preference_dataset(
             "preference_dataset(strategy=...) was renamed pairing=...; the old keyword will be "
             "removed in the next release.",
             DeprecationWarning,
-            stacklevel=2,
+            stacklevel=external_stacklevel(),
         )
         pairing = deprecated.pop("strategy")
     if deprecated:

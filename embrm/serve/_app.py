@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from embrm._core.compat import import_optional
+from embrm._core.stack import external_stacklevel
 from embrm._core.validation import check_head_encoder
 from embrm.data import render_prompt, render_response
 from embrm.exceptions import DataError
@@ -290,7 +291,7 @@ def create_app(
             f"penalty={penalty!r} was renamed {RENAMED_PENALTIES[penalty]!r} (mean - k * std); the old "
             "name will be removed in the next release.",
             DeprecationWarning,
-            stacklevel=2,
+            stacklevel=external_stacklevel(),
         )
         penalty = RENAMED_PENALTIES[penalty]
     if penalty is not None and penalty not in PENALTIES:

@@ -3,6 +3,7 @@ feature scales, temperatures and the single-threaded context."""
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 
@@ -13,7 +14,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from embrm.embed import EmbeddingArray
 from embrm.exceptions import DataError, NotFittedError
-from embrm.heads import BTLinear, ClassifierHead, _base
+from embrm.heads import BTLinear, ClassifierHead, Ensemble, _base
 from embrm.heads._base import BaseHead, feature_scale, fit_temperature, single_threaded
 
 
@@ -85,6 +86,10 @@ def test_centring_without_groups_warning_names_the_head_and_the_fix():
     with pytest.warns(UserWarning) as record:
         head = _CentringRecorder().fit(X_win, X_lose)
     assert (record[0].filename, record[0].lineno) == head.caller_  # reported where fit was called
+    if "MUTANT_UNDER_TEST" not in os.environ:  # mutation testing adds frames outside embrm
+        with pytest.warns(UserWarning, match="centres each response") as record:
+            Ensemble(ClassifierHead(alpha=1.0), n_members=2, random_state=0).fit(X_win, X_lose)
+        assert {w.filename for w in record} == {__file__}  # the caller's line, not the ensemble's
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ClassifierHead(alpha=1.0, center_by_group=False, random_state=0).fit(X_win, X_lose)
