@@ -44,6 +44,13 @@ are missing on purpose.
     # the sentence representations on the hard set, all 805 prompts:
     python experiments/representations.py --n-prompts 805 --data alpacaeval-hard \
         --representations minilm minilm+length minilm-windows minilm-split
+    # the same rows on 200 prompts the default study never saw (a check on its best rows):
+    python experiments/representations.py --prompt-offset 100 --n-prompts 200 --data alpacaeval-hard \
+        --representations mpnet lexical
+
+The record's table ``cost_quality`` gives each representation's embedding cost beside its
+best head on each data set; the findings check the goals in ``GOALS`` and give a line per
+representation in ``LEVERS``.
 
 ``--representations`` and ``--data`` pick a part of the grid (the baselines and the
 length-only head always come along); the SmolLM2 layer sweep runs when a SmolLM2
