@@ -226,23 +226,30 @@ class StaticBackend:
         """Whether ``model`` names the static model."""
         return is_static(model)
 
+    #: What the error messages call this backend's model.
+    described = "the static model"
+
     def __init__(self, options: BackendOptions) -> None:
         self.view = options.view or "joint"
         if self.view not in STATIC_VIEWS:
             raise ValueError(
-                f"The static model's view is one of {STATIC_VIEWS}, got {self.view!r} (it reads the "
-                "whole text: no windows needed)."
+                f"{self.described[0].upper()}{self.described[1:]}'s view is one of {STATIC_VIEWS}, "
+                f"got {self.view!r} (it reads the whole text: no windows needed)."
             )
         if options.layer is not None or options.quantize:
-            raise ValueError("layer and quantize do not apply to the static model (a token lookup).")
-        self.source = resolve_static(options.cache_dir, source_model=STATIC_SOURCES[str(options.model)])
+            raise ValueError(f"layer and quantize do not apply to {self.described} (a token lookup).")
         self.batch_size = options.batch_size or 1024
-        self.cache_identity = self.source.identity(options.variant)
+        self.source, self.cache_identity, self.model_dir = self._locate(options)
         suffix = STATIC_TEXT_FORMAT if self.view == "joint" else SPLIT_FORMAT_VERSION
         self.identity = f"{self.cache_identity}+{suffix}"
-        self.model_dir = locate_model(options.cache_dir, self.cache_identity)
         self.n_inference_calls = 0
         self._model = None
+
+    def _locate(self, options: BackendOptions) -> tuple[StaticSource | Path, str, Path]:
+        """The model's source, its vector cache identity and its folder in the model store."""
+        source = resolve_static(options.cache_dir, source_model=STATIC_SOURCES[str(options.model)])
+        cache_identity = source.identity(options.variant)
+        return source, cache_identity, locate_model(options.cache_dir, cache_identity)
 
     @property
     def static_model(self):

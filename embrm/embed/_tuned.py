@@ -45,8 +45,7 @@ from embrm.embed._backend import RAW_TEXT_FORMAT, BackendOptions
 from embrm.embed._distill import STATIC_META
 from embrm.embed._onnx import is_complete_export, record_checksums
 from embrm.embed._render import SEPARATOR
-from embrm.embed._sentence import SPLIT_FORMAT_VERSION
-from embrm.embed._static import STATIC_TEXT_FORMAT, STATIC_VIEWS, StaticBackend, load_static
+from embrm.embed._static import STATIC_TEXT_FORMAT, StaticBackend, load_static
 from embrm.exceptions import DataError, ModelLoadError, NotFittedError
 
 __all__ = ["RewardTunedStatic", "TunedStaticBackend", "is_tuned_static"]
@@ -638,21 +637,13 @@ class TunedStaticBackend(StaticBackend):
         """Whether ``model`` is a folder holding a saved tuned static model."""
         return is_tuned_static(model)
 
-    def __init__(self, options: BackendOptions) -> None:
-        self.view = options.view or "joint"
-        if self.view not in STATIC_VIEWS:
-            raise ValueError(f"A tuned static model's view is one of {STATIC_VIEWS}, got {self.view!r}.")
-        if options.layer is not None or options.quantize:
-            raise ValueError("layer and quantize do not apply to a tuned static model (a token lookup).")
-        self.model_dir = Path(os.fspath(options.model)).expanduser().resolve()
-        self.record = json.loads((self.model_dir / STATIC_META).read_text())
-        self.source = self.model_dir
-        self.batch_size = options.batch_size or 1024
-        self.cache_identity = f"{self.record['identity']}-{options.variant}"
-        suffix = STATIC_TEXT_FORMAT if self.view == "joint" else SPLIT_FORMAT_VERSION
-        self.identity = f"{self.cache_identity}+{suffix}"
-        self.n_inference_calls = 0
-        self._model = None
+    described = "a tuned static model"
+
+    def _locate(self, options: BackendOptions) -> tuple[Path, str, Path]:
+        """The saved folder (its own source and model folder) and its vector cache identity."""
+        model_dir = Path(os.fspath(options.model)).expanduser().resolve()
+        self.record = json.loads((model_dir / STATIC_META).read_text())
+        return model_dir, f"{self.record['identity']}-{options.variant}", model_dir
 
     @property
     def static_model(self):

@@ -135,10 +135,13 @@ def test_vectors_that_do_not_match_the_vocabulary_are_refused(static_cache):
 
 def test_named_representation_preset_and_bad_options(static_cache):
     assert Encoder.preset("instant", cache_dir=static_cache).identity == _static(static_cache).identity
-    with pytest.raises(ValueError, match="view"):
+    with pytest.raises(ValueError) as error:
         Encoder("all-MiniLM-L6-v2-static", cache_dir=static_cache, view="windows")
-    with pytest.raises(ValueError, match="quantize"):
+    assert str(error.value) == ("The static model's view is one of ('joint', 'split'), got 'windows' "
+                                "(it reads the whole text: no windows needed).")
+    with pytest.raises(ValueError) as error:
         Encoder("all-MiniLM-L6-v2-static", cache_dir=static_cache, quantize=True)
+    assert str(error.value) == "layer and quantize do not apply to the static model (a token lookup)."
 
 
 def test_combined_is_static_then_minilm(static_cache):

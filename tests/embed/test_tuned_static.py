@@ -194,6 +194,11 @@ def test_save_load_and_encoder_use_the_tuned_table_with_its_own_identity(tiny_ca
         head, encoder, pairs.frame["prompt"][:1].to_list(), pairs.frame["chosen"][:1].to_list()
     )
     assert split[0].reward == pytest.approx(head.reward(X_win[:1])[0], abs=1e-5)
+    with pytest.raises(ValueError, match=r"^A tuned static model's view is one of \('joint', 'split'\), got "
+                       r"'windows' \(it reads the whole text: no windows needed\)\.$"):
+        Encoder(folder, cache_dir=tiny_cache, view="windows")
+    with pytest.raises(ValueError, match=r"^layer and quantize do not apply to a tuned static model"):
+        Encoder(folder, cache_dir=tiny_cache, layer=3)
     model.save(folder)  # a saved tuned model is replaced
     assert RewardTunedStatic.load(folder).identity == model.identity
     with pytest.raises(DataError, match="not a saved tuned static model"):
