@@ -86,14 +86,13 @@ def run(ctx: C.Context) -> tuple[pl.DataFrame, dict]:
     rows = []
     for rep, grid in cfg["grid"].items():
         for alpha in grid:
-            head, representation = with_setting(ctx, rep, alpha)
+            head, representation = with_setting(ctx, rep, alpha)  # each fit clones both
             result = cross_val_rewards(head, hard, representation, cv=cfg["folds"], pairs=build,
                                        random_state=ctx.seed)
             ranks = Report(evaluate_rewards(result.reward, hard.scores, hard.groups, n="all",
                                             n_bootstrap=0)).to_dict()
             quality = Report(evaluate_rewards(result.reward, win_rate, hard.groups, n="all",
                                               n_bootstrap=0)).to_dict()
-            head, representation = with_setting(ctx, rep, alpha)
             pairs = cross_val_rewards(head, hh, representation, cv=cfg["folds"], random_state=ctx.seed)
             rows.append({"representation": rep, "alpha": alpha, "study_setting": alpha == study_setting(rep),
                          "hard_pairwise_accuracy": ranks["pairwise_accuracy"], "hard_bon": quality["bon@all"],

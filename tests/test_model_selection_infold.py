@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 from _planted import planted_word_responses
+from _require import require
 from sklearn.base import BaseEstimator, clone
 
 from embrm.data import PreferencePairs, ScoredResponses, within_prompt_pairs
@@ -159,7 +160,7 @@ def test_the_representation_passed_stays_unfitted():
 def test_rows_with_a_transform_method_are_rows_not_a_representation():
     """A pandas frame of features has ``transform`` but no ``fit``: it is rows. An object with
     ``fit`` alone is no representation either, and is refused as rows."""
-    pd = pytest.importorskip("pandas")
+    pd = require("pandas")
     data = planted_scored(n_prompts=10)
     X = length_features(data)
     expected = cross_val_rewards(BTLinear(), data, X, cv=2, random_state=0).reward
